@@ -1,0 +1,40 @@
+# Shared helpers for dev/test-all stages. Source it: `. "$(dirname "$0")/../lib.sh"`.
+# Every stage installs what it needs itself (idempotently) so a fresh machine passes.
+set -euo pipefail
+
+DECKHAND_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export DECKHAND_ROOT
+# Rust artifacts are built once and reused across stages and across runs on the same machine.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/deckhand/target}"
+# Artifacts produced by tests (screenshots, reports) land under the repo's target/.
+export DECKHAND_ARTIFACTS="${DECKHAND_ARTIFACTS:-$DECKHAND_ROOT/target/artifacts}"
+mkdir -p "$DECKHAND_ARTIFACTS"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# need_apt PKG... — install Debian packages that are missing (runs apt-get update once per run).
+need_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  if [ ! -f /tmp/.deckhand-apt-updated ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    touch /tmp/.deckhand-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# npm_ci DIR — `npm ci` unless node_modules matches package-lock.json already.
+npm_ci() {
+  local dir="$1"
+  local stamp="$dir/node_modules/.deckhand-lock-sha"
+  local sum
+  sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then return 0; fi
+  log "npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  echo "$sum" > "$stamp"
+}
