@@ -38,3 +38,18 @@ npm_ci() {
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
   echo "$sum" > "$stamp"
 }
+
+# buildah works here with vfs storage and chroot isolation (no daemon, no overlay).
+export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}"
+export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
+
+# local_aws_env — start the local AWS stack (idempotent) and export its environment.
+local_aws_env() {
+  eval "$("$DECKHAND_ROOT/dev/local-aws/up")"
+}
+
+# deckhand_bin — build the deckhand binary (no-op when fresh) and print its path.
+deckhand_bin() {
+  (cd "$DECKHAND_ROOT" && cargo build --quiet --bin deckhand >&2)
+  echo "$CARGO_TARGET_DIR/debug/deckhand"
+}
