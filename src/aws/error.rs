@@ -1,0 +1,205 @@
+//! AWS call errors classified for people: unreachable endpoint, credentials, access, throttling.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::{Diagnose, Exit};
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Unreachable,
+    Timeout,
+    AccessDenied,
+    Throttled,
+    Service,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AwsError {
+    #[error("no AWS region configured")]
+    NoRegion,
+    #[error("no AWS credentials found")]
+    NoCredentials {
+        #[source]
+        source: BoxError,
+    },
+    #[error("invalid endpoint URL `{url}` from {origin}")]
+    InvalidEndpoint { url: String, origin: String },
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl AwsError {
+    pub(crate) fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Call(c) => c.code.as_deref(),
+            _ => None,
+        }
+    }
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            AwsError::Call(c) => &c.message,
+            _ => "",
+        }
+    }
+}
+
+/// One failed AWS API call.
+#[derive(Debug)]
+pub(crate) struct CallError {
+    pub(crate) service: &'static str,
+    pub(crate) operation: &'static str,
+    pub(crate) endpoint: String,
+    pub(crate) kind: CallKind,
+    pub(crate) code: Option<String>,
+    pub(crate) message: String,
+    pub(crate) source: Option<BoxError>,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let svc = self.service.to_uppercase();
+        let op = self.operation;
+        match self.kind {
+            CallKind::Unreachable => write!(f, "cannot reach {svc} at {} ({op})", self.endpoint),
+            CallKind::Timeout => write!(f, "{svc} {op} timed out talking to {}", self.endpoint),
+            CallKind::AccessDenied => write!(f, "{svc} {op}: access denied: {}", self.message),
+            CallKind::Throttled => write!(
+                f,
+                "{svc} {op} is throttled and retries ran out: {}",
+                self.message
+            ),
+            CallKind::Service => match &self.code {
+                Some(code) if !self.message.is_empty() => {
+                    write!(f, "{svc} {op} failed: {code}: {}", self.message)
+                }
+                Some(code) => write!(f, "{svc} {op} failed: {code}"),
+                None => write!(f, "{svc} {op} failed: {}", self.message),
+            },
+        }
+    }
+}
+
+impl StdError for CallError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl Diagnose for AwsError {
+    fn exit(&self) -> Exit {
+        Exit::Error
+    }
+    fn help(&self) -> Option<String> {
+        match self {
+            AwsError::NoRegion => Some(
+                "set --region, `region:` in deckhand.yml, the `region` action input, or AWS_REGION".into(),
+            ),
+            AwsError::NoCredentials { .. } => Some(
+                "provide credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), \
+or in GitHub Actions OIDC (`permissions: id-token: write` + aws-actions/configure-aws-credentials, \
+or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)"
+                    .into(),
+            ),
+            AwsError::InvalidEndpoint { .. } => {
+                Some("an endpoint URL looks like http://127.0.0.1:4566 or https://s3.us-east-1.amazonaws.com".into())
+            }
+            AwsError::Call(c) => match c.kind {
+                CallKind::Unreachable | CallKind::Timeout => Some(format!(
+                    "check the endpoint ({}), AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{} / --endpoint-url, and the network",
+                    c.endpoint,
+                    c.service.to_uppercase()
+                )),
+                CallKind::AccessDenied => Some(format!(
+                    "the credentials in use lack permission for {}:{}; the deploy role from infra/ grants exactly what deckhand calls",
+                    c.service, c.operation
+                )),
+                CallKind::Throttled => Some("the account's API rate is exhausted; re-run later".into()),
+                CallKind::Service => None,
+            },
+        }
+    }
+}
+
+/// Classifies an SDK error. `endpoint` is the endpoint the call went to (for messages).
+pub(crate) fn classify<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    endpoint: String,
+    err: SdkError<E, R>,
+) -> CallError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    let message = err.message().unwrap_or_default().to_string();
+    let kind = match &err {
+        SdkError::DispatchFailure(d) if d.is_timeout() => CallKind::Timeout,
+        SdkError::DispatchFailure(_) => CallKind::Unreachable,
+        SdkError::TimeoutError(_) => CallKind::Timeout,
+        _ => match code.as_deref() {
+            Some(
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "UnauthorizedOperation"
+                | "Forbidden"
+                | "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "UnrecognizedClientException",
+            ) => CallKind::AccessDenied,
+            Some(
+                "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "SlowDown"
+                | "RequestLimitExceeded",
+            ) => CallKind::Throttled,
+            _ => CallKind::Service,
+        },
+    };
+    let message = if message.is_empty() && code.is_none() && kind == CallKind::Service {
+        describe_raw(&err)
+    } else {
+        message
+    };
+    CallError {
+        service,
+        operation,
+        endpoint,
+        kind,
+        code,
+        message,
+        source: match kind {
+            CallKind::Unreachable | CallKind::Timeout => Some(root_cause(&err)),
+            _ => None,
+        },
+    }
+}
+
+fn describe_raw<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: StdError + 'static,
+    R: fmt::Debug + 'static,
+{
+    match err {
+        SdkError::ResponseError(r) => format!("unreadable response: {:?}", r.raw()),
+        other => root_cause(other).to_string(),
+    }
+}
+
+/// The innermost cause as text (e.g. "Connection refused (os error 111)").
+fn root_cause(err: &dyn StdError) -> BoxError {
+    let mut cur: &dyn StdError = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string().into()
+}

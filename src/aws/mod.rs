@@ -1,0 +1,169 @@
+//! The one `AwsContext`: SDK config built once (region, credentials, endpoint overrides, retries,
+//! timeouts) and a concrete client per service.
+
+mod error;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials;
+
+pub(crate) use error::{AwsError, CallError, CallKind, classify};
+
+/// How to reach AWS (from flags; everything else comes from the SDK's own chains).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AwsOptions {
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) profile: Option<String>,
+}
+
+pub(crate) struct AwsContext {
+    pub(crate) region: String,
+    endpoint_flag: Option<String>,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) cloudfront: aws_sdk_cloudfront::Client,
+    pub(crate) cloudformation: aws_sdk_cloudformation::Client,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_ms(name: &str) -> Option<Duration> {
+    env(name)
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
+fn check_url(url: &str, origin: &str) -> Result<(), AwsError> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(AwsError::InvalidEndpoint {
+            url: url.to_string(),
+            origin: origin.to_string(),
+        })
+    }
+}
+
+impl AwsContext {
+    /// Builds the SDK config once. Fails fast, with help, when there is no region or no credentials.
+    pub(crate) async fn build(opts: &AwsOptions) -> Result<Self, AwsError> {
+        if let Some(url) = &opts.endpoint_url {
+            check_url(url, "--endpoint-url")?;
+        }
+        for var in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_ENDPOINT_URL_ECS",
+        ] {
+            if let Some(url) = env(var) {
+                check_url(&url, var)?;
+            }
+        }
+        let retry = RetryConfig::standard()
+            .with_max_attempts(
+                env("DECKHAND_MAX_ATTEMPTS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(4),
+            )
+            .with_initial_backoff(
+                env_ms("DECKHAND_RETRY_BACKOFF_MS").unwrap_or(Duration::from_millis(500)),
+            )
+            .with_max_backoff(Duration::from_secs(10));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .read_timeout(Duration::from_secs(60))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
+        if let Some(region) = &opts.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &opts.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        let region = sdk
+            .region()
+            .map(ToString::to_string)
+            .ok_or(AwsError::NoRegion)?;
+        let provider = sdk
+            .credentials_provider()
+            .ok_or_else(|| AwsError::NoCredentials {
+                source: "no credentials provider in the default chain".into(),
+            })?;
+        match tokio::time::timeout(Duration::from_secs(10), provider.provide_credentials()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(AwsError::NoCredentials {
+                    source: Box::new(e),
+                });
+            }
+            Err(_) => {
+                return Err(AwsError::NoCredentials {
+                    source: "timed out resolving credentials".into(),
+                });
+            }
+        }
+        let s3_overridden = opts.endpoint_url.is_some()
+            || env("AWS_ENDPOINT_URL").is_some()
+            || env("AWS_ENDPOINT_URL_S3").is_some();
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(s3_overridden)
+            .build();
+        Ok(Self {
+            region,
+            endpoint_flag: opts.endpoint_url.clone(),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
+            cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
+        })
+    }
+
+    /// The endpoint calls to `service` go to (for messages).
+    pub(crate) fn endpoint(&self, service: &str) -> String {
+        if let Some(url) = &self.endpoint_flag {
+            return url.clone();
+        }
+        let specific = format!(
+            "AWS_ENDPOINT_URL_{}",
+            service.to_uppercase().replace('-', "_")
+        );
+        env(&specific)
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| match service {
+                "cloudfront" => "https://cloudfront.amazonaws.com".to_string(),
+                other => format!("https://{other}.{}.amazonaws.com", self.region),
+            })
+    }
+
+    /// Wraps an SDK error with the service, operation and endpoint.
+    pub(crate) fn call_error<E, R>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        err: aws_sdk_s3::error::SdkError<E, R>,
+    ) -> AwsError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        AwsError::Call(classify(service, operation, self.endpoint(service), err))
+    }
+}

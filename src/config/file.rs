@@ -1,0 +1,208 @@
+//! The shape of `deckhand.yml`: strict, kebab-case, one source for parsing and for the JSON Schema.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::HumanDuration;
+
+/// deckhand configuration (`deckhand.yml`).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "deckhand.yml")]
+pub(crate) struct ConfigFile {
+    /// AWS region, e.g. `us-east-1` (default: the AWS SDK's region chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) region: Option<String>,
+    /// Bucket that holds `_deckhand/` (release records, lock). Default: `frontend.bucket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state_bucket: Option<String>,
+    /// CloudFormation stack (from `infra/`) whose outputs fill cluster, service, repository,
+    /// bucket and distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stack: Option<String>,
+    /// The containerised backend on ECS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) backend: Option<BackendFile>,
+    /// The single-page frontend in S3 behind CloudFront.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) frontend: Option<FrontendFile>,
+}
+
+/// How the backend image is built.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Builder {
+    /// docker when a daemon answers, else buildah, else podman.
+    #[default]
+    Auto,
+    Docker,
+    Buildah,
+    Podman,
+}
+
+impl std::str::FromStr for Builder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "docker" => Ok(Self::Docker),
+            "buildah" => Ok(Self::Buildah),
+            "podman" => Ok(Self::Podman),
+            other => Err(format!(
+                "unknown builder `{other}`; expected one of auto, docker, buildah, podman"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Docker => "docker",
+            Self::Buildah => "buildah",
+            Self::Podman => "podman",
+        })
+    }
+}
+
+/// One container name or a list of them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s.clone()],
+            Self::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// The backend: image build, ECR repository, ECS service.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct BackendFile {
+    /// ECS cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cluster: Option<String>,
+    /// ECS service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) service: Option<String>,
+    /// Container(s) whose image is replaced; other containers are left untouched. Default: `api`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) container: Option<OneOrMany>,
+    /// ECR repository name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) repository: Option<String>,
+    /// Build context directory (default: `.`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) context: Option<PathBuf>,
+    /// Dockerfile path (default: `<context>/Dockerfile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dockerfile: Option<PathBuf>,
+    /// Build arguments passed to the builder; part of the source tag.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) build_args: BTreeMap<String, String>,
+    /// auto | docker | buildah | podman.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) builder: Option<Builder>,
+    /// Push to this registry host instead of the ECR registry (e.g. `127.0.0.1:5001`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) registry_override: Option<String>,
+    /// Environment variables set on the container(s).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) environment: BTreeMap<String, String>,
+    /// Environment variable in the container -> SSM parameter name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) secrets: BTreeMap<String, String>,
+    /// Waiting for the rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wait: Option<WaitFile>,
+}
+
+/// Rollout wait settings.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct WaitFile {
+    /// Give up when the rollout makes no progress for this long (default `15m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout: Option<HumanDuration>,
+}
+
+/// A header rule: the first rule whose glob matches a file decides its headers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct HeaderRule {
+    /// Glob relative to `frontend.dir`, e.g. `assets/**`.
+    #[serde(rename = "match")]
+    pub(crate) pattern: String,
+    /// Cache-Control for matching files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cache_control: Option<String>,
+    /// Content-Type override for matching files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) content_type: Option<String>,
+}
+
+/// The frontend: a built SPA directory, the site bucket, the CloudFront distribution.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct FrontendFile {
+    /// The built site, e.g. `frontend/dist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dir: Option<PathBuf>,
+    /// S3 bucket the site is served from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bucket: Option<String>,
+    /// CloudFront distribution id (optional: no CDN, no invalidation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) distribution: Option<String>,
+    /// Releases whose files are kept in the bucket (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) keep_releases: Option<u32>,
+    /// Ordered header rules (default: Vite's `assets/**` immutable, everything else `no-cache`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) headers: Vec<HeaderRule>,
+    /// Globs (relative to `dir`) of files never uploaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) exclude: Vec<String>,
+    /// Parallel uploads (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) concurrency: Option<usize>,
+    /// Most keys deleted by garbage collection in one run (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_delete: Option<usize>,
+    /// Unreferenced keys younger than this are not collected (default `1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gc_grace: Option<HumanDuration>,
+    /// Whether the distribution runs the SPA router function (default true). Without it, `/` is
+    /// invalidated alongside `/index.html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) spa_router: Option<bool>,
+    /// CloudFront invalidation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) invalidation: Option<InvalidationFile>,
+}
+
+/// CloudFront invalidation settings.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct InvalidationFile {
+    /// Wait for the invalidation to complete (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wait: Option<bool>,
+    /// How long to wait (default `10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout: Option<HumanDuration>,
+    /// A wait timeout fails the deploy instead of warning (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) required: Option<bool>,
+}

@@ -1,0 +1,350 @@
+//! Configuration: `deckhand.yml` + overrides (flags, env, action inputs) + `stack:` discovery,
+//! resolved into [`Settings`] with every default applied.
+
+mod duration;
+mod error;
+mod file;
+mod load;
+pub(crate) mod overrides;
+mod stack;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) use error::ConfigError;
+pub(crate) use file::{Builder, ConfigFile, HeaderRule};
+pub(crate) use overrides::{Key, Override};
+pub(crate) use stack::StackOutputs;
+
+/// Immutable asset rule Vite's content-hashed output gets by default.
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Everything else (HTML entry points, favicon, robots.txt …) is revalidated.
+pub(crate) const NO_CACHE: &str = "no-cache";
+
+/// Where the configuration comes from, before resolution.
+#[derive(Debug, Clone)]
+pub(crate) struct Sources {
+    /// The config file and whether the user named it explicitly.
+    pub(crate) path: PathBuf,
+    pub(crate) explicit: bool,
+    /// Flags and DECKHAND_* env vars, already parsed by clap, in order.
+    pub(crate) overrides: Vec<Override>,
+}
+
+/// The configuration after file + overrides, before `stack:` outputs are applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Loaded {
+    pub(crate) file: ConfigFile,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) searched: PathBuf,
+}
+
+impl Loaded {
+    pub(crate) fn stack(&self) -> Option<&str> {
+        self.file.stack.as_deref()
+    }
+    pub(crate) fn region(&self) -> Option<&str> {
+        self.file.region.as_deref()
+    }
+}
+
+/// Loads the file and applies flags/env/action inputs. Pure apart from reading the file and env.
+pub(crate) fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
+    let (mut file, path) = load::load(&sources.path, sources.explicit)?;
+    // Relative paths in the file are relative to the file's directory.
+    let base = sources
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    rebase_paths(&mut file, &base);
+    let given: Vec<Key> = sources.overrides.iter().map(|o| o.key).collect();
+    let inputs = overrides::from_inputs(&given, |k| std::env::var(k).ok());
+    let cwd = PathBuf::from(".");
+    overrides::apply(&mut file, &inputs, &cwd)?;
+    overrides::apply(&mut file, &sources.overrides, &cwd)?;
+    Ok(Loaded {
+        file,
+        path,
+        searched: sources.path.clone(),
+    })
+}
+
+fn rebase_paths(file: &mut ConfigFile, base: &Path) {
+    if base == Path::new(".") {
+        return;
+    }
+    let join = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    if let Some(b) = file.backend.as_mut() {
+        b.context.as_mut().map(join);
+        b.dockerfile.as_mut().map(join);
+    }
+    if let Some(f) = file.frontend.as_mut() {
+        f.dir.as_mut().map(join);
+    }
+}
+
+/// Fully resolved settings.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) config_path: Option<PathBuf>,
+    pub(crate) region: Option<String>,
+    pub(crate) stack: Option<String>,
+    pub(crate) state_bucket: Option<String>,
+    pub(crate) backend: Option<Backend>,
+    pub(crate) frontend: Option<Frontend>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Backend {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    pub(crate) containers: Vec<String>,
+    pub(crate) repository: String,
+    pub(crate) context: PathBuf,
+    pub(crate) dockerfile: PathBuf,
+    pub(crate) build_args: BTreeMap<String, String>,
+    pub(crate) builder: Builder,
+    pub(crate) registry_override: Option<String>,
+    pub(crate) environment: BTreeMap<String, String>,
+    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) wait_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Frontend {
+    pub(crate) dir: PathBuf,
+    pub(crate) bucket: String,
+    pub(crate) distribution: Option<String>,
+    pub(crate) keep_releases: u32,
+    /// User rules first, then the Vite defaults; the first match wins.
+    pub(crate) headers: Vec<HeaderRule>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) concurrency: usize,
+    pub(crate) max_delete: usize,
+    pub(crate) gc_grace: Duration,
+    pub(crate) spa_router: bool,
+    pub(crate) invalidation: Invalidation,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Invalidation {
+    pub(crate) wait: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) required: bool,
+}
+
+/// The default header rules (after any user rules).
+pub(crate) fn default_header_rules() -> Vec<HeaderRule> {
+    vec![
+        HeaderRule {
+            pattern: "assets/**".into(),
+            cache_control: Some(IMMUTABLE.into()),
+            content_type: None,
+        },
+        HeaderRule {
+            pattern: "**".into(),
+            cache_control: Some(NO_CACHE.into()),
+            content_type: None,
+        },
+    ]
+}
+
+fn missing(key: Key, stack_output: Option<&'static str>) -> ConfigError {
+    ConfigError::Missing {
+        key: key.config_key(),
+        flag: key.name(),
+        input: key.name(),
+        stack_output,
+    }
+}
+
+/// Resolves the loaded configuration. `outputs` are the `stack:` outputs when they were read;
+/// values from the file or overrides win over them.
+pub(crate) fn resolve(
+    loaded: &Loaded,
+    outputs: Option<&StackOutputs>,
+) -> Result<Settings, ConfigError> {
+    let f = &loaded.file;
+    let from_stack = |k: &str| outputs.and_then(|o| o.get(k)).map(str::to_string);
+    // With no section in the file at all, a stack enables the halves it has outputs for.
+    let bare = f.backend.is_none() && f.frontend.is_none();
+
+    let backend = match (
+        &f.backend,
+        bare && outputs.is_some_and(StackOutputs::has_backend),
+    ) {
+        (Some(b), _) => Some(resolve_backend(b, &from_stack)?),
+        (None, true) => Some(resolve_backend(&Default::default(), &from_stack)?),
+        (None, false) => None,
+    };
+    let frontend = match (
+        &f.frontend,
+        bare && outputs.is_some_and(StackOutputs::has_frontend),
+    ) {
+        (Some(fe), _) => Some(resolve_frontend(fe, &from_stack, outputs.is_some())?),
+        (None, true) => Some(resolve_frontend(&Default::default(), &from_stack, true)?),
+        (None, false) => None,
+    };
+    if backend.is_none() && frontend.is_none() {
+        return Err(ConfigError::Empty {
+            searched: loaded
+                .path
+                .clone()
+                .or_else(|| loaded.searched.exists().then(|| loaded.searched.clone())),
+        });
+    }
+    let state_bucket = f
+        .state_bucket
+        .clone()
+        .or_else(|| frontend.as_ref().map(|fe| fe.bucket.clone()));
+    Ok(Settings {
+        config_path: loaded.path.clone(),
+        region: f.region.clone(),
+        stack: f.stack.clone(),
+        state_bucket,
+        backend,
+        frontend,
+    })
+}
+
+fn resolve_backend(
+    b: &file::BackendFile,
+    from_stack: &dyn Fn(&str) -> Option<String>,
+) -> Result<Backend, ConfigError> {
+    let cluster = b
+        .cluster
+        .clone()
+        .or_else(|| from_stack(stack::CLUSTER))
+        .ok_or_else(|| missing(Key::Cluster, Some(stack::CLUSTER)))?;
+    let service = b
+        .service
+        .clone()
+        .or_else(|| from_stack(stack::SERVICE))
+        .ok_or_else(|| missing(Key::Service, Some(stack::SERVICE)))?;
+    let repository = b
+        .repository
+        .clone()
+        .or_else(|| from_stack(stack::REPOSITORY))
+        .ok_or_else(|| missing(Key::Repository, Some(stack::REPOSITORY)))?;
+    let context = b.context.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dockerfile = b
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let containers = b
+        .container
+        .as_ref()
+        .map_or_else(|| vec!["api".to_string()], file::OneOrMany::to_vec);
+    if containers.is_empty() {
+        return Err(ConfigError::Invalid {
+            origin: "backend.container".into(),
+            message: "names no container".into(),
+        });
+    }
+    for (name, param) in &b.secrets {
+        if !param.starts_with('/') && !param.starts_with("arn:") {
+            return Err(ConfigError::Invalid {
+                origin: format!("backend.secrets.{name}"),
+                message: format!(
+                    "`{param}` is not an SSM parameter name (they start with `/`) or ARN"
+                ),
+            });
+        }
+    }
+    Ok(Backend {
+        cluster,
+        service,
+        containers,
+        repository,
+        context,
+        dockerfile,
+        build_args: b.build_args.clone(),
+        builder: b.builder.unwrap_or_default(),
+        registry_override: b.registry_override.clone(),
+        environment: b.environment.clone(),
+        secrets: b.secrets.clone(),
+        wait_timeout: b
+            .wait
+            .as_ref()
+            .and_then(|w| w.timeout)
+            .map_or(Duration::from_secs(15 * 60), |d| d.0),
+    })
+}
+
+fn resolve_frontend(
+    fe: &file::FrontendFile,
+    from_stack: &dyn Fn(&str) -> Option<String>,
+    stack_read: bool,
+) -> Result<Frontend, ConfigError> {
+    let dir = fe.dir.clone().ok_or_else(|| missing(Key::Dir, None))?;
+    let bucket = fe
+        .bucket
+        .clone()
+        .or_else(|| from_stack(stack::BUCKET))
+        .ok_or_else(|| missing(Key::Bucket, Some(stack::BUCKET)))?;
+    let distribution = fe.distribution.clone().or_else(|| {
+        if stack_read {
+            from_stack(stack::DISTRIBUTION)
+        } else {
+            None
+        }
+    });
+    for rule in &fe.headers {
+        globset::Glob::new(&rule.pattern).map_err(|e| ConfigError::Invalid {
+            origin: "frontend.headers".into(),
+            message: format!("invalid glob `{}`: {e}", rule.pattern),
+        })?;
+    }
+    for pattern in &fe.exclude {
+        globset::Glob::new(pattern).map_err(|e| ConfigError::Invalid {
+            origin: "frontend.exclude".into(),
+            message: format!("invalid glob `{pattern}`: {e}"),
+        })?;
+    }
+    let mut headers = fe.headers.clone();
+    headers.extend(default_header_rules());
+    let inv = fe.invalidation.clone().unwrap_or_default();
+    Ok(Frontend {
+        dir,
+        bucket,
+        distribution,
+        keep_releases: fe.keep_releases.unwrap_or(5).max(1),
+        headers,
+        exclude: fe.exclude.clone(),
+        concurrency: fe.concurrency.unwrap_or(64).max(1),
+        max_delete: fe.max_delete.unwrap_or(1000),
+        gc_grace: fe.gc_grace.map_or(Duration::from_secs(3600), |d| d.0),
+        spa_router: fe.spa_router.unwrap_or(true),
+        invalidation: Invalidation {
+            wait: inv.wait.unwrap_or(false),
+            timeout: inv.timeout.map_or(Duration::from_secs(600), |d| d.0),
+            required: inv.required.unwrap_or(false),
+        },
+    })
+}
+
+/// Loads, reads `stack:` outputs when a context is given, and resolves.
+pub(crate) async fn settings(
+    loaded: &Loaded,
+    aws: Option<&crate::aws::AwsContext>,
+) -> Result<Settings, ConfigError> {
+    let outputs = match (loaded.stack(), aws) {
+        (Some(name), Some(ctx)) => Some(stack::read(ctx, name).await?),
+        _ => None,
+    };
+    resolve(loaded, outputs.as_ref())
+}
+
+/// The JSON Schema of `deckhand.yml`.
+pub(crate) fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ConfigFile)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,226 @@
+//! `deckhand deploy`: read -> plan -> (dry-run stops here) -> lock -> apply -> record -> finish.
+//!
+//! The backend rolls first and must complete before the frontend publishes, so a new SPA never
+//! talks to an old API. The release record is written after the site's files are in place and
+//! before the CloudFront invalidation and garbage collection.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::aws::AwsContext;
+use crate::cli::{DeployArgs, Only};
+use crate::config::Settings;
+use crate::error::{Error, Exit};
+use crate::release::{
+    GitInfo, Lock, LockHolder, ReleaseError, ReleaseMeta, ReleaseRecord, ReleaseStatus,
+    ReleaseStore,
+};
+use crate::{backend, frontend, github, output};
+
+/// Options every deploy step sees.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DeployOptions {
+    pub(crate) force: bool,
+    pub(crate) no_wait: bool,
+    pub(crate) dry_run: bool,
+}
+
+/// The whole plan: what `deploy --dry-run` prints and what `deploy` applies.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeployPlan {
+    pub(crate) release_id: String,
+    pub(crate) backend: Option<backend::BackendPlan>,
+    pub(crate) frontend: Option<frontend::SitePlan>,
+}
+
+impl DeployPlan {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.backend
+            .as_ref()
+            .is_none_or(backend::BackendPlan::is_empty)
+            && self
+                .frontend
+                .as_ref()
+                .is_none_or(frontend::SitePlan::is_empty)
+    }
+}
+
+impl fmt::Display for DeployPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "release {}", self.release_id)?;
+        if let Some(b) = &self.backend {
+            write!(f, "{b}")?;
+        }
+        if let Some(s) = &self.frontend {
+            write!(f, "{s}")?;
+        }
+        if self.is_empty() {
+            writeln!(f, "no changes")?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn run(
+    ctx: &AwsContext,
+    settings: &Settings,
+    args: &DeployArgs,
+) -> Result<Exit, Error> {
+    let opts = DeployOptions {
+        force: args.force,
+        no_wait: args.no_wait,
+        dry_run: args.dry_run,
+    };
+    let want_backend = args.only != Some(Only::Frontend);
+    let want_frontend = args.only != Some(Only::Backend);
+    let backend_cfg = settings.backend.as_ref().filter(|_| want_backend);
+    let frontend_cfg = settings.frontend.as_ref().filter(|_| want_frontend);
+    if backend_cfg.is_none() && frontend_cfg.is_none() {
+        return Err(crate::config::ConfigError::Usage(match args.only {
+            Some(Only::Backend) => {
+                "--only backend, but the configuration has no `backend` section".into()
+            }
+            Some(Only::Frontend) => {
+                "--only frontend, but the configuration has no `frontend` section".into()
+            }
+            None => "nothing to deploy".into(),
+        })
+        .into());
+    }
+    let meta = ReleaseMeta::new(GitInfo::detect());
+    let store = settings
+        .state_bucket
+        .as_ref()
+        .map(|b| ReleaseStore::new(ctx, b.clone()));
+
+    // Read + plan (no writes).
+    let last = match (&store, frontend_cfg) {
+        (Some(s), Some(_)) => s.latest().await?,
+        _ => None,
+    };
+    let (backend_plan, frontend_plan) = {
+        let _g = github::group("deckhand: plan");
+        tokio::join!(
+            async {
+                match backend_cfg {
+                    Some(b) => backend::plan(ctx, b, &meta, &opts).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match frontend_cfg {
+                    Some(f) => frontend::plan(ctx, f, last.as_ref(), &opts).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        )
+    };
+    let plan = DeployPlan {
+        release_id: meta.id.clone(),
+        backend: backend_plan?,
+        frontend: frontend_plan?,
+    };
+    print_plan(&plan, args.json);
+    if opts.dry_run {
+        return Ok(Exit::Ok);
+    }
+    if plan.is_empty() {
+        tracing::info!("no changes: nothing to deploy");
+        github::set_output("changed", "false");
+        return Ok(Exit::Ok);
+    }
+
+    // Apply, holding the lock.
+    let store = store.ok_or(ReleaseError::NoStateBucket)?;
+    let ttl = backend_cfg.map_or(Duration::ZERO, |b| b.wait_timeout) + Duration::from_secs(30 * 60);
+    let lock = Lock::acquire(ctx, &store.bucket, &LockHolder::new(&meta, ttl)).await?;
+    let result = apply(ctx, settings, &store, &plan, &meta, &opts, last).await;
+    let released = lock.release().await;
+    let record = result?;
+    released?;
+    github::set_output("changed", "true");
+    github::set_output("release-id", &record.id);
+    if let Some(b) = &record.backend {
+        github::set_output("image", &b.image);
+        github::set_output("task-definition", &b.task_definition_arn);
+    }
+    github::summary(&format!(
+        "### deckhand release `{}`\n\n```\n{plan}```\n",
+        record.id
+    ));
+    tracing::info!("release {} {}", record.id, record.status);
+    Ok(Exit::Ok)
+}
+
+fn print_plan(plan: &DeployPlan, json: bool) {
+    if json {
+        output::stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(plan).unwrap_or_default()
+        ));
+    } else {
+        output::stdout(&plan.to_string());
+    }
+}
+
+async fn apply(
+    ctx: &AwsContext,
+    settings: &Settings,
+    store: &ReleaseStore<'_>,
+    plan: &DeployPlan,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+    last: Option<ReleaseRecord>,
+) -> Result<ReleaseRecord, Error> {
+    let last = match last {
+        Some(l) => Some(l),
+        None => store.latest().await?,
+    };
+    let mut record = ReleaseRecord {
+        id: meta.id.clone(),
+        created_at: meta.created_at.clone(),
+        status: ReleaseStatus::InProgress,
+        git: meta.git.clone(),
+        previous: last.as_ref().map(|l| l.id.clone()),
+        // Unchanged halves carry over from the previous release.
+        backend: last.as_ref().and_then(|l| l.backend.clone()),
+        site: last.as_ref().and_then(|l| l.site.clone()),
+    };
+
+    if let (Some(cfg), Some(bp)) = (&settings.backend, &plan.backend) {
+        if !bp.is_empty() {
+            let _g = github::group("deckhand: backend");
+            match backend::apply(ctx, cfg, bp, meta, opts).await {
+                Ok(release) => record.backend = Some(release),
+                Err(err) => {
+                    if let Some(partial) = err.partial_release() {
+                        record.backend = Some(partial.clone());
+                        record.status = ReleaseStatus::Failed;
+                        if let Err(e) = store.write(&record).await {
+                            tracing::warn!("could not record the failed release: {e}");
+                        }
+                    }
+                    return Err(err.into());
+                }
+            }
+        }
+    }
+
+    let mut site_plan = None;
+    if let (Some(cfg), Some(sp)) = (&settings.frontend, &plan.frontend) {
+        let _g = github::group("deckhand: frontend");
+        record.site = Some(frontend::upload(ctx, cfg, sp, meta, opts).await?);
+        site_plan = Some((cfg, sp));
+    }
+
+    record.status = ReleaseStatus::Succeeded;
+    store.write(&record).await?;
+
+    if let Some((cfg, sp)) = site_plan {
+        let _g = github::group("deckhand: invalidate and clean up");
+        frontend::finish(ctx, cfg, sp, store, opts).await?;
+    }
+    Ok(record)
+}

@@ -1,0 +1,103 @@
+//! GitHub Actions integration: log groups, masks, annotations, step outputs and summary.
+//! Everything here is a no-op outside Actions (`GITHUB_ACTIONS != true`).
+
+use std::io::Write as _;
+
+pub(crate) fn in_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Workflow commands go to stderr (the runner reads both streams; stdout stays data-only).
+fn command(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// Escapes a workflow command's message (`%`, CR, LF).
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Masks a secret in all later log output.
+pub(crate) fn mask(secret: &str) {
+    if in_actions() && !secret.is_empty() {
+        command(&format!("::add-mask::{}", escape(secret)));
+    }
+}
+
+/// Starts a collapsible log group; ends it when dropped.
+pub(crate) struct Group(bool);
+
+pub(crate) fn group(title: &str) -> Group {
+    let on = in_actions();
+    if on {
+        command(&format!("::group::{}", escape(title)));
+    }
+    Group(on)
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.0 {
+            command("::endgroup::");
+        }
+    }
+}
+
+pub(crate) fn error_annotation(title: &str, message: &str) {
+    if in_actions() {
+        command(&format!(
+            "::error title={}::{}",
+            escape(title),
+            escape(message)
+        ));
+    }
+}
+
+pub(crate) fn warning_annotation(message: &str) {
+    if in_actions() {
+        command(&format!("::warning::{}", escape(message)));
+    }
+}
+
+fn append(var: &str, text: &str) {
+    let Ok(path) = std::env::var(var) else { return };
+    if path.is_empty() {
+        return;
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+    {
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// Sets a step output (`$GITHUB_OUTPUT`).
+pub(crate) fn set_output(name: &str, value: &str) {
+    if value.contains('\n') {
+        let delim = format!("deckhand_{}", std::process::id());
+        append(
+            "GITHUB_OUTPUT",
+            &format!("{name}<<{delim}\n{value}\n{delim}\n"),
+        );
+    } else {
+        append("GITHUB_OUTPUT", &format!("{name}={value}\n"));
+    }
+}
+
+/// Appends markdown to the job summary (`$GITHUB_STEP_SUMMARY`).
+pub(crate) fn summary(markdown: &str) {
+    append("GITHUB_STEP_SUMMARY", markdown);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_workflow_command_data() {
+        assert_eq!(super::escape("a%b\nc\r"), "a%25b%0Ac%0D");
+    }
+}

@@ -1,0 +1,120 @@
+//! deckhand: deploy a Vite SPA (S3 + CloudFront) and a containerised backend (ECS on EC2) to AWS.
+//!
+//! Every mutating command reads live state, plans (a pure function returning a value that renders
+//! as text and JSON), stops there on `--dry-run`, applies, then waits.
+
+mod aws;
+mod backend;
+mod cli;
+mod config;
+mod deploy;
+mod error;
+mod frontend;
+mod github;
+mod output;
+mod release;
+mod status;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Exit};
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::stderr(&format!("error: cannot start the async runtime: {e}\n"));
+            return ExitCode::from(Exit::Error.code());
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(err) => {
+            let text = error::render(&err);
+            output::stderr(&text);
+            github::error_annotation("deckhand", &err.to_string());
+            ExitCode::from(err.exit().code())
+        }
+    }
+}
+
+fn init_tracing(global: &cli::GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "warn,aws_config=error",
+        (false, 0) => "info,aws_config=error",
+        (false, 1) => "deckhand=debug,info",
+        (false, _) => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_env("DECKHAND_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(output::color_stderr())
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<Exit, Error> {
+    let sources = config::Sources {
+        explicit: cli.global.config.is_some()
+            || std::env::var("INPUT_CONFIG").is_ok_and(|v| !v.trim().is_empty()),
+        path: cli
+            .global
+            .config
+            .clone()
+            .or_else(|| {
+                std::env::var("INPUT_CONFIG")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(Into::into)
+            })
+            .unwrap_or_else(|| "deckhand.yml".into()),
+        overrides: cli.config.overrides(),
+    };
+    let endpoint_url = cli.global.endpoint_url.clone().or_else(|| {
+        std::env::var("INPUT_ENDPOINT-URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    });
+    let aws_opts = |loaded: &config::Loaded| aws::AwsOptions {
+        region: loaded.region().map(str::to_string),
+        endpoint_url: endpoint_url.clone(),
+        profile: cli.global.profile.clone(),
+    };
+    match cli.command {
+        Command::Schema => {
+            let text = serde_json::to_string_pretty(&config::schema()).unwrap_or_default();
+            output::stdout(&format!("{text}\n"));
+            Ok(Exit::Ok)
+        }
+        Command::Validate { online } => {
+            let loaded = config::load(&sources)?;
+            validate::run(&loaded, online.then(|| aws_opts(&loaded))).await
+        }
+        Command::Status { json } => {
+            let loaded = config::load(&sources)?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            status::run(&ctx, &settings, json).await
+        }
+        Command::Deploy(args) => {
+            let loaded = config::load(&sources)?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            deploy::run(&ctx, &settings, &args).await
+        }
+    }
+}

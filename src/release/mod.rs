@@ -1,0 +1,249 @@
+//! Release records (`_deckhand/releases/<id>.json`), release ids and git metadata, the deploy lock.
+
+mod lock;
+mod store;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsError;
+use crate::error::{Diagnose, Exit};
+
+pub(crate) use lock::{Lock, LockHolder};
+pub(crate) use store::{RELEASES_PREFIX, ReleaseStore};
+
+/// Prefix deckhand owns in the state bucket; never uploaded from the site dir, never served.
+pub(crate) const STATE_PREFIX: &str = "_deckhand/";
+/// Content-addressed copies of mutable site files, for rollback by server-side copy.
+pub(crate) const OBJECTS_PREFIX: &str = "_deckhand/objects/";
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReleaseError {
+    #[error("cannot read release records in s3://{bucket}/{RELEASES_PREFIX}")]
+    List {
+        bucket: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("cannot read release record s3://{bucket}/{key}")]
+    Read {
+        bucket: String,
+        key: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("release record s3://{bucket}/{key} is not valid JSON: {message}")]
+    Corrupt {
+        bucket: String,
+        key: String,
+        message: String,
+    },
+    #[error("cannot write release record s3://{bucket}/{key}")]
+    Write {
+        bucket: String,
+        key: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("another deploy holds the lock s3://{bucket}/_deckhand/lock: {holder}")]
+    Locked { bucket: String, holder: LockHolder },
+    #[error("cannot take or release the lock s3://{bucket}/_deckhand/lock")]
+    Lock {
+        bucket: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("the state bucket is not set (no frontend to default to)")]
+    NoStateBucket,
+}
+
+impl Diagnose for ReleaseError {
+    fn exit(&self) -> Exit {
+        match self {
+            ReleaseError::Locked { .. } => Exit::Locked,
+            ReleaseError::NoStateBucket => Exit::Usage,
+            _ => Exit::Error,
+        }
+    }
+    fn help(&self) -> Option<String> {
+        match self {
+            ReleaseError::Locked { holder, .. } => Some(format!(
+                "wait for that deploy to finish{}; the lock expires at {} if its holder died",
+                holder
+                    .run_url
+                    .as_deref()
+                    .map(|u| format!(" ({u})"))
+                    .unwrap_or_default(),
+                holder.expires_at
+            )),
+            ReleaseError::NoStateBucket => Some(
+                "set `state-bucket:` in deckhand.yml (or --state-bucket): release records and the lock live there".into(),
+            ),
+            ReleaseError::List { source, .. }
+            | ReleaseError::Read { source, .. }
+            | ReleaseError::Write { source, .. }
+            | ReleaseError::Lock { source, .. } => source.help(),
+            ReleaseError::Corrupt { .. } => None,
+        }
+    }
+}
+
+/// Where the release came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct GitInfo {
+    pub(crate) sha: Option<String>,
+    #[serde(rename = "ref")]
+    pub(crate) git_ref: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) run_url: Option<String>,
+}
+
+impl GitInfo {
+    /// From GitHub Actions' environment, else from the local git checkout.
+    pub(crate) fn detect() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let run_url = match (
+            env("GITHUB_SERVER_URL"),
+            env("GITHUB_REPOSITORY"),
+            env("GITHUB_RUN_ID"),
+        ) {
+            (Some(server), Some(repo), Some(run)) => {
+                Some(format!("{server}/{repo}/actions/runs/{run}"))
+            }
+            _ => None,
+        };
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        Self {
+            sha: env("GITHUB_SHA").or_else(|| git(&["rev-parse", "HEAD"])),
+            git_ref: env("GITHUB_REF").or_else(|| git(&["symbolic-ref", "-q", "HEAD"])),
+            actor: env("GITHUB_ACTOR").or_else(|| env("USER")),
+            run_url,
+        }
+    }
+
+    pub(crate) fn short_sha(&self) -> String {
+        self.sha
+            .as_deref()
+            .map_or_else(|| "nogit".to_string(), |s| s.chars().take(7).collect())
+    }
+}
+
+/// A release id: UTC timestamp + short git sha, e.g. `20261125T195501Z-1a2b3c4`. Sorts by time.
+pub(crate) fn new_release_id(now: chrono::DateTime<chrono::Utc>, git: &GitInfo) -> String {
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), git.short_sha())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ReleaseStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+impl std::fmt::Display for ReleaseStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReleaseStatus::InProgress => "in-progress",
+            ReleaseStatus::Succeeded => "succeeded",
+            ReleaseStatus::Failed => "failed",
+        })
+    }
+}
+
+/// The backend half of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BackendRelease {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    /// `repo@sha256:…`
+    pub(crate) image: String,
+    pub(crate) source_tag: String,
+    pub(crate) task_definition_arn: String,
+    /// The ECS deployment (`ecs-svc/…`) this release started, if it started one.
+    pub(crate) deployment_id: Option<String>,
+    pub(crate) status: ReleaseStatus,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<String>,
+}
+
+/// One published file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ManifestEntry {
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+    pub(crate) content_type: String,
+    pub(crate) cache_control: String,
+}
+
+/// The frontend half of a release: key -> what was published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SiteRelease {
+    pub(crate) bucket: String,
+    pub(crate) files: BTreeMap<String, ManifestEntry>,
+    pub(crate) status: ReleaseStatus,
+}
+
+/// `_deckhand/releases/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReleaseRecord {
+    pub(crate) id: String,
+    pub(crate) created_at: String,
+    pub(crate) status: ReleaseStatus,
+    pub(crate) git: GitInfo,
+    pub(crate) previous: Option<String>,
+    pub(crate) backend: Option<BackendRelease>,
+    pub(crate) site: Option<SiteRelease>,
+}
+
+/// What every deploy step knows about the release it is part of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ReleaseMeta {
+    pub(crate) id: String,
+    pub(crate) created_at: String,
+    pub(crate) git: GitInfo,
+}
+
+impl ReleaseMeta {
+    pub(crate) fn new(git: GitInfo) -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            id: new_release_id(now, &git),
+            created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            git,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_ids_sort_by_time() {
+        let git = GitInfo {
+            sha: Some("1a2b3c4d5e".into()),
+            ..GitInfo::default()
+        };
+        let a = chrono::DateTime::parse_from_rfc3339("2026-11-25T19:55:01Z")
+            .expect("t")
+            .to_utc();
+        let b = chrono::DateTime::parse_from_rfc3339("2026-11-25T20:01:00Z")
+            .expect("t")
+            .to_utc();
+        assert_eq!(new_release_id(a, &git), "20261125T195501Z-1a2b3c4");
+        assert!(new_release_id(a, &git) < new_release_id(b, &git));
+    }
+}

@@ -1,0 +1,106 @@
+//! `deckhand validate`: the configuration is well-formed (and, `--online`, what it names exists).
+
+use crate::aws::{AwsContext, AwsOptions};
+use crate::config::{self, ConfigError, Loaded, Settings};
+use crate::error::{Error, Exit};
+
+pub(crate) async fn run(loaded: &Loaded, online: Option<AwsOptions>) -> Result<Exit, Error> {
+    let settings = match online {
+        None => {
+            if let Some(stack) = loaded.stack() {
+                // Offline, the stack cannot be read: check what the file and overrides say, and
+                // accept names the stack would provide.
+                let outputs = config::StackOutputs(
+                    [
+                        "ClusterName",
+                        "ServiceName",
+                        "RepositoryName",
+                        "BucketName",
+                        "DistributionId",
+                    ]
+                    .iter()
+                    .map(|k| ((*k).to_string(), format!("<{k} from stack {stack}>")))
+                    .collect(),
+                );
+                config::resolve(loaded, Some(&outputs))?
+            } else {
+                config::resolve(loaded, None)?
+            }
+        }
+        Some(opts) => {
+            let ctx = AwsContext::build(&opts).await?;
+            let settings = config::settings(loaded, Some(&ctx)).await?;
+            check_online(&ctx, &settings).await?;
+            settings
+        }
+    };
+    let mut summary = String::new();
+    if let Some(p) = &settings.config_path {
+        summary.push_str(&format!("{}: ok\n", p.display()));
+    } else {
+        summary.push_str("configuration (flags/inputs only): ok\n");
+    }
+    if let Some(b) = &settings.backend {
+        summary.push_str(&format!(
+            "  backend: service {}/{} container(s) {} from repository {}\n",
+            b.cluster,
+            b.service,
+            b.containers.join(","),
+            b.repository
+        ));
+    }
+    if let Some(f) = &settings.frontend {
+        summary.push_str(&format!(
+            "  frontend: {} -> s3://{}{}\n",
+            f.dir.display(),
+            f.bucket,
+            f.distribution
+                .as_deref()
+                .map(|d| format!(" (CloudFront {d})"))
+                .unwrap_or_default()
+        ));
+    }
+    crate::output::stdout(&summary);
+    Ok(Exit::Ok)
+}
+
+/// Every named resource must exist: a missing one is a configuration error (exit 2).
+async fn check_online(ctx: &AwsContext, s: &Settings) -> Result<(), Error> {
+    let report = crate::status::collect(ctx, s).await?;
+    let mut missing = report.missing.clone();
+    if let Some(b) = &s.backend {
+        for (var, param) in &b.secrets {
+            let resp = ctx
+                .ssm
+                .get_parameters()
+                .names(param)
+                .with_decryption(false)
+                .send()
+                .await;
+            match resp {
+                Ok(r) if !r.invalid_parameters().is_empty() => {
+                    missing.push(format!("SSM parameter {param} (secret {var})"));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(ctx.call_error("ssm", "GetParameters", e).into()),
+            }
+        }
+    }
+    if let Some(f) = &s.frontend {
+        if !f.dir.is_dir() {
+            missing.push(format!("site directory {}", f.dir.display()));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            origin: s
+                .config_path
+                .as_ref()
+                .map_or_else(|| "configuration".to_string(), |p| p.display().to_string()),
+            message: format!("names resources that do not exist: {}", missing.join("; ")),
+        }
+        .into())
+    }
+}
