@@ -1,0 +1,735 @@
+"""ECS rolling-deployment simulator (see shared facts: ecs-rollouts.md).
+
+State is advanced lazily: every read (DescribeServices, ListTasks, DescribeTasks, the
+/_sim endpoints) replays the scheduler steps that elapsed since the last read, one step
+per ``step-seconds``. A step is one pass of the service scheduler: in-flight tasks change
+state, the circuit breaker is checked, old tasks are stopped and new ones started within
+minimumHealthyPercent/maximumPercent, drained deployments leave, completion is noted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+LOCK = threading.RLock()
+
+SCENARIOS = ("healthy", "tasks-fail", "stuck", "throttle")
+SERVICE_KEYS = {
+    "scenario": str,
+    "step-seconds": (int, float),
+    "throttle-count": int,
+    "stopped-reason": str,
+    "exit-code": (int, type(None)),
+    "stop-code": str,
+    "container-reason": (str, type(None)),
+}
+DEFAULT_STEP_SECONDS = float(os.environ.get("DECKHAND_SIM_STEP_SECONDS", "0.5"))
+DEFAULT_THROTTLE_COUNT = 3
+MAX_EVENTS = 100
+MAX_STEPS_PER_READ = 2000
+STOPPED_TASK_TTL = 3600.0
+MAX_STOPPED_TASKS_PER_SERVICE = 500
+
+_global: dict[str, Any] = {"step-seconds": DEFAULT_STEP_SECONDS}
+_configs: dict[tuple[str, str], dict[str, Any]] = {}
+_throttle_remaining = 0
+_sims: dict[str, "ServiceSim"] = {}  # service ARN -> sim
+_tasks: dict[str, "SimTask"] = {}  # task ARN -> task
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, tz=timezone.utc)
+
+
+def new_deployment_id() -> str:
+    return "ecs-svc/" + str(random.randint(10**18, 10**19 - 1))
+
+
+def breaker_threshold(desired: int) -> int:
+    return min(200, max(3, math.ceil(0.5 * desired)))
+
+
+# --- configuration (/_sim) --------------------------------------------------------------
+
+
+def _validate(payload: dict[str, Any], allowed: dict[str, Any]) -> None:
+    if not isinstance(payload, dict):
+        raise ValueError("body must be a JSON object")
+    for key, value in payload.items():
+        if key not in allowed:
+            raise ValueError(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
+        types = allowed[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and types is not str):
+            raise ValueError(f"key {key!r} has the wrong type: {value!r}")
+    if "scenario" in payload and payload["scenario"] not in SCENARIOS:
+        raise ValueError(f"unknown scenario {payload['scenario']!r}; one of: {', '.join(SCENARIOS)}")
+    if "step-seconds" in payload and not payload["step-seconds"] > 0:
+        raise ValueError("step-seconds must be > 0")
+    if "throttle-count" in payload and payload["throttle-count"] < 0:
+        raise ValueError("throttle-count must be >= 0")
+
+
+def set_global_config(payload: dict[str, Any]) -> None:
+    _validate(payload, {"step-seconds": (int, float)})
+    with LOCK:
+        _global.update(payload)
+
+
+def get_global_config() -> dict[str, Any]:
+    with LOCK:
+        return dict(_global)
+
+
+def _key(cluster: str, service: str) -> tuple[str, str]:
+    return (cluster.split("/")[-1], service.split("/")[-1])
+
+
+def set_service_config(cluster: str, service: str, payload: dict[str, Any]) -> None:
+    global _throttle_remaining
+    _validate(payload, SERVICE_KEYS)
+    with LOCK:
+        # settle the current state under the old configuration first
+        for sim in _sims_for(cluster, service):
+            sim.advance(time.time())
+        cfg = _configs.setdefault(_key(cluster, service), {})
+        cfg.update(payload)
+        if payload.get("scenario") == "throttle":
+            _throttle_remaining = int(payload.get("throttle-count", cfg.get("throttle-count", DEFAULT_THROTTLE_COUNT)))
+
+
+def delete_service_config(cluster: str, service: str) -> None:
+    with LOCK:
+        _configs.pop(_key(cluster, service), None)
+
+
+def service_config(cluster: str, service: str) -> dict[str, Any]:
+    with LOCK:
+        cfg = {"scenario": "healthy", "step-seconds": _global["step-seconds"]}
+        cfg.update(_configs.get(_key(cluster, service), {}))
+        return cfg
+
+
+def list_service_configs() -> list[dict[str, Any]]:
+    with LOCK:
+        return [
+            {"cluster": c, "service": s, **service_config(c, s)} for (c, s) in sorted(_configs)
+        ]
+
+
+def _sims_for(cluster: str, service: str) -> list["ServiceSim"]:
+    c, s = _key(cluster, service)
+    return [sim for sim in _sims.values() if sim.cluster_name == c and sim.service_name == s]
+
+
+def get_service_state(cluster: str, service: str) -> dict[str, Any]:
+    with LOCK:
+        sims = _sims_for(cluster, service)
+        for sim in sims:
+            sim.advance(time.time())
+        return {
+            "cluster": _key(cluster, service)[0],
+            "service": _key(cluster, service)[1],
+            "config": service_config(cluster, service),
+            "throttle-remaining": _throttle_remaining,
+            "services": [sim.summary() for sim in sims],
+        }
+
+
+def take_throttle() -> bool:
+    """Consume one injected ThrottlingException, if any are armed."""
+    global _throttle_remaining
+    with LOCK:
+        if _throttle_remaining > 0:
+            _throttle_remaining -= 1
+            return True
+        return False
+
+
+def reset() -> None:
+    global _throttle_remaining
+    with LOCK:
+        _configs.clear()
+        _sims.clear()
+        _tasks.clear()
+        _throttle_remaining = 0
+        _global.clear()
+        _global["step-seconds"] = DEFAULT_STEP_SECONDS
+
+
+# --- tasks ------------------------------------------------------------------------------
+
+
+class SimTask(dict):  # type: ignore[type-arg]
+    """A simulated task, shaped like the DescribeTasks ``Task`` structure."""
+
+    @property
+    def task_arn(self) -> str:
+        return self["taskArn"]
+
+    @property
+    def deployment_id(self) -> str:
+        return self["startedBy"]
+
+    def live(self) -> bool:
+        return self["lastStatus"] != "STOPPED"
+
+
+def _task_arn(account: str, region: str, cluster: str) -> str:
+    return f"arn:aws:ecs:{region}:{account}:task/{cluster}/{uuid.uuid4().hex}"
+
+
+def task_id(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+# --- deployments ------------------------------------------------------------------------
+
+
+class Deployment:
+    def __init__(self, task_definition: str, desired: int, t: float, launch: dict[str, Any]):
+        self.id = new_deployment_id()
+        self.status = "PRIMARY"
+        self.task_definition = task_definition
+        self.desired = desired
+        self.failed_tasks = 0
+        self.rollout_state = "IN_PROGRESS"
+        self.rollout_state_reason = f"ECS deployment {self.id} in progress."
+        self.created_at = t
+        self.updated_at = t
+        self.launch = launch  # launchType or capacityProviderStrategy
+        self.changed_at = t  # last promotion/demotion: nothing completes/leaves in that step
+        self.stuck_config_reported = False
+        self.unable_reported = False
+        self.backoff_level = 0
+        self.next_launch_at = 0.0
+        self.ever_completed = False
+
+    def to_api(self, tasks: list[SimTask]) -> dict[str, Any]:
+        mine = [x for x in tasks if x.deployment_id == self.id and x.live()]
+        d = {
+            "id": self.id,
+            "status": self.status,
+            "taskDefinition": self.task_definition,
+            "desiredCount": self.desired,
+            "pendingCount": sum(1 for x in mine if x["lastStatus"] == "PENDING"),
+            "runningCount": sum(1 for x in mine if x["lastStatus"] in ("RUNNING", "DEACTIVATING")),
+            "failedTasks": self.failed_tasks,
+            "createdAt": _dt(self.created_at),
+            "updatedAt": _dt(self.updated_at),
+            "rolloutState": self.rollout_state,
+            "rolloutStateReason": self.rollout_state_reason,
+        }
+        d.update(self.launch)
+        return d
+
+
+class ServiceSim:
+    def __init__(
+        self,
+        service: Any,
+        backend: Any,
+        t: float,
+        deployment_configuration: Optional[dict[str, Any]],
+        capacity_provider_strategy: Optional[list[dict[str, Any]]],
+    ):
+        self.account = backend.account_id
+        self.region = backend.region_name
+        self.backend = backend
+        self.service = service
+        self.arn = service.arn
+        self.cluster_name = service.cluster_name
+        self.cluster_arn = service.cluster_arn
+        self.service_name = service.name
+        self.load_balancers = list(service.load_balancers or [])
+        self.deployment_configuration = normalise_deployment_configuration(deployment_configuration)
+        self.capacity_provider_strategy = capacity_provider_strategy or []
+        self.events: list[dict[str, Any]] = []
+        self.history: list[Deployment] = []
+        self.steady = False
+        self.clock = t
+        d = Deployment(service.task_definition, service.desired_count, t, self.launch_fields())
+        self.deployments = [d]
+        # CreateService: the first deployment starts its tasks and completes at once.
+        pending = [self._new_task(d, t) for _ in range(d.desired)]
+        log: list[str] = []
+        if pending:
+            log.append(self._started_msg(pending))
+            for task in pending:
+                self._set_running(task, t)
+            log.extend(self._lb_msgs("registered", len(pending)))
+        d.rollout_state = "COMPLETED"
+        d.ever_completed = True
+        d.rollout_state_reason = f"ECS deployment {d.id} completed."
+        log.append(f"(service {self.service_name}) (deployment {d.id}) deployment completed.")
+        log.append(f"(service {self.service_name}) has reached a steady state.")
+        self.steady = True
+        self._emit(t, log)
+
+    # -- helpers --
+    def launch_fields(self) -> dict[str, Any]:
+        if self.capacity_provider_strategy:
+            return {"capacityProviderStrategy": self.capacity_provider_strategy}
+        return {"launchType": self.service.launch_type or "EC2"}
+
+    @property
+    def primary(self) -> Deployment:
+        return self.deployments[0]
+
+    def cfg(self) -> dict[str, Any]:
+        return service_config(self.cluster_name, self.service_name)
+
+    def tasks(self) -> list[SimTask]:
+        return [x for x in _tasks.values() if x["group"] == f"service:{self.service_name}" and x["clusterArn"] == self.cluster_arn]
+
+    def live_tasks(self) -> list[SimTask]:
+        return [x for x in self.tasks() if x.live()]
+
+    def _emit(self, t: float, messages: list[str]) -> None:
+        for i, msg in enumerate(messages):
+            self.events.insert(
+                0, {"id": str(uuid.uuid4()), "createdAt": _dt(t + i * 0.001), "message": msg}
+            )
+        del self.events[MAX_EVENTS:]
+
+    def _started_msg(self, tasks: list[SimTask]) -> str:
+        refs = " ".join(f"(task {task_id(x.task_arn)})" for x in tasks)
+        return f"(service {self.service_name}) has started {len(tasks)} tasks: {refs}."
+
+    def _stopped_msg(self, tasks: list[SimTask]) -> str:
+        refs = " ".join(f"(task {task_id(x.task_arn)})" for x in tasks)
+        return f"(service {self.service_name}) has stopped {len(tasks)} running tasks: {refs}."
+
+    def _lb_msgs(self, verb: str, n: int) -> list[str]:
+        return [
+            f"(service {self.service_name}) {verb} {n} targets in (target-group {lb['targetGroupArn']})"
+            for lb in self.load_balancers
+            if lb.get("targetGroupArn")
+        ]
+
+    def _containers(self, task_definition: str) -> list[dict[str, Any]]:
+        try:
+            td = self.backend.describe_task_definition(task_definition)
+            return list(td.container_definitions or [])
+        except Exception:
+            return []
+
+    def _new_task(self, d: Deployment, t: float) -> SimTask:
+        arn = _task_arn(self.account, self.region, self.cluster_name)
+        containers = [
+            {
+                "containerArn": f"arn:aws:ecs:{self.region}:{self.account}:container/{self.cluster_name}/{task_id(arn)}/{uuid.uuid4()}",
+                "taskArn": arn,
+                "name": c.get("name", ""),
+                "image": c.get("image", ""),
+                "lastStatus": "PENDING",
+                "healthStatus": "UNKNOWN",
+                "essential": c.get("essential", True),
+            }
+            for c in self._containers(d.task_definition)
+        ]
+        task = SimTask(
+            taskArn=arn,
+            clusterArn=self.cluster_arn,
+            taskDefinitionArn=d.task_definition,
+            lastStatus="PENDING",
+            desiredStatus="RUNNING",
+            startedBy=d.id,
+            group=f"service:{self.service_name}",
+            createdAt=_dt(t),
+            containers=containers,
+            healthStatus="UNKNOWN",
+            version=1,
+            tags=[],
+            attachments=[],
+        )
+        if self.capacity_provider_strategy:
+            task["capacityProviderName"] = self.capacity_provider_strategy[0].get("capacityProvider")
+            task["launchType"] = "EC2"
+        else:
+            task["launchType"] = self.service.launch_type or "EC2"
+        _tasks[arn] = task
+        return task
+
+    def _set_running(self, task: SimTask, t: float) -> None:
+        task["lastStatus"] = "RUNNING"
+        task["startedAt"] = _dt(t)
+        task["pullStartedAt"] = _dt(t)
+        task["pullStoppedAt"] = _dt(t)
+        task["connectivity"] = "CONNECTED"
+        task["connectivityAt"] = _dt(t)
+        task["version"] += 1
+        for c in task["containers"]:
+            c["lastStatus"] = "RUNNING"
+
+    def _stop(self, task: SimTask, t: float, code: str, reason: str) -> None:
+        task["lastStatus"] = "STOPPED"
+        task["desiredStatus"] = "STOPPED"
+        task["stopCode"] = code
+        task["stoppedReason"] = reason
+        task.setdefault("stoppingAt", _dt(t))
+        task["stoppedAt"] = _dt(t)
+        task["executionStoppedAt"] = _dt(t)
+        task["connectivity"] = "DISCONNECTED"
+        task["version"] += 1
+        for c in task["containers"]:
+            c["lastStatus"] = "STOPPED"
+            if "exitCode" not in c and "startedAt" in task:
+                c["exitCode"] = 0
+
+    def _fail(self, task: SimTask, t: float, cfg: dict[str, Any]) -> None:
+        code = cfg.get("stop-code", "EssentialContainerExited")
+        if code != "TaskFailedToStart":
+            self._set_running(task, t)
+        exit_code = cfg.get("exit-code", 1)
+        for c in task["containers"]:
+            if c.get("essential", True):
+                if exit_code is not None and code != "TaskFailedToStart":
+                    c["exitCode"] = exit_code
+                if cfg.get("container-reason"):
+                    c["reason"] = cfg["container-reason"]
+        self._stop(task, t, code, cfg.get("stopped-reason", "Essential container in task exited"))
+
+    def _deployment(self, dep_id: str) -> Optional[Deployment]:
+        for d in self.deployments + self.history:
+            if d.id == dep_id:
+                return d
+        return None
+
+    # -- API hooks --
+    def on_update(self, t: float, task_definition: str, force: bool, desired: Optional[int]) -> None:
+        p = self.primary
+        if desired is not None:
+            for d in self.deployments:
+                if d is p or d.status == "PRIMARY":
+                    d.desired = desired
+        if task_definition != p.task_definition or force:
+            d = Deployment(task_definition, self.service.desired_count, t, self.launch_fields())
+            for old in self.deployments:
+                old.status = "ACTIVE"
+                old.changed_at = t
+            self.deployments.insert(0, d)
+            self.steady = False
+            self.clock = t
+        elif desired is not None:
+            p.updated_at = t
+            self.steady = False
+
+    def on_delete(self, t: float) -> None:
+        for task in self.live_tasks():
+            self._stop(task, t, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {self.primary.id})")
+
+    def stop_task(self, task: SimTask, t: float, reason: str) -> None:
+        self._stop(task, t, "UserInitiated", reason or "Task stopped by user")
+        self.steady = False
+
+    def sync(self) -> None:
+        """Copy the simulated state onto moto's Service object (what DescribeServices shows)."""
+        s = self.service
+        tasks = self.tasks()
+        s.deployments = [d.to_api(tasks) for d in self.deployments]
+        s.events = list(self.events)
+        s.running_count = sum(d["runningCount"] for d in s.deployments)
+        s.pending_count = sum(d["pendingCount"] for d in s.deployments)
+        s.task_definition = self.primary.task_definition
+        s.load_balancers = self.load_balancers
+        s.deployment_configuration = self.deployment_configuration
+        if self.capacity_provider_strategy:
+            s.capacity_provider_strategy = self.capacity_provider_strategy
+
+    def summary(self) -> dict[str, Any]:
+        tasks = self.tasks()
+        return {
+            "arn": self.arn,
+            "deployments": [
+                {k: (v.timestamp() if isinstance(v, datetime) else v) for k, v in d.to_api(tasks).items()}
+                for d in self.deployments
+            ],
+            "live-tasks": sum(1 for x in tasks if x.live()),
+            "stopped-tasks": sum(1 for x in tasks if not x.live()),
+        }
+
+    # -- the scheduler --
+    def step_seconds(self) -> float:
+        return float(self.cfg()["step-seconds"])
+
+    def idle(self) -> bool:
+        p = self.primary
+        if len(self.deployments) != 1 or p.rollout_state == "IN_PROGRESS" or not self.steady:
+            return False
+        live = [x for x in self.live_tasks() if x.deployment_id == p.id]
+        return len(live) == p.desired and all(x["lastStatus"] == "RUNNING" for x in live)
+
+    def advance(self, now: float) -> None:
+        with LOCK:
+            self._prune(now)
+            step = self.step_seconds()
+            n = int((now - self.clock) / step)
+            if n <= 0:
+                return
+            if n > MAX_STEPS_PER_READ:
+                self.clock = now - MAX_STEPS_PER_READ * step
+                n = MAX_STEPS_PER_READ
+            for i in range(n):
+                if self.idle():
+                    self.clock += (n - i) * step
+                    break
+                self.clock += step
+                self.step(self.clock)
+            self.sync()
+
+    def _prune(self, now: float) -> None:
+        stopped = sorted(
+            (x for x in self.tasks() if not x.live()), key=lambda x: x["stoppedAt"]
+        )
+        excess = len(stopped) - MAX_STOPPED_TASKS_PER_SERVICE
+        for i, task in enumerate(stopped):
+            if i < excess or task["stoppedAt"].timestamp() < now - STOPPED_TASK_TTL:
+                _tasks.pop(task.task_arn, None)
+
+    def step(self, t: float) -> None:
+        cfg = self.cfg()
+        scenario = cfg["scenario"]
+        log: list[str] = []
+        name = self.service_name
+        p = self.primary
+        dc = self.deployment_configuration
+        tasks = self.live_tasks()
+        acted = False
+
+        # 1. in-flight tasks change state
+        draining = [x for x in tasks if x["lastStatus"] == "DEACTIVATING"]
+        if draining:
+            log.extend(self._lb_msgs("deregistered", len(draining)))
+            for x in draining:
+                self._stop(x, t, "ServiceSchedulerInitiated", x["_reason"])
+            log.append(self._stopped_msg(draining))
+            acted = True
+        for d in self.deployments:
+            pending = [x for x in tasks if x.deployment_id == d.id and x["lastStatus"] == "PENDING"]
+            if not pending:
+                continue
+            untested = not d.ever_completed
+            if scenario == "stuck" and untested:
+                continue
+            acted = True
+            if scenario == "tasks-fail" and untested:
+                for x in pending:
+                    self._fail(x, t, cfg)
+                d.failed_tasks += len(pending)
+                d.updated_at = t
+            else:
+                for x in pending:
+                    self._set_running(x, t)
+                d.failed_tasks = 0
+                log.extend(self._lb_msgs("registered", len(pending)))
+
+        # 2. circuit breaker
+        breaker = dc.get("deploymentCircuitBreaker") or {}
+        threshold = breaker_threshold(p.desired)
+        if p.rollout_state == "IN_PROGRESS" and p.failed_tasks >= threshold:
+            if breaker.get("enable"):
+                p.rollout_state = "FAILED"
+                p.rollout_state_reason = "ECS deployment circuit breaker: tasks failed to start."
+                p.updated_at = t
+                log.append(f"(service {name}) (deployment {p.id}) deployment failed: tasks failed to start.")
+                acted = True
+                target = self._rollback_target(p) if breaker.get("rollback") else None
+                if target is not None:
+                    log.append(f"(service {name}) rolling back to deployment {target.id}.")
+                    if target in self.history:
+                        self.history.remove(target)
+                    if target in self.deployments:
+                        self.deployments.remove(target)
+                    target.status = "PRIMARY"
+                    target.rollout_state = "IN_PROGRESS"
+                    target.rollout_state_reason = (
+                        f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
+                    )
+                    target.desired = p.desired
+                    target.updated_at = t
+                    target.changed_at = t
+                    p.status = "ACTIVE"
+                    p.changed_at = t
+                    self.deployments.insert(0, target)
+                    p = target
+            elif not p.unable_reported:
+                p.unable_reported = True
+                log.append(f"(service {name}) is unable to consistently start tasks successfully.")
+
+        # 3. stop and start tasks for the primary deployment
+        tasks = self.live_tasks()
+        if p.rollout_state != "FAILED":
+            desired = p.desired
+            min_healthy = math.ceil(desired * dc["minimumHealthyPercent"] / 100)
+            max_total = math.floor(desired * dc["maximumPercent"] / 100)
+            reason = f"Scaling activity initiated by (deployment {p.id})"
+            # tasks of replaced deployments that never became healthy go at once
+            old_pending = [x for x in tasks if x.deployment_id != p.id and x["lastStatus"] == "PENDING"]
+            for x in old_pending:
+                self._stop(x, t, "ServiceSchedulerInitiated", reason)
+                acted = True
+            # scale-in of the primary itself
+            mine = [x for x in tasks if x.deployment_id == p.id and x.live() and x["lastStatus"] != "DEACTIVATING"]
+            if len(mine) > desired:
+                extra = sorted(mine, key=lambda x: x["lastStatus"] != "PENDING")[: len(mine) - desired]
+                self._retire(extra, t, reason, log)
+                acted = True
+            tasks = self.live_tasks()
+            healthy = [x for x in tasks if x["lastStatus"] == "RUNNING"]
+            old_running = [x for x in healthy if x.deployment_id != p.id]
+            can_stop = min(len(old_running), len(healthy) - min_healthy)
+            if can_stop > 0:
+                self._retire(old_running[:can_stop], t, reason, log)
+                acted = True
+            tasks = self.live_tasks()
+            mine = [x for x in tasks if x.deployment_id == p.id and x["lastStatus"] != "DEACTIVATING"]
+            need = desired - len(mine)
+            room = max_total - len(tasks)
+            n = min(need, room)
+            if n > 0 and t + 1e-9 >= p.next_launch_at:
+                started = [self._new_task(p, t) for _ in range(n)]
+                log.append(self._started_msg(started))
+                acted = True
+                if p.unable_reported:  # launch back-off once tasks keep failing
+                    p.backoff_level = min(p.backoff_level + 1, 6)
+                    p.next_launch_at = t + self.step_seconds() * (2**p.backoff_level) - 1e-9
+            elif need > 0 and room <= 0 and can_stop <= 0 and not acted and not p.stuck_config_reported:
+                if not any(x["lastStatus"] in ("PENDING", "DEACTIVATING") for x in tasks):
+                    p.stuck_config_reported = True
+                    log.append(
+                        f"(service {name}) was unable to stop or start tasks during a deployment because of "
+                        "the service deployment configuration. Update the minimumHealthyPercent or "
+                        "maximumPercent value and try again."
+                    )
+
+        # 4. replaced deployments without tasks leave the list
+        tasks = self.live_tasks()
+        for d in list(self.deployments[1:]):
+            if d.changed_at < t and not any(x.deployment_id == d.id for x in tasks):
+                self.deployments.remove(d)
+                d.status = "INACTIVE"
+                self.history.append(d)
+                del self.history[:-10]
+
+        # 5. completion and steady state
+        mine = [x for x in tasks if x.deployment_id == p.id]
+        settled = (
+            len(self.deployments) == 1
+            and len(mine) == p.desired
+            and all(x["lastStatus"] == "RUNNING" for x in mine)
+        )
+        if settled and p.rollout_state == "IN_PROGRESS" and p.changed_at < t:
+            p.rollout_state = "COMPLETED"
+            p.ever_completed = True
+            p.rollout_state_reason = f"ECS deployment {p.id} completed."
+            p.updated_at = t
+            log.append(f"(service {name}) (deployment {p.id}) deployment completed.")
+        if settled and p.rollout_state == "COMPLETED" and not self.steady:
+            self.steady = True
+            log.append(f"(service {name}) has reached a steady state.")
+        self._emit(t, log)
+
+    def _retire(self, victims: list[SimTask], t: float, reason: str, log: list[str]) -> None:
+        """Stop running tasks: drain them first when a load balancer fronts the service."""
+        pending = [x for x in victims if x["lastStatus"] == "PENDING"]
+        running = [x for x in victims if x["lastStatus"] != "PENDING"]
+        for x in pending:
+            self._stop(x, t, "ServiceSchedulerInitiated", reason)
+        if not running:
+            return
+        if self._lb_msgs("x", 1):
+            log.append(f"(service {self.service_name}) has begun draining connections on {len(running)} tasks.")
+            for x in running:
+                x["lastStatus"] = "DEACTIVATING"
+                x["desiredStatus"] = "STOPPED"
+                x["stoppingAt"] = _dt(t)
+                x["_reason"] = reason
+        else:
+            for x in running:
+                self._stop(x, t, "ServiceSchedulerInitiated", reason)
+            log.append(self._stopped_msg(running))
+
+    def _rollback_target(self, failed: Deployment) -> Optional[Deployment]:
+        candidates = [
+            d
+            for d in self.deployments + self.history
+            if d is not failed and d.ever_completed
+        ]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda d: d.updated_at)
+
+
+def normalise_deployment_configuration(dc: Optional[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+    }
+    for k, v in (dc or {}).items():
+        if v is None:
+            continue
+        if k == "deploymentCircuitBreaker":
+            out[k] = {"enable": bool(v.get("enable")), "rollback": bool(v.get("rollback"))}
+        else:
+            out[k] = v
+    return out
+
+
+# --- registry of sims -------------------------------------------------------------------
+
+
+def register(sim: ServiceSim) -> None:
+    with LOCK:
+        _sims[sim.arn] = sim
+
+
+def sim_for(service: Any) -> Optional[ServiceSim]:
+    with LOCK:
+        sim = _sims.get(service.arn)
+        if sim is not None and sim.service is not service:
+            return None
+        return sim
+
+
+def forget(service: Any) -> None:
+    with LOCK:
+        _sims.pop(service.arn, None)
+
+
+def advance_cluster(cluster_arn: str, now: float) -> None:
+    with LOCK:
+        for sim in list(_sims.values()):
+            if sim.cluster_arn == cluster_arn:
+                sim.advance(now)
+
+
+def all_tasks() -> list[SimTask]:
+    with LOCK:
+        return list(_tasks.values())
+
+
+def find_task(cluster_arn: str, ref: str) -> Optional[SimTask]:
+    with LOCK:
+        for task in _tasks.values():
+            if task["clusterArn"] == cluster_arn and (task.task_arn == ref or task_id(task.task_arn) == ref.rsplit("/", 1)[-1]):
+                return task
+        return None
+
+
+def sim_of_task(task: SimTask) -> Optional[ServiceSim]:
+    with LOCK:
+        for sim in _sims.values():
+            if sim.cluster_arn == task["clusterArn"] and task["group"] == f"service:{sim.service_name}":
+                return sim
+        return None
+
+
+Now = Callable[[], float]

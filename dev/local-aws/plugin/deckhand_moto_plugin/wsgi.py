@@ -1,0 +1,177 @@
+"""WSGI front of moto: /_sim control endpoints, the request log, ECS throttling."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+from . import ecs_sim, ops, requestlog
+
+_TARGET_PREFIX_TO_SERVICE = {
+    "AmazonEC2ContainerServiceV20141113": "ecs",
+    "AmazonEC2ContainerRegistry_V20150921": "ecr",
+    "AmazonSSM": "ssm",
+    "Logs_20140328": "logs",
+    "secretsmanager": "secretsmanager",
+    "AWSEvents": "events",
+    "DynamoDB_20120810": "dynamodb",
+    "AmazonSQS": "sqs",
+}
+
+
+def _json_response(start_response: Callable[..., Any], status: int, body: Any) -> Iterable[bytes]:
+    data = json.dumps(body, indent=None, default=str).encode()
+    reason = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "")
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _signing_service(environ: dict[str, Any]) -> str | None:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        try:
+            scope = auth.split("Credential=", 1)[1].split(",")[0]
+            return scope.split("/")[3].lower()
+        except IndexError:
+            return None
+    cred = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential")
+    if cred:
+        try:
+            return cred[0].split("/")[3].lower()
+        except IndexError:
+            return None
+    return None
+
+
+def classify(environ: dict[str, Any]) -> tuple[str, str]:
+    """(service, operation) of an AWS request, without consuming its body."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    service = _signing_service(environ)
+    if not service and target:
+        service = _TARGET_PREFIX_TO_SERVICE.get(target.split(".", 1)[0])
+    if not service:
+        service = "s3"
+    if target:
+        return service, target.split(".")[-1]
+    action = parse_qs(query).get("Action")
+    if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        action = parse_qs(_read_body(environ).decode("utf-8", "replace")).get("Action")
+    if action:
+        return service, action[0]
+    if service == "s3":
+        headers = {
+            k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
+        return service, ops.s3_operation(method, path, query, headers)
+    return service, ops.rest_operation(service, method, path, query) or f"{method} {path}"
+
+
+def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    method = environ.get("REQUEST_METHOD", "GET")
+    parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][1:]  # drop "_sim"
+    body = _read_body(environ) if method in ("PUT", "POST") else b""
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except json.JSONDecodeError as e:
+        return _json_response(start_response, 400, {"error": f"request body is not JSON: {e}"})
+    try:
+        if parts == ["health"] and method == "GET":
+            return _json_response(
+                start_response,
+                200,
+                {"ok": True, "plugin_hash": os.environ.get("DECKHAND_PLUGIN_HASH", "")},
+            )
+        if parts == ["requests"]:
+            if method == "GET":
+                return _json_response(start_response, 200, requestlog.snapshot())
+            if method == "DELETE":
+                requestlog.clear()
+                return _json_response(start_response, 200, {"cleared": True})
+        if parts == ["config"]:
+            if method == "PUT":
+                ecs_sim.set_global_config(payload)
+            if method in ("GET", "PUT"):
+                return _json_response(start_response, 200, ecs_sim.get_global_config())
+        if parts == ["services"] and method == "GET":
+            return _json_response(start_response, 200, ecs_sim.list_service_configs())
+        if len(parts) == 3 and parts[0] == "services":
+            cluster, service = parts[1], parts[2]
+            if method == "PUT":
+                ecs_sim.set_service_config(cluster, service, payload)
+            if method in ("GET", "PUT"):
+                return _json_response(start_response, 200, ecs_sim.get_service_state(cluster, service))
+            if method == "DELETE":
+                ecs_sim.delete_service_config(cluster, service)
+                return _json_response(start_response, 200, {"deleted": True})
+    except ValueError as e:
+        return _json_response(start_response, 400, {"error": str(e)})
+    return _json_response(
+        start_response, 404, {"error": f"no simulator endpoint {method} {environ.get('PATH_INFO')}"}
+    )
+
+
+_original_call = DomainDispatcherApplication.__call__
+
+
+def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    path = environ.get("PATH_INFO", "")
+    if isinstance(path, bytes):
+        path = path.decode("utf-8")
+    if path == "/_sim" or path.startswith("/_sim/"):
+        return _control(environ, start_response)
+    if path.startswith("/moto-api") or path == "/favicon.ico":
+        result = _original_call(self, environ, start_response)
+        if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            ecs_sim.reset()
+            requestlog.clear()
+        return result
+    method = environ.get("REQUEST_METHOD", "GET")
+    service, operation = classify(environ)
+    entry = requestlog.record(
+        method, path, environ.get("QUERY_STRING", ""), service, operation, ops.is_write(operation)
+    )
+
+    def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        try:
+            entry["status"] = int(status.split()[0])
+        except (ValueError, IndexError):
+            pass
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    if service == "ecs" and ecs_sim.take_throttle():
+        data = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        _start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("x-amzn-ErrorType", "ThrottlingException"),
+                ("Content-Length", str(len(data))),
+            ],
+        )
+        return [data]
+    return _original_call(self, environ, _start_response)
+
+
+def install() -> None:
+    DomainDispatcherApplication.__call__ = _patched_call  # type: ignore[method-assign]
