@@ -1,0 +1,34 @@
+// Offline, deterministic synth without the CDK CLI: `tsx bin/synth.ts [--out DIR] [-c key=value]...`.
+// Prints the path of the synthesized template on stdout. cdk-nag runs as a validation plugin: any
+// unacknowledged finding fails the synth.
+import * as path from 'node:path';
+import { buildApp, INFRA_ROOT } from '../lib/app';
+
+const args = process.argv.slice(2);
+let outdir = path.join(INFRA_ROOT, 'cdk.out');
+const context: Record<string, string> = {};
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--out') {
+    outdir = path.resolve(args[++i] ?? '');
+  } else if (a === '-c' || a === '--context') {
+    const kv = args[++i] ?? '';
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`${a} ${kv}: expected key=value`);
+    context[kv.slice(0, eq)] = kv.slice(eq + 1);
+  } else {
+    throw new Error(`unknown argument ${a}: usage: synth [--out DIR] [-c key=value]...`);
+  }
+}
+const { app, stack } = buildApp({
+  outdir,
+  appName: context.app,
+  environment: context.env,
+  account: context.account,
+  region: context.region,
+  availabilityZones: context.azs?.split(','),
+  githubOidcProviderArn: context.githubOidcProviderArn,
+});
+const assembly = app.synth();
+const artifact = assembly.getStackByName(stack.stackName);
+process.stdout.write(`${path.join(assembly.directory, artifact.templateFile)}\n`);

@@ -1,0 +1,60 @@
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_APP_NAME, DEFAULT_ENVIRONMENT, resourceNames } from './names';
+import { SpaEcsStack } from './spa-ecs-stack';
+
+export const INFRA_ROOT = path.resolve(__dirname, '..');
+export const SPA_ROUTER_PATH = path.join(INFRA_ROOT, 'functions', 'spa-router.js');
+
+export interface InfraAppOptions {
+  appName?: string;
+  environment?: string;
+  account?: string;
+  region?: string;
+  availabilityZones?: string[];
+  githubOidcProviderArn?: string;
+  outdir?: string;
+  /** Register cdk-nag's AwsSolutionsChecks as a validation plugin (default true). */
+  nag?: boolean;
+  spaRouterPath?: string;
+}
+
+/** Default account when none is given: moto's, so an unconfigured synth targets the local stack. */
+export const DEFAULT_ACCOUNT = '123456789012';
+export const DEFAULT_REGION = 'us-east-1';
+
+function contextString(app: App, key: string): string | undefined {
+  const v: unknown = app.node.tryGetContext(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new Error(`context ${key}: expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Build the app: options win over `-c key=value` context, which wins over the defaults. */
+export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaEcsStack } {
+  const app = new App({ outdir: options.outdir });
+  const appName = options.appName ?? contextString(app, 'app') ?? DEFAULT_APP_NAME;
+  const environment = options.environment ?? contextString(app, 'env') ?? DEFAULT_ENVIRONMENT;
+  const account = options.account ?? contextString(app, 'account') ?? DEFAULT_ACCOUNT;
+  const region = options.region ?? contextString(app, 'region') ?? DEFAULT_REGION;
+  const azs = options.availabilityZones ?? contextString(app, 'azs')?.split(',').map((s) => s.trim());
+  const githubOidcProviderArn = options.githubOidcProviderArn ?? contextString(app, 'githubOidcProviderArn');
+  if (!/^\d{12}$/.test(account)) throw new Error(`account ${JSON.stringify(account)}: expected 12 digits`);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`region ${JSON.stringify(region)}: not an AWS region name`);
+  const names = resourceNames(appName, environment);
+  const stack = new SpaEcsStack(app, names.stack, {
+    stackName: names.stack,
+    appName,
+    environment,
+    account,
+    region,
+    availabilityZones: azs,
+    githubOidcProviderArn,
+    spaRouterPath: options.spaRouterPath ?? SPA_ROUTER_PATH,
+  });
+  if (options.nag ?? true) {
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  }
+  return { app, stack };
+}

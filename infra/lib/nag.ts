@@ -1,0 +1,139 @@
+import { type Stack, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+
+export interface NagAcknowledgement {
+  /** Construct path below the stack, e.g. `Distribution`. */
+  readonly path: string;
+  /** Rule id as cdk-nag reports it, e.g. `AwsSolutions-CFR4` or `AwsSolutions-IAM5[Resource::*]`. */
+  readonly id: string;
+  readonly reason: string;
+}
+
+const MANAGED = 'arn:<AWS::Partition>:iam::aws:policy/service-role';
+
+/**
+ * Every cdk-nag (AwsSolutionsChecks) finding this stack accepts, on the one construct it applies to,
+ * with the reason. Anything not listed here fails the synth.
+ */
+export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
+  const stackArnPattern = `arn:<AWS::Partition>:cloudformation:${stack.region}:${stack.account}:stack/${stack.stackName}/*`;
+  const siteObjects = `Resource::<${stack.getLogicalId(stack.node.findChild('SiteBucket').node.defaultChild as never)}.Arn>/*`;
+  const roleWildcards = (role: 'DeployRole' | 'PlanRole'): NagAcknowledgement[] => [
+    {
+      path: `${role}/DefaultPolicy/Resource`,
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only for actions without resource-level permissions (ecr:GetAuthorizationToken, ecs:RegisterTaskDefinition, ' +
+        'ecs:DescribeTaskDefinition) and for ecs:ListTasks/DescribeTasks, which are scoped by an ecs:cluster condition.',
+    },
+    {
+      path: `${role}/DefaultPolicy/Resource`,
+      id: `AwsSolutions-IAM5[${siteObjects}]`,
+      reason: 'Objects of the one site bucket: deckhand publishes, reads and garbage-collects keys it cannot know in advance.',
+    },
+    {
+      path: `${role}/DefaultPolicy/Resource`,
+      id: `AwsSolutions-IAM5[Resource::${stackArnPattern}]`,
+      reason: 'The stack ARN ends in a generated id; the wildcard covers only this stack name (DescribeStacks for `stack:`).',
+    },
+  ];
+  return [
+    {
+      path: 'InstanceRole/Resource',
+      id: `AwsSolutions-IAM4[Policy::${MANAGED}/AmazonEC2ContainerServiceforEC2Role]`,
+      reason: 'The AWS-maintained policy for the ECS container agent on EC2; it tracks the agent\'s needs.',
+    },
+    {
+      path: 'InstanceRole/DefaultPolicy/Resource',
+      id: 'AwsSolutions-IAM5[Action::ecs:Submit*]',
+      reason: 'Added by the CDK ECS cluster for the container agent (same as the managed ECS-for-EC2 policy).',
+    },
+    {
+      path: 'InstanceRole/DefaultPolicy/Resource',
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Container agent calls without resource-level permissions (ecr:GetAuthorizationToken, ecs:DiscoverPollEndpoint), added by the CDK ECS cluster.',
+    },
+    {
+      path: 'TaskExecutionRole/Resource',
+      id: `AwsSolutions-IAM4[Policy::${MANAGED}/AmazonECSTaskExecutionRolePolicy]`,
+      reason: 'The AWS-maintained task execution policy (image pull from ECR, awslogs); SSM access is a separate exact grant.',
+    },
+    {
+      path: 'TaskDefinition/Resource',
+      id: 'AwsSolutions-ECS2',
+      reason: 'Only non-secret settings (NODE_ENV, PORT) are plain environment variables; secrets come from SSM via `secrets`.',
+    },
+    {
+      path: 'AutoScalingGroup/ASG',
+      id: 'AwsSolutions-AS3',
+      reason: 'Scaling is driven by the ECS capacity provider; ECS service events (which deckhand streams) report capacity problems.',
+    },
+    {
+      path: 'Alb/Resource',
+      id: 'AwsSolutions-ELB2',
+      reason: 'The ALB only serves CloudFront\'s /api/* behaviour; request logs are the API\'s own (CloudWatch Logs). Enable per environment if needed.',
+    },
+    {
+      path: 'SiteBucket/Resource',
+      id: 'AwsSolutions-S1',
+      reason: 'The bucket is read only by CloudFront (OAC) and written only by deckhand, whose release records audit every change.',
+    },
+    {
+      path: 'Distribution/Resource',
+      id: 'AwsSolutions-CFR1',
+      reason: 'A public website: no geographic restriction is wanted.',
+    },
+    {
+      path: 'Distribution/Resource',
+      id: 'AwsSolutions-CFR2',
+      reason: 'No WAF web ACL in the base stack (cost); attach one with webAclId when the app needs rate limiting.',
+    },
+    {
+      path: 'Distribution/Resource',
+      id: 'AwsSolutions-CFR3',
+      reason: 'Standard logging needs a log bucket with ACLs enabled; left off in the base stack, enable per environment.',
+    },
+    {
+      path: 'Distribution/Resource',
+      id: 'AwsSolutions-CFR4',
+      reason:
+        'The distribution uses the default *.cloudfront.net certificate, with which the viewer TLS minimum cannot be raised. ' +
+        'With a custom domain and ACM certificate, set minimumProtocolVersion TLSv1.2_2021 (README "Custom domain").',
+    },
+    {
+      path: 'Distribution/Resource',
+      id: 'AwsSolutions-CFR5',
+      reason:
+        'The ALB origin is HTTP-only: its *.elb.amazonaws.com name has no certificate. Access is limited to CloudFront\'s prefix list ' +
+        'and the secret X-Origin-Verify header; with a custom domain use HTTPS_ONLY + TLSv1.2 (README "Custom domain").',
+    },
+    ...roleWildcards('DeployRole'),
+    ...roleWildcards('PlanRole'),
+    {
+      path: 'Vpc/publicSubnet1/Subnet',
+      id: 'CloudFormation-Validate::W3010',
+      reason: 'Availability zones are explicit on purpose: synth must be offline and deterministic (no AZ lookup).',
+    },
+    {
+      path: 'Vpc/publicSubnet2/Subnet',
+      id: 'CloudFormation-Validate::W3010',
+      reason: 'Availability zones are explicit on purpose: synth must be offline and deterministic (no AZ lookup).',
+    },
+  ];
+}
+
+function findPath(stack: Stack, path: string): IConstruct {
+  let node: IConstruct = stack;
+  for (const part of path.split('/')) {
+    const child = node.node.tryFindChild(part);
+    if (!child) throw new Error(`cdk-nag acknowledgement: no construct ${stack.node.path}/${path}`);
+    node = child;
+  }
+  return node;
+}
+
+export function acknowledgeNagFindings(stack: Stack): void {
+  for (const ack of nagAcknowledgements(stack)) {
+    Validations.of(findPath(stack, ack.path)).acknowledge({ id: ack.id, reason: ack.reason });
+  }
+}

@@ -1,0 +1,589 @@
+import * as fs from 'node:fs';
+import {
+  CfnOutput,
+  CfnParameter,
+  DefaultStackSynthesizer,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+} from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { acknowledgeNagFindings } from './nag';
+import { resourceNames, type ResourceNames } from './names';
+import { applyTemplateCheckMetadata } from './template-checks';
+
+/** The container deckhand replaces the image of, and the port it listens on. */
+export const API_CONTAINER_NAME = 'api';
+export const API_CONTAINER_PORT = 3000;
+export const API_HEALTH_CHECK_PATH = '/api/health';
+/** The header CloudFront adds to `/api/*` requests; the ALB forwards only when it matches. */
+export const ORIGIN_VERIFY_HEADER = 'X-Origin-Verify';
+/** Prefix of deckhand's release state in the site bucket: never served. */
+export const STATE_PREFIX = '_deckhand';
+/** The managed prefix list of CloudFront's origin-facing addresses, in us-east-1. */
+export const CLOUDFRONT_ORIGIN_FACING_PREFIX_LIST_US_EAST_1 = 'pl-3b927c52';
+/** The GitHub Actions OIDC issuer. */
+export const GITHUB_OIDC_HOST = 'token.actions.githubusercontent.com';
+
+export interface SpaEcsStackProps extends StackProps {
+  /** Application name; `spa-ecs` by default. Lowercase letters, digits and dashes. */
+  readonly appName: string;
+  /** Environment name (`prod` by default). Every name is `<app>` in prod, `<app>-<env>` elsewhere. */
+  readonly environment: string;
+  /** Explicit account and region: synth does no lookups. */
+  readonly account: string;
+  readonly region: string;
+  /** Explicit availability zones (two); default `<region>a`, `<region>b`. */
+  readonly availabilityZones?: string[];
+  /** Path of the CloudFront Function source (viewer-request SPA router). */
+  readonly spaRouterPath: string;
+  /**
+   * ARN of an existing GitHub OIDC provider in the account. When absent, the stack creates one
+   * (an account can hold only one provider per issuer URL).
+   */
+  readonly githubOidcProviderArn?: string;
+  /** EC2 instance type of the ECS capacity. */
+  readonly instanceType?: string;
+  /** Auto Scaling Group bounds. */
+  readonly minCapacity?: number;
+  readonly maxCapacity?: number;
+  /** How many images the ECR lifecycle rule keeps. */
+  readonly keepImages?: number;
+  /** Retention of the tasks' log group. */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The base infrastructure deckhand deploys into: network, ALB, ECS on EC2 with an Auto Scaling
+ * capacity provider, ECR, S3 + CloudFront (OAC + SPA router function), IAM roles for GitHub OIDC.
+ * deckhand never creates any of this; it reads the outputs (`stack:` in deckhand.yml).
+ */
+export class SpaEcsStack extends Stack {
+  public readonly names: ResourceNames;
+  private readonly azs: string[];
+
+  constructor(scope: Construct, id: string, props: SpaEcsStackProps) {
+    super(scope, id, {
+      ...props,
+      env: { account: props.account, region: props.region },
+      // No BootstrapVersion rule and no SSM lookup of the bootstrap version: synth and deploy need
+      // no bootstrap stack (the template has no file or image assets).
+      synthesizer: props.synthesizer ?? new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
+      description: `deckhand base infrastructure for ${props.appName} (${props.environment})`,
+    });
+    this.azs = props.availabilityZones ?? [`${props.region}a`, `${props.region}b`];
+    if (this.azs.length < 2) {
+      throw new Error(`availabilityZones: need at least two, got ${JSON.stringify(this.azs)}`);
+    }
+    const names = resourceNames(props.appName, props.environment);
+    this.names = names;
+    Tags.of(this).add('App', props.appName);
+    Tags.of(this).add('Environment', props.environment);
+    Tags.of(this).add('ManagedBy', 'deckhand-infra');
+
+    // ---------------------------------------------------------------- parameters
+    const originVerifySecret = new CfnParameter(this, 'OriginVerifySecret', {
+      type: 'String',
+      noEcho: true,
+      minLength: 32,
+      allowedPattern: '^[A-Za-z0-9_-]+$',
+      description:
+        `Shared secret CloudFront sends to the ALB in ${ORIGIN_VERIFY_HEADER}; the ALB forwards only on a match. ` +
+        'At least 32 URL-safe characters (e.g. `openssl rand -hex 32`). Rotate by redeploying with a new value.',
+    });
+    const prefixListId = new CfnParameter(this, 'CloudFrontPrefixListId', {
+      type: 'String',
+      default: CLOUDFRONT_ORIGIN_FACING_PREFIX_LIST_US_EAST_1,
+      allowedPattern: '^pl-[0-9a-f]+$',
+      description:
+        'ID of the managed prefix list com.amazonaws.global.cloudfront.origin-facing in this region ' +
+        '(aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.global.cloudfront.origin-facing).',
+    });
+    const githubRepository = new CfnParameter(this, 'GitHubRepository', {
+      type: 'String',
+      allowedPattern: '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$',
+      description: 'The GitHub repository (owner/name) whose workflows may assume the deploy and plan roles.',
+    });
+    const desiredCount = new CfnParameter(this, 'ApiDesiredCount', {
+      type: 'Number',
+      default: 1,
+      minValue: 0,
+      maxValue: 20,
+      description:
+        'Desired task count of the api service. Use 0 for the very first deploy, before deckhand has pushed an image.',
+    });
+
+    // ---------------------------------------------------------------- network
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr('10.40.0.0/16'),
+      availabilityZones: this.azs.slice(0, 2),
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false }],
+      // Both of these would add a Lambda-backed custom resource.
+      restrictDefaultSecurityGroup: false,
+      createInternetGateway: true,
+    });
+    const flowLogGroup = new logs.LogGroup(this, 'VpcFlowLogs', {
+      logGroupName: `/vpc/${names.base}/flow-logs`,
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+
+    const albSecurityGroup = new ec2.SecurityGroup(this, 'AlbSecurityGroup', {
+      vpc,
+      description: `${names.base} ALB: HTTP from CloudFront origin-facing addresses only`,
+      allowAllOutbound: false,
+    });
+    // One rule referencing the managed prefix list (it weighs ~55 rules against the 60-rule quota:
+    // add no other ingress rule to this group).
+    albSecurityGroup.addIngressRule(
+      ec2.Peer.prefixList(prefixListId.valueAsString),
+      ec2.Port.tcp(80),
+      'CloudFront origin-facing (com.amazonaws.global.cloudfront.origin-facing)',
+    );
+    const instanceSecurityGroup = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
+      vpc,
+      description: `${names.base} ECS instances: dynamic host ports from the ALB only`,
+      // The ECS agent and image pulls reach ECS, ECR and CloudWatch Logs over the internet gateway.
+      allowAllOutbound: true,
+    });
+    // Bridge networking with hostPort 0: tasks get a port from the ephemeral range; only the ALB
+    // reaches it.
+    const dynamicPorts = ec2.Port.tcpRange(32768, 65535);
+    instanceSecurityGroup.addIngressRule(albSecurityGroup, dynamicPorts, 'ALB to container dynamic host ports');
+    // Inline egress (a CIDR, not a group reference): it replaces the default allow-all egress rule.
+    albSecurityGroup.addEgressRule(ec2.Peer.ipv4(vpc.vpcCidrBlock), dynamicPorts, 'ALB to container dynamic host ports');
+
+    // ---------------------------------------------------------------- logs
+    const logGroup = new logs.LogGroup(this, 'ApiLogGroup', {
+      logGroupName: `/ecs/${names.base}/${API_CONTAINER_NAME}`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ---------------------------------------------------------------- ECR
+    const repository = new ecr.Repository(this, 'Repository', {
+      repositoryName: names.repository,
+      imageScanOnPush: true,
+      // deckhand tags images `src-<hash of the build context>` and skips build + push when the tag
+      // exists, so a tag is never rewritten: IMMUTABLE costs nothing and stops anyone from moving it.
+      imageTagMutability: ecr.TagMutability.IMMUTABLE,
+      encryption: ecr.RepositoryEncryption.AES_256,
+      lifecycleRules: [
+        {
+          description: `keep the last ${props.keepImages ?? 30} images`,
+          maxImageCount: props.keepImages ?? 30,
+          tagStatus: ecr.TagStatus.ANY,
+        },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ---------------------------------------------------------------- ECS cluster on EC2
+    const cluster = new ecs.Cluster(this, 'Cluster', {
+      clusterName: names.cluster,
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    const instanceRole = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `${names.base} ECS container instances`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role')],
+    });
+    const userData = ec2.UserData.forLinux();
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      launchTemplateName: `${names.base}-ecs`,
+      // ECS-optimized Amazon Linux 2023, resolved by CloudFormation from its public SSM parameter.
+      machineImage: ecs.EcsOptimizedImage.amazonLinux2023(),
+      instanceType: new ec2.InstanceType(props.instanceType ?? 't3.small'),
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 2,
+      role: instanceRole,
+      securityGroup: instanceSecurityGroup,
+      // Public subnets, no NAT: instances need a public address to reach ECS/ECR. No key pair: no SSH.
+      associatePublicIpAddress: true,
+      userData,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(30, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
+        },
+      ],
+    });
+    const autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'AutoScalingGroup', {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      launchTemplate,
+      minCapacity: props.minCapacity ?? 1,
+      maxCapacity: props.maxCapacity ?? 4,
+    });
+    const capacityProvider = new ecs.AsgCapacityProvider(this, 'CapacityProvider', {
+      capacityProviderName: `${names.base}-asg`,
+      autoScalingGroup,
+      enableManagedScaling: true,
+      targetCapacityPercent: 100,
+      // Managed draining stays on (the default): turning it off adds a Lambda-backed custom resource.
+      enableManagedTerminationProtection: true,
+    });
+    cluster.addAsgCapacityProvider(capacityProvider);
+
+    // ---------------------------------------------------------------- task definition
+    const claudeApiKey = new SsmSecureStringSecret(this, names.claudeApiKeyParameter);
+    const apiAccessToken = new SsmSecureStringSecret(this, names.apiAccessTokenParameter);
+    const executionRole = new iam.Role(this, 'TaskExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: `${names.base} ECS task execution (image pull, logs, SSM secrets)`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonECSTaskExecutionRolePolicy')],
+    });
+    const taskRole = new iam.Role(this, 'TaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: `${names.base} api task (application permissions)`,
+    });
+    const taskDefinition = new ecs.Ec2TaskDefinition(this, 'TaskDefinition', {
+      family: names.taskFamily,
+      networkMode: ecs.NetworkMode.BRIDGE,
+      executionRole,
+      taskRole,
+    });
+    taskDefinition.addContainer(API_CONTAINER_NAME, {
+      containerName: API_CONTAINER_NAME,
+      // Bootstrap image reference: deckhand registers every later revision with its own
+      // `src-<hash>` image digest. See README "First deploy".
+      image: ecs.ContainerImage.fromRegistry(`${repository.repositoryUri}:bootstrap`),
+      memoryReservationMiB: 256,
+      essential: true,
+      portMappings: [{ containerPort: API_CONTAINER_PORT, hostPort: 0, protocol: ecs.Protocol.TCP }],
+      environment: { NODE_ENV: 'production', PORT: String(API_CONTAINER_PORT) },
+      secrets: {
+        CLAUDE_API_KEY: claudeApiKey,
+        API_ACCESS_TOKEN: apiAccessToken,
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: API_CONTAINER_NAME }),
+    });
+
+    // ---------------------------------------------------------------- ALB
+    const alb = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
+      vpc,
+      internetFacing: true,
+      securityGroup: albSecurityGroup,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      dropInvalidHeaderFields: true,
+    });
+    const listener = alb.addListener('HttpListener', {
+      port: 80,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      // `open: false`: no 0.0.0.0/0 rule; the prefix-list rule above is the only ingress.
+      open: false,
+      defaultAction: elbv2.ListenerAction.fixedResponse(403, { contentType: 'text/plain', messageBody: 'Forbidden' }),
+    });
+
+    // ---------------------------------------------------------------- service
+    const service = new ecs.Ec2Service(this, 'Service', {
+      serviceName: names.service,
+      cluster,
+      taskDefinition,
+      // The service follows the family's latest ACTIVE revision, so the template's TaskDefinition
+      // property is the family name, not this stack's revision ARN: a later `cdk deploy` does not
+      // roll the service back from a revision deckhand registered.
+      taskDefinitionRevision: ecs.TaskDefinitionRevision.LATEST,
+      desiredCount: desiredCount.valueAsNumber,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      capacityProviderStrategies: [{ capacityProvider: capacityProvider.capacityProviderName, weight: 1, base: 0 }],
+      placementStrategies: [ecs.PlacementStrategy.spreadAcross(ecs.BuiltInAttributes.AVAILABILITY_ZONE), ecs.PlacementStrategy.packedByMemory()],
+      enableECSManagedTags: true,
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+      healthCheckGracePeriod: Duration.seconds(60),
+    });
+    listener.addTargets('Api', {
+      priority: 10,
+      conditions: [elbv2.ListenerCondition.httpHeader(ORIGIN_VERIFY_HEADER, [originVerifySecret.valueAsString])],
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targets: [service.loadBalancerTarget({ containerName: API_CONTAINER_NAME, containerPort: API_CONTAINER_PORT })],
+      healthCheck: {
+        path: API_HEALTH_CHECK_PATH,
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+      deregistrationDelay: Duration.seconds(30),
+    });
+
+    // ---------------------------------------------------------------- S3 site bucket
+    const siteBucket = new s3.Bucket(this, 'SiteBucket', {
+      bucketName: names.bucket(props.account, props.region),
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      versioned: true,
+      lifecycleRules: [
+        { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30), abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ---------------------------------------------------------------- CloudFront
+    const spaRouterSource = fs.readFileSync(props.spaRouterPath, 'utf8');
+    const spaRouter = new cloudfront.Function(this, 'SpaRouter', {
+      functionName: `${names.base}-spa-router-${props.region}`,
+      comment: 'SPA routing: extension-less paths -> /index.html; _deckhand/ -> 404',
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      code: cloudfront.FunctionCode.fromInline(spaRouterSource),
+      autoPublish: true,
+    });
+    const siteOrigin = origins.S3BucketOrigin.withOriginAccessControl(siteBucket, {
+      // READ + LIST: a missing key is a true 404 instead of S3's 403.
+      originAccessLevels: [cloudfront.AccessLevel.READ, cloudfront.AccessLevel.LIST],
+    });
+    const apiOrigin = new origins.LoadBalancerV2Origin(alb, {
+      // No certificate for the ALB's own name: CloudFront -> ALB is HTTP on port 80, guarded by the
+      // prefix-list security group and the secret header. See README "Custom domain".
+      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+      customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerifySecret.valueAsString },
+      readTimeout: Duration.seconds(30),
+    });
+    const distribution = new cloudfront.Distribution(this, 'Distribution', {
+      comment: `${names.base} site + /api/*`,
+      defaultRootObject: 'index.html',
+      priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      enableIpv6: true,
+      defaultBehavior: {
+        origin: siteOrigin,
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        compress: true,
+        cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+        functionAssociations: [{ function: spaRouter, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
+      },
+      additionalBehaviors: {
+        '/api/*': {
+          origin: apiOrigin,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          compress: true,
+          allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+          cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        },
+      },
+      // Deliberately no errorResponses: a distribution-wide 403/404 -> /index.html would turn the
+      // API's real errors into `200 text/html`. The SPA router handles deep links instead.
+    });
+    // deckhand's release state is never served, whatever the function does.
+    siteBucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyCloudFrontDeckhandState',
+        effect: iam.Effect.DENY,
+        principals: [new iam.ServicePrincipal('cloudfront.amazonaws.com')],
+        actions: ['s3:GetObject'],
+        resources: [siteBucket.arnForObjects(`${STATE_PREFIX}/*`)],
+      }),
+    );
+
+    // ---------------------------------------------------------------- GitHub OIDC + roles
+    const oidcProviderArn =
+      props.githubOidcProviderArn ??
+      new iam.OidcProviderNative(this, 'GitHubOidcProvider', {
+        url: `https://${GITHUB_OIDC_HOST}`,
+        clientIds: ['sts.amazonaws.com'],
+      }).oidcProviderArn;
+    const githubPrincipal = (subject: string): iam.IPrincipal =>
+      new iam.WebIdentityPrincipal(oidcProviderArn, {
+        StringEquals: {
+          [`${GITHUB_OIDC_HOST}:aud`]: 'sts.amazonaws.com',
+          [`${GITHUB_OIDC_HOST}:sub`]: Fn.join('', ['repo:', githubRepository.valueAsString, subject]),
+        },
+      });
+
+    const serviceArn = this.formatArn({ service: 'ecs', resource: 'service', resourceName: `${names.cluster}/${names.service}` });
+    const distributionArn = this.formatArn({ service: 'cloudfront', region: '', resource: 'distribution', resourceName: distribution.distributionId });
+    const stackArn = this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${this.stackName}/*` });
+    const parameterArns = [claudeApiKey.arn, apiAccessToken.arn];
+
+    const deployRole = new iam.Role(this, 'DeployRole', {
+      assumedBy: githubPrincipal(':ref:refs/heads/main'),
+      description: `deckhand deploy/rollback for ${names.base} (GitHub Actions, branch main)`,
+      maxSessionDuration: Duration.hours(1),
+    });
+    for (const statement of deployRoleStatements({
+      repositoryArn: repository.repositoryArn,
+      serviceArn,
+      clusterArn: cluster.clusterArn,
+      passRoleArns: [executionRole.roleArn, taskRole.roleArn],
+      bucketArn: siteBucket.bucketArn,
+      distributionArn,
+      parameterArns,
+      stackArn,
+    })) {
+      deployRole.addToPolicy(statement);
+    }
+
+    const planRole = new iam.Role(this, 'PlanRole', {
+      assumedBy: githubPrincipal(':pull_request'),
+      description: `deckhand plan (read-only) for ${names.base} (GitHub Actions, pull requests)`,
+      maxSessionDuration: Duration.hours(1),
+    });
+    for (const statement of planRoleStatements({
+      repositoryArn: repository.repositoryArn,
+      serviceArn,
+      clusterArn: cluster.clusterArn,
+      bucketArn: siteBucket.bucketArn,
+      distributionArn,
+      stackArn,
+    })) {
+      planRole.addToPolicy(statement);
+    }
+
+    // ---------------------------------------------------------------- outputs (read by `stack:`)
+    const output = (id: string, value: string, description: string): void => {
+      new CfnOutput(this, id, { value, description });
+    };
+    output('ClusterName', cluster.clusterName, 'ECS cluster (backend.cluster)');
+    output('ServiceName', service.serviceName, 'ECS service (backend.service)');
+    output('TaskFamily', taskDefinition.family, 'Task definition family of the service');
+    output('RepositoryName', repository.repositoryName, 'ECR repository (backend.repository)');
+    output('RepositoryUri', repository.repositoryUri, 'ECR repository URI');
+    output('BucketName', siteBucket.bucketName, 'S3 site bucket (frontend.bucket)');
+    output('DistributionId', distribution.distributionId, 'CloudFront distribution (frontend.distribution)');
+    output('DistributionDomainName', distribution.distributionDomainName, 'CloudFront domain name');
+    output('SiteUrl', `https://${distribution.distributionDomainName}`, 'Public URL of the site');
+    output('DeployRoleArn', deployRole.roleArn, 'Role GitHub Actions assumes to deploy/rollback (branch main)');
+    output('PlanRoleArn', planRole.roleArn, 'Role GitHub Actions assumes to plan (pull requests)');
+
+    acknowledgeNagFindings(this);
+    applyTemplateCheckMetadata(this);
+  }
+
+  // `env` with account/region alone still makes `Vpc` look up the AZs (a context lookup): answer it.
+  public override get availabilityZones(): string[] {
+    return this.azs;
+  }
+}
+
+/** An ECS secret read from an SSM SecureString imported by name; grants exactly `ssm:GetParameters`. */
+class SsmSecureStringSecret extends ecs.Secret {
+  public readonly arn: string;
+  public readonly hasField = false;
+  constructor(stack: Stack, parameterName: string) {
+    super();
+    this.arn = stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: parameterName.replace(/^\//, '') });
+  }
+  public grantRead(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['ssm:GetParameters'], resourceArns: [this.arn] });
+  }
+}
+
+export interface DeployRoleScope {
+  repositoryArn: string;
+  serviceArn: string;
+  clusterArn: string;
+  passRoleArns: string[];
+  bucketArn: string;
+  distributionArn: string;
+  parameterArns: string[];
+  stackArn: string;
+}
+
+/** Exactly the calls `deckhand deploy` / `rollback` make, each on the one resource it touches. */
+export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({ sid: 'StackDiscovery', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
+    // GetAuthorizationToken has no resource-level permissions.
+    new iam.PolicyStatement({ sid: 'EcrLogin', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    new iam.PolicyStatement({
+      sid: 'EcrPush',
+      actions: [
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:CompleteLayerUpload',
+        'ecr:DescribeImages',
+        'ecr:GetDownloadUrlForLayer',
+        'ecr:InitiateLayerUpload',
+        'ecr:PutImage',
+        'ecr:UploadLayerPart',
+      ],
+      resources: [s.repositoryArn],
+    }),
+    // RegisterTaskDefinition / DescribeTaskDefinition have no resource-level permissions.
+    new iam.PolicyStatement({
+      sid: 'EcsTaskDefinitions',
+      actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices', 'ecs:UpdateService'], resources: [s.serviceArn] }),
+    new iam.PolicyStatement({
+      sid: 'EcsTasks',
+      actions: ['ecs:DescribeTasks', 'ecs:ListTasks'],
+      resources: ['*'],
+      conditions: { ArnEquals: { 'ecs:cluster': s.clusterArn } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'PassTaskRoles',
+      actions: ['iam:PassRole'],
+      resources: s.passRoleArns,
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    }),
+    new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
+    new iam.PolicyStatement({
+      sid: 'SiteBucketObjects',
+      actions: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+      resources: [`${s.bucketArn}/*`],
+    }),
+    new iam.PolicyStatement({
+      sid: 'Invalidate',
+      actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
+      resources: [s.distributionArn],
+    }),
+    new iam.PolicyStatement({ sid: 'Secrets', actions: ['ssm:GetParameter', 'ssm:PutParameter'], resources: s.parameterArns }),
+  ];
+}
+
+export interface PlanRoleScope {
+  repositoryArn: string;
+  serviceArn: string;
+  clusterArn: string;
+  bucketArn: string;
+  distributionArn: string;
+  stackArn: string;
+}
+
+/** Read-only: what `deckhand plan` / `status` / `releases` read. No secret values. */
+export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({ sid: 'StackDiscovery', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
+    new iam.PolicyStatement({ sid: 'EcrRead', actions: ['ecr:DescribeImages'], resources: [s.repositoryArn] }),
+    new iam.PolicyStatement({ sid: 'EcsTaskDefinitions', actions: ['ecs:DescribeTaskDefinition'], resources: ['*'] }),
+    new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices'], resources: [s.serviceArn] }),
+    new iam.PolicyStatement({
+      sid: 'EcsTasks',
+      actions: ['ecs:DescribeTasks', 'ecs:ListTasks'],
+      resources: ['*'],
+      conditions: { ArnEquals: { 'ecs:cluster': s.clusterArn } },
+    }),
+    new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
+    new iam.PolicyStatement({ sid: 'SiteBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
+    new iam.PolicyStatement({ sid: 'InvalidationRead', actions: ['cloudfront:GetInvalidation'], resources: [s.distributionArn] }),
+  ];
+}
