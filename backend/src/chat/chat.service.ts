@@ -98,14 +98,15 @@ export class ChatService {
               break;
           }
         }
-        send({ event: 'done', data: { stopReason, usage: { inputTokens, outputTokens }, requestId } });
-      } catch (err) {
-        if (clientGone) {
-          this.logger.event('log', 'client disconnected mid-stream', { requestId }, 'Chat');
+        // The SDK ends the iteration quietly when its request is aborted: that is not a reply.
+        if (!upstream.signal.aborted) {
+          send({ event: 'done', data: { stopReason, usage: { inputTokens, outputTokens }, requestId } });
           return;
         }
-        if (shutdownReason) {
-          send({ event: 'error', data: { message: shutdownReason, type: 'shutting_down', requestId } });
+        this.endAborted(clientGone, shutdownReason, requestId, send);
+      } catch (err) {
+        if (upstream.signal.aborted) {
+          this.endAborted(clientGone, shutdownReason, requestId, send);
           return;
         }
         const failure = describeUpstreamError(err);
@@ -117,6 +118,19 @@ export class ChatService {
       res.off('close', onClose);
       if (!res.writableEnded) res.end();
       untrack();
+    }
+  }
+
+  private endAborted(
+    clientGone: boolean,
+    shutdownReason: string | undefined,
+    requestId: string,
+    send: (event: ChatEvent) => void,
+  ): void {
+    if (clientGone) {
+      this.logger.event('log', 'client disconnected mid-stream; upstream request aborted', { requestId }, 'Chat');
+    } else {
+      send({ event: 'error', data: { message: shutdownReason ?? 'The reply was cancelled.', type: 'shutting_down', requestId } });
     }
   }
 }
