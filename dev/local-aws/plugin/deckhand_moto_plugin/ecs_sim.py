@@ -39,7 +39,7 @@ MAX_STOPPED_TASKS_PER_SERVICE = 500
 
 _global: dict[str, Any] = {"step-seconds": DEFAULT_STEP_SECONDS}
 _configs: dict[tuple[str, str], dict[str, Any]] = {}
-_throttle_remaining = 0
+_throttle: dict[str, int] = {}  # cluster name -> ThrottlingExceptions still to answer
 _sims: dict[str, "ServiceSim"] = {}  # service ARN -> sim
 _tasks: dict[str, "SimTask"] = {}  # task ARN -> task
 
@@ -92,7 +92,6 @@ def _key(cluster: str, service: str) -> tuple[str, str]:
 
 
 def set_service_config(cluster: str, service: str, payload: dict[str, Any]) -> None:
-    global _throttle_remaining
     _validate(payload, SERVICE_KEYS)
     with LOCK:
         # settle the current state under the old configuration first
@@ -101,7 +100,7 @@ def set_service_config(cluster: str, service: str, payload: dict[str, Any]) -> N
         cfg = _configs.setdefault(_key(cluster, service), {})
         cfg.update(payload)
         if payload.get("scenario") == "throttle":
-            _throttle_remaining = int(payload.get("throttle-count", cfg.get("throttle-count", DEFAULT_THROTTLE_COUNT)))
+            _throttle[_key(cluster, service)[0]] = int(cfg.get("throttle-count", DEFAULT_THROTTLE_COUNT))
 
 
 def delete_service_config(cluster: str, service: str) -> None:
@@ -137,28 +136,47 @@ def get_service_state(cluster: str, service: str) -> dict[str, Any]:
             "cluster": _key(cluster, service)[0],
             "service": _key(cluster, service)[1],
             "config": service_config(cluster, service),
-            "throttle-remaining": _throttle_remaining,
+            "throttle-remaining": _throttle.get(_key(cluster, service)[0], 0),
             "services": [sim.summary() for sim in sims],
         }
 
 
-def take_throttle() -> bool:
-    """Consume one injected ThrottlingException, if any are armed."""
-    global _throttle_remaining
+def step_service(cluster: str, service: str, count: int) -> dict[str, Any]:
+    """Run `count` scheduler steps now (deterministic tests freeze time with a huge step-seconds)."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
+        raise ValueError("count must be an integer from 1 to 1000")
     with LOCK:
-        if _throttle_remaining > 0:
-            _throttle_remaining -= 1
+        sims = _sims_for(cluster, service)
+        if not sims:
+            raise LookupError(f"no simulated service {service!r} in cluster {cluster!r}")
+        for sim in sims:
+            sim.advance(time.time())
+            for _ in range(count):
+                t = max(time.time(), sim.clock + 0.001)
+                sim.clock = t
+                sim.step(t)
+            sim.sync()
+    return get_service_state(cluster, service)
+
+
+def take_throttle(cluster: Optional[str]) -> bool:
+    """Consume one injected ThrottlingException armed for `cluster`, if any."""
+    if cluster is None:
+        return False
+    name = cluster.split("/")[-1]
+    with LOCK:
+        if _throttle.get(name, 0) > 0:
+            _throttle[name] -= 1
             return True
         return False
 
 
 def reset() -> None:
-    global _throttle_remaining
     with LOCK:
         _configs.clear()
         _sims.clear()
         _tasks.clear()
-        _throttle_remaining = 0
+        _throttle.clear()
         _global.clear()
         _global["step-seconds"] = DEFAULT_STEP_SECONDS
 

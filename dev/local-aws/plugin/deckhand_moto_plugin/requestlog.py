@@ -10,7 +10,9 @@ _entries: list[dict[str, Any]] = []
 _seq = 0
 
 
-def record(method: str, path: str, query: str, service: str, operation: str, write: bool) -> dict[str, Any]:
+def record(
+    method: str, path: str, query: str, service: str, operation: str, write: bool, access_key_id: str | None
+) -> dict[str, Any]:
     global _seq
     with _lock:
         _seq += 1
@@ -23,6 +25,7 @@ def record(method: str, path: str, query: str, service: str, operation: str, wri
             "operation": operation,
             "write": write,
             "status": None,
+            "access-key-id": access_key_id,
         }
         _entries.append(entry)
         return entry

@@ -61,6 +61,15 @@ def _signing_service(environ: dict[str, Any]) -> str | None:
     return None
 
 
+def _access_key_id(environ: dict[str, Any]) -> str | None:
+    """The (public) access key id of a SigV4 request: lets parallel tests filter the log."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        return auth.split("Credential=", 1)[1].split("/", 1)[0]
+    cred = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential")
+    return cred[0].split("/", 1)[0] if cred else None
+
+
 def classify(environ: dict[str, Any]) -> tuple[str, str]:
     """(service, operation) of an AWS request, without consuming its body."""
     method = environ.get("REQUEST_METHOD", "GET")
@@ -87,6 +96,28 @@ def classify(environ: dict[str, Any]) -> tuple[str, str]:
     return service, ops.rest_operation(service, method, path, query) or f"{method} {path}"
 
 
+# ECS operations addressed to a cluster (the `cluster` parameter defaults to "default")
+_CLUSTER_SCOPED = {
+    "CreateService", "UpdateService", "DeleteService", "DescribeServices", "ListServices",
+    "ListTasks", "DescribeTasks", "StopTask", "RunTask", "StartTask", "DescribeClusters",
+    "ListContainerInstances", "DescribeContainerInstances", "PutClusterCapacityProviders",
+}
+
+
+def _ecs_cluster(environ: dict[str, Any], operation: str) -> str | None:
+    """The cluster an ECS request addresses (throttling is armed per cluster)."""
+    try:
+        body = json.loads(_read_body(environ) or b"{}")
+    except json.JSONDecodeError:
+        return None
+    if operation == "DescribeClusters":
+        clusters = body.get("clusters") or ["default"]
+        return str(clusters[0])
+    if isinstance(body.get("cluster"), str):
+        return body["cluster"]
+    return "default" if operation in _CLUSTER_SCOPED else None
+
+
 def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     method = environ.get("REQUEST_METHOD", "GET")
     parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][1:]  # drop "_sim"
@@ -104,7 +135,14 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
             )
         if parts == ["requests"]:
             if method == "GET":
-                return _json_response(start_response, 200, requestlog.snapshot())
+                q = parse_qs(environ.get("QUERY_STRING", ""))
+                entries = requestlog.snapshot()
+                if "since" in q:
+                    since = int(q["since"][0])
+                    entries = [e for e in entries if e["seq"] > since]
+                if "access-key-id" in q:
+                    entries = [e for e in entries if e["access-key-id"] == q["access-key-id"][0]]
+                return _json_response(start_response, 200, entries)
             if method == "DELETE":
                 requestlog.clear()
                 return _json_response(start_response, 200, {"cleared": True})
@@ -124,8 +162,14 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
             if method == "DELETE":
                 ecs_sim.delete_service_config(cluster, service)
                 return _json_response(start_response, 200, {"deleted": True})
+        if len(parts) == 4 and parts[0] == "services" and parts[3] == "step" and method == "POST":
+            return _json_response(
+                start_response, 200, ecs_sim.step_service(parts[1], parts[2], payload.get("count", 1))
+            )
     except ValueError as e:
         return _json_response(start_response, 400, {"error": str(e)})
+    except LookupError as e:
+        return _json_response(start_response, 404, {"error": str(e.args[0])})
     return _json_response(
         start_response, 404, {"error": f"no simulator endpoint {method} {environ.get('PATH_INFO')}"}
     )
@@ -149,7 +193,8 @@ def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], st
     method = environ.get("REQUEST_METHOD", "GET")
     service, operation = classify(environ)
     entry = requestlog.record(
-        method, path, environ.get("QUERY_STRING", ""), service, operation, ops.is_write(operation)
+        method, path, environ.get("QUERY_STRING", ""), service, operation, ops.is_write(operation),
+        _access_key_id(environ),
     )
 
     def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -159,7 +204,7 @@ def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], st
             pass
         return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-    if service == "ecs" and ecs_sim.take_throttle():
+    if service == "ecs" and ecs_sim.take_throttle(_ecs_cluster(environ, operation)):
         data = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
         _start_response(
             "400 Bad Request",
