@@ -156,7 +156,7 @@ pub(crate) struct HeaderRule {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct FrontendFile {
-    /// The built site, e.g. `frontend/dist`.
+    /// The built site, e.g. `frontend/dist` (default: `dist`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dir: Option<PathBuf>,
     /// S3 bucket the site is served from.

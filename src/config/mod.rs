@@ -282,7 +282,8 @@ fn resolve_frontend(
     from_stack: &dyn Fn(&str) -> Option<String>,
     stack_read: bool,
 ) -> Result<Frontend, ConfigError> {
-    let dir = fe.dir.clone().ok_or_else(|| missing(Key::Dir, None))?;
+    // Vite's default output directory.
+    let dir = fe.dir.clone().unwrap_or_else(|| PathBuf::from("dist"));
     let bucket = fe
         .bucket
         .clone()

@@ -1,1 +1,151 @@
+use std::path::{Path, PathBuf};
 
+use super::*;
+
+fn loaded(text: &str) -> Loaded {
+    Loaded {
+        file: load::parse(Path::new("deckhand.yml"), text).expect("parses"),
+        path: Some(PathBuf::from("deckhand.yml")),
+        searched: PathBuf::from("deckhand.yml"),
+    }
+}
+
+fn outputs() -> StackOutputs {
+    StackOutputs(
+        [
+            ("ClusterName", "stack-cluster"),
+            ("ServiceName", "stack-service"),
+            ("RepositoryName", "stack-repo"),
+            ("BucketName", "stack-bucket"),
+            ("DistributionId", "E2STACK"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect(),
+    )
+}
+
+#[test]
+fn the_file_beats_the_stack_and_the_stack_fills_the_rest() {
+    let l = loaded("stack: s\nbackend:\n  cluster: mine\nfrontend:\n  dir: site\n");
+    let s = resolve(&l, Some(&outputs())).expect("resolves");
+    let b = s.backend.expect("backend");
+    assert_eq!(b.cluster, "mine");
+    assert_eq!(b.service, "stack-service");
+    assert_eq!(b.repository, "stack-repo");
+    let f = s.frontend.expect("frontend");
+    assert_eq!(f.bucket, "stack-bucket");
+    assert_eq!(f.distribution.as_deref(), Some("E2STACK"));
+    assert_eq!(s.state_bucket.as_deref(), Some("stack-bucket"));
+}
+
+#[test]
+fn a_bare_stack_enables_both_halves() {
+    let s = resolve(&loaded("stack: s\n"), Some(&outputs())).expect("resolves");
+    assert!(s.backend.is_some() && s.frontend.is_some());
+    // Without outputs there is nothing to deploy.
+    assert!(matches!(
+        resolve(&loaded("stack: s\n"), None),
+        Err(ConfigError::Empty { .. })
+    ));
+}
+
+#[test]
+fn defaults_follow_the_design() {
+    let l = loaded(
+        "backend:\n  cluster: c\n  service: s\n  repository: r\n  context: backend\nfrontend:\n  bucket: b\n",
+    );
+    let s = resolve(&l, None).expect("resolves");
+    let b = s.backend.expect("backend");
+    assert_eq!(b.containers, vec!["api".to_string()]);
+    assert_eq!(b.dockerfile, PathBuf::from("backend/Dockerfile"));
+    assert_eq!(b.wait_timeout, std::time::Duration::from_secs(900));
+    assert_eq!(b.builder, Builder::Auto);
+    let f = s.frontend.expect("frontend");
+    assert_eq!(f.keep_releases, 5);
+    assert_eq!(f.concurrency, 64);
+    assert_eq!(f.max_delete, 1000);
+    assert!(f.spa_router);
+    assert!(!f.invalidation.wait);
+    assert_eq!(f.headers, default_header_rules());
+}
+
+#[test]
+fn user_header_rules_come_before_the_defaults() {
+    let l = loaded(
+        "frontend:\n  bucket: b\n  headers:\n    - { match: \"*.json\", cache-control: \"max-age=60\" }\n",
+    );
+    let f = resolve(&l, None)
+        .expect("resolves")
+        .frontend
+        .expect("frontend");
+    assert_eq!(f.headers.len(), 3);
+    assert_eq!(f.headers[0].pattern, "*.json");
+    assert_eq!(f.headers[1].cache_control.as_deref(), Some(IMMUTABLE));
+}
+
+#[test]
+fn a_bad_glob_is_rejected_with_its_key() {
+    let l = loaded("frontend:\n  bucket: b\n  exclude: [\"a/[\"]\n");
+    let err = resolve(&l, None).expect_err("bad glob");
+    assert!(
+        err.to_string()
+            .starts_with("frontend.exclude: invalid glob `a/[`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_must_be_parameter_names() {
+    let l = loaded(
+        "backend:\n  cluster: c\n  service: s\n  repository: r\n  secrets: {TOKEN: plain-value}\n",
+    );
+    let err = resolve(&l, None).expect_err("not a parameter");
+    assert!(err.to_string().contains("backend.secrets.TOKEN"), "{err}");
+}
+
+#[test]
+fn multi_line_action_inputs_split_per_line() {
+    let env = |k: &str| match k {
+        "INPUT_BUILD-ARG" => Some("A=1\n\nB=2\n".to_string()),
+        "INPUT_CLUSTER" => Some("  c  ".to_string()),
+        _ => None,
+    };
+    let got = overrides::from_inputs(&[], env);
+    let values: Vec<_> = got.iter().map(|o| (o.key, o.value.as_str())).collect();
+    assert_eq!(
+        values,
+        vec![
+            (Key::Cluster, "c"),
+            (Key::BuildArg, "A=1"),
+            (Key::BuildArg, "B=2")
+        ]
+    );
+    // A key given as a flag is not read from the inputs.
+    assert!(overrides::from_inputs(&[Key::Cluster, Key::BuildArg], env).is_empty());
+}
+
+#[test]
+fn relative_paths_in_the_file_are_relative_to_it() {
+    let mut file = load::parse(
+        Path::new("x"),
+        "backend:\n  context: backend\nfrontend:\n  dir: /abs/dist\n",
+    )
+    .expect("parses");
+    rebase_paths(&mut file, Path::new("repo"));
+    let b = file.backend.expect("backend");
+    assert_eq!(b.context, Some(PathBuf::from("repo/backend")));
+    assert_eq!(
+        file.frontend.expect("frontend").dir,
+        Some(PathBuf::from("/abs/dist"))
+    );
+}
+
+#[test]
+fn every_key_has_a_distinct_name_and_env_var() {
+    let mut names: Vec<_> = Key::ALL.iter().map(|k| k.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), Key::ALL.len());
+    assert_eq!(Key::StateBucket.env_var(), "DECKHAND_STATE_BUCKET");
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Rust: rustfmt, clippy (-D warnings), then every test (unit + integration against the local stack).
+source "$(dirname "$0")/../lib.sh"
+cd "$DECKHAND_ROOT"
+local_aws_env
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+log "cargo test"
+# Test binaries run one after another; tests inside a binary run in parallel.
+set +e
+cargo test --quiet -- --color never > "$DECKHAND_ARTIFACTS/cargo-test.log" 2>&1
+rc=$?
+set -e
+grep -E '^(test result|failures:|---- |thread .* panicked)|FAILED|error(\[|:)' "$DECKHAND_ARTIFACTS/cargo-test.log" | head -n 80
+if [ "$rc" -ne 0 ]; then
+  tail -n 120 "$DECKHAND_ARTIFACTS/cargo-test.log"
+fi
+exit "$rc"

@@ -1,0 +1,341 @@
+//! CLI behaviour: configuration errors, schema, AWS reachability/credential errors, `validate`
+//! and `status` against the local AWS stack (including `stack:` discovery).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{deckhand_offline, write};
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `deckhand validate` on a config text; returns (exit code, stderr).
+fn validate(text: &str, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("deckhand.yml"), text);
+    let mut cmd = deckhand_offline();
+    cmd.current_dir(dir.path()).arg("validate").args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code().unwrap(), stdout_of(&out), stderr_of(&out))
+}
+
+const GOOD: &str = "\
+region: us-east-1
+backend:
+  cluster: spa-ecs
+  service: api
+  repository: spa-ecs-api
+  context: backend
+frontend:
+  dir: frontend/dist
+  bucket: spa-ecs-site
+";
+
+#[test]
+fn a_typo_names_file_line_column_and_suggests_the_key() {
+    let (code, _, err) = validate(
+        "region: us-east-1\nbackend:\n  cluster: spa-ecs\n  servce: api\n  repository: r\n",
+        &[],
+        &[],
+    );
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @r"
+    error: deckhand.yml:4:3: unknown field `servce` in `backend`
+      |
+    4 |   servce: api
+      |   ^
+    help: did you mean `service`? valid here: cluster, service, container, repository, context, dockerfile, build-args, builder, registry-override, environment, secrets, wait
+    ");
+}
+
+#[test]
+fn a_top_level_typo_is_caught_too() {
+    let (code, _, err) = validate("regoin: us-east-1\n", &[], &[]);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @r"
+    error: deckhand.yml:1:1: unknown field `regoin`
+      |
+    1 | regoin: us-east-1
+      | ^
+    help: did you mean `region`? valid here: region, state-bucket, stack, backend, frontend
+    ");
+}
+
+#[test]
+fn a_wrong_type_names_the_key() {
+    let (code, _, err) = validate(
+        "frontend:\n  dir: dist\n  bucket: b\n  keep-releases: many\n",
+        &[],
+        &[],
+    );
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @r#"
+    error: deckhand.yml:4:18: `frontend.keep-releases`: invalid type: string "many", expected u32
+      |
+    4 |   keep-releases: many
+      |                  ^
+    "#);
+}
+
+#[test]
+fn an_unknown_builder_suggests_one() {
+    let (code, _, err) = validate(
+        "backend:\n  cluster: c\n  service: s\n  repository: r\n  builder: buildha\n",
+        &[],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("deckhand.yml:5:12: unknown variant `buildha` for `backend.builder`"),
+        "{err}"
+    );
+    assert!(err.contains("help: did you mean `buildah`?"), "{err}");
+}
+
+#[test]
+fn broken_yaml_points_at_the_line() {
+    let (code, _, err) = validate("backend:\n  cluster: c\n   service: [\n", &[], &[]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: deckhand.yml:3:"), "{err}");
+    assert!(err.contains("3 |    service: ["), "{err}");
+}
+
+#[test]
+fn a_bad_duration_is_explained() {
+    let (code, _, err) = validate(
+        "backend:\n  cluster: c\n  service: s\n  repository: r\n  wait: {timeout: soon}\n",
+        &[],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`backend.wait.timeout`: invalid duration `soon`"),
+        "{err}"
+    );
+    assert!(err.contains("use e.g. `90s`, `15m`, `1h`"), "{err}");
+}
+
+#[test]
+fn a_missing_explicit_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deckhand_offline()
+        .current_dir(dir.path())
+        .args(["validate", "--config", "nope.yml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(stderr_of(&out), @r"
+    error: config file nope.yml not found
+    help: pass --config PATH (or DECKHAND_CONFIG / the `config` action input); `deckhand schema` prints the file's JSON Schema
+    ");
+}
+
+#[test]
+fn a_missing_required_key_says_every_way_to_set_it() {
+    let (code, _, err) = validate("backend:\n  cluster: c\n  repository: r\n", &[], &[]);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @r"
+    error: backend.service is not set
+    help: set `backend.service` in deckhand.yml, pass --service (env DECKHAND_SERVICE), or the `service` action input, or name a CloudFormation stack (`stack:`) with output `ServiceName`
+    ");
+}
+
+#[test]
+fn no_config_at_all_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deckhand_offline()
+        .current_dir(dir.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("nothing to deploy"), "{err}");
+    assert!(
+        err.contains("no deckhand.yml in the current directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_good_config_validates() {
+    let (code, out, err) = validate(GOOD, &[], &[]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out, @r"
+    deckhand.yml: ok
+      backend: service spa-ecs/api container(s) api from repository spa-ecs-api
+      frontend: frontend/dist -> s3://spa-ecs-site
+    ");
+}
+
+#[test]
+fn flags_beat_env_vars_beat_action_inputs_beat_the_file() {
+    // Action input only.
+    let (code, out, _) = validate(GOOD, &[], &[("INPUT_CLUSTER", "from-input")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("service from-input/api"), "{out}");
+    // Empty inputs (GitHub passes every declared input) are ignored.
+    let (_, out, _) = validate(GOOD, &[], &[("INPUT_CLUSTER", "")]);
+    assert!(out.contains("service spa-ecs/api"), "{out}");
+    // Env var beats input.
+    let (_, out, _) = validate(
+        GOOD,
+        &[],
+        &[
+            ("INPUT_CLUSTER", "from-input"),
+            ("DECKHAND_CLUSTER", "from-env"),
+        ],
+    );
+    assert!(out.contains("service from-env/api"), "{out}");
+    // Flag beats env var.
+    let (_, out, _) = validate(
+        GOOD,
+        &["--cluster", "from-flag"],
+        &[("DECKHAND_CLUSTER", "from-env")],
+    );
+    assert!(out.contains("service from-flag/api"), "{out}");
+    // Hyphenated inputs keep their hyphen, as GitHub passes them.
+    let (_, out, _) = validate(
+        GOOD,
+        &[],
+        &[
+            ("INPUT_STATE-BUCKET", "x"),
+            ("INPUT_CONTAINER", "api,worker"),
+        ],
+    );
+    assert!(out.contains("container(s) api,worker"), "{out}");
+}
+
+#[test]
+fn a_bad_override_names_its_origin() {
+    let (code, _, err) = validate(GOOD, &[], &[("INPUT_KEEP-RELEASES", "lots")]);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @"error: action input `keep-releases` (INPUT_KEEP-RELEASES): invalid number `lots`: invalid digit found in string");
+    let (code, _, err) = validate(GOOD, &["--build-arg", "NOEQUALS"], &[]);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @"error: --build-arg (or DECKHAND_BUILD_ARG): expected KEY=VALUE, got `NOEQUALS`");
+}
+
+#[test]
+fn offline_validate_accepts_names_a_stack_will_provide() {
+    let (code, out, err) = validate(
+        "stack: spa-ecs\nbackend: {}\nfrontend:\n  dir: dist\n",
+        &[],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("<ClusterName from stack spa-ecs>"), "{out}");
+}
+
+#[test]
+fn schema_is_the_config_types() {
+    let out = deckhand_offline().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "deckhand.yml");
+    assert_eq!(schema["additionalProperties"], false);
+    let backend = &schema["$defs"]["BackendFile"];
+    assert_eq!(backend["additionalProperties"], false);
+    for key in [
+        "cluster",
+        "service",
+        "container",
+        "registry-override",
+        "build-args",
+        "secrets",
+    ] {
+        assert!(
+            backend["properties"].get(key).is_some(),
+            "backend.{key} missing from the schema"
+        );
+    }
+    let frontend = &schema["$defs"]["FrontendFile"];
+    for key in [
+        "dir",
+        "bucket",
+        "distribution",
+        "keep-releases",
+        "headers",
+        "invalidation",
+    ] {
+        assert!(
+            frontend["properties"].get(key).is_some(),
+            "frontend.{key} missing from the schema"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_fast_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("deckhand.yml"), GOOD);
+    let started = std::time::Instant::now();
+    let out = deckhand_offline()
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env_remove("DECKHAND_RETRY_BACKOFF_MS")
+        .arg("status")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("cannot reach"), "{err}");
+    assert!(err.contains("at http://127.0.0.1:9"), "{err}");
+    assert!(err.contains("help: check the endpoint"), "{err}");
+    // Guard against hangs, not a performance assertion: the default retries must give up.
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn missing_credentials_say_how_to_provide_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("deckhand.yml"), GOOD);
+    let out = deckhand_offline()
+        .current_dir(dir.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.starts_with("error: no AWS credentials found"), "{err}");
+    assert!(
+        err.contains("help: provide credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_endpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("deckhand.yml"), GOOD);
+    let out = deckhand_offline()
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .args(["status", "--endpoint-url", "localhost:4566"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("invalid endpoint URL `localhost:4566` from --endpoint-url"));
+}
+
+#[path = "cli/live.rs"]
+mod live;
