@@ -18,6 +18,9 @@ export interface InfraAppOptions {
   /** Register cdk-nag's AwsSolutionsChecks as a validation plugin (default true). */
   nag?: boolean;
   spaRouterPath?: string;
+  apiMemoryReservationMiB?: number;
+  /** Record the cdk-nag acknowledgements (default true). */
+  acknowledgeNag?: boolean;
 }
 
 /** Default account when none is given: moto's, so an unconfigured synth targets the local stack. */
@@ -52,6 +55,8 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     availabilityZones: azs,
     githubOidcProviderArn,
     spaRouterPath: options.spaRouterPath ?? SPA_ROUTER_PATH,
+    acknowledgeNag: options.acknowledgeNag,
+    apiMemoryReservationMiB: options.apiMemoryReservationMiB,
   });
   if (options.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,0 +1,212 @@
+// Security properties of the template, the deploy role's exact permissions, and the proof that a later
+// `cdk deploy` does not roll the service back from a task definition revision deckhand registered.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { defaultStack, logicalIds, only, roleIdFor, roleStatements, synth, type TemplateJson } from './helpers';
+
+const { stack, template, json } = defaultStack();
+
+describe('security properties', () => {
+  test('ALB ingress comes only from the CloudFront origin-facing prefix list (no CIDR anywhere, port 80 only)', () => {
+    const albSg = roleIdFor(json, stack, 'AlbSecurityGroup');
+    const ingress = Object.values(json.Resources).filter(
+      (r) => r.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(r.Properties?.GroupId).includes(albSg),
+    );
+    assert.equal(ingress.length, 1);
+    const p = ingress[0].Properties ?? {};
+    assert.deepEqual(p.SourcePrefixListId, { Ref: 'CloudFrontPrefixListId' });
+    assert.equal(p.CidrIp, undefined);
+    assert.equal(p.CidrIpv6, undefined);
+    assert.deepEqual([p.FromPort, p.ToPort], [80, 80]);
+    assert.equal(json.Parameters?.CloudFrontPrefixListId?.Default, 'pl-3b927c52');
+    // Nothing in the template opens anything to the world.
+    for (const r of Object.values(json.Resources)) {
+      if (!r.Type.startsWith('AWS::EC2::SecurityGroup')) continue;
+      const ingressRules = r.Type === 'AWS::EC2::SecurityGroup' ? ((r.Properties?.SecurityGroupIngress as unknown[]) ?? []) : [r.Properties];
+      for (const rule of ingressRules) assert.doesNotMatch(JSON.stringify(rule), /0\.0\.0\.0\/0|::\/0/);
+    }
+    template.resourcePropertiesCountIs('AWS::ElasticLoadBalancingV2::Listener', { Protocol: 'HTTP' }, 1);
+  });
+
+  test('instances require IMDSv2 and have no SSH key', () => {
+    const [, lt] = only(json, 'AWS::EC2::LaunchTemplate');
+    const data = lt.Properties?.LaunchTemplateData as Record<string, any>;
+    assert.equal(data.MetadataOptions.HttpTokens, 'required');
+    assert.equal(data.KeyName, undefined);
+  });
+
+  test('no public bucket: all four public-access blocks on, no ACLs, no public principal allowed', () => {
+    const [, bucket] = only(json, 'AWS::S3::Bucket');
+    assert.deepEqual(bucket.Properties?.PublicAccessBlockConfiguration, {
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    assert.equal(bucket.Properties?.AccessControl, undefined);
+    assert.equal(bucket.Properties?.WebsiteConfiguration, undefined, 'no S3 website endpoint');
+    const [, policy] = only(json, 'AWS::S3::BucketPolicy');
+    const statements = (policy.Properties?.PolicyDocument as { Statement: Record<string, any>[] }).Statement;
+    for (const s of statements.filter((x) => x.Effect === 'Allow')) {
+      assert.notDeepEqual(s.Principal, { AWS: '*' });
+      assert.notEqual(s.Principal, '*');
+      assert.ok(s.Condition?.StringEquals?.['AWS:SourceArn'], 'every allow is conditioned on this distribution');
+    }
+  });
+
+  test('the bucket policy denies CloudFront _deckhand/*', () => {
+    const [, policy] = only(json, 'AWS::S3::BucketPolicy');
+    const statements = (policy.Properties?.PolicyDocument as { Statement: Record<string, any>[] }).Statement;
+    const deny = statements.find((s) => s.Sid === 'DenyCloudFrontDeckhandState');
+    assert.deepEqual(deny, {
+      Sid: 'DenyCloudFrontDeckhandState',
+      Effect: 'Deny',
+      Principal: { Service: 'cloudfront.amazonaws.com' },
+      Action: 's3:GetObject',
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [only(json, 'AWS::S3::Bucket')[0], 'Arn'] }, '/_deckhand/*']] },
+    });
+  });
+
+  test('no distribution-wide custom error responses', () => {
+    const [, dist] = only(json, 'AWS::CloudFront::Distribution');
+    const cfg = dist.Properties?.DistributionConfig as Record<string, unknown>;
+    assert.equal(cfg.CustomErrorResponses, undefined);
+    assert.doesNotMatch(JSON.stringify(json), /CustomErrorResponses|ErrorCachingMinTTL|ResponsePagePath/);
+  });
+
+  test('the origin secret is a NoEcho parameter and never appears in clear', () => {
+    const p = json.Parameters?.OriginVerifySecret ?? {};
+    assert.equal(p.NoEcho, true);
+    assert.equal(p.Default, undefined, 'no default value');
+    assert.equal(p.MinLength, 32);
+    const uses = JSON.stringify(json).split('{"Ref":"OriginVerifySecret"}').length - 1;
+    assert.equal(uses, 2, 'used by the CloudFront origin header and the ALB rule only');
+    assert.equal(Object.keys(json.Outputs ?? {}).filter((k) => /secret|token|key/i.test(k)).length, 0);
+  });
+
+  test('no Lambda functions, no custom resources, no bootstrap version rule, no assets', () => {
+    const types = new Set(Object.values(json.Resources).map((r) => r.Type));
+    for (const t of types) {
+      assert.ok(!t.startsWith('AWS::Lambda::') && !t.startsWith('Custom::') && t !== 'AWS::CloudFormation::CustomResource', `unexpected ${t}`);
+    }
+    assert.equal(json.Rules, undefined);
+    assert.equal(json.Parameters?.BootstrapVersion, undefined);
+    assert.doesNotMatch(JSON.stringify(json), /cdk-hnb659fds|AssetParameters|\.zip"/);
+  });
+
+  test('ECR tags are immutable (deckhand never rewrites a src-<hash> tag)', () => {
+    template.hasResourceProperties('AWS::ECR::Repository', { ImageTagMutability: 'IMMUTABLE' });
+  });
+});
+
+const DEPLOY_ACTIONS: Record<string, string[]> = {
+  StackDiscovery: ['cloudformation:DescribeStacks'],
+  EcrLogin: ['ecr:GetAuthorizationToken'],
+  EcrPush: [
+    'ecr:BatchCheckLayerAvailability',
+    'ecr:BatchGetImage',
+    'ecr:CompleteLayerUpload',
+    'ecr:DescribeImages',
+    'ecr:GetDownloadUrlForLayer',
+    'ecr:InitiateLayerUpload',
+    'ecr:PutImage',
+    'ecr:UploadLayerPart',
+  ],
+  EcsTaskDefinitions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
+  EcsService: ['ecs:DescribeServices', 'ecs:UpdateService'],
+  EcsTasks: ['ecs:DescribeTasks', 'ecs:ListTasks'],
+  PassTaskRoles: ['iam:PassRole'],
+  SiteBucketList: ['s3:ListBucket'],
+  SiteBucketObjects: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+  Invalidate: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
+  Secrets: ['ssm:GetParameter', 'ssm:PutParameter'],
+};
+
+describe('deploy role', () => {
+  const roleId = roleIdFor(json, stack, 'DeployRole');
+  const statements = roleStatements(json, roleId);
+  const bySid = new Map(statements.map((s) => [s.Sid as string, s]));
+  const str = (x: unknown): string => JSON.stringify(x);
+
+  test('has exactly the IAM actions deckhand calls, grouped by statement', () => {
+    const got: Record<string, string[]> = {};
+    for (const s of statements) {
+      assert.equal(s.Effect, 'Allow');
+      const a = s.Action;
+      got[s.Sid as string] = (Array.isArray(a) ? (a as string[]) : [a as string]).slice().sort();
+    }
+    assert.deepEqual(got, DEPLOY_ACTIONS);
+    assert.equal(json.Resources[roleId].Properties?.ManagedPolicyArns, undefined, 'no managed policies');
+  });
+
+  test('scopes every action to the one resource it touches', () => {
+    const ids = {
+      repo: only(json, 'AWS::ECR::Repository')[0],
+      bucket: only(json, 'AWS::S3::Bucket')[0],
+      dist: only(json, 'AWS::CloudFront::Distribution')[0],
+      cluster: only(json, 'AWS::ECS::Cluster')[0],
+    };
+    assert.deepEqual(bySid.get('EcrPush')?.Resource, { 'Fn::GetAtt': [ids.repo, 'Arn'] });
+    assert.match(str(bySid.get('EcsService')?.Resource), /:service\/spa-ecs\/api"/);
+    assert.deepEqual(bySid.get('EcsTasks')?.Condition, { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [ids.cluster, 'Arn'] } } });
+    assert.deepEqual(bySid.get('PassTaskRoles')?.Resource, [
+      { 'Fn::GetAtt': [roleIdFor(json, stack, 'TaskExecutionRole'), 'Arn'] },
+      { 'Fn::GetAtt': [roleIdFor(json, stack, 'TaskRole'), 'Arn'] },
+    ]);
+    assert.deepEqual(bySid.get('PassTaskRoles')?.Condition, { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    assert.deepEqual(bySid.get('SiteBucketList')?.Resource, { 'Fn::GetAtt': [ids.bucket, 'Arn'] });
+    assert.deepEqual(bySid.get('SiteBucketObjects')?.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/*']] });
+    assert.match(str(bySid.get('Invalidate')?.Resource), new RegExp(`:distribution/",\\{"Ref":"${ids.dist}"\\}`));
+    const secrets = str(bySid.get('Secrets')?.Resource);
+    assert.match(secrets, /parameter\/spa-ecs\/claude-api-key"/);
+    assert.match(secrets, /parameter\/spa-ecs\/api-access-token"/);
+    assert.equal((bySid.get('Secrets')?.Resource as unknown[]).length, 2);
+    assert.match(str(bySid.get('StackDiscovery')?.Resource), /:stack\/spa-ecs\/\*"/);
+    // '*' only where IAM has no resource-level permissions (or with the cluster condition).
+    const star = statements.filter((s) => s.Resource === '*').map((s) => s.Sid).sort();
+    assert.deepEqual(star, ['EcrLogin', 'EcsTaskDefinitions', 'EcsTasks']);
+  });
+});
+
+describe('TaskDefinitionRevision.LATEST', () => {
+  const serviceTaskDefinition = (t: TemplateJson): unknown => only(t, 'AWS::ECS::Service')[1].Properties?.TaskDefinition;
+  const taskDefinition = (t: TemplateJson): unknown => only(t, 'AWS::ECS::TaskDefinition')[1].Properties;
+
+  test('the service names the task family, not this stack\'s revision', () => {
+    assert.equal(serviceTaskDefinition(json), 'spa-ecs-api');
+    assert.doesNotMatch(JSON.stringify(serviceTaskDefinition(json)), /Ref|GetAtt|:\d+$/);
+    // It still waits for the family's first revision.
+    const deps = only(json, 'AWS::ECS::Service')[1].DependsOn as string[];
+    assert.ok(deps.includes(logicalIds(json, 'AWS::ECS::TaskDefinition')[0]));
+  });
+
+  test('a stack change that replaces the task definition leaves the service property unchanged (no rollback of deckhand revisions)', () => {
+    // A second synth with a different container setting, as a later `cdk deploy` would have.
+    const after = synth({ apiMemoryReservationMiB: 512 }).json;
+    assert.notDeepEqual(taskDefinition(after), taskDefinition(json), 'the task definition did change');
+    assert.deepEqual(serviceTaskDefinition(after), serviceTaskDefinition(json), 'the service property did not');
+    assert.deepEqual(only(after, 'AWS::ECS::Service')[1].Properties, only(json, 'AWS::ECS::Service')[1].Properties);
+  });
+});
+
+describe('parameterisation', () => {
+  test('app name and environment name every resource; prod has the bare app name', () => {
+    const staging = synth({ appName: 'shop', environment: 'staging', account: '210987654321', region: 'eu-west-1' });
+    assert.equal(staging.stack.stackName, 'shop-staging');
+    staging.template.hasResourceProperties('AWS::ECS::Cluster', { ClusterName: 'shop-staging' });
+    staging.template.hasResourceProperties('AWS::ECR::Repository', { RepositoryName: 'shop-staging-api' });
+    staging.template.hasResourceProperties('AWS::S3::Bucket', { BucketName: 'shop-staging-site-210987654321-eu-west-1' });
+    staging.template.hasResourceProperties('AWS::ECS::TaskDefinition', { Family: 'shop-staging-api' });
+    const text = JSON.stringify(staging.json);
+    assert.match(text, /parameter\/shop-staging\/claude-api-key/);
+    assert.match(text, /"AvailabilityZone":"eu-west-1a"/);
+    assert.doesNotMatch(text, /spa-ecs|us-east-1/);
+  });
+
+  test('bad names are rejected with the offending value', () => {
+    assert.throws(() => synth({ appName: 'Bad_Name' }), /app name "Bad_Name"/);
+    assert.throws(() => synth({ environment: 'x' }), /environment "x"/);
+    assert.throws(() => synth({ account: '42' }), /account "42": expected 12 digits/);
+    assert.throws(() => synth({ availabilityZones: ['us-east-1a'] }), /availabilityZones: need at least two/);
+  });
+});

@@ -1,0 +1,58 @@
+// Template snapshot (asset hashes normalised) and offline, deterministic synth.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { buildApp, SPA_ROUTER_PATH } from '../lib/app';
+import { defaultStack, only } from './helpers';
+
+const SNAPSHOT = path.join(__dirname, '__snapshots__', 'spa-ecs.template.json');
+const ROUTER_PLACEHOLDER = '<infra/functions/spa-router.js>';
+
+/**
+ * Normalise what may change without a change to the stack: 64-hex asset hashes (none today: the
+ * template has no assets) and the CloudFront Function source, which lives in its own file with its
+ * own tests (the test below checks the template embeds it byte for byte).
+ */
+export function normalise(template: unknown): unknown {
+  const copy = JSON.parse(JSON.stringify(template)) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  for (const r of Object.values(copy.Resources)) {
+    if (r.Type === 'AWS::CloudFront::Function') r.Properties.FunctionCode = ROUTER_PLACEHOLDER;
+  }
+  return JSON.parse(JSON.stringify(copy).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
+}
+
+describe('template', () => {
+  const { json } = defaultStack();
+
+  test('matches the committed snapshot (UPDATE_SNAPSHOTS=1 to accept a reviewed change)', () => {
+    const actual = `${JSON.stringify(normalise(json), null, 1)}\n`;
+    if (process.env.UPDATE_SNAPSHOTS === '1' && process.env.CI !== 'true') {
+      fs.mkdirSync(path.dirname(SNAPSHOT), { recursive: true });
+      fs.writeFileSync(SNAPSHOT, actual);
+    }
+    assert.ok(fs.existsSync(SNAPSHOT), `no snapshot at ${SNAPSHOT}: run UPDATE_SNAPSHOTS=1 npm test`);
+    assert.deepEqual(JSON.parse(actual), JSON.parse(fs.readFileSync(SNAPSHOT, 'utf8')));
+  });
+
+  test('embeds infra/functions/spa-router.js byte for byte', () => {
+    const [, fn] = only(json, 'AWS::CloudFront::Function');
+    assert.equal(fn.Properties?.FunctionCode, fs.readFileSync(SPA_ROUTER_PATH, 'utf8'));
+  });
+
+  test('synth is deterministic and needs no context lookups', () => {
+    const synthTo = (): { text: string; missing: unknown } => {
+      const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'det-'));
+      const { app, stack } = buildApp({ outdir });
+      const assembly = app.synth();
+      const artifact = assembly.getStackByName(stack.stackName);
+      return { text: fs.readFileSync(path.join(outdir, artifact.templateFile), 'utf8'), missing: assembly.manifest.missing };
+    };
+    const a = synthTo();
+    const b = synthTo();
+    assert.equal(a.missing, undefined, 'no missing context (no lookups)');
+    assert.equal(createHash('sha256').update(a.text).digest('hex'), createHash('sha256').update(b.text).digest('hex'));
+  });
+});
