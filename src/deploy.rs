@@ -100,6 +100,19 @@ pub(crate) async fn run(
         (Some(s), Some(_)) => s.latest().await?,
         _ => None,
     };
+    // The site is planned against the newest release that published one, which need not be
+    // the newest release (a backend-only or failed deploy may follow it).
+    let last_site = match (&store, frontend_cfg, &last) {
+        (_, _, Some(l))
+            if l.site
+                .as_ref()
+                .is_some_and(|s| s.status == ReleaseStatus::Succeeded) =>
+        {
+            Some(l.clone())
+        }
+        (Some(s), Some(_), Some(_)) => s.latest_site().await?,
+        _ => None,
+    };
     let (backend_plan, frontend_plan) = {
         let _g = github::group("deckhand: plan");
         tokio::join!(
@@ -111,7 +124,9 @@ pub(crate) async fn run(
             },
             async {
                 match frontend_cfg {
-                    Some(f) => frontend::plan(ctx, f, last.as_ref(), &opts).await.map(Some),
+                    Some(f) => frontend::plan(ctx, f, last_site.as_ref(), &opts)
+                        .await
+                        .map(Some),
                     None => Ok(None),
                 }
             }
@@ -124,6 +139,8 @@ pub(crate) async fn run(
     };
     print_plan(&plan, args.json);
     if opts.dry_run {
+        github::summary(&format!("### deckhand plan (dry run)\n\n```\n{plan}```\n"));
+        github::set_output("changed", if plan.is_empty() { "false" } else { "true" });
         return Ok(Exit::Ok);
     }
     if plan.is_empty() {
@@ -220,7 +237,7 @@ async fn apply(
 
     if let Some((cfg, sp)) = site_plan {
         let _g = github::group("deckhand: invalidate and clean up");
-        frontend::finish(ctx, cfg, sp, store, opts).await?;
+        frontend::finish(ctx, cfg, sp, store, meta, opts).await?;
     }
     Ok(record)
 }

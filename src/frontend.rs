@@ -1,70 +1,253 @@
 //! Frontend publish (issue 4): scan -> plan -> upload in phases -> (record) -> invalidate -> GC.
-//! INTERFACE ONLY until the frontend-publish work lands; `deploy.rs` calls exactly these items.
+//!
+//! `deploy` calls [`plan`] (reads only), [`upload`] (phases 1-3 and the objects store; returns the
+//! site part of the release record), writes the record, then calls [`finish`] (CloudFront
+//! invalidation, then garbage collection).
 
-use std::fmt;
-
-use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::aws::AwsContext;
+use crate::cdn::{self, CdnError};
 use crate::config::Frontend;
 use crate::deploy::DeployOptions;
-use crate::error::Diagnose;
-use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStore, SiteRelease};
+use crate::error::{Diagnose, Exit};
+use crate::release::{
+    ReleaseError, ReleaseMeta, ReleaseRecord, ReleaseStatus, ReleaseStore, SiteRelease,
+};
+use crate::site::plan::{Desired, InvalidationPlan, PlanInput, human_bytes};
+use crate::site::{self, SiteError, gc, headers::HeaderRules, observe, scan};
+
+pub(crate) use crate::site::SitePlan;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FrontendError {
-    #[error("frontend deploys arrive with the frontend-publish work (issue 4)")]
-    Unavailable,
+    #[error(transparent)]
+    Site(#[from] SiteError),
+    #[error(transparent)]
+    Cdn(#[from] CdnError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error("the site scan stopped unexpectedly: {0}")]
+    Scan(String),
 }
 
-impl Diagnose for FrontendError {}
-
-/// What a frontend publish will do.
-#[derive(Debug, Serialize)]
-pub(crate) struct SitePlan {}
-
-impl SitePlan {
-    pub(crate) fn is_empty(&self) -> bool {
-        true
+impl Diagnose for FrontendError {
+    fn exit(&self) -> Exit {
+        match self {
+            FrontendError::Site(e) => e.exit(),
+            FrontendError::Cdn(e) => e.exit(),
+            FrontendError::Release(e) => e.exit(),
+            FrontendError::Scan(_) => Exit::Error,
+        }
     }
-}
-
-impl fmt::Display for SitePlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "frontend: no changes")
+    fn help(&self) -> Option<String> {
+        match self {
+            FrontendError::Site(e) => e.help(),
+            FrontendError::Cdn(e) => e.help(),
+            FrontendError::Release(e) => e.help(),
+            FrontendError::Scan(_) => None,
+        }
     }
 }
 
 /// Scans the directory, reads the live state (last release manifest + one ListObjectsV2 pass),
-/// and plans. Never writes.
+/// and plans. Never writes. `last` is the newest release whose site part was published.
 pub(crate) async fn plan(
-    _ctx: &AwsContext,
-    _cfg: &Frontend,
-    _last: Option<&ReleaseRecord>,
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    last: Option<&ReleaseRecord>,
     _opts: &DeployOptions,
 ) -> Result<SitePlan, FrontendError> {
-    Err(FrontendError::Unavailable)
+    let rules = HeaderRules::new(&cfg.headers)?;
+    let dir = cfg.dir.clone();
+    let exclude = cfg.exclude.clone();
+    let scanning =
+        tokio::task::spawn_blocking(move || scan::walk(&dir, &exclude).and_then(scan::hash_all));
+    let listing = observe::list(ctx, &cfg.bucket);
+    let (files, live) = tokio::join!(scanning, listing);
+    let files = files.map_err(|e| FrontendError::Scan(e.to_string()))??;
+    let live = live?;
+    let desired = files
+        .into_iter()
+        .map(|f| Desired {
+            headers: rules.headers(&f.key),
+            key: f.key,
+            path: f.path,
+            size: f.size,
+            sha256: f.sha256,
+        })
+        .collect();
+    Ok(site::plan::plan(PlanInput {
+        bucket: &cfg.bucket,
+        dir: cfg.dir.display().to_string(),
+        desired,
+        last: last.and_then(|r| r.site.as_ref()),
+        live,
+        distribution: cfg.distribution.as_deref(),
+        spa_router: cfg.spa_router,
+        keep_releases: cfg.keep_releases,
+        grace_seconds: cfg.gc_grace.as_secs(),
+        max_delete: cfg.max_delete,
+    }))
 }
 
-/// Phases 1-3 (immutable assets, other files, HTML last) and the objects store. Returns the
+/// Phases 1-3 (immutable assets, other files and the objects store, HTML last). Returns the
 /// site part of the release record, which `deploy` writes before calling [`finish`].
 pub(crate) async fn upload(
-    _ctx: &AwsContext,
-    _cfg: &Frontend,
-    _plan: &SitePlan,
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
     _meta: &ReleaseMeta,
-    _opts: &DeployOptions,
+    opts: &DeployOptions,
 ) -> Result<SiteRelease, FrontendError> {
-    Err(FrontendError::Unavailable)
+    let mut files = plan.manifest.clone();
+    if !opts.dry_run {
+        let etags = site::upload::run(ctx, plan, cfg.concurrency).await?;
+        for (key, etag) in etags {
+            if let Some(entry) = files.get_mut(&key) {
+                entry.etag = Some(etag);
+            }
+        }
+    }
+    Ok(SiteRelease {
+        bucket: plan.bucket.clone(),
+        files,
+        status: ReleaseStatus::Succeeded,
+    })
 }
 
 /// After the record is written: CloudFront invalidation, then garbage collection.
 pub(crate) async fn finish(
-    _ctx: &AwsContext,
-    _cfg: &Frontend,
-    _plan: &SitePlan,
-    _store: &ReleaseStore<'_>,
-    _opts: &DeployOptions,
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    store: &ReleaseStore<'_>,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
 ) -> Result<(), FrontendError> {
-    Err(FrontendError::Unavailable)
+    if opts.dry_run {
+        return Ok(());
+    }
+    let invalidated = invalidate(ctx, cfg, plan, meta, opts).await?;
+    let collected = collect(ctx, cfg, plan, store).await?;
+    tracing::info!(
+        "frontend: uploaded {} files ({}), updated headers of {}, stored {} rollback copies, {} unchanged; {invalidated}; {collected}",
+        plan.uploads.len(),
+        human_bytes(plan.upload_bytes),
+        plan.header_updates.len(),
+        plan.objects.len(),
+        plan.unchanged,
+    );
+    Ok(())
+}
+
+async fn invalidate(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+) -> Result<String, FrontendError> {
+    let (distribution, paths) = match &plan.invalidation {
+        InvalidationPlan::NoDistribution => return Ok("no CloudFront distribution".into()),
+        InvalidationPlan::Nothing { distribution } => {
+            return Ok(format!("no invalidation of {distribution} needed"));
+        }
+        InvalidationPlan::Paths {
+            distribution,
+            paths,
+        } => (distribution, paths),
+    };
+    let reference = format!("deckhand-{}", meta.id);
+    let id = cdn::create(
+        ctx,
+        distribution,
+        paths,
+        &reference,
+        cfg.invalidation.timeout,
+    )
+    .await?;
+    tracing::info!("invalidation {id} on {distribution}: {}", paths.join(" "));
+    if cfg.invalidation.wait && !opts.no_wait {
+        let timeout = cfg.invalidation.timeout;
+        if !cdn::wait(ctx, distribution, &id, timeout).await? {
+            let err = CdnError::Timeout {
+                distribution: distribution.clone(),
+                id: id.clone(),
+                waited: timeout,
+            };
+            if cfg.invalidation.required {
+                return Err(err.into());
+            }
+            tracing::warn!("{err}");
+            crate::github::warning_annotation(&err.to_string());
+            return Ok(format!("invalidation {id} still in progress"));
+        }
+        return Ok(format!("invalidation {id} completed"));
+    }
+    Ok(format!("invalidation {id} created"))
+}
+
+/// Deletes what none of the last `keep-releases` site releases reference.
+async fn collect(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    store: &ReleaseStore<'_>,
+) -> Result<String, FrontendError> {
+    let keep = usize::try_from(cfg.keep_releases)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let ids = store.list_ids().await?;
+    let mut keep_ids: BTreeSet<String> = ids.iter().rev().take(keep).cloned().collect();
+    let mut kept: Vec<SiteRelease> = Vec::new();
+    for id in ids.iter().rev() {
+        if kept.len() >= keep {
+            break;
+        }
+        let record = store.read(id).await?;
+        if let Some(site) = record
+            .site
+            .filter(|s| s.status == ReleaseStatus::Succeeded && s.bucket == cfg.bucket)
+        {
+            keep_ids.insert(id.clone());
+            kept.push(site);
+        }
+    }
+    let kept_refs: Vec<&SiteRelease> = kept.iter().collect();
+    let selection = gc::select(&gc::GcInput {
+        live: &plan.live,
+        kept: &kept_refs,
+        record_ids: &ids,
+        keep_ids: &keep_ids,
+        now: chrono::Utc::now().timestamp(),
+        grace_seconds: cfg.gc_grace.as_secs(),
+        max_delete: cfg.max_delete,
+    });
+    if !selection.keys.is_empty() {
+        gc::delete(ctx, &plan.bucket, &selection.keys).await?;
+    }
+    if !selection.records.is_empty() {
+        store.delete(&selection.records).await?;
+    }
+    let mut text = format!(
+        "garbage collection deleted {} keys and {} expired release records",
+        selection.keys.len(),
+        selection.records.len()
+    );
+    if selection.young > 0 {
+        text.push_str(&format!(
+            ", kept {} unreferenced keys younger than {}",
+            selection.young,
+            humantime::format_duration(Duration::from_secs(cfg.gc_grace.as_secs()))
+        ));
+    }
+    if selection.deferred > 0 {
+        text.push_str(&format!(
+            ", left {} for the next run (max-delete {})",
+            selection.deferred, cfg.max_delete
+        ));
+    }
+    Ok(text)
 }

@@ -5,6 +5,7 @@
 
 mod aws;
 mod backend;
+mod cdn;
 mod cli;
 mod config;
 mod deploy;
@@ -13,6 +14,7 @@ mod frontend;
 mod github;
 mod output;
 mod release;
+mod site;
 mod status;
 mod validate;
 

@@ -186,6 +186,9 @@ pub(crate) struct ManifestEntry {
     pub(crate) size: u64,
     pub(crate) content_type: String,
     pub(crate) cache_control: String,
+    /// The object's ETag when it was published (drift detection against ListObjectsV2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) etag: Option<String>,
 }
 
 /// The frontend half of a release: key -> what was published.

@@ -90,6 +90,21 @@ impl<'a> ReleaseStore<'a> {
         }
     }
 
+    /// The newest record whose site part was published (the live site), if any.
+    pub(crate) async fn latest_site(&self) -> Result<Option<ReleaseRecord>, ReleaseError> {
+        for id in self.list_ids().await?.iter().rev() {
+            let record = self.read(id).await?;
+            if record
+                .site
+                .as_ref()
+                .is_some_and(|s| s.status == super::ReleaseStatus::Succeeded)
+            {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
     /// The newest `n` records, newest first.
     pub(crate) async fn recent(&self, n: usize) -> Result<Vec<ReleaseRecord>, ReleaseError> {
         let ids = self.list_ids().await?;

@@ -1,0 +1,126 @@
+//! The site: scan and hash the built directory, plan against the live bucket, upload in phases,
+//! store mutable files for rollback, and garbage-collect what no kept release references.
+
+pub(crate) mod gc;
+pub(crate) mod headers;
+pub(crate) mod observe;
+pub(crate) mod plan;
+mod progress;
+pub(crate) mod scan;
+pub(crate) mod upload;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::aws::{AwsContext, AwsError};
+use crate::error::{Diagnose, Exit};
+
+pub(crate) use plan::SitePlan;
+
+/// One file that could not be published, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailedFile {
+    pub(crate) key: String,
+    pub(crate) error: String,
+}
+
+/// Keys, at most ten, then a count.
+pub(crate) struct KeyList<'a>(pub(crate) &'a [FailedFile]);
+
+impl fmt::Display for KeyList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, file) in self.0.iter().take(10).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} ({})", file.key, file.error)?;
+        }
+        if self.0.len() > 10 {
+            write!(f, " and {} more", self.0.len() - 10)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SiteError {
+    #[error("cannot read the site directory {}", dir.display())]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("file name is not UTF-8: {}", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("invalid glob `{pattern}` in frontend.headers/exclude: {message}")]
+    Rule { pattern: String, message: String },
+    #[error("cannot list s3://{bucket}")]
+    List {
+        bucket: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error(
+        "could not publish {} file{} to s3://{bucket} in phase {phase_number} ({phase}): {}",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        KeyList(failed)
+    )]
+    Upload {
+        bucket: String,
+        phase: &'static str,
+        phase_number: usize,
+        failed: Vec<FailedFile>,
+    },
+    #[error("cannot delete unreferenced keys from s3://{bucket}: {message}")]
+    Delete { bucket: String, message: String },
+}
+
+impl Diagnose for SiteError {
+    fn exit(&self) -> Exit {
+        match self {
+            SiteError::Rule { .. } => Exit::Usage,
+            _ => Exit::Error,
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            SiteError::Dir { .. } => Some(
+                "build the frontend first (e.g. `npm run build`) or set `frontend.dir` / --dir to the build output".into(),
+            ),
+            SiteError::List { source, .. } => source.help().or_else(|| {
+                Some("check that the bucket exists (frontend.bucket / --bucket) and the region".into())
+            }),
+            SiteError::Upload { phase_number, .. } if *phase_number < 3 => Some(
+                "stopped before the HTML phase: the live site is still the previous release and nothing was deleted; \
+re-run the deploy to finish (files already uploaded are skipped)"
+                    .into(),
+            ),
+            SiteError::Upload { .. } => Some(
+                "some HTML entry points may be new, but every asset they reference is uploaded and nothing was deleted; \
+re-run the deploy to finish"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The S3 client for publishing: checksums only where S3 requires them (the content is
+/// already sha256-hashed and recorded; streaming bodies stay plain).
+pub(crate) fn client(ctx: &AwsContext) -> aws_sdk_s3::Client {
+    let conf = ctx
+        .s3
+        .config()
+        .to_builder()
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}

@@ -1,0 +1,736 @@
+//! The site planner (pure): desired files vs the last release manifest and the live listing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::headers::Headers;
+use super::observe::Live;
+use crate::cdn::paths;
+use crate::release::{ManifestEntry, SiteRelease};
+
+/// Publish phase: immutable assets first, HTML entry points last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Phase {
+    Immutable,
+    Other,
+    Html,
+}
+
+impl Phase {
+    pub(crate) const ALL: [Phase; 3] = [Phase::Immutable, Phase::Other, Phase::Html];
+
+    pub(crate) fn of(key: &str, headers: &Headers) -> Phase {
+        let lower = key.to_ascii_lowercase();
+        if lower.ends_with(".html") || lower.ends_with(".htm") {
+            Phase::Html
+        } else if headers.cache_control.contains("immutable") {
+            Phase::Immutable
+        } else {
+            Phase::Other
+        }
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Phase::Immutable => "immutable assets",
+            Phase::Other => "other files",
+            Phase::Html => "HTML entry points",
+        }
+    }
+
+    pub(crate) fn number(self) -> usize {
+        match self {
+            Phase::Immutable => 1,
+            Phase::Other => 2,
+            Phase::Html => 3,
+        }
+    }
+}
+
+/// Why a file is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Reason {
+    /// Not in the bucket and not in the last release.
+    New,
+    /// Its bytes differ from the last release.
+    Changed,
+    /// In the last release but deleted from the bucket by hand (drift).
+    Missing,
+    /// In the bucket with another size or ETag than the last release recorded (drift).
+    Modified,
+    /// In the bucket but in no release record: its content is unknown.
+    Untracked,
+    /// Same bytes, other intended headers.
+    Headers,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::New => "new",
+            Reason::Changed => "changed",
+            Reason::Missing => "deleted from the bucket by hand",
+            Reason::Modified => "changed in the bucket by hand",
+            Reason::Untracked => "not in the last release",
+            Reason::Headers => "headers changed",
+        })
+    }
+}
+
+/// A file to upload (or, for header updates, to copy onto itself with new headers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FileAction {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) content_type: String,
+    pub(crate) cache_control: String,
+    pub(crate) phase: Phase,
+    pub(crate) reason: Reason,
+    /// For header updates: what the last release published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) previous: Option<Headers>,
+    #[serde(skip)]
+    pub(crate) path: PathBuf,
+}
+
+/// A mutable file's bytes stored once under `_deckhand/objects/<sha256>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct StoreObject {
+    pub(crate) sha256: String,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    #[serde(skip)]
+    pub(crate) path: PathBuf,
+}
+
+/// The CloudFront part of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum InvalidationPlan {
+    /// No `distribution` configured: no CDN, no invalidation.
+    NoDistribution,
+    /// Nothing cached changed.
+    Nothing { distribution: String },
+    Paths {
+        distribution: String,
+        paths: Vec<String>,
+    },
+}
+
+/// How garbage collection will run after the record is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct GcPolicy {
+    pub(crate) keep_releases: u32,
+    pub(crate) grace_seconds: u64,
+    pub(crate) max_delete: usize,
+    /// Keys live now that this release does not reference (GC candidates once they fall out
+    /// of the last `keep_releases` releases).
+    pub(crate) unreferenced: usize,
+}
+
+/// One desired file: scanned, hashed, with its intended headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Desired {
+    pub(crate) key: String,
+    pub(crate) path: PathBuf,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) headers: Headers,
+}
+
+/// What a frontend publish will do.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SitePlan {
+    pub(crate) bucket: String,
+    pub(crate) dir: String,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) uploads: Vec<FileAction>,
+    pub(crate) upload_bytes: u64,
+    pub(crate) header_updates: Vec<FileAction>,
+    pub(crate) objects: Vec<StoreObject>,
+    pub(crate) unchanged: usize,
+    pub(crate) invalidation: InvalidationPlan,
+    pub(crate) gc: GcPolicy,
+    /// The manifest this release will record (ETags of unchanged files carried over).
+    #[serde(skip)]
+    pub(crate) manifest: BTreeMap<String, ManifestEntry>,
+    #[serde(skip)]
+    pub(crate) live: Live,
+}
+
+impl SitePlan {
+    /// Nothing to write (no uploads, header updates or objects to store).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.uploads.is_empty() && self.header_updates.is_empty() && self.objects.is_empty()
+    }
+}
+
+/// Everything the planner looks at.
+pub(crate) struct PlanInput<'a> {
+    pub(crate) bucket: &'a str,
+    pub(crate) dir: String,
+    pub(crate) desired: Vec<Desired>,
+    /// The manifest of the last release that published the site (to this bucket).
+    pub(crate) last: Option<&'a SiteRelease>,
+    pub(crate) live: Live,
+    pub(crate) distribution: Option<&'a str>,
+    pub(crate) spa_router: bool,
+    pub(crate) keep_releases: u32,
+    pub(crate) grace_seconds: u64,
+    pub(crate) max_delete: usize,
+}
+
+pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
+    let last = input.last.filter(|l| l.bucket == input.bucket);
+    let mut uploads = Vec::new();
+    let mut header_updates = Vec::new();
+    let mut objects: Vec<StoreObject> = Vec::new();
+    let mut stored: BTreeSet<&str> = input.live.objects.keys().map(String::as_str).collect();
+    let mut manifest = BTreeMap::new();
+    let mut unchanged = 0;
+    let mut bytes = 0;
+    for d in &input.desired {
+        bytes += d.size;
+        let phase = Phase::of(&d.key, &d.headers);
+        let prev = last.and_then(|l| l.files.get(&d.key));
+        let live = input.live.site.get(&d.key);
+        let action = |reason: Reason, previous: Option<Headers>| FileAction {
+            key: d.key.clone(),
+            size: d.size,
+            sha256: d.sha256.clone(),
+            content_type: d.headers.content_type.clone(),
+            cache_control: d.headers.cache_control.clone(),
+            phase,
+            reason,
+            previous,
+            path: d.path.clone(),
+        };
+        let mut etag = None;
+        match (prev, live) {
+            (None, None) => uploads.push(action(Reason::New, None)),
+            (Some(_), None) => uploads.push(action(Reason::Missing, None)),
+            (None, Some(_)) => uploads.push(action(Reason::Untracked, None)),
+            (Some(p), Some(_)) if p.sha256 != d.sha256 || p.size != d.size => {
+                uploads.push(action(Reason::Changed, None));
+            }
+            (Some(p), Some(l))
+                if l.size != p.size || p.etag.as_deref().is_some_and(|e| e != l.etag) =>
+            {
+                uploads.push(action(Reason::Modified, None));
+            }
+            (Some(p), Some(l))
+                if p.content_type != d.headers.content_type
+                    || p.cache_control != d.headers.cache_control =>
+            {
+                header_updates.push(action(
+                    Reason::Headers,
+                    Some(Headers {
+                        content_type: p.content_type.clone(),
+                        cache_control: p.cache_control.clone(),
+                    }),
+                ));
+                etag = Some(l.etag.clone());
+            }
+            (Some(p), Some(_)) => {
+                unchanged += 1;
+                etag = p.etag.clone();
+            }
+        }
+        if phase != Phase::Immutable && stored.insert(&d.sha256) {
+            objects.push(StoreObject {
+                sha256: d.sha256.clone(),
+                key: d.key.clone(),
+                size: d.size,
+                path: d.path.clone(),
+            });
+        }
+        manifest.insert(
+            d.key.clone(),
+            crate::release::ManifestEntry {
+                sha256: d.sha256.clone(),
+                size: d.size,
+                content_type: d.headers.content_type.clone(),
+                cache_control: d.headers.cache_control.clone(),
+                etag,
+            },
+        );
+    }
+    let invalidation = match input.distribution {
+        None => InvalidationPlan::NoDistribution,
+        Some(id) => {
+            // Mutable files that changed (or are new: a cached error may stand for them), and
+            // immutable ones whose existing key now holds other bytes or headers.
+            let changed: BTreeSet<String> = uploads
+                .iter()
+                .chain(&header_updates)
+                .filter(|a| a.phase != Phase::Immutable || a.reason != Reason::New)
+                .flat_map(|a| paths::paths_of(&a.key, input.spa_router))
+                .collect();
+            if changed.is_empty() {
+                InvalidationPlan::Nothing {
+                    distribution: id.to_string(),
+                }
+            } else {
+                InvalidationPlan::Paths {
+                    distribution: id.to_string(),
+                    paths: paths::collapse(
+                        &changed,
+                        paths::COLLAPSE_AT,
+                        paths::MAX_PATHS,
+                        paths::MAX_WILDCARDS,
+                    ),
+                }
+            }
+        }
+    };
+    let unreferenced = input
+        .live
+        .site
+        .keys()
+        .filter(|k| !manifest.contains_key(*k))
+        .count();
+    let upload_bytes = uploads.iter().map(|a| a.size).sum();
+    SitePlan {
+        bucket: input.bucket.to_string(),
+        dir: input.dir,
+        files: input.desired.len(),
+        bytes,
+        uploads,
+        upload_bytes,
+        header_updates,
+        objects,
+        unchanged,
+        invalidation,
+        gc: GcPolicy {
+            keep_releases: input.keep_releases,
+            grace_seconds: input.grace_seconds,
+            max_delete: input.max_delete,
+            unreferenced,
+        },
+        manifest,
+        live: input.live,
+    }
+}
+
+/// `1.2 MiB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in UNITS.iter().skip(1) {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+const LIST_MAX: usize = 20;
+
+impl fmt::Display for SitePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "frontend: {} -> s3://{} ({} files, {})",
+            self.dir,
+            self.bucket,
+            self.files,
+            human_bytes(self.bytes)
+        )?;
+        if self.is_empty() {
+            writeln!(f, "  no changes ({} files unchanged)", self.unchanged)?;
+            return Ok(());
+        }
+        if !self.uploads.is_empty() {
+            writeln!(
+                f,
+                "  upload {} files ({}):",
+                self.uploads.len(),
+                human_bytes(self.upload_bytes)
+            )?;
+            for phase in Phase::ALL {
+                let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
+                if items.is_empty() {
+                    continue;
+                }
+                writeln!(
+                    f,
+                    "    phase {} ({}): {} files, {}",
+                    phase.number(),
+                    phase.label(),
+                    items.len(),
+                    human_bytes(items.iter().map(|a| a.size).sum())
+                )?;
+                for a in items.iter().take(LIST_MAX) {
+                    writeln!(
+                        f,
+                        "      + {} ({}, {}, {})",
+                        a.key,
+                        human_bytes(a.size),
+                        a.content_type,
+                        a.reason
+                    )?;
+                }
+                if items.len() > LIST_MAX {
+                    writeln!(f, "      … and {} more", items.len() - LIST_MAX)?;
+                }
+            }
+        }
+        if !self.header_updates.is_empty() {
+            writeln!(
+                f,
+                "  update headers of {} files (server-side copy, no upload):",
+                self.header_updates.len()
+            )?;
+            for a in self.header_updates.iter().take(LIST_MAX) {
+                let (ct, cc) = a
+                    .previous
+                    .as_ref()
+                    .map_or(("", ""), |p| (&p.content_type, &p.cache_control));
+                if ct != a.content_type {
+                    writeln!(
+                        f,
+                        "      ~ {} content-type: {ct} -> {}",
+                        a.key, a.content_type
+                    )?;
+                }
+                if cc != a.cache_control {
+                    writeln!(
+                        f,
+                        "      ~ {} cache-control: {cc} -> {}",
+                        a.key, a.cache_control
+                    )?;
+                }
+            }
+            if self.header_updates.len() > LIST_MAX {
+                writeln!(
+                    f,
+                    "      … and {} more",
+                    self.header_updates.len() - LIST_MAX
+                )?;
+            }
+        }
+        if !self.objects.is_empty() {
+            writeln!(
+                f,
+                "  store {} mutable files for rollback under _deckhand/objects/ ({})",
+                self.objects.len(),
+                human_bytes(self.objects.iter().map(|o| o.size).sum())
+            )?;
+        }
+        writeln!(f, "  unchanged: {} files", self.unchanged)?;
+        match &self.invalidation {
+            InvalidationPlan::NoDistribution => {
+                writeln!(
+                    f,
+                    "  no invalidation: no CloudFront distribution configured"
+                )?;
+            }
+            InvalidationPlan::Nothing { distribution } => {
+                writeln!(
+                    f,
+                    "  no invalidation of {distribution}: no cached path changed"
+                )?;
+            }
+            InvalidationPlan::Paths {
+                distribution,
+                paths,
+            } => {
+                writeln!(
+                    f,
+                    "  invalidate {distribution}: {}",
+                    paths
+                        .iter()
+                        .take(LIST_MAX)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )?;
+                if paths.len() > LIST_MAX {
+                    writeln!(f, "      … and {} more paths", paths.len() - LIST_MAX)?;
+                }
+            }
+        }
+        writeln!(
+            f,
+            "  garbage collection after the record: keys referenced by none of the last {} releases, older than {}, at most {} ({} live keys not in this release)",
+            self.gc.keep_releases,
+            humantime::format_duration(std::time::Duration::from_secs(self.gc.grace_seconds)),
+            self.gc.max_delete,
+            self.gc.unreferenced
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::ReleaseStatus;
+    use crate::site::observe::LiveObject;
+
+    fn headers(cc: &str) -> Headers {
+        Headers {
+            content_type: "text/javascript; charset=utf-8".into(),
+            cache_control: cc.into(),
+        }
+    }
+
+    fn desired(key: &str, body: &str, cc: &str) -> Desired {
+        Desired {
+            key: key.into(),
+            path: PathBuf::from(format!("/dist/{key}")),
+            size: body.len() as u64,
+            sha256: format!("sha-{body}"),
+            headers: headers(cc),
+        }
+    }
+
+    fn entry(d: &Desired, etag: &str) -> ManifestEntry {
+        ManifestEntry {
+            sha256: d.sha256.clone(),
+            size: d.size,
+            content_type: d.headers.content_type.clone(),
+            cache_control: d.headers.cache_control.clone(),
+            etag: Some(etag.into()),
+        }
+    }
+
+    fn live_of(items: &[(&Desired, &str)]) -> Live {
+        let mut live = Live::default();
+        for (d, etag) in items {
+            live.site.insert(
+                d.key.clone(),
+                LiveObject {
+                    size: d.size,
+                    etag: (*etag).into(),
+                    last_modified: 0,
+                },
+            );
+        }
+        live
+    }
+
+    fn input<'a>(
+        desired: Vec<Desired>,
+        last: Option<&'a SiteRelease>,
+        live: Live,
+        distribution: Option<&'a str>,
+    ) -> PlanInput<'a> {
+        PlanInput {
+            bucket: "site",
+            dir: "dist".into(),
+            desired,
+            last,
+            live,
+            distribution,
+            spa_router: true,
+            keep_releases: 5,
+            grace_seconds: 3600,
+            max_delete: 1000,
+        }
+    }
+
+    fn release(entries: &[(&Desired, &str)]) -> SiteRelease {
+        SiteRelease {
+            bucket: "site".into(),
+            files: entries
+                .iter()
+                .map(|(d, e)| (d.key.clone(), entry(d, e)))
+                .collect(),
+            status: ReleaseStatus::Succeeded,
+        }
+    }
+
+    const IMM: &str = crate::config::IMMUTABLE;
+
+    #[test]
+    fn first_deploy_uploads_everything_in_phases_and_stores_mutable_files() {
+        let a = desired("assets/a-1.js", "a", IMM);
+        let i = desired("index.html", "<html>", "no-cache");
+        let r = desired("robots.txt", "robots", "no-cache");
+        let p = plan(input(vec![a, i, r], None, Live::default(), Some("E1")));
+        let phases: Vec<_> = p
+            .uploads
+            .iter()
+            .map(|u| (u.key.as_str(), u.phase))
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                ("assets/a-1.js", Phase::Immutable),
+                ("index.html", Phase::Html),
+                ("robots.txt", Phase::Other)
+            ]
+        );
+        assert!(p.uploads.iter().all(|u| u.reason == Reason::New));
+        let stored: Vec<_> = p.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(stored, ["index.html", "robots.txt"]);
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Paths {
+                distribution: "E1".into(),
+                paths: vec!["/index.html".into(), "/robots.txt".into()]
+            }
+        );
+        assert_eq!(p.upload_bytes, 1 + 6 + 6);
+        assert!(!p.is_empty());
+    }
+
+    #[test]
+    fn same_bytes_and_headers_is_an_empty_plan() {
+        let a = desired("assets/a-1.js", "a", IMM);
+        let i = desired("index.html", "<html>", "no-cache");
+        let last = release(&[(&a, "e-a"), (&i, "e-i")]);
+        let mut live = live_of(&[(&a, "e-a"), (&i, "e-i")]);
+        live.objects.insert(
+            i.sha256.clone(),
+            LiveObject {
+                size: 6,
+                etag: "x".into(),
+                last_modified: 0,
+            },
+        );
+        let p = plan(input(vec![a, i], Some(&last), live, Some("E1")));
+        assert!(p.is_empty(), "{p}");
+        assert_eq!(p.unchanged, 2);
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Nothing {
+                distribution: "E1".into()
+            }
+        );
+        assert_eq!(p.manifest["index.html"].etag.as_deref(), Some("e-i"));
+        assert!(p.to_string().contains("no changes"), "{p}");
+    }
+
+    #[test]
+    fn same_size_content_change_is_uploaded() {
+        let old = desired("index.html", "<html>A", "no-cache");
+        let new = desired("index.html", "<html>B", "no-cache");
+        let last = release(&[(&old, "e1")]);
+        let p = plan(input(
+            vec![new],
+            Some(&last),
+            live_of(&[(&old, "e1")]),
+            None,
+        ));
+        assert_eq!(p.uploads.len(), 1);
+        assert_eq!(p.uploads[0].reason, Reason::Changed);
+        assert_eq!(p.invalidation, InvalidationPlan::NoDistribution);
+        assert!(p.to_string().contains("no CloudFront distribution"), "{p}");
+    }
+
+    #[test]
+    fn header_only_change_is_a_copy_and_is_invalidated() {
+        let old = desired("robots.txt", "r", "no-cache");
+        let new = desired("robots.txt", "r", "public, max-age=60");
+        let last = release(&[(&old, "e1")]);
+        let p = plan(input(
+            vec![new],
+            Some(&last),
+            live_of(&[(&old, "e1")]),
+            Some("E1"),
+        ));
+        assert!(p.uploads.is_empty());
+        assert_eq!(p.header_updates.len(), 1);
+        assert_eq!(
+            p.header_updates[0]
+                .previous
+                .as_ref()
+                .map(|h| h.cache_control.as_str()),
+            Some("no-cache")
+        );
+        assert!(
+            p.to_string()
+                .contains("robots.txt cache-control: no-cache -> public, max-age=60"),
+            "{p}"
+        );
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Paths {
+                distribution: "E1".into(),
+                paths: vec!["/robots.txt".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn drift_is_caught_from_the_listing() {
+        let a = desired("assets/a-1.js", "a", IMM);
+        let b = desired("assets/b-1.js", "b", IMM);
+        let c = desired("assets/c-1.js", "c", IMM);
+        let last = release(&[(&a, "ea"), (&b, "eb"), (&c, "ec")]);
+        // a deleted by hand, b overwritten by hand (same size, other ETag), c fine.
+        let live = live_of(&[(&b, "other"), (&c, "ec")]);
+        let p = plan(input(vec![a, b, c], Some(&last), live, Some("E1")));
+        let reasons: Vec<_> = p
+            .uploads
+            .iter()
+            .map(|u| (u.key.as_str(), u.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("assets/a-1.js", Reason::Missing),
+                ("assets/b-1.js", Reason::Modified)
+            ]
+        );
+        // Existing immutable keys that change are invalidated; new ones never are.
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Paths {
+                distribution: "E1".into(),
+                paths: vec!["/assets/a-1.js".into(), "/assets/b-1.js".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn typical_vite_rebuild_invalidates_exactly_index_html() {
+        let a1 = desired("assets/index-1.js", "one", IMM);
+        let i1 = desired("index.html", "<script src=1>", "no-cache");
+        let a2 = desired("assets/index-2.js", "two", IMM);
+        let i2 = desired("index.html", "<script src=2>", "no-cache");
+        let last = release(&[(&a1, "e1"), (&i1, "e2")]);
+        let live = live_of(&[(&a1, "e1"), (&i1, "e2")]);
+        let p = plan(input(vec![a2, i2], Some(&last), live, Some("E1")));
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Paths {
+                distribution: "E1".into(),
+                paths: vec!["/index.html".into()]
+            }
+        );
+        assert_eq!(p.gc.unreferenced, 1);
+        let json = serde_json::to_value(&p).expect("json");
+        assert_eq!(json["uploads"][0]["key"], "assets/index-2.js");
+        assert_eq!(json["invalidation"]["kind"], "paths");
+    }
+
+    #[test]
+    fn a_release_for_another_bucket_is_ignored() {
+        let a = desired("index.html", "x", "no-cache");
+        let mut last = release(&[(&a, "e")]);
+        last.bucket = "other".into();
+        let p = plan(input(
+            vec![a.clone()],
+            Some(&last),
+            live_of(&[(&a, "e")]),
+            None,
+        ));
+        assert_eq!(p.uploads[0].reason, Reason::Untracked);
+    }
+}

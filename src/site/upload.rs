@@ -1,0 +1,409 @@
+//! The site executor: phases (1) immutable assets, (2) other non-HTML files and the objects
+//! store, (3) HTML entry points last. Multipart above 8 MiB, bounded concurrency, and a per-file
+//! retry with backoff on top of the SDK's own (503 SlowDown, resets, timeouts). A phase with a
+//! failed file stops the publish before the next phase.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use futures::StreamExt as _;
+
+use super::observe::unquote;
+use super::plan::{FileAction, Phase, SitePlan, StoreObject};
+use super::progress::PhaseProgress;
+use super::{FailedFile, SiteError};
+use crate::aws::AwsContext;
+use crate::cdn::paths::encode;
+use crate::release::OBJECTS_PREFIX;
+
+/// Files above this size go up in parts of this size.
+pub(crate) const PART_SIZE: u64 = 8 * 1024 * 1024;
+/// Attempts per file on top of the SDK's retries.
+const FILE_ATTEMPTS: u32 = 3;
+/// Parts of one file in flight.
+const PART_CONCURRENCY: usize = 4;
+
+enum Job<'a> {
+    Put(&'a FileAction),
+    Copy(&'a FileAction),
+    Store(&'a StoreObject),
+}
+
+impl Job<'_> {
+    fn key(&self) -> String {
+        match self {
+            Job::Put(a) | Job::Copy(a) => a.key.clone(),
+            Job::Store(o) => format!("{OBJECTS_PREFIX}{}", o.sha256),
+        }
+    }
+    fn bytes(&self) -> u64 {
+        match self {
+            Job::Put(a) => a.size,
+            Job::Copy(_) => 0,
+            Job::Store(o) => o.size,
+        }
+    }
+}
+
+/// One failed attempt: the message and whether another attempt may succeed.
+struct Attempt {
+    message: String,
+    transient: bool,
+}
+
+fn attempt_error<E>(ctx: &AwsContext, op: &'static str, err: SdkError<E, HttpResponse>) -> Attempt
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let transient = match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => {
+            status.is_some_and(|s| s >= 500 || s == 429)
+                || matches!(
+                    aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+                    Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable")
+                )
+        }
+        _ => false,
+    };
+    let mut message = ctx.call_error("s3", op, err).to_string();
+    if let Some(s) = status {
+        if !message.contains(&s.to_string()) {
+            message = format!("{message} (HTTP {s})");
+        }
+    }
+    Attempt { message, transient }
+}
+
+fn backoff_base() -> Duration {
+    std::env::var("DECKHAND_RETRY_BACKOFF_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_millis(500), Duration::from_millis)
+}
+
+/// Runs `op` up to [`FILE_ATTEMPTS`] times while its failures are transient.
+async fn retrying<T, F, Fut>(progress: &PhaseProgress, mut op: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Attempt>>,
+{
+    let mut delay = backoff_base();
+    let mut n = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(a) if a.transient && n < FILE_ATTEMPTS => {
+                tracing::debug!("retrying after: {}", a.message);
+                progress.retried();
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(20));
+                n += 1;
+            }
+            Err(a) => return Err(a.message),
+        }
+    }
+}
+
+async fn body(path: &Path, offset: u64, len: u64) -> Result<ByteStream, Attempt> {
+    ByteStream::read_from()
+        .path(path)
+        .offset(offset)
+        .length(Length::Exact(len))
+        .buffer_size(64 * 1024)
+        .build()
+        .await
+        .map_err(|e| Attempt {
+            message: format!("cannot read {}: {e}", path.display()),
+            transient: false,
+        })
+}
+
+struct PutArgs<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    path: &'a Path,
+    size: u64,
+    content_type: &'a str,
+    cache_control: &'a str,
+    sha256: &'a str,
+}
+
+/// PutObject, or a multipart upload above [`PART_SIZE`]. Returns the ETag.
+async fn put(
+    ctx: &AwsContext,
+    s3: &Client,
+    a: &PutArgs<'_>,
+    progress: &PhaseProgress,
+) -> Result<String, String> {
+    if a.size > PART_SIZE {
+        return multipart(ctx, s3, a, progress).await;
+    }
+    let etag = retrying(progress, || async {
+        let out = s3
+            .put_object()
+            .bucket(a.bucket)
+            .key(a.key)
+            .content_type(a.content_type)
+            .cache_control(a.cache_control)
+            .metadata("sha256", a.sha256)
+            .content_length(i64::try_from(a.size).unwrap_or(i64::MAX))
+            .body(body(a.path, 0, a.size).await?)
+            .send()
+            .await
+            .map_err(|e| attempt_error(ctx, "PutObject", e))?;
+        Ok(out.e_tag().map(unquote).unwrap_or_default())
+    })
+    .await?;
+    progress.advance(a.size);
+    Ok(etag)
+}
+
+async fn multipart(
+    ctx: &AwsContext,
+    s3: &Client,
+    a: &PutArgs<'_>,
+    progress: &PhaseProgress,
+) -> Result<String, String> {
+    let upload_id = retrying(progress, || async {
+        s3.create_multipart_upload()
+            .bucket(a.bucket)
+            .key(a.key)
+            .content_type(a.content_type)
+            .cache_control(a.cache_control)
+            .metadata("sha256", a.sha256)
+            .send()
+            .await
+            .map_err(|e| attempt_error(ctx, "CreateMultipartUpload", e))?
+            .upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| Attempt {
+                message: "CreateMultipartUpload returned no upload id".into(),
+                transient: false,
+            })
+    })
+    .await?;
+    let count = a.size.div_ceil(PART_SIZE);
+    let parts: Vec<Result<CompletedPart, String>> = futures::stream::iter(0..count)
+        .map(|i| {
+            let upload_id = &upload_id;
+            async move {
+                let offset = i * PART_SIZE;
+                let len = PART_SIZE.min(a.size - offset);
+                let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
+                let etag = retrying(progress, || async {
+                    let out = s3
+                        .upload_part()
+                        .bucket(a.bucket)
+                        .key(a.key)
+                        .upload_id(upload_id)
+                        .part_number(number)
+                        .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+                        .body(body(a.path, offset, len).await?)
+                        .send()
+                        .await
+                        .map_err(|e| attempt_error(ctx, "UploadPart", e))?;
+                    Ok(out.e_tag().unwrap_or_default().to_string())
+                })
+                .await?;
+                progress.advance(len);
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(etag)
+                    .build())
+            }
+        })
+        .buffered(PART_CONCURRENCY)
+        .collect()
+        .await;
+    let parts: Result<Vec<_>, String> = parts.into_iter().collect();
+    let completed = match parts {
+        Ok(parts) => {
+            retrying(progress, || async {
+                let out = s3
+                    .complete_multipart_upload()
+                    .bucket(a.bucket)
+                    .key(a.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts.clone()))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| attempt_error(ctx, "CompleteMultipartUpload", e))?;
+                Ok(out.e_tag().map(unquote).unwrap_or_default())
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if completed.is_err() {
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(a.bucket)
+            .key(a.key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    completed
+}
+
+/// CopyObject onto itself with the new headers (MetadataDirective REPLACE). Returns the ETag.
+async fn copy(
+    ctx: &AwsContext,
+    s3: &Client,
+    bucket: &str,
+    a: &FileAction,
+    progress: &PhaseProgress,
+) -> Result<String, String> {
+    let source = format!("{bucket}/{}", encode(&a.key, false));
+    retrying(progress, || async {
+        let out = s3
+            .copy_object()
+            .bucket(bucket)
+            .key(&a.key)
+            .copy_source(&source)
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(&a.content_type)
+            .cache_control(&a.cache_control)
+            .metadata("sha256", &a.sha256)
+            .send()
+            .await
+            .map_err(|e| attempt_error(ctx, "CopyObject", e))?;
+        Ok(out
+            .copy_object_result()
+            .and_then(|r| r.e_tag())
+            .map(unquote)
+            .unwrap_or_default())
+    })
+    .await
+}
+
+async fn run_job(
+    ctx: &AwsContext,
+    s3: &Client,
+    bucket: &str,
+    job: &Job<'_>,
+    progress: &PhaseProgress,
+) -> Result<Option<String>, String> {
+    match job {
+        Job::Put(a) => put(
+            ctx,
+            s3,
+            &PutArgs {
+                bucket,
+                key: &a.key,
+                path: &a.path,
+                size: a.size,
+                content_type: &a.content_type,
+                cache_control: &a.cache_control,
+                sha256: &a.sha256,
+            },
+            progress,
+        )
+        .await
+        .map(Some),
+        Job::Copy(a) => copy(ctx, s3, bucket, a, progress).await.map(Some),
+        Job::Store(o) => {
+            let key = job.key();
+            put(
+                ctx,
+                s3,
+                &PutArgs {
+                    bucket,
+                    key: &key,
+                    path: &o.path,
+                    size: o.size,
+                    content_type: "application/octet-stream",
+                    cache_control: "no-cache",
+                    sha256: &o.sha256,
+                },
+                progress,
+            )
+            .await
+            .map(|_| None)
+        }
+    }
+}
+
+/// Publishes the plan's files phase by phase. Returns the ETag of every key it wrote.
+pub(crate) async fn run(
+    ctx: &AwsContext,
+    plan: &SitePlan,
+    concurrency: usize,
+) -> Result<BTreeMap<String, String>, SiteError> {
+    let s3 = super::client(ctx);
+    let mut etags = BTreeMap::new();
+    for phase in Phase::ALL {
+        let mut jobs: Vec<Job<'_>> = plan
+            .uploads
+            .iter()
+            .filter(|a| a.phase == phase)
+            .map(Job::Put)
+            .chain(
+                plan.header_updates
+                    .iter()
+                    .filter(|a| a.phase == phase)
+                    .map(Job::Copy),
+            )
+            .collect();
+        if phase == Phase::Other {
+            // Rollback copies go up before any HTML that needs them is live.
+            jobs.extend(plan.objects.iter().map(Job::Store));
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        // Big files first so they do not trail at the end of the phase.
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.bytes()));
+        let progress = PhaseProgress::start(phase, jobs.len(), jobs.iter().map(Job::bytes).sum());
+        let results: Vec<(String, Result<Option<String>, String>)> = futures::stream::iter(&jobs)
+            .map(|job| {
+                let progress = &progress;
+                let s3 = &s3;
+                async move {
+                    (
+                        job.key(),
+                        run_job(ctx, s3, &plan.bucket, job, progress).await,
+                    )
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut failed = Vec::new();
+        for (key, result) in results {
+            match result {
+                Ok(Some(etag)) => {
+                    etags.insert(key, etag);
+                }
+                Ok(None) => {}
+                Err(error) => failed.push(FailedFile { key, error }),
+            }
+        }
+        progress.finish(failed.len());
+        if !failed.is_empty() {
+            failed.sort_by(|a, b| a.key.cmp(&b.key));
+            return Err(SiteError::Upload {
+                bucket: plan.bucket.clone(),
+                phase: phase.label(),
+                phase_number: phase.number(),
+                failed,
+            });
+        }
+    }
+    Ok(etags)
+}
