@@ -242,3 +242,28 @@ impl ConfigArgs {
         out
     }
 }
+
+/// Parses the command line. An env var that is set but empty counts as unset (GitHub passes every
+/// action input, empty when not given).
+pub(crate) fn parse() -> Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    fn drop_empty_env(cmd: clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        let mut cmd = cmd.mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.is_empty());
+            if empty { arg.env(None) } else { arg }
+        });
+        for name in names {
+            cmd = cmd.mut_subcommand(name, drop_empty_env);
+        }
+        cmd
+    }
+    let matches = drop_empty_env(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}

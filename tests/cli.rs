@@ -339,3 +339,61 @@ fn a_malformed_endpoint_is_a_clear_error() {
 
 #[path = "cli/live.rs"]
 mod live;
+
+/// Every action input is a flag of the same name (and the flags' help mentions it).
+#[test]
+fn action_inputs_map_one_to_one_to_flags() {
+    let text = std::fs::read_to_string(common::repo_root().join("action.yml")).unwrap();
+    let action: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let inputs = action["inputs"].as_mapping().unwrap();
+    let help = deckhand_offline()
+        .args(["deploy", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let mut checked = 0;
+    for (name, _) in inputs {
+        let name = name.as_str().unwrap();
+        if name == "command" {
+            continue;
+        }
+        assert!(
+            help.contains(&format!("--{name} "))
+                || help.contains(&format!("--{name}\n"))
+                || help.contains(&format!("--{name} <")),
+            "action input `{name}` has no --{name} flag"
+        );
+        checked += 1;
+    }
+    assert!(checked > 30, "only {checked} inputs");
+    // And the other way round: every config override flag is an input.
+    for key in help
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+    {
+        let flag = key.split([' ', ',']).next().unwrap();
+        if ["help", "version", "verbose", "quiet", "profile"].contains(&flag) {
+            continue;
+        }
+        assert!(
+            inputs.contains_key(serde_yaml::Value::from(flag)),
+            "flag --{flag} is not an action input"
+        );
+    }
+}
+
+#[test]
+fn empty_env_vars_count_as_unset() {
+    // GitHub passes every action input, empty when not given.
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("deckhand.yml"), GOOD);
+    let out = deckhand_offline()
+        .current_dir(dir.path())
+        .env("DECKHAND_ONLINE", "")
+        .env("DECKHAND_CLUSTER", "")
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("service spa-ecs/api"));
+}
