@@ -1,0 +1,131 @@
+"""CloudFormation: the six types moto skips, plus an ECS service keeping what moto drops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from conftest import AwsCliError, unique
+
+TEMPLATE = Path(__file__).parent / "fixtures" / "stack.json"
+
+
+@pytest.fixture(scope="module")
+def stack(aws: Callable[..., Any]) -> dict[str, Any]:
+    name = unique("cfn")
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", TEMPLATE.read_text())
+    desc = aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]
+    resources = aws("cloudformation", "describe-stack-resources", "--stack-name", name)["StackResources"]
+    return {
+        "name": name,
+        "desc": desc,
+        "outputs": {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])},
+        "resources": {r["LogicalResourceId"]: r for r in resources},
+    }
+
+
+def test_stack_completes_with_every_resource_created(stack: dict[str, Any]) -> None:
+    assert stack["desc"]["StackStatus"] == "CREATE_COMPLETE"
+    types = {r["ResourceType"] for r in stack["resources"].values()}
+    assert {
+        "AWS::CloudFront::Distribution", "AWS::CloudFront::Function", "AWS::CloudFront::OriginAccessControl",
+        "AWS::S3::BucketPolicy", "AWS::ECS::CapacityProvider", "AWS::ECS::ClusterCapacityProviderAssociations",
+    } <= types
+    for logical, r in stack["resources"].items():
+        assert r["ResourceStatus"] == "CREATE_COMPLETE", logical
+        assert r.get("PhysicalResourceId"), f"{logical} has no physical id (skipped by moto?)"
+
+
+def test_outputs_resolve_ref_and_getatt(stack: dict[str, Any]) -> None:
+    out = stack["outputs"]
+    name = stack["name"]
+    assert out["DistributionId"] == out["DistributionIdAtt"]
+    assert out["DistributionDomainName"].endswith(".cloudfront.net")
+    assert out["FunctionArn"] == f"arn:aws:cloudfront::123456789012:function/{name}-spa-rewrite"
+    assert out["FunctionRef"] == out["FunctionArn"]
+    assert out["OacId"]
+    assert out["ClusterName"] == f"{name}-cluster"
+    assert out["ServiceName"] == "api"
+    assert out["ServiceArn"] == f"arn:aws:ecs:us-east-1:123456789012:service/{name}-cluster/api"
+    assert out["CapacityProviderName"].startswith(f"{name}-CapacityProvider-")
+
+
+def test_distribution_is_real_with_function_and_error_responses(aws, stack: dict[str, Any]) -> None:
+    out = stack["outputs"]
+    dist = aws("cloudfront", "get-distribution", "--id", out["DistributionId"])["Distribution"]
+    assert dist["DomainName"] == out["DistributionDomainName"]
+    cfg = dist["DistributionConfig"]
+    dcb = cfg["DefaultCacheBehavior"]
+    assert dcb["TargetOriginId"] == "site"
+    assert dcb["FunctionAssociations"] == {
+        "Quantity": 1, "Items": [{"FunctionARN": out["FunctionArn"], "EventType": "viewer-request"}]}
+    assert cfg["CustomErrorResponses"]["Items"] == [
+        {"ErrorCode": 404, "ResponsePagePath": "/404.html", "ResponseCode": "404", "ErrorCachingMinTTL": 10}]
+    origins = {o["Id"]: o for o in cfg["Origins"]["Items"]}
+    assert origins["site"]["DomainName"] == f"{out['BucketName']}.s3.us-east-1.amazonaws.com"
+    assert origins["site"]["OriginAccessControlId"] == out["OacId"]
+    assert origins["api"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
+    (api,) = cfg["CacheBehaviors"]["Items"]
+    assert api["PathPattern"] == "/api/*" and api["AllowedMethods"]["Quantity"] == 7
+    fn = aws("cloudfront", "describe-function", "--name", f"{stack['name']}-spa-rewrite")["FunctionSummary"]
+    assert fn["FunctionMetadata"]["Stage"] == "LIVE"
+    assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    oac = aws("cloudfront", "get-origin-access-control", "--id", out["OacId"])["OriginAccessControl"]
+    assert oac["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+
+
+def test_bucket_policy_is_set_on_the_bucket(aws, stack: dict[str, Any]) -> None:
+    out = stack["outputs"]
+    policy = json.loads(aws("s3api", "get-bucket-policy", "--bucket", out["BucketName"])["Policy"])
+    allow, deny = policy["Statement"]
+    assert allow["Resource"] == f"arn:aws:s3:::{out['BucketName']}/*"
+    assert allow["Condition"]["StringEquals"]["AWS:SourceArn"] == (
+        f"arn:aws:cloudfront::123456789012:distribution/{out['DistributionId']}")
+    assert deny["Effect"] == "Deny" and deny["Resource"].endswith("/_deckhand/*")
+
+
+def test_capacity_provider_and_cluster_association(aws, stack: dict[str, Any]) -> None:
+    out = stack["outputs"]
+    providers = aws("ecs", "describe-capacity-providers", "--capacity-providers", out["CapacityProviderName"])
+    (cp,) = providers["capacityProviders"]
+    assert cp["autoScalingGroupProvider"]["managedScaling"]["status"] == "ENABLED"
+    cluster = aws("ecs", "describe-clusters", "--clusters", out["ClusterName"])["clusters"][0]
+    assert cluster["capacityProviders"] == [out["CapacityProviderName"]]
+    assert cluster["defaultCapacityProviderStrategy"] == [
+        {"capacityProvider": out["CapacityProviderName"], "weight": 1, "base": 0}]
+    # moto 5.2.5 answered 500 without names; ECS lists all of them
+    names = [p["name"] for p in aws("ecs", "describe-capacity-providers")["capacityProviders"]]
+    assert out["CapacityProviderName"] in names
+
+
+def test_ecs_service_keeps_load_balancers_deployment_config_and_strategy(aws, stack: dict[str, Any]) -> None:
+    out = stack["outputs"]
+    svc = aws("ecs", "describe-services", "--cluster", out["ClusterName"], "--services", "api")["services"][0]
+    assert svc["loadBalancers"] == [{
+        "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/0123456789abcdef",
+        "containerName": "api", "containerPort": 3000}]
+    assert svc["deploymentConfiguration"] == {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        "maximumPercent": 200, "minimumHealthyPercent": 50}
+    assert svc["capacityProviderStrategy"] == [
+        {"capacityProvider": out["CapacityProviderName"], "weight": 1, "base": 0}]
+    assert svc["healthCheckGracePeriodSeconds"] == 30
+    (dep,) = svc["deployments"]
+    assert (dep["rolloutState"], dep["runningCount"], svc["runningCount"]) == ("COMPLETED", 2, 2)
+    assert svc["taskDefinition"].endswith(f":task-definition/{stack['name']}-api:1")
+
+
+def test_bad_getatt_on_new_type_is_a_validation_error(aws) -> None:
+    template = {
+        "Resources": {"Oac": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
+            "OriginAccessControlConfig": {"Name": unique("oac"), "OriginAccessControlOriginType": "s3",
+                                          "SigningBehavior": "always", "SigningProtocol": "sigv4"}}}},
+        "Outputs": {"X": {"Value": {"Fn::GetAtt": ["Oac", "NoSuchAttribute"]}}},
+    }
+    with pytest.raises(AwsCliError) as err:
+        aws("cloudformation", "create-stack", "--stack-name", unique("bad"), "--template-body", json.dumps(template))
+    assert "ValidationError" in err.value.stderr
+    assert "does not support attribute type NoSuchAttribute in Fn::GetAtt" in err.value.stderr

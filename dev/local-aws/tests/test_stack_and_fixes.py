@@ -1,0 +1,109 @@
+"""The `up` contract, moto 5.2.5 corrections, and operation naming for the request log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import LOCAL_AWS, http, unique
+
+
+def test_up_prints_the_contract_and_is_fast_when_up(stack_env: dict[str, str]) -> None:
+    started = time.time()
+    out = subprocess.run([str(LOCAL_AWS / "up")], check=True, capture_output=True, text=True, timeout=60)
+    elapsed = time.time() - started
+    assert elapsed < 1.0, f"up took {elapsed:.2f}s when already up"
+    lines = out.stdout.strip().splitlines()
+    assert lines == [
+        "export AWS_ENDPOINT_URL=http://127.0.0.1:4566",
+        "export AWS_ACCESS_KEY_ID=test",
+        "export AWS_SECRET_ACCESS_KEY=test",
+        "export AWS_REGION=us-east-1",
+        "export AWS_DEFAULT_REGION=us-east-1",
+        "export DECKHAND_REGISTRY=127.0.0.1:5001",
+        "export DECKHAND_SIM_URL=http://127.0.0.1:4566/_sim",
+        "unset AWS_CA_BUNDLE AWS_PROFILE",
+    ]
+    status, health = http("GET", "http://127.0.0.1:4566/_sim/health")
+    assert status == 200 and len(health["plugin_hash"]) == 16
+    status, _ = http("GET", "http://127.0.0.1:5001/v2/")
+    assert status == 200
+
+
+def test_invalidation_status_is_completed_like_aws(aws) -> None:
+    dist = create_distribution(aws)
+    inv = aws("cloudfront", "create-invalidation", "--distribution-id", dist["Id"], "--paths", "/index.html")
+    assert inv["Invalidation"]["Status"] == "Completed"
+    got = aws("cloudfront", "get-invalidation", "--distribution-id", dist["Id"], "--id", inv["Invalidation"]["Id"])
+    assert got["Invalidation"]["Status"] == "Completed"
+
+
+def create_distribution(aws: Any) -> dict[str, Any]:
+    bucket = unique("site")
+    config = {
+        "CallerReference": unique("ref"), "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "s3", "DomainName": f"{bucket}.s3.us-east-1.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""}, "OriginAccessControlId": "E2QWRUHAPOMQZL"}]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "s3", "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+            "FunctionAssociations": {"Quantity": 1, "Items": [{
+                "FunctionARN": "arn:aws:cloudfront::123456789012:function/spa", "EventType": "viewer-request"}]}},
+        "CustomErrorResponses": {"Quantity": 1, "Items": [
+            {"ErrorCode": 403, "ResponsePagePath": "/index.html", "ResponseCode": "200", "ErrorCachingMinTTL": 10}]},
+    }
+    return aws("cloudfront", "create-distribution", "--distribution-config", json.dumps(config))["Distribution"]
+
+
+def test_api_created_distribution_keeps_function_associations_and_oac(aws) -> None:
+    dist = create_distribution(aws)
+    cfg = aws("cloudfront", "get-distribution", "--id", dist["Id"])["Distribution"]["DistributionConfig"]
+    assert cfg["DefaultCacheBehavior"]["FunctionAssociations"] == {"Quantity": 1, "Items": [{
+        "FunctionARN": "arn:aws:cloudfront::123456789012:function/spa", "EventType": "viewer-request"}]}
+    assert cfg["CustomErrorResponses"]["Items"][0]["ErrorCode"] == 403
+    origin = cfg["Origins"]["Items"][0]
+    assert origin["OriginAccessControlId"] == "E2QWRUHAPOMQZL"
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+def test_describe_capacity_providers_without_names(aws) -> None:
+    name = unique("cp")
+    aws("ecs", "create-capacity-provider", "--name", name, "--auto-scaling-group-provider",
+        "autoScalingGroupArn=arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:x:autoScalingGroupName/asg")
+    names = [p["name"] for p in aws("ecs", "describe-capacity-providers")["capacityProviders"]]
+    assert name in names
+
+
+def test_s3_operation_names() -> None:
+    from deckhand_moto_plugin.ops import is_write, rest_operation, s3_operation
+
+    cases = [
+        ("GET", "/", "", {}, "ListBuckets"),
+        ("GET", "/b", "list-type=2&prefix=a", {}, "ListObjectsV2"),
+        ("GET", "/b", "", {}, "ListObjects"),
+        ("GET", "/b", "versions", {}, "ListObjectVersions"),
+        ("PUT", "/b", "policy", {}, "PutBucketPolicy"),
+        ("GET", "/b", "location", {}, "GetBucketLocation"),
+        ("HEAD", "/b", "", {}, "HeadBucket"),
+        ("POST", "/b/k", "uploads", {}, "CreateMultipartUpload"),
+        ("PUT", "/b/k", "partNumber=1&uploadId=u", {}, "UploadPart"),
+        ("POST", "/b/k", "uploadId=u", {}, "CompleteMultipartUpload"),
+        ("DELETE", "/b/k", "uploadId=u", {}, "AbortMultipartUpload"),
+        ("PUT", "/b/k", "tagging", {}, "PutObjectTagging"),
+        ("PUT", "/b/a/b/c.js", "", {"x-amz-copy-source": "b/x"}, "CopyObject"),
+        ("PUT", "/b/_deckhand/lock", "", {"if-none-match": "*"}, "PutObject"),
+        ("GET", "/k", "", {"host": "b.s3.amazonaws.com"}, "GetObject"),
+    ]
+    for method, path, query, headers, expected in cases:
+        assert s3_operation(method, path, query, headers) == expected, (method, path, query)
+    assert rest_operation("cloudfront", "POST", "/2020-05-31/distribution/E1/invalidation", "") == "CreateInvalidation"
+    assert rest_operation("cloudfront", "GET", "/2020-05-31/distribution/E1/invalidation/I1", "") == "GetInvalidation"
+    assert rest_operation("cloudfront", "GET", "/2020-05-31/distribution/E1/config", "") == "GetDistributionConfig"
+    assert [is_write(op) for op in ("DescribeServices", "ListTasks", "GetObject", "HeadObject", "BatchGetImage",
+                                    "GetAuthorizationToken", "PutObject", "UpdateService", "RegisterTaskDefinition",
+                                    "CreateInvalidation", "DeleteObjects", "CopyObject")] == [
+        False, False, False, False, False, False, True, True, True, True, True, True]
