@@ -360,3 +360,17 @@ def test_breaker_threshold_clamp() -> None:
     from deckhand_moto_plugin.ecs_sim import breaker_threshold
 
     assert [breaker_threshold(n) for n in (1, 6, 7, 25, 399, 400, 1000)] == [3, 3, 4, 13, 200, 200, 200]
+
+
+def test_stop_task_is_replaced_by_the_scheduler(aws, sim: Sim, ecs_service) -> None:
+    s = ecs_service(desired=2, load_balancer=False)
+    c, name = s["cluster"], s["service"]
+    victim = list_tasks(aws, c, "--service-name", name)[0]
+    stopped = aws("ecs", "stop-task", "--cluster", c, "--task", victim, "--reason", "manual check")["task"]
+    assert (stopped["lastStatus"], stopped["stopCode"], stopped["stoppedReason"]) == ("STOPPED", "UserInitiated", "manual check")
+    assert describe(aws, c, name)["runningCount"] == 1
+    sim.step(c, name, 2)
+    svc = describe(aws, c, name)
+    assert (svc["runningCount"], svc["pendingCount"]) == (2, 0)
+    assert victim not in list_tasks(aws, c, "--service-name", name)
+    assert list_tasks(aws, c, "--family", s["family"], "--desired-status", "STOPPED") == [victim]

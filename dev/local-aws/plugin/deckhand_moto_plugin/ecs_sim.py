@@ -33,7 +33,7 @@ SERVICE_KEYS = {
 DEFAULT_STEP_SECONDS = float(os.environ.get("DECKHAND_SIM_STEP_SECONDS", "0.5"))
 DEFAULT_THROTTLE_COUNT = 3
 MAX_EVENTS = 100
-MAX_STEPS_PER_READ = 2000
+MAX_STEPS_PER_READ = 500
 STOPPED_TASK_TTL = 3600.0
 MAX_STOPPED_TASKS_PER_SERVICE = 500
 
@@ -272,6 +272,7 @@ class ServiceSim:
         self.history: list[Deployment] = []
         self.steady = False
         self.clock = t
+        self._tasks: list[SimTask] = []
         d = Deployment(service.task_definition, service.desired_count, t, self.launch_fields())
         self.deployments = [d]
         # CreateService: the first deployment starts its tasks and completes at once.
@@ -304,7 +305,7 @@ class ServiceSim:
         return service_config(self.cluster_name, self.service_name)
 
     def tasks(self) -> list[SimTask]:
-        return [x for x in _tasks.values() if x["group"] == f"service:{self.service_name}" and x["clusterArn"] == self.cluster_arn]
+        return list(self._tasks)
 
     def live_tasks(self) -> list[SimTask]:
         return [x for x in self.tasks() if x.live()]
@@ -373,6 +374,7 @@ class ServiceSim:
         else:
             task["launchType"] = self.service.launch_type or "EC2"
         _tasks[arn] = task
+        self._tasks.append(task)
         return task
 
     def _set_running(self, task: SimTask, t: float) -> None:
@@ -510,6 +512,7 @@ class ServiceSim:
         for i, task in enumerate(stopped):
             if i < excess or task["stoppedAt"].timestamp() < now - STOPPED_TASK_TTL:
                 _tasks.pop(task.task_arn, None)
+                self._tasks.remove(task)
 
     def step(self, t: float) -> None:
         cfg = self.cfg()
@@ -722,8 +725,23 @@ def forget(service: Any) -> None:
         _sims.pop(service.arn, None)
 
 
+_last_global_prune = 0.0
+
+
+def _prune_orphans(now: float) -> None:
+    """Stopped tasks of services that no longer exist also expire after STOPPED_TASK_TTL."""
+    global _last_global_prune
+    if now - _last_global_prune < 60:
+        return
+    _last_global_prune = now
+    for arn, task in list(_tasks.items()):
+        if not task.live() and task["stoppedAt"].timestamp() < now - STOPPED_TASK_TTL:
+            del _tasks[arn]
+
+
 def advance_cluster(cluster_arn: str, now: float) -> None:
     with LOCK:
+        _prune_orphans(now)
         for sim in list(_sims.values()):
             if sim.cluster_arn == cluster_arn:
                 sim.advance(now)
