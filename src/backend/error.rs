@@ -1,0 +1,149 @@
+//! What can go wrong in a backend deploy, with the context to act on it and its exit code.
+
+use crate::aws::AwsError;
+use crate::ecs::stopped::CauseKind;
+use crate::ecs::watch::Report;
+use crate::error::{Diagnose, Exit};
+use crate::image::build::BuildError;
+use crate::image::ecr::LoginError;
+use crate::image::tag::TagError;
+use crate::release::BackendRelease;
+use crate::secrets::SecretsError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BackendError {
+    #[error("backend source: {0}")]
+    Source(#[from] TagError),
+    #[error("ECS cluster `{cluster}` not found (backend.cluster)")]
+    NoCluster { cluster: String },
+    #[error("ECS service `{service}` not found in cluster `{cluster}` (backend.service)")]
+    NoService { cluster: String, service: String },
+    #[error("ECR repository `{repository}` not found (backend.repository)")]
+    NoRepository { repository: String },
+    #[error("service `{service}` has no task definition to start from")]
+    NoTaskDefinition { service: String },
+    #[error("task definition {task_definition} has no container named {} (backend.container); it has: {}", .missing.join(", "), .present.join(", "))]
+    NoContainer {
+        task_definition: String,
+        missing: Vec<String>,
+        present: Vec<String>,
+    },
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("cannot read {what}")]
+    Read {
+        what: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("ECR login failed")]
+    Login(#[source] LoginError),
+    #[error("image build failed")]
+    Build(#[source] BuildError),
+    #[error("cannot render the task definition: {0}")]
+    Render(String),
+    #[error("cannot register the new revision of task definition family `{family}`")]
+    Register {
+        family: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("cannot update service `{service}` in cluster `{cluster}` to {task_definition}")]
+    Update {
+        cluster: String,
+        service: String,
+        task_definition: String,
+        #[source]
+        source: AwsError,
+        release: Box<BackendRelease>,
+    },
+    #[error("lost track of the rollout of service `{service}`")]
+    Watch {
+        service: String,
+        #[source]
+        source: AwsError,
+        release: Box<BackendRelease>,
+    },
+    #[error("rollout of service `{service}` in cluster `{cluster}` failed\n{report}")]
+    RolloutFailed {
+        cluster: String,
+        service: String,
+        report: Box<Report>,
+        release: Box<BackendRelease>,
+    },
+    #[error("rollout of service `{service}` in cluster `{cluster}` timed out\n{report}")]
+    TimedOut {
+        cluster: String,
+        service: String,
+        report: Box<Report>,
+        release: Box<BackendRelease>,
+    },
+}
+
+impl BackendError {
+    /// What was registered/started before the failure, for the failed release record.
+    pub(crate) fn partial_release(&self) -> Option<&BackendRelease> {
+        match self {
+            BackendError::Update { release, .. }
+            | BackendError::Watch { release, .. }
+            | BackendError::RolloutFailed { release, .. }
+            | BackendError::TimedOut { release, .. } => Some(release),
+            _ => None,
+        }
+    }
+}
+
+fn kinds_help(report: &Report) -> Vec<String> {
+    let mut kinds: Vec<CauseKind> = report.causes.iter().map(|c| c.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.iter().map(|k| format!("{}: {}", k.title(), k.help())).collect()
+}
+
+impl Diagnose for BackendError {
+    fn exit(&self) -> Exit {
+        match self {
+            BackendError::Source(_)
+            | BackendError::NoCluster { .. }
+            | BackendError::NoService { .. }
+            | BackendError::NoRepository { .. }
+            | BackendError::NoContainer { .. }
+            | BackendError::Secrets(SecretsError::Missing(_))
+            | BackendError::Build(BuildError::NoBuilder) => Exit::Usage,
+            BackendError::RolloutFailed { .. } => Exit::RolloutFailed,
+            BackendError::TimedOut { .. } => Exit::TimedOut,
+            _ => Exit::Error,
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            BackendError::NoCluster { .. } | BackendError::NoService { .. } | BackendError::NoRepository { .. } => Some(
+                "deckhand never creates base infrastructure: deploy infra/ (or fix the name in deckhand.yml, a flag or `stack:`); check the region too".into(),
+            ),
+            BackendError::Secrets(SecretsError::Missing(_)) => Some(
+                "create the parameter (aws ssm put-parameter --type SecureString --name …) or fix backend.secrets".into(),
+            ),
+            BackendError::Secrets(SecretsError::Call(e)) | BackendError::Read { source: e, .. } => e.help(),
+            BackendError::Build(BuildError::NoBuilder) => Some(
+                "install buildah (apt-get install buildah) or podman, start a docker daemon, or set backend.builder".into(),
+            ),
+            BackendError::Build(_) => Some("the builder's output above says why".into()),
+            BackendError::Login(LoginError::Call(e)) => e.help(),
+            BackendError::Register { source, .. }
+            | BackendError::Update { source, .. }
+            | BackendError::Watch { source, .. } => source.help(),
+            BackendError::RolloutFailed { report, .. } => {
+                let mut lines = kinds_help(report);
+                if report.rolled_back_to.is_some() {
+                    lines.push("the service runs the previous task definition again; fix the cause and deploy again".into());
+                }
+                (!lines.is_empty()).then(|| lines.join("\n"))
+            }
+            BackendError::TimedOut { .. } => Some(
+                "check capacity (container instances, CPU/memory), the deployment configuration (minimumHealthyPercent/maximumPercent) and the events above; raise backend.wait.timeout for slow starts".into(),
+            ),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Build and push with docker, buildah or podman; read the pushed manifest digest back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use super::ecr::AuthFile;
+use crate::config::Builder;
+
+/// A resolved builder (never `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tool {
+    Docker,
+    Buildah,
+    Podman,
+}
+
+impl Tool {
+    pub(crate) fn program(self) -> &'static str {
+        match self {
+            Tool::Docker => "docker",
+            Tool::Buildah => "buildah",
+            Tool::Podman => "podman",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildError {
+    #[error("no image builder found: no docker daemon answers and neither buildah nor podman is installed")]
+    NoBuilder,
+    #[error("`{program}` cannot be run: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed with {status}")]
+    Failed { command: String, status: String },
+    #[error("could not read the pushed digest of {image}: {message}")]
+    Digest { image: String, message: String },
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|p| p.join(program).is_file())
+    })
+}
+
+async fn docker_daemon_answers() -> bool {
+    if !on_path("docker") {
+        return false;
+    }
+    Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// `auto`: docker when a daemon answers, else buildah, else podman.
+pub(crate) async fn resolve(builder: Builder) -> Result<Tool, BuildError> {
+    Ok(match builder {
+        Builder::Docker => Tool::Docker,
+        Builder::Buildah => Tool::Buildah,
+        Builder::Podman => Tool::Podman,
+        Builder::Auto => {
+            if docker_daemon_answers().await {
+                Tool::Docker
+            } else if on_path("buildah") {
+                Tool::Buildah
+            } else if on_path("podman") {
+                Tool::Podman
+            } else {
+                return Err(BuildError::NoBuilder);
+            }
+        }
+    })
+}
+
+/// Loopback registries (the local stack) speak plain HTTP.
+pub(crate) fn insecure(host: &str) -> bool {
+    let h = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    h == "localhost" || h == "127.0.0.1" || h == "[::1]" || h.starts_with("127.")
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildSpec<'a> {
+    pub(crate) context: &'a Path,
+    pub(crate) dockerfile: &'a Path,
+    pub(crate) build_args: &'a BTreeMap<String, String>,
+    /// `host/repo`, without tag.
+    pub(crate) repo: &'a str,
+    /// First tag is the source tag; its digest is returned.
+    pub(crate) tags: &'a [String],
+}
+
+async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
+    tracing::info!("$ {shown}");
+    // The builder's output goes to stderr: stdout is data only.
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit());
+    let status = cmd.status().await.map_err(|source| BuildError::Spawn {
+        program: shown.split(' ').next().unwrap_or_default().to_string(),
+        source,
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Failed {
+            command: shown,
+            status: status.to_string(),
+        })
+    }
+}
+
+/// Builds and pushes every tag; returns the manifest digest of the first tag as pushed.
+pub(crate) async fn build_and_push(tool: Tool, spec: &BuildSpec<'_>, auth: &AuthFile) -> Result<String, BuildError> {
+    let prog = tool.program();
+    let host = spec.repo.split('/').next().unwrap_or_default();
+    let refs: Vec<String> = spec.tags.iter().map(|t| format!("{}:{t}", spec.repo)).collect();
+
+    // build
+    let mut cmd = Command::new(prog);
+    let mut shown = vec![prog.to_string()];
+    if tool == Tool::Docker {
+        cmd.arg("--config").arg(auth.dir());
+    }
+    let mut args: Vec<String> = vec!["build".into(), "-f".into(), spec.dockerfile.display().to_string()];
+    for r in &refs {
+        args.push("-t".into());
+        args.push(r.clone());
+    }
+    for (k, v) in spec.build_args {
+        args.push("--build-arg".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(spec.context.display().to_string());
+    cmd.args(&args);
+    shown.extend(args);
+    run(cmd, shown.join(" ")).await?;
+
+    // push
+    let digest_dir = tempfile::tempdir().map_err(|e| BuildError::Digest {
+        image: refs[0].clone(),
+        message: e.to_string(),
+    })?;
+    let mut first_digest = None;
+    for (i, r) in refs.iter().enumerate() {
+        let mut cmd = Command::new(prog);
+        let mut args: Vec<String> = Vec::new();
+        let digest_file: PathBuf = digest_dir.path().join(format!("digest-{i}"));
+        match tool {
+            Tool::Docker => {
+                cmd.arg("--config").arg(auth.dir());
+                args.extend(["push".into(), r.clone()]);
+            }
+            Tool::Buildah | Tool::Podman => {
+                args.extend(["push".into(), "--authfile".into(), auth.path().display().to_string()]);
+                if insecure(host) {
+                    args.push("--tls-verify=false".into());
+                }
+                args.extend(["--digestfile".into(), digest_file.display().to_string()]);
+                args.push(r.clone());
+                args.push(format!("docker://{r}"));
+            }
+        }
+        cmd.args(&args);
+        run(cmd, format!("{prog} {}", args.join(" "))).await?;
+        if i == 0 {
+            first_digest = Some(match tool {
+                Tool::Docker => docker_digest(auth, spec.repo, r).await?,
+                Tool::Buildah | Tool::Podman => read_digest(&digest_file, r)?,
+            });
+        }
+    }
+    first_digest.ok_or_else(|| BuildError::Digest {
+        image: spec.repo.to_string(),
+        message: "no tag to push".into(),
+    })
+}
+
+fn read_digest(path: &Path, image: &str) -> Result<String, BuildError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BuildError::Digest {
+        image: image.to_string(),
+        message: e.to_string(),
+    })?;
+    valid_digest(text.trim()).ok_or_else(|| BuildError::Digest {
+        image: image.to_string(),
+        message: format!("`{}` is not a sha256 digest", text.trim()),
+    })
+}
+
+pub(crate) fn valid_digest(s: &str) -> Option<String> {
+    let hex = s.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| s.to_string())
+}
+
+async fn docker_digest(auth: &AuthFile, repo: &str, image: &str) -> Result<String, BuildError> {
+    let out = Command::new("docker")
+        .arg("--config")
+        .arg(auth.dir())
+        .args(["image", "inspect", "--format", "{{json .RepoDigests}}", image])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| BuildError::Spawn {
+            program: "docker".into(),
+            source,
+        })?;
+    let digests: Vec<String> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    digests
+        .iter()
+        .filter_map(|d| d.strip_prefix(&format!("{repo}@")))
+        .find_map(valid_digest)
+        .ok_or_else(|| BuildError::Digest {
+            image: image.to_string(),
+            message: "docker reports no repo digest after the push".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_are_plain_http() {
+        assert!(insecure("127.0.0.1:5001"));
+        assert!(insecure("localhost:5000"));
+        assert!(insecure("localhost"));
+        assert!(!insecure("1.dkr.ecr.us-east-1.amazonaws.com"));
+        assert!(!insecure("registry.example.com:5000"));
+    }
+
+    #[test]
+    fn digests_are_validated() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(valid_digest(&d), Some(d.clone()));
+        assert_eq!(valid_digest("sha256:abc"), None);
+        assert_eq!(valid_digest("latest"), None);
+    }
+}

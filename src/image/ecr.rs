@@ -1,0 +1,194 @@
+//! ECR: is the source tag already there (DescribeImages), the repository URI, and registry
+//! credentials in a temporary auth file (0600, removed when dropped; the token is never printed).
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+
+use crate::aws::{AwsContext, AwsError};
+
+/// An image already in ECR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub(crate) digest: String,
+    pub(crate) registry_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    Found(Found),
+    NotFound,
+    NoRepository,
+}
+
+/// DescribeImages for one tag.
+pub(crate) async fn find_tag(ctx: &AwsContext, repository: &str, tag: &str) -> Result<Lookup, AwsError> {
+    let resp = ctx
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match resp {
+        Ok(r) => Ok(r
+            .image_details()
+            .iter()
+            .find(|d| d.image_tags().iter().any(|t| t == tag))
+            .and_then(|d| {
+                d.image_digest().map(|digest| Found {
+                    digest: digest.to_string(),
+                    registry_id: d.registry_id().map(str::to_string),
+                })
+            })
+            .map_or(Lookup::NotFound, Lookup::Found)),
+        Err(e) => {
+            let err = ctx.call_error("ecr", "DescribeImages", e);
+            match err.code() {
+                Some("ImageNotFoundException") => Ok(Lookup::NotFound),
+                Some("RepositoryNotFoundException") => Ok(Lookup::NoRepository),
+                _ => Err(err),
+            }
+        }
+    }
+}
+
+/// The repository URI (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`), or None when the
+/// repository does not exist.
+pub(crate) async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<Option<String>, AwsError> {
+    let resp = ctx
+        .ecr
+        .describe_repositories()
+        .repository_names(repository)
+        .send()
+        .await;
+    match resp {
+        Ok(r) => Ok(r
+            .repositories()
+            .first()
+            .and_then(|r| r.repository_uri())
+            .map(str::to_string)),
+        Err(e) => {
+            let err = ctx.call_error("ecr", "DescribeRepositories", e);
+            if err.code() == Some("RepositoryNotFoundException") {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The ECR registry host of an account in a region.
+pub(crate) fn registry_host(registry_id: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("{registry_id}.dkr.ecr.{region}.{suffix}")
+}
+
+/// A registry auth file in the containers-auth.json / docker config.json format, deleted on drop.
+pub(crate) struct AuthFile {
+    dir: tempfile::TempDir,
+}
+
+impl AuthFile {
+    /// `<dir>/config.json` (docker's `--config <dir>` and buildah/podman's `--authfile <file>`).
+    pub(crate) fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.json")
+    }
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes `{"auths": {host: {"auth": base64(user:password)}}}` with mode 0600 in a 0700 dir.
+    pub(crate) fn write(host: &str, basic_auth_b64: &str) -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("deckhand-auth-").tempdir()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+        }
+        let path = dir.path().join("config.json");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&path)?;
+        let body = serde_json::json!({"auths": {host: {"auth": basic_auth_b64}}});
+        f.write_all(body.to_string().as_bytes())?;
+        f.sync_all()?;
+        Ok(Self { dir })
+    }
+}
+
+/// GetAuthorizationToken -> an auth file for the ECR registry host. The token is masked in
+/// GitHub Actions logs and never printed.
+pub(crate) async fn login(ctx: &AwsContext) -> Result<(AuthFile, String), LoginError> {
+    let resp = ctx
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| LoginError::Call(ctx.call_error("ecr", "GetAuthorizationToken", e)))?;
+    let data = resp
+        .authorization_data()
+        .first()
+        .ok_or(LoginError::Empty)?;
+    let token = data.authorization_token().ok_or(LoginError::Empty)?;
+    crate::github::mask(token);
+    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token) {
+        if let Some((_, password)) = String::from_utf8_lossy(&decoded).split_once(':') {
+            crate::github::mask(password);
+        }
+    }
+    let host = data
+        .proxy_endpoint()
+        .map(|e| e.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/'))
+        .unwrap_or_default()
+        .to_string();
+    let file = AuthFile::write(&host, token).map_err(LoginError::File)?;
+    Ok((file, host))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoginError {
+    #[error(transparent)]
+    Call(AwsError),
+    #[error("ECR GetAuthorizationToken returned no token")]
+    Empty,
+    #[error("cannot write the temporary registry auth file: {0}")]
+    File(std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_file_is_private_and_removed_on_drop() {
+        let f = AuthFile::write("1.dkr.ecr.us-east-1.amazonaws.com", "QVdTOnNlY3JldA==").expect("write");
+        let path = f.path();
+        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(body["auths"]["1.dkr.ecr.us-east-1.amazonaws.com"]["auth"], "QVdTOnNlY3JldA==");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(f.dir()).expect("meta").permissions().mode() & 0o777, 0o700);
+        }
+        drop(f);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn registry_hosts() {
+        assert_eq!(registry_host("1", "us-east-1"), "1.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(registry_host("1", "cn-north-1"), "1.dkr.ecr.cn-north-1.amazonaws.com.cn");
+    }
+}
