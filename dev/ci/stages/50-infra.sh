@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Stage 50 — infra/: the CDK app of the base infrastructure.
+# typecheck + lint, assertion tests (node:test via tsx: one per resource, security properties, the deploy
+# role's exact IAM actions, TaskDefinitionRevision.LATEST proof, cdk-nag, snapshot), offline synth,
+# cfn-lint + checkov (counts printed), then a real CreateStack into the local AWS stack, its outputs, and
+# `deckhand status --stack` reading the service, bucket and distribution from them.
+source "$(dirname "$0")/../lib.sh"
+
+INFRA="$DECKHAND_ROOT/infra"
+OUT="$DECKHAND_ARTIFACTS/infra"
+mkdir -p "$OUT"
+npm_ci "$INFRA"
+cd "$INFRA"
+
+log "infra: typecheck + lint"
+npx --no-install tsc --noEmit -p .
+npx --no-install eslint .
+
+log "infra: synth (offline, cdk-nag AwsSolutionsChecks as a validation plugin)"
+rm -rf "$OUT/cdk.out"
+template="$(npx --no-install tsx bin/synth.ts --out "$OUT/cdk.out")"
+echo "template: $template ($(wc -c < "$template") bytes)"
+
+log "infra: cfn-lint + checkov"
+scripts/check-template "$template" | tee "$OUT/template-checks.txt"
+
+log "infra: deploy to the local AWS stack"
+local_aws_env
+# A fresh environment name per run: stack, bucket, repository and SSM names never collide with an
+# earlier run or with other stages' fixtures in the same moto.
+env_name="ci-$(date +%s)"
+stack="$(scripts/deploy-local --env "$env_name")"
+outputs="$OUT/outputs.json"
+"$HOME/.cache/deckhand/venv/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" cloudformation describe-stacks \
+  --stack-name "$stack" --query 'Stacks[0].Outputs' --output json > "$outputs"
+output() { python3 -c 'import json,sys; print({o["OutputKey"]: o["OutputValue"] for o in json.load(open(sys.argv[1]))}[sys.argv[2]])' "$outputs" "$1"; }
+
+log "infra: deckhand status --stack $stack"
+bin="$(deckhand_bin)"
+"$bin" status --stack "$stack" | tee "$OUT/status.txt"
+for key in ServiceName ClusterName BucketName DistributionId; do
+  value="$(output "$key")"
+  grep -qF -- "$value" "$OUT/status.txt" || { echo "deckhand status --stack $stack does not show $key=$value" >&2; exit 1; }
+done
+echo "deckhand status shows service $(output ServiceName), bucket $(output BucketName), distribution $(output DistributionId)"
+
+log "infra: assertion tests"
+npm test
