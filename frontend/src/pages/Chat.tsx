@@ -131,7 +131,7 @@ export function Chat() {
                 <div className="text">
                   {item.content}
                   {item.status === 'streaming' && (
-                    <span className="cursor" aria-label="Claude is replying">
+                    <span className="cursor" role="img" aria-label="Claude is replying">
                       ▍
                     </span>
                   )}
