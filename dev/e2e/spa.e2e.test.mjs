@@ -105,6 +105,8 @@ before(async () => {
       API_ACCESS_TOKEN: TOKEN,
       ANTHROPIC_BASE_URL: fakeUrl,
       LOG_LEVEL: 'warn',
+      RATE_LIMIT_MAX: '10',
+      RATE_LIMIT_TTL_MS: '60000',
     },
     ready: /listening/,
   });
@@ -245,5 +247,25 @@ describe('the SPA through the local edge, in Chromium', () => {
     const res = await fetch(base + js);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  });
+
+  it('a 429 from the rate limiter is shown inline with its Retry-After, and the message is kept', async () => {
+    await page.goto(`${base}/chat`);
+    await messageBox().waitFor();
+    // Use up the per-client budget (the limiter counts before the token check).
+    const statuses = await page.evaluate(async () => {
+      const seen = [];
+      for (let i = 0; i < 12 && !seen.includes(429); i++) {
+        const res = await fetch('/api/chat', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+        seen.push(res.status);
+      }
+      return seen;
+    });
+    assert.equal(statuses.at(-1), 429, `statuses: ${statuses.join(',')}`);
+    await messageBox().fill('Am I throttled?');
+    await messageBox().press('Enter');
+    await page.getByRole('alert').filter({ hasText: /Too many requests\. Try again in \d+ seconds?\./ }).waitFor();
+    assert.equal(await messageBox().inputValue(), 'Am I throttled?');
+    await tokenInput().waitFor({ state: 'detached' });
   });
 });
