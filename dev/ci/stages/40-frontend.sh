@@ -4,7 +4,7 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 
-need_apt chromium
+need_apt chromium fonts-dejavu-core
 npm_ci frontend
 npm_ci dev/edge
 npm_ci dev/e2e
