@@ -97,6 +97,9 @@ def test_s3_operation_names() -> None:
         ("PUT", "/b/a/b/c.js", "", {"x-amz-copy-source": "b/x"}, "CopyObject"),
         ("PUT", "/b/_deckhand/lock", "", {"if-none-match": "*"}, "PutObject"),
         ("GET", "/k", "", {"host": "b.s3.amazonaws.com"}, "GetObject"),
+        ("GET", "/b/k", "x-id=GetObject", {}, "GetObject"),
+        ("PUT", "/b/k", "x-id=PutObject", {}, "PutObject"),
+        ("PUT", "/b/k", "x-id=CopyObject", {"x-amz-copy-source": "b/x"}, "CopyObject"),
     ]
     for method, path, query, headers, expected in cases:
         assert s3_operation(method, path, query, headers) == expected, (method, path, query)

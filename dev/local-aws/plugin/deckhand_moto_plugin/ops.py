@@ -88,6 +88,8 @@ def s3_operation(method: str, path: str, query: str, headers: dict[str, str]) ->
         bucket = parts[0] if parts else ""
         key = parts[1] if len(parts) > 1 else ""
     m = method.upper()
+    if q.get("x-id"):  # newer SDKs (e.g. Rust) name the operation themselves
+        return q["x-id"][0]
     if not bucket:
         return "ListBuckets" if m == "GET" else f"{m.title()}Service"
     if not key:

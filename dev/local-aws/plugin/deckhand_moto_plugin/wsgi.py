@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -12,6 +13,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from . import ecs_sim, ops, requestlog
 
+_RPCV2 = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # Smithy RPC v2 CBOR
 _TARGET_PREFIX_TO_SERVICE = {
     "AmazonEC2ContainerServiceV20141113": "ecs",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
@@ -83,6 +85,9 @@ def classify(environ: dict[str, Any]) -> tuple[str, str]:
         service = "s3"
     if target:
         return service, target.split(".")[-1]
+    rpc = _RPCV2.match(path)
+    if rpc:
+        return service, rpc.group(1)
     action = parse_qs(query).get("Action")
     if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         action = parse_qs(_read_body(environ).decode("utf-8", "replace")).get("Action")
