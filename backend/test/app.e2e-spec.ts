@@ -34,7 +34,12 @@ describe('backend over HTTP (against the fake Anthropic API)', () => {
   beforeAll(async () => {
     fake = await startFake();
     logs = memoryLogger();
-    app = await createApp(testConfig(fake.url, { ANTHROPIC_MODEL: 'claude-e2e-model', RATE_LIMIT_MAX: '1000' }), logs.logger);
+    app = await createApp(testConfig(fake.url, {
+        ANTHROPIC_MODEL: 'claude-e2e-model',
+        ANTHROPIC_MAX_TOKENS: '321',
+        CHAT_SYSTEM_PROMPT: 'You are the deckhand demo.',
+        RATE_LIMIT_MAX: '1000',
+      }), logs.logger);
     await app.listen(0, '127.0.0.1');
     server = app.getHttpServer() as Server;
   });
@@ -89,7 +94,14 @@ describe('backend over HTTP (against the fake Anthropic API)', () => {
       const res = await chat().send({ messages }).buffer(true).parse(text).expect(200);
       expect(replyText(parseSse(res.body as string))).toBe(`${REPLY_PREFIX}second`);
       const [upstream] = await fake.requests();
-      expect(upstream).toMatchObject({ model: 'claude-e2e-model', stream: true, apiKeyOk: true, messages, max_tokens: 1024 });
+      expect(upstream).toMatchObject({
+        model: 'claude-e2e-model',
+        stream: true,
+        apiKeyOk: true,
+        messages,
+        max_tokens: 321,
+        system: 'You are the deckhand demo.',
+      });
     });
 
     it('ends the stream with an error event when the upstream fails mid-stream', async () => {

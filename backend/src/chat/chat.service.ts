@@ -40,7 +40,7 @@ export class ChatService {
     res.on('close', onClose);
     let heartbeat: NodeJS.Timeout | undefined;
     const send = (event: ChatEvent): void => {
-      if (!res.writableEnded) res.write(formatSse(event));
+      if (!res.writableEnded && !res.destroyed) res.write(formatSse(event));
     };
 
     try {
@@ -73,7 +73,7 @@ export class ChatService {
 
       startEventStream(res);
       heartbeat = setInterval(() => {
-        if (!res.writableEnded) res.write(SSE_KEEPALIVE);
+        if (!res.writableEnded && !res.destroyed) res.write(SSE_KEEPALIVE);
       }, this.config.sseHeartbeatMs);
       let stopReason: string | null = null;
       let inputTokens = 0;
