@@ -129,3 +129,27 @@ def test_bad_getatt_on_new_type_is_a_validation_error(aws) -> None:
         aws("cloudformation", "create-stack", "--stack-name", unique("bad"), "--template-body", json.dumps(template))
     assert "ValidationError" in err.value.stderr
     assert "does not support attribute type NoSuchAttribute in Fn::GetAtt" in err.value.stderr
+
+
+def test_security_group_ingress_from_prefix_list(aws) -> None:
+    template = {
+        "Parameters": {"PrefixList": {"Type": "String", "Default": "pl-3b927c52"}},
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+            "Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+                "GroupDescription": "alb", "VpcId": {"Ref": "Vpc"}}},
+            "FromCloudFront": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+                "GroupId": {"Fn::GetAtt": ["Sg", "GroupId"]}, "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                "SourcePrefixListId": {"Ref": "PrefixList"}, "Description": "CloudFront origin-facing"}},
+        },
+        "Outputs": {"GroupId": {"Value": {"Fn::GetAtt": ["Sg", "GroupId"]}}},
+    }
+    name = unique("sg")
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", json.dumps(template))
+    desc = aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]
+    assert desc["StackStatus"] == "CREATE_COMPLETE"
+    group_id = desc["Outputs"][0]["OutputValue"]
+    (sg,) = aws("ec2", "describe-security-groups", "--group-ids", group_id)["SecurityGroups"]
+    (perm,) = sg["IpPermissions"]
+    assert (perm["IpProtocol"], perm["FromPort"], perm["ToPort"]) == ("tcp", 80, 80)
+    assert perm["PrefixListIds"][0]["PrefixListId"] == "pl-3b927c52"

@@ -55,3 +55,38 @@ def install() -> None:
         self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
 
     cf.Origin.__init__ = origin_init  # type: ignore[method-assign]
+
+    install_ec2()
+
+
+def install_ec2() -> None:
+    """AWS::EC2::SecurityGroupIngress with SourcePrefixListId (moto 5.2.5 asserts on it)."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.security_groups import SecurityGroupIngress
+
+    orig = SecurityGroupIngress.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+        props = cloudformation_json["Properties"]
+        if not props.get("SourcePrefixListId"):
+            return orig(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        backend = ec2_backends[account_id][region_name]
+        if props.get("GroupId"):
+            group = backend.describe_security_groups(group_ids=[props["GroupId"]])[0]
+        else:
+            group = backend.describe_security_groups(groupnames=[props["GroupName"]])[0]
+        prefix = {"PrefixListId": props["SourcePrefixListId"]}
+        if props.get("Description"):
+            prefix["Description"] = props["Description"]
+        backend.authorize_security_group_ingress(
+            group_name_or_id=group.id,
+            ip_protocol=str(props.get("IpProtocol")),
+            from_port=props.get("FromPort"),
+            to_port=props.get("ToPort"),
+            ip_ranges=[],
+            source_groups=[],
+            prefix_list_ids=[prefix],
+        )
+        return cls(group, props)
+
+    SecurityGroupIngress.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment]
