@@ -37,10 +37,6 @@ def _bool(v: Any) -> bool:
     return v is True or (isinstance(v, str) and v.lower() == "true")
 
 
-def _get_att_error(resource: str, attr: str) -> UnformattedGetAttTemplateException:
-    return UnformattedGetAttTemplateException()
-
-
 # --- CloudFront -----------------------------------------------------------------------------
 
 

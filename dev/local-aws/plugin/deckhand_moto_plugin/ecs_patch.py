@@ -6,7 +6,6 @@ import time
 from typing import Any, Optional
 
 from moto.core.responses import ActionResult
-from moto.ecs import models as ecs_models
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 
@@ -249,4 +248,3 @@ def install() -> None:
     B.describe_capacity_providers = describe_capacity_providers  # type: ignore[method-assign]
     EC2ContainerServiceResponse.create_service = resp_create_service  # type: ignore[method-assign]
     EC2ContainerServiceResponse.describe_tasks = resp_describe_tasks  # type: ignore[method-assign]
-    _ = ecs_models

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 LOCK = threading.RLock()
 
@@ -767,5 +767,3 @@ def sim_of_task(task: SimTask) -> Optional[ServiceSim]:
                 return sim
         return None
 
-
-Now = Callable[[], float]
