@@ -110,6 +110,13 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
     ...roleWildcards('DeployRole'),
     ...roleWildcards('PlanRole'),
     {
+      path: 'Distribution/Origin1',
+      id: 'Annotation::@aws-cdk/aws-cloudfront-origins:listBucketSecurityRisk',
+      reason:
+        'ListBucket lets a missing key be a 404 instead of 403. A listing is never reachable: defaultRootObject is ' +
+        'index.html and the SPA router rewrites every extension-less path, including /, to /index.html.',
+    },
+    {
       path: 'Vpc/publicSubnet1/Subnet',
       id: 'CloudFormation-Validate::W3010',
       reason: 'Availability zones are explicit on purpose: synth must be offline and deterministic (no AZ lookup).',

@@ -47,4 +47,10 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     assert.equal(nag?.conclusion, 'failure');
     assert.ok(nag?.violations.some((v) => v.ruleName === 'AwsSolutions-CFR4'), 'CFR4 (default certificate TLS) is a real finding');
   });
+
+  test('the synthesized stack carries no warning or error annotations (cdk synth --strict passes)', () => {
+    const { app, stack } = buildApp({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'strict-')) });
+    const messages = app.synth().getStackByName(stack.stackName).messages.filter((m) => m.level !== 'info');
+    assert.deepEqual(messages.map((m) => `${m.level} ${m.id}: ${String(m.entry.data)}`), []);
+  });
 });
