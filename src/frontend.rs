@@ -7,6 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use sha2::Digest as _;
+
 use crate::aws::AwsContext;
 use crate::cdn::{self, CdnError};
 use crate::config::Frontend;
@@ -23,13 +25,31 @@ pub(crate) use crate::site::SitePlan;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FrontendError {
     #[error(transparent)]
-    Site(#[from] SiteError),
+    Site(Box<SiteError>),
     #[error(transparent)]
-    Cdn(#[from] CdnError),
+    Cdn(Box<CdnError>),
     #[error(transparent)]
-    Release(#[from] ReleaseError),
+    Release(Box<ReleaseError>),
     #[error("the site scan stopped unexpectedly: {0}")]
     Scan(String),
+}
+
+impl From<SiteError> for FrontendError {
+    fn from(e: SiteError) -> Self {
+        FrontendError::Site(Box::new(e))
+    }
+}
+
+impl From<CdnError> for FrontendError {
+    fn from(e: CdnError) -> Self {
+        FrontendError::Cdn(Box::new(e))
+    }
+}
+
+impl From<ReleaseError> for FrontendError {
+    fn from(e: ReleaseError) -> Self {
+        FrontendError::Release(Box::new(e))
+    }
 }
 
 impl Diagnose for FrontendError {
@@ -159,7 +179,10 @@ async fn invalidate(
             paths,
         } => (distribution, paths),
     };
-    let reference = format!("deckhand-{}", meta.id);
+    // Derived from the release and its paths: a retried step gets the same invalidation back,
+    // while two batches never share a reference.
+    let digest = sha2::Sha256::digest(paths.join("\n").as_bytes());
+    let reference = format!("deckhand-{}-{}", meta.id, &hex::encode(digest)[..12]);
     let id = cdn::create(
         ctx,
         distribution,

@@ -22,7 +22,7 @@ pub(crate) async fn create(
     let err = |source| CdnError::Create {
         distribution: distribution.to_string(),
         paths: summary(paths),
-        source,
+        source: Box::new(source),
     };
     let quantity = i32::try_from(paths.len()).unwrap_or(i32::MAX);
     let batch = InvalidationBatch::builder()
@@ -95,7 +95,7 @@ pub(crate) async fn wait(
             .map_err(|e| CdnError::Get {
                 distribution: distribution.to_string(),
                 id: id.to_string(),
-                source: ctx.call_error("cloudfront", "GetInvalidation", e),
+                source: Box::new(ctx.call_error("cloudfront", "GetInvalidation", e)),
             })?;
         let status = out
             .invalidation()

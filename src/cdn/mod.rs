@@ -17,7 +17,7 @@ pub(crate) enum CdnError {
         distribution: String,
         paths: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
     },
     #[error("invalid invalidation batch: {message}")]
     Invalid { message: String },
@@ -26,7 +26,7 @@ pub(crate) enum CdnError {
         distribution: String,
         id: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
     },
     #[error(
         "invalidation {id} on CloudFront distribution {distribution} did not complete within {}",

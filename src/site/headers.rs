@@ -21,11 +21,12 @@ pub(crate) struct HeaderRules {
 }
 
 /// A glob relative to the site directory: `*` stays inside one path segment, `**` crosses them.
-pub(crate) fn glob(pattern: &str) -> Result<GlobMatcher, globset::Error> {
-    Ok(GlobBuilder::new(pattern)
+pub(crate) fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
         .literal_separator(true)
-        .build()?
-        .compile_matcher())
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| e.to_string())
 }
 
 impl HeaderRules {
@@ -37,7 +38,7 @@ impl HeaderRules {
                     .map(|m| (m, r.clone()))
                     .map_err(|e| SiteError::Rule {
                         pattern: r.pattern.clone(),
-                        message: e.to_string(),
+                        message: e,
                     })
             })
             .collect::<Result<_, _>>()?;

@@ -64,7 +64,7 @@ pub(crate) enum SiteError {
     List {
         bucket: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
     },
     #[error(
         "could not publish {} file{} to s3://{bucket} in phase {phase_number} ({phase}): {}",

@@ -40,7 +40,7 @@ pub(crate) async fn list(ctx: &AwsContext, bucket: &str) -> Result<Live, SiteErr
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| SiteError::List {
             bucket: bucket.to_string(),
-            source: ctx.call_error("s3", "ListObjectsV2", e),
+            source: Box::new(ctx.call_error("s3", "ListObjectsV2", e)),
         })?;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };

@@ -47,7 +47,7 @@ pub(crate) fn walk(dir: &Path, exclude: &[String]) -> Result<Vec<Found>, SiteErr
         .map(|p| {
             glob(p).map_err(|e| SiteError::Rule {
                 pattern: p.clone(),
-                message: e.to_string(),
+                message: e,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -77,10 +77,8 @@ where
         _ => false,
     };
     let mut message = ctx.call_error("s3", op, err).to_string();
-    if let Some(s) = status {
-        if !message.contains(&s.to_string()) {
-            message = format!("{message} (HTTP {s})");
-        }
+    if let Some(s) = status.filter(|s| !message.contains(&s.to_string())) {
+        message = format!("{message} (HTTP {s})");
     }
     Attempt { message, transient }
 }

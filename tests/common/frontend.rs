@@ -1,0 +1,424 @@
+//! Helpers for the frontend publish tests: a Vite-like fixture site, bucket + distribution setup,
+//! and a fault-injecting HTTP proxy in front of the local S3.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn short_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))[..8].to_string()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so binary fixtures are stable.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x & 0xff) as u8
+        })
+        .collect()
+}
+
+/// A built Vite-like site. `version` changes the app's entry chunk, its CSS and index.html;
+/// the vendor chunk, fonts, wasm and public files stay the same across versions.
+pub struct Site {
+    pub dir: PathBuf,
+    /// key -> expected (content-type, cache-control)
+    pub expected: Vec<(String, &'static str, &'static str)>,
+}
+
+pub fn vite_site(dir: &Path, version: u32, big: bool) -> Site {
+    let mut expected = Vec::new();
+    let mut put = |key: String, bytes: &[u8], ct: &'static str, cc: &'static str| {
+        let p = dir.join(&key);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        expected.push((key, ct, cc));
+    };
+    let js = format!("import{{v}}from'./vendor.js';console.log('app v{version}',v);\n");
+    let js_key = format!("assets/index-{}.js", short_hash(js.as_bytes()));
+    let css = format!("body{{--v:{version};font-family:Inter}}\n");
+    let css_key = format!("assets/index-{}.css", short_hash(css.as_bytes()));
+    let vendor = "export const v='react';\n".repeat(40);
+    let font = noise(1, 3000);
+    let wasm = noise(2, 5000);
+    let avif = noise(3, 700);
+    let worker = "self.onmessage=e=>postMessage(e.data);\n";
+    put(
+        js_key.clone(),
+        js.as_bytes(),
+        "text/javascript; charset=utf-8",
+        IMMUTABLE,
+    );
+    put(
+        css_key.clone(),
+        css.as_bytes(),
+        "text/css; charset=utf-8",
+        IMMUTABLE,
+    );
+    put(
+        format!("assets/vendor-{}.js", short_hash(vendor.as_bytes())),
+        vendor.as_bytes(),
+        "text/javascript; charset=utf-8",
+        IMMUTABLE,
+    );
+    put(
+        format!("assets/inter-{}.woff2", short_hash(&font)),
+        &font,
+        "font/woff2",
+        IMMUTABLE,
+    );
+    put(
+        format!("assets/engine-{}.wasm", short_hash(&wasm)),
+        &wasm,
+        "application/wasm",
+        IMMUTABLE,
+    );
+    put(
+        format!("assets/hero-{}.avif", short_hash(&avif)),
+        &avif,
+        "image/avif",
+        IMMUTABLE,
+    );
+    put(
+        format!("assets/worker-{}.mjs", short_hash(worker.as_bytes())),
+        worker.as_bytes(),
+        "text/javascript; charset=utf-8",
+        IMMUTABLE,
+    );
+    if big {
+        let blob = noise(4, 9 * 1024 * 1024 + 123);
+        put(
+            format!("assets/model-{}.bin", short_hash(&blob)),
+            &blob,
+            "application/octet-stream",
+            IMMUTABLE,
+        );
+    }
+    put(
+        "manifest.webmanifest".into(),
+        br#"{"name":"deckhand demo","start_url":"/"}"#,
+        "application/manifest+json; charset=utf-8",
+        "no-cache",
+    );
+    put(
+        "robots.txt".into(),
+        b"User-agent: *\nAllow: /\n",
+        "text/plain; charset=utf-8",
+        "no-cache",
+    );
+    put(
+        "favicon.svg".into(),
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+        "image/svg+xml; charset=utf-8",
+        "no-cache",
+    );
+    let html = format!(
+        "<!doctype html><html><head><link rel=\"stylesheet\" href=\"/{css_key}\"><link rel=\"manifest\" href=\"/manifest.webmanifest\"></head><body><div id=\"root\"></div><script type=\"module\" src=\"/{js_key}\"></script></body></html>\n"
+    );
+    put(
+        "index.html".into(),
+        html.as_bytes(),
+        "text/html; charset=utf-8",
+        "no-cache",
+    );
+    Site {
+        dir: dir.to_path_buf(),
+        expected,
+    }
+}
+
+/// Copies a directory tree (fresh mtimes: a CI rebuild with the same bytes).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::write(&dest, std::fs::read(entry.path()).unwrap()).unwrap();
+        }
+    }
+}
+
+pub async fn cloudfront() -> aws_sdk_cloudfront::Client {
+    aws_sdk_cloudfront::Client::new(&crate::common::sdk().await)
+}
+
+pub async fn create_bucket(bucket: &str) {
+    crate::common::s3()
+        .await
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A distribution in front of the bucket; returns its id.
+pub async fn create_distribution(bucket: &str) -> String {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
+        ViewerProtocolPolicy,
+    };
+    let origin = Origin::builder()
+        .id("site")
+        .domain_name(format!("{bucket}.s3.us-east-1.amazonaws.com"))
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .unwrap();
+    let behaviour = DefaultCacheBehavior::builder()
+        .target_origin_id("site")
+        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+        .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference(bucket)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(behaviour)
+        .comment("deckhand frontend test")
+        .enabled(true)
+        .build()
+        .unwrap();
+    cloudfront()
+        .await
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .unwrap()
+        .distribution()
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+/// Every invalidation's paths on a distribution, oldest first (by CallerReference order of creation).
+pub async fn invalidations(distribution: &str) -> Vec<Vec<String>> {
+    let cf = cloudfront().await;
+    let list = cf
+        .list_invalidations()
+        .distribution_id(distribution)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let ids: Vec<String> = list
+        .invalidation_list()
+        .map(|l| l.items().iter().map(|i| i.id().to_string()).collect())
+        .unwrap_or_default();
+    for id in ids {
+        let inv = cf
+            .get_invalidation()
+            .distribution_id(distribution)
+            .id(&id)
+            .send()
+            .await
+            .unwrap();
+        let batch = inv.invalidation().unwrap().invalidation_batch().unwrap();
+        let mut paths: Vec<String> = batch.paths().unwrap().items().to_vec();
+        paths.sort();
+        out.push((batch.caller_reference().to_string(), paths));
+    }
+    out.sort();
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
+/// All keys in the bucket.
+pub async fn keys(bucket: &str) -> Vec<String> {
+    let s3 = crate::common::s3().await;
+    let mut out = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        out.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    out.sort();
+    out
+}
+
+pub async fn get(bucket: &str, key: &str) -> aws_sdk_s3::operation::get_object::GetObjectOutput {
+    crate::common::s3()
+        .await
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {key}: {e:?}"))
+}
+
+/// The config file for a site in `dir/dist`.
+pub fn config(dir: &Path, bucket: &str, distribution: Option<&str>, extra: &str) -> PathBuf {
+    let dist = distribution
+        .map(|d| format!("  distribution: {d}\n"))
+        .unwrap_or_default();
+    let path = dir.join("deckhand.yml");
+    std::fs::write(
+        &path,
+        format!("region: us-east-1\nfrontend:\n  dir: dist\n  bucket: {bucket}\n{dist}{extra}"),
+    )
+    .unwrap();
+    path
+}
+
+/// What the proxy does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    /// 503 SlowDown.
+    SlowDown,
+    /// Close the connection without an answer.
+    Reset,
+}
+
+pub struct FaultProxy {
+    pub url: String,
+    pub faults: Arc<AtomicU64>,
+}
+
+/// A proxy on 127.0.0.1 in front of `upstream` that answers per `decide(n, method, path)` (n
+/// counts requests from 0). Passed requests are forwarded one per upstream connection.
+pub fn fault_proxy<F>(upstream: &str, decide: F) -> FaultProxy
+where
+    F: Fn(u64, &str, &str) -> Fault + Send + Sync + 'static,
+{
+    let upstream: SocketAddr = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let decide = Arc::new(decide);
+    let counter = Arc::new(AtomicU64::new(0));
+    let faults = Arc::new(AtomicU64::new(0));
+    let faults2 = faults.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let decide = decide.clone();
+            let counter = counter.clone();
+            let faults = faults2.clone();
+            std::thread::spawn(move || {
+                let _ = serve(conn, upstream, &*decide, &counter, &faults);
+            });
+        }
+    });
+    FaultProxy { url, faults }
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    decide: &(dyn Fn(u64, &str, &str) -> Fault + Send + Sync),
+    counter: &AtomicU64,
+    faults: &AtomicU64,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    {
+        let mut head = Vec::new();
+        let mut first = String::new();
+        if reader.read_line(&mut first)? == 0 {
+            return Ok(());
+        }
+        let mut length = 0usize;
+        let mut expect = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if lower.starts_with("expect:") {
+                expect = true;
+                continue;
+            }
+            if lower.starts_with("connection:") {
+                continue;
+            }
+            head.extend_from_slice(line.as_bytes());
+        }
+        let mut parts = first.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        let fault = decide(n, &method, &path);
+        if fault == Fault::Reset {
+            faults.fetch_add(1, Ordering::SeqCst);
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
+        if expect && fault == Fault::Pass {
+            client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
+        let mut body = vec![0u8; length];
+        if !(expect && fault != Fault::Pass) {
+            reader.read_exact(&mut body)?;
+        }
+        if fault == Fault::SlowDown {
+            faults.fetch_add(1, Ordering::SeqCst);
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            write!(
+                client,
+                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            )?;
+            return Ok(());
+        }
+        let mut up = TcpStream::connect(upstream)?;
+        up.write_all(first.as_bytes())?;
+        up.write_all(&head)?;
+        up.write_all(b"Connection: close\r\n\r\n")?;
+        up.write_all(&body)?;
+        // Response: rewrite the head to close, then copy the rest.
+        let mut upr = BufReader::new(up);
+        let mut status = String::new();
+        upr.read_line(&mut status)?;
+        let mut out = status.into_bytes();
+        loop {
+            let mut line = String::new();
+            upr.read_line(&mut line)?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if line.to_ascii_lowercase().starts_with("connection:") {
+                continue;
+            }
+            out.extend_from_slice(line.as_bytes());
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        upr.read_to_end(&mut out)?;
+        client.write_all(&out)?;
+        client.flush()?;
+        let _ = client.shutdown(std::net::Shutdown::Both);
+    }
+    Ok(())
+}

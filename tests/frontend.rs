@@ -1,0 +1,601 @@
+//! Frontend publish against the local AWS stack: keys, bytes and headers; no-op re-runs; header
+//! updates by copy; publish order; faults; drift.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+#[path = "common/frontend.rs"]
+mod site;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use common::{Request, deckhand, endpoint, filters, request_mark, requests_since, unique};
+use site::{
+    Fault, IMMUTABLE, Site, config, copy_tree, fault_proxy, get, invalidations, keys, vite_site,
+};
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Release ids have one-second resolution: two deploys of one test never share a second.
+fn next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(
+        1000 - u64::from(now.subsec_millis()) + 20,
+    ));
+}
+
+fn deploy(cfg: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    let mut cmd = deckhand();
+    cmd.env("CI", "true")
+        .args(["deploy", "--only", "frontend", "--config"])
+        .arg(cfg)
+        .args(args);
+    cmd.assert()
+}
+
+fn deploy_ok(cfg: &Path) -> String {
+    let out = deploy(cfg, &[]).success();
+    String::from_utf8_lossy(&out.get_output().stdout).to_string()
+}
+
+/// The request log since `mark`, only this bucket's S3 requests.
+fn bucket_requests(mark: u64, bucket: &str) -> Vec<Request> {
+    let prefix = format!("/{bucket}");
+    requests_since(mark)
+        .into_iter()
+        .filter(|r| {
+            r.service == "s3" && (r.path == prefix || r.path.starts_with(&format!("{prefix}/")))
+        })
+        .collect()
+}
+
+fn site_key(r: &Request, bucket: &str) -> String {
+    r.path
+        .strip_prefix(&format!("/{bucket}/"))
+        .unwrap_or("")
+        .to_string()
+}
+
+struct Fixture {
+    tmp: tempfile::TempDir,
+    bucket: String,
+    distribution: Option<String>,
+}
+
+impl Fixture {
+    async fn new(with_distribution: bool) -> Self {
+        let bucket = unique("fe");
+        site::create_bucket(&bucket).await;
+        let distribution = if with_distribution {
+            Some(site::create_distribution(&bucket).await)
+        } else {
+            None
+        };
+        Self {
+            tmp: tempfile::tempdir().unwrap(),
+            bucket,
+            distribution,
+        }
+    }
+    fn dist(&self) -> std::path::PathBuf {
+        self.tmp.path().join("dist")
+    }
+    /// (Re)builds the site as `version`.
+    fn build(&self, version: u32, big: bool) -> Site {
+        let _ = std::fs::remove_dir_all(self.dist());
+        vite_site(&self.dist(), version, big)
+    }
+    fn config(&self, extra: &str) -> std::path::PathBuf {
+        config(
+            self.tmp.path(),
+            &self.bucket,
+            self.distribution.as_deref(),
+            extra,
+        )
+    }
+    async fn release_ids(&self) -> Vec<String> {
+        keys(&self.bucket)
+            .await
+            .into_iter()
+            .filter_map(|k| {
+                k.strip_prefix("_deckhand/releases/")
+                    .and_then(|k| k.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn golden_path_publishes_keys_bytes_and_headers_then_a_rebuild_invalidates_only_index_html() {
+    let fx = Fixture::new(true).await;
+    let site = fx.build(1, true);
+    let cfg = fx.config("  invalidation: { wait: true, timeout: 30s }\n");
+    let stdout = deploy_ok(&cfg);
+    assert!(stdout.contains("phase 1 (immutable assets)"), "{stdout}");
+
+    // Every object: bytes, Content-Type, Cache-Control.
+    let live = keys(&fx.bucket).await;
+    let site_keys: BTreeSet<_> = live
+        .iter()
+        .filter(|k| !k.starts_with("_deckhand/"))
+        .cloned()
+        .collect();
+    let expected: BTreeSet<_> = site.expected.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(site_keys, expected);
+    for (key, ct, cc) in &site.expected {
+        let obj = get(&fx.bucket, key).await;
+        assert_eq!(obj.content_type(), Some(*ct), "{key}");
+        assert_eq!(obj.cache_control(), Some(*cc), "{key}");
+        let body = obj.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            body.as_ref(),
+            std::fs::read(fx.dist().join(key)).unwrap(),
+            "{key}"
+        );
+    }
+    assert!(
+        site.expected
+            .iter()
+            .any(|(k, _, _)| std::fs::metadata(fx.dist().join(k)).unwrap().len() > 8 * 1024 * 1024),
+        "the fixture has a multipart-sized file"
+    );
+
+    // The release record: manifest of every key; mutable files in the objects store, once.
+    let ids = fx.release_ids().await;
+    assert_eq!(ids.len(), 1, "{live:?}");
+    let record: serde_json::Value = serde_json::from_slice(
+        &get(&fx.bucket, &format!("_deckhand/releases/{}.json", ids[0]))
+            .await
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes(),
+    )
+    .unwrap();
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(record["site"]["bucket"], fx.bucket.as_str());
+    let files = record["site"]["files"].as_object().unwrap();
+    assert_eq!(files.len(), site.expected.len());
+    let mut mutable_shas = BTreeSet::new();
+    for (key, ct, cc) in &site.expected {
+        let bytes = std::fs::read(fx.dist().join(key)).unwrap();
+        let entry = &files[key];
+        assert_eq!(entry["sha256"], sha(&bytes).as_str(), "{key}");
+        assert_eq!(entry["size"], bytes.len(), "{key}");
+        assert_eq!(entry["content_type"], *ct, "{key}");
+        assert_eq!(entry["cache_control"], *cc, "{key}");
+        if *cc != IMMUTABLE {
+            mutable_shas.insert(sha(&bytes));
+            let stored = get(&fx.bucket, &format!("_deckhand/objects/{}", sha(&bytes))).await;
+            assert_eq!(
+                stored.body.collect().await.unwrap().into_bytes().as_ref(),
+                bytes,
+                "{key}"
+            );
+        }
+    }
+    let stored: BTreeSet<_> = live
+        .iter()
+        .filter_map(|k| k.strip_prefix("_deckhand/objects/"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        stored, mutable_shas,
+        "only mutable files are stored, each once"
+    );
+
+    let dist = fx.distribution.clone().unwrap();
+    let first = invalidations(&dist).await;
+    assert_eq!(
+        first,
+        [vec![
+            "/favicon.svg",
+            "/index.html",
+            "/manifest.webmanifest",
+            "/robots.txt"
+        ]]
+    );
+
+    // A typical rebuild: new entry chunk + CSS + index.html -> exactly one path.
+    next_second();
+    fx.build(2, true);
+    let stdout = deploy_ok(&cfg);
+    assert!(stdout.contains("invalidate"), "{stdout}");
+    let all = invalidations(&dist).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1], ["/index.html"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuilt_copy_with_fresh_mtimes_makes_no_writes_and_dry_run_writes_nothing() {
+    let fx = Fixture::new(true).await;
+    fx.build(1, false);
+    let cfg = fx.config("");
+    deploy_ok(&cfg);
+
+    // Same bytes, every mtime new.
+    let old = fx.tmp.path().join("old");
+    std::fs::rename(fx.dist(), &old).unwrap();
+    next_second();
+    copy_tree(&old, &fx.dist());
+    let mark = request_mark();
+    let stdout = deploy_ok(&cfg);
+    assert!(stdout.contains("no changes"), "{stdout}");
+    let reqs = bucket_requests(mark, &fx.bucket);
+    let writes: Vec<_> = reqs.iter().filter(|r| r.write).collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(!reqs.is_empty(), "the log saw the plan's reads");
+    assert!(
+        reqs.iter().all(|r| r.operation != "HeadObject"),
+        "no HEAD per object: {reqs:?}"
+    );
+    assert_eq!(
+        invalidations(fx.distribution.as_deref().unwrap())
+            .await
+            .len(),
+        1
+    );
+
+    // A real change, planned with --dry-run: printed, not written.
+    std::fs::write(fx.dist().join("robots.txt"), "User-agent: *\nDisallow: /\n").unwrap();
+    let mark = request_mark();
+    let out = deploy(&cfg, &["--dry-run"]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("+ robots.txt"), "{stdout}");
+    assert!(stdout.contains("invalidate"), "{stdout}");
+    let writes: Vec<_> = requests_since(mark)
+        .into_iter()
+        .filter(|r| r.write)
+        .filter(|r| {
+            r.path.contains(&fx.bucket) || r.path.contains(fx.distribution.as_deref().unwrap())
+        })
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_rule_change_is_a_copy_and_a_same_size_change_is_uploaded() {
+    let fx = Fixture::new(true).await;
+    fx.build(1, false);
+    deploy_ok(&fx.config(""));
+    let robots = std::fs::read(fx.dist().join("robots.txt")).unwrap();
+
+    next_second();
+    let cfg = fx.config(
+        "  headers:\n    - { match: \"robots.txt\", cache-control: \"public, max-age=300\" }\n",
+    );
+    let mark = request_mark();
+    let stdout = deploy_ok(&cfg);
+    assert!(
+        stdout.contains("robots.txt cache-control: no-cache -> public, max-age=300"),
+        "{stdout}"
+    );
+    let reqs = bucket_requests(mark, &fx.bucket);
+    let copies: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.operation == "CopyObject")
+        .map(|r| site_key(r, &fx.bucket))
+        .collect();
+    assert_eq!(copies, ["robots.txt"]);
+    let site_puts: Vec<_> = reqs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.operation.as_str(),
+                "PutObject" | "UploadPart" | "CreateMultipartUpload"
+            )
+        })
+        .map(|r| site_key(r, &fx.bucket))
+        .filter(|k| !k.starts_with("_deckhand/"))
+        .collect();
+    assert!(site_puts.is_empty(), "no bytes uploaded: {site_puts:?}");
+    let obj = get(&fx.bucket, "robots.txt").await;
+    assert_eq!(obj.cache_control(), Some("public, max-age=300"));
+    assert_eq!(obj.content_type(), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        obj.body.collect().await.unwrap().into_bytes().as_ref(),
+        robots
+    );
+    let inv = invalidations(fx.distribution.as_deref().unwrap()).await;
+    assert_eq!(inv.last().unwrap(), &["/robots.txt"]);
+
+    // Same size, other bytes: uploaded (never skipped by size or mtime).
+    next_second();
+    let changed = String::from_utf8(robots.clone())
+        .unwrap()
+        .replace("Allow", "Avoid");
+    assert_eq!(changed.len(), robots.len());
+    std::fs::write(fx.dist().join("robots.txt"), &changed).unwrap();
+    let mark = request_mark();
+    deploy_ok(&cfg);
+    let puts: Vec<_> = bucket_requests(mark, &fx.bucket)
+        .iter()
+        .filter(|r| r.operation == "PutObject")
+        .map(|r| site_key(r, &fx.bucket))
+        .filter(|k| !k.starts_with("_deckhand/"))
+        .collect();
+    assert_eq!(puts, ["robots.txt"]);
+    let obj = get(&fx.bucket, "robots.txt").await;
+    assert_eq!(
+        obj.body.collect().await.unwrap().into_bytes().as_ref(),
+        changed.as_bytes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_goes_last_and_nothing_is_deleted_before_the_record() {
+    let fx = Fixture::new(false).await;
+    let v1 = fx.build(1, false);
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
+    deploy_ok(&cfg);
+    let v1_index = sha(&std::fs::read(fx.dist().join("index.html")).unwrap());
+    let v1_keys: BTreeSet<String> = v1.expected.iter().map(|(k, _, _)| k.clone()).collect();
+
+    next_second();
+    let v2 = fx.build(2, false);
+    let v2_keys: BTreeSet<String> = v2.expected.iter().map(|(k, _, _)| k.clone()).collect();
+    let mark = request_mark();
+    deploy_ok(&cfg);
+    let reqs = bucket_requests(mark, &fx.bucket);
+    let pos = |pred: &dyn Fn(&Request) -> bool| -> Vec<usize> {
+        reqs.iter()
+            .enumerate()
+            .filter(|(_, r)| pred(r))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let asset_puts =
+        pos(&|r| r.operation == "PutObject" && site_key(r, &fx.bucket).starts_with("assets/"));
+    let html_puts =
+        pos(&|r| r.operation == "PutObject" && site_key(r, &fx.bucket).ends_with(".html"));
+    let record_puts = pos(&|r| {
+        r.operation == "PutObject" && site_key(r, &fx.bucket).starts_with("_deckhand/releases/")
+    });
+    let deletes = pos(&|r| {
+        matches!(r.operation.as_str(), "DeleteObjects" | "DeleteObject")
+            && !r.path.ends_with("/_deckhand/lock")
+    });
+    assert_eq!(asset_puts.len(), 2, "new entry chunk and CSS: {reqs:?}");
+    assert_eq!(html_puts.len(), 1);
+    assert!(
+        asset_puts.iter().max() < html_puts.iter().min(),
+        "HTML before an asset: {reqs:?}"
+    );
+    assert_eq!(record_puts.len(), 1);
+    assert!(!deletes.is_empty(), "GC ran: {reqs:?}");
+    assert!(
+        record_puts[0] < deletes[0],
+        "DELETE before the record: {reqs:?}"
+    );
+
+    // keep-releases 1 + no grace: v1-only keys, objects and the v1 record are collected.
+    let live = keys(&fx.bucket).await;
+    let site_keys: BTreeSet<_> = live
+        .iter()
+        .filter(|k| !k.starts_with("_deckhand/"))
+        .cloned()
+        .collect();
+    assert_eq!(site_keys, v2_keys);
+    assert_eq!(
+        v1_keys.difference(&v2_keys).count(),
+        2,
+        "entry chunk and CSS differ"
+    );
+    assert_eq!(fx.release_ids().await.len(), 1, "{live:?}");
+    let v2_index = sha(&std::fs::read(fx.dist().join("index.html")).unwrap());
+    assert!(
+        live.contains(&format!("_deckhand/objects/{v2_index}")),
+        "{live:?}"
+    );
+    assert!(
+        !live.contains(&format!("_deckhand/objects/{v1_index}")),
+        "{live:?}"
+    );
+    assert_eq!(
+        live.iter()
+            .filter(|k| k.starts_with("_deckhand/objects/"))
+            .count(),
+        4,
+        "{live:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_503s_and_resets_are_retried_to_completion() {
+    let fx = Fixture::new(false).await;
+    let site = fx.build(1, false);
+    let cfg = fx.config("  concurrency: 8\n");
+    let bucket = fx.bucket.clone();
+    let proxy = fault_proxy(&endpoint(), move |n, _method, path| {
+        if !path.starts_with(&format!("/{bucket}")) {
+            Fault::Pass
+        } else if n % 4 == 1 {
+            Fault::SlowDown
+        } else if n % 9 == 2 {
+            Fault::Reset
+        } else {
+            Fault::Pass
+        }
+    });
+    let mut cmd = deckhand();
+    cmd.env("CI", "true")
+        .env("AWS_ENDPOINT_URL_S3", &proxy.url)
+        .args(["deploy", "--only", "frontend", "--config"])
+        .arg(&cfg);
+    cmd.assert().success();
+    assert!(proxy.faults.load(std::sync::atomic::Ordering::SeqCst) >= 5);
+    for (key, ct, _) in &site.expected {
+        let obj = get(&fx.bucket, key).await;
+        assert_eq!(obj.content_type(), Some(*ct), "{key}");
+        let body = obj.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            body.as_ref(),
+            std::fs::read(fx.dist().join(key)).unwrap(),
+            "{key}"
+        );
+    }
+    assert_eq!(fx.release_ids().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_failure_changes_no_html_deletes_nothing_and_names_the_file() {
+    let fx = Fixture::new(false).await;
+    fx.build(1, false);
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
+    deploy_ok(&cfg);
+    let before = keys(&fx.bucket).await;
+    let index_v1 = get(&fx.bucket, "index.html")
+        .await
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+
+    next_second();
+    fx.build(2, false);
+    std::fs::write(
+        fx.dist().join("assets/broken-0a1b2c3d.js"),
+        "export default 1;\n",
+    )
+    .unwrap();
+    let proxy = fault_proxy(&endpoint(), |_, _, path| {
+        if path.contains("broken") {
+            Fault::SlowDown
+        } else {
+            Fault::Pass
+        }
+    });
+    let mark = request_mark();
+    let mut cmd = deckhand();
+    cmd.env("CI", "true")
+        .env("AWS_ENDPOINT_URL_S3", &proxy.url)
+        .args(["deploy", "--only", "frontend", "--config"])
+        .arg(&cfg);
+    let out = cmd.assert().code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let message = &stderr[stderr.find("error:").expect("an error line")..];
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("permanent_upload_failure", message);
+    });
+
+    let reqs = bucket_requests(mark, &fx.bucket);
+    assert!(
+        reqs.iter()
+            .all(|r| !(r.write && site_key(r, &fx.bucket).ends_with(".html"))),
+        "HTML written: {reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| !matches!(r.operation.as_str(), "DeleteObjects")
+                && !(r.operation == "DeleteObject" && !r.path.ends_with("/_deckhand/lock"))),
+        "deleted: {reqs:?}"
+    );
+    let index_now = get(&fx.bucket, "index.html")
+        .await
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(index_now, index_v1, "the live site is still v1");
+    let after = keys(&fx.bucket).await;
+    for k in &before {
+        if !k.starts_with("_deckhand/lock") {
+            assert!(after.contains(k), "{k} was deleted");
+        }
+    }
+    assert_eq!(
+        fx.release_ids().await.len(),
+        1,
+        "no record for the failed publish"
+    );
+    assert!(
+        !after.contains(&"_deckhand/lock".to_string()),
+        "the lock is released"
+    );
+
+    // The next run without the fault finishes the job.
+    next_second();
+    deploy_ok(&cfg);
+    get(&fx.bucket, "assets/broken-0a1b2c3d.js").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_deleted_or_overwritten_by_hand_is_caught_and_repaired() {
+    let fx = Fixture::new(false).await;
+    let site = fx.build(1, false);
+    let cfg = fx.config("");
+    deploy_ok(&cfg);
+    let vendor = site
+        .expected
+        .iter()
+        .map(|(k, _, _)| k.clone())
+        .find(|k| k.contains("vendor-"))
+        .unwrap();
+    let s3 = common::s3().await;
+    s3.delete_object()
+        .bucket(&fx.bucket)
+        .key(&vendor)
+        .send()
+        .await
+        .unwrap();
+    // Same size, other bytes, put by hand.
+    let robots = std::fs::read(fx.dist().join("robots.txt")).unwrap();
+    s3.put_object()
+        .bucket(&fx.bucket)
+        .key("robots.txt")
+        .body(vec![b'x'; robots.len()].into())
+        .send()
+        .await
+        .unwrap();
+
+    let out = deploy(&cfg, &["--dry-run"]).success();
+    let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        plan.contains(&format!("+ {vendor} (")) && plan.contains("deleted from the bucket by hand"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("+ robots.txt (") && plan.contains("changed in the bucket by hand"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("no invalidation: no CloudFront distribution configured"),
+        "{plan}"
+    );
+    let json = deploy(&cfg, &["--dry-run", "--json"]).success();
+    let json: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(json["frontend"]["invalidation"]["kind"], "no-distribution");
+    assert_eq!(json["frontend"]["uploads"].as_array().unwrap().len(), 2);
+
+    next_second();
+    deploy_ok(&cfg);
+    let body = get(&fx.bucket, &vendor)
+        .await
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(
+        body.as_ref(),
+        std::fs::read(fx.dist().join(&vendor)).unwrap()
+    );
+    let body = get(&fx.bucket, "robots.txt")
+        .await
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(body.as_ref(), robots);
+}
