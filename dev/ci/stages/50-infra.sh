@@ -26,14 +26,35 @@ scripts/check-template "$template" | tee "$OUT/template-checks.txt"
 
 log "infra: deploy to the local AWS stack"
 local_aws_env
+aws_local() { "$HOME/.cache/deckhand/venv/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" --output json "$@"; }
 # A fresh environment name per run: stack, bucket, repository and SSM names never collide with an
 # earlier run or with other stages' fixtures in the same moto.
 env_name="ci-$(date +%s)"
 stack="$(scripts/deploy-local --env "$env_name")"
 outputs="$OUT/outputs.json"
-"$HOME/.cache/deckhand/venv/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" cloudformation describe-stacks \
-  --stack-name "$stack" --query 'Stacks[0].Outputs' --output json > "$outputs"
+aws_local cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].Outputs' > "$outputs"
 output() { python3 -c 'import json,sys; print({o["OutputKey"]: o["OutputValue"] for o in json.load(open(sys.argv[1]))}[sys.argv[2]])' "$outputs" "$1"; }
+
+log "infra: the ALB security group admits only the CloudFront prefix list"
+alb_sg_logical="$(python3 -c 'import json,sys
+t = json.load(open(sys.argv[1]))
+[i] = [r["Properties"]["GroupId"]["Fn::GetAtt"][0] for r in t["Resources"].values()
+       if r["Type"] == "AWS::EC2::SecurityGroupIngress" and "SourcePrefixListId" in r["Properties"]]
+print(i)' "$template")"
+alb_sg="$(aws_local cloudformation describe-stack-resource --stack-name "$stack" --logical-resource-id "$alb_sg_logical" \
+  --query StackResourceDetail.PhysicalResourceId --output text)"
+prefix_list="$(aws_local ec2 describe-managed-prefix-lists \
+  --filters Name=prefix-list-name,Values=com.amazonaws.global.cloudfront.origin-facing --query 'PrefixLists[0].PrefixListId' --output text)"
+aws_local ec2 describe-security-groups --group-ids "$alb_sg" --query 'SecurityGroups[0].IpPermissions' > "$OUT/alb-sg-ingress.json"
+python3 - "$OUT/alb-sg-ingress.json" "$prefix_list" <<'PY'
+import json, sys
+perms = json.load(open(sys.argv[1]))
+got = [(p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), [x["PrefixListId"] for x in p.get("PrefixListIds", [])],
+        p.get("IpRanges", []), p.get("UserIdGroupPairs", [])) for p in perms]
+want = [("tcp", 80, 80, [sys.argv[2]], [], [])]
+assert got == want, f"ALB security group ingress: {got}, want {want}"
+print(f"ALB security group ingress: tcp/80 from {sys.argv[2]} only")
+PY
 
 log "infra: deckhand status --stack $stack"
 bin="$(deckhand_bin)"
