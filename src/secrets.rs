@@ -10,7 +10,7 @@ pub(crate) enum SecretsError {
     #[error("{}", missing_text(.0))]
     Missing(Vec<(String, String)>),
     #[error("cannot look up the SSM parameters of backend.secrets")]
-    Call(#[source] AwsError),
+    Call(#[source] Box<AwsError>),
 }
 
 fn missing_text(missing: &[(String, String)]) -> String {
@@ -42,7 +42,7 @@ pub(crate) async fn resolve(
             .with_decryption(false)
             .send()
             .await
-            .map_err(|e| SecretsError::Call(ctx.call_error("ssm", "GetParameters", e)))?;
+            .map_err(|e| SecretsError::Call(Box::new(ctx.call_error("ssm", "GetParameters", e))))?;
         for p in resp.parameters() {
             if let (Some(name), Some(arn)) = (p.name(), p.arn()) {
                 arns.insert(name.to_string(), arn.to_string());
@@ -72,6 +72,9 @@ mod tests {
     #[test]
     fn missing_names_the_parameter_and_the_key() {
         let e = super::SecretsError::Missing(vec![("TOKEN".into(), "/app/token".into())]);
-        assert_eq!(e.to_string(), "SSM parameter not found: /app/token (backend.secrets.TOKEN)");
+        assert_eq!(
+            e.to_string(),
+            "SSM parameter not found: /app/token (backend.secrets.TOKEN)"
+        );
     }
 }

@@ -34,7 +34,7 @@ pub(crate) enum BackendError {
     Read {
         what: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
     },
     #[error("ECR login failed")]
     Login(#[source] LoginError),
@@ -46,7 +46,7 @@ pub(crate) enum BackendError {
     Register {
         family: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
     },
     #[error("cannot update service `{service}` in cluster `{cluster}` to {task_definition}")]
     Update {
@@ -54,14 +54,14 @@ pub(crate) enum BackendError {
         service: String,
         task_definition: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
         release: Box<BackendRelease>,
     },
     #[error("lost track of the rollout of service `{service}`")]
     Watch {
         service: String,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
         release: Box<BackendRelease>,
     },
     #[error("rollout of service `{service}` in cluster `{cluster}` failed\n{report}")]
@@ -97,7 +97,10 @@ fn kinds_help(report: &Report) -> Vec<String> {
     let mut kinds: Vec<CauseKind> = report.causes.iter().map(|c| c.kind).collect();
     kinds.sort();
     kinds.dedup();
-    kinds.iter().map(|k| format!("{}: {}", k.title(), k.help())).collect()
+    kinds
+        .iter()
+        .map(|k| format!("{}: {}", k.title(), k.help()))
+        .collect()
 }
 
 impl Diagnose for BackendError {
@@ -124,7 +127,8 @@ impl Diagnose for BackendError {
             BackendError::Secrets(SecretsError::Missing(_)) => Some(
                 "create the parameter (aws ssm put-parameter --type SecureString --name …) or fix backend.secrets".into(),
             ),
-            BackendError::Secrets(SecretsError::Call(e)) | BackendError::Read { source: e, .. } => e.help(),
+            BackendError::Secrets(SecretsError::Call(e)) => e.help(),
+            BackendError::Read { source, .. } => source.help(),
             BackendError::Build(BuildError::NoBuilder) => Some(
                 "install buildah (apt-get install buildah) or podman, start a docker daemon, or set backend.builder".into(),
             ),

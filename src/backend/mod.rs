@@ -46,7 +46,11 @@ pub(crate) async fn plan(
     plan_from(cfg, meta, opts, source, observed, &ctx.region)
 }
 
-async fn observe(ctx: &AwsContext, cfg: &Backend, source_tag: &str) -> Result<Observed, BackendError> {
+async fn observe(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    source_tag: &str,
+) -> Result<Observed, BackendError> {
     let (svc, image, secret_arns) = tokio::join!(
         ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
         ecr::find_tag(ctx, &cfg.repository, source_tag),
@@ -58,7 +62,12 @@ async fn observe(ctx: &AwsContext, cfg: &Backend, source_tag: &str) -> Result<Ob
             }
         }
     );
-    let read = |what: String| move |source| BackendError::Read { what, source };
+    let read = |what: String| {
+        move |source| BackendError::Read {
+            what,
+            source: Box::new(source),
+        }
+    };
     let svc = match svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))? {
         ecs::Lookup::Found(s) => s,
         ecs::Lookup::NoCluster => {
@@ -121,7 +130,7 @@ async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<String, Ba
         .await
         .map_err(|source| BackendError::Read {
             what: format!("ECR repository {repository}"),
-            source,
+            source: Box::new(source),
         })?
         .ok_or_else(|| BackendError::NoRepository {
             repository: repository.to_string(),
@@ -223,14 +232,22 @@ pub(crate) fn plan_from(
 }
 
 /// The tags of the new revision: the live ones, with deckhand's own replaced.
-fn revision_tags(live: &[aws_sdk_ecs::types::Tag], meta: &ReleaseMeta) -> Vec<aws_sdk_ecs::types::Tag> {
+fn revision_tags(
+    live: &[aws_sdk_ecs::types::Tag],
+    meta: &ReleaseMeta,
+) -> Vec<aws_sdk_ecs::types::Tag> {
     use aws_sdk_ecs::types::Tag;
     let mut tags: Vec<Tag> = live
         .iter()
         .filter(|t| !t.key().is_some_and(|k| k.starts_with("deckhand:")))
         .cloned()
         .collect();
-    tags.push(Tag::builder().key("deckhand:release").value(&meta.id).build());
+    tags.push(
+        Tag::builder()
+            .key("deckhand:release")
+            .value(&meta.id)
+            .build(),
+    );
     if let Some(sha) = &meta.git.sha {
         tags.push(Tag::builder().key("deckhand:git-sha").value(sha).build());
     }
@@ -248,7 +265,9 @@ pub(crate) async fn apply(
     let digest = match &plan.image {
         ImagePlan::Reuse { digest } => digest.clone(),
         ImagePlan::Build { push_to, tags } => {
-            let tool = build::resolve(cfg.builder).await.map_err(BackendError::Build)?;
+            let tool = build::resolve(cfg.builder)
+                .await
+                .map_err(BackendError::Build)?;
             let (auth, _host) = ecr::login(ctx).await.map_err(BackendError::Login)?;
             let spec = build::BuildSpec {
                 context: &cfg.context,
@@ -314,7 +333,7 @@ pub(crate) async fn apply(
                 failure: Some(format!("UpdateService failed: {source}")),
                 ..release.clone()
             }),
-            source,
+            source: Box::new(source),
         })?;
     release.deployment_id = deployment.clone();
     let Some(deployment_id) = deployment else {
@@ -347,7 +366,7 @@ pub(crate) async fn apply(
                 failure: Some(format!("lost track of the rollout: {source}")),
                 ..release.clone()
             }),
-            source,
+            source: Box::new(source),
         })?;
     match outcome {
         Outcome::Completed => {

@@ -73,7 +73,11 @@ impl fmt::Display for BackendPlan {
                 self.service, self.cluster, self.source.tag
             );
         }
-        writeln!(f, "backend: service {} in cluster {}", self.service, self.cluster)?;
+        writeln!(
+            f,
+            "backend: service {} in cluster {}",
+            self.service, self.cluster
+        )?;
         match &self.image {
             ImagePlan::Reuse { digest } => writeln!(
                 f,
@@ -89,9 +93,16 @@ impl fmt::Display for BackendPlan {
             )?,
         }
         if self.task_definition.changed {
-            writeln!(f, "  task definition: {td} -> new revision of {}", self.task_definition.family)?;
+            writeln!(
+                f,
+                "  task definition: {td} -> new revision of {}",
+                self.task_definition.family
+            )?;
         } else {
-            writeln!(f, "  task definition: {td} unchanged; new revision forced (--force)")?;
+            writeln!(
+                f,
+                "  task definition: {td} unchanged; new revision forced (--force)"
+            )?;
         }
         if let Some(diff) = &self.task_definition.diff {
             for line in diff.lines() {

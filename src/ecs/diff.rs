@@ -36,6 +36,11 @@ mod tests {
         let b = json!({"containerDefinitions": [{"image": "repo@sha256:2", "name": "api"}], "family": "api"});
         let d = unified(&a, &b, "api:3", "api:new").expect("diff");
         assert!(d.starts_with("--- api:3\n+++ api:new\n@@"), "{d}");
-        assert!(d.contains("-      \"image\": \"repo@sha256:1\",\n+      \"image\": \"repo@sha256:2\",\n"), "{d}");
+        assert!(
+            d.contains(
+                "-      \"image\": \"repo@sha256:1\",\n+      \"image\": \"repo@sha256:2\",\n"
+            ),
+            "{d}"
+        );
     }
 }

@@ -18,7 +18,8 @@ pub(crate) fn to_json(td: &TaskDefinition) -> Result<Value, String> {
     ser.write_struct(TaskDefinition::SCHEMA, td)
         .map_err(|e| format!("cannot serialise the task definition: {e}"))?;
     let bytes = ser.finish();
-    serde_json::from_slice(&bytes).map_err(|e| format!("cannot read the serialised task definition: {e}"))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("cannot read the serialised task definition: {e}"))
 }
 
 /// Back from JSON to the SDK type (unknown keys are ignored by the codec).
@@ -61,8 +62,14 @@ mod tests {
         let json = to_json(&td).expect("to json");
         assert_eq!(json["family"], "api");
         assert_eq!(json["networkMode"], "bridge");
-        assert_eq!(json["containerDefinitions"][0]["environment"][0]["name"], "A");
-        assert_eq!(json["containerDefinitions"][0]["portMappings"][0]["protocol"], "tcp");
+        assert_eq!(
+            json["containerDefinitions"][0]["environment"][0]["name"],
+            "A"
+        );
+        assert_eq!(
+            json["containerDefinitions"][0]["portMappings"][0]["protocol"],
+            "tcp"
+        );
         let back = from_json(&json).expect("from json");
         assert_eq!(back, td);
     }

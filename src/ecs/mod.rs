@@ -64,7 +64,10 @@ pub(crate) async fn describe_task_definition(
         .send()
         .await
         .map_err(|e| ctx.call_error("ecs", "DescribeTaskDefinition", e))?;
-    let td = resp.task_definition().cloned().unwrap_or_else(|| TaskDefinition::builder().build());
+    let td = resp
+        .task_definition()
+        .cloned()
+        .unwrap_or_else(|| TaskDefinition::builder().build());
     Ok((td, resp.tags().to_vec()))
 }
 
@@ -97,7 +100,9 @@ pub(crate) async fn register(
         .set_enable_fault_injection(td.enable_fault_injection())
         .send()
         .await
-        .map_err(|e| RegisterError::Call(ctx.call_error("ecs", "RegisterTaskDefinition", e)))?;
+        .map_err(|e| {
+            RegisterError::Call(Box::new(ctx.call_error("ecs", "RegisterTaskDefinition", e)))
+        })?;
     resp.task_definition()
         .and_then(TaskDefinition::task_definition_arn)
         .map(str::to_string)
@@ -113,7 +118,7 @@ pub(crate) enum RegisterError {
     #[error("{0}")]
     Render(String),
     #[error(transparent)]
-    Call(AwsError),
+    Call(Box<AwsError>),
 }
 
 /// UpdateService to a task definition; returns the id of the deployment it started (the new
@@ -139,7 +144,11 @@ pub(crate) async fn update_service(
         s.deployments()
             .iter()
             .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(task_definition))
-            .or_else(|| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
+            .or_else(|| {
+                s.deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+            })
             .and_then(|d| d.id())
             .map(str::to_string)
     }))

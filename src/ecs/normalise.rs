@@ -10,13 +10,20 @@ pub(crate) fn normalise(td: &Value) -> Value {
     if let Some(obj) = out.as_object_mut() {
         for key in ["cpu", "memory"] {
             if let Some(Value::String(s)) = obj.get(key) {
-                let v = if key == "cpu" { cpu_units(s) } else { memory_mib(s) };
+                let v = if key == "cpu" {
+                    cpu_units(s)
+                } else {
+                    memory_mib(s)
+                };
                 obj.insert(key.into(), Value::String(v));
             }
         }
         sort_by(obj.get_mut("volumes"), &["name"]);
         sort_by(obj.get_mut("requiresCompatibilities"), &[]);
-        if let Some(defs) = obj.get_mut("containerDefinitions").and_then(Value::as_array_mut) {
+        if let Some(defs) = obj
+            .get_mut("containerDefinitions")
+            .and_then(Value::as_array_mut)
+        {
             for def in defs {
                 container(def);
             }
@@ -39,19 +46,28 @@ fn container(def: &mut Value) {
     sort_by(obj.get_mut("environment"), &["name"]);
     sort_by(obj.get_mut("secrets"), &["name"]);
     sort_by(obj.get_mut("ulimits"), &["name"]);
-    sort_by(obj.get_mut("mountPoints"), &["sourceVolume", "containerPath"]);
+    sort_by(
+        obj.get_mut("mountPoints"),
+        &["sourceVolume", "containerPath"],
+    );
     sort_by(obj.get_mut("extraHosts"), &["hostname"]);
     sort_by(obj.get_mut("systemControls"), &["namespace"]);
     if let Some(ports) = obj.get_mut("portMappings").and_then(Value::as_array_mut) {
         for p in ports.iter_mut() {
             if let Some(p) = p.as_object_mut() {
-                p.entry("protocol").or_insert_with(|| Value::String("tcp".into()));
+                p.entry("protocol")
+                    .or_insert_with(|| Value::String("tcp".into()));
             }
         }
     }
     sort_by(
         obj.get_mut("portMappings"),
-        &["containerPort", "hostPort", "protocol", "containerPortRange"],
+        &[
+            "containerPort",
+            "hostPort",
+            "protocol",
+            "containerPortRange",
+        ],
     );
 }
 
@@ -95,7 +111,11 @@ fn prune(v: &mut Value) -> bool {
 /// `1 vCPU` / `0.25 vcpu` -> CPU units (`1024`, `256`); numbers stay as they are.
 fn cpu_units(s: &str) -> String {
     let t = s.trim().to_ascii_lowercase();
-    match t.strip_suffix("vcpu").map(str::trim).and_then(|n| n.parse::<f64>().ok()) {
+    match t
+        .strip_suffix("vcpu")
+        .map(str::trim)
+        .and_then(|n| n.parse::<f64>().ok())
+    {
         Some(n) => format!("{}", (n * 1024.0).round() as i64),
         None => t,
     }
@@ -104,11 +124,19 @@ fn cpu_units(s: &str) -> String {
 /// `1 GB` / `0.5gb` -> MiB (`1024`, `512`); `512 MiB`/`512 MB` -> `512`.
 fn memory_mib(s: &str) -> String {
     let t = s.trim().to_ascii_lowercase();
-    if let Some(n) = t.strip_suffix("gb").map(str::trim).and_then(|n| n.parse::<f64>().ok()) {
+    if let Some(n) = t
+        .strip_suffix("gb")
+        .map(str::trim)
+        .and_then(|n| n.parse::<f64>().ok())
+    {
         return format!("{}", (n * 1024.0).round() as i64);
     }
     for unit in ["mib", "mb"] {
-        if let Some(n) = t.strip_suffix(unit).map(str::trim).and_then(|n| n.parse::<f64>().ok()) {
+        if let Some(n) = t
+            .strip_suffix(unit)
+            .map(str::trim)
+            .and_then(|n| n.parse::<f64>().ok())
+        {
             return format!("{}", n.round() as i64);
         }
     }
@@ -143,7 +171,10 @@ mod tests {
             }]
         });
         assert_eq!(normalise(&a), normalise(&b));
-        assert_eq!(normalise(&b)["containerDefinitions"][0]["portMappings"][1]["containerPort"], 8080);
+        assert_eq!(
+            normalise(&b)["containerDefinitions"][0]["portMappings"][1]["containerPort"],
+            8080
+        );
     }
 
     #[test]

@@ -94,8 +94,14 @@ fn merge(container: &mut Map<String, Value>, changes: &Changes<'_>) {
         env.remove(k);
         secrets.insert(k.clone(), json!({"name": k, "valueFrom": arn}));
     }
-    container.insert("environment".into(), Value::Array(env.into_values().collect()));
-    container.insert("secrets".into(), Value::Array(secrets.into_values().collect()));
+    container.insert(
+        "environment".into(),
+        Value::Array(env.into_values().collect()),
+    );
+    container.insert(
+        "secrets".into(),
+        Value::Array(secrets.into_values().collect()),
+    );
 }
 
 fn named(list: Option<&Value>) -> BTreeMap<String, Value> {
@@ -179,7 +185,10 @@ mod tests {
             api["secrets"],
             json!([{"name": "OLD", "valueFrom": "arn:old"}, {"name": "TOKEN", "valueFrom": "arn:aws:ssm:p"}])
         );
-        assert_eq!(out["containerDefinitions"][1], live()["containerDefinitions"][1]);
+        assert_eq!(
+            out["containerDefinitions"][1],
+            live()["containerDefinitions"][1]
+        );
     }
 
     #[test]

@@ -69,20 +69,44 @@ impl CauseKind {
     /// What to do about it.
     pub(crate) fn help(self) -> &'static str {
         match self {
-            CauseKind::ImageNotFound => "the image in the task definition does not exist in the registry: check the repository and digest",
-            CauseKind::EcrAuth => "the task execution role needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer",
-            CauseKind::ImagePullNetwork => "the instances cannot reach ECR: check NAT/VPC endpoints and security groups",
+            CauseKind::ImageNotFound => {
+                "the image in the task definition does not exist in the registry: check the repository and digest"
+            }
+            CauseKind::EcrAuth => {
+                "the task execution role needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer"
+            }
+            CauseKind::ImagePullNetwork => {
+                "the instances cannot reach ECR: check NAT/VPC endpoints and security groups"
+            }
             CauseKind::ImagePull => "the image could not be pulled: see the reason above",
-            CauseKind::SecretMissing => "create the SSM parameter named above (or fix backend.secrets)",
-            CauseKind::SecretAccessDenied => "the task execution role needs ssm:GetParameters (and kms:Decrypt for SecureString) on the parameters",
+            CauseKind::SecretMissing => {
+                "create the SSM parameter named above (or fix backend.secrets)"
+            }
+            CauseKind::SecretAccessDenied => {
+                "the task execution role needs ssm:GetParameters (and kms:Decrypt for SecureString) on the parameters"
+            }
             CauseKind::Secrets => "the task could not read its secrets: see the reason above",
-            CauseKind::OutOfMemory => "the container exceeded its memory: raise memory/memoryReservation or fix the leak",
-            CauseKind::EssentialContainerExited => "the application exited: read its logs (awslogs) for the exit code above",
-            CauseKind::CannotStart => "the container runtime refused to start the container: see the reason above",
-            CauseKind::ElbHealthCheck => "the target group's health check failed: check the health check path/port and that the app listens",
-            CauseKind::ContainerHealthCheck => "the container's healthCheck command failed: check it and its startPeriod",
-            CauseKind::NoCapacity => "no container instance had enough CPU/memory: scale the capacity provider or lower the task's reservation",
-            CauseKind::PortConflict => "a static host port is already taken on every instance: use dynamic host ports (hostPort 0) or more instances",
+            CauseKind::OutOfMemory => {
+                "the container exceeded its memory: raise memory/memoryReservation or fix the leak"
+            }
+            CauseKind::EssentialContainerExited => {
+                "the application exited: read its logs (awslogs) for the exit code above"
+            }
+            CauseKind::CannotStart => {
+                "the container runtime refused to start the container: see the reason above"
+            }
+            CauseKind::ElbHealthCheck => {
+                "the target group's health check failed: check the health check path/port and that the app listens"
+            }
+            CauseKind::ContainerHealthCheck => {
+                "the container's healthCheck command failed: check it and its startPeriod"
+            }
+            CauseKind::NoCapacity => {
+                "no container instance had enough CPU/memory: scale the capacity provider or lower the task's reservation"
+            }
+            CauseKind::PortConflict => {
+                "a static host port is already taken on every instance: use dynamic host ports (hostPort 0) or more instances"
+            }
             CauseKind::Placement => "no container instance met the task's requirements",
             CauseKind::Replaced => "normal replacement",
             CauseKind::Other => "see the stopped reason",
@@ -112,7 +136,9 @@ impl fmt::Display for Cause {
 
 fn has(text: &str, needles: &[&str]) -> bool {
     let lower = text.to_ascii_lowercase();
-    needles.iter().any(|n| lower.contains(&n.to_ascii_lowercase()))
+    needles
+        .iter()
+        .any(|n| lower.contains(&n.to_ascii_lowercase()))
 }
 
 /// Classifies one stopped task; the detail names the container and exit code when known.
@@ -152,18 +178,55 @@ pub(crate) fn classify(task: &StoppedTask) -> (CauseKind, String) {
             format!("{base}; {exits}")
         }
     };
-    let kind = if has(&all, &["CannotPullContainerError", "pull image", "PullImage"]) {
-        if has(&all, &["403", "forbidden", "no basic auth", "not authorized", "authorization"]) {
+    let kind = if has(
+        &all,
+        &["CannotPullContainerError", "pull image", "PullImage"],
+    ) {
+        if has(
+            &all,
+            &[
+                "403",
+                "forbidden",
+                "no basic auth",
+                "not authorized",
+                "authorization",
+            ],
+        ) {
             CauseKind::EcrAuth
-        } else if has(&all, &["not found", "manifest unknown", "404", "does not exist"]) {
+        } else if has(
+            &all,
+            &["not found", "manifest unknown", "404", "does not exist"],
+        ) {
             CauseKind::ImageNotFound
-        } else if has(&all, &["i/o timeout", "dial tcp", "no such host", "connection refused"]) {
+        } else if has(
+            &all,
+            &[
+                "i/o timeout",
+                "dial tcp",
+                "no such host",
+                "connection refused",
+            ],
+        ) {
             CauseKind::ImagePullNetwork
         } else {
             CauseKind::ImagePull
         }
-    } else if has(&all, &["ResourceInitializationError", "unable to retrieve secret", "unable to pull secrets"]) {
-        if has(&all, &["invalid ssm parameters", "ParameterNotFound", "invalid parameters"]) {
+    } else if has(
+        &all,
+        &[
+            "ResourceInitializationError",
+            "unable to retrieve secret",
+            "unable to pull secrets",
+        ],
+    ) {
+        if has(
+            &all,
+            &[
+                "invalid ssm parameters",
+                "ParameterNotFound",
+                "invalid parameters",
+            ],
+        ) {
             CauseKind::SecretMissing
         } else if has(&all, &["AccessDenied", "not authorized"]) {
             CauseKind::SecretAccessDenied
@@ -176,7 +239,10 @@ pub(crate) fn classify(task: &StoppedTask) -> (CauseKind, String) {
         CauseKind::ElbHealthCheck
     } else if has(&all, &["failed container health checks"]) {
         CauseKind::ContainerHealthCheck
-    } else if has(&all, &["CannotStartContainerError", "CannotCreateContainerError"]) {
+    } else if has(
+        &all,
+        &["CannotStartContainerError", "CannotCreateContainerError"],
+    ) {
         CauseKind::CannotStart
     } else if task.stop_code.as_deref() == Some("EssentialContainerExited")
         || has(&reason, &["Essential container in task exited"])
@@ -193,7 +259,11 @@ pub(crate) fn classify(task: &StoppedTask) -> (CauseKind, String) {
             let mut d = reason.clone();
             for r in &container_reasons {
                 if !d.contains(r) {
-                    d = if d.is_empty() { (*r).to_string() } else { format!("{d}; {r}") };
+                    d = if d.is_empty() {
+                        (*r).to_string()
+                    } else {
+                        format!("{d}; {r}")
+                    };
                 }
             }
             d
@@ -207,13 +277,23 @@ pub(crate) fn placement_event(message: &str) -> Option<CauseKind> {
     if !has(message, &["unable to place a task"]) {
         return None;
     }
-    Some(if has(message, &["already using a port", "port"]) && !has(message, &["insufficient"]) {
-        CauseKind::PortConflict
-    } else if has(message, &["insufficient memory", "insufficient cpu", "insufficient", "no container instances"]) {
-        CauseKind::NoCapacity
-    } else {
-        CauseKind::Placement
-    })
+    Some(
+        if has(message, &["already using a port", "port"]) && !has(message, &["insufficient"]) {
+            CauseKind::PortConflict
+        } else if has(
+            message,
+            &[
+                "insufficient memory",
+                "insufficient cpu",
+                "insufficient",
+                "no container instances",
+            ],
+        ) {
+            CauseKind::NoCapacity
+        } else {
+            CauseKind::Placement
+        },
+    )
 }
 
 /// Groups stopped tasks by (kind, detail), most frequent first; normal replacements are left out.
@@ -224,7 +304,10 @@ pub(crate) fn causes(tasks: &[StoppedTask]) -> Vec<Cause> {
         if kind == CauseKind::Replaced {
             continue;
         }
-        match out.iter_mut().find(|c| c.kind == kind && c.detail == detail) {
+        match out
+            .iter_mut()
+            .find(|c| c.kind == kind && c.detail == detail)
+        {
             Some(c) => c.tasks.push(t.id.clone()),
             None => out.push(Cause {
                 kind,
@@ -261,17 +344,97 @@ mod tests {
     #[test]
     fn classifies_the_documented_stopped_reasons() {
         let cases = [
-            (task("TaskFailedToStart", "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 1.dkr.ecr.us-east-1.amazonaws.com/api:x: not found", vec![]), CauseKind::ImageNotFound),
-            (task("TaskFailedToStart", "CannotPullContainerError: ... 403 Forbidden", vec![]), CauseKind::EcrAuth),
-            (task("TaskFailedToStart", "CannotPullContainerError: dial tcp 1.2.3.4:443: i/o timeout", vec![]), CauseKind::ImagePullNetwork),
-            (task("TaskFailedToStart", "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /p", vec![]), CauseKind::SecretMissing),
-            (task("TaskFailedToStart", "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: AccessDeniedException: User: x is not authorized to perform: ssm:GetParameters", vec![]), CauseKind::SecretAccessDenied),
-            (task("EssentialContainerExited", "Essential container in task exited", vec![exit(Some(1), None)]), CauseKind::EssentialContainerExited),
-            (task("EssentialContainerExited", "Essential container in task exited", vec![exit(Some(137), Some("OutOfMemoryError: Container killed due to memory usage"))]), CauseKind::OutOfMemory),
-            (task("ServiceSchedulerInitiated", "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1)", vec![]), CauseKind::ElbHealthCheck),
-            (task("ServiceSchedulerInitiated", "Task failed container health checks", vec![]), CauseKind::ContainerHealthCheck),
-            (task("TaskFailedToStart", "CannotStartContainerError: Error response from daemon", vec![]), CauseKind::CannotStart),
-            (task("ServiceSchedulerInitiated", "Scaling activity initiated by (deployment ecs-svc/1)", vec![]), CauseKind::Replaced),
+            (
+                task(
+                    "TaskFailedToStart",
+                    "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 1.dkr.ecr.us-east-1.amazonaws.com/api:x: not found",
+                    vec![],
+                ),
+                CauseKind::ImageNotFound,
+            ),
+            (
+                task(
+                    "TaskFailedToStart",
+                    "CannotPullContainerError: ... 403 Forbidden",
+                    vec![],
+                ),
+                CauseKind::EcrAuth,
+            ),
+            (
+                task(
+                    "TaskFailedToStart",
+                    "CannotPullContainerError: dial tcp 1.2.3.4:443: i/o timeout",
+                    vec![],
+                ),
+                CauseKind::ImagePullNetwork,
+            ),
+            (
+                task(
+                    "TaskFailedToStart",
+                    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /p",
+                    vec![],
+                ),
+                CauseKind::SecretMissing,
+            ),
+            (
+                task(
+                    "TaskFailedToStart",
+                    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: AccessDeniedException: User: x is not authorized to perform: ssm:GetParameters",
+                    vec![],
+                ),
+                CauseKind::SecretAccessDenied,
+            ),
+            (
+                task(
+                    "EssentialContainerExited",
+                    "Essential container in task exited",
+                    vec![exit(Some(1), None)],
+                ),
+                CauseKind::EssentialContainerExited,
+            ),
+            (
+                task(
+                    "EssentialContainerExited",
+                    "Essential container in task exited",
+                    vec![exit(
+                        Some(137),
+                        Some("OutOfMemoryError: Container killed due to memory usage"),
+                    )],
+                ),
+                CauseKind::OutOfMemory,
+            ),
+            (
+                task(
+                    "ServiceSchedulerInitiated",
+                    "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/api/1)",
+                    vec![],
+                ),
+                CauseKind::ElbHealthCheck,
+            ),
+            (
+                task(
+                    "ServiceSchedulerInitiated",
+                    "Task failed container health checks",
+                    vec![],
+                ),
+                CauseKind::ContainerHealthCheck,
+            ),
+            (
+                task(
+                    "TaskFailedToStart",
+                    "CannotStartContainerError: Error response from daemon",
+                    vec![],
+                ),
+                CauseKind::CannotStart,
+            ),
+            (
+                task(
+                    "ServiceSchedulerInitiated",
+                    "Scaling activity initiated by (deployment ecs-svc/1)",
+                    vec![],
+                ),
+                CauseKind::Replaced,
+            ),
         ];
         for (t, want) in cases {
             assert_eq!(classify(&t).0, want, "{t:?}");
@@ -280,28 +443,66 @@ mod tests {
 
     #[test]
     fn the_detail_names_the_container_and_exit_code() {
-        let t = task("EssentialContainerExited", "Essential container in task exited", vec![exit(Some(1), None), ContainerExit { name: "sidecar".into(), exit_code: Some(0), reason: None }]);
-        assert_eq!(classify(&t).1, "Essential container in task exited; container api exited with code 1");
+        let t = task(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            vec![
+                exit(Some(1), None),
+                ContainerExit {
+                    name: "sidecar".into(),
+                    exit_code: Some(0),
+                    reason: None,
+                },
+            ],
+        );
+        assert_eq!(
+            classify(&t).1,
+            "Essential container in task exited; container api exited with code 1"
+        );
     }
 
     #[test]
     fn groups_tasks_and_skips_normal_replacements() {
-        let mut a = task("EssentialContainerExited", "Essential container in task exited", vec![exit(Some(1), None)]);
+        let mut a = task(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            vec![exit(Some(1), None)],
+        );
         let mut b = a.clone();
         b.id = "t2".into();
-        let mut c = task("ServiceSchedulerInitiated", "Scaling activity initiated by (deployment ecs-svc/1)", vec![]);
+        let mut c = task(
+            "ServiceSchedulerInitiated",
+            "Scaling activity initiated by (deployment ecs-svc/1)",
+            vec![],
+        );
         c.id = "t3".into();
         a.id = "t1".into();
         let got = causes(&[a, b, c]);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].tasks, vec!["t1", "t2"]);
-        assert_eq!(got[0].to_string(), "2 tasks: essential container exited: Essential container in task exited; container api exited with code 1");
+        assert_eq!(
+            got[0].to_string(),
+            "2 tasks: essential container exited: Essential container in task exited; container api exited with code 1"
+        );
     }
 
     #[test]
     fn placement_events() {
-        assert_eq!(placement_event("(service api) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) has insufficient memory available. For more information, see the Troubleshooting section."), Some(CauseKind::NoCapacity));
-        assert_eq!(placement_event("(service api) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) is already using a port required by your task."), Some(CauseKind::PortConflict));
-        assert_eq!(placement_event("(service api) has started 1 tasks: (task 1)."), None);
+        assert_eq!(
+            placement_event(
+                "(service api) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) has insufficient memory available. For more information, see the Troubleshooting section."
+            ),
+            Some(CauseKind::NoCapacity)
+        );
+        assert_eq!(
+            placement_event(
+                "(service api) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) is already using a port required by your task."
+            ),
+            Some(CauseKind::PortConflict)
+        );
+        assert_eq!(
+            placement_event("(service api) has started 1 tasks: (task 1)."),
+            None
+        );
     }
 }

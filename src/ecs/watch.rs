@@ -72,32 +72,30 @@ impl fmt::Display for Counts {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  deployment {}: {}", self.deployment_id, self.reason)?;
+        let mut lines = vec![format!(
+            "  deployment {}: {}",
+            self.deployment_id, self.reason
+        )];
         if let Some((id, td)) = &self.rolled_back_to {
-            writeln!(
-                f,
+            lines.push(format!(
                 "  the circuit breaker rolled the service back to deployment {id} ({})",
                 short_td(td)
-            )?;
+            ));
         }
         if let Some(w) = &self.waiting_for {
-            writeln!(f, "  waiting for: {w}")?;
+            lines.push(format!("  waiting for: {w}"));
         }
         if self.causes.is_empty() {
-            writeln!(f, "  no stopped task of this deployment explains it")?;
+            lines.push("  no stopped task of this deployment explains it".into());
         } else {
-            writeln!(f, "  why:")?;
-            for c in &self.causes {
-                writeln!(f, "    - {c}")?;
-            }
+            lines.push("  why:".into());
+            lines.extend(self.causes.iter().map(|c| format!("    - {c}")));
         }
         if !self.last_events.is_empty() {
-            writeln!(f, "  last service events:")?;
-            for e in &self.last_events {
-                writeln!(f, "    {e}")?;
-            }
+            lines.push("  last service events:".into());
+            lines.extend(self.last_events.iter().map(|e| format!("    {e}")));
         }
-        Ok(())
+        f.write_str(&lines.join("\n"))
     }
 }
 
@@ -198,7 +196,11 @@ fn new_events(svc: &Service, seen: &mut HashSet<String>) -> Vec<String> {
     for e in svc.events().iter().rev() {
         let id = e.id().unwrap_or_default().to_string();
         if seen.insert(id) {
-            out.push(format!("{} {}", time_of(e), e.message().unwrap_or_default()));
+            out.push(format!(
+                "{} {}",
+                time_of(e),
+                e.message().unwrap_or_default()
+            ));
         }
     }
     out
@@ -294,10 +296,10 @@ async fn watch_loop(
             Err(AwsError::Call(c)) if c.kind == CallKind::Throttled => {
                 tracing::debug!("DescribeServices throttled; polling again");
                 delay = backoff.next(false);
-                if last_progress.elapsed() > t.timeout {
-                    if let Some(svc) = &last_service {
-                        return timed_out(ctx, t, svc, last_counts).await;
-                    }
+                if last_progress.elapsed() > t.timeout
+                    && let Some(svc) = &last_service
+                {
+                    return timed_out(ctx, t, svc, last_counts).await;
                 }
                 continue;
             }
@@ -362,11 +364,17 @@ async fn watch_loop(
     }
 }
 
-async fn describe(ctx: &AwsContext, cluster: &str, service: &str) -> Result<Option<Service>, AwsError> {
-    Ok(match super::describe_service(ctx, cluster, service).await? {
-        super::Lookup::Found(s) => Some(*s),
-        super::Lookup::NoCluster | super::Lookup::NoService => None,
-    })
+async fn describe(
+    ctx: &AwsContext,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<Service>, AwsError> {
+    Ok(
+        match super::describe_service(ctx, cluster, service).await? {
+            super::Lookup::Found(s) => Some(*s),
+            super::Lookup::NoCluster | super::Lookup::NoService => None,
+        },
+    )
 }
 
 fn rolled_back_to(svc: &Service, ours: &str) -> Option<(String, String)> {
@@ -390,14 +398,14 @@ fn placement_causes(svc: &Service, seen_before: &HashSet<String>) -> Vec<Cause> 
     for e in svc.events() {
         let msg = e.message().unwrap_or_default();
         let fresh = e.id().is_none_or(|id| !seen_before.contains(id));
-        if let (true, Some(kind)) = (fresh, stopped::placement_event(msg)) {
-            if !out.iter().any(|c| c.kind == kind) {
-                out.push(Cause {
-                    kind,
-                    tasks: Vec::new(),
-                    detail: msg.to_string(),
-                });
-            }
+        if let (true, Some(kind)) = (fresh, stopped::placement_event(msg))
+            && !out.iter().any(|c| c.kind == kind)
+        {
+            out.push(Cause {
+                kind,
+                tasks: Vec::new(),
+                detail: msg.to_string(),
+            });
         }
     }
     out
@@ -447,10 +455,7 @@ async fn timed_out(
     };
     Ok(Outcome::TimedOut(Report {
         deployment_id: t.deployment_id.clone(),
-        reason: format!(
-            "no progress for {}",
-            humantime::format_duration(t.timeout)
-        ),
+        reason: format!("no progress for {}", humantime::format_duration(t.timeout)),
         rolled_back_to: None,
         waiting_for: Some(waiting_for),
         counts,

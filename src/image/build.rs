@@ -29,7 +29,9 @@ impl Tool {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BuildError {
-    #[error("no image builder found: no docker daemon answers and neither buildah nor podman is installed")]
+    #[error(
+        "no image builder found: no docker daemon answers and neither buildah nor podman is installed"
+    )]
     NoBuilder,
     #[error("`{program}` cannot be run: {source}")]
     Spawn {
@@ -43,9 +45,8 @@ pub(crate) enum BuildError {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
 async fn docker_daemon_answers() -> bool {
@@ -84,7 +85,13 @@ pub(crate) async fn resolve(builder: Builder) -> Result<Tool, BuildError> {
 
 /// Loopback registries (the local stack) speak plain HTTP.
 pub(crate) fn insecure(host: &str) -> bool {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     h == "localhost" || h == "127.0.0.1" || h == "[::1]" || h.starts_with("127.")
 }
 
@@ -121,10 +128,18 @@ async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
 }
 
 /// Builds and pushes every tag; returns the manifest digest of the first tag as pushed.
-pub(crate) async fn build_and_push(tool: Tool, spec: &BuildSpec<'_>, auth: &AuthFile) -> Result<String, BuildError> {
+pub(crate) async fn build_and_push(
+    tool: Tool,
+    spec: &BuildSpec<'_>,
+    auth: &AuthFile,
+) -> Result<String, BuildError> {
     let prog = tool.program();
     let host = spec.repo.split('/').next().unwrap_or_default();
-    let refs: Vec<String> = spec.tags.iter().map(|t| format!("{}:{t}", spec.repo)).collect();
+    let refs: Vec<String> = spec
+        .tags
+        .iter()
+        .map(|t| format!("{}:{t}", spec.repo))
+        .collect();
 
     // build
     let mut cmd = Command::new(prog);
@@ -132,7 +147,11 @@ pub(crate) async fn build_and_push(tool: Tool, spec: &BuildSpec<'_>, auth: &Auth
     if tool == Tool::Docker {
         cmd.arg("--config").arg(auth.dir());
     }
-    let mut args: Vec<String> = vec!["build".into(), "-f".into(), spec.dockerfile.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "-f".into(),
+        spec.dockerfile.display().to_string(),
+    ];
     for r in &refs {
         args.push("-t".into());
         args.push(r.clone());
@@ -162,7 +181,11 @@ pub(crate) async fn build_and_push(tool: Tool, spec: &BuildSpec<'_>, auth: &Auth
                 args.extend(["push".into(), r.clone()]);
             }
             Tool::Buildah | Tool::Podman => {
-                args.extend(["push".into(), "--authfile".into(), auth.path().display().to_string()]);
+                args.extend([
+                    "push".into(),
+                    "--authfile".into(),
+                    auth.path().display().to_string(),
+                ]);
                 if insecure(host) {
                     args.push("--tls-verify=false".into());
                 }
@@ -206,7 +229,13 @@ async fn docker_digest(auth: &AuthFile, repo: &str, image: &str) -> Result<Strin
     let out = Command::new("docker")
         .arg("--config")
         .arg(auth.dir())
-        .args(["image", "inspect", "--format", "{{json .RepoDigests}}", image])
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            image,
+        ])
         .stdin(Stdio::null())
         .output()
         .await

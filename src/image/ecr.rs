@@ -22,12 +22,20 @@ pub(crate) enum Lookup {
 }
 
 /// DescribeImages for one tag.
-pub(crate) async fn find_tag(ctx: &AwsContext, repository: &str, tag: &str) -> Result<Lookup, AwsError> {
+pub(crate) async fn find_tag(
+    ctx: &AwsContext,
+    repository: &str,
+    tag: &str,
+) -> Result<Lookup, AwsError> {
     let resp = ctx
         .ecr
         .describe_images()
         .repository_name(repository)
-        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(tag)
+                .build(),
+        )
         .send()
         .await;
     match resp {
@@ -55,7 +63,10 @@ pub(crate) async fn find_tag(ctx: &AwsContext, repository: &str, tag: &str) -> R
 
 /// The repository URI (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`), or None when the
 /// repository does not exist.
-pub(crate) async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<Option<String>, AwsError> {
+pub(crate) async fn repository_uri(
+    ctx: &AwsContext,
+    repository: &str,
+) -> Result<Option<String>, AwsError> {
     let resp = ctx
         .ecr
         .describe_repositories()
@@ -105,7 +116,9 @@ impl AuthFile {
 
     /// Writes `{"auths": {host: {"auth": base64(user:password)}}}` with mode 0600 in a 0700 dir.
     pub(crate) fn write(host: &str, basic_auth_b64: &str) -> std::io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("deckhand-auth-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("deckhand-auth-")
+            .tempdir()?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -135,21 +148,24 @@ pub(crate) async fn login(ctx: &AwsContext) -> Result<(AuthFile, String), LoginE
         .get_authorization_token()
         .send()
         .await
-        .map_err(|e| LoginError::Call(ctx.call_error("ecr", "GetAuthorizationToken", e)))?;
-    let data = resp
-        .authorization_data()
-        .first()
-        .ok_or(LoginError::Empty)?;
+        .map_err(|e| {
+            LoginError::Call(Box::new(ctx.call_error("ecr", "GetAuthorizationToken", e)))
+        })?;
+    let data = resp.authorization_data().first().ok_or(LoginError::Empty)?;
     let token = data.authorization_token().ok_or(LoginError::Empty)?;
     crate::github::mask(token);
-    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token) {
-        if let Some((_, password)) = String::from_utf8_lossy(&decoded).split_once(':') {
-            crate::github::mask(password);
-        }
+    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token)
+        && let Some((_, password)) = String::from_utf8_lossy(&decoded).split_once(':')
+    {
+        crate::github::mask(password);
     }
     let host = data
         .proxy_endpoint()
-        .map(|e| e.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/'))
+        .map(|e| {
+            e.trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+        })
         .unwrap_or_default()
         .to_string();
     let file = AuthFile::write(&host, token).map_err(LoginError::File)?;
@@ -159,7 +175,7 @@ pub(crate) async fn login(ctx: &AwsContext) -> Result<(AuthFile, String), LoginE
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoginError {
     #[error(transparent)]
-    Call(AwsError),
+    Call(Box<AwsError>),
     #[error("ECR GetAuthorizationToken returned no token")]
     Empty,
     #[error("cannot write the temporary registry auth file: {0}")]
@@ -172,15 +188,30 @@ mod tests {
 
     #[test]
     fn auth_file_is_private_and_removed_on_drop() {
-        let f = AuthFile::write("1.dkr.ecr.us-east-1.amazonaws.com", "QVdTOnNlY3JldA==").expect("write");
+        let f = AuthFile::write("1.dkr.ecr.us-east-1.amazonaws.com", "QVdTOnNlY3JldA==")
+            .expect("write");
         let path = f.path();
-        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
-        assert_eq!(body["auths"]["1.dkr.ecr.us-east-1.amazonaws.com"]["auth"], "QVdTOnNlY3JldA==");
+        let body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(
+            body["auths"]["1.dkr.ecr.us-east-1.amazonaws.com"]["auth"],
+            "QVdTOnNlY3JldA=="
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
-            assert_eq!(std::fs::metadata(f.dir()).expect("meta").permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+                0o600
+            );
+            assert_eq!(
+                std::fs::metadata(f.dir())
+                    .expect("meta")
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o700
+            );
         }
         drop(f);
         assert!(!path.exists());
@@ -188,7 +219,13 @@ mod tests {
 
     #[test]
     fn registry_hosts() {
-        assert_eq!(registry_host("1", "us-east-1"), "1.dkr.ecr.us-east-1.amazonaws.com");
-        assert_eq!(registry_host("1", "cn-north-1"), "1.dkr.ecr.cn-north-1.amazonaws.com.cn");
+        assert_eq!(
+            registry_host("1", "us-east-1"),
+            "1.dkr.ecr.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            registry_host("1", "cn-north-1"),
+            "1.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        );
     }
 }

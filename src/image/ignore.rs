@@ -77,7 +77,9 @@ mod tests {
 
     #[test]
     fn last_match_wins_and_directories_cover_their_contents() {
-        let ig = DockerIgnore::parse("# comment\nnode_modules\n*.log\n!keep.log\n/dist/\n**/*.tmp\n").expect("parse");
+        let ig =
+            DockerIgnore::parse("# comment\nnode_modules\n*.log\n!keep.log\n/dist/\n**/*.tmp\n")
+                .expect("parse");
         assert!(ig.ignored("node_modules/a/b.js"));
         assert!(ig.ignored("x.log"));
         assert!(!ig.ignored("keep.log"));

@@ -27,7 +27,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::GitTree { tree } => write!(f, "git tree {}", &tree[..tree.len().min(12)]),
-            Source::Content { files, reason } => write!(f, "content of {files} files ({reason})"),
+            Source::Content { files, reason } => write!(f, "content of {files} files: {reason}"),
         }
     }
 }
@@ -78,7 +78,11 @@ pub(crate) fn source_tag(
 }
 
 /// The tag from its three inputs (pure).
-pub(crate) fn combine(context_id: &str, dockerfile: &[u8], build_args: &BTreeMap<String, String>) -> String {
+pub(crate) fn combine(
+    context_id: &str,
+    dockerfile: &[u8],
+    build_args: &BTreeMap<String, String>,
+) -> String {
     let mut h = Sha256::new();
     h.update(b"deckhand-source-v1\n");
     h.update(context_id.as_bytes());
@@ -110,8 +114,11 @@ fn git_tree(context: &Path) -> Result<String, String> {
     if git(context, &["rev-parse", "--is-inside-work-tree"]).is_none_or(|s| s.trim() != "true") {
         return Err("not in a git work tree".into());
     }
-    let status = git(context, &["status", "--porcelain", "--untracked-files=all", "--", "."])
-        .ok_or_else(|| "git status failed".to_string())?;
+    let status = git(
+        context,
+        &["status", "--porcelain", "--untracked-files=all", "--", "."],
+    )
+    .ok_or_else(|| "git status failed".to_string())?;
     if !status.trim().is_empty() {
         return Err("uncommitted changes".into());
     }
@@ -151,7 +158,8 @@ fn content_hash(context: &Path) -> Result<(String, usize), TagError> {
         }
         let meta = entry.metadata().map_err(|e| read_err(entry.path(), &e))?;
         let body = if entry.file_type().is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(|e| read_err(entry.path(), &e))?;
+            let target =
+                std::fs::read_link(entry.path()).map_err(|e| read_err(entry.path(), &e))?;
             format!("link {}", target.to_string_lossy())
         } else {
             let bytes = std::fs::read(entry.path()).map_err(|e| read_err(entry.path(), &e))?;
@@ -197,7 +205,11 @@ mod tests {
         write(d, ".dockerignore", "*.log\n");
         let none = BTreeMap::new();
         let t1 = tag(d, &none);
-        assert!(t1.tag.starts_with("src-") && t1.tag.len() == 24, "{}", t1.tag);
+        assert!(
+            t1.tag.starts_with("src-") && t1.tag.len() == 24,
+            "{}",
+            t1.tag
+        );
         assert!(matches!(t1.source, Source::Content { .. }));
         assert_eq!(tag(d, &none), t1, "stable");
         write(d, "debug.log", "noise");
@@ -214,8 +226,14 @@ mod tests {
 
     #[test]
     fn build_args_are_order_independent_and_unambiguous() {
-        let a = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "2".to_string())]);
-        let b = BTreeMap::from([("B".to_string(), "2".to_string()), ("A".to_string(), "1".to_string())]);
+        let a = BTreeMap::from([
+            ("A".to_string(), "1".to_string()),
+            ("B".to_string(), "2".to_string()),
+        ]);
+        let b = BTreeMap::from([
+            ("B".to_string(), "2".to_string()),
+            ("A".to_string(), "1".to_string()),
+        ]);
         assert_eq!(combine("x", b"df", &a), combine("x", b"df", &b));
         let c = BTreeMap::from([("A".to_string(), "1\narg B=2".to_string())]);
         assert_ne!(combine("x", b"df", &a), combine("x", b"df", &c));
@@ -232,7 +250,14 @@ mod tests {
             let ok = Command::new("git")
                 .arg("-C")
                 .arg(root)
-                .args(["-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false"])
+                .args([
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
                 .args(args)
                 .output()
                 .expect("git")
@@ -249,7 +274,11 @@ mod tests {
         let ctx = root.join("backend");
         let none = BTreeMap::new();
         let t1 = tag(&ctx, &none);
-        assert!(matches!(t1.source, Source::GitTree { .. }), "{:?}", t1.source);
+        assert!(
+            matches!(t1.source, Source::GitTree { .. }),
+            "{:?}",
+            t1.source
+        );
         // a change outside the context does not matter
         write(root, "other.txt", "y");
         assert_eq!(tag(&ctx, &none).tag, t1.tag);

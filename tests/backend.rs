@@ -1,0 +1,427 @@
+//! Backend rollout (issue 3) against the local AWS stack: buildah builds of a FROM scratch
+//! fixture pushed through `registry-override` to the local registry, ECS on moto with the
+//! deployment simulator, request counting from the stack's request log (per access key id).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/backend.rs"]
+mod world;
+
+use std::time::{Duration, Instant};
+
+use world::{World, block_on, clients, filters};
+
+const READS_OK: &[&str] = &[
+    "DescribeServices",
+    "DescribeTaskDefinition",
+    "DescribeImages",
+    "GetParameters",
+];
+
+fn count(world: &World, op: &str) -> usize {
+    world
+        .requests()
+        .iter()
+        .filter(|r| r.operation == op)
+        .count()
+}
+
+/// The error report: stderr from the `error:` line on.
+fn report(stderr: &str) -> String {
+    stderr
+        .find("error:")
+        .map_or_else(|| stderr.to_string(), |i| stderr[i..].to_string())
+}
+
+fn snapshot_settings(world: &World) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    for (from, to) in filters(world) {
+        s.add_filter(&from, &to);
+    }
+    s
+}
+
+fn image_of(td: &aws_sdk_ecs::types::TaskDefinition, container: &str) -> String {
+    td.container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container))
+        .and_then(|c| c.image())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothing() {
+    let w = World::new("bk-first");
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("$ buildah build"), "{err}");
+
+    // The task definition references the ECR repository by the digest the registry serves.
+    let td_arn = w.service_td();
+    assert_ne!(td_arn, w.initial_td);
+    let (td, tags) = w.describe_td(&td_arn);
+    let image = image_of(&td, "api");
+    let tag = out
+        .split_whitespace()
+        .find(|s| s.starts_with("src-"))
+        .unwrap()
+        .to_string();
+    let digest = w.registry_digest(&tag);
+    assert_eq!(
+        image,
+        format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/{}@{digest}",
+            w.repository
+        )
+    );
+
+    // Unrelated containers, volumes, roles, placement, logging and tags survive.
+    let (old, old_tags) = w.describe_td(&w.initial_td);
+    assert_eq!(
+        td.container_definitions()[1],
+        old.container_definitions()[1],
+        "sidecar untouched"
+    );
+    assert_eq!(td.volumes(), old.volumes());
+    assert_eq!(td.task_role_arn(), old.task_role_arn());
+    assert_eq!(td.execution_role_arn(), old.execution_role_arn());
+    assert_eq!(td.placement_constraints(), old.placement_constraints());
+    assert_eq!(td.cpu(), old.cpu());
+    assert_eq!(td.memory(), old.memory());
+    let api = &td.container_definitions()[0];
+    let old_api = &old.container_definitions()[0];
+    assert_eq!(api.log_configuration(), old_api.log_configuration());
+    assert_eq!(api.health_check(), old_api.health_check());
+    assert_eq!(api.mount_points(), old_api.mount_points());
+    assert_eq!(api.port_mappings(), old_api.port_mappings());
+    assert_eq!(api.ulimits(), old_api.ulimits());
+    assert_eq!(api.docker_labels(), old_api.docker_labels());
+    let env: Vec<(String, String)> = api
+        .environment()
+        .iter()
+        .map(|e| (e.name().unwrap().into(), e.value().unwrap().into()))
+        .collect();
+    assert_eq!(
+        env,
+        vec![
+            ("LOG_LEVEL".into(), "info".into()),
+            ("NODE_ENV".into(), "production".into())
+        ]
+    );
+    let secret = &api.secrets()[0];
+    assert_eq!(secret.name(), "API_ACCESS_TOKEN");
+    assert_eq!(
+        secret.value_from(),
+        format!(
+            "arn:aws:ssm:us-east-1:123456789012:parameter{}",
+            w.parameter
+        )
+    );
+    for t in &old_tags {
+        assert!(tags.contains(t), "tag {t:?} lost");
+    }
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == Some("deckhand:release") && t.value().is_some_and(|v| v.len() > 10)),
+        "{tags:?}"
+    );
+
+    // The ECR token never shows; the temporary auth file is gone.
+    let token = block_on(async {
+        let c = clients().await;
+        c.ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .unwrap()
+            .authorization_data()[0]
+            .authorization_token()
+            .unwrap()
+            .to_string()
+    });
+    assert!(!out.contains(&token) && !err.contains(&token));
+    let leftovers: Vec<_> = std::fs::read_dir(w.path().join("tmp"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("deckhand-auth"))
+        .collect();
+    assert!(leftovers.is_empty(), "auth file left behind: {leftovers:?}");
+
+    // The release record names image, task definition and deployment.
+    let releases = w.releases();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0]["status"], "succeeded");
+    assert_eq!(releases[0]["backend"]["image"], image.as_str());
+    assert_eq!(
+        releases[0]["backend"]["task_definition_arn"],
+        td_arn.as_str()
+    );
+    assert!(
+        releases[0]["backend"]["deployment_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ecs-svc/")
+    );
+
+    // Second deploy: nothing changed -> reads only, no build, no push, no register, no update.
+    let mark = w.requests().last().unwrap().seq;
+    let started = Instant::now();
+    let (code, out, err) = w.deploy(&[]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend: no changes"), "{out}");
+    assert!(!err.contains("$ buildah"), "built again:\n{err}");
+    let calls: Vec<_> = w.requests().into_iter().filter(|r| r.seq > mark).collect();
+    assert!(calls.len() <= 6, "{calls:?}");
+    assert!(calls.iter().all(|r| !r.write), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|r| READS_OK.contains(&r.operation.as_str())),
+        "{calls:?}"
+    );
+    assert_eq!(w.service_td(), td_arn);
+    assert_eq!(w.releases().len(), 1, "a no-op writes no release record");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn a_changed_file_dockerfile_or_build_arg_makes_a_new_tag_and_revision() {
+    let w = World::new("bk-change");
+    let tag_of = |out: &str| {
+        out.split_whitespace()
+            .find(|s| s.starts_with("src-"))
+            .unwrap()
+            .to_string()
+    };
+    let (code, out, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    let mut tags = vec![tag_of(&out)];
+    let mut tds = vec![w.service_td()];
+
+    let edits: [&dyn Fn(); 3] = [
+        &|| std::fs::write(w.context().join("hello.txt"), "hello again\n").unwrap(),
+        &|| {
+            let df = std::fs::read_to_string(w.context().join("Dockerfile")).unwrap();
+            std::fs::write(w.context().join("Dockerfile"), format!("{df}LABEL v=2\n")).unwrap();
+        },
+        &|| w.write_config("  build-args: { GREETING: hi }\n"),
+    ];
+    for edit in edits {
+        edit();
+        let (code, out, err) = w.deploy(&["--no-wait"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("$ buildah build"), "{err}");
+        let tag = tag_of(&out);
+        assert!(!tags.contains(&tag), "{tag} reused: {tags:?}");
+        tags.push(tag);
+        let td = w.service_td();
+        assert!(!tds.contains(&td), "no new revision");
+        tds.push(td);
+    }
+    // An ignored file changes nothing.
+    std::fs::write(w.context().join("debug.log"), "noise").unwrap();
+    let (code, out, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend: no changes"), "{out}");
+    assert_eq!(count(&w, "RegisterTaskDefinition"), 4);
+}
+
+#[test]
+fn dry_run_prints_the_plan_with_a_task_definition_diff_and_writes_nothing() {
+    let w = World::new("bk-dry");
+    let (code, out, err) = w.deploy(&["--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(w.requests().iter().all(|r| !r.write), "{:?}", w.requests());
+    assert_eq!(w.service_td(), w.initial_td);
+    let settings = snapshot_settings(&w);
+    settings.bind(|| insta::assert_snapshot!("dry_run_plan", out));
+
+    let (code, json, _) = w.deploy(&["--dry-run", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["backend"]["image"]["action"], "build");
+    assert_eq!(v["backend"]["task_definition"]["changed"], true);
+    assert_eq!(v["backend"]["update_service"], true);
+}
+
+#[test]
+fn failing_tasks_exit_3_naming_the_stopped_reason_and_record_a_failed_release() {
+    let w = World::new("bk-fail");
+    w.sim(serde_json::json!({
+        "scenario": "tasks-fail", "step-seconds": 0.1, "exit-code": 1,
+        "stopped-reason": "Essential container in task exited"
+    }));
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("exited with code 1"), "{err}");
+    // The service runs the previous revision again.
+    assert_eq!(w.service_td(), w.initial_td);
+    let settings = snapshot_settings(&w);
+    settings.bind(|| insta::assert_snapshot!("tasks_fail_report", report(&err)));
+    let releases = w.releases();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0]["status"], "failed");
+    assert_eq!(releases[0]["backend"]["status"], "failed");
+    assert!(
+        releases[0]["backend"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker")
+    );
+}
+
+#[test]
+fn image_pull_failures_are_classified() {
+    let w = World::new("bk-pull");
+    w.sim(serde_json::json!({
+        "scenario": "tasks-fail", "step-seconds": 0.1, "stop-code": "TaskFailedToStart",
+        "exit-code": null,
+        "stopped-reason": "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/x@sha256:0: not found"
+    }));
+    let (code, _, err) = w.deploy(&[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("image pull: image not found"), "{err}");
+    assert!(
+        err.contains(
+            "help: image pull: image not found: the image in the task definition does not exist"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stuck_rollout_exits_4_within_the_timeout() {
+    let w = World::new("bk-stuck");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    let started = Instant::now();
+    let (code, out, err) = w.deploy(&["--wait-timeout", "2s"]);
+    let took = started.elapsed();
+    assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(err.contains("waiting for: deployment ecs-svc/"), "{err}");
+    let settings = snapshot_settings(&w);
+    settings.bind(|| insta::assert_snapshot!("stuck_report", report(&err)));
+}
+
+#[test]
+fn throttled_calls_are_retried_by_the_sdk() {
+    let w = World::new("bk-throttle");
+    w.sim(serde_json::json!({"scenario": "throttle", "throttle-count": 3, "step-seconds": 0.1}));
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    // (DescribeImages answers 400 ImageNotFoundException for the new tag: not a throttle.)
+    let throttled = w
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(400) && r.operation != "DescribeImages")
+        .count();
+    assert_eq!(throttled, 3);
+    assert!(err.contains("completed"), "{err}");
+}
+
+#[test]
+fn throttled_polls_during_the_rollout_are_polled_again() {
+    let w = World::new("bk-throttle-watch");
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.4}));
+    let child = w.spawn_deploy(&[]);
+    // Once the rollout started, arm more ThrottlingExceptions than one call's SDK retries
+    // (4 attempts) absorb: the watcher itself must treat a throttled poll as "try again".
+    let started = Instant::now();
+    loop {
+        let state = w.sim_state();
+        let deployments = state["services"][0]["deployments"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if deployments > 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "rollout never started: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    w.sim(serde_json::json!({"scenario": "throttle", "throttle-count": 6}));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let log = w.requests();
+    let update = log
+        .iter()
+        .position(|r| r.operation == "UpdateService")
+        .unwrap();
+    let throttled = log[update..]
+        .iter()
+        .filter(|r| r.status == Some(400))
+        .count();
+    assert_eq!(throttled, 6, "{log:?}");
+    assert!(err.contains("completed"), "{err}");
+}
+
+#[test]
+fn no_wait_returns_after_update_service() {
+    let w = World::new("bk-nowait");
+    let (code, _, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    let ops: Vec<String> = w.requests().into_iter().map(|r| r.operation).collect();
+    let update = ops.iter().position(|o| o == "UpdateService").unwrap();
+    assert!(
+        !ops[update + 1..].iter().any(|o| o == "DescribeServices"),
+        "{ops:?}"
+    );
+    assert_eq!(w.releases()[0]["backend"]["status"], "in-progress");
+}
+
+#[test]
+fn force_rolls_even_when_nothing_changed() {
+    let w = World::new("bk-force");
+    assert_eq!(w.deploy(&["--no-wait"]).0, 0);
+    let before = w.service_td();
+    let (code, out, err) = w.deploy(&["--force", "--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("unchanged; new revision forced"), "{out}");
+    assert!(!err.contains("$ buildah"), "{err}");
+    assert_ne!(w.service_td(), before);
+}
+
+#[test]
+fn missing_cluster_service_repository_or_parameter_is_a_clear_configuration_error() {
+    let w = World::new("bk-missing");
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "--cluster",
+            "nope-cluster",
+            "ECS cluster `nope-cluster` not found (backend.cluster)",
+        ),
+        (
+            "--service",
+            "nope-service",
+            "ECS service `nope-service` not found in cluster",
+        ),
+        (
+            "--repository",
+            "nope-repo",
+            "ECR repository `nope-repo` not found (backend.repository)",
+        ),
+        (
+            "--secret",
+            "OTHER=/nope/parameter",
+            "SSM parameter not found: /nope/parameter (backend.secrets.OTHER)",
+        ),
+    ];
+    for (flag, value, want) in cases {
+        let (code, _, err) = w.deploy(&[flag, value, "--dry-run"]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains(want), "{flag}: {err}");
+        assert!(err.contains("help: "), "{flag}: {err}");
+    }
+    let (code, _, err) = w.deploy(&["--container", "worker", "--dry-run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("has no container named worker (backend.container); it has: api, sidecar"),
+        "{err}"
+    );
+    assert!(w.requests().iter().all(|r| !r.write));
+}
