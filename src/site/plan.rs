@@ -221,7 +221,9 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
                 uploads.push(action(Reason::Changed, None));
             }
             (Some(p), Some(l))
-                if l.size != p.size || p.etag.as_deref().is_some_and(|e| e != l.etag) =>
+                // Servers that list no ETag (some S3 look-alikes) are compared by size.
+                if l.size != p.size
+                    || p.etag.as_deref().is_some_and(|e| !l.etag.is_empty() && e != l.etag) =>
             {
                 uploads.push(action(Reason::Modified, None));
             }
@@ -718,6 +720,18 @@ mod tests {
         let json = serde_json::to_value(&p).expect("json");
         assert_eq!(json["uploads"][0]["key"], "assets/index-2.js");
         assert_eq!(json["invalidation"]["kind"], "paths");
+    }
+
+    #[test]
+    fn a_listing_without_etags_is_compared_by_size() {
+        let a = desired("index.html", "x", "no-cache");
+        let last = release(&[(&a, "e")]);
+        let p = plan(input(vec![a.clone()], Some(&last), live_of(&[(&a, "")]), None));
+        assert!(p.uploads.is_empty(), "{p}");
+        let mut grown = live_of(&[(&a, "")]);
+        grown.site.get_mut("index.html").expect("listed").size = 2;
+        let p = plan(input(vec![a], Some(&last), grown, None));
+        assert_eq!(p.uploads[0].reason, Reason::Modified);
     }
 
     #[test]
