@@ -532,6 +532,7 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
         'ecr:BatchGetImage',
         'ecr:CompleteLayerUpload',
         'ecr:DescribeImages',
+        'ecr:DescribeRepositories',
         'ecr:GetDownloadUrlForLayer',
         'ecr:InitiateLayerUpload',
         'ecr:PutImage',
@@ -561,15 +562,18 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
     new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
     new iam.PolicyStatement({
       sid: 'SiteBucketObjects',
-      actions: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+      // PutObject also covers the multipart calls (Create/UploadPart/Complete); Abort is separate.
+      actions: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
       resources: [`${s.bucketArn}/*`],
     }),
     new iam.PolicyStatement({
-      sid: 'Invalidate',
-      actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
+      sid: 'Distribution',
+      actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
       resources: [s.distributionArn],
     }),
-    new iam.PolicyStatement({ sid: 'Secrets', actions: ['ssm:GetParameter', 'ssm:PutParameter'], resources: s.parameterArns }),
+    // GetParameters (WithDecryption=false) resolves the configured names to ARNs for the task
+    // definition; PutParameter is the designed sync of the values from CI secrets.
+    new iam.PolicyStatement({ sid: 'Secrets', actions: ['ssm:GetParameters', 'ssm:PutParameter'], resources: s.parameterArns }),
   ];
 }
 
@@ -586,7 +590,7 @@ export interface PlanRoleScope {
 export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
   return [
     new iam.PolicyStatement({ sid: 'StackDiscovery', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
-    new iam.PolicyStatement({ sid: 'EcrRead', actions: ['ecr:DescribeImages'], resources: [s.repositoryArn] }),
+    new iam.PolicyStatement({ sid: 'EcrRead', actions: ['ecr:DescribeImages', 'ecr:DescribeRepositories'], resources: [s.repositoryArn] }),
     new iam.PolicyStatement({ sid: 'EcsTaskDefinitions', actions: ['ecs:DescribeTaskDefinition'], resources: ['*'] }),
     new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices'], resources: [s.serviceArn] }),
     new iam.PolicyStatement({
@@ -597,6 +601,10 @@ export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
     }),
     new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
     new iam.PolicyStatement({ sid: 'SiteBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
-    new iam.PolicyStatement({ sid: 'InvalidationRead', actions: ['cloudfront:GetInvalidation'], resources: [s.distributionArn] }),
+    new iam.PolicyStatement({
+      sid: 'DistributionRead',
+      actions: ['cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
+      resources: [s.distributionArn],
+    }),
   ];
 }

@@ -107,6 +107,7 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
     'ecr:BatchGetImage',
     'ecr:CompleteLayerUpload',
     'ecr:DescribeImages',
+    'ecr:DescribeRepositories',
     'ecr:GetDownloadUrlForLayer',
     'ecr:InitiateLayerUpload',
     'ecr:PutImage',
@@ -117,9 +118,9 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
   EcsTasks: ['ecs:DescribeTasks', 'ecs:ListTasks'],
   PassTaskRoles: ['iam:PassRole'],
   SiteBucketList: ['s3:ListBucket'],
-  SiteBucketObjects: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
-  Invalidate: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
-  Secrets: ['ssm:GetParameter', 'ssm:PutParameter'],
+  SiteBucketObjects: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+  Distribution: ['cloudfront:CreateInvalidation', 'cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
+  Secrets: ['ssm:GetParameters', 'ssm:PutParameter'],
 };
 
 describe('deploy role', () => {
@@ -156,7 +157,7 @@ describe('deploy role', () => {
     assert.deepEqual(bySid.get('PassTaskRoles')?.Condition, { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
     assert.deepEqual(bySid.get('SiteBucketList')?.Resource, { 'Fn::GetAtt': [ids.bucket, 'Arn'] });
     assert.deepEqual(bySid.get('SiteBucketObjects')?.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/*']] });
-    assert.match(str(bySid.get('Invalidate')?.Resource), new RegExp(`:distribution/",\\{"Ref":"${ids.dist}"\\}`));
+    assert.match(str(bySid.get('Distribution')?.Resource), new RegExp(`:distribution/",\\{"Ref":"${ids.dist}"\\}`));
     const secrets = str(bySid.get('Secrets')?.Resource);
     assert.match(secrets, /parameter\/spa-ecs\/claude-api-key"/);
     assert.match(secrets, /parameter\/spa-ecs\/api-access-token"/);
@@ -165,6 +166,29 @@ describe('deploy role', () => {
     // '*' only where IAM has no resource-level permissions (or with the cluster condition).
     const star = statements.filter((s) => s.Resource === '*').map((s) => s.Sid).sort();
     assert.deepEqual(star, ['EcrLogin', 'EcsTaskDefinitions', 'EcsTasks']);
+  });
+});
+
+const PLAN_ACTIONS: Record<string, string[]> = {
+  StackDiscovery: ['cloudformation:DescribeStacks'],
+  EcrRead: ['ecr:DescribeImages', 'ecr:DescribeRepositories'],
+  EcsTaskDefinitions: ['ecs:DescribeTaskDefinition'],
+  EcsService: ['ecs:DescribeServices'],
+  EcsTasks: ['ecs:DescribeTasks', 'ecs:ListTasks'],
+  SiteBucketList: ['s3:ListBucket'],
+  SiteBucketRead: ['s3:GetObject'],
+  DistributionRead: ['cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
+};
+
+describe('plan role', () => {
+  test('has exactly the read-only IAM actions of plan/status/releases, and no SSM', () => {
+    const got: Record<string, string[]> = {};
+    for (const s of roleStatements(json, roleIdFor(json, stack, 'PlanRole'))) {
+      assert.equal(s.Effect, 'Allow');
+      const a = s.Action;
+      got[s.Sid as string] = (Array.isArray(a) ? (a as string[]) : [a as string]).slice().sort();
+    }
+    assert.deepEqual(got, PLAN_ACTIONS);
   });
 });
 
