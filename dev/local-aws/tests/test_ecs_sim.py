@@ -290,6 +290,8 @@ def test_scaling_desired_count_and_delete(aws, sim: Sim, ecs_service) -> None:
     svc = describe(aws, c, name)
     assert len(svc["deployments"]) == 1 and svc["desiredCount"] == 3
     assert (svc["runningCount"], svc["pendingCount"]) == (1, 2)
+    cluster = aws("ecs", "describe-clusters", "--clusters", c)["clusters"][0]
+    assert (cluster["runningTasksCount"], cluster["pendingTasksCount"], cluster["activeServicesCount"]) == (1, 2, 1)
     sim.step(c, name)
     svc = describe(aws, c, name)
     assert (svc["runningCount"], svc["pendingCount"]) == (3, 0)

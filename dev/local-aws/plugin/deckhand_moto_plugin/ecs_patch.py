@@ -20,6 +20,7 @@ _orig_list_tasks = B.list_tasks
 _orig_describe_tasks = B.describe_tasks
 _orig_stop_task = B.stop_task
 _orig_describe_capacity_providers = B.describe_capacity_providers
+_orig_describe_clusters = B.describe_clusters
 
 # extra CreateService parameters moto does not model, stored on the Service object
 EXTRA_SERVICE_PARAMS = {
@@ -183,6 +184,27 @@ def stop_task(self: B, cluster_str: str, task_str: str, reason: str) -> Any:
         return task
 
 
+def describe_clusters(self: B, cluster_names: list[str]) -> Any:
+    """Cluster task/service counts from the simulated services (moto's are bookkeeping noise)."""
+    with ecs_sim.LOCK:
+        clusters, failures = _orig_describe_clusters(self, cluster_names)
+        now = time.time()
+        for cluster in clusters:
+            ecs_sim.advance_cluster(cluster.arn, now)
+            moto_tasks = [t for t in self.tasks.get(cluster.name, {}).values() if t.desired_status == "RUNNING"]
+            sim_tasks = [x for x in ecs_sim.all_tasks() if x["clusterArn"] == cluster.arn and x.live()]
+            cluster.running_tasks_count = sum(1 for t in moto_tasks if t.last_status == "RUNNING") + sum(
+                1 for x in sim_tasks if x["lastStatus"] in ("RUNNING", "DEACTIVATING")
+            )
+            cluster.pending_tasks_count = sum(1 for t in moto_tasks if t.last_status == "PENDING") + sum(
+                1 for x in sim_tasks if x["lastStatus"] == "PENDING"
+            )
+            cluster.active_services_count = sum(
+                1 for s in self.services.values() if s.cluster_arn == cluster.arn and s.status == "ACTIVE"
+            )
+        return clusters, failures
+
+
 def describe_capacity_providers(self: B, names: Optional[list[str]]) -> Any:
     # moto 5.2.5 answers 500 when no names are given; ECS then lists all of them
     if not names:
@@ -246,5 +268,6 @@ def install() -> None:
     B.describe_tasks = describe_tasks  # type: ignore[method-assign]
     B.stop_task = stop_task  # type: ignore[method-assign]
     B.describe_capacity_providers = describe_capacity_providers  # type: ignore[method-assign]
+    B.describe_clusters = describe_clusters  # type: ignore[method-assign]
     EC2ContainerServiceResponse.create_service = resp_create_service  # type: ignore[method-assign]
     EC2ContainerServiceResponse.describe_tasks = resp_describe_tasks  # type: ignore[method-assign]
