@@ -53,7 +53,8 @@ fn image_of(td: &aws_sdk_ecs::types::TaskDefinition, container: &str) -> String 
 #[test]
 fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothing() {
     let w = World::new("bk-first");
-    let (code, out, err) = w.deploy(&[]);
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let (code, out, err) = w.deploy_with(&[], &[("GITHUB_SHA", sha)]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("$ buildah build"), "{err}");
 
@@ -68,6 +69,11 @@ fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothin
         .unwrap()
         .to_string();
     let digest = w.registry_digest(&tag);
+    assert_eq!(
+        w.registry_digest(sha),
+        digest,
+        "also tagged with the git sha"
+    );
     assert_eq!(
         image,
         format!(
@@ -122,8 +128,13 @@ fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothin
         assert!(tags.contains(t), "tag {t:?} lost");
     }
     assert!(
+        tags.iter().any(|t| t.key() == Some("deckhand:release")
+            && t.value().is_some_and(|v| v.ends_with("-0123456"))),
+        "{tags:?}"
+    );
+    assert!(
         tags.iter()
-            .any(|t| t.key() == Some("deckhand:release") && t.value().is_some_and(|v| v.len() > 10)),
+            .any(|t| t.key() == Some("deckhand:git-sha") && t.value() == Some(sha)),
         "{tags:?}"
     );
 

@@ -73,4 +73,83 @@ mod tests {
         let back = from_json(&json).expect("from json");
         assert_eq!(back, td);
     }
+
+    #[test]
+    fn every_describe_only_field_is_stripped_and_the_rest_survives_the_round_trip() {
+        use aws_sdk_ecs::types::{
+            Attribute, Compatibility, LogConfiguration, LogDriver, Secret, TaskDefinitionStatus,
+            Volume,
+        };
+        let t = aws_smithy_types::DateTime::from_secs(1_700_000_000);
+        let td = TaskDefinition::builder()
+            .task_definition_arn("arn:aws:ecs:us-east-1:1:task-definition/api:7")
+            .revision(7)
+            .status(TaskDefinitionStatus::Active)
+            .requires_attributes(
+                Attribute::builder()
+                    .name("ecs.capability.secrets.ssm.environment-variables")
+                    .build()
+                    .expect("attr"),
+            )
+            .compatibilities(Compatibility::Ec2)
+            .registered_at(t)
+            .registered_by("arn:aws:sts::1:assumed-role/deploy/gha")
+            .deregistered_at(t)
+            .delete_requested_at(t)
+            .family("api")
+            .task_role_arn("arn:aws:iam::1:role/task")
+            .execution_role_arn("arn:aws:iam::1:role/exec")
+            .requires_compatibilities(Compatibility::Ec2)
+            .cpu("256")
+            .memory("512")
+            .volumes(Volume::builder().name("data").build())
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("api")
+                    .image("old")
+                    .secrets(
+                        Secret::builder()
+                            .name("S")
+                            .value_from("arn:p")
+                            .build()
+                            .expect("secret"),
+                    )
+                    .log_configuration(
+                        LogConfiguration::builder()
+                            .log_driver(LogDriver::Awslogs)
+                            .options("awslogs-group", "/g")
+                            .build()
+                            .expect("log"),
+                    )
+                    .build(),
+            )
+            .build();
+        let json = to_json(&td).expect("json");
+        for key in crate::ecs::render::DESCRIBE_ONLY {
+            assert!(
+                json.get(*key).is_some(),
+                "{key} is not serialised, the test proves nothing"
+            );
+        }
+        let stripped = crate::ecs::render::strip(&json);
+        let back = from_json(&stripped).expect("back");
+        assert_eq!(back.task_definition_arn(), None);
+        assert_eq!(back.revision(), 0);
+        assert_eq!(back.status(), None);
+        assert!(back.requires_attributes().is_empty());
+        assert!(back.compatibilities().is_empty());
+        assert_eq!(back.registered_at(), None);
+        assert_eq!(back.registered_by(), None);
+        assert_eq!(back.deregistered_at(), None);
+        assert_eq!(back.delete_requested_at(), None);
+        assert_eq!(back.task_role_arn(), td.task_role_arn());
+        assert_eq!(back.execution_role_arn(), td.execution_role_arn());
+        assert_eq!(back.volumes(), td.volumes());
+        assert_eq!(back.container_definitions(), td.container_definitions());
+        assert_eq!(
+            back.requires_compatibilities(),
+            td.requires_compatibilities()
+        );
+        assert_eq!((back.cpu(), back.memory()), (Some("256"), Some("512")));
+    }
 }

@@ -329,8 +329,16 @@ impl World {
 
     /// Runs `deckhand deploy --only backend <args>`: (exit code, stdout, stderr).
     pub fn deploy(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self
-            .deckhand()
+        self.deploy_with(args, &[])
+    }
+
+    /// `deploy` with extra environment variables.
+    pub fn deploy_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = self.deckhand();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
             .args(["deploy", "--only", "backend"])
             .args(args)
             .output()
