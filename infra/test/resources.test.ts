@@ -117,6 +117,12 @@ describe('ECS', () => {
       NewInstancesProtectedFromScaleIn: true,
       LaunchTemplate: Match.objectLike({ LaunchTemplateId: ref('AWS::EC2::LaunchTemplate') }),
     });
+    const [, asg] = only(json, 'AWS::AutoScaling::AutoScalingGroup');
+    assert.deepEqual(
+      asg.Properties?.VPCZoneIdentifier,
+      logicalIds(json, 'AWS::EC2::Subnet').map((id) => ({ Ref: id })),
+      'the two public subnets',
+    );
   });
 
   test('AWS::IAM::Role + AWS::IAM::InstanceProfile: instance role with AmazonEC2ContainerServiceforEC2Role', () => {
