@@ -81,6 +81,10 @@ def test_every_request_is_logged_in_order_with_operation_and_write_flag(private_
     newer = log(url, since=last)
     assert [e["operation"] for e in newer] == ["ListObjectsV2", "DescribeServices"]
     assert not [e for e in newer if e["write"]]
+    assert [e["operation"] for e in log(url, since=last + 1)] == ["DescribeServices"]
+    assert [e["seq"] for e in log(url, tail=1)] == [last + 2]
+    assert log(url, since=last + 2) == [] and log(url, since=0) == log(url)
+    assert http("GET", f"{url}/_sim/requests?since=x")[0] == 400
 
 
 def test_control_calls_are_not_logged_and_delete_clears(private_moto: str) -> None:

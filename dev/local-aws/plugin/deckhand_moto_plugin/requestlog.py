@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Optional
+
+MAX_ENTRIES = 200_000  # oldest entries are dropped beyond this (seq keeps counting)
 
 _lock = threading.Lock()
 _entries: list[dict[str, Any]] = []
@@ -28,12 +30,18 @@ def record(
             "access-key-id": access_key_id,
         }
         _entries.append(entry)
+        if len(_entries) > MAX_ENTRIES:
+            del _entries[: len(_entries) - MAX_ENTRIES]
         return entry
 
 
-def snapshot() -> list[dict[str, Any]]:
+def snapshot(since: Optional[int] = None) -> list[dict[str, Any]]:
+    """Entries with seq > `since` (all by default). Retained seqs are contiguous."""
     with _lock:
-        return [dict(e) for e in _entries]
+        start = 0
+        if since is not None and _entries:
+            start = max(0, min(len(_entries), since - _entries[0]["seq"] + 1))
+        return [dict(e) for e in _entries[start:]]
 
 
 def clear() -> None:

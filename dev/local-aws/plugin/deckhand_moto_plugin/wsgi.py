@@ -141,12 +141,16 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
         if parts == ["requests"]:
             if method == "GET":
                 q = parse_qs(environ.get("QUERY_STRING", ""))
-                entries = requestlog.snapshot()
-                if "since" in q:
-                    since = int(q["since"][0])
-                    entries = [e for e in entries if e["seq"] > since]
+                try:
+                    since = int(q["since"][0]) if "since" in q else None
+                    tail = int(q["tail"][0]) if "tail" in q else None
+                except ValueError:
+                    raise ValueError("since and tail must be integers")
+                entries = requestlog.snapshot(since)
                 if "access-key-id" in q:
                     entries = [e for e in entries if e["access-key-id"] == q["access-key-id"][0]]
+                if tail is not None:
+                    entries = entries[-tail:] if tail > 0 else []
                 return _json_response(start_response, 200, entries)
             if method == "DELETE":
                 requestlog.clear()
