@@ -153,3 +153,28 @@ def test_security_group_ingress_from_prefix_list(aws) -> None:
     (perm,) = sg["IpPermissions"]
     assert (perm["IpProtocol"], perm["FromPort"], perm["ToPort"]) == ("tcp", 80, 80)
     assert perm["PrefixListIds"][0]["PrefixListId"] == "pl-3b927c52"
+
+
+def test_delete_stack_removes_the_new_types(aws) -> None:
+    template = json.loads(TEMPLATE.read_text())
+    for logical in ("TaskDef", "Service"):
+        del template["Resources"][logical]
+    for key in ("ServiceName", "ServiceArn"):
+        del template["Outputs"][key]
+    name = unique("del")
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", json.dumps(template))
+    desc = aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]
+    out = {o["OutputKey"]: o["OutputValue"] for o in desc["Outputs"]}
+    aws("cloudformation", "delete-stack", "--stack-name", name)
+    status = aws("cloudformation", "describe-stacks", "--stack-name", desc["StackId"])["Stacks"][0]["StackStatus"]
+    assert status == "DELETE_COMPLETE"
+    for args, code in [
+        (["cloudfront", "get-distribution", "--id", out["DistributionId"]], "NoSuchDistribution"),
+        (["cloudfront", "describe-function", "--name", f"{name}-spa-rewrite"], "NoSuchFunctionExists"),
+        (["cloudfront", "get-origin-access-control", "--id", out["OacId"]], "NoSuchOriginAccessControl"),
+    ]:
+        with pytest.raises(AwsCliError) as err:
+            aws(*args)
+        assert code in err.value.stderr
+    names = [p["name"] for p in aws("ecs", "describe-capacity-providers")["capacityProviders"]]
+    assert out["CapacityProviderName"] not in names
