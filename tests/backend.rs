@@ -317,6 +317,35 @@ fn a_stuck_rollout_exits_4_within_the_timeout() {
 }
 
 #[test]
+fn a_deployment_configuration_without_room_is_named_when_the_rollout_stalls() {
+    let w = World::new("bk-noroom");
+    // maximumPercent 100 + minimumHealthyPercent 100: ECS may neither start nor stop a task.
+    block_on(async {
+        let c = clients().await;
+        c.ecs
+            .update_service()
+            .cluster(&w.cluster)
+            .service(&w.service)
+            .deployment_configuration(
+                aws_sdk_ecs::types::DeploymentConfiguration::builder()
+                    .maximum_percent(100)
+                    .minimum_healthy_percent(100)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, _, err) = w.deploy(&["--wait-timeout", "2s"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("deployment configuration leaves no room: (service api) was unable to stop or start tasks"),
+        "{err}"
+    );
+    assert!(err.contains("help: "), "{err}");
+}
+
+#[test]
 fn throttled_calls_are_retried_by_the_sdk() {
     let w = World::new("bk-throttle");
     w.sim(serde_json::json!({"scenario": "throttle", "throttle-count": 3, "step-seconds": 0.1}));

@@ -144,9 +144,11 @@ impl Diagnose for BackendError {
                 }
                 (!lines.is_empty()).then(|| lines.join("\n"))
             }
-            BackendError::TimedOut { .. } => Some(
-                "check capacity (container instances, CPU/memory), the deployment configuration (minimumHealthyPercent/maximumPercent) and the events above; raise backend.wait.timeout for slow starts".into(),
-            ),
+            BackendError::TimedOut { report, .. } => {
+                let mut lines = kinds_help(report);
+                lines.push("check capacity (container instances, CPU/memory), the deployment configuration (minimumHealthyPercent/maximumPercent) and the events above; raise backend.wait.timeout for slow starts".into());
+                Some(lines.join("\n"))
+            }
             _ => None,
         }
     }

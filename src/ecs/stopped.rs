@@ -39,6 +39,7 @@ pub(crate) enum CauseKind {
     NoCapacity,
     PortConflict,
     Placement,
+    DeploymentConfiguration,
     Replaced,
     Other,
 }
@@ -61,6 +62,7 @@ impl CauseKind {
             CauseKind::NoCapacity => "placement: no capacity",
             CauseKind::PortConflict => "placement: port conflict",
             CauseKind::Placement => "placement failed",
+            CauseKind::DeploymentConfiguration => "deployment configuration leaves no room",
             CauseKind::Replaced => "replaced by the scheduler",
             CauseKind::Other => "stopped",
         }
@@ -108,6 +110,9 @@ impl CauseKind {
                 "a static host port is already taken on every instance: use dynamic host ports (hostPort 0) or more instances"
             }
             CauseKind::Placement => "no container instance met the task's requirements",
+            CauseKind::DeploymentConfiguration => {
+                "ECS may neither stop an old task (minimumHealthyPercent) nor start a new one (maximumPercent): lower the first or raise the second"
+            }
             CauseKind::Replaced => "normal replacement",
             CauseKind::Other => "see the stopped reason",
         }
@@ -272,8 +277,17 @@ pub(crate) fn classify(task: &StoppedTask) -> (CauseKind, String) {
     (kind, detail)
 }
 
-/// Classifies a service event that explains a placement failure, if it is one.
+/// Classifies a service event that explains a stalled rollout (placement, deployment
+/// configuration), if it is one.
 pub(crate) fn placement_event(message: &str) -> Option<CauseKind> {
+    if has(
+        message,
+        &[
+            "unable to stop or start tasks during a deployment because of the service deployment configuration",
+        ],
+    ) {
+        return Some(CauseKind::DeploymentConfiguration);
+    }
     if !has(message, &["unable to place a task"]) {
         return None;
     }
@@ -503,6 +517,12 @@ mod tests {
         assert_eq!(
             placement_event("(service api) has started 1 tasks: (task 1)."),
             None
+        );
+        assert_eq!(
+            placement_event(
+                "(service api) was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again."
+            ),
+            Some(CauseKind::DeploymentConfiguration)
         );
     }
 }

@@ -259,7 +259,8 @@ impl Progress {
 /// Watches the deployment until it ends. AWS errors other than throttling end the watch.
 pub(crate) async fn watch(ctx: &AwsContext, mut target: Target) -> Result<Outcome, AwsError> {
     let printer = Printer::new(&target.service);
-    let result = watch_loop(ctx, &mut target, &printer).await;
+    let before = target.seen_events.clone();
+    let result = watch_loop(ctx, &mut target, &before, &printer).await;
     printer.finish();
     result
 }
@@ -267,6 +268,7 @@ pub(crate) async fn watch(ctx: &AwsContext, mut target: Target) -> Result<Outcom
 async fn watch_loop(
     ctx: &AwsContext,
     t: &mut Target,
+    before: &HashSet<String>,
     printer: &Printer,
 ) -> Result<Outcome, AwsError> {
     let mut backoff = Backoff::from_env();
@@ -299,7 +301,7 @@ async fn watch_loop(
                 if last_progress.elapsed() > t.timeout
                     && let Some(svc) = &last_service
                 {
-                    return timed_out(ctx, t, svc, last_counts).await;
+                    return timed_out(ctx, t, before, svc, last_counts).await;
                 }
                 continue;
             }
@@ -336,7 +338,7 @@ async fn watch_loop(
                             .rollout_state_reason()
                             .unwrap_or("the deployment failed")
                             .to_string();
-                        return failed(ctx, t, &svc, reason, Some(counts(d))).await;
+                        return failed(ctx, t, before, &svc, reason, Some(counts(d))).await;
                     }
                     None if svc.deployments().len() == 1
                         && d.running_count() == d.desired_count()
@@ -349,15 +351,18 @@ async fn watch_loop(
             }
             None => {
                 let now = svc.task_definition().unwrap_or_default().to_string();
-                let reason = format!(
-                    "the deployment is no longer part of the service, which now runs {}",
-                    short_td(&now)
-                );
-                return failed(ctx, t, &svc, reason, last_counts).await;
+                let reason = match failure_event(&svc, &t.deployment_id) {
+                    Some(why) => format!("deployment failed: {why}"),
+                    None => format!(
+                        "the deployment is no longer part of the service, which now runs {}",
+                        short_td(&now)
+                    ),
+                };
+                return failed(ctx, t, before, &svc, reason, last_counts).await;
             }
         }
         if last_progress.elapsed() > t.timeout {
-            return timed_out(ctx, t, &svc, last_counts).await;
+            return timed_out(ctx, t, before, &svc, last_counts).await;
         }
         delay = backoff.next(changed_counts);
         last_service = Some(svc);
@@ -377,20 +382,49 @@ async fn describe(
     )
 }
 
+/// `(service S) (deployment D) deployment failed: <why>` for our deployment, if ECS said so.
+fn failure_event(svc: &Service, ours: &str) -> Option<String> {
+    let marker = format!("(deployment {ours}) deployment failed: ");
+    svc.events().iter().find_map(|e| {
+        let msg = e.message()?;
+        msg.find(&marker)
+            .map(|i| msg[i + marker.len()..].to_string())
+    })
+}
+
+/// The deployment the circuit breaker rolled back to: from the deployments' rolloutStateReason,
+/// else (when our failed deployment already drained away) from the `rolling back to` event.
 fn rolled_back_to(svc: &Service, ours: &str) -> Option<(String, String)> {
-    svc.deployments()
+    let by_reason = svc.deployments().iter().find(|d| {
+        d.id() != Some(ours)
+            && d.rollout_state_reason()
+                .is_some_and(|r| r.contains("rolling back to deploymentId"))
+    });
+    if let Some(d) = by_reason {
+        return Some((
+            d.id().unwrap_or_default().to_string(),
+            d.task_definition().unwrap_or_default().to_string(),
+        ));
+    }
+    failure_event(svc, ours)?;
+    let target = svc.events().iter().find_map(|e| {
+        let msg = e.message()?;
+        let i = msg.find("rolling back to deployment ")?;
+        Some(
+            msg[i + "rolling back to deployment ".len()..]
+                .trim_end_matches('.')
+                .to_string(),
+        )
+    })?;
+    let td = svc
+        .deployments()
         .iter()
-        .find(|d| {
-            d.id() != Some(ours)
-                && d.rollout_state_reason()
-                    .is_some_and(|r| r.contains("rolling back to deploymentId"))
-        })
-        .map(|d| {
-            (
-                d.id().unwrap_or_default().to_string(),
-                d.task_definition().unwrap_or_default().to_string(),
-            )
-        })
+        .find(|d| d.id() == Some(target.as_str()))
+        .and_then(|d| d.task_definition())
+        .or(svc.task_definition())
+        .unwrap_or_default()
+        .to_string();
+    Some((target, td))
 }
 
 fn placement_causes(svc: &Service, seen_before: &HashSet<String>) -> Vec<Cause> {
@@ -411,17 +445,23 @@ fn placement_causes(svc: &Service, seen_before: &HashSet<String>) -> Vec<Cause> 
     out
 }
 
-async fn causes(ctx: &AwsContext, t: &Target, svc: &Service) -> Result<Vec<Cause>, AwsError> {
+async fn causes(
+    ctx: &AwsContext,
+    t: &Target,
+    before: &HashSet<String>,
+    svc: &Service,
+) -> Result<Vec<Cause>, AwsError> {
     let tasks = stopped_tasks(ctx, &t.cluster, &t.deployment_id).await?;
     let mut out = stopped::causes(&tasks);
-    // Events seen before the deploy started are not evidence; the watcher's own are.
-    out.extend(placement_causes(svc, &HashSet::new()));
+    // Events from before this deploy are not evidence about it.
+    out.extend(placement_causes(svc, before));
     Ok(out)
 }
 
 async fn failed(
     ctx: &AwsContext,
     t: &Target,
+    before: &HashSet<String>,
     svc: &Service,
     reason: String,
     counts: Option<Counts>,
@@ -432,7 +472,7 @@ async fn failed(
         rolled_back_to: rolled_back_to(svc, &t.deployment_id),
         waiting_for: None,
         counts,
-        causes: causes(ctx, t, svc).await?,
+        causes: causes(ctx, t, before, svc).await?,
         last_events: last_events(svc, 5),
     }))
 }
@@ -440,6 +480,7 @@ async fn failed(
 async fn timed_out(
     ctx: &AwsContext,
     t: &Target,
+    before: &HashSet<String>,
     svc: &Service,
     counts: Option<Counts>,
 ) -> Result<Outcome, AwsError> {
@@ -459,7 +500,7 @@ async fn timed_out(
         rolled_back_to: None,
         waiting_for: Some(waiting_for),
         counts,
-        causes: causes(ctx, t, svc).await?,
+        causes: causes(ctx, t, before, svc).await?,
         last_events: last_events(svc, 5),
     }))
 }
@@ -554,5 +595,38 @@ mod tests {
         let got = new_events(&svc, &mut seen);
         assert_eq!(got, vec![" second", " third"]);
         assert!(new_events(&svc, &mut seen).is_empty());
+    }
+
+    #[test]
+    fn a_drained_failed_deployment_is_explained_from_the_events() {
+        let ev = |id: &str, m: &str| {
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id(id)
+                .message(m)
+                .build()
+        };
+        let svc = Service::builder()
+            .task_definition("arn:aws:ecs:us-east-1:1:task-definition/api:3")
+            .events(ev(
+                "3",
+                "(service api) rolling back to deployment ecs-svc/111.",
+            ))
+            .events(ev(
+                "2",
+                "(service api) (deployment ecs-svc/222) deployment failed: tasks failed to start.",
+            ))
+            .build();
+        assert_eq!(
+            failure_event(&svc, "ecs-svc/222").as_deref(),
+            Some("tasks failed to start.")
+        );
+        assert_eq!(failure_event(&svc, "ecs-svc/333"), None);
+        assert_eq!(
+            rolled_back_to(&svc, "ecs-svc/222"),
+            Some((
+                "ecs-svc/111".to_string(),
+                "arn:aws:ecs:us-east-1:1:task-definition/api:3".to_string()
+            ))
+        );
     }
 }
