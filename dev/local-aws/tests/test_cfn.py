@@ -178,3 +178,19 @@ def test_delete_stack_removes_the_new_types(aws) -> None:
         assert code in err.value.stderr
     names = [p["name"] for p in aws("ecs", "describe-capacity-providers")["capacityProviders"]]
     assert out["CapacityProviderName"] not in names
+
+
+def test_update_stack_with_a_new_task_definition_rolls_the_service(aws) -> None:
+    template = json.loads(TEMPLATE.read_text())
+    name = unique("upd")
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", json.dumps(template))
+    cluster = f"{name}-cluster"
+    before = aws("ecs", "describe-services", "--cluster", cluster, "--services", "api")["services"][0]
+    template["Resources"]["TaskDef"]["Properties"]["ContainerDefinitions"][0]["Image"] = "public.ecr.aws/docker/library/node:24"
+    aws("cloudformation", "update-stack", "--stack-name", name, "--template-body", json.dumps(template))
+    assert aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    after = aws("ecs", "describe-services", "--cluster", cluster, "--services", "api")["services"][0]
+    assert after["taskDefinition"].endswith(f"task-definition/{name}-api:2")
+    assert [(d["status"], d["taskDefinition"]) for d in after["deployments"]][:1] == [("PRIMARY", after["taskDefinition"])]
+    assert after["deployments"][0]["id"] != before["deployments"][0]["id"]
+    assert after["deploymentConfiguration"] == before["deploymentConfiguration"]

@@ -441,7 +441,35 @@ def _service_create_from_cfn(
     )
 
 
+def _patch_update_diff() -> None:
+    """UpdateStack: an ECS service whose task definition is replaced is updated too.
+
+    moto diffs raw template JSON, so a service that only `Ref`s a changed task definition
+    kept the old (now deregistered) revision; CloudFormation rolls the service to the new one.
+    """
+    from moto.cloudformation import parsing
+
+    orig = parsing.ResourceMap.build_resource_diff
+
+    def build_resource_diff(self: Any, other_template: dict[str, Any], parameters: Any = None) -> dict[str, Any]:
+        actions = orig(self, other_template, parameters)
+        new = other_template["Resources"]
+        replaced = {n for n in actions["Modify"] if new[n].get("Type") == "AWS::ECS::TaskDefinition"}
+        for name, res in new.items():
+            if (
+                res.get("Type") == "AWS::ECS::Service"
+                and name not in actions["Modify"]
+                and name not in actions["Add"]
+                and replaced.intersection(parsing.get_references_from_template(res))
+            ):
+                actions["Modify"].append(name)
+        return actions
+
+    parsing.ResourceMap.build_resource_diff = build_resource_diff  # type: ignore[method-assign]
+
+
 def install() -> None:
+    _patch_update_diff()
     ecs_models.Service.create_from_cloudformation_json = classmethod(_service_create_from_cfn)  # type: ignore[assignment]
     # the model list is cached on first use; make sure ours are in it
     from moto.cloudformation import parsing
