@@ -415,6 +415,48 @@ fn no_wait_returns_after_update_service() {
 }
 
 #[test]
+fn in_github_actions_the_token_is_masked_and_outputs_are_set() {
+    let w = World::new("bk-gha");
+    let outputs = w.path().join("github-output");
+    let summary = w.path().join("github-summary");
+    let (code, _, err) = w.deploy_with(
+        &["--no-wait"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = block_on(async {
+        let c = clients().await;
+        c.ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .unwrap()
+            .authorization_data()[0]
+            .authorization_token()
+            .unwrap()
+            .to_string()
+    });
+    // The token appears only inside the mask command the runner consumes.
+    for line in err.lines().filter(|l| l.contains(&token)) {
+        assert!(line.starts_with("::add-mask::"), "{line}");
+    }
+    assert!(err.contains(&format!("::add-mask::{token}")), "{err}");
+    assert!(err.contains("::group::deckhand: backend"), "{err}");
+    let out = std::fs::read_to_string(&outputs).unwrap();
+    let td = w.service_td();
+    assert!(out.contains(&format!("task-definition={td}\n")), "{out}");
+    assert!(
+        out.contains("image=123456789012.dkr.ecr.us-east-1.amazonaws.com/"),
+        "{out}"
+    );
+    assert!(out.contains("changed=true"), "{out}");
+}
+
+#[test]
 fn force_rolls_even_when_nothing_changed() {
     let w = World::new("bk-force");
     assert_eq!(w.deploy(&["--no-wait"]).0, 0);
