@@ -178,6 +178,8 @@ def test_tasks_fail_with_circuit_breaker_rolls_back(aws, sim: Sim, ecs_service) 
         assert t["group"] == f"service:{name}" and t["taskDefinitionArn"] == s["td2"]
         api = next(x for x in t["containers"] if x["name"] == "api")
         assert (api["lastStatus"], api["exitCode"]) == ("STOPPED", 1)
+        sidecar = next(x for x in t["containers"] if x["name"] == "sidecar")  # not essential: stopped with it
+        assert (sidecar["lastStatus"], sidecar["exitCode"]) == ("STOPPED", 0)
     # the failed deployment launched nothing after tripping
     assert len(list_tasks(aws, c, "--started-by", new_id, "--desired-status", "RUNNING")) == 0
 

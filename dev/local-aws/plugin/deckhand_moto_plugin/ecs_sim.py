@@ -400,7 +400,7 @@ class ServiceSim:
         task["version"] += 1
         for c in task["containers"]:
             c["lastStatus"] = "STOPPED"
-            if "exitCode" not in c and "startedAt" in task:
+            if "exitCode" not in c and "startedAt" in task and not c.get("_no_exit_code"):
                 c["exitCode"] = 0
 
     def _fail(self, task: SimTask, t: float, cfg: dict[str, Any]) -> None:
@@ -412,15 +412,11 @@ class ServiceSim:
             if c.get("essential", True):
                 if exit_code is not None and code != "TaskFailedToStart":
                     c["exitCode"] = exit_code
+                else:
+                    c["_no_exit_code"] = True
                 if cfg.get("container-reason"):
                     c["reason"] = cfg["container-reason"]
         self._stop(task, t, code, cfg.get("stopped-reason", "Essential container in task exited"))
-
-    def _deployment(self, dep_id: str) -> Optional[Deployment]:
-        for d in self.deployments + self.history:
-            if d.id == dep_id:
-                return d
-        return None
 
     # -- API hooks --
     def on_update(self, t: float, task_definition: str, force: bool, desired: Optional[int]) -> None:
