@@ -456,6 +456,76 @@ fn in_github_actions_the_token_is_masked_and_outputs_are_set() {
     assert!(out.contains("changed=true"), "{out}");
 }
 
+/// No docker daemon can run here, so the docker path is exercised with a stand-in `docker` on
+/// PATH that answers `version` (so `builder: auto` picks it), records every call, checks the auth
+/// config it is handed, and reports a repo digest like `docker image inspect` does.
+#[test]
+fn auto_picks_docker_when_a_daemon_answers_and_drives_it_with_a_private_config() {
+    let w = World::new("bk-docker");
+    let bin = w.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = w.path().join("docker.log");
+    let fake = format!(
+        r#"#!/bin/sh
+echo "$@" >> {log}
+if [ "$1" = version ]; then echo 27.1.0; exit 0; fi
+[ "$1" = --config ] || {{ echo "no --config" >> {log}; exit 9; }}
+dir="$2"; shift 2
+case "$1" in
+  build) exit 0 ;;
+  push) echo "config-mode $(stat -c %a "$dir/config.json")" >> {log}
+        grep -q '"auths"' "$dir/config.json" || exit 8
+        exit 0 ;;
+  image) img="$5"; printf '["%s@sha256:%s"]\n' "${{img%:*}}" {digest} ;;
+  *) exit 7 ;;
+esac
+"#,
+        log = log.display(),
+        digest = "b".repeat(64),
+    );
+    let script = bin.join("docker");
+    std::fs::write(&script, fake).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let (code, _, err) = w.deploy_with(&["--builder", "auto", "--no-wait"], &[("PATH", &path)]);
+    assert_eq!(code, 0, "{err}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let registry = common::stack_var("DECKHAND_REGISTRY");
+    let lines: Vec<&str> = calls.lines().collect();
+    assert!(lines[0].starts_with("version"), "{calls}");
+    assert!(
+        lines.iter().any(|l| l.contains(" build -f ")
+            && l.contains(&format!("-t {registry}/{}:src-", w.repository))),
+        "{calls}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!(" push {registry}/"))),
+        "{calls}"
+    );
+    assert!(lines.contains(&"config-mode 600"), "{calls}");
+    let (td, _) = w.describe_td(&w.service_td());
+    assert!(
+        image_of(&td, "api").ends_with(&format!("/{}@sha256:{}", w.repository, "b".repeat(64))),
+        "{}",
+        image_of(&td, "api")
+    );
+    let config_dir = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("--config "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    assert!(
+        !std::path::Path::new(config_dir).exists(),
+        "auth config left at {config_dir}"
+    );
+}
+
 #[test]
 fn force_rolls_even_when_nothing_changed() {
     let w = World::new("bk-force");
