@@ -13,21 +13,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from . import ecs_patch, fixes, wsgi
+    from . import cfn, ecr_bridge, ecs_patch, fixes, wsgi
 
     wsgi.install()
     ecs_patch.install()
     fixes.install()
-    try:
-        from . import cfn
-
-        cfn.install()
-    except ImportError:
-        pass
-    try:
-        from . import ecr_bridge
-
-        ecr_bridge.install()
-    except ImportError:
-        pass
+    cfn.install()
+    ecr_bridge.install()
     _installed = True
