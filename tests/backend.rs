@@ -261,7 +261,7 @@ fn dry_run_prints_the_plan_with_a_task_definition_diff_and_writes_nothing() {
 fn failing_tasks_exit_3_naming_the_stopped_reason_and_record_a_failed_release() {
     let w = World::new("bk-fail");
     w.sim(serde_json::json!({
-        "scenario": "tasks-fail", "step-seconds": 0.1, "exit-code": 1,
+        "scenario": "tasks-fail", "step-seconds": 0.5, "exit-code": 1,
         "stopped-reason": "Essential container in task exited"
     }));
     let (code, out, err) = w.deploy(&[]);
