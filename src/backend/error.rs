@@ -1,4 +1,9 @@
 //! What can go wrong in a backend deploy, with the context to act on it and its exit code.
+//!
+//! Exit codes: a named resource that does not exist (cluster, service, repository, a container
+//! of the task definition, an SSM parameter of `backend.secrets`) or a missing build context /
+//! Dockerfile is a configuration error (2), like `validate --online`; the rollout failing (circuit
+//! breaker, rollback, replaced) is 3; no progress for `wait.timeout` is 4; anything else is 1.
 
 use crate::aws::AwsError;
 use crate::ecs::stopped::CauseKind;
