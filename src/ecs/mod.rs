@@ -5,6 +5,7 @@ pub(crate) mod diff;
 pub(crate) mod json;
 pub(crate) mod normalise;
 pub(crate) mod render;
+pub(crate) mod report;
 pub(crate) mod stopped;
 pub(crate) mod watch;
 

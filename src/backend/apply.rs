@@ -1,0 +1,180 @@
+//! The executor: build and push (when the image is new), register the rendered revision,
+//! UpdateService, and watch the deployment it started.
+
+use super::{BackendError, BackendPlan, ImagePlan, Observed, rendered};
+use crate::aws::AwsContext;
+use crate::config::Backend;
+use crate::deploy::DeployOptions;
+use crate::ecs::watch::{self, Outcome, short_td};
+use crate::ecs::{self, normalise, render};
+use crate::image::{build, ecr};
+use crate::output;
+use crate::release::{BackendRelease, ReleaseMeta, ReleaseStatus};
+
+/// The tags of the new revision: the live ones, with deckhand's own replaced.
+fn revision_tags(
+    live: &[aws_sdk_ecs::types::Tag],
+    meta: &ReleaseMeta,
+) -> Vec<aws_sdk_ecs::types::Tag> {
+    use aws_sdk_ecs::types::Tag;
+    let mut tags: Vec<Tag> = live
+        .iter()
+        .filter(|t| !t.key().is_some_and(|k| k.starts_with("deckhand:")))
+        .cloned()
+        .collect();
+    tags.push(
+        Tag::builder()
+            .key("deckhand:release")
+            .value(&meta.id)
+            .build(),
+    );
+    if let Some(sha) = &meta.git.sha {
+        tags.push(Tag::builder().key("deckhand:git-sha").value(sha).build());
+    }
+    tags
+}
+
+/// Builds/pushes, registers, updates the service and (unless `no_wait`) watches the rollout.
+pub(crate) async fn apply(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    plan: &BackendPlan,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+) -> Result<BackendRelease, BackendError> {
+    let digest = match &plan.image {
+        ImagePlan::Reuse { digest } => digest.clone(),
+        ImagePlan::Build { push_to, tags } => {
+            let tool = build::resolve(cfg.builder)
+                .await
+                .map_err(BackendError::Build)?;
+            let (auth, _host) = ecr::login(ctx).await.map_err(BackendError::Login)?;
+            let spec = build::BuildSpec {
+                context: &cfg.context,
+                dockerfile: &cfg.dockerfile,
+                build_args: &cfg.build_args,
+                repo: push_to,
+                tags,
+            };
+            let digest = build::build_and_push(tool, &spec, &auth)
+                .await
+                .map_err(BackendError::Build)?;
+            drop(auth);
+            tracing::info!("pushed {push_to}:{} as {digest}", plan.source.tag);
+            digest
+        }
+    };
+    let image = format!("{}@{digest}", plan.repository);
+    let observed = Observed {
+        task_definition_arn: plan.task_definition.live.clone(),
+        task_definition: plan.live.task_definition.clone(),
+        tags: plan.live.tags.clone(),
+        repository_uri: plan.repository.clone(),
+        existing: Some(digest.clone()),
+        secrets: plan.live.secrets.clone(),
+        seen_events: plan.live.seen_events.clone(),
+    };
+    let new = rendered(cfg, &observed, &image)?;
+    let live = normalise::normalise(&render::strip(&plan.live.task_definition));
+    let mut release = BackendRelease {
+        cluster: cfg.cluster.clone(),
+        service: cfg.service.clone(),
+        image: image.clone(),
+        source_tag: plan.source.tag.clone(),
+        task_definition_arn: plan.task_definition.live.clone(),
+        deployment_id: None,
+        status: ReleaseStatus::Succeeded,
+        failure: None,
+    };
+    if new == live && !opts.force {
+        output::stderr(&format!(
+            "backend: the pushed image is already what {} runs: no new revision\n",
+            short_td(&plan.task_definition.live)
+        ));
+        return Ok(release);
+    }
+    let family = plan.task_definition.family.clone();
+    let arn = ecs::register(ctx, &new, revision_tags(&plan.live.tags, meta))
+        .await
+        .map_err(|e| match e {
+            ecs::RegisterError::Render(m) => BackendError::Render(m),
+            ecs::RegisterError::Call(source) => BackendError::Register { family, source },
+        })?;
+    output::stderr(&format!("backend: registered {}\n", short_td(&arn)));
+    release.task_definition_arn = arn.clone();
+    release.status = ReleaseStatus::Failed;
+    let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, opts.force)
+        .await
+        .map_err(|source| BackendError::Update {
+            cluster: cfg.cluster.clone(),
+            service: cfg.service.clone(),
+            task_definition: short_td(&arn).to_string(),
+            release: Box::new(BackendRelease {
+                failure: Some(format!("UpdateService failed: {source}")),
+                ..release.clone()
+            }),
+            source: Box::new(source),
+        })?;
+    release.deployment_id = deployment.clone();
+    let Some(deployment_id) = deployment else {
+        release.status = ReleaseStatus::InProgress;
+        tracing::warn!("UpdateService returned no PRIMARY deployment; not watching");
+        return Ok(release);
+    };
+    output::stderr(&format!(
+        "backend: service {} updated to {}: deployment {deployment_id}\n",
+        cfg.service,
+        short_td(&arn)
+    ));
+    if opts.no_wait {
+        release.status = ReleaseStatus::InProgress;
+        return Ok(release);
+    }
+    let target = watch::Target {
+        cluster: cfg.cluster.clone(),
+        service: cfg.service.clone(),
+        deployment_id: deployment_id.clone(),
+        task_definition: arn.clone(),
+        timeout: cfg.wait_timeout,
+        seen_events: plan.live.seen_events.clone(),
+    };
+    let outcome = watch::watch(ctx, target)
+        .await
+        .map_err(|source| BackendError::Watch {
+            service: cfg.service.clone(),
+            release: Box::new(BackendRelease {
+                failure: Some(format!("lost track of the rollout: {source}")),
+                ..release.clone()
+            }),
+            source: Box::new(source),
+        })?;
+    match outcome {
+        Outcome::Completed => {
+            release.status = ReleaseStatus::Succeeded;
+            output::stderr(&format!(
+                "backend: deployment {deployment_id} completed: {} runs {}\n",
+                cfg.service,
+                short_td(&arn)
+            ));
+            Ok(release)
+        }
+        Outcome::Failed(report) => {
+            release.failure = Some(report.reason.clone());
+            Err(BackendError::RolloutFailed {
+                cluster: cfg.cluster.clone(),
+                service: cfg.service.clone(),
+                report: Box::new(report),
+                release: Box::new(release),
+            })
+        }
+        Outcome::TimedOut(report) => {
+            release.failure = Some(report.reason.clone());
+            Err(BackendError::TimedOut {
+                cluster: cfg.cluster.clone(),
+                service: cfg.service.clone(),
+                report: Box::new(report),
+                release: Box::new(release),
+            })
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The plan's reads: the service, its task definition (with tags), the source tag in ECR and
+//! the secrets' parameter ARNs. DescribeServices, DescribeImages and GetParameters run at once.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::BackendError;
+use crate::aws::AwsContext;
+use crate::config::Backend;
+use crate::ecs::{self, json};
+use crate::image::ecr;
+use crate::secrets;
+
+/// What the plan read from AWS.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub(crate) task_definition_arn: String,
+    pub(crate) task_definition: Value,
+    pub(crate) tags: Vec<aws_sdk_ecs::types::Tag>,
+    pub(crate) repository_uri: String,
+    /// Digest of the source tag when ECR has it.
+    pub(crate) existing: Option<String>,
+    pub(crate) secrets: std::collections::BTreeMap<String, String>,
+    pub(crate) seen_events: HashSet<String>,
+}
+
+pub(super) async fn observe(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    source_tag: &str,
+) -> Result<Observed, BackendError> {
+    let (svc, image, secret_arns) = tokio::join!(
+        ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
+        ecr::find_tag(ctx, &cfg.repository, source_tag),
+        async {
+            if cfg.secrets.is_empty() {
+                Ok(Default::default())
+            } else {
+                secrets::resolve(ctx, &cfg.secrets).await
+            }
+        }
+    );
+    let read = |what: String| {
+        move |source| BackendError::Read {
+            what,
+            source: Box::new(source),
+        }
+    };
+    let svc = match svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))? {
+        ecs::Lookup::Found(s) => s,
+        ecs::Lookup::NoCluster => {
+            return Err(BackendError::NoCluster {
+                cluster: cfg.cluster.clone(),
+            });
+        }
+        ecs::Lookup::NoService => {
+            return Err(BackendError::NoService {
+                cluster: cfg.cluster.clone(),
+                service: cfg.service.clone(),
+            });
+        }
+    };
+    let image = image.map_err(read(format!("ECR repository {}", cfg.repository)))?;
+    let secrets = secret_arns?;
+    let td_arn = svc
+        .task_definition()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| BackendError::NoTaskDefinition {
+            service: cfg.service.clone(),
+        })?
+        .to_string();
+    let (td, tags) = ecs::describe_task_definition(ctx, &td_arn)
+        .await
+        .map_err(read(format!("task definition {td_arn}")))?;
+    let task_definition = json::to_json(&td).map_err(BackendError::Render)?;
+    let (existing, repository_uri) = match image {
+        ecr::Lookup::NoRepository => {
+            return Err(BackendError::NoRepository {
+                repository: cfg.repository.clone(),
+            });
+        }
+        ecr::Lookup::Found(found) => {
+            let uri = match &found.registry_id {
+                Some(id) => format!("{}/{}", ecr::registry_host(id, &ctx.region), cfg.repository),
+                None => repository_uri(ctx, &cfg.repository).await?,
+            };
+            (Some(found.digest), uri)
+        }
+        ecr::Lookup::NotFound => (None, repository_uri(ctx, &cfg.repository).await?),
+    };
+    Ok(Observed {
+        task_definition_arn: td_arn,
+        task_definition,
+        tags,
+        repository_uri,
+        existing,
+        secrets,
+        seen_events: svc
+            .events()
+            .iter()
+            .filter_map(|e| e.id().map(str::to_string))
+            .collect(),
+    })
+}
+
+async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<String, BackendError> {
+    ecr::repository_uri(ctx, repository)
+        .await
+        .map_err(|source| BackendError::Read {
+            what: format!("ECR repository {repository}"),
+            source: Box::new(source),
+        })?
+        .ok_or_else(|| BackendError::NoRepository {
+            repository: repository.to_string(),
+        })
+}

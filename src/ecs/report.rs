@@ -1,0 +1,320 @@
+//! The report of a failed or stalled rollout, and the evidence for it: the deployment's stopped
+//! tasks (ListTasks startedBy + DescribeTasks), placement and configuration events, the
+//! circuit breaker's rollback.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use aws_sdk_ecs::types::Service;
+use serde::Serialize;
+
+use super::stopped::{self, Cause, StoppedTask};
+use super::watch::{Outcome, Target};
+use crate::aws::{AwsContext, AwsError};
+
+/// What went wrong, for the error message and the release record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Report {
+    pub(crate) deployment_id: String,
+    /// The deployment's rolloutStateReason, or what deckhand concluded.
+    pub(crate) reason: String,
+    /// The deployment the circuit breaker rolled back to, and its task definition.
+    pub(crate) rolled_back_to: Option<(String, String)>,
+    /// What it was still waiting for (timeouts).
+    pub(crate) waiting_for: Option<String>,
+    /// Counts of the deployment when it ended.
+    pub(crate) counts: Option<Counts>,
+    /// Stopped tasks of this deployment and placement failures, classified.
+    pub(crate) causes: Vec<Cause>,
+    /// The last service events (oldest first).
+    pub(crate) last_events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) desired: i32,
+    pub(crate) running: i32,
+    pub(crate) pending: i32,
+    pub(crate) failed: i32,
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} running, {} pending, {} failed",
+            self.running, self.desired, self.pending, self.failed
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lines = vec![format!(
+            "  deployment {}: {}",
+            self.deployment_id, self.reason
+        )];
+        if let Some((id, td)) = &self.rolled_back_to {
+            lines.push(format!(
+                "  the circuit breaker rolled the service back to deployment {id} ({})",
+                short_td(td)
+            ));
+        }
+        if let Some(w) = &self.waiting_for {
+            lines.push(format!("  waiting for: {w}"));
+        }
+        if self.causes.is_empty() {
+            lines.push("  no stopped task of this deployment explains it".into());
+        } else {
+            lines.push("  why:".into());
+            lines.extend(self.causes.iter().map(|c| format!("    - {c}")));
+        }
+        if !self.last_events.is_empty() {
+            lines.push("  last service events:".into());
+            lines.extend(self.last_events.iter().map(|e| format!("    {e}")));
+        }
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// `arn:…:task-definition/api:7` -> `api:7`.
+pub(crate) fn short_td(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+pub(crate) fn time_of(e: &aws_sdk_ecs::types::ServiceEvent) -> String {
+    e.created_at()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) fn last_events(svc: &Service, n: usize) -> Vec<String> {
+    let mut v: Vec<String> = svc
+        .events()
+        .iter()
+        .take(n)
+        .map(|e| format!("{} {}", time_of(e), e.message().unwrap_or_default()))
+        .collect();
+    v.reverse();
+    v
+}
+
+/// `(service S) (deployment D) deployment failed: <why>` for our deployment, if ECS said so.
+pub(crate) fn failure_event(svc: &Service, ours: &str) -> Option<String> {
+    let marker = format!("(deployment {ours}) deployment failed: ");
+    svc.events().iter().find_map(|e| {
+        let msg = e.message()?;
+        msg.find(&marker)
+            .map(|i| msg[i + marker.len()..].to_string())
+    })
+}
+
+/// The deployment the circuit breaker rolled back to: from the deployments' rolloutStateReason,
+/// else (when our failed deployment already drained away) from the `rolling back to` event.
+fn rolled_back_to(svc: &Service, ours: &str) -> Option<(String, String)> {
+    let by_reason = svc.deployments().iter().find(|d| {
+        d.id() != Some(ours)
+            && d.rollout_state_reason()
+                .is_some_and(|r| r.contains("rolling back to deploymentId"))
+    });
+    if let Some(d) = by_reason {
+        return Some((
+            d.id().unwrap_or_default().to_string(),
+            d.task_definition().unwrap_or_default().to_string(),
+        ));
+    }
+    failure_event(svc, ours)?;
+    let target = svc.events().iter().find_map(|e| {
+        let msg = e.message()?;
+        let i = msg.find("rolling back to deployment ")?;
+        Some(
+            msg[i + "rolling back to deployment ".len()..]
+                .trim_end_matches('.')
+                .to_string(),
+        )
+    })?;
+    let td = svc
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(target.as_str()))
+        .and_then(|d| d.task_definition())
+        .or(svc.task_definition())
+        .unwrap_or_default()
+        .to_string();
+    Some((target, td))
+}
+
+fn placement_causes(svc: &Service, seen_before: &HashSet<String>) -> Vec<Cause> {
+    let mut out: Vec<Cause> = Vec::new();
+    for e in svc.events() {
+        let msg = e.message().unwrap_or_default();
+        let fresh = e.id().is_none_or(|id| !seen_before.contains(id));
+        if let (true, Some(kind)) = (fresh, stopped::placement_event(msg))
+            && !out.iter().any(|c| c.kind == kind)
+        {
+            out.push(Cause {
+                kind,
+                tasks: Vec::new(),
+                detail: msg.to_string(),
+            });
+        }
+    }
+    out
+}
+
+async fn causes(
+    ctx: &AwsContext,
+    t: &Target,
+    before: &HashSet<String>,
+    svc: &Service,
+) -> Result<Vec<Cause>, AwsError> {
+    let tasks = stopped_tasks(ctx, &t.cluster, &t.deployment_id).await?;
+    let mut out = stopped::causes(&tasks);
+    // Events from before this deploy are not evidence about it.
+    out.extend(placement_causes(svc, before));
+    Ok(out)
+}
+
+pub(crate) async fn failed(
+    ctx: &AwsContext,
+    t: &Target,
+    before: &HashSet<String>,
+    svc: &Service,
+    reason: String,
+    counts: Option<Counts>,
+) -> Result<Outcome, AwsError> {
+    Ok(Outcome::Failed(Report {
+        deployment_id: t.deployment_id.clone(),
+        reason,
+        rolled_back_to: rolled_back_to(svc, &t.deployment_id),
+        waiting_for: None,
+        counts,
+        causes: causes(ctx, t, before, svc).await?,
+        last_events: last_events(svc, 5),
+    }))
+}
+
+pub(crate) async fn timed_out(
+    ctx: &AwsContext,
+    t: &Target,
+    before: &HashSet<String>,
+    svc: &Service,
+    counts: Option<Counts>,
+) -> Result<Outcome, AwsError> {
+    let waiting_for = match counts {
+        Some(c) => format!(
+            "deployment {} to run {} task(s) of {} and the old deployments to drain ({c}, {} deployment(s) in the service)",
+            t.deployment_id,
+            c.desired,
+            short_td(&t.task_definition),
+            svc.deployments().len()
+        ),
+        None => format!("deployment {} to appear", t.deployment_id),
+    };
+    Ok(Outcome::TimedOut(Report {
+        deployment_id: t.deployment_id.clone(),
+        reason: format!("no progress for {}", humantime::format_duration(t.timeout)),
+        rolled_back_to: None,
+        waiting_for: Some(waiting_for),
+        counts,
+        causes: causes(ctx, t, before, svc).await?,
+        last_events: last_events(svc, 5),
+    }))
+}
+
+/// The stopped tasks this deployment started (ListTasks startedBy + DescribeTasks).
+pub(crate) async fn stopped_tasks(
+    ctx: &AwsContext,
+    cluster: &str,
+    deployment_id: &str,
+) -> Result<Vec<StoppedTask>, AwsError> {
+    let arns = ctx
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(deployment_id)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .max_results(100)
+        .send()
+        .await
+        .map_err(|e| ctx.call_error("ecs", "ListTasks", e))?
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let resp = ctx
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .map_err(|e| ctx.call_error("ecs", "DescribeTasks", e))?;
+    let mut tasks: Vec<_> = resp.tasks().to_vec();
+    tasks.sort_by_key(|t| t.stopped_at().map(|s| s.secs()).unwrap_or_default());
+    Ok(tasks
+        .iter()
+        .map(|t| StoppedTask {
+            id: t
+                .task_arn()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            stop_code: t.stop_code().map(|c| c.as_str().to_string()),
+            stopped_reason: t.stopped_reason().map(str::to_string),
+            containers: t
+                .containers()
+                .iter()
+                .map(|c| stopped::ContainerExit {
+                    name: c.name().unwrap_or_default().to_string(),
+                    exit_code: c.exit_code(),
+                    reason: c.reason().map(str::to_string),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::Service;
+
+    use super::*;
+
+    #[test]
+    fn a_drained_failed_deployment_is_explained_from_the_events() {
+        let ev = |id: &str, m: &str| {
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id(id)
+                .message(m)
+                .build()
+        };
+        let svc = Service::builder()
+            .task_definition("arn:aws:ecs:us-east-1:1:task-definition/api:3")
+            .events(ev(
+                "3",
+                "(service api) rolling back to deployment ecs-svc/111.",
+            ))
+            .events(ev(
+                "2",
+                "(service api) (deployment ecs-svc/222) deployment failed: tasks failed to start.",
+            ))
+            .build();
+        assert_eq!(
+            failure_event(&svc, "ecs-svc/222").as_deref(),
+            Some("tasks failed to start.")
+        );
+        assert_eq!(failure_event(&svc, "ecs-svc/333"), None);
+        assert_eq!(
+            rolled_back_to(&svc, "ecs-svc/222"),
+            Some((
+                "ecs-svc/111".to_string(),
+                "arn:aws:ecs:us-east-1:1:task-definition/api:3".to_string()
+            ))
+        );
+    }
+}
