@@ -31,7 +31,7 @@ pub(crate) async fn plan(
 ) -> Result<BackendPlan, BackendError> {
     let source = tag::source_tag(&cfg.context, &cfg.dockerfile, &cfg.build_args)?;
     let observed = observe::observe(ctx, cfg, &source.tag).await?;
-    plan_from(cfg, meta, opts, source, observed, &ctx.region)
+    plan_from(cfg, meta, opts, source, observed)
 }
 
 /// Where images are pushed: the override host (local registry) or the ECR registry.
@@ -73,7 +73,6 @@ pub(crate) fn plan_from(
     opts: &DeployOptions,
     source: tag::SourceTag,
     observed: Observed,
-    _region: &str,
 ) -> Result<BackendPlan, BackendError> {
     let (image_plan, image_ref) = match &observed.existing {
         Some(digest) => (
