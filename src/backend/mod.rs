@@ -126,3 +126,136 @@ pub(crate) fn plan_from(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::image::tag::{Source, SourceTag};
+    use crate::release::GitInfo;
+
+    const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api";
+
+    fn cfg() -> Backend {
+        Backend {
+            cluster: "c".into(),
+            service: "api".into(),
+            containers: vec!["api".into()],
+            repository: "api".into(),
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            build_args: BTreeMap::new(),
+            builder: Default::default(),
+            registry_override: Some("127.0.0.1:5001".into()),
+            environment: BTreeMap::from([("NODE_ENV".into(), "production".into())]),
+            secrets: BTreeMap::new(),
+            wait_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn observed(image: &str, existing: Option<&str>) -> Observed {
+        Observed {
+            task_definition_arn: "arn:aws:ecs:us-east-1:1:task-definition/api:4".into(),
+            task_definition: json!({
+                "family": "api", "revision": 4, "status": "ACTIVE",
+                "containerDefinitions": [{"name": "api", "image": image, "cpu": 0, "essential": true,
+                    "environment": [{"name": "NODE_ENV", "value": "production"}]}]
+            }),
+            tags: Vec::new(),
+            repository_uri: REPO.into(),
+            existing: existing.map(str::to_string),
+            secrets: BTreeMap::new(),
+            seen_events: HashSet::new(),
+        }
+    }
+
+    fn source() -> SourceTag {
+        SourceTag {
+            tag: "src-0123456789abcdef0123".into(),
+            source: Source::GitTree {
+                tree: "f".repeat(40),
+            },
+        }
+    }
+
+    fn meta() -> ReleaseMeta {
+        ReleaseMeta::new(GitInfo {
+            sha: Some("a".repeat(40)),
+            ..GitInfo::default()
+        })
+    }
+
+    #[test]
+    fn the_live_image_and_settings_make_an_empty_plan() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        let plan =
+            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        assert!(plan.is_empty());
+        assert_eq!(plan.task_definition.diff, None);
+        assert!(
+            plan.to_string().starts_with("backend: no changes"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn force_makes_an_empty_plan_roll() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        let opts = DeployOptions {
+            force: true,
+            ..DeployOptions::default()
+        };
+        let plan = plan_from(&cfg(), &meta(), &opts, source(), obs).expect("plan");
+        assert!(!plan.is_empty() && plan.update_service && !plan.task_definition.changed);
+    }
+
+    #[test]
+    fn a_missing_tag_plans_a_build_tagged_with_the_git_sha_through_the_override() {
+        let obs = observed("old:1", None);
+        let plan =
+            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        assert_eq!(
+            plan.image,
+            ImagePlan::Build {
+                push_to: "127.0.0.1:5001/api".into(),
+                tags: vec!["src-0123456789abcdef0123".into(), "a".repeat(40)],
+            }
+        );
+        let diff = plan.task_definition.diff.clone().expect("diff");
+        assert!(
+            diff.contains(&format!(
+                "+      \"image\": \"{REPO}:src-0123456789abcdef0123\""
+            )),
+            "{diff}"
+        );
+        assert!(plan.update_service);
+    }
+
+    #[test]
+    fn a_configured_container_the_live_definition_lacks_is_a_configuration_error() {
+        let mut c = cfg();
+        c.containers = vec!["worker".into()];
+        let err = plan_from(
+            &c,
+            &meta(),
+            &DeployOptions::default(),
+            source(),
+            observed("x", None),
+        )
+        .expect_err("no worker");
+        assert_eq!(
+            err.to_string(),
+            "task definition api:4 has no container named worker (backend.container); it has: api"
+        );
+        assert_eq!(
+            crate::error::Diagnose::exit(&err),
+            crate::error::Exit::Usage
+        );
+    }
+}
