@@ -198,6 +198,49 @@ fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothin
 }
 
 #[test]
+fn with_stack_discovery_a_no_op_costs_one_more_read() {
+    let w = World::new("bk-stack");
+    assert_eq!(w.deploy(&["--no-wait"]).0, 0);
+    let stack = format!("{}-stack", w.cluster);
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Type": "String", "Value": "x", "Name": format!("/{stack}/marker")}}},
+        "Outputs": {
+            "ClusterName": {"Value": w.cluster},
+            "ServiceName": {"Value": w.service},
+            "RepositoryName": {"Value": w.repository},
+        }
+    });
+    block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&common::sdk().await);
+        cfn.create_stack()
+            .stack_name(&stack)
+            .template_body(template.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    let config = format!(
+        "region: us-east-1\nstate-bucket: {}\nstack: {stack}\nbackend:\n  context: app\n  builder: buildah\n  registry-override: {}\n  environment: {{ NODE_ENV: production }}\n  secrets: {{ API_ACCESS_TOKEN: {} }}\n",
+        w.bucket,
+        common::stack_var("DECKHAND_REGISTRY"),
+        w.parameter
+    );
+    std::fs::write(w.path().join("deckhand.yml"), config).unwrap();
+    let mark = w.requests().last().unwrap().seq;
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend: no changes"), "{out}");
+    let calls: Vec<_> = w.requests().into_iter().filter(|r| r.seq > mark).collect();
+    assert!(calls.len() <= 7, "{calls:?}");
+    assert!(
+        calls.iter().any(|r| r.operation == "DescribeStacks"),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|r| !r.write), "{calls:?}");
+}
+
+#[test]
 fn a_changed_file_dockerfile_or_build_arg_makes_a_new_tag_and_revision() {
     let w = World::new("bk-change");
     let tag_of = |out: &str| {
