@@ -49,7 +49,10 @@ impl Backoff {
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
-            Some(ms) => Self::new(Duration::from_millis(ms), Duration::from_millis(ms)),
+            Some(ms) => {
+                let d = Duration::from_millis(ms.max(10));
+                Self::new(d, d)
+            }
             None => Self::new(Duration::from_secs(2), Duration::from_secs(15)),
         }
     }
