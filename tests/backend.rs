@@ -612,6 +612,9 @@ fn missing_cluster_service_repository_or_parameter_is_a_clear_configuration_erro
         assert!(err.contains(want), "{flag}: {err}");
         assert!(err.contains("help: "), "{flag}: {err}");
     }
+    let (_, _, err) = w.deploy(&["--secret", "OTHER=/nope/parameter", "--dry-run"]);
+    let settings = snapshot_settings(&w);
+    settings.bind(|| insta::assert_snapshot!("missing_parameter", report(&err)));
     let (code, _, err) = w.deploy(&["--container", "worker", "--dry-run"]);
     assert_eq!(code, 2, "{err}");
     assert!(
