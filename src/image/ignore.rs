@@ -47,6 +47,12 @@ impl DockerIgnore {
         Ok(Self { rules })
     }
 
+    /// Whether a directory that is excluded can be skipped whole: only when no `!` rule could
+    /// re-include something below it.
+    pub(crate) fn prunes_directories(&self) -> bool {
+        self.rules.iter().all(|(_, include)| !include)
+    }
+
     /// Whether `rel` (a path relative to the context, `/`-separated) is excluded.
     pub(crate) fn ignored(&self, rel: &str) -> bool {
         let mut ignored = false;

@@ -135,24 +135,29 @@ fn content_hash(context: &Path) -> Result<(String, usize), TagError> {
         message: e.to_string(),
     };
     let ignore = DockerIgnore::load(context).map_err(|e| read_err(context, &e))?;
+    let prune = ignore.prunes_directories();
     let mut h = Sha256::new();
     let mut files = 0;
     let walker = walkdir::WalkDir::new(context)
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || e.file_name() != ".git");
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            if e.file_name() == ".git" {
+                return false;
+            }
+            // Skip ignored directories (node_modules …) without reading them.
+            !(e.file_type().is_dir() && prune && ignore.ignored(&relative(context, e.path())))
+        });
     for entry in walker {
         let entry = entry.map_err(|e| read_err(context, &e))?;
         if entry.depth() == 0 || entry.file_type().is_dir() {
             continue;
         }
-        let rel = entry
-            .path()
-            .strip_prefix(context)
-            .unwrap_or(entry.path())
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = relative(context, entry.path());
         if ignore.ignored(&rel) {
             continue;
         }
@@ -169,6 +174,14 @@ fn content_hash(context: &Path) -> Result<(String, usize), TagError> {
         files += 1;
     }
     Ok((hex::encode(h.finalize()), files))
+}
+
+/// `path` relative to the context, `/`-separated.
+fn relative(context: &Path, path: &Path) -> String {
+    path.strip_prefix(context)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 #[cfg(unix)]
@@ -222,6 +235,29 @@ mod tests {
         assert_ne!(t3.tag, t2.tag, "a changed Dockerfile changes the tag");
         let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
         assert_ne!(tag(d, &args).tag, t3.tag, "a build arg changes the tag");
+    }
+
+    #[test]
+    fn ignored_directories_do_not_count_but_re_included_files_inside_them_do() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        write(d, "Dockerfile", "FROM scratch\n");
+        write(d, "node_modules/a/index.js", "1");
+        write(d, "docs/keep.md", "k1");
+        write(d, "docs/other.md", "o1");
+        write(d, ".dockerignore", "node_modules\ndocs\n!docs/keep.md\n");
+        let none = BTreeMap::new();
+        let t1 = tag(d, &none);
+        write(d, "node_modules/a/index.js", "2");
+        write(d, "docs/other.md", "o2");
+        assert_eq!(tag(d, &none).tag, t1.tag);
+        write(d, "docs/keep.md", "k2");
+        assert_ne!(tag(d, &none).tag, t1.tag, "a re-included file counts");
+        // Without exceptions, an ignored directory is skipped whole.
+        write(d, ".dockerignore", "node_modules\n");
+        let t2 = tag(d, &none);
+        write(d, "node_modules/b/deep/x.js", "x");
+        assert_eq!(tag(d, &none).tag, t2.tag);
     }
 
     #[test]
