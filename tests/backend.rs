@@ -516,7 +516,8 @@ if [ "$1" = version ]; then echo 27.1.0; exit 0; fi
 dir="$2"; shift 2
 case "$1" in
   build) exit 0 ;;
-  push) echo "config-mode $(stat -c %a "$dir/config.json")" >> {log}
+  push) case "$2" in *:{sha}) exit 5 ;; esac
+        echo "config-mode $(stat -c %a "$dir/config.json")" >> {log}
         grep -q '"auths"' "$dir/config.json" || exit 8
         exit 0 ;;
   image) img="$5"; printf '["%s@sha256:%s"]\n' "${{img%:*}}" {digest} ;;
@@ -525,6 +526,7 @@ esac
 "#,
         log = log.display(),
         digest = "b".repeat(64),
+        sha = "f".repeat(40),
     );
     let script = bin.join("docker");
     std::fs::write(&script, fake).unwrap();
@@ -534,8 +536,21 @@ esac
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let (code, _, err) = w.deploy_with(&["--builder", "auto", "--no-wait"], &[("PATH", &path)]);
+    let sha = "f".repeat(40);
+    let (code, _, err) = w.deploy_with(
+        &["--builder", "auto", "--no-wait"],
+        &[("PATH", &path), ("GITHUB_SHA", &sha)],
+    );
     assert_eq!(code, 0, "{err}");
+    // An extra tag that cannot be pushed (immutable repository) is a warning, not a failure.
+    assert!(
+        err.contains(&format!(
+            "could not push the extra tag {}/{}:{sha}",
+            common::stack_var("DECKHAND_REGISTRY"),
+            w.repository
+        )),
+        "{err}"
+    );
     let calls = std::fs::read_to_string(&log).unwrap();
     let registry = common::stack_var("DECKHAND_REGISTRY");
     let lines: Vec<&str> = calls.lines().collect();

@@ -195,7 +195,17 @@ pub(crate) async fn build_and_push(
             }
         }
         cmd.args(&args);
-        run(cmd, format!("{prog} {}", args.join(" "))).await?;
+        let pushed = run(cmd, format!("{prog} {}", args.join(" "))).await;
+        match pushed {
+            Ok(()) => {}
+            // The extra tags (the git sha) are a convenience: an immutable repository that
+            // already has one must not fail the deploy.
+            Err(e) if i > 0 => {
+                tracing::warn!("could not push the extra tag {r}: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         if i == 0 {
             first_digest = Some(match tool {
                 Tool::Docker => docker_digest(auth, spec.repo, r).await?,
