@@ -84,7 +84,12 @@ pub(crate) async fn plan(
     let exclude = cfg.exclude.clone();
     let scanning =
         tokio::task::spawn_blocking(move || scan::walk(&dir, &exclude).and_then(scan::hash_all));
-    let listing = observe::list(ctx, &cfg.bucket);
+    let known: Vec<&str> = last
+        .and_then(|r| r.site.as_ref())
+        .filter(|s| s.bucket == cfg.bucket)
+        .map(|s| s.files.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let listing = observe::list(ctx, &cfg.bucket, &known);
     let (files, live) = tokio::join!(scanning, listing);
     let files = files.map_err(|e| FrontendError::Scan(e.to_string()))??;
     let live = live?;
