@@ -110,6 +110,11 @@ async fn list_range(
                 },
             ));
         }
+        // A full range ends on its split key: no need to ask for the page after it.
+        let reached = upto.is_some_and(|u| out.last().is_some_and(|(k, _)| k.as_str() >= u));
+        if reached {
+            return Ok(out);
+        }
         token = page
             .next_continuation_token()
             .filter(|_| page.is_truncated().unwrap_or(false))
