@@ -610,3 +610,76 @@ async fn drift_deleted_or_overwritten_by_hand_is_caught_and_repaired() {
         .into_bytes();
     assert_eq!(body.as_ref(), robots);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc() {
+    let fx = Fixture::new(true).await;
+    fx.build(1, false);
+    let dist = fx.distribution.clone().unwrap();
+    let busy = |times: u64| {
+        fault_proxy(&endpoint(), move |n, method, path| {
+            if method == "POST" && path.ends_with("/invalidation") && n < times {
+                Fault::TooManyInvalidations
+            } else {
+                Fault::Pass
+            }
+        })
+    };
+    // Two refusals, then CloudFront has room: the deploy backs off and succeeds.
+    let proxy = busy(2);
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
+    let out = deploy_with(
+        &cfg,
+        &[],
+        &[("AWS_ENDPOINT_URL_CLOUDFRONT", proxy.url.as_str())],
+    )
+    .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("too many invalidations in progress"),
+        "{stderr}"
+    );
+    assert_eq!(proxy.faults.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(invalidations(&dist).await.len(), 1);
+
+    // Always busy, short patience: exit 1 after the record, and no garbage collection.
+    next_second();
+    fx.build(2, false);
+    let before = keys(&fx.bucket).await;
+    let proxy = busy(u64::MAX);
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n  invalidation: { timeout: 1s }\n");
+    let mark = request_mark();
+    let out = deploy_with(
+        &cfg,
+        &[],
+        &[("AWS_ENDPOINT_URL_CLOUDFRONT", proxy.url.as_str())],
+    )
+    .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("error: cannot invalidate /index.html on CloudFront distribution")
+            && stderr.contains("TooManyInvalidationsInProgress"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: the release is recorded"), "{stderr}");
+    assert_eq!(
+        fx.release_ids().await.len(),
+        2,
+        "the record was written first"
+    );
+    let deletes: Vec<_> = bucket_requests(mark, &fx.bucket)
+        .into_iter()
+        .filter(|r| r.operation == "DeleteObjects")
+        .collect();
+    assert!(
+        deletes.is_empty(),
+        "GC ran after a failed invalidation: {deletes:?}"
+    );
+    let after = keys(&fx.bucket).await;
+    assert!(
+        before
+            .iter()
+            .filter(|k| !k.starts_with("_deckhand/"))
+            .all(|k| after.contains(k))
+    );
+}

@@ -292,6 +292,8 @@ pub enum Fault {
     SlowDown,
     /// Close the connection without an answer.
     Reset,
+    /// CloudFront's 400 TooManyInvalidationsInProgress.
+    TooManyInvalidations,
 }
 
 pub struct FaultProxy {
@@ -383,12 +385,22 @@ fn serve(
         if !(expect && fault != Fault::Pass) {
             reader.read_exact(&mut body)?;
         }
-        if fault == Fault::SlowDown {
+        let canned = match fault {
+            Fault::SlowDown => Some((
+                "503 Slow Down",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+            )),
+            Fault::TooManyInvalidations => Some((
+                "400 Bad Request",
+                "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>TooManyInvalidationsInProgress</Code><Message>Processing your request would cause the maximum number of in-progress wildcard invalidations to be exceeded.</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+            )),
+            Fault::Pass | Fault::Reset => None,
+        };
+        if let Some((status, xml)) = canned {
             faults.fetch_add(1, Ordering::SeqCst);
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
             write!(
                 client,
-                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
                 xml.len()
             )?;
             return Ok(());
