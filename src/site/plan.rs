@@ -726,7 +726,12 @@ mod tests {
     fn a_listing_without_etags_is_compared_by_size() {
         let a = desired("index.html", "x", "no-cache");
         let last = release(&[(&a, "e")]);
-        let p = plan(input(vec![a.clone()], Some(&last), live_of(&[(&a, "")]), None));
+        let p = plan(input(
+            vec![a.clone()],
+            Some(&last),
+            live_of(&[(&a, "")]),
+            None,
+        ));
         assert!(p.uploads.is_empty(), "{p}");
         let mut grown = live_of(&[(&a, "")]);
         grown.site.get_mut("index.html").expect("listed").size = 2;
