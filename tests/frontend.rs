@@ -683,3 +683,44 @@ async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc()
             .all(|k| after.contains(k))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalidation_that_does_not_complete_in_time_warns_or_fails_when_required() {
+    let fx = Fixture::new(true).await;
+    fx.build(1, false);
+    let proxy = fault_proxy(&endpoint(), |_, method, path| {
+        if method == "GET" && path.contains("/invalidation/") {
+            Fault::StillInProgress
+        } else {
+            Fault::Pass
+        }
+    });
+    let env = [("AWS_ENDPOINT_URL_CLOUDFRONT", proxy.url.as_str())];
+    let cfg = fx.config("  invalidation: { wait: true, timeout: 1s }\n");
+    let out = deploy_with(&cfg, &[], &env).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(stderr.contains("did not complete within 1s"), "{stderr}");
+    assert!(
+        proxy.faults.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "it polled"
+    );
+
+    next_second();
+    fx.build(2, false);
+    let cfg = fx.config("  invalidation: { wait: true, timeout: 1s, required: true }\n");
+    let out = deploy_with(&cfg, &[], &env).code(4);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("error: invalidation ") && stderr.contains("did not complete within 1s"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: the invalidation keeps running"),
+        "{stderr}"
+    );
+    // --no-wait skips the wait even when the config asks for it.
+    next_second();
+    fx.build(3, false);
+    deploy_with(&cfg, &["--no-wait"], &env).success();
+}

@@ -294,6 +294,8 @@ pub enum Fault {
     Reset,
     /// CloudFront's 400 TooManyInvalidationsInProgress.
     TooManyInvalidations,
+    /// Forward, but report a completed invalidation as still in progress.
+    StillInProgress,
 }
 
 pub struct FaultProxy {
@@ -394,7 +396,7 @@ fn serve(
                 "400 Bad Request",
                 "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>TooManyInvalidationsInProgress</Code><Message>Processing your request would cause the maximum number of in-progress wildcard invalidations to be exceeded.</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
             )),
-            Fault::Pass | Fault::Reset => None,
+            Fault::Pass | Fault::Reset | Fault::StillInProgress => None,
         };
         if let Some((status, xml)) = canned {
             faults.fetch_add(1, Ordering::SeqCst);
@@ -410,24 +412,45 @@ fn serve(
         up.write_all(&head)?;
         up.write_all(b"Connection: close\r\n\r\n")?;
         up.write_all(&body)?;
-        // Response: rewrite the head to close, then copy the rest.
+        // Response: rewrite the head to close (and the body when asked), then copy the rest.
         let mut upr = BufReader::new(up);
         let mut status = String::new();
         upr.read_line(&mut status)?;
-        let mut out = status.into_bytes();
+        let mut headers = Vec::new();
+        let mut chunked = false;
         loop {
             let mut line = String::new();
             upr.read_line(&mut line)?;
             if line == "\r\n" || line.is_empty() {
                 break;
             }
-            if line.to_ascii_lowercase().starts_with("connection:") {
+            let lower = line.to_ascii_lowercase();
+            chunked |= lower.starts_with("transfer-encoding:");
+            if lower.starts_with("connection:")
+                || (!chunked && lower.starts_with("content-length:"))
+            {
                 continue;
             }
-            out.extend_from_slice(line.as_bytes());
+            headers.push(line);
+        }
+        let mut body = Vec::new();
+        upr.read_to_end(&mut body)?;
+        if fault == Fault::StillInProgress && !chunked {
+            let text = String::from_utf8_lossy(&body)
+                .replace("<Status>COMPLETED</Status>", "<Status>InProgress</Status>")
+                .replace("<Status>Completed</Status>", "<Status>InProgress</Status>");
+            body = text.into_bytes();
+            faults.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut out = status.into_bytes();
+        for h in headers {
+            out.extend_from_slice(h.as_bytes());
+        }
+        if !chunked {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
         }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
-        upr.read_to_end(&mut out)?;
+        out.extend_from_slice(&body);
         client.write_all(&out)?;
         client.flush()?;
         let _ = client.shutdown(std::net::Shutdown::Both);
