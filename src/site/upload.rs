@@ -113,7 +113,19 @@ where
     }
 }
 
+/// Files up to this size are read in one go (one blocking read instead of a streamed body).
+const IN_MEMORY: u64 = 256 * 1024;
+
 async fn body(path: &Path, offset: u64, len: u64) -> Result<ByteStream, Attempt> {
+    if offset == 0 && len <= IN_MEMORY {
+        return tokio::fs::read(path)
+            .await
+            .map(ByteStream::from)
+            .map_err(|e| Attempt {
+                message: format!("cannot read {}: {e}", path.display()),
+                transient: false,
+            });
+    }
     ByteStream::read_from()
         .path(path)
         .offset(offset)
@@ -157,6 +169,10 @@ async fn put(
             .metadata("sha256", a.sha256)
             .content_length(i64::try_from(a.size).unwrap_or(i64::MAX))
             .body(body(a.path, 0, a.size).await?)
+            // The bytes are already sha256-hashed and recorded; like streamed bodies, small
+            // in-memory ones go unsigned (UNSIGNED-PAYLOAD) instead of being hashed again.
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| attempt_error(ctx, "PutObject", e))?;
