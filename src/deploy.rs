@@ -206,21 +206,21 @@ async fn apply(
         site: last.as_ref().and_then(|l| l.site.clone()),
     };
 
-    if let (Some(cfg), Some(bp)) = (&settings.backend, &plan.backend) {
-        if !bp.is_empty() {
-            let _g = github::group("deckhand: backend");
-            match backend::apply(ctx, cfg, bp, meta, opts).await {
-                Ok(release) => record.backend = Some(release),
-                Err(err) => {
-                    if let Some(partial) = err.partial_release() {
-                        record.backend = Some(partial.clone());
-                        record.status = ReleaseStatus::Failed;
-                        if let Err(e) = store.write(&record).await {
-                            tracing::warn!("could not record the failed release: {e}");
-                        }
+    if let (Some(cfg), Some(bp)) = (&settings.backend, &plan.backend)
+        && !bp.is_empty()
+    {
+        let _g = github::group("deckhand: backend");
+        match backend::apply(ctx, cfg, bp, meta, opts).await {
+            Ok(release) => record.backend = Some(release),
+            Err(err) => {
+                if let Some(partial) = err.partial_release() {
+                    record.backend = Some(partial.clone());
+                    record.status = ReleaseStatus::Failed;
+                    if let Err(e) = store.write(&record).await {
+                        tracing::warn!("could not record the failed release: {e}");
                     }
-                    return Err(err.into());
                 }
+                return Err(err.into());
             }
         }
     }

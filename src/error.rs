@@ -12,7 +12,6 @@ pub(crate) enum Exit {
     RolloutFailed = 3,
     TimedOut = 4,
     Locked = 5,
-    Changes = 6,
 }
 
 impl Exit {

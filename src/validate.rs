@@ -86,10 +86,10 @@ async fn check_online(ctx: &AwsContext, s: &Settings) -> Result<(), Error> {
             }
         }
     }
-    if let Some(f) = &s.frontend {
-        if !f.dir.is_dir() {
-            missing.push(format!("site directory {}", f.dir.display()));
-        }
+    if let Some(f) = &s.frontend
+        && !f.dir.is_dir()
+    {
+        missing.push(format!("site directory {}", f.dir.display()));
     }
     if missing.is_empty() {
         Ok(())

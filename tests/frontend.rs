@@ -20,15 +20,6 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Release ids have one-second resolution: two deploys of one test never share a second.
-fn next_second() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(
-        1000 - u64::from(now.subsec_millis()) + 20,
-    ));
-}
 
 fn deploy(cfg: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     deploy_with(cfg, args, &[])
@@ -210,7 +201,6 @@ async fn golden_path_publishes_keys_bytes_and_headers_then_a_rebuild_invalidates
     );
 
     // A typical rebuild: new entry chunk + CSS + index.html -> exactly one path.
-    next_second();
     fx.build(2, true);
     let stdout = deploy_ok(&cfg);
     assert!(stdout.contains("invalidate"), "{stdout}");
@@ -229,7 +219,6 @@ async fn a_rebuilt_copy_with_fresh_mtimes_makes_no_writes_and_dry_run_writes_not
     // Same bytes, every mtime new.
     let old = fx.tmp.path().join("old");
     std::fs::rename(fx.dist(), &old).unwrap();
-    next_second();
     copy_tree(&old, &fx.dist());
     let mark = request_mark();
     // The listing split into concurrent ranges (StartAfter) must still see every key.
@@ -279,7 +268,6 @@ async fn a_header_rule_change_is_a_copy_and_a_same_size_change_is_uploaded() {
     deploy_ok(&fx.config(""));
     let robots = std::fs::read(fx.dist().join("robots.txt")).unwrap();
 
-    next_second();
     let cfg = fx.config(
         "  headers:\n    - { match: \"robots.txt\", cache-control: \"public, max-age=300\" }\n",
     );
@@ -319,7 +307,6 @@ async fn a_header_rule_change_is_a_copy_and_a_same_size_change_is_uploaded() {
     assert_eq!(inv.last().unwrap(), &["/robots.txt"]);
 
     // Same size, other bytes: uploaded (never skipped by size or mtime).
-    next_second();
     let changed = String::from_utf8(robots.clone())
         .unwrap()
         .replace("Allow", "Avoid");
@@ -350,7 +337,6 @@ async fn html_goes_last_and_nothing_is_deleted_before_the_record() {
     let v1_index = sha(&std::fs::read(fx.dist().join("index.html")).unwrap());
     let v1_keys: BTreeSet<String> = v1.expected.iter().map(|(k, _, _)| k.clone()).collect();
 
-    next_second();
     let v2 = fx.build(2, false);
     let v2_keys: BTreeSet<String> = v2.expected.iter().map(|(k, _, _)| k.clone()).collect();
     let mark = request_mark();
@@ -471,7 +457,6 @@ async fn a_permanent_failure_changes_no_html_deletes_nothing_and_names_the_file(
         .unwrap()
         .into_bytes();
 
-    next_second();
     fx.build(2, false);
     std::fs::write(
         fx.dist().join("assets/broken-0a1b2c3d.js"),
@@ -505,9 +490,8 @@ async fn a_permanent_failure_changes_no_html_deletes_nothing_and_names_the_file(
         "HTML written: {reqs:?}"
     );
     assert!(
-        reqs.iter()
-            .all(|r| !matches!(r.operation.as_str(), "DeleteObjects")
-                && !(r.operation == "DeleteObject" && !r.path.ends_with("/_deckhand/lock"))),
+        reqs.iter().all(|r| r.operation != "DeleteObjects"
+            && (r.operation != "DeleteObject" || r.path.ends_with("/_deckhand/lock"))),
         "deleted: {reqs:?}"
     );
     let index_now = get(&fx.bucket, "index.html")
@@ -535,7 +519,6 @@ async fn a_permanent_failure_changes_no_html_deletes_nothing_and_names_the_file(
     );
 
     // The next run without the fault finishes the job.
-    next_second();
     deploy_ok(&cfg);
     get(&fx.bucket, "assets/broken-0a1b2c3d.js").await;
 }
@@ -588,7 +571,6 @@ async fn drift_deleted_or_overwritten_by_hand_is_caught_and_repaired() {
     assert_eq!(json["frontend"]["invalidation"]["kind"], "no-distribution");
     assert_eq!(json["frontend"]["uploads"].as_array().unwrap().len(), 2);
 
-    next_second();
     deploy_ok(&cfg);
     let body = get(&fx.bucket, &vendor)
         .await
@@ -643,7 +625,6 @@ async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc()
     assert_eq!(invalidations(&dist).await.len(), 1);
 
     // Always busy, short patience: exit 1 after the record, and no garbage collection.
-    next_second();
     fx.build(2, false);
     let before = keys(&fx.bucket).await;
     let proxy = busy(u64::MAX);
@@ -706,7 +687,6 @@ async fn an_invalidation_that_does_not_complete_in_time_warns_or_fails_when_requ
         "it polled"
     );
 
-    next_second();
     fx.build(2, false);
     let cfg = fx.config("  invalidation: { wait: true, timeout: 1s, required: true }\n");
     let out = deploy_with(&cfg, &[], &env).code(4);
@@ -720,7 +700,6 @@ async fn an_invalidation_that_does_not_complete_in_time_warns_or_fails_when_requ
         "{stderr}"
     );
     // --no-wait skips the wait even when the config asks for it.
-    next_second();
     fx.build(3, false);
     deploy_with(&cfg, &["--no-wait"], &env).success();
 }

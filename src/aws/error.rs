@@ -30,7 +30,13 @@ pub(crate) enum AwsError {
     #[error("invalid endpoint URL `{url}` from {origin}")]
     InvalidEndpoint { url: String, origin: String },
     #[error(transparent)]
-    Call(#[from] CallError),
+    Call(Box<CallError>),
+}
+
+impl From<CallError> for AwsError {
+    fn from(e: CallError) -> Self {
+        AwsError::Call(Box::new(e))
+    }
 }
 
 impl AwsError {

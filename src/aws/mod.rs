@@ -164,6 +164,6 @@ impl AwsContext {
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        AwsError::Call(classify(service, operation, self.endpoint(service), err))
+        classify(service, operation, self.endpoint(service), err).into()
     }
 }

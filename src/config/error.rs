@@ -125,10 +125,11 @@ impl ParseError {
             None => raw.to_string(),
         };
         // serde_yaml prefixes the path ("backend.wait: …"); we say where ourselves.
-        if let Some((head, rest)) = message.split_once(": ") {
-            if !head.is_empty() && !head.contains(' ') {
-                message = rest.to_string();
-            }
+        if let Some((head, rest)) = message.split_once(": ")
+            && !head.is_empty()
+            && !head.contains(' ')
+        {
+            message = rest.to_string();
         }
         let parent = parent_path(field_path);
         let mut help = None;

@@ -197,7 +197,7 @@ async fn watch_loop(
         let svc = match describe(ctx, &t.cluster, &t.service).await {
             Ok(Some(s)) => s,
             Ok(None) => {
-                return Err(AwsError::Call(crate::aws::CallError {
+                return Err(AwsError::from(crate::aws::CallError {
                     service: "ecs",
                     operation: "DescribeServices",
                     endpoint: ctx.endpoint("ecs"),

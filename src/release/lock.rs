@@ -105,7 +105,7 @@ impl<'a> Lock<'a> {
                 bucket: bucket.to_string(),
                 holder,
             }),
-            None => Err(lock_err(crate::aws::AwsError::Call(
+            None => Err(lock_err(crate::aws::AwsError::from(
                 crate::aws::CallError {
                     service: "s3",
                     operation: "PutObject",

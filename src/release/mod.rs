@@ -139,9 +139,17 @@ impl GitInfo {
     }
 }
 
-/// A release id: UTC timestamp + short git sha, e.g. `20261125T195501Z-1a2b3c4`. Sorts by time.
+/// A release id: UTC timestamp (ms) + short git sha, e.g. `20261125T195501123Z-1a2b3c4`. Sorts by time.
 pub(crate) fn new_release_id(now: chrono::DateTime<chrono::Utc>, git: &GitInfo) -> String {
-    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), git.short_sha())
+    format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), git.short_sha())
+}
+
+/// Seconds since the epoch at which a release id was made (ids with or without milliseconds).
+pub(crate) fn release_time(id: &str) -> Option<i64> {
+    let stamp = id.get(..15)?; // YYYYMMDDTHHMMSS
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,7 +254,13 @@ mod tests {
         let b = chrono::DateTime::parse_from_rfc3339("2026-11-25T20:01:00Z")
             .expect("t")
             .to_utc();
-        assert_eq!(new_release_id(a, &git), "20261125T195501Z-1a2b3c4");
+        assert_eq!(new_release_id(a, &git), "20261125T195501000Z-1a2b3c4");
         assert!(new_release_id(a, &git) < new_release_id(b, &git));
+        assert_eq!(release_time(&new_release_id(a, &git)), Some(a.timestamp()));
+        assert_eq!(
+            release_time("20261125T195501Z-1a2b3c4"),
+            Some(a.timestamp())
+        );
+        assert_eq!(release_time("garbage"), None);
     }
 }

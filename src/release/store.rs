@@ -105,16 +105,6 @@ impl<'a> ReleaseStore<'a> {
         Ok(None)
     }
 
-    /// The newest `n` records, newest first.
-    pub(crate) async fn recent(&self, n: usize) -> Result<Vec<ReleaseRecord>, ReleaseError> {
-        let ids = self.list_ids().await?;
-        let mut out = Vec::new();
-        for id in ids.iter().rev().take(n) {
-            out.push(self.read(id).await?);
-        }
-        Ok(out)
-    }
-
     pub(crate) async fn write(&self, record: &ReleaseRecord) -> Result<(), ReleaseError> {
         let key = key_of(&record.id);
         let body = serde_json::to_vec_pretty(record).map_err(|e| ReleaseError::Corrupt {

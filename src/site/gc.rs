@@ -37,12 +37,8 @@ pub(crate) struct GcInput<'a> {
     pub(crate) max_delete: usize,
 }
 
-/// Seconds since the epoch of a release id (`20261125T195501Z-…`).
 fn id_time(id: &str) -> Option<i64> {
-    let stamp = id.get(..16)?;
-    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|t| t.and_utc().timestamp())
+    crate::release::release_time(id)
 }
 
 pub(crate) fn select(input: &GcInput<'_>) -> GcSelection {

@@ -40,6 +40,8 @@ pub(crate) struct StatusReport {
     pub(crate) backend: Option<BackendStatus>,
     pub(crate) frontend: Option<FrontendStatus>,
     pub(crate) last_release: Option<ReleaseRecordSummary>,
+    /// The deploy holding `_deckhand/lock`, if one is running (or died holding it).
+    pub(crate) lock: Option<crate::release::LockHolder>,
     pub(crate) warnings: Vec<String>,
     /// Named resources that do not exist.
     pub(crate) missing: Vec<String>,
@@ -85,6 +87,7 @@ pub(crate) async fn collect(
         backend: None,
         frontend: None,
         last_release: None,
+        lock: None,
         warnings: Vec::new(),
         missing: Vec::new(),
     };
@@ -123,6 +126,12 @@ pub(crate) async fn collect(
             Err(e) => report
                 .warnings
                 .push(format!("cannot read the last release record: {e}")),
+        }
+        match crate::release::Lock::holder(ctx, bucket).await {
+            Ok(holder) => report.lock = holder,
+            Err(e) => report
+                .warnings
+                .push(format!("cannot read the deploy lock: {e}")),
         }
     }
     Ok(report)

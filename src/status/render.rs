@@ -168,6 +168,9 @@ pub(crate) fn text(r: &StatusReport) -> String {
             }
         }
     }
+    if let Some(lock) = &r.lock {
+        let _ = writeln!(o, "\nlock\n  held: {lock} (expires {})", lock.expires_at);
+    }
     if !r.missing.is_empty() {
         let _ = writeln!(o, "\nmissing");
         for m in &r.missing {

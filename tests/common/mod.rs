@@ -178,7 +178,7 @@ pub fn write(path: &Path, contents: &str) {
 pub fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
-        (r"\d{8}T\d{6}Z-[0-9a-z]+", "[RELEASE-ID]"),
+        (r"\d{8}T\d{6}(\d{3})?Z-[0-9a-z]+", "[RELEASE-ID]"),
         (
             r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
             "[TIME]",
