@@ -20,7 +20,6 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-
 fn deploy(cfg: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     deploy_with(cfg, args, &[])
 }

@@ -144,6 +144,7 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
+    let status = http_status(&err);
     let code = err.code().map(str::to_string);
     let message = err.message().unwrap_or_default().to_string();
     let kind = match &err {
@@ -168,13 +169,16 @@ where
                 | "SlowDown"
                 | "RequestLimitExceeded",
             ) => CallKind::Throttled,
+            // An error without a code (e.g. a HEAD or an empty 403 body): its HTTP status says it.
+            None if status == Some(403) => CallKind::AccessDenied,
+            None if matches!(status, Some(429 | 503)) => CallKind::Throttled,
             _ => CallKind::Service,
         },
     };
-    let message = if message.is_empty() && code.is_none() && kind == CallKind::Service {
-        describe_raw(&err)
-    } else {
-        message
+    let message = match (message.is_empty(), code.is_none(), status) {
+        (true, true, Some(s)) => format!("HTTP {s} with no error code"),
+        (true, true, None) if kind == CallKind::Service => describe_raw(&err),
+        _ => message,
     };
     CallError {
         service,
@@ -188,6 +192,13 @@ where
             _ => None,
         },
     }
+}
+
+/// The HTTP status of the response, when there was one.
+fn http_status<E, R: 'static>(err: &SdkError<E, R>) -> Option<u16> {
+    let raw: &dyn std::any::Any = err.raw_response()?;
+    raw.downcast_ref::<aws_smithy_runtime_api::client::orchestrator::HttpResponse>()
+        .map(|r| r.status().as_u16())
 }
 
 fn describe_raw<E, R>(err: &SdkError<E, R>) -> String

@@ -371,3 +371,63 @@ async fn stack_outputs_name_the_resources() {
             .contains("CloudFormation stack `no-such-stack` not found in us-east-1")
     );
 }
+
+#[tokio::test]
+async fn a_denied_lock_stops_the_deploy_before_any_upload() {
+    let s3 = common::s3().await;
+    let bucket = unique("denied");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/_deckhand/*"),
+        }]
+    });
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("dist/index.html"),
+        "<!doctype html><title>x</title>",
+    );
+    write(
+        &dir.path().join("dist/assets/app-1234abcd.js"),
+        "console.log(1)",
+    );
+    write(
+        &dir.path().join("deckhand.yml"),
+        &format!("region: us-east-1\nfrontend:\n  dir: dist\n  bucket: {bucket}\n"),
+    );
+    let out = deckhand()
+        .current_dir(dir.path())
+        .arg("deploy")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot take or release the lock s3://{bucket}/_deckhand/lock"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("S3 PutObject: access denied: HTTP 403 with no error code"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: the credentials in use lack permission for s3:PutObject"),
+        "{err}"
+    );
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "nothing may be uploaded without the lock"
+    );
+}

@@ -13,11 +13,12 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from . import cfn, ecr_bridge, ecs_patch, fixes, wsgi
+    from . import bucket_policy, cfn, ecr_bridge, ecs_patch, fixes, wsgi
 
     wsgi.install()
     ecs_patch.install()
     fixes.install()
     cfn.install()
     ecr_bridge.install()
+    bucket_policy.install()
     _installed = True
