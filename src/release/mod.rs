@@ -127,7 +127,9 @@ impl GitInfo {
         Self {
             sha: env("GITHUB_SHA").or_else(|| git(&["rev-parse", "HEAD"])),
             git_ref: env("GITHUB_REF").or_else(|| git(&["symbolic-ref", "-q", "HEAD"])),
-            actor: env("GITHUB_ACTOR").or_else(|| env("USER")),
+            actor: env("GITHUB_ACTOR")
+                .or_else(|| git(&["config", "user.name"]))
+                .or_else(|| env("USER")),
             run_url,
         }
     }
