@@ -76,34 +76,18 @@ fn ts(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
 }
 
-/// DescribeServices for one service (None when it does not exist or is INACTIVE).
-pub(crate) async fn observe_service(
+/// The service, or None when its cluster or the service does not exist (or is INACTIVE).
+async fn observe_service(
     ctx: &AwsContext,
     cluster: &str,
     service: &str,
 ) -> Result<Option<aws_sdk_ecs::types::Service>, crate::aws::AwsError> {
-    let resp = ctx
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send()
-        .await;
-    match resp {
-        Ok(r) => Ok(r
-            .services()
-            .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
-            .cloned()),
-        Err(e) => {
-            let err = ctx.call_error("ecs", "DescribeServices", e);
-            if err.code() == Some("ClusterNotFoundException") {
-                Ok(None)
-            } else {
-                Err(err)
-            }
-        }
-    }
+    Ok(
+        match crate::ecs::describe_service(ctx, cluster, service).await? {
+            crate::ecs::Lookup::Found(s) => Some(*s),
+            crate::ecs::Lookup::NoCluster | crate::ecs::Lookup::NoService => None,
+        },
+    )
 }
 
 pub(crate) async fn observe(ctx: &AwsContext, b: &Backend) -> Result<BackendStatus, StatusError> {
