@@ -15,7 +15,7 @@ import {
 } from './support';
 
 const MAIN = path.join(BACKEND_DIR, 'dist', 'main.js');
-const SECRET_KEY = 'sk-ant-very-secret-key-value';
+const SECRET_KEY = 'test-claude-key-must-never-be-logged';
 const SECRET_TOKEN = 'very-secret-access-token-value';
 
 interface Run {
