@@ -69,21 +69,14 @@ async fn check_online(ctx: &AwsContext, s: &Settings) -> Result<(), Error> {
     let report = crate::status::collect(ctx, s).await?;
     let mut missing = report.missing.clone();
     if let Some(b) = &s.backend {
-        for (var, param) in &b.secrets {
-            let resp = ctx
-                .ssm
-                .get_parameters()
-                .names(param)
-                .with_decryption(false)
-                .send()
-                .await;
-            match resp {
-                Ok(r) if !r.invalid_parameters().is_empty() => {
+        match crate::secrets::resolve(ctx, &b.secrets).await {
+            Ok(_) => {}
+            Err(crate::secrets::SecretsError::Missing(list)) => {
+                for (var, param) in list {
                     missing.push(format!("SSM parameter {param} (secret {var})"));
                 }
-                Ok(_) => {}
-                Err(e) => return Err(ctx.call_error("ssm", "GetParameters", e).into()),
             }
+            Err(e) => return Err(crate::backend::BackendError::Secrets(e).into()),
         }
     }
     if let Some(f) = &s.frontend

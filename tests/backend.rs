@@ -15,7 +15,7 @@ const READS_OK: &[&str] = &[
     "DescribeServices",
     "DescribeTaskDefinition",
     "DescribeImages",
-    "GetParameters",
+    "DescribeParameters",
 ];
 
 fn count(world: &World, op: &str) -> usize {

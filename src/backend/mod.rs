@@ -22,7 +22,7 @@ use crate::image::tag;
 use crate::release::ReleaseMeta;
 
 /// Reads live state and plans. Never writes. On the no-op path this is DescribeServices,
-/// DescribeTaskDefinition, DescribeImages and (with secrets) GetParameters.
+/// DescribeTaskDefinition, DescribeImages and (with secrets) DescribeParameters.
 pub(crate) async fn plan(
     ctx: &AwsContext,
     cfg: &Backend,

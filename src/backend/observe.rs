@@ -1,5 +1,5 @@
 //! The plan's reads: the service, its task definition (with tags), the source tag in ECR and
-//! the secrets' parameter ARNs. DescribeServices, DescribeImages and GetParameters run at once.
+//! the secrets' parameter ARNs. DescribeServices, DescribeImages and DescribeParameters run at once.
 
 use std::collections::HashSet;
 

@@ -109,3 +109,15 @@ def test_s3_operation_names() -> None:
                                     "GetAuthorizationToken", "PutObject", "UpdateService", "RegisterTaskDefinition",
                                     "CreateInvalidation", "DeleteObjects", "CopyObject")] == [
         False, False, False, False, False, False, True, True, True, True, True, True]
+
+
+def test_describe_parameters_gives_arns_and_never_values(aws) -> None:
+    name = f"/{unique('app')}/token"
+    aws("ssm", "put-parameter", "--name", name, "--value", "s3cret", "--type", "SecureString")
+    got = aws("ssm", "describe-parameters", "--parameter-filters", f"Key=Name,Option=Equals,Values={name}")
+    [param] = got["Parameters"]
+    assert param["Name"] == name
+    assert param["ARN"] == f"arn:aws:ssm:us-east-1:123456789012:parameter{name}"
+    assert "Value" not in param
+    # GetParameters still answers as before.
+    assert aws("ssm", "get-parameters", "--names", name)["Parameters"][0]["ARN"] == param["ARN"]

@@ -57,6 +57,39 @@ def install() -> None:
     cf.Origin.__init__ = origin_init  # type: ignore[method-assign]
 
     install_ec2()
+    install_ssm()
+
+
+def install_ssm() -> None:
+    """DescribeParameters: AWS returns each parameter's ARN and never its value; moto returns the
+    value (decrypted or not) and no ARN."""
+    import contextvars
+
+    from moto.ssm import models as ssm_models
+    from moto.ssm import responses as ssm_responses
+    from moto.ssm.utils import parameter_arn
+
+    region_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssm_region", default=None)
+    orig_describe = ssm_responses.SimpleSystemManagerResponse.describe_parameters
+    orig_object = ssm_models.Parameter.describe_response_object
+
+    def describe_parameters(self: Any) -> Any:
+        token = region_var.set(self.region)
+        try:
+            return orig_describe(self)
+        finally:
+            region_var.reset(token)
+
+    def describe_response_object(self: Any, decrypt: bool = False, include_labels: bool = False) -> dict[str, Any]:
+        r = orig_object(self, decrypt, include_labels)
+        region = region_var.get()
+        if region is not None:  # only inside DescribeParameters
+            r.pop("Value", None)
+            r["ARN"] = parameter_arn(self.account_id, region, self.name)
+        return r
+
+    ssm_responses.SimpleSystemManagerResponse.describe_parameters = describe_parameters  # type: ignore[method-assign]
+    ssm_models.Parameter.describe_response_object = describe_response_object  # type: ignore[method-assign]
 
 
 def install_ec2() -> None:
