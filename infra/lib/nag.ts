@@ -24,7 +24,8 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Only for actions without resource-level permissions (ecr:GetAuthorizationToken, ecs:RegisterTaskDefinition, ' +
-        'ecs:DescribeTaskDefinition) and for ecs:ListTasks/DescribeTasks, which are scoped by an ecs:cluster condition.',
+        'ecs:DescribeTaskDefinition, ssm:DescribeParameters — metadata only, never values) and for ecs:ListTasks/DescribeTasks, ' +
+        'which are scoped by an ecs:cluster condition.',
     },
     {
       path: `${role}/DefaultPolicy/Resource`,

@@ -571,9 +571,11 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
       actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
       resources: [s.distributionArn],
     }),
-    // GetParameters (WithDecryption=false) resolves the configured names to ARNs for the task
-    // definition; PutParameter is the designed sync of the values from CI secrets.
-    new iam.PolicyStatement({ sid: 'Secrets', actions: ['ssm:GetParameters', 'ssm:PutParameter'], resources: s.parameterArns }),
+    // DescribeParameters (metadata only, never values) resolves the configured names to ARNs for
+    // the task definition; it has no resource-level permissions. PutParameter is the designed sync
+    // of the values from CI secrets.
+    new iam.PolicyStatement({ sid: 'SecretsMetadata', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
+    new iam.PolicyStatement({ sid: 'Secrets', actions: ['ssm:PutParameter'], resources: s.parameterArns }),
   ];
 }
 
@@ -601,6 +603,8 @@ export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
     }),
     new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
     new iam.PolicyStatement({ sid: 'SiteBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
+    // Checks that the configured SSM parameters exist: names and ARNs only, no values.
+    new iam.PolicyStatement({ sid: 'SecretsMetadata', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
     new iam.PolicyStatement({
       sid: 'DistributionRead',
       actions: ['cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],

@@ -391,7 +391,8 @@ describe('GitHub OIDC + roles', () => {
     const all = roleStatements(json, roleId).flatMap(actions);
     const writes = all.filter((a) => !/^[a-z0-9]+:(Describe|Get|List)/.test(a));
     assert.deepEqual(writes, [], 'plan role is read-only');
-    assert.ok(!all.some((a) => a.startsWith('ssm:')), 'plan role cannot read secrets');
+    // SSM: metadata only (DescribeParameters); never GetParameter(s), which could decrypt values.
+    assert.deepEqual(all.filter((a) => a.startsWith('ssm:')), ['ssm:DescribeParameters'], 'plan role cannot read secrets');
   });
 
   test('an existing OIDC provider ARN is used instead of creating one', async () => {

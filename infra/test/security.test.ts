@@ -120,7 +120,8 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
   SiteBucketList: ['s3:ListBucket'],
   SiteBucketObjects: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
   Distribution: ['cloudfront:CreateInvalidation', 'cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
-  Secrets: ['ssm:GetParameters', 'ssm:PutParameter'],
+  SecretsMetadata: ['ssm:DescribeParameters'],
+  Secrets: ['ssm:PutParameter'],
 };
 
 describe('deploy role', () => {
@@ -165,7 +166,7 @@ describe('deploy role', () => {
     assert.match(str(bySid.get('StackDiscovery')?.Resource), /:stack\/spa-ecs\/\*"/);
     // '*' only where IAM has no resource-level permissions (or with the cluster condition).
     const star = statements.filter((s) => s.Resource === '*').map((s) => s.Sid).sort();
-    assert.deepEqual(star, ['EcrLogin', 'EcsTaskDefinitions', 'EcsTasks']);
+    assert.deepEqual(star, ['EcrLogin', 'EcsTaskDefinitions', 'EcsTasks', 'SecretsMetadata']);
   });
 });
 
@@ -178,10 +179,11 @@ const PLAN_ACTIONS: Record<string, string[]> = {
   SiteBucketList: ['s3:ListBucket'],
   SiteBucketRead: ['s3:GetObject'],
   DistributionRead: ['cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
+  SecretsMetadata: ['ssm:DescribeParameters'],
 };
 
 describe('plan role', () => {
-  test('has exactly the read-only IAM actions of plan/status/releases, and no SSM', () => {
+  test('has exactly the read-only IAM actions of plan/status/releases, and no SSM value access', () => {
     const got: Record<string, string[]> = {};
     for (const s of roleStatements(json, roleIdFor(json, stack, 'PlanRole'))) {
       assert.equal(s.Effect, 'Allow');
