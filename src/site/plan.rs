@@ -156,6 +156,10 @@ pub(crate) struct SitePlan {
     pub(crate) header_updates: Vec<FileAction>,
     pub(crate) objects: Vec<StoreObject>,
     pub(crate) unchanged: usize,
+    /// Keys the last release published that this build no longer has. Nothing is deleted now
+    /// (open tabs may still load them); garbage collection removes them once no kept release
+    /// references them. A release that only removes files still records a new manifest.
+    pub(crate) removed: Vec<String>,
     pub(crate) invalidation: InvalidationPlan,
     pub(crate) gc: GcPolicy,
     /// The manifest this release will record (ETags of unchanged files carried over).
@@ -168,7 +172,10 @@ pub(crate) struct SitePlan {
 impl SitePlan {
     /// Nothing to write (no uploads, header updates or objects to store).
     pub(crate) fn is_empty(&self) -> bool {
-        self.uploads.is_empty() && self.header_updates.is_empty() && self.objects.is_empty()
+        self.uploads.is_empty()
+            && self.header_updates.is_empty()
+            && self.objects.is_empty()
+            && self.removed.is_empty()
     }
 }
 
@@ -299,6 +306,15 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
         .filter(|k| !manifest.contains_key(*k))
         .count();
     let upload_bytes = uploads.iter().map(|a| a.size).sum();
+    let removed: Vec<String> = last
+        .map(|l| {
+            l.files
+                .keys()
+                .filter(|k| !manifest.contains_key(*k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     SitePlan {
         bucket: input.bucket.to_string(),
         dir: input.dir,
@@ -309,6 +325,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
         header_updates,
         objects,
         unchanged,
+        removed,
         invalidation,
         gc: GcPolicy {
             keep_releases: input.keep_releases,
@@ -432,6 +449,19 @@ impl fmt::Display for SitePlan {
                 self.objects.len(),
                 human_bytes(self.objects.iter().map(|o| o.size).sum())
             )?;
+        }
+        if !self.removed.is_empty() {
+            writeln!(
+                f,
+                "  no longer in the build: {} files (kept for open tabs; garbage-collected later)",
+                self.removed.len()
+            )?;
+            for key in self.removed.iter().take(LIST_MAX) {
+                writeln!(f, "      - {key}")?;
+            }
+            if self.removed.len() > LIST_MAX {
+                writeln!(f, "      … and {} more", self.removed.len() - LIST_MAX)?;
+            }
         }
         writeln!(f, "  unchanged: {} files", self.unchanged)?;
         match &self.invalidation {
@@ -616,6 +646,31 @@ mod tests {
         );
         assert_eq!(p.manifest["index.html"].etag.as_deref(), Some("e-i"));
         assert!(p.to_string().contains("no changes"), "{p}");
+    }
+
+    #[test]
+    fn a_build_that_only_drops_files_is_a_change_that_deletes_nothing_now() {
+        let a = desired("assets/a-1.js", "a", IMM);
+        let i = desired("index.html", "<html>", "no-cache");
+        let old = desired("old.html", "<old>", "no-cache");
+        let last = release(&[(&a, "e-a"), (&i, "e-i"), (&old, "e-o")]);
+        let mut live = live_of(&[(&a, "e-a"), (&i, "e-i"), (&old, "e-o")]);
+        live.objects.insert(
+            i.sha256.clone(),
+            LiveObject {
+                size: 6,
+                etag: "x".into(),
+                last_modified: 0,
+            },
+        );
+        let p = plan(input(vec![a, i], Some(&last), live, Some("E1")));
+        assert_eq!(p.removed, ["old.html"]);
+        assert!(!p.is_empty(), "a new manifest must be recorded");
+        assert!(p.uploads.is_empty() && p.header_updates.is_empty());
+        assert!(!p.manifest.contains_key("old.html"));
+        let text = p.to_string();
+        assert!(text.contains("no longer in the build: 1 files"), "{text}");
+        assert!(text.contains("      - old.html"), "{text}");
     }
 
     #[test]
