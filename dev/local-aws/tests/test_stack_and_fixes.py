@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from typing import Any
@@ -11,22 +12,24 @@ from conftest import LOCAL_AWS, http, unique
 
 
 def test_up_prints_the_contract_and_is_fast_when_up(stack_env: dict[str, str]) -> None:
+    port = os.environ.get("DECKHAND_MOTO_PORT", "4566")
     started = time.time()
     out = subprocess.run([str(LOCAL_AWS / "up")], check=True, capture_output=True, text=True, timeout=60)
     elapsed = time.time() - started
     assert elapsed < 1.0, f"up took {elapsed:.2f}s when already up"
     lines = out.stdout.strip().splitlines()
     assert lines == [
-        "export AWS_ENDPOINT_URL=http://127.0.0.1:4566",
+        f"export DECKHAND_MOTO_PORT={port}",
+        f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}",
         "export AWS_ACCESS_KEY_ID=test",
         "export AWS_SECRET_ACCESS_KEY=test",
         "export AWS_REGION=us-east-1",
         "export AWS_DEFAULT_REGION=us-east-1",
         "export DECKHAND_REGISTRY=127.0.0.1:5001",
-        "export DECKHAND_SIM_URL=http://127.0.0.1:4566/_sim",
+        f"export DECKHAND_SIM_URL=http://127.0.0.1:{port}/_sim",
         "unset AWS_CA_BUNDLE AWS_PROFILE",
     ]
-    status, health = http("GET", "http://127.0.0.1:4566/_sim/health")
+    status, health = http("GET", f"http://127.0.0.1:{port}/_sim/health")
     assert status == 200 and len(health["plugin_hash"]) == 16
     status, _ = http("GET", "http://127.0.0.1:5001/v2/")
     assert status == 200
