@@ -13,7 +13,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from . import bucket_policy, cfn, ecr_bridge, ecs_patch, fixes, wsgi
+    from . import bucket_policy, cfn, ecr_bridge, ecs_patch, fixes, s3_conditional, wsgi
 
     wsgi.install()
     ecs_patch.install()
@@ -21,4 +21,5 @@ def install() -> None:
     cfn.install()
     ecr_bridge.install()
     bucket_policy.install()
+    s3_conditional.install()
     _installed = True
