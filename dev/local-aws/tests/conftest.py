@@ -161,6 +161,7 @@ def ecs_service(aws: Callable[..., Any], sim: Sim) -> Callable[..., dict[str, An
         max_pct: int = 200,
         load_balancer: bool = True,
         step_seconds: float = FROZEN,
+        grace: Optional[int] = None,
         **scenario: Any,
     ) -> dict[str, Any]:
         cluster, service, family = unique("c"), unique("svc"), unique("td")
@@ -179,6 +180,8 @@ def ecs_service(aws: Callable[..., Any], sim: Sim) -> Callable[..., dict[str, An
                 "--deployment-configuration", json.dumps({
                     "deploymentCircuitBreaker": {"enable": breaker, "rollback": rollback},
                     "maximumPercent": max_pct, "minimumHealthyPercent": min_pct})]
+        if grace is not None:
+            args += ["--health-check-grace-period-seconds", str(grace)]
         if load_balancer:
             args += ["--load-balancers", json.dumps([{"targetGroupArn": tg, "containerName": "api", "containerPort": 3000}])]
         created = aws(*args)["service"]

@@ -6,6 +6,7 @@ import time
 from typing import Any, Optional
 
 from moto.core.responses import ActionResult
+from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 
@@ -34,9 +35,33 @@ EXTRA_SERVICE_PARAMS = {
 }
 
 
+class ServiceNotActiveException(ECSException):
+    def __init__(self) -> None:
+        super().__init__("ServiceNotActiveException", "Service was not ACTIVE.")
+
+
+def _existing(self: B, cluster_str: str, service_str: str) -> Optional[Any]:
+    try:
+        return self._get_service(cluster_str, service_str.split("/")[-1])
+    except Exception:
+        return None
+
+
+def _settle(service: Any) -> None:
+    sim = ecs_sim.sim_for(service)
+    if sim is not None:
+        sim.advance(time.time())
+        sim.sync()
+
+
 def create_service(self: B, cluster_str: str, service_name: str, desired_count: int, *args: Any, **kwargs: Any) -> Any:
     extras = {k: kwargs.pop(k) for k in list(kwargs) if k in EXTRA_SERVICE_PARAMS.values()}
     with ecs_sim.LOCK:
+        old = _existing(self, cluster_str, service_name)
+        if old is not None:
+            _settle(old)
+            if old.status == "DRAINING":
+                raise InvalidParameterException("Unable to Start a service that is still Draining.")
         service = _orig_create_service(self, cluster_str, service_name, desired_count, *args, **kwargs)
         # moto stores whatever string was given; ECS answers the resolved revision ARN
         if service.task_definition:
@@ -73,6 +98,9 @@ def update_service(self: B, service_properties: dict[str, Any]) -> Any:
         sim = _find(self, cluster_str, props.get("service", ""))
         if sim is not None:
             sim.advance(now)
+            sim.sync()
+            if sim.service.status != "ACTIVE":
+                raise ServiceNotActiveException()
         td_str = props.get("task_definition")
         new_td = self.describe_task_definition(td_str).arn if td_str else None
         service = _orig_update_service(self, service_properties)
@@ -104,22 +132,27 @@ def describe_services(self: B, cluster_str: str, names: list[str]) -> Any:
         now = time.time()
         for service in services:
             sim = ecs_sim.sim_for(service)
-            if sim is not None and service.status == "ACTIVE":
+            if sim is not None:
                 sim.advance(now)
         return services, failures
 
 
 def delete_service(self: B, cluster_name: str, service_name: str, force: bool) -> Any:
+    """DeleteService answers the service DRAINING; it turns INACTIVE once its tasks are gone."""
     with ecs_sim.LOCK:
+        existing = _existing(self, cluster_name, service_name)
+        if existing is not None:
+            _settle(existing)
+            if existing.status != "ACTIVE":
+                raise ServiceNotActiveException()
         service = _orig_delete_service(self, cluster_name, service_name, force)
         sim = ecs_sim.sim_for(service)
         if sim is not None:
-            sim.advance(time.time())
+            service.status = "DRAINING"
+            service.desired_count = 0
             sim.on_delete(time.time())
+            sim.clock = time.time()
             sim.sync()
-            service.running_count = 0
-            service.pending_count = 0
-            ecs_sim.forget(service)
         return service
 
 

@@ -20,7 +20,19 @@ from typing import Any, Optional
 
 LOCK = threading.RLock()
 
-SCENARIOS = ("healthy", "tasks-fail", "stuck", "throttle")
+SCENARIOS = (
+    "healthy",
+    "tasks-fail",
+    "tasks-fail-later",
+    "elb-unhealthy",
+    "container-unhealthy",
+    "placement",
+    "stuck",
+    "throttle",
+)
+# tasks reach RUNNING, then fail (stage 2 of the circuit breaker: runningCount > 0 meanwhile)
+STAGE2_SCENARIOS = ("tasks-fail-later", "elb-unhealthy", "container-unhealthy")
+HEALTH_SCENARIOS = ("elb-unhealthy", "container-unhealthy")
 SERVICE_KEYS = {
     "scenario": str,
     "step-seconds": (int, float),
@@ -29,7 +41,15 @@ SERVICE_KEYS = {
     "exit-code": (int, type(None)),
     "stop-code": str,
     "container-reason": (str, type(None)),
+    "run-steps": int,
+    "placement-reason": str,
 }
+DEFAULT_RUN_STEPS = 1
+CONTAINER_INSTANCE_ID = "0b7a6f1c5e3d4a2b9c8d7e6f5a4b3c2d"
+DEFAULT_PLACEMENT_REASON = (
+    f"The closest matching (container-instance {CONTAINER_INSTANCE_ID}) has insufficient memory available. "
+    "For more information, see the Troubleshooting section."
+)
 DEFAULT_STEP_SECONDS = float(os.environ.get("DECKHAND_SIM_STEP_SECONDS", "0.5"))
 DEFAULT_THROTTLE_COUNT = 3
 MAX_EVENTS = 100
@@ -50,6 +70,11 @@ def _dt(t: float) -> datetime:
 
 def new_deployment_id() -> str:
     return "ecs-svc/" + str(random.randint(10**18, 10**19 - 1))
+
+
+def _healthy(task: "SimTask") -> bool:
+    """RUNNING and past its health checks (a task of a failing stage-2 scenario never is)."""
+    return task["lastStatus"] == "RUNNING" and task.get("_healthy", True)
 
 
 def breaker_threshold(desired: int) -> int:
@@ -74,6 +99,8 @@ def _validate(payload: dict[str, Any], allowed: dict[str, Any]) -> None:
         raise ValueError("step-seconds must be > 0")
     if "throttle-count" in payload and payload["throttle-count"] < 0:
         raise ValueError("throttle-count must be >= 0")
+    if "run-steps" in payload and payload["run-steps"] < 0:
+        raise ValueError("run-steps must be >= 0")
 
 
 def set_global_config(payload: dict[str, Any]) -> None:
@@ -228,6 +255,7 @@ class Deployment:
         self.backoff_level = 0
         self.next_launch_at = 0.0
         self.ever_completed = False
+        self.placement_reported = False
 
     def to_api(self, tasks: list[SimTask]) -> dict[str, Any]:
         mine = [x for x in tasks if x.deployment_id == self.id and x.live()]
@@ -273,6 +301,8 @@ class ServiceSim:
         self.steady = False
         self.clock = t
         self._tasks: list[SimTask] = []
+        self.deleting = False  # DeleteService: DRAINING until no task is left, then INACTIVE
+        self.unhealthy_replaced = 0  # tasks stopped for an unhealthy status, not yet replaced
         d = Deployment(service.task_definition, service.desired_count, t, self.launch_fields())
         self.deployments = [d]
         # CreateService: the first deployment starts its tasks and completes at once.
@@ -377,7 +407,11 @@ class ServiceSim:
         self._tasks.append(task)
         return task
 
-    def _set_running(self, task: SimTask, t: float) -> None:
+    def _set_running(self, task: SimTask, t: float, healthy: bool = True) -> None:
+        # `_healthy`: passed its health checks (counts as healthy for minimumHealthyPercent and
+        # completion); `_age`: scheduler steps spent RUNNING before that
+        task["_healthy"] = healthy
+        task["_age"] = 0
         task["lastStatus"] = "RUNNING"
         task["startedAt"] = _dt(t)
         task["pullStartedAt"] = _dt(t)
@@ -405,7 +439,7 @@ class ServiceSim:
 
     def _fail(self, task: SimTask, t: float, cfg: dict[str, Any]) -> None:
         code = cfg.get("stop-code", "EssentialContainerExited")
-        if code != "TaskFailedToStart":
+        if code != "TaskFailedToStart" and task["lastStatus"] != "RUNNING":
             self._set_running(task, t)
         exit_code = cfg.get("exit-code", 1)
         for c in task["containers"]:
@@ -438,8 +472,17 @@ class ServiceSim:
             self.steady = False
 
     def on_delete(self, t: float) -> None:
-        for task in self.live_tasks():
-            self._stop(task, t, "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {self.primary.id})")
+        """DeleteService: the service is DRAINING, its tasks are stopped (drained first behind a
+        load balancer); once none is left it turns INACTIVE (see step)."""
+        self.deleting = True
+        self.steady = False
+        for d in self.deployments:
+            d.desired = 0
+        log: list[str] = []
+        reason = f"Scaling activity initiated by (deployment {self.primary.id})"
+        live = [x for x in self.live_tasks() if x["lastStatus"] != "DEACTIVATING"]
+        self._retire(live, t, reason, log)
+        self._emit(t, log)
 
     def stop_task(self, task: SimTask, t: float, reason: str) -> None:
         self._stop(task, t, "UserInitiated", reason or "Task stopped by user")
@@ -476,11 +519,13 @@ class ServiceSim:
         return float(self.cfg()["step-seconds"])
 
     def idle(self) -> bool:
+        if self.deleting:
+            return not self.live_tasks() and self.service.status == "INACTIVE"
         p = self.primary
         if len(self.deployments) != 1 or p.rollout_state == "IN_PROGRESS" or not self.steady:
             return False
         live = [x for x in self.live_tasks() if x.deployment_id == p.id]
-        return len(live) == p.desired and all(x["lastStatus"] == "RUNNING" for x in live)
+        return len(live) == p.desired and all(_healthy(x) for x in live)
 
     def advance(self, now: float) -> None:
         with LOCK:
@@ -510,6 +555,65 @@ class ServiceSim:
                 _tasks.pop(task.task_arn, None)
                 self._tasks.remove(task)
 
+    def _grace_steps(self) -> int:
+        """healthCheckGracePeriodSeconds in scheduler steps (one step = step-seconds of time)."""
+        grace = getattr(self.service, "health_check_grace_period_seconds", None) or 0
+        return math.ceil(float(grace) / self.step_seconds()) if grace > 0 else 0
+
+    def _stage2_failures(self, t: float, cfg: dict[str, Any], log: list[str]) -> bool:
+        """RUNNING tasks of a deployment under test that fail after a while (stage 2)."""
+        scenario = cfg["scenario"]
+        acted = False
+        for d in self.deployments:
+            unproven = [
+                x for x in self.live_tasks()
+                if x.deployment_id == d.id and x["lastStatus"] == "RUNNING" and not x.get("_healthy", True)
+            ]
+            if not unproven:
+                continue
+            if scenario not in STAGE2_SCENARIOS or d.ever_completed:
+                for x in unproven:  # the cause went away: they pass their checks now
+                    x["_healthy"] = True
+                continue
+            run_steps = int(cfg.get("run-steps", DEFAULT_RUN_STEPS))
+            after = run_steps + (self._grace_steps() if scenario in HEALTH_SCENARIOS else 0)
+            failing = []
+            for x in unproven:
+                x["_age"] += 1
+                if x["_age"] >= max(after, 1):
+                    failing.append(x)
+            if not failing:
+                continue
+            acted = True
+            d.failed_tasks += len(failing)
+            d.updated_at = t
+            tgs = [lb for lb in self.load_balancers if lb.get("targetGroupArn")]
+            if scenario == "elb-unhealthy" and tgs:
+                lb = tgs[0]
+                for _ in failing:
+                    log.append(
+                        f"(service {self.service_name}) (port {lb.get('containerPort', 80)}) is unhealthy in "
+                        f"(target-group {lb['targetGroupArn']}) due to (reason Health checks failed)."
+                    )
+                self.unhealthy_replaced += len(failing)
+                self._retire(failing, t, f"Task failed ELB health checks in (target-group {lb['targetGroupArn']})", log)
+            elif scenario in HEALTH_SCENARIOS:  # container health checks (also elb-unhealthy without a load balancer)
+                for x in failing:
+                    log.append(f"(service {self.service_name}) (task {task_id(x.task_arn)}) failed container health checks.")
+                    x["healthStatus"] = "UNHEALTHY"
+                    for c in x["containers"]:
+                        if c.get("essential", True):
+                            c["healthStatus"] = "UNHEALTHY"
+                            ec = cfg.get("exit-code")
+                            c["exitCode"] = ec if isinstance(ec, int) else 143  # stopped by ECS: SIGTERM
+                self.unhealthy_replaced += len(failing)
+                self._retire(failing, t, "Task failed container health checks", log)
+            else:  # tasks-fail-later: the essential container exits on its own
+                log.extend(self._lb_msgs("deregistered", len(failing)))
+                for x in failing:
+                    self._fail(x, t, cfg)
+        return acted
+
     def step(self, t: float) -> None:
         cfg = self.cfg()
         scenario = cfg["scenario"]
@@ -528,6 +632,14 @@ class ServiceSim:
                 self._stop(x, t, "ServiceSchedulerInitiated", x["_reason"])
             log.append(self._stopped_msg(draining))
             acted = True
+        if self.deleting:
+            if not self.live_tasks():
+                self.service.status = "INACTIVE"
+            self._emit(t, log)
+            return
+        if self._stage2_failures(t, cfg, log):
+            acted = True
+        tasks = self.live_tasks()
         for d in self.deployments:
             pending = [x for x in tasks if x.deployment_id == d.id and x["lastStatus"] == "PENDING"]
             if not pending:
@@ -541,6 +653,11 @@ class ServiceSim:
                     self._fail(x, t, cfg)
                 d.failed_tasks += len(pending)
                 d.updated_at = t
+            elif scenario in STAGE2_SCENARIOS and untested:
+                # RUNNING and registered, but not (yet) healthy: nothing old is stopped for them
+                for x in pending:
+                    self._set_running(x, t, healthy=False)
+                log.extend(self._lb_msgs("registered", len(pending)))
             else:
                 for x in pending:
                     self._set_running(x, t)
@@ -576,7 +693,8 @@ class ServiceSim:
                     p.changed_at = t
                     self.deployments.insert(0, target)
                     p = target
-            elif not p.unable_reported:
+            elif not p.unable_reported and scenario == "tasks-fail":
+                # only tasks that never start (PENDING -> STOPPED) make the scheduler say so
                 p.unable_reported = True
                 log.append(f"(service {name}) is unable to consistently start tasks successfully.")
 
@@ -592,14 +710,22 @@ class ServiceSim:
             for x in old_pending:
                 self._stop(x, t, "ServiceSchedulerInitiated", reason)
                 acted = True
+            old_unproven = [
+                x for x in tasks
+                if x.deployment_id != p.id and x["lastStatus"] == "RUNNING" and not _healthy(x)
+            ]
+            if old_unproven:
+                self._retire(old_unproven, t, reason, log)
+                acted = True
             # scale-in of the primary itself
+            tasks = self.live_tasks()
             mine = [x for x in tasks if x.deployment_id == p.id and x.live() and x["lastStatus"] != "DEACTIVATING"]
             if len(mine) > desired:
-                extra = sorted(mine, key=lambda x: x["lastStatus"] != "PENDING")[: len(mine) - desired]
+                extra = sorted(mine, key=lambda x: (x["lastStatus"] != "PENDING", _healthy(x)))[: len(mine) - desired]
                 self._retire(extra, t, reason, log)
                 acted = True
             tasks = self.live_tasks()
-            healthy = [x for x in tasks if x["lastStatus"] == "RUNNING"]
+            healthy = [x for x in tasks if _healthy(x)]
             old_running = [x for x in healthy if x.deployment_id != p.id]
             can_stop = min(len(old_running), len(healthy) - min_healthy)
             if can_stop > 0:
@@ -610,15 +736,30 @@ class ServiceSim:
             need = desired - len(mine)
             room = max_total - len(tasks)
             n = min(need, room)
-            if n > 0 and t + 1e-9 >= p.next_launch_at:
+            if n > 0 and scenario == "placement" and not p.ever_completed:
+                # no container instance fits: nothing starts; each attempt counts for the breaker
+                p.failed_tasks += n
+                p.updated_at = t
+                acted = True
+                if not p.placement_reported:  # a repeat is held back until its cause changes
+                    p.placement_reported = True
+                    log.append(
+                        f"(service {name}) was unable to place a task because no container instance met all "
+                        f"of its requirements. {cfg.get('placement-reason', DEFAULT_PLACEMENT_REASON)}"
+                    )
+            elif n > 0 and t + 1e-9 >= p.next_launch_at:
                 started = [self._new_task(p, t) for _ in range(n)]
-                log.append(self._started_msg(started))
+                msg = self._started_msg(started)
+                if self.unhealthy_replaced:
+                    msg += f" Amazon ECS replaced {self.unhealthy_replaced} tasks due to an unhealthy status."
+                    self.unhealthy_replaced = 0
+                log.append(msg)
                 acted = True
                 if p.unable_reported:  # launch back-off once tasks keep failing
                     p.backoff_level = min(p.backoff_level + 1, 6)
                     p.next_launch_at = t + self.step_seconds() * (2**p.backoff_level) - 1e-9
             elif need > 0 and room <= 0 and can_stop <= 0 and not acted and not p.stuck_config_reported:
-                if not any(x["lastStatus"] in ("PENDING", "DEACTIVATING") for x in tasks):
+                if not any(x["lastStatus"] in ("PENDING", "DEACTIVATING") or not _healthy(x) for x in tasks):
                     p.stuck_config_reported = True
                     log.append(
                         f"(service {name}) was unable to stop or start tasks during a deployment because of "
@@ -640,7 +781,7 @@ class ServiceSim:
         settled = (
             len(self.deployments) == 1
             and len(mine) == p.desired
-            and all(x["lastStatus"] == "RUNNING" for x in mine)
+            and all(_healthy(x) for x in mine)
         )
         if settled and p.rollout_state == "IN_PROGRESS" and p.changed_at < t:
             p.rollout_state = "COMPLETED"
@@ -714,11 +855,6 @@ def sim_for(service: Any) -> Optional[ServiceSim]:
         if sim is not None and sim.service is not service:
             return None
         return sim
-
-
-def forget(service: Any) -> None:
-    with LOCK:
-        _sims.pop(service.arn, None)
 
 
 _last_global_prune = 0.0
