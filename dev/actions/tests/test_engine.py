@@ -1,0 +1,299 @@
+"""The rehearsal engine on small workflows (no AWS): step semantics, contexts, file commands, the
+emulated actions' rules, and that what it does not model fails loudly (exit 2)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import rehearse  # noqa: E402
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    r = tmp_path / "repo"
+    r.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
+    (r / "hello.txt").write_text("hello\n")
+    (r / "action.yml").write_text(textwrap.dedent("""\
+        name: t
+        inputs:
+          command: {default: deploy}
+          dry-run: {default: "false"}
+          token: {default: "${{ github.token }}"}
+        outputs:
+          changed: {description: x}
+        runs:
+          using: docker
+          image: docker://example/t:1
+          env:
+            T_DRY: ${{ inputs.dry-run }}
+          args: ["${{ inputs.command }}"]
+        """))
+    subprocess.run(["git", "-C", str(r), "add", "."], check=True, env=env)
+    subprocess.run(["git", "-C", str(r), "commit", "-qm", "one"], check=True, env=env)
+    return r
+
+
+def write_wf(tmp_path, text):
+    p = tmp_path / ".github" / "workflows" / "t.yml"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def run(wf, repo, tmp_path, *extra):
+    work = tmp_path / "work"
+    code = rehearse.main([str(wf), "--repo-dir", str(repo), "--work", str(work), "--quiet", *extra])
+    result = json.loads((work / "result.json").read_text()) if (work / "result.json").exists() else None
+    return code, result, work
+
+
+def test_run_steps_outputs_env_path_summary_and_status(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "leaked-from-the-caller")
+    wf = write_wf(tmp_path, """\
+        name: t
+        on: {push: {branches: [main]}}
+        env: {WF: wf}
+        jobs:
+          j:
+            runs-on: ubuntu-24.04
+            env: {JOB: "${{ env.WF }}-job"}
+            steps:
+              - uses: actions/checkout@0000000000000000000000000000000000000000
+              - id: a
+                run: |
+                  test -f hello.txt
+                  echo "one=1" >> "$GITHUB_OUTPUT"
+                  { echo "multi<<EOF"; echo "l1"; echo "l2"; echo "EOF"; } >> "$GITHUB_OUTPUT"
+                  echo "FROM_A=a" >> "$GITHUB_ENV"
+                  mkdir -p "$RUNNER_TEMP/bin" && printf '#!/bin/sh\\necho tool\\n' > "$RUNNER_TEMP/bin/mytool" && chmod +x "$RUNNER_TEMP/bin/mytool"
+                  echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH"
+                  echo "# Summary A" >> "$GITHUB_STEP_SUMMARY"
+              - id: b
+                env: {ONE: "${{ steps.a.outputs.one }}"}
+                run: |
+                  test "$ONE" = 1 && test "$FROM_A" = a && test "$JOB" = wf-job && test "$(mytool)" = tool
+                  test -z "${AWS_ACCESS_KEY_ID:-}"
+                  test "$GITHUB_SHA" = "$(git rev-parse HEAD)" && test "$GITHUB_REF" = refs/heads/main
+                  test "$GITHUB_EVENT_NAME" = push && test "$(jq -r .ref "$GITHUB_EVENT_PATH" 2>/dev/null || python3 -c 'import json,os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["ref"])')" = refs/heads/main
+                  echo "B" >> "$GITHUB_STEP_SUMMARY"
+              - id: soft
+                continue-on-error: true
+                run: exit 3
+              - id: hard
+                run: exit 4
+              - id: never
+                run: echo never
+              - id: after
+                if: failure() && steps.hard.outcome == 'failure'
+                run: echo "ran=yes" >> "$GITHUB_OUTPUT"
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 1
+    steps = result["jobs"]["j"]["steps"]
+    assert steps["a"]["outputs"] == {"one": "1", "multi": "l1\nl2"}
+    assert steps["b"]["outcome"] == "success"
+    assert steps["soft"]["outcome"] == "failure" and steps["soft"]["conclusion"] == "success"
+    assert steps["hard"]["conclusion"] == "failure"
+    assert steps["never"]["outcome"] == "skipped"
+    assert steps["after"]["outputs"] == {"ran": "yes"}
+    assert result["jobs"]["j"]["result"] == "failure"
+    assert (work / "summary-j.md").read_text() == "# Summary A\nB\n"
+
+
+def test_a_step_failure_names_the_exit_code_and_masks_secrets(repo, tmp_path):
+    wf = write_wf(tmp_path, """\
+        on: push
+        jobs:
+          j:
+            runs-on: ubuntu-24.04
+            steps:
+              - run: |
+                  echo "the secret is $S"
+                  echo "::add-mask::dynamic-value"
+                  echo "dynamic-value shows masked"
+                  echo "::error file=deckhand.yml,line=3,col=1::bad key"
+                env: {S: "${{ secrets.TOKEN }}"}
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push", "--secret", "TOKEN=s3cr3t-value")
+    assert code == 0
+    log = (work / "logs" / "rehearsal.log").read_text()
+    assert "s3cr3t-value" not in log and "the secret is ***" in log
+    assert "dynamic-value" not in log
+    assert result["jobs"]["j"]["annotations"] == [{"level": "error", "properties": "file=deckhand.yml,line=3,col=1", "message": "bad key"}]
+
+
+@pytest.mark.parametrize("body,what", [
+    ("    strategy: {matrix: {a: [1]}}\n", "strategy"),
+    ("    services: {db: {image: x}}\n", "services"),
+])
+def test_unmodelled_job_keys_fail_loudly(repo, tmp_path, body, what, capsys):
+    wf = write_wf(tmp_path, "on: push\njobs:\n  j:\n    runs-on: x\n" + body + "    steps:\n      - run: 'true'\n")
+    code, _, _ = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 2
+    assert what in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("step,what", [
+    ("- uses: someone/else@v1", "not modelled"),
+    ("- uses: actions/checkout@v4\n        with: {submodules: true}", "submodules"),
+    ("- run: echo ${{ nope.x }}", "nope"),
+    ("- run: echo ${{ github.*.x }}", "object filters"),
+    ("- run: echo ${{ toLower('x') }}", "toLower"),
+])
+def test_unsupported_steps_and_syntax_fail_loudly(repo, tmp_path, step, what, capsys):
+    wf = write_wf(tmp_path, f"on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      {step}\n")
+    code, _, _ = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 2
+    assert what in capsys.readouterr().err
+
+
+def test_a_workflow_that_does_not_run_for_the_event_is_refused(repo, tmp_path, capsys):
+    wf = write_wf(tmp_path, "on: {push: {branches: [release]}}\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: 'true'\n")
+    code, _, _ = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 2
+    assert "does not run on push refs/heads/main" in capsys.readouterr().err
+
+
+def test_configure_aws_credentials_needs_id_token_write(repo, tmp_path):
+    wf = write_wf(tmp_path, """\
+        on: push
+        permissions: {contents: read}
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - id: aws
+                uses: aws-actions/configure-aws-credentials@0000000000000000000000000000000000000000
+                with: {role-to-assume: "arn:aws:iam::123456789012:role/r", aws-region: us-east-1}
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 1
+    assert result["jobs"]["j"]["steps"]["aws"]["outcome"] == "failure"
+    assert "id-token: write" in (work / "logs" / "rehearsal.log").read_text()
+
+
+def test_fork_pull_request_gets_no_secrets_and_a_read_only_token(repo, tmp_path):
+    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, text=True, capture_output=True).stdout.strip()
+    subprocess.run(["git", "-C", str(repo), "update-ref", "refs/pull/7/merge", sha], check=True)
+    wf = write_wf(tmp_path, """\
+        on: pull_request
+        permissions: {contents: read, pull-requests: write, id-token: write}
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - id: s
+                env: {S: "${{ secrets.API }}", T: "${{ github.token }}",
+                      SAME: "${{ github.event.pull_request.head.repo.full_name == github.repository }}"}
+                run: echo "s=$S" >> "$GITHUB_OUTPUT"; echo "t=$T" >> "$GITHUB_OUTPUT"; echo "same=$SAME" >> "$GITHUB_OUTPUT"
+        """)
+    common = ["--event", "pull_request", "--pr", "7", "--head-sha", sha, "--secret", "API=xyz",
+              "--token", "write-token", "--read-only-token", "ro-token"]
+    code, result, _ = run(wf, repo, tmp_path, *common, "--head-repo", "someone/spa-ecs")
+    assert code == 0
+    job = result["jobs"]["j"]
+    assert job["steps"]["s"]["outputs"] == {"s": "", "t": "ro-token", "same": "false"}
+    assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
+    code, result, _ = run(wf, repo, tmp_path, *common)
+    assert result["jobs"]["j"]["steps"]["s"]["outputs"] == {"s": "xyz", "t": "write-token", "same": "true"}
+
+
+def test_workflow_dispatch_inputs(repo, tmp_path, capsys):
+    wf = write_wf(tmp_path, """\
+        on:
+          workflow_dispatch:
+            inputs:
+              release: {default: previous}
+              only: {type: choice, options: ["", backend, frontend], default: ""}
+              flag: {type: boolean, default: false}
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - id: s
+                env: {R: "${{ inputs.release }}", O: "${{ inputs.only || 'both' }}", F: "${{ inputs.flag }}"}
+                run: echo "v=$R/$O/$F" >> "$GITHUB_OUTPUT"
+        """)
+    code, result, _ = run(wf, repo, tmp_path, "--event", "workflow_dispatch")
+    assert result["jobs"]["j"]["steps"]["s"]["outputs"] == {"v": "previous/both/false"}
+    code, result, _ = run(wf, repo, tmp_path, "--event", "workflow_dispatch", "--input", "only=backend", "--input", "flag=true")
+    assert result["jobs"]["j"]["steps"]["s"]["outputs"] == {"v": "previous/backend/true"}
+    assert run(wf, repo, tmp_path, "--event", "workflow_dispatch", "--input", "only=db")[0] == 2
+    assert run(wf, repo, tmp_path, "--event", "workflow_dispatch", "--input", "nope=1")[0] == 2
+    assert "not declared" in capsys.readouterr().err
+
+
+def test_artifacts_across_runs_need_actions_read(repo, tmp_path):
+    up = write_wf(tmp_path, """\
+        on: push
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - run: mkdir out && echo plan > out/plan.json
+              - uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {name: deckhand-plan, path: out/plan.json, if-no-files-found: error}
+        """)
+    store = tmp_path / "store"
+    code, _, _ = run(up, repo, tmp_path, "--event", "push", "--run-id", "111", "--artifacts", str(store))
+    assert code == 0 and (store / "111" / "deckhand-plan" / "plan.json").read_text() == "plan\n"
+    down = """\
+        on: push
+        permissions: {PERMS}
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - id: d
+                uses: actions/download-artifact@0000000000000000000000000000000000000000
+                with: {name: deckhand-plan, path: reviewed, run-id: "111", github-token: "${{ github.token }}"}
+              - run: test "$(cat reviewed/plan.json)" = plan
+        """
+    wf = write_wf(tmp_path, down.replace("{PERMS}", "{contents: read, actions: read}"))
+    code, _, _ = run(wf, repo, tmp_path, "--event", "push", "--run-id", "222", "--artifacts", str(store))
+    assert code == 0
+    wf = write_wf(tmp_path, down.replace("{PERMS}", "{contents: read}"))
+    code, result, _ = run(wf, repo, tmp_path, "--event", "push", "--run-id", "333", "--artifacts", str(store))
+    assert code == 1 and result["jobs"]["j"]["steps"]["d"]["outcome"] == "failure"
+
+
+def test_container_action_inputs_env_and_args(repo, tmp_path):
+    fake = tmp_path / "entry"
+    fake.write_text("#!/bin/bash\n"
+                    "echo \"args=$*\" >> \"$GITHUB_OUTPUT\"\n"
+                    "env | grep -E '^(INPUT_|T_DRY|GITHUB_ACTIONS|ENDPOINT)' | sort | sed 's/^/env:/' \n"
+                    "echo \"changed=$(printenv INPUT_DRY-RUN)\" >> \"$GITHUB_OUTPUT\"\n"
+                    "echo 'undeclared=1' >> \"$GITHUB_OUTPUT\"\n"
+                    "printenv 'INPUT_DRY-RUN' | sed 's/^/dry:/' >> \"$GITHUB_STEP_SUMMARY\"\n")
+    fake.chmod(0o755)
+    wf = write_wf(tmp_path, """\
+        on: push
+        permissions: {contents: read}
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - uses: actions/checkout@0000000000000000000000000000000000000000
+              - id: act
+                uses: ./
+                with: {command: plan, dry-run: "true"}
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push", "--deckhand", str(fake), "--runner-env", "ENDPOINT=http://127.0.0.1:1")
+    assert code == 0
+    assert result["jobs"]["j"]["steps"]["act"]["outputs"] == {"args": "plan", "changed": "true", "undeclared": "1"}
+    log = (work / "logs" / "rehearsal.log").read_text()
+    assert "env:INPUT_DRY-RUN=true" in log and "env:T_DRY=true" in log and "env:INPUT_COMMAND=plan" in log
+    assert "env:ENDPOINT=http://127.0.0.1:1" in log
+    assert (work / "summary-j.md").read_text() == "dry:true\n"
+    wf2 = write_wf(tmp_path, wf.read_text().replace("dry-run:", "dry-runn:"))
+    code, result, _ = run(wf2, repo, tmp_path, "--event", "push", "--deckhand", str(fake))
+    assert code == 1 and result["jobs"]["j"]["steps"]["act"]["outcome"] == "failure"

@@ -1,0 +1,92 @@
+"""The shape of the project's workflows, as the rehearsal reads them (`rehearse --list`, nothing runs):
+triggers, least permissions per job, concurrency, environment, and ci.yml running the README's test
+command. The behaviour of deploy/preview/rollback is rehearsed for real in dev/ci/stages/70-rehearsal.sh."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE.parent))
+import rehearse  # noqa: E402
+
+WF = ROOT / ".github" / "workflows"
+
+
+def listing(capsys, name, *args):
+    code = rehearse.main([str(WF / name), "--list", "--list-workspace", str(ROOT), "--quiet", *args])
+    out = capsys.readouterr().out
+    assert code == 0
+    return json.loads(out)
+
+
+def doc(name):
+    return rehearse.load_workflow(WF / name)
+
+
+def test_every_workflow_grants_nothing_at_the_top():
+    for f in sorted(WF.glob("*.yml")):
+        assert rehearse.load_workflow(f).get("permissions") == {}, f"{f.name}: top-level permissions must be {{}} (each job asks for what it needs)"
+
+
+def test_ci_runs_the_readme_test_command(capsys):
+    out = listing(capsys, "ci.yml", "--event", "push")
+    assert out["runs_for_event"] is True
+    assert set(out["on"]) == {"pull_request", "push"}
+    job = out["jobs"]["test"]
+    assert job["permissions"] == {"contents": "read"}
+    steps = job["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"] == {"persist-credentials": "false"}
+    cache = steps[1]
+    assert cache["uses"].startswith("actions/cache@")
+    key = cache["with"]["key"]
+    assert key.startswith("deckhand-Linux-") and len(key) == len("deckhand-Linux-") + 64  # hashFiles('Cargo.lock')
+    assert steps[-1]["run"].strip().endswith("bash .ci/run")
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert "exec dev/test-all" in ci_run
+    assert "dev/test-all" in (ROOT / "README.md").read_text()
+
+
+def test_deploy_runs_on_push_to_main_only_one_at_a_time(capsys):
+    d = doc("deploy.yml")
+    assert rehearse.workflow_runs_for(d, "push", "refs/heads/main", None)
+    assert not rehearse.workflow_runs_for(d, "push", "refs/heads/feature", None)
+    assert not rehearse.workflow_runs_for(d, "pull_request", "refs/pull/1/merge", "main")
+    assert d["concurrency"]["cancel-in-progress"] is False
+    job = d["jobs"]["deploy"]
+    assert job["environment"] == "production"
+    assert rehearse.permissions_of(d, job) == {"contents": "read", "id-token": "write"}
+
+
+def test_preview_is_read_only_except_its_comment(capsys):
+    d = doc("preview.yml")
+    assert rehearse.workflow_runs_for(d, "pull_request", "refs/pull/1/merge", "main")
+    assert not rehearse.workflow_runs_for(d, "push", "refs/heads/main", None)
+    job = d["jobs"]["plan"]
+    assert "environment" not in job  # its OIDC subject is repo:O/R:pull_request, the one PlanRole trusts
+    perms = rehearse.permissions_of(d, job)
+    assert {k for k, v in perms.items() if v == "write"} == {"id-token", "pull-requests"}
+    assert perms.get("contents") == "read"
+    configure = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    assert len(configure) == 1 and "head.repo.full_name == github.repository" in configure[0]["if"]
+    assert "PLAN_ROLE_ARN" in configure[0]["with"]["role-to-assume"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WF.glob("*.yml")))
+def test_no_step_persists_the_checkout_token(name):
+    d = doc(name)
+    for job in d["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert (step.get("with") or {}).get("persist-credentials") is False, f"{name}: checkout must set persist-credentials: false"
+
+
+def test_list_fails_loudly_on_an_unknown_context(tmp_path, capsys):
+    wf = tmp_path / "x.yml"
+    wf.write_text("on: push\npermissions: {}\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo ${{ bogus.x }}\n")
+    assert rehearse.main([str(wf), "--list", "--event", "push", "--quiet"]) == 2
+    assert "bogus" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Stage 65 — the GitHub workflows and action.yml, linted:
+#   pins: every third-party action pinned by commit sha with its version in a comment;
+#   zizmor (PyPI, pinned, in its own venv, --offline): no finding at medium severity or above
+#     (a suppression must be inline, `# zizmor: ignore[audit]`, with its reason beside it);
+#   action-validator (npm, pinned in dev/workflow-lint/package-lock.json): the workflow and action schemas;
+#   shellcheck (Debian) on every `run:` block, extracted with `${{ }}` replaced by a word.
+source "$(dirname "$0")/../lib.sh"
+cd "$DECKHAND_ROOT"
+
+ZIZMOR_VERSION=1.32.0
+OUT="$DECKHAND_ARTIFACTS/workflows"
+rm -rf "$OUT" && mkdir -p "$OUT"
+mapfile -t workflows < <(ls .github/workflows/*.yml)
+files=("${workflows[@]}" action.yml)
+
+need_apt shellcheck python3-venv
+npm_ci dev/workflow-lint
+PY="$HOME/.cache/deckhand/venv/bin/python"
+[ -x "$PY" ] || "$DECKHAND_ROOT/dev/local-aws/up" >/dev/null
+ZVENV="$HOME/.cache/deckhand/zizmor-venv"
+if [ "$("$ZVENV/bin/zizmor" --version 2>/dev/null)" != "zizmor $ZIZMOR_VERSION" ]; then
+  log "installing zizmor $ZIZMOR_VERSION into $ZVENV"
+  python3 -m venv "$ZVENV" >&2
+  "$ZVENV/bin/pip" install -q --disable-pip-version-check "zizmor==$ZIZMOR_VERSION" >&2
+fi
+
+log "workflows: action pins"
+"$PY" dev/workflow-lint/pins.py "${files[@]}"
+
+log "workflows: zizmor $ZIZMOR_VERSION --offline (fail at medium or above)"
+"$ZVENV/bin/zizmor" --offline --no-progress --format plain "${files[@]}" > "$OUT/zizmor-all.txt" 2>&1 || true
+tail -n 1 "$OUT/zizmor-all.txt"
+if ! "$ZVENV/bin/zizmor" --offline --no-progress --min-severity medium "${files[@]}" > "$OUT/zizmor.txt" 2>&1; then
+  cat "$OUT/zizmor.txt" >&2
+  echo "zizmor: findings at medium severity or above (see above)" >&2
+  exit 1
+fi
+# Every inline suppression names its reason on the same line.
+if grep -nE 'zizmor: *ignore\[[^]]*\] *$' "${files[@]}"; then
+  echo "zizmor: a suppression above has no reason beside it" >&2
+  exit 1
+fi
+echo "zizmor: no finding at medium or above in ${#files[@]} files ($(grep -c 'zizmor: *ignore' "${files[@]}" | awk -F: '{s+=$2} END {print s+0}') inline suppressions)"
+
+log "workflows: action-validator (schemas)"
+for f in "${files[@]}"; do
+  dev/workflow-lint/node_modules/.bin/action-validator "$f"
+done
+echo "action-validator: ${#files[@]} files valid"
+
+log "workflows: shellcheck on every run: block"
+"$PY" dev/workflow-lint/run-blocks.py "$OUT/run" "${files[@]}" > "$OUT/run-blocks.txt"
+cat "$OUT/run-blocks.txt"
+blocks=$(wc -l < "$OUT/run-blocks.txt")
+[ "$blocks" -gt 0 ] || { echo "no run: blocks found: the extraction is broken" >&2; exit 1; }
+shellcheck --severity=style --format=gcc "$OUT"/run/*.sh
+echo "shellcheck: $blocks run blocks clean"
