@@ -18,7 +18,9 @@ module.exports = {
       transform: tsJest,
       // Some e2e tests spawn the compiled server (dist/main.js): build it first.
       globalSetup: '<rootDir>/test/global-setup.js',
-      testTimeout: 30000,
     },
   ],
+  // A global option (jest ignores it inside `projects`): e2e tests spawn the built server, which on a
+  // loaded 2-core CI machine can take longer than jest's 5 s default to start.
+  testTimeout: 30000,
 };
