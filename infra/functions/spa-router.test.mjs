@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   MAX_SOURCE_BYTES,
+  MEMORY_BUDGET_BYTES,
   buildViewerRequestEvent,
   compileFunction,
   runFunction,
@@ -134,5 +135,14 @@ describe('spa-router source obeys the runtime limits', () => {
 
   it('passes the emulator syntax check (compileFunction would throw otherwise)', () => {
     assert.doesNotThrow(() => compileFunction(SOURCE, FILE));
+  });
+
+  it('uses only what cloudfront-js-2.0 lists (statements, globals, methods) and stays far inside the budgets', async () => {
+    for (const [url] of TABLE) {
+      const { usage, status, message } = await runFunction(fn, eventFor(url));
+      assert.equal(status, undefined, `${url}: ${message}`);
+      assert.ok(usage.steps <= 10 && usage.computeUtilization <= 1, `${url}: ${JSON.stringify(usage)}`);
+      assert.ok(usage.memoryBytes < MEMORY_BUDGET_BYTES / 8, `${url}: ${JSON.stringify(usage)}`);
+    }
   });
 });
