@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The GitHub action image, built and run here the way the runner runs it:
+#   1. dev/action-image/build: the top-level Dockerfile, unchanged, with buildah on local Debian
+#      bases (mmdebstrap, cached in ~/.cache/deckhand/action-image) and the debug binary the Rust
+#      stage already built (stripped; dev/bench/action-image measures a release build);
+#   2. `deckhand --version` through dev/action-image/run (prints the start time; no assertion on it);
+#   3. a real frontend deploy through the image into the local stack, as the runner runs the action
+#      (checkout owned by uid 1001, /github/* mounts, INPUT_*, GITHUB_*, AWS_* from the job), then
+#      the same deploy again (a no-op); GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and the bucket checked.
+source "$(dirname "$0")/../lib.sh"
+cd "$DECKHAND_ROOT"
+stage_start=$(date +%s)
+need_apt buildah mmdebstrap binutils git python3-yaml
+local_aws_env
+AWS="$HOME/.cache/deckhand/venv/bin/aws"
+
+bin="${DECKHAND_BIN:-$(deckhand_bin)}"
+image="$(dev/action-image/build --binary "$bin" --tag localhost/deckhand-action:ci)"
+built=$(date +%s)
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+ws="$work/workspace"
+mkdir -p "$ws/site/assets"
+
+log "deckhand --version under buildah run"
+dev/action-image/run --image "$image" --workspace "$ws" --runner-temp "$work/t0" --result "$work/version.json" \
+  -- --version > "$work/version.out"
+
+log "a checkout owned by uid 1001 and a site on the local stack"
+id="ai-$(date +%s)-$$"
+"$AWS" s3api create-bucket --bucket "$id-site" >/dev/null
+"$AWS" s3api create-bucket --bucket "$id-state" >/dev/null
+dist="$("$AWS" cloudfront create-distribution --origin-domain-name "$id-site.s3.us-east-1.amazonaws.com" \
+  --default-root-object index.html --query Distribution.Id --output text)"
+cat > "$ws/deckhand.yml" <<YAML
+region: us-east-1
+state-bucket: $id-state
+frontend:
+  dir: site
+  bucket: $id-site
+  distribution: $dist
+  invalidation: { wait: false }
+YAML
+printf 'console.log("action image");\n' > "$ws/site/assets/app-1a2b3c4d.js"
+printf '<!doctype html><script type="module" src="/assets/app-1a2b3c4d.js"></script>\n' > "$ws/site/index.html"
+git -C "$ws" init -q -b main
+git -C "$ws" -c user.name=ci -c user.email=ci@example.invalid add -A
+git -C "$ws" -c user.name=ci -c user.email=ci@example.invalid commit -qm site
+sha="$(git -C "$ws" rev-parse HEAD)"
+chown -R 1001:1001 "$ws"
+
+log "git in the image reads the checkout owned by uid 1001"
+dev/action-image/run --image "$image" --workspace "$ws" --runner-temp "$work/tg" --entrypoint git \
+  -- rev-parse HEAD > "$work/git.out"
+
+for run in 1 2; do
+  log "deploy $run through the image (dev/action-image/run)"
+  set +e
+  dev/action-image/run --image "$image" --workspace "$ws" --runner-temp "$work/t$run" \
+    --input endpoint-url="$AWS_ENDPOINT_URL" --result "$work/deploy$run.json" > "$work/deploy$run.out"
+  set -e
+done
+"$AWS" s3api list-objects-v2 --bucket "$id-site" --query 'Contents[].Key' --output json > "$work/keys.json"
+
+python3 - "$work" "$sha" "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" <<'PY'
+import json, re, sys
+work, sha, version = sys.argv[1:]
+short_sha = sha[:7]
+checks = []
+def check(name, ok, detail=""):
+    checks.append((name, bool(ok)))
+    print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f"  ({detail})" if detail and not ok else ""))
+load = lambda n: json.load(open(f"{work}/{n}.json"))
+
+v = load("version")
+out = open(f"{work}/version.out").read().strip()
+check("--version exits 0 under buildah run", v["exit_code"] == 0, v)
+check("--version prints the crate version", out == f"deckhand {version}", out)
+print(f"     deckhand --version under buildah run (runner emulation): {v['seconds']:.2f} s")
+
+d1, d2 = load("deploy1"), load("deploy2")
+check("deploy 1 exits 0", d1["exit_code"] == 0, d1["exit_code"])
+o1 = d1["outputs"]
+check("deploy 1 sets changed=true", o1.get("changed") == "true", o1)
+rid = o1.get("release-id", "")
+check("git in the image reads the uid-1001 checkout", open(f"{work}/git.out").read().strip() == sha)
+check("deploy 1 sets release-id (UTC timestamp + the checkout's short sha)", re.fullmatch(r"\d{8}T\d{6}\d*Z-" + short_sha, rid), rid)
+check("deploy 1 writes a Markdown step summary naming the release", d1["summary"].lstrip().startswith("#") and rid and rid in d1["summary"], d1["summary"][:200])
+keys = json.load(open(f"{work}/keys.json")) or []
+check("the site's files are in the bucket", {"index.html", "assets/app-1a2b3c4d.js"} <= set(keys), keys)
+check("deploy 2 (nothing changed) exits 0", d2["exit_code"] == 0, d2["exit_code"])
+check("deploy 2 sets changed=false", d2["outputs"].get("changed") == "false", d2["outputs"])
+failed = [n for n, ok in checks if not ok]
+print(f"action image: {len(checks) - len(failed)} passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)
+PY
+rc=$?
+now=$(date +%s)
+printf 'action image stage: build %ss, runs %ss, total %ss\n' "$(( built - stage_start ))" "$(( now - built ))" "$(( now - stage_start ))"
+exit "$rc"
