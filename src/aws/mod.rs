@@ -29,6 +29,15 @@ pub(crate) struct AwsContext {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) cloudfront: aws_sdk_cloudfront::Client,
     pub(crate) cloudformation: aws_sdk_cloudformation::Client,
+    sts: aws_sdk_sts::Client,
+    identity: tokio::sync::OnceCell<Identity>,
+}
+
+/// Who the credentials belong to (GetCallerIdentity: needs no permission).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) partition: String,
+    pub(crate) account: String,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -52,6 +61,22 @@ fn check_url(url: &str, origin: &str) -> Result<(), AwsError> {
             origin: origin.to_string(),
         })
     }
+}
+
+/// The partition a region belongs to.
+pub(crate) fn partition_of(region: &str) -> String {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else {
+        "aws"
+    }
+    .to_string()
 }
 
 impl AwsContext {
@@ -133,7 +158,33 @@ impl AwsContext {
             ssm: aws_sdk_ssm::Client::new(&sdk),
             cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
             cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            identity: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The caller's partition and account, asked once (STS GetCallerIdentity).
+    pub(crate) async fn identity(&self) -> Result<&Identity, AwsError> {
+        self.identity
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| self.call_error("sts", "GetCallerIdentity", e))?;
+                let arn = out.arn().unwrap_or_default();
+                let partition = arn
+                    .split(':')
+                    .nth(1)
+                    .filter(|p| !p.is_empty())
+                    .map_or_else(|| partition_of(&self.region), str::to_string);
+                Ok(Identity {
+                    partition,
+                    account: out.account().unwrap_or_default().to_string(),
+                })
+            })
+            .await
     }
 
     /// The endpoint calls to `service` go to (for messages).

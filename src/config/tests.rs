@@ -149,3 +149,23 @@ fn every_key_has_a_distinct_name_and_env_var() {
     assert_eq!(names.len(), Key::ALL.len());
     assert_eq!(Key::StateBucket.env_var(), "DECKHAND_STATE_BUCKET");
 }
+
+#[test]
+fn a_yaml_alias_bomb_is_a_configuration_error_naming_the_alias_limit() {
+    // Billion laughs inside the one value that is buffered whole (`container` is one name or a
+    // list): 10^12 strings once every alias is expanded.
+    let mut inner = vec!["&a0 [x, x, x, x, x, x, x, x, x, x]".to_string()];
+    for i in 1..12 {
+        let p = i - 1;
+        inner.push(format!("&a{i} [{}]", vec![format!("*a{p}"); 10].join(", ")));
+    }
+    let text = format!("backend:\n  container: [{}]\n", inner.join(", "));
+    let err = load::parse(Path::new("deckhand.yml"), &text).expect_err("bomb");
+    assert_eq!(
+        crate::error::Diagnose::exit(&err),
+        crate::error::Exit::Usage
+    );
+    let msg = err.to_string();
+    assert!(msg.starts_with("deckhand.yml:2:"), "{msg}");
+    assert!(msg.contains("beyond the alias limit"), "{msg}");
+}

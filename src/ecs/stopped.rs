@@ -140,10 +140,33 @@ impl fmt::Display for Cause {
 }
 
 fn has(text: &str, needles: &[&str]) -> bool {
-    let lower = text.to_ascii_lowercase();
+    let lower = phrases(text).to_ascii_lowercase();
     needles
         .iter()
         .any(|n| lower.contains(&n.to_ascii_lowercase()))
+}
+
+/// The words of an ECS message without what names a resource: image references, digests,
+/// ARNs, hosts, task/account ids and other long hex or digit runs. What is left is AWS's codes and
+/// phrases (`CannotPullContainerError`, `403 Forbidden`, `not found`), so an account id
+/// `140403…` or a digest `sha256:…404…` never reads as an HTTP status.
+fn phrases(text: &str) -> String {
+    let names_something = |word: &str| {
+        let w = word.trim_matches(|c: char| "()[]{},;:.'\"".contains(c));
+        let hexish = w.len() >= 8 && w.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        hexish
+            || (w.contains('/') && !w.eq_ignore_ascii_case("i/o"))
+            || w.contains('@')
+            || w.contains("sha256")
+            || w.starts_with("arn:")
+            || w.contains(".amazonaws.com")
+            || w.contains(".dkr.")
+            || (w.contains('.') && w.chars().filter(char::is_ascii_digit).count() >= 4)
+    };
+    text.split_whitespace()
+        .filter(|w| !names_something(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Classifies one stopped task; the detail names the container and exit code when known.
@@ -190,17 +213,26 @@ pub(crate) fn classify(task: &StoppedTask) -> (CauseKind, String) {
         if has(
             &all,
             &[
-                "403",
-                "forbidden",
-                "no basic auth",
+                "403 Forbidden",
+                "status code 403",
+                "API error (403)",
+                "pull access denied",
+                "no basic auth credentials",
                 "not authorized",
-                "authorization",
+                "AccessDenied",
+                "authorization token has expired",
             ],
         ) {
             CauseKind::EcrAuth
         } else if has(
             &all,
-            &["not found", "manifest unknown", "404", "does not exist"],
+            &[
+                "not found",
+                "manifest unknown",
+                "API error (404)",
+                "status code 404",
+                "does not exist",
+            ],
         ) {
             CauseKind::ImageNotFound
         } else if has(
@@ -238,7 +270,7 @@ pub(crate) fn classify(task: &StoppedTask) -> (CauseKind, String) {
         } else {
             CauseKind::Secrets
         }
-    } else if has(&all, &["OutOfMemoryError", "OutOfMemory", "oom"]) {
+    } else if has(&all, &["OutOfMemoryError", "OutOfMemory", "OOMKilled"]) {
         CauseKind::OutOfMemory
     } else if has(&all, &["failed ELB health checks", "ELB health check"]) {
         CauseKind::ElbHealthCheck
@@ -292,7 +324,7 @@ pub(crate) fn placement_event(message: &str) -> Option<CauseKind> {
         return None;
     }
     Some(
-        if has(message, &["already using a port", "port"]) && !has(message, &["insufficient"]) {
+        if has(message, &["already using a port"]) && !has(message, &["insufficient"]) {
             CauseKind::PortConflict
         } else if has(
             message,
@@ -453,6 +485,57 @@ mod tests {
         for (t, want) in cases {
             assert_eq!(classify(&t).0, want, "{t:?}");
         }
+    }
+
+    #[test]
+    fn status_numbers_inside_account_ids_digests_and_names_are_not_http_statuses() {
+        let digest = format!("sha256:{}", "4034040a".repeat(8));
+        let cases = [
+            (
+                format!(
+                    "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 140403404040.dkr.ecr.us-east-1.amazonaws.com/api@{digest}: read tcp 10.0.4.3:443: i/o timeout"
+                ),
+                CauseKind::ImagePullNetwork,
+            ),
+            (
+                format!(
+                    "CannotPullContainerError: failed to copy: httpReadSeeker: failed open: unexpected status from GET request to https://140403404040.dkr.ecr.us-east-1.amazonaws.com/v2/api/blobs/{digest}: 500 Internal Server Error"
+                ),
+                CauseKind::ImagePull,
+            ),
+            (
+                format!(
+                    "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/authorization-api@{digest}: not found"
+                ),
+                CauseKind::ImageNotFound,
+            ),
+            (
+                "CannotPullContainerError: pulling from host 1.dkr.ecr.us-east-1.amazonaws.com failed with status code [manifests src-404]: 403 Forbidden".to_string(),
+                CauseKind::EcrAuth,
+            ),
+            (
+                "CannotPullContainerError: API error (404): repository 1.dkr.ecr.us-east-1.amazonaws.com/api not found".to_string(),
+                CauseKind::ImageNotFound,
+            ),
+        ];
+        for (reason, want) in cases {
+            let t = task("TaskFailedToStart", &reason, vec![]);
+            assert_eq!(classify(&t).0, want, "{reason}");
+        }
+        // "oom" inside a word is not an out-of-memory kill.
+        let t = task(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            vec![exit(Some(1), Some("chatroom worker crashed"))],
+        );
+        assert_eq!(classify(&t).0, CauseKind::EssentialContainerExited);
+        // "port" inside "supported" is not a port conflict.
+        assert_eq!(
+            placement_event(
+                "(service api) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance 1) is missing an attribute required by your task: the supported platform."
+            ),
+            Some(CauseKind::Placement)
+        );
     }
 
     #[test]

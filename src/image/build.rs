@@ -156,13 +156,15 @@ pub(crate) async fn build_and_push(
         args.push("-t".into());
         args.push(r.clone());
     }
-    for (k, v) in spec.build_args {
-        args.push("--build-arg".into());
-        args.push(format!("{k}={v}"));
-    }
     args.push(spec.context.display().to_string());
-    cmd.args(&args);
+    // Build args go before the context; their values may be tokens, so the command as logged
+    // (and as quoted in a failure) names them only.
+    let (real, redacted) = build_arg_flags(spec.build_args);
+    let context = args.pop().unwrap_or_default();
+    cmd.args(&args).args(&real).arg(&context);
     shown.extend(args);
+    shown.extend(redacted);
+    shown.push(context);
     run(cmd, shown.join(" ")).await?;
 
     // push
@@ -217,6 +219,17 @@ pub(crate) async fn build_and_push(
         image: spec.repo.to_string(),
         message: "no tag to push".into(),
     })
+}
+
+/// `--build-arg K=V` for the builder, and the same flags as shown: `--build-arg K=***`.
+fn build_arg_flags(build_args: &BTreeMap<String, String>) -> (Vec<String>, Vec<String>) {
+    let mut real = Vec::new();
+    let mut shown = Vec::new();
+    for (k, v) in build_args {
+        real.extend(["--build-arg".to_string(), format!("{k}={v}")]);
+        shown.extend(["--build-arg".to_string(), format!("{k}=***")]);
+    }
+    (real, shown)
 }
 
 fn read_digest(path: &Path, image: &str) -> Result<String, BuildError> {
@@ -275,6 +288,33 @@ mod tests {
         assert!(insecure("localhost"));
         assert!(!insecure("1.dkr.ecr.us-east-1.amazonaws.com"));
         assert!(!insecure("registry.example.com:5000"));
+    }
+
+    #[test]
+    fn build_args_are_shown_by_name_only() {
+        let args = BTreeMap::from([
+            ("NPM_TOKEN".to_string(), "npm_canary-value".to_string()),
+            ("NODE_IMAGE".to_string(), "node:22".to_string()),
+        ]);
+        let (real, shown) = build_arg_flags(&args);
+        assert_eq!(
+            real,
+            [
+                "--build-arg",
+                "NODE_IMAGE=node:22",
+                "--build-arg",
+                "NPM_TOKEN=npm_canary-value"
+            ]
+        );
+        assert_eq!(
+            shown,
+            [
+                "--build-arg",
+                "NODE_IMAGE=***",
+                "--build-arg",
+                "NPM_TOKEN=***"
+            ]
+        );
     }
 
     #[test]
