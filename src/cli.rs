@@ -170,6 +170,12 @@ pub(crate) struct ConfigArgs {
     /// Most keys garbage-collected per run (frontend.max-delete).
     #[arg(long, global = true, env = "DECKHAND_MAX_DELETE")]
     max_delete: Option<String>,
+    /// More files than this in the site directory stops the deploy (frontend.max-files).
+    #[arg(long, global = true, env = "DECKHAND_MAX_FILES")]
+    max_files: Option<String>,
+    /// Whether the site must have an index.html (frontend.require-index).
+    #[arg(long, global = true, env = "DECKHAND_REQUIRE_INDEX")]
+    require_index: Option<String>,
     /// Unreferenced keys younger than this are kept (frontend.gc-grace).
     #[arg(long, global = true, env = "DECKHAND_GC_GRACE")]
     gc_grace: Option<String>,
@@ -217,6 +223,8 @@ impl ConfigArgs {
         one(Key::KeepReleases, &self.keep_releases);
         one(Key::Concurrency, &self.concurrency);
         one(Key::MaxDelete, &self.max_delete);
+        one(Key::MaxFiles, &self.max_files);
+        one(Key::RequireIndex, &self.require_index);
         one(Key::GcGrace, &self.gc_grace);
         one(Key::SpaRouter, &self.spa_router);
         one(Key::InvalidationWait, &self.invalidation_wait);

@@ -228,7 +228,24 @@ async fn apply(
     let mut site_plan = None;
     if let (Some(cfg), Some(sp)) = (&settings.frontend, &plan.frontend) {
         let _g = github::group("deckhand: frontend");
-        record.site = Some(frontend::upload(ctx, cfg, sp, meta, opts).await?);
+        match frontend::upload(ctx, cfg, sp, meta, opts).await {
+            Ok(site) => record.site = Some(site),
+            Err(err) => {
+                // The backend may already run this release: say so, and that the site did not
+                // follow, so `releases` and `rollback` see what is live.
+                if record.backend.as_ref().is_some_and(|b| {
+                    plan.backend.as_ref().is_some_and(|bp| !bp.is_empty())
+                        && b.status == ReleaseStatus::Succeeded
+                }) {
+                    record.status = ReleaseStatus::Failed;
+                    record.site = Some(frontend::failed_site(sp, &err));
+                    if let Err(e) = store.write(&record).await {
+                        tracing::warn!("could not record the failed release: {e}");
+                    }
+                }
+                return Err(err.into());
+            }
+        }
         site_plan = Some((cfg, sp));
     }
 

@@ -82,8 +82,13 @@ pub(crate) async fn plan(
     let rules = HeaderRules::new(&cfg.headers)?;
     let dir = cfg.dir.clone();
     let exclude = cfg.exclude.clone();
-    let scanning =
-        tokio::task::spawn_blocking(move || scan::walk(&dir, &exclude).and_then(scan::hash_all));
+    let limits = scan::Limits {
+        max_files: cfg.max_files,
+        require_index: cfg.require_index,
+    };
+    let scanning = tokio::task::spawn_blocking(move || {
+        scan::walk(&dir, &exclude, limits).and_then(scan::hash_all)
+    });
     let known: Vec<&str> = last
         .and_then(|r| r.site.as_ref())
         .filter(|s| s.bucket == cfg.bucket)
@@ -139,7 +144,19 @@ pub(crate) async fn upload(
         bucket: plan.bucket.clone(),
         files,
         status: ReleaseStatus::Succeeded,
+        failure: None,
     })
+}
+
+/// The site part of a release whose publish failed: what it tried to publish, marked failed
+/// with the reason (never a baseline for the next plan, never kept by garbage collection).
+pub(crate) fn failed_site(plan: &SitePlan, err: &FrontendError) -> SiteRelease {
+    SiteRelease {
+        bucket: plan.bucket.clone(),
+        files: plan.manifest.clone(),
+        status: ReleaseStatus::Failed,
+        failure: Some(err.to_string()),
+    }
 }
 
 /// After the record is written: CloudFront invalidation, then garbage collection.

@@ -51,13 +51,26 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `-vv`: everything at trace except the SDK's and the HTTP stack's own trace events, which
+/// carry whole requests and responses: the `x-amz-security-token` and `authorization` headers,
+/// STS's web identity token, SSM values in PutParameter bodies, ECR authorization tokens. Those
+/// targets stay at debug (attempts, retries, timings; never a payload).
+pub(crate) const VERY_VERBOSE: &str = "trace,\
+aws_smithy_runtime=debug,aws_smithy_runtime_api=debug,aws_smithy_http=debug,\
+aws_smithy_http_client=debug,aws_smithy_types=debug,aws_smithy_json=debug,aws_smithy_xml=debug,\
+aws_smithy_query=debug,aws_smithy_checksums=debug,aws_smithy_eventstream=debug,\
+aws_sigv4=debug,aws_runtime=debug,aws_credential_types=debug,aws_config=debug,aws_types=debug,\
+aws_sdk_s3=debug,aws_sdk_ecs=debug,aws_sdk_ecr=debug,aws_sdk_ssm=debug,aws_sdk_sts=debug,\
+aws_sdk_cloudfront=debug,aws_sdk_cloudformation=debug,aws_sdk_sso=debug,aws_sdk_ssooidc=debug,\
+hyper=debug,hyper_util=debug,h2=debug,rustls=debug,tower=debug";
+
 fn init_tracing(global: &cli::GlobalArgs) {
     use tracing_subscriber::EnvFilter;
     let default = match (global.quiet, global.verbose) {
         (true, _) => "warn,aws_config=error",
         (false, 0) => "info,aws_config=error",
         (false, 1) => "deckhand=debug,info",
-        (false, _) => "trace",
+        (false, _) => VERY_VERBOSE,
     };
     let filter =
         EnvFilter::try_from_env("DECKHAND_LOG").unwrap_or_else(|_| EnvFilter::new(default));

@@ -177,6 +177,13 @@ pub(crate) struct FrontendFile {
     /// Parallel uploads (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) concurrency: Option<usize>,
+    /// More files than this in `dir` stops the deploy before anything is written (default 20000):
+    /// a `dir` that points at the project instead of its build output fails fast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_files: Option<usize>,
+    /// The site has an `index.html` at its root (default true); false for a site without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) require_index: Option<bool>,
     /// Most keys deleted by garbage collection in one run (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_delete: Option<usize>,

@@ -127,6 +127,8 @@ pub(crate) struct Frontend {
     pub(crate) exclude: Vec<String>,
     pub(crate) concurrency: usize,
     pub(crate) max_delete: usize,
+    pub(crate) max_files: usize,
+    pub(crate) require_index: bool,
     pub(crate) gc_grace: Duration,
     pub(crate) spa_router: bool,
     pub(crate) invalidation: Invalidation,
@@ -138,6 +140,10 @@ pub(crate) struct Invalidation {
     pub(crate) timeout: Duration,
     pub(crate) required: bool,
 }
+
+/// `frontend.max-files` unless set: far above a real SPA build (hundreds to a few thousand
+/// files), far below a project directory with `node_modules`.
+pub(crate) const DEFAULT_MAX_FILES: usize = 20_000;
 
 /// The default header rules (after any user rules).
 pub(crate) fn default_header_rules() -> Vec<HeaderRule> {
@@ -320,6 +326,8 @@ fn resolve_frontend(
         exclude: fe.exclude.clone(),
         concurrency: fe.concurrency.unwrap_or(64).max(1),
         max_delete: fe.max_delete.unwrap_or(1000),
+        max_files: fe.max_files.unwrap_or(DEFAULT_MAX_FILES).max(1),
+        require_index: fe.require_index.unwrap_or(true),
         gc_grace: fe.gc_grace.map_or(Duration::from_secs(3600), |d| d.0),
         spa_router: fe.spa_router.unwrap_or(true),
         invalidation: Invalidation {

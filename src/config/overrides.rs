@@ -36,6 +36,8 @@ pub(crate) enum Key {
     Exclude,
     Concurrency,
     MaxDelete,
+    MaxFiles,
+    RequireIndex,
     GcGrace,
     SpaRouter,
     InvalidationWait,
@@ -44,7 +46,7 @@ pub(crate) enum Key {
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 28] = [
+    pub(crate) const ALL: [Key; 30] = [
         Key::Region,
         Key::StateBucket,
         Key::Stack,
@@ -68,6 +70,8 @@ impl Key {
         Key::Exclude,
         Key::Concurrency,
         Key::MaxDelete,
+        Key::MaxFiles,
+        Key::RequireIndex,
         Key::GcGrace,
         Key::SpaRouter,
         Key::InvalidationWait,
@@ -101,6 +105,8 @@ impl Key {
             Key::Exclude => "exclude",
             Key::Concurrency => "concurrency",
             Key::MaxDelete => "max-delete",
+            Key::MaxFiles => "max-files",
+            Key::RequireIndex => "require-index",
             Key::GcGrace => "gc-grace",
             Key::SpaRouter => "spa-router",
             Key::InvalidationWait => "invalidation-wait",
@@ -135,6 +141,8 @@ impl Key {
             Key::Exclude => "frontend.exclude",
             Key::Concurrency => "frontend.concurrency",
             Key::MaxDelete => "frontend.max-delete",
+            Key::MaxFiles => "frontend.max-files",
+            Key::RequireIndex => "frontend.require-index",
             Key::GcGrace => "frontend.gc-grace",
             Key::SpaRouter => "frontend.spa-router",
             Key::InvalidationWait => "frontend.invalidation.wait",
@@ -339,6 +347,16 @@ pub(crate) fn apply(
             }
             Key::MaxDelete => {
                 file.frontend.get_or_insert_with(fe).max_delete = Some(parse(ov, "number")?)
+            }
+            Key::MaxFiles => {
+                let n: usize = parse(ov, "number")?;
+                if n == 0 {
+                    return Err(invalid(ov, "max-files must be at least 1"));
+                }
+                file.frontend.get_or_insert_with(fe).max_files = Some(n);
+            }
+            Key::RequireIndex => {
+                file.frontend.get_or_insert_with(fe).require_index = Some(boolean(ov)?);
             }
             Key::GcGrace => {
                 file.frontend.get_or_insert_with(fe).gc_grace = Some(parse(ov, "duration")?)

@@ -207,6 +207,9 @@ pub(crate) struct SiteRelease {
     pub(crate) bucket: String,
     pub(crate) files: BTreeMap<String, ManifestEntry>,
     pub(crate) status: ReleaseStatus,
+    /// Why the publish failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<String>,
 }
 
 /// `_deckhand/releases/<id>.json`.

@@ -172,6 +172,7 @@ mod tests {
                 })
                 .collect(),
             status: ReleaseStatus::Succeeded,
+            failure: None,
         }
     }
 

@@ -56,8 +56,40 @@ pub(crate) enum SiteError {
         #[source]
         source: std::io::Error,
     },
-    #[error("file name is not UTF-8: {}", path.display())]
+    #[error("file name is not UTF-8: {} (S3 keys are UTF-8)", path.display())]
     NotUtf8 { path: PathBuf },
+    #[error(
+        "symlink {} points outside the site directory {} (to {}): refusing to publish it",
+        link.display(),
+        dir.display(),
+        target.display()
+    )]
+    LinkOutside {
+        link: PathBuf,
+        target: PathBuf,
+        dir: PathBuf,
+    },
+    #[error("symlink {} makes a loop (it leads back to {})", link.display(), ancestor.display())]
+    LinkLoop { link: PathBuf, ancestor: PathBuf },
+    #[error("symlink {} is broken", link.display())]
+    BrokenLink {
+        link: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the site directory {} has no files to publish", dir.display())]
+    Empty { dir: PathBuf },
+    #[error("the site directory {} has no index.html", dir.display())]
+    NoIndex { dir: PathBuf },
+    #[error(
+        "the S3 key of {} is {} bytes; S3 allows at most {}",
+        path.display(),
+        thousands(*bytes),
+        thousands(scan::MAX_KEY_BYTES)
+    )]
+    KeyTooLong { path: PathBuf, bytes: usize },
+    #[error("the site directory {} has more than {max} files (frontend.max-files)", dir.display())]
+    TooManyFiles { dir: PathBuf, max: usize },
     #[error("invalid glob `{pattern}` in frontend.headers/exclude: {message}")]
     Rule { pattern: String, message: String },
     #[error("cannot list s3://{bucket}")]
@@ -82,10 +114,31 @@ pub(crate) enum SiteError {
     Delete { bucket: String, message: String },
 }
 
+/// 1207 -> `1,207`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Diagnose for SiteError {
     fn exit(&self) -> Exit {
         match self {
-            SiteError::Rule { .. } => Exit::Usage,
+            SiteError::Rule { .. }
+            | SiteError::NotUtf8 { .. }
+            | SiteError::LinkOutside { .. }
+            | SiteError::LinkLoop { .. }
+            | SiteError::BrokenLink { .. }
+            | SiteError::Empty { .. }
+            | SiteError::NoIndex { .. }
+            | SiteError::KeyTooLong { .. }
+            | SiteError::TooManyFiles { .. } => Exit::Usage,
             _ => Exit::Error,
         }
     }
@@ -94,6 +147,24 @@ impl Diagnose for SiteError {
         match self {
             SiteError::Dir { .. } => Some(
                 "build the frontend first (e.g. `npm run build`) or set `frontend.dir` / --dir to the build output".into(),
+            ),
+            SiteError::LinkOutside { .. } => Some(
+                "the build output links to a file outside it; copy what the site needs into the directory, or exclude the link (frontend.exclude)".into(),
+            ),
+            SiteError::LinkLoop { .. } | SiteError::BrokenLink { .. } => Some(
+                "remove the link from the build output, or exclude it (frontend.exclude)".into(),
+            ),
+            SiteError::Empty { .. } => Some(
+                "build the frontend first (e.g. `npm run build`) or point `frontend.dir` / --dir at the build output".into(),
+            ),
+            SiteError::NoIndex { .. } => Some(
+                "is `frontend.dir` the build output? A site without an entry page sets `frontend.require-index: false`".into(),
+            ),
+            SiteError::KeyTooLong { .. } | SiteError::NotUtf8 { .. } => Some(
+                "rename the file, or exclude it (frontend.exclude)".into(),
+            ),
+            SiteError::TooManyFiles { .. } => Some(
+                "is `frontend.dir` the build output (not the project with node_modules)? Raise `frontend.max-files` if the site really is that big".into(),
             ),
             SiteError::List { source, .. } => source.help().or_else(|| {
                 Some("check that the bucket exists (frontend.bucket / --bucket) and the region".into())

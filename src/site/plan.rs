@@ -583,6 +583,7 @@ mod tests {
                 .map(|(d, e)| (d.key.clone(), entry(d, e)))
                 .collect(),
             status: ReleaseStatus::Succeeded,
+            failure: None,
         }
     }
 
