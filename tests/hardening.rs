@@ -142,3 +142,229 @@ fn a_site_that_fails_after_the_backend_rolled_is_recorded_as_backend_succeeded_s
         "{r}"
     );
 }
+
+/// One value in every secret input; it must never be printed.
+const CANARY: &str = "cnry-5f0e7d1c9b3a-secret";
+
+/// Every place a run could print to: stdout, stderr, the step summary and outputs files.
+struct Seen {
+    what: String,
+    code: i32,
+    text: String,
+}
+
+fn run_canary(w: &World, what: &str, args: &[&str], env: &[(&str, &str)]) -> Seen {
+    let summary = w.path().join("step-summary.md");
+    let outputs = w.path().join("github-output");
+    let _ = std::fs::remove_file(&summary);
+    let _ = std::fs::remove_file(&outputs);
+    let mut cmd = w.deckhand();
+    cmd.env("AWS_SECRET_ACCESS_KEY", CANARY)
+        .env("AWS_SESSION_TOKEN", CANARY)
+        .env("GITHUB_TOKEN", CANARY)
+        .env("INPUT_GITHUB-TOKEN", CANARY)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .arg("-vv");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    for f in [&summary, &outputs] {
+        text.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+    }
+    Seen {
+        what: what.to_string(),
+        code: out.status.code().unwrap_or(-1),
+        text,
+    }
+}
+
+/// The ECR token (and the password inside it) may appear only in the runner's mask command.
+fn ecr_secrets() -> Vec<String> {
+    use base64::Engine as _;
+    let token = world::block_on(async {
+        world::clients()
+            .await
+            .ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .unwrap()
+            .authorization_data()[0]
+            .authorization_token()
+            .unwrap()
+            .to_string()
+    });
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&token)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let password = decoded.split_once(':').map(|(_, p)| p.to_string());
+    let mut out = vec![token];
+    out.extend(password.filter(|p| p.len() >= 8));
+    out
+}
+
+fn assert_clean(seen: &Seen, ecr: &[String]) {
+    for line in seen.text.lines() {
+        assert!(
+            !line.contains(CANARY),
+            "{} (exit {}) printed the canary: {line}",
+            seen.what,
+            seen.code
+        );
+        for secret in ecr {
+            assert!(
+                !line.contains(secret.as_str()) || line.starts_with("::add-mask::"),
+                "{} (exit {}) printed the ECR token: {line}",
+                seen.what,
+                seen.code
+            );
+        }
+    }
+}
+
+#[test]
+fn a_canary_in_every_secret_input_never_reaches_stdout_stderr_or_the_step_summary() {
+    let w = World::new("hd-canary");
+    world::block_on(async {
+        world::clients()
+            .await
+            .ssm
+            .put_parameter()
+            .name(&w.parameter)
+            .value(CANARY)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    });
+    let site = w.path().join("site");
+    put(&site, "index.html", "<html>v1</html>");
+    put(&site, "assets/app-0a1b2c3d.js", "export default 1;\n");
+    let backend_extra = format!("  build-args: {{ NPM_TOKEN: {CANARY} }}\n");
+    let frontend = format!("frontend:\n  dir: site\n  bucket: {}\n", w.bucket);
+    w.write_config(&format!("{backend_extra}{frontend}"));
+    let ecr = ecr_secrets();
+    let mut runs = Vec::new();
+    let mut expect = |seen: Seen, code: i32| {
+        assert_eq!(seen.code, code, "{}:\n{}", seen.what, seen.text);
+        assert_clean(&seen, &ecr);
+        runs.push(seen.what);
+    };
+
+    expect(
+        run_canary(&w, "validate --online", &["validate", "--online"], &[]),
+        0,
+    );
+    expect(
+        run_canary(&w, "deploy --dry-run", &["deploy", "--dry-run"], &[]),
+        0,
+    );
+    // A build-arg on the command line and as an action input, too.
+    expect(
+        run_canary(
+            &w,
+            "deploy",
+            &["deploy", "--build-arg", &format!("FLAG_TOKEN={CANARY}")],
+            &[("INPUT_BUILD-ARG", &format!("INPUT_TOKEN={CANARY}"))],
+        ),
+        0,
+    );
+    // -vv really logs the SDK (attempts, retries), just not its payloads.
+    let status = run_canary(&w, "status", &["status"], &[]);
+    assert!(
+        status.text.contains("beginning attempt #1"),
+        "{}",
+        status.text
+    );
+    expect(status, 0);
+    expect(
+        run_canary(&w, "status --json", &["status", "--json"], &[]),
+        0,
+    );
+
+    // A failing build quotes its command: names only.
+    let dockerfile = w.context().join("Dockerfile");
+    let good = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(
+        &dockerfile,
+        format!("{good}COPY missing.txt /missing.txt\n"),
+    )
+    .unwrap();
+    expect(run_canary(&w, "deploy (build fails)", &["deploy"], &[]), 1);
+    std::fs::write(&dockerfile, &good).unwrap();
+
+    // Tasks fail: exit 3 with the evidence.
+    std::fs::write(w.context().join("hello.txt"), "hello, failing\n").unwrap();
+    w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    expect(
+        run_canary(
+            &w,
+            "deploy (tasks fail)",
+            &["deploy", "--only", "backend"],
+            &[],
+        ),
+        3,
+    );
+    // A stuck rollout: exit 4.
+    std::fs::write(w.context().join("hello.txt"), "hello, stuck\n").unwrap();
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    expect(
+        run_canary(
+            &w,
+            "deploy (stuck)",
+            &["deploy", "--only", "backend", "--wait-timeout", "1s"],
+            &[],
+        ),
+        4,
+    );
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    // A missing SSM parameter: exit 2.
+    expect(
+        run_canary(
+            &w,
+            "deploy (missing parameter)",
+            &["deploy", "--secret", "OTHER=/nowhere/none"],
+            &[],
+        ),
+        2,
+    );
+    // Bad site input: exit 2.
+    std::os::unix::fs::symlink(w.path().join("deckhand.yml"), site.join("leak.yml")).unwrap();
+    expect(run_canary(&w, "deploy (bad site)", &["deploy"], &[]), 2);
+    std::fs::remove_file(site.join("leak.yml")).unwrap();
+    // A lock held by someone else: exit 5.
+    world::block_on(async {
+        world::clients()
+            .await
+            .s3
+            .put_object()
+            .bucket(&w.bucket)
+            .key("_deckhand/lock")
+            .body(
+                serde_json::json!({
+                    "holder": "someone else", "release_id": "20261201T000000000Z-0000000",
+                    "run_url": null, "acquired_at": "2026-12-01T00:00:00Z",
+                    "expires_at": "2099-01-01T00:00:00Z"
+                })
+                .to_string()
+                .into_bytes()
+                .into(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    std::fs::write(w.context().join("hello.txt"), "hello, locked\n").unwrap();
+    let locked = run_canary(&w, "deploy (locked)", &["deploy"], &[]);
+    assert_clean(&locked, &ecr);
+    assert_eq!(locked.code, 5, "deploy (locked):\n{}", locked.text);
+    runs.push(locked.what);
+    assert_eq!(runs.len(), 11, "{runs:?}");
+}
