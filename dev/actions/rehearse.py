@@ -764,6 +764,9 @@ class Rehearsal:
             argv += ["--base", self.event.base, "--head", self.event.head_ref, "--head-repo", self.event.head_repo]
         if with_.get("audience"):
             argv += ["--audience", with_["audience"]]
+        # dev/oidc/assume reads the step's `with:` itself; it gets the values the rehearsal resolved.
+        for k, v in self.vars.items():
+            argv += ["--var", f"{k}={v}"]
         proc_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), **self.runner_env}
         for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             proc_env.pop(k, None)
@@ -895,34 +898,68 @@ class Rehearsal:
         env.update(runs_env)
         runtime = self.args.action_runtime
         if runtime == "image":
-            run_script = ROOT / "dev" / "action-image" / "run"
-            if not run_script.exists():
-                raise RehearsalError("--action-runtime image needs dev/action-image/run (gh-image)")
-            env_file = state["temp"] / f"action-env-{n}"
-            env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items() if "\n" not in v))
-            multi = {k: v for k, v in env.items() if "\n" in v}
-            argv = [str(run_script), "--image", self.args.action_image or image, "--workspace", str(state["workspace"]),
-                    "--event", str(self.event_path), "--file-commands", str(files["GITHUB_OUTPUT"].parent),
-                    "--env-file", str(env_file)]
-            for k, v in multi.items():
-                argv += ["--env", f"{k}={v}"]
-            for k, v in self.runner_env.items():
-                argv += ["--env", f"{k}={v}"]
-            argv += ["--", *args]
-            proc_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")}
-            rc = self.run_process(argv, proc_env, state["workspace"], state, timeout)
-        else:
-            deckhand = self.args.deckhand
-            if not deckhand:
-                raise RehearsalError(f"step {n}: --action-runtime host needs --deckhand BIN (the binary the image's ENTRYPOINT runs)")
-            env = {**env, **self.runner_env}
-            env["PATH"] = self._path_env(state, env)
-            self.log.write(f"[rehearsal]   container action {image or '(image)'} as the host binary: deckhand {' '.join(shlex.quote(a) for a in args)}")
-            rc = self.run_process([deckhand, *args], env, state["workspace"], state, timeout)
+            return self.run_image(n, step, state, env_, meta, image, inputs, env, files, timeout, action_dir)
+        deckhand = self.args.deckhand
+        if not deckhand:
+            raise RehearsalError(f"step {n}: --action-runtime host needs --deckhand BIN (the binary the image's ENTRYPOINT runs)")
+        env = {**env, **self.runner_env}
+        env["PATH"] = self._path_env(state, env)
+        self.log.write(f"[rehearsal]   container action {image or '(image)'} as the host binary: deckhand {' '.join(shlex.quote(a) for a in args)}")
+        rc = self.run_process([deckhand, *args], env, state["workspace"], state, timeout)
         outputs = self.collect_file_commands(state, files)
         if rc != 0:
             raise StepFailed(f"Docker run failed with exit code {rc}")
         return outputs
+
+
+    def run_image(self, n: int, step: dict, state: dict, env_: Env, meta: dict, image: str, inputs: dict[str, str],
+                  env: dict[str, str], files: dict[str, Path], timeout: float | None, action_dir: Path | None) -> dict[str, str]:
+        """The action image run by gh-image's dev/action-image/run, as the runner runs it: the
+        workspace at /github/workspace, event, home and file commands mounted, INPUT_*, GITHUB_*,
+        the job's env and the exported AWS credentials."""
+        run_script = ROOT / "dev" / "action-image" / "run"
+        if not run_script.exists():
+            raise RehearsalError("--action-runtime image needs dev/action-image/run")
+        if not self.args.action_image:
+            raise RehearsalError("--action-runtime image needs --action-image (dev/action-image/build prints it)")
+        temp = state["temp"] / f"action-{n}"
+        temp.mkdir(parents=True, exist_ok=True)
+        result_file = temp / "result.json"
+        # The runner's container paths are the script's; everything else is passed as the runner would.
+        own = {"GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE", "GITHUB_WORKSPACE",
+               "GITHUB_EVENT_PATH", "HOME", "RUNNER_TEMP", "RUNNER_TOOL_CACHE", "LANG", "PATH"}
+        passed = {k: v for k, v in {**env, **self.runner_env}.items() if k not in own and not k.startswith("INPUT_")}
+        aws = {k: passed.pop(k) for k in list(passed) if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")}
+        env_file = temp / "env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in passed.items() if "\n" not in v))
+        env_file.chmod(0o600)
+        argv = [str(run_script), "--image", self.args.action_image, "--action", str((action_dir or state["workspace"]) / "action.yml"),
+                "--workspace", str(state["workspace"]), "--env-file", str(env_file), "--event-name", self.event.name,
+                "--event", str(self.event_path), "--runner-temp", str(temp), "--result", str(result_file)]
+        for k, v in inputs.items():
+            argv += ["--input", f"{k}={v}"]
+        for k, v in passed.items():
+            if "\n" in v:
+                argv += ["--env", f"{k}={v}"]
+        proc_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), **aws}
+        for k in ("STORAGE_DRIVER", "BUILDAH_ISOLATION", "CARGO_TARGET_DIR"):
+            if os.environ.get(k):
+                proc_env[k] = os.environ[k]
+        self.log.write(f"[rehearsal]   container action {image} as the image {self.args.action_image} (dev/action-image/run)")
+        rc = self.run_process(argv, proc_env, state["workspace"], state, timeout)
+        if not result_file.exists():
+            raise StepFailed(f"dev/action-image/run exited {rc} without a result")
+        res = json.loads(result_file.read_text())
+        for k, v in (res.get("env") or {}).items():
+            state["env"][k] = v
+        for p in res.get("path") or []:
+            state["path"].insert(0, p)
+        if res.get("summary"):
+            text = res["summary"]
+            state["summary"].append(text if text.endswith("\n") else text + "\n")
+        if rc != 0:
+            raise StepFailed(f"Docker run failed with exit code {rc}")
+        return dict(res.get("outputs") or {})
 
 
 def _needs(job: dict) -> list[str]:

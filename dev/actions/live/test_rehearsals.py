@@ -1,0 +1,214 @@
+"""Each trigger of the project's workflows rehearsed on the local AWS stack (dev/ci/stages/70-rehearsal.sh
+sets the environment: REHEARSAL_STACK, REHEARSAL_DECKHAND, REHEARSAL_NODE_IMAGE, the local stack's
+AWS_ENDPOINT_URL and bootstrap credentials for reading the state back).
+
+The repository the workflows check out is a scratch git repository holding this checkout's files
+(committed and not), with one commit per rehearsed push: the workflows as they are in the working tree
+run against the infra/ stack deployed into the local stack, as the roles that stack creates."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+REHEARSE = ROOT / "dev" / "actions" / "rehearse"
+WF = ".github/workflows"
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Rehearsal", "GIT_AUTHOR_EMAIL": "rehearsal@deckhand.invalid",
+           "GIT_COMMITTER_NAME": "Rehearsal", "GIT_COMMITTER_EMAIL": "rehearsal@deckhand.invalid"}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, text=True, capture_output=True, env=GIT_ENV).stdout.strip()
+
+
+def aws(service: str):
+    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+@pytest.fixture(scope="session")
+def stack() -> dict[str, str]:
+    name = os.environ["REHEARSAL_STACK"]
+    outs = aws("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    return {"name": name, **{o["OutputKey"]: o["OutputValue"] for o in outs}}
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory) -> Path:
+    base = Path(os.environ.get("REHEARSAL_WORK") or tmp_path_factory.mktemp("rehearsals"))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+@pytest.fixture(scope="session")
+def repo(work: Path) -> Path:
+    """A scratch repository: this checkout's files (tracked and untracked, not ignored) on main."""
+    r = work / "repo"
+    if r.exists():
+        shutil.rmtree(r)
+    r.mkdir()
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard", "-z"], check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        src = ROOT / f
+        if not src.exists() or src.is_dir():
+            continue
+        dst = r / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    git(r, "init", "-q", "-b", "main")
+    git(r, "add", "-A")
+    git(r, "commit", "-qm", "base: this checkout")
+    return r
+
+
+def commit_change(repo: Path, marker: str, *, branch: str = "main", backend: bool = False) -> str:
+    """A commit that changes the SPA (and, with backend=True, the API): its text carries `marker`."""
+    git(repo, "checkout", "-q", branch)
+    app = repo / "frontend" / "src" / "rehearsal-marker.ts"
+    app.write_text(f'export const REHEARSAL_MARKER = "{marker}";\n')
+    main = repo / "frontend" / "src" / "main.tsx"
+    text = main.read_text()
+    if "rehearsal-marker" not in text:
+        main.write_text('import { REHEARSAL_MARKER } from "./rehearsal-marker";\n'
+                        'document.documentElement.dataset.rehearsal = REHEARSAL_MARKER;\n' + text)
+    if backend:
+        (repo / "backend" / "src" / "rehearsal-marker.ts").write_text(f'export const REHEARSAL_MARKER = "{marker}";\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"change {marker}")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def runner_env() -> list[str]:
+    """What the runner machine adds for the local stack (not part of any workflow)."""
+    env = {
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "DECKHAND_BUILDER": "buildah",
+        "DECKHAND_REGISTRY_OVERRIDE": os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001"),
+        "DECKHAND_BUILD_ARG": f"NODE_IMAGE={os.environ['REHEARSAL_NODE_IMAGE']}",
+        "STORAGE_DRIVER": os.environ.get("STORAGE_DRIVER", "vfs"),
+        "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot"),
+        "npm_config_cache": str(Path.home() / ".npm"),  # the runner machine's npm cache, used offline first
+        "npm_config_prefer_offline": "true",
+        "CONTAINERS_STORAGE_CONF": os.environ.get("CONTAINERS_STORAGE_CONF", ""),
+    }
+    for k in ("DECKHAND_SIM_URL", "DECKHAND_WAIT_POLL"):
+        if os.environ.get(k):
+            env[k] = os.environ[k]
+    return [f"--runner-env={k}={v}" for k, v in env.items() if v != ""]
+
+
+def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0) -> tuple[dict, Path]:
+    out = work / name
+    if out.exists():
+        shutil.rmtree(out)
+    argv = [str(REHEARSE), str(ROOT / WF / workflow), "--work", str(out), "--artifacts", str(work / "artifacts"),
+            "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet", *runner_env(), *args]
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, text=True, capture_output=True)
+    print(f"rehearsal {name}: exit {proc.returncode} in {time.monotonic() - t0:.1f}s ({out}/logs/rehearsal.log)")
+    log = (out / "logs" / "rehearsal.log").read_text() if (out / "logs" / "rehearsal.log").exists() else ""
+    assert proc.returncode == expect, f"rehearsal {name} exited {proc.returncode}, expected {expect}\n{proc.stderr}\n--- log (tail) ---\n{log[-6000:]}"
+    return json.loads((out / "result.json").read_text()), out
+
+
+def vars_for(stack: dict) -> list[str]:
+    return [f"--var=DEPLOY_ROLE_ARN={stack['DeployRoleArn']}", f"--var=PLAN_ROLE_ARN={stack['PlanRoleArn']}",
+            f"--var=AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}", f"--var=STACK_NAME={stack['name']}"]
+
+
+def live_service(stack: dict) -> dict:
+    return aws("ecs").describe_services(cluster=stack["ClusterName"], services=[stack["ServiceName"]])["services"][0]
+
+
+def site_index(stack: dict) -> str:
+    return aws("s3").get_object(Bucket=stack["BucketName"], Key="index.html")["Body"].read().decode()
+
+
+def referenced_assets(html: str) -> list[str]:
+    return sorted(set(re.findall(r'(?:src|href)="/(assets/[^"]+)"', html)))
+
+
+# --- push to main -> deploy.yml ---------------------------------------------------------------
+
+def test_push_to_main_deploys_both_halves(stack, repo, work):
+    marker = f"push-{int(time.time())}"
+    sha = commit_change(repo, marker)
+    result, out = rehearse(work, "push", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack))
+    job = result["jobs"]["deploy"]
+    assert job["result"] == "success" and job["environment"] == "production"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = job["steps"]
+    deploy = steps["deploy"]["outputs"]
+    # Outputs: a release of this commit, both halves.
+    assert deploy["changed"] == "true"
+    assert re.fullmatch(r"\d{8}T\d{9}Z-" + sha[:7], deploy["release-id"]), deploy
+    assert re.fullmatch(r".+@sha256:[0-9a-f]{64}", deploy["image"]), deploy
+    assert ":task-definition/" in deploy["task-definition"]
+    # AWS state: the service runs that task definition with that image ...
+    svc = live_service(stack)
+    assert svc["taskDefinition"] == deploy["task-definition"]
+    td = aws("ecs").describe_task_definition(taskDefinition=deploy["task-definition"])["taskDefinition"]
+    api = next(c for c in td["containerDefinitions"] if c["name"] == "api")
+    assert api["image"].endswith(deploy["image"].split("@", 1)[1])
+    primary = [d for d in svc["deployments"] if d["status"] == "PRIMARY"]
+    assert primary and primary[0]["taskDefinition"] == deploy["task-definition"] and primary[0]["rolloutState"] == "COMPLETED"
+    # ... and the bucket serves this commit's SPA: every asset its index.html references is there.
+    html = site_index(stack)
+    assets = referenced_assets(html)
+    assert assets, html[:500]
+    s3 = aws("s3")
+    bundle = b"".join(s3.get_object(Bucket=stack["BucketName"], Key=a)["Body"].read() for a in assets if a.endswith(".js"))
+    assert marker.encode() in bundle, f"the deployed bundle does not carry {marker}"
+    # The job summary: deckhand's release section and the workflow's own line.
+    summary = (out / "summary-deploy.md").read_text()
+    assert f"### deckhand release `{deploy['release-id']}`" in summary
+    assert f"Release `{deploy['release-id']}`, changed: true" in summary
+    # The job ran as DeployRole through OIDC: the credentials are the assumed role's, never printed.
+    log = (out / "logs" / "rehearsal.log").read_text()
+    assert f"assumed {stack['DeployRoleArn']}" in log
+    assert "ASIA" not in log, "assumed-role credentials reached the log"
+
+
+# --- pull_request -> preview.yml ----------------------------------------------------------------
+
+def open_pr(repo: Path, number: int, marker: str) -> tuple[str, str]:
+    """A PR branch with one change, and GitHub's test merge commit refs/pull/N/merge: (head, merge)."""
+    git(repo, "checkout", "-q", "-B", f"pr-{number}", "main")
+    head = commit_change(repo, marker, branch=f"pr-{number}")
+    git(repo, "checkout", "-q", "--detach", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", f"Merge {head} into main", head)
+    merge = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-ref", f"refs/pull/{number}/head", head)
+    git(repo, "update-ref", f"refs/pull/{number}/merge", merge)
+    git(repo, "checkout", "-q", "main")
+    return head, merge
+
+
+def test_pull_request_plans_as_the_read_only_role(stack, repo, work):
+    marker = f"pr-{int(time.time())}"
+    head, merge = open_pr(repo, 11, marker)
+    before = live_service(stack)["taskDefinition"], site_index(stack)
+    result, out = rehearse(work, "pr", "preview.yml", "--event=pull_request", "--pr=11", f"--head-sha={head}",
+                           f"--sha={merge}", f"--repo-dir={repo}", *vars_for(stack))
+    job = result["jobs"]["plan"]
+    assert job["result"] == "success"
+    steps = job["steps"]
+    assert steps["plan"]["outputs"]["changed"] == "true"  # the PR changes the SPA
+    log = (out / "logs" / "rehearsal.log").read_text()
+    assert f"assumed {stack['PlanRoleArn']}" in log
+    summary = (out / "summary-plan.md").read_text()
+    assert "### deckhand plan" in summary and "index.html" in summary
+    # Nothing was written: the service and the site are what they were.
+    assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
