@@ -638,3 +638,54 @@ fn missing_cluster_service_repository_or_parameter_is_a_clear_configuration_erro
     );
     assert!(w.requests().iter().all(|r| !r.write));
 }
+
+#[test]
+fn tasks_that_run_then_exit_trip_the_breaker_exit_3_naming_the_exit_code() {
+    let w = World::new("bk-later");
+    w.sim(serde_json::json!({
+        "scenario": "tasks-fail-later", "step-seconds": 0.1, "run-steps": 2, "exit-code": 2
+    }));
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("essential container exited"), "{err}");
+    assert!(err.contains("container api exited with code 2"), "{err}");
+    assert!(err.contains("circuit breaker"), "{err}");
+    assert_eq!(w.service_td(), w.initial_td);
+}
+
+#[test]
+fn tasks_failing_load_balancer_health_checks_exit_3_naming_the_target_group() {
+    let w = World::with_load_balancer("bk-elb");
+    w.sim(serde_json::json!({"scenario": "elb-unhealthy", "step-seconds": 0.1}));
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("load balancer health check failed: Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:"),
+        "{err}"
+    );
+    assert!(err.contains("is unhealthy in (target-group"), "{err}");
+    assert!(err.contains("help: "), "{err}");
+}
+
+#[test]
+fn tasks_failing_container_health_checks_exit_3_naming_the_health_check() {
+    let w = World::new("bk-unhealthy");
+    w.sim(serde_json::json!({"scenario": "container-unhealthy", "step-seconds": 0.1}));
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("container health check failed"), "{err}");
+    assert!(err.contains("failed container health checks"), "{err}");
+}
+
+#[test]
+fn tasks_that_cannot_be_placed_exit_3_naming_the_missing_capacity() {
+    let w = World::new("bk-place");
+    w.sim(serde_json::json!({"scenario": "placement", "step-seconds": 0.1}));
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("placement: no capacity: (service api) was unable to place a task because no container instance met all of its requirements."),
+        "{err}"
+    );
+    assert!(err.contains("insufficient memory available"), "{err}");
+}

@@ -164,6 +164,15 @@ pub fn rich_task_definition(c: &Clients, family: &str) -> String {
 impl World {
     /// Creates everything; `secret` adds an SSM parameter and configures it as a secret.
     pub fn new(prefix: &str) -> Self {
+        Self::build(prefix, false)
+    }
+
+    /// The same world with the service behind a target group (the simulator takes any ARN).
+    pub fn with_load_balancer(prefix: &str) -> Self {
+        Self::build(prefix, true)
+    }
+
+    fn build(prefix: &str, load_balancer: bool) -> Self {
         let cluster = unique(prefix);
         let service = "api".to_string();
         let family = format!("{cluster}-api");
@@ -196,6 +205,10 @@ impl World {
                 .unwrap();
         });
         let initial_td = rich_task_definition(&c, &family);
+        let target_group = format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{}/0123456789abcdef",
+            &cluster[..cluster.len().min(20)]
+        );
         block_on(
             c.ecs
                 .create_service()
@@ -203,6 +216,15 @@ impl World {
                 .service_name(&service)
                 .task_definition(&initial_td)
                 .desired_count(2)
+                .set_load_balancers(load_balancer.then(|| {
+                    vec![
+                        ecs::LoadBalancer::builder()
+                            .target_group_arn(&target_group)
+                            .container_name("api")
+                            .container_port(3000)
+                            .build(),
+                    ]
+                }))
                 .deployment_configuration(
                     ecs::DeploymentConfiguration::builder()
                         .deployment_circuit_breaker(
