@@ -3,6 +3,8 @@
 
 use std::io::Write as _;
 
+pub(crate) mod comment;
+
 pub(crate) fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
