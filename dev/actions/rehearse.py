@@ -924,6 +924,8 @@ class Rehearsal:
             raise RehearsalError("--action-runtime image needs --action-image (dev/action-image/build prints it)")
         temp = state["temp"] / f"action-{n}"
         temp.mkdir(parents=True, exist_ok=True)
+        # The runner's checkout belongs to its user (uid 1001), not to the container's root.
+        subprocess.run(["chown", "-R", "1001:1001", str(state["workspace"])], check=True)
         result_file = temp / "result.json"
         # The runner's container paths are the script's; everything else is passed as the runner would.
         own = {"GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE", "GITHUB_WORKSPACE",

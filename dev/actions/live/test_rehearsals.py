@@ -109,12 +109,18 @@ def runner_env() -> list[str]:
     return [f"--runner-env={k}={v}" for k, v in env.items() if v != ""]
 
 
-def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0) -> tuple[dict, Path]:
+def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
+    """Runs the rehearsal. image=True runs the container action as the action image built from this
+    checkout (dev/action-image/run); otherwise as its entrypoint, the deckhand binary, on the host
+    (the backend build needs the runner's docker daemon, which this machine does not have: buildah
+    on the host stands in for it)."""
     out = work / name
     if out.exists():
         shutil.rmtree(out)
     argv = [str(REHEARSE), str(ROOT / WF / workflow), "--work", str(out), "--artifacts", str(work / "artifacts"),
             "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet", *runner_env(), *args]
+    if image:
+        argv += ["--action-runtime=image", f"--action-image={os.environ['REHEARSAL_ACTION_IMAGE']}"]
     t0 = time.monotonic()
     proc = subprocess.run(argv, text=True, capture_output=True)
     print(f"rehearsal {name}: exit {proc.returncode} in {time.monotonic() - t0:.1f}s ({out}/logs/rehearsal.log)")
@@ -201,13 +207,14 @@ def test_pull_request_plans_as_the_read_only_role(stack, repo, work):
     head, merge = open_pr(repo, 11, marker)
     before = live_service(stack)["taskDefinition"], site_index(stack)
     result, out = rehearse(work, "pr", "preview.yml", "--event=pull_request", "--pr=11", f"--head-sha={head}",
-                           f"--sha={merge}", f"--repo-dir={repo}", *vars_for(stack))
+                           f"--sha={merge}", f"--repo-dir={repo}", *vars_for(stack), image=True)
     job = result["jobs"]["plan"]
     assert job["result"] == "success"
     steps = job["steps"]
     assert steps["plan"]["outputs"]["changed"] == "true"  # the PR changes the SPA
     log = (out / "logs" / "rehearsal.log").read_text()
     assert f"assumed {stack['PlanRoleArn']}" in log
+    assert "as the image" in log  # the action image ran, not the host binary
     summary = (out / "summary-plan.md").read_text()
     assert "### deckhand plan" in summary and "index.html" in summary
     # Nothing was written: the service and the site are what they were.

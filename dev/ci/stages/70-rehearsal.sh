@@ -10,15 +10,17 @@ PY="$HOME/.cache/deckhand/venv/bin/python"
 log "rehearsal: engine and workflow shape tests"
 "$PY" -m pytest -q -p no:cacheprovider dev/actions/tests
 
-log "rehearsal: local AWS stack, infra/ deployed, the node base image, deckhand"
+log "rehearsal: local AWS stack, infra/ deployed, the node base image, deckhand and its action image"
+need_apt buildah mmdebstrap binutils git jq
 local_aws_env
 npm_ci infra
 stack="$(infra/scripts/deploy-local)"
 node_image="$(dev/node-image/build)"
 bin="$(deckhand_bin)"
+action_image="$(dev/action-image/build --binary "$bin" --tag localhost/deckhand-action:ci)"
 
 log "rehearsal: each trigger on the local stack (dev/actions/live)"
 rm -rf "$DECKHAND_ARTIFACTS/rehearsal"
-REHEARSAL_STACK="$stack" REHEARSAL_DECKHAND="$bin" REHEARSAL_NODE_IMAGE="$node_image" \
+REHEARSAL_STACK="$stack" REHEARSAL_DECKHAND="$bin" REHEARSAL_ACTION_IMAGE="$action_image" REHEARSAL_NODE_IMAGE="$node_image" \
 REHEARSAL_WORK="$DECKHAND_ARTIFACTS/rehearsal" \
   "$PY" -m pytest -p no:cacheprovider -s -v --durations=0 dev/actions/live
