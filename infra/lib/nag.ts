@@ -38,7 +38,15 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
       reason: 'The stack ARN ends in a generated id; the wildcard covers only this stack name (DescribeStacks for `stack:`).',
     },
   ];
+  const taskFamilyRevisions = `arn:<AWS::Partition>:ecs:${stack.region}:${stack.account}:task-definition/${stack.stackName}-api:*`;
   return [
+    {
+      path: 'DeployRole/DefaultPolicy/Resource',
+      id: `AwsSolutions-IAM5[Resource::${taskFamilyRevisions}]`,
+      reason:
+        'ecs:TagResource on the revisions of the one task family (a new revision number is unknown in advance), and only ' +
+        'when ecs:CreateAction is RegisterTaskDefinition: the tags deckhand puts on a revision it registers.',
+    },
     {
       path: 'InstanceRole/Resource',
       id: `AwsSolutions-IAM4[Policy::${MANAGED}/AmazonEC2ContainerServiceforEC2Role]`,

@@ -121,6 +121,14 @@ export class SpaEcsStack extends Stack {
       allowedPattern: '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$',
       description: 'The GitHub repository (owner/name) whose workflows may assume the deploy and plan roles.',
     });
+    const deployEnvironment = new CfnParameter(this, 'GitHubDeployEnvironment', {
+      type: 'String',
+      default: 'production',
+      allowedPattern: '^[A-Za-z0-9_.-]+$',
+      description:
+        'The GitHub environment of the deploy and rollback jobs (`environment:` in their workflows): their OIDC subject is ' +
+        'repo:OWNER/NAME:environment:<this>, the only one DeployRole trusts. Restrict its deployment branches to main in GitHub.',
+    });
     const desiredCount = new CfnParameter(this, 'ApiDesiredCount', {
       type: 'Number',
       default: 1,
@@ -433,11 +441,13 @@ export class SpaEcsStack extends Stack {
     const serviceArn = this.formatArn({ service: 'ecs', resource: 'service', resourceName: `${names.cluster}/${names.service}` });
     const distributionArn = this.formatArn({ service: 'cloudfront', region: '', resource: 'distribution', resourceName: distribution.distributionId });
     const stackArn = this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${this.stackName}/*` });
-    const parameterArns = [claudeApiKey.arn, apiAccessToken.arn];
 
+    // GitHub derives the subject from the job: `environment:` wins over the ref, so the deploy and
+    // rollback jobs (environment production) present repo:O/R:environment:production, and the
+    // preview job (a pull_request without environment) repo:O/R:pull_request.
     const deployRole = new iam.Role(this, 'DeployRole', {
-      assumedBy: githubPrincipal(':ref:refs/heads/main'),
-      description: `deckhand deploy/rollback for ${names.base} (GitHub Actions, branch main)`,
+      assumedBy: githubPrincipal(Fn.join('', [':environment:', deployEnvironment.valueAsString])),
+      description: `deckhand deploy/rollback for ${names.base} (GitHub Actions, the deploy environment)`,
       maxSessionDuration: Duration.hours(1),
     });
     for (const statement of deployRoleStatements({
@@ -445,9 +455,9 @@ export class SpaEcsStack extends Stack {
       serviceArn,
       clusterArn: cluster.clusterArn,
       passRoleArns: [executionRole.roleArn, taskRole.roleArn],
+      taskDefinitionArn: this.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${names.taskFamily}:*` }),
       bucketArn: siteBucket.bucketArn,
       distributionArn,
-      parameterArns,
       stackArn,
     })) {
       deployRole.addToPolicy(statement);
@@ -482,7 +492,7 @@ export class SpaEcsStack extends Stack {
     output('DistributionId', distribution.distributionId, 'CloudFront distribution (frontend.distribution)');
     output('DistributionDomainName', distribution.distributionDomainName, 'CloudFront domain name');
     output('SiteUrl', `https://${distribution.distributionDomainName}`, 'Public URL of the site');
-    output('DeployRoleArn', deployRole.roleArn, 'Role GitHub Actions assumes to deploy/rollback (branch main)');
+    output('DeployRoleArn', deployRole.roleArn, 'Role GitHub Actions assumes to deploy/rollback (the deploy environment)');
     output('PlanRoleArn', planRole.roleArn, 'Role GitHub Actions assumes to plan (pull requests)');
 
     if (props.acknowledgeNag ?? true) acknowledgeNagFindings(this);
@@ -513,9 +523,10 @@ export interface DeployRoleScope {
   serviceArn: string;
   clusterArn: string;
   passRoleArns: string[];
+  /** The task family's revisions (`task-definition/<family>:*`). */
+  taskDefinitionArn: string;
   bucketArn: string;
   distributionArn: string;
-  parameterArns: string[];
   stackArn: string;
 }
 
@@ -546,6 +557,14 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
       actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
       resources: ['*'],
     }),
+    // deckhand tags every revision it registers; AWS authorises tag-on-create as ecs:TagResource on
+    // the new revision, with ecs:CreateAction naming the create call.
+    new iam.PolicyStatement({
+      sid: 'EcsTagOnCreate',
+      actions: ['ecs:TagResource'],
+      resources: [s.taskDefinitionArn],
+      conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
+    }),
     new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices', 'ecs:UpdateService'], resources: [s.serviceArn] }),
     new iam.PolicyStatement({
       sid: 'EcsTasks',
@@ -572,10 +591,8 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
       resources: [s.distributionArn],
     }),
     // DescribeParameters (metadata only, never values) resolves the configured names to ARNs for
-    // the task definition; it has no resource-level permissions. PutParameter is the designed sync
-    // of the values from CI secrets.
+    // the task definition; it has no resource-level permissions. No SSM write: nothing calls one.
     new iam.PolicyStatement({ sid: 'SecretsMetadata', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
-    new iam.PolicyStatement({ sid: 'Secrets', actions: ['ssm:PutParameter'], resources: s.parameterArns }),
   ];
 }
 

@@ -367,7 +367,7 @@ describe('GitHub OIDC + roles', () => {
     });
   });
 
-  test('AWS::IAM::Role (deploy): assumable by the repository branch main through the OIDC provider', () => {
+  test('AWS::IAM::Role (deploy): assumable by the deploy environment of the repository through the OIDC provider', () => {
     const roleId = roleIdFor(json, stack, 'DeployRole');
     assert.deepEqual((json.Resources[roleId].Properties?.AssumeRolePolicyDocument as { Statement: unknown[] }).Statement, [
       {
@@ -377,11 +377,15 @@ describe('GitHub OIDC + roles', () => {
         Condition: {
           StringEquals: {
             'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
-            'token.actions.githubusercontent.com:sub': { 'Fn::Join': ['', ['repo:', { Ref: 'GitHubRepository' }, ':ref:refs/heads/main']] },
+            // GitHub's subject for a job with `environment: production` (deploy.yml, rollback).
+            'token.actions.githubusercontent.com:sub': {
+              'Fn::Join': ['', ['repo:', { Ref: 'GitHubRepository' }, ':environment:', { Ref: 'GitHubDeployEnvironment' }]],
+            },
           },
         },
       },
     ]);
+    assert.equal(json.Parameters?.GitHubDeployEnvironment?.Default, 'production');
   });
 
   test('AWS::IAM::Role (plan): assumable by pull requests of the repository, read-only actions', () => {

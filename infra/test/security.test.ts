@@ -114,6 +114,7 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
     'ecr:UploadLayerPart',
   ],
   EcsTaskDefinitions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
+  EcsTagOnCreate: ['ecs:TagResource'],
   EcsService: ['ecs:DescribeServices', 'ecs:UpdateService'],
   EcsTasks: ['ecs:DescribeTasks', 'ecs:ListTasks'],
   PassTaskRoles: ['iam:PassRole'],
@@ -121,7 +122,6 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
   SiteBucketObjects: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
   Distribution: ['cloudfront:CreateInvalidation', 'cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
   SecretsMetadata: ['ssm:DescribeParameters'],
-  Secrets: ['ssm:PutParameter'],
 };
 
 describe('deploy role', () => {
@@ -159,10 +159,8 @@ describe('deploy role', () => {
     assert.deepEqual(bySid.get('SiteBucketList')?.Resource, { 'Fn::GetAtt': [ids.bucket, 'Arn'] });
     assert.deepEqual(bySid.get('SiteBucketObjects')?.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/*']] });
     assert.match(str(bySid.get('Distribution')?.Resource), new RegExp(`:distribution/",\\{"Ref":"${ids.dist}"\\}`));
-    const secrets = str(bySid.get('Secrets')?.Resource);
-    assert.match(secrets, /parameter\/spa-ecs\/claude-api-key"/);
-    assert.match(secrets, /parameter\/spa-ecs\/api-access-token"/);
-    assert.equal((bySid.get('Secrets')?.Resource as unknown[]).length, 2);
+    assert.match(str(bySid.get('EcsTagOnCreate')?.Resource), /:task-definition\/spa-ecs-api:\*"/);
+    assert.deepEqual(bySid.get('EcsTagOnCreate')?.Condition, { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } });
     assert.match(str(bySid.get('StackDiscovery')?.Resource), /:stack\/spa-ecs\/\*"/);
     // '*' only where IAM has no resource-level permissions (or with the cluster condition).
     const star = statements.filter((s) => s.Resource === '*').map((s) => s.Sid).sort();

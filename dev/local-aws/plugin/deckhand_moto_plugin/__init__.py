@@ -13,9 +13,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from . import bucket_policy, cfn, ecr_bridge, ecs_patch, fixes, s3_conditional, wsgi
+    from . import bucket_policy, cfn, cfn_task_roles, ecr_bridge, ecs_patch, fixes, s3_conditional, web_identity, wsgi
 
     wsgi.install()
+    web_identity.install()
+    cfn_task_roles.install()
     ecs_patch.install()
     fixes.install()
     cfn.install()

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import ecs_sim, ops, requestlog
+from . import ecs_sim, iam_enforce, ops, requestlog
 
 _RPCV2 = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # Smithy RPC v2 CBOR
 _TARGET_PREFIX_TO_SERVICE = {
@@ -213,6 +213,9 @@ def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], st
             pass
         return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
+    denied = iam_enforce.authorize(environ, service, operation, _read_body(environ), entry)
+    if denied is not None:
+        return denied(_start_response)
     if service == "ecs" and ecs_sim.take_throttle(_ecs_cluster(environ, operation)):
         data = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
         _start_response(
