@@ -146,6 +146,9 @@ pub(crate) struct ConfigArgs {
     /// Give up on a rollout that makes no progress for this long (backend.wait.timeout).
     #[arg(long, global = true, env = "DECKHAND_WAIT_TIMEOUT")]
     wait_timeout: Option<String>,
+    /// Give up on a rollout not finished after this long, progress or not (backend.wait.max).
+    #[arg(long, global = true, env = "DECKHAND_WAIT_MAX")]
+    wait_max: Option<String>,
     /// Built site directory (frontend.dir).
     #[arg(long, global = true, env = "DECKHAND_DIR")]
     dir: Option<String>,
@@ -217,6 +220,7 @@ impl ConfigArgs {
         one(Key::Builder, &self.builder);
         one(Key::RegistryOverride, &self.registry_override);
         one(Key::WaitTimeout, &self.wait_timeout);
+        one(Key::WaitMax, &self.wait_max);
         one(Key::Dir, &self.dir);
         one(Key::Bucket, &self.bucket);
         one(Key::Distribution, &self.distribution);

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/frontend.rs"]
+mod site;
 #[path = "common/backend.rs"]
 mod world;
 
@@ -688,4 +690,187 @@ fn tasks_that_cannot_be_placed_exit_3_naming_the_missing_capacity() {
         "{err}"
     );
     assert!(err.contains("insufficient memory available"), "{err}");
+}
+
+/// Waits until the request log shows this world's UpdateService and the simulator its new
+/// deployment (UpdateService was applied; the watcher starts next).
+fn wait_for_update_service(w: &World) {
+    let started = Instant::now();
+    loop {
+        let deployments = w.sim_state()["services"][0]["deployments"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if deployments > 1 && w.requests().iter().any(|r| r.operation == "UpdateService") {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no UpdateService"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The background deploy's exit code and stderr.
+fn finish(child: std::process::Child) -> (i32, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn throttling_from_the_first_poll_on_times_out_at_the_no_progress_timeout() {
+    let w = World::new("bk-throttle-first");
+    // Polls 2 s apart: the throttle is armed long before the watcher's first read.
+    let child = w.spawn_deploy_with(
+        &["--wait-timeout", "1s"],
+        &[("DECKHAND_POLL_INTERVAL_MS", "2000")],
+    );
+    wait_for_update_service(&w);
+    w.sim(serde_json::json!({"scenario": "throttle", "throttle-count": 100_000}));
+    let (code, err) = finish(child);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("the service could not be read for 1s: ECS DescribeServices is throttled"),
+        "{err}"
+    );
+    // The evidence could not be read either, and the report says so.
+    assert!(
+        err.contains("could not read the stopped tasks of deployment ecs-svc/"),
+        "{err}"
+    );
+}
+
+#[test]
+fn evidence_that_cannot_be_read_after_a_failure_keeps_exit_3() {
+    use site::{Fault, fault_proxy_head};
+    let w = World::new("bk-evidence");
+    w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    let proxy = fault_proxy_head(&common::endpoint(), |_, _, _, head| {
+        let op = head.to_ascii_lowercase();
+        if op.contains("x-amz-target: amazonec2containerservicev20141113.listtasks")
+            || op.contains("x-amz-target: amazonec2containerservicev20141113.describetasks")
+        {
+            Fault::JsonThrottling
+        } else {
+            Fault::Pass
+        }
+    });
+    let (code, out, err) = w.deploy_with(&[], &[("AWS_ENDPOINT_URL_ECS", &proxy.url)]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("circuit breaker"), "{err}");
+    assert!(
+        err.contains("could not read the stopped tasks of deployment ecs-svc/")
+            && err.contains("ECS ListTasks is throttled"),
+        "{err}"
+    );
+    assert_eq!(w.releases()[0]["backend"]["status"], "failed");
+}
+
+#[test]
+fn expired_credentials_mid_wait_exit_4_saying_the_rollout_was_still_in_progress() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use site::{Fault, fault_proxy_head};
+    let w = World::new("bk-expired");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    // After UpdateService, every DescribeServices answers ExpiredTokenException.
+    let updated = Arc::new(AtomicBool::new(false));
+    let flag = updated.clone();
+    let proxy = fault_proxy_head(&common::endpoint(), move |_, _, _, head| {
+        let op = head.to_ascii_lowercase();
+        if op.contains(".updateservice") {
+            flag.store(true, Ordering::SeqCst);
+        }
+        if flag.load(Ordering::SeqCst) && op.contains(".describeservices") {
+            Fault::JsonExpiredToken
+        } else {
+            Fault::Pass
+        }
+    });
+    let (code, out, err) = w.deploy_with(&[], &[("AWS_ENDPOINT_URL_ECS", &proxy.url)]);
+    assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("credentials expired after 0 min, the rollout was still IN_PROGRESS at "),
+        "{err}"
+    );
+    assert!(err.contains("the credentials expired"), "{err}");
+    assert!(updated.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
+    let w = World::new("bk-deleted");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
+    wait_for_update_service(&w);
+    block_on(async {
+        clients()
+            .await
+            .ecs
+            .delete_service()
+            .cluster(&w.cluster)
+            .service(&w.service)
+            .force(true)
+            .send()
+            .await
+            .unwrap();
+    });
+    let started = Instant::now();
+    let (code, err) = finish(child);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(&format!(
+            "service api in cluster {} is DRAINING: it was deleted during the rollout",
+            w.cluster
+        )),
+        "{err}"
+    );
+    // It did not wait for the 120 s no-progress timeout.
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_deployment_replaced_by_someone_elses_deploy_ends_the_wait_naming_the_new_one() {
+    let w = World::new("bk-replaced");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
+    wait_for_update_service(&w);
+    block_on(async {
+        clients()
+            .await
+            .ecs
+            .update_service()
+            .cluster(&w.cluster)
+            .service(&w.service)
+            .task_definition(&w.initial_td)
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, err) = finish(child);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("was replaced by deployment ecs-svc/"), "{err}");
+    assert!(
+        err.contains("started by another deploy or UpdateService"),
+        "{err}"
+    );
+    assert_eq!(w.releases()[0]["backend"]["status"], "failed");
+}
+
+#[test]
+fn wait_max_is_an_overall_deadline_beside_the_no_progress_timeout() {
+    let w = World::new("bk-waitmax");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    let (code, out, err) = w.deploy(&["--wait-timeout", "120s", "--wait-max", "2s"]);
+    assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(
+            "not finished within backend.wait.max (2s); the rollout was still IN_PROGRESS"
+        ),
+        "{err}"
+    );
 }

@@ -15,6 +15,9 @@ pub(crate) enum CallKind {
     Timeout,
     AccessDenied,
     Throttled,
+    /// The session's credentials expired (`ExpiredToken` from query/XML services,
+    /// `ExpiredTokenException` from JSON ones): OIDC sessions last one hour.
+    Expired,
     Service,
 }
 
@@ -74,6 +77,7 @@ impl fmt::Display for CallError {
             CallKind::Unreachable => write!(f, "cannot reach {svc} at {} ({op})", self.endpoint),
             CallKind::Timeout => write!(f, "{svc} {op} timed out talking to {}", self.endpoint),
             CallKind::AccessDenied => write!(f, "{svc} {op}: access denied: {}", self.message),
+            CallKind::Expired => write!(f, "{svc} {op}: the credentials expired: {}", self.message),
             CallKind::Throttled => write!(
                 f,
                 "{svc} {op} is throttled and retries ran out: {}",
@@ -127,6 +131,9 @@ or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)"
                     c.service, c.operation
                 )),
                 CallKind::Throttled => Some("the account's API rate is exhausted; re-run later".into()),
+                CallKind::Expired => Some(
+                    "the session ended (OIDC sessions last one hour): set AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE so deckhand can assume the role again, or request a longer session (role-duration-seconds)".into(),
+                ),
                 CallKind::Service => None,
             },
         }
@@ -159,9 +166,9 @@ where
                 | "Forbidden"
                 | "InvalidAccessKeyId"
                 | "SignatureDoesNotMatch"
-                | "ExpiredToken"
                 | "UnrecognizedClientException",
             ) => CallKind::AccessDenied,
+            Some("ExpiredToken" | "ExpiredTokenException") => CallKind::Expired,
             Some(
                 "ThrottlingException"
                 | "Throttling"
@@ -219,4 +226,42 @@ fn root_cause(err: &dyn StdError) -> BoxError {
         cur = next;
     }
     cur.to_string().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn kind_of(code: &str) -> CallKind {
+        let err = DescribeServicesError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("The security token included in the request is expired")
+                .build(),
+        );
+        let raw = HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+            SdkBody::empty(),
+        );
+        classify(
+            "ecs",
+            "DescribeServices",
+            "http://x".into(),
+            SdkError::service_error(err, raw),
+        )
+        .kind
+    }
+
+    #[test]
+    fn both_spellings_of_an_expired_session_are_expired_credentials() {
+        assert_eq!(kind_of("ExpiredToken"), CallKind::Expired);
+        assert_eq!(kind_of("ExpiredTokenException"), CallKind::Expired);
+        assert_eq!(kind_of("ThrottlingException"), CallKind::Throttled);
+        assert_eq!(kind_of("AccessDeniedException"), CallKind::AccessDenied);
+    }
 }

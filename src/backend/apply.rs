@@ -136,6 +136,7 @@ pub(crate) async fn apply(
         deployment_id: deployment_id.clone(),
         task_definition: arn.clone(),
         timeout: cfg.wait_timeout,
+        max: cfg.wait_max,
         seen_events: plan.live.seen_events.clone(),
     };
     let outcome = watch::watch(ctx, target)

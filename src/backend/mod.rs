@@ -154,6 +154,7 @@ mod tests {
             environment: BTreeMap::from([("NODE_ENV".into(), "production".into())]),
             secrets: BTreeMap::new(),
             wait_timeout: Duration::from_secs(60),
+            wait_max: None,
         }
     }
 

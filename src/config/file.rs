@@ -135,6 +135,10 @@ pub(crate) struct WaitFile {
     /// Give up when the rollout makes no progress for this long (default `15m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) timeout: Option<HumanDuration>,
+    /// Give up on a rollout that has not finished after this long, progress or not (default: no
+    /// overall deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max: Option<HumanDuration>,
 }
 
 /// A header rule: the first rule whose glob matches a file decides its headers.

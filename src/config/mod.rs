@@ -114,6 +114,8 @@ pub(crate) struct Backend {
     pub(crate) environment: BTreeMap<String, String>,
     pub(crate) secrets: BTreeMap<String, String>,
     pub(crate) wait_timeout: Duration,
+    /// Overall deadline of the rollout wait (`backend.wait.max`), beside the no-progress timeout.
+    pub(crate) wait_max: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -280,6 +282,7 @@ fn resolve_backend(
             .as_ref()
             .and_then(|w| w.timeout)
             .map_or(Duration::from_secs(15 * 60), |d| d.0),
+        wait_max: b.wait.as_ref().and_then(|w| w.max).map(|d| d.0),
     })
 }
 

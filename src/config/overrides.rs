@@ -28,6 +28,7 @@ pub(crate) enum Key {
     Env,
     Secret,
     WaitTimeout,
+    WaitMax,
     Dir,
     Bucket,
     Distribution,
@@ -46,7 +47,7 @@ pub(crate) enum Key {
 }
 
 impl Key {
-    pub(crate) const ALL: [Key; 30] = [
+    pub(crate) const ALL: [Key; 31] = [
         Key::Region,
         Key::StateBucket,
         Key::Stack,
@@ -62,6 +63,7 @@ impl Key {
         Key::Env,
         Key::Secret,
         Key::WaitTimeout,
+        Key::WaitMax,
         Key::Dir,
         Key::Bucket,
         Key::Distribution,
@@ -97,6 +99,7 @@ impl Key {
             Key::Env => "env",
             Key::Secret => "secret",
             Key::WaitTimeout => "wait-timeout",
+            Key::WaitMax => "wait-max",
             Key::Dir => "dir",
             Key::Bucket => "bucket",
             Key::Distribution => "distribution",
@@ -133,6 +136,7 @@ impl Key {
             Key::Env => "backend.environment",
             Key::Secret => "backend.secrets",
             Key::WaitTimeout => "backend.wait.timeout",
+            Key::WaitMax => "backend.wait.max",
             Key::Dir => "frontend.dir",
             Key::Bucket => "frontend.bucket",
             Key::Distribution => "frontend.distribution",
@@ -312,6 +316,14 @@ pub(crate) fn apply(
                     .wait
                     .get_or_insert_with(WaitFile::default)
                     .timeout = Some(t);
+            }
+            Key::WaitMax => {
+                let t: HumanDuration = parse(ov, "duration")?;
+                file.backend
+                    .get_or_insert_with(be)
+                    .wait
+                    .get_or_insert_with(WaitFile::default)
+                    .max = Some(t);
             }
             Key::Dir => file.frontend.get_or_insert_with(fe).dir = Some(path(cwd, &ov.value)),
             Key::Bucket => file.frontend.get_or_insert_with(fe).bucket = Some(ov.value.clone()),

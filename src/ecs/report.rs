@@ -28,6 +28,9 @@ pub(crate) struct Report {
     pub(crate) causes: Vec<Cause>,
     /// The last service events (oldest first).
     pub(crate) last_events: Vec<String>,
+    /// Evidence that could not be read (a throttled ListTasks): the verdict stands without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unread: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,11 +66,16 @@ impl fmt::Display for Report {
         if let Some(w) = &self.waiting_for {
             lines.push(format!("  waiting for: {w}"));
         }
-        if self.causes.is_empty() {
+        if self.causes.is_empty() && self.unread.is_empty() {
             lines.push("  no stopped task of this deployment explains it".into());
+        } else if self.causes.is_empty() {
+            lines.push("  why: unknown, the evidence could not be read".into());
         } else {
             lines.push("  why:".into());
             lines.extend(self.causes.iter().map(|c| format!("    - {c}")));
+        }
+        for u in &self.unread {
+            lines.push(format!("  could not read {u}"));
         }
         if !self.last_events.is_empty() {
             lines.push("  last service events:".into());
@@ -163,17 +171,29 @@ fn placement_causes(svc: &Service, seen_before: &HashSet<String>) -> Vec<Cause> 
     out
 }
 
+/// The classified causes, and what could not be read. Never fails: reading the evidence is
+/// best effort and must not turn a verdict (failed, timed out) into a generic error.
 async fn causes(
     ctx: &AwsContext,
     t: &Target,
     before: &HashSet<String>,
-    svc: &Service,
-) -> Result<Vec<Cause>, AwsError> {
-    let tasks = stopped_tasks(ctx, &t.cluster, &t.deployment_id).await?;
-    let mut out = stopped::causes(&tasks);
+    svc: Option<&Service>,
+) -> (Vec<Cause>, Vec<String>) {
+    let (mut out, unread) = match stopped_tasks(ctx, &t.cluster, &t.deployment_id).await {
+        Ok(tasks) => (stopped::causes(&tasks), Vec::new()),
+        Err(e) => (
+            Vec::new(),
+            vec![format!(
+                "the stopped tasks of deployment {}: {e}",
+                t.deployment_id
+            )],
+        ),
+    };
     // Events from before this deploy are not evidence about it.
-    out.extend(placement_causes(svc, before));
-    Ok(out)
+    if let Some(svc) = svc {
+        out.extend(placement_causes(svc, before));
+    }
+    (out, unread)
 }
 
 pub(crate) async fn failed(
@@ -183,44 +203,51 @@ pub(crate) async fn failed(
     svc: &Service,
     reason: String,
     counts: Option<Counts>,
-) -> Result<Outcome, AwsError> {
-    Ok(Outcome::Failed(Report {
+) -> Outcome {
+    let (causes, unread) = causes(ctx, t, before, Some(svc)).await;
+    Outcome::Failed(Report {
         deployment_id: t.deployment_id.clone(),
         reason,
         rolled_back_to: rolled_back_to(svc, &t.deployment_id),
         waiting_for: None,
         counts,
-        causes: causes(ctx, t, before, svc).await?,
+        causes,
         last_events: last_events(svc, 5),
-    }))
+        unread,
+    })
 }
 
+/// The rollout did not finish in time. `svc` is the last service read (none when no read
+/// succeeded); `reason` says which clock ran out.
 pub(crate) async fn timed_out(
     ctx: &AwsContext,
     t: &Target,
     before: &HashSet<String>,
-    svc: &Service,
+    svc: Option<&Service>,
     counts: Option<Counts>,
-) -> Result<Outcome, AwsError> {
-    let waiting_for = match counts {
-        Some(c) => format!(
+    reason: String,
+) -> Outcome {
+    let waiting_for = match (counts, svc) {
+        (Some(c), Some(svc)) => format!(
             "deployment {} to run {} task(s) of {} and the old deployments to drain ({c}, {} deployment(s) in the service)",
             t.deployment_id,
             c.desired,
             short_td(&t.task_definition),
             svc.deployments().len()
         ),
-        None => format!("deployment {} to appear", t.deployment_id),
+        _ => format!("deployment {} to appear", t.deployment_id),
     };
-    Ok(Outcome::TimedOut(Report {
+    let (causes, unread) = causes(ctx, t, before, svc).await;
+    Outcome::TimedOut(Report {
         deployment_id: t.deployment_id.clone(),
-        reason: format!("no progress for {}", humantime::format_duration(t.timeout)),
+        reason,
         rolled_back_to: None,
         waiting_for: Some(waiting_for),
         counts,
-        causes: causes(ctx, t, before, svc).await?,
-        last_events: last_events(svc, 5),
-    }))
+        causes,
+        last_events: svc.map(|s| last_events(s, 5)).unwrap_or_default(),
+        unread,
+    })
 }
 
 /// The stopped tasks this deployment started (ListTasks startedBy + DescribeTasks).

@@ -22,6 +22,8 @@ pub(crate) struct Target {
     pub(crate) task_definition: String,
     /// Give up after this long without progress.
     pub(crate) timeout: Duration,
+    /// Give up after this long in all (`backend.wait.max`), progress or not.
+    pub(crate) max: Option<Duration>,
     /// Event ids already shown (or older than the deploy): not printed again.
     pub(crate) seen_events: HashSet<String>,
 }
@@ -187,43 +189,98 @@ async fn watch_loop(
     printer: &Printer,
 ) -> Result<Outcome, AwsError> {
     let mut backoff = Backoff::from_env();
-    let mut last_progress = Instant::now();
     let mut progress = Progress::default();
     let mut last_counts: Option<Counts> = None;
     let mut last_service: Option<Service> = None;
+    let mut last_state = String::from("IN_PROGRESS");
     let mut delay = backoff.next(true);
+    // Both clocks start at the first poll: a wait whose every read is throttled still ends.
+    let mut clocks: Option<(Instant, Instant)> = None;
     loop {
         tokio::time::sleep(delay).await;
+        let (started, last_progress) = *clocks.get_or_insert_with(|| {
+            let now = Instant::now();
+            (now, now)
+        });
+        if let Some(max) = t.max
+            && started.elapsed() > max
+        {
+            let reason = format!(
+                "not finished within backend.wait.max ({}); the rollout was still {last_state}",
+                humantime::format_duration(max)
+            );
+            return Ok(timed_out(ctx, t, before, last_service.as_ref(), last_counts, reason).await);
+        }
         let svc = match describe(ctx, &t.cluster, &t.service).await {
             Ok(Some(s)) => s,
             Ok(None) => {
-                return Err(AwsError::from(crate::aws::CallError {
-                    service: "ecs",
-                    operation: "DescribeServices",
-                    endpoint: ctx.endpoint("ecs"),
-                    kind: CallKind::Service,
-                    code: Some("ServiceNotFoundException".into()),
-                    message: format!(
-                        "service {} in cluster {} disappeared during the rollout",
-                        t.service, t.cluster
-                    ),
-                    source: None,
-                }));
+                let reason = format!(
+                    "service {} in cluster {} was deleted during the rollout: no longer waiting",
+                    t.service, t.cluster
+                );
+                return Ok(gone(t, reason, last_service.as_ref(), last_counts));
             }
             Err(AwsError::Call(c)) if c.kind == CallKind::Throttled => {
                 tracing::debug!("DescribeServices throttled; polling again");
                 delay = backoff.next(false);
-                if last_progress.elapsed() > t.timeout
-                    && let Some(svc) = &last_service
-                {
-                    return timed_out(ctx, t, before, svc, last_counts).await;
+                if last_progress.elapsed() > t.timeout {
+                    let reason = match &last_service {
+                        Some(_) => format!(
+                            "no progress for {} (the last polls were throttled)",
+                            humantime::format_duration(t.timeout)
+                        ),
+                        None => format!(
+                            "the service could not be read for {}: {c}",
+                            humantime::format_duration(t.timeout)
+                        ),
+                    };
+                    return Ok(timed_out(
+                        ctx,
+                        t,
+                        before,
+                        last_service.as_ref(),
+                        last_counts,
+                        reason,
+                    )
+                    .await);
                 }
                 continue;
+            }
+            Err(AwsError::Call(c)) if c.kind == CallKind::Expired => {
+                let at = chrono::Utc::now().format("%H:%M:%S UTC");
+                let reason = format!(
+                    "credentials expired after {} min, the rollout was still {last_state} at {at} ({c})",
+                    started.elapsed().as_secs() / 60
+                );
+                return Ok(Outcome::TimedOut(Report {
+                    deployment_id: t.deployment_id.clone(),
+                    reason,
+                    rolled_back_to: None,
+                    waiting_for: Some(format!(
+                        "deployment {} (it goes on without deckhand: check it with `deckhand status`)",
+                        t.deployment_id
+                    )),
+                    counts: last_counts,
+                    causes: Vec::new(),
+                    last_events: last_service
+                        .as_ref()
+                        .map(|s| super::report::last_events(s, 5))
+                        .unwrap_or_default(),
+                    unread: Vec::new(),
+                }));
             }
             Err(e) => return Err(e),
         };
         for line in new_events(&svc, &mut t.seen_events) {
             printer.line(&format!("  {line}"));
+        }
+        // A service deleted mid-wait is DRAINING (then INACTIVE): nothing will complete.
+        if let Some(status) = svc.status().filter(|s| *s != "ACTIVE") {
+            let reason = format!(
+                "service {} in cluster {} is {status}: it was deleted during the rollout; no longer waiting",
+                t.service, t.cluster
+            );
+            return Ok(gone(t, reason, Some(&svc), last_counts));
         }
         let ours = svc
             .deployments()
@@ -241,11 +298,14 @@ async fn watch_loop(
             last_counts = Some(c);
         }
         if progress.improved_by(&svc, ours.as_ref(), &t.deployment_id) {
-            last_progress = Instant::now();
+            clocks = Some((started, Instant::now()));
         }
         match &ours {
             Some(d) => {
                 let state = d.rollout_state().map(|s| s.as_str().to_string());
+                if let Some(s) = &state {
+                    last_state.clone_from(s);
+                }
                 match state.as_deref() {
                     Some("COMPLETED") => return Ok(Outcome::Completed),
                     Some("FAILED") => {
@@ -253,7 +313,7 @@ async fn watch_loop(
                             .rollout_state_reason()
                             .unwrap_or("the deployment failed")
                             .to_string();
-                        return failed(ctx, t, before, &svc, reason, Some(counts(d))).await;
+                        return Ok(failed(ctx, t, before, &svc, reason, Some(counts(d))).await);
                     }
                     None if svc.deployments().len() == 1
                         && d.running_count() == d.desired_count()
@@ -262,6 +322,32 @@ async fn watch_loop(
                         return Ok(Outcome::Completed);
                     }
                     _ => {}
+                }
+                // Someone else's deploy (or a forced new deployment) replaced ours: it will
+                // never complete. A circuit-breaker rollback says so in the new PRIMARY's reason.
+                if d.status() != Some("PRIMARY")
+                    && let Some(primary) = svc
+                        .deployments()
+                        .iter()
+                        .find(|p| p.status() == Some("PRIMARY"))
+                {
+                    let breaker = primary
+                        .rollout_state_reason()
+                        .is_some_and(|r| r.contains("rolling back to deploymentId"));
+                    let reason = if breaker {
+                        primary
+                            .rollout_state_reason()
+                            .unwrap_or_default()
+                            .to_string()
+                    } else {
+                        format!(
+                            "deployment {} was replaced by deployment {} ({}), started by another deploy or UpdateService; no longer waiting",
+                            t.deployment_id,
+                            primary.id().unwrap_or_default(),
+                            short_td(primary.task_definition().unwrap_or_default())
+                        )
+                    };
+                    return Ok(failed(ctx, t, before, &svc, reason, Some(counts(d))).await);
                 }
             }
             None => {
@@ -273,15 +359,33 @@ async fn watch_loop(
                         short_td(&now)
                     ),
                 };
-                return failed(ctx, t, before, &svc, reason, last_counts).await;
+                return Ok(failed(ctx, t, before, &svc, reason, last_counts).await);
             }
         }
-        if last_progress.elapsed() > t.timeout {
-            return timed_out(ctx, t, before, &svc, last_counts).await;
+        if clocks.is_some_and(|(_, p)| p.elapsed() > t.timeout) {
+            let reason = format!("no progress for {}", humantime::format_duration(t.timeout));
+            return Ok(timed_out(ctx, t, before, Some(&svc), last_counts, reason).await);
         }
         delay = backoff.next(changed_counts);
         last_service = Some(svc);
     }
+}
+
+/// The service went away (deleted: DRAINING, INACTIVE or missing): the wait ends at once, with
+/// what was last seen. No evidence to gather from a service being torn down.
+fn gone(t: &Target, reason: String, svc: Option<&Service>, counts: Option<Counts>) -> Outcome {
+    Outcome::Failed(Report {
+        deployment_id: t.deployment_id.clone(),
+        reason,
+        rolled_back_to: None,
+        waiting_for: None,
+        counts,
+        causes: Vec::new(),
+        last_events: svc
+            .map(|s| super::report::last_events(s, 5))
+            .unwrap_or_default(),
+        unread: Vec::new(),
+    })
 }
 
 async fn describe(

@@ -302,6 +302,11 @@ impl World {
 
     /// The same command as a std `Command`, to run deckhand in the background.
     pub fn spawn_deploy(&self, args: &[&str]) -> std::process::Child {
+        self.spawn_deploy_with(args, &[])
+    }
+
+    /// [`Self::spawn_deploy`] with extra environment variables (set last: they win).
+    pub fn spawn_deploy_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deckhand"));
         for k in [
             "AWS_CA_BUNDLE",
@@ -326,6 +331,7 @@ impl World {
             .env("STORAGE_DRIVER", "vfs")
             .env("BUILDAH_ISOLATION", "chroot")
             .env("TMPDIR", self.path().join("tmp"))
+            .envs(env.iter().copied())
             .args(["deploy", "--only", "backend"])
             .args(args)
             .stdout(std::process::Stdio::piped())

@@ -296,6 +296,10 @@ pub enum Fault {
     TooManyInvalidations,
     /// Forward, but report a completed invalidation as still in progress.
     StillInProgress,
+    /// A JSON-protocol (ECS) 400 ThrottlingException.
+    JsonThrottling,
+    /// A JSON-protocol (ECS) 400 ExpiredTokenException.
+    JsonExpiredToken,
 }
 
 pub struct FaultProxy {
@@ -308,6 +312,15 @@ pub struct FaultProxy {
 pub fn fault_proxy<F>(upstream: &str, decide: F) -> FaultProxy
 where
     F: Fn(u64, &str, &str) -> Fault + Send + Sync + 'static,
+{
+    fault_proxy_head(upstream, move |n, method, path, _| decide(n, method, path))
+}
+
+/// [`fault_proxy`] whose `decide(n, method, path, head)` also sees the request's header lines
+/// (e.g. `X-Amz-Target` names the operation of a JSON-protocol call such as ECS).
+pub fn fault_proxy_head<F>(upstream: &str, decide: F) -> FaultProxy
+where
+    F: Fn(u64, &str, &str, &str) -> Fault + Send + Sync + 'static,
 {
     let upstream: SocketAddr = upstream
         .trim_start_matches("http://")
@@ -337,7 +350,7 @@ where
 fn serve(
     client: TcpStream,
     upstream: SocketAddr,
-    decide: &(dyn Fn(u64, &str, &str) -> Fault + Send + Sync),
+    decide: &(dyn Fn(u64, &str, &str, &str) -> Fault + Send + Sync),
     counter: &AtomicU64,
     faults: &AtomicU64,
 ) -> std::io::Result<()> {
@@ -374,7 +387,7 @@ fn serve(
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
         let n = counter.fetch_add(1, Ordering::SeqCst);
-        let fault = decide(n, &method, &path);
+        let fault = decide(n, &method, &path, &String::from_utf8_lossy(&head));
         if fault == Fault::Reset {
             faults.fetch_add(1, Ordering::SeqCst);
             let _ = client.shutdown(std::net::Shutdown::Both);
@@ -387,6 +400,24 @@ fn serve(
         if !(expect && fault != Fault::Pass) {
             reader.read_exact(&mut body)?;
         }
+        let json = match fault {
+            Fault::JsonThrottling => {
+                Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+            }
+            Fault::JsonExpiredToken => Some(
+                r#"{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}"#,
+            ),
+            _ => None,
+        };
+        if let Some(body) = json {
+            faults.fetch_add(1, Ordering::SeqCst);
+            write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            return Ok(());
+        }
         let canned = match fault {
             Fault::SlowDown => Some((
                 "503 Slow Down",
@@ -396,7 +427,11 @@ fn serve(
                 "400 Bad Request",
                 "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>TooManyInvalidationsInProgress</Code><Message>Processing your request would cause the maximum number of in-progress wildcard invalidations to be exceeded.</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
             )),
-            Fault::Pass | Fault::Reset | Fault::StillInProgress => None,
+            Fault::Pass
+            | Fault::Reset
+            | Fault::StillInProgress
+            | Fault::JsonThrottling
+            | Fault::JsonExpiredToken => None,
         };
         if let Some((status, xml)) = canned {
             faults.fetch_add(1, Ordering::SeqCst);
