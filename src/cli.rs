@@ -44,6 +44,40 @@ pub(crate) enum Command {
     Schema,
     /// Deploy: backend (image, task definition, service rollout) then frontend (S3, CloudFront).
     Deploy(DeployArgs),
+    /// Roll back to an earlier release (both halves, or one): no build, nothing read from disk.
+    Rollback(RollbackArgs),
+    /// List the release records, newest first, and whether each can still be rolled back to.
+    Releases {
+        /// Print JSON instead of text.
+        #[arg(long, env = "DECKHAND_JSON")]
+        json: bool,
+        /// Show at most this many releases (newest first).
+        #[arg(long, env = "DECKHAND_LIMIT", default_value_t = 20)]
+        limit: usize,
+    },
+    /// Remove the deploy lock (`_deckhand/lock`) and show whose it was.
+    Unlock {
+        /// Remove it even though it has not expired (its holder may still be running).
+        #[arg(long, env = "DECKHAND_FORCE")]
+        force: bool,
+    },
+    /// SSM parameters of `backend.secrets`.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// Write each configured secret's value from the environment variable of the same name to
+    /// its SSM parameter (SecureString), only when it differs. Values are never printed.
+    Sync {
+        /// Show which parameters would change; write nothing.
+        #[arg(long, env = "DECKHAND_DRY_RUN")]
+        dry_run: bool,
+        /// Print the plan (and the result) as JSON on stdout.
+        #[arg(long, env = "DECKHAND_JSON")]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -68,6 +102,26 @@ pub(crate) struct DeployArgs {
     #[arg(long, env = "DECKHAND_NO_WAIT")]
     pub(crate) no_wait: bool,
     /// Print the plan (and the result) as JSON on stdout.
+    #[arg(long, env = "DECKHAND_JSON")]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RollbackArgs {
+    /// The release id to restore, or `previous` (the release before the current one; after a
+    /// rollback, the release it rolled back).
+    #[arg(long, env = "DECKHAND_TO")]
+    pub(crate) to: String,
+    /// Roll back only one half.
+    #[arg(long, value_enum, env = "DECKHAND_ONLY")]
+    pub(crate) only: Option<Only>,
+    /// Print the plan and stop; makes no write call.
+    #[arg(long, env = "DECKHAND_DRY_RUN")]
+    pub(crate) dry_run: bool,
+    /// Return after UpdateService (and CreateInvalidation) instead of waiting.
+    #[arg(long, env = "DECKHAND_NO_WAIT")]
+    pub(crate) no_wait: bool,
+    /// Print the plan as JSON on stdout.
     #[arg(long, env = "DECKHAND_JSON")]
     pub(crate) json: bool,
 }
@@ -276,6 +330,15 @@ pub(crate) fn parse() -> Cli {
         }
         cmd
     }
-    let matches = drop_empty_env(Cli::command()).get_matches();
+    // The action passes its `command` input as one argument: `secrets sync` becomes two words.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(first) = args.get(1).and_then(|a| a.to_str()).map(str::to_string)
+        && first.trim().contains(' ')
+        && !first.trim().starts_with('-')
+    {
+        let words: Vec<std::ffi::OsString> = first.split_whitespace().map(Into::into).collect();
+        args.splice(1..2, words);
+    }
+    let matches = drop_empty_env(Cli::command()).get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -5,7 +5,6 @@
 //! before the CloudFront invalidation and garbage collection.
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -151,8 +150,12 @@ pub(crate) async fn run(
 
     // Apply, holding the lock.
     let store = store.ok_or(ReleaseError::NoStateBucket)?;
-    let ttl = backend_cfg.map_or(Duration::ZERO, |b| b.wait_timeout) + Duration::from_secs(30 * 60);
-    let lock = Lock::acquire(ctx, &store.bucket, &LockHolder::new(&meta, ttl)).await?;
+    let lock = Lock::acquire(
+        ctx,
+        &store.bucket,
+        &LockHolder::new(&meta, "deploy", crate::release::lock::ttl()),
+    )
+    .await?;
     let result = apply(ctx, settings, &store, &plan, &meta, &opts, last).await;
     let released = lock.release().await;
     let record = result?;
@@ -201,6 +204,8 @@ async fn apply(
         status: ReleaseStatus::InProgress,
         git: meta.git.clone(),
         previous: last.as_ref().map(|l| l.id.clone()),
+        rollback_of: None,
+        restored: None,
         // Unchanged halves carry over from the previous release.
         backend: last.as_ref().and_then(|l| l.backend.clone()),
         site: last.as_ref().and_then(|l| l.site.clone()),

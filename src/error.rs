@@ -45,6 +45,10 @@ pub(crate) enum Error {
     Backend(#[from] crate::backend::BackendError),
     #[error(transparent)]
     Frontend(#[from] crate::frontend::FrontendError),
+    #[error(transparent)]
+    SecretsSync(#[from] crate::secrets_sync::SyncError),
+    #[error(transparent)]
+    Rollback(#[from] crate::rollback::RollbackError),
 }
 
 impl Error {
@@ -56,6 +60,8 @@ impl Error {
             Error::Status(e) => Some(e),
             Error::Backend(e) => Some(e),
             Error::Frontend(e) => Some(e),
+            Error::SecretsSync(e) => Some(e),
+            Error::Rollback(e) => Some(e),
         }
     }
 

@@ -16,14 +16,18 @@ mod github;
 mod image;
 mod output;
 mod release;
+mod releases;
+mod rollback;
 mod secrets;
+mod secrets_sync;
 mod site;
 mod status;
+mod unlock;
 mod validate;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SecretsCommand};
 use crate::error::{Error, Exit};
 
 /// Entry point of the binary.
@@ -131,6 +135,30 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = config::settings(&loaded, Some(&ctx)).await?;
             deploy::run(&ctx, &settings, &args).await
+        }
+        Command::Rollback(args) => {
+            let loaded = config::load(&sources)?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            rollback::run(&ctx, &settings, &args).await
+        }
+        Command::Releases { json, limit } => {
+            let loaded = config::load(&sources)?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            releases::run(&ctx, &settings, json, Some(limit)).await
+        }
+        Command::Unlock { force } => {
+            let loaded = config::load(&sources)?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            unlock::run(&ctx, &settings, force).await
+        }
+        Command::Secrets(SecretsCommand::Sync { dry_run, json }) => {
+            let loaded = config::load(&sources)?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            secrets_sync::run(&ctx, &settings, dry_run, json).await
         }
     }
 }

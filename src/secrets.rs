@@ -30,7 +30,7 @@ fn missing_text(missing: &[(String, String)]) -> String {
 }
 
 /// The parameter name of a configured value (a name, or an ARN `…:parameter/name`).
-fn parameter_name(value: &str) -> String {
+pub(crate) fn parameter_name(value: &str) -> String {
     match value.split_once(":parameter") {
         Some((prefix, rest)) if prefix.starts_with("arn:") => {
             if rest.starts_with('/') && rest[1..].contains('/') {

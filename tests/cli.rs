@@ -346,11 +346,23 @@ fn action_inputs_map_one_to_one_to_flags() {
     let text = std::fs::read_to_string(common::repo_root().join("action.yml")).unwrap();
     let action: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let inputs = action["inputs"].as_mapping().unwrap();
-    let help = deckhand_offline()
-        .args(["deploy", "--help"])
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let help_of = |args: &[&str]| {
+        let out = deckhand_offline()
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The commands the action runs.
+    let all = [
+        help_of(&["deploy"]),
+        help_of(&["rollback"]),
+        help_of(&["releases"]),
+        help_of(&["unlock"]),
+        help_of(&["secrets", "sync"]),
+    ]
+    .join("\n");
     let mut checked = 0;
     for (name, _) in inputs {
         let name = name.as_str().unwrap();
@@ -358,16 +370,16 @@ fn action_inputs_map_one_to_one_to_flags() {
             continue;
         }
         assert!(
-            help.contains(&format!("--{name} "))
-                || help.contains(&format!("--{name}\n"))
-                || help.contains(&format!("--{name} <")),
+            all.contains(&format!("--{name} "))
+                || all.contains(&format!("--{name}\n"))
+                || all.contains(&format!("--{name} <")),
             "action input `{name}` has no --{name} flag"
         );
         checked += 1;
     }
     assert!(checked > 30, "only {checked} inputs");
     // And the other way round: every config override flag is an input.
-    for key in help
+    for key in all
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("--"))
     {

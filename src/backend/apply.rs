@@ -85,6 +85,7 @@ pub(crate) async fn apply(
         deployment_id: None,
         status: ReleaseStatus::Succeeded,
         failure: None,
+        task_definition: Some(render::strip(&plan.live.task_definition)),
     };
     if new == live && !opts.force {
         output::stderr(&format!(
@@ -102,6 +103,7 @@ pub(crate) async fn apply(
         })?;
     output::stderr(&format!("backend: registered {}\n", short_td(&arn)));
     release.task_definition_arn = arn.clone();
+    release.task_definition = Some(new.clone());
     release.status = ReleaseStatus::Failed;
     let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, opts.force)
         .await

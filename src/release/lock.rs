@@ -1,17 +1,49 @@
-//! `_deckhand/lock`: one deploy at a time, by S3 conditional write (`If-None-Match: *`).
+//! `_deckhand/lock`: one deploy, rollback or secrets sync at a time, by S3 conditional writes.
+//!
+//! - **acquire**: `PutObject If-None-Match: *`. When a lock exists, it is read (body, ETag,
+//!   LastModified); a live one fails with [`ReleaseError::Locked`] (exit 5) naming its holder,
+//!   run URL and expiry. An expired one (its `expires_at` passed, or — body unreadable — its
+//!   object age passed the TTL) is taken over by `PutObject If-Match: <its ETag>`, so of two
+//!   takers exactly one wins (the other gets 412 `PreconditionFailed` or 409
+//!   `ConditionalRequestConflict` and reports the winner as the holder).
+//! - **renew**: a heartbeat task rewrites the lock (`If-Match` on the ETag it last wrote) every
+//!   TTL/3 with a new expiry, for as long as the lock is held (builds, rollouts, invalidation
+//!   waits), so a live deploy's lock never expires. A failed condition means the lock was taken:
+//!   the heartbeat stops and says so.
+//! - **release**: `DeleteObject If-Match: <the ETag we last wrote>`: only our own lock is removed;
+//!   a lock someone else took over is left in place (warning naming them).
+//! - **force-unlock** (`deckhand unlock --force`): removes the lock it read (conditional on that
+//!   ETag) and reports its holder.
+//!
+//! The TTL is 15 minutes (test knob: `DECKHAND_LOCK_TTL`, a duration like `2s`).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+use tokio::sync::{Mutex, watch};
 
 use super::ReleaseError;
-use crate::aws::AwsContext;
+use crate::aws::{AwsContext, AwsError};
 
-const LOCK_KEY: &str = "_deckhand/lock";
+pub(crate) const LOCK_KEY: &str = "_deckhand/lock";
+const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+const ATTEMPTS: usize = 4;
 
-/// Who holds the lock.
+/// The lock's time to live, renewed every third of it while held.
+pub(crate) fn ttl() -> Duration {
+    std::env::var("DECKHAND_LOCK_TTL")
+        .ok()
+        .and_then(|v| humantime::parse_duration(v.trim()).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_TTL)
+}
+
+/// Who holds the lock (the lock object's JSON body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct LockHolder {
     pub(crate) holder: String,
@@ -19,10 +51,19 @@ pub(crate) struct LockHolder {
     pub(crate) run_url: Option<String>,
     pub(crate) acquired_at: String,
     pub(crate) expires_at: String,
+    /// `deploy`, `rollback`, `secrets sync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) operation: Option<String>,
+    /// Unique per acquisition: tells our own lock from a successor's with the same release id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) token: String,
 }
 
 impl fmt::Display for LockHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(op) = &self.operation {
+            write!(f, "{op} ")?;
+        }
         write!(
             f,
             "release {} by {} since {}",
@@ -35,25 +76,118 @@ impl fmt::Display for LockHolder {
     }
 }
 
-/// A held lock; `release` it when the deploy ends (success or failure).
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn later(ttl: Duration) -> String {
+    rfc3339(
+        chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+    )
+}
+
+impl LockHolder {
+    pub(crate) fn new(meta: &super::ReleaseMeta, operation: &str, ttl: Duration) -> Self {
+        let now = chrono::Utc::now();
+        let seed = format!(
+            "{}-{}-{}",
+            meta.id,
+            std::process::id(),
+            now.timestamp_nanos_opt().unwrap_or_default()
+        );
+        Self {
+            holder: meta.git.actor.clone().unwrap_or_else(|| "unknown".into()),
+            release_id: meta.id.clone(),
+            run_url: meta.git.run_url.clone(),
+            acquired_at: rfc3339(now),
+            expires_at: later(ttl),
+            operation: Some(operation.to_string()),
+            token: hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8]),
+        }
+    }
+
+    fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&self.expires_at).map_or(true, |t| t < now)
+    }
+}
+
+/// The lock object as read: its body (None when not valid JSON), ETag and age.
+#[derive(Debug, Clone)]
+pub(crate) struct LockObject {
+    pub(crate) holder: Option<LockHolder>,
+    pub(crate) etag: String,
+    pub(crate) last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl LockObject {
+    /// Expired: its expiry passed, or its body is unreadable and it is older than the TTL.
+    fn expired(&self, ttl: Duration, now: chrono::DateTime<chrono::Utc>) -> bool {
+        match &self.holder {
+            Some(h) => h.expired(now),
+            None => self.last_modified.is_none_or(|t| {
+                now - t > chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero())
+            }),
+        }
+    }
+
+    /// The holder to name in an error (a placeholder for an unreadable body).
+    fn named(&self, ttl: Duration) -> LockHolder {
+        self.holder.clone().unwrap_or_else(|| {
+            let since = self.last_modified.map(rfc3339).unwrap_or_default();
+            let expires = self
+                .last_modified
+                .map(|t| rfc3339(t + chrono::Duration::from_std(ttl).unwrap_or_default()))
+                .unwrap_or_default();
+            LockHolder {
+                holder: "unknown (unreadable lock body)".into(),
+                release_id: "unknown".into(),
+                run_url: None,
+                acquired_at: since,
+                expires_at: expires,
+                operation: None,
+                token: String::new(),
+            }
+        })
+    }
+}
+
+/// What we last wrote.
+struct Held {
+    holder: LockHolder,
+    etag: String,
+    lost: Option<String>,
+}
+
+/// A held lock; [`Lock::release`] it when the operation ends (success or failure).
 pub(crate) struct Lock<'a> {
     ctx: &'a AwsContext,
     bucket: String,
+    held: Arc<Mutex<Held>>,
+    stop: watch::Sender<bool>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn conflict(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
+    )
 }
 
 impl<'a> Lock<'a> {
-    /// Takes the lock or fails with [`ReleaseError::Locked`] naming the holder. An expired lock
-    /// (its holder died) is taken over.
+    /// Takes the lock or fails with [`ReleaseError::Locked`] naming the holder.
     pub(crate) async fn acquire(
         ctx: &'a AwsContext,
         bucket: &str,
         me: &LockHolder,
     ) -> Result<Lock<'a>, ReleaseError> {
+        let ttl = ttl();
         let lock_err = |source| ReleaseError::Lock {
             bucket: bucket.to_string(),
             source,
         };
-        for _ in 0..2 {
+        let mut last_seen: Option<LockObject> = None;
+        for _ in 0..ATTEMPTS {
             let body = serde_json::to_vec(me).unwrap_or_default();
             let put = ctx
                 .s3
@@ -62,92 +196,120 @@ impl<'a> Lock<'a> {
                 .key(LOCK_KEY)
                 .if_none_match("*")
                 .content_type("application/json")
+                .cache_control("no-store")
                 .body(ByteStream::from(body))
                 .send()
                 .await;
-            let err = match put {
-                Ok(_) => {
-                    return Ok(Lock {
+            match put {
+                Ok(out) => {
+                    return Ok(Self::held(
                         ctx,
-                        bucket: bucket.to_string(),
-                    });
+                        bucket,
+                        me.clone(),
+                        out.e_tag().unwrap_or_default(),
+                        ttl,
+                    ));
                 }
-                Err(e) => ctx.call_error("s3", "PutObject", e),
-            };
-            if !matches!(
-                err.code(),
-                Some("PreconditionFailed" | "ConditionalRequestConflict")
-            ) {
-                return Err(lock_err(err));
+                Err(e) => {
+                    let err = ctx.call_error("s3", "PutObject", e);
+                    if !conflict(err.code()) {
+                        return Err(lock_err(err));
+                    }
+                }
             }
-            let current = Self::read(ctx, bucket).await.map_err(lock_err)?;
-            let Some(holder) = current else { continue };
-            let expired = chrono::DateTime::parse_from_rfc3339(&holder.expires_at)
-                .map(|t| t < chrono::Utc::now())
-                .unwrap_or(true);
-            if !expired {
+            let Some(current) = read(ctx, bucket).await.map_err(lock_err)? else {
+                continue; // released in between: try again
+            };
+            if current.holder.as_ref().is_some_and(|h| h.token == me.token) {
+                // Our own create answered an error after landing (a retried request).
+                return Ok(Self::held(ctx, bucket, me.clone(), &current.etag, ttl));
+            }
+            if !current.expired(ttl, chrono::Utc::now()) {
                 return Err(ReleaseError::Locked {
                     bucket: bucket.to_string(),
-                    holder,
+                    holder: current.named(ttl),
                 });
             }
-            tracing::warn!("taking over the expired lock of {holder}");
-            ctx.s3
-                .delete_object()
+            let body = serde_json::to_vec(me).unwrap_or_default();
+            let take = ctx
+                .s3
+                .put_object()
                 .bucket(bucket)
                 .key(LOCK_KEY)
+                .if_match(&current.etag)
+                .content_type("application/json")
+                .cache_control("no-store")
+                .body(ByteStream::from(body))
                 .send()
-                .await
-                .map_err(|e| lock_err(ctx.call_error("s3", "DeleteObject", e)))?;
+                .await;
+            match take {
+                Ok(out) => {
+                    tracing::warn!(
+                        "took over the expired lock of {} (expired {})",
+                        current.named(ttl),
+                        current.named(ttl).expires_at
+                    );
+                    return Ok(Self::held(
+                        ctx,
+                        bucket,
+                        me.clone(),
+                        out.e_tag().unwrap_or_default(),
+                        ttl,
+                    ));
+                }
+                Err(e) => {
+                    let err = ctx.call_error("s3", "PutObject", e);
+                    if !conflict(err.code()) {
+                        return Err(lock_err(err));
+                    }
+                    // Another taker won; the next round reads and names it.
+                    last_seen = Some(current);
+                }
+            }
         }
-        match Self::read(ctx, bucket).await.map_err(lock_err)? {
-            Some(holder) => Err(ReleaseError::Locked {
+        match read(ctx, bucket).await.map_err(lock_err)?.or(last_seen) {
+            Some(current) => Err(ReleaseError::Locked {
                 bucket: bucket.to_string(),
-                holder,
+                holder: current.named(ttl),
             }),
-            None => Err(lock_err(crate::aws::AwsError::from(
-                crate::aws::CallError {
-                    service: "s3",
-                    operation: "PutObject",
-                    endpoint: ctx.endpoint("s3"),
-                    kind: crate::aws::CallKind::Service,
-                    code: None,
-                    message: "the lock kept changing hands".into(),
-                    source: None,
-                },
-            ))),
+            None => Err(lock_err(AwsError::from(crate::aws::CallError {
+                service: "s3",
+                operation: "PutObject",
+                endpoint: ctx.endpoint("s3"),
+                kind: crate::aws::CallKind::Service,
+                code: None,
+                message: "the lock kept changing hands".into(),
+                source: None,
+            }))),
         }
     }
 
-    async fn read(
-        ctx: &AwsContext,
+    fn held(
+        ctx: &'a AwsContext,
         bucket: &str,
-    ) -> Result<Option<LockHolder>, crate::aws::AwsError> {
-        match ctx
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(LOCK_KEY)
-            .send()
-            .await
-        {
-            Ok(obj) => {
-                let bytes = obj
-                    .body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes())
-                    .unwrap_or_default();
-                Ok(serde_json::from_slice(&bytes).ok())
-            }
-            Err(e) => {
-                let err = ctx.call_error("s3", "GetObject", e);
-                if err.code() == Some("NoSuchKey") {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
+        holder: LockHolder,
+        etag: &str,
+        ttl: Duration,
+    ) -> Lock<'a> {
+        let held = Arc::new(Mutex::new(Held {
+            holder,
+            etag: etag.to_string(),
+            lost: None,
+        }));
+        let (stop, stopped) = watch::channel(false);
+        let heartbeat = tokio::spawn(heartbeat(
+            ctx.s3.clone(),
+            bucket.to_string(),
+            Arc::clone(&held),
+            ttl,
+            stopped,
+        ));
+        Lock {
+            ctx,
+            bucket: bucket.to_string(),
+            held,
+            stop,
+            heartbeat: Some(heartbeat),
         }
     }
 
@@ -156,42 +318,243 @@ impl<'a> Lock<'a> {
         ctx: &AwsContext,
         bucket: &str,
     ) -> Result<Option<LockHolder>, ReleaseError> {
-        Self::read(ctx, bucket)
+        let ttl = ttl();
+        read(ctx, bucket)
             .await
+            .map(|o| o.map(|o| o.named(ttl)))
             .map_err(|source| ReleaseError::Lock {
                 bucket: bucket.to_string(),
                 source,
             })
     }
 
-    pub(crate) async fn release(self) -> Result<(), ReleaseError> {
-        self.ctx
+    /// Stops the heartbeat and deletes the lock if it is still ours.
+    pub(crate) async fn release(mut self) -> Result<(), ReleaseError> {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.heartbeat.take() {
+            let _ = task.await;
+        }
+        let held = self.held.lock().await;
+        if let Some(lost) = &held.lost {
+            tracing::warn!("the lock was not ours any more at the end: {lost}");
+            return Ok(());
+        }
+        let deleted = self
+            .ctx
             .s3
             .delete_object()
             .bucket(&self.bucket)
             .key(LOCK_KEY)
+            .if_match(&held.etag)
             .send()
-            .await
-            .map_err(|e| ReleaseError::Lock {
-                bucket: self.bucket.clone(),
-                source: self.ctx.call_error("s3", "DeleteObject", e),
-            })?;
+            .await;
+        let lock_err = |source| ReleaseError::Lock {
+            bucket: self.bucket.clone(),
+            source,
+        };
+        if let Err(e) = deleted {
+            let err = self.ctx.call_error("s3", "DeleteObject", e);
+            if !conflict(err.code()) {
+                return Err(lock_err(err));
+            }
+            match read(self.ctx, &self.bucket).await.map_err(lock_err)? {
+                Some(now)
+                    if now
+                        .holder
+                        .as_ref()
+                        .is_some_and(|h| h.token == held.holder.token) =>
+                {
+                    return Err(lock_err(err));
+                }
+                Some(now) => tracing::warn!(
+                    "left the lock in place: it was taken over by {}",
+                    now.named(ttl())
+                ),
+                None => tracing::warn!("the lock was already removed"),
+            }
+        }
         Ok(())
     }
 }
 
-impl LockHolder {
-    pub(crate) fn new(meta: &super::ReleaseMeta, ttl: Duration) -> Self {
-        let now = chrono::Utc::now();
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
-        let fmt =
-            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        Self {
-            holder: meta.git.actor.clone().unwrap_or_else(|| "unknown".into()),
-            release_id: meta.id.clone(),
-            run_url: meta.git.run_url.clone(),
-            acquired_at: fmt(now),
-            expires_at: fmt(expires),
+impl Drop for Lock<'_> {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Renews the lock every TTL/3 until told to stop (or the lock was taken).
+async fn heartbeat(
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    held: Arc<Mutex<Held>>,
+    ttl: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = (ttl / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
         }
+        if *stopped.borrow() {
+            return;
+        }
+        let mut h = held.lock().await;
+        let mut next = h.holder.clone();
+        next.expires_at = later(ttl);
+        let body = serde_json::to_vec(&next).unwrap_or_default();
+        let put = s3
+            .put_object()
+            .bucket(&bucket)
+            .key(LOCK_KEY)
+            .if_match(&h.etag)
+            .content_type("application/json")
+            .cache_control("no-store")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match put {
+            Ok(out) => {
+                h.etag = out.e_tag().unwrap_or_default().to_string();
+                h.holder = next;
+                tracing::debug!("renewed the lock until {}", h.holder.expires_at);
+            }
+            Err(e) if conflict(e.code()) => {
+                let text = format!(
+                    "s3://{bucket}/{LOCK_KEY} was taken by someone else ({})",
+                    e.code().unwrap_or_default()
+                );
+                tracing::error!("{text}");
+                h.lost = Some(text);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "could not renew the lock s3://{bucket}/{LOCK_KEY} (will retry): {}",
+                    e.message().unwrap_or("no message")
+                );
+            }
+        }
+    }
+}
+
+/// The lock object, if there is one.
+pub(crate) async fn read(ctx: &AwsContext, bucket: &str) -> Result<Option<LockObject>, AwsError> {
+    match ctx
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(LOCK_KEY)
+        .send()
+        .await
+    {
+        Ok(obj) => {
+            let etag = obj.e_tag().unwrap_or_default().to_string();
+            let last_modified = obj
+                .last_modified()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+            let bytes = obj
+                .body
+                .collect()
+                .await
+                .map(|b| b.into_bytes())
+                .unwrap_or_default();
+            Ok(Some(LockObject {
+                holder: serde_json::from_slice(&bytes).ok(),
+                etag,
+                last_modified,
+            }))
+        }
+        Err(e) => {
+            let err = ctx.call_error("s3", "GetObject", e);
+            if err.code() == Some("NoSuchKey") {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// `deckhand unlock`: removes the lock (only an expired one unless `force`), conditional on the
+/// ETag it read, and returns the holder it removed.
+pub(crate) async fn remove(
+    ctx: &AwsContext,
+    bucket: &str,
+    force: bool,
+) -> Result<Option<LockHolder>, ReleaseError> {
+    let ttl = ttl();
+    let lock_err = |source| ReleaseError::Lock {
+        bucket: bucket.to_string(),
+        source,
+    };
+    let Some(current) = read(ctx, bucket).await.map_err(lock_err)? else {
+        return Ok(None);
+    };
+    if !force && !current.expired(ttl, chrono::Utc::now()) {
+        return Err(ReleaseError::Locked {
+            bucket: bucket.to_string(),
+            holder: current.named(ttl),
+        });
+    }
+    ctx.s3
+        .delete_object()
+        .bucket(bucket)
+        .key(LOCK_KEY)
+        .if_match(&current.etag)
+        .send()
+        .await
+        .map_err(|e| lock_err(ctx.call_error("s3", "DeleteObject", e)))?;
+    Ok(Some(current.named(ttl)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .to_utc()
+    }
+
+    #[test]
+    fn a_corrupt_lock_expires_with_its_object_age() {
+        let obj = LockObject {
+            holder: None,
+            etag: "\"e\"".into(),
+            last_modified: Some(at("2026-12-01T10:00:00Z")),
+        };
+        let ttl = Duration::from_secs(600);
+        assert!(!obj.expired(ttl, at("2026-12-01T10:09:59Z")));
+        assert!(obj.expired(ttl, at("2026-12-01T10:10:01Z")));
+        let named = obj.named(ttl);
+        assert_eq!(named.expires_at, "2026-12-01T10:10:00Z");
+        assert!(named.holder.contains("unreadable"));
+    }
+
+    #[test]
+    fn a_readable_lock_expires_at_its_expiry() {
+        let holder = LockHolder {
+            holder: "ana".into(),
+            release_id: "r1".into(),
+            run_url: Some("https://github.com/o/r/actions/runs/1".into()),
+            acquired_at: "2026-12-01T10:00:00Z".into(),
+            expires_at: "2026-12-01T10:15:00Z".into(),
+            operation: Some("deploy".into()),
+            token: "t".into(),
+        };
+        let obj = LockObject {
+            holder: Some(holder.clone()),
+            etag: "\"e\"".into(),
+            last_modified: Some(at("2026-12-01T09:00:00Z")),
+        };
+        assert!(!obj.expired(Duration::from_secs(1), at("2026-12-01T10:14:00Z")));
+        assert!(obj.expired(Duration::from_secs(1), at("2026-12-01T10:16:00Z")));
+        assert_eq!(
+            holder.to_string(),
+            "deploy release r1 by ana since 2026-12-01T10:00:00Z (https://github.com/o/r/actions/runs/1)"
+        );
     }
 }

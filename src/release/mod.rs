@@ -1,6 +1,6 @@
 //! Release records (`_deckhand/releases/<id>.json`), release ids and git metadata, the deploy lock.
 
-mod lock;
+pub(crate) mod lock;
 mod store;
 
 use std::collections::BTreeMap;
@@ -46,7 +46,10 @@ pub(crate) enum ReleaseError {
         #[source]
         source: AwsError,
     },
-    #[error("another deploy holds the lock s3://{bucket}/_deckhand/lock: {holder}")]
+    #[error(
+        "the lock s3://{bucket}/_deckhand/lock is held by {holder}; it expires at {}",
+        holder.expires_at
+    )]
     Locked { bucket: String, holder: LockHolder },
     #[error("cannot take or release the lock s3://{bucket}/_deckhand/lock")]
     Lock {
@@ -69,7 +72,8 @@ impl Diagnose for ReleaseError {
     fn help(&self) -> Option<String> {
         match self {
             ReleaseError::Locked { holder, .. } => Some(format!(
-                "wait for that deploy to finish{}; the lock expires at {} if its holder died",
+                "wait for it to finish{}; if its holder died, the lock can be taken over after {} \
+                 (or removed now with `deckhand unlock --force`)",
                 holder
                     .run_url
                     .as_deref()
@@ -187,6 +191,10 @@ pub(crate) struct BackendRelease {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failure: Option<String>,
+    /// The task definition as registered (RegisterTaskDefinition input), so a rollback can
+    /// register it again when its revision was deregistered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) task_definition: Option<serde_json::Value>,
 }
 
 /// One published file.
@@ -220,6 +228,12 @@ pub(crate) struct ReleaseRecord {
     pub(crate) status: ReleaseStatus,
     pub(crate) git: GitInfo,
     pub(crate) previous: Option<String>,
+    /// Set on a rollback's record: the release it rolled back (the one live before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollback_of: Option<String>,
+    /// Set on a rollback's record: the release whose state it restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) restored: Option<String>,
     pub(crate) backend: Option<BackendRelease>,
     pub(crate) site: Option<SiteRelease>,
 }

@@ -82,6 +82,22 @@ impl<'a> ReleaseStore<'a> {
         })
     }
 
+    /// The records of `ids`, in that order, at most `concurrency` GETs in flight.
+    pub(crate) async fn read_many(
+        &self,
+        ids: &[String],
+        concurrency: usize,
+    ) -> Result<Vec<ReleaseRecord>, ReleaseError> {
+        use futures::StreamExt as _;
+        futures::stream::iter(ids)
+            .map(|id| self.read(id))
+            .buffered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// The newest release record, if any.
     pub(crate) async fn latest(&self) -> Result<Option<ReleaseRecord>, ReleaseError> {
         match self.list_ids().await?.last() {

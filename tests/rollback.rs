@@ -1,0 +1,358 @@
+//! `deckhand rollback` and `deckhand releases` against the local stack, both halves: the backend
+//! (ECS simulator, buildah images in the local registry) and the site (S3 + CloudFront on moto).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/frontend.rs"]
+mod site;
+#[path = "common/backend.rs"]
+mod world;
+
+use std::path::{Path, PathBuf};
+
+use world::{World, block_on, clients};
+
+type Expected = Vec<(String, &'static str, &'static str)>;
+
+struct Both {
+    w: World,
+    site_bucket: String,
+    distribution: String,
+    /// Build label -> (key, content-type, cache-control) of each file.
+    builds: std::cell::RefCell<std::collections::BTreeMap<String, Expected>>,
+}
+
+impl Both {
+    fn new(prefix: &str) -> Self {
+        let w = World::new(prefix);
+        let site_bucket = format!("{}-site", w.cluster);
+        block_on(site::create_bucket(&site_bucket));
+        let distribution = block_on(site::create_distribution(&site_bucket));
+        let both = Self {
+            w,
+            site_bucket,
+            distribution,
+            builds: Default::default(),
+        };
+        both.version("A");
+        both
+    }
+
+    /// Config for release `label`: its container environment and its site build.
+    fn version(&self, label: &str) {
+        let text = format!(
+            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n  distribution: {dist}\n  invalidation: {{ wait: true, timeout: 5s }}\n",
+            state = self.w.bucket,
+            cluster = self.w.cluster,
+            service = self.w.service,
+            repo = self.w.repository,
+            registry = common::stack_var("DECKHAND_REGISTRY"),
+            param = self.w.parameter,
+            site = self.site_bucket,
+            dist = self.distribution,
+        );
+        std::fs::write(self.w.path().join("deckhand.yml"), text).unwrap();
+        let dist = self.w.path().join("dist");
+        let _ = std::fs::remove_dir_all(&dist);
+        let n = u32::from(label.as_bytes()[0]);
+        let built = site::vite_site(&dist, n, false);
+        self.builds
+            .borrow_mut()
+            .insert(label.to_string(), built.expected);
+        // Keep a copy of each build to compare against.
+        site::copy_tree(&dist, &self.w.path().join(format!("build-{label}")));
+    }
+
+    fn build_dir(&self, label: &str) -> PathBuf {
+        self.w.path().join(format!("build-{label}"))
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.w.deckhand().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn deploy(&self) -> String {
+        let (code, out, err) = self.run(&["deploy"]);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        self.newest_release()
+    }
+
+    fn newest_release(&self) -> String {
+        let mut ids: Vec<String> = self
+            .w
+            .releases()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids.pop().unwrap()
+    }
+
+    fn releases(&self) -> Vec<serde_json::Value> {
+        let (code, out, err) = self.run(&["releases", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["version"], 1);
+        v["releases"].as_array().unwrap().clone()
+    }
+
+    fn invalidation_count(&self) -> usize {
+        block_on(site::invalidations(&self.distribution)).len()
+    }
+
+    /// Every file of build `label` is live with its bytes and headers.
+    fn assert_site_is(&self, label: &str) {
+        let dir = self.build_dir(label);
+        let files = walk(&dir);
+        assert!(files.len() > 5);
+        let expected = self.builds.borrow()[label].clone();
+        assert_eq!(expected.len(), files.len());
+        for (key, wanted_ct, wanted_cc) in expected {
+            let (cc, ct, body) = block_on(async {
+                let obj = site::get(&self.site_bucket, &key).await;
+                let cc = obj.cache_control().map(str::to_string);
+                let ct = obj.content_type().map(str::to_string);
+                (cc, ct, obj.body.collect().await.unwrap().into_bytes())
+            });
+            assert_eq!(cc.as_deref(), Some(wanted_cc), "{key}");
+            assert_eq!(
+                body.as_ref(),
+                std::fs::read(dir.join(&key)).unwrap(),
+                "{key} has the bytes of build {label}"
+            );
+            assert_eq!(ct.as_deref(), Some(wanted_ct), "{key}");
+        }
+        // The headers the deploy gave index.html are what the rollback restored.
+        let html = block_on(site::get(&self.site_bucket, "index.html"));
+        assert_eq!(html.content_type(), Some("text/html; charset=utf-8"));
+    }
+
+    fn env_of(&self, td: &str) -> String {
+        let (td, _) = self.w.describe_td(td);
+        td.container_definitions()
+            .iter()
+            .find(|c| c.name() == Some("api"))
+            .unwrap()
+            .environment()
+            .iter()
+            .find(|e| e.name() == Some("RELEASE"))
+            .and_then(|e| e.value())
+            .unwrap()
+            .to_string()
+    }
+
+    fn writes_since(&self, mark: u64) -> Vec<String> {
+        self.w
+            .requests()
+            .into_iter()
+            .filter(|r| r.seq > mark && r.write)
+            .map(|r| r.operation)
+            .collect()
+    }
+
+    fn mark(&self) -> u64 {
+        self.w.requests().last().map_or(0, |r| r.seq)
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            out.push(
+                e.path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/"),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+fn status(rows: &[serde_json::Value], id: &str) -> String {
+    let row = rows.iter().find(|r| r["id"] == id).unwrap();
+    match row["status"]["kind"].as_str().unwrap() {
+        "rollback-of" => format!("rollback-of {}", row["status"]["of"].as_str().unwrap()),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn rollback_to_previous_restores_both_halves_and_a_second_goes_back() {
+    let b = Both::new("rb-two");
+    let a_id = b.deploy();
+    let td_a = b.w.service_td();
+    b.version("B");
+    let b_id = b.deploy();
+    let td_b = b.w.service_td();
+    assert_ne!(td_a, td_b);
+    b.assert_site_is("B");
+
+    // Dry run: the plan, no write.
+    let mark = b.mark();
+    let (code, out, err) = b.run(&["rollback", "--to", "previous", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("(rollback of {b_id}, restoring {a_id})")),
+        "{out}"
+    );
+    assert!(out.contains("restore 1 HTML entry points"), "{out}");
+    assert!(
+        b.writes_since(mark).is_empty(),
+        "{:?}",
+        b.writes_since(mark)
+    );
+
+    let before = b.invalidation_count();
+    let mark = b.mark();
+    let (code, out, err) = b.run(&["rollback", "--to", "previous"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        b.w.service_td(),
+        td_a,
+        "the service runs A's task definition"
+    );
+    b.assert_site_is("A");
+    assert_eq!(b.invalidation_count(), before + 1, "one invalidation");
+    let writes = b.writes_since(mark);
+    assert!(
+        !writes.iter().any(|w| w == "RegisterTaskDefinition"),
+        "{writes:?}"
+    );
+    assert!(
+        !err.contains("buildah"),
+        "no build during a rollback: {err}"
+    );
+    let r1 = b.newest_release();
+
+    let rows = b.releases();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![r1.as_str(), b_id.as_str(), a_id.as_str()]);
+    assert_eq!(status(&rows, &r1), format!("rollback-of {b_id}"));
+    assert_eq!(status(&rows, &b_id), "rolled-back");
+    assert_eq!(status(&rows, &a_id), "succeeded");
+    assert!(rows.iter().all(|r| r["restorable"] == true), "{rows:?}");
+
+    // previous after a rollback = the release it rolled back.
+    let (code, out, err) = b.run(&["rollback", "--to", "previous"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!("(rollback of {r1}, restoring {b_id})")),
+        "{out}"
+    );
+    assert_eq!(b.w.service_td(), td_b);
+    b.assert_site_is("B");
+}
+
+#[test]
+fn rollback_after_a_failed_rollout_and_to_a_deregistered_revision() {
+    let b = Both::new("rb-fail");
+    let a_id = b.deploy();
+    let td_a = b.w.service_td();
+    // B's rollout fails: the circuit breaker stops it (and ECS rolls back by itself).
+    b.version("B");
+    b.w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    let (code, _, err) = b.run(&["deploy"]);
+    assert_eq!(code, 3, "{err}");
+    b.w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    let failed = b.newest_release();
+    let (code, out, err) = b.run(&["rollback", "--to", "previous"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!("(rollback of {failed}, restoring {a_id})")),
+        "{out}"
+    );
+    assert_eq!(b.w.service_td(), td_a);
+    b.assert_site_is("A");
+    let rows = b.releases();
+    assert_eq!(status(&rows, &failed), "rolled-back");
+
+    // A's revision deregistered: the rollback registers A's recorded definition again.
+    b.version("C");
+    let c_id = b.deploy();
+    assert_ne!(b.w.service_td(), td_a);
+    block_on(
+        block_on(clients())
+            .ecs
+            .deregister_task_definition()
+            .task_definition(&td_a)
+            .send(),
+    )
+    .unwrap();
+    let (code, out, err) = b.run(&["rollback", "--to", &a_id]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("was deregistered"), "{out}");
+    let now = b.w.service_td();
+    assert_ne!(now, td_a, "a new revision");
+    assert_eq!(b.env_of(&now), "A", "with A's definition");
+    let (a_td, _) = b.w.describe_td(&td_a);
+    let (new_td, _) = b.w.describe_td(&now);
+    let image = |td: &aws_sdk_ecs::types::TaskDefinition| {
+        td.container_definitions()[0].image().map(str::to_string)
+    };
+    assert_eq!(image(&a_td), image(&new_td));
+    let rows = b.releases();
+    assert_eq!(status(&rows, &c_id), "rolled-back");
+}
+
+#[test]
+fn a_release_whose_files_were_collected_is_refused_and_nothing_is_written() {
+    let b = Both::new("rb-gone");
+    let a_id = b.deploy();
+    b.version("B");
+    let b_id = b.deploy();
+    // Collect A's stored index.html (what GC does once A falls out of keep-releases).
+    let record: serde_json::Value =
+        b.w.releases()
+            .into_iter()
+            .find(|r| r["id"] == a_id.as_str())
+            .unwrap();
+    let sha = record["site"]["files"]["index.html"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    block_on(async {
+        common::s3()
+            .await
+            .delete_object()
+            .bucket(&b.site_bucket)
+            .key(format!("_deckhand/objects/{sha}"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let rows = b.releases();
+    let a_row = rows.iter().find(|r| r["id"] == a_id.as_str()).unwrap();
+    assert_eq!(a_row["restorable"], false, "{a_row}");
+    let td = b.w.service_td();
+    let mark = b.mark();
+    let (code, out, err) = b.run(&["rollback", "--to", &a_id]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(&format!("release {a_id} cannot be rolled back to")),
+        "{err}"
+    );
+    assert!(err.contains("garbage-collected (e.g. index.html)"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the oldest release that can still be restored is {b_id}"
+        )),
+        "{err}"
+    );
+    assert!(
+        b.writes_since(mark).is_empty(),
+        "{:?}",
+        b.writes_since(mark)
+    );
+    assert_eq!(b.w.service_td(), td);
+    b.assert_site_is("B");
+}
