@@ -287,6 +287,11 @@ def _commit(repo: Path, sha: str) -> dict:
             "author": {"name": git(repo, "log", "-1", "--format=%an", sha)}}
 
 
+def rmtree(path: Path) -> None:
+    """`rm -rf` (shutil.rmtree takes ~8x longer on a node_modules tree on this machine's disk)."""
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=True)
+
+
 def kv(s: str, flag: str) -> tuple[str, str]:
     if "=" not in s:
         raise RehearsalError(f"{flag} {s!r}: NAME=VALUE expected")
@@ -450,7 +455,7 @@ class Rehearsal:
             log.masks.append(v)
         base = self.work / "runner" / job_id
         if base.exists():
-            shutil.rmtree(base)
+            rmtree(base)
         workspace = base / "work" / self.event.repo_name / self.event.repo_name
         temp = base / "_temp"
         home = base / "home"
@@ -502,7 +507,7 @@ class Rehearsal:
                 raise RehearsalError(f"job {job_id} step {n} ({name}) if: {e}") from None
             if not run_it:
                 log.write(f"[rehearsal] step {n} {name}: skipped")
-                state["steps"][sid] = {"outcome": "skipped", "conclusion": "skipped", "outputs": {}}
+                state["steps"][sid] = {"outcome": "skipped", "conclusion": "skipped", "outputs": {}, "name": name}
                 continue
             log.write(f"[rehearsal] step {n} {name}")
             t0 = time.monotonic()
@@ -700,7 +705,7 @@ class Rehearsal:
         ref = with_.get("ref") or self.event.sha
         dest = state["workspace"] / with_["path"] if with_.get("path") else state["workspace"]
         if dest.exists():
-            shutil.rmtree(dest)
+            rmtree(dest)
         depth = with_.get("fetch-depth", "1")
         clone = ["git", "clone", "--quiet", "--no-checkout"]
         if depth != "0":
@@ -794,7 +799,7 @@ class Rehearsal:
         if dest.exists():
             if with_.get("overwrite", "false") != "true":
                 raise StepFailed(f"upload-artifact: an artifact named {name} already exists in run {self.event.run_id}")
-            shutil.rmtree(dest)
+            rmtree(dest)
         paths = [p.strip() for p in with_.get("path", "").splitlines() if p.strip()]
         if not paths:
             raise StepFailed("upload-artifact: Input required and not supplied: path")
