@@ -185,6 +185,7 @@ def test_push_to_main_deploys_both_halves(stack, repo, work):
     log = (out / "logs" / "rehearsal.log").read_text()
     assert f"assumed {stack['DeployRoleArn']}" in log
     assert "ASIA" not in log, "assumed-role credentials reached the log"
+    (work / "release-a.json").write_text(json.dumps({**deploy, "html": html}))
 
 
 # --- pull_request -> preview.yml ----------------------------------------------------------------
@@ -242,7 +243,11 @@ def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack
     assert configure["outcome"] == "failure"
     assert steps["deploy"]["outcome"] == "skipped"
     log = (work / "mutated-run" / "logs" / "rehearsal.log").read_text()
-    assert "repo:deckhand-local/spa-ecs:environment:staging" in log, log[-3000:]
+    assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in log, log[-3000:]
+    # ... because of the subject: the token that job gets names the staging environment.
+    claims = json.loads(subprocess.run([str(ROOT / "dev" / "oidc" / "token"), "--workflow", str(mutated), "--event", "push",
+                                        "--ref", "refs/heads/main", "--claims"], check=True, text=True, capture_output=True).stdout)
+    assert claims["sub"] == "repo:deckhand-local/spa-ecs:environment:staging"
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
 
 
@@ -289,3 +294,4 @@ def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, 
     writes = [r for r in api_state(github_api)["requests"] if r["method"] in ("POST", "PATCH", "DELETE")]
     assert writes == []
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
+
