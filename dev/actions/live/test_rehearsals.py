@@ -295,3 +295,43 @@ def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, 
     assert writes == []
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
 
+
+
+# --- workflow_dispatch -> rollback.yml ----------------------------------------------------------
+
+def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work):
+    """Release A is the push rehearsal's. B changes the SPA and the task definition (an environment
+    variable in deckhand.yml: a new revision, no build); rollback.yml with its defaults restores A."""
+    a_file = work / "release-a.json"
+    if not a_file.exists():
+        pytest.fail("needs the push rehearsal's release (test_push_to_main_deploys_both_halves) first")
+    a = json.loads(a_file.read_text())
+    marker = f"b-{int(time.time())}"
+    cfg = repo / "deckhand.yml"
+    cfg.write_text(cfg.read_text().replace("    NODE_ENV: production\n", f"    NODE_ENV: production\n    REHEARSAL_MARKER: {marker}\n"))
+    sha_b = commit_change(repo, marker)
+    result, _ = rehearse(work, "push-b", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha_b}", *vars_for(stack))
+    b = result["jobs"]["deploy"]["steps"]["deploy"]["outputs"]
+    assert b["changed"] == "true" and b["task-definition"] != a["task-definition"]
+    assert live_service(stack)["taskDefinition"] == b["task-definition"] and site_index(stack) != a["html"]
+
+    result, out = rehearse(work, "rollback", "rollback.yml", "--event=workflow_dispatch", f"--repo-dir={repo}",
+                           *vars_for(stack), image=True)
+    job = result["jobs"]["rollback"]
+    assert job["result"] == "success" and job["environment"] == "production"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    rb = job["steps"]["rollback"]["outputs"]
+    assert rb["restored"] == a["release-id"], rb
+    assert rb["release-id"] not in (a["release-id"], b["release-id"]) and rb["changed"] == "true"
+    # AWS state: A's task definition (no new revision) and A's pages.
+    svc = live_service(stack)
+    assert svc["taskDefinition"] == a["task-definition"]
+    primary = [d for d in svc["deployments"] if d["status"] == "PRIMARY"][0]
+    assert primary["taskDefinition"] == a["task-definition"] and primary["rolloutState"] == "COMPLETED"
+    assert site_index(stack) == a["html"]
+    # The job summary: the plan (dry run), the rollback deckhand wrote, the workflow's result table.
+    summary = (out / "summary-rollback.md").read_text()
+    assert "### deckhand rollback plan (dry run)" in summary
+    assert f"### deckhand rollback `{rb['release-id']}` (restored `{a['release-id']}`)" in summary
+    assert f"| `previous` | `{a['release-id']}` | `{rb['release-id']}` | true | both |" in summary
+    assert "### Rollback: success" in summary

@@ -90,3 +90,25 @@ def test_list_fails_loudly_on_an_unknown_context(tmp_path, capsys):
     wf.write_text("on: push\npermissions: {}\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo ${{ bogus.x }}\n")
     assert rehearse.main([str(wf), "--list", "--event", "push", "--quiet"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_rollback_is_dispatched_by_hand_like_a_deploy(capsys):
+    d = doc("rollback.yml")
+    dispatch = rehearse.triggers(d)
+    assert set(dispatch) == {"workflow_dispatch"}
+    inputs = dispatch["workflow_dispatch"]["inputs"]
+    assert inputs["release"]["default"] == "previous"
+    assert inputs["only"]["options"] == ["both", "backend", "frontend"]
+    deploy = doc("deploy.yml")
+    assert d["concurrency"] == deploy["concurrency"]  # never beside a deploy
+    job, deploy_job = d["jobs"]["rollback"], deploy["jobs"]["deploy"]
+    assert job["environment"] == deploy_job["environment"] == "production"
+    assert rehearse.permissions_of(d, job) == rehearse.permissions_of(deploy, deploy_job)
+    role = [s["with"]["role-to-assume"] for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
+    assert role == ["${{ vars.DEPLOY_ROLE_ARN }}"]
+    out = listing(capsys, "rollback.yml", "--event", "workflow_dispatch", "--input", "only=frontend")
+    steps = {s["id"]: s for s in out["jobs"]["rollback"]["steps"] if s.get("id")}
+    assert steps["plan"]["with"]["only"] == "frontend" and steps["plan"]["with"]["dry-run"] == "true"
+    assert steps["rollback"]["with"]["to"] == "previous" and "dry-run" not in steps["rollback"]["with"]
+    out = listing(capsys, "rollback.yml", "--event", "workflow_dispatch")
+    assert {s["id"]: s for s in out["jobs"]["rollback"]["steps"] if s.get("id")}["rollback"]["with"]["only"] == ""
