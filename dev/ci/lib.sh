@@ -48,8 +48,43 @@ local_aws_env() {
   eval "$("$DECKHAND_ROOT/dev/local-aws/up")"
 }
 
-# deckhand_bin — build the deckhand binary (no-op when fresh) and print its path.
+# deckhand_bin — print the path of the deckhand binary that `cargo test` builds (building it first; a
+# no-op after stage 20's `cargo test`). Not `cargo build --bin deckhand`: a build without the test targets
+# resolves the dependencies' features without the dev-dependencies' (ureq, insta, ...), so cargo would
+# compile the AWS SDK crates and everything under them a second time, with other features (minutes on a
+# fresh machine). The integration tests run this very binary (CARGO_BIN_EXE_deckhand).
+deckhand_bin_build() {
+  (cd "$DECKHAND_ROOT" && cargo test --no-run --message-format=json-render-diagnostics "$@")
+}
 deckhand_bin() {
-  (cd "$DECKHAND_ROOT" && cargo build --quiet --bin deckhand >&2)
-  echo "$CARGO_TARGET_DIR/debug/deckhand"
+  local exe
+  exe="$(deckhand_bin_build --quiet | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and t.get("name") == "deckhand" and t.get("kind") == ["bin"] \
+            and not m["profile"]["test"] and m.get("executable"):
+        print(m["executable"])
+')"
+  [ -n "$exe" ] && [ -x "$exe" ] || { echo "deckhand_bin: cargo test --no-run built no deckhand binary" >&2; return 1; }
+  echo "$exe"
+}
+
+# deckhand_bin_is_fresh — after `cargo test`, deckhand_bin must compile nothing (fails, naming what it
+# would compile, when its features drift from the test build's).
+deckhand_bin_is_fresh() {
+  local rebuilt
+  rebuilt="$(deckhand_bin_build --quiet | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and not m.get("fresh"):
+        print(m["package_id"])
+')"
+  if [ -n "$rebuilt" ]; then
+    printf 'deckhand_bin recompiled after cargo test:\n%s\n' "$rebuilt" >&2
+    return 1
+  fi
+  echo "deckhand_bin: reuses the binary cargo test built (nothing recompiled)"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rust: rustfmt, clippy (-D warnings), then every test (unit + integration against the local stack).
+# Rust: rustfmt, clippy (-D warnings), then every test (unit + integration against the local stack), and a
+# check that deckhand_bin (stages 50, 80, dev/demo/run) needs no second build of the dependency tree.
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 local_aws_env
@@ -16,5 +17,7 @@ set -e
 grep -E '^(test result|failures:|---- |thread .* panicked)|FAILED|error(\[|:)' "$DECKHAND_ARTIFACTS/cargo-test.log" | head -n 80
 if [ "$rc" -ne 0 ]; then
   tail -n 120 "$DECKHAND_ARTIFACTS/cargo-test.log"
+  exit "$rc"
 fi
-exit "$rc"
+log "deckhand_bin reuses what cargo test built (later stages and dev/demo/run compile nothing more)"
+deckhand_bin_is_fresh
