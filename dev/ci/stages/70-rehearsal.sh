@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Stage 70 — the workflows rehearsed as the runner runs them (dev/actions/):
 #   the engine's tests and the workflows' shape (no AWS; ci.yml only by its shape: it runs .ci/run,
-#   which is this very test suite).
+#   which is this very test suite); then, on the local stack with infra/ deployed and IAM enforced,
+#   each trigger (dev/actions/live): push to main -> deploy.yml deploys both halves as DeployRole;
+#   pull_request -> preview.yml plans as PlanRole through the action image, nothing written; a fork's
+#   pull request -> summary only, green, no comment; a deploy job in another environment is refused
+#   DeployRole; workflow_dispatch -> rollback.yml restores the previous release (both halves).
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 PY="$HOME/.cache/deckhand/venv/bin/python"
