@@ -64,6 +64,9 @@ pub(crate) enum Command {
     /// SSM parameters of `backend.secrets`.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Plan a deploy of both halves and review it (text, Markdown job summary, PR comment,
+    /// JSON); makes no write call to AWS.
+    Plan(PlanArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +81,32 @@ pub(crate) enum SecretsCommand {
         #[arg(long, env = "DECKHAND_JSON")]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PlanArgs {
+    /// Plan only one half.
+    #[arg(long, value_enum, env = "DECKHAND_ONLY")]
+    pub(crate) only: Option<Only>,
+    /// Post the plan as the sticky pull request comment (`--comment=false` to skip) [default:
+    /// on in a pull_request event].
+    #[arg(
+        long,
+        env = "DECKHAND_COMMENT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub(crate) comment: Option<bool>,
+    /// Also write the plan as JSON to this file.
+    #[arg(long, env = "DECKHAND_OUT", value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 6 when there are (other codes as usual).
+    #[arg(long, env = "DECKHAND_DETAILED_EXITCODE")]
+    pub(crate) detailed_exitcode: bool,
+    /// Print the plan as JSON on stdout.
+    #[arg(long, env = "DECKHAND_JSON")]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

@@ -12,6 +12,8 @@ pub(crate) enum Exit {
     RolloutFailed = 3,
     TimedOut = 4,
     Locked = 5,
+    /// `plan --detailed-exitcode`: the plan has changes.
+    Changes = 6,
 }
 
 impl Exit {
@@ -49,6 +51,14 @@ pub(crate) enum Error {
     SecretsSync(#[from] crate::secrets_sync::SyncError),
     #[error(transparent)]
     Rollback(#[from] crate::rollback::RollbackError),
+    #[error("cannot post the plan comment")]
+    Comment(#[from] crate::github::comment::CommentError),
+    #[error("cannot write the plan to {}", path.display())]
+    PlanOut {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -62,6 +72,8 @@ impl Error {
             Error::Frontend(e) => Some(e),
             Error::SecretsSync(e) => Some(e),
             Error::Rollback(e) => Some(e),
+            Error::Comment(e) => Some(e),
+            Error::PlanOut { .. } => None,
         }
     }
 
@@ -71,6 +83,16 @@ impl Error {
 
     pub(crate) fn help(&self) -> Option<String> {
         self.diagnose().and_then(Diagnose::help)
+    }
+}
+
+impl Diagnose for crate::github::comment::CommentError {
+    fn help(&self) -> Option<String> {
+        Some(
+            "the plan is in the job summary and the log; give the job `permissions: \
+pull-requests: write` and GITHUB_TOKEN, or run with --comment=false"
+                .into(),
+        )
     }
 }
 

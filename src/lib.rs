@@ -15,6 +15,7 @@ mod frontend;
 mod github;
 mod image;
 mod output;
+mod plan_cmd;
 mod release;
 mod releases;
 mod rollback;
@@ -159,6 +160,15 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = config::settings(&loaded, Some(&ctx)).await?;
             secrets_sync::run(&ctx, &settings, dry_run, json).await
+        }
+        Command::Plan(args) => {
+            let loaded = config::load(&sources)?;
+            let ctx = match aws::AwsContext::build(&aws_opts(&loaded)).await {
+                Ok(ctx) => ctx,
+                Err(e) => return plan_cmd::no_credentials(&e).ok_or(e.into()),
+            };
+            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            plan_cmd::run(&ctx, &settings, &args).await
         }
     }
 }

@@ -357,6 +357,7 @@ fn action_inputs_map_one_to_one_to_flags() {
     // The commands the action runs.
     let all = [
         help_of(&["deploy"]),
+        help_of(&["plan"]),
         help_of(&["rollback"]),
         help_of(&["releases"]),
         help_of(&["unlock"]),
@@ -372,7 +373,8 @@ fn action_inputs_map_one_to_one_to_flags() {
         assert!(
             all.contains(&format!("--{name} "))
                 || all.contains(&format!("--{name}\n"))
-                || all.contains(&format!("--{name} <")),
+                || all.contains(&format!("--{name} <"))
+                || all.contains(&format!("--{name}[=")),
             "action input `{name}` has no --{name} flag"
         );
         checked += 1;
@@ -383,7 +385,7 @@ fn action_inputs_map_one_to_one_to_flags() {
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("--"))
     {
-        let flag = key.split([' ', ',']).next().unwrap();
+        let flag = key.split([' ', ',', '[']).next().unwrap();
         if ["help", "version", "verbose", "quiet", "profile"].contains(&flag) {
             continue;
         }

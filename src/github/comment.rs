@@ -7,13 +7,6 @@
 //! and a link to the run. Rate-limit and 5xx answers are retried by octocrab's retry layer.
 //!
 //! A leaf: this takes a Markdown string and who/what it is about, nothing of the layers above.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "`deckhand plan --comment` (the plan command) is the caller; it lands next"
-    )
-)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use crate::error::{Diagnose, Exit};
 use crate::release::{ReleaseRecord, ReleaseStore};
 
 pub(crate) use backend::BackendStatus;
-pub(crate) use frontend::FrontendStatus;
+pub(crate) use frontend::{FrontendStatus, observe_distribution};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StatusError {

@@ -1,0 +1,263 @@
+//! `deckhand plan` against the local AWS stack and the GitHub API stand-in
+//! (dev/github-api/server.py): no write call to AWS, --detailed-exitcode, --out, the job summary,
+//! and the sticky PR comment (created, then updated in place; a fork's read-only token and a run
+//! without AWS credentials exit 0 with the reason in the summary).
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+#[path = "common/frontend.rs"]
+mod site;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{deckhand, deckhand_offline, request_mark, requests_since, unique};
+
+const TOKEN: &str = "ghs_writeToken";
+const READ_ONLY: &str = "ghs_forkReadOnly";
+
+struct StandIn {
+    child: Child,
+    url: String,
+}
+
+impl StandIn {
+    fn start() -> Self {
+        let script = common::repo_root().join("dev/github-api/server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--token", TOKEN, "--read-only-token", READ_ONLY])
+            .args(["--issue", "octo/app#7", "--stop-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 dev/github-api/server.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+
+    fn comments(&self) -> Vec<serde_json::Value> {
+        let text = ureq::get(&format!("{}/_control/state", self.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        state["issues"]["octo/app#7"].as_array().cloned().unwrap()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Fixture {
+    tmp: tempfile::TempDir,
+    bucket: String,
+}
+
+impl Fixture {
+    async fn deployed() -> Self {
+        let bucket = unique("plan");
+        site::create_bucket(&bucket).await;
+        let fx = Self {
+            tmp: tempfile::tempdir().unwrap(),
+            bucket,
+        };
+        site::vite_site(&fx.tmp.path().join("dist"), 1, false);
+        deckhand()
+            .env("CI", "true")
+            .args(["deploy", "--config"])
+            .arg(fx.config())
+            .assert()
+            .success();
+        fx
+    }
+
+    fn config(&self) -> PathBuf {
+        site::config(self.tmp.path(), &self.bucket, None, "")
+    }
+
+    /// Actions' files and a pull_request event for PR 7 of octo/app.
+    fn actions_env(&self, gh: &StandIn, token: Option<&str>) -> Vec<(String, String)> {
+        let event = self.tmp.path().join("event.json");
+        std::fs::write(&event, r#"{"number": 7, "pull_request": {"number": 7}}"#).unwrap();
+        let mut env = vec![
+            ("GITHUB_ACTIONS", "true".to_string()),
+            ("GITHUB_EVENT_NAME", "pull_request".into()),
+            ("GITHUB_EVENT_PATH", event.display().to_string()),
+            ("GITHUB_API_URL", gh.url.clone()),
+            ("GITHUB_REPOSITORY", "octo/app".into()),
+            ("GITHUB_SERVER_URL", "https://github.example".into()),
+            ("GITHUB_RUN_ID", "42".into()),
+            (
+                "GITHUB_SHA",
+                "0123456789abcdef0123456789abcdef01234567".into(),
+            ),
+            ("GITHUB_STEP_SUMMARY", self.summary().display().to_string()),
+            ("GITHUB_OUTPUT", self.outputs().display().to_string()),
+        ];
+        if let Some(t) = token {
+            env.push(("GITHUB_TOKEN", t.into()));
+        }
+        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn summary(&self) -> PathBuf {
+        self.tmp.path().join("summary.md")
+    }
+
+    fn outputs(&self) -> PathBuf {
+        self.tmp.path().join("outputs")
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Write calls since `mark` that touch this bucket (tests run in parallel on one stack).
+fn writes_since(mark: u64, bucket: &str) -> Vec<common::Request> {
+    requests_since(mark)
+        .into_iter()
+        .filter(|r| r.write && r.path.contains(bucket))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_makes_no_write_call_and_exits_6_on_changes_with_detailed_exitcode() {
+    let fx = Fixture::deployed().await;
+    let mark = request_mark();
+    let out = deckhand()
+        .args(["plan", "--detailed-exitcode", "--config"])
+        .arg(fx.config())
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("verdict: no changes"), "{stdout}");
+
+    std::fs::write(fx.tmp.path().join("dist/robots.txt"), "User-agent: *\n").unwrap();
+    let plan_json = fx.tmp.path().join("plan.json");
+    let out = deckhand()
+        .args(["plan", "--detailed-exitcode", "--json", "--out"])
+        .arg(&plan_json)
+        .arg("--config")
+        .arg(fx.config())
+        .assert()
+        .code(6);
+    let stdout: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(stdout["version"], 1);
+    assert_eq!(stdout["changes"], true);
+    assert!(
+        stdout["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("frontend uploads 1 file"),
+        "{stdout}"
+    );
+    let file: serde_json::Value = serde_json::from_str(&read(&plan_json)).unwrap();
+    assert_eq!(file, stdout, "--out writes what --json prints");
+    let writes = writes_since(mark, &fx.bucket);
+    assert!(writes.is_empty(), "plan wrote: {writes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_pull_request_the_comment_is_created_then_updated_in_place() {
+    let fx = Fixture::deployed().await;
+    let gh = StandIn::start();
+    let env = fx.actions_env(&gh, Some(TOKEN));
+    for _ in 0..2 {
+        let mark = request_mark();
+        deckhand()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["plan", "--config"])
+            .arg(fx.config())
+            .assert()
+            .success();
+        assert!(writes_since(mark, &fx.bucket).is_empty());
+    }
+    let comments = gh.comments();
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.starts_with("<!-- deckhand-plan: "), "{body}");
+    assert!(body.contains("no changes"), "{body}");
+    assert!(body.contains("commit `0123456789ab`"), "{body}");
+    assert!(read(&fx.summary()).contains("### deckhand plan"));
+    assert!(read(&fx.outputs()).contains("has-changes=false"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_pull_request_exits_0_with_the_plan_in_the_summary() {
+    let fx = Fixture::deployed().await;
+    let gh = StandIn::start();
+    let env = fx.actions_env(&gh, Some(READ_ONLY));
+    let out = deckhand()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["plan", "--config"])
+        .arg(fx.config())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("no PR comment") && stderr.contains("fork"),
+        "{stderr}"
+    );
+    let summary = read(&fx.summary());
+    assert!(summary.contains("### deckhand plan"), "{summary}");
+    assert!(
+        summary.contains("Resource not accessible by integration"),
+        "{summary}"
+    );
+    assert!(gh.comments().is_empty());
+
+    // No token at all: the same, and GitHub is not asked.
+    std::fs::remove_file(fx.summary()).unwrap();
+    let env = fx.actions_env(&gh, None);
+    deckhand()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["plan", "--config"])
+        .arg(fx.config())
+        .assert()
+        .success();
+    assert!(read(&fx.summary()).contains("no GITHUB_TOKEN"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_without_aws_credentials_exits_0_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gh = StandIn::start();
+    let fx = Fixture {
+        tmp,
+        bucket: "no-such-bucket".into(),
+    };
+    let env = fx.actions_env(&gh, Some(TOKEN));
+    let out = deckhand_offline()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_REGION", "us-east-1")
+        .args(["plan", "--config"])
+        .arg(fx.config())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("no AWS credentials"), "{stderr}");
+    assert!(read(&fx.summary()).contains("no AWS credentials"));
+    assert!(gh.comments().is_empty());
+    // Outside a pull request the same is an error.
+    deckhand_offline()
+        .env("AWS_REGION", "us-east-1")
+        .args(["plan", "--config"])
+        .arg(fx.config())
+        .assert()
+        .code(1);
+}
