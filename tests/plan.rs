@@ -146,6 +146,14 @@ async fn plan_makes_no_write_call_and_exits_6_on_changes_with_detailed_exitcode(
         .code(0);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.contains("verdict: no changes"), "{stdout}");
+    // Issue 11's budget: at most 10 calls plus one per 1,000 keys (this site has a dozen).
+    let calls: Vec<_> = requests_since(mark)
+        .into_iter()
+        .filter(|r| r.path.contains(&fx.bucket))
+        .map(|r| r.operation)
+        .collect();
+    eprintln!("plan of a deployed site: {} AWS calls: {calls:?}", calls.len());
+    assert!(calls.len() <= 10, "{calls:?}");
 
     std::fs::write(fx.tmp.path().join("dist/robots.txt"), "User-agent: *\n").unwrap();
     let plan_json = fx.tmp.path().join("plan.json");
