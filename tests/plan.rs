@@ -152,7 +152,10 @@ async fn plan_makes_no_write_call_and_exits_6_on_changes_with_detailed_exitcode(
         .filter(|r| r.path.contains(&fx.bucket))
         .map(|r| r.operation)
         .collect();
-    eprintln!("plan of a deployed site: {} AWS calls: {calls:?}", calls.len());
+    eprintln!(
+        "plan of a deployed site: {} AWS calls: {calls:?}",
+        calls.len()
+    );
     assert!(calls.len() <= 10, "{calls:?}");
 
     std::fs::write(fx.tmp.path().join("dist/robots.txt"), "User-agent: *\n").unwrap();
