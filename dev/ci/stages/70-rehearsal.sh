@@ -20,7 +20,7 @@ local_aws_env
 npm_ci infra
 stack="$(infra/scripts/deploy-local)"
 node_image="$(dev/node-image/build)"
-bin="$(deckhand_bin)"
+bin="${DECKHAND_BIN:-$(deckhand_bin)}"
 action_image="$(dev/action-image/build --binary "$bin" --tag localhost/deckhand-action:ci)"
 
 log "rehearsal: each trigger on the local stack (dev/actions/live)"
