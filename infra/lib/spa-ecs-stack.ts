@@ -471,7 +471,6 @@ export class SpaEcsStack extends Stack {
     for (const statement of planRoleStatements({
       repositoryArn: repository.repositoryArn,
       serviceArn,
-      clusterArn: cluster.clusterArn,
       bucketArn: siteBucket.bucketArn,
       distributionArn,
       stackArn,
@@ -587,7 +586,7 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
     }),
     new iam.PolicyStatement({
       sid: 'Distribution',
-      actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
+      actions: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
       resources: [s.distributionArn],
     }),
     // DescribeParameters (metadata only, never values) resolves the configured names to ARNs for
@@ -599,7 +598,6 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
 export interface PlanRoleScope {
   repositoryArn: string;
   serviceArn: string;
-  clusterArn: string;
   bucketArn: string;
   distributionArn: string;
   stackArn: string;
@@ -612,19 +610,13 @@ export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
     new iam.PolicyStatement({ sid: 'EcrRead', actions: ['ecr:DescribeImages', 'ecr:DescribeRepositories'], resources: [s.repositoryArn] }),
     new iam.PolicyStatement({ sid: 'EcsTaskDefinitions', actions: ['ecs:DescribeTaskDefinition'], resources: ['*'] }),
     new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices'], resources: [s.serviceArn] }),
-    new iam.PolicyStatement({
-      sid: 'EcsTasks',
-      actions: ['ecs:DescribeTasks', 'ecs:ListTasks'],
-      resources: ['*'],
-      conditions: { ArnEquals: { 'ecs:cluster': s.clusterArn } },
-    }),
     new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
     new iam.PolicyStatement({ sid: 'SiteBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
     // Checks that the configured SSM parameters exist: names and ARNs only, no values.
     new iam.PolicyStatement({ sid: 'SecretsMetadata', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
     new iam.PolicyStatement({
       sid: 'DistributionRead',
-      actions: ['cloudfront:GetDistribution', 'cloudfront:GetInvalidation'],
+      actions: ['cloudfront:GetDistribution'],
       resources: [s.distributionArn],
     }),
   ];
