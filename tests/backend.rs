@@ -9,6 +9,7 @@ mod site;
 #[path = "common/backend.rs"]
 mod world;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use world::{World, block_on, clients, filters};
@@ -871,6 +872,162 @@ fn wait_max_is_an_overall_deadline_beside_the_no_progress_timeout() {
         err.contains(
             "not finished within backend.wait.max (2s); the rollout was still IN_PROGRESS"
         ),
+        "{err}"
+    );
+}
+
+/// `aws` (the CLI) against the local stack as its administrator; stdout.
+fn aws_cli(args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("aws");
+    for (k, v) in common::stack_env() {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A role the local OIDC issuer's deploy token may assume, allowed everything; the token file.
+fn web_identity_role(w: &World) -> (String, std::path::PathBuf) {
+    const ISSUER: &str = "token.actions.githubusercontent.com";
+    aws_cli(&[
+        "iam",
+        "create-open-id-connect-provider",
+        "--url",
+        &format!("https://{ISSUER}"),
+        "--client-id-list",
+        "sts.amazonaws.com",
+        "--thumbprint-list",
+        "6938fd4d98bab03faadb97b34396831e3780aea1",
+    ]);
+    let provider = format!("arn:aws:iam::123456789012:oidc-provider/{ISSUER}");
+    let name = format!("renew-{}", std::process::id());
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {format!("{ISSUER}:aud"): "sts.amazonaws.com"}}
+        }]
+    });
+    aws_cli(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        &name,
+        "--assume-role-policy-document",
+        &trust.to_string(),
+    ]);
+    let all = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    });
+    aws_cli(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        &name,
+        "--policy-name",
+        "all",
+        "--policy-document",
+        &all.to_string(),
+    ]);
+    let token = std::process::Command::new(common::repo_root().join("dev/oidc/token"))
+        .args([
+            "--workflow",
+            ".github/workflows/deploy.yml",
+            "--event",
+            "push",
+            "--ref",
+            "refs/heads/main",
+        ])
+        .current_dir(common::repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let file = w.path().join("web-identity-token");
+    std::fs::write(&file, &token.stdout).unwrap();
+    (format!("arn:aws:iam::123456789012:role/{name}"), file)
+}
+
+/// Session credentials for the role that expire after `seconds` (what configure-aws-credentials
+/// exports, with a very short session; the Rust SDK does not enforce STS's 900 s minimum).
+fn short_session(role: &str, token: &Path, seconds: i32) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(token).unwrap();
+    world::block_on(async {
+        let sts = aws_sdk_sts::Client::new(&common::sdk().await);
+        let out = sts
+            .assume_role_with_web_identity()
+            .role_arn(role)
+            .role_session_name("GitHubActions")
+            .duration_seconds(seconds)
+            .web_identity_token(text.trim())
+            .send()
+            .await
+            .unwrap();
+        let c = out.credentials().unwrap();
+        vec![
+            (
+                "AWS_ACCESS_KEY_ID".to_string(),
+                c.access_key_id().to_string(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                c.secret_access_key().to_string(),
+            ),
+            (
+                "AWS_SESSION_TOKEN".to_string(),
+                c.session_token().to_string(),
+            ),
+        ]
+    })
+}
+
+#[test]
+fn a_session_that_expires_mid_wait_is_renewed_through_web_identity_or_exits_4() {
+    let w = World::new("bk-renew");
+    let (role, token) = web_identity_role(&w);
+    // The image exists first, so the short-session deploys only read, update and wait.
+    let (code, _, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    // A forced rollout of ~12 s (4 steps of 3 s) outlives a 6 s session.
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 3.0}));
+    let creds = short_session(&role, &token, 6);
+    let mut env: Vec<(&str, &str)> = creds
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let token_path = token.to_str().unwrap().to_string();
+    env.push(("AWS_ROLE_ARN", &role));
+    env.push(("AWS_WEB_IDENTITY_TOKEN_FILE", &token_path));
+    let (code, out, err) = w.deploy_with(&["--force"], &env);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("assumed the role again through web identity"),
+        "{err}"
+    );
+    assert!(err.contains("completed"), "{err}");
+
+    // Without a web identity to assume again: exit 4, saying so.
+    let creds = short_session(&role, &token, 6);
+    let env: Vec<(&str, &str)> = creds
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (code, out, err) = w.deploy_with(&["--force"], &env);
+    assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("credentials expired after 0 min, the rollout was still IN_PROGRESS at "),
         "{err}"
     );
 }

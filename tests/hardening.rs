@@ -1,6 +1,7 @@
 //! Hardening (issue 14) against the local AWS stack: bad site input stops a two-half deploy before
 //! any write, a site that fails after the backend rolled is recorded as such, and no secret input
-//! ever reaches stdout, stderr or the step summary.
+//! ever reaches stdout, stderr or the step summary (deploy, plan, status, validate and their
+//! failure paths).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -266,6 +267,15 @@ fn a_canary_in_every_secret_input_never_reaches_stdout_stderr_or_the_step_summar
         run_canary(&w, "deploy --dry-run", &["deploy", "--dry-run"], &[]),
         0,
     );
+    expect(
+        run_canary(
+            &w,
+            "plan --detailed-exitcode",
+            &["plan", "--detailed-exitcode"],
+            &[],
+        ),
+        6,
+    );
     // A build-arg on the command line and as an action input, too.
     expect(
         run_canary(
@@ -288,6 +298,7 @@ fn a_canary_in_every_secret_input_never_reaches_stdout_stderr_or_the_step_summar
         run_canary(&w, "status --json", &["status", "--json"], &[]),
         0,
     );
+    expect(run_canary(&w, "plan --json", &["plan", "--json"], &[]), 0);
 
     // A failing build quotes its command: names only.
     let dockerfile = w.context().join("Dockerfile");
@@ -366,5 +377,5 @@ fn a_canary_in_every_secret_input_never_reaches_stdout_stderr_or_the_step_summar
     assert_clean(&locked, &ecr);
     assert_eq!(locked.code, 5, "deploy (locked):\n{}", locked.text);
     runs.push(locked.what);
-    assert_eq!(runs.len(), 11, "{runs:?}");
+    assert_eq!(runs.len(), 13, "{runs:?}");
 }

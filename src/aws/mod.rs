@@ -2,6 +2,7 @@
 //! timeouts) and a concrete client per service.
 
 mod error;
+mod renew;
 
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub(crate) struct AwsContext {
     pub(crate) cloudformation: aws_sdk_cloudformation::Client,
     sts: aws_sdk_sts::Client,
     identity: tokio::sync::OnceCell<Identity>,
+    /// With a web identity in the environment: the provider every client uses, and the role.
+    renewable: Option<(renew::Renewable, renew::WebIdentity)>,
+    renewed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Who the credentials belong to (GetCallerIdentity: needs no permission).
@@ -143,6 +147,21 @@ impl AwsContext {
                 });
             }
         }
+        // A web identity in the environment: every client asks one provider that deckhand can
+        // point at a fresh session when a call says the old one expired (no identity cache in
+        // front of it: the provider caches, and forgets on renewal).
+        let renewable =
+            renew::WebIdentity::from_env().map(|wi| (renew::Renewable::new(provider.clone()), wi));
+        let sdk = match &renewable {
+            Some((r, _)) => sdk
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(r.clone()),
+                )
+                .identity_cache(aws_config::identity::IdentityCache::no_cache())
+                .build(),
+            None => sdk,
+        };
         let s3_overridden = opts.endpoint_url.is_some()
             || env("AWS_ENDPOINT_URL").is_some()
             || env("AWS_ENDPOINT_URL_S3").is_some();
@@ -160,7 +179,32 @@ impl AwsContext {
             cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
             identity: tokio::sync::OnceCell::new(),
+            renewable,
+            renewed_at: std::sync::Mutex::new(None),
         })
+    }
+
+    /// After a call said the session expired: assumes `AWS_ROLE_ARN` again through the web
+    /// identity token file. `Ok(false)` when the environment names no web identity, or a renewal
+    /// less than a minute ago did not help (the token itself may have expired).
+    pub(crate) async fn renew_credentials(&self) -> Result<bool, String> {
+        let Some((renewable, wi)) = &self.renewable else {
+            return Ok(false);
+        };
+        let recent = self
+            .renewed_at
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        if recent {
+            return Ok(false);
+        }
+        renewable.renew(&self.sts, wi).await?;
+        if let Ok(mut t) = self.renewed_at.lock() {
+            *t = Some(std::time::Instant::now());
+        }
+        Ok(true)
     }
 
     /// The caller's partition and account, asked once (STS GetCallerIdentity).

@@ -247,11 +247,22 @@ async fn watch_loop(
                 continue;
             }
             Err(AwsError::Call(c)) if c.kind == CallKind::Expired => {
+                let minutes = started.elapsed().as_secs() / 60;
+                let renewal = ctx.renew_credentials().await;
+                if renewal == Ok(true) {
+                    printer.line(&format!(
+                        "  the session expired after {minutes} min: assumed the role again through web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+                    ));
+                    delay = backoff.next(true);
+                    continue;
+                }
                 let at = chrono::Utc::now().format("%H:%M:%S UTC");
-                let reason = format!(
-                    "credentials expired after {} min, the rollout was still {last_state} at {at} ({c})",
-                    started.elapsed().as_secs() / 60
+                let mut reason = format!(
+                    "credentials expired after {minutes} min, the rollout was still {last_state} at {at} ({c})"
                 );
+                if let Err(why) = renewal {
+                    reason.push_str(&format!("; assuming the role again failed: {why}"));
+                }
                 return Ok(Outcome::TimedOut(Report {
                     deployment_id: t.deployment_id.clone(),
                     reason,
