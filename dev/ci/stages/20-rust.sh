@@ -4,6 +4,8 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 local_aws_env
+# tests/prober.rs runs the local edge (dev/edge/server.mjs) through node.
+npm_ci "$DECKHAND_ROOT/dev/edge"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
