@@ -16,7 +16,7 @@ use crate::release::{
     GitInfo, Lock, LockHolder, ReleaseError, ReleaseMeta, ReleaseRecord, ReleaseStatus,
     ReleaseStore,
 };
-use crate::{backend, frontend, github, output};
+use crate::{backend, frontend, github, output, step};
 
 /// Options every deploy step sees.
 #[derive(Debug, Clone, Copy, Default)]
@@ -137,14 +137,23 @@ pub(crate) async fn run(
         frontend: frontend_plan?,
     };
     print_plan(&plan, args.json);
+    if opts.dry_run || plan.is_empty() {
+        // Nothing is released: the outputs name what is live.
+        live_outputs(&plan, store.as_ref(), last.as_ref()).await;
+    }
     if opts.dry_run {
-        github::summary(&format!("### deckhand plan (dry run)\n\n```\n{plan}```\n"));
-        github::set_output("changed", if plan.is_empty() { "false" } else { "true" });
+        step::output("changed", if plan.is_empty() { "false" } else { "true" });
+        step::section(format!(
+            "### deckhand plan (dry run)\n\nNothing written.\n\n```\n{plan}```"
+        ));
         return Ok(Exit::Ok);
     }
     if plan.is_empty() {
         tracing::info!("no changes: nothing to deploy");
-        github::set_output("changed", "false");
+        step::output("changed", "false");
+        step::section(format!(
+            "### deckhand: no changes\n\nNothing written.\n\n```\n{plan}```"
+        ));
         return Ok(Exit::Ok);
     }
 
@@ -160,18 +169,60 @@ pub(crate) async fn run(
     let released = lock.release().await;
     let record = result?;
     released?;
-    github::set_output("changed", "true");
-    github::set_output("release-id", &record.id);
+    step::output("changed", "true");
+    step::output("release-id", &record.id);
     if let Some(b) = &record.backend {
-        github::set_output("image", &b.image);
-        github::set_output("task-definition", &b.task_definition_arn);
+        step::output("image", &b.image);
+        step::output("task-definition", &b.task_definition_arn);
     }
-    github::summary(&format!(
-        "### deckhand release `{}`\n\n```\n{plan}```\n",
+    step::section(format!(
+        "### deckhand release `{}`\n\n```\n{plan}```",
         record.id
     ));
     tracing::info!("release {} {}", record.id, record.status);
     Ok(Exit::Ok)
+}
+
+/// The outputs of a deploy that releases nothing (no-op, dry run): the live release, and the live
+/// backend's image and task definition. The release record is read only when the outputs go
+/// somewhere (GITHUB_OUTPUT), so a no-op outside Actions costs no extra call.
+async fn live_outputs(
+    plan: &DeployPlan,
+    store: Option<&ReleaseStore<'_>>,
+    last: Option<&ReleaseRecord>,
+) {
+    if let Some(b) = &plan.backend {
+        step::output("task-definition", &b.task_definition.live);
+        if let backend::ImagePlan::Reuse { digest } = &b.image {
+            step::output("image", format!("{}@{digest}", b.repository));
+        }
+    }
+    if !step::outputs_wanted() {
+        return;
+    }
+    let Some(store) = store else { return };
+    // The newest release that succeeded (a failed one may follow it), at most a few records back.
+    let mut record = match last {
+        Some(l) => Some(l.clone()),
+        None => store.latest().await.ok().flatten(),
+    };
+    for _ in 0..10 {
+        let Some(r) = record else { return };
+        if r.status == ReleaseStatus::Succeeded {
+            if plan.backend.is_none()
+                && let Some(b) = &r.backend
+            {
+                step::output("image", &b.image);
+                step::output("task-definition", &b.task_definition_arn);
+            }
+            step::output("release-id", &r.id);
+            return;
+        }
+        record = match &r.previous {
+            Some(p) => store.read(p).await.ok(),
+            None => None,
+        };
+    }
 }
 
 fn print_plan(plan: &DeployPlan, json: bool) {
@@ -216,9 +267,13 @@ async fn apply(
     {
         let _g = github::group("deckhand: backend");
         match backend::apply(ctx, cfg, bp, meta, opts).await {
-            Ok(release) => record.backend = Some(release),
+            Ok(release) => {
+                step::output("changed", "true");
+                record.backend = Some(release);
+            }
             Err(err) => {
                 if let Some(partial) = err.partial_release() {
+                    step::output("changed", "true");
                     record.backend = Some(partial.clone());
                     record.status = ReleaseStatus::Failed;
                     if let Err(e) = store.write(&record).await {
@@ -233,6 +288,7 @@ async fn apply(
     let mut site_plan = None;
     if let (Some(cfg), Some(sp)) = (&settings.frontend, &plan.frontend) {
         let _g = github::group("deckhand: frontend");
+        step::output("changed", "true");
         match frontend::upload(ctx, cfg, sp, meta, opts).await {
             Ok(site) => record.site = Some(site),
             Err(err) => {

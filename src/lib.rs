@@ -23,6 +23,7 @@ mod secrets;
 mod secrets_sync;
 mod site;
 mod status;
+mod step;
 mod unlock;
 mod validate;
 
@@ -35,6 +36,18 @@ use crate::error::{Error, Exit};
 pub fn main() -> ExitCode {
     let cli = cli::parse();
     init_tracing(&cli.global);
+    let command = match &cli.command {
+        Command::Validate { .. } => "validate",
+        Command::Status { .. } => "status",
+        Command::Schema => "schema",
+        Command::Deploy(_) => "deploy",
+        Command::Rollback(_) => "rollback",
+        Command::Releases { .. } => "releases",
+        Command::Unlock { .. } => "unlock",
+        Command::Secrets(_) => "secrets sync",
+        Command::Plan(_) => "plan",
+    };
+    let config_path = config_path(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,14 +59,76 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(exit) => ExitCode::from(exit.code()),
+        Ok(exit) => {
+            step::finish(command, &step::Outcome::Done { exit: exit.code() });
+            ExitCode::from(exit.code())
+        }
         Err(err) => {
             let text = error::render(&err);
             output::stderr(&text);
-            github::error_annotation("deckhand", &err.to_string());
+            annotate(&err, &config_path);
+            step::finish(
+                command,
+                &step::Outcome::Failed {
+                    exit: err.exit().code(),
+                    message: &text,
+                },
+            );
             ExitCode::from(err.exit().code())
         }
     }
+}
+
+/// The config file: --config, else the `config` action input, else `deckhand.yml`.
+fn config_path(cli: &Cli) -> std::path::PathBuf {
+    cli.global
+        .config
+        .clone()
+        .or_else(|| {
+            std::env::var("INPUT_CONFIG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(Into::into)
+        })
+        .unwrap_or_else(|| "deckhand.yml".into())
+}
+
+/// The error annotation: a configuration error is placed on the config file's line and column
+/// (on a pull request, GitHub shows it on the diff); anything else is a plain `::error`.
+fn annotate(err: &Error, config_path: &std::path::Path) {
+    use config::ConfigError;
+    let message = err.to_string();
+    let located = match err {
+        Error::Config(ConfigError::Parse(p)) => {
+            Some((p.file.clone(), Some(p.line), Some(p.column)))
+        }
+        Error::Config(ConfigError::Invalid { origin, .. }) => {
+            let text = std::fs::read_to_string(config_path).unwrap_or_default();
+            step::locate_key(&text, origin)
+                .map(|(l, c)| (config_path.to_path_buf(), Some(l), Some(c)))
+        }
+        Error::Config(ConfigError::Missing { .. } | ConfigError::Empty { .. })
+            if config_path.is_file() =>
+        {
+            Some((config_path.to_path_buf(), None, None))
+        }
+        _ => None,
+    };
+    match located {
+        Some((file, line, col)) => {
+            step::error_at(&file, line, col, "deckhand: configuration", &message);
+        }
+        None => github::error_annotation("deckhand", &message),
+    }
+}
+
+/// Loads the configuration and masks its secret-like environment values before anything prints.
+fn load_config(sources: &config::Sources) -> Result<config::Loaded, config::ConfigError> {
+    let loaded = config::load(sources)?;
+    if let Some(b) = &loaded.file.backend {
+        step::mask_secret_like(b.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    Ok(loaded)
 }
 
 /// `-vv`: everything at trace except the SDK's and the HTTP stack's own trace events, which
@@ -92,17 +167,7 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
     let sources = config::Sources {
         explicit: cli.global.config.is_some()
             || std::env::var("INPUT_CONFIG").is_ok_and(|v| !v.trim().is_empty()),
-        path: cli
-            .global
-            .config
-            .clone()
-            .or_else(|| {
-                std::env::var("INPUT_CONFIG")
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(Into::into)
-            })
-            .unwrap_or_else(|| "deckhand.yml".into()),
+        path: config_path(&cli),
         overrides: cli.config.overrides(),
     };
     let endpoint_url = cli.global.endpoint_url.clone().or_else(|| {
@@ -122,47 +187,53 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             Ok(Exit::Ok)
         }
         Command::Validate { online } => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             validate::run(&loaded, online.then(|| aws_opts(&loaded))).await
         }
         Command::Status { json } => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            let settings = {
+                let _g = github::group("deckhand: configuration");
+                config::settings(&loaded, Some(&ctx)).await?
+            };
             status::run(&ctx, &settings, json).await
         }
         Command::Deploy(args) => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
+            let settings = {
+                let _g = github::group("deckhand: configuration");
+                config::settings(&loaded, Some(&ctx)).await?
+            };
             deploy::run(&ctx, &settings, &args).await
         }
         Command::Rollback(args) => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = config::settings(&loaded, Some(&ctx)).await?;
             rollback::run(&ctx, &settings, &args).await
         }
         Command::Releases { json, limit } => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = config::settings(&loaded, Some(&ctx)).await?;
             releases::run(&ctx, &settings, json, Some(limit)).await
         }
         Command::Unlock { force } => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = config::settings(&loaded, Some(&ctx)).await?;
             unlock::run(&ctx, &settings, force).await
         }
         Command::Secrets(SecretsCommand::Sync { dry_run, json }) => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = config::settings(&loaded, Some(&ctx)).await?;
             secrets_sync::run(&ctx, &settings, dry_run, json).await
         }
         Command::Plan(args) => {
-            let loaded = config::load(&sources)?;
+            let loaded = load_config(&sources)?;
             let ctx = match aws::AwsContext::build(&aws_opts(&loaded)).await {
                 Ok(ctx) => ctx,
                 Err(e) => return plan_cmd::no_credentials(&e).ok_or(e.into()),

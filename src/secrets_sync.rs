@@ -276,7 +276,7 @@ pub(crate) async fn run(
     };
     render(&plan);
     let changed = plan.changes().count();
-    github::set_output("changed", if changed > 0 { "true" } else { "false" });
+    crate::step::output("changed", if changed > 0 { "true" } else { "false" });
     if dry_run || changed == 0 {
         if changed == 0 {
             tracing::info!("secrets: every parameter already holds its value");

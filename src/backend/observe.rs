@@ -74,6 +74,14 @@ pub(super) async fn observe(
         .await
         .map_err(read(format!("task definition {td_arn}")))?;
     let task_definition = json::to_json(&td).map_err(BackendError::Render)?;
+    // The plan's task-definition diff shows the live environment: mask its secret-like values.
+    for c in td.container_definitions() {
+        crate::step::mask_secret_like(
+            c.environment()
+                .iter()
+                .filter_map(|kv| Some((kv.name()?, kv.value()?))),
+        );
+    }
     let (existing, repository_uri) = match image {
         ecr::Lookup::NoRepository => {
             return Err(BackendError::NoRepository {

@@ -1,4 +1,5 @@
-//! GitHub Actions integration: log groups, masks, annotations, step outputs and summary.
+//! GitHub Actions integration: log groups, masks, annotations (step outputs and the summary:
+//! `step`).
 //! Everything here is a no-op outside Actions (`GITHUB_ACTIONS != true`).
 
 use std::io::Write as _;
@@ -62,38 +63,6 @@ pub(crate) fn warning_annotation(message: &str) {
     if in_actions() {
         command(&format!("::warning::{}", escape(message)));
     }
-}
-
-fn append(var: &str, text: &str) {
-    let Ok(path) = std::env::var(var) else { return };
-    if path.is_empty() {
-        return;
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-    {
-        let _ = f.write_all(text.as_bytes());
-    }
-}
-
-/// Sets a step output (`$GITHUB_OUTPUT`).
-pub(crate) fn set_output(name: &str, value: &str) {
-    if value.contains('\n') {
-        let delim = format!("deckhand_{}", std::process::id());
-        append(
-            "GITHUB_OUTPUT",
-            &format!("{name}<<{delim}\n{value}\n{delim}\n"),
-        );
-    } else {
-        append("GITHUB_OUTPUT", &format!("{name}={value}\n"));
-    }
-}
-
-/// Appends markdown to the job summary (`$GITHUB_STEP_SUMMARY`).
-pub(crate) fn summary(markdown: &str) {
-    append("GITHUB_STEP_SUMMARY", markdown);
 }
 
 #[cfg(test)]

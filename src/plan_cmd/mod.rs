@@ -294,8 +294,8 @@ pub(crate) fn no_credentials(err: &crate::aws::AwsError) -> Option<Exit> {
     let line = "deckhand plan: no AWS credentials in this pull request run (a pull request from a \
                 fork gets no secrets and no OIDC token): no plan and no PR comment";
     tracing::warn!("{line}");
-    github::summary(&format!("### deckhand plan\n\n{line}.\n"));
-    github::set_output("has-changes", "false");
+    crate::step::section(format!("### deckhand plan\n\n{line}.\n"));
+    crate::step::output("has-changes", "false");
     Some(Exit::Ok)
 }
 
@@ -412,17 +412,17 @@ pub(crate) async fn run(
             path: path.clone(),
             source,
         })?;
-        github::set_output("plan-json", &path.display().to_string());
+        crate::step::output("plan-json", path.display().to_string());
     }
     let markdown = review.markdown();
-    github::set_output("has-changes", if review.changes { "true" } else { "false" });
+    crate::step::output("has-changes", if review.changes { "true" } else { "false" });
     let mut summary = markdown.clone();
     let mut failure = None;
     if wants_comment(args) {
         match post(&identity, &markdown).await {
             Ok(outcome) => {
                 tracing::info!("plan comment: {}", outcome.url());
-                github::set_output("comment-url", outcome.url());
+                crate::step::output("comment-url", outcome.url());
             }
             Err(e) if e.is_expected() => {
                 let line = format!("no PR comment: {e}");
@@ -435,7 +435,7 @@ pub(crate) async fn run(
             }
         }
     }
-    github::summary(&format!("{summary}\n"));
+    crate::step::section(format!("{summary}\n"));
     if let Some(e) = failure {
         return Err(e.into());
     }

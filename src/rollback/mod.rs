@@ -255,10 +255,10 @@ pub(crate) async fn run(
         output::stdout(&plan.to_string());
     }
     if args.dry_run {
-        github::summary(&format!(
-            "### deckhand rollback plan (dry run)\n\n```\n{plan}```\n"
+        crate::step::section(format!(
+            "### deckhand rollback plan (dry run)\n\n```\n{plan}```"
         ));
-        github::set_output("changed", if plan.is_empty() { "false" } else { "true" });
+        crate::step::output("changed", if plan.is_empty() { "false" } else { "true" });
         return Ok(Exit::Ok);
     }
 
@@ -273,15 +273,15 @@ pub(crate) async fn run(
     let released = held.release().await;
     let record = result?;
     released?;
-    github::set_output("changed", if plan.is_empty() { "false" } else { "true" });
-    github::set_output("release-id", &record.id);
-    github::set_output("restored", &restore.id);
+    crate::step::output("changed", if plan.is_empty() { "false" } else { "true" });
+    crate::step::output("release-id", &record.id);
+    crate::step::output("restored", &restore.id);
     if let Some(b) = &record.backend {
-        github::set_output("image", &b.image);
-        github::set_output("task-definition", &b.task_definition_arn);
+        crate::step::output("image", &b.image);
+        crate::step::output("task-definition", &b.task_definition_arn);
     }
-    github::summary(&format!(
-        "### deckhand rollback `{}` (restored `{}`)\n\n```\n{plan}```\n",
+    crate::step::section(format!(
+        "### deckhand rollback `{}` (restored `{}`)\n\n```\n{plan}```",
         record.id, restore.id
     ));
     tracing::info!(

@@ -143,12 +143,28 @@ pub(crate) async fn run(
     json: bool,
 ) -> Result<Exit, crate::error::Error> {
     let report = collect(ctx, settings).await?;
+    let text = render::text(&report);
     if json {
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         crate::output::stdout(&format!("{text}\n"));
     } else {
-        crate::output::stdout(&render::text(&report));
+        crate::output::stdout(&text);
     }
+    // Status changes nothing; its outputs name what is live.
+    if let Some(r) = &report.last_release {
+        crate::step::output("release-id", &r.id);
+    }
+    if let Some(svc) = report.backend.as_ref().and_then(|b| b.service.as_ref()) {
+        crate::step::output("task-definition", &svc.task_definition);
+        let deployed = settings.backend.as_ref().and_then(|b| b.containers.first());
+        if let Some(c) = svc.images.iter().find(|c| Some(&c.container) == deployed) {
+            crate::step::output("image", &c.image);
+        }
+    }
+    crate::step::section(format!(
+        "### deckhand status\n\n```\n{}\n```",
+        text.trim_end()
+    ));
     for w in &report.warnings {
         tracing::warn!("{w}");
         crate::github::warning_annotation(w);

@@ -44,6 +44,7 @@ frontend:
 YAML
 printf 'console.log("action image");\n' > "$ws/site/assets/app-1a2b3c4d.js"
 printf '<!doctype html><script type="module" src="/assets/app-1a2b3c4d.js"></script>\n' > "$ws/site/index.html"
+printf 'region: us-east-1\nfrontend:\n  dir: site\n  bukcet: typo\n' > "$ws/broken.yml"
 git -C "$ws" init -q -b main
 git -C "$ws" -c user.name=ci -c user.email=ci@example.invalid add -A
 git -C "$ws" -c user.name=ci -c user.email=ci@example.invalid commit -qm site
@@ -61,6 +62,13 @@ for run in 1 2; do
     --input endpoint-url="$AWS_ENDPOINT_URL" --result "$work/deploy$run.json" > "$work/deploy$run.out"
   set -e
 done
+log "a config error through the image (annotation, outputs, summary)"
+set +e
+dev/action-image/run --image "$image" --workspace "$ws" --runner-temp "$work/t3" \
+  --input endpoint-url="$AWS_ENDPOINT_URL" --input config=broken.yml --result "$work/deploy3.json" \
+  > "$work/deploy3.out" 2> "$work/deploy3.err"
+set -e
+cat "$work/deploy3.err" >&2
 "$AWS" s3api list-objects-v2 --bucket "$id-site" --query 'Contents[].Key' --output json > "$work/keys.json"
 
 python3 - "$work" "$sha" "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" <<'PY'
@@ -86,11 +94,22 @@ check("deploy 1 sets changed=true", o1.get("changed") == "true", o1)
 rid = o1.get("release-id", "")
 check("git in the image reads the uid-1001 checkout", open(f"{work}/git.out").read().strip() == sha)
 check("deploy 1 sets release-id (UTC timestamp + the checkout's short sha)", re.fullmatch(r"\d{8}T\d{6}\d*Z-" + short_sha, rid), rid)
-check("deploy 1 writes a Markdown step summary naming the release", d1["summary"].lstrip().startswith("#") and rid and rid in d1["summary"], d1["summary"][:200])
+check("deploy 1 writes one Markdown summary document naming the release", d1["summary"].startswith("## deckhand deploy\n") and sum(1 for l in d1["summary"].splitlines() if l.startswith("## ")) == 1 and rid and rid in d1["summary"], d1["summary"][:300])
+outs = ("changed", "release-id", "restored", "image", "task-definition")
+check("deploy 1 sets every declared output", all(k in o1 for k in outs), o1)
 keys = json.load(open(f"{work}/keys.json")) or []
 check("the site's files are in the bucket", {"index.html", "assets/app-1a2b3c4d.js"} <= set(keys), keys)
 check("deploy 2 (nothing changed) exits 0", d2["exit_code"] == 0, d2["exit_code"])
 check("deploy 2 sets changed=false", d2["outputs"].get("changed") == "false", d2["outputs"])
+check("deploy 2 sets release-id to the live release", d2["outputs"].get("release-id") == rid, d2["outputs"])
+check("deploy 2 sets every declared output", all(k in d2["outputs"] for k in outs), d2["outputs"])
+check("deploy 2 writes one summary document (no changes)", d2["summary"].startswith("## deckhand deploy\n") and "no changes" in d2["summary"], d2["summary"][:300])
+d3 = load("deploy3")
+err3 = open(f"{work}/deploy3.err").read()
+check("a config error exits 2", d3["exit_code"] == 2, d3["exit_code"])
+check("a config error is annotated at its file, line and column", "::error file=broken.yml,line=4,col=3," in err3, [l for l in err3.splitlines() if l.startswith("::error")])
+check("a config error still sets every declared output", all(k in d3["outputs"] for k in outs) and d3["outputs"].get("changed") == "false", d3["outputs"])
+check("a config error writes one summary document with the failure", d3["summary"].startswith("## deckhand deploy\n") and "failed (exit 2)" in d3["summary"], d3["summary"][:300])
 failed = [n for n, ok in checks if not ok]
 print(f"action image: {len(checks) - len(failed)} passed, {len(failed)} failed")
 sys.exit(1 if failed else 0)
