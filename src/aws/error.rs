@@ -126,10 +126,7 @@ or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)"
                     c.endpoint,
                     c.service.to_uppercase()
                 )),
-                CallKind::AccessDenied => Some(format!(
-                    "the credentials in use lack permission for {}:{}; the deploy role from infra/ grants exactly what deckhand calls",
-                    c.service, c.operation
-                )),
+                CallKind::AccessDenied => Some(access_denied_help(c)),
                 CallKind::Throttled => Some("the account's API rate is exhausted; re-run later".into()),
                 CallKind::Expired => Some(
                     "the session ended (OIDC sessions last one hour): set AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE so deckhand can assume the role again, or request a longer session (role-duration-seconds)".into(),
@@ -137,6 +134,46 @@ or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)"
                 CallKind::Service => None,
             },
         }
+    }
+}
+
+/// `help:` for an AccessDenied: the action, resource and role from AWS's message
+/// ("User: arn:…:assumed-role/ROLE/SESSION is not authorized to perform: ACTION on resource: RES …"),
+/// and which of the stack's roles (infra/) is meant for it.
+fn access_denied_help(c: &CallError) -> String {
+    let msg = &c.message;
+    let Some((user, rest)) = msg
+        .strip_prefix("User: ")
+        .and_then(|m| m.split_once(" is not authorized to perform: "))
+    else {
+        return format!(
+            "the credentials in use lack permission for {}:{}; the deploy role from infra/ grants exactly what deckhand calls",
+            c.service, c.operation
+        );
+    };
+    let action = rest.split_whitespace().next().unwrap_or(rest);
+    let resource = rest
+        .split_once(" on resource: ")
+        .map(|(_, r)| r.split_whitespace().next().unwrap_or(r).trim_matches('"'));
+    let on = resource.map(|r| format!(" on {r}")).unwrap_or_default();
+    let role = user
+        .split_once(":assumed-role/")
+        .map(|(_, r)| r.split('/').next().unwrap_or(r))
+        .unwrap_or(user);
+    if role.contains("PlanRole") {
+        format!(
+            "{role} (the stack's PlanRole) may not {action}{on}: it only reads, for plans and dry runs; \
+deploy as the stack's DeployRole (output DeployRoleArn)"
+        )
+    } else if role.contains("DeployRole") {
+        format!(
+            "{role} (the stack's DeployRole) may not {action}{on}: it grants exactly what deckhand calls; \
+add the action to deployRoleStatements in infra/lib/spa-ecs-stack.ts and redeploy the stack"
+        )
+    } else {
+        format!(
+            "{role} may not {action}{on}; the stack's DeployRole (infra/) grants exactly what deckhand calls"
+        )
     }
 }
 
@@ -263,5 +300,46 @@ mod tests {
         assert_eq!(kind_of("ExpiredTokenException"), CallKind::Expired);
         assert_eq!(kind_of("ThrottlingException"), CallKind::Throttled);
         assert_eq!(kind_of("AccessDeniedException"), CallKind::AccessDenied);
+    }
+
+    fn denied(message: &str) -> CallError {
+        CallError {
+            service: "s3",
+            operation: "PutObject",
+            endpoint: "http://127.0.0.1:4566".into(),
+            kind: CallKind::AccessDenied,
+            code: Some("AccessDenied".into()),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn access_denied_help_names_action_resource_and_the_stacks_role() {
+        let plan = denied(
+            "User: arn:aws:sts::123456789012:assumed-role/spa-ecs-PlanRole42C4D327-X1/GitHubActions is not \
+authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::site/_deckhand/lock\" because no \
+identity-based policy allows the s3:PutObject action",
+        );
+        assert_eq!(
+            access_denied_help(&plan),
+            "spa-ecs-PlanRole42C4D327-X1 (the stack's PlanRole) may not s3:PutObject on \
+arn:aws:s3:::site/_deckhand/lock: it only reads, for plans and dry runs; deploy as the stack's \
+DeployRole (output DeployRoleArn)"
+        );
+        let deploy = denied(
+            "User: arn:aws:sts::1:assumed-role/app-DeployRole885297C3-Y/GitHubActions is not authorized to \
+perform: ecs:TagResource on resource: arn:aws:ecs:us-east-1:1:task-definition/app-api:7 because no \
+identity-based policy allows the ecs:TagResource action",
+        );
+        assert!(access_denied_help(&deploy).starts_with(
+            "app-DeployRole885297C3-Y (the stack's DeployRole) may not ecs:TagResource on \
+arn:aws:ecs:us-east-1:1:task-definition/app-api:7: it grants exactly"
+        ));
+        assert_eq!(
+            access_denied_help(&denied("Access Denied")),
+            "the credentials in use lack permission for s3:PutObject; the deploy role from infra/ grants \
+exactly what deckhand calls"
+        );
     }
 }
