@@ -32,6 +32,8 @@ Exit status 0 when every job succeeded, 1 when one failed, 2 for a usage or work
 from __future__ import annotations
 
 import argparse
+import glob
+import hashlib
 import json
 import os
 import re
@@ -413,6 +415,11 @@ class Rehearsal:
             "workflow_ref": wf_ref, "workflow_sha": e.sha, "workspace": str(workspace),
         }
 
+    def vars_context(self) -> dict:
+        # A fork's pull request gets no configuration variables either (GitHub passes neither
+        # secrets nor variables to it): `vars.X` is empty there.
+        return {} if self.event.fork else dict(self.vars)
+
     def secrets_context(self, token: str) -> dict:
         # A fork's pull request gets no repository secrets: only GITHUB_TOKEN (read-only).
         out = {} if self.event.fork else dict(self.secrets_in)
@@ -472,7 +479,7 @@ class Rehearsal:
                   f"{', fork ' + self.event.head_repo if self.event.fork else ''})")
         log.write(f"[rehearsal]   permissions: {', '.join(f'{k}: {v}' for k, v in sorted(perms.items())) or 'none'}")
         base_contexts = {
-            "github": self.github_context(job_id, token, workspace), "vars": self.vars,
+            "github": self.github_context(job_id, token, workspace), "vars": self.vars_context(),
             "secrets": self.secrets_context(token), "inputs": self.event.inputs,
             "runner": {"os": "Linux", "arch": "X64", "name": "rehearsal", "temp": str(temp),
                        "tool_cache": str(base / "tool_cache"), "environment": "self-hosted", "debug": ""},
@@ -792,39 +799,82 @@ class Rehearsal:
         self.log.write(f"[rehearsal]   assumed {with_['role-to-assume']} (exported {', '.join(k for k in creds if k.startswith('AWS_'))})")
         return {"aws-account-id": account}
 
+    # upload-artifact (v4+): characters an artifact name may not contain.
+    ARTIFACT_NAME_FORBIDDEN = '":<>|*?\r\n\\/'
+
     def a_upload(self, n: int, with_: dict, state: dict, env: dict) -> dict[str, str]:
+        """The artifact as upload-artifact (v4+) builds it: the files the `path` lines match, laid out
+        relative to the least common ancestor of the search paths (a single file's own directory),
+        hidden files left out unless `include-hidden-files`; stored in the run's artifact store."""
         self._only(n, "actions/upload-artifact", with_, {"name", "path", "if-no-files-found", "retention-days", "overwrite", "include-hidden-files", "compression-level"})
         name = with_.get("name") or "artifact"
+        bad = sorted({c for c in name if c in self.ARTIFACT_NAME_FORBIDDEN})
+        if bad:
+            raise StepFailed(f"upload-artifact: The artifact name is not valid: {name!r}. Contains the following character(s): {' '.join(map(repr, bad))}")
+        mode = with_.get("if-no-files-found", "warn")
+        if mode not in ("warn", "error", "ignore"):
+            raise StepFailed(f"upload-artifact: Unrecognized if-no-files-found input. Provided: {mode}. Available options: warn, error, ignore")
+        retention = with_.get("retention-days", "")
+        if retention and not (retention.isdigit() and 1 <= int(retention) <= 90):
+            raise StepFailed(f"upload-artifact: retention-days {retention!r}: a whole number of days from 1 to 90 expected")
+        for flag in ("overwrite", "include-hidden-files"):
+            if with_.get(flag, "false") not in ("true", "false"):
+                raise StepFailed(f"upload-artifact: {flag} {with_[flag]!r}: true or false expected")
         dest = self.artifacts / self.event.run_id / name
         if dest.exists():
             if with_.get("overwrite", "false") != "true":
-                raise StepFailed(f"upload-artifact: an artifact named {name} already exists in run {self.event.run_id}")
+                raise StepFailed(f"upload-artifact: Failed to CreateArtifact: an artifact named {name} already exists in run {self.event.run_id}")
             rmtree(dest)
         paths = [p.strip() for p in with_.get("path", "").splitlines() if p.strip()]
         if not paths:
             raise StepFailed("upload-artifact: Input required and not supplied: path")
-        found = []
+        if any(p.startswith("!") for p in paths):
+            raise RehearsalError(f"step {n}: upload-artifact exclusion patterns (!…) are not modelled by the rehearsal")
+        ws = state["workspace"]
+        searches: list[Path] = []
+        files: list[Path] = []
         for p in paths:
-            found += [Path(x) for x in sorted(state["workspace"].glob(p))] if any(ch in p for ch in "*?[") else (
-                [state["workspace"] / p] if (state["workspace"] / p).exists() else [])
-        if not found:
-            mode = with_.get("if-no-files-found", "warn")
-            msg = f"upload-artifact: no files were found with the provided path: {', '.join(paths)}"
+            full = Path(p) if Path(p).is_absolute() else ws / p
+            parts = full.parts
+            wild = next((i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")), None)
+            if wild is None:
+                searches.append(full)
+                hits = [full] if full.exists() else []
+            else:
+                searches.append(Path(*parts[:wild]))
+                hits = [Path(x) for x in sorted(glob.glob(str(full), recursive=True))]
+            for h in hits:
+                files += [h] if h.is_file() else sorted(x for x in h.rglob("*") if x.is_file())
+        if len(searches) == 1 and searches[0].is_file():
+            root = searches[0].parent
+        else:
+            root = Path(os.path.commonpath([str(x) for x in searches]))
+            if root.is_file():
+                root = root.parent
+        hidden = with_.get("include-hidden-files", "false") == "true"
+        kept = {}
+        for f in files:
+            rel = f.relative_to(root)
+            if not hidden and any(part.startswith(".") for part in rel.parts):
+                continue
+            kept[rel] = f
+        if not kept:
+            msg = f"upload-artifact: No files were found with the provided path: {', '.join(paths)}. No artifacts will be uploaded."
             if mode == "error":
                 raise StepFailed(msg)
             self.log.write(f"[rehearsal]   {msg} ({mode})")
             if mode == "warn":
                 state["annotations"].append({"level": "warning", "properties": "", "message": msg})
             return {}
-        dest.mkdir(parents=True)
-        for f in found:
-            target = dest / f.name
-            if f.is_dir():
-                shutil.copytree(f, target)
-            else:
-                shutil.copy2(f, target)
-        self.log.write(f"[rehearsal]   uploaded artifact {name} ({', '.join(f.name for f in found)}) to {dest}")
-        return {"artifact-id": f"{self.event.run_id}-{name}", "artifact-url": f"{SERVER_URL}/{self.event.repository}/actions/runs/{self.event.run_id}/artifacts/{name}"}
+        digest = hashlib.sha256()
+        for rel, f in sorted(kept.items()):
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+            digest.update(str(rel).encode() + b"\0" + f.read_bytes())
+        self.log.write(f"[rehearsal]   uploaded artifact {name} ({', '.join(str(r) for r in sorted(kept))}) to {dest}")
+        return {"artifact-id": f"{self.event.run_id}-{name}", "artifact-digest": digest.hexdigest(),
+                "artifact-url": f"{SERVER_URL}/{self.event.repository}/actions/runs/{self.event.run_id}/artifacts/{name}"}
 
     def a_download(self, n: int, with_: dict, state: dict, env: dict) -> dict[str, str]:
         self._only(n, "actions/download-artifact", with_, {"name", "path", "run-id", "github-token", "repository"})
@@ -1013,7 +1063,7 @@ def describe(args: argparse.Namespace) -> int:
         ws = r.work / "list-workspace"
         ws.mkdir(parents=True, exist_ok=True)
         token = r.github_token(perms)
-        contexts = {"github": r.github_context(job_id, token, ws), "vars": r.vars, "secrets": r.secrets_context(token),
+        contexts = {"github": r.github_context(job_id, token, ws), "vars": r.vars_context(), "secrets": r.secrets_context(token),
                     "inputs": r.event.inputs, "runner": {"os": "Linux", "arch": "X64", "temp": str(ws), "name": "rehearsal", "tool_cache": str(ws), "environment": "self-hosted", "debug": ""},
                     "env": {}, "steps": {}, "needs": {}, "job": {"status": "success"}, "strategy": {}, "matrix": {}}
         steps = []

@@ -192,19 +192,20 @@ def test_fork_pull_request_gets_no_secrets_and_a_read_only_token(repo, tmp_path)
             runs-on: x
             steps:
               - id: s
-                env: {S: "${{ secrets.API }}", T: "${{ github.token }}",
+                env: {S: "${{ secrets.API }}", T: "${{ github.token }}", V: "${{ vars.ROLE }}",
                       SAME: "${{ github.event.pull_request.head.repo.full_name == github.repository }}"}
-                run: echo "s=$S" >> "$GITHUB_OUTPUT"; echo "t=$T" >> "$GITHUB_OUTPUT"; echo "same=$SAME" >> "$GITHUB_OUTPUT"
+                run: echo "s=$S" >> "$GITHUB_OUTPUT"; echo "t=$T" >> "$GITHUB_OUTPUT"; echo "v=$V" >> "$GITHUB_OUTPUT"; echo "same=$SAME" >> "$GITHUB_OUTPUT"
         """)
-    common = ["--event", "pull_request", "--pr", "7", "--head-sha", sha, "--secret", "API=xyz",
+    common = ["--event", "pull_request", "--pr", "7", "--head-sha", sha, "--secret", "API=xyz", "--var", "ROLE=plan-role",
               "--token", "write-token", "--read-only-token", "ro-token"]
     code, result, _ = run(wf, repo, tmp_path, *common, "--head-repo", "someone/spa-ecs")
     assert code == 0
     job = result["jobs"]["j"]
-    assert job["steps"]["s"]["outputs"] == {"s": "", "t": "ro-token", "same": "false"}
+    # A fork gets neither the repository's secrets nor its variables, and a read-only token.
+    assert job["steps"]["s"]["outputs"] == {"s": "", "t": "ro-token", "v": "", "same": "false"}
     assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
     code, result, _ = run(wf, repo, tmp_path, *common)
-    assert result["jobs"]["j"]["steps"]["s"]["outputs"] == {"s": "xyz", "t": "write-token", "same": "true"}
+    assert result["jobs"]["j"]["steps"]["s"]["outputs"] == {"s": "xyz", "t": "write-token", "v": "plan-role", "same": "true"}
 
 
 def test_workflow_dispatch_inputs(repo, tmp_path, capsys):
@@ -264,6 +265,89 @@ def test_artifacts_across_runs_need_actions_read(repo, tmp_path):
     wf = write_wf(tmp_path, down.replace("{PERMS}", "{contents: read}"))
     code, result, _ = run(wf, repo, tmp_path, "--event", "push", "--run-id", "333", "--artifacts", str(store))
     assert code == 1 and result["jobs"]["j"]["steps"]["d"]["outcome"] == "failure"
+
+
+def test_upload_artifact_lays_the_files_out_as_the_action_does(repo, tmp_path):
+    """upload-artifact v4+: relative to the least common ancestor of the search paths (a single
+    file's directory, a directory's own contents), hidden files left out, `**` globs."""
+    wf = write_wf(tmp_path, """\
+        on: push
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - id: mk
+                run: |
+                  mkdir -p out/sub out/.cache other
+                  echo a > out/a.json; echo b > out/sub/b.json; echo h > out/.cache/h; echo o > other/o.txt
+                  echo "file=out/a.json" >> "$GITHUB_OUTPUT"
+              - id: one
+                uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {name: one, path: "${{ steps.mk.outputs.file }}", if-no-files-found: error, retention-days: "30"}
+              - uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {name: dir, path: out/}
+              - uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {name: many, path: "out/**/*.json\\nother/o.txt"}
+              - uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {name: hidden, path: out, include-hidden-files: true}
+              - id: none
+                uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {name: none, path: nothing-here, if-no-files-found: ignore}
+        """)
+    store = tmp_path / "store"
+    code, result, _ = run(wf, repo, tmp_path, "--event", "push", "--run-id", "5", "--artifacts", str(store))
+    assert code == 0, result
+    def tree(name):
+        root = store / "5" / name
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert tree("one") == ["a.json"]
+    assert tree("dir") == ["a.json", "sub/b.json"]
+    assert tree("many") == ["other/o.txt", "out/a.json", "out/sub/b.json"]
+    assert tree("hidden") == [".cache/h", "a.json", "sub/b.json"]
+    assert not (store / "5" / "none").exists()
+    steps = result["jobs"]["j"]["steps"]
+    assert steps["one"]["outputs"]["artifact-url"].endswith("/actions/runs/5/artifacts/one")
+    assert len(steps["one"]["outputs"]["artifact-digest"]) == 64
+    assert steps["none"]["outputs"] == {}
+
+
+@pytest.mark.parametrize("with_,code,what", [
+    ('{name: "a/b", path: f}', 1, "The artifact name is not valid"),
+    ("{name: a, path: f, if-no-files-found: fail}", 1, "Unrecognized if-no-files-found"),
+    ("{name: a, path: f, retention-days: '400'}", 1, "retention-days"),
+    ("{name: a, path: nothing-here, if-no-files-found: error}", 1, "No files were found"),
+    ("{name: a, path: f, compression: 9}", 2, "compression"),
+    ('{name: a, path: "f\\n!g"}', 2, "exclusion patterns"),
+])
+def test_upload_artifact_refuses_what_the_action_refuses(repo, tmp_path, with_, code, what, capsys):
+    wf = write_wf(tmp_path, f"""\
+        on: push
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - run: echo f > f
+              - id: up
+                uses: actions/upload-artifact@0000000000000000000000000000000000000000
+                with: {with_}
+        """)
+    got, result, work = run(wf, repo, tmp_path, "--event", "push")
+    assert got == code
+    text = capsys.readouterr().err if code == 2 else (work / "logs" / "rehearsal.log").read_text()
+    assert what in text
+    if code == 1:
+        assert result["jobs"]["j"]["steps"]["up"]["outcome"] == "failure"
+
+
+def test_an_artifact_name_is_uploaded_once_per_run(repo, tmp_path):
+    step = "      - uses: actions/upload-artifact@0000000000000000000000000000000000000000\n        with: {name: p, path: f%s}\n"
+    wf = write_wf(tmp_path, "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo f > f\n"
+                  + step % "" + step % "")
+    code, result, work = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 1 and "already exists in run" in (work / "logs" / "rehearsal.log").read_text()
+    wf = write_wf(tmp_path, "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo f > f\n"
+                  + step % "" + step % ", overwrite: true")
+    assert run(wf, repo, tmp_path, "--event", "push")[0] == 0
 
 
 def test_container_action_inputs_env_and_args(repo, tmp_path):
