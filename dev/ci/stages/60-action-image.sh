@@ -3,7 +3,10 @@
 #   1. dev/action-image/build: the top-level Dockerfile, unchanged, with buildah on local Debian
 #      bases (mmdebstrap, cached in ~/.cache/deckhand/action-image) and the debug binary the Rust
 #      stage already built (stripped; dev/bench/action-image measures a release build);
-#   2. `deckhand --version` through dev/action-image/run (prints the start time; no assertion on it);
+#   2. the image's size: without the docker CLI + buildx (the `runtime` part) it must stay under
+#      issue 13's 120 MB even with this debug binary (a release build is smaller still; figures:
+#      dev/bench/action-image); `deckhand --version` through dev/action-image/run (prints the
+#      start time; no assertion on it);
 #   3. a real frontend deploy through the image into the local stack, as the runner runs the action
 #      (checkout owned by uid 1001, /github/* mounts, INPUT_*, GITHUB_*, AWS_* from the job), then
 #      the same deploy again (a no-op); GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and the bucket checked.
@@ -15,8 +18,18 @@ local_aws_env
 AWS="$HOME/.cache/deckhand/venv/bin/aws"
 
 bin="${DECKHAND_BIN:-$(deckhand_bin)}"
-image="$(dev/action-image/build --binary "$bin" --tag localhost/deckhand-action:ci)"
+# DECKHAND_ACTION_TAG: another name for the image (checkouts sharing one buildah storage).
+image="$(dev/action-image/build --binary "$bin" --tag "${DECKHAND_ACTION_TAG:-localhost/deckhand-action:ci}")"
 built=$(date +%s)
+
+# Sizes as the image's root filesystem holds them (uncompressed, what `docker images` shows).
+ctr="$(buildah from --pull=never --quiet "$image")"
+mnt="$(buildah mount "$ctr")"
+size_total="$(du -sb --apparent-size "$mnt" | cut -f1)"
+size_deckhand="$(stat -c %s "$mnt/usr/local/bin/deckhand")"
+size_docker="$(( $(stat -c %s "$mnt/usr/bin/docker") + $(stat -c %s "$mnt/usr/libexec/docker/cli-plugins/docker-buildx") ))"
+buildah umount "$ctr" >/dev/null
+buildah rm "$ctr" >/dev/null
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -71,15 +84,22 @@ set -e
 cat "$work/deploy3.err" >&2
 "$AWS" s3api list-objects-v2 --bucket "$id-site" --query 'Contents[].Key' --output json > "$work/keys.json"
 
-python3 - "$work" "$sha" "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" <<'PY'
+python3 - "$work" "$sha" "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)" \
+  "$size_total" "$size_docker" "$size_deckhand" <<'PY'
 import json, re, sys
-work, sha, version = sys.argv[1:]
+work, sha, version = sys.argv[1:4]
+size_total, size_docker, size_deckhand = map(int, sys.argv[4:7])
 short_sha = sha[:7]
 checks = []
 def check(name, ok, detail=""):
     checks.append((name, bool(ok)))
     print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f"  ({detail})" if detail and not ok else ""))
 load = lambda n: json.load(open(f"{work}/{n}.json"))
+
+mb = lambda b: f"{b / 1e6:.1f} MB"
+without = size_total - size_docker
+print(f"     image {mb(size_total)}; without the docker CLI + buildx ({mb(size_docker)}) {mb(without)}, of which deckhand (debug, stripped) {mb(size_deckhand)}")
+check("the image without the docker CLI is under 120 MB (issue 13), with the debug binary", without < 120_000_000, mb(without))
 
 v = load("version")
 out = open(f"{work}/version.out").read().strip()
