@@ -21,7 +21,7 @@ npm_ci infra
 stack="$(infra/scripts/deploy-local)"
 node_image="$(dev/node-image/build)"
 bin="${DECKHAND_BIN:-$(deckhand_bin)}"
-action_image="$(dev/action-image/build --binary "$bin" --tag localhost/deckhand-action:ci)"
+action_image="$(dev/action-image/build --binary "$bin" --tag "${DECKHAND_ACTION_TAG:-localhost/deckhand-action:ci}")"
 
 log "rehearsal: each trigger on the local stack (dev/actions/live)"
 rm -rf "$DECKHAND_ARTIFACTS/rehearsal"
