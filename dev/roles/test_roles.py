@@ -318,6 +318,161 @@ def test_tokens_of_other_repositories_forks_and_branches_are_refused(stack: dict
             gh.assume_role_with_web_identity(inputs["role-to-assume"], gh.sign(claims), inputs["aws-region"])
 
 
+# --- secrets sync (deploy.yml's `command: secrets sync` step, as DeployRole) ---------------------------
+
+def secrets_sync_jobs(stack: dict[str, str]) -> list[tuple[Path, str, dict[str, Any], dict[str, Any]]]:
+    """(workflow, job id, job, step) of every DeployRole job's `uses: ./` step running `secrets sync`."""
+    out = []
+    for wf, job_id, job in role_jobs():
+        if role_name_of(gh.configure_step_inputs(wf, job_id, variables(stack)), stack) != "DeployRole":
+            continue
+        for step in job.get("steps") or []:
+            if isinstance(step, dict) and step.get("uses") == "./" and \
+                    " ".join(str((step.get("with") or {}).get("command", "")).split()) == "secrets sync":
+                out.append((wf, job_id, job, step))
+    assert out, "no DeployRole job in .github/workflows runs `deckhand secrets sync`"
+    return out
+
+
+def configured_secrets() -> dict[str, str]:
+    """deckhand.yml's backend.secrets: VAR -> /ssm/name."""
+    import yaml
+
+    return {str(k): str(v) for k, v in ((yaml.safe_load((ROOT / "deckhand.yml").read_text()) or {})
+                                        .get("backend", {}).get("secrets") or {}).items()}
+
+
+def stack_parameters(stack: dict[str, str]) -> dict[str, str]:
+    """deckhand.yml names the production stack's parameters (/spa-ecs/...); this test's stack (a fresh
+    environment, spa-ecs-roles<time>) has the same two under its own name: VAR -> /<stack>/name."""
+    out = {}
+    for var, name in configured_secrets().items():
+        m = re.fullmatch(r"/spa-ecs/([a-z0-9-]+)", name)
+        assert m, f"deckhand.yml backend.secrets.{var} = {name}: not one of the stack's parameters (/spa-ecs/<name>)"
+        out[var] = f"/{stack['StackName']}/{m.group(1)}"
+    return out
+
+
+def secrets_sync_args(step: dict[str, Any], stack: dict[str, str], parameters: dict[str, str]) -> list[str]:
+    """The step's inputs as flags, plus --secret for this stack's parameter names."""
+    inputs = {str(k): str(v) for k, v in (step.get("with") or {}).items()}
+    args = inputs.pop("command").split()
+    for k, v in inputs.items():
+        v = re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: variables(stack)[m.group(1)], v)
+        assert "${{" not in v, f"secrets sync input {k}: an expression this test cannot evaluate: {v}"
+        args += [f"--{k}", v]
+    for var, name in parameters.items():
+        args += ["--secret", f"{var}={name}"]
+    return args
+
+
+def step_secret_env(step: dict[str, Any]) -> list[str]:
+    """The environment variables the step passes from GitHub secrets (`VAR: ${{ secrets.VAR }}`)."""
+    env = {str(k): str(v) for k, v in (step.get("env") or {}).items()}
+    for k, v in env.items():
+        assert re.fullmatch(r"\$\{\{\s*secrets\." + re.escape(k) + r"\s*\}\}", v), \
+            f"secrets sync step env {k}: {v} (expected ${{{{ secrets.{k} }}}})"
+    return sorted(env)
+
+
+def parameter_value(name: str) -> tuple[str, str]:
+    p = aws("ssm", "get-parameter", "--name", name, "--with-decryption")["Parameter"]
+    return p["Type"], p["Value"]
+
+
+def run_sync(step: dict[str, Any], stack: dict[str, str], creds: dict[str, str], parameters: dict[str, str],
+             values: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DECKHAND_MOTO"))}
+    env.update(creds)
+    env.update(values, AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"])
+    r = subprocess.run([os.environ["DECKHAND_BIN"], *secrets_sync_args(step, stack, parameters)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    return r, session_log(creds)
+
+
+def test_secrets_sync_as_the_deploy_role_writes_only_changed_values(stack: dict[str, str]) -> None:
+    """deploy.yml's step with the deploy job's token: a changed value -> one put; the same -> none."""
+    parameters = stack_parameters(stack)
+    assert len(parameters) == 2, parameters
+    for wf, job_id, _, step in secrets_sync_jobs(stack):
+        assert step_secret_env(step) == sorted(parameters), f"{wf.name}: the step's env must pass every backend.secrets variable"
+        canary = f"canary-{int(time.time() * 1000)}"
+        values = {var: f"{canary}-{var.lower()}-1" for var in parameters}
+        # 1. both values differ from what deploy-local wrote: two puts
+        creds, role, sub = assume_for(wf, job_id, stack)
+        r, log = run_sync(step, stack, creds, parameters, values)
+        record(role, log)
+        assert r.returncode == 0, f"secrets sync as {role} ({sub}) exited {r.returncode}:\n{r.stderr[-3000:]}"
+        assert [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"] == []
+        assert sorted(e["operation"] for e in log if e["operation"] == "PutParameter") == ["PutParameter"] * 2
+        for var, name in parameters.items():
+            assert parameter_value(name) == ("SecureString", values[var])
+        assert canary not in r.stdout + r.stderr, "a secret value was printed"
+        # 2. one value changed: exactly one put, of that parameter
+        changed = sorted(parameters)[0]
+        values[changed] = f"{canary}-{changed.lower()}-2"
+        creds, role, _ = assume_for(wf, job_id, stack)
+        r, log = run_sync(step, stack, creds, parameters, values)
+        record(role, log)
+        assert r.returncode == 0, r.stderr[-3000:]
+        put_log = [e for e in log if e["operation"] == "PutParameter"]
+        assert len(put_log) == 1, [e["operation"] for e in log]
+        assert [a["resource"] for a in put_log[0]["iam"] if a["action"] == "ssm:PutParameter"] == [
+            f"arn:aws:ssm:{variables(stack)['AWS_REGION']}:{stack_account(stack)}:parameter{parameters[changed]}"]
+        assert f"{parameters[changed]} ({changed}): would change" in r.stdout
+        for var, name in parameters.items():
+            assert parameter_value(name) == ("SecureString", values[var])
+        assert canary not in r.stdout + r.stderr
+        # 3. the same values again: no write call at all (no put, no lock)
+        creds, role, _ = assume_for(wf, job_id, stack)
+        r, log = run_sync(step, stack, creds, parameters, values)
+        record(role, log)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert [f"{e['service']}:{e['operation']}" for e in log if e["write"]] == []
+        assert "no changes" in r.stdout and canary not in r.stdout + r.stderr
+
+
+def stack_account(stack: dict[str, str]) -> str:
+    return stack["DeployRoleArn"].split(":")[4]
+
+
+def test_secrets_sync_cannot_reach_beyond_the_two_parameters(stack: dict[str, str]) -> None:
+    """DeployRole: a third parameter is denied (read and write), nothing written; PlanRole: no value read."""
+    parameters = stack_parameters(stack)
+    [(wf, job_id, _, step)] = secrets_sync_jobs(stack)[:1]
+    before = {name: parameter_value(name) for name in parameters.values()}
+    other = f"/{stack['StackName']}/not-a-stack-secret"
+    values = {var: f"canary-scope-{var.lower()}" for var in [*parameters, "OTHER_SECRET"]}
+    # deckhand with a parameter outside the two: the read of it is denied, nothing is written
+    creds, role, _ = assume_for(wf, job_id, stack)
+    r, log = run_sync(step, stack, creds, {**parameters, "OTHER_SECRET": other}, values)
+    assert r.returncode == 1, f"exit {r.returncode}:\n{r.stderr[-2000:]}"
+    cause = re.search(r"is not authorized to perform: (\S+) on resource: (\S+)", r.stderr)
+    assert cause and cause.group(1) == "ssm:GetParameters" and cause.group(2).strip('"').endswith(f":parameter{other}"), r.stderr[-2000:]
+    assert [f"{e['service']}:{e['operation']}" for e in log if e["write"]] == []
+    assert "canary-scope" not in r.stdout + r.stderr
+    # the role itself: PutParameter outside the two is denied (the policy, not only deckhand's order)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(creds, AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"])
+    put = subprocess.run([os.environ.get("DECKHAND_AWS_CLI", str(Path.home() / ".cache/deckhand/venv/bin/aws")),
+                          "ssm", "put-parameter", "--name", other, "--type", "SecureString", "--value", "x"],
+                         env=env, capture_output=True, text=True)
+    assert put.returncode != 0 and "ssm:PutParameter" in put.stderr and "not authorized" in put.stderr, put.stderr
+    with pytest.raises(subprocess.CalledProcessError):
+        aws("ssm", "get-parameter", "--name", other)
+    # PlanRole (the preview job's token) cannot read the values, let alone write them
+    [(pwf, pjob, _)] = jobs_assuming("PlanRole", stack)[:1]
+    pcreds, _, _ = assume_for(pwf, pjob, stack)
+    r, log = run_sync(step, stack, pcreds, parameters, values)
+    assert r.returncode == 1, f"exit {r.returncode}:\n{r.stderr[-2000:]}"
+    help_line = re.search(r"^help: .*$", r.stderr, re.M)
+    assert "ssm:GetParameters" in r.stderr and help_line and "PlanRole" in help_line.group(0), r.stderr[-2000:]
+    assert [a["action"] for e in log for a in e.get("iam") or [] if a["decision"] == "Allow" and a["action"].startswith("ssm:")
+            and a["action"] != "ssm:DescribeParameters"] == []
+    assert [f"{e['service']}:{e['operation']}" for e in log if e["write"]] == []
+    assert {name: parameter_value(name) for name in parameters.values()} == before
+
+
 def test_zz_write_the_recorded_actions() -> None:
     """Runs last (name order): the IAM actions each role's runs needed."""
     got = {role: sorted(acts) for role, acts in sorted(_recorded.items())}

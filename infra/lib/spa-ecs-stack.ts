@@ -459,6 +459,7 @@ export class SpaEcsStack extends Stack {
       bucketArn: siteBucket.bucketArn,
       distributionArn,
       stackArn,
+      secretParameterArns: [claudeApiKey.arn, apiAccessToken.arn],
     })) {
       deployRole.addToPolicy(statement);
     }
@@ -527,9 +528,14 @@ export interface DeployRoleScope {
   bucketArn: string;
   distributionArn: string;
   stackArn: string;
+  /** The SSM parameters the task definition's secrets read (`deckhand secrets sync` writes them). */
+  secretParameterArns: string[];
 }
 
-/** Exactly the calls `deckhand deploy` / `rollback` make, each on the one resource it touches. */
+/**
+ * Exactly the calls `deckhand deploy` / `rollback` / `secrets sync` make, each on the one resource
+ * it touches.
+ */
 export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] {
   return [
     new iam.PolicyStatement({ sid: 'StackDiscovery', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
@@ -590,8 +596,13 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
       resources: [s.distributionArn],
     }),
     // DescribeParameters (metadata only, never values) resolves the configured names to ARNs for
-    // the task definition; it has no resource-level permissions. No SSM write: nothing calls one.
+    // the task definition; it has no resource-level permissions.
     new iam.PolicyStatement({ sid: 'SecretsMetadata', actions: ['ssm:DescribeParameters'], resources: ['*'] }),
+    // `deckhand secrets sync`: reads the two parameters' values (GetParameters WithDecryption) to
+    // compare them with the GitHub secrets, and writes (PutParameter, SecureString, overwrite) only
+    // those that differ; on these two parameters and no other. They use the default aws/ssm key,
+    // which needs no KMS statement (a customer-managed key would need kms:Decrypt/Encrypt on it).
+    new iam.PolicyStatement({ sid: 'SecretsSync', actions: ['ssm:GetParameters', 'ssm:PutParameter'], resources: s.secretParameterArns }),
   ];
 }
 

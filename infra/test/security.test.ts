@@ -176,12 +176,30 @@ describe('deploy role', () => {
     const star = statements.filter((s) => s.Resource === '*').map((s) => s.Sid).sort();
     assert.deepEqual(star, ['EcrLogin', 'EcsTaskDefinitions', 'EcsTasks', 'SecretsMetadata']);
   });
+
+  test('reads and writes SSM values (secrets sync) on exactly the two parameters the task definition reads', () => {
+    const ssmArn = (name: string): unknown => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ssm:us-east-1:123456789012:parameter/spa-ecs/${name}`]],
+    });
+    const valueAccess = statements.filter((s) => actions(s).some((a) => /^ssm:(Get|Put|Delete|Label)/.test(a)));
+    assert.deepEqual(valueAccess.map((s) => s.Sid), ['SecretsSync']);
+    assert.deepEqual(actions(bySid.get('SecretsSync') ?? {}), ['ssm:GetParameters', 'ssm:PutParameter']);
+    assert.deepEqual(bySid.get('SecretsSync')?.Resource, [ssmArn('claude-api-key'), ssmArn('api-access-token')]);
+    assert.equal(bySid.get('SecretsSync')?.Condition, undefined);
+    // the same two the tasks read their secrets from (the execution role's grants)
+    const execution = roleStatements(json, roleIdFor(json, stack, 'TaskExecutionRole')).map((s) => s.Resource);
+    assert.deepEqual(execution, bySid.get('SecretsSync')?.Resource);
+    // no KMS statement: the parameters use the default aws/ssm key
+    assert.deepEqual(statements.flatMap(actions).filter((a) => a.startsWith('kms:')), []);
+  });
 });
 
 describe('plan role', () => {
   test('grants exactly the read-only actions its recorded runs called, and no SSM value access', () => {
     for (const s of roleStatements(json, roleIdFor(json, stack, 'PlanRole'))) assert.equal(s.Effect, 'Allow');
     comparePolicyWithRuns('PlanRole');
+    const ssm = roleStatements(json, roleIdFor(json, stack, 'PlanRole')).flatMap(actions).filter((a) => a.startsWith('ssm:') || a.startsWith('kms:'));
+    assert.deepEqual(ssm, ['ssm:DescribeParameters'], 'PlanRole reads no secret value');
   });
 });
 

@@ -134,6 +134,39 @@ def vars_for(stack: dict) -> list[str]:
             f"--var=AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}", f"--var=STACK_NAME={stack['name']}"]
 
 
+@pytest.fixture(scope="session")
+def secret_values() -> dict[str, str]:
+    """The repository's GitHub secrets deploy.yml's `secrets sync` step passes (deckhand.yml
+    backend.secrets): canary values, new each session, that must never reach the log or the summary."""
+    import yaml
+
+    configured = yaml.safe_load((ROOT / "deckhand.yml").read_text())["backend"]["secrets"]
+    canary = f"rehearsal-canary-{int(time.time() * 1000)}"
+    return {var: f"{canary}-{var.lower()}" for var in configured}
+
+
+def secrets_for(values: dict[str, str]) -> list[str]:
+    return [f"--secret={k}={v}" for k, v in values.items()]
+
+
+def parameters_of(secrets: dict[str, str]) -> dict[str, str]:
+    """VAR -> the SSM parameter deckhand.yml names for it."""
+    import yaml
+
+    return {str(k): str(v) for k, v in yaml.safe_load((ROOT / "deckhand.yml").read_text())["backend"]["secrets"].items()
+            if k in secrets}
+
+
+def step_log(log: str, step_name: str) -> str:
+    """The lines the rehearsal logged for one step (from its header to the next step's)."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("[rehearsal] step ")]
+    mine = [i for i in starts if step_name in lines[i]]
+    assert mine, f"no step {step_name!r} in the log"
+    end = next((i for i in starts if i > mine[0]), len(lines))
+    return "\n".join(lines[mine[0]:end])
+
+
 def live_service(stack: dict) -> dict:
     return aws("ecs").describe_services(cluster=stack["ClusterName"], services=[stack["ServiceName"]])["services"][0]
 
@@ -148,14 +181,35 @@ def referenced_assets(html: str) -> list[str]:
 
 # --- push to main -> deploy.yml ---------------------------------------------------------------
 
-def test_push_to_main_deploys_both_halves(stack, repo, work):
+def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values):
     marker = f"push-{int(time.time())}"
     sha = commit_change(repo, marker)
-    result, out = rehearse(work, "push", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack))
+    result, out = rehearse(work, "push", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack),
+                           *secrets_for(secret_values))
     job = result["jobs"]["deploy"]
     assert job["result"] == "success" and job["environment"] == "production"
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     steps = job["steps"]
+    # The secrets step ran before the deploy and wrote the GitHub secrets' values (new this session)
+    # into the parameters deckhand.yml names, as SecureString.
+    order = list(steps)
+    assert order.index("secrets") < order.index("deploy"), order
+    assert steps["secrets"]["outcome"] == "success" and steps["secrets"]["outputs"]["changed"] == "true"
+    ssm = aws("ssm")
+    for var, name in parameters_of(secret_values).items():
+        p = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        assert (p["Type"], p["Value"]) == ("SecureString", secret_values[var]), name
+    # ... and no value anywhere GitHub shows: not in the log (where a printed value would show as
+    # *** after masking: the step's lines hold none but the ::add-mask:: commands), the summary or
+    # the step outputs.
+    log = (out / "logs" / "rehearsal.log").read_text()
+    canary = next(iter(secret_values.values())).rsplit("-", 1)[0]
+    secrets_log = step_log(log, "Sync secrets")
+    assert "would change" in secrets_log or "would be created" in secrets_log, secrets_log
+    assert [line for line in secrets_log.splitlines() if "***" in line and "::add-mask::***" not in line] == [], secrets_log
+    assert secrets_log.count("::add-mask::***") >= len(secret_values)
+    for text in (log, (out / "summary-deploy.md").read_text(), (out / "result.json").read_text()):
+        assert canary not in text
     deploy = steps["deploy"]["outputs"]
     # Outputs: a release of this commit, both halves.
     assert deploy["changed"] == "true"
@@ -182,7 +236,6 @@ def test_push_to_main_deploys_both_halves(stack, repo, work):
     assert f"### deckhand release `{deploy['release-id']}`" in summary
     assert f"Release `{deploy['release-id']}`, changed: true" in summary
     # The job ran as DeployRole through OIDC: the credentials are the assumed role's, never printed.
-    log = (out / "logs" / "rehearsal.log").read_text()
     assert f"assumed {stack['DeployRoleArn']}" in log
     assert "ASIA" not in log, "assumed-role credentials reached the log"
     (work / "release-a.json").write_text(json.dumps({**deploy, "html": html}))
@@ -224,7 +277,7 @@ def test_pull_request_plans_as_the_read_only_role(stack, repo, work):
 
 # --- what GitHub and the roles refuse --------------------------------------------------------------
 
-def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack, repo, work):
+def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack, repo, work, secret_values):
     """The OIDC subject follows the job's `environment:`; DeployRole trusts production only."""
     mutated = work / "mutated" / ".github" / "workflows" / "deploy.yml"
     mutated.parent.mkdir(parents=True, exist_ok=True)
@@ -234,14 +287,15 @@ def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack
     before = live_service(stack)["taskDefinition"], site_index(stack)
     sha = git(repo, "rev-parse", "main")
     argv = [str(REHEARSE), str(mutated), "--work", str(work / "mutated-run"), "--deckhand", os.environ["REHEARSAL_DECKHAND"],
-            "--quiet", *runner_env(), "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack)]
+            "--quiet", *runner_env(), "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack),
+            *secrets_for(secret_values)]
     proc = subprocess.run(argv, text=True, capture_output=True)
     assert proc.returncode == 1, proc.stderr
     result = json.loads((work / "mutated-run" / "result.json").read_text())
     steps = result["jobs"]["deploy"]["steps"]
     configure = next(v for v in steps.values() if "configure-aws-credentials" in v.get("name", ""))
     assert configure["outcome"] == "failure"
-    assert steps["deploy"]["outcome"] == "skipped"
+    assert steps["secrets"]["outcome"] == "skipped" and steps["deploy"]["outcome"] == "skipped"
     log = (work / "mutated-run" / "logs" / "rehearsal.log").read_text()
     assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in log, log[-3000:]
     # ... because of the subject: the token that job gets names the staging environment.
@@ -299,7 +353,7 @@ def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, 
 
 # --- workflow_dispatch -> rollback.yml ----------------------------------------------------------
 
-def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work):
+def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work, secret_values):
     """Release A is the push rehearsal's. B changes the SPA and the task definition (an environment
     variable in deckhand.yml: a new revision, no build); rollback.yml with its defaults restores A."""
     a_file = work / "release-a.json"
@@ -310,7 +364,10 @@ def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work)
     cfg = repo / "deckhand.yml"
     cfg.write_text(cfg.read_text().replace("    NODE_ENV: production\n", f"    NODE_ENV: production\n    REHEARSAL_MARKER: {marker}\n"))
     sha_b = commit_change(repo, marker)
-    result, _ = rehearse(work, "push-b", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha_b}", *vars_for(stack))
+    result, _ = rehearse(work, "push-b", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha_b}", *vars_for(stack),
+                         *secrets_for(secret_values))
+    # the secrets are those of push A: the sync step writes nothing
+    assert result["jobs"]["deploy"]["steps"]["secrets"]["outputs"]["changed"] == "false"
     b = result["jobs"]["deploy"]["steps"]["deploy"]["outputs"]
     assert b["changed"] == "true" and b["task-definition"] != a["task-definition"]
     assert live_service(stack)["taskDefinition"] == b["task-definition"] and site_index(stack) != a["html"]

@@ -112,3 +112,22 @@ def test_rollback_is_dispatched_by_hand_like_a_deploy(capsys):
     assert steps["rollback"]["with"]["to"] == "previous" and "dry-run" not in steps["rollback"]["with"]
     out = listing(capsys, "rollback.yml", "--event", "workflow_dispatch")
     assert {s["id"]: s for s in out["jobs"]["rollback"]["steps"] if s.get("id")}["rollback"]["with"]["only"] == ""
+
+
+def test_deploy_syncs_every_configured_secret_from_github_secrets_before_the_deploy():
+    import yaml
+
+    job = doc("deploy.yml")["jobs"]["deploy"]
+    steps = job["steps"]
+    ids = [s.get("id") for s in steps]
+    sync = steps[ids.index("secrets")]
+    assert sync["uses"] == "./" and sync["with"]["command"] == "secrets sync"
+    assert sync["with"]["stack"] == steps[ids.index("deploy")]["with"]["stack"]
+    configure = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
+    assert configure < ids.index("secrets") < ids.index("deploy")
+    configured = yaml.safe_load((ROOT / "deckhand.yml").read_text())["backend"]["secrets"]
+    # each backend.secrets variable straight from the GitHub secret of the same name, nothing else
+    assert sync["env"] == {var: f"${{{{ secrets.{var} }}}}" for var in configured}
+    # no other step sees a secret
+    others = [s for s in steps if s is not sync]
+    assert not any("secrets." in json.dumps(s) for s in others)
