@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stage 55 — deckhand as the roles infra/ synthesizes, on the local stack (which enforces IAM): deploy
 # infra/, mint the OIDC token each workflow job in .github/workflows/ would get, assume the role it
-# names, run the real deckhand (dev/roles/test_roles.py). The IAM actions the runs needed are
+# names, run the real deckhand (dev/roles/test_roles.py: deploy, secrets sync, plan, status). The IAM actions the runs needed are
 # regenerated into infra/test/role-actions.json; the stage fails when they differ from the checked-in
 # file, and infra/test/security.test.ts fails when the template grants other actions than those.
 source "$(dirname "$0")/../lib.sh"

@@ -2,7 +2,8 @@
 # Stage 70 — the workflows rehearsed as the runner runs them (dev/actions/):
 #   the engine's tests and the workflows' shape (no AWS; ci.yml only by its shape: it runs .ci/run,
 #   which is this very test suite); then, on the local stack with infra/ deployed and IAM enforced,
-#   each trigger (dev/actions/live): push to main -> deploy.yml deploys both halves as DeployRole;
+#   each trigger (dev/actions/live): push to main -> deploy.yml syncs the secrets (canary values: in SSM
+#   afterwards, nowhere in the log or summary; unchanged on the next push) and deploys both halves as DeployRole;
 #   pull_request -> preview.yml plans as PlanRole through the action image, nothing written; a fork's
 #   pull request -> summary only, green, no comment; a deploy job in another environment is refused
 #   DeployRole; workflow_dispatch -> rollback.yml restores the previous release (both halves).
