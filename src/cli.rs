@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+use crate::commands::plan::PlanArgs;
+use crate::commands::rollback::RollbackArgs;
 use crate::config::{Key, Override};
+use crate::plan::Only;
 
 /// deckhand — deploy a Vite SPA (S3 + CloudFront) and a containerised backend (ECS) to AWS,
 /// safely and fast.
@@ -84,39 +87,6 @@ pub(crate) enum SecretsCommand {
 }
 
 #[derive(Debug, Clone, Args)]
-pub(crate) struct PlanArgs {
-    /// Plan only one half.
-    #[arg(long, value_enum, env = "DECKHAND_ONLY")]
-    pub(crate) only: Option<Only>,
-    /// Post the plan as the sticky pull request comment (`--comment=false` to skip) [default:
-    /// on in a pull_request event].
-    #[arg(
-        long,
-        env = "DECKHAND_COMMENT",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true"
-    )]
-    pub(crate) comment: Option<bool>,
-    /// Also write the plan as JSON to this file.
-    #[arg(long, env = "DECKHAND_OUT", value_name = "FILE")]
-    pub(crate) out: Option<PathBuf>,
-    /// Exit 0 when there are no changes, 6 when there are (other codes as usual).
-    #[arg(long, env = "DECKHAND_DETAILED_EXITCODE")]
-    pub(crate) detailed_exitcode: bool,
-    /// Print the plan as JSON on stdout.
-    #[arg(long, env = "DECKHAND_JSON")]
-    pub(crate) json: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Only {
-    Backend,
-    Frontend,
-}
-
-#[derive(Debug, Clone, Args)]
 pub(crate) struct DeployArgs {
     /// Deploy only one half.
     #[arg(long, value_enum, env = "DECKHAND_ONLY")]
@@ -135,24 +105,19 @@ pub(crate) struct DeployArgs {
     pub(crate) json: bool,
 }
 
-#[derive(Debug, Clone, Args)]
-pub(crate) struct RollbackArgs {
-    /// The release id to restore, or `previous` (the release before the current one; after a
-    /// rollback, the release it rolled back).
-    #[arg(long, env = "DECKHAND_TO")]
-    pub(crate) to: String,
-    /// Roll back only one half.
-    #[arg(long, value_enum, env = "DECKHAND_ONLY")]
-    pub(crate) only: Option<Only>,
-    /// Print the plan and stop; makes no write call.
-    #[arg(long, env = "DECKHAND_DRY_RUN")]
-    pub(crate) dry_run: bool,
-    /// Return after UpdateService (and CreateInvalidation) instead of waiting.
-    #[arg(long, env = "DECKHAND_NO_WAIT")]
-    pub(crate) no_wait: bool,
-    /// Print the plan as JSON on stdout.
-    #[arg(long, env = "DECKHAND_JSON")]
-    pub(crate) json: bool,
+impl DeployArgs {
+    /// What the `deploy` command is asked to do.
+    pub(crate) fn request(&self) -> crate::commands::deploy::DeployRequest {
+        crate::commands::deploy::DeployRequest {
+            only: self.only,
+            options: crate::plan::DeployOptions {
+                force: self.force,
+                no_wait: self.no_wait,
+                dry_run: self.dry_run,
+            },
+            json: self.json,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

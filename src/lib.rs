@@ -2,35 +2,73 @@
 //!
 //! Every mutating command reads live state, plans (a pure function returning a value that renders
 //! as text and JSON), stops there on `--dry-run`, applies, then waits.
+//!
+//! Layers, imports pointing down only (`dev/ci/modgraph.py` checks it in CI):
+//!
+//! ```text
+//! cli, lib::run (Error + the one renderer)                             top
+//! commands: deploy, plan, rollback, releases, secrets sync, status, unlock, validate
+//! halves:   backend/{observe,plan,apply}, frontend/{…}
+//! steps:    image, ecs, site, cdn, secrets, stack, release::{store,lock,error}
+//! models:   config (no AWS), release (record types), plan (plan types)
+//! aws (AwsContext)  ·  leaves: diagnose (Exit, Diagnose), output, github     bottom
+//! ```
 
 mod aws;
 mod backend;
 mod cdn;
 mod cli;
+mod commands;
 mod config;
-mod deploy;
+mod diagnose;
 mod ecs;
-mod error;
 mod frontend;
 mod github;
 mod image;
 mod output;
-mod plan_cmd;
+mod plan;
 mod release;
-mod releases;
-mod rollback;
 mod secrets;
-mod secrets_sync;
 mod site;
-mod status;
+mod stack;
 mod step;
-mod unlock;
-mod validate;
 
+use std::error::Error as StdError;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, SecretsCommand};
-use crate::error::{Error, Exit};
+use crate::commands::CommandError;
+use crate::diagnose::{Diagnose, Exit};
+
+/// The top-level error: what `run` itself can fail with, and every command's error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Aws(#[from] aws::AwsError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl Error {
+    fn diagnose(&self) -> &dyn Diagnose {
+        match self {
+            Error::Config(e) => e,
+            Error::Aws(e) => e,
+            Error::Command(e) => e,
+        }
+    }
+
+    pub(crate) fn exit(&self) -> Exit {
+        self.diagnose().exit()
+    }
+
+    pub(crate) fn help(&self) -> Option<String> {
+        self.diagnose().help()
+    }
+}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -64,7 +102,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit.code())
         }
         Err(err) => {
-            let text = error::render(&err);
+            let text = render(&err);
             output::stderr(&text);
             annotate(&err, &config_path);
             step::finish(
@@ -98,18 +136,18 @@ fn config_path(cli: &Cli) -> std::path::PathBuf {
 fn annotate(err: &Error, config_path: &std::path::Path) {
     use config::ConfigError;
     let message = err.to_string();
-    let located = match err {
-        Error::Config(ConfigError::Parse(p)) => {
-            Some((p.file.clone(), Some(p.line), Some(p.column)))
-        }
-        Error::Config(ConfigError::Invalid { origin, .. }) => {
+    let config_error = match err {
+        Error::Config(e) | Error::Command(CommandError::Config(e)) => Some(e),
+        _ => None,
+    };
+    let located = match config_error {
+        Some(ConfigError::Parse(p)) => Some((p.file.clone(), Some(p.line), Some(p.column))),
+        Some(ConfigError::Invalid { origin, .. }) => {
             let text = std::fs::read_to_string(config_path).unwrap_or_default();
             step::locate_key(&text, origin)
                 .map(|(l, c)| (config_path.to_path_buf(), Some(l), Some(c)))
         }
-        Error::Config(ConfigError::Missing { .. } | ConfigError::Empty { .. })
-            if config_path.is_file() =>
-        {
+        Some(ConfigError::Missing { .. } | ConfigError::Empty { .. }) if config_path.is_file() => {
             Some((config_path.to_path_buf(), None, None))
         }
         _ => None,
@@ -188,58 +226,81 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
         }
         Command::Validate { online } => {
             let loaded = load_config(&sources)?;
-            validate::run(&loaded, online.then(|| aws_opts(&loaded))).await
+            Ok(commands::validate::run(&loaded, online.then(|| aws_opts(&loaded))).await?)
         }
         Command::Status { json } => {
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = {
-                let _g = github::group("deckhand: configuration");
-                config::settings(&loaded, Some(&ctx)).await?
-            };
-            status::run(&ctx, &settings, json).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::status::run(&ctx, &settings, json).await?)
         }
         Command::Deploy(args) => {
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = {
-                let _g = github::group("deckhand: configuration");
-                config::settings(&loaded, Some(&ctx)).await?
-            };
-            deploy::run(&ctx, &settings, &args).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::deploy::run(&ctx, &settings, &args.request()).await?)
         }
         Command::Rollback(args) => {
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
-            rollback::run(&ctx, &settings, &args).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::rollback::run(&ctx, &settings, &args).await?)
         }
         Command::Releases { json, limit } => {
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
-            releases::run(&ctx, &settings, json, Some(limit)).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::releases::run(&ctx, &settings, json, Some(limit)).await?)
         }
         Command::Unlock { force } => {
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
-            unlock::run(&ctx, &settings, force).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::unlock::run(&ctx, &settings, force).await?)
         }
         Command::Secrets(SecretsCommand::Sync { dry_run, json }) => {
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
-            secrets_sync::run(&ctx, &settings, dry_run, json).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::secrets_sync::run(&ctx, &settings, dry_run, json).await?)
         }
         Command::Plan(args) => {
             let loaded = load_config(&sources)?;
             let ctx = match aws::AwsContext::build(&aws_opts(&loaded)).await {
                 Ok(ctx) => ctx,
-                Err(e) => return plan_cmd::no_credentials(&e).ok_or(e.into()),
+                Err(e) => return commands::plan::no_credentials(&e).ok_or(e.into()),
             };
-            let settings = config::settings(&loaded, Some(&ctx)).await?;
-            plan_cmd::run(&ctx, &settings, &args).await
+            let settings = commands::settings(&loaded, &ctx).await?;
+            Ok(commands::plan::run(&ctx, &settings, &args).await?)
         }
     }
+}
+
+/// Renders an error and its chain of causes. Sources whose text is already part of the
+/// message above them are skipped so `#[error(transparent)]`/`{0}` layers do not repeat.
+pub(crate) fn render(err: &Error) -> String {
+    let mut out = String::new();
+    let head = err.to_string();
+    let _ = writeln!(out, "error: {head}");
+    let mut seen = head;
+    let mut cause: Option<&dyn StdError> = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !seen.contains(&text) {
+            let _ = writeln!(out, "caused by: {text}");
+            seen.push('\n');
+            seen.push_str(&text);
+        }
+        cause = c.source();
+    }
+    if let Some(help) = err.help() {
+        for (i, line) in help.lines().enumerate() {
+            if i == 0 {
+                let _ = writeln!(out, "help: {line}");
+            } else {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+    }
+    out
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-use crate::error::{Diagnose, Exit};
+use crate::diagnose::{Diagnose, Exit};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 

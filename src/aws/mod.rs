@@ -262,3 +262,8 @@ impl AwsContext {
         classify(service, operation, self.endpoint(service), err).into()
     }
 }
+
+/// `arn:…:task-definition/api:7` -> `api:7` (the last path segment of an ARN).
+pub(crate) fn short_td(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}

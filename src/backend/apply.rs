@@ -1,14 +1,17 @@
 //! The executor: build and push (when the image is new), register the rendered revision,
 //! UpdateService, and watch the deployment it started.
 
-use super::{BackendError, BackendPlan, ImagePlan, Observed, rendered};
-use crate::aws::AwsContext;
+use super::error::BackendError;
+use super::observe::Observed;
+use super::plan::rendered;
+use crate::aws::{AwsContext, short_td};
 use crate::config::Backend;
-use crate::deploy::DeployOptions;
-use crate::ecs::watch::{self, Outcome, short_td};
-use crate::ecs::{self, normalise, render};
+use crate::ecs::report::{Outcome, Target};
+use crate::ecs::{self, normalise, render, watch};
 use crate::image::{build, ecr};
 use crate::output;
+use crate::plan::DeployOptions;
+use crate::plan::backend::{BackendPlan, ImagePlan};
 use crate::release::{BackendRelease, ReleaseMeta, ReleaseStatus};
 
 /// The tags of the new revision: the live ones, with deckhand's own replaced.
@@ -132,7 +135,7 @@ pub(crate) async fn apply(
         release.status = ReleaseStatus::InProgress;
         return Ok(release);
     }
-    let target = watch::Target {
+    let target = Target {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
         deployment_id: deployment_id.clone(),

@@ -6,9 +6,9 @@
 //! breaker, rollback, replaced) is 3; no progress for `wait.timeout` is 4; anything else is 1.
 
 use crate::aws::AwsError;
+use crate::diagnose::{Diagnose, Exit};
+use crate::ecs::report::Report;
 use crate::ecs::stopped::CauseKind;
-use crate::ecs::watch::Report;
-use crate::error::{Diagnose, Exit};
 use crate::image::build::BuildError;
 use crate::image::ecr::LoginError;
 use crate::image::tag::TagError;

@@ -1,24 +1,20 @@
 //! Backend deploy (issue 3): source tag -> (build/push) -> render the task definition -> register
-//! -> UpdateService -> watch that deployment. `plan` only reads; `apply` is the only writer.
+//! -> UpdateService -> watch that deployment. [`observe`] reads, [`plan`] decides (pure),
+//! [`apply`] is the only writer.
 
 mod apply;
 mod error;
 mod observe;
 mod plan;
 
-use serde_json::Value;
-
 pub(crate) use apply::apply;
 pub(crate) use error::BackendError;
-pub(crate) use observe::Observed;
-pub(crate) use plan::{BackendPlan, ImagePlan, Live, TaskDefinitionPlan};
 
 use crate::aws::AwsContext;
 use crate::config::Backend;
-use crate::deploy::DeployOptions;
-use crate::ecs::watch::short_td;
-use crate::ecs::{diff, normalise, render};
 use crate::image::tag;
+use crate::plan::DeployOptions;
+use crate::plan::backend::BackendPlan;
 use crate::release::ReleaseMeta;
 
 /// Reads live state and plans. Never writes. On the no-op path this is DescribeServices,
@@ -31,232 +27,5 @@ pub(crate) async fn plan(
 ) -> Result<BackendPlan, BackendError> {
     let source = tag::source_tag(&cfg.context, &cfg.dockerfile, &cfg.build_args)?;
     let observed = observe::observe(ctx, cfg, &source.tag).await?;
-    plan_from(cfg, meta, opts, source, observed)
-}
-
-/// Where images are pushed: the override host (local registry) or the ECR registry.
-fn push_repo(cfg: &Backend, repository_uri: &str) -> String {
-    match &cfg.registry_override {
-        Some(host) => format!("{}/{}", host.trim_end_matches('/'), cfg.repository),
-        None => repository_uri.to_string(),
-    }
-}
-
-/// The rendered (normalised) task definition for an image reference.
-fn rendered(cfg: &Backend, observed: &Observed, image: &str) -> Result<Value, BackendError> {
-    let changes = render::Changes {
-        containers: &cfg.containers,
-        image,
-        environment: &cfg.environment,
-        secrets: &observed.secrets,
-    };
-    render::render(&observed.task_definition, &changes)
-        .map(|v| normalise::normalise(&v))
-        .map_err(|missing| BackendError::NoContainer {
-            task_definition: short_td(&observed.task_definition_arn).to_string(),
-            missing,
-            present: observed.task_definition["containerDefinitions"]
-                .as_array()
-                .map(|defs| {
-                    defs.iter()
-                        .filter_map(|d| d["name"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-}
-
-/// The pure planner: desired (config + source tag) vs observed.
-pub(crate) fn plan_from(
-    cfg: &Backend,
-    meta: &ReleaseMeta,
-    opts: &DeployOptions,
-    source: tag::SourceTag,
-    observed: Observed,
-) -> Result<BackendPlan, BackendError> {
-    let (image_plan, image_ref) = match &observed.existing {
-        Some(digest) => (
-            ImagePlan::Reuse {
-                digest: digest.clone(),
-            },
-            format!("{}@{digest}", observed.repository_uri),
-        ),
-        None => {
-            let mut tags = vec![source.tag.clone()];
-            if let Some(sha) = &meta.git.sha {
-                tags.push(sha.clone());
-            }
-            (
-                ImagePlan::Build {
-                    push_to: push_repo(cfg, &observed.repository_uri),
-                    tags,
-                },
-                format!("{}:{}", observed.repository_uri, source.tag),
-            )
-        }
-    };
-    let new = rendered(cfg, &observed, &image_ref)?;
-    let live = normalise::normalise(&render::strip(&observed.task_definition));
-    let td_name = short_td(&observed.task_definition_arn).to_string();
-    let diff = diff::unified(&live, &new, &td_name, "new revision");
-    let changed = diff.is_some();
-    let family = observed.task_definition["family"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    Ok(BackendPlan {
-        cluster: cfg.cluster.clone(),
-        service: cfg.service.clone(),
-        repository: observed.repository_uri.clone(),
-        source,
-        image: image_plan,
-        task_definition: TaskDefinitionPlan {
-            live: observed.task_definition_arn.clone(),
-            family,
-            changed,
-            diff,
-        },
-        update_service: changed || opts.force,
-        force: opts.force,
-        live: Live {
-            task_definition: observed.task_definition.clone(),
-            tags: observed.tags.clone(),
-            secrets: observed.secrets.clone(),
-            seen_events: observed.seen_events,
-        },
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, HashSet};
-    use std::time::Duration;
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::image::tag::{Source, SourceTag};
-    use crate::release::GitInfo;
-
-    const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api";
-
-    fn cfg() -> Backend {
-        Backend {
-            cluster: "c".into(),
-            service: "api".into(),
-            containers: vec!["api".into()],
-            repository: "api".into(),
-            context: ".".into(),
-            dockerfile: "Dockerfile".into(),
-            build_args: BTreeMap::new(),
-            builder: Default::default(),
-            registry_override: Some("127.0.0.1:5001".into()),
-            environment: BTreeMap::from([("NODE_ENV".into(), "production".into())]),
-            secrets: BTreeMap::new(),
-            wait_timeout: Duration::from_secs(60),
-            wait_max: None,
-        }
-    }
-
-    fn observed(image: &str, existing: Option<&str>) -> Observed {
-        Observed {
-            task_definition_arn: "arn:aws:ecs:us-east-1:1:task-definition/api:4".into(),
-            task_definition: json!({
-                "family": "api", "revision": 4, "status": "ACTIVE",
-                "containerDefinitions": [{"name": "api", "image": image, "cpu": 0, "essential": true,
-                    "environment": [{"name": "NODE_ENV", "value": "production"}]}]
-            }),
-            tags: Vec::new(),
-            repository_uri: REPO.into(),
-            existing: existing.map(str::to_string),
-            secrets: BTreeMap::new(),
-            seen_events: HashSet::new(),
-        }
-    }
-
-    fn source() -> SourceTag {
-        SourceTag {
-            tag: "src-0123456789abcdef0123".into(),
-            source: Source::GitTree {
-                tree: "f".repeat(40),
-            },
-        }
-    }
-
-    fn meta() -> ReleaseMeta {
-        ReleaseMeta::new(GitInfo {
-            sha: Some("a".repeat(40)),
-            ..GitInfo::default()
-        })
-    }
-
-    #[test]
-    fn the_live_image_and_settings_make_an_empty_plan() {
-        let digest = format!("sha256:{}", "1".repeat(64));
-        let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
-        let plan =
-            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
-        assert!(plan.is_empty());
-        assert_eq!(plan.task_definition.diff, None);
-        assert!(
-            plan.to_string().starts_with("backend: no changes"),
-            "{plan}"
-        );
-    }
-
-    #[test]
-    fn force_makes_an_empty_plan_roll() {
-        let digest = format!("sha256:{}", "1".repeat(64));
-        let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
-        let opts = DeployOptions {
-            force: true,
-            ..DeployOptions::default()
-        };
-        let plan = plan_from(&cfg(), &meta(), &opts, source(), obs).expect("plan");
-        assert!(!plan.is_empty() && plan.update_service && !plan.task_definition.changed);
-    }
-
-    #[test]
-    fn a_missing_tag_plans_a_build_tagged_with_the_git_sha_through_the_override() {
-        let obs = observed("old:1", None);
-        let plan =
-            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
-        assert_eq!(
-            plan.image,
-            ImagePlan::Build {
-                push_to: "127.0.0.1:5001/api".into(),
-                tags: vec!["src-0123456789abcdef0123".into(), "a".repeat(40)],
-            }
-        );
-        let diff = plan.task_definition.diff.clone().expect("diff");
-        assert!(
-            diff.contains(&format!(
-                "+      \"image\": \"{REPO}:src-0123456789abcdef0123\""
-            )),
-            "{diff}"
-        );
-        assert!(plan.update_service);
-    }
-
-    #[test]
-    fn a_configured_container_the_live_definition_lacks_is_a_configuration_error() {
-        let mut c = cfg();
-        c.containers = vec!["worker".into()];
-        let err = plan_from(
-            &c,
-            &meta(),
-            &DeployOptions::default(),
-            source(),
-            observed("x", None),
-        )
-        .expect_err("no worker");
-        assert_eq!(
-            err.to_string(),
-            "task definition api:4 has no container named worker (backend.container); it has: api"
-        );
-        assert_eq!(
-            crate::error::Diagnose::exit(&err),
-            crate::error::Exit::Usage
-        );
-    }
+    plan::plan_from(cfg, meta, opts, source, observed)
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::BackendError;
+use super::error::BackendError;
 use crate::aws::AwsContext;
 use crate::config::Backend;
 use crate::ecs::{self, json};

@@ -1,119 +1,243 @@
-//! The backend plan: a value that renders as text (dry run, PR comment) and JSON.
+//! The backend planner (pure): desired (config + source tag) vs observed -> [`BackendPlan`].
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt;
-
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::ecs::watch::short_td;
-use crate::image::tag::SourceTag;
+use super::error::BackendError;
+use super::observe::Observed;
+use crate::aws::short_td;
+use crate::config::Backend;
+use crate::ecs::{diff, normalise, render};
+use crate::plan::DeployOptions;
+use crate::plan::backend::{BackendPlan, ImagePlan, Live, SourceTag, TaskDefinitionPlan};
+use crate::release::ReleaseMeta;
 
-/// What a backend deploy will do.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct BackendPlan {
-    pub(crate) cluster: String,
-    pub(crate) service: String,
-    /// ECR repository URI (what the task definition references).
-    pub(crate) repository: String,
-    pub(crate) source: SourceTag,
-    pub(crate) image: ImagePlan,
-    pub(crate) task_definition: TaskDefinitionPlan,
-    /// Whether UpdateService is called.
-    pub(crate) update_service: bool,
-    pub(crate) force: bool,
-    #[serde(skip)]
-    pub(crate) live: Live,
-}
-
-/// Live state the executor needs, not part of the rendered plan.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Live {
-    /// The live task definition as JSON (describe output).
-    pub(crate) task_definition: Value,
-    pub(crate) tags: Vec<aws_sdk_ecs::types::Tag>,
-    /// Variable -> SSM parameter ARN.
-    pub(crate) secrets: BTreeMap<String, String>,
-    /// Service events already there before this deploy.
-    pub(crate) seen_events: HashSet<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub(crate) enum ImagePlan {
-    /// ECR already has the source tag: no build, no push.
-    Reuse { digest: String },
-    /// Build and push to `push_to` with these tags.
-    Build { push_to: String, tags: Vec<String> },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct TaskDefinitionPlan {
-    /// The live revision the new one is rendered from.
-    pub(crate) live: String,
-    pub(crate) family: String,
-    pub(crate) changed: bool,
-    /// Unified diff of the normalised task definitions (None when equal).
-    pub(crate) diff: Option<String>,
-}
-
-impl BackendPlan {
-    pub(crate) fn is_empty(&self) -> bool {
-        !self.update_service
+/// Where images are pushed: the override host (local registry) or the ECR registry.
+fn push_repo(cfg: &Backend, repository_uri: &str) -> String {
+    match &cfg.registry_override {
+        Some(host) => format!("{}/{}", host.trim_end_matches('/'), cfg.repository),
+        None => repository_uri.to_string(),
     }
 }
 
-impl fmt::Display for BackendPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let td = short_td(&self.task_definition.live);
-        if self.is_empty() {
-            return writeln!(
-                f,
-                "backend: no changes (service {} in cluster {} runs {td}; image {} is in ECR)",
-                self.service, self.cluster, self.source.tag
-            );
-        }
-        writeln!(
-            f,
-            "backend: service {} in cluster {}",
-            self.service, self.cluster
-        )?;
-        match &self.image {
-            ImagePlan::Reuse { digest } => writeln!(
-                f,
-                "  image: {} ({}) is in ECR as {digest}: no build",
-                self.source.tag, self.source.source
-            )?,
-            ImagePlan::Build { push_to, tags } => writeln!(
-                f,
-                "  image: {} ({}) is not in ECR: build and push to {push_to} (tags {})",
-                self.source.tag,
-                self.source.source,
-                tags.join(", ")
-            )?,
-        }
-        if self.task_definition.changed {
-            writeln!(
-                f,
-                "  task definition: {td} -> new revision of {}",
-                self.task_definition.family
-            )?;
-        } else {
-            writeln!(
-                f,
-                "  task definition: {td} unchanged; new revision forced (--force)"
-            )?;
-        }
-        if let Some(diff) = &self.task_definition.diff {
-            for line in diff.lines() {
-                writeln!(f, "    {line}")?;
+/// The rendered (normalised) task definition for an image reference.
+pub(super) fn rendered(
+    cfg: &Backend,
+    observed: &Observed,
+    image: &str,
+) -> Result<Value, BackendError> {
+    let changes = render::Changes {
+        containers: &cfg.containers,
+        image,
+        environment: &cfg.environment,
+        secrets: &observed.secrets,
+    };
+    render::render(&observed.task_definition, &changes)
+        .map(|v| normalise::normalise(&v))
+        .map_err(|missing| BackendError::NoContainer {
+            task_definition: short_td(&observed.task_definition_arn).to_string(),
+            missing,
+            present: observed.task_definition["containerDefinitions"]
+                .as_array()
+                .map(|defs| {
+                    defs.iter()
+                        .filter_map(|d| d["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+}
+
+/// The pure planner: desired (config + source tag) vs observed.
+pub(crate) fn plan_from(
+    cfg: &Backend,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+    source: SourceTag,
+    observed: Observed,
+) -> Result<BackendPlan, BackendError> {
+    let (image_plan, image_ref) = match &observed.existing {
+        Some(digest) => (
+            ImagePlan::Reuse {
+                digest: digest.clone(),
+            },
+            format!("{}@{digest}", observed.repository_uri),
+        ),
+        None => {
+            let mut tags = vec![source.tag.clone()];
+            if let Some(sha) = &meta.git.sha {
+                tags.push(sha.clone());
             }
+            (
+                ImagePlan::Build {
+                    push_to: push_repo(cfg, &observed.repository_uri),
+                    tags,
+                },
+                format!("{}:{}", observed.repository_uri, source.tag),
+            )
         }
-        writeln!(
-            f,
-            "  service: UpdateService {} to the new revision{}, then watch the rollout",
-            self.service,
-            if self.force { " (forced)" } else { "" }
+    };
+    let new = rendered(cfg, &observed, &image_ref)?;
+    let live = normalise::normalise(&render::strip(&observed.task_definition));
+    let td_name = short_td(&observed.task_definition_arn).to_string();
+    let diff = diff::unified(&live, &new, &td_name, "new revision");
+    let changed = diff.is_some();
+    let family = observed.task_definition["family"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok(BackendPlan {
+        cluster: cfg.cluster.clone(),
+        service: cfg.service.clone(),
+        repository: observed.repository_uri.clone(),
+        source,
+        image: image_plan,
+        task_definition: TaskDefinitionPlan {
+            live: observed.task_definition_arn.clone(),
+            family,
+            changed,
+            diff,
+        },
+        update_service: changed || opts.force,
+        force: opts.force,
+        live: Live {
+            task_definition: observed.task_definition.clone(),
+            tags: observed.tags.clone(),
+            secrets: observed.secrets.clone(),
+            seen_events: observed.seen_events,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::backend::Source;
+    use crate::release::GitInfo;
+
+    const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api";
+
+    fn cfg() -> Backend {
+        Backend {
+            cluster: "c".into(),
+            service: "api".into(),
+            containers: vec!["api".into()],
+            repository: "api".into(),
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            build_args: BTreeMap::new(),
+            builder: Default::default(),
+            registry_override: Some("127.0.0.1:5001".into()),
+            environment: BTreeMap::from([("NODE_ENV".into(), "production".into())]),
+            secrets: BTreeMap::new(),
+            wait_timeout: Duration::from_secs(60),
+            wait_max: None,
+        }
+    }
+
+    fn observed(image: &str, existing: Option<&str>) -> Observed {
+        Observed {
+            task_definition_arn: "arn:aws:ecs:us-east-1:1:task-definition/api:4".into(),
+            task_definition: json!({
+                "family": "api", "revision": 4, "status": "ACTIVE",
+                "containerDefinitions": [{"name": "api", "image": image, "cpu": 0, "essential": true,
+                    "environment": [{"name": "NODE_ENV", "value": "production"}]}]
+            }),
+            tags: Vec::new(),
+            repository_uri: REPO.into(),
+            existing: existing.map(str::to_string),
+            secrets: BTreeMap::new(),
+            seen_events: HashSet::new(),
+        }
+    }
+
+    fn source() -> SourceTag {
+        SourceTag {
+            tag: "src-0123456789abcdef0123".into(),
+            source: Source::GitTree {
+                tree: "f".repeat(40),
+            },
+        }
+    }
+
+    fn meta() -> ReleaseMeta {
+        ReleaseMeta::new(GitInfo {
+            sha: Some("a".repeat(40)),
+            ..GitInfo::default()
+        })
+    }
+
+    #[test]
+    fn the_live_image_and_settings_make_an_empty_plan() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        let plan =
+            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        assert!(plan.is_empty());
+        assert_eq!(plan.task_definition.diff, None);
+        assert!(
+            plan.to_string().starts_with("backend: no changes"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn force_makes_an_empty_plan_roll() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        let opts = DeployOptions {
+            force: true,
+            ..DeployOptions::default()
+        };
+        let plan = plan_from(&cfg(), &meta(), &opts, source(), obs).expect("plan");
+        assert!(!plan.is_empty() && plan.update_service && !plan.task_definition.changed);
+    }
+
+    #[test]
+    fn a_missing_tag_plans_a_build_tagged_with_the_git_sha_through_the_override() {
+        let obs = observed("old:1", None);
+        let plan =
+            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        assert_eq!(
+            plan.image,
+            ImagePlan::Build {
+                push_to: "127.0.0.1:5001/api".into(),
+                tags: vec!["src-0123456789abcdef0123".into(), "a".repeat(40)],
+            }
+        );
+        let diff = plan.task_definition.diff.clone().expect("diff");
+        assert!(
+            diff.contains(&format!(
+                "+      \"image\": \"{REPO}:src-0123456789abcdef0123\""
+            )),
+            "{diff}"
+        );
+        assert!(plan.update_service);
+    }
+
+    #[test]
+    fn a_configured_container_the_live_definition_lacks_is_a_configuration_error() {
+        let mut c = cfg();
+        c.containers = vec!["worker".into()];
+        let err = plan_from(
+            &c,
+            &meta(),
+            &DeployOptions::default(),
+            source(),
+            observed("x", None),
         )
+        .expect_err("no worker");
+        assert_eq!(
+            err.to_string(),
+            "task definition api:4 has no container named worker (backend.container); it has: api"
+        );
+        assert_eq!(
+            crate::diagnose::Diagnose::exit(&err),
+            crate::diagnose::Exit::Usage
+        );
     }
 }

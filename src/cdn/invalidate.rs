@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
-use super::{CdnError, poll_interval};
+use super::error::CdnError;
 use crate::aws::AwsContext;
 
 /// Creates one invalidation batch and returns its id. `caller_reference` is derived from the
@@ -117,4 +117,12 @@ fn summary(paths: &[String]) -> String {
         [one] => one.clone(),
         _ => format!("{} paths", paths.len()),
     }
+}
+
+/// Poll interval for CloudFront (DECKHAND_POLL_INTERVAL_MS in tests).
+fn poll_interval() -> Duration {
+    std::env::var("DECKHAND_POLL_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(5), Duration::from_millis)
 }

@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Diagnose, Exit};
+use crate::diagnose::{Diagnose, Exit};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
@@ -30,14 +30,6 @@ pub(crate) enum ConfigError {
     Empty { searched: Option<PathBuf> },
     #[error("{0}")]
     Usage(String),
-    #[error("CloudFormation stack `{stack}` not found in {region}")]
-    StackNotFound { stack: String, region: String },
-    #[error("cannot read the outputs of CloudFormation stack `{stack}`")]
-    Stack {
-        stack: String,
-        #[source]
-        source: crate::aws::AwsError,
-    },
 }
 
 impl From<Box<ParseError>> for ConfigError {
@@ -48,10 +40,7 @@ impl From<Box<ParseError>> for ConfigError {
 
 impl Diagnose for ConfigError {
     fn exit(&self) -> Exit {
-        match self {
-            ConfigError::Stack { source, .. } => source.exit(),
-            _ => Exit::Usage,
-        }
+        Exit::Usage
     }
 
     fn help(&self) -> Option<String> {
@@ -74,10 +63,6 @@ impl Diagnose for ConfigError {
                 Some(p) => format!("add a `backend:` or `frontend:` section to {}", p.display()),
                 None => "no deckhand.yml in the current directory: create one, pass --config PATH, or give --stack".into(),
             }),
-            ConfigError::StackNotFound { .. } => Some(
-                "check the stack name and --region; `aws cloudformation describe-stacks` lists the stacks".into(),
-            ),
-            ConfigError::Stack { source, .. } => source.help(),
             _ => None,
         }
     }

@@ -341,18 +341,6 @@ fn resolve_frontend(
     })
 }
 
-/// Loads, reads `stack:` outputs when a context is given, and resolves.
-pub(crate) async fn settings(
-    loaded: &Loaded,
-    aws: Option<&crate::aws::AwsContext>,
-) -> Result<Settings, ConfigError> {
-    let outputs = match (loaded.stack(), aws) {
-        (Some(name), Some(ctx)) => Some(stack::read(ctx, name).await?),
-        _ => None,
-    };
-    resolve(loaded, outputs.as_ref())
-}
-
 /// The JSON Schema of `deckhand.yml`.
 pub(crate) fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(ConfigFile)).unwrap_or_default()

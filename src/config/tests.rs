@@ -162,8 +162,8 @@ fn a_yaml_alias_bomb_is_a_configuration_error_naming_the_alias_limit() {
     let text = format!("backend:\n  container: [{}]\n", inner.join(", "));
     let err = load::parse(Path::new("deckhand.yml"), &text).expect_err("bomb");
     assert_eq!(
-        crate::error::Diagnose::exit(&err),
-        crate::error::Exit::Usage
+        crate::diagnose::Diagnose::exit(&err),
+        crate::diagnose::Exit::Usage
     );
     let msg = err.to_string();
     assert!(msg.starts_with("deckhand.yml:2:"), "{msg}");

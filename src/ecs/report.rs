@@ -4,13 +4,36 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::time::Duration;
 
 use aws_sdk_ecs::types::Service;
 use serde::Serialize;
 
 use super::stopped::{self, Cause, StoppedTask};
-use super::watch::{Outcome, Target};
-use crate::aws::{AwsContext, AwsError};
+use crate::aws::{AwsContext, AwsError, short_td};
+
+/// What the watcher follows.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    pub(crate) deployment_id: String,
+    pub(crate) task_definition: String,
+    /// Give up after this long without progress.
+    pub(crate) timeout: Duration,
+    /// Give up after this long in all (`backend.wait.max`), progress or not.
+    pub(crate) max: Option<Duration>,
+    /// Event ids already shown (or older than the deploy): not printed again.
+    pub(crate) seen_events: HashSet<String>,
+}
+
+/// How a watched rollout ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) enum Outcome {
+    Completed,
+    Failed(Report),
+    TimedOut(Report),
+}
 
 /// What went wrong, for the error message and the release record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,11 +106,6 @@ impl fmt::Display for Report {
         }
         f.write_str(&lines.join("\n"))
     }
-}
-
-/// `arn:…:task-definition/api:7` -> `api:7`.
-pub(crate) fn short_td(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 pub(crate) fn time_of(e: &aws_sdk_ecs::types::ServiceEvent) -> String {

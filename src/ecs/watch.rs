@@ -6,35 +6,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{Deployment, Service};
-use serde::Serialize;
 
-pub(crate) use super::report::{Counts, Report, short_td};
-use super::report::{failed, failure_event, time_of, timed_out};
-use crate::aws::{AwsContext, AwsError, CallKind};
+use super::report::{Counts, Outcome, Report, Target, failed, failure_event, time_of, timed_out};
+use crate::aws::{AwsContext, AwsError, CallKind, short_td};
 use crate::output;
-
-/// What the watcher follows.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub(crate) cluster: String,
-    pub(crate) service: String,
-    pub(crate) deployment_id: String,
-    pub(crate) task_definition: String,
-    /// Give up after this long without progress.
-    pub(crate) timeout: Duration,
-    /// Give up after this long in all (`backend.wait.max`), progress or not.
-    pub(crate) max: Option<Duration>,
-    /// Event ids already shown (or older than the deploy): not printed again.
-    pub(crate) seen_events: HashSet<String>,
-}
-
-/// How a watched rollout ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) enum Outcome {
-    Completed,
-    Failed(Report),
-    TimedOut(Report),
-}
 
 /// The poll schedule: `DECKHAND_POLL_INTERVAL_MS` fixes it (tests); else 2 s growing to 15 s
 /// while nothing changes, back to 2 s on a change.

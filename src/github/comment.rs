@@ -491,5 +491,15 @@ fn describe(e: &octocrab::Error) -> String {
     }
 }
 
+impl crate::diagnose::Diagnose for CommentError {
+    fn help(&self) -> Option<String> {
+        Some(
+            "the plan is in the job summary and the log; give the job `permissions: \
+pull-requests: write` and GITHUB_TOKEN, or run with --comment=false"
+                .into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -8,35 +8,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::ignore::DockerIgnore;
-
-/// How the context was fingerprinted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
-pub(crate) enum Source {
-    /// `git rev-parse HEAD:<context>`: committed and clean.
-    GitTree { tree: String },
-    /// sha256 over the files the builder would see (uncommitted changes, or not in git).
-    Content { files: usize, reason: String },
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::GitTree { tree } => write!(f, "git tree {}", &tree[..tree.len().min(12)]),
-            Source::Content { files, reason } => write!(f, "content of {files} files: {reason}"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct SourceTag {
-    pub(crate) tag: String,
-    pub(crate) source: Source,
-}
+use crate::plan::backend::{Source, SourceTag};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TagError {

@@ -17,17 +17,15 @@
 //!
 //! The TTL is 15 minutes (test knob: `DECKHAND_LOCK_TTL`, a duration like `2s`).
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
-use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 use tokio::sync::{Mutex, watch};
 
-use super::ReleaseError;
+use super::error::ReleaseError;
+use super::{LockHolder, later, rfc3339};
 use crate::aws::{AwsContext, AwsError};
 
 pub(crate) const LOCK_KEY: &str = "_deckhand/lock";
@@ -41,74 +39,6 @@ pub(crate) fn ttl() -> Duration {
         .and_then(|v| humantime::parse_duration(v.trim()).ok())
         .filter(|d| !d.is_zero())
         .unwrap_or(DEFAULT_TTL)
-}
-
-/// Who holds the lock (the lock object's JSON body).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct LockHolder {
-    pub(crate) holder: String,
-    pub(crate) release_id: String,
-    pub(crate) run_url: Option<String>,
-    pub(crate) acquired_at: String,
-    pub(crate) expires_at: String,
-    /// `deploy`, `rollback`, `secrets sync`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) operation: Option<String>,
-    /// Unique per acquisition: tells our own lock from a successor's with the same release id.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub(crate) token: String,
-}
-
-impl fmt::Display for LockHolder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(op) = &self.operation {
-            write!(f, "{op} ")?;
-        }
-        write!(
-            f,
-            "release {} by {} since {}",
-            self.release_id, self.holder, self.acquired_at
-        )?;
-        if let Some(url) = &self.run_url {
-            write!(f, " ({url})")?;
-        }
-        Ok(())
-    }
-}
-
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn later(ttl: Duration) -> String {
-    rfc3339(
-        chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
-    )
-}
-
-impl LockHolder {
-    pub(crate) fn new(meta: &super::ReleaseMeta, operation: &str, ttl: Duration) -> Self {
-        let now = chrono::Utc::now();
-        let seed = format!(
-            "{}-{}-{}",
-            meta.id,
-            std::process::id(),
-            now.timestamp_nanos_opt().unwrap_or_default()
-        );
-        Self {
-            holder: meta.git.actor.clone().unwrap_or_else(|| "unknown".into()),
-            release_id: meta.id.clone(),
-            run_url: meta.git.run_url.clone(),
-            acquired_at: rfc3339(now),
-            expires_at: later(ttl),
-            operation: Some(operation.to_string()),
-            token: hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8]),
-        }
-    }
-
-    fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
-        chrono::DateTime::parse_from_rfc3339(&self.expires_at).map_or(true, |t| t < now)
-    }
 }
 
 /// The lock object as read: its body (None when not valid JSON), ETag and age.

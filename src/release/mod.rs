@@ -1,97 +1,24 @@
-//! Release records (`_deckhand/releases/<id>.json`), release ids and git metadata, the deploy lock.
+//! Release records (`_deckhand/releases/<id>.json`), release ids, git metadata and the lock's
+//! body: the model. Reading and writing them are the steps [`store`] and [`lock`] (their errors
+//! in [`error`]); this module imports neither.
 
+pub(crate) mod error;
 pub(crate) mod lock;
-mod store;
+pub(crate) mod store;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-use crate::aws::AwsError;
-use crate::error::{Diagnose, Exit};
-
-pub(crate) use lock::{Lock, LockHolder};
-pub(crate) use store::{RELEASES_PREFIX, ReleaseStore};
+use sha2::Digest as _;
 
 /// Prefix deckhand owns in the state bucket; never uploaded from the site dir, never served.
 pub(crate) const STATE_PREFIX: &str = "_deckhand/";
 /// Content-addressed copies of mutable site files, for rollback by server-side copy.
 pub(crate) const OBJECTS_PREFIX: &str = "_deckhand/objects/";
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ReleaseError {
-    #[error("cannot read release records in s3://{bucket}/{RELEASES_PREFIX}")]
-    List {
-        bucket: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("cannot read release record s3://{bucket}/{key}")]
-    Read {
-        bucket: String,
-        key: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("release record s3://{bucket}/{key} is not valid JSON: {message}")]
-    Corrupt {
-        bucket: String,
-        key: String,
-        message: String,
-    },
-    #[error("cannot write release record s3://{bucket}/{key}")]
-    Write {
-        bucket: String,
-        key: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error(
-        "the lock s3://{bucket}/_deckhand/lock is held by {holder}; it expires at {}",
-        holder.expires_at
-    )]
-    Locked { bucket: String, holder: LockHolder },
-    #[error("cannot take or release the lock s3://{bucket}/_deckhand/lock")]
-    Lock {
-        bucket: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("the state bucket is not set (no frontend to default to)")]
-    NoStateBucket,
-}
-
-impl Diagnose for ReleaseError {
-    fn exit(&self) -> Exit {
-        match self {
-            ReleaseError::Locked { .. } => Exit::Locked,
-            ReleaseError::NoStateBucket => Exit::Usage,
-            _ => Exit::Error,
-        }
-    }
-    fn help(&self) -> Option<String> {
-        match self {
-            ReleaseError::Locked { holder, .. } => Some(format!(
-                "wait for it to finish{}; if its holder died, the lock can be taken over after {} \
-                 (or removed now with `deckhand unlock --force`)",
-                holder
-                    .run_url
-                    .as_deref()
-                    .map(|u| format!(" ({u})"))
-                    .unwrap_or_default(),
-                holder.expires_at
-            )),
-            ReleaseError::NoStateBucket => Some(
-                "set `state-bucket:` in deckhand.yml (or --state-bucket): release records and the lock live there".into(),
-            ),
-            ReleaseError::List { source, .. }
-            | ReleaseError::Read { source, .. }
-            | ReleaseError::Write { source, .. }
-            | ReleaseError::Lock { source, .. } => source.help(),
-            ReleaseError::Corrupt { .. } => None,
-        }
-    }
-}
+/// Release records, one JSON file per release id.
+pub(crate) const RELEASES_PREFIX: &str = "_deckhand/releases/";
 
 /// Where the release came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -254,6 +181,74 @@ impl ReleaseMeta {
             created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             git,
         }
+    }
+}
+
+/// Who holds the lock (the lock object's JSON body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LockHolder {
+    pub(crate) holder: String,
+    pub(crate) release_id: String,
+    pub(crate) run_url: Option<String>,
+    pub(crate) acquired_at: String,
+    pub(crate) expires_at: String,
+    /// `deploy`, `rollback`, `secrets sync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) operation: Option<String>,
+    /// Unique per acquisition: tells our own lock from a successor's with the same release id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) token: String,
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(op) = &self.operation {
+            write!(f, "{op} ")?;
+        }
+        write!(
+            f,
+            "release {} by {} since {}",
+            self.release_id, self.holder, self.acquired_at
+        )?;
+        if let Some(url) = &self.run_url {
+            write!(f, " ({url})")?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub(crate) fn later(ttl: Duration) -> String {
+    rfc3339(
+        chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+    )
+}
+
+impl LockHolder {
+    pub(crate) fn new(meta: &ReleaseMeta, operation: &str, ttl: Duration) -> Self {
+        let now = chrono::Utc::now();
+        let seed = format!(
+            "{}-{}-{}",
+            meta.id,
+            std::process::id(),
+            now.timestamp_nanos_opt().unwrap_or_default()
+        );
+        Self {
+            holder: meta.git.actor.clone().unwrap_or_else(|| "unknown".into()),
+            release_id: meta.id.clone(),
+            run_url: meta.git.run_url.clone(),
+            acquired_at: rfc3339(now),
+            expires_at: later(ttl),
+            operation: Some(operation.to_string()),
+            token: hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8]),
+        }
+    }
+
+    pub(crate) fn expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&self.expires_at).map_or(true, |t| t < now)
     }
 }
 

@@ -2,10 +2,9 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::{ReleaseError, ReleaseRecord};
+use super::error::ReleaseError;
+use super::{RELEASES_PREFIX, ReleaseRecord, ReleaseStatus};
 use crate::aws::AwsContext;
-
-pub(crate) const RELEASES_PREFIX: &str = "_deckhand/releases/";
 
 pub(crate) struct ReleaseStore<'a> {
     ctx: &'a AwsContext,
@@ -113,7 +112,7 @@ impl<'a> ReleaseStore<'a> {
             if record
                 .site
                 .as_ref()
-                .is_some_and(|s| s.status == super::ReleaseStatus::Succeeded)
+                .is_some_and(|s| s.status == ReleaseStatus::Succeeded)
             {
                 return Ok(Some(record));
             }

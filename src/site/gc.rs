@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
-use super::SiteError;
-use super::observe::Live;
+use super::error::SiteError;
 use crate::aws::AwsContext;
+use crate::plan::site::Live;
 use crate::release::{OBJECTS_PREFIX, SiteRelease};
 
 /// What one GC run deletes.
@@ -150,8 +150,8 @@ pub(crate) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::site::LiveObject;
     use crate::release::{ManifestEntry, ReleaseStatus};
-    use crate::site::observe::LiveObject;
 
     fn release(files: &[(&str, &str)]) -> SiteRelease {
         SiteRelease {

@@ -1,18 +1,10 @@
 //! Intended headers per key: Content-Type (mime_guess + overrides + rules) and Cache-Control
 //! (ordered glob rules: the user's first, then the Vite defaults; the first match wins).
 
-use globset::{GlobBuilder, GlobMatcher};
-use serde::Serialize;
-
-use super::SiteError;
+use super::error::SiteError;
 use crate::config::HeaderRule;
-
-/// The headers an object is published with. Part of change detection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct Headers {
-    pub(crate) content_type: String,
-    pub(crate) cache_control: String,
-}
+use crate::plan::site::Headers;
+use globset::{GlobBuilder, GlobMatcher};
 
 /// Compiled header rules.
 #[derive(Debug)]

@@ -1,31 +1,12 @@
 //! What is live in the site bucket: one ListObjectsV2 pass over the bucket (about 1 call per
 //! 1,000 keys, no HEAD per object).
 
-use std::collections::BTreeMap;
-
 use futures::StreamExt as _;
 
-use super::SiteError;
+use super::error::SiteError;
 use crate::aws::AwsContext;
+use crate::plan::site::{Live, LiveObject};
 use crate::release::{OBJECTS_PREFIX, STATE_PREFIX};
-
-/// One listed object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LiveObject {
-    pub(crate) size: u64,
-    /// Without quotes.
-    pub(crate) etag: String,
-    /// Seconds since the epoch.
-    pub(crate) last_modified: i64,
-}
-
-/// The bucket, split into the site's keys and deckhand's objects store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Live {
-    pub(crate) site: BTreeMap<String, LiveObject>,
-    /// sha256 -> object under `_deckhand/objects/`.
-    pub(crate) objects: BTreeMap<String, LiveObject>,
-}
 
 pub(crate) fn unquote(etag: &str) -> String {
     etag.trim_matches('"').to_string()

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::plan::{Phase, human_bytes};
+use crate::plan::site::{Phase, human_bytes};
 
 pub(crate) struct PhaseProgress {
     bar: Option<ProgressBar>,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
-use super::SiteError;
+use super::error::SiteError;
 use super::headers::glob;
 
 /// A file found in the site directory.
@@ -30,7 +30,7 @@ pub(crate) struct LocalFile {
 }
 
 /// S3's limit on a key's length, in bytes of UTF-8.
-pub(crate) const MAX_KEY_BYTES: usize = 1024;
+pub(crate) use super::error::MAX_KEY_BYTES;
 
 /// What the site directory must satisfy before anything is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,8 +318,8 @@ mod tests {
         require_index: false,
     };
 
-    fn exit(err: &SiteError) -> crate::error::Exit {
-        crate::error::Diagnose::exit(err)
+    fn exit(err: &SiteError) -> crate::diagnose::Exit {
+        crate::diagnose::Diagnose::exit(err)
     }
 
     #[test]
@@ -344,7 +344,7 @@ mod tests {
                 msg.contains(&format!("nested/{name}")) && msg.contains("outside"),
                 "{msg}"
             );
-            assert_eq!(exit(&err), crate::error::Exit::Usage);
+            assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
         }
         // A relative link that climbs out is the same.
         let dir = tempfile::tempdir().expect("tempdir");
@@ -375,7 +375,7 @@ mod tests {
         let err = walk(root, &[], LIMITS).expect_err("loop");
         let msg = err.to_string();
         assert!(msg.contains("/up ") && msg.contains("loop"), "{msg}");
-        assert_eq!(exit(&err), crate::error::Exit::Usage);
+        assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
     }
 
     #[test]
@@ -386,12 +386,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("assets")).expect("mkdir");
         let err = walk(dir.path(), &[], NO_INDEX).expect_err("empty");
         assert!(err.to_string().contains("no files"), "{err}");
-        assert_eq!(exit(&err), crate::error::Exit::Usage);
+        assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
         // No index.html, unless the site has none.
         put(dir.path(), "assets/app.js", "js");
         let err = walk(dir.path(), &[], LIMITS).expect_err("no index");
         assert!(err.to_string().contains("no index.html"), "{err}");
-        assert_eq!(exit(&err), crate::error::Exit::Usage);
+        assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
         assert_eq!(
             walk(dir.path(), &[], NO_INDEX)
                 .expect("no index needed")
@@ -409,7 +409,7 @@ mod tests {
         };
         let err = walk(dir.path(), &[], few).expect_err("too many");
         assert!(err.to_string().contains("more than 4 files"), "{err}");
-        assert_eq!(exit(&err), crate::error::Exit::Usage);
+        assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
         // A key over 1,024 bytes (path components of 200 bytes each).
         let dir = tempfile::tempdir().expect("tempdir");
         put(dir.path(), "index.html", "<html>");
@@ -417,7 +417,7 @@ mod tests {
         put(dir.path(), &format!("{}/f.js", deep.join("/")), "js");
         let err = walk(dir.path(), &[], LIMITS).expect_err("long key");
         assert!(err.to_string().contains("1,210 bytes"), "{err}");
-        assert_eq!(exit(&err), crate::error::Exit::Usage);
+        assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
         // A name that is not UTF-8.
         let dir = tempfile::tempdir().expect("tempdir");
         put(dir.path(), "index.html", "<html>");
@@ -425,6 +425,6 @@ mod tests {
         std::fs::write(dir.path().join(name), "x").expect("write");
         let err = walk(dir.path(), &[], LIMITS).expect_err("not utf-8");
         assert!(err.to_string().contains("not UTF-8"), "{err}");
-        assert_eq!(exit(&err), crate::error::Exit::Usage);
+        assert_eq!(exit(&err), crate::diagnose::Exit::Usage);
     }
 }

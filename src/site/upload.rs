@@ -15,12 +15,12 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirecti
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use futures::StreamExt as _;
 
+use super::error::{FailedFile, SiteError};
 use super::observe::unquote;
-use super::plan::{FileAction, Phase, SitePlan, StoreObject};
 use super::progress::PhaseProgress;
-use super::{FailedFile, SiteError};
 use crate::aws::AwsContext;
 use crate::cdn::paths::encode;
+use crate::plan::site::{FileAction, Phase, SitePlan, StoreObject};
 use crate::release::OBJECTS_PREFIX;
 
 /// Files above this size go up in parts of this size.

@@ -6,6 +6,10 @@ cd "$DECKHAND_ROOT"
 local_aws_env
 # tests/prober.rs runs the local edge (dev/edge/server.mjs) through node.
 npm_ci "$DECKHAND_ROOT/dev/edge"
+log "module graph (acyclic, layers point down)"
+python3 dev/ci/modgraph.py src
+log "no file under src/ above 600 lines (tests apart)"
+python3 dev/ci/filesize.py src 600
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"

@@ -1,0 +1,60 @@
+//! What can go wrong invalidating CloudFront: a wait that times out is exit 4.
+
+use std::time::Duration;
+
+use crate::aws::AwsError;
+use crate::diagnose::{Diagnose, Exit};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CdnError {
+    #[error("cannot invalidate {paths} on CloudFront distribution {distribution}")]
+    Create {
+        distribution: String,
+        paths: String,
+        #[source]
+        source: Box<AwsError>,
+    },
+    #[error("invalid invalidation batch: {message}")]
+    Invalid { message: String },
+    #[error("cannot follow invalidation {id} on CloudFront distribution {distribution}")]
+    Get {
+        distribution: String,
+        id: String,
+        #[source]
+        source: Box<AwsError>,
+    },
+    #[error(
+        "invalidation {id} on CloudFront distribution {distribution} did not complete within {}",
+        humantime::format_duration(*waited)
+    )]
+    Timeout {
+        distribution: String,
+        id: String,
+        waited: Duration,
+    },
+}
+
+impl Diagnose for CdnError {
+    fn exit(&self) -> Exit {
+        match self {
+            CdnError::Timeout { .. } => Exit::TimedOut,
+            _ => Exit::Error,
+        }
+    }
+    fn help(&self) -> Option<String> {
+        match self {
+            CdnError::Create { source, .. } => Some(format!(
+                "the release is recorded and its files are live in S3; caches expire on their own, or re-run the deploy{}",
+                source
+                    .help()
+                    .map(|h| format!("\n{h}"))
+                    .unwrap_or_default()
+            )),
+            CdnError::Get { source, .. } => source.help(),
+            CdnError::Invalid { .. } => None,
+            CdnError::Timeout { .. } => Some(
+                "the invalidation keeps running in CloudFront; raise frontend.invalidation.timeout, or set `required: false` to only warn".into(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! What a command can fail with: the error of the step or half that failed, unchanged (its
+//! `Display`, exit code and help pass through).
+
+use crate::aws::AwsError;
+use crate::backend::BackendError;
+use crate::config::ConfigError;
+use crate::diagnose::{Diagnose, Exit};
+use crate::frontend::FrontendError;
+use crate::release::error::ReleaseError;
+use crate::stack::StackError;
+
+use crate::github::comment::CommentError;
+
+use super::rollback::error::RollbackError;
+use super::secrets_sync::error::SyncError;
+use super::status::error::StatusError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Frontend(#[from] FrontendError),
+    #[error(transparent)]
+    SecretsSync(#[from] SyncError),
+    #[error(transparent)]
+    Rollback(#[from] RollbackError),
+    #[error("cannot post the plan comment")]
+    Comment(#[from] CommentError),
+    #[error("cannot write the plan to {}", path.display())]
+    PlanOut {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CommandError {
+    fn inner(&self) -> Option<&dyn Diagnose> {
+        match self {
+            CommandError::Config(e) => Some(e),
+            CommandError::Aws(e) => Some(e),
+            CommandError::Stack(e) => Some(e),
+            CommandError::Release(e) => Some(e),
+            CommandError::Status(e) => Some(e),
+            CommandError::Backend(e) => Some(e),
+            CommandError::Frontend(e) => Some(e),
+            CommandError::SecretsSync(e) => Some(e),
+            CommandError::Rollback(e) => Some(e),
+            CommandError::Comment(e) => Some(e),
+            CommandError::PlanOut { .. } => None,
+        }
+    }
+}
+
+impl Diagnose for CommandError {
+    fn exit(&self) -> Exit {
+        self.inner().map_or(Exit::Error, Diagnose::exit)
+    }
+    fn help(&self) -> Option<String> {
+        self.inner().and_then(Diagnose::help)
+    }
+}

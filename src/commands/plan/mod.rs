@@ -1,0 +1,491 @@
+//! `deckhand plan`: read -> plan, never a write call (it runs as the read-only PlanRole).
+//!
+//! One value, [`Review`]: the deploy plan of both halves plus what a reviewer needs beside it
+//! (each configured secret present or missing, drift and configuration warnings, a one-line
+//! verdict). It renders as text (terminal), Markdown (job summary and the sticky PR comment) and
+//! JSON (`--json`, `--out`, versioned).
+
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::aws::AwsContext;
+use crate::commands::error::CommandError as Error;
+use crate::config::Settings;
+use crate::diagnose::Exit;
+use crate::github::comment::{self, Identity, PullRequest};
+use crate::plan::Only;
+use crate::plan::site::Reason;
+use crate::plan::{DeployOptions, DeployPlan};
+use crate::release::store::ReleaseStore;
+use crate::release::{GitInfo, ReleaseMeta, ReleaseRecord, ReleaseStatus};
+use crate::{backend, frontend, github, output};
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct PlanArgs {
+    /// Plan only one half.
+    #[arg(long, value_enum, env = "DECKHAND_ONLY")]
+    pub(crate) only: Option<Only>,
+    /// Post the plan as the sticky pull request comment (`--comment=false` to skip) [default:
+    /// on in a pull_request event].
+    #[arg(
+        long,
+        env = "DECKHAND_COMMENT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub(crate) comment: Option<bool>,
+    /// Also write the plan as JSON to this file.
+    #[arg(long, env = "DECKHAND_OUT", value_name = "FILE")]
+    pub(crate) out: Option<std::path::PathBuf>,
+    /// Exit 0 when there are no changes, 6 when there are (other codes as usual).
+    #[arg(long, env = "DECKHAND_DETAILED_EXITCODE")]
+    pub(crate) detailed_exitcode: bool,
+    /// Print the plan as JSON on stdout.
+    #[arg(long, env = "DECKHAND_JSON")]
+    pub(crate) json: bool,
+}
+
+/// Version of the JSON rendering.
+pub(crate) const JSON_VERSION: u32 = 1;
+
+/// The reviewed plan.
+#[derive(Debug, Serialize)]
+pub(crate) struct Review {
+    pub(crate) version: u32,
+    /// Which configuration (and stack) this plans: the PR comment's marker.
+    pub(crate) config: String,
+    pub(crate) commit: Option<String>,
+    pub(crate) planned_at: String,
+    pub(crate) changes: bool,
+    pub(crate) verdict: String,
+    #[serde(flatten)]
+    pub(crate) plan: DeployPlan,
+    pub(crate) secrets: Vec<SecretCheck>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+/// One configured SSM parameter: present or missing (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SecretCheck {
+    pub(crate) variable: String,
+    pub(crate) parameter: String,
+    pub(crate) present: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum WarningKind {
+    /// The service runs a task definition deckhand did not register last.
+    TaskDefinitionDrift,
+    /// Site objects deleted or overwritten in the bucket by hand.
+    SiteDrift,
+    /// Distribution-wide 403/404 custom error responses to an HTML page.
+    ErrorPages,
+    /// No release record (drift cannot be checked).
+    NoRelease,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Warning {
+    pub(crate) kind: WarningKind,
+    pub(crate) message: String,
+}
+
+/// A distribution-wide custom error response (code -> page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorPage {
+    pub(crate) code: i32,
+    pub(crate) page: String,
+    pub(crate) response_code: String,
+}
+
+/// What the reviewer's extras are computed from, besides the plan (read before, pure after).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    /// The newest release record, when the state bucket has one (and where it lives).
+    pub(crate) last: Option<ReleaseRecord>,
+    pub(crate) state_bucket: Option<String>,
+    /// Variable -> configured SSM parameter.
+    pub(crate) secrets: BTreeMap<String, String>,
+    /// Distribution id and its 403/404 error pages.
+    pub(crate) error_pages: Option<(String, Vec<ErrorPage>)>,
+}
+
+/// The pure part: the plan and the facts -> the review.
+pub(crate) fn review(plan: DeployPlan, facts: &Facts, identity: &Identity) -> Review {
+    let mut warnings = Vec::new();
+    match (&facts.state_bucket, &facts.last) {
+        (None, _) => warnings.push(Warning {
+            kind: WarningKind::NoRelease,
+            message: "no state bucket: no release record to check drift against".into(),
+        }),
+        (Some(bucket), None) => warnings.push(Warning {
+            kind: WarningKind::NoRelease,
+            message: format!(
+                "no release record in s3://{bucket}/_deckhand/releases/: drift cannot be checked \
+                 (a first deploy uploads every file)"
+            ),
+        }),
+        (Some(_), Some(_)) => {}
+    }
+    if let (Some(b), Some(last)) = (&plan.backend, &facts.last)
+        && let Some(rec) = last.backend.as_ref().filter(|r| {
+            r.cluster == b.cluster && r.service == b.service && r.status == ReleaseStatus::Succeeded
+        })
+        && rec.task_definition_arn != b.task_definition.live
+    {
+        warnings.push(Warning {
+            kind: WarningKind::TaskDefinitionDrift,
+            message: format!(
+                "service {} runs {}, not {} that release {} registered: changed outside deckhand",
+                b.service,
+                short_td(&b.task_definition.live),
+                short_td(&rec.task_definition_arn),
+                last.id
+            ),
+        });
+    }
+    if let Some(s) = &plan.frontend {
+        let drifted: Vec<&str> = s
+            .uploads
+            .iter()
+            .filter(|a| matches!(a.reason, Reason::Missing | Reason::Modified))
+            .map(|a| a.key.as_str())
+            .collect();
+        if !drifted.is_empty() {
+            let mut list = drifted
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if drifted.len() > 5 {
+                list.push_str(&format!(" and {} more", drifted.len() - 5));
+            }
+            warnings.push(Warning {
+                kind: WarningKind::SiteDrift,
+                message: format!(
+                    "{} site object{} deleted or changed in s3://{} by hand ({list}): this deploy \
+                     uploads them again",
+                    drifted.len(),
+                    if drifted.len() == 1 { "" } else { "s" },
+                    s.bucket
+                ),
+            });
+        }
+    }
+    if let Some((id, pages)) = &facts.error_pages {
+        for p in pages {
+            warnings.push(Warning {
+                kind: WarningKind::ErrorPages,
+                message: format!(
+                    "distribution {id} answers every {} with {} ({}): API errors under /api/* \
+                     become 200 text/html; route SPA paths with the viewer-request function instead",
+                    p.code, p.page, p.response_code
+                ),
+            });
+        }
+    }
+    let live_secrets = plan.backend.as_ref().map(|b| &b.live.secrets);
+    let secrets = facts
+        .secrets
+        .iter()
+        .map(|(var, param)| SecretCheck {
+            variable: var.clone(),
+            parameter: param.clone(),
+            present: live_secrets.is_some_and(|s| s.contains_key(var)),
+        })
+        .collect();
+    let changes = !plan.is_empty();
+    Review {
+        version: JSON_VERSION,
+        config: identity.key.clone(),
+        commit: identity.commit.clone(),
+        planned_at: identity.planned_at.clone(),
+        changes,
+        verdict: verdict(&plan),
+        plan,
+        secrets,
+        warnings,
+    }
+}
+
+fn short_td(arn: &str) -> &str {
+    crate::aws::short_td(arn)
+}
+
+/// "no changes", or what would change in one line.
+fn verdict(plan: &DeployPlan) -> String {
+    let mut parts = Vec::new();
+    if let Some(b) = plan.backend.as_ref().filter(|b| !b.is_empty()) {
+        let build = match b.image {
+            crate::plan::backend::ImagePlan::Build { .. } => format!(", building {}", b.source.tag),
+            crate::plan::backend::ImagePlan::Reuse { .. } => String::new(),
+        };
+        parts.push(format!(
+            "backend rolls {} to a new {}{build}",
+            b.service,
+            if b.task_definition.changed {
+                "task definition revision"
+            } else {
+                "deployment (forced)"
+            }
+        ));
+    }
+    if let Some(s) = plan.frontend.as_ref().filter(|s| !s.is_empty()) {
+        let mut what = Vec::new();
+        if !s.uploads.is_empty() {
+            what.push(format!(
+                "uploads {} file{} ({})",
+                s.uploads.len(),
+                if s.uploads.len() == 1 { "" } else { "s" },
+                crate::plan::site::human_bytes(s.upload_bytes)
+            ));
+        }
+        if !s.header_updates.is_empty() {
+            what.push(format!("updates headers of {}", s.header_updates.len()));
+        }
+        if !s.removed.is_empty() {
+            what.push(format!("drops {} from the manifest", s.removed.len()));
+        }
+        if what.is_empty() {
+            what.push("stores rollback copies".into());
+        }
+        if let crate::plan::site::InvalidationPlan::Paths { paths, .. } = &s.invalidation {
+            what.push(format!(
+                "invalidates {} path{}",
+                paths.len(),
+                if paths.len() == 1 { "" } else { "s" }
+            ));
+        }
+        parts.push(format!("frontend {}", what.join(", ")));
+    }
+    if parts.is_empty() {
+        "no changes".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Keys the plan would garbage-collect once no kept release references them: count and bytes.
+pub(crate) fn gc_candidates(s: &crate::plan::site::SitePlan) -> (usize, u64) {
+    let mut n = 0;
+    let mut bytes = 0;
+    for (key, obj) in &s.live.site {
+        if !s.manifest.contains_key(key) {
+            n += 1;
+            bytes += obj.size;
+        }
+    }
+    (n, bytes)
+}
+
+/// The largest uploads, biggest first.
+pub(crate) fn largest(
+    s: &crate::plan::site::SitePlan,
+    n: usize,
+) -> Vec<&crate::plan::site::FileAction> {
+    let mut v: Vec<_> = s.uploads.iter().collect();
+    v.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.key.cmp(&b.key)));
+    v.truncate(n);
+    v
+}
+
+/// The comment marker's key: the config file and the stack.
+pub(crate) fn identity_key(settings: &Settings) -> String {
+    let path = settings
+        .config_path
+        .as_ref()
+        .map_or_else(|| "deckhand.yml".to_string(), |p| p.display().to_string());
+    match &settings.stack {
+        Some(stack) => format!("{path} stack={stack}"),
+        None => path,
+    }
+}
+
+/// Whether to comment: the flag, else on in a pull_request event.
+fn wants_comment(args: &PlanArgs) -> bool {
+    args.comment
+        .unwrap_or_else(|| comment::in_pull_request_event(&|k| std::env::var(k).ok()))
+}
+
+/// In a pull request without AWS credentials (a fork gets no secrets and no OIDC token): no plan,
+/// one clear line, exit 0. Elsewhere the missing credentials are an error as usual.
+pub(crate) fn no_credentials(err: &crate::aws::AwsError) -> Option<Exit> {
+    let in_pr = comment::in_pull_request_event(&|k| std::env::var(k).ok());
+    if !in_pr || !matches!(err, crate::aws::AwsError::NoCredentials { .. }) {
+        return None;
+    }
+    let line = "deckhand plan: no AWS credentials in this pull request run (a pull request from a \
+                fork gets no secrets and no OIDC token): no plan and no PR comment";
+    tracing::warn!("{line}");
+    crate::step::section(format!("### deckhand plan\n\n{line}.\n"));
+    crate::step::output("has-changes", "false");
+    Some(Exit::Ok)
+}
+
+pub(crate) async fn run(
+    ctx: &AwsContext,
+    settings: &Settings,
+    args: &PlanArgs,
+) -> Result<Exit, Error> {
+    let want_backend = args.only != Some(Only::Frontend);
+    let want_frontend = args.only != Some(Only::Backend);
+    let backend_cfg = settings.backend.as_ref().filter(|_| want_backend);
+    let frontend_cfg = settings.frontend.as_ref().filter(|_| want_frontend);
+    if backend_cfg.is_none() && frontend_cfg.is_none() {
+        return Err(crate::config::ConfigError::Usage(match args.only {
+            Some(Only::Backend) => {
+                "--only backend, but the configuration has no `backend` section".into()
+            }
+            Some(Only::Frontend) => {
+                "--only frontend, but the configuration has no `frontend` section".into()
+            }
+            None => "nothing to plan".into(),
+        })
+        .into());
+    }
+    let opts = DeployOptions {
+        dry_run: true,
+        ..DeployOptions::default()
+    };
+    let meta = ReleaseMeta::new(GitInfo::detect());
+    let store = settings
+        .state_bucket
+        .as_ref()
+        .map(|b| ReleaseStore::new(ctx, b.clone()));
+    let last = match &store {
+        Some(s) => s.latest().await?,
+        None => None,
+    };
+    // The site is planned against the newest release that published one.
+    let last_site = match (&store, frontend_cfg, &last) {
+        (_, _, Some(l))
+            if l.site
+                .as_ref()
+                .is_some_and(|s| s.status == ReleaseStatus::Succeeded) =>
+        {
+            Some(l.clone())
+        }
+        (Some(s), Some(_), Some(_)) => s.latest_site().await?,
+        _ => None,
+    };
+    let (backend_plan, frontend_plan, error_pages) = {
+        let _g = github::group("deckhand: plan");
+        tokio::join!(
+            async {
+                match backend_cfg {
+                    Some(b) => backend::plan(ctx, b, &meta, &opts).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match frontend_cfg {
+                    Some(f) => frontend::plan(ctx, f, last_site.as_ref(), &opts)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match frontend_cfg.and_then(|f| f.distribution.as_deref()) {
+                    Some(id) => crate::commands::status::observe_distribution(ctx, id)
+                        .await
+                        .map(|d| {
+                            let pages = d
+                                .map(|d| {
+                                    d.spa_error_pages()
+                                        .into_iter()
+                                        .map(|e| ErrorPage {
+                                            code: e.error_code,
+                                            page: e.response_page.clone().unwrap_or_default(),
+                                            response_code: e
+                                                .response_code
+                                                .clone()
+                                                .unwrap_or_default(),
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            Some((id.to_string(), pages))
+                        }),
+                    None => Ok(None),
+                }
+            }
+        )
+    };
+    let plan = DeployPlan {
+        release_id: meta.id.clone(),
+        backend: backend_plan?,
+        frontend: frontend_plan?,
+    };
+    let facts = Facts {
+        last,
+        state_bucket: settings.state_bucket.clone(),
+        secrets: backend_cfg.map(|b| b.secrets.clone()).unwrap_or_default(),
+        error_pages: error_pages?,
+    };
+    let identity = Identity {
+        key: identity_key(settings),
+        commit: meta.git.sha.clone(),
+        planned_at: meta.created_at.clone(),
+    };
+    let review = review(plan, &facts, &identity);
+    let json = serde_json::to_string_pretty(&review).unwrap_or_default();
+    if args.json {
+        output::stdout(&format!("{json}\n"));
+    } else {
+        output::stdout(&review.to_string());
+    }
+    if let Some(path) = &args.out {
+        std::fs::write(path, format!("{json}\n")).map_err(|source| Error::PlanOut {
+            path: path.clone(),
+            source,
+        })?;
+        crate::step::output("plan-json", path.display().to_string());
+    }
+    let markdown = review.markdown();
+    crate::step::output("has-changes", if review.changes { "true" } else { "false" });
+    let mut summary = markdown.clone();
+    let mut failure = None;
+    if wants_comment(args) {
+        match post(&identity, &markdown).await {
+            Ok(outcome) => {
+                tracing::info!("plan comment: {}", outcome.url());
+                crate::step::output("comment-url", outcome.url());
+            }
+            Err(e) if e.is_expected() => {
+                let line = format!("no PR comment: {e}");
+                tracing::warn!("{line}");
+                summary.push_str(&format!("\n\n> {line}\n"));
+            }
+            Err(e) => {
+                summary.push_str(&format!("\n\n> no PR comment: {e}\n"));
+                failure = Some(e);
+            }
+        }
+    }
+    crate::step::section(format!("{summary}\n"));
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(if args.detailed_exitcode && review.changes {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    })
+}
+
+async fn post(
+    identity: &Identity,
+    markdown: &str,
+) -> Result<comment::Outcome, comment::CommentError> {
+    let pr = PullRequest::from_env(&|k| std::env::var(k).ok())?;
+    comment::upsert(&pr, identity, markdown).await
+}

@@ -1,0 +1,237 @@
+//! The text and Markdown renderings of a [`Review`] (JSON is its `Serialize`).
+
+use std::fmt::{self, Write as _};
+
+use super::{Review, gc_candidates, largest, short_td};
+use crate::plan::backend::{BackendPlan, ImagePlan};
+use crate::plan::site::{InvalidationPlan, SitePlan, human_bytes};
+
+/// How many of the largest files are listed.
+const LARGEST: usize = 5;
+
+impl fmt::Display for Review {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "plan of {} for {} ({})",
+            self.commit
+                .as_deref()
+                .map_or("the working tree", |c| &c[..c.len().min(12)]),
+            self.config,
+            self.planned_at
+        )?;
+        if let Some(b) = &self.plan.backend {
+            write!(f, "{b}")?;
+        }
+        if let Some(s) = &self.plan.frontend {
+            write!(f, "{s}")?;
+        }
+        if !self.secrets.is_empty() {
+            writeln!(f, "secrets:")?;
+            for s in &self.secrets {
+                writeln!(
+                    f,
+                    "  {} <- {}: {}",
+                    s.variable,
+                    s.parameter,
+                    if s.present { "present" } else { "MISSING" }
+                )?;
+            }
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {}", w.message)?;
+        }
+        writeln!(f, "verdict: {}", self.verdict)
+    }
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl Review {
+    /// Markdown for the job summary and the PR comment: a heading and the verdict, a collapsible
+    /// `<details>` per half with tables and the task definition diff in a ```diff block.
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = String::new();
+        let commit = self.commit.as_deref().map_or_else(
+            || "the working tree".into(),
+            |c| format!("`{}`", &c[..c.len().min(12)]),
+        );
+        let _ = writeln!(out, "### deckhand plan: `{}`\n", self.config);
+        let icon = if self.changes { "🟡" } else { "🟢" };
+        let _ = writeln!(out, "{icon} **{}**\n", md_escape(&self.verdict));
+        let _ = writeln!(out, "Planned {commit} at {}.\n", self.planned_at);
+        if let Some(b) = &self.plan.backend {
+            backend_md(&mut out, b);
+        }
+        if let Some(s) = &self.plan.frontend {
+            frontend_md(&mut out, s);
+        }
+        if !self.secrets.is_empty() {
+            let _ = writeln!(out, "#### Secrets\n");
+            let _ = writeln!(out, "| variable | SSM parameter | |\n| --- | --- | --- |");
+            for s in &self.secrets {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | `{}` | {} |",
+                    s.variable,
+                    s.parameter,
+                    if s.present { "present" } else { "**missing**" }
+                );
+            }
+            out.push('\n');
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "#### Warnings\n");
+            for w in &self.warnings {
+                let _ = writeln!(out, "- ⚠️ {}", md_escape(&w.message));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn backend_md(out: &mut String, b: &BackendPlan) {
+    let td = short_td(&b.task_definition.live);
+    let summary = if b.is_empty() {
+        format!("no changes (runs <code>{td}</code>)")
+    } else {
+        format!("service <code>{}</code> rolls", b.service)
+    };
+    let _ = writeln!(
+        out,
+        "<details><summary><b>Backend</b>: {summary}</summary>\n"
+    );
+    let _ = writeln!(out, "| | |\n| --- | --- |");
+    let _ = writeln!(
+        out,
+        "| service | `{}` in cluster `{}` |",
+        b.service, b.cluster
+    );
+    let _ = writeln!(
+        out,
+        "| source tag | `{}` ({}) |",
+        b.source.tag,
+        md_escape(&b.source.source.to_string())
+    );
+    let image = match &b.image {
+        ImagePlan::Reuse { digest } => format!("in ECR as `{digest}`: no build"),
+        ImagePlan::Build { push_to, .. } => format!(
+            "**build needed**: `{}` is not in ECR (the context, Dockerfile or build args \
+             changed); new image from this commit, pushed to `{push_to}`",
+            b.source.tag
+        ),
+    };
+    let _ = writeln!(out, "| image | {image} |");
+    let td_text = if b.task_definition.changed {
+        format!("`{td}` → new revision of `{}`", b.task_definition.family)
+    } else if b.update_service {
+        format!("`{td}` unchanged; new deployment forced")
+    } else {
+        format!("`{td}` unchanged")
+    };
+    let _ = writeln!(out, "| task definition | {td_text} |");
+    let _ = writeln!(
+        out,
+        "| rolls | {} |\n",
+        if b.update_service { "yes" } else { "no" }
+    );
+    if let Some(diff) = &b.task_definition.diff {
+        let _ = writeln!(out, "```diff\n{}\n```\n", diff.trim_end());
+    }
+    let _ = writeln!(out, "</details>\n");
+}
+
+fn frontend_md(out: &mut String, s: &SitePlan) {
+    let summary = if s.is_empty() {
+        format!("no changes ({} files unchanged)", s.unchanged)
+    } else {
+        format!(
+            "{} upload{} ({})",
+            s.uploads.len(),
+            if s.uploads.len() == 1 { "" } else { "s" },
+            human_bytes(s.upload_bytes)
+        )
+    };
+    let _ = writeln!(
+        out,
+        "<details><summary><b>Frontend</b>: {summary}</summary>\n"
+    );
+    let _ = writeln!(
+        out,
+        "`{}` → `s3://{}`: {} files, {}\n",
+        s.dir,
+        s.bucket,
+        s.files,
+        human_bytes(s.bytes)
+    );
+    let (gc_n, gc_bytes) = gc_candidates(s);
+    let _ = writeln!(out, "| | files | bytes |\n| --- | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| uploads | {} | {} |",
+        s.uploads.len(),
+        human_bytes(s.upload_bytes)
+    );
+    let _ = writeln!(
+        out,
+        "| header-only copies | {} | {} |",
+        s.header_updates.len(),
+        human_bytes(s.header_updates.iter().map(|a| a.size).sum())
+    );
+    let _ = writeln!(
+        out,
+        "| rollback copies | {} | {} |",
+        s.objects.len(),
+        human_bytes(s.objects.iter().map(|o| o.size).sum())
+    );
+    let _ = writeln!(out, "| unchanged | {} | |", s.unchanged);
+    let _ = writeln!(
+        out,
+        "| garbage collection (after {} releases) | {gc_n} | {} |\n",
+        s.gc.keep_releases,
+        human_bytes(gc_bytes)
+    );
+    let big = largest(s, LARGEST);
+    if !big.is_empty() {
+        let _ = writeln!(
+            out,
+            "Largest uploads:\n\n| file | bytes | why |\n| --- | ---: | --- |"
+        );
+        for a in big {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                md_escape(&a.key),
+                human_bytes(a.size),
+                a.reason
+            );
+        }
+        out.push('\n');
+    }
+    match &s.invalidation {
+        InvalidationPlan::NoDistribution => {}
+        InvalidationPlan::Nothing { distribution } => {
+            let _ = writeln!(
+                out,
+                "CloudFront `{distribution}`: no invalidation needed.\n"
+            );
+        }
+        InvalidationPlan::Paths {
+            distribution,
+            paths,
+        } => {
+            let list: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+            let _ = writeln!(
+                out,
+                "CloudFront `{distribution}` invalidates: {}\n",
+                list.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(out, "</details>\n");
+}

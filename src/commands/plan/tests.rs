@@ -1,0 +1,394 @@
+//! Snapshots of the three renderings (text, Markdown, JSON) of one review, for: no changes,
+//! backend only, frontend only, both, and with warnings.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::plan::backend::{BackendPlan, ImagePlan, Live, Source, SourceTag, TaskDefinitionPlan};
+use crate::plan::site::{Headers, Live as SiteLive, LiveObject};
+use crate::release::{BackendRelease, ManifestEntry, SiteRelease};
+use crate::site::plan::{Desired, PlanInput};
+
+const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api";
+const TD4: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/api:4";
+const TOKEN_ARN: &str = "arn:aws:ssm:us-east-1:123456789012:parameter/app/token";
+
+fn digest(c: char) -> String {
+    format!("sha256:{}", c.to_string().repeat(64))
+}
+
+fn td(image: &str, log_level: Option<&str>) -> Value {
+    let mut env = vec![json!({"name": "NODE_ENV", "value": "production"})];
+    if let Some(l) = log_level {
+        env.push(json!({"name": "LOG_LEVEL", "value": l}));
+    }
+    json!({
+        "family": "api",
+        "containerDefinitions": [{
+            "name": "api", "image": image, "essential": true,
+            "environment": env,
+            "secrets": [{"name": "API_TOKEN", "valueFrom": TOKEN_ARN}],
+        }],
+    })
+}
+
+fn backend(changes: bool) -> BackendPlan {
+    let source = SourceTag {
+        tag: "src-0123456789abcdef0123".into(),
+        source: Source::GitTree {
+            tree: "f".repeat(40),
+        },
+    };
+    let live_image = format!("{REPO}@{}", digest('1'));
+    let live = td(&live_image, None);
+    let (image, new) = if changes {
+        (
+            ImagePlan::Build {
+                push_to: REPO.into(),
+                tags: vec![source.tag.clone(), "0123456".into()],
+            },
+            td(&format!("{REPO}:{}", source.tag), Some("debug")),
+        )
+    } else {
+        (
+            ImagePlan::Reuse {
+                digest: digest('1'),
+            },
+            live.clone(),
+        )
+    };
+    let diff = crate::ecs::diff::unified(&live, &new, "api:4", "new revision");
+    BackendPlan {
+        cluster: "spa-ecs".into(),
+        service: "api".into(),
+        repository: REPO.into(),
+        source,
+        image,
+        task_definition: TaskDefinitionPlan {
+            live: TD4.into(),
+            family: "api".into(),
+            changed: diff.is_some(),
+            diff,
+        },
+        update_service: changes,
+        force: false,
+        live: Live {
+            task_definition: live,
+            tags: Vec::new(),
+            secrets: BTreeMap::from([("API_TOKEN".into(), TOKEN_ARN.into())]),
+            seen_events: HashSet::new(),
+        },
+    }
+}
+
+fn headers(key: &str) -> Headers {
+    if key.starts_with("assets/") {
+        Headers {
+            content_type: "text/javascript".into(),
+            cache_control: "public, max-age=31536000, immutable".into(),
+        }
+    } else {
+        Headers {
+            content_type: "text/html".into(),
+            cache_control: "no-cache".into(),
+        }
+    }
+}
+
+/// (key, size, content version)
+type File = (&'static str, u64, u32);
+
+const V1: &[File] = &[
+    ("index.html", 400, 1),
+    ("assets/index-aaaa1111.js", 120_000, 1),
+    ("assets/vendor-bbbb2222.js", 480_000, 1),
+    ("assets/old-cccc3333.js", 2_000, 1),
+];
+
+const V2: &[File] = &[
+    ("index.html", 410, 2),
+    ("assets/index-dddd4444.js", 125_000, 2),
+    ("assets/vendor-bbbb2222.js", 480_000, 1),
+    ("assets/chat-eeee5555.js", 33_000, 2),
+];
+
+fn sha(key: &str, v: u32) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(format!("{key}/{v}")))
+}
+
+fn last_site(files: &[File]) -> SiteRelease {
+    SiteRelease {
+        bucket: "spa-ecs-site".into(),
+        files: files
+            .iter()
+            .map(|(k, size, v)| {
+                let h = headers(k);
+                (
+                    (*k).to_string(),
+                    ManifestEntry {
+                        sha256: sha(k, *v),
+                        size: *size,
+                        content_type: h.content_type,
+                        cache_control: h.cache_control,
+                        etag: Some(format!("etag-{k}-{v}")),
+                    },
+                )
+            })
+            .collect(),
+        status: ReleaseStatus::Succeeded,
+        failure: None,
+    }
+}
+
+/// The site built as `build`, against the bucket holding `live` as the last release recorded.
+/// `by_hand` keys were overwritten in the bucket outside deckhand.
+fn frontend(build: &[File], live: &[File], by_hand: &[&str]) -> crate::plan::site::SitePlan {
+    let last = last_site(live);
+    let site_live = SiteLive {
+        site: live
+            .iter()
+            .map(|(k, size, v)| {
+                let etag = if by_hand.contains(k) {
+                    "etag-by-hand".to_string()
+                } else {
+                    format!("etag-{k}-{v}")
+                };
+                (
+                    (*k).to_string(),
+                    LiveObject {
+                        size: *size,
+                        etag,
+                        last_modified: 1_764_000_000,
+                    },
+                )
+            })
+            .collect(),
+        objects: live
+            .iter()
+            .filter(|(k, _, _)| !k.starts_with("assets/"))
+            .map(|(k, size, v)| {
+                (
+                    sha(k, *v),
+                    LiveObject {
+                        size: *size,
+                        etag: "e".into(),
+                        last_modified: 1_764_000_000,
+                    },
+                )
+            })
+            .collect(),
+    };
+    crate::site::plan::plan(PlanInput {
+        bucket: "spa-ecs-site",
+        dir: "frontend/dist".into(),
+        desired: build
+            .iter()
+            .map(|(k, size, v)| Desired {
+                key: (*k).to_string(),
+                path: PathBuf::from(format!("frontend/dist/{k}")),
+                size: *size,
+                sha256: sha(k, *v),
+                headers: headers(k),
+            })
+            .collect(),
+        last: Some(&last),
+        live: site_live,
+        distribution: Some("E2EXAMPLE"),
+        spa_router: true,
+        keep_releases: 5,
+        grace_seconds: 3600,
+        max_delete: 1000,
+    })
+}
+
+fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
+    ReleaseRecord {
+        id: "20261130T120000000Z-89abcde".into(),
+        created_at: "2026-11-30T12:00:00Z".into(),
+        status: ReleaseStatus::Succeeded,
+        git: GitInfo::default(),
+        previous: None,
+        backend: Some(BackendRelease {
+            cluster: "spa-ecs".into(),
+            service: "api".into(),
+            image: format!("{REPO}@{}", digest('1')),
+            source_tag: "src-0123456789abcdef0123".into(),
+            task_definition_arn: td_arn.into(),
+            task_definition: None,
+            deployment_id: None,
+            status: ReleaseStatus::Succeeded,
+            failure: None,
+        }),
+        site: Some(last_site(site)),
+        rollback_of: None,
+        restored: None,
+    }
+}
+
+fn facts(last: Option<ReleaseRecord>) -> Facts {
+    Facts {
+        last,
+        state_bucket: Some("spa-ecs-site".into()),
+        secrets: BTreeMap::from([("API_TOKEN".into(), "/app/token".into())]),
+        error_pages: Some(("E2EXAMPLE".into(), Vec::new())),
+    }
+}
+
+fn identity() -> Identity {
+    Identity {
+        key: "deckhand.yml stack=spa-ecs".into(),
+        commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        planned_at: "2026-12-01T09:00:00Z".into(),
+    }
+}
+
+fn plan(backend: BackendPlan, frontend: crate::plan::site::SitePlan) -> DeployPlan {
+    DeployPlan {
+        release_id: "20261201T090000000Z-0123456".into(),
+        backend: Some(backend),
+        frontend: Some(frontend),
+    }
+}
+
+fn snapshot(name: &str, review: &Review) {
+    insta::assert_snapshot!(format!("{name}.text"), review.to_string());
+    insta::assert_snapshot!(format!("{name}.md"), review.markdown());
+    insta::assert_snapshot!(
+        format!("{name}.json"),
+        serde_json::to_string_pretty(review).unwrap()
+    );
+}
+
+#[test]
+fn no_changes() {
+    let r = review(
+        plan(backend(false), frontend(V1, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    assert!(!r.changes);
+    assert_eq!(r.verdict, "no changes");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    snapshot("no-changes", &r);
+}
+
+#[test]
+fn backend_only() {
+    let r = review(
+        plan(backend(true), frontend(V1, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    assert!(r.changes && r.plan.frontend.as_ref().unwrap().is_empty());
+    snapshot("backend-only", &r);
+}
+
+#[test]
+fn frontend_only() {
+    let r = review(
+        plan(backend(false), frontend(V2, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    assert!(r.changes && r.plan.backend.as_ref().unwrap().is_empty());
+    snapshot("frontend-only", &r);
+}
+
+#[test]
+fn both_halves() {
+    let r = review(
+        plan(backend(true), frontend(V2, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    snapshot("both", &r);
+}
+
+#[test]
+fn with_warnings() {
+    // The service runs api:4, the last release registered api:3; vendor.js was overwritten by
+    // hand; the distribution maps 403 and 404 to /index.html.
+    let mut f = facts(Some(record(
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/api:3",
+        V1,
+    )));
+    f.error_pages = Some((
+        "E2EXAMPLE".into(),
+        vec![
+            ErrorPage {
+                code: 403,
+                page: "/index.html".into(),
+                response_code: "200".into(),
+            },
+            ErrorPage {
+                code: 404,
+                page: "/index.html".into(),
+                response_code: "200".into(),
+            },
+        ],
+    ));
+    let r = review(
+        plan(
+            backend(false),
+            frontend(V1, V1, &["assets/vendor-bbbb2222.js"]),
+        ),
+        &f,
+        &identity(),
+    );
+    let kinds: Vec<_> = r.warnings.iter().map(|w| w.kind.clone()).collect();
+    assert_eq!(
+        kinds,
+        [
+            WarningKind::TaskDefinitionDrift,
+            WarningKind::SiteDrift,
+            WarningKind::ErrorPages,
+            WarningKind::ErrorPages
+        ]
+    );
+    snapshot("with-warnings", &r);
+}
+
+#[test]
+fn no_release_record_is_a_warning() {
+    let r = review(
+        plan(backend(false), frontend(V1, V1, &[])),
+        &facts(None),
+        &identity(),
+    );
+    assert_eq!(r.warnings.len(), 1);
+    assert_eq!(r.warnings[0].kind, WarningKind::NoRelease);
+    assert!(
+        r.warnings[0]
+            .message
+            .contains("no release record in s3://spa-ecs-site/_deckhand/releases/")
+    );
+}
+
+#[test]
+fn markdown_fits_a_comment_and_cuts_at_a_half() {
+    // A plan of 3,000 new files renders past 65,536 characters? It lists the five largest
+    // only, so it fits; the body is what the PR comment gets.
+    let many: Vec<File> = (0..3000)
+        .map(|i| {
+            let key: &'static str = Box::leak(format!("assets/chunk{i:05}.js").into_boxed_str());
+            (key, 1000 + i, 1)
+        })
+        .collect();
+    let r = review(
+        plan(backend(true), frontend(&many, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    let md = r.markdown();
+    assert!(
+        md.chars().count() < crate::github::comment::MAX_BODY_CHARS,
+        "{}",
+        md.len()
+    );
+    assert!(md.contains("assets/chunk02999.js"), "the largest is listed");
+}

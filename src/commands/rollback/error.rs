@@ -1,0 +1,62 @@
+//! What a rollback can fail with, with its exit code.
+
+use crate::aws::AwsError;
+use crate::diagnose::{Diagnose, Exit};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RollbackError {
+    #[error("no release to roll back to: {0}")]
+    NoTarget(String),
+    #[error("release {id} cannot be rolled back to: {why}")]
+    NotRestorable {
+        id: String,
+        why: String,
+        oldest: Option<String>,
+    },
+    #[error("cannot read {what}")]
+    Read {
+        what: String,
+        #[source]
+        source: Box<AwsError>,
+    },
+    #[error("cannot restore {key} in s3://{bucket} from {source_key}")]
+    Copy {
+        bucket: String,
+        key: String,
+        source_key: String,
+        #[source]
+        source: Box<AwsError>,
+    },
+}
+
+impl Diagnose for RollbackError {
+    fn exit(&self) -> Exit {
+        match self {
+            RollbackError::NoTarget(_) | RollbackError::NotRestorable { .. } => Exit::Usage,
+            RollbackError::Read { .. } | RollbackError::Copy { .. } => Exit::Error,
+        }
+    }
+    fn help(&self) -> Option<String> {
+        match self {
+            RollbackError::NoTarget(_) => {
+                Some("`deckhand releases` lists the releases and which can be restored".into())
+            }
+            RollbackError::NotRestorable { oldest, .. } => Some(match oldest {
+                Some(id) => format!(
+                    "the oldest release that can still be restored is {id} (`deckhand releases` lists them); nothing was written"
+                ),
+                None => "no release can be restored any more; nothing was written".into(),
+            }),
+            RollbackError::Read { source, .. } | RollbackError::Copy { source, .. } => {
+                source.help()
+            }
+        }
+    }
+}
+
+pub(super) fn read_err(what: String) -> impl FnOnce(AwsError) -> RollbackError {
+    move |source| RollbackError::Read {
+        what,
+        source: Box::new(source),
+    }
+}

@@ -1,0 +1,192 @@
+//! The executor: phases 1-3 ([`upload`]), then, after `deploy` wrote the record, [`finish`]:
+//! the CloudFront invalidation and garbage collection.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use sha2::Digest as _;
+
+use super::error::FrontendError;
+use crate::aws::AwsContext;
+use crate::cdn::{self, CdnError};
+use crate::config::Frontend;
+use crate::plan::DeployOptions;
+use crate::plan::site::{InvalidationPlan, SitePlan, human_bytes};
+use crate::release::store::ReleaseStore;
+use crate::release::{ReleaseMeta, ReleaseStatus, SiteRelease};
+use crate::site::{self, gc};
+
+/// Phases 1-3 (immutable assets, other files and the objects store, HTML last). Returns the
+/// site part of the release record, which `deploy` writes before calling [`finish`].
+pub(crate) async fn upload(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    _meta: &ReleaseMeta,
+    opts: &DeployOptions,
+) -> Result<SiteRelease, FrontendError> {
+    let mut files = plan.manifest.clone();
+    if !opts.dry_run {
+        let etags = site::upload::run(ctx, plan, cfg.concurrency).await?;
+        for (key, etag) in etags {
+            if let Some(entry) = files.get_mut(&key) {
+                entry.etag = Some(etag);
+            }
+        }
+    }
+    Ok(SiteRelease {
+        bucket: plan.bucket.clone(),
+        files,
+        status: ReleaseStatus::Succeeded,
+        failure: None,
+    })
+}
+
+/// The site part of a release whose publish failed: what it tried to publish, marked failed
+/// with the reason (never a baseline for the next plan, never kept by garbage collection).
+pub(crate) fn failed_site(plan: &SitePlan, err: &FrontendError) -> SiteRelease {
+    SiteRelease {
+        bucket: plan.bucket.clone(),
+        files: plan.manifest.clone(),
+        status: ReleaseStatus::Failed,
+        failure: Some(err.to_string()),
+    }
+}
+
+/// After the record is written: CloudFront invalidation, then garbage collection.
+pub(crate) async fn finish(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    store: &ReleaseStore<'_>,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+) -> Result<(), FrontendError> {
+    if opts.dry_run {
+        return Ok(());
+    }
+    let invalidated = invalidate(ctx, cfg, plan, meta, opts).await?;
+    let collected = collect(ctx, cfg, plan, store).await?;
+    tracing::info!(
+        "frontend: uploaded {} files ({}), updated headers of {}, stored {} rollback copies, {} unchanged; {invalidated}; {collected}",
+        plan.uploads.len(),
+        human_bytes(plan.upload_bytes),
+        plan.header_updates.len(),
+        plan.objects.len(),
+        plan.unchanged,
+    );
+    Ok(())
+}
+
+async fn invalidate(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+) -> Result<String, FrontendError> {
+    let (distribution, paths) = match &plan.invalidation {
+        InvalidationPlan::NoDistribution => return Ok("no CloudFront distribution".into()),
+        InvalidationPlan::Nothing { distribution } => {
+            return Ok(format!("no invalidation of {distribution} needed"));
+        }
+        InvalidationPlan::Paths {
+            distribution,
+            paths,
+        } => (distribution, paths),
+    };
+    // Derived from the release and its paths: a retried step gets the same invalidation back,
+    // while two batches never share a reference.
+    let digest = sha2::Sha256::digest(paths.join("\n").as_bytes());
+    let reference = format!("deckhand-{}-{}", meta.id, &hex::encode(digest)[..12]);
+    let id = cdn::create(
+        ctx,
+        distribution,
+        paths,
+        &reference,
+        cfg.invalidation.timeout,
+    )
+    .await?;
+    tracing::info!("invalidation {id} on {distribution}: {}", paths.join(" "));
+    if cfg.invalidation.wait && !opts.no_wait {
+        let timeout = cfg.invalidation.timeout;
+        if !cdn::wait(ctx, distribution, &id, timeout).await? {
+            let err = CdnError::Timeout {
+                distribution: distribution.clone(),
+                id: id.clone(),
+                waited: timeout,
+            };
+            if cfg.invalidation.required {
+                return Err(err.into());
+            }
+            tracing::warn!("{err}");
+            crate::github::warning_annotation(&err.to_string());
+            return Ok(format!("invalidation {id} still in progress"));
+        }
+        return Ok(format!("invalidation {id} completed"));
+    }
+    Ok(format!("invalidation {id} created"))
+}
+
+/// Deletes what none of the last `keep-releases` site releases reference.
+async fn collect(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    store: &ReleaseStore<'_>,
+) -> Result<String, FrontendError> {
+    let keep = usize::try_from(cfg.keep_releases)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let ids = store.list_ids().await?;
+    let mut keep_ids: BTreeSet<String> = ids.iter().rev().take(keep).cloned().collect();
+    let mut kept: Vec<SiteRelease> = Vec::new();
+    for id in ids.iter().rev() {
+        if kept.len() >= keep {
+            break;
+        }
+        let record = store.read(id).await?;
+        if let Some(site) = record
+            .site
+            .filter(|s| s.status == ReleaseStatus::Succeeded && s.bucket == cfg.bucket)
+        {
+            keep_ids.insert(id.clone());
+            kept.push(site);
+        }
+    }
+    let kept_refs: Vec<&SiteRelease> = kept.iter().collect();
+    let selection = gc::select(&gc::GcInput {
+        live: &plan.live,
+        kept: &kept_refs,
+        record_ids: &ids,
+        keep_ids: &keep_ids,
+        now: chrono::Utc::now().timestamp(),
+        grace_seconds: cfg.gc_grace.as_secs(),
+        max_delete: cfg.max_delete,
+    });
+    if !selection.keys.is_empty() {
+        gc::delete(ctx, &plan.bucket, &selection.keys).await?;
+    }
+    if !selection.records.is_empty() {
+        store.delete(&selection.records).await?;
+    }
+    let mut text = format!(
+        "garbage collection deleted {} keys and {} expired release records",
+        selection.keys.len(),
+        selection.records.len()
+    );
+    if selection.young > 0 {
+        text.push_str(&format!(
+            ", kept {} unreferenced keys younger than {}",
+            selection.young,
+            humantime::format_duration(Duration::from_secs(cfg.gc_grace.as_secs()))
+        ));
+    }
+    if selection.deferred > 0 {
+        text.push_str(&format!(
+            ", left {} for the next run (max-delete {})",
+            selection.deferred, cfg.max_delete
+        ));
+    }
+    Ok(text)
+}

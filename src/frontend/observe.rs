@@ -1,0 +1,57 @@
+//! The plan's reads: the built directory (scanned and hashed) and the bucket (one ListObjectsV2
+//! pass, split at the last release's keys), at once.
+
+use super::error::FrontendError;
+use crate::aws::AwsContext;
+use crate::config::Frontend;
+use crate::plan::site::Live;
+use crate::release::ReleaseRecord;
+use crate::site::headers::HeaderRules;
+use crate::site::plan::Desired;
+use crate::site::{observe, scan};
+
+/// What the plan read: the desired files with their intended headers, and the live bucket.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub(crate) desired: Vec<Desired>,
+    pub(crate) live: Live,
+}
+
+/// Scans `cfg.dir` and lists `cfg.bucket` concurrently. `last` is the newest release whose site
+/// part was published (its keys split the listing into ranges).
+pub(crate) async fn observe(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    last: Option<&ReleaseRecord>,
+) -> Result<Observed, FrontendError> {
+    let rules = HeaderRules::new(&cfg.headers)?;
+    let dir = cfg.dir.clone();
+    let exclude = cfg.exclude.clone();
+    let limits = scan::Limits {
+        max_files: cfg.max_files,
+        require_index: cfg.require_index,
+    };
+    let scanning = tokio::task::spawn_blocking(move || {
+        scan::walk(&dir, &exclude, limits).and_then(scan::hash_all)
+    });
+    let known: Vec<&str> = last
+        .and_then(|r| r.site.as_ref())
+        .filter(|s| s.bucket == cfg.bucket)
+        .map(|s| s.files.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let listing = observe::list(ctx, &cfg.bucket, &known);
+    let (files, live) = tokio::join!(scanning, listing);
+    let files = files.map_err(|e| FrontendError::Scan(e.to_string()))??;
+    let live = live?;
+    let desired = files
+        .into_iter()
+        .map(|f| Desired {
+            headers: rules.headers(&f.key),
+            key: f.key,
+            path: f.path,
+            size: f.size,
+            sha256: f.sha256,
+        })
+        .collect();
+    Ok(Observed { desired, live })
+}

@@ -1,0 +1,145 @@
+//! The backend part of a deploy plan: the image (reuse a digest or build and push), the task
+//! definition (diff against the live revision) and whether the service rolls. A value: `Display`
+//! is the text rendering, `Serialize` the JSON.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::short_td;
+
+/// How the context was fingerprinted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub(crate) enum Source {
+    /// `git rev-parse HEAD:<context>`: committed and clean.
+    GitTree { tree: String },
+    /// sha256 over the files the builder would see (uncommitted changes, or not in git).
+    Content { files: usize, reason: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::GitTree { tree } => write!(f, "git tree {}", &tree[..tree.len().min(12)]),
+            Source::Content { files, reason } => write!(f, "content of {files} files: {reason}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct SourceTag {
+    pub(crate) tag: String,
+    pub(crate) source: Source,
+}
+
+/// What a backend deploy will do.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BackendPlan {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    /// ECR repository URI (what the task definition references).
+    pub(crate) repository: String,
+    pub(crate) source: SourceTag,
+    pub(crate) image: ImagePlan,
+    pub(crate) task_definition: TaskDefinitionPlan,
+    /// Whether UpdateService is called.
+    pub(crate) update_service: bool,
+    pub(crate) force: bool,
+    #[serde(skip)]
+    pub(crate) live: Live,
+}
+
+/// Live state the executor needs, not part of the rendered plan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Live {
+    /// The live task definition as JSON (describe output).
+    pub(crate) task_definition: Value,
+    pub(crate) tags: Vec<aws_sdk_ecs::types::Tag>,
+    /// Variable -> SSM parameter ARN.
+    pub(crate) secrets: BTreeMap<String, String>,
+    /// Service events already there before this deploy.
+    pub(crate) seen_events: HashSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub(crate) enum ImagePlan {
+    /// ECR already has the source tag: no build, no push.
+    Reuse { digest: String },
+    /// Build and push to `push_to` with these tags.
+    Build { push_to: String, tags: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct TaskDefinitionPlan {
+    /// The live revision the new one is rendered from.
+    pub(crate) live: String,
+    pub(crate) family: String,
+    pub(crate) changed: bool,
+    /// Unified diff of the normalised task definitions (None when equal).
+    pub(crate) diff: Option<String>,
+}
+
+impl BackendPlan {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.update_service
+    }
+}
+
+impl fmt::Display for BackendPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let td = short_td(&self.task_definition.live);
+        if self.is_empty() {
+            return writeln!(
+                f,
+                "backend: no changes (service {} in cluster {} runs {td}; image {} is in ECR)",
+                self.service, self.cluster, self.source.tag
+            );
+        }
+        writeln!(
+            f,
+            "backend: service {} in cluster {}",
+            self.service, self.cluster
+        )?;
+        match &self.image {
+            ImagePlan::Reuse { digest } => writeln!(
+                f,
+                "  image: {} ({}) is in ECR as {digest}: no build",
+                self.source.tag, self.source.source
+            )?,
+            ImagePlan::Build { push_to, tags } => writeln!(
+                f,
+                "  image: {} ({}) is not in ECR: build and push to {push_to} (tags {})",
+                self.source.tag,
+                self.source.source,
+                tags.join(", ")
+            )?,
+        }
+        if self.task_definition.changed {
+            writeln!(
+                f,
+                "  task definition: {td} -> new revision of {}",
+                self.task_definition.family
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  task definition: {td} unchanged; new revision forced (--force)"
+            )?;
+        }
+        if let Some(diff) = &self.task_definition.diff {
+            for line in diff.lines() {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        writeln!(
+            f,
+            "  service: UpdateService {} to the new revision{}, then watch the rollout",
+            self.service,
+            if self.force { " (forced)" } else { "" }
+        )
+    }
+}

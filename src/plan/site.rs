@@ -1,0 +1,363 @@
+//! The frontend part of a deploy plan: what is uploaded (in which phase, from where), what gets
+//! new headers by server-side copy, what is stored for rollback, what is invalidated, and how
+//! garbage collection runs. A value: `Display` is the text rendering, `Serialize` the JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::release::ManifestEntry;
+
+/// The headers an object is published with. Part of change detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Headers {
+    pub(crate) content_type: String,
+    pub(crate) cache_control: String,
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiveObject {
+    pub(crate) size: u64,
+    /// Without quotes.
+    pub(crate) etag: String,
+    /// Seconds since the epoch.
+    pub(crate) last_modified: i64,
+}
+
+/// The bucket, split into the site's keys and deckhand's objects store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Live {
+    pub(crate) site: BTreeMap<String, LiveObject>,
+    /// sha256 -> object under `_deckhand/objects/`.
+    pub(crate) objects: BTreeMap<String, LiveObject>,
+}
+
+/// Publish phase: immutable assets first, HTML entry points last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Phase {
+    Immutable,
+    Other,
+    Html,
+}
+
+impl Phase {
+    pub(crate) const ALL: [Phase; 3] = [Phase::Immutable, Phase::Other, Phase::Html];
+
+    pub(crate) fn of(key: &str, headers: &Headers) -> Phase {
+        let lower = key.to_ascii_lowercase();
+        if lower.ends_with(".html") || lower.ends_with(".htm") {
+            Phase::Html
+        } else if headers.cache_control.contains("immutable") {
+            Phase::Immutable
+        } else {
+            Phase::Other
+        }
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Phase::Immutable => "immutable assets",
+            Phase::Other => "other files",
+            Phase::Html => "HTML entry points",
+        }
+    }
+
+    pub(crate) fn number(self) -> usize {
+        match self {
+            Phase::Immutable => 1,
+            Phase::Other => 2,
+            Phase::Html => 3,
+        }
+    }
+}
+
+/// Why a file is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Reason {
+    /// Not in the bucket and not in the last release.
+    New,
+    /// Its bytes differ from the last release.
+    Changed,
+    /// In the last release but deleted from the bucket by hand (drift).
+    Missing,
+    /// In the bucket with another size or ETag than the last release recorded (drift).
+    Modified,
+    /// In the bucket but in no release record: its content is unknown.
+    Untracked,
+    /// Same bytes, other intended headers.
+    Headers,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::New => "new",
+            Reason::Changed => "changed",
+            Reason::Missing => "deleted from the bucket by hand",
+            Reason::Modified => "changed in the bucket by hand",
+            Reason::Untracked => "not in the last release",
+            Reason::Headers => "headers changed",
+        })
+    }
+}
+
+/// A file to upload (or, for header updates, to copy onto itself with new headers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FileAction {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) content_type: String,
+    pub(crate) cache_control: String,
+    pub(crate) phase: Phase,
+    pub(crate) reason: Reason,
+    /// For header updates: what the last release published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) previous: Option<Headers>,
+    #[serde(skip)]
+    pub(crate) path: PathBuf,
+}
+
+/// A mutable file's bytes stored once under `_deckhand/objects/<sha256>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct StoreObject {
+    pub(crate) sha256: String,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    #[serde(skip)]
+    pub(crate) path: PathBuf,
+}
+
+/// The CloudFront part of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum InvalidationPlan {
+    /// No `distribution` configured: no CDN, no invalidation.
+    NoDistribution,
+    /// Nothing cached changed.
+    Nothing { distribution: String },
+    Paths {
+        distribution: String,
+        paths: Vec<String>,
+    },
+}
+
+/// How garbage collection will run after the record is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct GcPolicy {
+    pub(crate) keep_releases: u32,
+    pub(crate) grace_seconds: u64,
+    pub(crate) max_delete: usize,
+    /// Keys live now that this release does not reference (GC candidates once they fall out
+    /// of the last `keep_releases` releases).
+    pub(crate) unreferenced: usize,
+}
+
+/// What a frontend publish will do.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SitePlan {
+    pub(crate) bucket: String,
+    pub(crate) dir: String,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) uploads: Vec<FileAction>,
+    pub(crate) upload_bytes: u64,
+    pub(crate) header_updates: Vec<FileAction>,
+    pub(crate) objects: Vec<StoreObject>,
+    pub(crate) unchanged: usize,
+    /// Keys the last release published that this build no longer has. Nothing is deleted now
+    /// (open tabs may still load them); garbage collection removes them once no kept release
+    /// references them. A release that only removes files still records a new manifest.
+    pub(crate) removed: Vec<String>,
+    pub(crate) invalidation: InvalidationPlan,
+    pub(crate) gc: GcPolicy,
+    /// The manifest this release will record (ETags of unchanged files carried over).
+    #[serde(skip)]
+    pub(crate) manifest: BTreeMap<String, ManifestEntry>,
+    #[serde(skip)]
+    pub(crate) live: Live,
+}
+
+impl SitePlan {
+    /// Nothing to write (no uploads, header updates or objects to store).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.uploads.is_empty()
+            && self.header_updates.is_empty()
+            && self.objects.is_empty()
+            && self.removed.is_empty()
+    }
+}
+
+/// `1.2 MiB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in UNITS.iter().skip(1) {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+const LIST_MAX: usize = 20;
+
+impl fmt::Display for SitePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "frontend: {} -> s3://{} ({} files, {})",
+            self.dir,
+            self.bucket,
+            self.files,
+            human_bytes(self.bytes)
+        )?;
+        if self.is_empty() {
+            writeln!(f, "  no changes ({} files unchanged)", self.unchanged)?;
+            return Ok(());
+        }
+        if !self.uploads.is_empty() {
+            writeln!(
+                f,
+                "  upload {} files ({}):",
+                self.uploads.len(),
+                human_bytes(self.upload_bytes)
+            )?;
+            for phase in Phase::ALL {
+                let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
+                if items.is_empty() {
+                    continue;
+                }
+                writeln!(
+                    f,
+                    "    phase {} ({}): {} files, {}",
+                    phase.number(),
+                    phase.label(),
+                    items.len(),
+                    human_bytes(items.iter().map(|a| a.size).sum())
+                )?;
+                for a in items.iter().take(LIST_MAX) {
+                    writeln!(
+                        f,
+                        "      + {} ({}, {}, {})",
+                        a.key,
+                        human_bytes(a.size),
+                        a.content_type,
+                        a.reason
+                    )?;
+                }
+                if items.len() > LIST_MAX {
+                    writeln!(f, "      … and {} more", items.len() - LIST_MAX)?;
+                }
+            }
+        }
+        if !self.header_updates.is_empty() {
+            writeln!(
+                f,
+                "  update headers of {} files (server-side copy, no upload):",
+                self.header_updates.len()
+            )?;
+            for a in self.header_updates.iter().take(LIST_MAX) {
+                let (ct, cc) = a
+                    .previous
+                    .as_ref()
+                    .map_or(("", ""), |p| (&p.content_type, &p.cache_control));
+                if ct != a.content_type {
+                    writeln!(
+                        f,
+                        "      ~ {} content-type: {ct} -> {}",
+                        a.key, a.content_type
+                    )?;
+                }
+                if cc != a.cache_control {
+                    writeln!(
+                        f,
+                        "      ~ {} cache-control: {cc} -> {}",
+                        a.key, a.cache_control
+                    )?;
+                }
+            }
+            if self.header_updates.len() > LIST_MAX {
+                writeln!(
+                    f,
+                    "      … and {} more",
+                    self.header_updates.len() - LIST_MAX
+                )?;
+            }
+        }
+        if !self.objects.is_empty() {
+            writeln!(
+                f,
+                "  store {} mutable files for rollback under _deckhand/objects/ ({})",
+                self.objects.len(),
+                human_bytes(self.objects.iter().map(|o| o.size).sum())
+            )?;
+        }
+        if !self.removed.is_empty() {
+            writeln!(
+                f,
+                "  no longer in the build: {} files (kept for open tabs; garbage-collected later)",
+                self.removed.len()
+            )?;
+            for key in self.removed.iter().take(LIST_MAX) {
+                writeln!(f, "      - {key}")?;
+            }
+            if self.removed.len() > LIST_MAX {
+                writeln!(f, "      … and {} more", self.removed.len() - LIST_MAX)?;
+            }
+        }
+        writeln!(f, "  unchanged: {} files", self.unchanged)?;
+        match &self.invalidation {
+            InvalidationPlan::NoDistribution => {
+                writeln!(
+                    f,
+                    "  no invalidation: no CloudFront distribution configured"
+                )?;
+            }
+            InvalidationPlan::Nothing { distribution } => {
+                writeln!(
+                    f,
+                    "  no invalidation of {distribution}: no cached path changed"
+                )?;
+            }
+            InvalidationPlan::Paths {
+                distribution,
+                paths,
+            } => {
+                writeln!(
+                    f,
+                    "  invalidate {distribution}: {}",
+                    paths
+                        .iter()
+                        .take(LIST_MAX)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )?;
+                if paths.len() > LIST_MAX {
+                    writeln!(f, "      … and {} more paths", paths.len() - LIST_MAX)?;
+                }
+            }
+        }
+        writeln!(
+            f,
+            "  garbage collection after the record: keys referenced by none of the last {} releases, older than {}, at most {} ({} live keys not in this release)",
+            self.gc.keep_releases,
+            humantime::format_duration(std::time::Duration::from_secs(self.gc.grace_seconds)),
+            self.gc.max_delete,
+            self.gc.unreferenced
+        )
+    }
+}
