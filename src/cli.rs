@@ -103,6 +103,10 @@ pub(crate) struct DeployArgs {
     /// Print the plan (and the result) as JSON on stdout.
     #[arg(long, env = "DECKHAND_JSON")]
     pub(crate) json: bool,
+    /// Apply this plan (written by `deckhand plan --out FILE`) exactly, if the live state it
+    /// was made from has not moved; else exit 7 and write nothing.
+    #[arg(long, env = "DECKHAND_PLAN", value_name = "FILE")]
+    pub(crate) plan: Option<PathBuf>,
 }
 
 impl DeployArgs {
@@ -116,6 +120,7 @@ impl DeployArgs {
                 dry_run: self.dry_run,
             },
             json: self.json,
+            plan: self.plan.clone(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub(crate) enum Exit {
     Locked = 5,
     /// `plan --detailed-exitcode`: the plan has changes.
     Changes = 6,
+    /// `deploy --plan`: the live state moved since the plan was made.
+    Moved = 7,
 }
 
 impl Exit {

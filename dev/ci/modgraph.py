@@ -31,6 +31,7 @@ LAYERS = {
     "stack": (3, "steps"),
     "release::store": (3, "steps"),
     "release::lock": (3, "steps"),
+    "release::history": (3, "steps"),
     "release::error": (3, "steps"),
     "backend": (4, "halves"),
     "frontend": (4, "halves"),

@@ -2,12 +2,10 @@
 //! UpdateService, and watch the deployment it started.
 
 use super::error::BackendError;
-use super::observe::Observed;
-use super::plan::rendered;
 use crate::aws::{AwsContext, short_td};
 use crate::config::Backend;
 use crate::ecs::report::{Outcome, Target};
-use crate::ecs::{self, normalise, render, watch};
+use crate::ecs::{self, normalise, watch};
 use crate::image::{build, ecr};
 use crate::output;
 use crate::plan::DeployOptions;
@@ -15,15 +13,12 @@ use crate::plan::backend::{BackendPlan, ImagePlan};
 use crate::release::{BackendRelease, ReleaseMeta, ReleaseStatus};
 
 /// The tags of the new revision: the live ones, with deckhand's own replaced.
-fn revision_tags(
-    live: &[aws_sdk_ecs::types::Tag],
-    meta: &ReleaseMeta,
-) -> Vec<aws_sdk_ecs::types::Tag> {
+fn revision_tags(live: &[(String, String)], meta: &ReleaseMeta) -> Vec<aws_sdk_ecs::types::Tag> {
     use aws_sdk_ecs::types::Tag;
     let mut tags: Vec<Tag> = live
         .iter()
-        .filter(|t| !t.key().is_some_and(|k| k.starts_with("deckhand:")))
-        .cloned()
+        .filter(|(k, _)| !k.starts_with("deckhand:"))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
     tags.push(
         Tag::builder()
@@ -35,6 +30,27 @@ fn revision_tags(
         tags.push(Tag::builder().key("deckhand:git-sha").value(sha).build());
     }
     tags
+}
+
+/// The planned revision with the deployed containers' image set to the pushed digest (the plan
+/// names `repository:tag` for an image it builds).
+fn with_image(
+    rendered: &serde_json::Value,
+    containers: &[String],
+    image: &str,
+) -> serde_json::Value {
+    let mut out = rendered.clone();
+    if let Some(defs) = out["containerDefinitions"].as_array_mut() {
+        for d in defs {
+            if d["name"]
+                .as_str()
+                .is_some_and(|n| containers.iter().any(|c| c == n))
+            {
+                d["image"] = serde_json::Value::String(image.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Builds/pushes, registers, updates the service and (unless `no_wait`) watches the rollout.
@@ -68,17 +84,12 @@ pub(crate) async fn apply(
         }
     };
     let image = format!("{}@{digest}", plan.repository);
-    let observed = Observed {
-        task_definition_arn: plan.task_definition.live.clone(),
-        task_definition: plan.live.task_definition.clone(),
-        tags: plan.live.tags.clone(),
-        repository_uri: plan.repository.clone(),
-        existing: Some(digest.clone()),
-        secrets: plan.live.secrets.clone(),
-        seen_events: plan.live.seen_events.clone(),
-    };
-    let new = rendered(cfg, &observed, &image)?;
-    let live = normalise::normalise(&render::strip(&plan.live.task_definition));
+    let new = with_image(
+        &plan.task_definition.rendered,
+        &plan.task_definition.containers,
+        &image,
+    );
+    let live = normalise::normalise(&plan.live.task_definition);
     let mut release = BackendRelease {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
@@ -88,7 +99,7 @@ pub(crate) async fn apply(
         deployment_id: None,
         status: ReleaseStatus::Succeeded,
         failure: None,
-        task_definition: Some(render::strip(&plan.live.task_definition)),
+        task_definition: Some(plan.live.task_definition.clone()),
     };
     if new == live && !opts.force {
         output::stderr(&format!(
@@ -142,7 +153,7 @@ pub(crate) async fn apply(
         task_definition: arn.clone(),
         timeout: cfg.wait_timeout,
         max: cfg.wait_max,
-        seen_events: plan.live.seen_events.clone(),
+        seen_events: plan.live.seen_events.iter().cloned().collect(),
     };
     let outcome = watch::watch(ctx, target)
         .await

@@ -15,17 +15,38 @@ use crate::config::Backend;
 use crate::image::tag;
 use crate::plan::DeployOptions;
 use crate::plan::backend::BackendPlan;
+use crate::plan::fingerprint::BackendPrint;
 use crate::release::ReleaseMeta;
 
-/// Reads live state and plans. Never writes. On the no-op path this is DescribeServices,
-/// DescribeTaskDefinition, DescribeImages and (with secrets) DescribeParameters.
+/// Reads live state and plans, with the fingerprint of what it read. Never writes. On the
+/// no-op path this is DescribeServices, DescribeTaskDefinition, DescribeImages and (with
+/// secrets) DescribeParameters.
 pub(crate) async fn plan(
     ctx: &AwsContext,
     cfg: &Backend,
     meta: &ReleaseMeta,
     opts: &DeployOptions,
-) -> Result<BackendPlan, BackendError> {
+) -> Result<(BackendPlan, BackendPrint), BackendError> {
     let source = tag::source_tag(&cfg.context, &cfg.dockerfile, &cfg.build_args)?;
     let observed = observe::observe(ctx, cfg, &source.tag).await?;
-    plan::plan_from(cfg, meta, opts, source, observed)
+    let print = BackendPrint {
+        task_definition: observed.task_definition_arn.clone(),
+        deployment: observed.deployment.clone(),
+        image: observed.existing.clone(),
+    };
+    Ok((plan::plan_from(cfg, meta, opts, source, observed)?, print))
+}
+
+/// The source tag of the context as it is now (local: git or a content hash).
+pub(crate) fn source_tag(cfg: &Backend) -> Result<String, BackendError> {
+    Ok(tag::source_tag(&cfg.context, &cfg.dockerfile, &cfg.build_args)?.tag)
+}
+
+/// The backend's fingerprint as it is now (DescribeServices and DescribeImages only).
+pub(crate) async fn fingerprint(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    source_tag: &str,
+) -> Result<BackendPrint, BackendError> {
+    observe::print(ctx, cfg, source_tag).await
 }

@@ -1,7 +1,7 @@
 //! The plan's reads: the service, its task definition (with tags), the source tag in ECR and
 //! the secrets' parameter ARNs. DescribeServices, DescribeImages and DescribeParameters run at once.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -17,12 +17,14 @@ use crate::secrets;
 pub(crate) struct Observed {
     pub(crate) task_definition_arn: String,
     pub(crate) task_definition: Value,
-    pub(crate) tags: Vec<aws_sdk_ecs::types::Tag>,
+    pub(crate) tags: Vec<(String, String)>,
     pub(crate) repository_uri: String,
     /// Digest of the source tag when ECR has it.
     pub(crate) existing: Option<String>,
     pub(crate) secrets: std::collections::BTreeMap<String, String>,
-    pub(crate) seen_events: HashSet<String>,
+    pub(crate) seen_events: BTreeSet<String>,
+    /// The service's PRIMARY deployment.
+    pub(crate) deployment: Option<String>,
 }
 
 pub(super) async fn observe(
@@ -97,6 +99,15 @@ pub(super) async fn observe(
         }
         ecr::Lookup::NotFound => (None, repository_uri(ctx, &cfg.repository).await?),
     };
+    let tags = tags
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
     Ok(Observed {
         task_definition_arn: td_arn,
         task_definition,
@@ -109,6 +120,49 @@ pub(super) async fn observe(
             .iter()
             .filter_map(|e| e.id().map(str::to_string))
             .collect(),
+        deployment: crate::ecs::primary_deployment(&svc),
+    })
+}
+
+/// The fingerprint reads alone: DescribeServices and the source tag in ECR (no task
+/// definition, no parameters: the plan holds those).
+pub(super) async fn print(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    source_tag: &str,
+) -> Result<crate::plan::fingerprint::BackendPrint, BackendError> {
+    let (svc, image) = tokio::join!(
+        ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
+        ecr::find_tag(ctx, &cfg.repository, source_tag),
+    );
+    let read = |what: String| {
+        move |source| BackendError::Read {
+            what,
+            source: Box::new(source),
+        }
+    };
+    let svc = match svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))? {
+        ecs::Lookup::Found(s) => s,
+        ecs::Lookup::NoCluster => {
+            return Err(BackendError::NoCluster {
+                cluster: cfg.cluster.clone(),
+            });
+        }
+        ecs::Lookup::NoService => {
+            return Err(BackendError::NoService {
+                cluster: cfg.cluster.clone(),
+                service: cfg.service.clone(),
+            });
+        }
+    };
+    let image = match image.map_err(read(format!("ECR repository {}", cfg.repository)))? {
+        ecr::Lookup::Found(found) => Some(found.digest),
+        ecr::Lookup::NotFound | ecr::Lookup::NoRepository => None,
+    };
+    Ok(crate::plan::fingerprint::BackendPrint {
+        task_definition: svc.task_definition().unwrap_or_default().to_string(),
+        deployment: crate::ecs::primary_deployment(&svc),
+        image,
     })
 }
 

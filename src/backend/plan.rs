@@ -20,11 +20,7 @@ fn push_repo(cfg: &Backend, repository_uri: &str) -> String {
 }
 
 /// The rendered (normalised) task definition for an image reference.
-pub(super) fn rendered(
-    cfg: &Backend,
-    observed: &Observed,
-    image: &str,
-) -> Result<Value, BackendError> {
+fn rendered(cfg: &Backend, observed: &Observed, image: &str) -> Result<Value, BackendError> {
     let changes = render::Changes {
         containers: &cfg.containers,
         image,
@@ -77,7 +73,8 @@ pub(crate) fn plan_from(
         }
     };
     let new = rendered(cfg, &observed, &image_ref)?;
-    let live = normalise::normalise(&render::strip(&observed.task_definition));
+    let stripped = render::strip(&observed.task_definition);
+    let live = normalise::normalise(&stripped);
     let td_name = short_td(&observed.task_definition_arn).to_string();
     let diff = diff::unified(&live, &new, &td_name, "new revision");
     let changed = diff.is_some();
@@ -96,11 +93,13 @@ pub(crate) fn plan_from(
             family,
             changed,
             diff,
+            rendered: new,
+            containers: cfg.containers.clone(),
         },
         update_service: changed || opts.force,
         force: opts.force,
         live: Live {
-            task_definition: observed.task_definition.clone(),
+            task_definition: stripped,
             tags: observed.tags.clone(),
             secrets: observed.secrets.clone(),
             seen_events: observed.seen_events,
@@ -110,7 +109,7 @@ pub(crate) fn plan_from(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::{BTreeMap, BTreeSet};
     use std::time::Duration;
 
     use serde_json::json;
@@ -151,7 +150,8 @@ mod tests {
             repository_uri: REPO.into(),
             existing: existing.map(str::to_string),
             secrets: BTreeMap::new(),
-            seen_events: HashSet::new(),
+            seen_events: BTreeSet::new(),
+            deployment: None,
         }
     }
 

@@ -37,6 +37,16 @@ pub(crate) enum CommandError {
     Rollback(#[from] RollbackError),
     #[error("cannot post the plan comment")]
     Comment(#[from] CommentError),
+    #[error("cannot read the plan {}: {message}", path.display())]
+    PlanFile {
+        path: Box<std::path::PathBuf>,
+        message: String,
+    },
+    #[error("refusing the plan in {}: {}", path.display(), moved.join("; "))]
+    Moved {
+        path: Box<std::path::PathBuf>,
+        moved: Vec<String>,
+    },
     #[error("cannot write the plan to {}", path.display())]
     PlanOut {
         path: std::path::PathBuf,
@@ -58,16 +68,31 @@ impl CommandError {
             CommandError::SecretsSync(e) => Some(e),
             CommandError::Rollback(e) => Some(e),
             CommandError::Comment(e) => Some(e),
-            CommandError::PlanOut { .. } => None,
+            CommandError::PlanOut { .. }
+            | CommandError::PlanFile { .. }
+            | CommandError::Moved { .. } => None,
         }
     }
 }
 
 impl Diagnose for CommandError {
     fn exit(&self) -> Exit {
-        self.inner().map_or(Exit::Error, Diagnose::exit)
+        match self {
+            CommandError::PlanFile { .. } => Exit::Usage,
+            CommandError::Moved { .. } => Exit::Moved,
+            _ => self.inner().map_or(Exit::Error, Diagnose::exit),
+        }
     }
     fn help(&self) -> Option<String> {
-        self.inner().and_then(Diagnose::help)
+        match self {
+            CommandError::PlanFile { .. } => Some(
+                "write it with `deckhand plan --out FILE` (the same deckhand version)".into(),
+            ),
+            CommandError::Moved { .. } => Some(
+                "nothing was written; make and review a new plan (`deckhand plan --out FILE`), or deploy without --plan"
+                    .into(),
+            ),
+            _ => self.inner().and_then(Diagnose::help),
+        }
     }
 }

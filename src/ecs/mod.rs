@@ -52,6 +52,15 @@ pub(crate) async fn describe_service(
     }
 }
 
+/// The id of the service's PRIMARY deployment.
+pub(crate) fn primary_deployment(svc: &Service) -> Option<String> {
+    svc.deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id())
+        .map(str::to_string)
+}
+
 /// DescribeTaskDefinition with its tags.
 pub(crate) async fn describe_task_definition(
     ctx: &AwsContext,

@@ -1,7 +1,6 @@
 //! The executor: phases 1-3 ([`upload`]), then, after `deploy` wrote the record, [`finish`]:
 //! the CloudFront invalidation and garbage collection.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sha2::Digest as _;
@@ -14,7 +13,7 @@ use crate::plan::DeployOptions;
 use crate::plan::site::{InvalidationPlan, SitePlan, human_bytes};
 use crate::release::store::ReleaseStore;
 use crate::release::{ReleaseMeta, ReleaseStatus, SiteRelease};
-use crate::site::{self, gc};
+use crate::site;
 
 /// Phases 1-3 (immutable assets, other files and the objects store, HTML last). Returns the
 /// site part of the release record, which `deploy` writes before calling [`finish`].
@@ -128,64 +127,36 @@ async fn invalidate(
     Ok(format!("invalidation {id} created"))
 }
 
-/// Deletes what none of the last `keep-releases` site releases reference.
+/// Deletes what the plan's garbage collection selected.
 async fn collect(
     ctx: &AwsContext,
     cfg: &Frontend,
     plan: &SitePlan,
     store: &ReleaseStore<'_>,
 ) -> Result<String, FrontendError> {
-    let keep = usize::try_from(cfg.keep_releases)
-        .unwrap_or(usize::MAX)
-        .max(1);
-    let ids = store.list_ids().await?;
-    let mut keep_ids: BTreeSet<String> = ids.iter().rev().take(keep).cloned().collect();
-    let mut kept: Vec<SiteRelease> = Vec::new();
-    for id in ids.iter().rev() {
-        if kept.len() >= keep {
-            break;
-        }
-        let record = store.read(id).await?;
-        if let Some(site) = record
-            .site
-            .filter(|s| s.status == ReleaseStatus::Succeeded && s.bucket == cfg.bucket)
-        {
-            keep_ids.insert(id.clone());
-            kept.push(site);
-        }
+    let gc = &plan.gc;
+    if !gc.delete.is_empty() {
+        site::gc::delete(ctx, &plan.bucket, &gc.delete).await?;
     }
-    let kept_refs: Vec<&SiteRelease> = kept.iter().collect();
-    let selection = gc::select(&gc::GcInput {
-        live: &plan.live,
-        kept: &kept_refs,
-        record_ids: &ids,
-        keep_ids: &keep_ids,
-        now: chrono::Utc::now().timestamp(),
-        grace_seconds: cfg.gc_grace.as_secs(),
-        max_delete: cfg.max_delete,
-    });
-    if !selection.keys.is_empty() {
-        gc::delete(ctx, &plan.bucket, &selection.keys).await?;
-    }
-    if !selection.records.is_empty() {
-        store.delete(&selection.records).await?;
+    if !gc.expire_records.is_empty() {
+        store.delete(&gc.expire_records).await?;
     }
     let mut text = format!(
         "garbage collection deleted {} keys and {} expired release records",
-        selection.keys.len(),
-        selection.records.len()
+        gc.delete.len(),
+        gc.expire_records.len()
     );
-    if selection.young > 0 {
+    if gc.young > 0 {
         text.push_str(&format!(
             ", kept {} unreferenced keys younger than {}",
-            selection.young,
+            gc.young,
             humantime::format_duration(Duration::from_secs(cfg.gc_grace.as_secs()))
         ));
     }
-    if selection.deferred > 0 {
+    if gc.deferred > 0 {
         text.push_str(&format!(
             ", left {} for the next run (max-delete {})",
-            selection.deferred, cfg.max_delete
+            gc.deferred, cfg.max_delete
         ));
     }
     Ok(text)

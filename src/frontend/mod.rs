@@ -1,8 +1,9 @@
 //! Frontend publish (issue 4): scan -> plan -> upload in phases -> (record) -> invalidate -> GC.
 //!
-//! `deploy` calls [`plan`] (reads only: [`observe`], then the pure planner), [`upload`] (phases
-//! 1-3 and the objects store; returns the site part of the release record), writes the record,
-//! then calls [`finish`] (CloudFront invalidation, then garbage collection).
+//! `deploy` calls [`plan`] (reads only: [`observe`], then the pure planner, which also decides
+//! the garbage collection), [`upload`] (phases 1-3 and the objects store; returns the site part
+//! of the release record), writes the record, then calls [`finish`] (CloudFront invalidation,
+//! then the planned deletions). Applying reads nothing the plan holds.
 
 mod apply;
 mod error;
@@ -15,17 +16,92 @@ pub(crate) use error::FrontendError;
 use crate::aws::AwsContext;
 use crate::config::Frontend;
 use crate::plan::DeployOptions;
+use crate::plan::fingerprint::SitePrint;
 use crate::plan::site::SitePlan;
-use crate::release::ReleaseRecord;
+use crate::release::history::History;
 
-/// Scans the directory, reads the live state (last release manifest + one ListObjectsV2 pass),
-/// and plans. Never writes. `last` is the newest release whose site part was published.
+/// Scans the directory, reads the live state (the last site release's manifest + one
+/// ListObjectsV2 pass), and plans; a plan that publishes also decides the garbage collection
+/// that follows it (reading back as many release records as `keep-releases` keeps). Never
+/// writes.
 pub(crate) async fn plan(
     ctx: &AwsContext,
     cfg: &Frontend,
-    last: Option<&ReleaseRecord>,
+    mut history: Option<&mut History<'_, '_>>,
+    release_id: &str,
     _opts: &DeployOptions,
 ) -> Result<SitePlan, FrontendError> {
-    let observed = observe::observe(ctx, cfg, last).await?;
-    Ok(plan::plan_from(cfg, observed, last))
+    let last = match history.as_deref_mut() {
+        Some(h) => h.latest_site().await?,
+        None => None,
+    };
+    let observed = observe::observe(ctx, cfg, last.as_ref()).await?;
+    let mut site = plan::plan_from(cfg, observed, last.as_ref());
+    if let Some(h) = history
+        && !site.is_empty()
+    {
+        let keep = usize::try_from(cfg.keep_releases)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let (sites, _) = h.sites(&cfg.bucket, keep - 1).await?;
+        plan::collect(
+            cfg,
+            &mut site,
+            &plan::Kept {
+                sites: &sites,
+                ids: &h.ids,
+                new_id: release_id,
+                now: chrono::Utc::now().timestamp(),
+            },
+        );
+    }
+    Ok(site)
+}
+
+/// The bucket's fingerprint as it is now (one ListObjectsV2 pass, split at the plan's keys).
+pub(crate) async fn fingerprint(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+) -> Result<SitePrint, FrontendError> {
+    let known: Vec<&str> = plan.manifest.keys().map(String::as_str).collect();
+    let live = crate::site::observe::list(ctx, &cfg.bucket, &known).await?;
+    Ok(SitePrint::of(&cfg.bucket, &live.site, &live.objects))
+}
+
+/// The fingerprint of the listing a plan was made from.
+pub(crate) fn planned_print(plan: &SitePlan) -> SitePrint {
+    SitePrint::of(&plan.bucket, &plan.live.site, &plan.live.objects)
+}
+
+/// Whether the build directory still holds the files the plan publishes (scanned and hashed
+/// again, locally): `None` when it does, else the first difference.
+pub(crate) async fn build_differs(
+    cfg: &Frontend,
+    plan: &SitePlan,
+) -> Result<Option<String>, FrontendError> {
+    let observed = observe::scan_only(cfg).await?;
+    let now: std::collections::BTreeMap<&str, &str> = observed
+        .iter()
+        .map(|d| (d.key.as_str(), d.sha256.as_str()))
+        .collect();
+    for (key, entry) in &plan.manifest {
+        match now.get(key.as_str()) {
+            None => return Ok(Some(format!("{key} is no longer in {}", cfg.dir.display()))),
+            Some(sha) if *sha != entry.sha256 => {
+                return Ok(Some(format!(
+                    "{key} in {} has other bytes than the plan's",
+                    cfg.dir.display()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = now.keys().find(|k| !plan.manifest.contains_key(**k)) {
+        return Ok(Some(format!(
+            "{extra} in {} is not in the plan",
+            cfg.dir.display()
+        )));
+    }
+    Ok(None)
 }

@@ -17,6 +17,32 @@ pub(crate) struct Observed {
     pub(crate) live: Live,
 }
 
+/// Scans and hashes `cfg.dir` alone (no AWS call).
+pub(crate) async fn scan_only(cfg: &Frontend) -> Result<Vec<Desired>, FrontendError> {
+    let rules = HeaderRules::new(&cfg.headers)?;
+    let dir = cfg.dir.clone();
+    let exclude = cfg.exclude.clone();
+    let limits = scan::Limits {
+        max_files: cfg.max_files,
+        require_index: cfg.require_index,
+    };
+    let files = tokio::task::spawn_blocking(move || {
+        scan::walk(&dir, &exclude, limits).and_then(scan::hash_all)
+    })
+    .await
+    .map_err(|e| FrontendError::Scan(e.to_string()))??;
+    Ok(files
+        .into_iter()
+        .map(|f| Desired {
+            headers: rules.headers(&f.key),
+            key: f.key,
+            path: f.path,
+            size: f.size,
+            sha256: f.sha256,
+        })
+        .collect())
+}
+
 /// Scans `cfg.dir` and lists `cfg.bucket` concurrently. `last` is the newest release whose site
 /// part was published (its keys split the listing into ranges).
 pub(crate) async fn observe(

@@ -2,16 +2,16 @@
 //! definition (diff against the live revision) and whether the service rolls. A value: `Display`
 //! is the text rendering, `Serialize` the JSON.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aws::short_td;
 
 /// How the context was fingerprinted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub(crate) enum Source {
     /// `git rev-parse HEAD:<context>`: committed and clean.
@@ -29,14 +29,14 @@ impl fmt::Display for Source {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SourceTag {
     pub(crate) tag: String,
     pub(crate) source: Source,
 }
 
 /// What a backend deploy will do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct BackendPlan {
     pub(crate) cluster: String,
     pub(crate) service: String,
@@ -48,23 +48,24 @@ pub(crate) struct BackendPlan {
     /// Whether UpdateService is called.
     pub(crate) update_service: bool,
     pub(crate) force: bool,
-    #[serde(skip)]
+    /// What the executor needs from the live state, read when the plan was made.
     pub(crate) live: Live,
 }
 
-/// Live state the executor needs, not part of the rendered plan.
-#[derive(Debug, Clone, Default)]
+/// The live state the executor works from (so applying reads none of it again).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Live {
-    /// The live task definition as JSON (describe output).
+    /// The live revision as a RegisterTaskDefinition input (recorded in the release).
     pub(crate) task_definition: Value,
-    pub(crate) tags: Vec<aws_sdk_ecs::types::Tag>,
+    /// The live revision's tags (the new revision keeps all but deckhand's own).
+    pub(crate) tags: Vec<(String, String)>,
     /// Variable -> SSM parameter ARN.
     pub(crate) secrets: BTreeMap<String, String>,
-    /// Service events already there before this deploy.
-    pub(crate) seen_events: HashSet<String>,
+    /// Service events already there before this deploy (not shown again while watching).
+    pub(crate) seen_events: BTreeSet<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub(crate) enum ImagePlan {
     /// ECR already has the source tag: no build, no push.
@@ -73,12 +74,18 @@ pub(crate) enum ImagePlan {
     Build { push_to: String, tags: Vec<String> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TaskDefinitionPlan {
     /// The live revision the new one is rendered from.
     pub(crate) live: String,
     pub(crate) family: String,
     pub(crate) changed: bool,
+    /// The new revision (normalised RegisterTaskDefinition input). Its image is the source
+    /// tag's digest, or, when the image is built, `repository:tag` until the push names the
+    /// digest.
+    pub(crate) rendered: Value,
+    /// The containers whose image is the deployed one.
+    pub(crate) containers: Vec<String>,
     /// Unified diff of the normalised task definitions (None when equal).
     pub(crate) diff: Option<String>,
 }

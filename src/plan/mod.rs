@@ -1,19 +1,32 @@
 //! Plan types (a model): what a deploy will do, as a value. `Display` renders text (the dry run,
-//! the job summary), `Serialize` the JSON of `--json`.
+//! the job summary), `Serialize` the JSON of `--json` and `plan --out`, `Deserialize` what
+//! `deploy --plan FILE` applies.
 //!
-//! - [`DeployPlan`]: the release id and, per half, [`backend::BackendPlan`] and
-//!   [`site::SitePlan`] (`None` when the half is not deployed).
+//! - [`DeployPlan`]: the whole decision. Per half, [`backend::BackendPlan`] and
+//!   [`site::SitePlan`] (`None` when the half is not deployed); where it was made
+//!   ([`Origin`]); the [`Fingerprint`] of the live state it was computed from; what the release
+//!   record carries over ([`Carry`]). Applying it reads nothing the plan holds.
 //! - [`DeployOptions`]: the flags that change what is planned or how it is applied.
+//!
+//! The JSON shape is versioned ([`JSON_VERSION`]); `README.md` ("The plan file") documents it.
 
 pub(crate) mod backend;
+pub(crate) mod fingerprint;
 pub(crate) mod site;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use fingerprint::Fingerprint;
+
+use crate::release::{BackendRelease, SiteRelease};
+
+/// The version of the plan's JSON. A plan file of another version is refused.
+pub(crate) const JSON_VERSION: u32 = 1;
 
 /// One half of a deploy (`--only`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Only {
     Backend,
@@ -28,10 +41,36 @@ pub(crate) struct DeployOptions {
     pub(crate) dry_run: bool,
 }
 
+/// Where a plan was made: the commit (and its tree) and the resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Origin {
+    pub(crate) commit: Option<String>,
+    /// `git rev-parse HEAD^{tree}`: a PR's merge commit and the commit merged to main share it.
+    pub(crate) tree: Option<String>,
+    /// sha256 of the resolved settings (file, flags, stack outputs).
+    pub(crate) config: String,
+    pub(crate) only: Option<Only>,
+    pub(crate) force: bool,
+}
+
+/// What the release record takes over from the last release for the halves this deploy does
+/// not write (read when the plan was made, so applying reads no record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Carry {
+    /// The newest release id (the record's `previous`).
+    pub(crate) previous: Option<String>,
+    pub(crate) backend: Option<BackendRelease>,
+    pub(crate) site: Option<SiteRelease>,
+}
+
 /// The whole plan: what `deploy --dry-run` prints and what `deploy` applies.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DeployPlan {
+    pub(crate) version: u32,
     pub(crate) release_id: String,
+    pub(crate) origin: Origin,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) carry: Carry,
     pub(crate) backend: Option<backend::BackendPlan>,
     pub(crate) frontend: Option<site::SitePlan>,
 }

@@ -6,19 +6,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::release::ManifestEntry;
 
 /// The headers an object is published with. Part of change detection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Headers {
     pub(crate) content_type: String,
     pub(crate) cache_control: String,
 }
 
 /// One listed object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct LiveObject {
     pub(crate) size: u64,
     /// Without quotes.
@@ -36,7 +36,7 @@ pub(crate) struct Live {
 }
 
 /// Publish phase: immutable assets first, HTML entry points last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Phase {
     Immutable,
@@ -76,7 +76,7 @@ impl Phase {
 }
 
 /// Why a file is published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Reason {
     /// Not in the bucket and not in the last release.
@@ -107,7 +107,7 @@ impl fmt::Display for Reason {
 }
 
 /// A file to upload (or, for header updates, to copy onto itself with new headers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FileAction {
     pub(crate) key: String,
     pub(crate) size: u64,
@@ -119,22 +119,21 @@ pub(crate) struct FileAction {
     /// For header updates: what the last release published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) previous: Option<Headers>,
-    #[serde(skip)]
+    /// Where the bytes come from: the file in the build directory.
     pub(crate) path: PathBuf,
 }
 
 /// A mutable file's bytes stored once under `_deckhand/objects/<sha256>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoreObject {
     pub(crate) sha256: String,
     pub(crate) key: String,
     pub(crate) size: u64,
-    #[serde(skip)]
     pub(crate) path: PathBuf,
 }
 
 /// The CloudFront part of the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub(crate) enum InvalidationPlan {
     /// No `distribution` configured: no CDN, no invalidation.
@@ -147,19 +146,29 @@ pub(crate) enum InvalidationPlan {
     },
 }
 
-/// How garbage collection will run after the record is written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Garbage collection after the record is written, decided when the plan is made: keys
+/// referenced by none of the last `keep_releases` site releases (this one included) and older
+/// than the grace period, objects-store entries no kept release needs, expired release
+/// records; at most `max_delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct GcPolicy {
     pub(crate) keep_releases: u32,
     pub(crate) grace_seconds: u64,
     pub(crate) max_delete: usize,
-    /// Keys live now that this release does not reference (GC candidates once they fall out
-    /// of the last `keep_releases` releases).
+    /// Keys live now that this release does not reference.
     pub(crate) unreferenced: usize,
+    /// Keys (site keys and `_deckhand/objects/<sha256>`) deleted after the record is written.
+    pub(crate) delete: Vec<String>,
+    /// Release ids whose records expire.
+    pub(crate) expire_records: Vec<String>,
+    /// Unreferenced, but younger than the grace period.
+    pub(crate) young: usize,
+    /// Left for a later run by `max_delete`.
+    pub(crate) deferred: usize,
 }
 
 /// What a frontend publish will do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SitePlan {
     pub(crate) bucket: String,
     pub(crate) dir: String,
@@ -177,8 +186,9 @@ pub(crate) struct SitePlan {
     pub(crate) invalidation: InvalidationPlan,
     pub(crate) gc: GcPolicy,
     /// The manifest this release will record (ETags of unchanged files carried over).
-    #[serde(skip)]
     pub(crate) manifest: BTreeMap<String, ManifestEntry>,
+    /// The listing the plan was made from (for `plan`'s drift warnings; not applied, not in
+    /// the JSON: the fingerprint stands for it).
     #[serde(skip)]
     pub(crate) live: Live,
 }
@@ -351,13 +361,33 @@ impl fmt::Display for SitePlan {
                 }
             }
         }
+        let gc = &self.gc;
         writeln!(
             f,
-            "  garbage collection after the record: keys referenced by none of the last {} releases, older than {}, at most {} ({} live keys not in this release)",
-            self.gc.keep_releases,
-            humantime::format_duration(std::time::Duration::from_secs(self.gc.grace_seconds)),
-            self.gc.max_delete,
-            self.gc.unreferenced
-        )
+            "  garbage collection after the record: delete {} keys and {} expired release records (referenced by none of the last {} releases, older than {}; at most {}; {} live keys not in this release){}{}",
+            gc.delete.len(),
+            gc.expire_records.len(),
+            gc.keep_releases,
+            humantime::format_duration(std::time::Duration::from_secs(gc.grace_seconds)),
+            gc.max_delete,
+            gc.unreferenced,
+            if gc.young > 0 {
+                format!("; {} unreferenced keys are younger than that", gc.young)
+            } else {
+                String::new()
+            },
+            if gc.deferred > 0 {
+                format!("; {} left for a later run", gc.deferred)
+            } else {
+                String::new()
+            },
+        )?;
+        for key in gc.delete.iter().take(LIST_MAX) {
+            writeln!(f, "      - {key}")?;
+        }
+        if gc.delete.len() > LIST_MAX {
+            writeln!(f, "      … and {} more", gc.delete.len() - LIST_MAX)?;
+        }
+        Ok(())
     }
 }

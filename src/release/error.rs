@@ -36,7 +36,10 @@ pub(crate) enum ReleaseError {
         "the lock s3://{bucket}/_deckhand/lock is held by {holder}; it expires at {}",
         holder.expires_at
     )]
-    Locked { bucket: String, holder: LockHolder },
+    Locked {
+        bucket: String,
+        holder: Box<LockHolder>,
+    },
     #[error("cannot take or release the lock s3://{bucket}/_deckhand/lock")]
     Lock {
         bucket: String,

@@ -157,7 +157,7 @@ impl<'a> Lock<'a> {
             if !current.expired(ttl, chrono::Utc::now()) {
                 return Err(ReleaseError::Locked {
                     bucket: bucket.to_string(),
-                    holder: current.named(ttl),
+                    holder: Box::new(current.named(ttl)),
                 });
             }
             let body = serde_json::to_vec(me).unwrap_or_default();
@@ -200,7 +200,7 @@ impl<'a> Lock<'a> {
         match read(ctx, bucket).await.map_err(lock_err)?.or(last_seen) {
             Some(current) => Err(ReleaseError::Locked {
                 bucket: bucket.to_string(),
-                holder: current.named(ttl),
+                holder: Box::new(current.named(ttl)),
             }),
             None => Err(lock_err(AwsError::from(crate::aws::CallError {
                 service: "s3",
@@ -425,7 +425,7 @@ pub(crate) async fn remove(
     if !force && !current.expired(ttl, chrono::Utc::now()) {
         return Err(ReleaseError::Locked {
             bucket: bucket.to_string(),
-            holder: current.named(ttl),
+            holder: Box::new(current.named(ttl)),
         });
     }
     ctx.s3

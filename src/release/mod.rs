@@ -3,6 +3,7 @@
 //! in [`error`]); this module imports neither.
 
 pub(crate) mod error;
+pub(crate) mod history;
 pub(crate) mod lock;
 pub(crate) mod store;
 

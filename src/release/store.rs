@@ -3,7 +3,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::error::ReleaseError;
-use super::{RELEASES_PREFIX, ReleaseRecord, ReleaseStatus};
+use super::{RELEASES_PREFIX, ReleaseRecord};
 use crate::aws::AwsContext;
 
 pub(crate) struct ReleaseStore<'a> {
@@ -103,21 +103,6 @@ impl<'a> ReleaseStore<'a> {
             Some(id) => self.read(id).await.map(Some),
             None => Ok(None),
         }
-    }
-
-    /// The newest record whose site part was published (the live site), if any.
-    pub(crate) async fn latest_site(&self) -> Result<Option<ReleaseRecord>, ReleaseError> {
-        for id in self.list_ids().await?.iter().rev() {
-            let record = self.read(id).await?;
-            if record
-                .site
-                .as_ref()
-                .is_some_and(|s| s.status == ReleaseStatus::Succeeded)
-            {
-                return Ok(Some(record));
-            }
-        }
-        Ok(None)
     }
 
     pub(crate) async fn write(&self, record: &ReleaseRecord) -> Result<(), ReleaseError> {

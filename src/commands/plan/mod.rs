@@ -18,12 +18,11 @@ use crate::commands::error::CommandError as Error;
 use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::github::comment::{self, Identity, PullRequest};
+use crate::output;
 use crate::plan::Only;
 use crate::plan::site::Reason;
 use crate::plan::{DeployOptions, DeployPlan};
-use crate::release::store::ReleaseStore;
 use crate::release::{GitInfo, ReleaseMeta, ReleaseRecord, ReleaseStatus};
-use crate::{backend, frontend, github, output};
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PlanArgs {
@@ -52,7 +51,7 @@ pub(crate) struct PlanArgs {
 }
 
 /// Version of the JSON rendering.
-pub(crate) const JSON_VERSION: u32 = 1;
+pub(crate) use crate::plan::JSON_VERSION;
 
 /// The reviewed plan.
 #[derive(Debug, Serialize)]
@@ -335,96 +334,43 @@ pub(crate) async fn run(
     settings: &Settings,
     args: &PlanArgs,
 ) -> Result<Exit, Error> {
-    let want_backend = args.only != Some(Only::Frontend);
-    let want_frontend = args.only != Some(Only::Backend);
-    let backend_cfg = settings.backend.as_ref().filter(|_| want_backend);
+    let (_, want_frontend) = crate::commands::deploy::read::halves(settings, args.only, "plan")?;
+    let backend_cfg = settings
+        .backend
+        .as_ref()
+        .filter(|_| args.only != Some(Only::Frontend));
     let frontend_cfg = settings.frontend.as_ref().filter(|_| want_frontend);
-    if backend_cfg.is_none() && frontend_cfg.is_none() {
-        return Err(crate::config::ConfigError::Usage(match args.only {
-            Some(Only::Backend) => {
-                "--only backend, but the configuration has no `backend` section".into()
-            }
-            Some(Only::Frontend) => {
-                "--only frontend, but the configuration has no `frontend` section".into()
-            }
-            None => "nothing to plan".into(),
-        })
-        .into());
-    }
     let opts = DeployOptions {
         dry_run: true,
         ..DeployOptions::default()
     };
     let meta = ReleaseMeta::new(GitInfo::detect());
-    let store = settings
-        .state_bucket
-        .as_ref()
-        .map(|b| ReleaseStore::new(ctx, b.clone()));
-    let last = match &store {
-        Some(s) => s.latest().await?,
-        None => None,
-    };
-    // The site is planned against the newest release that published one.
-    let last_site = match (&store, frontend_cfg, &last) {
-        (_, _, Some(l))
-            if l.site
-                .as_ref()
-                .is_some_and(|s| s.status == ReleaseStatus::Succeeded) =>
-        {
-            Some(l.clone())
-        }
-        (Some(s), Some(_), Some(_)) => s.latest_site().await?,
-        _ => None,
-    };
-    let (backend_plan, frontend_plan, error_pages) = {
-        let _g = github::group("deckhand: plan");
-        tokio::join!(
-            async {
-                match backend_cfg {
-                    Some(b) => backend::plan(ctx, b, &meta, &opts).await.map(Some),
-                    None => Ok(None),
-                }
-            },
-            async {
-                match frontend_cfg {
-                    Some(f) => frontend::plan(ctx, f, last_site.as_ref(), &opts)
-                        .await
-                        .map(Some),
-                    None => Ok(None),
-                }
-            },
-            async {
-                match frontend_cfg.and_then(|f| f.distribution.as_deref()) {
-                    Some(id) => crate::commands::status::observe_distribution(ctx, id)
-                        .await
-                        .map(|d| {
-                            let pages = d
-                                .map(|d| {
-                                    d.spa_error_pages()
-                                        .into_iter()
-                                        .map(|e| ErrorPage {
-                                            code: e.error_code,
-                                            page: e.response_page.clone().unwrap_or_default(),
-                                            response_code: e
-                                                .response_code
-                                                .clone()
-                                                .unwrap_or_default(),
-                                        })
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            Some((id.to_string(), pages))
-                        }),
-                    None => Ok(None),
-                }
+    let (planned, error_pages) = tokio::join!(
+        crate::commands::deploy::read::read_and_plan(ctx, settings, args.only, &opts, &meta),
+        async {
+            match frontend_cfg.and_then(|f| f.distribution.as_deref()) {
+                Some(id) => crate::commands::status::observe_distribution(ctx, id)
+                    .await
+                    .map(|d| {
+                        let pages = d
+                            .map(|d| {
+                                d.spa_error_pages()
+                                    .into_iter()
+                                    .map(|e| ErrorPage {
+                                        code: e.error_code,
+                                        page: e.response_page.clone().unwrap_or_default(),
+                                        response_code: e.response_code.clone().unwrap_or_default(),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some((id.to_string(), pages))
+                    }),
+                None => Ok(None),
             }
-        )
-    };
-    let plan = DeployPlan {
-        release_id: meta.id.clone(),
-        backend: backend_plan?,
-        frontend: frontend_plan?,
-    };
+        }
+    );
+    let crate::commands::deploy::read::Planned { plan, last } = planned?;
     let facts = Facts {
         last,
         state_bucket: settings.state_bucket.clone(),

@@ -2,7 +2,7 @@
 //! backend only, frontend only, both, and with warnings.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -73,6 +73,8 @@ fn backend(changes: bool) -> BackendPlan {
             family: "api".into(),
             changed: diff.is_some(),
             diff,
+            rendered: new.clone(),
+            containers: vec!["api".into()],
         },
         update_service: changes,
         force: false,
@@ -80,7 +82,7 @@ fn backend(changes: bool) -> BackendPlan {
             task_definition: live,
             tags: Vec::new(),
             secrets: BTreeMap::from([("API_TOKEN".into(), TOKEN_ARN.into())]),
-            seen_events: HashSet::new(),
+            seen_events: BTreeSet::new(),
         },
     }
 }
@@ -249,7 +251,21 @@ fn identity() -> Identity {
 
 fn plan(backend: BackendPlan, frontend: crate::plan::site::SitePlan) -> DeployPlan {
     DeployPlan {
+        version: crate::plan::JSON_VERSION,
         release_id: "20261201T090000000Z-0123456".into(),
+        origin: crate::plan::Origin {
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            tree: Some("f".repeat(40)),
+            config: "c".repeat(64),
+            only: None,
+            force: false,
+        },
+        fingerprint: crate::plan::Fingerprint {
+            last_release: Some("20261130T090000000Z-0000001".into()),
+            backend: None,
+            site: None,
+        },
+        carry: crate::plan::Carry::default(),
         backend: Some(backend),
         frontend: Some(frontend),
     }

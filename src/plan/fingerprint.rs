@@ -1,0 +1,165 @@
+//! The fingerprint of the live state a plan was computed from. `deploy --plan` (and `deploy`
+//! once it holds the lock) reads it again and applies the plan only when nothing moved;
+//! [`Fingerprint::moved`] names what did.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use super::site::LiveObject;
+use crate::aws::short_td;
+
+/// The live backend: the service's task definition and primary deployment, the image digest
+/// the source tag had in ECR (None: not there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BackendPrint {
+    pub(crate) task_definition: String,
+    pub(crate) deployment: Option<String>,
+    pub(crate) image: Option<String>,
+}
+
+/// The live bucket: how many keys (site and objects store) and a sha256 over their keys and
+/// ETags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SitePrint {
+    pub(crate) bucket: String,
+    pub(crate) keys: usize,
+    pub(crate) digest: String,
+}
+
+impl SitePrint {
+    pub(crate) fn of(
+        bucket: &str,
+        site: &BTreeMap<String, LiveObject>,
+        objects: &BTreeMap<String, LiveObject>,
+    ) -> Self {
+        let mut h = sha2::Sha256::new();
+        for (k, o) in site {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(o.etag.as_bytes());
+            h.update([b'\n']);
+        }
+        h.update(b"--objects--\n");
+        for (k, o) in objects {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(o.etag.as_bytes());
+            h.update([b'\n']);
+        }
+        Self {
+            bucket: bucket.to_string(),
+            keys: site.len() + objects.len(),
+            digest: hex::encode(h.finalize()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Fingerprint {
+    /// The newest release id in the state bucket.
+    pub(crate) last_release: Option<String>,
+    pub(crate) backend: Option<BackendPrint>,
+    pub(crate) site: Option<SitePrint>,
+}
+
+impl Fingerprint {
+    /// What moved between `self` (when the plan was made) and `now`, one line each; empty when
+    /// nothing did.
+    pub(crate) fn moved(&self, now: &Fingerprint) -> Vec<String> {
+        let mut out = Vec::new();
+        let id = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        if self.last_release != now.last_release {
+            out.push(format!(
+                "the newest release is now {}, the plan was made after {}",
+                id(&now.last_release),
+                id(&self.last_release)
+            ));
+        }
+        match (&self.backend, &now.backend) {
+            (Some(a), Some(b)) => {
+                if a.task_definition != b.task_definition {
+                    out.push(format!(
+                        "the service now runs {}, the plan was made against {}",
+                        short_td(&b.task_definition),
+                        short_td(&a.task_definition)
+                    ));
+                } else if a.deployment != b.deployment {
+                    out.push(format!(
+                        "the service's primary deployment is now {}, the plan was made against {}",
+                        id(&b.deployment),
+                        id(&a.deployment)
+                    ));
+                }
+                if a.image != b.image {
+                    out.push(format!(
+                        "the image's source tag in ECR is now {}, the plan saw {}",
+                        b.image.as_deref().unwrap_or("absent"),
+                        a.image.as_deref().unwrap_or("absent")
+                    ));
+                }
+            }
+            (a, b) if a != b => out.push("the backend part of the live state differs".into()),
+            _ => {}
+        }
+        match (&self.site, &now.site) {
+            (Some(a), Some(b)) if a.digest != b.digest => out.push(format!(
+                "objects in s3://{} changed since the plan ({} keys then, {} now)",
+                b.bucket, a.keys, b.keys
+            )),
+            (a, b) if a.is_some() != b.is_some() => {
+                out.push("the site part of the live state differs".into());
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(etag: &str) -> LiveObject {
+        LiveObject {
+            size: 1,
+            etag: etag.into(),
+            last_modified: 0,
+        }
+    }
+
+    fn print(td: &str, etag: &str) -> Fingerprint {
+        let site = BTreeMap::from([("index.html".to_string(), obj(etag))]);
+        Fingerprint {
+            last_release: Some("r1".into()),
+            backend: Some(BackendPrint {
+                task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/{td}"),
+                deployment: Some("ecs-svc/1".into()),
+                image: Some("sha256:a".into()),
+            }),
+            site: Some(SitePrint::of("b", &site, &BTreeMap::new())),
+        }
+    }
+
+    #[test]
+    fn the_same_state_has_not_moved() {
+        assert!(
+            print("api:42", "e1")
+                .moved(&print("api:42", "e1"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_new_revision_and_a_changed_object_are_named() {
+        let moved = print("api:42", "e1").moved(&print("api:43", "e2"));
+        assert_eq!(
+            moved,
+            vec![
+                "the service now runs api:43, the plan was made against api:42".to_string(),
+                "objects in s3://b changed since the plan (1 keys then, 1 now)".to_string(),
+            ]
+        );
+    }
+}
