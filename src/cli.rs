@@ -107,6 +107,18 @@ pub(crate) struct DeployArgs {
     /// was made from has not moved; else exit 7 and write nothing.
     #[arg(long, env = "DECKHAND_PLAN", value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
+    /// With --plan: when the live state moved since the plan was made, say what moved (log and
+    /// job summary) and deploy a fresh plan instead of exiting 7.
+    #[arg(
+        long,
+        env = "DECKHAND_REPLAN_IF_MOVED",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub(crate) replan_if_moved: bool,
 }
 
 impl DeployArgs {
@@ -121,6 +133,7 @@ impl DeployArgs {
             },
             json: self.json,
             plan: self.plan.clone(),
+            replan_if_moved: self.replan_if_moved,
         }
     }
 }

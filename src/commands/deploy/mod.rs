@@ -32,6 +32,8 @@ pub(crate) struct DeployRequest {
     pub(crate) json: bool,
     /// `--plan FILE`: apply this plan instead of planning.
     pub(crate) plan: Option<PathBuf>,
+    /// `--replan-if-moved`: a plan whose live state moved is replaced by a fresh one.
+    pub(crate) replan_if_moved: bool,
 }
 
 pub(crate) async fn run(
@@ -40,7 +42,23 @@ pub(crate) async fn run(
     args: &DeployRequest,
 ) -> Result<Exit, CommandError> {
     if let Some(path) = &args.plan {
-        return from_file(ctx, settings, args, path).await;
+        match from_file(ctx, settings, args, path).await {
+            Err(CommandError::Moved { path, moved }) if args.replan_if_moved => {
+                let line = format!(
+                    "the plan in {} no longer matches ({}): deploying a fresh plan instead",
+                    path.display(),
+                    moved.join("; ")
+                );
+                tracing::warn!("{line}");
+                crate::github::warning_annotation(&line);
+                step::section(format!(
+                    "### deckhand: reviewed plan not applied
+
+{line}."
+                ));
+            }
+            other => return other,
+        }
     }
     let opts = args.options;
     let meta = ReleaseMeta::new(GitInfo::detect());
