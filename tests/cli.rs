@@ -217,13 +217,50 @@ fn flags_beat_env_vars_beat_action_inputs_beat_the_file() {
 }
 
 #[test]
-fn a_bad_override_names_its_origin() {
+fn a_bad_override_fails_in_clap_naming_the_flag_and_its_origin() {
     let (code, _, err) = validate(GOOD, &[], &[("INPUT_KEEP-RELEASES", "lots")]);
     assert_eq!(code, 2);
-    insta::assert_snapshot!(err, @"error: action input `keep-releases` (INPUT_KEEP-RELEASES): invalid number `lots`: invalid digit found in string");
+    insta::assert_snapshot!(err, @r"
+    error: invalid value 'lots' for '--keep-releases <N>': invalid digit found in string
+
+      tip: the value comes from the action input `keep-releases` (INPUT_KEEP-RELEASES)
+
+    For more information, try '--help'.
+    ");
+    let (code, _, err) = validate(GOOD, &[], &[("DECKHAND_KEEP_RELEASES", "0")]);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err, @r"
+    error: invalid value '0' for '--keep-releases <N>': 0 is not in 1..=4294967295
+
+      tip: the value comes from DECKHAND_KEEP_RELEASES
+
+    For more information, try '--help'.
+    ");
     let (code, _, err) = validate(GOOD, &["--build-arg", "NOEQUALS"], &[]);
     assert_eq!(code, 2);
-    insta::assert_snapshot!(err, @"error: --build-arg (or DECKHAND_BUILD_ARG): expected KEY=VALUE, got `NOEQUALS`");
+    insta::assert_snapshot!(err, @r"
+    error: invalid value 'NOEQUALS' for '--build-arg <KEY=VALUE>': expected KEY=VALUE, got `NOEQUALS`
+
+    For more information, try '--help'.
+    ");
+}
+
+#[test]
+fn multi_line_env_vars_take_one_value_per_line_and_skip_blank_ones() {
+    // A YAML block scalar (`DECKHAND_ENV: |`) ends with a newline: no blank KEY=VALUE to refuse.
+    let (code, out, err) = validate(
+        GOOD,
+        &["--dir", "site"],
+        &[
+            ("DECKHAND_ENV", "A=1\n\nB=2\n"),
+            ("DECKHAND_EXCLUDE", "*.map\n\n*.txt\n"),
+            ("DECKHAND_CONTAINER", "api,worker"),
+            ("INPUT_CONTAINER", "ignored"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("container(s) api,worker"), "{out}");
+    assert!(out.contains("frontend: site -> s3://spa-ecs-site"), "{out}");
 }
 
 #[test]

@@ -172,6 +172,31 @@ fn an_invalid_value_is_annotated_at_its_key() {
 }
 
 #[test]
+fn an_invalid_action_input_is_a_usage_error_with_every_output_and_one_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("deckhand.yml"), "frontend:\n  bucket: b\n");
+    let step = Step::new(dir.path(), 1);
+    let mut cmd = deckhand_offline();
+    step.env(&mut cmd, dir.path());
+    let out = cmd
+        .env("INPUT_KEEP-RELEASES", "lots")
+        .arg("deploy")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let annotation = err.lines().find(|l| l.starts_with("::error ")).unwrap();
+    assert!(annotation.contains("--keep-releases"), "{annotation}");
+    assert!(annotation.contains("INPUT_KEEP-RELEASES"), "{annotation}");
+    assert_every_output_once(&step);
+    assert_eq!(step.output("changed"), "false");
+    assert_one_document(&step, "deploy");
+    let doc = step.summary();
+    assert!(doc.contains("**Result:** failed (exit 2)"), "{doc}");
+    assert!(doc.contains("invalid value 'lots'"), "{doc}");
+}
+
+#[test]
 fn secret_like_environment_values_are_masked_before_anything_prints_them() {
     let dir = tempfile::tempdir().unwrap();
     write(

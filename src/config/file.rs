@@ -31,8 +31,10 @@ pub(crate) struct ConfigFile {
     pub(crate) frontend: Option<FrontendFile>,
 }
 
-/// How the backend image is built.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// How the backend image is built (`--builder` takes the same names).
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Builder {
     /// docker when a daemon answers, else buildah, else podman.
@@ -41,21 +43,6 @@ pub(crate) enum Builder {
     Docker,
     Buildah,
     Podman,
-}
-
-impl std::str::FromStr for Builder {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "docker" => Ok(Self::Docker),
-            "buildah" => Ok(Self::Buildah),
-            "podman" => Ok(Self::Podman),
-            other => Err(format!(
-                "unknown builder `{other}`; expected one of auto, docker, buildah, podman"
-            )),
-        }
-    }
 }
 
 impl std::fmt::Display for Builder {

@@ -5,16 +5,19 @@ mod duration;
 mod error;
 mod file;
 mod load;
-pub(crate) mod overrides;
+mod overrides;
 mod stack;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub(crate) use duration::HumanDuration;
 pub(crate) use error::ConfigError;
-pub(crate) use file::{Builder, ConfigFile, HeaderRule};
-pub(crate) use overrides::{Key, Override};
+pub(crate) use file::{
+    BackendFile, Builder, ConfigFile, FrontendFile, HeaderRule, InvalidationFile, OneOrMany,
+    WaitFile,
+};
 pub(crate) use stack::StackOutputs;
 
 /// Immutable asset rule Vite's content-hashed output gets by default.
@@ -28,8 +31,9 @@ pub(crate) struct Sources {
     /// The config file and whether the user named it explicitly.
     pub(crate) path: PathBuf,
     pub(crate) explicit: bool,
-    /// Flags and DECKHAND_* env vars, already parsed by clap, in order.
-    pub(crate) overrides: Vec<Override>,
+    /// Flags, DECKHAND_* env vars and action inputs, already parsed and ranked by clap, as the
+    /// part of `deckhand.yml` they set (paths relative to the working directory).
+    pub(crate) overrides: ConfigFile,
 }
 
 /// The configuration after file + overrides, before `stack:` outputs are applied.
@@ -49,7 +53,7 @@ impl Loaded {
     }
 }
 
-/// Loads the file and applies flags/env/action inputs. Pure apart from reading the file and env.
+/// Loads the file and merges the overrides over it. Reads nothing but the file.
 pub(crate) fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     let (mut file, path) = load::load(&sources.path, sources.explicit)?;
     // Relative paths in the file are relative to the file's directory.
@@ -59,11 +63,7 @@ pub(crate) fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     rebase_paths(&mut file, &base);
-    let given: Vec<Key> = sources.overrides.iter().map(|o| o.key).collect();
-    let inputs = overrides::from_inputs(&given, |k| std::env::var(k).ok());
-    let cwd = PathBuf::from(".");
-    overrides::apply(&mut file, &inputs, &cwd)?;
-    overrides::apply(&mut file, &sources.overrides, &cwd)?;
+    overrides::merge(&mut file, sources.overrides.clone());
     Ok(Loaded {
         file,
         path,
@@ -163,12 +163,13 @@ pub(crate) fn default_header_rules() -> Vec<HeaderRule> {
     ]
 }
 
-fn missing(key: Key, stack_output: Option<&'static str>) -> ConfigError {
+/// `key` (in deckhand.yml) is not set; `flag` is its override flag and action input.
+fn missing(key: &'static str, flag: &'static str, stack_output: &'static str) -> ConfigError {
     ConfigError::Missing {
-        key: key.config_key(),
-        flag: key.name(),
-        input: key.name(),
-        stack_output,
+        key,
+        flag,
+        input: flag,
+        stack_output: Some(stack_output),
     }
 }
 
@@ -229,17 +230,17 @@ fn resolve_backend(
         .cluster
         .clone()
         .or_else(|| from_stack(stack::CLUSTER))
-        .ok_or_else(|| missing(Key::Cluster, Some(stack::CLUSTER)))?;
+        .ok_or_else(|| missing("backend.cluster", "cluster", stack::CLUSTER))?;
     let service = b
         .service
         .clone()
         .or_else(|| from_stack(stack::SERVICE))
-        .ok_or_else(|| missing(Key::Service, Some(stack::SERVICE)))?;
+        .ok_or_else(|| missing("backend.service", "service", stack::SERVICE))?;
     let repository = b
         .repository
         .clone()
         .or_else(|| from_stack(stack::REPOSITORY))
-        .ok_or_else(|| missing(Key::Repository, Some(stack::REPOSITORY)))?;
+        .ok_or_else(|| missing("backend.repository", "repository", stack::REPOSITORY))?;
     let context = b.context.clone().unwrap_or_else(|| PathBuf::from("."));
     let dockerfile = b
         .dockerfile
@@ -297,7 +298,7 @@ fn resolve_frontend(
         .bucket
         .clone()
         .or_else(|| from_stack(stack::BUCKET))
-        .ok_or_else(|| missing(Key::Bucket, Some(stack::BUCKET)))?;
+        .ok_or_else(|| missing("frontend.bucket", "bucket", stack::BUCKET))?;
     let distribution = fe.distribution.clone().or_else(|| {
         if stack_read {
             from_stack(stack::DISTRIBUTION)

@@ -10,6 +10,14 @@ fn loaded(text: &str) -> Loaded {
     }
 }
 
+fn loaded_file(file: ConfigFile) -> Loaded {
+    Loaded {
+        file,
+        path: None,
+        searched: PathBuf::from("deckhand.yml"),
+    }
+}
+
 fn outputs() -> StackOutputs {
     StackOutputs(
         [
@@ -105,24 +113,73 @@ fn secrets_must_be_parameter_names() {
 }
 
 #[test]
-fn multi_line_action_inputs_split_per_line() {
-    let env = |k: &str| match k {
-        "INPUT_BUILD-ARG" => Some("A=1\n\nB=2\n".to_string()),
-        "INPUT_CLUSTER" => Some("  c  ".to_string()),
-        _ => None,
+fn overrides_replace_values_and_named_keys_and_come_first_in_lists() {
+    let mut file = load::parse(
+        Path::new("deckhand.yml"),
+        "region: eu-west-1\nbackend:\n  cluster: c\n  container: api\n  build-args: {A: file, B: file}\n  wait: {timeout: 5m}\nfrontend:\n  bucket: b\n  exclude: ['*.map']\n  headers:\n    - { match: '*.json', cache-control: max-age=60 }\n  invalidation: {wait: true}\n",
+    )
+    .expect("parses");
+    let over = ConfigFile {
+        region: Some("us-east-1".into()),
+        backend: Some(BackendFile {
+            container: Some(OneOrMany::Many(vec!["web".into(), "worker".into()])),
+            build_args: [("B".to_string(), "flag".to_string())].into(),
+            wait: Some(WaitFile {
+                timeout: None,
+                max: Some(HumanDuration(std::time::Duration::from_secs(60))),
+            }),
+            ..Default::default()
+        }),
+        frontend: Some(FrontendFile {
+            exclude: vec!["*.txt".into()],
+            headers: vec![HeaderRule {
+                pattern: "*.html".into(),
+                cache_control: Some("no-store".into()),
+                content_type: None,
+            }],
+            invalidation: Some(InvalidationFile {
+                required: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
     };
-    let got = overrides::from_inputs(&[], env);
-    let values: Vec<_> = got.iter().map(|o| (o.key, o.value.as_str())).collect();
+    overrides::merge(&mut file, over);
+    assert_eq!(file.region.as_deref(), Some("us-east-1"));
+    let b = file.backend.expect("backend");
+    assert_eq!(b.cluster.as_deref(), Some("c"));
     assert_eq!(
-        values,
-        vec![
-            (Key::Cluster, "c"),
-            (Key::BuildArg, "A=1"),
-            (Key::BuildArg, "B=2")
-        ]
+        b.container.map(|c| c.to_vec()),
+        Some(vec!["web".into(), "worker".into()])
     );
-    // A key given as a flag is not read from the inputs.
-    assert!(overrides::from_inputs(&[Key::Cluster, Key::BuildArg], env).is_empty());
+    assert_eq!(b.build_args["A"], "file");
+    assert_eq!(b.build_args["B"], "flag");
+    let w = b.wait.expect("wait");
+    assert_eq!(w.timeout.map(|d| d.0.as_secs()), Some(300));
+    assert_eq!(w.max.map(|d| d.0.as_secs()), Some(60));
+    let f = file.frontend.expect("frontend");
+    assert_eq!(f.exclude, vec!["*.map".to_string(), "*.txt".to_string()]);
+    let patterns: Vec<_> = f.headers.iter().map(|h| h.pattern.as_str()).collect();
+    assert_eq!(patterns, vec!["*.html", "*.json"]);
+    let i = f.invalidation.expect("invalidation");
+    assert_eq!((i.wait, i.required), (Some(true), Some(true)));
+}
+
+#[test]
+fn an_override_creates_the_section_it_names() {
+    let mut file = ConfigFile::default();
+    let over = ConfigFile {
+        frontend: Some(FrontendFile {
+            bucket: Some("b".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    overrides::merge(&mut file, over);
+    assert!(file.backend.is_none());
+    let s = resolve(&loaded_file(file), None).expect("resolves");
+    assert_eq!(s.frontend.expect("frontend").bucket, "b");
 }
 
 #[test]
@@ -139,15 +196,6 @@ fn relative_paths_in_the_file_are_relative_to_it() {
         file.frontend.expect("frontend").dir,
         Some(PathBuf::from("/abs/dist"))
     );
-}
-
-#[test]
-fn every_key_has_a_distinct_name_and_env_var() {
-    let mut names: Vec<_> = Key::ALL.iter().map(|k| k.name()).collect();
-    names.sort_unstable();
-    names.dedup();
-    assert_eq!(names.len(), Key::ALL.len());
-    assert_eq!(Key::StateBucket.env_var(), "DECKHAND_STATE_BUCKET");
 }
 
 #[test]
