@@ -9,7 +9,7 @@ use crate::ecs::{self, normalise, watch};
 use crate::image::{build, ecr};
 use crate::output;
 use crate::plan::DeployOptions;
-use crate::plan::backend::{BackendPlan, ImagePlan};
+use crate::plan::backend::{BackendPlan, ImagePlan, TdAction};
 use crate::release::{BackendRelease, ReleaseMeta, ReleaseStatus};
 
 /// The tags of the new revision: the live ones, with deckhand's own replaced.
@@ -84,12 +84,6 @@ pub(crate) async fn apply(
         }
     };
     let image = format!("{}@{digest}", plan.repository);
-    let new = with_image(
-        &plan.task_definition.rendered,
-        &plan.task_definition.containers,
-        &image,
-    );
-    let live = normalise::normalise(&plan.live.task_definition);
     let mut release = BackendRelease {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
@@ -101,25 +95,40 @@ pub(crate) async fn apply(
         failure: None,
         task_definition: Some(plan.live.task_definition.clone()),
     };
-    if new == live && !opts.force {
-        output::stderr(&format!(
-            "backend: the pushed image is already what {} runs: no new revision\n",
-            short_td(&plan.task_definition.live)
-        ));
-        return Ok(release);
-    }
-    let family = plan.task_definition.family.clone();
-    let arn = ecs::register(ctx, &new, revision_tags(&plan.live.tags, meta))
-        .await
-        .map_err(|e| match e {
-            ecs::RegisterError::Render(m) => BackendError::Render(m),
-            ecs::RegisterError::Call(source) => BackendError::Register { family, source },
-        })?;
-    output::stderr(&format!("backend: registered {}\n", short_td(&arn)));
+    let arn = match &plan.task_definition.action {
+        TdAction::Switch { arn } => {
+            release.task_definition = Some(plan.task_definition.rendered.clone());
+            arn.clone()
+        }
+        TdAction::Register | TdAction::Reregister { .. } => {
+            let new = with_image(
+                &plan.task_definition.rendered,
+                &plan.task_definition.containers,
+                &image,
+            );
+            let live = normalise::normalise(&plan.live.task_definition);
+            if plan.task_definition.action == TdAction::Register && new == live && !opts.force {
+                output::stderr(&format!(
+                    "backend: the pushed image is already what {} runs: no new revision\n",
+                    short_td(&plan.task_definition.live)
+                ));
+                return Ok(release);
+            }
+            let family = plan.task_definition.family.clone();
+            let arn = ecs::register(ctx, &new, revision_tags(&plan.live.tags, meta))
+                .await
+                .map_err(|e| match e {
+                    ecs::RegisterError::Render(m) => BackendError::Render(m),
+                    ecs::RegisterError::Call(source) => BackendError::Register { family, source },
+                })?;
+            output::stderr(&format!("backend: registered {}\n", short_td(&arn)));
+            release.task_definition = Some(new);
+            arn
+        }
+    };
     release.task_definition_arn = arn.clone();
-    release.task_definition = Some(new.clone());
     release.status = ReleaseStatus::Failed;
-    let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, opts.force)
+    let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, plan.force)
         .await
         .map_err(|source| BackendError::Update {
             cluster: cfg.cluster.clone(),

@@ -8,7 +8,7 @@ use crate::aws::short_td;
 use crate::config::Backend;
 use crate::ecs::{diff, normalise, render};
 use crate::plan::DeployOptions;
-use crate::plan::backend::{BackendPlan, ImagePlan, Live, SourceTag, TaskDefinitionPlan};
+use crate::plan::backend::{BackendPlan, ImagePlan, Live, SourceTag, TaskDefinitionPlan, TdAction};
 use crate::release::ReleaseMeta;
 
 /// Where images are pushed: the override host (local registry) or the ECR registry.
@@ -95,6 +95,7 @@ pub(crate) fn plan_from(
             diff,
             rendered: new,
             containers: cfg.containers.clone(),
+            action: TdAction::Register,
         },
         update_service: changed || opts.force,
         force: opts.force,

@@ -18,6 +18,8 @@ pub(crate) enum Source {
     GitTree { tree: String },
     /// sha256 over the files the builder would see (uncommitted changes, or not in git).
     Content { files: usize, reason: String },
+    /// A rollback: the image a release recorded.
+    Release { id: String },
 }
 
 impl fmt::Display for Source {
@@ -25,6 +27,7 @@ impl fmt::Display for Source {
         match self {
             Source::GitTree { tree } => write!(f, "git tree {}", &tree[..tree.len().min(12)]),
             Source::Content { files, reason } => write!(f, "content of {files} files: {reason}"),
+            Source::Release { id } => write!(f, "the image of release {id}"),
         }
     }
 }
@@ -86,8 +89,25 @@ pub(crate) struct TaskDefinitionPlan {
     pub(crate) rendered: Value,
     /// The containers whose image is the deployed one.
     pub(crate) containers: Vec<String>,
+    /// How the service gets its revision.
+    #[serde(default)]
+    pub(crate) action: TdAction,
     /// Unified diff of the normalised task definitions (None when equal).
     pub(crate) diff: Option<String>,
+}
+
+/// How the service gets the revision it rolls to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum TdAction {
+    /// Register `rendered` as a new revision (a deploy).
+    #[default]
+    Register,
+    /// Switch to an existing revision: no build, no new revision (a rollback).
+    Switch { arn: String },
+    /// The revision `arn` was deregistered: register `rendered` (its recorded definition) again
+    /// as a new revision (a rollback).
+    Reregister { arn: String },
 }
 
 impl BackendPlan {
@@ -125,7 +145,25 @@ impl fmt::Display for BackendPlan {
                 tags.join(", ")
             )?,
         }
-        if self.task_definition.changed {
+        if let TdAction::Switch { arn } = &self.task_definition.action {
+            writeln!(
+                f,
+                "  task definition: switch {td} -> {} (no new revision){}",
+                short_td(arn),
+                if self.force {
+                    " (new deployment: one is in flight)"
+                } else {
+                    ""
+                }
+            )?;
+        } else if let TdAction::Reregister { arn } = &self.task_definition.action {
+            writeln!(
+                f,
+                "  task definition: {} was deregistered: register its definition again as a new revision of {}, then switch {td} to it",
+                short_td(arn),
+                self.task_definition.family
+            )?;
+        } else if self.task_definition.changed {
             writeln!(
                 f,
                 "  task definition: {td} -> new revision of {}",
@@ -144,8 +182,12 @@ impl fmt::Display for BackendPlan {
         }
         writeln!(
             f,
-            "  service: UpdateService {} to the new revision{}, then watch the rollout",
+            "  service: UpdateService {} to {}{}, then watch the rollout",
             self.service,
+            match &self.task_definition.action {
+                TdAction::Switch { arn } => short_td(arn).to_string(),
+                _ => "the new revision".to_string(),
+            },
             if self.force { " (forced)" } else { "" }
         )
     }

@@ -63,6 +63,13 @@ pub(crate) struct Carry {
     pub(crate) site: Option<SiteRelease>,
 }
 
+/// A rollback: the release live now (which it rolls back) and the release it restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RollbackOf {
+    pub(crate) of: String,
+    pub(crate) restore: String,
+}
+
 /// The whole plan: what `deploy --dry-run` prints and what `deploy` applies.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DeployPlan {
@@ -71,6 +78,9 @@ pub(crate) struct DeployPlan {
     pub(crate) origin: Origin,
     pub(crate) fingerprint: Fingerprint,
     pub(crate) carry: Carry,
+    /// Set on a rollback's plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollback: Option<RollbackOf>,
     pub(crate) backend: Option<backend::BackendPlan>,
     pub(crate) frontend: Option<site::SitePlan>,
 }
@@ -86,7 +96,14 @@ impl DeployPlan {
 
 impl fmt::Display for DeployPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "release {}", self.release_id)?;
+        match &self.rollback {
+            Some(r) => writeln!(
+                f,
+                "release {} (rollback of {}, restoring {})",
+                self.release_id, r.of, r.restore
+            )?,
+            None => writeln!(f, "release {}", self.release_id)?,
+        }
         if let Some(b) = &self.backend {
             write!(f, "{b}")?;
         }

@@ -91,6 +91,8 @@ pub(crate) enum Reason {
     Untracked,
     /// Same bytes, other intended headers.
     Headers,
+    /// A rollback: the restored release's bytes and headers.
+    Restored,
 }
 
 impl fmt::Display for Reason {
@@ -102,6 +104,7 @@ impl fmt::Display for Reason {
             Reason::Modified => "changed in the bucket by hand",
             Reason::Untracked => "not in the last release",
             Reason::Headers => "headers changed",
+            Reason::Restored => "restored",
         })
     }
 }
@@ -119,8 +122,19 @@ pub(crate) struct FileAction {
     /// For header updates: what the last release published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) previous: Option<Headers>,
-    /// Where the bytes come from: the file in the build directory.
-    pub(crate) path: PathBuf,
+    /// Where the bytes come from.
+    pub(crate) source: FileSource,
+}
+
+/// Where a published file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub(crate) enum FileSource {
+    /// The file in the build directory (uploaded).
+    Local { path: PathBuf },
+    /// deckhand's stored copy `_deckhand/objects/<sha256>` (a rollback: copied server-side,
+    /// nothing read from disk).
+    Stored,
 }
 
 /// A mutable file's bytes stored once under `_deckhand/objects/<sha256>`.
@@ -191,6 +205,13 @@ pub(crate) struct SitePlan {
     /// the JSON: the fingerprint stands for it).
     #[serde(skip)]
     pub(crate) live: Live,
+    /// A rollback: the release whose site is restored (its mutable files copied from
+    /// `_deckhand/objects/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) restore: Option<String>,
+    /// A rollback: hashed assets found in place by the listing (not copied).
+    #[serde(default)]
+    pub(crate) verified: usize,
 }
 
 impl SitePlan {
@@ -224,8 +245,56 @@ pub(crate) fn human_bytes(n: u64) -> String {
 
 const LIST_MAX: usize = 20;
 
+impl SitePlan {
+    /// The rendering of a rollback's site part.
+    fn fmt_restore(&self, f: &mut fmt::Formatter<'_>, release: &str) -> fmt::Result {
+        writeln!(
+            f,
+            "frontend: s3://{} (the site of release {release})",
+            self.bucket
+        )?;
+        for phase in Phase::ALL {
+            let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
+            if items.is_empty() {
+                continue;
+            }
+            writeln!(
+                f,
+                "  restore {} {} ({}) from _deckhand/objects/",
+                items.len(),
+                phase.label(),
+                human_bytes(items.iter().map(|a| a.size).sum())
+            )?;
+            for a in items.iter().take(LIST_MAX) {
+                writeln!(f, "    {}", a.key)?;
+            }
+            if items.len() > LIST_MAX {
+                writeln!(f, "    … {} more", items.len() - LIST_MAX)?;
+            }
+        }
+        writeln!(
+            f,
+            "  {} hashed assets verified in place, {} files unchanged",
+            self.verified, self.unchanged
+        )?;
+        match &self.invalidation {
+            InvalidationPlan::NoDistribution => Ok(()),
+            InvalidationPlan::Nothing { distribution } => {
+                writeln!(f, "  no invalidation of {distribution} needed")
+            }
+            InvalidationPlan::Paths {
+                distribution,
+                paths,
+            } => writeln!(f, "  invalidate {distribution}: {}", paths.join(" ")),
+        }
+    }
+}
+
 impl fmt::Display for SitePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(release) = &self.restore {
+            return self.fmt_restore(f, release);
+        }
         writeln!(
             f,
             "frontend: {} -> s3://{} ({} files, {})",

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use crate::cdn::paths;
 use crate::plan::site::{
-    FileAction, GcPolicy, Headers, InvalidationPlan, Live, Phase, Reason, SitePlan, StoreObject,
+    FileAction, FileSource, GcPolicy, Headers, InvalidationPlan, Live, Phase, Reason, SitePlan,
+    StoreObject,
 };
 use crate::release::SiteRelease;
 
@@ -57,7 +58,9 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
             phase,
             reason,
             previous,
-            path: d.path.clone(),
+            source: FileSource::Local {
+                path: d.path.clone(),
+            },
         };
         let mut etag = None;
         match (prev, live) {
@@ -179,6 +182,8 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
         },
         manifest,
         live: input.live,
+        restore: None,
+        verified: 0,
     }
 }
 

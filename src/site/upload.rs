@@ -20,7 +20,7 @@ use super::observe::unquote;
 use super::progress::PhaseProgress;
 use crate::aws::AwsContext;
 use crate::cdn::paths::encode;
-use crate::plan::site::{FileAction, Phase, SitePlan, StoreObject};
+use crate::plan::site::{FileAction, FileSource, Phase, SitePlan, StoreObject};
 use crate::release::OBJECTS_PREFIX;
 
 /// Files above this size go up in parts of this size.
@@ -275,15 +275,17 @@ async fn multipart(
     completed
 }
 
-/// CopyObject onto itself with the new headers (MetadataDirective REPLACE). Returns the ETag.
+/// CopyObject from `from` (the key itself for new headers, or the stored copy of a rollback)
+/// with the action's headers (MetadataDirective REPLACE). Returns the ETag.
 async fn copy(
     ctx: &AwsContext,
     s3: &Client,
     bucket: &str,
     a: &FileAction,
+    from: &str,
     progress: &PhaseProgress,
 ) -> Result<String, String> {
-    let source = format!("{bucket}/{}", encode(&a.key, false));
+    let source = format!("{bucket}/{}", encode(from, false));
     retrying(progress, || async {
         let out = s3
             .copy_object()
@@ -314,23 +316,31 @@ async fn run_job(
     progress: &PhaseProgress,
 ) -> Result<Option<String>, String> {
     match job {
-        Job::Put(a) => put(
-            ctx,
-            s3,
-            &PutArgs {
-                bucket,
-                key: &a.key,
-                path: &a.path,
-                size: a.size,
-                content_type: &a.content_type,
-                cache_control: &a.cache_control,
-                sha256: &a.sha256,
-            },
-            progress,
-        )
-        .await
-        .map(Some),
-        Job::Copy(a) => copy(ctx, s3, bucket, a, progress).await.map(Some),
+        Job::Put(a) => match &a.source {
+            FileSource::Local { path } => put(
+                ctx,
+                s3,
+                &PutArgs {
+                    bucket,
+                    key: &a.key,
+                    path,
+                    size: a.size,
+                    content_type: &a.content_type,
+                    cache_control: &a.cache_control,
+                    sha256: &a.sha256,
+                },
+                progress,
+            )
+            .await
+            .map(Some),
+            FileSource::Stored => {
+                let from = format!("{OBJECTS_PREFIX}{}", a.sha256);
+                let etag = copy(ctx, s3, bucket, a, &from, progress).await?;
+                progress.advance(a.size);
+                Ok(Some(etag))
+            }
+        },
+        Job::Copy(a) => copy(ctx, s3, bucket, a, &a.key, progress).await.map(Some),
         Job::Store(o) => {
             let key = job.key();
             put(

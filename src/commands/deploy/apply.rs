@@ -10,7 +10,7 @@ use crate::release::store::ReleaseStore;
 use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStatus};
 use crate::{backend, frontend, github, step};
 
-pub(super) async fn apply(
+pub(crate) async fn apply(
     ctx: &AwsContext,
     settings: &Settings,
     store: &ReleaseStore<'_>,
@@ -24,8 +24,8 @@ pub(super) async fn apply(
         status: ReleaseStatus::InProgress,
         git: meta.git.clone(),
         previous: plan.carry.previous.clone(),
-        rollback_of: None,
-        restored: None,
+        rollback_of: plan.rollback.as_ref().map(|r| r.of.clone()),
+        restored: plan.rollback.as_ref().map(|r| r.restore.clone()),
         // Unchanged halves carry over from the previous release (read when planning).
         backend: plan.carry.backend.clone(),
         site: plan.carry.site.clone(),

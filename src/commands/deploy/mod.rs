@@ -6,7 +6,7 @@
 //! deploy that raced another never applies a plan (or records a `previous`) made before the
 //! other finished; a plain deploy plans again, `deploy --plan` refuses.
 
-mod apply;
+pub(crate) mod apply;
 pub(crate) mod read;
 
 use std::path::{Path, PathBuf};

@@ -136,6 +136,7 @@ pub(crate) async fn read_and_plan(
             origin: origin(settings, meta, only, opts.force),
             fingerprint,
             carry,
+            rollback: None,
             backend: backend_plan,
             frontend: frontend_plan,
         },

@@ -75,6 +75,7 @@ fn backend(changes: bool) -> BackendPlan {
             diff,
             rendered: new.clone(),
             containers: vec!["api".into()],
+            action: crate::plan::backend::TdAction::Register,
         },
         update_service: changes,
         force: false,
@@ -266,6 +267,7 @@ fn plan(backend: BackendPlan, frontend: crate::plan::site::SitePlan) -> DeployPl
             site: None,
         },
         carry: crate::plan::Carry::default(),
+        rollback: None,
         backend: Some(backend),
         frontend: Some(frontend),
     }

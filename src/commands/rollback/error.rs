@@ -19,21 +19,13 @@ pub(crate) enum RollbackError {
         #[source]
         source: Box<AwsError>,
     },
-    #[error("cannot restore {key} in s3://{bucket} from {source_key}")]
-    Copy {
-        bucket: String,
-        key: String,
-        source_key: String,
-        #[source]
-        source: Box<AwsError>,
-    },
 }
 
 impl Diagnose for RollbackError {
     fn exit(&self) -> Exit {
         match self {
             RollbackError::NoTarget(_) | RollbackError::NotRestorable { .. } => Exit::Usage,
-            RollbackError::Read { .. } | RollbackError::Copy { .. } => Exit::Error,
+            RollbackError::Read { .. } => Exit::Error,
         }
     }
     fn help(&self) -> Option<String> {
@@ -47,9 +39,7 @@ impl Diagnose for RollbackError {
                 ),
                 None => "no release can be restored any more; nothing was written".into(),
             }),
-            RollbackError::Read { source, .. } | RollbackError::Copy { source, .. } => {
-                source.help()
-            }
+            RollbackError::Read { source, .. } => source.help(),
         }
     }
 }

@@ -20,7 +20,8 @@ use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::ecs::{self, Lookup};
 use crate::output;
-use crate::plan::Only;
+use crate::plan::backend::BackendPlan;
+use crate::plan::{Carry, DeployOptions, DeployPlan, Fingerprint, JSON_VERSION, Only, RollbackOf};
 use crate::release::error::ReleaseError;
 use crate::release::lock::{self, Lock};
 use crate::release::store::ReleaseStore;
@@ -29,7 +30,7 @@ use crate::release::{
 };
 use crate::site::observe::{self};
 
-use plan::{LiveService, Refusal, RollbackPlan, Target};
+use plan::{LiveService, Refusal, Target};
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RollbackArgs {
@@ -51,7 +52,6 @@ pub(crate) struct RollbackArgs {
     pub(crate) json: bool,
 }
 
-mod apply;
 pub(crate) mod error;
 
 pub(crate) use error::RollbackError;
@@ -169,9 +169,9 @@ pub(crate) async fn run(
         .into());
     }
 
-    // Plan.
+    // Plan (reads the service and the bucket listing; the planners are pure).
     let backend_plan = match backend_part {
-        Some(b) => Some(plan_backend(ctx, b).await?),
+        Some(b) => Some(plan_backend(ctx, b, &restore.id).await?),
         None => None,
     };
     let frontend_plan = match (site_part, settings.frontend.as_ref()) {
@@ -191,6 +191,7 @@ pub(crate) async fn run(
                 &live,
                 cfg.distribution.as_deref(),
                 cfg.spa_router,
+                &restore.id,
             ) {
                 Ok(p) => Some(p),
                 Err(refusal) => return Err(refuse(ctx, &store, &ids, &restore.id, refusal).await),
@@ -203,11 +204,21 @@ pub(crate) async fn run(
         Some(Err(refusal)) => return Err(refuse(ctx, &store, &ids, &restore.id, refusal).await),
         None => None,
     };
-    let plan = RollbackPlan {
-        version: 1,
+    let plan = DeployPlan {
+        version: JSON_VERSION,
         release_id: meta.id.clone(),
-        rollback_of: target.current.clone(),
-        restore: restore.id.clone(),
+        origin: crate::commands::deploy::read::origin(settings, &meta, args.only, false),
+        fingerprint: Fingerprint::default(),
+        // Halves not restored stay as they are now.
+        carry: Carry {
+            previous: current.map(|c| c.id.clone()),
+            backend: current.and_then(|c| c.backend.clone()),
+            site: current.and_then(|c| c.site.clone()),
+        },
+        rollback: Some(RollbackOf {
+            of: target.current.clone(),
+            restore: restore.id.clone(),
+        }),
         backend: backend_plan,
         frontend: frontend_plan,
     };
@@ -227,24 +238,19 @@ pub(crate) async fn run(
         return Ok(Exit::Ok);
     }
 
-    // Apply, holding the lock.
+    // Apply (the deploy's executor), holding the lock.
     let held = Lock::acquire(
         ctx,
         &bucket,
         &LockHolder::new(&meta, "rollback", lock::ttl()),
     )
     .await?;
-    let result = apply::apply(
-        ctx,
-        settings,
-        &store,
-        &plan,
-        restore,
-        current,
-        &meta,
-        args.no_wait,
-    )
-    .await;
+    let opts = DeployOptions {
+        no_wait: args.no_wait,
+        ..DeployOptions::default()
+    };
+    let result =
+        crate::commands::deploy::apply::apply(ctx, settings, &store, &plan, &meta, &opts).await;
     let released = held.release().await;
     let record = result?;
     released?;
@@ -296,7 +302,8 @@ async fn refuse(
 async fn plan_backend(
     ctx: &AwsContext,
     b: &BackendRelease,
-) -> Result<Result<plan::BackendRollback, Refusal>, Error> {
+    release_id: &str,
+) -> Result<Result<BackendPlan, Refusal>, Error> {
     let svc = match ecs::describe_service(ctx, &b.cluster, &b.service)
         .await
         .map_err(read_err(format!("service {}", b.service)))?
@@ -333,11 +340,11 @@ async fn plan_backend(
         in_flight,
         target_status,
     };
-    Ok(plan::backend(
-        &b.cluster,
-        &b.service,
-        &b.task_definition_arn,
-        b.task_definition.as_ref(),
-        &live,
-    ))
+    // Events already on the service are not this rollout's.
+    let seen_events = svc
+        .events()
+        .iter()
+        .filter_map(|e| e.id().map(str::to_string))
+        .collect();
+    Ok(plan::backend(b, release_id, &live, seen_events))
 }

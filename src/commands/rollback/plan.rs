@@ -6,15 +6,23 @@
 //!   from `_deckhand/objects/<sha256>`, HTML last; hashed assets must still be in place (checked
 //!   against the listing); one invalidation of the restored paths. Nothing is read from disk.
 
+//!
+//! The result is the deploy's own plan type ([`BackendPlan`], [`SitePlan`] in a [`DeployPlan`]):
+//! the same executor applies and watches it.
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::Serialize;
 
 use crate::cdn::paths;
-use crate::commands::releases::{is_immutable, short_td};
-use crate::plan::site::{InvalidationPlan, Live, Phase, human_bytes};
-use crate::release::{OBJECTS_PREFIX, ReleaseRecord, SiteRelease};
+use crate::commands::releases::is_immutable;
+use crate::plan::backend::{
+    BackendPlan, ImagePlan, Live as BackendLive, Source, SourceTag, TaskDefinitionPlan, TdAction,
+};
+use crate::plan::site::{
+    FileAction, FileSource, GcPolicy, InvalidationPlan, Live, Phase, Reason, SitePlan,
+};
+use crate::release::{BackendRelease, ReleaseRecord, SiteRelease};
 
 /// Which release a rollback restores, and the one it rolls back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,87 +63,6 @@ pub(crate) struct LiveService {
     pub(crate) target_status: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub(crate) enum BackendAction {
-    /// The service already runs the release's revision and nothing is in flight.
-    Nothing,
-    /// UpdateService to the existing revision (force a new deployment to supersede one in flight
-    /// on the same revision).
-    Switch {
-        task_definition: String,
-        force: bool,
-    },
-    /// The revision was deregistered: register the recorded definition, then switch to it.
-    Reregister {
-        family: String,
-        #[serde(skip)]
-        definition: serde_json::Value,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct BackendRollback {
-    pub(crate) cluster: String,
-    pub(crate) service: String,
-    pub(crate) from: String,
-    pub(crate) to: String,
-    #[serde(flatten)]
-    pub(crate) action: BackendAction,
-}
-
-/// One restored file: bytes from `_deckhand/objects/<sha256>`, headers from the record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct CopyAction {
-    pub(crate) key: String,
-    pub(crate) source: String,
-    pub(crate) sha256: String,
-    pub(crate) size: u64,
-    pub(crate) content_type: String,
-    pub(crate) cache_control: String,
-    pub(crate) phase: Phase,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct SiteRollback {
-    pub(crate) bucket: String,
-    /// Mutable files to restore, HTML last.
-    pub(crate) copies: Vec<CopyAction>,
-    /// Hashed assets verified present by the listing.
-    pub(crate) verified: usize,
-    pub(crate) unchanged: usize,
-    pub(crate) invalidation: InvalidationPlan,
-    /// The manifest the rollback's record will hold.
-    #[serde(skip)]
-    pub(crate) manifest: SiteRelease,
-}
-
-impl SiteRollback {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.copies.is_empty()
-    }
-}
-
-/// The whole rollback: what `rollback --dry-run` prints and `rollback` applies.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct RollbackPlan {
-    pub(crate) version: u32,
-    pub(crate) release_id: String,
-    pub(crate) rollback_of: String,
-    pub(crate) restore: String,
-    pub(crate) backend: Option<BackendRollback>,
-    pub(crate) frontend: Option<SiteRollback>,
-}
-
-impl RollbackPlan {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.backend
-            .as_ref()
-            .is_none_or(|b| b.action == BackendAction::Nothing)
-            && self.frontend.as_ref().is_none_or(SiteRollback::is_empty)
-    }
-}
-
 /// Why a rollback cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -145,40 +72,79 @@ pub(crate) enum Refusal {
     NoDefinition { task_definition: String },
 }
 
+/// Plans the backend: switch the service to the release's revision (a new deployment on the same
+/// revision supersedes one in flight), or, when that revision was deregistered, register the
+/// recorded definition again; nothing when the service runs it and nothing is in flight.
 pub(crate) fn backend(
-    cluster: &str,
-    service: &str,
-    target_arn: &str,
-    definition: Option<&serde_json::Value>,
+    target: &BackendRelease,
+    release_id: &str,
     live: &LiveService,
-) -> Result<BackendRollback, Refusal> {
+    seen_events: BTreeSet<String>,
+) -> Result<BackendPlan, Refusal> {
+    let target_arn = &target.task_definition_arn;
     let active = live.target_status.as_deref() == Some("ACTIVE");
-    let action = if live.task_definition == target_arn && active && !live.in_flight {
-        BackendAction::Nothing
-    } else if active {
-        BackendAction::Switch {
-            task_definition: target_arn.to_string(),
-            force: live.task_definition == target_arn,
-        }
+    let nothing = live.task_definition == *target_arn && active && !live.in_flight;
+    let definition = target.task_definition.clone();
+    let (action, force) = if active {
+        (
+            TdAction::Switch {
+                arn: target_arn.clone(),
+            },
+            !nothing && live.task_definition == *target_arn,
+        )
     } else {
-        let definition = definition.cloned().ok_or_else(|| Refusal::NoDefinition {
-            task_definition: target_arn.to_string(),
-        })?;
-        BackendAction::Reregister {
+        if definition.is_none() {
+            return Err(Refusal::NoDefinition {
+                task_definition: target_arn.clone(),
+            });
+        }
+        (
+            TdAction::Reregister {
+                arn: target_arn.clone(),
+            },
+            false,
+        )
+    };
+    let definition = definition.unwrap_or(serde_json::Value::Null);
+    let (repository, digest) = target
+        .image
+        .split_once('@')
+        .map_or((target.image.as_str(), ""), |(r, d)| (r, d));
+    Ok(BackendPlan {
+        cluster: target.cluster.clone(),
+        service: target.service.clone(),
+        repository: repository.to_string(),
+        source: SourceTag {
+            tag: target.source_tag.clone(),
+            source: Source::Release {
+                id: release_id.to_string(),
+            },
+        },
+        image: ImagePlan::Reuse {
+            digest: digest.to_string(),
+        },
+        task_definition: TaskDefinitionPlan {
+            live: live.task_definition.clone(),
             family: definition
                 .get("family")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
-            definition,
-        }
-    };
-    Ok(BackendRollback {
-        cluster: cluster.to_string(),
-        service: service.to_string(),
-        from: live.task_definition.clone(),
-        to: target_arn.to_string(),
-        action,
+            changed: !nothing,
+            diff: None,
+            rendered: definition.clone(),
+            // The recorded definition names its image already.
+            containers: Vec::new(),
+            action,
+        },
+        update_service: !nothing,
+        force,
+        live: BackendLive {
+            task_definition: definition,
+            tags: Vec::new(),
+            secrets: BTreeMap::new(),
+            seen_events,
+        },
     })
 }
 
@@ -190,7 +156,8 @@ pub(crate) fn site(
     live: &Live,
     distribution: Option<&str>,
     spa_router: bool,
-) -> Result<SiteRollback, Refusal> {
+    release_id: &str,
+) -> Result<SitePlan, Refusal> {
     let mut copies = Vec::new();
     let mut verified = 0;
     let mut unchanged = 0;
@@ -234,14 +201,16 @@ pub(crate) fn site(
         } else {
             Phase::Other
         };
-        copies.push(CopyAction {
+        copies.push(FileAction {
             key: key.clone(),
-            source: format!("{OBJECTS_PREFIX}{}", entry.sha256),
-            sha256: entry.sha256.clone(),
             size: entry.size,
+            sha256: entry.sha256.clone(),
             content_type: entry.content_type.clone(),
             cache_control: entry.cache_control.clone(),
             phase,
+            reason: Reason::Restored,
+            previous: None,
+            source: FileSource::Stored,
         });
     }
     if let Some(example) = missing.first() {
@@ -275,96 +244,35 @@ pub(crate) fn site(
             }
         }
     };
-    Ok(SiteRollback {
+    let upload_bytes = copies.iter().map(|c| c.size).sum();
+    Ok(SitePlan {
         bucket: target.bucket.clone(),
-        copies,
-        verified,
+        dir: format!("release {release_id}"),
+        files: target.files.len(),
+        bytes: target.files.values().map(|e| e.size).sum(),
+        uploads: copies,
+        upload_bytes,
+        header_updates: Vec::new(),
+        objects: Vec::new(),
         unchanged,
+        removed: Vec::new(),
         invalidation,
-        manifest,
+        // A rollback collects nothing; the next deploy does.
+        gc: GcPolicy {
+            keep_releases: 0,
+            grace_seconds: 0,
+            max_delete: 0,
+            unreferenced: 0,
+            delete: Vec::new(),
+            expire_records: Vec::new(),
+            young: 0,
+            deferred: 0,
+        },
+        manifest: manifest.files,
+        live: live.clone(),
+        restore: Some(release_id.to_string()),
+        verified,
     })
-}
-
-impl fmt::Display for RollbackPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "release {} (rollback of {}, restoring {})",
-            self.release_id, self.rollback_of, self.restore
-        )?;
-        if let Some(b) = &self.backend {
-            writeln!(f, "backend: service {} in {}", b.service, b.cluster)?;
-            match &b.action {
-                BackendAction::Nothing => {
-                    writeln!(f, "  already runs {}", short_td(&b.to))?;
-                }
-                BackendAction::Switch {
-                    task_definition,
-                    force,
-                } => {
-                    writeln!(
-                        f,
-                        "  switch {} -> {}{}",
-                        short_td(&b.from),
-                        short_td(task_definition),
-                        if *force {
-                            " (new deployment: one is in flight)"
-                        } else {
-                            ""
-                        }
-                    )?;
-                }
-                BackendAction::Reregister { family, .. } => writeln!(
-                    f,
-                    "  {} was deregistered: register its definition again as a new revision of {family}, then switch {} to it",
-                    short_td(&b.to),
-                    short_td(&b.from)
-                )?,
-            }
-        }
-        if let Some(s) = &self.frontend {
-            writeln!(f, "frontend: s3://{}", s.bucket)?;
-            let mut by_phase: BTreeMap<usize, Vec<&CopyAction>> = BTreeMap::new();
-            for c in &s.copies {
-                by_phase.entry(c.phase.number()).or_default().push(c);
-            }
-            for copies in by_phase.values() {
-                let phase = copies[0].phase;
-                writeln!(
-                    f,
-                    "  restore {} {} ({}) from _deckhand/objects/",
-                    copies.len(),
-                    phase.label(),
-                    human_bytes(copies.iter().map(|c| c.size).sum())
-                )?;
-                for c in copies.iter().take(20) {
-                    writeln!(f, "    {}", c.key)?;
-                }
-                if copies.len() > 20 {
-                    writeln!(f, "    … {} more", copies.len() - 20)?;
-                }
-            }
-            writeln!(
-                f,
-                "  {} hashed assets verified in place, {} files unchanged",
-                s.verified, s.unchanged
-            )?;
-            match &s.invalidation {
-                InvalidationPlan::NoDistribution => {}
-                InvalidationPlan::Nothing { distribution } => {
-                    writeln!(f, "  no invalidation of {distribution} needed")?;
-                }
-                InvalidationPlan::Paths {
-                    distribution,
-                    paths,
-                } => writeln!(f, "  invalidate {distribution}: {}", paths.join(" "))?,
-            }
-        }
-        if self.is_empty() {
-            writeln!(f, "no changes")?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -456,10 +364,12 @@ mod tests {
         for (sha, e) in [("h-a", "e-h-a"), ("r", "e-r"), ("m-a", "e-m-a")] {
             live.objects.insert(sha.into(), obj(e));
         }
-        let p = site(&target, Some(&current), &live, Some("D1"), true).expect("plan");
-        let keys: Vec<&str> = p.copies.iter().map(|c| c.key.as_str()).collect();
+        let p = site(&target, Some(&current), &live, Some("D1"), true, "a").expect("plan");
+        let keys: Vec<&str> = p.uploads.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, vec!["app.webmanifest", "index.html"]);
-        assert_eq!(p.copies[1].source, "_deckhand/objects/h-a");
+        assert_eq!(p.uploads[1].source, FileSource::Stored);
+        assert_eq!(p.uploads[1].sha256, "h-a");
+        assert_eq!(p.uploads[1].phase, Phase::Html);
         assert_eq!((p.verified, p.unchanged), (1, 1));
         let InvalidationPlan::Paths { paths, .. } = &p.invalidation else {
             panic!("{:?}", p.invalidation)
@@ -470,7 +380,7 @@ mod tests {
         // A collected object refuses the whole plan.
         live.objects.remove("m-a");
         assert_eq!(
-            site(&target, Some(&current), &live, Some("D1"), true).err(),
+            site(&target, Some(&current), &live, Some("D1"), true, "a").err(),
             Some(Refusal::Collected {
                 missing: 1,
                 example: "app.webmanifest".into()
@@ -488,31 +398,54 @@ mod tests {
         let def = serde_json::json!({"family": "api", "containerDefinitions": []});
         let a = "arn:aws:ecs:us-east-1:1:task-definition/api:1";
         let b = "arn:aws:ecs:us-east-1:1:task-definition/api:2";
-        let act = |l: LiveService, d: Option<&serde_json::Value>| {
-            backend("c", "s", a, d, &l).map(|p| p.action)
+        let release = |d: Option<&serde_json::Value>| BackendRelease {
+            cluster: "c".into(),
+            service: "s".into(),
+            image: "repo@sha256:1".into(),
+            source_tag: "src-1".into(),
+            task_definition_arn: a.into(),
+            deployment_id: None,
+            status: ReleaseStatus::Succeeded,
+            failure: None,
+            task_definition: d.cloned(),
         };
+        let act = |l: LiveService, d: Option<&serde_json::Value>| {
+            backend(&release(d), "r", &l, BTreeSet::new())
+                .map(|p| (p.task_definition.action, p.update_service, p.force))
+        };
+        let switch = TdAction::Switch { arn: a.into() };
         assert_eq!(
             act(live(b, false, Some("ACTIVE")), None),
-            Ok(BackendAction::Switch {
-                task_definition: a.into(),
-                force: false
-            })
+            Ok((switch.clone(), true, false))
         );
+        // Already there, nothing in flight: nothing to do.
         assert_eq!(
             act(live(a, false, Some("ACTIVE")), None),
-            Ok(BackendAction::Nothing)
+            Ok((switch.clone(), false, false))
         );
+        // In flight on the same revision: a new deployment supersedes it.
         assert_eq!(
             act(live(a, true, Some("ACTIVE")), None),
-            Ok(BackendAction::Switch {
-                task_definition: a.into(),
-                force: true
-            })
+            Ok((switch, true, true))
         );
-        assert!(matches!(
-            act(live(b, false, Some("INACTIVE")), Some(&def)),
-            Ok(BackendAction::Reregister { family, .. }) if family == "api"
-        ));
+        let p = backend(
+            &release(Some(&def)),
+            "r",
+            &live(b, false, Some("INACTIVE")),
+            BTreeSet::new(),
+        )
+        .expect("plan");
+        assert_eq!(
+            p.task_definition.action,
+            TdAction::Reregister { arn: a.into() }
+        );
+        assert_eq!(p.task_definition.family, "api");
+        assert_eq!(
+            p.image,
+            ImagePlan::Reuse {
+                digest: "sha256:1".into()
+            }
+        );
         assert_eq!(
             act(live(b, false, None), None),
             Err(Refusal::NoDefinition {
