@@ -55,6 +55,14 @@ fn run(w: &World, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// An object's bytes (the GET and the body read on one runtime).
+fn object(bucket: &str, key: &str) -> Vec<u8> {
+    block_on(async {
+        let out = site::get(bucket, key).await;
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    })
+}
+
 fn since(w: &World, mark: u64) -> Vec<world::Logged> {
     w.requests().into_iter().filter(|r| r.seq > mark).collect()
 }
@@ -128,8 +136,7 @@ fn deploy_plan_applies_exactly_the_reviewed_plan_without_reading_what_it_holds()
         .max_by_key(|r| r["id"].as_str().unwrap().to_string())
         .unwrap();
     assert_eq!(newest["previous"], first[0]["id"]);
-    let index = block_on(site::get(&bucket, "index.html"));
-    let body = block_on(index.body.collect()).unwrap().into_bytes();
+    let body = object(&bucket, "index.html");
     let text = String::from_utf8_lossy(&body);
     let v2 = std::fs::read_to_string(w.path().join("dist/index.html")).unwrap();
     assert_eq!(text, v2);
@@ -224,6 +231,15 @@ fn deploy_plan_refuses_with_exit_7_and_no_write_when_the_live_state_moved() {
         since(&w, m).iter().all(|r| !r.write),
         "a refused plan wrote"
     );
+    // Unless asked to deploy a fresh plan then: it says what moved, and repairs the object.
+    let (code, _, err) = run(&w, &["deploy", "--plan", "plan.json", "--replan-if-moved"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("deploying a fresh plan instead"), "{err}");
+    assert!(
+        err.contains(&format!("objects in s3://{bucket} changed since the plan")),
+        "{err}"
+    );
+    assert_ne!(&object(&bucket, "index.html")[..], b"<html>by hand</html>");
 
     // A plan made with another configuration is refused too, before any AWS call.
     let (code, _, err) = run(&w, &["plan", "--comment=false", "--out", "plan.json"]);
