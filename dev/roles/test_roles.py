@@ -150,6 +150,8 @@ def deckhand_args(wf: Path, job: dict[str, Any], stack: dict[str, str], work: Pa
     for k, v in resolved.items():
         assert "${{" not in v, f"{wf.name}: input {k} is an expression this test cannot evaluate: {inputs[k]}"
     args = [resolved.pop("command", "deploy")]
+    if "out" in resolved:  # a file the job keeps (plan --out): the test's, not the checkout's
+        args += ["--out", str(work / Path(resolved.pop("out")).name)]
     for k, v in resolved.items():
         if v in ("true", "false"):
             if v == "true":
@@ -262,6 +264,9 @@ def test_dry_run_as_the_plan_role_writes_nothing_and_reads_no_secret(stack: dict
         assert writes == [], f"{wf.name} as {role} made write calls: {writes}"
         secret_reads = [e["operation"] for e in log if e["operation"] in ("GetParameter", "GetParameters", "GetParametersByPath")]
         assert secret_reads == [], f"{role} read SSM values: {secret_reads}"
+        if "--out" in args:  # plan --out: the plan the job keeps for the deploy
+            plan = json.loads(Path(args[args.index("--out") + 1]).read_text())
+            assert plan["version"] == 1 and "verdict" in plan, plan
 
 
 def test_status_as_the_plan_role_reads_only(stack: dict[str, str]) -> None:
@@ -275,9 +280,20 @@ def test_status_as_the_plan_role_reads_only(stack: dict[str, str]) -> None:
     assert [e["operation"] for e in log if e["write"]] == []
 
 
+def as_a_deploy(args: list[str]) -> list[str]:
+    """The same step's inputs as a real deploy: `deploy`, without --dry-run and plan's own flags."""
+    out, rest = ["deploy"], iter(args[1:])
+    for a in rest:
+        if a in ("--out",):
+            next(rest)
+        elif a not in ("--dry-run", "--comment", "--detailed-exitcode"):
+            out.append(a)
+    return out
+
+
 def test_a_write_as_the_plan_role_is_denied_naming_action_and_resource(stack: dict[str, str], work: Path) -> None:
     [(wf, job_id, job)] = jobs_assuming("PlanRole", stack)[:1]
-    args = [a for a in deckhand_args(wf, job, stack, work) if a != "--dry-run"]
+    args = as_a_deploy(deckhand_args(wf, job, stack, work))
     creds, role, _ = assume_for(wf, job_id, stack)
     r = run_deckhand(args, creds)
     assert r.returncode == 1, f"exit {r.returncode}:\n{r.stderr[-2000:]}"

@@ -243,9 +243,13 @@ def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values):
 
 # --- pull_request -> preview.yml ----------------------------------------------------------------
 
-def open_pr(repo: Path, number: int, marker: str) -> tuple[str, str]:
-    """A PR branch with one change, and GitHub's test merge commit refs/pull/N/merge: (head, merge)."""
-    git(repo, "checkout", "-q", "-B", f"pr-{number}", "main")
+def open_pr(repo: Path, number: int, marker: str, *, push: bool = False) -> tuple[str, str]:
+    """A PR branch with one change (push=True: one more commit on the PR's branch), and GitHub's
+    test merge commit refs/pull/N/merge: (head, merge)."""
+    if push:
+        git(repo, "checkout", "-q", f"pr-{number}")
+    else:
+        git(repo, "checkout", "-q", "-B", f"pr-{number}", "main")
     head = commit_change(repo, marker, branch=f"pr-{number}")
     git(repo, "checkout", "-q", "--detach", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", f"Merge {head} into main", head)
@@ -256,22 +260,170 @@ def open_pr(repo: Path, number: int, marker: str) -> tuple[str, str]:
     return head, merge
 
 
-def test_pull_request_plans_as_the_read_only_role(stack, repo, work):
-    marker = f"pr-{int(time.time())}"
-    head, merge = open_pr(repo, 11, marker)
+@pytest.fixture(scope="session")
+def github_api():
+    """plan's GitHub API stand-in: a write token for the repository's own runs, a read-only one for forks."""
+    tokens = {"write": "ghs_rehearsal_write_0123456789", "read": "ghs_rehearsal_readonly_0123456789"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "github-api" / "server.py"), "--port", "0",
+                             "--token", tokens["write"], "--read-only-token", tokens["read"],
+                             *(f"--issue=deckhand-local/spa-ecs#{n}" for n in (11, 12, 13)),
+                             "--stop-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), url
+    yield {"url": url, **tokens}
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+def api_state(api: dict) -> dict:
+    import urllib.request
+    with urllib.request.urlopen(api["url"] + "/_control/state") as r:
+        return json.load(r)
+
+
+def api_requests(api: dict, pr: int, since: int = 0) -> list[dict]:
+    """The stand-in's requests about PR `pr` (its comments, or a comment of it), after the first `since`."""
+    ids = {c["id"] for c in api_state(api)["issues"].get(f"deckhand-local/spa-ecs#{pr}", [])}
+    def about(r: dict) -> bool:
+        m = re.search(r"/issues/(\d+)/comments$", r["path"]) or re.search(r"/issues/comments/(\d+)$", r["path"])
+        return bool(m) and (int(m.group(1)) == pr if "/comments/" not in r["path"] else int(m.group(1)) in ids)
+    return [r for r in api_state(api)["requests"][since:] if about(r)]
+
+
+def api_args(api: dict, *, token: str | None = None) -> list[str]:
+    return [f"--github-api-url={api['url']}", f"--token={token or api['write']}", f"--read-only-token={api['read']}"]
+
+
+def comments(api: dict, pr: int) -> list[dict]:
+    return api_state(api)["issues"][f"deckhand-local/spa-ecs#{pr}"]
+
+
+def sim_mark() -> int:
+    import urllib.request
+    with urllib.request.urlopen(os.environ["DECKHAND_SIM_URL"] + "/requests?tail=1") as r:
+        tail = json.load(r)
+    return tail[-1]["seq"] if tail else 0
+
+
+def assumed_role_calls(since: int) -> dict[str, list[dict]]:
+    """The local stack's requests after `since` made with assumed-role sessions, by role name."""
+    import urllib.request
+    with urllib.request.urlopen(os.environ["DECKHAND_SIM_URL"] + f"/requests?since={since}") as r:
+        log = json.load(r)
+    out: dict[str, list[dict]] = {}
+    for e in log:
+        m = re.search(r":assumed-role/([^/]+)/", e.get("principal") or "")
+        if m:
+            out.setdefault(m.group(1), []).append(e)
+    return out
+
+
+def assert_read_only_as_plan_role(stack: dict, since: int) -> int:
+    """Every AWS call after `since` came from a PlanRole session and none wrote; returns their count."""
+    by_role = assumed_role_calls(since)
+    plan_role = stack["PlanRoleArn"].rsplit("/", 1)[-1]
+    assert set(by_role) == {plan_role}, f"sessions of {sorted(by_role)} called AWS, only {plan_role} expected"
+    writes = [f"{e['service']}:{e['operation']}" for e in by_role[plan_role] if e["write"]]
+    assert writes == [], f"PlanRole wrote: {writes}"
+    return len(by_role[plan_role])
+
+
+def plan_artifact(work: Path, result: dict) -> dict:
+    """The `deckhand-plan` artifact the run uploaded (the one file deckhand plan --out wrote)."""
+    art = work / "artifacts" / result["run_id"] / "deckhand-plan"
+    files = sorted(p.name for p in art.iterdir()) if art.is_dir() else []
+    assert files == ["deckhand-plan.json"], f"artifact deckhand-plan of run {result['run_id']}: {files}"
+    return json.loads((art / "deckhand-plan.json").read_text())
+
+
+def test_pull_request_posts_the_sticky_plan_comment_as_the_read_only_role(stack, repo, work, github_api):
+    """preview.yml on a PR from this repository: `deckhand plan` through the action image as PlanRole,
+    the plan as one comment on the PR (marker, commit, verdict), its JSON as the deckhand-plan
+    artifact; a second push to the PR updates that comment in place. Nothing written to AWS."""
+    pr = 11
+    head, merge = open_pr(repo, pr, f"pr-{int(time.time())}")
     before = live_service(stack)["taskDefinition"], site_index(stack)
-    result, out = rehearse(work, "pr", "preview.yml", "--event=pull_request", "--pr=11", f"--head-sha={head}",
-                           f"--sha={merge}", f"--repo-dir={repo}", *vars_for(stack), image=True)
+    api_since, aws_since = len(api_state(github_api)["requests"]), sim_mark()
+    result, out = rehearse(work, "pr", "preview.yml", "--event=pull_request", f"--pr={pr}", f"--head-sha={head}",
+                           f"--sha={merge}", f"--repo-dir={repo}", *vars_for(stack), *api_args(github_api), image=True)
     job = result["jobs"]["plan"]
     assert job["result"] == "success"
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     steps = job["steps"]
-    assert steps["plan"]["outputs"]["changed"] == "true"  # the PR changes the SPA
+    plan_out = steps["plan"]["outputs"]
+    assert plan_out["has-changes"] == "true" and plan_out["plan-json"] == "deckhand-plan.json", plan_out
     log = (out / "logs" / "rehearsal.log").read_text()
     assert f"assumed {stack['PlanRoleArn']}" in log
     assert "as the image" in log  # the action image ran, not the host binary
+    assert github_api["write"] not in log and "ASIA" not in log, "a token or credentials reached the log"
+    # The plan's JSON, kept for the deploy: this commit, this config, changes.
+    plan = plan_artifact(work, result)
+    assert plan["version"] == 1 and plan["commit"] == merge and plan["changes"] is True
+    # ... what `deploy --plan` checks it against: the commit it was made from and the live state it saw.
+    assert plan["origin"]["commit"] == merge and plan["fingerprint"]["last_release"], plan["fingerprint"]
+    assert plan["config"] == f"deckhand.yml stack={stack['name']}"
+    assert plan["frontend"]["uploads"], "the PR changes the SPA: the plan uploads files"
+    # One comment: the marker first, the plan (its verdict), the commit it planned.
+    [c] = comments(github_api, pr)
+    body = c["body"]
+    assert body.startswith(f"<!-- deckhand-plan: {plan['config']} -->\n"), body[:200]
+    assert f"### deckhand plan: `{plan['config']}`" in body
+    assert plan["verdict"] in body and plan["verdict"].startswith("frontend uploads")
+    assert f"deckhand plan of commit `{merge[:12]}`" in body
+    assert plan_out["comment-url"] == c["html_url"]
+    reqs = api_requests(github_api, pr, api_since)
+    assert [(r["method"], r["status"], r["auth"]) for r in reqs] == [("GET", 200, "write"), ("POST", 201, "write")], reqs
     summary = (out / "summary-plan.md").read_text()
-    assert "### deckhand plan" in summary and "index.html" in summary
-    # Nothing was written: the service and the site are what they were.
+    assert f"### deckhand plan: `{plan['config']}`" in summary and plan["verdict"] in summary and "index.html" in summary
+    # Nothing was written: every AWS call was PlanRole's and a read; the service and the site are as they were.
+    assert assert_read_only_as_plan_role(stack, aws_since) > 0
+    assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
+
+    # A second push to the PR: the same comment, updated (PATCH, no second comment), with the new commit.
+    head2, merge2 = open_pr(repo, pr, f"pr-{int(time.time())}-b", push=True)
+    api_since, aws_since = len(api_state(github_api)["requests"]), sim_mark()
+    result2, out2 = rehearse(work, "pr-again", "preview.yml", "--event=pull_request", f"--pr={pr}", f"--head-sha={head2}",
+                             f"--sha={merge2}", f"--repo-dir={repo}", *vars_for(stack), *api_args(github_api), image=True)
+    assert result2["jobs"]["plan"]["result"] == "success" and result2["run_id"] != result["run_id"]
+    plan2 = plan_artifact(work, result2)
+    assert plan2["commit"] == merge2
+    [c2] = comments(github_api, pr)
+    assert c2["id"] == c["id"] and c2["updated_at"] >= c["updated_at"]
+    assert f"deckhand plan of commit `{merge2[:12]}`" in c2["body"] and merge[:12] not in c2["body"]
+    assert plan2["verdict"] in c2["body"]
+    reqs = api_requests(github_api, pr, api_since)
+    assert [(r["method"], r["status"]) for r in reqs] == [("GET", 200), ("PATCH", 200)], reqs
+    assert result2["jobs"]["plan"]["steps"]["plan"]["outputs"]["comment-url"] == c["html_url"]
+    assert assert_read_only_as_plan_role(stack, aws_since) > 0
+    assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
+
+
+def test_a_pull_request_whose_token_cannot_comment_keeps_the_plan_in_the_summary(stack, repo, work, github_api):
+    """The job's GITHUB_TOKEN may not write comments (the stand-in answers 403, as GitHub answers a
+    fork's read-only token; here the repository's own PR, so PlanRole's OIDC token exists and the
+    plan is made): the plan in the job summary, a log line saying why there is no comment, green."""
+    pr = 13
+    head, merge = open_pr(repo, pr, f"ro-{int(time.time())}")
+    before = live_service(stack)["taskDefinition"], site_index(stack)
+    api_since, aws_since = len(api_state(github_api)["requests"]), sim_mark()
+    result, out = rehearse(work, "pr-read-only", "preview.yml", "--event=pull_request", f"--pr={pr}", f"--head-sha={head}",
+                           f"--sha={merge}", f"--repo-dir={repo}", *vars_for(stack),
+                           *api_args(github_api, token=github_api["read"]), image=True)
+    job = result["jobs"]["plan"]
+    assert job["result"] == "success" and job["steps"]["plan"]["outcome"] == "success"
+    plan_out = job["steps"]["plan"]["outputs"]
+    assert plan_out["has-changes"] == "true" and not plan_out.get("comment-url"), plan_out
+    plan = plan_artifact(work, result)
+    assert plan["commit"] == merge
+    why = f"no PR comment: the token may not write comments on deckhand-local/spa-ecs#{pr} (403"
+    log = (out / "logs" / "rehearsal.log").read_text()
+    assert why in log, log[-3000:]
+    summary = (out / "summary-plan.md").read_text()
+    assert f"### deckhand plan: `{plan['config']}`" in summary and plan["verdict"] in summary and why in summary
+    assert comments(github_api, pr) == []
+    reqs = api_requests(github_api, pr, api_since)
+    assert [(r["method"], r["status"], r["auth"]) for r in reqs] == [("GET", 200, "read-only"), ("POST", 403, "read-only")], reqs
+    assert assert_read_only_as_plan_role(stack, aws_since) > 0
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
 
 
@@ -305,50 +457,35 @@ def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
 
 
-@pytest.fixture(scope="session")
-def github_api():
-    """plan's GitHub API stand-in: a write token for the repository's own runs, a read-only one for forks."""
-    tokens = {"write": "ghs_rehearsal_write_0123456789", "read": "ghs_rehearsal_readonly_0123456789"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "github-api" / "server.py"), "--port", "0",
-                             "--token", tokens["write"], "--read-only-token", tokens["read"],
-                             "--issue", "deckhand-local/spa-ecs#11", "--issue", "deckhand-local/spa-ecs#12",
-                             "--stop-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    url = proc.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), url
-    yield {"url": url, **tokens}
-    proc.stdin.close()
-    proc.wait(timeout=10)
-
-
-def api_state(api: dict) -> dict:
-    import urllib.request
-    with urllib.request.urlopen(api["url"] + "/_control/state") as r:
-        return json.load(r)
-
-
-def api_args(api: dict) -> list[str]:
-    return [f"--github-api-url={api['url']}", f"--token={api['write']}", f"--read-only-token={api['read']}"]
-
-
 def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, work, github_api):
-    head, merge = open_pr(repo, 12, f"fork-{int(time.time())}")
+    """A fork's PR: GitHub gives it no OIDC token, no variables and a read-only token (the stand-in
+    answers 403 to its writes). No credentials, so no plan: the summary and the log say why there is
+    no plan and no comment, the job is green, nothing reaches GitHub's API or AWS."""
+    pr = 12
+    head, merge = open_pr(repo, pr, f"fork-{int(time.time())}")
     before = live_service(stack)["taskDefinition"], site_index(stack)
-    result, out = rehearse(work, "fork", "preview.yml", "--event=pull_request", "--pr=12", f"--head-sha={head}",
+    api_since, aws_since = len(api_state(github_api)["requests"]), sim_mark()
+    result, out = rehearse(work, "fork", "preview.yml", "--event=pull_request", f"--pr={pr}", f"--head-sha={head}",
                            f"--sha={merge}", f"--repo-dir={repo}", "--head-repo=someone-else/spa-ecs",
                            *vars_for(stack), *api_args(github_api), image=True)
     job = result["jobs"]["plan"]
     assert job["result"] == "success"
     # GitHub caps a fork's token at read and gives it no id-token: no AWS credentials at all.
     assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
-    configure = next(v for v in job["steps"].values() if "AWS credentials" in (v.get("name") or ""))
-    assert configure["outcome"] == "skipped"
+    by_name = {v.get("name"): v for v in job["steps"].values()}
+    assert by_name["AWS credentials (PlanRole, read-only)"]["outcome"] == "skipped"
+    assert job["steps"]["plan"]["outcome"] == "skipped"
+    assert by_name["Keep the plan"]["outcome"] == "skipped"
+    assert by_name["No plan for a fork"]["outcome"] == "success"
     summary = (out / "summary-plan.md").read_text()
-    assert "someone-else/spa-ecs" in summary and "no OIDC token" in summary
-    # No comment was written (a fork's token cannot), nothing in AWS changed.
-    writes = [r for r in api_state(github_api)["requests"] if r["method"] in ("POST", "PATCH", "DELETE")]
-    assert writes == []
+    assert "someone-else/spa-ecs" in summary and "no OIDC token" in summary and "may not comment" in summary
+    log = (out / "logs" / "rehearsal.log").read_text()
+    assert "deckhand plan: not run for a fork (someone-else/spa-ecs)" in log and "no plan and no PR comment" in log
+    assert not (work / "artifacts" / result["run_id"]).exists()
+    # No comment, no request about the PR at all; no AWS session; nothing in AWS changed.
+    assert comments(github_api, pr) == [] and api_requests(github_api, pr, api_since) == []
+    assert assumed_role_calls(aws_since) == {}
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
-
 
 
 # --- workflow_dispatch -> rollback.yml ----------------------------------------------------------

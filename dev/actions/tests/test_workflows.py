@@ -74,6 +74,17 @@ def test_preview_is_read_only_except_its_comment(capsys):
     configure = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
     assert len(configure) == 1 and "head.repo.full_name == github.repository" in configure[0]["if"]
     assert "PLAN_ROLE_ARN" in configure[0]["with"]["role-to-assume"]
+    # `deckhand plan` through the action: the sticky comment with the job's token (nothing else of
+    # the action gets it), the plan's JSON kept as an artifact for the deploy.
+    [plan] = [s for s in job["steps"] if s.get("uses") == "./"]
+    assert plan["with"]["command"] == "plan" and plan["with"]["out"]
+    assert "dry-run" not in plan["with"] and plan["with"].get("comment", "") in ("", "true")
+    assert plan["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    assert plan["if"] == configure[0]["if"]
+    [upload] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-json }}" and upload["with"]["if-no-files-found"] == "error"
+    assert upload["with"]["name"] == "deckhand-plan"
+    assert job["steps"].index(upload) > job["steps"].index(plan)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in WF.glob("*.yml")))

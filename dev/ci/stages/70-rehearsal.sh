@@ -4,9 +4,12 @@
 #   which is this very test suite); then, on the local stack with infra/ deployed and IAM enforced,
 #   each trigger (dev/actions/live): push to main -> deploy.yml syncs the secrets (canary values: in SSM
 #   afterwards, nowhere in the log or summary; unchanged on the next push) and deploys both halves as DeployRole;
-#   pull_request -> preview.yml plans as PlanRole through the action image, nothing written; a fork's
-#   pull request -> summary only, green, no comment; a deploy job in another environment is refused
-#   DeployRole; workflow_dispatch -> rollback.yml restores the previous release (both halves).
+#   pull_request -> preview.yml runs `deckhand plan` as PlanRole through the action image: the sticky
+#   comment on the GitHub API stand-in (dev/github-api; a second push updates it in place), the plan's
+#   JSON as the deckhand-plan artifact, no AWS write; a token that may not comment (403) -> the plan in
+#   the summary, green; a fork's pull request -> summary only, green, no comment, no AWS session;
+#   a deploy job in another environment is refused DeployRole;
+#   workflow_dispatch -> rollback.yml restores the previous release (both halves).
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 PY="$HOME/.cache/deckhand/venv/bin/python"
