@@ -49,20 +49,10 @@ pub(super) async fn observe(
             source: Box::new(source),
         }
     };
-    let svc = match svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))? {
-        ecs::Lookup::Found(s) => s,
-        ecs::Lookup::NoCluster => {
-            return Err(BackendError::NoCluster {
-                cluster: cfg.cluster.clone(),
-            });
-        }
-        ecs::Lookup::NoService => {
-            return Err(BackendError::NoService {
-                cluster: cfg.cluster.clone(),
-                service: cfg.service.clone(),
-            });
-        }
-    };
+    let svc = found(
+        cfg,
+        svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
+    )?;
     let image = image.map_err(read(format!("ECR repository {}", cfg.repository)))?;
     let secrets = secret_arns?;
     let td_arn = svc
@@ -141,20 +131,10 @@ pub(super) async fn print(
             source: Box::new(source),
         }
     };
-    let svc = match svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))? {
-        ecs::Lookup::Found(s) => s,
-        ecs::Lookup::NoCluster => {
-            return Err(BackendError::NoCluster {
-                cluster: cfg.cluster.clone(),
-            });
-        }
-        ecs::Lookup::NoService => {
-            return Err(BackendError::NoService {
-                cluster: cfg.cluster.clone(),
-                service: cfg.service.clone(),
-            });
-        }
-    };
+    let svc = found(
+        cfg,
+        svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
+    )?;
     let image = match image.map_err(read(format!("ECR repository {}", cfg.repository)))? {
         ecr::Lookup::Found(found) => Some(found.digest),
         ecr::Lookup::NotFound | ecr::Lookup::NoRepository => None,
@@ -164,6 +144,23 @@ pub(super) async fn print(
         deployment: crate::ecs::primary_deployment(&svc),
         image,
     })
+}
+
+/// The service, or the error naming the cluster or service that does not exist.
+fn found(
+    cfg: &Backend,
+    lookup: ecs::Lookup,
+) -> Result<Box<aws_sdk_ecs::types::Service>, BackendError> {
+    match lookup {
+        ecs::Lookup::Found(s) => Ok(s),
+        ecs::Lookup::NoCluster => Err(BackendError::NoCluster {
+            cluster: cfg.cluster.clone(),
+        }),
+        ecs::Lookup::NoService => Err(BackendError::NoService {
+            cluster: cfg.cluster.clone(),
+            service: cfg.service.clone(),
+        }),
+    }
 }
 
 async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<String, BackendError> {

@@ -50,34 +50,13 @@ pub(crate) async fn observe(
     cfg: &Frontend,
     last: Option<&ReleaseRecord>,
 ) -> Result<Observed, FrontendError> {
-    let rules = HeaderRules::new(&cfg.headers)?;
-    let dir = cfg.dir.clone();
-    let exclude = cfg.exclude.clone();
-    let limits = scan::Limits {
-        max_files: cfg.max_files,
-        require_index: cfg.require_index,
-    };
-    let scanning = tokio::task::spawn_blocking(move || {
-        scan::walk(&dir, &exclude, limits).and_then(scan::hash_all)
-    });
     let known: Vec<&str> = last
         .and_then(|r| r.site.as_ref())
         .filter(|s| s.bucket == cfg.bucket)
         .map(|s| s.files.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let listing = observe::list(ctx, &cfg.bucket, &known);
-    let (files, live) = tokio::join!(scanning, listing);
-    let files = files.map_err(|e| FrontendError::Scan(e.to_string()))??;
+    let (desired, live) = tokio::join!(scan_only(cfg), observe::list(ctx, &cfg.bucket, &known));
+    let desired = desired?;
     let live = live?;
-    let desired = files
-        .into_iter()
-        .map(|f| Desired {
-            headers: rules.headers(&f.key),
-            key: f.key,
-            path: f.path,
-            size: f.size,
-            sha256: f.sha256,
-        })
-        .collect();
     Ok(Observed { desired, live })
 }

@@ -114,34 +114,17 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
             },
         );
     }
-    let invalidation = match input.distribution {
-        None => InvalidationPlan::NoDistribution,
-        Some(id) => {
-            // Mutable files that changed (or are new: a cached error may stand for them), and
-            // immutable ones whose existing key now holds other bytes or headers.
-            let changed: BTreeSet<String> = uploads
-                .iter()
-                .chain(&header_updates)
-                .filter(|a| a.phase != Phase::Immutable || a.reason != Reason::New)
-                .flat_map(|a| paths::paths_of(&a.key, input.spa_router))
-                .collect();
-            if changed.is_empty() {
-                InvalidationPlan::Nothing {
-                    distribution: id.to_string(),
-                }
-            } else {
-                InvalidationPlan::Paths {
-                    distribution: id.to_string(),
-                    paths: paths::collapse(
-                        &changed,
-                        paths::COLLAPSE_AT,
-                        paths::MAX_PATHS,
-                        paths::MAX_WILDCARDS,
-                    ),
-                }
-            }
-        }
-    };
+    // Mutable files that changed (or are new: a cached error may stand for them), and immutable
+    // ones whose existing key now holds other bytes or headers.
+    let invalidation = invalidation(
+        input.distribution,
+        uploads
+            .iter()
+            .chain(&header_updates)
+            .filter(|a| a.phase != Phase::Immutable || a.reason != Reason::New)
+            .map(|a| a.key.as_str()),
+        input.spa_router,
+    );
     let unreferenced = input
         .live
         .site
@@ -184,6 +167,32 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
         live: input.live,
         restore: None,
         verified: 0,
+    }
+}
+
+/// The invalidation of the paths of `keys` on `distribution` (collapsed past the limits).
+pub(crate) fn invalidation<'k>(
+    distribution: Option<&str>,
+    keys: impl Iterator<Item = &'k str>,
+    spa_router: bool,
+) -> InvalidationPlan {
+    let Some(id) = distribution else {
+        return InvalidationPlan::NoDistribution;
+    };
+    let changed: BTreeSet<String> = keys.flat_map(|k| paths::paths_of(k, spa_router)).collect();
+    if changed.is_empty() {
+        return InvalidationPlan::Nothing {
+            distribution: id.to_string(),
+        };
+    }
+    InvalidationPlan::Paths {
+        distribution: id.to_string(),
+        paths: paths::collapse(
+            &changed,
+            paths::COLLAPSE_AT,
+            paths::MAX_PATHS,
+            paths::MAX_WILDCARDS,
+        ),
     }
 }
 

@@ -14,14 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::cdn::paths;
 use crate::commands::releases::is_immutable;
 use crate::plan::backend::{
     BackendPlan, ImagePlan, Live as BackendLive, Source, SourceTag, TaskDefinitionPlan, TdAction,
 };
-use crate::plan::site::{
-    FileAction, FileSource, GcPolicy, InvalidationPlan, Live, Phase, Reason, SitePlan,
-};
+use crate::plan::site::{FileAction, FileSource, GcPolicy, Live, Phase, Reason, SitePlan};
 use crate::release::{BackendRelease, ReleaseRecord, SiteRelease};
 
 /// Which release a rollback restores, and the one it rolls back.
@@ -220,30 +217,11 @@ pub(crate) fn site(
         });
     }
     copies.sort_by(|a, b| (a.phase.number(), &a.key).cmp(&(b.phase.number(), &b.key)));
-    let invalidation = match distribution {
-        None => InvalidationPlan::NoDistribution,
-        Some(id) => {
-            let changed: BTreeSet<String> = copies
-                .iter()
-                .flat_map(|c| paths::paths_of(&c.key, spa_router))
-                .collect();
-            if changed.is_empty() {
-                InvalidationPlan::Nothing {
-                    distribution: id.to_string(),
-                }
-            } else {
-                InvalidationPlan::Paths {
-                    distribution: id.to_string(),
-                    paths: paths::collapse(
-                        &changed,
-                        paths::COLLAPSE_AT,
-                        paths::MAX_PATHS,
-                        paths::MAX_WILDCARDS,
-                    ),
-                }
-            }
-        }
-    };
+    let invalidation = crate::site::plan::invalidation(
+        distribution,
+        copies.iter().map(|c| c.key.as_str()),
+        spa_router,
+    );
     let upload_bytes = copies.iter().map(|c| c.size).sum();
     Ok(SitePlan {
         bucket: target.bucket.clone(),
@@ -278,7 +256,7 @@ pub(crate) fn site(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::site::LiveObject;
+    use crate::plan::site::{InvalidationPlan, LiveObject};
     use crate::release::{GitInfo, ManifestEntry, ReleaseStatus};
 
     fn rec(id: &str, status: ReleaseStatus, rollback_of: Option<&str>) -> ReleaseRecord {
