@@ -350,6 +350,21 @@ fn a_canary_in_every_secret_input_never_reaches_stdout_stderr_or_the_step_summar
     std::os::unix::fs::symlink(w.path().join("deckhand.yml"), site.join("leak.yml")).unwrap();
     expect(run_canary(&w, "deploy (bad site)", &["deploy"], &[]), 2);
     std::fs::remove_file(site.join("leak.yml")).unwrap();
+    // The release list and a rollback (planned, then applied) to the last good release.
+    expect(run_canary(&w, "releases", &["releases"], &[]), 0);
+    expect(
+        run_canary(
+            &w,
+            "rollback --dry-run",
+            &["rollback", "--to", "previous", "--dry-run"],
+            &[],
+        ),
+        0,
+    );
+    expect(
+        run_canary(&w, "rollback", &["rollback", "--to", "previous"], &[]),
+        0,
+    );
     // A lock held by someone else: exit 5.
     world::block_on(async {
         world::clients()
@@ -377,5 +392,5 @@ fn a_canary_in_every_secret_input_never_reaches_stdout_stderr_or_the_step_summar
     assert_clean(&locked, &ecr);
     assert_eq!(locked.code, 5, "deploy (locked):\n{}", locked.text);
     runs.push(locked.what);
-    assert_eq!(runs.len(), 13, "{runs:?}");
+    assert_eq!(runs.len(), 16, "{runs:?}");
 }
