@@ -12,6 +12,15 @@ use std::path::{Path, PathBuf};
 
 use world::{World, block_on, clients};
 
+const GITHUB_RUN: [(&str, &str); 6] = [
+    ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+    ("GITHUB_REF", "refs/heads/main"),
+    ("GITHUB_ACTOR", "ana"),
+    ("GITHUB_SERVER_URL", "https://github.com"),
+    ("GITHUB_REPOSITORY", "acme/shop"),
+    ("GITHUB_RUN_ID", "4242"),
+];
+
 type Expected = Vec<(String, &'static str, &'static str)>;
 
 struct Both {
@@ -67,8 +76,16 @@ impl Both {
         self.w.path().join(format!("build-{label}"))
     }
 
+    /// `deckhand <args>` as a workflow run of acme/shop would run it (fixed git metadata, so
+    /// the records and `releases` read the same on every machine).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.w.deckhand().args(args).output().unwrap();
+        let out = self
+            .w
+            .deckhand()
+            .envs(GITHUB_RUN)
+            .args(args)
+            .output()
+            .unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -155,6 +172,16 @@ impl Both {
             .collect()
     }
 
+    /// insta filters: the backend world's plus the distribution id.
+    fn snapshot_settings(&self) -> insta::Settings {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(&world::regex_escape(&self.distribution), "[DISTRIBUTION]");
+        for (from, to) in world::filters(&self.w) {
+            s.add_filter(&from, &to);
+        }
+        s
+    }
+
     fn mark(&self) -> u64 {
         self.w.requests().last().map_or(0, |r| r.seq)
     }
@@ -211,6 +238,8 @@ fn rollback_to_previous_restores_both_halves_and_a_second_goes_back() {
         "{:?}",
         b.writes_since(mark)
     );
+    let settings = b.snapshot_settings();
+    settings.bind(|| insta::assert_snapshot!("dry_run_plan", out));
 
     let before = b.invalidation_count();
     let mark = b.mark();
@@ -241,6 +270,9 @@ fn rollback_to_previous_restores_both_halves_and_a_second_goes_back() {
     assert_eq!(status(&rows, &b_id), "rolled-back");
     assert_eq!(status(&rows, &a_id), "succeeded");
     assert!(rows.iter().all(|r| r["restorable"] == true), "{rows:?}");
+    let (code, text, err) = b.run(&["releases"]);
+    assert_eq!(code, 0, "{err}");
+    settings.bind(|| insta::assert_snapshot!("releases", text));
 
     // previous after a rollback = the release it rolled back.
     let (code, out, err) = b.run(&["rollback", "--to", "previous"]);
@@ -355,4 +387,262 @@ fn a_release_whose_files_were_collected_is_refused_and_nothing_is_written() {
     );
     assert_eq!(b.w.service_td(), td);
     b.assert_site_is("B");
+}
+
+/// `deckhand <args>` in a backend world: (exit code, stdout, stderr).
+fn run_in(w: &World, args: &[&str]) -> (i32, String, String) {
+    let out = w.deckhand().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Operations of a world's calls after `mark` (writes only with `writes`).
+fn ops_since(w: &World, mark: u64, writes: bool) -> Vec<String> {
+    w.requests()
+        .into_iter()
+        .filter(|r| r.seq > mark && (r.write || !writes))
+        .map(|r| r.operation)
+        .collect()
+}
+
+fn last_seq(w: &World) -> u64 {
+    w.requests().last().map_or(0, |r| r.seq)
+}
+
+/// A backend-only world with two releases, A then B (B's image differs: a changed file):
+/// (A's release id, A's task definition, B's release id).
+fn two_backend_releases(
+    w: &World,
+    b_args: &[&str],
+    b_code: i32,
+    before_b: &dyn Fn(),
+) -> (String, String, String) {
+    let (code, out, err) = w.deploy(&[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let a_id = w.releases().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let td_a = w.service_td();
+    std::fs::write(w.context().join("hello.txt"), "hello from B\n").unwrap();
+    before_b();
+    let (code, out, err) = w.deploy(b_args);
+    assert_eq!(code, b_code, "stdout:\n{out}\nstderr:\n{err}");
+    assert_ne!(w.service_td(), td_a, "B registered a new revision");
+    let b_id = w.releases().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(a_id, b_id);
+    (a_id, td_a, b_id)
+}
+
+#[test]
+fn rollback_only_one_half_leaves_the_other_half_untouched() {
+    let b = Both::new("rb-only");
+    let a_id = b.deploy();
+    let td_a = b.w.service_td();
+    b.version("B");
+    let b_id = b.deploy();
+    let td_b = b.w.service_td();
+    assert_ne!(td_a, td_b);
+
+    // --only frontend: A's site, B's service; no ECS write at all.
+    let before = b.invalidation_count();
+    let mark = b.mark();
+    let (code, out, err) = b.run(&["rollback", "--to", "previous", "--only", "frontend"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!("(rollback of {b_id}, restoring {a_id})")),
+        "{out}"
+    );
+    assert!(!out.contains("backend:"), "{out}");
+    b.assert_site_is("A");
+    assert_eq!(b.invalidation_count(), before + 1);
+    assert_eq!(b.w.service_td(), td_b, "the service still runs B");
+    let writes = b.writes_since(mark);
+    assert!(writes.iter().any(|w| w == "CopyObject"), "{writes:?}");
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w == "UpdateService" || w == "RegisterTaskDefinition"),
+        "{writes:?}"
+    );
+    let r1 = b.newest_release();
+    let record = b.w.releases().into_iter().find(|r| r["id"] == r1.as_str());
+    let record = record.unwrap();
+    assert_eq!(record["rollback_of"], b_id.as_str());
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_b.as_str(),
+        "the record keeps the backend that still runs"
+    );
+
+    // A third release C, then --only backend to A: A's service, C's site; no site write.
+    b.version("C");
+    let c_id = b.deploy();
+    let td_c = b.w.service_td();
+    assert_ne!(td_c, td_a);
+    b.assert_site_is("C");
+    let before = b.invalidation_count();
+    let mark = b.mark();
+    let (code, out, err) = b.run(&["rollback", "--to", &a_id, "--only", "backend"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!("(rollback of {c_id}, restoring {a_id})")),
+        "{out}"
+    );
+    assert!(!out.contains("frontend:"), "{out}");
+    assert_eq!(
+        b.w.service_td(),
+        td_a,
+        "the service runs A's task definition"
+    );
+    b.assert_site_is("C");
+    assert_eq!(b.invalidation_count(), before, "no invalidation");
+    let writes = b.writes_since(mark);
+    assert!(writes.iter().any(|w| w == "UpdateService"), "{writes:?}");
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w == "CopyObject" || w == "CreateInvalidation"),
+        "{writes:?}"
+    );
+    let r2 = b.newest_release();
+    let record = b.w.releases().into_iter().find(|r| r["id"] == r2.as_str());
+    let record = record.unwrap();
+    let site_c =
+        b.w.releases()
+            .into_iter()
+            .find(|r| r["id"] == c_id.as_str());
+    assert_eq!(
+        record["site"]["files"],
+        site_c.unwrap()["site"]["files"],
+        "the record keeps the site that is still live"
+    );
+}
+
+#[test]
+fn rollback_no_wait_returns_after_update_service_and_records_the_rollout_in_progress() {
+    let w = World::new("rb-nowait");
+    let (a_id, td_a, b_id) = two_backend_releases(&w, &[], 0, &|| ());
+    let mark = last_seq(&w);
+    let (code, out, err) = run_in(&w, &["rollback", "--to", "previous", "--no-wait"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!("(rollback of {b_id}, restoring {a_id})")),
+        "{out}"
+    );
+    let ops = ops_since(&w, mark, false);
+    let update = ops.iter().position(|o| o == "UpdateService");
+    let update = update.unwrap_or_else(|| panic!("no UpdateService: {ops:?}"));
+    assert!(
+        !ops[update + 1..]
+            .iter()
+            .any(|o| o == "DescribeServices" || o == "ListTasks" || o == "DescribeTasks"),
+        "nothing watched after UpdateService: {ops:?}"
+    );
+    assert_eq!(w.service_td(), td_a);
+    let record = w.releases().pop().unwrap();
+    assert_eq!(record["rollback_of"], b_id.as_str(), "{record}");
+    assert_eq!(record["restored"], a_id.as_str(), "{record}");
+    assert_eq!(record["backend"]["status"], "in-progress", "{record}");
+    assert_eq!(record["backend"]["task_definition_arn"], td_a.as_str());
+    let deployment = record["backend"]["deployment_id"].as_str().unwrap();
+    assert_eq!(
+        w.sim_state()["services"][0]["deployments"][0]["id"],
+        deployment,
+        "the recorded deployment is the service's PRIMARY"
+    );
+}
+
+#[test]
+fn a_rollback_supersedes_a_rollout_still_in_flight() {
+    let w = World::new("rb-inflight");
+    // A completes; B's rollout never gets going: its deploy gives up after 2 s without progress
+    // (exit 4) and leaves the rollout in flight.
+    let (a_id, td_a, b_id) = two_backend_releases(&w, &["--wait-timeout", "2s"], 4, &|| {
+        w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    });
+    let wait_settled = |what: &str| {
+        let started = std::time::Instant::now();
+        loop {
+            let d = w.sim_state()["services"][0]["deployments"].clone();
+            if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
+                return d[0].clone();
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{what} never settled: {d}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let state = w.sim_state();
+    let deployments = state["services"][0]["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 2, "B's rollout is in flight: {state}");
+    assert_eq!(deployments[0]["rolloutState"], "IN_PROGRESS", "{state}");
+    let b_deployment = deployments[0]["id"].as_str().unwrap().to_string();
+
+    // The rollback starts while B's rollout is in flight (still stuck when it switches).
+    let mark = last_seq(&w);
+    let child = w.spawn(&["rollback", "--to", "previous"], &[]);
+    let started = std::time::Instant::now();
+    loop {
+        let switched = ops_since(&w, mark, true)
+            .iter()
+            .any(|o| o == "UpdateService");
+        let primary = w.sim_state()["services"][0]["deployments"][0].clone();
+        if switched && primary["taskDefinition"] == td_a.as_str() {
+            assert_ne!(primary["id"], b_deployment.as_str());
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the rollback never switched the service: {primary}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Now the scheduler gets going: the rollback's deployment is the one that completes.
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("(rollback of {b_id}, restoring {a_id})")),
+        "{stdout}"
+    );
+    assert_eq!(w.service_td(), td_a, "the service runs A's task definition");
+    let settled = wait_settled("the rollback");
+    assert_eq!(settled["taskDefinition"], td_a.as_str());
+    assert_ne!(
+        settled["id"],
+        b_deployment.as_str(),
+        "B's deployment is gone"
+    );
+    let record = w.releases().pop().unwrap();
+    assert_eq!(record["rollback_of"], b_id.as_str(), "{record}");
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["backend"]["status"], "succeeded", "{record}");
+    assert_eq!(
+        record["backend"]["deployment_id"], settled["id"],
+        "{record}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "deployment {} completed",
+            settled["id"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
 }

@@ -151,6 +151,11 @@ async fn a_changed_value_is_one_put_the_same_value_none_and_no_value_is_printed(
         "{out}"
     );
     assert!(fx.writes().is_empty(), "{:?}", fx.writes());
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in common::filters() {
+        settings.add_filter(from, to);
+    }
+    settings.bind(|| insta::assert_snapshot!("dry_run", out));
 
     let (code, out, err) = fx.sync(&[], &env);
     assert_eq!(code, 0, "{err}");

@@ -307,6 +307,13 @@ impl World {
 
     /// [`Self::spawn_deploy`] with extra environment variables (set last: they win).
     pub fn spawn_deploy_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        let mut all = vec!["deploy", "--only", "backend"];
+        all.extend_from_slice(args);
+        self.spawn(&all, env)
+    }
+
+    /// `deckhand <args>` in the background, in the world's directory with its access key.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deckhand"));
         for k in [
             "AWS_CA_BUNDLE",
@@ -332,7 +339,6 @@ impl World {
             .env("BUILDAH_ISOLATION", "chroot")
             .env("TMPDIR", self.path().join("tmp"))
             .envs(env.iter().copied())
-            .args(["deploy", "--only", "backend"])
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -509,7 +515,7 @@ pub fn filters(world: &World) -> Vec<(String, String)> {
     f
 }
 
-fn regex_escape(s: &str) -> String {
+pub fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
