@@ -92,7 +92,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            output::stderr(&format!("error: cannot start the async runtime: {e}\n"));
+            output::report(&format!("error: cannot start the async runtime: {e}\n"));
             return ExitCode::from(Exit::Error.code());
         }
     };
@@ -103,7 +103,7 @@ pub fn main() -> ExitCode {
         }
         Err(err) => {
             let text = render(&err);
-            output::stderr(&text);
+            output::report(&text);
             annotate(&err, &config_path);
             step::finish(
                 command,
@@ -183,7 +183,10 @@ aws_sdk_cloudfront=debug,aws_sdk_cloudformation=debug,aws_sdk_sso=debug,aws_sdk_
 hyper=debug,hyper_util=debug,h2=debug,rustls=debug,tower=debug";
 
 fn init_tracing(global: &cli::GlobalArgs) {
+    use tracing_indicatif::filter::{IndicatifFilter, hide_indicatif_span_fields};
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::DefaultFields;
+    use tracing_subscriber::prelude::*;
     let default = match (global.quiet, global.verbose) {
         (true, _) => "warn,aws_config=error",
         (false, 0) => "info,aws_config=error",
@@ -192,13 +195,27 @@ fn init_tracing(global: &cli::GlobalArgs) {
     };
     let filter =
         EnvFilter::try_from_env("DECKHAND_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time()
-        .with_ansi(output::color_stderr())
-        .try_init();
+        .with_ansi(output::color_stderr());
+    // On an interactive terminal, progress spans (`indicatif.pb_show`) are drawn as bars below
+    // the log lines, and every log line is written through the bars' writer (never through a
+    // bar). Elsewhere, and with --quiet, plain lines.
+    let live = !global.quiet && output::interactive();
+    output::set_live(live);
+    output::set_quiet(global.quiet);
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if live {
+        let bars = tracing_indicatif::IndicatifLayer::new()
+            .with_span_field_formatter(hide_indicatif_span_fields(DefaultFields::new()));
+        registry
+            .with(fmt.with_writer(bars.get_stderr_writer()))
+            .with(bars.with_filter(IndicatifFilter::new(false)))
+            .try_init()
+    } else {
+        registry.with(fmt.with_writer(std::io::stderr)).try_init()
+    };
 }
 
 async fn run(cli: Cli) -> Result<Exit, Error> {
@@ -213,10 +230,13 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             .ok()
             .filter(|v| !v.trim().is_empty())
     });
+    // The runtime policy (retries, polls, the lock's TTL), read once.
+    let tuning = aws::Tuning::from_env();
     let aws_opts = |loaded: &config::Loaded| aws::AwsOptions {
         region: loaded.region().map(str::to_string),
         endpoint_url: endpoint_url.clone(),
         profile: cli.global.profile.clone(),
+        tuning: tuning.clone(),
     };
     match cli.command {
         Command::Schema => {

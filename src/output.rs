@@ -1,8 +1,14 @@
-//! The only places that write to stdout/stderr directly (data on stdout, logs via tracing).
+//! The only places that write to stdout/stderr directly: data on stdout, the final error report
+//! on stderr; everything else people read goes through tracing (silenced by `--quiet`, printed
+//! above any live progress bar).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static LIVE: AtomicBool = AtomicBool::new(false);
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn stdout(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -10,7 +16,17 @@ pub(crate) fn stdout(text: &str) {
     let _ = out.flush();
 }
 
+/// A progress line for people (`text` may end in a newline): an info event, so `--quiet`
+/// silences it and a live progress bar never garbles it.
 pub(crate) fn stderr(text: &str) {
+    for line in text.trim_end_matches('\n').lines() {
+        tracing::info!("{line}");
+    }
+}
+
+/// The final error report (or an error before logging is set up): straight to stderr, never
+/// silenced.
+pub(crate) fn report(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
@@ -25,4 +41,24 @@ pub(crate) fn color_stderr() -> bool {
 pub(crate) fn interactive() -> bool {
     std::io::stderr().is_terminal()
         && std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false")
+}
+
+/// Whether live bars are drawn (set once, when logging is set up).
+pub(crate) fn set_live(on: bool) {
+    LIVE.store(on, Ordering::Relaxed);
+}
+
+/// Whether live bars are drawn: progress can go into a bar instead of a log line.
+pub(crate) fn live() -> bool {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// `--quiet` (set once, when logging is set up).
+pub(crate) fn set_quiet(on: bool) {
+    QUIET.store(on, Ordering::Relaxed);
+}
+
+/// `--quiet`: child processes' chatter (the image builder's) is kept back too.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
 }

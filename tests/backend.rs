@@ -600,6 +600,46 @@ fn force_rolls_even_when_nothing_changed() {
 }
 
 #[test]
+fn quiet_rollouts_leave_stderr_empty_and_plain_ones_log_each_step() {
+    let w = World::new("bk-quiet");
+    // A context no other run built: this deploy builds and pushes a new tag.
+    std::fs::write(
+        w.context().join("hello.txt"),
+        format!("quiet in {}\n", w.path().display()),
+    )
+    .unwrap();
+    // --quiet: the image built and pushed, a revision registered, rolled and watched to the
+    // end; the data on stdout, nothing on stderr that is not a warning or an error.
+    let (code, out, err) = w.deploy(&["--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(w.service_td(), w.initial_td, "it rolled");
+    let tag = out
+        .split_whitespace()
+        .find(|s| s.starts_with("src-"))
+        .unwrap_or_else(|| panic!("no tag in {out}"));
+    assert!(!w.registry_digest(tag).is_empty(), "{tag} was pushed");
+    let chatter: Vec<&str> = err
+        .lines()
+        .filter(|l| !(l.contains("WARN") || l.contains("ERROR")))
+        .collect();
+    assert!(chatter.is_empty(), "{err}");
+    // Without it, each step is a log line.
+    let (code, _, err) = w.deploy(&["--force"]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "backend: registered ",
+        "backend: service ",
+        "backend: deployment ",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(" INFO ") && l.contains(line)),
+            "no {line:?} log line in {err}"
+        );
+    }
+}
+
+#[test]
 fn missing_cluster_service_repository_or_parameter_is_a_clear_configuration_error() {
     let w = World::new("bk-missing");
     let cases: [(&str, &str, &str); 4] = [

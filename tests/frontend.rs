@@ -702,3 +702,50 @@ async fn an_invalidation_that_does_not_complete_in_time_warns_or_fails_when_requ
     fx.build(3, false);
     deploy_with(&cfg, &["--no-wait"], &env).success();
 }
+
+/// Lines of a run's stderr that are neither a warning nor an error.
+fn chatter(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !(l.contains("WARN") || l.contains("ERROR") || l.starts_with("error:")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_leaves_only_data_on_stdout_and_a_plain_run_logs_each_phase() {
+    let fx = Fixture::new(true).await;
+    fx.build(1, false);
+    let cfg = fx.config("");
+
+    // --quiet: a whole deploy (three phases, the record, an invalidation) and a dry run say
+    // nothing on stderr; the data (release id, plan) is still on stdout.
+    let out = deploy(&cfg, &["--quiet"]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(chatter(&stderr).is_empty(), "{stderr}");
+    assert!(!stdout.trim().is_empty(), "no data on stdout");
+    assert_eq!(fx.release_ids().await.len(), 1);
+    fx.build(2, false);
+    let out = deploy(&cfg, &["--quiet", "--dry-run"]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(chatter(&stderr).is_empty(), "{stderr}");
+    assert!(plan.contains("index.html"), "{plan}");
+
+    // Without it: one line per phase, the summary and the invalidation, as log lines.
+    let out = deploy(&cfg, &[]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    for line in [
+        "phase 1/3 ",
+        "phase 2/3 ",
+        "phase 3/3 ",
+        "frontend: uploaded ",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(" INFO ") && l.contains(line)),
+            "no {line:?} line in {stderr}"
+        );
+    }
+}

@@ -1,17 +1,18 @@
 //! The one `AwsContext`: SDK config built once (region, credentials, endpoint overrides, retries,
-//! timeouts) and a concrete client per service.
+//! timeouts), a concrete client per service and the runtime policy ([`Tuning`]).
 
 mod error;
 mod renew;
+mod tuning;
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
 
 pub(crate) use error::{AwsError, CallError, CallKind, classify};
+pub(crate) use tuning::{Polls, Tuning};
 
 /// How to reach AWS (from flags; everything else comes from the SDK's own chains).
 #[derive(Debug, Clone, Default)]
@@ -19,10 +20,13 @@ pub(crate) struct AwsOptions {
     pub(crate) region: Option<String>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) profile: Option<String>,
+    /// Retries, poll schedules, the lock's TTL (read once at start).
+    pub(crate) tuning: Tuning,
 }
 
 pub(crate) struct AwsContext {
     pub(crate) region: String,
+    pub(crate) tuning: Tuning,
     endpoint_flag: Option<String>,
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) ecs: aws_sdk_ecs::Client,
@@ -46,12 +50,6 @@ pub(crate) struct Identity {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_ms(name: &str) -> Option<Duration> {
-    env(name)
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
 }
 
 fn check_url(url: &str, origin: &str) -> Result<(), AwsError> {
@@ -98,16 +96,7 @@ impl AwsContext {
                 check_url(&url, var)?;
             }
         }
-        let retry = RetryConfig::standard()
-            .with_max_attempts(
-                env("DECKHAND_MAX_ATTEMPTS")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(4),
-            )
-            .with_initial_backoff(
-                env_ms("DECKHAND_RETRY_BACKOFF_MS").unwrap_or(Duration::from_millis(500)),
-            )
-            .with_max_backoff(Duration::from_secs(10));
+        let retry = opts.tuning.retry_config();
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .read_timeout(Duration::from_secs(60))
@@ -170,6 +159,7 @@ impl AwsContext {
             .build();
         Ok(Self {
             region,
+            tuning: opts.tuning.clone(),
             endpoint_flag: opts.endpoint_url.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
             ecs: aws_sdk_ecs::Client::new(&sdk),

@@ -23,6 +23,12 @@ pub(crate) enum CdnError {
         #[source]
         source: Box<AwsError>,
     },
+    #[error("cannot follow invalidation {id} on CloudFront distribution {distribution}: {message}")]
+    Waiter {
+        distribution: String,
+        id: String,
+        message: String,
+    },
     #[error(
         "invalidation {id} on CloudFront distribution {distribution} did not complete within {}",
         humantime::format_duration(*waited)
@@ -51,7 +57,7 @@ impl Diagnose for CdnError {
                     .unwrap_or_default()
             )),
             CdnError::Get { source, .. } => source.help(),
-            CdnError::Invalid { .. } => None,
+            CdnError::Invalid { .. } | CdnError::Waiter { .. } => None,
             CdnError::Timeout { .. } => Some(
                 "the invalidation keeps running in CloudFront; raise frontend.invalidation.timeout, or set `required: false` to only warn".into(),
             ),

@@ -6,13 +6,15 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{Deployment, Service};
+use indicatif::ProgressStyle;
+use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
 use super::report::{Counts, Outcome, Report, Target, failed, failure_event, time_of, timed_out};
-use crate::aws::{AwsContext, AwsError, CallKind, short_td};
+use crate::aws::{AwsContext, AwsError, CallKind, Polls, short_td};
 use crate::output;
 
-/// The poll schedule: `DECKHAND_POLL_INTERVAL_MS` fixes it (tests); else 2 s growing to 15 s
-/// while nothing changes, back to 2 s on a change.
+/// The poll schedule ([`Polls`] from the tuning: 2 s growing to 15 s while nothing changes,
+/// back to 2 s on a change). Polling is not a retry: a throttled poll is one more poll.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Backoff {
     base: Duration,
@@ -21,17 +23,8 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn from_env() -> Self {
-        match std::env::var("DECKHAND_POLL_INTERVAL_MS")
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            Some(ms) => {
-                let d = Duration::from_millis(ms.max(10));
-                Self::new(d, d)
-            }
-            None => Self::new(Duration::from_secs(2), Duration::from_secs(15)),
-        }
+    pub(crate) fn from_polls(p: Polls) -> Self {
+        Self::new(p.base, p.max)
     }
     pub(crate) fn new(base: Duration, max: Duration) -> Self {
         Self {
@@ -50,36 +43,30 @@ impl Backoff {
     }
 }
 
-/// Plain lines in CI, a live line on a terminal.
+/// Events as log lines; the deployment's counts as a log line, or on a terminal as the message
+/// of a spinner (a tracing-indicatif span, drawn below the log lines until dropped).
 struct Printer {
-    bar: Option<indicatif::ProgressBar>,
+    spinner: tracing::Span,
 }
 
 impl Printer {
     fn new(service: &str) -> Self {
-        let bar = output::interactive().then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar.set_message(format!("rolling {service}"));
-            bar
-        });
-        Self { bar }
+        let spinner = tracing::info_span!("rollout", indicatif.pb_show = tracing::field::Empty);
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+            spinner.pb_set_style(&style);
+        }
+        spinner.pb_set_message(&format!("rolling {service}"));
+        spinner.pb_start();
+        Self { spinner }
     }
     fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => output::stderr(&format!("{text}\n")),
-        }
+        tracing::info!("{text}");
     }
     fn counts(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(text.to_string()),
-            None => output::stderr(&format!("{text}\n")),
-        }
-    }
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if output::live() {
+            self.spinner.pb_set_message(text.trim_start());
+        } else {
+            tracing::info!("{text}");
         }
     }
 }
@@ -152,9 +139,7 @@ impl Progress {
 pub(crate) async fn watch(ctx: &AwsContext, mut target: Target) -> Result<Outcome, AwsError> {
     let printer = Printer::new(&target.service);
     let before = target.seen_events.clone();
-    let result = watch_loop(ctx, &mut target, &before, &printer).await;
-    printer.finish();
-    result
+    watch_loop(ctx, &mut target, &before, &printer).await
 }
 
 async fn watch_loop(
@@ -163,7 +148,7 @@ async fn watch_loop(
     before: &HashSet<String>,
     printer: &Printer,
 ) -> Result<Outcome, AwsError> {
-    let mut backoff = Backoff::from_env();
+    let mut backoff = Backoff::from_polls(ctx.tuning.rollout_polls());
     let mut progress = Progress::default();
     let mut last_counts: Option<Counts> = None;
     let mut last_service: Option<Service> = None;

@@ -109,14 +109,32 @@ pub(crate) struct BuildSpec<'a> {
 
 async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
     tracing::info!("$ {shown}");
-    // The builder's output goes to stderr: stdout is data only.
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit());
-    let status = cmd.status().await.map_err(|source| BuildError::Spawn {
+    let spawn_err = |source| BuildError::Spawn {
         program: shown.split(' ').next().unwrap_or_default().to_string(),
         source,
-    })?;
+    };
+    cmd.stdin(Stdio::null());
+    let status = if crate::output::quiet() {
+        // --quiet: the builder's output is kept back, and shown only when it fails.
+        let out = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .map_err(spawn_err)?;
+        if !out.status.success() {
+            crate::output::report(&String::from_utf8_lossy(&out.stdout));
+            crate::output::report(&String::from_utf8_lossy(&out.stderr));
+        }
+        out.status
+    } else {
+        // The builder's output goes to stderr: stdout is data only.
+        cmd.stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::inherit())
+            .status()
+            .await
+            .map_err(spawn_err)?
+    };
     if status.success() {
         Ok(())
     } else {

@@ -15,7 +15,7 @@
 //! - **force-unlock** (`deckhand unlock --force`): removes the lock it read (conditional on that
 //!   ETag) and reports its holder.
 //!
-//! The TTL is 15 minutes (test knob: `DECKHAND_LOCK_TTL`, a duration like `2s`).
+//! The TTL is 15 minutes (`Tuning::lock_ttl`; test knob `DECKHAND_LOCK_TTL`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,16 +29,11 @@ use super::{LockHolder, later, rfc3339};
 use crate::aws::{AwsContext, AwsError};
 
 pub(crate) const LOCK_KEY: &str = "_deckhand/lock";
-const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 const ATTEMPTS: usize = 4;
 
 /// The lock's time to live, renewed every third of it while held.
-pub(crate) fn ttl() -> Duration {
-    std::env::var("DECKHAND_LOCK_TTL")
-        .ok()
-        .and_then(|v| humantime::parse_duration(v.trim()).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(DEFAULT_TTL)
+pub(crate) fn ttl(ctx: &AwsContext) -> Duration {
+    ctx.tuning.lock_ttl
 }
 
 /// The lock object as read: its body (None when not valid JSON), ETag and age.
@@ -111,7 +106,7 @@ impl<'a> Lock<'a> {
         bucket: &str,
         me: &LockHolder,
     ) -> Result<Lock<'a>, ReleaseError> {
-        let ttl = ttl();
+        let ttl = ttl(ctx);
         let lock_err = |source| ReleaseError::Lock {
             bucket: bucket.to_string(),
             source,
@@ -248,7 +243,7 @@ impl<'a> Lock<'a> {
         ctx: &AwsContext,
         bucket: &str,
     ) -> Result<Option<LockHolder>, ReleaseError> {
-        let ttl = ttl();
+        let ttl = ttl(ctx);
         read(ctx, bucket)
             .await
             .map(|o| o.map(|o| o.named(ttl)))
@@ -298,7 +293,7 @@ impl<'a> Lock<'a> {
                 }
                 Some(now) => tracing::warn!(
                     "left the lock in place: it was taken over by {}",
-                    now.named(ttl())
+                    now.named(ttl(self.ctx))
                 ),
                 None => tracing::warn!("the lock was already removed"),
             }
@@ -414,7 +409,7 @@ pub(crate) async fn remove(
     bucket: &str,
     force: bool,
 ) -> Result<Option<LockHolder>, ReleaseError> {
-    let ttl = ttl();
+    let ttl = ttl(ctx);
     let lock_err = |source| ReleaseError::Lock {
         bucket: bucket.to_string(),
         source,

@@ -20,12 +20,7 @@ pub(crate) async fn list(
     bucket: &str,
     known: &[&str],
 ) -> Result<Live, SiteError> {
-    // Known keys per range (DECKHAND_LIST_RANGE_KEYS lets tests split small sites).
-    let per_range = std::env::var("DECKHAND_LIST_RANGE_KEYS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(1000);
+    let per_range = ctx.tuning.list_range_keys;
     let splits: Vec<&str> = known
         .iter()
         .skip(per_range - 1)

@@ -1,18 +1,25 @@
 //! The site executor: phases (1) immutable assets, (2) other non-HTML files and the objects
-//! store, (3) HTML entry points last. Multipart above 8 MiB, bounded concurrency, and a per-file
-//! retry with backoff on top of the SDK's own (503 SlowDown, resets, timeouts). A phase with a
-//! failed file stops the publish before the next phase.
+//! store, (3) HTML entry points last. Multipart above 8 MiB, bounded concurrency, and the SDK's
+//! standard retry with the upload policy (`Tuning::upload_retry_config`: 503 SlowDown, resets,
+//! timeouts); retries are counted per phase. A phase with a failed file stops the publish
+//! before the next phase.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::config_bag::ConfigBag;
 use futures::StreamExt as _;
 
 use super::error::{FailedFile, SiteError};
@@ -25,8 +32,6 @@ use crate::release::OBJECTS_PREFIX;
 
 /// Files above this size go up in parts of this size.
 pub(crate) const PART_SIZE: u64 = 8 * 1024 * 1024;
-/// Attempts per file on top of the SDK's retries.
-const FILE_ATTEMPTS: u32 = 3;
 /// Parts of one file in flight.
 const PART_CONCURRENCY: usize = 4;
 
@@ -52,79 +57,54 @@ impl Job<'_> {
     }
 }
 
-/// One failed attempt: the message and whether another attempt may succeed.
-struct Attempt {
-    message: String,
-    transient: bool,
+/// Counts the retries the SDK makes (every attempt after a call's first).
+#[derive(Debug, Clone, Default)]
+struct CountRetries(Arc<AtomicUsize>);
+
+impl Intercept for CountRetries {
+    fn name(&self) -> &'static str {
+        "CountRetries"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1)
+        {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
-fn attempt_error<E>(ctx: &AwsContext, op: &'static str, err: SdkError<E, HttpResponse>) -> Attempt
+/// The error of a call whose retries ran out (or that is not worth retrying), for the report.
+fn call_error<E>(ctx: &AwsContext, op: &'static str, err: SdkError<E, HttpResponse>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
-    let transient = match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(_) => {
-            status.is_some_and(|s| s >= 500 || s == 429)
-                || matches!(
-                    aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
-                    Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable")
-                )
-        }
-        _ => false,
-    };
     let mut message = ctx.call_error("s3", op, err).to_string();
     if let Some(s) = status.filter(|s| !message.contains(&s.to_string())) {
         message = format!("{message} (HTTP {s})");
     }
-    Attempt { message, transient }
-}
-
-fn backoff_base() -> Duration {
-    std::env::var("DECKHAND_RETRY_BACKOFF_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_millis(500), Duration::from_millis)
-}
-
-/// Runs `op` up to [`FILE_ATTEMPTS`] times while its failures are transient.
-async fn retrying<T, F, Fut>(progress: &PhaseProgress, mut op: F) -> Result<T, String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Attempt>>,
-{
-    let mut delay = backoff_base();
-    let mut n = 1;
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(a) if a.transient && n < FILE_ATTEMPTS => {
-                tracing::debug!("retrying after: {}", a.message);
-                progress.retried();
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(20));
-                n += 1;
-            }
-            Err(a) => return Err(a.message),
-        }
-    }
+    message
 }
 
 /// Files up to this size are read in one go (one blocking read instead of a streamed body).
 const IN_MEMORY: u64 = 256 * 1024;
 
-async fn body(path: &Path, offset: u64, len: u64) -> Result<ByteStream, Attempt> {
+/// The bytes to send; both kinds can be replayed by the SDK's retries.
+async fn body(path: &Path, offset: u64, len: u64) -> Result<ByteStream, String> {
     if offset == 0 && len <= IN_MEMORY {
         return tokio::fs::read(path)
             .await
             .map(ByteStream::from)
-            .map_err(|e| Attempt {
-                message: format!("cannot read {}: {e}", path.display()),
-                transient: false,
-            });
+            .map_err(|e| format!("cannot read {}: {e}", path.display()));
     }
     ByteStream::read_from()
         .path(path)
@@ -133,10 +113,7 @@ async fn body(path: &Path, offset: u64, len: u64) -> Result<ByteStream, Attempt>
         .buffer_size(64 * 1024)
         .build()
         .await
-        .map_err(|e| Attempt {
-            message: format!("cannot read {}: {e}", path.display()),
-            transient: false,
-        })
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 struct PutArgs<'a> {
@@ -159,7 +136,7 @@ async fn put(
     if a.size > PART_SIZE {
         return multipart(ctx, s3, a, progress).await;
     }
-    let etag = retrying(progress, || async {
+    let etag = {
         let out = s3
             .put_object()
             .bucket(a.bucket)
@@ -175,10 +152,9 @@ async fn put(
             .disable_payload_signing()
             .send()
             .await
-            .map_err(|e| attempt_error(ctx, "PutObject", e))?;
-        Ok(out.e_tag().map(unquote).unwrap_or_default())
-    })
-    .await?;
+            .map_err(|e| call_error(ctx, "PutObject", e))?;
+        out.e_tag().map(unquote).unwrap_or_default()
+    };
     progress.advance(a.size);
     Ok(etag)
 }
@@ -189,24 +165,19 @@ async fn multipart(
     a: &PutArgs<'_>,
     progress: &PhaseProgress,
 ) -> Result<String, String> {
-    let upload_id = retrying(progress, || async {
-        s3.create_multipart_upload()
-            .bucket(a.bucket)
-            .key(a.key)
-            .content_type(a.content_type)
-            .cache_control(a.cache_control)
-            .metadata("sha256", a.sha256)
-            .send()
-            .await
-            .map_err(|e| attempt_error(ctx, "CreateMultipartUpload", e))?
-            .upload_id()
-            .map(str::to_string)
-            .ok_or_else(|| Attempt {
-                message: "CreateMultipartUpload returned no upload id".into(),
-                transient: false,
-            })
-    })
-    .await?;
+    let upload_id = s3
+        .create_multipart_upload()
+        .bucket(a.bucket)
+        .key(a.key)
+        .content_type(a.content_type)
+        .cache_control(a.cache_control)
+        .metadata("sha256", a.sha256)
+        .send()
+        .await
+        .map_err(|e| call_error(ctx, "CreateMultipartUpload", e))?
+        .upload_id()
+        .map(str::to_string)
+        .ok_or_else(|| "CreateMultipartUpload returned no upload id".to_string())?;
     let count = a.size.div_ceil(PART_SIZE);
     let parts: Vec<Result<CompletedPart, String>> = futures::stream::iter(0..count)
         .map(|i| {
@@ -215,21 +186,20 @@ async fn multipart(
                 let offset = i * PART_SIZE;
                 let len = PART_SIZE.min(a.size - offset);
                 let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                let etag = retrying(progress, || async {
-                    let out = s3
-                        .upload_part()
-                        .bucket(a.bucket)
-                        .key(a.key)
-                        .upload_id(upload_id)
-                        .part_number(number)
-                        .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                        .body(body(a.path, offset, len).await?)
-                        .send()
-                        .await
-                        .map_err(|e| attempt_error(ctx, "UploadPart", e))?;
-                    Ok(out.e_tag().unwrap_or_default().to_string())
-                })
-                .await?;
+                let etag = s3
+                    .upload_part()
+                    .bucket(a.bucket)
+                    .key(a.key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+                    .body(body(a.path, offset, len).await?)
+                    .send()
+                    .await
+                    .map_err(|e| call_error(ctx, "UploadPart", e))?
+                    .e_tag()
+                    .unwrap_or_default()
+                    .to_string();
                 progress.advance(len);
                 Ok(CompletedPart::builder()
                     .part_number(number)
@@ -242,25 +212,20 @@ async fn multipart(
         .await;
     let parts: Result<Vec<_>, String> = parts.into_iter().collect();
     let completed = match parts {
-        Ok(parts) => {
-            retrying(progress, || async {
-                let out = s3
-                    .complete_multipart_upload()
-                    .bucket(a.bucket)
-                    .key(a.key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts.clone()))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| attempt_error(ctx, "CompleteMultipartUpload", e))?;
-                Ok(out.e_tag().map(unquote).unwrap_or_default())
-            })
+        Ok(parts) => s3
+            .complete_multipart_upload()
+            .bucket(a.bucket)
+            .key(a.key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
             .await
-        }
+            .map(|out| out.e_tag().map(unquote).unwrap_or_default())
+            .map_err(|e| call_error(ctx, "CompleteMultipartUpload", e)),
         Err(e) => Err(e),
     };
     if completed.is_err() {
@@ -283,29 +248,25 @@ async fn copy(
     bucket: &str,
     a: &FileAction,
     from: &str,
-    progress: &PhaseProgress,
 ) -> Result<String, String> {
     let source = format!("{bucket}/{}", encode(from, false));
-    retrying(progress, || async {
-        let out = s3
-            .copy_object()
-            .bucket(bucket)
-            .key(&a.key)
-            .copy_source(&source)
-            .metadata_directive(MetadataDirective::Replace)
-            .content_type(&a.content_type)
-            .cache_control(&a.cache_control)
-            .metadata("sha256", &a.sha256)
-            .send()
-            .await
-            .map_err(|e| attempt_error(ctx, "CopyObject", e))?;
-        Ok(out
-            .copy_object_result()
-            .and_then(|r| r.e_tag())
-            .map(unquote)
-            .unwrap_or_default())
-    })
-    .await
+    let out = s3
+        .copy_object()
+        .bucket(bucket)
+        .key(&a.key)
+        .copy_source(&source)
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type(&a.content_type)
+        .cache_control(&a.cache_control)
+        .metadata("sha256", &a.sha256)
+        .send()
+        .await
+        .map_err(|e| call_error(ctx, "CopyObject", e))?;
+    Ok(out
+        .copy_object_result()
+        .and_then(|r| r.e_tag())
+        .map(unquote)
+        .unwrap_or_default())
 }
 
 async fn run_job(
@@ -335,12 +296,12 @@ async fn run_job(
             .map(Some),
             FileSource::Stored => {
                 let from = format!("{OBJECTS_PREFIX}{}", a.sha256);
-                let etag = copy(ctx, s3, bucket, a, &from, progress).await?;
+                let etag = copy(ctx, s3, bucket, a, &from).await?;
                 progress.advance(a.size);
                 Ok(Some(etag))
             }
         },
-        Job::Copy(a) => copy(ctx, s3, bucket, a, &a.key, progress).await.map(Some),
+        Job::Copy(a) => copy(ctx, s3, bucket, a, &a.key).await.map(Some),
         Job::Store(o) => {
             let key = job.key();
             put(
@@ -369,7 +330,14 @@ pub(crate) async fn run(
     plan: &SitePlan,
     concurrency: usize,
 ) -> Result<BTreeMap<String, String>, SiteError> {
-    let s3 = super::client(ctx);
+    let retries = CountRetries::default();
+    let conf = super::client(ctx)
+        .config()
+        .to_builder()
+        .retry_config(ctx.tuning.upload_retry_config())
+        .interceptor(retries.clone())
+        .build();
+    let s3 = Client::from_conf(conf);
     let mut etags = BTreeMap::new();
     for phase in Phase::ALL {
         let mut jobs: Vec<Job<'_>> = plan
@@ -393,6 +361,7 @@ pub(crate) async fn run(
         }
         // Big files first so they do not trail at the end of the phase.
         jobs.sort_by_key(|j| std::cmp::Reverse(j.bytes()));
+        let retried_before = retries.0.load(Ordering::Relaxed);
         let progress = PhaseProgress::start(phase, jobs.len(), jobs.iter().map(Job::bytes).sum());
         let results: Vec<(String, Result<Option<String>, String>)> = futures::stream::iter(&jobs)
             .map(|job| {
@@ -418,7 +387,10 @@ pub(crate) async fn run(
                 Err(error) => failed.push(FailedFile { key, error }),
             }
         }
-        progress.finish(failed.len());
+        progress.finish(
+            retries.0.load(Ordering::Relaxed) - retried_before,
+            failed.len(),
+        );
         if !failed.is_empty() {
             failed.sort_by(|a, b| a.key.cmp(&b.key));
             return Err(SiteError::Upload {

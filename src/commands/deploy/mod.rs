@@ -86,7 +86,7 @@ pub(crate) async fn run(
     let lock = Lock::acquire(
         ctx,
         &store.bucket,
-        &LockHolder::new(&meta, "deploy", crate::release::lock::ttl()),
+        &LockHolder::new(&meta, "deploy", crate::release::lock::ttl(ctx)),
     )
     .await?;
     let result = async {
@@ -275,7 +275,7 @@ async fn from_file(
     let lock = Lock::acquire(
         ctx,
         &store.bucket,
-        &LockHolder::new(&meta, "deploy", crate::release::lock::ttl()),
+        &LockHolder::new(&meta, "deploy", crate::release::lock::ttl(ctx)),
     )
     .await?;
     let result = async {

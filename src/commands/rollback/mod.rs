@@ -242,7 +242,7 @@ pub(crate) async fn run(
     let held = Lock::acquire(
         ctx,
         &bucket,
-        &LockHolder::new(&meta, "rollback", lock::ttl()),
+        &LockHolder::new(&meta, "rollback", lock::ttl(ctx)),
     )
     .await?;
     let opts = DeployOptions {

@@ -242,7 +242,7 @@ pub(crate) async fn run(
     let held = Lock::acquire(
         ctx,
         &bucket,
-        &LockHolder::new(&meta, "secrets sync", lock::ttl()),
+        &LockHolder::new(&meta, "secrets sync", lock::ttl(ctx)),
     )
     .await?;
     let result = apply(ctx, &plan, &desired).await;
