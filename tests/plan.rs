@@ -1,12 +1,15 @@
 //! `deckhand plan` against the local AWS stack and the GitHub API stand-in
 //! (dev/github-api/server.py): no write call to AWS, --detailed-exitcode, --out, the job summary,
 //! and the sticky PR comment (created, then updated in place; a fork's read-only token and a run
-//! without AWS credentials exit 0 with the reason in the summary).
+//! without AWS credentials exit 0 with the reason in the summary); the backend's changed container
+//! fields, and a missing SSM parameter shown missing while `deploy` still refuses it.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod common;
 #[path = "common/frontend.rs"]
 mod site;
+#[path = "common/backend.rs"]
+mod world;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -271,4 +274,102 @@ async fn a_pull_request_without_aws_credentials_exits_0_and_says_why() {
         .arg(fx.config())
         .assert()
         .code(1);
+}
+
+#[test]
+fn a_missing_parameter_is_shown_missing_while_deploy_still_refuses_it() {
+    let w = world::World::new("plan-secret");
+    let nope = format!("/{}/not-created", w.cluster);
+    std::fs::write(
+        w.path().join("deckhand.yml"),
+        format!(
+            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: api\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production }}\n  secrets: {{ API_ACCESS_TOKEN: {param}, OTHER: {nope} }}\n",
+            state = w.bucket,
+            cluster = w.cluster,
+            repo = w.repository,
+            registry = common::stack_var("DECKHAND_REGISTRY"),
+            param = w.parameter,
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = w.deckhand().args(args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"));
+        (out.status.code().unwrap(), stdout, stderr)
+    };
+    // The source tag is not in ECR (a build) and NODE_ENV changes: exit 6 with the flag.
+    let (code, stdout, stderr) = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 6, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("OTHER <- {nope}: MISSING")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("API_ACCESS_TOKEN <- {}: present", w.parameter)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "warning: SSM parameter {nope} (backend.secrets.OTHER) does not exist: deploy refuses (exit 2)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("deploy refuses until SSM parameter {nope} exists")),
+        "{stdout}"
+    );
+    // The changed container fields only: the image, NODE_ENV, the secrets by name.
+    for line in [
+        "       image:".to_string(),
+        "    -    public.ecr.aws/docker/library/busybox:latest".into(),
+        "    +    new image from this commit (src-".into(),
+        "    -    NODE_ENV=development".into(),
+        "    +    NODE_ENV=production".into(),
+        format!("    +    API_ACCESS_TOKEN <- {}", w.parameter),
+        format!("    +    OTHER <- {nope} (missing)"),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} in\n{stdout}");
+    }
+    assert!(!stdout.contains("\"essential\""), "{stdout}");
+    let (code, stdout, _) = run(&["plan", "--json"]);
+    assert_eq!(code, 0);
+    let review: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let other = review["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["variable"] == "OTHER")
+        .unwrap();
+    assert_eq!(other["present"], false);
+    assert_eq!(review["changes"], true);
+    assert!(review["backend"]["task_definition"]["diff"].is_string());
+    assert!(
+        review["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "missing-secret")
+    );
+    // A plan made without the parameter cannot be applied.
+    let plan_file = w.path().join("plan.json");
+    let (code, ..) = run(&["plan", "--out", plan_file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = run(&["deploy", "--plan", plan_file.to_str().unwrap()]);
+    assert_eq!(code, 7, "{stderr}");
+    // Deploy itself still refuses, naming the parameter and its key.
+    let (code, _, stderr) = run(&["deploy"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "SSM parameter not found: {nope} (backend.secrets.OTHER)"
+        )),
+        "{stderr}"
+    );
+    let writes: Vec<_> = w.requests().into_iter().filter(|r| r.write).collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(w.service_td(), w.initial_td);
 }

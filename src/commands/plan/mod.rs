@@ -5,6 +5,7 @@
 //! verdict). It renders as text (terminal), Markdown (job summary and the sticky PR comment) and
 //! JSON (`--json`, `--out`, versioned).
 
+mod fields;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -65,6 +66,9 @@ pub(crate) struct Review {
     pub(crate) verdict: String,
     #[serde(flatten)]
     pub(crate) plan: DeployPlan,
+    /// The backend's changed container fields (image, environment, secrets by name) as a
+    /// unified diff; the whole task definition's diff is `backend.task_definition.diff`.
+    pub(crate) container_diff: Option<String>,
     pub(crate) secrets: Vec<SecretCheck>,
     pub(crate) warnings: Vec<Warning>,
 }
@@ -88,6 +92,8 @@ pub(crate) enum WarningKind {
     ErrorPages,
     /// No release record (drift cannot be checked).
     NoRelease,
+    /// A configured SSM parameter does not exist: `deploy` refuses until it does.
+    MissingSecret,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -192,7 +198,7 @@ pub(crate) fn review(plan: DeployPlan, facts: &Facts, identity: &Identity) -> Re
         }
     }
     let live_secrets = plan.backend.as_ref().map(|b| &b.live.secrets);
-    let secrets = facts
+    let secrets: Vec<SecretCheck> = facts
         .secrets
         .iter()
         .map(|(var, param)| SecretCheck {
@@ -201,15 +207,58 @@ pub(crate) fn review(plan: DeployPlan, facts: &Facts, identity: &Identity) -> Re
             present: live_secrets.is_some_and(|s| s.contains_key(var)),
         })
         .collect();
-    let changes = !plan.is_empty();
+    let missing: BTreeMap<String, String> = secrets
+        .iter()
+        .filter(|s| !s.present)
+        .map(|s| (s.variable.clone(), s.parameter.clone()))
+        .collect();
+    for (var, param) in &missing {
+        warnings.push(Warning {
+            kind: WarningKind::MissingSecret,
+            message: format!(
+                "SSM parameter {} (backend.secrets.{var}) does not exist: deploy refuses (exit 2) \
+                 until it is created (deckhand secrets sync, or aws ssm put-parameter)",
+                crate::secrets::parameter_name(param)
+            ),
+        });
+    }
+    let (container_diff, adds) = match &plan.backend {
+        Some(b) => (
+            fields::diff(b, &missing),
+            fields::missing_additions(b, &missing),
+        ),
+        None => (None, Vec::new()),
+    };
+    let changes = !plan.is_empty() || !adds.is_empty();
+    let mut verdict = verdict(&plan);
+    if plan.is_empty() && !adds.is_empty() {
+        verdict = format!(
+            "backend adds secret{} {}",
+            if adds.len() == 1 { "" } else { "s" },
+            adds.join(", ")
+        );
+    }
+    if !missing.is_empty() {
+        let names: Vec<String> = missing
+            .values()
+            .map(|p| crate::secrets::parameter_name(p))
+            .collect();
+        verdict.push_str(&format!(
+            "; deploy refuses until SSM parameter{} {} exist{}",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 { "s" } else { "" }
+        ));
+    }
     Review {
         version: JSON_VERSION,
         config: identity.key.clone(),
         commit: identity.commit.clone(),
         planned_at: identity.planned_at.clone(),
         changes,
-        verdict: verdict(&plan),
+        verdict,
         plan,
+        container_diff,
         secrets,
         warnings,
     }
@@ -346,7 +395,7 @@ pub(crate) async fn run(
     };
     let meta = ReleaseMeta::new(GitInfo::detect());
     let (planned, error_pages) = tokio::join!(
-        crate::commands::deploy::read::read_and_plan(ctx, settings, args.only, &opts, &meta),
+        plan_despite_missing_secrets(ctx, settings, args.only, &opts, &meta),
         async {
             match frontend_cfg.and_then(|f| f.distribution.as_deref()) {
                 Some(id) => crate::commands::status::observe_distribution(ctx, id)
@@ -426,6 +475,38 @@ pub(crate) async fn run(
     } else {
         Exit::Ok
     })
+}
+
+/// `read_and_plan`, except that configured SSM parameters that do not exist do not fail the
+/// plan: it is made again without them (the review shows them missing, warns, and shows what
+/// the configuration adds). Such a plan holds another configuration digest, so `deploy --plan`
+/// refuses it; `deploy` itself still exits 2 naming the parameter.
+async fn plan_despite_missing_secrets(
+    ctx: &AwsContext,
+    settings: &Settings,
+    only: Option<Only>,
+    opts: &DeployOptions,
+    meta: &ReleaseMeta,
+) -> Result<crate::commands::deploy::read::Planned, Error> {
+    use crate::commands::deploy::read::read_and_plan;
+    match read_and_plan(ctx, settings, only, opts, meta).await {
+        Err(Error::Backend(crate::backend::BackendError::Secrets(
+            crate::secrets::SecretsError::Missing(missing),
+        ))) => {
+            for (var, param) in &missing {
+                tracing::warn!(
+                    "SSM parameter {param} (backend.secrets.{var}) not found: planning without it"
+                );
+            }
+            let mut without = settings.clone();
+            if let Some(b) = without.backend.as_mut() {
+                b.secrets
+                    .retain(|var, _| !missing.iter().any(|(v, _)| v == var));
+            }
+            read_and_plan(ctx, &without, only, opts, meta).await
+        }
+        other => other,
+    }
 }
 
 async fn post(

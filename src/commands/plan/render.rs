@@ -21,7 +21,7 @@ impl fmt::Display for Review {
             self.planned_at
         )?;
         if let Some(b) = &self.plan.backend {
-            write!(f, "{b}")?;
+            backend_text(f, b, self.container_diff.as_deref())?;
         }
         if let Some(s) = &self.plan.frontend {
             write!(f, "{s}")?;
@@ -45,6 +45,73 @@ impl fmt::Display for Review {
     }
 }
 
+/// The backend half as text: what `deploy --dry-run` prints, with the changed container fields
+/// instead of the whole task definition's diff.
+fn backend_text(f: &mut fmt::Formatter<'_>, b: &BackendPlan, diff: Option<&str>) -> fmt::Result {
+    let td = short_td(&b.task_definition.live);
+    if b.is_empty() && diff.is_none() {
+        return writeln!(
+            f,
+            "backend: no changes (service {} in cluster {} runs {td}; image {} is in ECR)",
+            b.service, b.cluster, b.source.tag
+        );
+    }
+    writeln!(f, "backend: service {} in cluster {}", b.service, b.cluster)?;
+    match &b.image {
+        ImagePlan::Reuse { digest } => writeln!(
+            f,
+            "  image: {} ({}) is in ECR as {digest}: no build",
+            b.source.tag, b.source.source
+        )?,
+        ImagePlan::Build { push_to, tags } => writeln!(
+            f,
+            "  image: {} ({}) is not in ECR: build and push to {push_to} (tags {})",
+            b.source.tag,
+            b.source.source,
+            tags.join(", ")
+        )?,
+    }
+    if b.task_definition.changed {
+        writeln!(
+            f,
+            "  task definition: {td} -> new revision of {}",
+            b.task_definition.family
+        )?;
+    } else if b.update_service {
+        writeln!(
+            f,
+            "  task definition: {td} unchanged; new revision forced (--force)"
+        )?;
+    } else {
+        writeln!(f, "  task definition: {td} unchanged")?;
+    }
+    match diff {
+        Some(diff) => {
+            for line in diff.lines() {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        None if b.task_definition.diff.is_some() => writeln!(
+            f,
+            "    (no image, environment or secret changes; the whole diff is in --json)"
+        )?,
+        None => {}
+    }
+    if b.update_service {
+        writeln!(
+            f,
+            "  service: UpdateService {} to the new revision{}, then watch the rollout",
+            b.service,
+            if b.force { " (forced)" } else { "" }
+        )
+    } else {
+        writeln!(
+            f,
+            "  service: not updated (nothing to roll until the missing parameters exist)"
+        )
+    }
+}
+
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
         .replace('<', "&lt;")
@@ -65,7 +132,7 @@ impl Review {
         let _ = writeln!(out, "{icon} **{}**\n", md_escape(&self.verdict));
         let _ = writeln!(out, "Planned {commit} at {}.\n", self.planned_at);
         if let Some(b) = &self.plan.backend {
-            backend_md(&mut out, b);
+            backend_md(&mut out, b, self.container_diff.as_deref());
         }
         if let Some(s) = &self.plan.frontend {
             frontend_md(&mut out, s);
@@ -95,10 +162,15 @@ impl Review {
     }
 }
 
-fn backend_md(out: &mut String, b: &BackendPlan) {
+fn backend_md(out: &mut String, b: &BackendPlan, diff: Option<&str>) {
     let td = short_td(&b.task_definition.live);
-    let summary = if b.is_empty() {
+    let summary = if b.is_empty() && diff.is_none() {
         format!("no changes (runs <code>{td}</code>)")
+    } else if b.is_empty() {
+        format!(
+            "service <code>{}</code> does not roll until the missing SSM parameters exist",
+            b.service
+        )
     } else {
         format!("service <code>{}</code> rolls", b.service)
     };
@@ -140,8 +212,18 @@ fn backend_md(out: &mut String, b: &BackendPlan) {
         "| rolls | {} |\n",
         if b.update_service { "yes" } else { "no" }
     );
-    if let Some(diff) = &b.task_definition.diff {
-        let _ = writeln!(out, "```diff\n{}\n```\n", diff.trim_end());
+    match diff {
+        Some(diff) => {
+            let _ = writeln!(out, "```diff\n{}\n```\n", diff.trim_end());
+        }
+        None if b.task_definition.diff.is_some() => {
+            let _ = writeln!(
+                out,
+                "No image, environment or secret changes (the whole task definition diff is in \
+                 the JSON plan).\n"
+            );
+        }
+        None => {}
     }
     let _ = writeln!(out, "</details>\n");
 }

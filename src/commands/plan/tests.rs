@@ -36,32 +36,44 @@ fn td(image: &str, log_level: Option<&str>) -> Value {
     })
 }
 
-fn backend(changes: bool) -> BackendPlan {
-    let source = SourceTag {
+fn source_tag() -> SourceTag {
+    SourceTag {
         tag: "src-0123456789abcdef0123".into(),
         source: Source::GitTree {
             tree: "f".repeat(40),
         },
-    };
+    }
+}
+
+fn backend(changes: bool) -> BackendPlan {
+    let source = source_tag();
     let live_image = format!("{REPO}@{}", digest('1'));
     let live = td(&live_image, None);
-    let (image, new) = if changes {
-        (
+    if changes {
+        backend_from(
+            live,
+            td(&format!("{REPO}:{}", source.tag), Some("debug")),
             ImagePlan::Build {
                 push_to: REPO.into(),
                 tags: vec![source.tag.clone(), "0123456".into()],
             },
-            td(&format!("{REPO}:{}", source.tag), Some("debug")),
         )
     } else {
-        (
+        backend_from(
+            live.clone(),
+            live,
             ImagePlan::Reuse {
                 digest: digest('1'),
             },
-            live.clone(),
         )
-    };
+    }
+}
+
+/// A backend plan from the live and the rendered task definition.
+fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
+    let source = source_tag();
     let diff = crate::ecs::diff::unified(&live, &new, "api:4", "new revision");
+    let changes = diff.is_some();
     BackendPlan {
         cluster: "spa-ecs".into(),
         service: "api".into(),
@@ -409,4 +421,136 @@ fn markdown_fits_a_comment_and_cuts_at_a_half() {
         md.len()
     );
     assert!(md.contains("assets/chunk02999.js"), "the largest is listed");
+}
+
+#[test]
+fn the_container_diff_shows_only_the_changed_fields() {
+    let r = review(
+        plan(backend(true), frontend(V1, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    let diff = r.container_diff.as_deref().expect("a diff");
+    assert_eq!(
+        diff,
+        format!(
+            "--- api:4\n+++ new revision\n@@ -1,4 +1,5 @@\n container api:\n   image:\n-    {REPO}@{}\n\
+             +    new image from this commit (src-0123456789abcdef0123), pushed to {REPO}\n   \
+             environment:\n+    LOG_LEVEL=debug\n",
+            digest('1')
+        )
+    );
+    // The whole task definition's diff is still in the plan (and its JSON).
+    let full = r
+        .plan
+        .backend
+        .as_ref()
+        .unwrap()
+        .task_definition
+        .diff
+        .as_deref();
+    assert!(full.unwrap().contains("\"essential\": true"), "{full:?}");
+    assert!(!r.to_string().contains("\"essential\""), "{r}");
+    assert!(!r.markdown().contains("\"essential\""));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["container_diff"], diff);
+    assert!(json["backend"]["task_definition"]["diff"].is_string());
+}
+
+#[test]
+fn a_reused_digest_changed_and_removed_entries_and_secrets_by_name() {
+    let mut live = td(&format!("{REPO}@{}", digest('1')), Some("info"));
+    live["containerDefinitions"][0]["environment"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "OLD_FLAG", "value": "1"}));
+    let mut new = td(&format!("{REPO}@{}", digest('2')), Some("debug"));
+    new["containerDefinitions"][0]["secrets"] = json!([
+        {"name": "API_TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/app/token2"},
+        {"name": "DB_URL", "valueFrom": "/app/db"},
+    ]);
+    let b = backend_from(
+        live,
+        new,
+        ImagePlan::Reuse {
+            digest: digest('2'),
+        },
+    );
+    let diff = fields::diff(&b, &BTreeMap::new()).expect("a diff");
+    let want = [
+        "--- api:4",
+        "+++ new revision",
+        "@@ -1,8 +1,8 @@",
+        " container api:",
+        "   image:",
+        &format!("-    {REPO}@{}", digest('1')),
+        &format!("+    {REPO}@{}", digest('2')),
+        "   environment:",
+        "-    LOG_LEVEL=info",
+        "-    OLD_FLAG=1",
+        "+    LOG_LEVEL=debug",
+        "   secrets:",
+        "-    API_TOKEN <- /app/token",
+        "+    API_TOKEN <- /app/token2",
+        "+    DB_URL <- /app/db",
+    ];
+    assert_eq!(diff.lines().collect::<Vec<_>>(), want, "{diff}");
+    // Values of secrets are never there: only names and parameters.
+    assert!(!diff.contains("valueFrom"));
+}
+
+#[test]
+fn unchanged_containers_have_no_container_diff() {
+    let r = review(
+        plan(backend(false), frontend(V2, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    assert_eq!(r.container_diff, None);
+}
+
+#[test]
+fn a_missing_parameter_is_shown_missing_with_a_warning_and_what_it_adds() {
+    // Planned without OTHER (its parameter does not exist): the live revision lacks it.
+    let mut f = facts(Some(record(TD4, V1)));
+    f.secrets.insert("OTHER".into(), "/app/other".into());
+    let r = review(plan(backend(false), frontend(V1, V1, &[])), &f, &identity());
+    let other = r.secrets.iter().find(|s| s.variable == "OTHER").unwrap();
+    assert!(!other.present);
+    assert!(
+        r.secrets
+            .iter()
+            .any(|s| s.variable == "API_TOKEN" && s.present)
+    );
+    assert_eq!(
+        r.warnings.iter().map(|w| &w.kind).collect::<Vec<_>>(),
+        [&WarningKind::MissingSecret]
+    );
+    assert!(r.changes, "the configuration adds a secret");
+    assert_eq!(
+        r.verdict,
+        "backend adds secret OTHER; deploy refuses until SSM parameter /app/other exists"
+    );
+    let diff = r.container_diff.as_deref().unwrap();
+    assert!(
+        diff.contains("+    OTHER <- /app/other (missing)"),
+        "{diff}"
+    );
+    snapshot("missing-secret", &r);
+
+    // A parameter deleted after the live revision referenced it: missing, no addition.
+    let mut b = backend(false);
+    for side in [&mut b.live.task_definition, &mut b.task_definition.rendered] {
+        side["containerDefinitions"][0]["secrets"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "OTHER", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/app/other"}));
+    }
+    let r = review(plan(b, frontend(V1, V1, &[])), &f, &identity());
+    assert!(!r.changes);
+    assert_eq!(
+        r.verdict,
+        "no changes; deploy refuses until SSM parameter /app/other exists"
+    );
+    assert_eq!(r.container_diff, None);
 }
