@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in for the part of GitHub's REST API that deckhand's PR comment uses.
+"""A stand-in for the part of GitHub's REST API that deckhand's PR comment and deploy.yml use.
 
 Issue (pull request) comments are held in memory:
 
@@ -10,6 +10,28 @@ Issue (pull request) comments are held in memory:
     GET    /repos/{owner}/{repo}/issues/comments/{id}     one comment
     PATCH  /repos/{owner}/{repo}/issues/comments/{id}     update  {"body": "..."} (POST too, as GitHub)
     DELETE /repos/{owner}/{repo}/issues/comments/{id}
+
+deploy.yml's lookup of the merged pull request's reviewed plan (pull requests, workflow runs and
+their artifacts, declared through the control endpoints below; an artifact's files are read from its
+directory in the rehearsal's artifact store when it is listed or downloaded):
+
+    GET    /repos/{owner}/{repo}/commits/{sha}/pulls      the pull requests associated with a commit:
+                                                          the merged one whose merge_commit_sha it is,
+                                                          and open ones whose head it is
+    GET    /repos/{owner}/{repo}/pulls/{n}                one pull request
+    GET    /repos/{owner}/{repo}/actions/workflows/{file or id}/runs
+                                                          {"total_count", "workflow_runs"}, newest
+                                                          first; filters event, status (completed,
+                                                          success, failure, ...), head_sha, branch;
+                                                          paged (per_page, page)
+    GET    /repos/{owner}/{repo}/actions/runs/{id}        one run
+    GET    /repos/{owner}/{repo}/actions/runs/{id}/artifacts
+                                                          {"total_count", "artifacts"}; filter name
+    GET    /repos/{owner}/{repo}/actions/artifacts/{id}/zip
+                                                          302 to a short-lived blob URL (GET
+                                                          /_blobs/...) serving the zip; a token is
+                                                          required (401 without); an expired artifact
+                                                          410 "Artifact has expired"
 
 The same routes answer under /repositories/{repo id}/..., which is the form GitHub's Link headers
 use, so a client has to follow the links it is given instead of building page URLs itself.
@@ -32,7 +54,18 @@ Control endpoints (no token) for tests and the workflow rehearsal:
                             (rate_limit: a 403 with x-ratelimit-remaining: 0, as a primary rate
                             limit; status 429 carries retry-after)
     GET  /_control/state    {"issues": {"o/r#7": [comments...]}, "requests": [...]}
-    POST /_control/reset    forget comments, requests and faults (declared issues stay)
+    POST /_control/pulls    {"repo": "o/r", "number": 14, "head_sha": "...", "head_ref": "pr-14",
+                             "base_ref": "main", "merge_commit_sha": "...", "merged": true}
+                            declare a pull request (merged: closed with merged_at; else open);
+                            its issue is declared too
+    POST /_control/runs     {"repo": "o/r", "id": 123, "path": ".github/workflows/preview.yml",
+                             "event": "pull_request", "head_sha": "...", "head_branch": "pr-14",
+                             "conclusion": "success", "pull_requests": [14],
+                             "artifacts_dir": "/ARTIFACTS/123", "expired": ["name"]}
+                            record a finished workflow run; its artifacts are the directories
+                            under artifacts_dir (the rehearsal's store for that run id)
+    POST /_control/reset    forget comments, requests and faults (declared issues, pull requests
+                            and runs stay)
 
 Usage: server.py [--port 0] [--token T]... [--read-only-token T]... [--issue o/r#N]...
                  [--stop-on-stdin-eof]
@@ -42,11 +75,15 @@ Prints the base URL (http://127.0.0.1:PORT) as the first line on stdout once it 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
+import secrets
 import sys
 import threading
 import time
+import zipfile
+from pathlib import Path
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -95,6 +132,16 @@ class State:
         self.next_id = 1_000_000
         self.requests: list[dict] = []
         self.faults: list[dict] = []
+        self.pulls: dict[tuple[str, int], dict] = {}
+        self.runs: dict[int, dict] = {}  # run id -> the declared run
+        self.artifact_ids: dict[tuple[int, str], int] = {}  # (run id, name) -> artifact id
+        self.blobs: dict[str, tuple[int, float]] = {}  # blob key -> (artifact id, expiry)
+
+    def artifact_id(self, run_id: int, name: str) -> int:
+        key = (run_id, name)
+        if key not in self.artifact_ids:
+            self.artifact_ids[key] = 5_000_000 + len(self.artifact_ids) + 1
+        return self.artifact_ids[key]
 
     def repo_id(self, repo: str) -> int:
         if repo not in self.repos:
@@ -150,6 +197,16 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         self._status = status
 
+    def send_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        self._status = status
+
     def error(self, status: int, message: str, extra: dict | None = None,
               headers: dict[str, str] | None = None) -> None:
         body = {"message": message, "documentation_url": DOCS, "status": str(status)}
@@ -183,6 +240,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if url.path.startswith("/_control/"):
                 self.control(method, url.path)
+                return
+            if url.path.startswith("/_blobs/"):
+                self.blob(method, url.path)
                 return
             with self.state.lock:
                 fault = self.take_fault(method, url.path)
@@ -311,7 +371,180 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.error(404, "Not Found")
             return
+        if method == "GET" and self.actions_api(repo, rest, query, auth):
+            return
         self.error(404, "Not Found")
+
+    # -- pull requests, workflow runs, artifacts (deploy.yml's reviewed-plan lookup) ---------
+    def actions_api(self, repo: str, rest: str, query: dict, auth: str) -> bool:
+        """The read-only routes of pull requests, runs and artifacts; False when none matches."""
+        st = self.state
+        m = re.fullmatch(r"/commits/([0-9a-fA-F]{7,40})/pulls", rest)
+        if m:
+            sha = m.group(1).lower()
+            with st.lock:
+                prs = [pr for (r, _), pr in sorted(st.pulls.items(), key=lambda kv: -kv[0][1]) if r == repo and (
+                    (pr["merged"] and pr["merge_commit_sha"] == sha) or (not pr["merged"] and pr["head_sha"] == sha))]
+            self.send(200, [self.pull_json(repo, pr) for pr in prs])
+            return True
+        m = re.fullmatch(r"/pulls/(\d+)", rest)
+        if m:
+            with st.lock:
+                pr = st.pulls.get((repo, int(m.group(1))))
+            if pr is None:
+                self.error(404, "Not Found")
+            else:
+                self.send(200, self.pull_json(repo, pr))
+            return True
+        m = re.fullmatch(r"/actions/workflows/([^/]+)/runs", rest)
+        if m:
+            self.list_runs(repo, m.group(1), query)
+            return True
+        m = re.fullmatch(r"/actions/runs/(\d+)(/artifacts)?", rest)
+        if m:
+            with st.lock:
+                run = st.runs.get(int(m.group(1)))
+            if run is None or run["repo"] != repo:
+                self.error(404, "Not Found")
+            elif m.group(2):
+                arts = [a for a in self.artifacts_of(run) if not query.get("name") or a["name"] == query["name"]]
+                self.send(200, {"total_count": len(arts), "artifacts": arts})
+            else:
+                self.send(200, self.run_json(run))
+            return True
+        m = re.fullmatch(r"/actions/artifacts/(\d+)/zip", rest)
+        if m:
+            if auth == "none":
+                self.error(401, "Requires authentication")
+                return True
+            found = self.find_artifact(repo, int(m.group(1)))
+            if found is None:
+                self.error(404, "Not Found")
+            elif found[1]["expired"]:
+                self.error(410, "Artifact has expired")
+            else:
+                key = secrets.token_hex(16)
+                with st.lock:
+                    st.blobs[key] = (found[1]["id"], time.time() + 60)
+                self.send(302, None, {"Location": f"{self.base()}/_blobs/{key}/{found[1]['name']}.zip"})
+            return True
+        return False
+
+    def pull_json(self, repo: str, pr: dict) -> dict:
+        base = self.base()
+        n = pr["number"]
+        with self.state.lock:
+            rid = self.state.repo_id(repo)
+        repo_json = {"id": rid, "full_name": repo, "name": repo.split("/", 1)[1], "owner": user(repo.split("/", 1)[0], 1, base)}
+        return {
+            "url": f"{base}/repos/{repo}/pulls/{n}", "id": 7_000_000 + n, "number": n,
+            "html_url": f"{base}/{repo}/pull/{n}", "state": "closed" if pr["merged"] else "open",
+            "title": pr.get("title", f"PR {n}"), "user": user("octocat", 1001, base),
+            "merged_at": pr["merged_at"], "closed_at": pr["merged_at"], "merge_commit_sha": pr["merge_commit_sha"],
+            "head": {"label": f"{repo.split('/', 1)[0]}:{pr['head_ref']}", "ref": pr["head_ref"], "sha": pr["head_sha"], "repo": repo_json},
+            "base": {"label": f"{repo.split('/', 1)[0]}:{pr['base_ref']}", "ref": pr["base_ref"], "sha": pr.get("base_sha", ""), "repo": repo_json},
+            "draft": False, "author_association": "MEMBER",
+        }
+
+    def run_json(self, run: dict) -> dict:
+        base = self.base()
+        repo = run["repo"]
+        with self.state.lock:
+            rid = self.state.repo_id(repo)
+        url = f"{base}/repos/{repo}/actions/runs/{run['id']}"
+        return {
+            "id": run["id"], "name": run["name"], "node_id": f"WFR_{run['id']}", "head_branch": run["head_branch"],
+            "head_sha": run["head_sha"], "path": run["path"], "display_title": run["name"], "run_number": run["run_number"],
+            "event": run["event"], "status": "completed", "conclusion": run["conclusion"], "workflow_id": run["workflow_id"],
+            "url": url, "html_url": f"{base}/{repo}/actions/runs/{run['id']}", "artifacts_url": f"{url}/artifacts",
+            "pull_requests": [{"number": n, "url": f"{base}/repos/{repo}/pulls/{n}"} for n in run["pull_requests"]],
+            "created_at": run["created_at"], "updated_at": run["created_at"], "run_attempt": 1,
+            "repository": {"id": rid, "full_name": repo},
+        }
+
+    def artifacts_of(self, run: dict) -> list[dict]:
+        """The run's artifacts: the directories in its store, as GitHub lists them."""
+        d = Path(run["artifacts_dir"]) if run.get("artifacts_dir") else None
+        names = sorted(p.name for p in d.iterdir() if p.is_dir()) if d and d.is_dir() else []
+        base = self.base()
+        out = []
+        for name in names:
+            with self.state.lock:
+                aid = self.state.artifact_id(run["id"], name)
+            size = sum(f.stat().st_size for f in (d / name).rglob("*") if f.is_file())
+            url = f"{base}/repos/{run['repo']}/actions/artifacts/{aid}"
+            out.append({
+                "id": aid, "node_id": f"MDg6QXJ0aWZhY3Q{aid}", "name": name, "size_in_bytes": size, "url": url,
+                "archive_download_url": f"{url}/zip", "expired": name in run["expired"],
+                "created_at": run["created_at"], "updated_at": run["created_at"], "expires_at": run["expires_at"],
+                "workflow_run": {"id": run["id"], "repository_id": 1, "head_repository_id": 1,
+                                 "head_branch": run["head_branch"], "head_sha": run["head_sha"]},
+            })
+        return out
+
+    def find_artifact(self, repo: str, aid: int) -> tuple[dict, dict] | None:
+        with self.state.lock:
+            runs = [r for r in self.state.runs.values() if r["repo"] == repo]
+        for run in runs:
+            for a in self.artifacts_of(run):
+                if a["id"] == aid:
+                    return run, a
+        return None
+
+    def list_runs(self, repo: str, workflow: str, query: dict) -> None:
+        with self.state.lock:
+            runs = [r for r in self.state.runs.values() if r["repo"] == repo]
+        # Any workflow file is taken to exist (a workflow with no declared run lists none).
+        runs = [r for r in runs if workflow in (r["path"].rsplit("/", 1)[-1], str(r["workflow_id"]))]
+        status = query.get("status")
+        if status:
+            conclusions = {"success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required", "stale"}
+            if status == "completed":
+                pass
+            elif status in conclusions:
+                runs = [r for r in runs if r["conclusion"] == status]
+            else:  # queued, in_progress, requested, waiting, pending: every declared run is completed
+                runs = []
+        for key, field in (("event", "event"), ("head_sha", "head_sha"), ("branch", "head_branch")):
+            if query.get(key):
+                runs = [r for r in runs if r[field] == query[key]]
+        runs.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        try:
+            per_page = max(1, min(int(query.get("per_page", DEFAULT_PER_PAGE)), MAX_PER_PAGE))
+            page = max(1, int(query.get("page", 1)))
+        except ValueError:
+            self.error(422, "Invalid request.")
+            return
+        items = runs[(page - 1) * per_page: page * per_page]
+        self.send(200, {"total_count": len(runs), "workflow_runs": [self.run_json(r) for r in items]})
+
+    def blob(self, method: str, path: str) -> None:
+        """The blob store a download redirects to: the artifact zipped as GitHub serves it."""
+        m = re.fullmatch(r"/_blobs/([0-9a-f]+)/[^/]+\.zip", path)
+        with self.state.lock:
+            entry = self.state.blobs.get(m.group(1)) if m else None
+        if method != "GET" or entry is None or entry[1] < time.time():
+            self.error(403, "AuthenticationFailed: the signed URL is not valid or has expired")
+            return
+        aid = entry[0]
+        found = None
+        with self.state.lock:
+            runs = list(self.state.runs.values())
+        for run in runs:
+            for a in self.artifacts_of(run):
+                if a["id"] == aid:
+                    found = (run, a)
+        if found is None:
+            self.error(404, "Not Found")
+            return
+        run, a = found
+        root = Path(run["artifacts_dir"]) / a["name"]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(root.rglob("*")):
+                if f.is_file():
+                    z.write(f, f.relative_to(root).as_posix())
+        self.send_bytes(200, buf.getvalue(), "application/zip")
 
     def valid_body(self) -> str | None:
         payload = self.read_json()
@@ -419,6 +652,38 @@ class Handler(BaseHTTPRequestHandler):
                     st.issues[(repo, number)].append(c)
                     made.append(c["id"])
             self.send(201, {"ids": made})
+        elif method == "POST" and path == "/_control/pulls":
+            repo, number = payload["repo"], int(payload["number"])
+            merged = bool(payload.get("merged", False))
+            pr = {"number": number, "head_sha": str(payload["head_sha"]).lower(),
+                  "head_ref": payload.get("head_ref", f"pr-{number}"), "base_ref": payload.get("base_ref", "main"),
+                  "base_sha": payload.get("base_sha", ""), "merged": merged, "title": payload.get("title", f"PR {number}"),
+                  "merge_commit_sha": (payload.get("merge_commit_sha") or "").lower() or None,
+                  "merged_at": now_iso() if merged else None}
+            if merged and not pr["merge_commit_sha"]:
+                self.error(422, "a merged pull request needs merge_commit_sha")
+                return
+            with st.lock:
+                st.declare(repo, number)
+                st.pulls[(repo, number)] = pr
+            self.send(201, {"ok": True})
+        elif method == "POST" and path == "/_control/runs":
+            repo, rid = payload["repo"], int(payload["id"])
+            wf_path = payload["path"]
+            with st.lock:
+                st.repo_id(repo)
+                wf_ids = {r["path"]: r["workflow_id"] for r in st.runs.values()}
+                st.runs[rid] = {
+                    "repo": repo, "id": rid, "path": wf_path, "name": payload.get("name", wf_path.rsplit("/", 1)[-1]),
+                    "workflow_id": wf_ids.get(wf_path, 9_000_000 + len(set(wf_ids.values())) + 1),
+                    "event": payload["event"], "head_sha": str(payload["head_sha"]).lower(),
+                    "head_branch": payload.get("head_branch", ""), "conclusion": payload.get("conclusion", "success"),
+                    "pull_requests": [int(n) for n in payload.get("pull_requests", [])],
+                    "artifacts_dir": payload.get("artifacts_dir"), "expired": set(payload.get("expired", [])),
+                    "run_number": int(payload.get("run_number", 1)), "created_at": payload.get("created_at") or now_iso(),
+                    "expires_at": payload.get("expires_at", ""),
+                }
+            self.send(201, {"ok": True})
         elif method == "POST" and path == "/_control/faults":
             with st.lock:
                 st.faults.extend(payload.get("faults", []))

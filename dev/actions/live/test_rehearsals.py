@@ -181,14 +181,16 @@ def referenced_assets(html: str) -> list[str]:
 
 # --- push to main -> deploy.yml ---------------------------------------------------------------
 
-def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values):
+def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values, github_api):
     marker = f"push-{int(time.time())}"
     sha = commit_change(repo, marker)
     result, out = rehearse(work, "push", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack),
-                           *secrets_for(secret_values))
+                           *secrets_for(secret_values), *api_args(github_api))
     job = result["jobs"]["deploy"]
     assert job["result"] == "success" and job["environment"] == "production"
-    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "read", "actions": "read"}
+    # A direct push (no pull request merged it): no reviewed plan, a fresh one, and the summary says why.
+    assert "plan" not in job["steps"]["reviewed"]["outputs"]
     steps = job["steps"]
     # The secrets step ran before the deploy and wrote the GitHub secrets' values (new this session)
     # into the parameters deckhand.yml names, as SecureString.
@@ -235,6 +237,7 @@ def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values):
     summary = (out / "summary-deploy.md").read_text()
     assert f"### deckhand release `{deploy['release-id']}`" in summary
     assert f"Release `{deploy['release-id']}`, changed: true" in summary
+    assert f"### Reviewed plan: none\n\nno merged pull request has {sha[:12]} as its merge commit (a direct push): deploying a fresh plan" in summary
     # The job ran as DeployRole through OIDC: the credentials are the assumed role's, never printed.
     assert f"assumed {stack['DeployRoleArn']}" in log
     assert "ASIA" not in log, "assumed-role credentials reached the log"
@@ -429,7 +432,7 @@ def test_a_pull_request_whose_token_cannot_comment_keeps_the_plan_in_the_summary
 
 # --- what GitHub and the roles refuse --------------------------------------------------------------
 
-def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack, repo, work, secret_values):
+def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack, repo, work, secret_values, github_api):
     """The OIDC subject follows the job's `environment:`; DeployRole trusts production only."""
     mutated = work / "mutated" / ".github" / "workflows" / "deploy.yml"
     mutated.parent.mkdir(parents=True, exist_ok=True)
@@ -440,7 +443,7 @@ def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack
     sha = git(repo, "rev-parse", "main")
     argv = [str(REHEARSE), str(mutated), "--work", str(work / "mutated-run"), "--deckhand", os.environ["REHEARSAL_DECKHAND"],
             "--quiet", *runner_env(), "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack),
-            *secrets_for(secret_values)]
+            *secrets_for(secret_values), *api_args(github_api)]
     proc = subprocess.run(argv, text=True, capture_output=True)
     assert proc.returncode == 1, proc.stderr
     result = json.loads((work / "mutated-run" / "result.json").read_text())
@@ -490,7 +493,7 @@ def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, 
 
 # --- workflow_dispatch -> rollback.yml ----------------------------------------------------------
 
-def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work, secret_values):
+def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work, secret_values, github_api):
     """Release A is the push rehearsal's. B changes the SPA and the task definition (an environment
     variable in deckhand.yml: a new revision, no build); rollback.yml with its defaults restores A."""
     a_file = work / "release-a.json"
@@ -502,7 +505,7 @@ def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work,
     cfg.write_text(cfg.read_text().replace("    NODE_ENV: production\n", f"    NODE_ENV: production\n    REHEARSAL_MARKER: {marker}\n"))
     sha_b = commit_change(repo, marker)
     result, _ = rehearse(work, "push-b", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha_b}", *vars_for(stack),
-                         *secrets_for(secret_values))
+                         *secrets_for(secret_values), *api_args(github_api))
     # the secrets are those of push A: the sync step writes nothing
     assert result["jobs"]["deploy"]["steps"]["secrets"]["outputs"]["changed"] == "false"
     b = result["jobs"]["deploy"]["steps"]["deploy"]["outputs"]

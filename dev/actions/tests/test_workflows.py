@@ -59,7 +59,29 @@ def test_deploy_runs_on_push_to_main_only_one_at_a_time(capsys):
     assert d["concurrency"]["cancel-in-progress"] is False
     job = d["jobs"]["deploy"]
     assert job["environment"] == "production"
-    assert rehearse.permissions_of(d, job) == {"contents": "read", "id-token": "write"}
+    assert rehearse.permissions_of(d, job) == {"contents": "read", "id-token": "write", "pull-requests": "read", "actions": "read"}
+
+
+def test_deploy_applies_the_reviewed_plan_unless_told_otherwise():
+    """The lookup runs first (before any AWS credential); its plan goes to `deploy --plan`; a plan that
+    no longer matches is replaced unless the repository variable DECKHAND_REQUIRE_REVIEWED_PLAN is true."""
+    job = doc("deploy.yml")["jobs"]["deploy"]
+    names = [s.get("name") or s.get("uses", "").split("@")[0] for s in job["steps"]]
+    assert names.index("Find the reviewed plan") < names.index("aws-actions/configure-aws-credentials") < names.index("Sync secrets") < names.index("Deploy")
+    [find] = [s for s in job["steps"] if s.get("name") == "Find the reviewed plan"]
+    assert find["id"] == "reviewed" and find["env"]["REQUIRE_REVIEWED_PLAN"] == "${{ vars.DECKHAND_REQUIRE_REVIEWED_PLAN }}"
+    assert find["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert "actions/workflows/preview.yml/runs" in find["run"] and "name=deckhand-plan" in find["run"]
+    [deploy] = [s for s in job["steps"] if s.get("name") == "Deploy"]
+    assert deploy["with"]["plan"] == "${{ steps.reviewed.outputs.plan }}"
+    assert deploy["with"]["replan-if-moved"] == "${{ vars.DECKHAND_REQUIRE_REVIEWED_PLAN != 'true' }}"
+
+
+@pytest.mark.parametrize("var,want", [(None, "true"), ("false", "true"), ("true", "false"), ("TRUE", "false")])
+def test_deploy_replans_unless_the_variable_is_true(capsys, var, want):
+    out = listing(capsys, "deploy.yml", "--event", "push", *([f"--var=DECKHAND_REQUIRE_REVIEWED_PLAN={var}"] if var else []))
+    [deploy] = [s for s in out["jobs"]["deploy"]["steps"] if s.get("name") == "Deploy"]
+    assert deploy["with"]["replan-if-moved"] == want
 
 
 def test_preview_is_read_only_except_its_comment(capsys):
@@ -114,7 +136,10 @@ def test_rollback_is_dispatched_by_hand_like_a_deploy(capsys):
     assert d["concurrency"] == deploy["concurrency"]  # never beside a deploy
     job, deploy_job = d["jobs"]["rollback"], deploy["jobs"]["deploy"]
     assert job["environment"] == deploy_job["environment"] == "production"
-    assert rehearse.permissions_of(d, job) == rehearse.permissions_of(deploy, deploy_job)
+    # deploy's token also reads pull requests and actions (the reviewed plan); a rollback needs neither
+    reviewed_plan = {"pull-requests": "read", "actions": "read"}
+    assert rehearse.permissions_of(d, job) == {k: v for k, v in rehearse.permissions_of(deploy, deploy_job).items() if k not in reviewed_plan}
+    assert rehearse.permissions_of(d, job) == {"contents": "read", "id-token": "write"}
     role = [s["with"]["role-to-assume"] for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
     assert role == ["${{ vars.DEPLOY_ROLE_ARN }}"]
     out = listing(capsys, "rollback.yml", "--event", "workflow_dispatch", "--input", "only=frontend")

@@ -3,7 +3,8 @@
 #   the engine's tests and the workflows' shape (no AWS; ci.yml only by its shape: it runs .ci/run,
 #   which is this very test suite); then, on the local stack with infra/ deployed and IAM enforced,
 #   each trigger (dev/actions/live): push to main -> deploy.yml syncs the secrets (canary values: in SSM
-#   afterwards, nowhere in the log or summary; unchanged on the next push) and deploys both halves as DeployRole;
+#   afterwards, nowhere in the log or summary; unchanged on the next push) and deploys both halves as DeployRole
+#   (a direct push: no reviewed plan, a fresh one, the summary says why);
 #   pull_request -> preview.yml runs `deckhand plan` as PlanRole through the action image: the sticky
 #   comment on the GitHub API stand-in (dev/github-api; a second push updates it in place), the plan's
 #   JSON as the deckhand-plan artifact, no AWS write; a token that may not comment (403) -> the plan in
