@@ -145,8 +145,18 @@ def deckhand_args(wf: Path, job: dict[str, Any], stack: dict[str, str], work: Pa
     """The `uses: ./` step's inputs as deckhand flags; the build context and site dir are the test's."""
     [step] = deckhand_steps(job)
     inputs = {str(k): str(v) for k, v in (step.get("with") or {}).items()}
-    resolved = {k: re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: variables(stack)[m.group(1)], v)
-                for k, v in inputs.items()}
+    known = variables(stack)
+
+    def evaluate(v: str) -> str:
+        # These runs are direct pushes: deploy.yml's lookup step finds no reviewed plan (its own
+        # rehearsal is dev/actions/tests/test_reviewed_plan.py), so `plan` is empty.
+        v = re.sub(r"\$\{\{\s*steps\.reviewed\.outputs\.plan\s*\}\}", "", v)
+        # `vars.X != 'true'` with X unset (these runs set no DECKHAND_REQUIRE_REVIEWED_PLAN).
+        v = re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*!=\s*'true'\s*\}\}",
+                   lambda m: str(known.get(m.group(1), "") != "true").lower(), v)
+        return re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: known[m.group(1)], v)
+
+    resolved = {k: evaluate(v) for k, v in inputs.items()}
     for k, v in resolved.items():
         assert "${{" not in v, f"{wf.name}: input {k} is an expression this test cannot evaluate: {inputs[k]}"
     args = [resolved.pop("command", "deploy")]
