@@ -29,6 +29,19 @@ CASES = ["cold upload", "CI rebuild", "1% changed"]
 TOOLS = ["deckhand", "rclone", "aws"]
 
 
+def in_stack(log: list[dict]) -> float:
+    """Seconds the stack spent serving a run's calls: the union of their [start, start + ms] intervals
+    (concurrent calls overlap). Wall time minus this is the tool's own side (its CPU, the network,
+    the waiting between calls)."""
+    spans = sorted((e["start"], e["start"] + e["ms"] / 1000) for e in log if e.get("ms") is not None)
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

@@ -74,6 +74,10 @@ def test_every_request_is_logged_in_order_with_operation_and_write_flag(private_
     seqs = [e["seq"] for e in entries]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert all(e["status"] in (200, 204) for e in entries), [(e["operation"], e["status"]) for e in entries]
+    # each entry says when the stack began serving it and for how long (benchmarks subtract it)
+    starts = [e["start"] for e in entries]
+    assert starts == sorted(starts) and all(isinstance(e["ms"], float) and e["ms"] > 0 for e in entries), entries[:2]
+    assert all(a["start"] + a["ms"] / 1000 <= b["start"] + 0.001 for a, b in zip(entries, entries[1:]))
     # a read-only pass makes zero write calls
     last = seqs[-1]
     aws("s3api", "list-objects-v2", "--bucket", "site-bucket")

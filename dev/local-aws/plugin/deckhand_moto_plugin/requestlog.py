@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Optional
 
 MAX_ENTRIES = 200_000  # oldest entries are dropped beyond this (seq keeps counting)
@@ -28,6 +29,10 @@ def record(
             "write": write,
             "status": None,
             "access-key-id": access_key_id,
+            # When the stack began serving it and how long that took (wall clock, seconds; "ms" is
+            # set once the response is made): benchmarks tell tool time from time in the stack.
+            "start": time.time(),
+            "ms": None,
         }
         _entries.append(entry)
         if len(_entries) > MAX_ENTRIES:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -213,6 +214,21 @@ def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], st
             pass
         return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
+    started = time.perf_counter()
+    try:
+        return _serve(self, environ, _start_response, service, operation, entry)
+    finally:
+        entry["ms"] = round((time.perf_counter() - started) * 1000, 3)
+
+
+def _serve(
+    self: DomainDispatcherApplication,
+    environ: dict[str, Any],
+    _start_response: Callable[..., Any],
+    service: str,
+    operation: str,
+    entry: dict[str, Any],
+) -> Any:
     denied = iam_enforce.authorize(environ, service, operation, _read_body(environ), entry)
     if denied is not None:
         return denied(_start_response)
