@@ -1,6 +1,7 @@
 //! The deploy lock against the local AWS stack (whose S3 makes conditional writes atomic, see
 //! dev/local-aws/README.md): two deploys at once, two takers of an expired lock at once (20
-//! rounds), a wait that outlives the TTL, a corrupt lock, `unlock --force`.
+//! rounds), a wait that outlives the TTL, a corrupt lock, `unlock --force`, a world that moves
+//! between a deploy's plan and its lock (planned again under the lock).
 //!
 //! A deploy holds the lock through its CloudFront invalidation wait; a proxy in front of
 //! CloudFront reports the invalidation as still in progress, so each deploy holds the lock for
@@ -399,4 +400,93 @@ async fn a_corrupt_lock_expires_by_its_age_and_unlock_force_names_the_holder() {
     let none = done(fx.run("dave", &["unlock", "--force"]));
     assert_eq!(none.code, 0);
     assert!(none.stdout.starts_with("no lock"), "{}", none.stdout);
+}
+
+/// A plain deploy plans, then takes the lock. Here the world moves in between: an asset the plan
+/// counted on as live is deleted by hand just before the deploy's lock write reaches S3. Under
+/// the lock the deploy re-reads the fingerprint, sees the bucket moved, plans again and applies
+/// the new plan (the asset is uploaded again), and its record names the release it replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_world_that_moves_between_plan_and_lock_is_planned_again_under_the_lock() {
+    let fx = Fx::new("1s").await;
+    fx.build(1);
+    let first = done(fx.run(
+        &unique("ana").replace('-', ""),
+        &["deploy", "--only", "frontend"],
+    ));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let v1 = release_id(&first.stdout);
+    let vendor = site::keys(&fx.bucket)
+        .await
+        .into_iter()
+        .find(|k| k.starts_with("assets/vendor-"))
+        .unwrap();
+    fx.build(2);
+    let (bucket, key) = (fx.bucket.clone(), vendor.clone());
+    let deleted = Arc::new(AtomicU32::new(0));
+    let deleted2 = deleted.clone();
+    let s3 = fault_proxy(&endpoint(), move |_, method, path| {
+        if method == "PUT"
+            && path.split('?').next().unwrap_or("").ends_with(LOCK)
+            && deleted2.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let s3 = common::s3().await;
+                    s3.delete_object()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .unwrap();
+                });
+        }
+        Fault::Pass
+    });
+    let out = done(
+        fx.spawn(
+            &unique("bob").replace('-', ""),
+            &["deploy", "--only", "frontend"],
+            &[("AWS_ENDPOINT_URL_S3", s3.url.as_str())],
+        )
+        .wait_with_output()
+        .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        deleted.load(Ordering::SeqCst) >= 1,
+        "the lock write never came"
+    );
+    assert!(
+        out.stderr
+            .contains("the live state moved after the plan was made (")
+            && out.stderr.contains("): planning again"),
+        "{}",
+        out.stderr
+    );
+    // The first plan would have skipped the asset (live when it was made); the second uploads it.
+    assert!(
+        site::keys(&fx.bucket).await.contains(&vendor),
+        "{vendor} is missing: the deploy applied the plan made before the lock\n{}",
+        out.stderr
+    );
+    let v2 = release_id(&out.stdout);
+    let record = common::s3()
+        .await
+        .get_object()
+        .bucket(&fx.bucket)
+        .key(format!("_deckhand/releases/{v2}.json"))
+        .send()
+        .await
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(record["previous"], serde_json::json!(v1), "{record}");
+    assert!(
+        fx.lock_body().await.is_none(),
+        "the deploy released the lock"
+    );
 }
