@@ -269,7 +269,7 @@ def github_api():
     tokens = {"write": "ghs_rehearsal_write_0123456789", "read": "ghs_rehearsal_readonly_0123456789"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "github-api" / "server.py"), "--port", "0",
                              "--token", tokens["write"], "--read-only-token", tokens["read"],
-                             *(f"--issue=deckhand-local/spa-ecs#{n}" for n in (11, 12, 13)),
+                             *(f"--issue=deckhand-local/spa-ecs#{n}" for n in (11, 12, 13, 14, 15)),
                              "--stop-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:"), url
@@ -532,3 +532,142 @@ def test_workflow_dispatch_rolls_back_to_the_previous_release(stack, repo, work,
     assert f"### deckhand rollback `{rb['release-id']}` (restored `{a['release-id']}`)" in summary
     assert f"| `previous` | `{a['release-id']}` | `{rb['release-id']}` | true | both |" in summary
     assert "### Rollback: success" in summary
+
+
+# --- push after a reviewed pull request -> deploy.yml applies the PR's plan ------------------------
+
+def aws_seq() -> int:
+    """The local stack's newest request number (its request log, dev/local-aws)."""
+    import urllib.request
+    with urllib.request.urlopen(os.environ["DECKHAND_SIM_URL"] + "/requests?tail=1") as r:
+        tail = json.load(r)
+    return tail[-1]["seq"] if tail else 0
+
+
+def aws_writes_since(seq: int) -> list[str]:
+    """The write calls the local stack served after `seq`, but STS's (the job's OIDC session is not
+    state)."""
+    import urllib.request
+    with urllib.request.urlopen(os.environ["DECKHAND_SIM_URL"] + f"/requests?since={seq}") as r:
+        return [f"{e['service']}:{e['operation']}" for e in json.load(r) if e["write"] and e["service"] != "sts"]
+
+
+def reviewed_pr(stack: dict, repo: Path, work: Path, api: dict, number: int, marker: str) -> dict:
+    """A pull request reviewed by preview.yml (its plan kept as the deckhand-plan artifact, the run
+    recorded in the GitHub API stand-in as GitHub records it), then merged: main gets a merge commit
+    of the same tree as the test merge the plan was made from. Returns the shas and the run id."""
+    head, test_merge = open_pr(repo, number, marker)
+    result, _ = rehearse(work, f"pr-{number}", "preview.yml", "--event=pull_request", f"--pr={number}", f"--head-sha={head}",
+                         f"--sha={test_merge}", f"--repo-dir={repo}", *vars_for(stack), *api_args(api), image=True)
+    assert result["jobs"]["plan"]["result"] == "success"
+    store = work / "artifacts" / result["run_id"]
+    assert (store / "deckhand-plan" / "deckhand-plan.json").is_file(), f"preview run {result['run_id']} kept no plan"
+    post(api, "/_control/runs", {"repo": "deckhand-local/spa-ecs", "id": int(result["run_id"]), "path": f"{WF}/preview.yml",
+                                 "event": "pull_request", "head_sha": head, "head_branch": f"pr-{number}",
+                                 "conclusion": result["conclusion"], "pull_requests": [number], "artifacts_dir": str(store)})
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{number} from deckhand-local/pr-{number}", f"pr-{number}")
+    merged = git(repo, "rev-parse", "HEAD")
+    assert merged != test_merge and git(repo, "rev-parse", f"{merged}^{{tree}}") == git(repo, "rev-parse", f"{test_merge}^{{tree}}")
+    post(api, "/_control/pulls", {"repo": "deckhand-local/spa-ecs", "number": number, "head_sha": head, "head_ref": f"pr-{number}",
+                                  "merged": True, "merge_commit_sha": merged})
+    return {"head": head, "test_merge": test_merge, "merged": merged, "run_id": result["run_id"],
+            "plan": json.loads((store / "deckhand-plan" / "deckhand-plan.json").read_text())}
+
+
+def post(api: dict, path: str, payload: dict) -> None:
+    import urllib.request
+    req = urllib.request.Request(api["url"] + path, data=json.dumps(payload).encode(), method="POST")
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 201, (path, r.status)
+
+
+def bundle_has(stack: dict, marker: str) -> bool:
+    s3 = aws("s3")
+    assets = [a for a in referenced_assets(site_index(stack)) if a.endswith(".js")]
+    return marker.encode() in b"".join(s3.get_object(Bucket=stack["BucketName"], Key=a)["Body"].read() for a in assets)
+
+
+def test_push_after_a_reviewed_pull_request_applies_its_plan(stack, repo, work, secret_values, github_api):
+    """preview.yml planned PR 14 (the deckhand-plan artifact); nothing moved until it was merged: the
+    push's deploy.yml finds that PR, its preview run and the artifact through the API stand-in, and
+    applies exactly that plan (`deploy --plan`)."""
+    marker = f"reviewed-{int(time.time())}"
+    pr = reviewed_pr(stack, repo, work, github_api, 14, marker)
+    assert not bundle_has(stack, marker)
+    result, out = rehearse(work, "push-reviewed", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={pr['merged']}",
+                           *vars_for(stack), *secrets_for(secret_values), *api_args(github_api))
+    job = result["jobs"]["deploy"]
+    assert job["result"] == "success"
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "read", "actions": "read"}
+    found = job["steps"]["reviewed"]["outputs"]
+    assert found == {"plan": "deckhand-plan.json", "pr": "14", "run-id": pr["run_id"]}, found
+    log = (out / "logs" / "rehearsal.log").read_text()
+    deploy_log = step_log(log, "Deploy")
+    assert "applying the plan in deckhand-plan.json" in deploy_log, deploy_log[-3000:]
+    assert "no longer matches" not in deploy_log and "planning again" not in deploy_log
+    summary = (out / "summary-deploy.md").read_text()
+    assert f"### Reviewed plan: pull request #14\n\nThe plan reviewed on pull request #14 (preview run {pr['run_id']}" in summary
+    assert "reviewed plan not applied" not in summary
+    deploy = job["steps"]["deploy"]["outputs"]
+    assert deploy["changed"] == "true" and deploy["release-id"].endswith("-" + pr["merged"][:7]), deploy
+    assert f"### deckhand release `{deploy['release-id']}`" in summary
+    # AWS state: the bucket serves the PR's SPA (the plan's uploads).
+    assert bundle_has(stack, marker)
+    assert pr["plan"]["frontend"]["uploads"]
+
+
+def test_a_world_that_moved_after_the_review_is_refused_or_replanned(stack, repo, work, secret_values, github_api):
+    """preview.yml planned PR 15; then someone edited index.html in the site bucket by hand. With the
+    repository variable DECKHAND_REQUIRE_REVIEWED_PLAN=true the push's deploy refuses the reviewed
+    plan (exit 7) and nothing is written; without it (false) the same push deploys a fresh plan and
+    the summary names what moved."""
+    marker = f"moved-{int(time.time())}"
+    pr = reviewed_pr(stack, repo, work, github_api, 15, marker)
+    s3 = aws("s3")
+    bucket = stack["BucketName"]
+    head = s3.head_object(Bucket=bucket, Key="index.html")
+    edited = site_index(stack).replace("</body>", "<!-- edited by hand --></body>")
+    s3.put_object(Bucket=bucket, Key="index.html", Body=edited.encode(), ContentType=head["ContentType"],
+                  CacheControl=head.get("CacheControl", "no-cache"))
+    before = live_service(stack)["taskDefinition"], site_index(stack)
+    moved = f"objects in s3://{bucket} changed since the plan"
+    # The secrets are in SSM already (as the earlier pushes of this session left them; set here so
+    # the test stands alone): the sync step writes nothing either.
+    for var, name in parameters_of(secret_values).items():
+        aws("ssm").put_parameter(Name=name, Value=secret_values[var], Type="SecureString", Overwrite=True)
+
+    seq = aws_seq()
+    result, out = rehearse(work, "push-moved-refused", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={pr['merged']}",
+                           *vars_for(stack), "--var=DECKHAND_REQUIRE_REVIEWED_PLAN=true", *secrets_for(secret_values),
+                           *api_args(github_api), expect=1)
+    job = result["jobs"]["deploy"]
+    steps = job["steps"]
+    assert steps["reviewed"]["outputs"]["plan"] == "deckhand-plan.json"
+    assert steps["secrets"]["outcome"] == "success" and steps["secrets"]["outputs"]["changed"] == "false"
+    assert steps["deploy"]["outcome"] == "failure"
+    log = (out / "logs" / "rehearsal.log").read_text()
+    deploy_log = step_log(log, "Deploy")
+    assert "Docker run failed with exit code 7" in deploy_log, deploy_log[-3000:]
+    assert moved in deploy_log
+    summary = (out / "summary-deploy.md").read_text()
+    assert "if it moved, the deploy fails (exit 7) and writes nothing" in summary
+    # Nothing written: no AWS write call at all during the run (no lock, no release record, no
+    # upload, no parameter), the service and the site as they were.
+    assert aws_writes_since(seq) == []
+    assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
+    assert not bundle_has(stack, marker)
+
+    result, out = rehearse(work, "push-moved-replanned", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={pr['merged']}",
+                           *vars_for(stack), "--var=DECKHAND_REQUIRE_REVIEWED_PLAN=false", *secrets_for(secret_values),
+                           *api_args(github_api))
+    job = result["jobs"]["deploy"]
+    assert job["result"] == "success"
+    summary = (out / "summary-deploy.md").read_text()
+    assert "### deckhand: reviewed plan not applied" in summary
+    assert f"the plan in deckhand-plan.json no longer matches ({moved}" in summary, summary
+    assert [a for a in job["annotations"] if a["level"] == "warning" and moved in a["message"]], job["annotations"]
+    deploy = job["steps"]["deploy"]["outputs"]
+    assert deploy["changed"] == "true" and deploy["release-id"].endswith("-" + pr["merged"][:7])
+    # The fresh plan deployed the PR's SPA over the hand edit.
+    assert bundle_has(stack, marker) and "edited by hand" not in site_index(stack)

@@ -75,6 +75,11 @@ def test_deploy_applies_the_reviewed_plan_unless_told_otherwise():
     [deploy] = [s for s in job["steps"] if s.get("name") == "Deploy"]
     assert deploy["with"]["plan"] == "${{ steps.reviewed.outputs.plan }}"
     assert deploy["with"]["replan-if-moved"] == "${{ vars.DECKHAND_REQUIRE_REVIEWED_PLAN != 'true' }}"
+    # the artifact preview.yml keeps is the one deploy.yml looks for, its file at the zip's root
+    [upload] = [s for s in doc("preview.yml")["jobs"]["plan"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["with"]["name"] == "deckhand-plan"
+    [plan] = [s for s in doc("preview.yml")["jobs"]["plan"]["steps"] if s.get("uses") == "./"]
+    assert plan["with"]["out"] == "deckhand-plan.json" and "unzip -p \"$zip\" deckhand-plan.json" in find["run"]
 
 
 @pytest.mark.parametrize("var,want", [(None, "true"), ("false", "true"), ("true", "false"), ("TRUE", "false")])
