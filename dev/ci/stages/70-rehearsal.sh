@@ -11,6 +11,9 @@
 #   the summary, green; a fork's pull request -> summary only, green, no comment, no AWS session;
 #   a deploy job in another environment is refused DeployRole;
 #   workflow_dispatch -> rollback.yml restores the previous release (both halves).
+#   push after a reviewed pull request -> deploy.yml applies the PR's plan artifact (`deploy --plan`);
+#   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
+#   else a fresh plan deployed and the summary says what moved.
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 PY="$HOME/.cache/deckhand/venv/bin/python"
