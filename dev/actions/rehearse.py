@@ -117,26 +117,64 @@ def triggers(doc: dict) -> dict[str, Any]:
 
 
 def _glob_match(pattern: str, name: str) -> bool:
+    """GitHub's filter pattern cheat sheet (workflow syntax, "Filter pattern cheat sheet"): `*` any
+    characters but `/`, `**` any characters, `?` zero or one and `+` one or more of the preceding
+    character, `[...]` one character of the listed ones or ranges (a-z, A-Z, 0-9 only), `\\` escapes
+    the next character; anything else is literal (`.` too)."""
     rx = ""
     i = 0
     while i < len(pattern):
         c = pattern[i]
-        if pattern.startswith("**", i):
+        if c == "\\" and i + 1 < len(pattern):
+            rx += re.escape(pattern[i + 1])
+            i += 2
+        elif pattern.startswith("**", i):
             rx += ".*"
             i += 2
-            continue
-        rx += "[^/]*" if c == "*" else re.escape(c)
-        i += 1
+        elif c == "*":
+            rx += "[^/]*"
+            i += 1
+        elif c in "?+":
+            if not rx or rx.endswith(("*", "?", "+")):
+                raise RehearsalError(f"filter pattern {pattern!r}: {c!r} at {i} has no character before it to repeat")
+            rx += c
+            i += 1
+        elif c == "[":
+            close = pattern.find("]", i + 1)
+            body = pattern[i + 1:close] if close > i else ""
+            if close < 0 or not re.fullmatch(r"(?:[a-z](?:-[a-z])?|[A-Z](?:-[A-Z])?|[0-9](?:-[0-9])?)+", body):
+                raise RehearsalError(f"filter pattern {pattern!r}: [{body} is not a character class GitHub accepts "
+                                     "(letters, digits and ranges a-z, A-Z, 0-9)")
+            rx += f"[{body}]"
+            i = close + 1
+        else:
+            rx += re.escape(c)
+            i += 1
     return re.fullmatch(rx, name) is not None
+
+
+def _patterns_match(patterns: list[str], name: str) -> bool:
+    """A list of filter patterns in order: a pattern starting with `!` excludes what the ones before
+    it included; the last pattern that matches decides."""
+    matched = False
+    for p in patterns:
+        if p.startswith("!"):
+            if _glob_match(p[1:], name):
+                matched = False
+        elif _glob_match(p, name):
+            matched = True
+    return matched
 
 
 def _filter(spec: Any, key: str, value: str | None) -> bool:
     if not isinstance(spec, dict) or value is None:
         return True
+    if key in spec and f"{key}-ignore" in spec:
+        raise RehearsalError(f"`{key}` and `{key}-ignore` in one event filter: GitHub refuses the workflow")
     if key in spec:
-        return any(_glob_match(p, value) for p in spec[key])
+        return _patterns_match(spec[key], value)
     if f"{key}-ignore" in spec:
-        return not any(_glob_match(p, value) for p in spec[f"{key}-ignore"])
+        return not _patterns_match(spec[f"{key}-ignore"], value)
     return True
 
 
@@ -714,13 +752,12 @@ class Rehearsal:
         if dest.exists():
             rmtree(dest)
         depth = with_.get("fetch-depth", "1")
-        clone = ["git", "clone", "--quiet", "--no-checkout"]
-        if depth != "0":
-            clone += ["--no-local", f"--depth={depth}"]
-        # A shallow clone needs a ref the source advertises: fetch the sha explicitly.
+        # As the action fetches: the sha itself, shallow by default (no tags); with fetch-depth 0
+        # the whole history with every branch (as origin/*) and every tag.
         subprocess.run(["git", "init", "-q", str(dest)], check=True)
+        everything = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"] if depth == "0" else []
         subprocess.run(["git", "-C", str(dest), "fetch", "-q", *([] if depth == "0" else [f"--depth={depth}"]),
-                        "file://" + str(self.event.repo_dir), ref], check=True, stderr=subprocess.PIPE)
+                        "file://" + str(self.event.repo_dir), *everything, ref], check=True, stderr=subprocess.PIPE)
         subprocess.run(["git", "-C", str(dest), "checkout", "-q", "--detach", "FETCH_HEAD"], check=True)
         got = git(dest, "rev-parse", "HEAD")
         if with_.get("ref") is None and got != self.event.sha:

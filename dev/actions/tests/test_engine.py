@@ -381,3 +381,33 @@ def test_container_action_inputs_env_and_args(repo, tmp_path):
     wf2 = write_wf(tmp_path, wf.read_text().replace("dry-run:", "dry-runn:"))
     code, result, _ = run(wf2, repo, tmp_path, "--event", "push", "--deckhand", str(fake))
     assert code == 1 and result["jobs"]["j"]["steps"]["act"]["outcome"] == "failure"
+
+
+@pytest.mark.parametrize("patterns,name,want", [
+    # GitHub's "Filter pattern cheat sheet" (workflow syntax) examples
+    (["feature/*"], "feature/my-branch", True),
+    (["feature/*"], "feature/your/branch", False),
+    (["feature/**"], "feature/your/branch", True),
+    (["v2*"], "v2.9", True),
+    (["v[12].[0-9]+.[0-9]+"], "v1.10.1", True),
+    (["v[12].[0-9]+.[0-9]+"], "v3.0.0", False),
+    (["v[0-9]+.[0-9]+.[0-9]+"], "v0.1.0", True),
+    (["v[0-9]+.[0-9]+.[0-9]+"], "v0.1", False),
+    (["v[0-9]+.[0-9]+.[0-9]+"], "v0x1y0", False),  # `.` is literal
+    (["v[0-9]+.[0-9]+.[0-9]+"], "v0.1.0-rc1", False),
+    (["releases/v1.0?"], "releases/v1.", True),  # `?`: zero or one of the preceding character
+    (["releases/v1.0?"], "releases/v1.00", False),
+    (["main", "releases/**", "!releases/**-alpha"], "releases/10-alpha", False),
+    (["main", "releases/**", "!releases/**-alpha"], "releases/10", True),
+    (["!releases/**-alpha", "releases/**"], "releases/10-alpha", True),  # the last match decides
+    (["release\\+1"], "release+1", True),
+    (["release\\+1"], "releasee1", False),
+])
+def test_branch_and_tag_filters_follow_githubs_pattern_syntax(patterns, name, want):
+    assert rehearse._patterns_match(patterns, name) is want
+
+
+@pytest.mark.parametrize("pattern", ["v[a-Z]", "+x", "v[.]", "x[0-9"])
+def test_a_filter_pattern_github_would_not_take_fails_loudly(pattern):
+    with pytest.raises(rehearse.RehearsalError, match="filter pattern"):
+        rehearse._glob_match(pattern, "x")
