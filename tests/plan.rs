@@ -92,10 +92,10 @@ impl Fixture {
         site::config(self.tmp.path(), &self.bucket, None, "")
     }
 
-    /// Actions' files and a pull_request event for PR 7 of octo/app.
+    /// Actions' files and a pull_request event for PR 7 of octo/app from a branch of octo/app.
     fn actions_env(&self, gh: &StandIn, token: Option<&str>) -> Vec<(String, String)> {
-        let event = self.tmp.path().join("event.json");
-        std::fs::write(&event, r#"{"number": 7, "pull_request": {"number": 7}}"#).unwrap();
+        self.pull_request_from("octo/app");
+        let event = self.event();
         let mut env = vec![
             ("GITHUB_ACTIONS", "true".to_string()),
             ("GITHUB_EVENT_NAME", "pull_request".into()),
@@ -115,6 +115,28 @@ impl Fixture {
             env.push(("GITHUB_TOKEN", t.into()));
         }
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// `deckhand plan` of this site in the Actions environment `env`; it exits 0.
+    fn plan_in(&self, env: &[(String, String)]) -> assert_cmd::assert::Assert {
+        deckhand()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["plan", "--config"])
+            .arg(self.config())
+            .assert()
+            .success()
+    }
+
+    fn event(&self) -> PathBuf {
+        self.tmp.path().join("event.json")
+    }
+
+    /// The pull_request event's payload: PR 7 of octo/app, its head a branch of `head_repo`.
+    fn pull_request_from(&self, head_repo: &str) {
+        let event = serde_json::json!({"number": 7, "pull_request": {"number": 7,
+            "head": {"ref": "topic", "repo": {"full_name": head_repo}},
+            "base": {"ref": "main", "repo": {"full_name": "octo/app"}}}});
+        std::fs::write(self.event(), event.to_string()).unwrap();
     }
 
     fn summary(&self) -> PathBuf {
@@ -193,12 +215,7 @@ async fn in_a_pull_request_the_comment_is_created_then_updated_in_place() {
     let env = fx.actions_env(&gh, Some(TOKEN));
     for _ in 0..2 {
         let mark = request_mark();
-        deckhand()
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["plan", "--config"])
-            .arg(fx.config())
-            .assert()
-            .success();
+        fx.plan_in(&env);
         assert!(writes_since(mark, &fx.bucket).is_empty());
     }
     let comments = gh.comments();
@@ -216,21 +233,30 @@ async fn a_fork_pull_request_exits_0_with_the_plan_in_the_summary() {
     let fx = Fixture::deployed().await;
     let gh = StandIn::start();
     let env = fx.actions_env(&gh, Some(READ_ONLY));
-    let out = deckhand()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(["plan", "--config"])
-        .arg(fx.config())
-        .assert()
-        .success();
+    fx.pull_request_from("someone/app");
+    let out = fx.plan_in(&env);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let fork = "a pull request from a fork gets a read-only GITHUB_TOKEN";
     assert!(
-        stderr.contains("no PR comment") && stderr.contains("fork"),
+        stderr.contains("no PR comment") && stderr.contains(fork),
         "{stderr}"
     );
     let summary = read(&fx.summary());
     assert!(summary.contains("### deckhand plan"), "{summary}");
     assert!(
-        summary.contains("Resource not accessible by integration"),
+        summary.contains("Resource not accessible by integration") && summary.contains(fork),
+        "{summary}"
+    );
+    assert!(gh.comments().is_empty());
+
+    // A branch of the repository with a read-only token: the workflow's permissions, not a fork.
+    std::fs::remove_file(fx.summary()).unwrap();
+    fx.pull_request_from("octo/app");
+    fx.plan_in(&env);
+    let summary = read(&fx.summary());
+    assert!(
+        summary.contains("give the job `permissions: pull-requests: write`")
+            && !summary.contains(fork),
         "{summary}"
     );
     assert!(gh.comments().is_empty());
@@ -238,12 +264,7 @@ async fn a_fork_pull_request_exits_0_with_the_plan_in_the_summary() {
     // No token at all: the same, and GitHub is not asked.
     std::fs::remove_file(fx.summary()).unwrap();
     let env = fx.actions_env(&gh, None);
-    deckhand()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .args(["plan", "--config"])
-        .arg(fx.config())
-        .assert()
-        .success();
+    fx.plan_in(&env);
     assert!(read(&fx.summary()).contains("no GITHUB_TOKEN"));
 }
 

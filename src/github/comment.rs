@@ -41,14 +41,12 @@ pub(crate) enum CommentError {
         #[source]
         source: Box<octocrab::Error>,
     },
-    #[error(
-        "the token may not write comments on {repo}#{pr} (403 {message:?}): a pull request from \
-         a fork gets a read-only GITHUB_TOKEN"
-    )]
+    #[error("the token may not write comments on {repo}#{pr} (403 {message:?}): {cause}")]
     ReadOnly {
         repo: String,
         pr: u64,
         message: String,
+        cause: ReadOnlyCause,
     },
     #[error("GitHub API: {op} on {repo}#{pr} failed: {message}")]
     Api {
@@ -61,12 +59,46 @@ pub(crate) enum CommentError {
 
 impl CommentError {
     /// Reasons to go without a comment that are not failures (exit 0): no token, no pull
-    /// request, a fork's read-only token.
+    /// request, a read-only token (a fork's, or one the workflow's permissions leave read-only).
     pub(crate) fn is_expected(&self) -> bool {
         matches!(
             self,
             Self::NoToken | Self::NoEvent | Self::NoPullNumber { .. } | Self::ReadOnly { .. }
         )
+    }
+}
+
+/// Why GitHub would hand this run a GITHUB_TOKEN that may not write comments, as far as the
+/// event tells: what a 403 on a write is put down to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadOnlyCause {
+    /// A `pull_request` event whose head is another repository's branch
+    /// (`pull_request.head.repo.full_name` is not `pull_request.base.repo.full_name`, or the
+    /// fork is gone): GitHub gives such a run a read-only token, whatever the workflow asks.
+    Fork,
+    /// A `pull_request` event of Dependabot's (`GITHUB_ACTOR` `dependabot[bot]`): read-only too.
+    Dependabot,
+    /// A branch of the base repository (or a `pull_request_target` event, whose token is the
+    /// base repository's): the token is what the workflow's `permissions:` make it.
+    Permissions,
+    /// The payload does not say where the head is (an `issue_comment` event, no `head`/`base`).
+    Unknown,
+}
+
+impl std::fmt::Display for ReadOnlyCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Fork => "a pull request from a fork gets a read-only GITHUB_TOKEN",
+            Self::Dependabot => "a pull request of Dependabot's gets a read-only GITHUB_TOKEN",
+            Self::Permissions => {
+                "this pull request is not from a fork, so the workflow's `permissions:` leave \
+                 the GITHUB_TOKEN read-only: give the job `permissions: pull-requests: write`"
+            }
+            Self::Unknown => {
+                "the GITHUB_TOKEN is read-only (a pull request from a fork gets a read-only one; \
+                 otherwise give the job `permissions: pull-requests: write`)"
+            }
+        })
     }
 }
 
@@ -80,6 +112,8 @@ pub(crate) struct PullRequest {
     pub(crate) number: u64,
     /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`, when known.
     pub(crate) run_url: Option<String>,
+    /// What a 403 on a write means for this run.
+    pub(crate) read_only_cause: ReadOnlyCause,
 }
 
 /// Whether this process runs for a pull request event (then `plan` comments by default).
@@ -102,8 +136,8 @@ pub(crate) fn run_url(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 }
 
 impl PullRequest {
-    /// Reads `GITHUB_API_URL`, `GITHUB_TOKEN`, `GITHUB_REPOSITORY` and the PR number from the
-    /// `GITHUB_EVENT_PATH` payload. `env` is `std::env::var` in production.
+    /// Reads `GITHUB_API_URL`, `GITHUB_TOKEN`, `GITHUB_REPOSITORY`, and the PR number and where
+    /// its head is from the `GITHUB_EVENT_PATH` payload. `env` is `std::env::var` in production.
     pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, CommentError> {
         let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         let token = env("GITHUB_TOKEN").ok_or(CommentError::NoToken)?;
@@ -113,7 +147,15 @@ impl PullRequest {
             .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
             .ok_or_else(|| CommentError::Repository(full.clone()))?;
         let event_path = PathBuf::from(env("GITHUB_EVENT_PATH").ok_or(CommentError::NoEvent)?);
-        let number = pull_number(&event_path)?;
+        let event = event_payload(&event_path)?;
+        let number = pull_number(&event).ok_or_else(|| CommentError::NoPullNumber {
+            path: event_path.clone(),
+        })?;
+        let read_only_cause = read_only_cause(
+            env("GITHUB_EVENT_NAME").as_deref(),
+            env("GITHUB_ACTOR").as_deref(),
+            &event,
+        );
         Ok(Self {
             api_url: env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             token,
@@ -121,6 +163,7 @@ impl PullRequest {
             repo: repo.to_string(),
             number,
             run_url: run_url(&env),
+            read_only_cause,
         })
     }
 
@@ -129,18 +172,20 @@ impl PullRequest {
     }
 }
 
-/// The PR number of a `pull_request`/`pull_request_target` (`number`, `pull_request.number`) or
-/// `issue_comment` (`issue.number`) event payload.
-fn pull_number(path: &std::path::Path) -> Result<u64, CommentError> {
+fn event_payload(path: &std::path::Path) -> Result<serde_json::Value, CommentError> {
     let text = std::fs::read_to_string(path).map_err(|source| CommentError::EventFile {
         path: path.to_path_buf(),
         source,
     })?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| CommentError::EventFile {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
+    serde_json::from_str(&text).map_err(|e| CommentError::EventFile {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
+}
+
+/// The PR number of a `pull_request`/`pull_request_target` (`number`, `pull_request.number`) or
+/// `issue_comment` (`issue.number`) event payload.
+fn pull_number(v: &serde_json::Value) -> Option<u64> {
     [
         &v["pull_request"]["number"],
         &v["number"],
@@ -148,9 +193,35 @@ fn pull_number(path: &std::path::Path) -> Result<u64, CommentError> {
     ]
     .into_iter()
     .find_map(serde_json::Value::as_u64)
-    .ok_or_else(|| CommentError::NoPullNumber {
-        path: path.to_path_buf(),
-    })
+}
+
+/// Why a token of this event may not write: a `pull_request` from a fork or of Dependabot's gets
+/// a read-only token; otherwise it is the workflow's `permissions:`. A head whose repository is
+/// gone (`head.repo` null) was a fork's; `head.repo.fork` alone does not tell (a fork's own
+/// branches are in a repository that is a fork too), the two full names do.
+fn read_only_cause(
+    event_name: Option<&str>,
+    actor: Option<&str>,
+    event: &serde_json::Value,
+) -> ReadOnlyCause {
+    let pr = &event["pull_request"];
+    let base = pr["base"]["repo"]["full_name"].as_str();
+    let head = &pr["head"];
+    let from_fork = match (head.get("repo"), base) {
+        (Some(serde_json::Value::Null), Some(_)) => Some(true),
+        (Some(repo), Some(base)) => repo["full_name"]
+            .as_str()
+            .map(|h| !h.eq_ignore_ascii_case(base)),
+        _ => None,
+    };
+    match (event_name, from_fork) {
+        (Some("pull_request"), Some(true)) => ReadOnlyCause::Fork,
+        (Some("pull_request"), _) if actor == Some("dependabot[bot]") => ReadOnlyCause::Dependabot,
+        (Some("pull_request"), Some(false)) | (Some("pull_request_target"), _) => {
+            ReadOnlyCause::Permissions
+        }
+        _ => ReadOnlyCause::Unknown,
+    }
 }
 
 /// What the comment is about: which config/stack (the marker), the commit planned and when.
@@ -322,7 +393,13 @@ fn state_after(lines: &[&str]) -> (bool, usize) {
     (fence, depth)
 }
 
-/// Logs each retry octocrab's retry layer makes.
+/// Logs what octocrab's retry layer (`RetryConfig::HandleRateLimits`) does with an answer.
+///
+/// As octocrab 0.54 calls it, per request while retries are left: `retry_after_error` for a 5xx
+/// (retried at once) and for a 403 without rate-limit headers (`retry-after`, or
+/// `x-ratelimit-remaining: 0` with a reset time), which with `retry_on_forbidden: false` is NOT
+/// retried; `rate_limited` for a 429 or a rate-limited 403, retried after the wait. A transport
+/// error is retried without a call, and nothing is called once the retries are spent.
 struct LogRetries;
 
 impl RateLimitMetrics for LogRetries {
@@ -332,11 +409,18 @@ impl RateLimitMetrics for LogRetries {
         status: http::StatusCode,
         left: usize,
     ) {
-        tracing::warn!(
-            "GitHub answered {status} to {} {}; retrying ({left} retries left)",
-            req.method(),
-            req.uri().path()
-        );
+        let (method, path) = (req.method(), req.uri().path());
+        if status.is_server_error() {
+            tracing::warn!(
+                "GitHub answered {status} to {method} {path}; retrying ({left} retries left)"
+            );
+        } else {
+            // The answer itself becomes the error the caller reports.
+            tracing::debug!(
+                "GitHub answered {status} to {method} {path} without rate-limit headers: not a \
+                 rate limit, not retried"
+            );
+        }
     }
 
     fn rate_limited(
@@ -387,19 +471,19 @@ pub(crate) async fn upsert(
     let text = body(identity, markdown, pr.run_url.as_deref());
     let api = |op: &'static str| {
         let repo = pr.full_name();
-        let pr = pr.number;
         move |e: octocrab::Error| match &e {
             octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 403 => {
                 CommentError::ReadOnly {
                     repo,
-                    pr,
+                    pr: pr.number,
                     message: source.message.clone(),
+                    cause: pr.read_only_cause,
                 }
             }
             _ => CommentError::Api {
                 op,
                 repo,
-                pr,
+                pr: pr.number,
                 message: describe(&e),
             },
         }

@@ -93,6 +93,7 @@ impl StandIn {
             repo: "app".into(),
             number,
             run_url: Some("https://github.example/octo/app/actions/runs/42".into()),
+            read_only_cause: ReadOnlyCause::Fork,
         }
     }
 }
@@ -114,6 +115,34 @@ fn identity(key: &str) -> Identity {
 
 fn count(reqs: &[(String, String, u64)], method: &str) -> usize {
     reqs.iter().filter(|(m, _, _)| m == method).count()
+}
+
+/// Runs `fut` with this crate's log lines (debug and up, no colours) written to a buffer: its
+/// output and the log text. The subscriber goes with the future, so tests running at the same
+/// time on other threads do not mix in.
+async fn logged<T>(fut: impl std::future::Future<Output = T>) -> (T, String) {
+    use tracing::instrument::WithSubscriber as _;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("deckhand=debug")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = fut.with_subscriber(subscriber).await;
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (out, text)
 }
 
 #[tokio::test]
@@ -238,15 +267,50 @@ async fn two_configs_keep_two_comments() {
 #[tokio::test]
 async fn a_fork_read_only_token_is_an_expected_no_comment() {
     let gh = StandIn::start(&[7]);
-    let err = upsert(&gh.pr(7, READ_ONLY), &identity("deckhand.yml"), "plan")
-        .await
-        .unwrap_err();
+    let (err, log) = logged(upsert(
+        &gh.pr(7, READ_ONLY),
+        &identity("deckhand.yml"),
+        "plan",
+    ))
+    .await;
+    let err = err.unwrap_err();
     assert!(matches!(err, CommentError::ReadOnly { .. }), "{err:?}");
     assert!(err.is_expected());
+    assert_eq!(
+        err.to_string(),
+        "the token may not write comments on octo/app#7 (403 \"Resource not accessible by \
+         integration\"): a pull request from a fork gets a read-only GITHUB_TOKEN"
+    );
+    assert!(gh.comments(7).is_empty());
+    // The 403 is answered once and not retried, and the log does not claim otherwise.
+    let statuses: Vec<u64> = gh.requests().iter().map(|r| r.2).collect();
+    assert_eq!(statuses, [200, 403], "{log}");
+    assert!(!log.contains("retrying"), "{log}");
     assert!(
-        err.to_string()
-            .contains("Resource not accessible by integration"),
-        "{err}"
+        log.contains(
+            "GitHub answered 403 Forbidden to POST /repos/octo/app/issues/7/comments without \
+             rate-limit headers: not a rate limit, not retried"
+        ),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_token_on_a_branch_of_the_repository_points_at_the_permissions() {
+    let gh = StandIn::start(&[7]);
+    let pr = PullRequest {
+        read_only_cause: ReadOnlyCause::Permissions,
+        ..gh.pr(7, READ_ONLY)
+    };
+    let err = upsert(&pr, &identity("deckhand.yml"), "plan")
+        .await
+        .unwrap_err();
+    assert!(err.is_expected(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the token may not write comments on octo/app#7 (403 \"Resource not accessible by \
+         integration\"): this pull request is not from a fork, so the workflow's `permissions:` \
+         leave the GITHUB_TOKEN read-only: give the job `permissions: pull-requests: write`"
     );
     assert!(gh.comments(7).is_empty());
 }
@@ -316,13 +380,25 @@ async fn server_errors_and_rate_limits_are_retried() {
             {"method": "POST", "path": "/comments", "status": 429, "retry_after": 0, "times": 1},
         ]}),
     );
-    let out = upsert(&gh.pr(7, TOKEN), &identity("deckhand.yml"), "plan")
-        .await
-        .unwrap();
-    assert!(matches!(out, Outcome::Created { .. }));
+    let (out, log) = logged(upsert(&gh.pr(7, TOKEN), &identity("deckhand.yml"), "plan")).await;
+    assert!(matches!(out, Ok(Outcome::Created { .. })), "{out:?}");
+    // The stand-in logs a request before it answers it, so this is the order of the answers.
     let statuses: Vec<u64> = gh.requests().iter().map(|r| r.2).collect();
-    assert_eq!(statuses, [502, 502, 200, 429, 201]);
+    assert_eq!(statuses, [502, 502, 200, 429, 201], "{log}");
     assert_eq!(gh.comments(7).len(), 1);
+    let path = "/repos/octo/app/issues/7/comments";
+    for left in [3, 2] {
+        let line = format!(
+            "GitHub answered 502 Bad Gateway to GET {path}; retrying ({left} retries left)"
+        );
+        assert_eq!(log.matches(&line).count(), 1, "{line:?} in {log}");
+    }
+    assert!(
+        log.contains(&format!(
+            "GitHub rate limit (429 Too Many Requests) on POST {path}: waiting 0s (3 retries left)"
+        )),
+        "{log}"
+    );
 }
 
 #[test]
@@ -389,9 +465,76 @@ fn reads_the_pull_request_from_the_actions_environment() {
         pr.run_url.as_deref(),
         Some("https://github.com/octo/app/actions/runs/99")
     );
+    // No head/base in this payload: a read-only token's cause is not known.
+    assert_eq!(pr.read_only_cause, ReadOnlyCause::Unknown);
     let no_token = |k: &str| if k == "GITHUB_TOKEN" { None } else { env(k) };
     assert!(matches!(
         PullRequest::from_env(&no_token),
         Err(CommentError::NoToken)
     ));
+}
+
+#[test]
+fn a_read_only_token_is_put_down_to_a_fork_only_when_the_event_says_so() {
+    let repo = |name: &str| serde_json::json!({"full_name": name, "fork": name != "octo/app"});
+    let payload = |head: serde_json::Value| {
+        serde_json::json!({"number": 7, "pull_request": {"number": 7,
+            "head": {"ref": "topic", "repo": head}, "base": {"ref": "main", "repo": repo("octo/app")}}})
+    };
+    let fork = payload(repo("someone/app"));
+    let same = payload(repo("octo/app"));
+    // A fork's own branch: its repository is a fork too, yet the PR is within it.
+    let within_a_fork = serde_json::json!({"pull_request": {"number": 7,
+        "head": {"repo": {"full_name": "someone/app", "fork": true}},
+        "base": {"repo": {"full_name": "someone/app", "fork": true}}}});
+    let gone = payload(serde_json::Value::Null);
+    let comment = serde_json::json!({"issue": {"number": 7, "pull_request": {}}});
+    let cases = [
+        ("pull_request", None, &fork, ReadOnlyCause::Fork),
+        ("pull_request", None, &gone, ReadOnlyCause::Fork),
+        ("pull_request", None, &same, ReadOnlyCause::Permissions),
+        (
+            "pull_request",
+            None,
+            &within_a_fork,
+            ReadOnlyCause::Permissions,
+        ),
+        (
+            "pull_request",
+            Some("dependabot[bot]"),
+            &same,
+            ReadOnlyCause::Dependabot,
+        ),
+        // pull_request_target runs with the base repository's token, a fork's PR too.
+        (
+            "pull_request_target",
+            None,
+            &fork,
+            ReadOnlyCause::Permissions,
+        ),
+        ("issue_comment", None, &comment, ReadOnlyCause::Unknown),
+    ];
+    for (event, actor, payload, want) in cases {
+        assert_eq!(
+            read_only_cause(Some(event), actor, payload),
+            want,
+            "{event} {actor:?} {payload}"
+        );
+    }
+    // From the environment, as `plan` reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("event.json");
+    std::fs::write(&path, same.to_string()).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    let env = |k: &str| match k {
+        "GITHUB_TOKEN" => Some("t".to_string()),
+        "GITHUB_REPOSITORY" => Some("octo/app".into()),
+        "GITHUB_EVENT_NAME" => Some("pull_request".into()),
+        "GITHUB_EVENT_PATH" => Some(path.clone()),
+        _ => None,
+    };
+    assert_eq!(
+        PullRequest::from_env(&env).unwrap().read_only_cause,
+        ReadOnlyCause::Permissions
+    );
 }
