@@ -185,6 +185,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, status: int, body: object | None, headers: dict[str, str] | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode("utf-8")
+        self.record(status)
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -195,9 +196,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data:
             self.wfile.write(data)
-        self._status = status
 
     def send_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.record(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -205,7 +206,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-        self._status = status
 
     def error(self, status: int, message: str, extra: dict | None = None,
               headers: dict[str, str] | None = None) -> None:
@@ -229,14 +229,30 @@ class Handler(BaseHTTPRequestHandler):
         return "bad", tok
 
     # -- dispatch ---------------------------------------------------------------------------
+    def record(self, status: int) -> None:
+        """Logs the request with its answer's status, before the answer goes out: a client that
+        has read an answer finds its request in /_control/state, in the order it was answered
+        (each connection has a thread of its own; logging after the answer would let a later
+        request on another connection be logged first)."""
+        self._status = status
+        if self._logged or self._entry is None:
+            return
+        self._logged = True
+        with self.state.lock:
+            self.state.requests.append({**self._entry, "status": status})
+
     def handle_any(self, method: str) -> None:
         self._status = 0
+        self._logged = False
+        self._entry = None
         # Read the whole body first, whatever the answer: the connection is kept alive.
         n = int(self.headers.get("Content-Length") or 0)
         self._raw = self.rfile.read(n) if n else b""
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         auth, _ = self.token()
+        if not url.path.startswith("/_control/"):
+            self._entry = {"method": method, "path": url.path, "query": query, "auth": auth}
         try:
             if url.path.startswith("/_control/"):
                 self.control(method, url.path)
@@ -253,15 +269,8 @@ class Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self.error(400, "Problems parsing JSON")
         finally:
-            if not url.path.startswith("/_control/"):
-                with self.state.lock:
-                    self.state.requests.append({
-                        "method": method,
-                        "path": url.path,
-                        "query": query,
-                        "auth": auth,
-                        "status": self._status,
-                    })
+            # A request that got no answer (an exception) is logged with status 0.
+            self.record(self._status)
 
     def do_GET(self) -> None:
         self.handle_any("GET")
