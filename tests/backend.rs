@@ -848,6 +848,27 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
     w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
     let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
     wait_for_update_service(&w);
+    // The wait is under way: the deploy has polled the stuck rollout since its UpdateService.
+    let started = Instant::now();
+    loop {
+        let reqs = w.requests();
+        let update = reqs.iter().find(|r| r.operation == "UpdateService");
+        if let Some(update) = update
+            && reqs
+                .iter()
+                .any(|r| r.seq > update.seq && r.operation == "DescribeServices")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no poll after UpdateService: {reqs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Stop the simulator's clock: the deleted service stays DRAINING. (Running, it turns INACTIVE
+    // one step (0.1 s) after its tasks stopped, and a poll that comes later under load reads that.)
+    w.sim(serde_json::json!({"step-seconds": 3600}));
     block_on(async {
         clients()
             .await
@@ -860,7 +881,7 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
             .await
             .unwrap();
     });
-    let started = Instant::now();
+    let deleted = common::request_mark();
     let (code, err) = finish(child);
     assert_eq!(code, 3, "{err}");
     assert!(
@@ -870,8 +891,14 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
         )),
         "{err}"
     );
-    // It did not wait for the 120 s no-progress timeout.
-    assert!(started.elapsed() < Duration::from_secs(60));
+    // It ended at the first poll after the deletion (not at the 120 s no-progress timeout, which
+    // exits 4): at most one DescribeServices came after DeleteService had answered.
+    let polls: Vec<_> = w
+        .requests()
+        .into_iter()
+        .filter(|r| r.seq > deleted && r.operation == "DescribeServices")
+        .collect();
+    assert!(polls.len() <= 1, "{polls:?}\n{err}");
 }
 
 #[test]
