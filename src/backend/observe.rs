@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::error::BackendError;
-use crate::aws::AwsContext;
+use crate::aws::{AwsContext, AwsError};
 use crate::config::Backend;
 use crate::ecs::{self, json};
 use crate::image::ecr;
@@ -32,28 +32,14 @@ pub(super) async fn observe(
     cfg: &Backend,
     source_tag: &str,
 ) -> Result<Observed, BackendError> {
-    let (svc, image, secret_arns) = tokio::join!(
-        ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
-        ecr::find_tag(ctx, &cfg.repository, source_tag),
-        async {
-            if cfg.secrets.is_empty() {
-                Ok(Default::default())
-            } else {
-                secrets::resolve(ctx, &cfg.secrets).await
-            }
+    let (svc_image, secret_arns) = tokio::join!(service_and_image(ctx, cfg, source_tag), async {
+        if cfg.secrets.is_empty() {
+            Ok(Default::default())
+        } else {
+            secrets::resolve(ctx, &cfg.secrets).await
         }
-    );
-    let read = |what: String| {
-        move |source| BackendError::Read {
-            what,
-            source: Box::new(source),
-        }
-    };
-    let svc = found(
-        cfg,
-        svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
-    )?;
-    let image = image.map_err(read(format!("ECR repository {}", cfg.repository)))?;
+    });
+    let (svc, image) = svc_image?;
     let secrets = secret_arns?;
     let td_arn = svc
         .task_definition()
@@ -121,21 +107,8 @@ pub(super) async fn print(
     cfg: &Backend,
     source_tag: &str,
 ) -> Result<crate::plan::fingerprint::BackendPrint, BackendError> {
-    let (svc, image) = tokio::join!(
-        ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
-        ecr::find_tag(ctx, &cfg.repository, source_tag),
-    );
-    let read = |what: String| {
-        move |source| BackendError::Read {
-            what,
-            source: Box::new(source),
-        }
-    };
-    let svc = found(
-        cfg,
-        svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
-    )?;
-    let image = match image.map_err(read(format!("ECR repository {}", cfg.repository)))? {
+    let (svc, image) = service_and_image(ctx, cfg, source_tag).await?;
+    let image = match image {
         ecr::Lookup::Found(found) => Some(found.digest),
         ecr::Lookup::NotFound | ecr::Lookup::NoRepository => None,
     };
@@ -144,6 +117,33 @@ pub(super) async fn print(
         deployment: crate::ecs::primary_deployment(&svc),
         image,
     })
+}
+
+/// DescribeServices and the source tag's lookup in ECR, at once: the service (an error names the
+/// cluster or service that does not exist) and what ECR has of the tag.
+async fn service_and_image(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    source_tag: &str,
+) -> Result<(Box<aws_sdk_ecs::types::Service>, ecr::Lookup), BackendError> {
+    let (svc, image) = tokio::join!(
+        ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
+        ecr::find_tag(ctx, &cfg.repository, source_tag),
+    );
+    let svc = found(
+        cfg,
+        svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
+    )?;
+    let image = image.map_err(read(format!("ECR repository {}", cfg.repository)))?;
+    Ok((svc, image))
+}
+
+/// A failed read of `what`.
+fn read(what: String) -> impl FnOnce(AwsError) -> BackendError {
+    move |source| BackendError::Read {
+        what,
+        source: Box::new(source),
+    }
 }
 
 /// The service, or the error naming the cluster or service that does not exist.
@@ -166,10 +166,7 @@ fn found(
 async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<String, BackendError> {
     ecr::repository_uri(ctx, repository)
         .await
-        .map_err(|source| BackendError::Read {
-            what: format!("ECR repository {repository}"),
-            source: Box::new(source),
-        })?
+        .map_err(read(format!("ECR repository {repository}")))?
         .ok_or_else(|| BackendError::NoRepository {
             repository: repository.to_string(),
         })

@@ -246,6 +246,33 @@ pub(crate) fn human_bytes(n: u64) -> String {
 const LIST_MAX: usize = 20;
 
 impl SitePlan {
+    /// The uploads phase by phase, in publish order, for the deploy and the rollback renderings:
+    /// per phase that has any, `heading(phase, files, bytes)`, then `item` for each of the first
+    /// `LIST_MAX` files and `more(n)` for the `n` left out.
+    fn fmt_phases(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        heading: impl Fn(Phase, usize, u64) -> String,
+        item: impl Fn(&FileAction) -> String,
+        more: impl Fn(usize) -> String,
+    ) -> fmt::Result {
+        for phase in Phase::ALL {
+            let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
+            if items.is_empty() {
+                continue;
+            }
+            let bytes: u64 = items.iter().map(|a| a.size).sum();
+            writeln!(f, "{}", heading(phase, items.len(), bytes))?;
+            for a in items.iter().take(LIST_MAX) {
+                writeln!(f, "{}", item(a))?;
+            }
+            if items.len() > LIST_MAX {
+                writeln!(f, "{}", more(items.len() - LIST_MAX))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The rendering of a rollback's site part.
     fn fmt_restore(&self, f: &mut fmt::Formatter<'_>, release: &str) -> fmt::Result {
         writeln!(
@@ -253,25 +280,18 @@ impl SitePlan {
             "frontend: s3://{} (the site of release {release})",
             self.bucket
         )?;
-        for phase in Phase::ALL {
-            let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
-            if items.is_empty() {
-                continue;
-            }
-            writeln!(
-                f,
-                "  restore {} {} ({}) from _deckhand/objects/",
-                items.len(),
-                phase.label(),
-                human_bytes(items.iter().map(|a| a.size).sum())
-            )?;
-            for a in items.iter().take(LIST_MAX) {
-                writeln!(f, "    {}", a.key)?;
-            }
-            if items.len() > LIST_MAX {
-                writeln!(f, "    … {} more", items.len() - LIST_MAX)?;
-            }
-        }
+        self.fmt_phases(
+            f,
+            |phase, files, bytes| {
+                format!(
+                    "  restore {files} {} ({}) from _deckhand/objects/",
+                    phase.label(),
+                    human_bytes(bytes)
+                )
+            },
+            |a| format!("    {}", a.key),
+            |n| format!("    … {n} more"),
+        )?;
         writeln!(
             f,
             "  {} hashed assets verified in place, {} files unchanged",
@@ -314,33 +334,27 @@ impl fmt::Display for SitePlan {
                 self.uploads.len(),
                 human_bytes(self.upload_bytes)
             )?;
-            for phase in Phase::ALL {
-                let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
-                if items.is_empty() {
-                    continue;
-                }
-                writeln!(
-                    f,
-                    "    phase {} ({}): {} files, {}",
-                    phase.number(),
-                    phase.label(),
-                    items.len(),
-                    human_bytes(items.iter().map(|a| a.size).sum())
-                )?;
-                for a in items.iter().take(LIST_MAX) {
-                    writeln!(
-                        f,
+            self.fmt_phases(
+                f,
+                |phase, files, bytes| {
+                    format!(
+                        "    phase {} ({}): {files} files, {}",
+                        phase.number(),
+                        phase.label(),
+                        human_bytes(bytes)
+                    )
+                },
+                |a| {
+                    format!(
                         "      + {} ({}, {}, {})",
                         a.key,
                         human_bytes(a.size),
                         a.content_type,
                         a.reason
-                    )?;
-                }
-                if items.len() > LIST_MAX {
-                    writeln!(f, "      … and {} more", items.len() - LIST_MAX)?;
-                }
-            }
+                    )
+                },
+                |n| format!("      … and {n} more"),
+            )?;
         }
         if !self.header_updates.is_empty() {
             writeln!(
