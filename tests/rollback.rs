@@ -586,6 +586,57 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
     assert_eq!(deployments.len(), 2, "B's rollout is in flight: {state}");
     assert_eq!(deployments[0]["rolloutState"], "IN_PROGRESS", "{state}");
     let b_deployment = deployments[0]["id"].as_str().unwrap().to_string();
+    let td_b = deployments[0]["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let td_b_short = td_b.rsplit('/').next().unwrap().to_string();
+    let supersedes = format!(
+        "supersedes the rollout in flight to {td_b_short} (deployment {b_deployment}, IN_PROGRESS since "
+    );
+
+    // The plan says which rollout it supersedes: in the text, the JSON and the job summary.
+    let summary = w.path().join("summary-dry-run.md");
+    let summary_env = summary.display().to_string();
+    let out = w
+        .deckhand()
+        .env("GITHUB_STEP_SUMMARY", &summary_env)
+        .args(["rollback", "--to", "previous", "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("\n  {supersedes}")), "{text}");
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        markdown.contains(&format!("> This rollback {supersedes}")),
+        "{markdown}"
+    );
+    let out = w
+        .deckhand()
+        .args(["rollback", "--to", "previous", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned = &json["backend"]["supersedes"];
+    assert_eq!(planned["deployment"], b_deployment.as_str(), "{json}");
+    assert_eq!(planned["task_definition"], td_b.as_str(), "{json}");
+    assert_eq!(planned["rollout_state"], "IN_PROGRESS", "{json}");
+    assert!(planned["since"].is_string(), "{json}");
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in world::filters(&w) {
+        settings.add_filter(&from, &to);
+    }
+    settings.bind(|| {
+        insta::assert_snapshot!("superseding_plan", text);
+        insta::assert_snapshot!("superseding_summary", markdown);
+    });
 
     // The rollback starts while B's rollout is in flight (still stuck when it switches).
     let mark = last_seq(&w);
@@ -619,7 +670,8 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stdout.contains(&format!("(rollback of {b_id}, restoring {a_id})")),
+        stdout.contains(&format!("(rollback of {b_id}, restoring {a_id})"))
+            && stdout.contains(&supersedes),
         "{stdout}"
     );
     assert_eq!(w.service_td(), td_a, "the service runs A's task definition");

@@ -99,6 +99,7 @@ pub(crate) fn plan_from(
         },
         update_service: changed || opts.force,
         force: opts.force,
+        supersedes: None,
         live: Live {
             task_definition: stripped,
             tags: observed.tags.clone(),

@@ -51,6 +51,10 @@ pub(crate) struct BackendPlan {
     /// Whether UpdateService is called.
     pub(crate) update_service: bool,
     pub(crate) force: bool,
+    /// The rollout in flight when the plan was made, which its UpdateService supersedes (set by
+    /// a rollback; absent in plan files written before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) supersedes: Option<InFlight>,
     /// What the executor needs from the live state, read when the plan was made.
     pub(crate) live: Live,
 }
@@ -66,6 +70,37 @@ pub(crate) struct Live {
     pub(crate) secrets: BTreeMap<String, String>,
     /// Service events already there before this deploy (not shown again while watching).
     pub(crate) seen_events: BTreeSet<String>,
+}
+
+/// A rollout in flight: the service's PRIMARY deployment, its rollout not COMPLETED.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InFlight {
+    /// `ecs-svc/…`.
+    pub(crate) deployment: String,
+    /// The task definition ARN it rolls out.
+    pub(crate) task_definition: String,
+    /// Its rollout state (`IN_PROGRESS`).
+    pub(crate) rollout_state: String,
+    /// When ECS created the deployment (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<String>,
+}
+
+impl fmt::Display for InFlight {
+    /// `the rollout in flight to api:43 (deployment ecs-svc/1, IN_PROGRESS since 2026-…)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the rollout in flight to {} (deployment {}, {}",
+            short_td(&self.task_definition),
+            self.deployment,
+            self.rollout_state
+        )?;
+        match &self.since {
+            Some(since) => write!(f, " since {since})"),
+            None => f.write_str(")"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +214,9 @@ impl fmt::Display for BackendPlan {
             for line in diff.lines() {
                 writeln!(f, "    {line}")?;
             }
+        }
+        if let Some(rollout) = &self.supersedes {
+            writeln!(f, "  supersedes {rollout}")?;
         }
         writeln!(
             f,

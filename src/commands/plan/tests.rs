@@ -91,6 +91,7 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
         },
         update_service: changes,
         force: false,
+        supersedes: None,
         live: Live {
             task_definition: live,
             tags: Vec::new(),

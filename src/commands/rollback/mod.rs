@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::ecs::{self, Lookup};
 use crate::output;
-use crate::plan::backend::BackendPlan;
+use crate::plan::backend::{BackendPlan, InFlight};
 use crate::plan::{Carry, DeployOptions, DeployPlan, Fingerprint, JSON_VERSION, Only, RollbackOf};
 use crate::release::error::ReleaseError;
 use crate::release::lock::{self, Lock};
@@ -231,9 +231,7 @@ pub(crate) async fn run(
         output::stdout(&plan.to_string());
     }
     if args.dry_run {
-        crate::step::section(format!(
-            "### deckhand rollback plan (dry run)\n\n```\n{plan}```"
-        ));
+        crate::step::section(summary("deckhand rollback plan (dry run)", &plan));
         crate::step::output("changed", if plan.is_empty() { "false" } else { "true" });
         return Ok(Exit::Ok);
     }
@@ -261,9 +259,12 @@ pub(crate) async fn run(
         crate::step::output("image", &b.image);
         crate::step::output("task-definition", &b.task_definition_arn);
     }
-    crate::step::section(format!(
-        "### deckhand rollback `{}` (restored `{}`)\n\n```\n{plan}```",
-        record.id, restore.id
+    crate::step::section(summary(
+        &format!(
+            "deckhand rollback `{}` (restored `{}`)",
+            record.id, restore.id
+        ),
+        &plan,
     ));
     tracing::info!(
         "release {} {}: rollback of {}, restored {}",
@@ -273,6 +274,18 @@ pub(crate) async fn run(
         restore.id
     );
     Ok(Exit::Ok)
+}
+
+/// The rollback's job summary section: the heading, the rollout in flight it supersedes (a note
+/// above the plan), and the plan's text.
+fn summary(heading: &str, plan: &DeployPlan) -> String {
+    let supersedes = plan
+        .backend
+        .as_ref()
+        .and_then(|b| b.supersedes.as_ref())
+        .map(|rollout| format!("> [!NOTE]\n> This rollback supersedes {rollout}.\n\n"))
+        .unwrap_or_default();
+    format!("### {heading}\n\n{supersedes}```\n{plan}```")
 }
 
 async fn refuse(
@@ -335,9 +348,25 @@ async fn plan_backend(
             return Err(read_err(format!("task definition {}", b.task_definition_arn))(e).into());
         }
     };
+    let rollout = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| {
+            let state = d.rollout_state()?.as_str();
+            (state != "COMPLETED").then(|| InFlight {
+                deployment: d.id().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                rollout_state: state.to_string(),
+                since: d
+                    .created_at()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            })
+        });
     let live = LiveService {
         task_definition: svc.task_definition().unwrap_or_default().to_string(),
         in_flight,
+        rollout,
         target_status,
     };
     // Events already on the service are not this rollout's.

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::commands::releases::is_immutable;
 use crate::plan::backend::{
-    BackendPlan, ImagePlan, Live as BackendLive, Source, SourceTag, TaskDefinitionPlan, TdAction,
+    BackendPlan, ImagePlan, InFlight, Live as BackendLive, Source, SourceTag, TaskDefinitionPlan,
+    TdAction,
 };
 use crate::plan::site::{FileAction, FileSource, GcPolicy, Live, Phase, Reason, SitePlan};
 use crate::release::{BackendRelease, ReleaseRecord, SiteRelease};
@@ -56,6 +57,8 @@ pub(crate) struct LiveService {
     pub(crate) task_definition: String,
     /// More than one deployment, or the PRIMARY not completed: a rollout is in flight.
     pub(crate) in_flight: bool,
+    /// The PRIMARY deployment while its rollout is not COMPLETED.
+    pub(crate) rollout: Option<InFlight>,
     /// The target revision's status (`ACTIVE`, `INACTIVE`, … or None when it is gone).
     pub(crate) target_status: Option<String>,
 }
@@ -71,7 +74,8 @@ pub(crate) enum Refusal {
 
 /// Plans the backend: switch the service to the release's revision (a new deployment on the same
 /// revision supersedes one in flight), or, when that revision was deregistered, register the
-/// recorded definition again; nothing when the service runs it and nothing is in flight.
+/// recorded definition again; nothing when the service runs it and nothing is in flight. The
+/// PRIMARY's rollout in flight, if any, is what the plan says it supersedes.
 pub(crate) fn backend(
     target: &BackendRelease,
     release_id: &str,
@@ -136,6 +140,7 @@ pub(crate) fn backend(
         },
         update_service: !nothing,
         force,
+        supersedes: live.rollout.clone().filter(|_| !nothing),
         live: BackendLive {
             task_definition: definition,
             tags: Vec::new(),
@@ -366,27 +371,33 @@ mod tests {
         );
     }
 
+    /// A succeeded release of service `s` in cluster `c` on revision `arn`.
+    fn backend_release(arn: &str, definition: Option<&serde_json::Value>) -> BackendRelease {
+        BackendRelease {
+            cluster: "c".into(),
+            service: "s".into(),
+            image: "repo@sha256:1".into(),
+            source_tag: "src-1".into(),
+            task_definition_arn: arn.into(),
+            deployment_id: None,
+            status: ReleaseStatus::Succeeded,
+            failure: None,
+            task_definition: definition.cloned(),
+        }
+    }
+
     #[test]
     fn the_backend_plan_switches_reregisters_or_does_nothing() {
         let live = |td: &str, in_flight: bool, status: Option<&str>| LiveService {
             task_definition: td.into(),
             in_flight,
+            rollout: None,
             target_status: status.map(str::to_string),
         };
         let def = serde_json::json!({"family": "api", "containerDefinitions": []});
         let a = "arn:aws:ecs:us-east-1:1:task-definition/api:1";
         let b = "arn:aws:ecs:us-east-1:1:task-definition/api:2";
-        let release = |d: Option<&serde_json::Value>| BackendRelease {
-            cluster: "c".into(),
-            service: "s".into(),
-            image: "repo@sha256:1".into(),
-            source_tag: "src-1".into(),
-            task_definition_arn: a.into(),
-            deployment_id: None,
-            status: ReleaseStatus::Succeeded,
-            failure: None,
-            task_definition: d.cloned(),
-        };
+        let release = |d: Option<&serde_json::Value>| backend_release(a, d);
         let act = |l: LiveService, d: Option<&serde_json::Value>| {
             backend(&release(d), "r", &l, BTreeSet::new())
                 .map(|p| (p.task_definition.action, p.update_service, p.force))
@@ -429,6 +440,62 @@ mod tests {
             Err(Refusal::NoDefinition {
                 task_definition: a.into()
             })
+        );
+    }
+
+    #[test]
+    fn the_backend_plan_says_which_rollout_in_flight_it_supersedes() {
+        let a = "arn:aws:ecs:us-east-1:1:task-definition/api:1";
+        let b = "arn:aws:ecs:us-east-1:1:task-definition/api:2";
+        let rollout = InFlight {
+            deployment: "ecs-svc/7".into(),
+            task_definition: b.into(),
+            rollout_state: "IN_PROGRESS".into(),
+            since: Some("2026-12-01T09:00:00Z".into()),
+        };
+        let release = backend_release(a, None);
+        let live = LiveService {
+            task_definition: b.into(),
+            in_flight: true,
+            rollout: Some(rollout.clone()),
+            target_status: Some("ACTIVE".into()),
+        };
+        let p = backend(&release, "r", &live, BTreeSet::new()).expect("plan");
+        assert_eq!(p.supersedes.as_ref(), Some(&rollout));
+        let text = p.to_string();
+        assert!(
+            text.contains(
+                "\n  supersedes the rollout in flight to api:2 (deployment ecs-svc/7, IN_PROGRESS \
+                 since 2026-12-01T09:00:00Z)\n"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&p).expect("json");
+        assert_eq!(
+            json["supersedes"],
+            serde_json::json!({"deployment": "ecs-svc/7", "task_definition": b,
+                "rollout_state": "IN_PROGRESS", "since": "2026-12-01T09:00:00Z"})
+        );
+        // A plan file without the field (written before it existed) still reads.
+        let mut old = json.clone();
+        old.as_object_mut().expect("object").remove("supersedes");
+        let read: BackendPlan = serde_json::from_value(old).expect("an older plan");
+        assert_eq!(read.supersedes, None);
+
+        // Nothing in flight: nothing superseded, and the JSON has no such field.
+        let settled = LiveService {
+            in_flight: false,
+            rollout: None,
+            ..live
+        };
+        let p = backend(&release, "r", &settled, BTreeSet::new()).expect("plan");
+        assert_eq!(p.supersedes, None);
+        assert!(!p.to_string().contains("supersedes"));
+        assert!(
+            serde_json::to_value(&p)
+                .expect("json")
+                .get("supersedes")
+                .is_none()
         );
     }
 }
