@@ -15,10 +15,13 @@ sys.path.insert(0, str(HERE.parent))
 import rehearse  # noqa: E402
 
 WF = ROOT / ".github" / "workflows"
+# The checkout's commit, given as the event's sha: a clone of another branch, or CI's checkout of a
+# pull request (detached, no local main), has no refs/heads/main to default to.
+HEAD = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True, text=True, capture_output=True).stdout.strip()
 
 
 def listing(capsys, name, *args):
-    code = rehearse.main([str(WF / name), "--list", "--list-workspace", str(ROOT), "--quiet", *args])
+    code = rehearse.main([str(WF / name), "--list", "--list-workspace", str(ROOT), "--sha", HEAD, "--quiet", *args])
     out = capsys.readouterr().out
     assert code == 0
     return json.loads(out)
@@ -126,7 +129,7 @@ def test_no_step_persists_the_checkout_token(name):
 def test_list_fails_loudly_on_an_unknown_context(tmp_path, capsys):
     wf = tmp_path / "x.yml"
     wf.write_text("on: push\npermissions: {}\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo ${{ bogus.x }}\n")
-    assert rehearse.main([str(wf), "--list", "--event", "push", "--quiet"]) == 2
+    assert rehearse.main([str(wf), "--list", "--event", "push", "--sha", HEAD, "--quiet"]) == 2
     assert "bogus" in capsys.readouterr().err
 
 
