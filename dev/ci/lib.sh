@@ -6,6 +6,18 @@ DECKHAND_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export DECKHAND_ROOT
 # Rust artifacts are built once and reused across stages and across runs on the same machine.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/deckhand/target}"
+# Clippy runs inside the one build of the workspace: `cargo clippy` is `cargo check` with clippy-driver
+# as the workspace crates' compiler (RUSTC_WORKSPACE_WRAPPER and CLIPPY_ARGS, as cargo-clippy sets
+# them), and a check build compiles the whole dependency tree a second time, in check mode (minutes
+# on a fresh machine). With the wrapper, `cargo test` lints (-D warnings) every target `cargo clippy
+# --all-targets` would (lib, bins, unit and integration tests, examples) while it builds them; the
+# dependencies are compiled once, by rustc. Set the same for every stage: the wrapper and its
+# arguments are part of the workspace crates' fingerprint, so later builds reuse what stage 20 built.
+if [ -z "${RUSTC_WORKSPACE_WRAPPER+set}" ]; then
+  RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
+  export RUSTC_WORKSPACE_WRAPPER
+fi
+export CLIPPY_ARGS="${CLIPPY_ARGS:--D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__}"
 # Artifacts produced by tests (screenshots, reports) land under the repo's target/.
 export DECKHAND_ARTIFACTS="${DECKHAND_ARTIFACTS:-$DECKHAND_ROOT/target/artifacts}"
 mkdir -p "$DECKHAND_ARTIFACTS"
