@@ -15,7 +15,7 @@ mod site;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use common::{endpoint, stack_env, unique};
@@ -27,6 +27,8 @@ struct Fx {
     tmp: tempfile::TempDir,
     bucket: String,
     proxy: FaultProxy,
+    /// While set, the CloudFront proxy reports every invalidation as still in progress.
+    hold: Arc<AtomicBool>,
 }
 
 impl Fx {
@@ -41,14 +43,21 @@ impl Fx {
             Some(&distribution),
             &format!("  invalidation: {{ wait: true, timeout: {wait} }}\n"),
         );
-        let proxy = fault_proxy(&endpoint(), |_, method, path| {
-            if method == "GET" && path.contains("/invalidation/") {
+        let hold = Arc::new(AtomicBool::new(true));
+        let held = hold.clone();
+        let proxy = fault_proxy(&endpoint(), move |_, method, path| {
+            if method == "GET" && path.contains("/invalidation/") && held.load(Ordering::SeqCst) {
                 Fault::StillInProgress
             } else {
                 Fault::Pass
             }
         });
-        Self { tmp, bucket, proxy }
+        Self {
+            tmp,
+            bucket,
+            proxy,
+            hold,
+        }
     }
 
     fn cfg(&self) -> PathBuf {
@@ -280,16 +289,24 @@ async fn two_deploys_at_once_one_applies_and_the_other_exits_5_naming_the_holder
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_lock_taken_over_by_two_at_once_has_exactly_one_winner_20_times() {
-    let fx = Fx::new("2s").await;
+    // The winner holds the lock through its invalidation wait until the loser has had its
+    // answer (exited), then the invalidation completes: each round lasts as long as the two
+    // deploys need, however slow the machine (the timeout is only a bound).
+    let fx = Fx::new("60s").await;
     for round in 0..20u32 {
         fx.build(round + 1);
         fx.put_lock(&expired_lock("ghost")).await;
+        fx.hold.store(true, Ordering::SeqCst);
         let a_name = format!("a{round}x{}", std::process::id());
         let b_name = format!("b{round}x{}", std::process::id());
         let s3 = together();
         let env = [("AWS_ENDPOINT_URL_S3", s3.url.as_str())];
-        let a = fx.deploy(&a_name, &env);
-        let b = fx.deploy(&b_name, &env);
+        let mut a = fx.deploy(&a_name, &env);
+        let mut b = fx.deploy(&b_name, &env);
+        while a.try_wait().unwrap().is_none() && b.try_wait().unwrap().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        fx.hold.store(false, Ordering::SeqCst);
         let (a, b) = (
             done(a.wait_with_output().unwrap()),
             done(b.wait_with_output().unwrap()),
