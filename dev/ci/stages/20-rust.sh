@@ -12,23 +12,9 @@ log "no file under src/ above 600 lines (tests apart)"
 python3 dev/ci/filesize.py src 600
 log "cargo fmt --check"
 cargo fmt --all -- --check
-prefetch_pid=""
-if [ "${DECKHAND_PREFETCH:-0}" = 1 ]; then
-  # The later stages' downloads (npm, the lint venvs) while cargo keeps the CPUs busy.
-  need_apt buildah mmdebstrap busybox-static # what it runs (apt is one process at a time: not in the background)
-  log "dev/ci/prefetch in the background (log: $DECKHAND_ARTIFACTS/prefetch.log)"
-  dev/ci/prefetch > "$DECKHAND_ARTIFACTS/prefetch.log" 2>&1 &
-  prefetch_pid=$!
-  trap 'wait "$prefetch_pid" 2>/dev/null || true' EXIT
-fi
 log "cargo test --no-run: every target built once, linted by clippy on the way (-D warnings; see lib.sh)"
 [ -x "$RUSTC_WORKSPACE_WRAPPER" ] || { echo "clippy-driver not found at $RUSTC_WORKSPACE_WRAPPER (rustup component add clippy)" >&2; exit 1; }
 cargo test --no-run --quiet
-if [ -n "$prefetch_pid" ]; then
-  log "waiting for the prefetch before the tests run (they share the CPUs with nothing else)"
-  wait "$prefetch_pid" || true
-  tail -n 1 "$DECKHAND_ARTIFACTS/prefetch.log"
-fi
 log "cargo test"
 # Test binaries run one after another; tests inside a binary run in parallel.
 set +e
