@@ -491,14 +491,7 @@ async fn a_world_that_moves_between_plan_and_lock_is_planned_again_under_the_loc
         out.stderr
     );
     let v2 = release_id(&out.stdout);
-    let record = common::s3()
-        .await
-        .get_object()
-        .bucket(&fx.bucket)
-        .key(format!("_deckhand/releases/{v2}.json"))
-        .send()
-        .await
-        .unwrap();
+    let record = site::get(&fx.bucket, &format!("_deckhand/releases/{v2}.json")).await;
     let record: serde_json::Value =
         serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(record["previous"], serde_json::json!(v1), "{record}");

@@ -50,7 +50,9 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oidc"))
 from expr import Env, ExprError, condition, interpolate, interpolate_str, scalar_str, to_string  # noqa: E402
+import github_oidc  # noqa: E402  (GitHub's filter pattern syntax, shared with the OIDC token issuer)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_URL = "https://github.com"
@@ -117,65 +119,27 @@ def triggers(doc: dict) -> dict[str, Any]:
 
 
 def _glob_match(pattern: str, name: str) -> bool:
-    """GitHub's filter pattern cheat sheet (workflow syntax, "Filter pattern cheat sheet"): `*` any
-    characters but `/`, `**` any characters, `?` zero or one and `+` one or more of the preceding
-    character, `[...]` one character of the listed ones or ranges (a-z, A-Z, 0-9 only), `\\` escapes
-    the next character; anything else is literal (`.` too)."""
-    rx = ""
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            rx += re.escape(pattern[i + 1])
-            i += 2
-        elif pattern.startswith("**", i):
-            rx += ".*"
-            i += 2
-        elif c == "*":
-            rx += "[^/]*"
-            i += 1
-        elif c in "?+":
-            if not rx or rx.endswith(("*", "?", "+")):
-                raise RehearsalError(f"filter pattern {pattern!r}: {c!r} at {i} has no character before it to repeat")
-            rx += c
-            i += 1
-        elif c == "[":
-            close = pattern.find("]", i + 1)
-            body = pattern[i + 1:close] if close > i else ""
-            if close < 0 or not re.fullmatch(r"(?:[a-z](?:-[a-z])?|[A-Z](?:-[A-Z])?|[0-9](?:-[0-9])?)+", body):
-                raise RehearsalError(f"filter pattern {pattern!r}: [{body} is not a character class GitHub accepts "
-                                     "(letters, digits and ranges a-z, A-Z, 0-9)")
-            rx += f"[{body}]"
-            i = close + 1
-        else:
-            rx += re.escape(c)
-            i += 1
-    return re.fullmatch(rx, name) is not None
+    """One filter pattern, GitHub's syntax (dev/oidc/github_oidc.py has the one implementation)."""
+    try:
+        return github_oidc.glob_match(pattern, name)
+    except ValueError as e:
+        raise RehearsalError(str(e)) from e
 
 
 def _patterns_match(patterns: list[str], name: str) -> bool:
-    """A list of filter patterns in order: a pattern starting with `!` excludes what the ones before
-    it included; the last pattern that matches decides."""
-    matched = False
-    for p in patterns:
-        if p.startswith("!"):
-            if _glob_match(p[1:], name):
-                matched = False
-        elif _glob_match(p, name):
-            matched = True
-    return matched
+    try:
+        return github_oidc.patterns_match(patterns, name)
+    except ValueError as e:
+        raise RehearsalError(str(e)) from e
 
 
 def _filter(spec: Any, key: str, value: str | None) -> bool:
     if not isinstance(spec, dict) or value is None:
         return True
-    if key in spec and f"{key}-ignore" in spec:
-        raise RehearsalError(f"`{key}` and `{key}-ignore` in one event filter: GitHub refuses the workflow")
-    if key in spec:
-        return _patterns_match(spec[key], value)
-    if f"{key}-ignore" in spec:
-        return not _patterns_match(spec[f"{key}-ignore"], value)
-    return True
+    try:
+        return github_oidc.filter_allows(spec, key, value)
+    except ValueError as e:
+        raise RehearsalError(str(e)) from e
 
 
 def workflow_runs_for(doc: dict, event: str, ref: str, base: str | None) -> bool:

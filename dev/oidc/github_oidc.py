@@ -134,31 +134,76 @@ def _triggers(doc: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _glob(pattern: str, value: str) -> bool:
-    # GitHub filter patterns: `*` does not cross `/`, `**` does.
-    rx = re.escape(pattern).replace(r"\*\*", "\0").replace(r"\*", "[^/]*").replace("\0", ".*")
-    rx = rx.replace(r"\?", ".")
-    return re.fullmatch(rx, value) is not None
+def glob_match(pattern: str, name: str) -> bool:
+    """GitHub's filter pattern cheat sheet (workflow syntax, "Filter pattern cheat sheet"): `*` any
+    characters but `/`, `**` any characters, `?` zero or one and `+` one or more of the preceding
+    character, `[...]` one character of the listed ones or ranges (a-z, A-Z, 0-9 only), `\\` escapes
+    the next character; anything else is literal (`.` too). ValueError for a pattern GitHub refuses."""
+    rx = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            rx += re.escape(pattern[i + 1])
+            i += 2
+        elif pattern.startswith("**", i):
+            rx += ".*"
+            i += 2
+        elif c == "*":
+            rx += "[^/]*"
+            i += 1
+        elif c in "?+":
+            if not rx or rx.endswith(("*", "?", "+")):
+                raise ValueError(f"filter pattern {pattern!r}: {c!r} at {i} has no character before it to repeat")
+            rx += c
+            i += 1
+        elif c == "[":
+            close = pattern.find("]", i + 1)
+            body = pattern[i + 1:close] if close > i else ""
+            if close < 0 or not re.fullmatch(r"(?:[a-z](?:-[a-z])?|[A-Z](?:-[A-Z])?|[0-9](?:-[0-9])?)+", body):
+                raise ValueError(f"filter pattern {pattern!r}: [{body} is not a character class GitHub accepts "
+                                 "(letters, digits and ranges a-z, A-Z, 0-9)")
+            rx += f"[{body}]"
+            i = close + 1
+        else:
+            rx += re.escape(c)
+            i += 1
+    return re.fullmatch(rx, name) is not None
+
+
+def patterns_match(patterns: list[str], name: str) -> bool:
+    """A list of filter patterns in order: a pattern starting with `!` excludes what the ones before
+    it included; the last pattern that matches decides."""
+    matched = False
+    for p in patterns:
+        p = str(p)
+        if p.startswith("!"):
+            if glob_match(p[1:], name):
+                matched = False
+        elif glob_match(p, name):
+            matched = True
+    return matched
+
+
+def filter_allows(spec: dict[str, Any], key: str, value: str) -> bool:
+    """`branches` / `branches-ignore` (or `tags` / `tags-ignore`) of a trigger. ValueError for both
+    at once (GitHub refuses the workflow) or a pattern GitHub refuses."""
+    if key in spec and f"{key}-ignore" in spec:
+        raise ValueError(f"`{key}` and `{key}-ignore` in one event filter: GitHub refuses the workflow")
+    def listed(k: str) -> list[str]:
+        return spec[k] if isinstance(spec[k], list) else [spec[k]]
+    if key in spec:
+        return patterns_match(listed(key), value)
+    if f"{key}-ignore" in spec:
+        return not patterns_match(listed(f"{key}-ignore"), value)
+    return True
 
 
 def _filter_allows(spec: dict[str, Any], key: str, value: str) -> bool:
-    """`branches` / `branches-ignore` (or `tags` / `tags-ignore`) of a trigger."""
-    if key in spec:
-        pats = spec[key] if isinstance(spec[key], list) else [spec[key]]
-        allowed = False
-        for p in pats:  # later `!pattern` entries exclude again
-            p = str(p)
-            if p.startswith("!"):
-                if _glob(p[1:], value):
-                    allowed = False
-            elif _glob(p, value):
-                allowed = True
-        return allowed
-    if f"{key}-ignore" in spec:
-        pats = spec[f"{key}-ignore"]
-        pats = pats if isinstance(pats, list) else [pats]
-        return not any(_glob(str(p), value) for p in pats)
-    return True
+    try:
+        return filter_allows(spec, key, value)
+    except ValueError as e:
+        raise OidcError(str(e)) from e
 
 
 def check_trigger(doc: dict[str, Any], path: Path, event: str, ref: str, base_ref: str) -> None:
