@@ -151,16 +151,21 @@ impl BackendPlan {
     }
 }
 
-impl fmt::Display for BackendPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let td = short_td(&self.task_definition.live);
-        if self.is_empty() {
-            return writeln!(
-                f,
-                "backend: no changes (service {} in cluster {} runs {td}; image {} is in ECR)",
-                self.service, self.cluster, self.source.tag
-            );
-        }
+impl BackendPlan {
+    /// The one line of a backend with nothing to do (every text rendering of the plan).
+    pub(crate) fn fmt_no_changes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "backend: no changes (service {} in cluster {} runs {}; image {} is in ECR)",
+            self.service,
+            self.cluster,
+            short_td(&self.task_definition.live),
+            self.source.tag
+        )
+    }
+
+    /// The heading and the image line every text rendering of a backend with changes starts with.
+    pub(crate) fn fmt_heading(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "backend: service {} in cluster {}",
@@ -171,15 +176,25 @@ impl fmt::Display for BackendPlan {
                 f,
                 "  image: {} ({}) is in ECR as {digest}: no build",
                 self.source.tag, self.source.source
-            )?,
+            ),
             ImagePlan::Build { push_to, tags } => writeln!(
                 f,
                 "  image: {} ({}) is not in ECR: build and push to {push_to} (tags {})",
                 self.source.tag,
                 self.source.source,
                 tags.join(", ")
-            )?,
+            ),
         }
+    }
+}
+
+impl fmt::Display for BackendPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let td = short_td(&self.task_definition.live);
+        if self.is_empty() {
+            return self.fmt_no_changes(f);
+        }
+        self.fmt_heading(f)?;
         if let TdAction::Switch { arn } = &self.task_definition.action {
             writeln!(
                 f,

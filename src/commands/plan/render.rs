@@ -50,27 +50,9 @@ impl fmt::Display for Review {
 fn backend_text(f: &mut fmt::Formatter<'_>, b: &BackendPlan, diff: Option<&str>) -> fmt::Result {
     let td = short_td(&b.task_definition.live);
     if b.is_empty() && diff.is_none() {
-        return writeln!(
-            f,
-            "backend: no changes (service {} in cluster {} runs {td}; image {} is in ECR)",
-            b.service, b.cluster, b.source.tag
-        );
+        return b.fmt_no_changes(f);
     }
-    writeln!(f, "backend: service {} in cluster {}", b.service, b.cluster)?;
-    match &b.image {
-        ImagePlan::Reuse { digest } => writeln!(
-            f,
-            "  image: {} ({}) is in ECR as {digest}: no build",
-            b.source.tag, b.source.source
-        )?,
-        ImagePlan::Build { push_to, tags } => writeln!(
-            f,
-            "  image: {} ({}) is not in ECR: build and push to {push_to} (tags {})",
-            b.source.tag,
-            b.source.source,
-            tags.join(", ")
-        )?,
-    }
+    b.fmt_heading(f)?;
     if b.task_definition.changed {
         writeln!(
             f,
