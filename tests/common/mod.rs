@@ -147,8 +147,10 @@ pub struct Request {
     pub write: bool,
 }
 
-pub fn requests() -> Vec<Request> {
-    let text = ureq::get(&sim_url("/requests"))
+/// The request log, filtered by the stack (`?tail=N`, `?since=SEQ`): a long-lived stack holds up
+/// to 200,000 entries, far more than one response should carry.
+fn request_log(query: &str) -> Vec<Request> {
+    let text = ureq::get(&sim_url(&format!("/requests{query}")))
         .call()
         .expect("GET /_sim/requests")
         .body_mut()
@@ -159,11 +161,11 @@ pub fn requests() -> Vec<Request> {
 
 /// The highest sequence number so far: later requests are `requests_since(mark)`.
 pub fn request_mark() -> u64 {
-    requests().last().map_or(0, |r| r.seq)
+    request_log("?tail=1").last().map_or(0, |r| r.seq)
 }
 
 pub fn requests_since(mark: u64) -> Vec<Request> {
-    requests().into_iter().filter(|r| r.seq > mark).collect()
+    request_log(&format!("?since={mark}"))
 }
 
 /// Writes a file, creating parent directories.
