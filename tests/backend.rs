@@ -3,11 +3,9 @@
 //! deployment simulator, request counting from the stack's request log (per access key id).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
-#[path = "common/backend.rs"]
-mod world;
+use crate::common;
+use crate::site;
+use crate::world;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! and `status` against the local AWS stack (including `stack:` discovery).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,11 +4,9 @@
 //! 7 and nothing written; `deploy --dry-run --json` lists the garbage collection's deletions.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
-#[path = "common/backend.rs"]
-mod world;
+use crate::common;
+use crate::site;
+use crate::world;
 
 use world::{World, block_on, clients};
 

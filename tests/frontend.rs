@@ -2,9 +2,8 @@
 //! updates by copy; publish order; faults; drift.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
+use crate::common;
+use crate::site;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,9 +4,8 @@
 //! column, secret-like values masked before anything prints them.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
+use crate::common;
+use crate::site;
 
 use std::path::{Path, PathBuf};
 

@@ -4,11 +4,9 @@
 //! failure paths).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
-#[path = "common/backend.rs"]
-mod world;
+use crate::common;
+use crate::site;
+use crate::world;
 
 use std::path::Path;
 

@@ -8,9 +8,8 @@
 //! the whole `invalidation.timeout` and contenders overlap by construction.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
+use crate::common;
+use crate::site;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -5,11 +5,9 @@
 //! fields, and a missing SSM parameter shown missing while `deploy` still refuses it.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
-#[path = "common/backend.rs"]
-mod world;
+use crate::common;
+use crate::site;
+use crate::world;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,8 @@
 //! missing asset. Needs node and `npm ci` in dev/edge (the 20-rust stage does it).
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
+use crate::common;
+use crate::site;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};

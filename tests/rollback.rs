@@ -2,11 +2,9 @@
 //! (ECS simulator, buildah images in the local registry) and the site (S3 + CloudFront on moto).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-#[path = "common/frontend.rs"]
-mod site;
-#[path = "common/backend.rs"]
-mod world;
+use crate::common;
+use crate::site;
+use crate::world;
 
 use std::path::{Path, PathBuf};
 

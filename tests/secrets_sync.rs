@@ -3,7 +3,7 @@
 //! (canaries), a missing variable is exit 2 naming it, values are masked in GitHub Actions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -1,0 +1,23 @@
+//! Every integration test in one test binary (one link, one compile of the shared helpers, and one
+//! pool of test threads across all of them instead of eleven binaries run one after another). Each
+//! module is one area; they share the local AWS stack, and each test keeps to its own resources
+//! (bucket, service, parameter, access key), so they run in parallel. `cargo test --test integration
+//! backend::` runs one area.
+
+mod common;
+#[path = "common/frontend.rs"]
+mod site;
+#[path = "common/backend.rs"]
+mod world;
+
+mod backend;
+mod cli;
+mod deploy_plan;
+mod frontend;
+mod github;
+mod hardening;
+mod lock;
+mod plan;
+mod prober;
+mod rollback;
+mod secrets_sync;
