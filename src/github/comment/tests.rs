@@ -133,6 +133,20 @@ async fn logged<T>(fut: impl std::future::Future<Output = T>) -> (T, String) {
             Ok(())
         }
     }
+    // A global subscriber that wants deckhand's debug events (and writes them nowhere), set once:
+    // with only scoped subscribers, a callsite first hit by a test running outside one (another
+    // thread, no subscriber) can cache "never interested", and the global level can drop to OFF
+    // while one is dropped elsewhere, so this future's events went missing now and then (the log
+    // came back empty in a fresh-machine run). With it, every deckhand callsite stays enabled
+    // and each event goes to the future's own subscriber.
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let sink = tracing_subscriber::fmt()
+            .with_env_filter("deckhand=debug")
+            .with_writer(std::io::sink)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(sink);
+    });
     let buf = Buf::default();
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()
