@@ -39,16 +39,51 @@ need_apt() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# npm_ci DIR — `npm ci` unless node_modules matches package-lock.json already.
+# npm_ci DIR — `npm ci` unless node_modules matches package-lock.json already. One at a time per
+# directory (dev/ci/prefetch may be installing the same one in the background).
 npm_ci() {
-  local dir="$1"
+  local dir
+  dir="$(cd "$1" && pwd)"
   local stamp="$dir/node_modules/.deckhand-lock-sha"
   local sum
   sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then return 0; fi
-  log "npm ci in $dir"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
-  echo "$sum" > "$stamp"
+  (
+    flock 9
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then exit 0; fi
+    log "npm ci in $dir"
+    # && throughout: errexit is off where the caller tests the result (`npm_ci d || …`).
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) && echo "$sum" > "$stamp"
+  ) 9>"$(lock_file "npm-$dir")"
+}
+
+# lock_file NAME — a lock file (for flock) under the cache, one per NAME.
+lock_file() {
+  local dir="$HOME/.cache/deckhand/locks"
+  mkdir -p "$dir"
+  printf '%s/%s.lock\n' "$dir" "$(printf '%s' "$1" | sha256sum | cut -c1-16)"
+}
+
+# venv_install VENV STAMP PIP-ARGS... — a virtualenv with PIP-ARGS installed, unless VENV/.deckhand-req
+# says STAMP already (one installer at a time per venv).
+venv_install() {
+  local venv="$1" stamp="$2"
+  shift 2
+  (
+    flock 9
+    [ "$(cat "$venv/.deckhand-req" 2>/dev/null)" = "$stamp" ] && exit 0
+    log "installing $* into $venv"
+    mkdir -p "$(dirname "$venv")" &&
+      { [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2; } &&
+      "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2 &&
+      echo "$stamp" > "$venv/.deckhand-req"
+  ) 9>"$(lock_file "venv-$venv")"
+}
+
+# zizmor (stage 65's workflow audit), pinned, in its own venv: ZVENV/bin/zizmor.
+ZIZMOR_VERSION=1.32.0
+ZVENV="$HOME/.cache/deckhand/zizmor-venv"
+zizmor_install() {
+  venv_install "$ZVENV" "zizmor==$ZIZMOR_VERSION" "zizmor==$ZIZMOR_VERSION"
 }
 
 # buildah works here with vfs storage and chroot isolation (no daemon, no overlay).

@@ -4,8 +4,6 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 local_aws_env
-# tests/prober.rs runs the local edge (dev/edge/server.mjs) through node.
-npm_ci "$DECKHAND_ROOT/dev/edge"
 log "module graph (acyclic, layers point down)"
 python3 dev/ci/modgraph.py src
 log "no file under src/ above 600 lines (tests apart)"
@@ -15,6 +13,9 @@ cargo fmt --all -- --check
 log "cargo test --no-run: every target built once, linted by clippy on the way (-D warnings; see lib.sh)"
 [ -x "$RUSTC_WORKSPACE_WRAPPER" ] || { echo "clippy-driver not found at $RUSTC_WORKSPACE_WRAPPER (rustup component add clippy)" >&2; exit 1; }
 cargo test --no-run --quiet
+# tests/prober.rs runs the local edge (dev/edge/server.mjs) through node (installed after the build:
+# dev/ci/prefetch may be installing it in the background, and the build does not need it).
+npm_ci "$DECKHAND_ROOT/dev/edge"
 log "cargo test"
 # Three test binaries (the lib's unit tests, the bin's, tests/integration.rs) run one after another;
 # the tests inside one run in parallel. Four threads on two cores: most integration tests wait on the

@@ -8,7 +8,6 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 
-ZIZMOR_VERSION=1.32.0
 OUT="$DECKHAND_ARTIFACTS/workflows"
 rm -rf "$OUT" && mkdir -p "$OUT"
 mapfile -t workflows < <(ls .github/workflows/*.yml)
@@ -18,12 +17,7 @@ need_apt shellcheck python3-venv
 npm_ci dev/workflow-lint
 PY="$HOME/.cache/deckhand/venv/bin/python"
 [ -x "$PY" ] || "$DECKHAND_ROOT/dev/local-aws/up" >/dev/null
-ZVENV="$HOME/.cache/deckhand/zizmor-venv"
-if [ "$("$ZVENV/bin/zizmor" --version 2>/dev/null)" != "zizmor $ZIZMOR_VERSION" ]; then
-  log "installing zizmor $ZIZMOR_VERSION into $ZVENV"
-  python3 -m venv "$ZVENV" >&2
-  "$ZVENV/bin/pip" install -q --disable-pip-version-check "zizmor==$ZIZMOR_VERSION" >&2
-fi
+zizmor_install
 
 log "workflows: action pins"
 "$PY" dev/workflow-lint/pins.py "${files[@]}"
