@@ -840,13 +840,8 @@ fn expired_credentials_mid_wait_exit_4_saying_the_rollout_was_still_in_progress(
     assert!(updated.load(Ordering::SeqCst));
 }
 
-#[test]
-fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
-    let w = World::new("bk-deleted");
-    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
-    let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
-    wait_for_update_service(&w);
-    // The wait is under way: the deploy has polled the stuck rollout since its UpdateService.
+/// Returns once the wait is under way: the deploy has polled the rollout since its UpdateService.
+fn wait_for_a_poll_after_update_service(w: &World) {
     let started = Instant::now();
     loop {
         let reqs = w.requests();
@@ -856,7 +851,7 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
                 .iter()
                 .any(|r| r.seq > update.seq && r.operation == "DescribeServices")
         {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
@@ -864,9 +859,9 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Stop the simulator's clock: the deleted service stays DRAINING. (Running, it turns INACTIVE
-    // one step (0.1 s) after its tasks stopped, and a poll that comes later under load reads that.)
-    w.sim(serde_json::json!({"step-seconds": 3600}));
+}
+
+fn delete_service(w: &World) {
     block_on(async {
         clients()
             .await
@@ -879,6 +874,19 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
             .await
             .unwrap();
     });
+}
+
+#[test]
+fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
+    let w = World::new("bk-deleted");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
+    wait_for_update_service(&w);
+    wait_for_a_poll_after_update_service(&w);
+    // Stop the simulator's clock: the deleted service stays DRAINING. (Running, it turns INACTIVE
+    // one step (0.1 s) after its tasks stopped, and a poll that comes later under load reads that.)
+    w.sim(serde_json::json!({"step-seconds": 3600}));
+    delete_service(&w);
     let deleted = common::request_mark();
     let (code, err) = finish(child);
     assert_eq!(code, 3, "{err}");
@@ -897,6 +905,38 @@ fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
         .filter(|r| r.seq > deleted && r.operation == "DescribeServices")
         .collect();
     assert!(polls.len() <= 1, "{polls:?}\n{err}");
+}
+
+#[test]
+fn a_service_already_gone_at_the_next_poll_ends_the_wait_as_deleted() {
+    let w = World::new("bk-gone");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    // Polls 2 s apart; the simulator drains the deleted service and makes it INACTIVE within a few
+    // 0.1 s steps, so the next poll finds no service at all (DescribeServices: INACTIVE).
+    let child = w.spawn_deploy_with(
+        &["--wait-timeout", "120s"],
+        &[("DECKHAND_POLL_INTERVAL_MS", "2000")],
+    );
+    wait_for_update_service(&w);
+    wait_for_a_poll_after_update_service(&w);
+    delete_service(&w);
+    let deleted = common::request_mark();
+    let (code, err) = finish(child);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(&format!(
+            "service api in cluster {} was deleted during the rollout: no longer waiting",
+            w.cluster
+        )),
+        "{err}"
+    );
+    let polls: Vec<_> = w
+        .requests()
+        .into_iter()
+        .filter(|r| r.seq > deleted && r.operation == "DescribeServices")
+        .collect();
+    assert!(polls.len() <= 1, "{polls:?}\n{err}");
+    assert_eq!(w.releases()[0]["backend"]["status"], "failed");
 }
 
 #[test]
@@ -925,6 +965,47 @@ fn a_deployment_replaced_by_someone_elses_deploy_ends_the_wait_naming_the_new_on
         "{err}"
     );
     assert_eq!(w.releases()[0]["backend"]["status"], "failed");
+}
+
+#[test]
+fn a_deploy_over_a_rollout_in_flight_names_the_rollout_it_supersedes() {
+    let w = World::new("bk-supersede");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    // The first deploy leaves its rollout IN_PROGRESS (stuck, not waited for).
+    let (code, _, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    let rolling = w.service_td();
+    let short = rolling.rsplit('/').next().unwrap().to_string();
+    // A change planned now: its UpdateService supersedes that rollout, and the plan says so.
+    w.write_config("  build-args: { GREETING: again }\n");
+    let (code, out, err) = w.deploy(&["--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("supersedes "))
+        .unwrap_or_else(|| panic!("no supersedes line:\n{out}"));
+    assert!(
+        line.contains(&format!(
+            "supersedes the rollout in flight to {short} (deployment ecs-svc/"
+        )) && line.contains(", IN_PROGRESS since 20"),
+        "{line}"
+    );
+    let (code, json, err) = w.deploy(&["--dry-run", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sup = &v["backend"]["supersedes"];
+    assert_eq!(sup["task_definition"], rolling.as_str(), "{v:#}");
+    assert_eq!(sup["rollout_state"], "IN_PROGRESS", "{v:#}");
+    assert!(
+        sup["deployment"].as_str().unwrap().starts_with("ecs-svc/"),
+        "{v:#}"
+    );
+    // Nothing to change: no UpdateService, nothing superseded (the rollout keeps rolling).
+    w.write_config("");
+    let (code, out, err) = w.deploy(&["--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend: no changes"), "{out}");
+    assert!(!out.contains("supersedes"), "{out}");
 }
 
 #[test]

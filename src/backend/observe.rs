@@ -25,6 +25,8 @@ pub(crate) struct Observed {
     pub(crate) seen_events: BTreeSet<String>,
     /// The service's PRIMARY deployment.
     pub(crate) deployment: Option<String>,
+    /// The PRIMARY deployment while its rollout is not COMPLETED.
+    pub(crate) rollout: Option<crate::plan::backend::InFlight>,
 }
 
 pub(super) async fn observe(
@@ -97,6 +99,7 @@ pub(super) async fn observe(
             .filter_map(|e| e.id().map(str::to_string))
             .collect(),
         deployment: crate::ecs::primary_deployment(&svc),
+        rollout: crate::ecs::rollout_in_flight(&svc),
     })
 }
 

@@ -82,6 +82,7 @@ pub(crate) fn plan_from(
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let update_service = changed || opts.force;
     Ok(BackendPlan {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
@@ -97,9 +98,10 @@ pub(crate) fn plan_from(
             containers: cfg.containers.clone(),
             action: TdAction::Register,
         },
-        update_service: changed || opts.force,
+        update_service,
         force: opts.force,
-        supersedes: None,
+        // Only an UpdateService supersedes it; a plan that makes none leaves it rolling.
+        supersedes: observed.rollout.clone().filter(|_| update_service),
         live: Live {
             task_definition: stripped,
             tags: observed.tags.clone(),
@@ -154,6 +156,7 @@ mod tests {
             secrets: BTreeMap::new(),
             seen_events: BTreeSet::new(),
             deployment: None,
+            rollout: None,
         }
     }
 
@@ -219,6 +222,46 @@ mod tests {
             "{diff}"
         );
         assert!(plan.update_service);
+    }
+
+    fn in_flight() -> crate::plan::backend::InFlight {
+        crate::plan::backend::InFlight {
+            deployment: "ecs-svc/9".into(),
+            task_definition: "arn:aws:ecs:us-east-1:1:task-definition/api:4".into(),
+            rollout_state: "IN_PROGRESS".into(),
+            since: Some("2026-12-01T09:00:00Z".into()),
+        }
+    }
+
+    #[test]
+    fn a_deploy_over_a_rollout_in_flight_says_it_supersedes_it() {
+        let mut obs = observed("old:1", None);
+        obs.rollout = Some(in_flight());
+        let plan =
+            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        assert!(plan.update_service);
+        assert_eq!(plan.supersedes, Some(in_flight()));
+        assert!(
+            plan.to_string().contains(
+                "\n  supersedes the rollout in flight to api:4 (deployment ecs-svc/9, IN_PROGRESS \
+                 since 2026-12-01T09:00:00Z)\n"
+            ),
+            "{plan}"
+        );
+        let json = serde_json::to_value(&plan).expect("json");
+        assert_eq!(json["supersedes"]["deployment"], "ecs-svc/9");
+    }
+
+    #[test]
+    fn a_plan_that_updates_nothing_supersedes_nothing() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let mut obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        obs.rollout = Some(in_flight());
+        let plan =
+            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        assert!(plan.is_empty() && !plan.update_service);
+        assert_eq!(plan.supersedes, None);
+        assert!(!plan.to_string().contains("supersedes"), "{plan}");
     }
 
     #[test]

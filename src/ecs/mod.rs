@@ -61,6 +61,24 @@ pub(crate) fn primary_deployment(svc: &Service) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The service's PRIMARY deployment while its rollout is not COMPLETED: the rollout in flight that
+/// an UpdateService now would supersede (deploy and rollback plans name it).
+pub(crate) fn rollout_in_flight(svc: &Service) -> Option<crate::plan::backend::InFlight> {
+    let d = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))?;
+    let state = d.rollout_state()?.as_str();
+    (state != "COMPLETED").then(|| crate::plan::backend::InFlight {
+        deployment: d.id().unwrap_or_default().to_string(),
+        task_definition: d.task_definition().unwrap_or_default().to_string(),
+        rollout_state: state.to_string(),
+        since: d
+            .created_at()
+            .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+    })
+}
+
 /// DescribeTaskDefinition with its tags.
 pub(crate) async fn describe_task_definition(
     ctx: &AwsContext,

@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::ecs::{self, Lookup};
 use crate::output;
-use crate::plan::backend::{BackendPlan, InFlight};
+use crate::plan::backend::BackendPlan;
 use crate::plan::{Carry, DeployOptions, DeployPlan, Fingerprint, JSON_VERSION, Only, RollbackOf};
 use crate::release::error::ReleaseError;
 use crate::release::lock::{self, Lock};
@@ -348,21 +348,7 @@ async fn plan_backend(
             return Err(read_err(format!("task definition {}", b.task_definition_arn))(e).into());
         }
     };
-    let rollout = svc
-        .deployments()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY"))
-        .and_then(|d| {
-            let state = d.rollout_state()?.as_str();
-            (state != "COMPLETED").then(|| InFlight {
-                deployment: d.id().unwrap_or_default().to_string(),
-                task_definition: d.task_definition().unwrap_or_default().to_string(),
-                rollout_state: state.to_string(),
-                since: d
-                    .created_at()
-                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-            })
-        });
+    let rollout = ecs::rollout_in_flight(&svc);
     let live = LiveService {
         task_definition: svc.task_definition().unwrap_or_default().to_string(),
         in_flight,
