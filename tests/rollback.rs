@@ -170,6 +170,25 @@ impl Both {
             .collect()
     }
 
+    /// The write calls since `mark` include `made` and none of `not_made`.
+    fn assert_writes(&self, mark: u64, made: &str, not_made: &[&str]) {
+        let writes = self.writes_since(mark);
+        assert!(writes.iter().any(|w| w == made), "no {made}: {writes:?}");
+        assert!(
+            !writes.iter().any(|w| not_made.contains(&w.as_str())),
+            "one of {not_made:?}: {writes:?}"
+        );
+    }
+
+    /// The release record with this id.
+    fn record(&self, id: &str) -> serde_json::Value {
+        self.w
+            .releases()
+            .into_iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no release record {id}"))
+    }
+
     /// insta filters: the backend world's plus the distribution id.
     fn snapshot_settings(&self) -> insta::Settings {
         let mut s = insta::Settings::clone_current();
@@ -341,11 +360,7 @@ fn a_release_whose_files_were_collected_is_refused_and_nothing_is_written() {
     b.version("B");
     let b_id = b.deploy();
     // Collect A's stored index.html (what GC does once A falls out of keep-releases).
-    let record: serde_json::Value =
-        b.w.releases()
-            .into_iter()
-            .find(|r| r["id"] == a_id.as_str())
-            .unwrap();
+    let record = b.record(&a_id);
     let sha = record["site"]["files"]["index.html"]["sha256"]
         .as_str()
         .unwrap()
@@ -461,17 +476,12 @@ fn rollback_only_one_half_leaves_the_other_half_untouched() {
     b.assert_site_is("A");
     assert_eq!(b.invalidation_count(), before + 1);
     assert_eq!(b.w.service_td(), td_b, "the service still runs B");
-    let writes = b.writes_since(mark);
-    assert!(writes.iter().any(|w| w == "CopyObject"), "{writes:?}");
-    assert!(
-        !writes
-            .iter()
-            .any(|w| w == "UpdateService" || w == "RegisterTaskDefinition"),
-        "{writes:?}"
+    b.assert_writes(
+        mark,
+        "CopyObject",
+        &["UpdateService", "RegisterTaskDefinition"],
     );
-    let r1 = b.newest_release();
-    let record = b.w.releases().into_iter().find(|r| r["id"] == r1.as_str());
-    let record = record.unwrap();
+    let record = b.record(&b.newest_release());
     assert_eq!(record["rollback_of"], b_id.as_str());
     assert_eq!(
         record["backend"]["task_definition_arn"],
@@ -501,24 +511,11 @@ fn rollback_only_one_half_leaves_the_other_half_untouched() {
     );
     b.assert_site_is("C");
     assert_eq!(b.invalidation_count(), before, "no invalidation");
-    let writes = b.writes_since(mark);
-    assert!(writes.iter().any(|w| w == "UpdateService"), "{writes:?}");
-    assert!(
-        !writes
-            .iter()
-            .any(|w| w == "CopyObject" || w == "CreateInvalidation"),
-        "{writes:?}"
-    );
-    let r2 = b.newest_release();
-    let record = b.w.releases().into_iter().find(|r| r["id"] == r2.as_str());
-    let record = record.unwrap();
-    let site_c =
-        b.w.releases()
-            .into_iter()
-            .find(|r| r["id"] == c_id.as_str());
+    b.assert_writes(mark, "UpdateService", &["CopyObject", "CreateInvalidation"]);
+    let record = b.record(&b.newest_release());
     assert_eq!(
         record["site"]["files"],
-        site_c.unwrap()["site"]["files"],
+        b.record(&c_id)["site"]["files"],
         "the record keeps the site that is still live"
     );
 }
