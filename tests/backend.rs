@@ -876,60 +876,26 @@ fn delete_service(w: &World) {
     });
 }
 
-#[test]
-fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
-    let w = World::new("bk-deleted");
+/// A deploy waiting on a stuck rollout whose service is deleted (DeleteService --force) once it has
+/// polled: it exits 3 at the first poll after the deletion (not at the 120 s no-progress timeout,
+/// which exits 4: at most one DescribeServices after DeleteService answered). `freeze` stops the
+/// simulator's clock first, so the service stays DRAINING. Returns the deploy's stderr.
+fn deploy_whose_service_is_deleted_mid_wait(
+    w: &World,
+    env: &[(&str, &str)],
+    freeze: bool,
+) -> String {
     w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
-    let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
-    wait_for_update_service(&w);
-    wait_for_a_poll_after_update_service(&w);
-    // Stop the simulator's clock: the deleted service stays DRAINING. (Running, it turns INACTIVE
-    // one step (0.1 s) after its tasks stopped, and a poll that comes later under load reads that.)
-    w.sim(serde_json::json!({"step-seconds": 3600}));
-    delete_service(&w);
+    let child = w.spawn_deploy_with(&["--wait-timeout", "120s"], env);
+    wait_for_update_service(w);
+    wait_for_a_poll_after_update_service(w);
+    if freeze {
+        w.sim(serde_json::json!({"step-seconds": 3600}));
+    }
+    delete_service(w);
     let deleted = common::request_mark();
     let (code, err) = finish(child);
     assert_eq!(code, 3, "{err}");
-    assert!(
-        err.contains(&format!(
-            "service api in cluster {} is DRAINING: it was deleted during the rollout",
-            w.cluster
-        )),
-        "{err}"
-    );
-    // It ended at the first poll after the deletion (not at the 120 s no-progress timeout, which
-    // exits 4): at most one DescribeServices came after DeleteService had answered.
-    let polls: Vec<_> = w
-        .requests()
-        .into_iter()
-        .filter(|r| r.seq > deleted && r.operation == "DescribeServices")
-        .collect();
-    assert!(polls.len() <= 1, "{polls:?}\n{err}");
-}
-
-#[test]
-fn a_service_already_gone_at_the_next_poll_ends_the_wait_as_deleted() {
-    let w = World::new("bk-gone");
-    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
-    // Polls 2 s apart; the simulator drains the deleted service and makes it INACTIVE within a few
-    // 0.1 s steps, so the next poll finds no service at all (DescribeServices: INACTIVE).
-    let child = w.spawn_deploy_with(
-        &["--wait-timeout", "120s"],
-        &[("DECKHAND_POLL_INTERVAL_MS", "2000")],
-    );
-    wait_for_update_service(&w);
-    wait_for_a_poll_after_update_service(&w);
-    delete_service(&w);
-    let deleted = common::request_mark();
-    let (code, err) = finish(child);
-    assert_eq!(code, 3, "{err}");
-    assert!(
-        err.contains(&format!(
-            "service api in cluster {} was deleted during the rollout: no longer waiting",
-            w.cluster
-        )),
-        "{err}"
-    );
     let polls: Vec<_> = w
         .requests()
         .into_iter()
@@ -937,6 +903,41 @@ fn a_service_already_gone_at_the_next_poll_ends_the_wait_as_deleted() {
         .collect();
     assert!(polls.len() <= 1, "{polls:?}\n{err}");
     assert_eq!(w.releases()[0]["backend"]["status"], "failed");
+    err
+}
+
+#[test]
+fn a_service_deleted_mid_wait_ends_the_wait_at_the_next_poll() {
+    let w = World::new("bk-deleted");
+    // The clock stopped: the deleted service stays DRAINING. (Running, it turns INACTIVE one step
+    // (0.1 s) after its tasks stopped, and a poll that comes later under load reads that.)
+    let err = deploy_whose_service_is_deleted_mid_wait(&w, &[], true);
+    assert!(
+        err.contains(&format!(
+            "service api in cluster {} is DRAINING: it was deleted during the rollout",
+            w.cluster
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_service_already_gone_at_the_next_poll_ends_the_wait_as_deleted() {
+    let w = World::new("bk-gone");
+    // Polls 2 s apart; the simulator drains the deleted service and makes it INACTIVE within a few
+    // 0.1 s steps, so the next poll finds no service at all (DescribeServices: INACTIVE).
+    let err = deploy_whose_service_is_deleted_mid_wait(
+        &w,
+        &[("DECKHAND_POLL_INTERVAL_MS", "2000")],
+        false,
+    );
+    assert!(
+        err.contains(&format!(
+            "service api in cluster {} was deleted during the rollout: no longer waiting",
+            w.cluster
+        )),
+        "{err}"
+    );
 }
 
 #[test]
