@@ -940,12 +940,30 @@ fn a_service_already_gone_at_the_next_poll_ends_the_wait_as_deleted() {
     );
 }
 
-#[test]
-fn a_deployment_replaced_by_someone_elses_deploy_ends_the_wait_naming_the_new_one() {
-    let w = World::new("bk-replaced");
+/// A deploy waiting on a stuck rollout that someone else replaces (UpdateService back to the
+/// initial revision): exit 3, naming the new deployment. With `drained_first`, the deploy polls 5 s
+/// apart and the test waits until the replaced deployment has left the service's deployments before
+/// the next poll (what a slow poll sees): the same message. Returns the deploy's stderr.
+fn deploy_replaced_mid_wait(w: &World, drained_first: bool) -> String {
     w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
-    let child = w.spawn_deploy(&["--wait-timeout", "120s"]);
-    wait_for_update_service(&w);
+    let env: &[(&str, &str)] = if drained_first {
+        &[("DECKHAND_POLL_INTERVAL_MS", "5000")]
+    } else {
+        &[]
+    };
+    let child = w.spawn_deploy_with(&["--wait-timeout", "120s"], env);
+    wait_for_update_service(w);
+    if drained_first {
+        wait_for_a_poll_after_update_service(w);
+    }
+    let ours = w.sim_state()["services"][0]["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["status"] == "PRIMARY")
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let replaced = common::request_mark();
     block_on(async {
         clients()
             .await
@@ -958,55 +976,51 @@ fn a_deployment_replaced_by_someone_elses_deploy_ends_the_wait_naming_the_new_on
             .await
             .unwrap();
     });
+    if drained_first {
+        let started = Instant::now();
+        while w.sim_state()["services"][0]["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == ours.as_str())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "{ours} not drained in 4 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let polls = w
+            .requests()
+            .into_iter()
+            .filter(|r| r.seq > replaced && r.operation == "DescribeServices")
+            .count();
+        assert_eq!(polls, 0, "the deploy polled before {ours} was drained");
+    }
     let (code, err) = finish(child);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("was replaced by deployment ecs-svc/"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "deployment {ours} was replaced by deployment ecs-svc/"
+        )),
+        "{err}"
+    );
     assert!(
         err.contains("started by another deploy or UpdateService"),
         "{err}"
     );
     assert_eq!(w.releases()[0]["backend"]["status"], "failed");
+    err
 }
 
 #[test]
-fn a_deploy_over_a_rollout_in_flight_names_the_rollout_it_supersedes() {
-    let w = World::new("bk-supersede");
-    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
-    // The first deploy leaves its rollout IN_PROGRESS (stuck, not waited for).
-    let (code, _, err) = w.deploy(&["--no-wait"]);
-    assert_eq!(code, 0, "{err}");
-    let rolling = w.service_td();
-    let short = rolling.rsplit('/').next().unwrap().to_string();
-    // A change planned now: its UpdateService supersedes that rollout, and the plan says so.
-    w.write_config("  build-args: { GREETING: again }\n");
-    let (code, out, err) = w.deploy(&["--dry-run"]);
-    assert_eq!(code, 0, "{err}");
-    let line = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("supersedes "))
-        .unwrap_or_else(|| panic!("no supersedes line:\n{out}"));
-    assert!(
-        line.contains(&format!(
-            "supersedes the rollout in flight to {short} (deployment ecs-svc/"
-        )) && line.contains(", IN_PROGRESS since 20"),
-        "{line}"
-    );
-    let (code, json, err) = w.deploy(&["--dry-run", "--json"]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let sup = &v["backend"]["supersedes"];
-    assert_eq!(sup["task_definition"], rolling.as_str(), "{v:#}");
-    assert_eq!(sup["rollout_state"], "IN_PROGRESS", "{v:#}");
-    assert!(
-        sup["deployment"].as_str().unwrap().starts_with("ecs-svc/"),
-        "{v:#}"
-    );
-    // Nothing to change: no UpdateService, nothing superseded (the rollout keeps rolling).
-    w.write_config("");
-    let (code, out, err) = w.deploy(&["--dry-run"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("backend: no changes"), "{out}");
-    assert!(!out.contains("supersedes"), "{out}");
+fn a_deployment_replaced_by_someone_elses_deploy_ends_the_wait_naming_the_new_one() {
+    deploy_replaced_mid_wait(&World::new("bk-replaced"), false);
+}
+
+#[test]
+fn a_replaced_deployment_already_drained_at_the_next_poll_is_named_as_replaced() {
+    deploy_replaced_mid_wait(&World::new("bk-drained"), true);
 }
 
 #[test]
