@@ -297,35 +297,23 @@ async fn watch_loop(
                 // Someone else's deploy (or a forced new deployment) replaced ours: it will
                 // never complete. A circuit-breaker rollback says so in the new PRIMARY's reason.
                 if d.status() != Some("PRIMARY")
-                    && let Some(primary) = svc
-                        .deployments()
-                        .iter()
-                        .find(|p| p.status() == Some("PRIMARY"))
+                    && let Some(primary) = other_primary(&svc, &t.deployment_id)
                 {
-                    let breaker = primary
-                        .rollout_state_reason()
-                        .is_some_and(|r| r.contains("rolling back to deploymentId"));
-                    let reason = if breaker {
-                        primary
-                            .rollout_state_reason()
-                            .unwrap_or_default()
-                            .to_string()
-                    } else {
-                        format!(
-                            "deployment {} was replaced by deployment {} ({}), started by another deploy or UpdateService; no longer waiting",
-                            t.deployment_id,
-                            primary.id().unwrap_or_default(),
-                            short_td(primary.task_definition().unwrap_or_default())
-                        )
-                    };
+                    let reason = replaced(&t.deployment_id, primary);
                     return Ok(failed(ctx, t, before, &svc, reason, Some(counts(d))).await);
                 }
             }
+            // Gone from the service's deployments: failed (its event says so), or replaced and
+            // already drained by the next poll (polls far apart, or the other rollout was quick).
             None => {
                 let now = svc.task_definition().unwrap_or_default().to_string();
-                let reason = match failure_event(&svc, &t.deployment_id) {
-                    Some(why) => format!("deployment failed: {why}"),
-                    None => format!(
+                let reason = match (
+                    failure_event(&svc, &t.deployment_id),
+                    other_primary(&svc, &t.deployment_id),
+                ) {
+                    (Some(why), _) => format!("deployment failed: {why}"),
+                    (None, Some(primary)) => replaced(&t.deployment_id, primary),
+                    (None, None) => format!(
                         "the deployment is no longer part of the service, which now runs {}",
                         short_td(&now)
                     ),
@@ -339,6 +327,29 @@ async fn watch_loop(
         }
         delay = backoff.next(changed_counts);
         last_service = Some(svc);
+    }
+}
+
+/// The service's PRIMARY deployment when it is not ours.
+fn other_primary<'a>(svc: &'a Service, ours: &str) -> Option<&'a Deployment> {
+    svc.deployments()
+        .iter()
+        .find(|p| p.status() == Some("PRIMARY") && p.id() != Some(ours))
+}
+
+/// Why ours will never complete: a circuit-breaker rollback says so in the new PRIMARY's reason;
+/// otherwise someone else's deploy (or a forced new deployment) replaced it.
+fn replaced(ours: &str, primary: &Deployment) -> String {
+    match primary
+        .rollout_state_reason()
+        .filter(|r| r.contains("rolling back to deploymentId"))
+    {
+        Some(breaker) => breaker.to_string(),
+        None => format!(
+            "deployment {ours} was replaced by deployment {} ({}), started by another deploy or UpdateService; no longer waiting",
+            primary.id().unwrap_or_default(),
+            short_td(primary.task_definition().unwrap_or_default())
+        ),
     }
 }
 
