@@ -1024,6 +1024,47 @@ fn a_replaced_deployment_already_drained_at_the_next_poll_is_named_as_replaced()
 }
 
 #[test]
+fn a_deploy_over_a_rollout_in_flight_names_the_rollout_it_supersedes() {
+    let w = World::new("bk-supersede");
+    w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    // The first deploy leaves its rollout IN_PROGRESS (stuck, not waited for).
+    let (code, _, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    let rolling = w.service_td();
+    let short = rolling.rsplit('/').next().unwrap().to_string();
+    // A change planned now: its UpdateService supersedes that rollout, and the plan says so.
+    w.write_config("  build-args: { GREETING: again }\n");
+    let (code, out, err) = w.deploy(&["--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("supersedes "))
+        .unwrap_or_else(|| panic!("no supersedes line:\n{out}"));
+    assert!(
+        line.contains(&format!(
+            "supersedes the rollout in flight to {short} (deployment ecs-svc/"
+        )) && line.contains(", IN_PROGRESS since 20"),
+        "{line}"
+    );
+    let (code, json, err) = w.deploy(&["--dry-run", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sup = &v["backend"]["supersedes"];
+    assert_eq!(sup["task_definition"], rolling.as_str(), "{v:#}");
+    assert_eq!(sup["rollout_state"], "IN_PROGRESS", "{v:#}");
+    assert!(
+        sup["deployment"].as_str().unwrap().starts_with("ecs-svc/"),
+        "{v:#}"
+    );
+    // Nothing to change: no UpdateService, nothing superseded (the rollout keeps rolling).
+    w.write_config("");
+    let (code, out, err) = w.deploy(&["--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend: no changes"), "{out}");
+    assert!(!out.contains("supersedes"), "{out}");
+}
+
+#[test]
 fn wait_max_is_an_overall_deadline_beside_the_no_progress_timeout() {
     let w = World::new("bk-waitmax");
     w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
