@@ -2,7 +2,7 @@
 //! edge (dev/edge/server.mjs running the real CloudFront Function, infra/functions/spa-router.js,
 //! in front of the site bucket on the local stack) every 50 ms: `/`, a deep route, and every asset
 //! the fetched HTML references. It must never see a 4xx/5xx or an HTML page that references a
-//! missing asset. Needs node and `npm ci` in dev/edge (the 20-rust stage does it).
+//! missing asset. Needs node and `npm ci` in dev/edge (the 45-rust stage does it).
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use crate::common;

@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/deckhand/target}"
 # on a fresh machine). With the wrapper, `cargo test` lints (-D warnings) every target `cargo clippy
 # --all-targets` would (lib, bins, unit and integration tests, examples) while it builds them; the
 # dependencies are compiled once, by rustc. Set the same for every stage: the wrapper and its
-# arguments are part of the workspace crates' fingerprint, so later builds reuse what stage 20 built.
+# arguments are part of the workspace crates' fingerprint, so later builds reuse what dev/ci/prebuild (or stage 45) built.
 if [ -z "${RUSTC_WORKSPACE_WRAPPER+set}" ]; then
   RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
   export RUSTC_WORKSPACE_WRAPPER
@@ -22,7 +22,9 @@ export CLIPPY_ARGS="${CLIPPY_ARGS:--D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY_
 export DECKHAND_ARTIFACTS="${DECKHAND_ARTIFACTS:-$DECKHAND_ROOT/target/artifacts}"
 mkdir -p "$DECKHAND_ARTIFACTS"
 
-log() { printf '\n==> %s\n' "$*" >&2; }
+# log MSG — a step's heading on stderr, with the seconds since the stage (or script) began.
+DECKHAND_LOG_T0="${DECKHAND_LOG_T0:-$(date +%s)}"
+log() { printf '\n==> [+%ss] %s\n' "$(( $(date +%s) - DECKHAND_LOG_T0 ))" "$*" >&2; }
 
 # need_apt PKG... — install Debian packages that are missing (runs apt-get update once per run).
 need_apt() {
@@ -96,7 +98,7 @@ local_aws_env() {
 }
 
 # deckhand_bin — print the path of the deckhand binary that `cargo test` builds (building it first; a
-# no-op after stage 20's `cargo test`). Not `cargo build --bin deckhand`: a build without the test targets
+# no-op after dev/ci/prebuild or stage 45's `cargo test`). Not `cargo build --bin deckhand`: a build without the test targets
 # resolves the dependencies' features without the dev-dependencies' (ureq, insta, ...), so cargo would
 # compile the AWS SDK crates and everything under them a second time, with other features (minutes on a
 # fresh machine). The integration tests run this very binary (CARGO_BIN_EXE_deckhand).

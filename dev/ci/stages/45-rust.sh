@@ -10,6 +10,8 @@ log "no file under src/ above 600 lines (tests apart)"
 python3 dev/ci/filesize.py src 600
 log "cargo fmt --check"
 cargo fmt --all -- --check
+# A full dev/test-all has started this very build in the background (dev/ci/prebuild): cargo waits for
+# its lock and finds every target fresh, or builds what is left (and reports the errors, if any).
 log "cargo test --no-run: every target built once, linted by clippy on the way (-D warnings; see lib.sh)"
 [ -x "$RUSTC_WORKSPACE_WRAPPER" ] || { echo "clippy-driver not found at $RUSTC_WORKSPACE_WRAPPER (rustup component add clippy)" >&2; exit 1; }
 cargo test --no-run --quiet
