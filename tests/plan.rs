@@ -63,6 +63,83 @@ impl Drop for StandIn {
     }
 }
 
+/// A TLS front (tests/fixtures/tls_proxy.py) for one of the plain-HTTP local servers, with a
+/// certificate for 127.0.0.1 made for the test: what real AWS and GitHub speak.
+struct TlsFront {
+    child: Child,
+    url: String,
+}
+
+impl TlsFront {
+    fn start(cert: &Path, key: &Path, target: &str) -> Self {
+        let target = target
+            .split("://")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        let mut child = Command::new("python3")
+            .arg(common::repo_root().join("tests/fixtures/tls_proxy.py"))
+            .args([cert.as_os_str(), key.as_os_str()])
+            .arg(target)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 tests/fixtures/tls_proxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A certificate for IP 127.0.0.1 and the CA that signed it (openssl; webpki refuses a CA
+/// certificate as a server's own): (CA certificate, server certificate, server key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name).display().to_string();
+    let openssl = |args: &str| {
+        let args: Vec<String> = args.split(' ').map(|a| a.replace('+', " ")).collect();
+        let status = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    openssl(&format!(
+        "req -x509 {ec} -days 1 -subj /CN=deckhand+test+CA -keyout ca-key.pem -out ca.pem"
+    ));
+    openssl(&format!(
+        "req {ec} -subj /CN=127.0.0.1 -keyout tls-key.pem -out tls.csr"
+    ));
+    std::fs::write(
+        p("tls.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        "x509 -req -in tls.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile tls.ext -out tls-cert.pem",
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("tls-cert.pem"),
+        dir.join("tls-key.pem"),
+    )
+}
+
 struct Fixture {
     tmp: tempfile::TempDir,
     bucket: String,
@@ -224,6 +301,52 @@ async fn in_a_pull_request_the_comment_is_created_then_updated_in_place() {
     assert!(body.contains("commit `0123456789ab`"), "{body}");
     assert!(read(&fx.summary()).contains("### deckhand plan"));
     assert!(read(&fx.outputs()).contains("has-changes=false"));
+}
+
+/// Over TLS, as against real AWS and GitHub: the SDK's client and octocrab's (rustls on ring, the
+/// root store from SSL_CERT_FILE, as on a runner) reach both and the comment is posted; a
+/// certificate no trusted root signed stops the plan with an error that says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_plan_reaches_aws_and_github_over_tls() {
+    let fx = Fixture::deployed().await;
+    let gh = StandIn::start();
+    let (ca, cert, key) = certificates(fx.tmp.path());
+    let aws = TlsFront::start(&cert, &key, &common::endpoint());
+    let github = TlsFront::start(&cert, &key, &gh.url);
+    assert!(aws.url.starts_with("https://127.0.0.1:"), "{}", aws.url);
+    let mut env = fx.actions_env(&gh, Some(TOKEN));
+    env.retain(|(k, _)| k != "GITHUB_API_URL");
+    env.push(("GITHUB_API_URL".into(), github.url.clone()));
+    env.push(("AWS_ENDPOINT_URL".into(), aws.url.clone()));
+
+    let untrusted = deckhand()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+        .env_remove("SSL_CERT_DIR")
+        .args(["plan", "--config"])
+        .arg(fx.config())
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&untrusted.get_output().stderr).to_string();
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(gh.comments().is_empty());
+
+    let mark = request_mark();
+    env.push(("SSL_CERT_FILE".into(), ca.display().to_string()));
+    deckhand()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("SSL_CERT_DIR")
+        .args(["plan", "--config"])
+        .arg(fx.config())
+        .assert()
+        .success();
+    assert!(writes_since(mark, &fx.bucket).is_empty());
+    let comments = gh.comments();
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0]["body"].as_str().unwrap().contains("no changes"),
+        "{comments:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -102,6 +102,7 @@ impl AwsContext {
             .read_timeout(Duration::from_secs(60))
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
             .retry_config(retry)
             .timeout_config(timeouts);
         if let Some(region) = &opts.region {
@@ -256,4 +257,13 @@ impl AwsContext {
 /// `arn:…:task-definition/api:7` -> `api:7` (the last path segment of an ARN).
 pub(crate) fn short_td(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The HTTP client of every SDK client and of the credential providers: hyper 1 and rustls on ring,
+/// with the platform's root certificates (Cargo.toml says why not the SDK's default, aws-lc).
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }

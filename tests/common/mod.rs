@@ -103,7 +103,13 @@ pub fn unique(prefix: &str) -> String {
 
 /// An SDK config for the local stack, for test setup.
 pub async fn sdk() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    // deckhand's own client (src/aws/mod.rs): the SDK crates are built without a default one.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
         .endpoint_url(endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(

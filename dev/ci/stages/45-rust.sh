@@ -3,6 +3,7 @@
 # check that deckhand_bin (stages 50, 80, dev/demo/run) needs no second build of the dependency tree.
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
+need_apt openssl  # tests/plan.rs makes the certificates of its TLS test
 local_aws_env
 log "module graph (acyclic, layers point down)"
 python3 dev/ci/modgraph.py src
