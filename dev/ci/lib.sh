@@ -76,7 +76,7 @@ venv_install() {
     log "installing $* into $venv"
     mkdir -p "$(dirname "$venv")" &&
       { [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2; } &&
-      "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2 &&
+      "$venv/bin/pip" install -q --disable-pip-version-check --no-compile "$@" >&2 &&  # bytecode on first import
       echo "$stamp" > "$venv/.deckhand-req"
   ) 9>"$(lock_file "venv-$venv")"
 }

@@ -1,4 +1,4 @@
-"""Each trigger of the project's workflows rehearsed on the local AWS stack (dev/ci/stages/70-rehearsal.sh
+"""Each trigger of the project's workflows rehearsed on the local AWS stack (dev/ci/stages/47-rehearsal.sh
 sets the environment: REHEARSAL_STACK, REHEARSAL_DECKHAND, REHEARSAL_NODE_IMAGE, the local stack's
 AWS_ENDPOINT_URL and bootstrap credentials for reading the state back).
 

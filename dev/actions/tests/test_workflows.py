@@ -1,6 +1,6 @@
 """The shape of the project's workflows, as the rehearsal reads them (`rehearse --list`, nothing runs):
 triggers, least permissions per job, concurrency, environment, and ci.yml running the README's test
-command. The behaviour of deploy/preview/rollback is rehearsed for real in dev/ci/stages/70-rehearsal.sh."""
+command. The behaviour of deploy/preview/rollback is rehearsed for real in dev/ci/stages/47-rehearsal.sh."""
 
 import json
 import subprocess

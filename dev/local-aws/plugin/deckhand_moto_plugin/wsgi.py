@@ -137,7 +137,8 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
             return _json_response(
                 start_response,
                 200,
-                {"ok": True, "plugin_hash": os.environ.get("DECKHAND_PLUGIN_HASH", "")},
+                {"ok": True, "plugin_hash": os.environ.get("DECKHAND_PLUGIN_HASH", ""),
+                 "registry": os.environ.get("DECKHAND_REGISTRY", "")},
             )
         if parts == ["requests"]:
             if method == "GET":

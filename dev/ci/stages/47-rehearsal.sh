@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 70 — the workflows rehearsed as the runner runs them (dev/actions/):
+# Stage 47 — the workflows rehearsed as the runner runs them (dev/actions/):
 #   the engine's tests and the workflows' shape (no AWS; ci.yml only by its shape: it runs .ci/run,
 #   which is this very test suite; release.yml's first job on version tags: tag, Cargo.toml and
 #   action.yml agree or the release stops); then, on the local stack with infra/ deployed and IAM enforced,
@@ -15,6 +15,9 @@
 #   push after a reviewed pull request -> deploy.yml applies the PR's plan artifact (`deploy --plan`);
 #   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
 #   else a fresh plan deployed and the summary says what moved.
+# test-all: own-stack (a full run starts this stage beside the stages after it, on a local stack of
+# its own: the rehearsals read the stack's whole request log and deploy the default `spa-ecs` stack,
+# as dev/demo/run does; its own moto and registry keep the two apart)
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 PY="$HOME/.cache/deckhand/venv/bin/python"
