@@ -35,6 +35,40 @@ def test_up_prints_the_contract_and_is_fast_when_up(stack_env: dict[str, str]) -
     assert status == 200
 
 
+def test_a_second_stack_can_have_a_registry_of_its_own(tmp_path) -> None:
+    """DECKHAND_MOTO_PORT + DECKHAND_REGISTRY_PORT: a second moto and a second registry (what
+    dev/test-all's second lane runs on), neither shared with the first; `down` stops both."""
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    moto, registry = free_port(), free_port()
+    env = {**os.environ, "DECKHAND_MOTO_PORT": str(moto), "DECKHAND_REGISTRY_PORT": str(registry),
+           "DECKHAND_LOCAL_AWS_STATE": str(tmp_path / "state"), "DECKHAND_REGISTRY_ROOT": str(tmp_path / "registry")}
+    try:
+        out = subprocess.run([str(LOCAL_AWS / "up")], check=True, capture_output=True, text=True, timeout=120, env=env)
+        assert f"export DECKHAND_REGISTRY=127.0.0.1:{registry}" in out.stdout.splitlines()
+        assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{moto}" in out.stdout.splitlines()
+        status, health = http("GET", f"http://127.0.0.1:{moto}/_sim/health")
+        assert status == 200 and health["registry"] == f"127.0.0.1:{registry}"
+        status, _ = http("GET", f"http://127.0.0.1:{registry}/v2/")
+        assert status == 200
+        assert (tmp_path / "registry").is_dir()
+        # The first stack's registry is another process: stopping this stack leaves it up.
+        status, _ = http("GET", "http://127.0.0.1:5001/v2/")
+        assert status == 200
+    finally:
+        subprocess.run([str(LOCAL_AWS / "down")], check=True, capture_output=True, timeout=60, env=env)
+    for port in (moto, registry):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after down"
+    status, _ = http("GET", "http://127.0.0.1:5001/v2/")
+    assert status == 200
+
+
 def test_invalidation_status_is_completed_like_aws(aws) -> None:
     dist = create_distribution(aws)
     inv = aws("cloudfront", "create-invalidation", "--distribution-id", dist["Id"], "--paths", "/index.html")
