@@ -13,6 +13,7 @@ from conftest import LOCAL_AWS, http, unique
 
 def test_up_prints_the_contract_and_is_fast_when_up(stack_env: dict[str, str]) -> None:
     port = os.environ.get("DECKHAND_MOTO_PORT", "4566")
+    registry = os.environ.get("DECKHAND_REGISTRY_PORT", "5001")
     started = time.time()
     out = subprocess.run([str(LOCAL_AWS / "up")], check=True, capture_output=True, text=True, timeout=60)
     elapsed = time.time() - started
@@ -25,13 +26,13 @@ def test_up_prints_the_contract_and_is_fast_when_up(stack_env: dict[str, str]) -
         "export AWS_SECRET_ACCESS_KEY=test",
         "export AWS_REGION=us-east-1",
         "export AWS_DEFAULT_REGION=us-east-1",
-        "export DECKHAND_REGISTRY=127.0.0.1:5001",
+        f"export DECKHAND_REGISTRY=127.0.0.1:{registry}",
         f"export DECKHAND_SIM_URL=http://127.0.0.1:{port}/_sim",
         "unset AWS_CA_BUNDLE AWS_PROFILE",
     ]
     status, health = http("GET", f"http://127.0.0.1:{port}/_sim/health")
     assert status == 200 and len(health["plugin_hash"]) == 16
-    status, _ = http("GET", "http://127.0.0.1:5001/v2/")
+    status, _ = http("GET", f"http://127.0.0.1:{registry}/v2/")
     assert status == 200
 
 
@@ -58,14 +59,15 @@ def test_a_second_stack_can_have_a_registry_of_its_own(tmp_path) -> None:
         assert status == 200
         assert (tmp_path / "registry").is_dir()
         # The first stack's registry is another process: stopping this stack leaves it up.
-        status, _ = http("GET", "http://127.0.0.1:5001/v2/")
+        first = f"http://127.0.0.1:{os.environ.get('DECKHAND_REGISTRY_PORT', '5001')}/v2/"
+        status, _ = http("GET", first)
         assert status == 200
     finally:
         subprocess.run([str(LOCAL_AWS / "down")], check=True, capture_output=True, timeout=60, env=env)
     for port in (moto, registry):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after down"
-    status, _ = http("GET", "http://127.0.0.1:5001/v2/")
+    status, _ = http("GET", first)
     assert status == 200
 
 
