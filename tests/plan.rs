@@ -18,22 +18,20 @@ use common::{deckhand, deckhand_offline, request_mark, requests_since, unique};
 const TOKEN: &str = "ghs_writeToken";
 const READ_ONLY: &str = "ghs_forkReadOnly";
 
-struct StandIn {
+/// A helper process that prints its URL on the first line of its stdout (and stops when its stdin
+/// closes or it is killed): the GitHub API stand-in, a TLS front. Killed when dropped.
+struct Served {
     child: Child,
     url: String,
 }
 
-impl StandIn {
-    fn start() -> Self {
-        let script = common::repo_root().join("dev/github-api/server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--token", TOKEN, "--read-only-token", READ_ONLY])
-            .args(["--issue", "octo/app#7", "--stop-on-stdin-eof"])
+impl Served {
+    fn spawn(mut cmd: Command, what: &str) -> Self {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("python3 dev/github-api/server.py");
+            .expect(what);
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -43,9 +41,33 @@ impl StandIn {
             url: line.trim().to_string(),
         }
     }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The GitHub API stand-in (dev/github-api/server.py) with PR 7 of octo/app.
+struct StandIn(Served);
+
+impl StandIn {
+    fn start() -> Self {
+        let mut cmd = Command::new("python3");
+        cmd.arg(common::repo_root().join("dev/github-api/server.py"))
+            .args(["--token", TOKEN, "--read-only-token", READ_ONLY])
+            .args(["--issue", "octo/app#7", "--stop-on-stdin-eof"]);
+        Self(Served::spawn(cmd, "python3 dev/github-api/server.py"))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
+    }
 
     fn comments(&self) -> Vec<serde_json::Value> {
-        let text = ureq::get(&format!("{}/_control/state", self.url))
+        let text = ureq::get(&format!("{}/_control/state", self.url()))
             .call()
             .unwrap()
             .body_mut()
@@ -56,52 +78,15 @@ impl StandIn {
     }
 }
 
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A TLS front (tests/fixtures/tls_proxy.py) for one of the plain-HTTP local servers, with a
 /// certificate for 127.0.0.1 made for the test: what real AWS and GitHub speak.
-struct TlsFront {
-    child: Child,
-    url: String,
-}
-
-impl TlsFront {
-    fn start(cert: &Path, key: &Path, target: &str) -> Self {
-        let target = target
-            .split("://")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches('/')
-            .to_string();
-        let mut child = Command::new("python3")
-            .arg(common::repo_root().join("tests/fixtures/tls_proxy.py"))
-            .args([cert.as_os_str(), key.as_os_str()])
-            .arg(target)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 tests/fixtures/tls_proxy.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            child,
-            url: line.trim().to_string(),
-        }
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn tls_front(cert: &Path, key: &Path, target: &str) -> Served {
+    let target = target.split("://").nth(1).unwrap().trim_end_matches('/');
+    let mut cmd = Command::new("python3");
+    cmd.arg(common::repo_root().join("tests/fixtures/tls_proxy.py"))
+        .args([cert.as_os_str(), key.as_os_str()])
+        .arg(target);
+    Served::spawn(cmd, "python3 tests/fixtures/tls_proxy.py")
 }
 
 /// A certificate for IP 127.0.0.1 and the CA that signed it (openssl; webpki refuses a CA
@@ -175,7 +160,7 @@ impl Fixture {
             ("GITHUB_ACTIONS", "true".to_string()),
             ("GITHUB_EVENT_NAME", "pull_request".into()),
             ("GITHUB_EVENT_PATH", event.display().to_string()),
-            ("GITHUB_API_URL", gh.url.clone()),
+            ("GITHUB_API_URL", gh.url().to_string()),
             ("GITHUB_REPOSITORY", "octo/app".into()),
             ("GITHUB_SERVER_URL", "https://github.example".into()),
             ("GITHUB_RUN_ID", "42".into()),
@@ -311,8 +296,8 @@ async fn a_pull_request_plan_reaches_aws_and_github_over_tls() {
     let fx = Fixture::deployed().await;
     let gh = StandIn::start();
     let (ca, cert, key) = certificates(fx.tmp.path());
-    let aws = TlsFront::start(&cert, &key, &common::endpoint());
-    let github = TlsFront::start(&cert, &key, &gh.url);
+    let aws = tls_front(&cert, &key, &common::endpoint());
+    let github = tls_front(&cert, &key, gh.url());
     assert!(aws.url.starts_with("https://127.0.0.1:"), "{}", aws.url);
     let mut env = fx.actions_env(&gh, Some(TOKEN));
     env.retain(|(k, _)| k != "GITHUB_API_URL");
