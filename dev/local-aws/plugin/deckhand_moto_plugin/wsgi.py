@@ -1,4 +1,4 @@
-"""WSGI front of moto: /_sim control endpoints, the request log, ECS throttling."""
+"""WSGI front of moto: /_sim control endpoints, the request log, ECS throttling, held writes (faults)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import ecs_sim, iam_enforce, ops, requestlog
+from . import ecs_sim, faults, iam_enforce, ops, requestlog
 
 _RPCV2 = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # Smithy RPC v2 CBOR
 _TARGET_PREFIX_TO_SERVICE = {
@@ -157,6 +157,22 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
             if method == "DELETE":
                 requestlog.clear()
                 return _json_response(start_response, 200, {"cleared": True})
+        if len(parts) == 2 and parts[0] == "faults":
+            akid = parts[1]
+            if method == "PUT":
+                faults.arm(akid, payload)
+                return _json_response(start_response, 200, faults.state(akid))
+            if method == "GET":
+                q = parse_qs(environ.get("QUERY_STRING", ""))
+                try:
+                    wait = float(q["wait"][0]) if "wait" in q else 0.0
+                except ValueError:
+                    raise ValueError("wait must be a number of seconds")
+                return _json_response(start_response, 200, faults.state(akid, wait))
+            if method == "DELETE":
+                return _json_response(start_response, 200, faults.end(akid, "drop"))
+        if len(parts) == 3 and parts[0] == "faults" and parts[2] == "release" and method == "POST":
+            return _json_response(start_response, 200, faults.end(parts[1], "serve"))
         if parts == ["config"]:
             if method == "PUT":
                 ecs_sim.set_global_config(payload)
@@ -199,14 +215,14 @@ def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], st
         result = _original_call(self, environ, start_response)
         if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
             ecs_sim.reset()
+            faults.reset()
             requestlog.clear()
         return result
     method = environ.get("REQUEST_METHOD", "GET")
     service, operation = classify(environ)
-    entry = requestlog.record(
-        method, path, environ.get("QUERY_STRING", ""), service, operation, ops.is_write(operation),
-        _access_key_id(environ),
-    )
+    akid = _access_key_id(environ)
+    write = ops.is_write(operation)
+    entry = requestlog.record(method, path, environ.get("QUERY_STRING", ""), service, operation, write, akid)
 
     def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
         try:
@@ -215,11 +231,26 @@ def _patched_call(self: DomainDispatcherApplication, environ: dict[str, Any], st
             pass
         return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
+    # A write held by an armed fault (faults.py) is served only if the test releases it.
+    outcome, fault = faults.gate(akid, write, entry)
+    if outcome == "drop":
+        try:  # a live client's unread body would be taken for its next request on the connection
+            _read_body(environ)
+        except OSError:
+            pass
+        data = b'{"message": "dropped by an injected fault (/_sim/faults)"}'
+        _start_response(
+            "503 Service Unavailable",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
     started = time.perf_counter()
     try:
         return _serve(self, environ, _start_response, service, operation, entry)
     finally:
         entry["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        if fault is not None:
+            faults.done(fault)
 
 
 def _serve(
