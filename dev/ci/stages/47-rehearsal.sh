@@ -24,6 +24,7 @@ PY="$HOME/.cache/deckhand/venv/bin/python"
 [ -x "$PY" ] || "$DECKHAND_ROOT/dev/local-aws/up" >/dev/null
 
 log "rehearsal: engine and workflow shape tests"
+npm_ci dev/actions/node   # GitHub's workflow parser and expression evaluator, which the engine runs on
 "$PY" -m pytest -q -p no:cacheprovider dev/actions/tests
 
 log "rehearsal: local AWS stack, infra/ deployed, the node base image, deckhand and its action image"
