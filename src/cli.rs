@@ -107,12 +107,14 @@ pub(crate) struct DeployArgs {
     /// Print the plan (and the result) as JSON on stdout.
     #[arg(long, env = "DECKHAND_JSON")]
     pub(crate) json: bool,
-    /// Apply this plan (written by `deckhand plan --out FILE`) exactly, if the live state it
-    /// was made from has not moved; else exit 7 and write nothing.
+    /// The reviewed plan (written by `deckhand plan --out FILE`): deploy plans afresh and applies
+    /// that plan only if it makes every decision this one made; else exit 7 and write nothing.
+    /// Nothing is taken from the file.
     #[arg(long, env = "DECKHAND_PLAN", value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
-    /// With --plan: when the live state moved since the plan was made, say what moved (log and
-    /// job summary) and deploy a fresh plan instead of exiting 7.
+    /// With --plan: when the fresh plan differs from the reviewed one (the live state moved, or
+    /// it was made from another tree, configuration or build), say how (log, annotation, job
+    /// summary) and deploy the fresh plan instead of exiting 7.
     #[arg(
         long,
         env = "DECKHAND_REPLAN_IF_MOVED",
@@ -241,6 +243,16 @@ pub(crate) struct ConfigArgs {
     #[arg(long, global = true, env = "DECKHAND_SECRET", value_delimiter = '\n',
         value_name = "VAR=PARAMETER", value_parser = key_value)]
     secret: Vec<KeyValue>,
+    /// Container environment variable whose value plans, the PR comment and the plan file may
+    /// show, repeatable or comma-separated (backend.public-environment).
+    #[arg(
+        long,
+        global = true,
+        env = "DECKHAND_PUBLIC_ENV",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    public_env: Vec<String>,
     /// Give up on a rollout that makes no progress for this long (backend.wait.timeout).
     #[arg(
         long,
@@ -358,6 +370,7 @@ impl ConfigArgs {
             registry_override: self.registry_override.clone(),
             environment: pairs(&self.env),
             secrets: pairs(&self.secret),
+            public_environment: words(&self.public_env),
             wait: Some(WaitFile {
                 timeout: self.wait_timeout,
                 max: self.wait_max,
@@ -730,7 +743,7 @@ mod tests {
             .get_arguments()
             .filter(|a| a.get_help_heading() == Some(OVERRIDES))
             .collect();
-        assert_eq!(overrides.len(), 31);
+        assert_eq!(overrides.len(), 32);
         for arg in overrides {
             let long = arg.get_long().expect("a flag");
             let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();

@@ -1,7 +1,9 @@
-//! A plan is the whole decision (issues 9 and 11): `plan --out FILE` then `deploy --plan FILE`
-//! applies exactly that plan, reading none of what the plan holds; a plan whose live state moved
-//! (a task definition registered by hand, an object changed in the bucket) is refused with exit
-//! 7 and nothing written; `deploy --dry-run --json` lists the garbage collection's deletions.
+//! A plan is the whole decision (issues 9 and 11), and a plan file only an expectation (issue
+//! 22.4): `deploy --plan FILE` plans afresh and applies that plan only if every decision equals
+//! the reviewed one; a plan whose live state moved (a task definition registered by hand, an
+//! object changed in the bucket) or that was forged (another image, another environment value,
+//! an extra upload, no origin) is refused with exit 7 and nothing written; `deploy --dry-run
+//! --json` lists the garbage collection's deletions.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use crate::common;
@@ -44,6 +46,26 @@ fn write_config(w: &World, bucket: &str, env: &str, extra_frontend: &str) {
     std::fs::write(w.path().join("deckhand.yml"), text).unwrap();
 }
 
+/// Commits the world's directory (a plan's origin is its git tree; `deploy --plan` refuses a plan
+/// without one).
+fn commit(w: &World) {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(w.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    if !w.path().join(".git").exists() {
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(w.path().join(".gitignore"), "/tmp/\n/*.json\n").unwrap();
+    }
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "change"]);
+}
+
 fn run(w: &World, args: &[&str]) -> (i32, String, String) {
     let out = w.deckhand().args(args).output().unwrap();
     (
@@ -70,8 +92,9 @@ fn mark(w: &World) -> u64 {
 }
 
 #[test]
-fn deploy_plan_applies_exactly_the_reviewed_plan_without_reading_what_it_holds() {
+fn deploy_plan_applies_the_fresh_plan_when_it_makes_the_reviewed_decisions() {
     let (w, bucket) = both_halves("dplan", "");
+    commit(&w);
     let m = mark(&w);
     let (code, _, err) = run(&w, &["deploy"]);
     assert_eq!(code, 0, "{err}");
@@ -92,6 +115,7 @@ fn deploy_plan_applies_exactly_the_reviewed_plan_without_reading_what_it_holds()
     // A change to both halves, planned and written to a file.
     write_config(&w, &bucket, "NODE_ENV: production, FEATURE: on", "");
     site::vite_site(&w.path().join("dist"), 2, false);
+    commit(&w);
     let plan_file = w.path().join("plan.json");
     let (code, out, err) = run(&w, &["plan", "--comment=false", "--out", "plan.json"]);
     assert_eq!(code, 0, "{err}");
@@ -102,19 +126,26 @@ fn deploy_plan_applies_exactly_the_reviewed_plan_without_reading_what_it_holds()
     assert!(plan["fingerprint"]["backend"]["task_definition"].is_string());
     assert!(plan["fingerprint"]["site"]["digest"].is_string());
 
-    // Applied: the fingerprint is read again (and under the lock), nothing the plan holds is.
+    // No value in the file: names and what changes, the rendered definition's digest.
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!text.contains("\"on\""), "{text}");
+    assert!(!text.contains("development"), "{text}");
+    assert_eq!(
+        plan["backend"]["task_definition"]["environment"][0]["name"],
+        "FEATURE"
+    );
+
+    // Applied: planned afresh from this tree and the live state (so it reads them again) and
+    // applied because every decision is the reviewed one.
     let m = mark(&w);
     let (code, _, err) = run(&w, &["deploy", "--plan", "plan.json"]);
     assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the fresh plan makes every decision of the reviewed plan"),
+        "{err}"
+    );
     let calls = since(&w, m);
     let ops: Vec<&str> = calls.iter().map(|r| r.operation.as_str()).collect();
-    eprintln!("deploy --plan made {} calls: {ops:?}", ops.len());
-    for read in PLAN_READS {
-        assert!(
-            !ops.contains(read),
-            "deploy --plan read {read} again: {ops:?}"
-        );
-    }
     assert!(ops.contains(&"RegisterTaskDefinition"), "{ops:?}");
     assert!(ops.contains(&"UpdateService"), "{ops:?}");
 
@@ -153,6 +184,7 @@ fn deploy_plan_applies_exactly_the_reviewed_plan_without_reading_what_it_holds()
 #[test]
 fn deploy_plan_refuses_with_exit_7_and_no_write_when_the_live_state_moved() {
     let (w, bucket) = both_halves("dmove", "");
+    commit(&w);
     let (code, _, err) = run(&w, &["deploy"]);
     assert_eq!(code, 0, "{err}");
     write_config(&w, &bucket, "NODE_ENV: production, FEATURE: on", "");
@@ -239,7 +271,7 @@ fn deploy_plan_refuses_with_exit_7_and_no_write_when_the_live_state_moved() {
     );
     assert_ne!(&object(&bucket, "index.html")[..], b"<html>by hand</html>");
 
-    // A plan made with another configuration is refused too, before any AWS call.
+    // A plan made with another configuration is refused too.
     let (code, _, err) = run(&w, &["plan", "--comment=false", "--out", "plan.json"]);
     assert_eq!(code, 0, "{err}");
     write_config(&w, &bucket, "NODE_ENV: production, FEATURE: off", "");
@@ -292,4 +324,124 @@ fn a_dry_run_lists_the_deletions_garbage_collection_will_make() {
     for k in &delete {
         assert!(!after.contains(k), "{k} still there: {after:?}");
     }
+}
+
+/// Writes `plan` (a plan file's JSON) as `name` in the world's directory.
+fn forge(w: &World, name: &str, plan: &serde_json::Value) {
+    std::fs::write(
+        w.path().join(name),
+        serde_json::to_string_pretty(plan).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Issue 22.4: a plan file comes from a pull request's own run, so it is only an expectation.
+/// Forged plans — another image, another environment value (planned from another configuration,
+/// claiming this one's origin), an extra upload, no origin tree — are refused with exit 7 before
+/// any write; the honest plan of the same tree and live state then applies.
+#[test]
+fn forged_plans_exit_7_with_zero_writes() {
+    let (w, bucket) = both_halves("dforge", "");
+    commit(&w);
+    let (code, _, err) = run(&w, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    write_config(&w, &bucket, "NODE_ENV: production, FEATURE: on", "");
+    site::vite_site(&w.path().join("dist"), 2, false);
+    commit(&w);
+    let (code, _, err) = run(&w, &["plan", "--comment=false", "--out", "honest.json"]);
+    assert_eq!(code, 0, "{err}");
+    let honest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("honest.json")).unwrap())
+            .unwrap();
+
+    // Another environment value: planned from FEATURE=evil, origin made to claim this config.
+    write_config(&w, &bucket, "NODE_ENV: production, FEATURE: evil", "");
+    let (code, _, err) = run(&w, &["plan", "--comment=false", "--out", "evil.json"]);
+    assert_eq!(code, 0, "{err}");
+    write_config(&w, &bucket, "NODE_ENV: production, FEATURE: on", "");
+    let mut env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("evil.json")).unwrap())
+            .unwrap();
+    env["origin"] = honest["origin"].clone();
+    forge(&w, "env.json", &env);
+
+    // Another image: the reused digest (and, in a file that carries it, the rendered image).
+    let other = format!("sha256:{}", "0".repeat(64));
+    let mut image = honest.clone();
+    assert_eq!(image["backend"]["image"]["action"], "reuse", "{image}");
+    image["backend"]["image"]["digest"] = other.clone().into();
+    if let Some(defs) =
+        image["backend"]["task_definition"]["rendered"]["containerDefinitions"].as_array_mut()
+    {
+        for d in defs.iter_mut().filter(|d| d["name"] == "api") {
+            let repo = d["image"]
+                .as_str()
+                .unwrap()
+                .split('@')
+                .next()
+                .unwrap()
+                .to_string();
+            d["image"] = format!("{repo}@{other}").into();
+        }
+    }
+    forge(&w, "image.json", &image);
+
+    // An extra upload: the build's index.html published under another key too.
+    let mut upload = honest.clone();
+    let uploads = upload["frontend"]["uploads"].as_array_mut().unwrap();
+    let mut extra = uploads
+        .iter()
+        .find(|u| u["key"] == "index.html")
+        .unwrap()
+        .clone();
+    extra["key"] = "evil.html".into();
+    uploads.push(extra);
+    forge(&w, "upload.json", &upload);
+
+    // No origin tree.
+    let mut tree = honest.clone();
+    tree["origin"]["tree"] = serde_json::Value::Null;
+    forge(&w, "tree.json", &tree);
+
+    for (file, why) in [
+        (
+            "env.json",
+            "the task definition this tree renders is not the reviewed one",
+        ),
+        ("image.json", "backend.image.digest: the reviewed plan has"),
+        (
+            "upload.json",
+            "frontend.uploads: \"evil.html\" is in the reviewed plan, not in this one",
+        ),
+        ("tree.json", "a plan without its origin is refused"),
+    ] {
+        let m = mark(&w);
+        let (code, _, err) = run(&w, &["deploy", "--plan", file]);
+        assert_eq!(code, 7, "{file}: {err}");
+        assert!(err.contains(why), "{file}: {err}");
+        let writes: Vec<String> = since(&w, m)
+            .into_iter()
+            .filter(|r| r.write)
+            .map(|r| r.operation)
+            .collect();
+        assert!(writes.is_empty(), "{file} wrote {writes:?}");
+    }
+    assert_eq!(w.releases().len(), 1, "only the first deploy released");
+    assert!(
+        !block_on(site::keys(&bucket))
+            .iter()
+            .any(|k| k == "evil.html"),
+        "the forged upload landed"
+    );
+
+    // The honest plan of the same tree and live state applies.
+    let (code, _, err) = run(&w, &["deploy", "--plan", "honest.json"]);
+    assert_eq!(code, 0, "{err}");
+    let (def, _) = w.describe_td(&w.service_td());
+    let env = def.container_definitions()[0].environment();
+    assert!(
+        env.iter()
+            .any(|kv| kv.name() == Some("FEATURE") && kv.value() == Some("on")),
+        "{env:?}"
+    );
 }

@@ -449,13 +449,14 @@ fn a_missing_parameter_is_shown_missing_while_deploy_still_refuses_it() {
         stdout.contains(&format!("deploy refuses until SSM parameter {nope} exists")),
         "{stdout}"
     );
-    // The changed container fields only: the image, NODE_ENV, the secrets by name.
+    // The changed container fields only: the image, NODE_ENV (by name: its values are hidden),
+    // the secrets by name.
     for line in [
         "       image:".to_string(),
         "    -    public.ecr.aws/docker/library/busybox:latest".into(),
         "    +    new image from this commit (src-".into(),
-        "    -    NODE_ENV=development".into(),
-        "    +    NODE_ENV=production".into(),
+        "    -    NODE_ENV (value hidden)".into(),
+        "    +    NODE_ENV (new value, hidden)".into(),
         format!("    +    API_ACCESS_TOKEN <- {}", w.parameter),
         format!("    +    OTHER <- {nope} (missing)"),
     ] {
@@ -464,6 +465,10 @@ fn a_missing_parameter_is_shown_missing_while_deploy_still_refuses_it() {
     assert!(!stdout.contains("\"essential\""), "{stdout}");
     let (code, stdout, _) = run(&["plan", "--json"]);
     assert_eq!(code, 0);
+    // No environment value in the JSON (the artifact) either: the live one or the new one.
+    for value in ["development", "production"] {
+        assert!(!stdout.contains(value), "{value} in\n{stdout}");
+    }
     let review: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let other = review["secrets"]
         .as_array()
@@ -481,12 +486,14 @@ fn a_missing_parameter_is_shown_missing_while_deploy_still_refuses_it() {
             .iter()
             .any(|w| w["kind"] == "missing-secret")
     );
-    // A plan made without the parameter cannot be applied.
+    // A plan made without the parameter cannot be applied: deploy --plan plans afresh, and the
+    // fresh plan refuses the missing parameter (exit 2) before comparing.
     let plan_file = w.path().join("plan.json");
     let (code, ..) = run(&["plan", "--out", plan_file.to_str().unwrap()]);
     assert_eq!(code, 0);
     let (code, _, stderr) = run(&["deploy", "--plan", plan_file.to_str().unwrap()]);
-    assert_eq!(code, 7, "{stderr}");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("backend.secrets.OTHER"), "{stderr}");
     // Deploy itself still refuses, naming the parameter and its key.
     let (code, _, stderr) = run(&["deploy"]);
     assert_eq!(code, 2, "{stderr}");

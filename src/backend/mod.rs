@@ -37,11 +37,6 @@ pub(crate) async fn plan(
     Ok((plan::plan_from(cfg, meta, opts, source, observed)?, print))
 }
 
-/// The source tag of the context as it is now (local: git or a content hash).
-pub(crate) fn source_tag(cfg: &Backend) -> Result<String, BackendError> {
-    Ok(tag::source_tag(&cfg.context, &cfg.dockerfile, &cfg.build_args)?.tag)
-}
-
 /// The backend's fingerprint as it is now (DescribeServices and DescribeImages only).
 pub(crate) async fn fingerprint(
     ctx: &AwsContext,

@@ -6,7 +6,7 @@ use super::error::BackendError;
 use super::observe::Observed;
 use crate::aws::short_td;
 use crate::config::Backend;
-use crate::ecs::{diff, normalise, render};
+use crate::ecs::{diff, normalise, redact, render};
 use crate::plan::DeployOptions;
 use crate::plan::backend::{BackendPlan, ImagePlan, Live, SourceTag, TaskDefinitionPlan, TdAction};
 use crate::release::ReleaseMeta;
@@ -76,8 +76,11 @@ pub(crate) fn plan_from(
     let stripped = render::strip(&observed.task_definition);
     let live = normalise::normalise(&stripped);
     let td_name = short_td(&observed.task_definition_arn).to_string();
-    let diff = diff::unified(&live, &new, &td_name, "new revision");
-    let changed = diff.is_some();
+    let changed = live != new;
+    // What a plan shows: the variables that change by name, the diff with values hidden.
+    let environment = redact::env_changes(&live, &new, &cfg.public_environment);
+    let (shown_live, shown_new) = redact::hide_values(&live, &new, &cfg.public_environment);
+    let diff = diff::unified(&shown_live, &shown_new, &td_name, "new revision");
     let family = observed.task_definition["family"]
         .as_str()
         .unwrap_or_default()
@@ -97,6 +100,7 @@ pub(crate) fn plan_from(
             rendered: new,
             containers: cfg.containers.clone(),
             action: TdAction::Register,
+            environment,
         },
         update_service,
         force: opts.force,
@@ -138,6 +142,7 @@ mod tests {
             environment: BTreeMap::from([("NODE_ENV".into(), "production".into())]),
             secrets: BTreeMap::new(),
             wait_timeout: Duration::from_secs(60),
+            public_environment: std::collections::BTreeSet::new(),
             wait_max: None,
         }
     }

@@ -110,6 +110,10 @@ pub(crate) struct BackendFile {
     /// Environment variable in the container -> SSM parameter name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) secrets: BTreeMap<String, String>,
+    /// Environment variables whose values plans, the PR comment and the plan file may show
+    /// (`NODE_ENV`, `LOG_LEVEL`). Every other value is shown only as changed or unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) public_environment: Vec<String>,
     /// Waiting for the rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) wait: Option<WaitFile>,

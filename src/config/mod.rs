@@ -8,7 +8,7 @@ mod load;
 mod overrides;
 mod stack;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -113,6 +113,8 @@ pub(crate) struct Backend {
     pub(crate) registry_override: Option<String>,
     pub(crate) environment: BTreeMap<String, String>,
     pub(crate) secrets: BTreeMap<String, String>,
+    /// Environment variables whose values may be shown (`backend.public-environment`).
+    pub(crate) public_environment: BTreeSet<String>,
     pub(crate) wait_timeout: Duration,
     /// Overall deadline of the rollout wait (`backend.wait.max`), beside the no-progress timeout.
     pub(crate) wait_max: Option<Duration>,
@@ -278,6 +280,7 @@ fn resolve_backend(
         registry_override: b.registry_override.clone(),
         environment: b.environment.clone(),
         secrets: b.secrets.clone(),
+        public_environment: b.public_environment.iter().cloned().collect(),
         wait_timeout: b
             .wait
             .as_ref()

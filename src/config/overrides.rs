@@ -6,7 +6,7 @@ use super::file::ConfigFile;
 
 /// Lays `over` on `file`: a value it sets replaces the file's; maps (build args, environment,
 /// secrets) replace only the keys they name; header rules go before the file's (the first match
-/// wins, so they win); exclude globs are added; containers replace the file's list. A section
+/// wins, so they win); exclude globs and public environment names are added; containers replace the file's list. A section
 /// (`backend`, `frontend`) that `over` has is created in `file` if missing.
 pub(crate) fn merge(file: &mut ConfigFile, over: ConfigFile) {
     set(&mut file.region, over.region);
@@ -25,6 +25,7 @@ pub(crate) fn merge(file: &mut ConfigFile, over: ConfigFile) {
         b.build_args.extend(o.build_args);
         b.environment.extend(o.environment);
         b.secrets.extend(o.secrets);
+        b.public_environment.extend(o.public_environment);
         if let Some(w) = o.wait {
             let bw = b.wait.get_or_insert_with(Default::default);
             set(&mut bw.timeout, w.timeout);

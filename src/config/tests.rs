@@ -217,3 +217,35 @@ fn a_yaml_alias_bomb_is_a_configuration_error_naming_the_alias_limit() {
     assert!(msg.starts_with("deckhand.yml:2:"), "{msg}");
     assert!(msg.contains("beyond the alias limit"), "{msg}");
 }
+
+#[test]
+fn public_environment_names_come_from_the_file_and_the_overrides() {
+    let mut l = loaded(
+        "backend:\n  cluster: c\n  service: s\n  repository: r\n  environment: { NODE_ENV: production, DB_URL: x }\n  public-environment: [NODE_ENV]\n",
+    );
+    overrides::merge(
+        &mut l.file,
+        ConfigFile {
+            backend: Some(BackendFile {
+                public_environment: vec!["LOG_LEVEL".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let b = resolve(&l, None)
+        .expect("resolves")
+        .backend
+        .expect("backend");
+    assert_eq!(
+        b.public_environment.iter().collect::<Vec<_>>(),
+        ["LOG_LEVEL", "NODE_ENV"]
+    );
+    // Strict: a misspelled key is an error naming it.
+    let err = load::parse(
+        Path::new("deckhand.yml"),
+        "backend:\n  public-env: [NODE_ENV]\n",
+    )
+    .expect_err("unknown key");
+    assert!(err.to_string().contains("public-env"), "{err}");
+}

@@ -4,6 +4,7 @@
 pub(crate) mod diff;
 pub(crate) mod json;
 pub(crate) mod normalise;
+pub(crate) mod redact;
 pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod stopped;

@@ -73,35 +73,3 @@ pub(crate) async fn fingerprint(
 pub(crate) fn planned_print(plan: &SitePlan) -> SitePrint {
     SitePrint::of(&plan.bucket, &plan.live.site, &plan.live.objects)
 }
-
-/// Whether the build directory still holds the files the plan publishes (scanned and hashed
-/// again, locally): `None` when it does, else the first difference.
-pub(crate) async fn build_differs(
-    cfg: &Frontend,
-    plan: &SitePlan,
-) -> Result<Option<String>, FrontendError> {
-    let observed = observe::scan_only(cfg).await?;
-    let now: std::collections::BTreeMap<&str, &str> = observed
-        .iter()
-        .map(|d| (d.key.as_str(), d.sha256.as_str()))
-        .collect();
-    for (key, entry) in &plan.manifest {
-        match now.get(key.as_str()) {
-            None => return Ok(Some(format!("{key} is no longer in {}", cfg.dir.display()))),
-            Some(sha) if *sha != entry.sha256 => {
-                return Ok(Some(format!(
-                    "{key} in {} has other bytes than the plan's",
-                    cfg.dir.display()
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = now.keys().find(|k| !plan.manifest.contains_key(**k)) {
-        return Ok(Some(format!(
-            "{extra} in {} is not in the plan",
-            cfg.dir.display()
-        )));
-    }
-    Ok(None)
-}

@@ -38,8 +38,10 @@ pub(crate) struct SourceTag {
     pub(crate) source: Source,
 }
 
-/// What a backend deploy will do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a backend deploy will do. Its JSON (`plan --out`, `--json`, the PR's artifact) carries no
+/// environment value: the rendered task definition as its sha256, the environment as names and
+/// what changes ([`EnvChange`]), the diff with values hidden, and none of the live state.
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct BackendPlan {
     pub(crate) cluster: String,
     pub(crate) service: String,
@@ -55,12 +57,14 @@ pub(crate) struct BackendPlan {
     /// a rollback; absent in plan files written before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) supersedes: Option<InFlight>,
-    /// What the executor needs from the live state, read when the plan was made.
+    /// What the executor needs from the live state, read when the plan was made (in memory
+    /// only: it holds the live environment's values).
+    #[serde(skip)]
     pub(crate) live: Live,
 }
 
 /// The live state the executor works from (so applying reads none of it again).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Live {
     /// The live revision as a RegisterTaskDefinition input (recorded in the release).
     pub(crate) task_definition: Value,
@@ -112,7 +116,7 @@ pub(crate) enum ImagePlan {
     Build { push_to: String, tags: Vec<String> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct TaskDefinitionPlan {
     /// The live revision the new one is rendered from.
     pub(crate) live: String,
@@ -120,19 +124,80 @@ pub(crate) struct TaskDefinitionPlan {
     pub(crate) changed: bool,
     /// The new revision (normalised RegisterTaskDefinition input). Its image is the source
     /// tag's digest, or, when the image is built, `repository:tag` until the push names the
-    /// digest.
+    /// digest. Serialized as the sha256 of its JSON (`rendered_sha256`): what `deploy --plan`
+    /// compares, never the values it holds.
+    #[serde(rename = "rendered_sha256", serialize_with = "serialize_sha256")]
     pub(crate) rendered: Value,
     /// The containers whose image is the deployed one.
     pub(crate) containers: Vec<String>,
     /// How the service gets its revision.
-    #[serde(default)]
     pub(crate) action: TdAction,
-    /// Unified diff of the normalised task definitions (None when equal).
+    /// The environment variables the new revision adds, removes or changes, by name.
+    pub(crate) environment: Vec<EnvChange>,
+    /// Unified diff of the normalised task definitions, environment values hidden (None when
+    /// equal).
     pub(crate) diff: Option<String>,
 }
 
+/// sha256 (hex) of a JSON value's text (serde_json writes object keys sorted: the map is a
+/// BTreeMap), so two plans of the same revision carry the same digest.
+pub(crate) fn sha256_of(v: &Value) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(v.to_string().as_bytes()))
+}
+
+fn serialize_sha256<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&sha256_of(v))
+}
+
+/// What happens to one environment variable of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Change {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// One environment variable the new revision adds, removes or changes: its name, never its
+/// value, unless `backend.public-environment` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EnvChange {
+    pub(crate) container: String,
+    pub(crate) name: String,
+    pub(crate) change: Change,
+    /// The live value, for a public name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) old: Option<String>,
+    /// The new value, for a public name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) new: Option<String>,
+}
+
+impl fmt::Display for EnvChange {
+    /// `FEATURE added (value hidden)`, `NODE_ENV changed: development -> production` (public).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let public = self.old.is_some() || self.new.is_some();
+        let value = |v: &Option<String>| v.clone().unwrap_or_default();
+        match (self.change, public) {
+            (Change::Added, true) => write!(f, "{}={} added", self.name, value(&self.new)),
+            (Change::Removed, true) => write!(f, "{}={} removed", self.name, value(&self.old)),
+            (Change::Changed, true) => write!(
+                f,
+                "{} changed: {} -> {}",
+                self.name,
+                value(&self.old),
+                value(&self.new)
+            ),
+            (Change::Added, false) => write!(f, "{} added (value hidden)", self.name),
+            (Change::Removed, false) => write!(f, "{} removed", self.name),
+            (Change::Changed, false) => write!(f, "{} changed (values hidden)", self.name),
+        }
+    }
+}
+
 /// How the service gets the revision it rolls to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub(crate) enum TdAction {
     /// Register `rendered` as a new revision (a deploy).

@@ -1,12 +1,15 @@
 //! Plan types (a model): what a deploy will do, as a value. `Display` renders text (the dry run,
-//! the job summary), `Serialize` the JSON of `--json` and `plan --out`, `Deserialize` what
-//! `deploy --plan FILE` applies.
+//! the job summary), `Serialize` the JSON of `--json` and `plan --out` (which
+//! `deploy --plan FILE` compares a fresh plan with).
 //!
 //! - [`DeployPlan`]: the whole decision. Per half, [`backend::BackendPlan`] and
 //!   [`site::SitePlan`] (`None` when the half is not deployed); where it was made
 //!   ([`Origin`]); the [`Fingerprint`] of the live state it was computed from; what the release
 //!   record carries over ([`Carry`]). Applying it reads nothing the plan holds.
 //! - [`DeployOptions`]: the flags that change what is planned or how it is applied.
+//!
+//! A plan's JSON never holds an environment value (names and what changes, digests), so it can
+//! be posted on a pull request and kept as an artifact.
 //!
 //! The JSON shape is versioned ([`JSON_VERSION`]); `README.md` ("The plan file") documents it.
 
@@ -54,12 +57,15 @@ pub(crate) struct Origin {
 }
 
 /// What the release record takes over from the last release for the halves this deploy does
-/// not write (read when the plan was made, so applying reads no record).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// not write (read when the plan was made, so applying reads no record). Only `previous` is in
+/// the JSON: the halves are that record's (the backend's holds its task definition's values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Carry {
     /// The newest release id (the record's `previous`).
     pub(crate) previous: Option<String>,
+    #[serde(skip)]
     pub(crate) backend: Option<BackendRelease>,
+    #[serde(skip)]
     pub(crate) site: Option<SiteRelease>,
 }
 
@@ -70,8 +76,10 @@ pub(crate) struct RollbackOf {
     pub(crate) restore: String,
 }
 
-/// The whole plan: what `deploy --dry-run` prints and what `deploy` applies.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The whole plan: what `deploy --dry-run` prints and what `deploy` applies. Its JSON is what a
+/// plan file holds: every decision, no environment value, nothing `deploy --plan` would take
+/// from it (it plans afresh and compares, see `commands::deploy::review`).
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct DeployPlan {
     pub(crate) version: u32,
     pub(crate) release_id: String,

@@ -1,12 +1,13 @@
 //! The review's backend diff: per configured container, only the fields deckhand changes (the
-//! image, environment entries, secrets by name), as a `similar` unified diff. The plan keeps the
+//! image, environment entries by name — a value only for `backend.public-environment` — and
+//! secrets by name and parameter), as a `similar` unified diff. The plan keeps the
 //! diff of the whole normalised task definition (`task_definition.diff` in the JSON).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::plan::backend::{BackendPlan, ImagePlan};
+use crate::plan::backend::{BackendPlan, Change, ImagePlan};
 use crate::secrets::parameter_name;
 
 /// Lines of the old and new side of one container's changed fields.
@@ -72,6 +73,39 @@ fn changed(
     (gone, came)
 }
 
+/// The environment lines of one container: by name, a value only for a public name (the plan's
+/// [`crate::plan::backend::EnvChange`]s, which hold no other value).
+fn environment(b: &BackendPlan, container: &str) -> (Vec<String>, Vec<String>) {
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    for c in b
+        .task_definition
+        .environment
+        .iter()
+        .filter(|c| c.container == container)
+    {
+        let old = c.old.as_ref().map_or_else(
+            || format!("{} (value hidden)", c.name),
+            |v| format!("{}={v}", c.name),
+        );
+        let new = c.new.as_ref().map_or_else(
+            || match c.change {
+                Change::Changed => format!("{} (new value, hidden)", c.name),
+                _ => format!("{} (value hidden)", c.name),
+            },
+            |v| format!("{}={v}", c.name),
+        );
+        match c.change {
+            Change::Added => came.push(new),
+            Change::Removed => gone.push(old),
+            Change::Changed => {
+                gone.push(old);
+                came.push(new);
+            }
+        }
+    }
+    (gone, came)
+}
+
 /// The configured secrets whose parameter does not exist and that the new revision would
 /// reference once it does (the live revision does not, or names another parameter).
 pub(crate) fn missing_additions(
@@ -120,11 +154,7 @@ pub(crate) fn diff(b: &BackendPlan, missing: &BTreeMap<String, String>) -> Optio
             ),
             ImagePlan::Reuse { .. } => {}
         }
-        let (gone, came) = changed(
-            &named(&live["environment"], "value"),
-            &named(&new["environment"], "value"),
-            |k, v| format!("{k}={v}"),
-        );
+        let (gone, came) = environment(b, name);
         sides.field("environment", gone, came);
         let by_parameter = |list: &Value| -> BTreeMap<String, String> {
             named(list, "valueFrom")

@@ -479,8 +479,8 @@ pub(crate) async fn run(
 
 /// `read_and_plan`, except that configured SSM parameters that do not exist do not fail the
 /// plan: it is made again without them (the review shows them missing, warns, and shows what
-/// the configuration adds). Such a plan holds another configuration digest, so `deploy --plan`
-/// refuses it; `deploy` itself still exits 2 naming the parameter.
+/// the configuration adds). `deploy` and `deploy --plan` (which plans afresh) still exit 2 naming
+/// the parameter.
 async fn plan_despite_missing_secrets(
     ctx: &AwsContext,
     settings: &Settings,

