@@ -278,7 +278,7 @@ pub(crate) struct ConfigArgs {
     /// CloudFront distribution id (frontend.distribution).
     #[arg(long, global = true, env = "DECKHAND_DISTRIBUTION", value_name = "ID")]
     distribution: Option<String>,
-    /// Releases whose files are kept, at least 1 (frontend.keep-releases).
+    /// Distinct site versions whose files are kept, at least 1; 2 in effect (frontend.keep-releases).
     #[arg(long, global = true, env = "DECKHAND_KEEP_RELEASES", value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..))]
     keep_releases: Option<u32>,
@@ -287,6 +287,15 @@ pub(crate) struct ConfigArgs {
     #[arg(long, global = true, env = "DECKHAND_HEADER", value_delimiter = '\n',
         value_name = "GLOB=CACHE-CONTROL", value_parser = key_value)]
     header: Vec<KeyValue>,
+    /// Regular expression of keys whose name carries a content hash: immutable; every other file
+    /// is mutable (frontend.hashed-names; default: Vite's assets/NAME-HASH.EXT).
+    #[arg(
+        long,
+        global = true,
+        env = "DECKHAND_HASHED_NAMES",
+        value_name = "REGEX"
+    )]
+    hashed_names: Option<String>,
     /// Glob of files never uploaded, repeatable; one per line in the env var (frontend.exclude).
     #[arg(
         long,
@@ -313,7 +322,8 @@ pub(crate) struct ConfigArgs {
         num_args = 0..=1, require_equals = true, default_missing_value = "true",
         value_parser = BoolishValueParser::new())]
     require_index: Option<bool>,
-    /// Unreferenced keys younger than this are kept (frontend.gc-grace).
+    /// A key is deleted only once the live site has not referenced it for this long
+    /// (frontend.gc-grace).
     #[arg(
         long,
         global = true,
@@ -321,6 +331,12 @@ pub(crate) struct ConfigArgs {
         value_name = "DURATION"
     )]
     gc_grace: Option<HumanDuration>,
+    /// Take over the keys in the bucket deckhand did not publish; garbage collection then deletes
+    /// those no kept site version references (frontend.adopt).
+    #[arg(long, global = true, env = "DECKHAND_ADOPT", value_name = "BOOL",
+        num_args = 0..=1, require_equals = true, default_missing_value = "true",
+        value_parser = BoolishValueParser::new())]
+    adopt: Option<bool>,
     /// Whether the distribution runs the SPA router function (frontend.spa-router).
     #[arg(long, global = true, env = "DECKHAND_SPA_ROUTER", value_name = "BOOL",
         num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -392,12 +408,14 @@ impl ConfigArgs {
             distribution: self.distribution.clone(),
             keep_releases: self.keep_releases,
             headers: headers.collect(),
+            hashed_names: self.hashed_names.clone(),
             exclude: words(&self.exclude),
             concurrency: self.concurrency,
             max_files: self.max_files,
             require_index: self.require_index,
             max_delete: self.max_delete,
             gc_grace: self.gc_grace,
+            adopt: self.adopt,
             spa_router: self.spa_router,
             invalidation: Some(InvalidationFile {
                 wait: self.invalidation_wait,
@@ -743,7 +761,7 @@ mod tests {
             .get_arguments()
             .filter(|a| a.get_help_heading() == Some(OVERRIDES))
             .collect();
-        assert_eq!(overrides.len(), 32);
+        assert_eq!(overrides.len(), 34);
         for arg in overrides {
             let long = arg.get_long().expect("a flag");
             let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();

@@ -287,8 +287,13 @@ fn a_dry_run_lists_the_deletions_garbage_collection_will_make() {
     let (code, _, err) = run(&w, &["deploy", "--only", "frontend"]);
     assert_eq!(code, 0, "{err}");
     let v1_keys = block_on(site::keys(&bucket));
+    // v2 is published (v1 stays: the site live before v2 is kept), then v3 is planned.
     let _ = std::fs::remove_dir_all(&dist);
-    site::vite_site(&dist, 2, false);
+    let v2 = site::vite_site(&dist, 2, false);
+    let (code, _, err) = run(&w, &["deploy", "--only", "frontend"]);
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dist);
+    site::vite_site(&dist, 3, false);
     let (code, out, err) = run(&w, &["deploy", "--only", "frontend", "--dry-run", "--json"]);
     assert_eq!(code, 0, "{err}");
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -298,11 +303,15 @@ fn a_dry_run_lists_the_deletions_garbage_collection_will_make() {
         .iter()
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
-    // v1's hashed assets are in no kept release once v2 is recorded.
+    // v1's hashed assets are in no kept site version once v3 is recorded (v2 is the previous).
     let stale: Vec<&String> = v1_keys
         .iter()
         .filter(|k| k.starts_with("assets/index-") && !dist.join(k).exists())
         .collect();
+    assert!(
+        v2.expected.iter().all(|(k, _, _)| !delete.contains(k)),
+        "the plan deletes a file of the previous site: {delete:?}"
+    );
     assert!(!stale.is_empty(), "{v1_keys:?}");
     for k in &stale {
         assert!(

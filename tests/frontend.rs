@@ -10,10 +10,8 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use common::{Request, deckhand, endpoint, filters, request_mark, requests_since, unique};
-use site::{
-    Fault, IMMUTABLE, Site, config, copy_tree, fault_proxy, get, invalidations, keys, vite_site,
-};
+use common::{Request, deckhand, endpoint, filters, request_mark, requests_since};
+use site::{Fault, Fixture, IMMUTABLE, copy_tree, fault_proxy, get, invalidations, keys};
 
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -54,56 +52,6 @@ fn site_key(r: &Request, bucket: &str) -> String {
         .strip_prefix(&format!("/{bucket}/"))
         .unwrap_or("")
         .to_string()
-}
-
-struct Fixture {
-    tmp: tempfile::TempDir,
-    bucket: String,
-    distribution: Option<String>,
-}
-
-impl Fixture {
-    async fn new(with_distribution: bool) -> Self {
-        let bucket = unique("fe");
-        site::create_bucket(&bucket).await;
-        let distribution = if with_distribution {
-            Some(site::create_distribution(&bucket).await)
-        } else {
-            None
-        };
-        Self {
-            tmp: tempfile::tempdir().unwrap(),
-            bucket,
-            distribution,
-        }
-    }
-    fn dist(&self) -> std::path::PathBuf {
-        self.tmp.path().join("dist")
-    }
-    /// (Re)builds the site as `version`.
-    fn build(&self, version: u32, big: bool) -> Site {
-        let _ = std::fs::remove_dir_all(self.dist());
-        vite_site(&self.dist(), version, big)
-    }
-    fn config(&self, extra: &str) -> std::path::PathBuf {
-        config(
-            self.tmp.path(),
-            &self.bucket,
-            self.distribution.as_deref(),
-            extra,
-        )
-    }
-    async fn release_ids(&self) -> Vec<String> {
-        keys(&self.bucket)
-            .await
-            .into_iter()
-            .filter_map(|k| {
-                k.strip_prefix("_deckhand/releases/")
-                    .and_then(|k| k.strip_suffix(".json"))
-                    .map(str::to_string)
-            })
-            .collect()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -327,16 +275,25 @@ async fn a_header_rule_change_is_a_copy_and_a_same_size_change_is_uploaded() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn html_goes_last_and_nothing_is_deleted_before_the_record() {
+async fn html_goes_last_and_nothing_is_deleted_before_the_record_nor_any_record() {
     let fx = Fixture::new(false).await;
     let v1 = fx.build(1, false);
     let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
     deploy_ok(&cfg);
     let v1_index = sha(&std::fs::read(fx.dist().join("index.html")).unwrap());
     let v1_keys: BTreeSet<String> = v1.expected.iter().map(|(k, _, _)| k.clone()).collect();
-
+    // v2: the site live before v3 (kept whatever keep-releases says: it stays restorable).
     let v2 = fx.build(2, false);
     let v2_keys: BTreeSet<String> = v2.expected.iter().map(|(k, _, _)| k.clone()).collect();
+    deploy_ok(&cfg);
+    let live = keys(&fx.bucket).await;
+    assert!(
+        v1_keys.iter().all(|k| live.contains(k)),
+        "v1 is the previous site: {live:?}"
+    );
+
+    let v3 = fx.build(3, false);
+    let v3_keys: BTreeSet<String> = v3.expected.iter().map(|(k, _, _)| k.clone()).collect();
     let mark = request_mark();
     deploy_ok(&cfg);
     let reqs = bucket_requests(mark, &fx.bucket);
@@ -354,6 +311,9 @@ async fn html_goes_last_and_nothing_is_deleted_before_the_record() {
     let record_puts = pos(&|r| {
         r.operation == "PutObject" && site_key(r, &fx.bucket).starts_with("_deckhand/releases/")
     });
+    let index_puts = pos(&|r| {
+        r.operation == "PutObject" && site_key(r, &fx.bucket) == "_deckhand/ownership.json"
+    });
     let deletes = pos(&|r| {
         matches!(r.operation.as_str(), "DeleteObjects" | "DeleteObject")
             && !r.path.ends_with("/_deckhand/lock")
@@ -364,43 +324,54 @@ async fn html_goes_last_and_nothing_is_deleted_before_the_record() {
         asset_puts.iter().max() < html_puts.iter().min(),
         "HTML before an asset: {reqs:?}"
     );
-    assert_eq!(record_puts.len(), 1);
+    assert!(
+        index_puts.len() == 2 && index_puts[0] < asset_puts[0] && index_puts[1] > html_puts[0],
+        "the ownership index names the keys before they are written, and gets their ETags after: {reqs:?}"
+    );
+    // The record with what is pending (the GC), then the record without it.
+    assert_eq!(record_puts.len(), 2, "{reqs:?}");
     assert!(!deletes.is_empty(), "GC ran: {reqs:?}");
     assert!(
-        record_puts[0] < deletes[0],
+        record_puts[0] < deletes[0] && deletes[0] < record_puts[1],
         "DELETE before the record: {reqs:?}"
     );
+    assert!(
+        reqs.iter().all(
+            |r| !(matches!(r.operation.as_str(), "DeleteObject" | "DeleteObjects")
+                && r.path.contains("_deckhand/releases"))
+        ),
+        "a release record deleted: {reqs:?}"
+    );
 
-    // keep-releases 1 + no grace: v1-only keys, objects and the v1 record are collected.
+    // v1-only keys and objects are collected; v2 (previous) and v3 stay; every record stays.
     let live = keys(&fx.bucket).await;
     let site_keys: BTreeSet<_> = live
         .iter()
         .filter(|k| !k.starts_with("_deckhand/"))
         .cloned()
         .collect();
-    assert_eq!(site_keys, v2_keys);
+    let want: BTreeSet<String> = v2_keys.union(&v3_keys).cloned().collect();
+    assert_eq!(site_keys, want);
     assert_eq!(
-        v1_keys.difference(&v2_keys).count(),
+        v1_keys.difference(&want).count(),
         2,
-        "entry chunk and CSS differ"
+        "v1's entry chunk and CSS are gone"
     );
-    assert_eq!(fx.release_ids().await.len(), 1, "{live:?}");
-    let v2_index = sha(&std::fs::read(fx.dist().join("index.html")).unwrap());
-    assert!(
-        live.contains(&format!("_deckhand/objects/{v2_index}")),
-        "{live:?}"
+    assert_eq!(
+        fx.release_ids().await.len(),
+        3,
+        "records are history: {live:?}"
     );
     assert!(
         !live.contains(&format!("_deckhand/objects/{v1_index}")),
         "{live:?}"
     );
-    assert_eq!(
-        live.iter()
-            .filter(|k| k.starts_with("_deckhand/objects/"))
-            .count(),
-        4,
+    let v3_index = sha(&std::fs::read(fx.dist().join("index.html")).unwrap());
+    assert!(
+        live.contains(&format!("_deckhand/objects/{v3_index}")),
         "{live:?}"
     );
+    assert!(fx.newest_record().await["site"].get("pending").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -592,9 +563,9 @@ async fn drift_deleted_or_overwritten_by_hand_is_caught_and_repaired() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc() {
+async fn a_failed_invalidation_stays_pending_in_the_record_and_the_next_deploy_retries_it() {
     let fx = Fixture::new(true).await;
-    fx.build(1, false);
+    let v1 = fx.build(1, false);
     let dist = fx.distribution.clone().unwrap();
     let busy = |times: u64| {
         fault_proxy(&endpoint(), move |n, method, path| {
@@ -621,15 +592,20 @@ async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc()
     );
     assert_eq!(proxy.faults.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(invalidations(&dist).await.len(), 1);
-
-    // Always busy, short patience: exit 1 after the record, and no garbage collection.
+    assert!(fx.newest_record().await["site"].get("pending").is_none());
     fx.build(2, false);
-    let before = keys(&fx.bucket).await;
+    deploy_ok(&cfg);
+    assert_eq!(invalidations(&dist).await.len(), 2);
+
+    // Always busy, short patience: exit 1 after the record, no garbage collection (v1's files
+    // would go: v2 is the previous site, v1 no longer kept), and the record says what is pending.
+    fx.build(3, false);
+    let v1_chunk = site::key_of(&v1, "assets/index-", ".js");
     let proxy = busy(u64::MAX);
-    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n  invalidation: { timeout: 1s }\n");
+    let slow = fx.config("  keep-releases: 1\n  gc-grace: 0s\n  invalidation: { timeout: 1s }\n");
     let mark = request_mark();
     let out = deploy_with(
-        &cfg,
+        &slow,
         &[],
         &[("AWS_ENDPOINT_URL_CLOUDFRONT", proxy.url.as_str())],
     )
@@ -640,12 +616,26 @@ async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc()
             && stderr.contains("TooManyInvalidationsInProgress"),
         "{stderr}"
     );
-    assert!(stderr.contains("help: the release is recorded"), "{stderr}");
+    assert!(
+        stderr.contains("help: the release is recorded with its invalidation pending"),
+        "{stderr}"
+    );
     assert_eq!(
         fx.release_ids().await.len(),
-        2,
+        3,
         "the record was written first"
     );
+    let record = fx.newest_record().await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let pending = &record["site"]["pending"];
+    assert_eq!(pending["distribution"], dist.as_str(), "{record}");
+    assert_eq!(
+        pending["paths"],
+        serde_json::json!(["/index.html"]),
+        "{record}"
+    );
+    assert_eq!(pending["gc"], true, "{record}");
+    let failed_id = record["id"].as_str().unwrap().to_string();
     let deletes: Vec<_> = bucket_requests(mark, &fx.bucket)
         .into_iter()
         .filter(|r| r.operation == "DeleteObjects")
@@ -654,13 +644,32 @@ async fn too_many_invalidations_in_progress_backs_off_then_gives_up_without_gc()
         deletes.is_empty(),
         "GC ran after a failed invalidation: {deletes:?}"
     );
-    let after = keys(&fx.bucket).await;
+    assert!(keys(&fx.bucket).await.contains(&v1_chunk));
+
+    // The same build again, CloudFront free: not "no changes" — the pending invalidation and
+    // GC are this deploy's; then the record says nothing is pending.
+    let before = invalidations(&dist).await.len();
+    let stdout = deploy_ok(&cfg);
     assert!(
-        before
-            .iter()
-            .filter(|k| !k.starts_with("_deckhand/"))
-            .all(|k| after.contains(k))
+        stdout.contains(&format!(
+            "pending from release {failed_id}: its invalidation (/index.html) and its garbage collection did not complete"
+        )),
+        "{stdout}"
     );
+    let all = invalidations(&dist).await;
+    assert_eq!(all.len(), before + 1, "{all:?}");
+    assert_eq!(all.last().unwrap(), &["/index.html"]);
+    assert!(!keys(&fx.bucket).await.contains(&v1_chunk), "the GC ran");
+    assert!(fx.newest_record().await["site"].get("pending").is_none());
+    // Now it is done: the next deploy of that build writes nothing.
+    let mark = request_mark();
+    let stdout = deploy_ok(&cfg);
+    assert!(stdout.contains("no changes"), "{stdout}");
+    let writes: Vec<_> = bucket_requests(mark, &fx.bucket)
+        .into_iter()
+        .filter(|r| r.write)
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,6 +14,7 @@ mod backend;
 mod cli;
 mod deploy_plan;
 mod frontend;
+mod gc;
 mod github;
 mod hardening;
 mod lock;

@@ -2,7 +2,10 @@
 //! edge (dev/edge/server.mjs running the real CloudFront Function, infra/functions/spa-router.js,
 //! in front of the site bucket on the local stack) every 50 ms: `/`, a deep route, and every asset
 //! the fetched HTML references. It must never see a 4xx/5xx or an HTML page that references a
-//! missing asset. Needs node and `npm ci` in dev/edge (the 45-rust stage does it).
+//! missing asset — nor may a tab still open on the first page (its assets, fetched again the way a
+//! lazy import would) while the next release is live, even with the most eager garbage
+//! collection (`keep-releases: 1`, `gc-grace: 0s`): the site live before the current one is kept.
+//! Needs node and `npm ci` in dev/edge (the 45-rust stage does it).
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use crate::common;
@@ -73,6 +76,8 @@ struct Probe {
     fetches: AtomicU64,
     broken: std::sync::Mutex<Vec<String>>,
     stop: AtomicBool,
+    /// The assets of the first page the prober saw: a tab opened then keeps loading them.
+    open_tab: std::sync::Mutex<Vec<String>>,
 }
 
 fn probe_loop(base: &str, probe: &Probe) {
@@ -102,7 +107,14 @@ fn probe_loop(base: &str, probe: &Probe) {
                     .push(format!("{page}: {status} {}", &html[..html.len().min(120)]));
                 continue;
             }
-            for asset in references(&html) {
+            let assets = references(&html);
+            {
+                let mut tab = probe.open_tab.lock().unwrap();
+                if tab.is_empty() {
+                    tab.clone_from(&assets);
+                }
+            }
+            for asset in assets {
                 let (status, _) = get(&asset);
                 if status != 200 {
                     probe
@@ -111,6 +123,15 @@ fn probe_loop(base: &str, probe: &Probe) {
                         .unwrap()
                         .push(format!("{page} references {asset}: {status}"));
                 }
+            }
+        }
+        let tab = probe.open_tab.lock().unwrap().clone();
+        for asset in tab {
+            let (status, _) = get(&asset);
+            if status != 200 {
+                probe.broken.lock().unwrap().push(format!(
+                    "a tab open on the first page loads {asset}: {status}"
+                ));
             }
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -123,7 +144,13 @@ async fn a_prober_sees_no_broken_page_during_a_deploy_and_a_rollback() {
     site::create_bucket(&bucket).await;
     let distribution = site::create_distribution(&bucket).await;
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = site::config(tmp.path(), &bucket, Some(&distribution), "");
+    // The most eager garbage collection there is.
+    let cfg = site::config(
+        tmp.path(),
+        &bucket,
+        Some(&distribution),
+        "  keep-releases: 1\n  gc-grace: 0s\n",
+    );
     let dist = tmp.path().join("dist");
     let deploy = |args: &[&str]| {
         let mut cmd = deckhand();
@@ -148,6 +175,7 @@ async fn a_prober_sees_no_broken_page_during_a_deploy_and_a_rollback() {
         fetches: AtomicU64::new(0),
         broken: Default::default(),
         stop: AtomicBool::new(false),
+        open_tab: Default::default(),
     });
     let prober = {
         let probe = Arc::clone(&probe);

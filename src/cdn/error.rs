@@ -50,7 +50,7 @@ impl Diagnose for CdnError {
     fn help(&self) -> Option<String> {
         match self {
             CdnError::Create { source, .. } => Some(format!(
-                "the release is recorded and its files are live in S3; caches expire on their own, or re-run the deploy{}",
+                "the release is recorded with its invalidation pending (its files are live in S3; its garbage collection waits too): the next deploy of the frontend, or a rollback, retries them{}",
                 source
                     .help()
                     .map(|h| format!("\n{h}"))

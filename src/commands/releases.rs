@@ -17,7 +17,7 @@ use crate::commands::error::CommandError as Error;
 use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::output;
-use crate::plan::site::{Headers, Live, Phase, human_bytes};
+use crate::plan::site::{Live, human_bytes, in_place};
 use crate::release::error::ReleaseError;
 use crate::release::store::ReleaseStore;
 use crate::release::{ReleaseRecord, ReleaseStatus};
@@ -100,17 +100,6 @@ pub(crate) fn short_td(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_string()
 }
 
-/// Is a manifest entry content-hashed (served immutable), i.e. restored from its own key?
-pub(crate) fn is_immutable(key: &str, content_type: &str, cache_control: &str) -> bool {
-    Phase::of(
-        key,
-        &Headers {
-            content_type: content_type.to_string(),
-            cache_control: cache_control.to_string(),
-        },
-    ) == Phase::Immutable
-}
-
 /// Why the release cannot be restored from what the bucket still holds, if it cannot.
 pub(crate) fn missing_files(record: &ReleaseRecord, live: Option<&Live>) -> Option<String> {
     let site = record.site.as_ref()?;
@@ -123,8 +112,8 @@ pub(crate) fn missing_files(record: &ReleaseRecord, live: Option<&Live>) -> Opti
     let mut missing = 0usize;
     let mut example = None;
     for (key, entry) in &site.files {
-        let present = if is_immutable(key, &entry.content_type, &entry.cache_control) {
-            live.site.get(key).is_some_and(|o| o.size == entry.size)
+        let present = if entry.in_place(key) {
+            in_place(entry, live.site.get(key))
         } else {
             live.objects.contains_key(&entry.sha256)
         };
@@ -340,6 +329,7 @@ mod tests {
                 content_type: "text/html".into(),
                 cache_control: "no-cache".into(),
                 etag: None,
+                hashed: None,
             },
         );
         files.insert(
@@ -350,6 +340,7 @@ mod tests {
                 content_type: "text/javascript".into(),
                 cache_control: "public, max-age=31536000, immutable".into(),
                 etag: None,
+                hashed: None,
             },
         );
         ReleaseRecord {
@@ -381,6 +372,7 @@ mod tests {
                 files,
                 status,
                 failure: None,
+                pending: None,
             }),
         }
     }

@@ -160,12 +160,22 @@ pub(crate) struct FrontendFile {
     /// CloudFront distribution id (optional: no CDN, no invalidation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) distribution: Option<String>,
-    /// Releases whose files are kept in the bucket (default 5).
+    /// Distinct site versions whose files are kept in the bucket (default 5, at least 2: the site
+    /// live before the current one stays restorable). Deploys that do not change the site and
+    /// rollbacks to a kept version use no slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) keep_releases: Option<u32>,
-    /// Ordered header rules (default: Vite's `assets/**` immutable, everything else `no-cache`).
+    /// Ordered header rules, before the defaults (a name that carries a content hash:
+    /// `public, max-age=31536000, immutable`; everything else `no-cache`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) headers: Vec<HeaderRule>,
+    /// Regular expression (over the key, relative to `dir`) of names that carry a content hash:
+    /// such a file is immutable (cached a year, never overwritten, restored in place); every other
+    /// file is mutable (stored under `_deckhand/objects/<sha256>`, restored by sha256, invalidated
+    /// when it changes). A capture group `hash` without a digit or an upper-case letter
+    /// (`icon-settings.svg`: a word) is not taken as a hash. Default: Vite's `assets/NAME-HASH.EXT` (8 url-safe base64 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hashed_names: Option<String>,
     /// Globs (relative to `dir`) of files never uploaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) exclude: Vec<String>,
@@ -182,7 +192,15 @@ pub(crate) struct FrontendFile {
     /// Most keys deleted by garbage collection in one run (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_delete: Option<usize>,
-    /// Unreferenced keys younger than this are not collected (default `1h`).
+    /// Take over the keys in the bucket deckhand did not publish (e.g. a bucket `aws s3 sync`
+    /// filled): garbage collection then deletes those no kept site version references. Default
+    /// false: deckhand deletes only what it published. Meant for one deploy; left on, every
+    /// deploy takes over whatever another tool put in the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) adopt: Option<bool>,
+    /// A key deckhand published is deleted once no kept site version references it and the live
+    /// site has not referenced it for this long: tabs still open on an older page can load it
+    /// (default `1h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) gc_grace: Option<HumanDuration>,
     /// Whether the distribution runs the SPA router function (default true). Without it, `/` is

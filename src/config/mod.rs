@@ -20,8 +20,16 @@ pub(crate) use file::{
 };
 pub(crate) use stack::StackOutputs;
 
-/// Immutable asset rule Vite's content-hashed output gets by default.
+/// The Cache-Control a file whose name carries a content hash gets by default.
 pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `frontend.hashed-names` unless set: Vite's output names. Vite 5–7 (Rollup 4) and Vite 8
+/// (Rolldown) name chunks and assets `assets/[name]-[hash].js` / `assets/[name]-[hash][extname]`
+/// with an 8-character hash of url-safe base64 (`A-Z a-z 0-9 - _`; Rollup's and Rolldown's
+/// `output.hashCharacters` default, https://rolldown.rs/reference/OutputOptions.hashCharacters),
+/// e.g. `assets/index-DvtkDNFB.js`, `assets/index-Bf8s2LIj.css` (a Vite 8 build, checked here);
+/// source maps add `.map`. Files under `public/` (e.g. `public/assets/logo.png`) are copied as they are.
+pub(crate) const DEFAULT_HASHED_NAMES: &str =
+    r"^assets/(?:[^/]+/)*[^/]+-(?P<hash>[A-Za-z0-9_-]{8})(?:\.[A-Za-z0-9]+)+$";
 /// Everything else (HTML entry points, favicon, robots.txt …) is revalidated.
 pub(crate) const NO_CACHE: &str = "no-cache";
 
@@ -126,14 +134,19 @@ pub(crate) struct Frontend {
     pub(crate) bucket: String,
     pub(crate) distribution: Option<String>,
     pub(crate) keep_releases: u32,
-    /// User rules first, then the Vite defaults; the first match wins.
+    /// The user's rules (the first match wins); after them, a hashed name gets [`IMMUTABLE`] and
+    /// everything else [`NO_CACHE`].
     pub(crate) headers: Vec<HeaderRule>,
+    /// `frontend.hashed-names` (a valid regular expression).
+    pub(crate) hashed_names: String,
     pub(crate) exclude: Vec<String>,
     pub(crate) concurrency: usize,
     pub(crate) max_delete: usize,
     pub(crate) max_files: usize,
     pub(crate) require_index: bool,
     pub(crate) gc_grace: Duration,
+    /// `frontend.adopt`: take over the keys deckhand did not publish.
+    pub(crate) adopt: bool,
     pub(crate) spa_router: bool,
     pub(crate) invalidation: Invalidation,
 }
@@ -148,22 +161,6 @@ pub(crate) struct Invalidation {
 /// `frontend.max-files` unless set: far above a real SPA build (hundreds to a few thousand
 /// files), far below a project directory with `node_modules`.
 pub(crate) const DEFAULT_MAX_FILES: usize = 20_000;
-
-/// The default header rules (after any user rules).
-pub(crate) fn default_header_rules() -> Vec<HeaderRule> {
-    vec![
-        HeaderRule {
-            pattern: "assets/**".into(),
-            cache_control: Some(IMMUTABLE.into()),
-            content_type: None,
-        },
-        HeaderRule {
-            pattern: "**".into(),
-            cache_control: Some(NO_CACHE.into()),
-            content_type: None,
-        },
-    ]
-}
 
 /// `key` (in deckhand.yml) is not set; `flag` is its override flag and action input.
 fn missing(key: &'static str, flag: &'static str, stack_output: &'static str) -> ConfigError {
@@ -321,21 +318,29 @@ fn resolve_frontend(
             message: format!("invalid glob `{pattern}`: {e}"),
         })?;
     }
-    let mut headers = fe.headers.clone();
-    headers.extend(default_header_rules());
+    let hashed_names = fe
+        .hashed_names
+        .clone()
+        .unwrap_or_else(|| DEFAULT_HASHED_NAMES.to_string());
+    regex_lite::Regex::new(&hashed_names).map_err(|e| ConfigError::Invalid {
+        origin: "frontend.hashed-names".into(),
+        message: format!("invalid regular expression `{hashed_names}`: {e}"),
+    })?;
     let inv = fe.invalidation.clone().unwrap_or_default();
     Ok(Frontend {
         dir,
         bucket,
         distribution,
         keep_releases: fe.keep_releases.unwrap_or(5).max(1),
-        headers,
+        headers: fe.headers.clone(),
+        hashed_names,
         exclude: fe.exclude.clone(),
         concurrency: fe.concurrency.unwrap_or(64).max(1),
         max_delete: fe.max_delete.unwrap_or(1000),
         max_files: fe.max_files.unwrap_or(DEFAULT_MAX_FILES).max(1),
         require_index: fe.require_index.unwrap_or(true),
         gc_grace: fe.gc_grace.map_or(Duration::from_secs(3600), |d| d.0),
+        adopt: fe.adopt.unwrap_or(false),
         spa_router: fe.spa_router.unwrap_or(true),
         invalidation: Invalidation {
             wait: inv.wait.unwrap_or(false),

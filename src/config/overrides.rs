@@ -43,7 +43,9 @@ pub(crate) fn merge(file: &mut ConfigFile, over: ConfigFile) {
         set(&mut f.require_index, o.require_index);
         set(&mut f.max_delete, o.max_delete);
         set(&mut f.gc_grace, o.gc_grace);
+        set(&mut f.adopt, o.adopt);
         set(&mut f.spa_router, o.spa_router);
+        set(&mut f.hashed_names, o.hashed_names);
         f.headers.splice(0..0, o.headers);
         f.exclude.extend(o.exclude);
         if let Some(i) = o.invalidation {

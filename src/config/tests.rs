@@ -75,7 +75,11 @@ fn defaults_follow_the_design() {
     assert_eq!(f.max_delete, 1000);
     assert!(f.spa_router);
     assert!(!f.invalidation.wait);
-    assert_eq!(f.headers, default_header_rules());
+    assert!(
+        f.headers.is_empty(),
+        "the defaults are the hashed-name rule and no-cache"
+    );
+    assert_eq!(f.hashed_names, DEFAULT_HASHED_NAMES);
 }
 
 #[test]
@@ -87,9 +91,29 @@ fn user_header_rules_come_before_the_defaults() {
         .expect("resolves")
         .frontend
         .expect("frontend");
-    assert_eq!(f.headers.len(), 3);
+    assert_eq!(f.headers.len(), 1);
     assert_eq!(f.headers[0].pattern, "*.json");
-    assert_eq!(f.headers[1].cache_control.as_deref(), Some(IMMUTABLE));
+}
+
+#[test]
+fn hashed_names_is_a_regular_expression_checked_when_loading() {
+    let l = loaded("frontend:\n  bucket: b\n  hashed-names: '^static/.+\\.[0-9a-f]{8}\\.js$'\n");
+    let f = resolve(&l, None)
+        .expect("resolves")
+        .frontend
+        .expect("frontend");
+    assert_eq!(f.hashed_names, r"^static/.+\.[0-9a-f]{8}\.js$");
+    let l = loaded("frontend:\n  bucket: b\n  hashed-names: 'assets/(['\n");
+    let err = resolve(&l, None).expect_err("bad regex");
+    assert!(
+        err.to_string()
+            .starts_with("frontend.hashed-names: invalid regular expression `assets/([`"),
+        "{err}"
+    );
+    assert_eq!(
+        crate::diagnose::Diagnose::exit(&err),
+        crate::diagnose::Exit::Usage
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! The executor: phases 1-3 ([`upload`]), then, after `deploy` wrote the record, [`finish`]:
-//! the CloudFront invalidation and garbage collection.
+//! The executor: [`upload`] (the ownership index naming every key about to be written, then
+//! phases 1-3), then, after `deploy` wrote the record (saying what is pending), [`finish`]: the
+//! CloudFront invalidation, garbage collection, the index with the upload's ETags, and the record
+//! again without `pending`.
 
 use std::time::Duration;
 
@@ -10,22 +12,48 @@ use crate::aws::AwsContext;
 use crate::cdn::{self, CdnError};
 use crate::config::Frontend;
 use crate::plan::DeployOptions;
+use crate::plan::ownership::{OwnedFrom, Ownership};
 use crate::plan::site::{InvalidationPlan, SitePlan, human_bytes};
 use crate::release::store::ReleaseStore;
-use crate::release::{ReleaseMeta, ReleaseStatus, SiteRelease};
+use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStatus, SitePending, SiteRelease};
 use crate::site;
 
-/// Phases 1-3 (immutable assets, other files and the objects store, HTML last). Returns the
-/// site part of the release record, which `deploy` writes before calling [`finish`].
+/// The ownership index as this release last wrote it (None: this apply keeps no index: the plan
+/// came from a file, or a rollback found none), for the write after the publish.
+#[derive(Debug)]
+pub(crate) struct Index(Option<(Ownership, Option<String>)>);
+
+/// Before the first upload, the ownership index names every key this release writes (and the
+/// adopted ones): a deploy killed mid-upload leaves nothing deckhand wrote outside it. Then phases
+/// 1-3 (immutable assets, other files and the objects store, HTML last). Returns the site part of
+/// the release record — with what is still to do after it is written — which `deploy` writes
+/// before calling [`finish`] with the index state returned beside it.
 pub(crate) async fn upload(
     ctx: &AwsContext,
     cfg: &Frontend,
     plan: &SitePlan,
     _meta: &ReleaseMeta,
     opts: &DeployOptions,
-) -> Result<SiteRelease, FrontendError> {
+) -> Result<(SiteRelease, Index), FrontendError> {
     let mut files = plan.manifest.clone();
+    let mut index = Index(None);
     if !opts.dry_run {
+        let etag = match plan.live.owned_from {
+            OwnedFrom::Unknown => None,
+            OwnedFrom::Index => Some(plan.live.ownership.clone()),
+            // Rebuilt from the records: there is none yet.
+            OwnedFrom::Records => Some(None),
+        };
+        if let Some(mut etag) = etag {
+            let mut owned = plan.live.owned.clone();
+            if owned.before_upload(&plan.manifest, &plan.gc.adopt, &plan.gc.disown)
+                || etag.is_none()
+            {
+                etag =
+                    Some(site::ownership::write(ctx, &plan.bucket, &owned, etag.as_deref()).await?);
+            }
+            index = Index(Some((owned, etag)));
+        }
         let etags = site::upload::run(ctx, plan, cfg.concurrency).await?;
         for (key, etag) in etags {
             if let Some(entry) = files.get_mut(&key) {
@@ -33,12 +61,34 @@ pub(crate) async fn upload(
             }
         }
     }
-    Ok(SiteRelease {
-        bucket: plan.bucket.clone(),
-        files,
-        status: ReleaseStatus::Succeeded,
-        failure: None,
-    })
+    Ok((
+        SiteRelease {
+            bucket: plan.bucket.clone(),
+            files,
+            status: ReleaseStatus::Succeeded,
+            failure: None,
+            pending: pending(plan),
+        },
+        index,
+    ))
+}
+
+/// What is left after the files are live: the invalidation's paths and the garbage collection
+/// (None when neither has anything to do).
+fn pending(plan: &SitePlan) -> Option<SitePending> {
+    let (distribution, paths) = match &plan.invalidation {
+        InvalidationPlan::Paths {
+            distribution,
+            paths,
+        } => (Some(distribution.clone()), paths.clone()),
+        _ => (None, Vec::new()),
+    };
+    let p = SitePending {
+        distribution,
+        paths,
+        gc: !plan.gc.delete.is_empty(),
+    };
+    (!p.is_done()).then_some(p)
 }
 
 /// The site part of a release whose publish failed: what it tried to publish, marked failed
@@ -49,23 +99,68 @@ pub(crate) fn failed_site(plan: &SitePlan, err: &FrontendError) -> SiteRelease {
         files: plan.manifest.clone(),
         status: ReleaseStatus::Failed,
         failure: Some(err.to_string()),
+        pending: None,
     }
 }
 
-/// After the record is written: CloudFront invalidation, then garbage collection.
+/// After the record is written: the CloudFront invalidation, then garbage collection (never
+/// after a failed invalidation), then the ownership index (the ETags the upload returned, when
+/// each key stopped being live, the deleted keys gone), then — once nothing is pending — the
+/// record again without `pending`. On a failure the record keeps saying what is pending.
 pub(crate) async fn finish(
     ctx: &AwsContext,
     cfg: &Frontend,
     plan: &SitePlan,
+    index: Index,
     store: &ReleaseStore<'_>,
-    meta: &ReleaseMeta,
+    record: &mut ReleaseRecord,
     opts: &DeployOptions,
 ) -> Result<(), FrontendError> {
     if opts.dry_run {
         return Ok(());
     }
-    let invalidated = invalidate(ctx, cfg, plan, meta, opts).await?;
-    let collected = collect(ctx, cfg, plan, store).await?;
+    let was_pending = record.site.as_ref().and_then(|s| s.pending.clone());
+    let mut left = was_pending.clone();
+    let outcome = async {
+        let invalidated = match invalidate(ctx, cfg, plan, &record.id, opts).await {
+            Ok(text) => text,
+            Err(Invalidation::NotCreated(e)) => return Err(e),
+            Err(Invalidation::NotCompleted(e)) => {
+                // Created: nothing to retry there; the garbage collection still waits.
+                if let Some(p) = left.as_mut() {
+                    p.paths.clear();
+                    p.distribution = None;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(p) = left.as_mut() {
+            p.paths.clear();
+            p.distribution = None;
+        }
+        let collected = collect(ctx, cfg, plan).await?;
+        left = None;
+        Ok((invalidated, collected))
+    }
+    .await;
+    let deleted: &[String] = if outcome.is_ok() {
+        &plan.gc.delete
+    } else {
+        &[]
+    };
+    if let (Index(Some((mut owned, etag))), Some(site)) = (index, &record.site) {
+        let now = chrono::Utc::now().timestamp();
+        if owned.after_publish(&site.files, &record.id, deleted, now) {
+            site::ownership::write(ctx, &plan.bucket, &owned, etag.as_deref()).await?;
+        }
+    }
+    if left != was_pending
+        && let Some(site) = record.site.as_mut()
+    {
+        site.pending = left.filter(|p| !p.is_done());
+        store.write(record).await?;
+    }
+    let (invalidated, collected) = outcome?;
     tracing::info!(
         "frontend: uploaded {} files ({}), updated headers of {}, stored {} rollback copies, {} unchanged; {invalidated}; {collected}",
         plan.uploads.len(),
@@ -77,13 +172,20 @@ pub(crate) async fn finish(
     Ok(())
 }
 
+/// Why the invalidation did not succeed: not created (to retry), or created but not completed
+/// within the configured wait (`required`).
+enum Invalidation {
+    NotCreated(FrontendError),
+    NotCompleted(FrontendError),
+}
+
 async fn invalidate(
     ctx: &AwsContext,
     cfg: &Frontend,
     plan: &SitePlan,
-    meta: &ReleaseMeta,
+    release_id: &str,
     opts: &DeployOptions,
-) -> Result<String, FrontendError> {
+) -> Result<String, Invalidation> {
     let (distribution, paths) = match &plan.invalidation {
         InvalidationPlan::NoDistribution => return Ok("no CloudFront distribution".into()),
         InvalidationPlan::Nothing { distribution } => {
@@ -97,7 +199,7 @@ async fn invalidate(
     // Derived from the release and its paths: a retried step gets the same invalidation back,
     // while two batches never share a reference.
     let digest = sha2::Sha256::digest(paths.join("\n").as_bytes());
-    let reference = format!("deckhand-{}-{}", meta.id, &hex::encode(digest)[..12]);
+    let reference = format!("deckhand-{release_id}-{}", &hex::encode(digest)[..12]);
     let id = cdn::create(
         ctx,
         distribution,
@@ -105,18 +207,22 @@ async fn invalidate(
         &reference,
         cfg.invalidation.timeout,
     )
-    .await?;
+    .await
+    .map_err(|e| Invalidation::NotCreated(e.into()))?;
     tracing::info!("invalidation {id} on {distribution}: {}", paths.join(" "));
     if cfg.invalidation.wait && !opts.no_wait {
         let timeout = cfg.invalidation.timeout;
-        if !cdn::wait(ctx, distribution, &id, timeout).await? {
+        let done = cdn::wait(ctx, distribution, &id, timeout)
+            .await
+            .map_err(|e| Invalidation::NotCompleted(e.into()))?;
+        if !done {
             let err = CdnError::Timeout {
                 distribution: distribution.clone(),
                 id: id.clone(),
                 waited: timeout,
             };
             if cfg.invalidation.required {
-                return Err(err.into());
+                return Err(Invalidation::NotCompleted(err.into()));
             }
             tracing::warn!("{err}");
             crate::github::warning_annotation(&err.to_string());
@@ -127,30 +233,28 @@ async fn invalidate(
     Ok(format!("invalidation {id} created"))
 }
 
-/// Deletes what the plan's garbage collection selected.
+/// Deletes what the plan's garbage collection selected (never a release record).
 async fn collect(
     ctx: &AwsContext,
     cfg: &Frontend,
     plan: &SitePlan,
-    store: &ReleaseStore<'_>,
 ) -> Result<String, FrontendError> {
     let gc = &plan.gc;
     if !gc.delete.is_empty() {
         site::gc::delete(ctx, &plan.bucket, &gc.delete).await?;
     }
-    if !gc.expire_records.is_empty() {
-        store.delete(&gc.expire_records).await?;
-    }
-    let mut text = format!(
-        "garbage collection deleted {} keys and {} expired release records",
-        gc.delete.len(),
-        gc.expire_records.len()
-    );
+    let mut text = format!("garbage collection deleted {} keys", gc.delete.len());
     if gc.young > 0 {
         text.push_str(&format!(
-            ", kept {} unreferenced keys younger than {}",
+            ", kept {} keys unreferenced for less than {}",
             gc.young,
             humantime::format_duration(Duration::from_secs(cfg.gc_grace.as_secs()))
+        ));
+    }
+    if gc.foreign.count > 0 {
+        text.push_str(&format!(
+            ", left {} keys deckhand did not publish",
+            gc.foreign.count
         ));
     }
     if gc.deferred > 0 {

@@ -8,6 +8,7 @@
 mod apply;
 mod error;
 mod observe;
+mod owned;
 mod plan;
 
 pub(crate) use apply::{failed_site, finish, upload};
@@ -17,43 +18,40 @@ use crate::aws::AwsContext;
 use crate::config::Frontend;
 use crate::plan::DeployOptions;
 use crate::plan::fingerprint::SitePrint;
+use crate::plan::ownership::OwnedFrom;
 use crate::plan::site::SitePlan;
 use crate::release::history::History;
 
-/// Scans the directory, reads the live state (the last site release's manifest + one
-/// ListObjectsV2 pass), and plans; a plan that publishes also decides the garbage collection
-/// that follows it (reading back as many release records as `keep-releases` keeps). Never
-/// writes.
+/// Scans the directory, reads the live state (the live site's release, one ListObjectsV2 pass,
+/// the ownership index — rebuilt from the release records when there is none yet), and plans; a
+/// plan that publishes also decides the garbage collection that follows it (reading the records
+/// of the site versions it keeps). Never writes.
 pub(crate) async fn plan(
     ctx: &AwsContext,
     cfg: &Frontend,
     mut history: Option<&mut History<'_, '_>>,
-    release_id: &str,
+    _release_id: &str,
     _opts: &DeployOptions,
 ) -> Result<SitePlan, FrontendError> {
     let last = match history.as_deref_mut() {
         Some(h) => h.latest_site().await?,
         None => None,
     };
-    let observed = observe::observe(ctx, cfg, last.as_ref()).await?;
+    let mut observed = observe::observe(ctx, cfg, last.as_ref()).await?;
+    if observed.live.owned_from != OwnedFrom::Index {
+        observed.live.owned = match history.as_deref() {
+            Some(h) => owned::from_records(h, &cfg.bucket).await?,
+            None => crate::plan::ownership::Ownership::default(),
+        };
+        observed.live.owned_from = OwnedFrom::Records;
+    }
+    crate::site::ownership::confirm(ctx, &cfg.bucket, &mut observed.live).await?;
     let mut site = plan::plan_from(cfg, observed, last.as_ref());
     if let Some(h) = history
         && !site.is_empty()
     {
-        let keep = usize::try_from(cfg.keep_releases)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let (sites, _) = h.sites(&cfg.bucket, keep - 1).await?;
-        plan::collect(
-            cfg,
-            &mut site,
-            &plan::Kept {
-                sites: &sites,
-                ids: &h.ids,
-                new_id: release_id,
-                now: chrono::Utc::now().timestamp(),
-            },
-        );
+        let kept = owned::kept_versions(h, cfg, last.as_ref(), &site).await;
+        plan::collect(cfg, &mut site, &kept, chrono::Utc::now().timestamp());
     }
     Ok(site)
 }
@@ -66,10 +64,10 @@ pub(crate) async fn fingerprint(
 ) -> Result<SitePrint, FrontendError> {
     let known: Vec<&str> = plan.manifest.keys().map(String::as_str).collect();
     let live = crate::site::observe::list(ctx, &cfg.bucket, &known).await?;
-    Ok(SitePrint::of(&cfg.bucket, &live.site, &live.objects))
+    Ok(SitePrint::of(&cfg.bucket, &live))
 }
 
 /// The fingerprint of the listing a plan was made from.
 pub(crate) fn planned_print(plan: &SitePlan) -> SitePrint {
-    SitePrint::of(&plan.bucket, &plan.live.site, &plan.live.objects)
+    SitePrint::of(&plan.bucket, &plan.live)
 }

@@ -4,6 +4,7 @@
 use super::error::FrontendError;
 use crate::aws::AwsContext;
 use crate::config::Frontend;
+use crate::plan::ownership::OwnedFrom;
 use crate::plan::site::Live;
 use crate::release::ReleaseRecord;
 use crate::site::headers::HeaderRules;
@@ -19,7 +20,7 @@ pub(crate) struct Observed {
 
 /// Scans and hashes `cfg.dir` alone (no AWS call).
 pub(crate) async fn scan_only(cfg: &Frontend) -> Result<Vec<Desired>, FrontendError> {
-    let rules = HeaderRules::new(&cfg.headers)?;
+    let rules = HeaderRules::new(&cfg.headers, &cfg.hashed_names)?;
     let dir = cfg.dir.clone();
     let exclude = cfg.exclude.clone();
     let limits = scan::Limits {
@@ -35,6 +36,7 @@ pub(crate) async fn scan_only(cfg: &Frontend) -> Result<Vec<Desired>, FrontendEr
         .into_iter()
         .map(|f| Desired {
             headers: rules.headers(&f.key),
+            hashed: rules.hashed(&f.key),
             key: f.key,
             path: f.path,
             size: f.size,
@@ -55,8 +57,38 @@ pub(crate) async fn observe(
         .filter(|s| s.bucket == cfg.bucket)
         .map(|s| s.files.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let (desired, live) = tokio::join!(scan_only(cfg), observe::list(ctx, &cfg.bucket, &known));
+    let (desired, live, index) = tokio::join!(
+        scan_only(cfg),
+        observe::list(ctx, &cfg.bucket, &known),
+        crate::site::ownership::read(ctx, &cfg.bucket)
+    );
     let desired = desired?;
-    let live = live?;
+    let mut live = live?;
+    if let Some((etag, owned)) = index? {
+        // The version parsed stands in the fingerprint (the listing may have seen another).
+        live.ownership = Some(etag);
+        live.owned = owned;
+        live.owned_from = OwnedFrom::Index;
+    }
+    warn_immutable_unhashed(&desired);
     Ok(Observed { desired, live })
+}
+
+/// A header rule that makes a file without a content hash in its name immutable: browsers keep
+/// their copy for as long as the rule says, whatever a later release publishes under that name
+/// (deckhand still treats it as mutable: stored for rollback, invalidated when it changes).
+fn warn_immutable_unhashed(desired: &[Desired]) {
+    let odd: Vec<&str> = desired
+        .iter()
+        .filter(|d| !d.hashed && d.headers.cache_control.contains("immutable"))
+        .map(|d| d.key.as_str())
+        .collect();
+    if let Some(first) = odd.first() {
+        let line = format!(
+            "frontend.headers makes {} file(s) whose name carries no content hash immutable (e.g. {first}): browsers keep them even after a release changes them; give them another cache-control, or set frontend.hashed-names if their names do carry a hash",
+            odd.len()
+        );
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
 }

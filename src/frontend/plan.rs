@@ -1,21 +1,30 @@
 //! The frontend planner (pure): the observed files and bucket against the last release, and the
 //! garbage collection that follows the publish.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use super::observe::Observed;
+use super::owned::Kept;
 use crate::config::Frontend;
 use crate::plan::site::SitePlan;
-use crate::release::{ReleaseRecord, ReleaseStatus, SiteRelease};
+use crate::release::{ManifestEntry, ReleaseRecord};
 use crate::site::gc;
 use crate::site::plan::{PlanInput, plan};
 
-/// Plans the publish of `observed` with the settings of `cfg`.
+/// Plans the publish of `observed` with the settings of `cfg`. `last` is the release whose site
+/// is live (its manifest is the baseline; what it left pending, this plan carries).
 pub(crate) fn plan_from(
     cfg: &Frontend,
     observed: Observed,
     last: Option<&ReleaseRecord>,
 ) -> SitePlan {
+    let pending = last.and_then(|r| {
+        r.site
+            .as_ref()
+            .filter(|s| s.bucket == cfg.bucket)
+            .and_then(|s| s.pending.as_ref())
+            .map(|p| (r.id.as_str(), p))
+    });
     plan(PlanInput {
         bucket: &cfg.bucket,
         dir: cfg.dir.display().to_string(),
@@ -27,49 +36,33 @@ pub(crate) fn plan_from(
         keep_releases: cfg.keep_releases,
         grace_seconds: cfg.gc_grace.as_secs(),
         max_delete: cfg.max_delete,
+        adopt: cfg.adopt,
+        pending,
     })
 }
 
-/// The release history garbage collection keeps, as read when planning.
-pub(crate) struct Kept<'a> {
-    /// The newest site releases to this bucket before this one (at most keep-releases - 1),
-    /// newest first.
-    pub(crate) sites: &'a [ReleaseRecord],
-    /// Every release id, oldest first (this one not yet among them).
-    pub(crate) ids: &'a [String],
-    pub(crate) new_id: &'a str,
-    pub(crate) now: i64,
-}
-
-/// Decides what the garbage collection after this release deletes: the plan's live listing
-/// against this release's manifest and the kept releases.
-pub(crate) fn collect(cfg: &Frontend, plan: &mut SitePlan, kept: &Kept<'_>) {
-    let keep = usize::try_from(cfg.keep_releases)
-        .unwrap_or(usize::MAX)
-        .max(1);
-    let this = SiteRelease {
-        bucket: plan.bucket.clone(),
-        files: plan.manifest.clone(),
-        status: ReleaseStatus::Succeeded,
-        failure: None,
-    };
-    let mut sites: Vec<&SiteRelease> = vec![&this];
-    sites.extend(kept.sites.iter().filter_map(|r| r.site.as_ref()));
-    let mut record_ids: Vec<String> = kept.ids.to_vec();
-    record_ids.push(kept.new_id.to_string());
-    let mut keep_ids: BTreeSet<String> = record_ids.iter().rev().take(keep).cloned().collect();
-    keep_ids.extend(kept.sites.iter().map(|r| r.id.clone()));
+/// Decides what the garbage collection after this release deletes: the plan's live listing and
+/// ownership index against this release's manifest and the kept site versions, at `now`.
+pub(crate) fn collect(cfg: &Frontend, plan: &mut SitePlan, kept: &Kept, now: i64) {
+    let mut manifests: Vec<&BTreeMap<String, ManifestEntry>> = vec![&plan.manifest];
+    manifests.extend(kept.versions.iter().map(|(_, m)| m));
     let selection = gc::select(&gc::GcInput {
         live: &plan.live,
-        kept: &sites,
-        record_ids: &record_ids,
-        keep_ids: &keep_ids,
-        now: kept.now,
+        kept: &manifests,
+        adopt: &plan.gc.adopt,
+        now,
         grace_seconds: cfg.gc_grace.as_secs(),
         max_delete: cfg.max_delete,
     });
-    plan.gc.delete = selection.keys;
-    plan.gc.expire_records = selection.records;
+    plan.gc.kept = kept.versions.iter().map(|(id, _)| id.clone()).collect();
+    plan.gc.delete = if kept.complete {
+        selection.keys
+    } else {
+        Vec::new()
+    };
     plan.gc.young = selection.young;
     plan.gc.deferred = selection.deferred;
+    plan.gc.foreign = selection.foreign;
+    plan.gc.adopt_collect = selection.adopt_collect;
+    plan.gc.disown = selection.disown;
 }

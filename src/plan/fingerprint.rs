@@ -2,12 +2,10 @@
 //! once it holds the lock) reads it again and applies the plan only when nothing moved;
 //! [`Fingerprint::moved`] names what did.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use super::site::LiveObject;
+use super::site::Live;
 use crate::aws::short_td;
 
 /// The live backend: the service's task definition and primary deployment, the image digest
@@ -29,28 +27,30 @@ pub(crate) struct SitePrint {
 }
 
 impl SitePrint {
-    pub(crate) fn of(
-        bucket: &str,
-        site: &BTreeMap<String, LiveObject>,
-        objects: &BTreeMap<String, LiveObject>,
-    ) -> Self {
+    /// Over the site's keys and ETags, the objects store's, and the ownership index's ETag.
+    pub(crate) fn of(bucket: &str, live: &Live) -> Self {
         let mut h = sha2::Sha256::new();
-        for (k, o) in site {
+        for (k, o) in &live.site {
             h.update(k.as_bytes());
             h.update([0]);
             h.update(o.etag.as_bytes());
             h.update([b'\n']);
         }
         h.update(b"--objects--\n");
-        for (k, o) in objects {
+        for (k, o) in &live.objects {
             h.update(k.as_bytes());
             h.update([0]);
             h.update(o.etag.as_bytes());
             h.update([b'\n']);
         }
+        // Only when there is one: a bucket without an index prints as it did before it existed.
+        if let Some(etag) = &live.ownership {
+            h.update(b"--ownership--\n");
+            h.update(etag.as_bytes());
+        }
         Self {
             bucket: bucket.to_string(),
-            keys: site.len() + objects.len(),
+            keys: live.site.len() + live.objects.len(),
             digest: hex::encode(h.finalize()),
         }
     }
@@ -121,16 +121,23 @@ impl Fingerprint {
 mod tests {
     use super::*;
 
-    fn obj(etag: &str) -> LiveObject {
-        LiveObject {
-            size: 1,
-            etag: etag.into(),
-            last_modified: 0,
-        }
+    use crate::plan::site::LiveObject;
+
+    fn live(etag: &str, ownership: Option<&str>) -> Live {
+        let mut live = Live::default();
+        live.site.insert(
+            "index.html".to_string(),
+            LiveObject {
+                size: 1,
+                etag: etag.into(),
+                last_modified: 0,
+            },
+        );
+        live.ownership = ownership.map(str::to_string);
+        live
     }
 
     fn print(td: &str, etag: &str) -> Fingerprint {
-        let site = BTreeMap::from([("index.html".to_string(), obj(etag))]);
         Fingerprint {
             last_release: Some("r1".into()),
             backend: Some(BackendPrint {
@@ -138,7 +145,7 @@ mod tests {
                 deployment: Some("ecs-svc/1".into()),
                 image: Some("sha256:a".into()),
             }),
-            site: Some(SitePrint::of("b", &site, &BTreeMap::new())),
+            site: Some(SitePrint::of("b", &live(etag, None))),
         }
     }
 
@@ -161,5 +168,13 @@ mod tests {
                 "objects in s3://b changed since the plan (1 keys then, 1 now)".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn a_moved_ownership_index_moves_the_site() {
+        let a = SitePrint::of("b", &live("e1", Some("o1")));
+        assert_ne!(a, SitePrint::of("b", &live("e1", Some("o2"))));
+        assert_ne!(a, SitePrint::of("b", &live("e1", None)));
+        assert_eq!(a, SitePrint::of("b", &live("e1", Some("o1"))));
     }
 }

@@ -15,6 +15,8 @@
 
 pub(crate) mod backend;
 pub(crate) mod fingerprint;
+pub(crate) mod gc;
+pub(crate) mod ownership;
 pub(crate) mod site;
 
 use std::fmt;

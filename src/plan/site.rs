@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use super::gc::{EXAMPLES, Foreign, GcPolicy, Retry};
+use super::ownership::{OwnedFrom, Ownership};
 use crate::release::ManifestEntry;
 
 /// The headers an object is published with. Part of change detection.
@@ -27,12 +29,32 @@ pub(crate) struct LiveObject {
     pub(crate) last_modified: i64,
 }
 
-/// The bucket, split into the site's keys and deckhand's objects store.
+/// Whether a hashed file of a manifest is in place in the bucket: listed with its size and, when
+/// both are known, the ETag it was published with (not bytes of the same size put by hand).
+pub(crate) fn in_place(entry: &ManifestEntry, live: Option<&LiveObject>) -> bool {
+    live.is_some_and(|o| {
+        o.size == entry.size
+            && (o.etag.is_empty() || entry.etag.as_ref().is_none_or(|e| *e == o.etag))
+    })
+}
+
+/// The bucket, split into the site's keys and deckhand's objects store, and the ownership index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Live {
     pub(crate) site: BTreeMap<String, LiveObject>,
     /// sha256 -> object under `_deckhand/objects/`.
     pub(crate) objects: BTreeMap<String, LiveObject>,
+    /// The ETag of `_deckhand/ownership.json` (None: there is none); part of the fingerprint.
+    pub(crate) ownership: Option<String>,
+    /// The index as read (or rebuilt from the release records), and where it came from.
+    pub(crate) owned: Ownership,
+    pub(crate) owned_from: OwnedFrom,
+}
+
+/// An HTML entry point (published last, never immutable).
+pub(crate) fn is_html(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower.ends_with(".html") || lower.ends_with(".htm")
 }
 
 /// Publish phase: immutable assets first, HTML entry points last.
@@ -47,11 +69,12 @@ pub(crate) enum Phase {
 impl Phase {
     pub(crate) const ALL: [Phase; 3] = [Phase::Immutable, Phase::Other, Phase::Html];
 
-    pub(crate) fn of(key: &str, headers: &Headers) -> Phase {
-        let lower = key.to_ascii_lowercase();
-        if lower.ends_with(".html") || lower.ends_with(".htm") {
+    /// HTML entry points last; before them, immutable files (whose name carries a content hash,
+    /// `hashed`) first, then every other file.
+    pub(crate) fn of(key: &str, hashed: bool) -> Phase {
+        if is_html(key) {
             Phase::Html
-        } else if headers.cache_control.contains("immutable") {
+        } else if hashed {
             Phase::Immutable
         } else {
             Phase::Other
@@ -160,27 +183,6 @@ pub(crate) enum InvalidationPlan {
     },
 }
 
-/// Garbage collection after the record is written, decided when the plan is made: keys
-/// referenced by none of the last `keep_releases` site releases (this one included) and older
-/// than the grace period, objects-store entries no kept release needs, expired release
-/// records; at most `max_delete`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct GcPolicy {
-    pub(crate) keep_releases: u32,
-    pub(crate) grace_seconds: u64,
-    pub(crate) max_delete: usize,
-    /// Keys live now that this release does not reference.
-    pub(crate) unreferenced: usize,
-    /// Keys (site keys and `_deckhand/objects/<sha256>`) deleted after the record is written.
-    pub(crate) delete: Vec<String>,
-    /// Release ids whose records expire.
-    pub(crate) expire_records: Vec<String>,
-    /// Unreferenced, but younger than the grace period.
-    pub(crate) young: usize,
-    /// Left for a later run by `max_delete`.
-    pub(crate) deferred: usize,
-}
-
 /// What a frontend publish will do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SitePlan {
@@ -198,6 +200,9 @@ pub(crate) struct SitePlan {
     /// references them. A release that only removes files still records a new manifest.
     pub(crate) removed: Vec<String>,
     pub(crate) invalidation: InvalidationPlan,
+    /// An earlier release's invalidation or garbage collection that did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retry: Option<Retry>,
     pub(crate) gc: GcPolicy,
     /// The manifest this release will record (ETags of unchanged files carried over).
     pub(crate) manifest: BTreeMap<String, ManifestEntry>,
@@ -215,12 +220,15 @@ pub(crate) struct SitePlan {
 }
 
 impl SitePlan {
-    /// Nothing to write (no uploads, header updates or objects to store).
+    /// Nothing to write (no uploads, header updates or objects to store, no file dropped, nothing
+    /// to adopt, nothing an earlier release left undone).
     pub(crate) fn is_empty(&self) -> bool {
         self.uploads.is_empty()
             && self.header_updates.is_empty()
             && self.objects.is_empty()
             && self.removed.is_empty()
+            && self.gc.adopt.is_empty()
+            && self.retry.is_none()
     }
 }
 
@@ -297,6 +305,9 @@ impl SitePlan {
             "  {} hashed assets verified in place, {} files unchanged",
             self.verified, self.unchanged
         )?;
+        if let Some(r) = &self.retry {
+            r.fmt_text(f)?;
+        }
         match &self.invalidation {
             InvalidationPlan::NoDistribution => Ok(()),
             InvalidationPlan::Nothing { distribution } => {
@@ -412,6 +423,9 @@ impl fmt::Display for SitePlan {
             }
         }
         writeln!(f, "  unchanged: {} files", self.unchanged)?;
+        if let Some(r) = &self.retry {
+            r.fmt_text(f)?;
+        }
         match &self.invalidation {
             InvalidationPlan::NoDistribution => {
                 writeln!(
@@ -444,33 +458,6 @@ impl fmt::Display for SitePlan {
                 }
             }
         }
-        let gc = &self.gc;
-        writeln!(
-            f,
-            "  garbage collection after the record: delete {} keys and {} expired release records (referenced by none of the last {} releases, older than {}; at most {}; {} live keys not in this release){}{}",
-            gc.delete.len(),
-            gc.expire_records.len(),
-            gc.keep_releases,
-            humantime::format_duration(std::time::Duration::from_secs(gc.grace_seconds)),
-            gc.max_delete,
-            gc.unreferenced,
-            if gc.young > 0 {
-                format!("; {} unreferenced keys are younger than that", gc.young)
-            } else {
-                String::new()
-            },
-            if gc.deferred > 0 {
-                format!("; {} left for a later run", gc.deferred)
-            } else {
-                String::new()
-            },
-        )?;
-        for key in gc.delete.iter().take(LIST_MAX) {
-            writeln!(f, "      - {key}")?;
-        }
-        if gc.delete.len() > LIST_MAX {
-            writeln!(f, "      … and {} more", gc.delete.len() - LIST_MAX)?;
-        }
-        Ok(())
+        self.gc.fmt_text(f)
     }
 }

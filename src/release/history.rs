@@ -39,6 +39,16 @@ impl<'s, 'a> History<'s, 'a> {
         self.read.first()
     }
 
+    /// The records of `ids`, in that order, at most `concurrency` GETs in flight (not cached:
+    /// for the reads a plan makes past the newest records, e.g. the kept site versions).
+    pub(crate) async fn records(
+        &self,
+        ids: &[String],
+        concurrency: usize,
+    ) -> Result<Vec<ReleaseRecord>, ReleaseError> {
+        self.store.read_many(ids, concurrency).await
+    }
+
     /// The newest record whose site part was published (the live site), reading back as far as
     /// needed.
     pub(crate) async fn latest_site(&mut self) -> Result<Option<ReleaseRecord>, ReleaseError> {
@@ -56,30 +66,5 @@ impl<'s, 'a> History<'s, 'a> {
             }
             i += 1;
         }
-    }
-
-    /// The newest `n` records with a succeeded site part published to `bucket`, newest first,
-    /// with every id read on the way there.
-    pub(crate) async fn sites(
-        &mut self,
-        bucket: &str,
-        n: usize,
-    ) -> Result<(Vec<ReleaseRecord>, Vec<String>), ReleaseError> {
-        let mut found = Vec::new();
-        let mut seen = Vec::new();
-        let mut i = 0;
-        while found.len() < n {
-            self.read_to(i + 1).await?;
-            let Some(r) = self.read.get(i) else { break };
-            seen.push(r.id.clone());
-            if r.site
-                .as_ref()
-                .is_some_and(|s| s.status == ReleaseStatus::Succeeded && s.bucket == bucket)
-            {
-                found.push(r.clone());
-            }
-            i += 1;
-        }
-        Ok((found, seen))
     }
 }

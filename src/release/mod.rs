@@ -78,14 +78,6 @@ pub(crate) fn new_release_id(now: chrono::DateTime<chrono::Utc>, git: &GitInfo) 
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), git.short_sha())
 }
 
-/// Seconds since the epoch at which a release id was made (ids with or without milliseconds).
-pub(crate) fn release_time(id: &str) -> Option<i64> {
-    let stamp = id.get(..15)?; // YYYYMMDDTHHMMSS
-    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S")
-        .ok()
-        .map(|t| t.and_utc().timestamp())
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum ReleaseStatus {
@@ -135,6 +127,27 @@ pub(crate) struct ManifestEntry {
     /// The object's ETag when it was published (drift detection against ListObjectsV2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) etag: Option<String>,
+    /// Whether the name carries a content hash (`frontend.hashed-names`): immutable, restored in
+    /// place; otherwise mutable, stored under `_deckhand/objects/<sha256>` and restored from there.
+    /// Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hashed: Option<bool>,
+}
+
+impl ManifestEntry {
+    /// Whether a rollback finds this file in place under its own key (a hashed name) rather than
+    /// in the objects store. Records without `hashed` follow the rule they were written with:
+    /// an immutable Cache-Control on anything but HTML (no stored copy was made for those).
+    pub(crate) fn in_place(&self, key: &str) -> bool {
+        let html = {
+            let lower = key.to_ascii_lowercase();
+            lower.ends_with(".html") || lower.ends_with(".htm")
+        };
+        !html
+            && self
+                .hashed
+                .unwrap_or_else(|| self.cache_control.contains("immutable"))
+    }
 }
 
 /// The frontend half of a release: key -> what was published.
@@ -146,6 +159,31 @@ pub(crate) struct SiteRelease {
     /// Why the publish failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failure: Option<String>,
+    /// What is left to do after the files are live: the CloudFront invalidation and the garbage
+    /// collection. The record is written with it before they run and written again without it
+    /// once they did; still there, the next frontend deploy (or rollback) carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pending: Option<SitePending>,
+}
+
+/// The invalidation and garbage collection a site publish has not completed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SitePending {
+    /// The distribution and paths of the invalidation not yet created (None: none pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) distribution: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) paths: Vec<String>,
+    /// The garbage collection did not run.
+    #[serde(default)]
+    pub(crate) gc: bool,
+}
+
+impl SitePending {
+    /// Nothing left to do.
+    pub(crate) fn is_done(&self) -> bool {
+        self.paths.is_empty() && !self.gc
+    }
 }
 
 /// `_deckhand/releases/<id>.json`.
@@ -271,11 +309,5 @@ mod tests {
             .to_utc();
         assert_eq!(new_release_id(a, &git), "20261125T195501000Z-1a2b3c4");
         assert!(new_release_id(a, &git) < new_release_id(b, &git));
-        assert_eq!(release_time(&new_release_id(a, &git)), Some(a.timestamp()));
-        assert_eq!(
-            release_time("20261125T195501Z-1a2b3c4"),
-            Some(a.timestamp())
-        );
-        assert_eq!(release_time("garbage"), None);
     }
 }

@@ -129,24 +129,4 @@ impl<'a> ReleaseStore<'a> {
             })?;
         Ok(())
     }
-
-    /// Deletes the records of expired releases.
-    pub(crate) async fn delete(&self, ids: &[String]) -> Result<(), ReleaseError> {
-        for id in ids {
-            let key = key_of(id);
-            self.ctx
-                .s3
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| ReleaseError::Write {
-                    bucket: self.bucket.clone(),
-                    key,
-                    source: self.ctx.call_error("s3", "DeleteObject", e),
-                })?;
-        }
-        Ok(())
-    }
 }

@@ -82,7 +82,7 @@ pub(crate) enum SiteError {
     KeyTooLong { path: PathBuf, bytes: usize },
     #[error("the site directory {} has more than {max} files (frontend.max-files)", dir.display())]
     TooManyFiles { dir: PathBuf, max: usize },
-    #[error("invalid glob `{pattern}` in frontend.headers/exclude: {message}")]
+    #[error("invalid pattern `{pattern}` in frontend.headers, exclude or hashed-names: {message}")]
     Rule { pattern: String, message: String },
     #[error("cannot list s3://{bucket}")]
     List {
@@ -104,6 +104,8 @@ pub(crate) enum SiteError {
     },
     #[error("cannot delete unreferenced keys from s3://{bucket}: {message}")]
     Delete { bucket: String, message: String },
+    #[error("the ownership index s3://{bucket}/_deckhand/ownership.json: {message}")]
+    Ownership { bucket: String, message: String },
 }
 
 /// 1207 -> `1,207`.
@@ -169,6 +171,11 @@ re-run the deploy to finish (files already uploaded are skipped)"
             SiteError::Upload { .. } => Some(
                 "some HTML entry points may be new, but every asset they reference is uploaded and nothing was deleted; \
 re-run the deploy to finish"
+                    .into(),
+            ),
+            SiteError::Ownership { .. } => Some(
+                "deckhand writes it under the deploy lock; if it was edited or damaged by hand, delete it: \
+the next deploy rebuilds it from the release records"
                     .into(),
             ),
             _ => None,

@@ -1,71 +1,99 @@
-//! Garbage collection after the release record is written: keys referenced by none of the last
-//! `keep-releases` site releases and older than the grace period, objects-store entries no kept
-//! release needs, and expired release records; capped by `max-delete` per run.
+//! Garbage collection after the release record is written (decided when planning): keys deckhand
+//! published (the ownership index) whose object is still the one it wrote, referenced by none of
+//! the kept site versions and no longer referenced by the live site for the grace period; and
+//! objects-store entries no kept version needs. Capped by `max-delete` per run. Keys deckhand did
+//! not publish, and keys a person overwrote since, are never deleted; release records neither.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use super::error::SiteError;
 use crate::aws::AwsContext;
-use crate::plan::site::Live;
-use crate::release::{OBJECTS_PREFIX, SiteRelease};
+use crate::plan::site::{EXAMPLES, Foreign, Live};
+use crate::release::{ManifestEntry, OBJECTS_PREFIX};
 
-/// What one GC run deletes.
+/// What one GC run deletes, and what it leaves alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GcSelection {
     /// Site keys and `_deckhand/objects/<sha256>` keys.
     pub(crate) keys: Vec<String>,
-    /// Release ids whose records expire.
-    pub(crate) records: Vec<String>,
-    /// Unreferenced but younger than the grace period.
+    /// Unreferenced but not for the grace period yet.
     pub(crate) young: usize,
     /// Left for a later run by `max-delete`.
     pub(crate) deferred: usize,
+    pub(crate) foreign: Foreign,
+    /// Adopted keys no kept version references.
+    pub(crate) adopt_collect: Vec<String>,
+    /// Owned keys overwritten by hand and referenced by no kept version.
+    pub(crate) disown: Vec<String>,
 }
 
 pub(crate) struct GcInput<'a> {
+    /// The listing and the ownership index.
     pub(crate) live: &'a Live,
-    /// The last `keep-releases` site releases (newest first), the new one included.
-    pub(crate) kept: &'a [&'a SiteRelease],
-    /// Every release id (any order).
-    pub(crate) record_ids: &'a [String],
-    /// Ids whose records stay: the newest `keep-releases` and those of the kept sites.
-    pub(crate) keep_ids: &'a BTreeSet<String>,
+    /// The manifests of the kept site versions, this release's first.
+    pub(crate) kept: &'a [&'a BTreeMap<String, ManifestEntry>],
+    /// Keys this release adopts (key -> listed ETag): deckhand's from now on.
+    pub(crate) adopt: &'a BTreeMap<String, String>,
     pub(crate) now: i64,
     pub(crate) grace_seconds: u64,
     pub(crate) max_delete: usize,
 }
 
-fn id_time(id: &str) -> Option<i64> {
-    crate::release::release_time(id)
-}
-
 pub(crate) fn select(input: &GcInput<'_>) -> GcSelection {
     let mut sel = GcSelection::default();
-    if input.kept.is_empty() {
+    let Some(this) = input.kept.first() else {
         // Nothing known to be live: collect nothing.
         return sel;
-    }
+    };
     let cutoff = input
         .now
         .saturating_sub(i64::try_from(input.grace_seconds).unwrap_or(i64::MAX));
     let keys: BTreeSet<&str> = input
         .kept
         .iter()
-        .flat_map(|r| r.files.keys().map(String::as_str))
+        .flat_map(|m| m.keys().map(String::as_str))
         .collect();
     let shas: BTreeSet<&str> = input
         .kept
         .iter()
-        .flat_map(|r| r.files.values().map(|e| e.sha256.as_str()))
+        .flat_map(|m| m.values().map(|e| e.sha256.as_str()))
         .collect();
     let mut candidates = Vec::new();
+    let mut foreign = Vec::new();
     for (key, obj) in &input.live.site {
-        if keys.contains(key.as_str()) {
+        if this.contains_key(key) {
             continue;
         }
-        if obj.last_modified > cutoff {
+        let since = match (input.live.owned.keys.get(key), input.adopt.get(key)) {
+            // Adopted now: unreferenced from now on.
+            (None, Some(_)) => {
+                if !keys.contains(key.as_str()) {
+                    sel.adopt_collect.push(key.clone());
+                }
+                input.now
+            }
+            (None, None) => {
+                if !keys.contains(key.as_str()) {
+                    foreign.push(key.clone());
+                }
+                continue;
+            }
+            (Some(owned), _) => {
+                if keys.contains(key.as_str()) {
+                    continue;
+                }
+                // Its object is no longer the one deckhand wrote (or deckhand never learnt which
+                // it wrote): a person's bytes, not deckhand's to delete.
+                if owned.etag.as_deref() != Some(obj.etag.as_str()) || obj.etag.is_empty() {
+                    sel.disown.push(key.clone());
+                    continue;
+                }
+                owned.unreferenced_since.unwrap_or(input.now)
+            }
+        };
+        if since > cutoff {
             sel.young += 1;
         } else {
             candidates.push(key.clone());
@@ -75,26 +103,20 @@ pub(crate) fn select(input: &GcInput<'_>) -> GcSelection {
         if shas.contains(sha.as_str()) {
             continue;
         }
+        // Never served (only rollback reads them): the grace counts from when it was stored.
         if obj.last_modified > cutoff {
             sel.young += 1;
         } else {
             candidates.push(format!("{OBJECTS_PREFIX}{sha}"));
         }
     }
-    let mut records: Vec<String> = input
-        .record_ids
-        .iter()
-        .filter(|id| !input.keep_ids.contains(*id))
-        .filter(|id| id_time(id).is_some_and(|t| t <= cutoff))
-        .cloned()
-        .collect();
-    records.sort();
-    let total = candidates.len() + records.len();
-    sel.deferred = total.saturating_sub(input.max_delete);
+    sel.deferred = candidates.len().saturating_sub(input.max_delete);
     candidates.truncate(input.max_delete);
-    records.truncate(input.max_delete - candidates.len());
     sel.keys = candidates;
-    sel.records = records;
+    sel.foreign = Foreign {
+        count: foreign.len(),
+        examples: foreign.into_iter().take(EXAMPLES).collect(),
+    };
     sel
 }
 
@@ -150,90 +172,170 @@ pub(crate) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::ownership::Owned;
     use crate::plan::site::LiveObject;
-    use crate::release::{ManifestEntry, ReleaseStatus};
 
-    fn release(files: &[(&str, &str)]) -> SiteRelease {
-        SiteRelease {
-            bucket: "b".into(),
-            files: files
-                .iter()
-                .map(|(k, sha)| {
-                    (
-                        (*k).to_string(),
-                        ManifestEntry {
-                            sha256: (*sha).into(),
-                            size: 1,
-                            content_type: "text/plain".into(),
-                            cache_control: "no-cache".into(),
-                            etag: None,
-                        },
-                    )
-                })
-                .collect(),
-            status: ReleaseStatus::Succeeded,
-            failure: None,
-        }
+    fn manifest(files: &[(&str, &str)]) -> BTreeMap<String, ManifestEntry> {
+        files
+            .iter()
+            .map(|(k, sha)| {
+                (
+                    (*k).to_string(),
+                    ManifestEntry {
+                        sha256: (*sha).into(),
+                        size: 1,
+                        content_type: "text/plain".into(),
+                        cache_control: "no-cache".into(),
+                        etag: None,
+                        hashed: None,
+                    },
+                )
+            })
+            .collect()
     }
 
-    fn obj(t: i64) -> LiveObject {
+    fn obj(etag: &str, t: i64) -> LiveObject {
         LiveObject {
             size: 1,
-            etag: "e".into(),
+            etag: etag.into(),
             last_modified: t,
         }
     }
 
+    fn own(live: &mut Live, key: &str, etag: Option<&str>, since: Option<i64>) {
+        live.owned.keys.insert(
+            key.into(),
+            Owned {
+                sha256: Some(format!("sha-{key}")),
+                etag: etag.map(str::to_string),
+                unreferenced_since: since,
+            },
+        );
+    }
+
     const NOW: i64 = 1_800_000_000;
 
-    #[test]
-    fn deletes_only_old_unreferenced_keys_objects_and_records() {
-        let r2 = release(&[("index.html", "i2"), ("assets/b.js", "b")]);
-        let r1 = release(&[("index.html", "i1"), ("assets/a.js", "a")]);
-        let mut live = Live::default();
-        live.site.insert("index.html".into(), obj(NOW));
-        live.site.insert("assets/a.js".into(), obj(0));
-        live.site.insert("assets/b.js".into(), obj(NOW));
-        live.site.insert("assets/old.js".into(), obj(0));
-        live.site.insert("assets/fresh.js".into(), obj(NOW - 60));
-        live.objects.insert("i1".into(), obj(0));
-        live.objects.insert("i2".into(), obj(NOW));
-        live.objects.insert("i0".into(), obj(0));
-        let ids = vec![
-            "20200101T000000Z-aaaaaaa".to_string(),
-            "20270101T000000Z-bbbbbbb".to_string(),
-            "20270102T000000Z-ccccccc".to_string(),
-        ];
-        let keep_ids: BTreeSet<String> = ids[1..].iter().cloned().collect();
-        let kept = [&r2, &r1];
-        let sel = select(&GcInput {
-            live: &live,
-            kept: &kept,
-            record_ids: &ids,
-            keep_ids: &keep_ids,
+    fn run(live: &Live, kept: &[&BTreeMap<String, ManifestEntry>], grace: u64) -> GcSelection {
+        select(&GcInput {
+            live,
+            kept,
+            adopt: &BTreeMap::new(),
             now: NOW,
-            grace_seconds: 3600,
+            grace_seconds: grace,
             max_delete: 1000,
-        });
+        })
+    }
+
+    #[test]
+    fn deletes_only_owned_intact_keys_unreferenced_for_the_grace_and_unneeded_objects() {
+        let this = manifest(&[("index.html", "i2"), ("assets/b.js", "b")]);
+        let prev = manifest(&[("index.html", "i1"), ("assets/a.js", "a")]);
+        let mut live = Live::default();
+        for (k, t) in [
+            ("index.html", NOW),
+            ("assets/b.js", NOW),
+            ("assets/a.js", 0),
+        ] {
+            live.site.insert(k.into(), obj(&format!("e-{k}"), t));
+        }
+        // Uploaded long ago, unreferenced for a day: collected.
+        live.site.insert("assets/old.js".into(), obj("e-old", 0));
+        own(
+            &mut live,
+            "assets/old.js",
+            Some("e-old"),
+            Some(NOW - 86_400),
+        );
+        // Uploaded long ago, but live until a minute ago: a tab may still load it.
+        live.site
+            .insert("assets/recent.js".into(), obj("e-recent", 0));
+        own(
+            &mut live,
+            "assets/recent.js",
+            Some("e-recent"),
+            Some(NOW - 60),
+        );
+        // Another tool's files, however old: never.
+        live.site
+            .insert("downloads/app.zip".into(), obj("e-zip", 0));
+        live.site
+            .insert(".well-known/security.txt".into(), obj("e-sec", 0));
+        // Published by deckhand, overwritten by hand since: kept, no longer managed.
+        live.site
+            .insert("assets/hand.js".into(), obj("e-person", 0));
+        own(
+            &mut live,
+            "assets/hand.js",
+            Some("e-deckhand"),
+            Some(NOW - 86_400),
+        );
+        // Owned, never confirmed written (a killed deploy; planning HEADs such a key and fills in
+        // the ETag when its bytes are deckhand's): without it, not deleted blind.
+        live.site.insert("assets/killed.js".into(), obj("e-k", 0));
+        own(&mut live, "assets/killed.js", None, Some(NOW - 86_400));
+        live.objects.insert("i1".into(), obj("x", 0));
+        live.objects.insert("i2".into(), obj("x", NOW));
+        live.objects.insert("i0".into(), obj("x", 0));
+        let sel = run(&live, &[&this, &prev], 3600);
         assert_eq!(sel.keys, ["assets/old.js", "_deckhand/objects/i0"]);
-        assert_eq!(sel.records, ["20200101T000000Z-aaaaaaa"]);
         assert_eq!(sel.young, 1);
         assert_eq!(sel.deferred, 0);
+        assert_eq!(
+            sel.foreign,
+            Foreign {
+                count: 2,
+                examples: vec![
+                    ".well-known/security.txt".into(),
+                    "downloads/app.zip".into()
+                ]
+            }
+        );
+        assert_eq!(sel.disown, ["assets/hand.js", "assets/killed.js"]);
+        // With no grace, the recently unreferenced key goes too; never a foreign one.
+        let sel = run(&live, &[&this, &prev], 0);
+        assert_eq!(
+            sel.keys,
+            ["assets/old.js", "assets/recent.js", "_deckhand/objects/i0"]
+        );
+    }
+
+    #[test]
+    fn adopted_keys_are_collected_once_unreferenced_for_the_grace() {
+        let this = manifest(&[("index.html", "i")]);
+        let mut live = Live::default();
+        live.site.insert("index.html".into(), obj("e", 0));
+        live.site.insert("assets/synced.js".into(), obj("e-s", 0));
+        let adopt = BTreeMap::from([("assets/synced.js".to_string(), "e-s".to_string())]);
+        let sel = |grace| {
+            select(&GcInput {
+                live: &live,
+                kept: &[&this],
+                adopt: &adopt,
+                now: NOW,
+                grace_seconds: grace,
+                max_delete: 1000,
+            })
+        };
+        let s = sel(3600);
+        assert_eq!(s.adopt_collect, ["assets/synced.js"]);
+        assert!(s.keys.is_empty() && s.young == 1, "{s:?}");
+        assert_eq!(s.foreign.count, 0);
+        assert_eq!(sel(0).keys, ["assets/synced.js"]);
     }
 
     #[test]
     fn max_delete_caps_and_defers_the_rest() {
-        let r = release(&[("index.html", "i")]);
+        let this = manifest(&[("index.html", "i")]);
         let mut live = Live::default();
         for i in 0..10 {
-            live.site.insert(format!("assets/{i}.js"), obj(0));
+            let key = format!("assets/{i}.js");
+            live.site.insert(key.clone(), obj("e", 0));
+            own(&mut live, &key, Some("e"), Some(0));
         }
-        let kept = [&r];
         let sel = select(&GcInput {
             live: &live,
-            kept: &kept,
-            record_ids: &[],
-            keep_ids: &BTreeSet::new(),
+            kept: &[&this],
+            adopt: &BTreeMap::new(),
             now: NOW,
             grace_seconds: 0,
             max_delete: 4,
@@ -245,16 +347,8 @@ mod tests {
     #[test]
     fn without_a_kept_release_nothing_is_collected() {
         let mut live = Live::default();
-        live.site.insert("index.html".into(), obj(0));
-        let sel = select(&GcInput {
-            live: &live,
-            kept: &[],
-            record_ids: &[],
-            keep_ids: &BTreeSet::new(),
-            now: NOW,
-            grace_seconds: 0,
-            max_delete: 10,
-        });
-        assert_eq!(sel, GcSelection::default());
+        live.site.insert("index.html".into(), obj("e", 0));
+        own(&mut live, "index.html", Some("e"), Some(0));
+        assert_eq!(run(&live, &[], 0), GcSelection::default());
     }
 }

@@ -1,15 +1,47 @@
 //! Intended headers per key: Content-Type (mime_guess + overrides + rules) and Cache-Control
-//! (ordered glob rules: the user's first, then the Vite defaults; the first match wins).
+//! (ordered glob rules: the user's first, the first match wins; then a name that carries a
+//! content hash is immutable and everything else `no-cache`). Whether a name carries a content
+//! hash (`frontend.hashed-names`) decides, too, whether a file is immutable or mutable.
 
 use super::error::SiteError;
 use crate::config::HeaderRule;
 use crate::plan::site::Headers;
 use globset::{GlobBuilder, GlobMatcher};
 
-/// Compiled header rules.
+/// Compiled header rules and the hashed-name pattern.
 #[derive(Debug)]
 pub(crate) struct HeaderRules {
     rules: Vec<(GlobMatcher, HeaderRule)>,
+    hashed: HashedNames,
+}
+
+/// `frontend.hashed-names`: which keys carry a content hash in their name.
+#[derive(Debug, Clone)]
+pub(crate) struct HashedNames(regex_lite::Regex);
+
+impl HashedNames {
+    pub(crate) fn new(pattern: &str) -> Result<Self, SiteError> {
+        regex_lite::Regex::new(pattern)
+            .map(Self)
+            .map_err(|e| SiteError::Rule {
+                pattern: pattern.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Whether `key` matches, and its `hash` group (if the pattern has one) holds a digit or an
+    /// upper-case letter: 8 characters of url-safe base64 lack both once in ~750 hashes (that file
+    /// is then treated as mutable, which is safe), while a word (`icon-settings.svg`) always does.
+    pub(crate) fn is_match(&self, key: &str) -> bool {
+        let Some(caps) = self.0.captures(key) else {
+            return false;
+        };
+        caps.name("hash").is_none_or(|h| {
+            h.as_str()
+                .chars()
+                .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        })
+    }
 }
 
 /// A glob relative to the site directory: `*` stays inside one path segment, `**` crosses them.
@@ -22,7 +54,8 @@ pub(crate) fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 }
 
 impl HeaderRules {
-    pub(crate) fn new(rules: &[HeaderRule]) -> Result<Self, SiteError> {
+    /// `rules` are the user's (`frontend.headers`); `hashed` is `frontend.hashed-names`.
+    pub(crate) fn new(rules: &[HeaderRule], hashed: &str) -> Result<Self, SiteError> {
         let rules = rules
             .iter()
             .map(|r| {
@@ -34,16 +67,31 @@ impl HeaderRules {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { rules })
+        Ok(Self {
+            rules,
+            hashed: HashedNames::new(hashed)?,
+        })
     }
 
-    /// Cache-Control from the first matching rule that sets one (`no-cache` if none does);
-    /// Content-Type from the first matching rule that sets one, else guessed from the name.
+    /// Whether `key`'s name carries a content hash (immutable), else it is mutable.
+    pub(crate) fn hashed(&self, key: &str) -> bool {
+        self.hashed.is_match(key)
+    }
+
+    /// Cache-Control from the first matching rule that sets one, else immutable for a hashed
+    /// name and `no-cache` for any other; Content-Type from the first matching rule that sets
+    /// one, else guessed from the name.
     pub(crate) fn headers(&self, key: &str) -> Headers {
         let matching = || self.rules.iter().filter(|(m, _)| m.is_match(key));
         let cache_control = matching()
             .find_map(|(_, r)| r.cache_control.clone())
-            .unwrap_or_else(|| crate::config::NO_CACHE.to_string());
+            .unwrap_or_else(|| {
+                if self.hashed(key) {
+                    crate::config::IMMUTABLE.to_string()
+                } else {
+                    crate::config::NO_CACHE.to_string()
+                }
+            });
         let content_type = matching()
             .find_map(|(_, r)| r.content_type.clone())
             .unwrap_or_else(|| content_type(key));
@@ -100,12 +148,10 @@ fn is_text(mime: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::default_header_rules;
+    use crate::config::DEFAULT_HASHED_NAMES;
 
     fn rules(user: Vec<HeaderRule>) -> HeaderRules {
-        let mut all = user;
-        all.extend(default_header_rules());
-        HeaderRules::new(&all).expect("rules")
+        HeaderRules::new(&user, DEFAULT_HASHED_NAMES).expect("rules")
     }
 
     #[test]
@@ -138,12 +184,59 @@ mod tests {
     fn vite_defaults() {
         let r = rules(vec![]);
         assert_eq!(
-            r.headers("assets/index-abc.js").cache_control,
+            r.headers("assets/index-DvtkDNFB.js").cache_control,
             crate::config::IMMUTABLE
         );
         assert_eq!(r.headers("index.html").cache_control, "no-cache");
         assert_eq!(r.headers("robots.txt").cache_control, "no-cache");
         assert_eq!(r.headers("sub/assets/x.js").cache_control, "no-cache");
+        // Copied from public/assets/ as it is: no hash in its name, so not immutable.
+        assert_eq!(r.headers("assets/logo.png").cache_control, "no-cache");
+    }
+
+    #[test]
+    fn a_hashed_name_is_vites_name_dash_hash() {
+        let r = rules(vec![]);
+        for key in [
+            // A Vite 8 build (Rolldown), checked on this machine.
+            "assets/index-DvtkDNFB.js",
+            "assets/index-Bf8s2LIj.css",
+            // `-` and `_` are hash characters (url-safe base64), names may hold dashes.
+            "assets/index-D8b-DHJx.js",
+            "assets/_plugin-vue_export-helper-DlAUqK2U.js",
+            "assets/vendor-react-a1b2c3d4.js",
+            "assets/inter-latin-400-normal-C38fXH4l.woff2",
+            "assets/index-DvtkDNFB.js.map",
+            "assets/img/hero-BrDxjM7Q.avif",
+            // Vite 3/4: 8 hex characters.
+            "assets/index-3f2c1a9b.js",
+        ] {
+            assert!(r.hashed(key), "{key} carries a hash");
+        }
+        for key in [
+            "assets/logo.png",
+            "assets/icon-settings.svg",
+            "assets/hero-mountain.jpg",
+            "assets/bg-hero_img.png",
+            "assets/index-DvtkDNF.js",
+            "assets/index-DvtkDNFBx.js",
+            "assets/index-DvtkDNFB",
+            "index-DvtkDNFB.js",
+            "static/index-DvtkDNFB.js",
+            "index.html",
+        ] {
+            assert!(!r.hashed(key), "{key} carries no hash");
+        }
+        // The pattern is configurable, e.g. for `[name].[hash].js` (Vite 2).
+        let r = HeaderRules::new(&[], r"^assets/[^/]+\.[0-9a-f]{8}\.[a-z0-9]+$").expect("rules");
+        assert!(r.hashed("assets/index.3f2c1a9b.js"));
+        assert!(!r.hashed("assets/index-DvtkDNFB.js"));
+        assert_eq!(
+            r.headers("assets/index.3f2c1a9b.js").cache_control,
+            crate::config::IMMUTABLE
+        );
+        let err = HeaderRules::new(&[], "assets/(").expect_err("invalid");
+        assert!(err.to_string().contains("assets/("), "{err}");
     }
 
     #[test]
@@ -178,11 +271,14 @@ mod tests {
 
     #[test]
     fn invalid_glob_names_the_pattern() {
-        let err = HeaderRules::new(&[HeaderRule {
-            pattern: "assets/[".into(),
-            cache_control: None,
-            content_type: None,
-        }])
+        let err = HeaderRules::new(
+            &[HeaderRule {
+                pattern: "assets/[".into(),
+                cache_control: None,
+                content_type: None,
+            }],
+            DEFAULT_HASHED_NAMES,
+        )
         .expect_err("invalid");
         assert!(err.to_string().contains("assets/["), "{err}");
     }

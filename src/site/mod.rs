@@ -5,6 +5,7 @@ mod error;
 pub(crate) mod gc;
 pub(crate) mod headers;
 pub(crate) mod observe;
+pub(crate) mod ownership;
 pub(crate) mod plan;
 mod progress;
 pub(crate) mod scan;

@@ -5,6 +5,7 @@ use futures::StreamExt as _;
 
 use super::error::SiteError;
 use crate::aws::AwsContext;
+use crate::plan::ownership::OWNERSHIP_KEY;
 use crate::plan::site::{Live, LiveObject};
 use crate::release::{OBJECTS_PREFIX, STATE_PREFIX};
 
@@ -44,6 +45,8 @@ pub(crate) async fn list(
         for (key, obj) in page? {
             if let Some(sha) = key.strip_prefix(OBJECTS_PREFIX) {
                 live.objects.insert(sha.to_string(), obj);
+            } else if key == OWNERSHIP_KEY {
+                live.ownership = Some(obj.etag);
             } else if !key.starts_with(STATE_PREFIX) {
                 live.site.insert(key, obj);
             }

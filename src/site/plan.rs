@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::cdn::paths;
+use crate::plan::ownership::OwnedFrom;
 use crate::plan::site::{
-    FileAction, FileSource, GcPolicy, Headers, InvalidationPlan, Live, Phase, Reason, SitePlan,
-    StoreObject,
+    FileAction, FileSource, GcPolicy, Headers, InvalidationPlan, Live, Phase, Reason, Retry,
+    SitePlan, StoreObject,
 };
-use crate::release::SiteRelease;
+use crate::release::{SitePending, SiteRelease};
 
 /// One desired file: scanned, hashed, with its intended headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub(crate) struct Desired {
     pub(crate) size: u64,
     pub(crate) sha256: String,
     pub(crate) headers: Headers,
+    /// Its name carries a content hash (`frontend.hashed-names`): immutable.
+    pub(crate) hashed: bool,
 }
 
 /// Everything the planner looks at.
@@ -33,6 +36,10 @@ pub(crate) struct PlanInput<'a> {
     pub(crate) keep_releases: u32,
     pub(crate) grace_seconds: u64,
     pub(crate) max_delete: usize,
+    /// `frontend.adopt`: the keys in the bucket deckhand did not publish become its own.
+    pub(crate) adopt: bool,
+    /// What the live site's release left pending (its id and what), carried by this plan.
+    pub(crate) pending: Option<(&'a str, &'a SitePending)>,
 }
 
 pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
@@ -46,7 +53,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
     let mut bytes = 0;
     for d in &input.desired {
         bytes += d.size;
-        let phase = Phase::of(&d.key, &d.headers);
+        let phase = Phase::of(&d.key, d.hashed);
         let prev = last.and_then(|l| l.files.get(&d.key));
         let live = input.live.site.get(&d.key);
         let action = |reason: Reason, previous: Option<Headers>| FileAction {
@@ -111,11 +118,13 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
                 content_type: d.headers.content_type.clone(),
                 cache_control: d.headers.cache_control.clone(),
                 etag,
+                hashed: Some(phase == Phase::Immutable),
             },
         );
     }
+    let retry = retry(input.pending, input.distribution);
     // Mutable files that changed (or are new: a cached error may stand for them), and immutable
-    // ones whose existing key now holds other bytes or headers.
+    // ones whose existing key now holds other bytes or headers; and what is still pending.
     let invalidation = invalidation(
         input.distribution,
         uploads
@@ -123,8 +132,21 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
             .chain(&header_updates)
             .filter(|a| a.phase != Phase::Immutable || a.reason != Reason::New)
             .map(|a| a.key.as_str()),
+        retry.as_ref().map_or(&[][..], |r| &r.paths),
         input.spa_router,
     );
+    // Adoption needs to know what deckhand owns: not from a plan file's empty listing.
+    let adopt = if input.adopt && input.live.owned_from != OwnedFrom::Unknown {
+        input
+            .live
+            .site
+            .iter()
+            .filter(|(k, _)| !input.live.owned.keys.contains_key(*k) && !manifest.contains_key(*k))
+            .map(|(k, o)| (k.clone(), o.etag.clone()))
+            .collect()
+    } else {
+        std::collections::BTreeMap::new()
+    };
     let unreferenced = input
         .live
         .site
@@ -153,15 +175,14 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
         unchanged,
         removed,
         invalidation,
+        retry,
         gc: GcPolicy {
-            keep_releases: input.keep_releases,
+            keep_releases: input.keep_releases.max(2),
             grace_seconds: input.grace_seconds,
             max_delete: input.max_delete,
             unreferenced,
-            delete: Vec::new(),
-            expire_records: Vec::new(),
-            young: 0,
-            deferred: 0,
+            adopt,
+            ..GcPolicy::default()
         },
         manifest,
         live: input.live,
@@ -170,16 +191,40 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
     }
 }
 
-/// The invalidation of the paths of `keys` on `distribution` (collapsed past the limits).
+/// What `pending` (the live site's release's unfinished work) leaves to this plan: its paths
+/// when they are for this distribution (another one's are moot now), and its GC.
+pub(crate) fn retry(
+    pending: Option<(&str, &SitePending)>,
+    distribution: Option<&str>,
+) -> Option<Retry> {
+    let (release, p) = pending.filter(|(_, p)| !p.is_done())?;
+    let paths = if p.distribution.as_deref() == distribution {
+        p.paths.clone()
+    } else {
+        Vec::new()
+    };
+    Some(Retry {
+        release: release.to_string(),
+        paths,
+        gc: p.gc,
+    })
+}
+
+/// The invalidation of the paths of `keys` and the `pending` paths on `distribution` (collapsed
+/// past the limits).
 pub(crate) fn invalidation<'k>(
     distribution: Option<&str>,
     keys: impl Iterator<Item = &'k str>,
+    pending: &[String],
     spa_router: bool,
 ) -> InvalidationPlan {
     let Some(id) = distribution else {
         return InvalidationPlan::NoDistribution;
     };
-    let changed: BTreeSet<String> = keys.flat_map(|k| paths::paths_of(k, spa_router)).collect();
+    let changed: BTreeSet<String> = keys
+        .flat_map(|k| paths::paths_of(k, spa_router))
+        .chain(pending.iter().cloned())
+        .collect();
     if changed.is_empty() {
         return InvalidationPlan::Nothing {
             distribution: id.to_string(),
@@ -216,6 +261,7 @@ mod tests {
             size: body.len() as u64,
             sha256: format!("sha-{body}"),
             headers: headers(cc),
+            hashed: cc == IMM,
         }
     }
 
@@ -226,6 +272,7 @@ mod tests {
             content_type: d.headers.content_type.clone(),
             cache_control: d.headers.cache_control.clone(),
             etag: Some(etag.into()),
+            hashed: Some(d.hashed),
         }
     }
 
@@ -261,6 +308,8 @@ mod tests {
             keep_releases: 5,
             grace_seconds: 3600,
             max_delete: 1000,
+            adopt: false,
+            pending: None,
         }
     }
 
@@ -273,6 +322,7 @@ mod tests {
                 .collect(),
             status: ReleaseStatus::Succeeded,
             failure: None,
+            pending: None,
         }
     }
 
@@ -465,6 +515,183 @@ mod tests {
         let json = serde_json::to_value(&p).expect("json");
         assert_eq!(json["uploads"][0]["key"], "assets/index-2.js");
         assert_eq!(json["invalidation"]["kind"], "paths");
+    }
+
+    #[test]
+    fn an_unhashed_file_under_assets_is_mutable_stored_and_invalidated() {
+        // Vite copies public/assets/logo.png as it is: no hash in its name.
+        let mut logo = desired("assets/logo.png", "logo-1", "no-cache");
+        logo.hashed = false;
+        let a = desired("assets/a-1.js", "a", IMM);
+        let p = plan(input(
+            vec![a.clone(), logo.clone()],
+            None,
+            Live::default(),
+            Some("E1"),
+        ));
+        let phases: Vec<_> = p
+            .uploads
+            .iter()
+            .map(|u| (u.key.as_str(), u.phase))
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                ("assets/a-1.js", Phase::Immutable),
+                ("assets/logo.png", Phase::Other)
+            ]
+        );
+        let stored: Vec<_> = p.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(stored, ["assets/logo.png"], "a rollback copy, by sha256");
+        assert_eq!(p.manifest["assets/logo.png"].hashed, Some(false));
+        assert_eq!(p.manifest["assets/a-1.js"].hashed, Some(true));
+        // The next build changes its bytes (same size): uploaded, stored again, invalidated.
+        let last = release(&[(&a, "ea"), (&logo, "el")]);
+        let mut live = live_of(&[(&a, "ea"), (&logo, "el")]);
+        live.objects.insert(
+            logo.sha256.clone(),
+            LiveObject {
+                size: logo.size,
+                etag: "x".into(),
+                last_modified: 0,
+            },
+        );
+        let mut logo2 = desired("assets/logo.png", "logo-2", "no-cache");
+        logo2.hashed = false;
+        let p = plan(input(vec![a, logo2.clone()], Some(&last), live, Some("E1")));
+        assert_eq!(p.uploads.len(), 1);
+        assert_eq!(p.uploads[0].reason, Reason::Changed);
+        assert_eq!(p.objects[0].sha256, logo2.sha256);
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Paths {
+                distribution: "E1".into(),
+                paths: vec!["/assets/logo.png".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn adopt_takes_over_only_keys_deckhand_does_not_own_and_makes_the_plan_non_empty() {
+        let i = desired("index.html", "<html>", "no-cache");
+        let last = release(&[(&i, "e-i")]);
+        let mut live = live_of(&[(&i, "e-i")]);
+        live.objects.insert(
+            i.sha256.clone(),
+            LiveObject {
+                size: 6,
+                etag: "x".into(),
+                last_modified: 0,
+            },
+        );
+        for (k, e) in [("assets/synced-1.js", "e-s"), ("downloads/app.zip", "e-z")] {
+            live.site.insert(
+                k.into(),
+                LiveObject {
+                    size: 1,
+                    etag: e.into(),
+                    last_modified: 0,
+                },
+            );
+        }
+        live.owned_from = OwnedFrom::Index;
+        live.owned
+            .keys
+            .insert("index.html".into(), Default::default());
+        let without = plan(input(vec![i.clone()], Some(&last), live.clone(), None));
+        assert!(without.is_empty(), "{without}");
+        assert!(without.gc.adopt.is_empty());
+        let mut with = input(vec![i.clone()], Some(&last), live.clone(), None);
+        with.adopt = true;
+        let p = plan(with);
+        assert!(!p.is_empty());
+        assert_eq!(
+            p.gc.adopt,
+            std::collections::BTreeMap::from([
+                ("assets/synced-1.js".to_string(), "e-s".to_string()),
+                ("downloads/app.zip".to_string(), "e-z".to_string()),
+            ])
+        );
+        // A plan read from a file knows no ownership: it adopts nothing.
+        live.owned_from = OwnedFrom::Unknown;
+        let mut blind = input(vec![i], Some(&last), live, None);
+        blind.adopt = true;
+        assert!(plan(blind).gc.adopt.is_empty());
+    }
+
+    #[test]
+    fn a_pending_invalidation_is_carried_into_an_otherwise_empty_plan() {
+        let a = desired("assets/a-1.js", "a", IMM);
+        let i = desired("index.html", "<html>", "no-cache");
+        let last = release(&[(&a, "e-a"), (&i, "e-i")]);
+        let mut live = live_of(&[(&a, "e-a"), (&i, "e-i")]);
+        live.objects.insert(
+            i.sha256.clone(),
+            LiveObject {
+                size: 6,
+                etag: "x".into(),
+                last_modified: 0,
+            },
+        );
+        let pending = SitePending {
+            distribution: Some("E1".into()),
+            paths: vec!["/index.html".into()],
+            gc: true,
+        };
+        let mut with = input(
+            vec![a.clone(), i.clone()],
+            Some(&last),
+            live.clone(),
+            Some("E1"),
+        );
+        with.pending = Some(("r1", &pending));
+        let p = plan(with);
+        assert!(!p.is_empty(), "the pending work is this plan's");
+        assert_eq!(
+            p.retry,
+            Some(Retry {
+                release: "r1".into(),
+                paths: vec!["/index.html".into()],
+                gc: true
+            })
+        );
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Paths {
+                distribution: "E1".into(),
+                paths: vec!["/index.html".into()]
+            }
+        );
+        assert!(p.uploads.is_empty());
+        let text = p.to_string();
+        assert!(
+            text.contains("pending from release r1: its invalidation (/index.html) and its garbage collection did not complete"),
+            "{text}"
+        );
+        // For another distribution the paths are moot; done work is no work.
+        let mut moved = input(
+            vec![a.clone(), i.clone()],
+            Some(&last),
+            live.clone(),
+            Some("E2"),
+        );
+        moved.pending = Some(("r1", &pending));
+        let p = plan(moved);
+        assert_eq!(p.retry.as_ref().map(|r| r.paths.len()), Some(0));
+        assert_eq!(
+            p.invalidation,
+            InvalidationPlan::Nothing {
+                distribution: "E2".into()
+            }
+        );
+        let done = SitePending {
+            distribution: None,
+            paths: Vec::new(),
+            gc: false,
+        };
+        let mut finished = input(vec![a, i], Some(&last), live, Some("E1"));
+        finished.pending = Some(("r1", &done));
+        assert!(plan(finished).is_empty());
     }
 
     #[test]

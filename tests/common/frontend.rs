@@ -492,3 +492,135 @@ fn serve(
     }
     Ok(())
 }
+
+/// A bucket (with a distribution, optionally) and a directory for a site build and its config.
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub bucket: String,
+    pub distribution: Option<String>,
+}
+
+impl Fixture {
+    pub async fn new(with_distribution: bool) -> Self {
+        let bucket = crate::common::unique("fe");
+        create_bucket(&bucket).await;
+        let distribution = if with_distribution {
+            Some(create_distribution(&bucket).await)
+        } else {
+            None
+        };
+        Self {
+            tmp: tempfile::tempdir().unwrap(),
+            bucket,
+            distribution,
+        }
+    }
+    pub fn dist(&self) -> PathBuf {
+        self.tmp.path().join("dist")
+    }
+    /// (Re)builds the site as `version`.
+    pub fn build(&self, version: u32, big: bool) -> Site {
+        let _ = std::fs::remove_dir_all(self.dist());
+        vite_site(&self.dist(), version, big)
+    }
+    pub fn config(&self, extra: &str) -> PathBuf {
+        config(
+            self.tmp.path(),
+            &self.bucket,
+            self.distribution.as_deref(),
+            extra,
+        )
+    }
+    pub async fn release_ids(&self) -> Vec<String> {
+        keys(&self.bucket)
+            .await
+            .into_iter()
+            .filter_map(|k| {
+                k.strip_prefix("_deckhand/releases/")
+                    .and_then(|k| k.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+    /// The newest release record.
+    pub async fn newest_record(&self) -> serde_json::Value {
+        let id = self.release_ids().await.pop().expect("a release record");
+        json(&self.bucket, &format!("_deckhand/releases/{id}.json")).await
+    }
+}
+
+/// An object's JSON body.
+pub async fn json(bucket: &str, key: &str) -> serde_json::Value {
+    let bytes = body(bucket, key).await;
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
+/// An object's bytes.
+pub async fn body(bucket: &str, key: &str) -> Vec<u8> {
+    get(bucket, key)
+        .await
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
+}
+
+/// Puts an object as another tool would (no deckhand metadata).
+pub async fn put_foreign(bucket: &str, key: &str, bytes: &[u8]) {
+    crate::common::s3()
+        .await
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The keys of `_deckhand/ownership.json`.
+pub async fn owned_keys(bucket: &str) -> std::collections::BTreeSet<String> {
+    json(bucket, "_deckhand/ownership.json").await["keys"]
+        .as_object()
+        .expect("an ownership index")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// `deckhand <args>` in the background with the local stack's environment (and `env` last).
+pub fn spawn_deckhand(args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deckhand"));
+    for k in [
+        "AWS_CA_BUNDLE",
+        "AWS_PROFILE",
+        "GITHUB_ACTIONS",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "DECKHAND_LOG",
+    ] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in crate::common::stack_env() {
+        cmd.env(k, v);
+    }
+    cmd.env("NO_COLOR", "1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("DECKHAND_RETRY_BACKOFF_MS", "20")
+        .envs(env.iter().copied())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// The key of the file in `site` whose key starts with `prefix` and ends with `suffix`.
+pub fn key_of(site: &Site, prefix: &str, suffix: &str) -> String {
+    site.expected
+        .iter()
+        .map(|(k, _, _)| k.clone())
+        .find(|k| k.starts_with(prefix) && k.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {prefix}…{suffix} in the build"))
+}

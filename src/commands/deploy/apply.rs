@@ -59,7 +59,10 @@ pub(crate) async fn apply(
         let _g = github::group("deckhand: frontend");
         step::output("changed", "true");
         match frontend::upload(ctx, cfg, sp, meta, opts).await {
-            Ok(site) => record.site = Some(site),
+            Ok((site, index)) => {
+                record.site = Some(site);
+                site_plan = Some((cfg, sp, index));
+            }
             Err(err) => {
                 // The backend may already run this release: say so, and that the site did not
                 // follow, so `releases` and `rollback` see what is live.
@@ -76,15 +79,14 @@ pub(crate) async fn apply(
                 return Err(err.into());
             }
         }
-        site_plan = Some((cfg, sp));
     }
 
     record.status = ReleaseStatus::Succeeded;
     store.write(&record).await?;
 
-    if let Some((cfg, sp)) = site_plan {
+    if let Some((cfg, sp, index)) = site_plan {
         let _g = github::group("deckhand: invalidate and clean up");
-        frontend::finish(ctx, cfg, sp, store, meta, opts).await?;
+        frontend::finish(ctx, cfg, sp, index, store, &mut record, opts).await?;
     }
     Ok(record)
 }

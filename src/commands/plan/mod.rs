@@ -321,17 +321,20 @@ fn verdict(plan: &DeployPlan) -> String {
     }
 }
 
-/// Keys the plan would garbage-collect once no kept release references them: count and bytes.
+/// The keys the plan's garbage collection deletes: count and bytes.
 pub(crate) fn gc_candidates(s: &crate::plan::site::SitePlan) -> (usize, u64) {
-    let mut n = 0;
-    let mut bytes = 0;
-    for (key, obj) in &s.live.site {
-        if !s.manifest.contains_key(key) {
-            n += 1;
-            bytes += obj.size;
-        }
-    }
-    (n, bytes)
+    let bytes =
+        s.gc.delete
+            .iter()
+            .filter_map(
+                |key| match key.strip_prefix(crate::release::OBJECTS_PREFIX) {
+                    Some(sha) => s.live.objects.get(sha),
+                    None => s.live.site.get(key),
+                },
+            )
+            .map(|o| o.size)
+            .sum();
+    (s.gc.delete.len(), bytes)
 }
 
 /// The largest uploads, biggest first.

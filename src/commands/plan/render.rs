@@ -256,10 +256,33 @@ fn frontend_md(out: &mut String, s: &SitePlan) {
     let _ = writeln!(out, "| unchanged | {} | |", s.unchanged);
     let _ = writeln!(
         out,
-        "| garbage collection (after {} releases) | {gc_n} | {} |\n",
+        "| garbage collection (keeps {} site versions) | {gc_n} | {} |",
         s.gc.keep_releases,
         human_bytes(gc_bytes)
     );
+    if s.gc.foreign.count > 0 {
+        let _ = writeln!(
+            out,
+            "| not managed by deckhand (kept) | {} | |",
+            s.gc.foreign.count
+        );
+    }
+    out.push('\n');
+    if let Some(r) = &s.retry {
+        let mut what = Vec::new();
+        if !r.paths.is_empty() {
+            what.push(format!("its invalidation ({})", r.paths.join(" ")));
+        }
+        if r.gc {
+            what.push("its garbage collection".to_string());
+        }
+        let _ = writeln!(
+            out,
+            "Pending from release `{}`: {} did not complete; this release does it.\n",
+            r.release,
+            what.join(" and ")
+        );
+    }
     let big = largest(s, LARGEST);
     if !big.is_empty() {
         let _ = writeln!(

@@ -156,12 +156,14 @@ fn last_site(files: &[File]) -> SiteRelease {
                         content_type: h.content_type,
                         cache_control: h.cache_control,
                         etag: Some(format!("etag-{k}-{v}")),
+                        hashed: None,
                     },
                 )
             })
             .collect(),
         status: ReleaseStatus::Succeeded,
         failure: None,
+        pending: None,
     }
 }
 
@@ -202,6 +204,7 @@ fn frontend(build: &[File], live: &[File], by_hand: &[&str]) -> crate::plan::sit
                 )
             })
             .collect(),
+        ..SiteLive::default()
     };
     crate::site::plan::plan(PlanInput {
         bucket: "spa-ecs-site",
@@ -214,6 +217,7 @@ fn frontend(build: &[File], live: &[File], by_hand: &[&str]) -> crate::plan::sit
                 size: *size,
                 sha256: sha(k, *v),
                 headers: headers(k),
+                hashed: k.starts_with("assets/"),
             })
             .collect(),
         last: Some(&last),
@@ -223,6 +227,8 @@ fn frontend(build: &[File], live: &[File], by_hand: &[&str]) -> crate::plan::sit
         keep_releases: 5,
         grace_seconds: 3600,
         max_delete: 1000,
+        adopt: false,
+        pending: None,
     })
 }
 

@@ -177,14 +177,32 @@ pub(crate) async fn run(
     let frontend_plan = match (site_part, settings.frontend.as_ref()) {
         (Some(site), Some(cfg)) => {
             let known: Vec<&str> = site.files.keys().map(String::as_str).collect();
-            let live = observe::list(ctx, &site.bucket, &known)
-                .await
-                .map_err(crate::frontend::FrontendError::from)?;
-            // The manifest live now: the newest published site at or before the current release.
-            let current_site = records
-                .iter()
-                .filter_map(|r| r.site.as_ref())
-                .find(|s| s.status == ReleaseStatus::Succeeded && s.bucket == site.bucket);
+            let (live, index) = tokio::join!(
+                observe::list(ctx, &site.bucket, &known),
+                crate::site::ownership::read(ctx, &site.bucket)
+            );
+            let mut live = live.map_err(crate::frontend::FrontendError::from)?;
+            // With an index, the rollback keeps it up to date (this site live again); without
+            // one, it is left for the next deploy to rebuild from the records.
+            if let Some((etag, owned)) = index.map_err(crate::frontend::FrontendError::from)? {
+                live.ownership = Some(etag);
+                live.owned = owned;
+                live.owned_from = crate::plan::ownership::OwnedFrom::Index;
+            }
+            // The manifest live now: the newest published site at or before the current release
+            // (and what its release left pending, which the rollback carries).
+            let current = records.iter().find(|r| {
+                r.site.as_ref().is_some_and(|s| {
+                    s.status == ReleaseStatus::Succeeded && s.bucket == site.bucket
+                })
+            });
+            let current_site = current.and_then(|r| r.site.as_ref());
+            let pending = current.and_then(|r| {
+                r.site
+                    .as_ref()
+                    .and_then(|s| s.pending.as_ref())
+                    .map(|p| (r.id.as_str(), p))
+            });
             match plan::site(
                 site,
                 current_site,
@@ -192,6 +210,7 @@ pub(crate) async fn run(
                 cfg.distribution.as_deref(),
                 cfg.spa_router,
                 &restore.id,
+                pending,
             ) {
                 Ok(p) => Some(p),
                 Err(refusal) => return Err(refuse(ctx, &store, &ids, &restore.id, refusal).await),

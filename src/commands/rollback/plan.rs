@@ -14,13 +14,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::commands::releases::is_immutable;
 use crate::plan::backend::{
     BackendPlan, ImagePlan, InFlight, Live as BackendLive, Source, SourceTag, TaskDefinitionPlan,
     TdAction,
 };
-use crate::plan::site::{FileAction, FileSource, GcPolicy, Live, Phase, Reason, SitePlan};
-use crate::release::{BackendRelease, ReleaseRecord, SiteRelease};
+use crate::plan::site::{
+    FileAction, FileSource, GcPolicy, Live, Phase, Reason, SitePlan, in_place,
+};
+use crate::release::{BackendRelease, ReleaseRecord, SitePending, SiteRelease};
 
 /// Which release a rollback restores, and the one it rolls back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -160,6 +161,7 @@ pub(crate) fn site(
     distribution: Option<&str>,
     spa_router: bool,
     release_id: &str,
+    pending: Option<(&str, &SitePending)>,
 ) -> Result<SitePlan, Refusal> {
     let mut copies = Vec::new();
     let mut verified = 0;
@@ -167,8 +169,8 @@ pub(crate) fn site(
     let mut missing = Vec::new();
     let mut manifest = target.clone();
     for (key, entry) in &target.files {
-        if is_immutable(key, &entry.content_type, &entry.cache_control) {
-            if live.site.get(key).is_some_and(|o| o.size == entry.size) {
+        if entry.in_place(key) {
+            if in_place(entry, live.site.get(key)) {
                 verified += 1;
             } else {
                 missing.push(key.clone());
@@ -197,13 +199,8 @@ pub(crate) fn site(
             }
             continue;
         }
-        let phase = if key.to_ascii_lowercase().ends_with(".html")
-            || key.to_ascii_lowercase().ends_with(".htm")
-        {
-            Phase::Html
-        } else {
-            Phase::Other
-        };
+        // A mutable file: HTML last, anything else before it.
+        let phase = Phase::of(key, false);
         copies.push(FileAction {
             key: key.clone(),
             size: entry.size,
@@ -223,9 +220,12 @@ pub(crate) fn site(
         });
     }
     copies.sort_by(|a, b| (a.phase.number(), &a.key).cmp(&(b.phase.number(), &b.key)));
+    // What the live site's release left pending goes with the rollback's own invalidation.
+    let retry = crate::site::plan::retry(pending, distribution);
     let invalidation = crate::site::plan::invalidation(
         distribution,
         copies.iter().map(|c| c.key.as_str()),
+        retry.as_ref().map_or(&[][..], |r| &r.paths),
         spa_router,
     );
     let upload_bytes = copies.iter().map(|c| c.size).sum();
@@ -241,17 +241,9 @@ pub(crate) fn site(
         unchanged,
         removed: Vec::new(),
         invalidation,
+        retry,
         // A rollback collects nothing; the next deploy does.
-        gc: GcPolicy {
-            keep_releases: 0,
-            grace_seconds: 0,
-            max_delete: 0,
-            unreferenced: 0,
-            delete: Vec::new(),
-            expire_records: Vec::new(),
-            young: 0,
-            deferred: 0,
-        },
+        gc: GcPolicy::default(),
         manifest: manifest.files,
         live: live.clone(),
         restore: Some(release_id.to_string()),
@@ -305,6 +297,7 @@ mod tests {
             content_type: "text/html".into(),
             cache_control: cc.into(),
             etag: None,
+            hashed: None,
         }
     }
 
@@ -329,6 +322,7 @@ mod tests {
             ]),
             status: ReleaseStatus::Succeeded,
             failure: None,
+            pending: None,
         };
         let current = SiteRelease {
             bucket: "b".into(),
@@ -339,6 +333,7 @@ mod tests {
             ]),
             status: ReleaseStatus::Succeeded,
             failure: None,
+            pending: None,
         };
         let mut live = Live::default();
         live.site.insert("index.html".into(), obj("e-h-b"));
@@ -348,7 +343,7 @@ mod tests {
         for (sha, e) in [("h-a", "e-h-a"), ("r", "e-r"), ("m-a", "e-m-a")] {
             live.objects.insert(sha.into(), obj(e));
         }
-        let p = site(&target, Some(&current), &live, Some("D1"), true, "a").expect("plan");
+        let p = site(&target, Some(&current), &live, Some("D1"), true, "a", None).expect("plan");
         let keys: Vec<&str> = p.uploads.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, vec!["app.webmanifest", "index.html"]);
         assert_eq!(p.uploads[1].source, FileSource::Stored);
@@ -364,12 +359,73 @@ mod tests {
         // A collected object refuses the whole plan.
         live.objects.remove("m-a");
         assert_eq!(
-            site(&target, Some(&current), &live, Some("D1"), true, "a").err(),
+            site(&target, Some(&current), &live, Some("D1"), true, "a", None).err(),
             Some(Refusal::Collected {
                 missing: 1,
                 example: "app.webmanifest".into()
             })
         );
+    }
+
+    #[test]
+    fn an_unhashed_asset_is_restored_by_sha256_and_a_hashed_one_checked_by_etag() {
+        let entry = |sha: &str, cc: &str, hashed: Option<bool>, etag: Option<&str>| ManifestEntry {
+            sha256: sha.into(),
+            size: 5,
+            content_type: "image/png".into(),
+            cache_control: cc.into(),
+            etag: etag.map(str::to_string),
+            hashed,
+        };
+        let imm = "public, max-age=31536000, immutable";
+        let target = SiteRelease {
+            bucket: "b".into(),
+            files: BTreeMap::from([
+                // Published as mutable: its bytes are in the objects store.
+                (
+                    "assets/logo.png".into(),
+                    entry("logo-a", "no-cache", Some(false), Some("e-a")),
+                ),
+                (
+                    "assets/a-Xy12AbCd.js".into(),
+                    entry("js-a", imm, Some(true), Some("e-js")),
+                ),
+            ]),
+            status: ReleaseStatus::Succeeded,
+            failure: None,
+            pending: None,
+        };
+        let mut live = Live::default();
+        // Same size, other bytes: B's logo.
+        live.site.insert("assets/logo.png".into(), obj("e-b"));
+        live.site.insert("assets/a-Xy12AbCd.js".into(), obj("e-js"));
+        live.objects.insert("logo-a".into(), obj("e-a"));
+        let p = site(&target, None, &live, None, true, "a", None).expect("plan");
+        let copies: Vec<_> = p
+            .uploads
+            .iter()
+            .map(|c| (c.key.as_str(), c.sha256.as_str()))
+            .collect();
+        assert_eq!(copies, [("assets/logo.png", "logo-a")]);
+        assert_eq!(p.uploads[0].source, FileSource::Stored);
+        assert_eq!(p.uploads[0].cache_control, "no-cache");
+        assert_eq!(p.verified, 1);
+        // A hashed asset with other bytes of the same size (put by hand) is not in place.
+        live.site
+            .insert("assets/a-Xy12AbCd.js".into(), obj("e-other"));
+        assert_eq!(
+            site(&target, None, &live, None, true, "a", None).err(),
+            Some(Refusal::Collected {
+                missing: 1,
+                example: "assets/a-Xy12AbCd.js".into()
+            })
+        );
+        // A record from before `hashed`: the old rule (immutable Cache-Control = in place).
+        let old = entry("x", imm, None, None);
+        assert!(old.in_place("assets/logo.png"));
+        assert!(!entry("x", "no-cache", None, None).in_place("assets/logo.png"));
+        assert!(!entry("x", imm, Some(false), None).in_place("assets/logo.png"));
+        assert!(!entry("x", imm, Some(true), None).in_place("index.html"));
     }
 
     /// A succeeded release of service `s` in cluster `c` on revision `arn`.
