@@ -33,11 +33,15 @@ const CONTENT_TYPES = {
   '.pdf': 'application/pdf',
 };
 
-// In --dir mode there is no stored metadata; use the Cache-Control deckhand's default config would store.
+// In --dir mode there is no stored metadata; use the Cache-Control deckhand's default config would store:
+// immutable for a name that carries a content hash (frontend.hashed-names' default, src/config/mod.rs:
+// Vite's assets/NAME-HASH.EXT, 8 url-safe base64 characters, at least one a digit or an upper-case letter),
+// no-cache for everything else (public/assets/logo.png included).
+const HASHED_NAME = /^assets\/(?:[^/]+\/)*[^/]+-([A-Za-z0-9_-]{8})(?:\.[A-Za-z0-9]+)+$/;
 function dirCacheControl(key) {
-  if (key.startsWith('assets/')) return 'public, max-age=31536000, immutable';
-  if (key.endsWith('.html')) return 'no-cache';
-  return undefined;
+  const m = HASHED_NAME.exec(key);
+  if (m && /[0-9A-Z]/.test(m[1]) && !key.endsWith('.html')) return 'public, max-age=31536000, immutable';
+  return 'no-cache';
 }
 
 const HOP_BY_HOP = new Set([

@@ -51,6 +51,7 @@ before(async () => {
   fs.mkdirSync(path.join(site, 'assets'), { recursive: true });
   fs.writeFileSync(path.join(site, 'index.html'), INDEX);
   fs.writeFileSync(path.join(site, 'assets', 'app-Ab12Cd34.js'), APP_JS);
+  fs.writeFileSync(path.join(site, 'assets', 'logo.png'), 'PNG');
   fs.writeFileSync(path.join(site, 'favicon.svg'), '<svg/>');
   fs.writeFileSync(path.join(root, 'secret.txt'), 'outside the site');
   api = startApi();
@@ -82,6 +83,12 @@ describe('default behaviour from a directory, through the real spa-router.js', (
     assert.equal(res.headers['content-type'], 'text/javascript; charset=utf-8');
     assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable');
     assert.equal(res.body, APP_JS);
+  });
+
+  it('serves a file without a hash in its name under assets/ as deckhand publishes it: no-cache', async () => {
+    const res = await request(base, '/assets/logo.png');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['cache-control'], 'no-cache');
   });
 
   it('answers a missing asset with a 404 that is not HTML', async () => {
