@@ -151,10 +151,7 @@ async fn a_deploy_killed_mid_upload_leaves_no_key_deckhand_does_not_own() {
     let cfg_path = cfg.display().to_string();
     let mut child = site::spawn_deckhand(
         &["deploy", "--only", "frontend", "--config", &cfg_path],
-        &[
-            ("AWS_ENDPOINT_URL_S3", proxy.url.as_str()),
-            ("DECKHAND_LOCK_TTL", "3s"),
-        ],
+        &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
     );
     let started = std::time::Instant::now();
     while !stalled.load(std::sync::atomic::Ordering::SeqCst) {
@@ -185,9 +182,11 @@ async fn a_deploy_killed_mid_upload_leaves_no_key_deckhand_does_not_own() {
         "no record for the killed deploy"
     );
 
-    // The lock the killed deploy held expires; v3 publishes, and v2's orphans (never live,
-    // deckhand's bytes: confirmed by HEAD) are collected, the foreign file is not.
-    std::thread::sleep(Duration::from_secs(4));
+    // The killed deploy still holds the lock: an operator removes it; v3 publishes, and v2's
+    // orphans (never live, deckhand's bytes: confirmed by HEAD) are collected, the foreign file
+    // is not.
+    let (code, _, err) = run(&cfg, &["unlock", "--force"]);
+    assert_eq!(code, 0, "{err}");
     fx.build(3, false);
     let mark = request_mark();
     deploy(&cfg, &[]);
