@@ -27,6 +27,8 @@ struct Both {
     distribution: String,
     /// Build label -> (key, content-type, cache-control) of each file.
     builds: std::cell::RefCell<std::collections::BTreeMap<String, Expected>>,
+    /// Lines added to the config's `frontend:` section.
+    frontend_extra: std::cell::RefCell<String>,
 }
 
 impl Both {
@@ -40,15 +42,23 @@ impl Both {
             site_bucket,
             distribution,
             builds: Default::default(),
+            frontend_extra: Default::default(),
         };
         both.version("A");
         both
     }
 
+    /// From now on, the config's `frontend:` section has `lines` too; rewrites release `label`'s.
+    fn frontend_lines(&self, lines: &str, label: &str) {
+        *self.frontend_extra.borrow_mut() = lines.to_string();
+        self.version(label);
+    }
+
     /// Config for release `label`: its container environment and its site build.
     fn version(&self, label: &str) {
         let text = format!(
-            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n  distribution: {dist}\n  invalidation: {{ wait: true, timeout: 5s }}\n",
+            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n  distribution: {dist}\n  invalidation: {{ wait: true, timeout: 5s }}\n{extra}",
+            extra = self.frontend_extra.borrow(),
             state = self.w.bucket,
             cluster = self.w.cluster,
             service = self.w.service,
@@ -89,6 +99,12 @@ impl Both {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    fn run_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "{args:?}\nstdout:\n{out}\nstderr:\n{err}");
+        out
     }
 
     fn deploy(&self) -> String {
@@ -456,6 +472,9 @@ fn two_backend_releases(
 #[test]
 fn rollback_only_one_half_leaves_the_other_half_untouched() {
     let b = Both::new("rb-only");
+    // The most eager GC that keeps three site versions: rollbacks and backend-only releases
+    // must use no slot (checked at the end).
+    b.frontend_lines("  keep-releases: 3\n  gc-grace: 0s\n", "A");
     let a_id = b.deploy();
     let td_a = b.w.service_td();
     b.version("B");
@@ -518,6 +537,35 @@ fn rollback_only_one_half_leaves_the_other_half_untouched() {
         b.record(&c_id)["site"]["files"],
         "the record keeps the site that is still live"
     );
+
+    // D's site: the distinct site versions live before it are C, A (rolled back to), then B —
+    // the --only backend rollback and the --only frontend one used no slot of the three, so A's
+    // files stay (the newest three records with a site would have been C's twice and A's).
+    b.version("D");
+    b.run_ok(&["deploy", "--only", "frontend"]);
+    b.assert_site_is("D");
+    let a_chunk = b.builds.borrow()["A"]
+        .iter()
+        .map(|(k, _, _)| k.clone())
+        .find(|k| k.starts_with("assets/index-") && k.ends_with(".js"))
+        .unwrap();
+    let b_chunk = b.builds.borrow()["B"]
+        .iter()
+        .map(|(k, _, _)| k.clone())
+        .find(|k| k.starts_with("assets/index-") && k.ends_with(".js"))
+        .unwrap();
+    let live = block_on(site::keys(&b.site_bucket));
+    assert!(
+        live.contains(&a_chunk),
+        "A is a kept site version: {live:?}"
+    );
+    assert!(
+        !live.contains(&b_chunk),
+        "B is the fourth: collected: {live:?}"
+    );
+    let rows = b.releases();
+    let a_row = rows.iter().find(|r| r["id"] == a_id.as_str()).unwrap();
+    assert_eq!(a_row["restorable"], true, "{a_row}");
 }
 
 #[test]
