@@ -98,7 +98,8 @@ pub(crate) struct DeployArgs {
     /// Print the plan and stop; makes no write call.
     #[arg(long, env = "DECKHAND_DRY_RUN")]
     pub(crate) dry_run: bool,
-    /// Register a new task definition and roll the service even when nothing changed.
+    /// Build the image again (even when ECR has its source tag), register a new task definition
+    /// and roll the service, even when nothing changed.
     #[arg(long, env = "DECKHAND_FORCE")]
     pub(crate) force: bool,
     /// Return after UpdateService instead of watching the rollout.

@@ -500,101 +500,47 @@ fn in_github_actions_the_token_is_masked_and_outputs_are_set() {
     assert!(out.contains("changed=true"), "{out}");
 }
 
-/// No docker daemon can run here, so the docker path is exercised with a stand-in `docker` on
-/// PATH that answers `version` (so `builder: auto` picks it), records every call, checks the auth
-/// config it is handed, and reports a repo digest like `docker image inspect` does.
+/// `--force` rebuilds an image ECR already has (pushed under `<source tag>-<release>`: the
+/// repository's tags are immutable in infra/) and rolls; the next deploy keeps the forced image.
 #[test]
-fn auto_picks_docker_when_a_daemon_answers_and_drives_it_with_a_private_config() {
-    let w = World::new("bk-docker");
-    let bin = w.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let log = w.path().join("docker.log");
-    let fake = format!(
-        r#"#!/bin/sh
-echo "$@" >> {log}
-if [ "$1" = version ]; then echo 27.1.0; exit 0; fi
-[ "$1" = --config ] || {{ echo "no --config" >> {log}; exit 9; }}
-dir="$2"; shift 2
-case "$1" in
-  build) exit 0 ;;
-  push) case "$2" in *:{sha}) exit 5 ;; esac
-        echo "config-mode $(stat -c %a "$dir/config.json")" >> {log}
-        grep -q '"auths"' "$dir/config.json" || exit 8
-        exit 0 ;;
-  image) img="$5"; printf '["%s@sha256:%s"]\n' "${{img%:*}}" {digest} ;;
-  *) exit 7 ;;
-esac
-"#,
-        log = log.display(),
-        digest = "b".repeat(64),
-        sha = "f".repeat(40),
-    );
-    let script = bin.join("docker");
-    std::fs::write(&script, fake).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let sha = "f".repeat(40);
-    let (code, _, err) = w.deploy_with(
-        &["--builder", "auto", "--no-wait"],
-        &[("PATH", &path), ("GITHUB_SHA", &sha)],
-    );
-    assert_eq!(code, 0, "{err}");
-    // An extra tag that cannot be pushed (immutable repository) is a warning, not a failure.
-    assert!(
-        err.contains(&format!(
-            "could not push the extra tag {}/{}:{sha}",
-            common::stack_var("DECKHAND_REGISTRY"),
-            w.repository
-        )),
-        "{err}"
-    );
-    let calls = std::fs::read_to_string(&log).unwrap();
-    let registry = common::stack_var("DECKHAND_REGISTRY");
-    let lines: Vec<&str> = calls.lines().collect();
-    assert!(lines[0].starts_with("version"), "{calls}");
-    assert!(
-        lines.iter().any(|l| l.contains(" build -f ")
-            && l.contains(&format!("-t {registry}/{}:src-", w.repository))),
-        "{calls}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains(&format!(" push {registry}/"))),
-        "{calls}"
-    );
-    assert!(lines.contains(&"config-mode 600"), "{calls}");
-    let (td, _) = w.describe_td(&w.service_td());
-    assert!(
-        image_of(&td, "api").ends_with(&format!("/{}@sha256:{}", w.repository, "b".repeat(64))),
-        "{}",
-        image_of(&td, "api")
-    );
-    let config_dir = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("--config "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap();
-    assert!(
-        !std::path::Path::new(config_dir).exists(),
-        "auth config left at {config_dir}"
-    );
-}
-
-#[test]
-fn force_rolls_even_when_nothing_changed() {
+fn force_rebuilds_and_rolls_and_the_next_deploy_keeps_the_forced_image() {
     let w = World::new("bk-force");
     assert_eq!(w.deploy(&["--no-wait"]).0, 0);
     let before = w.service_td();
+    let tag = w.releases()[0]["backend"]["source_tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (code, out, err) = w.deploy(&["--force", "--no-wait"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("unchanged; new revision forced"), "{out}");
-    assert!(!err.contains("$ buildah"), "{err}");
-    assert_ne!(w.service_td(), before);
+    assert!(out.contains("    why: forced (--force)\n"), "{out}");
+    assert!(err.contains("$ buildah build"), "{err}");
+    let forced = out
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .find(|s| s.starts_with(&format!("{tag}-")))
+        .unwrap_or_else(|| panic!("no forced tag in {out}"))
+        .to_string();
+    let after = w.service_td();
+    assert_ne!(after, before);
+    let (td, _) = w.describe_td(&after);
+    assert!(
+        image_of(&td, "api").ends_with(&format!("@{}", w.registry_digest(&forced))),
+        "{}",
+        image_of(&td, "api")
+    );
+    // Same inputs, not forced: the running (forced) image stays; nothing is written.
+    let mark = w.requests().last().unwrap().seq;
+    let (code, out, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backend: no changes"), "{out}");
+    let writes: Vec<_> = w
+        .requests()
+        .into_iter()
+        .filter(|r| r.seq > mark && r.write)
+        .map(|r| r.operation)
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(w.service_td(), after);
 }
 
 #[test]
@@ -1202,7 +1148,8 @@ fn a_session_that_expires_mid_wait_is_renewed_through_web_identity_or_exits_4() 
     // The image exists first, so the short-session deploys only read, update and wait.
     let (code, _, err) = w.deploy(&["--no-wait"]);
     assert_eq!(code, 0, "{err}");
-    // A forced rollout of ~12 s (4 steps of 3 s) outlives a 6 s session.
+    // A rollout of ~12 s (4 steps of 3 s) outlives a 6 s session. A new environment value rolls
+    // without a build (--force would rebuild the image first).
     w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 3.0}));
     let creds = short_session(&role, &token, 6);
     let mut env: Vec<(&str, &str)> = creds
@@ -1212,7 +1159,7 @@ fn a_session_that_expires_mid_wait_is_renewed_through_web_identity_or_exits_4() 
     let token_path = token.to_str().unwrap().to_string();
     env.push(("AWS_ROLE_ARN", &role));
     env.push(("AWS_WEB_IDENTITY_TOKEN_FILE", &token_path));
-    let (code, out, err) = w.deploy_with(&["--force"], &env);
+    let (code, out, err) = w.deploy_with(&["--env", "ROLL=1"], &env);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         err.contains("assumed the role again through web identity"),
@@ -1226,7 +1173,7 @@ fn a_session_that_expires_mid_wait_is_renewed_through_web_identity_or_exits_4() 
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let (code, out, err) = w.deploy_with(&["--force"], &env);
+    let (code, out, err) = w.deploy_with(&["--env", "ROLL=2"], &env);
     assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         err.contains("credentials expired after 0 min, the rollout was still IN_PROGRESS at "),

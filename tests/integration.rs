@@ -17,6 +17,7 @@ mod frontend;
 mod gc;
 mod github;
 mod hardening;
+mod image;
 mod lock;
 mod plan;
 mod prober;

@@ -6,7 +6,6 @@ use crate::aws::{AwsContext, short_td};
 use crate::config::Backend;
 use crate::ecs::report::{Outcome, Target};
 use crate::ecs::{self, normalise, watch};
-use crate::image::{build, ecr};
 use crate::output;
 use crate::plan::DeployOptions;
 use crate::plan::backend::{BackendPlan, ImagePlan, TdAction};
@@ -63,23 +62,9 @@ pub(crate) async fn apply(
 ) -> Result<BackendRelease, BackendError> {
     let digest = match &plan.image {
         ImagePlan::Reuse { digest } => digest.clone(),
-        ImagePlan::Build { push_to, tags } => {
-            let tool = build::resolve(cfg.builder)
-                .await
-                .map_err(BackendError::Build)?;
-            let (auth, _host) = ecr::login(ctx).await.map_err(BackendError::Login)?;
-            let spec = build::BuildSpec {
-                context: &cfg.context,
-                dockerfile: &cfg.dockerfile,
-                build_args: &cfg.build_args,
-                repo: push_to,
-                tags,
-            };
-            let digest = build::build_and_push(tool, &spec, &auth)
-                .await
-                .map_err(BackendError::Build)?;
-            drop(auth);
-            tracing::info!("pushed {push_to}:{} as {digest}", plan.source.tag);
+        ImagePlan::Build { push_to, tags, .. } => {
+            let digest = super::image::build(ctx, cfg, plan, push_to, tags).await?;
+            tracing::info!("pushed {push_to}:{} as {digest}", tags[0]);
             digest
         }
     };

@@ -11,7 +11,9 @@ use crate::ecs::report::Report;
 use crate::ecs::stopped::CauseKind;
 use crate::image::build::BuildError;
 use crate::image::ecr::LoginError;
+use crate::image::registry::RegistryError;
 use crate::image::tag::TagError;
+use crate::plan::image::Platform;
 use crate::release::BackendRelease;
 use crate::secrets::SecretsError;
 
@@ -33,6 +35,40 @@ pub(crate) enum BackendError {
         missing: Vec<String>,
         present: Vec<String>,
     },
+    #[error("task definition {task_definition}: {message}")]
+    TaskPlatform {
+        task_definition: String,
+        message: String,
+    },
+    #[error("{path} line {line}: {message}")]
+    Dockerfile {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot resolve the base image {image} ({dockerfile} line {line})")]
+    Base {
+        dockerfile: String,
+        line: usize,
+        image: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("cannot read the image {image}")]
+    ImageRead {
+        image: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("{image} in ECR is an image for {}, and task definition {task_definition} runs on {} ({want})", platforms(.has), .want.ecs_name())]
+    PlatformMismatch {
+        image: String,
+        has: Vec<String>,
+        want: Platform,
+        task_definition: String,
+    },
+    #[error("docker config: {0}")]
+    DockerConfig(String),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("cannot read {what}")]
@@ -85,6 +121,15 @@ pub(crate) enum BackendError {
     },
 }
 
+/// `linux/amd64`, `linux/amd64, linux/s390x`, or what an index without images is.
+fn platforms(has: &[String]) -> String {
+    if has.is_empty() {
+        "no platform (an index without images)".into()
+    } else {
+        has.join(", ")
+    }
+}
+
 impl BackendError {
     /// What was registered/started before the failure, for the failed release record.
     pub(crate) fn partial_release(&self) -> Option<&BackendRelease> {
@@ -112,12 +157,22 @@ impl Diagnose for BackendError {
     fn exit(&self) -> Exit {
         match self {
             BackendError::Source(_)
+            | BackendError::TaskPlatform { .. }
+            | BackendError::Dockerfile { .. }
+            | BackendError::PlatformMismatch { .. }
+            | BackendError::DockerConfig(_)
             | BackendError::NoCluster { .. }
             | BackendError::NoService { .. }
             | BackendError::NoRepository { .. }
             | BackendError::NoContainer { .. }
             | BackendError::Secrets(SecretsError::Missing(_))
             | BackendError::Build(BuildError::NoBuilder) => Exit::Usage,
+            // The Dockerfile names an image that does not exist, or one the credentials given
+            // cannot read: configuration. A registry that does not answer is not.
+            BackendError::Base { source, .. } => match source.as_ref() {
+                RegistryError::NotFound { .. } | RegistryError::Unauthorized { .. } => Exit::Usage,
+                _ => Exit::Error,
+            },
             BackendError::RolloutFailed { .. } => Exit::RolloutFailed,
             BackendError::TimedOut { .. } => Exit::TimedOut,
             _ => Exit::Error,
@@ -138,6 +193,14 @@ impl Diagnose for BackendError {
                 "install buildah (apt-get install buildah) or podman, start a docker daemon, or set backend.builder".into(),
             ),
             BackendError::Build(_) => Some("the builder's output above says why".into()),
+            BackendError::PlatformMismatch { .. } => Some(
+                "the source tag includes the platform, so this image was pushed under it by something else (or a builder that ignored --platform): delete the tag in ECR, or deploy with --force to build and push it again".into(),
+            ),
+            BackendError::Base { source, .. } => Some(match source.as_ref() {
+                RegistryError::Unauthorized { .. } => "a private base image needs credentials in the docker config deckhand reads: set DOCKER_CONFIG (e.g. ${{ runner.temp }}/docker-config) in the job's env and log in to the registry in a step before deckhand (docker/login-action honours DOCKER_CONFIG)".into(),
+                RegistryError::NotFound { .. } => "check the FROM line and the build args it uses (backend.build-args)".into(),
+                _ => "the registry could not be read; the plan needs every FROM image's digest".into(),
+            }),
             BackendError::Login(LoginError::Call(e)) => e.help(),
             BackendError::Register { source, .. }
             | BackendError::Update { source, .. }

@@ -4,6 +4,7 @@
 
 mod apply;
 mod error;
+mod image;
 mod observe;
 mod plan;
 
@@ -12,29 +13,29 @@ pub(crate) use error::BackendError;
 
 use crate::aws::AwsContext;
 use crate::config::Backend;
-use crate::image::tag;
 use crate::plan::DeployOptions;
 use crate::plan::backend::BackendPlan;
 use crate::plan::fingerprint::BackendPrint;
 use crate::release::ReleaseMeta;
 
 /// Reads live state and plans, with the fingerprint of what it read. Never writes. On the
-/// no-op path this is DescribeServices, DescribeTaskDefinition, DescribeImages and (with
-/// secrets) DescribeParameters.
+/// no-op path this is DescribeServices, DescribeTaskDefinition, DescribeImages (the source tag,
+/// and the running image's tags), (with secrets) DescribeParameters, the `FROM` images' digests
+/// from their registries and the platform of the image in ECR (registry reads; against ECR's
+/// registry after GetAuthorizationToken).
 pub(crate) async fn plan(
     ctx: &AwsContext,
     cfg: &Backend,
     meta: &ReleaseMeta,
     opts: &DeployOptions,
 ) -> Result<(BackendPlan, BackendPrint), BackendError> {
-    let source = tag::source_tag(&cfg.context, &cfg.dockerfile, &cfg.build_args)?;
-    let observed = observe::observe(ctx, cfg, &source.tag).await?;
+    let observed = observe::observe(ctx, cfg, opts.force).await?;
     let print = BackendPrint {
         task_definition: observed.task_definition_arn.clone(),
         deployment: observed.deployment.clone(),
-        image: observed.existing.clone(),
+        image: observed.image.tagged.clone(),
     };
-    Ok((plan::plan_from(cfg, meta, opts, source, observed)?, print))
+    Ok((plan::plan_from(cfg, meta, opts, observed)?, print))
 }
 
 /// The backend's fingerprint as it is now (DescribeServices and DescribeImages only).

@@ -1,26 +1,27 @@
-//! The plan's reads: the service, its task definition (with tags), the source tag in ECR and
-//! the secrets' parameter ARNs. DescribeServices, DescribeImages and DescribeParameters run at once.
+//! The plan's reads: the service, its task definition (with tags), the secrets' parameter ARNs
+//! and the checkout's build inputs at once; then the image ([`super::image`]: the platform and
+//! `FROM` digests the source tag covers, what ECR has of it).
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use super::error::BackendError;
+use super::image::{self, ImageObserved};
 use crate::aws::{AwsContext, AwsError};
 use crate::config::Backend;
 use crate::ecs::{self, json};
-use crate::image::ecr;
+use crate::image::{build, ecr};
 use crate::secrets;
 
-/// What the plan read from AWS.
+/// What the plan read from AWS (and the image's registries).
 #[derive(Debug, Clone)]
 pub(crate) struct Observed {
     pub(crate) task_definition_arn: String,
     pub(crate) task_definition: Value,
     pub(crate) tags: Vec<(String, String)>,
-    pub(crate) repository_uri: String,
-    /// Digest of the source tag when ECR has it.
-    pub(crate) existing: Option<String>,
+    /// The source tag's inputs, what ECR has, the platform of the image to reuse.
+    pub(crate) image: ImageObserved,
     pub(crate) secrets: std::collections::BTreeMap<String, String>,
     pub(crate) seen_events: BTreeSet<String>,
     /// The service's PRIMARY deployment.
@@ -32,17 +33,27 @@ pub(crate) struct Observed {
 pub(super) async fn observe(
     ctx: &AwsContext,
     cfg: &Backend,
-    source_tag: &str,
+    force: bool,
 ) -> Result<Observed, BackendError> {
-    let (svc_image, secret_arns) = tokio::join!(service_and_image(ctx, cfg, source_tag), async {
-        if cfg.secrets.is_empty() {
-            Ok(Default::default())
-        } else {
-            secrets::resolve(ctx, &cfg.secrets).await
-        }
-    });
-    let (svc, image) = svc_image?;
+    // The builder decides which ignore file applies and where `localhost/` images live.
+    let tool = build::resolve(cfg.builder).await.ok();
+    let (svc, secret_arns, local) = tokio::join!(
+        ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
+        async {
+            if cfg.secrets.is_empty() {
+                Ok(Default::default())
+            } else {
+                secrets::resolve(ctx, &cfg.secrets).await
+            }
+        },
+        image::local(cfg, tool),
+    );
+    let svc = found(
+        cfg,
+        svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
+    )?;
     let secrets = secret_arns?;
+    let local = local?;
     let td_arn = svc
         .task_definition()
         .filter(|s| !s.is_empty())
@@ -62,21 +73,7 @@ pub(super) async fn observe(
                 .filter_map(|kv| Some((kv.name()?, kv.value()?))),
         );
     }
-    let (existing, repository_uri) = match image {
-        ecr::Lookup::NoRepository => {
-            return Err(BackendError::NoRepository {
-                repository: cfg.repository.clone(),
-            });
-        }
-        ecr::Lookup::Found(found) => {
-            let uri = match &found.registry_id {
-                Some(id) => format!("{}/{}", ecr::registry_host(id, &ctx.region), cfg.repository),
-                None => repository_uri(ctx, &cfg.repository).await?,
-            };
-            (Some(found.digest), uri)
-        }
-        ecr::Lookup::NotFound => (None, repository_uri(ctx, &cfg.repository).await?),
-    };
+    let image = image::observe(ctx, cfg, &task_definition, local, tool, force).await?;
     let tags = tags
         .iter()
         .map(|t| {
@@ -90,8 +87,7 @@ pub(super) async fn observe(
         task_definition_arn: td_arn,
         task_definition,
         tags,
-        repository_uri,
-        existing,
+        image,
         secrets,
         seen_events: svc
             .events()
@@ -164,13 +160,4 @@ fn found(
             service: cfg.service.clone(),
         }),
     }
-}
-
-async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<String, BackendError> {
-    ecr::repository_uri(ctx, repository)
-        .await
-        .map_err(read(format!("ECR repository {repository}")))?
-        .ok_or_else(|| BackendError::NoRepository {
-            repository: repository.to_string(),
-        })
 }

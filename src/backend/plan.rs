@@ -1,4 +1,5 @@
-//! The backend planner (pure): desired (config + source tag) vs observed -> [`BackendPlan`].
+//! The backend planner (pure): desired (config + the source tag's inputs) vs observed (including
+//! the `FROM` digests and what ECR has, read before planning) -> [`BackendPlan`].
 
 use serde_json::Value;
 
@@ -8,7 +9,10 @@ use crate::aws::short_td;
 use crate::config::Backend;
 use crate::ecs::{diff, normalise, redact, render};
 use crate::plan::DeployOptions;
-use crate::plan::backend::{BackendPlan, ImagePlan, Live, SourceTag, TaskDefinitionPlan, TdAction};
+use crate::plan::backend::{
+    BackendPlan, ImagePlan, Live, Source, SourceTag, TaskDefinitionPlan, TdAction,
+};
+use crate::plan::image::BuildReason;
 use crate::release::ReleaseMeta;
 
 /// Where images are pushed: the override host (local registry) or the ECR registry.
@@ -43,32 +47,69 @@ fn rendered(cfg: &Backend, observed: &Observed, image: &str) -> Result<Value, Ba
         })
 }
 
-/// The pure planner: desired (config + source tag) vs observed.
+/// The pure planner: desired (config + the source tag's inputs) vs observed.
 pub(crate) fn plan_from(
     cfg: &Backend,
     meta: &ReleaseMeta,
     opts: &DeployOptions,
-    source: SourceTag,
     observed: Observed,
 ) -> Result<BackendPlan, BackendError> {
-    let (image_plan, image_ref) = match &observed.existing {
-        Some(digest) => (
-            ImagePlan::Reuse {
-                digest: digest.clone(),
-            },
-            format!("{}@{digest}", observed.repository_uri),
-        ),
+    let inputs = observed.image.inputs.clone();
+    let repository_uri = observed.image.repository_uri.clone();
+    let source = SourceTag {
+        tag: inputs.tag(),
+        source: Source::Content {
+            files: inputs.files,
+        },
+        inputs: Some(inputs.clone()),
+    };
+    let (image_plan, image_ref) = match &observed.image.reuse {
+        Some(reuse) => {
+            let image = format!("{repository_uri}@{}", reuse.digest);
+            if !reuse.has_platform {
+                return Err(BackendError::PlatformMismatch {
+                    image,
+                    has: reuse.platforms.clone(),
+                    want: inputs.platform,
+                    task_definition: short_td(&observed.task_definition_arn).to_string(),
+                });
+            }
+            (
+                ImagePlan::Reuse {
+                    digest: reuse.digest.clone(),
+                },
+                image,
+            )
+        }
         None => {
-            let mut tags = vec![source.tag.clone()];
+            // ECR's tags are immutable in infra/: a forced rebuild of inputs ECR already has is
+            // pushed under `<source tag>-<release>` (and kept by later plans while it runs).
+            let first = if opts.force && observed.image.tagged.is_some() {
+                format!("{}-{}", source.tag, meta.id)
+            } else {
+                source.tag.clone()
+            };
+            let mut tags = vec![first.clone()];
             if let Some(sha) = &meta.git.sha {
                 tags.push(sha.clone());
             }
+            let mut reasons = if opts.force {
+                vec![BuildReason::Forced]
+            } else {
+                vec![BuildReason::NotInEcr {
+                    tag: source.tag.clone(),
+                }]
+            };
+            if let Some(old) = &observed.image.live_inputs {
+                reasons.extend(inputs.changes_since(old));
+            }
             (
                 ImagePlan::Build {
-                    push_to: push_repo(cfg, &observed.repository_uri),
+                    push_to: push_repo(cfg, &repository_uri),
                     tags,
+                    reasons,
                 },
-                format!("{}:{}", observed.repository_uri, source.tag),
+                format!("{repository_uri}:{first}"),
             )
         }
     };
@@ -89,7 +130,7 @@ pub(crate) fn plan_from(
     Ok(BackendPlan {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
-        repository: observed.repository_uri.clone(),
+        repository: repository_uri,
         source,
         image: image_plan,
         task_definition: TaskDefinitionPlan {
@@ -123,7 +164,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::backend::Source;
+    use crate::backend::image::{ImageObserved, Reusable};
+    use crate::plan::image::{Base, Platform, TagInputs};
     use crate::release::GitInfo;
 
     const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api";
@@ -147,6 +189,20 @@ mod tests {
         }
     }
 
+    fn inputs() -> TagInputs {
+        TagInputs {
+            context: "c".repeat(64),
+            files: 2,
+            dockerfile: "d".repeat(64),
+            build_args: "a".repeat(64),
+            platform: Platform::LinuxAmd64,
+            bases: vec![Base {
+                name: "node:22".into(),
+                digest: format!("sha256:{}", "5".repeat(64)),
+            }],
+        }
+    }
+
     fn observed(image: &str, existing: Option<&str>) -> Observed {
         Observed {
             task_definition_arn: "arn:aws:ecs:us-east-1:1:task-definition/api:4".into(),
@@ -156,21 +212,21 @@ mod tests {
                     "environment": [{"name": "NODE_ENV", "value": "production"}]}]
             }),
             tags: Vec::new(),
-            repository_uri: REPO.into(),
-            existing: existing.map(str::to_string),
+            image: ImageObserved {
+                inputs: inputs(),
+                tagged: existing.map(str::to_string),
+                reuse: existing.map(|d| Reusable {
+                    digest: d.to_string(),
+                    platforms: vec!["linux/amd64".into()],
+                    has_platform: true,
+                }),
+                live_inputs: None,
+                repository_uri: REPO.into(),
+            },
             secrets: BTreeMap::new(),
             seen_events: BTreeSet::new(),
             deployment: None,
             rollout: None,
-        }
-    }
-
-    fn source() -> SourceTag {
-        SourceTag {
-            tag: "src-0123456789abcdef0123".into(),
-            source: Source::GitTree {
-                tree: "f".repeat(40),
-            },
         }
     }
 
@@ -185,8 +241,7 @@ mod tests {
     fn the_live_image_and_settings_make_an_empty_plan() {
         let digest = format!("sha256:{}", "1".repeat(64));
         let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
-        let plan =
-            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
         assert!(plan.is_empty());
         assert_eq!(plan.task_definition.diff, None);
         assert!(
@@ -203,28 +258,34 @@ mod tests {
             force: true,
             ..DeployOptions::default()
         };
-        let plan = plan_from(&cfg(), &meta(), &opts, source(), obs).expect("plan");
+        let plan = plan_from(&cfg(), &meta(), &opts, obs).expect("plan");
         assert!(!plan.is_empty() && plan.update_service && !plan.task_definition.changed);
     }
 
     #[test]
     fn a_missing_tag_plans_a_build_tagged_with_the_git_sha_through_the_override() {
         let obs = observed("old:1", None);
-        let plan =
-            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        let tag = inputs().tag();
         assert_eq!(
             plan.image,
             ImagePlan::Build {
                 push_to: "127.0.0.1:5001/api".into(),
-                tags: vec!["src-0123456789abcdef0123".into(), "a".repeat(40)],
+                tags: vec![tag.clone(), "a".repeat(40)],
+                reasons: vec![BuildReason::NotInEcr { tag: tag.clone() }],
             }
         );
         let diff = plan.task_definition.diff.clone().expect("diff");
         assert!(
-            diff.contains(&format!(
-                "+      \"image\": \"{REPO}:src-0123456789abcdef0123\""
-            )),
+            diff.contains(&format!("+      \"image\": \"{REPO}:{tag}\"")),
             "{diff}"
+        );
+        assert!(
+            plan.to_string().contains(&format!(
+                "  image: {tag} (context of 2 files, linux/amd64): build and push to 127.0.0.1:5001/api (tags {tag}, {})\n    why: no image with tag {tag} in ECR\n",
+                "a".repeat(40)
+            )),
+            "{plan}"
         );
         assert!(plan.update_service);
     }
@@ -242,8 +303,7 @@ mod tests {
     fn a_deploy_over_a_rollout_in_flight_says_it_supersedes_it() {
         let mut obs = observed("old:1", None);
         obs.rollout = Some(in_flight());
-        let plan =
-            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
         assert!(plan.update_service);
         assert_eq!(plan.supersedes, Some(in_flight()));
         assert!(
@@ -262,8 +322,7 @@ mod tests {
         let digest = format!("sha256:{}", "1".repeat(64));
         let mut obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
         obs.rollout = Some(in_flight());
-        let plan =
-            plan_from(&cfg(), &meta(), &DeployOptions::default(), source(), obs).expect("plan");
+        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
         assert!(plan.is_empty() && !plan.update_service);
         assert_eq!(plan.supersedes, None);
         assert!(!plan.to_string().contains("supersedes"), "{plan}");
@@ -273,14 +332,8 @@ mod tests {
     fn a_configured_container_the_live_definition_lacks_is_a_configuration_error() {
         let mut c = cfg();
         c.containers = vec!["worker".into()];
-        let err = plan_from(
-            &c,
-            &meta(),
-            &DeployOptions::default(),
-            source(),
-            observed("x", None),
-        )
-        .expect_err("no worker");
+        let err = plan_from(&c, &meta(), &DeployOptions::default(), observed("x", None))
+            .expect_err("no worker");
         assert_eq!(
             err.to_string(),
             "task definition api:4 has no container named worker (backend.container); it has: api"
@@ -289,5 +342,72 @@ mod tests {
             crate::diagnose::Diagnose::exit(&err),
             crate::diagnose::Exit::Usage
         );
+    }
+
+    #[test]
+    fn an_image_in_ecr_for_another_platform_is_a_configuration_error() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let mut obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        obs.image.inputs.platform = Platform::LinuxArm64;
+        let reuse = obs.image.reuse.as_mut().expect("reuse");
+        reuse.has_platform = false;
+        let err = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect_err("amd64");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{REPO}@{digest} in ECR is an image for linux/amd64, and task definition api:4 runs on ARM64 (linux/arm64)"
+            )
+        );
+        assert_eq!(
+            crate::diagnose::Diagnose::exit(&err),
+            crate::diagnose::Exit::Usage
+        );
+    }
+
+    #[test]
+    fn force_rebuilds_under_a_tag_of_its_own_when_ecr_has_the_source_tag() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let mut obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        // With --force the observer offers nothing to reuse.
+        obs.image.reuse = None;
+        let opts = DeployOptions {
+            force: true,
+            ..DeployOptions::default()
+        };
+        let m = meta();
+        let plan = plan_from(&cfg(), &m, &opts, obs).expect("plan");
+        let forced = format!("{}-{}", inputs().tag(), m.id);
+        match &plan.image {
+            ImagePlan::Build { tags, reasons, .. } => {
+                assert_eq!(tags[0], forced);
+                assert_eq!(reasons, &vec![BuildReason::Forced]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            plan.to_string().contains("    why: forced (--force)\n"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn a_build_says_what_changed_since_the_running_image() {
+        let mut obs = observed(&format!("{REPO}@sha256:{}", "9".repeat(64)), None);
+        let mut old = inputs();
+        old.bases[0].digest = format!("sha256:{}", "4".repeat(64));
+        old.context = "0".repeat(64);
+        obs.image.live_inputs = Some(old);
+        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        assert!(
+            plan.to_string().contains(&format!(
+                "    why: no image with tag {} in ECR; base node:22 moved to sha256:555555555555… (was sha256:444444444444…); context changed (2 files)\n",
+                inputs().tag()
+            )),
+            "{plan}"
+        );
+        let json = serde_json::to_value(&plan).expect("json");
+        assert_eq!(json["image"]["reasons"][1]["kind"], "base-moved");
+        assert_eq!(json["image"]["reasons"][1]["base"], "node:22");
+        assert_eq!(json["source"]["inputs"]["platform"], "linux/amd64");
     }
 }

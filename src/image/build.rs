@@ -8,6 +8,7 @@ use tokio::process::Command;
 
 use super::ecr::AuthFile;
 use crate::config::Builder;
+use crate::plan::image::Platform;
 
 /// A resolved builder (never `auto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +50,62 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
+/// Whether a variable of deckhand's environment reaches a builder process. An allowlist: what the
+/// builder needs to find its daemon or storage, certificates and proxies. Never the job's
+/// credentials (`AWS_*`, `ACTIONS_ID_TOKEN_REQUEST_*` — which mint an OIDC token for the deploy
+/// role — `GITHUB_TOKEN`, the secrets a workflow puts in the step's env): a Dockerfile is the
+/// pull request's code, and its `RUN` steps can read what their builder runs with.
+fn reaches_builder(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "TMPDIR",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "TERM",
+        "NO_COLOR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        // docker CLI: which daemon and how (docker docs, "Environment variables", CLI reference)
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "DOCKER_API_VERSION",
+        "DOCKER_BUILDKIT",
+        "BUILDKIT_PROGRESS",
+    ];
+    // buildx, buildah and containers/{storage,image,common} settings, XDG dirs (rootless storage)
+    const PREFIXES: &[&str] = &["BUILDX_", "BUILDAH_", "CONTAINERS_", "STORAGE_", "XDG_"];
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// A builder command with only the environment [`reaches_builder`] lets through.
+fn builder_command(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear();
+    for (k, v) in std::env::vars_os() {
+        if k.to_str().is_some_and(reaches_builder) {
+            cmd.env(k, v);
+        }
+    }
+    cmd
+}
+
 async fn docker_daemon_answers() -> bool {
     if !on_path("docker") {
         return false;
     }
-    Command::new("docker")
+    builder_command("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -95,18 +147,46 @@ pub(crate) fn insecure(host: &str) -> bool {
     h == "localhost" || h == "127.0.0.1" || h == "[::1]" || h.starts_with("127.")
 }
 
+/// The digest of an image in buildah's or podman's local storage (`localhost/…` names an image
+/// there: containers-image's short-name rules), None when it is not there.
+pub(crate) async fn local_image_digest(tool: Tool, image: &str) -> Option<String> {
+    let format = match tool {
+        Tool::Docker => return None,
+        Tool::Buildah => "{{.FromImageDigest}}",
+        Tool::Podman => "{{.Digest}}",
+    };
+    let out = builder_command(tool.program())
+        .args(["inspect", "--type", "image", "--format", format, image])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| valid_digest(String::from_utf8_lossy(&out.stdout).trim()))
+        .flatten()
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub(crate) struct BuildSpec<'a> {
     pub(crate) context: &'a Path,
     pub(crate) dockerfile: &'a Path,
     pub(crate) build_args: &'a BTreeMap<String, String>,
+    /// `--platform` (the task's).
+    pub(crate) platform: Platform,
+    /// Image labels (`--label K=V`).
+    pub(crate) labels: &'a [(String, String)],
+    /// A base image is on a loopback registry (the local stack): buildah pulls it over HTTP.
+    pub(crate) plain_http_pull: bool,
     /// `host/repo`, without tag.
     pub(crate) repo: &'a str,
     /// First tag is the source tag; its digest is returned.
     pub(crate) tags: &'a [String],
 }
 
+/// Runs a builder command (made with [`builder_command`]), its output to stderr.
 async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
     tracing::info!("$ {shown}");
     let spawn_err = |source| BuildError::Spawn {
@@ -160,16 +240,28 @@ pub(crate) async fn build_and_push(
         .collect();
 
     // build
-    let mut cmd = Command::new(prog);
+    let mut cmd = builder_command(prog);
     let mut shown = vec![prog.to_string()];
     if tool == Tool::Docker {
         cmd.arg("--config").arg(auth.dir());
     }
     let mut args: Vec<String> = vec![
         "build".into(),
+        "--platform".into(),
+        spec.platform.to_string(),
         "-f".into(),
         spec.dockerfile.display().to_string(),
     ];
+    if tool != Tool::Docker {
+        // Private base images: the docker config's credentials (docker reads them from --config).
+        args.extend(["--authfile".into(), auth.path().display().to_string()]);
+        if spec.plain_http_pull {
+            args.push("--tls-verify=false".into());
+        }
+    }
+    for (k, v) in spec.labels {
+        args.extend(["--label".into(), format!("{k}={v}")]);
+    }
     for r in &refs {
         args.push("-t".into());
         args.push(r.clone());
@@ -192,7 +284,7 @@ pub(crate) async fn build_and_push(
     })?;
     let mut first_digest = None;
     for (i, r) in refs.iter().enumerate() {
-        let mut cmd = Command::new(prog);
+        let mut cmd = builder_command(prog);
         let mut args: Vec<String> = Vec::new();
         let digest_file: PathBuf = digest_dir.path().join(format!("digest-{i}"));
         match tool {
@@ -267,7 +359,7 @@ pub(crate) fn valid_digest(s: &str) -> Option<String> {
 }
 
 async fn docker_digest(auth: &AuthFile, repo: &str, image: &str) -> Result<String, BuildError> {
-    let out = Command::new("docker")
+    let out = builder_command("docker")
         .arg("--config")
         .arg(auth.dir())
         .args([

@@ -61,6 +61,39 @@ pub(crate) async fn find_tag(
     }
 }
 
+/// The tags ECR has on the image with this digest (None: no such image in the repository).
+pub(crate) async fn tags_of(
+    ctx: &AwsContext,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<Vec<String>>, AwsError> {
+    let resp = ctx
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(digest)
+                .build(),
+        )
+        .send()
+        .await;
+    match resp {
+        Ok(r) => Ok(r
+            .image_details()
+            .iter()
+            .find(|d| d.image_digest() == Some(digest))
+            .map(|d| d.image_tags().to_vec())),
+        Err(e) => {
+            let err = ctx.call_error("ecr", "DescribeImages", e);
+            match err.code() {
+                Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(None),
+                _ => Err(err),
+            }
+        }
+    }
+}
+
 /// The repository URI (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`), or None when the
 /// repository does not exist.
 pub(crate) async fn repository_uri(
@@ -114,8 +147,9 @@ impl AuthFile {
         self.dir.path()
     }
 
-    /// Writes `{"auths": {host: {"auth": base64(user:password)}}}` with mode 0600 in a 0700 dir.
-    pub(crate) fn write(host: &str, basic_auth_b64: &str) -> std::io::Result<Self> {
+    /// Writes `config` (`{"auths": {host: {"auth": base64(user:password)}}}`) with mode 0600 in
+    /// a 0700 dir.
+    pub(crate) fn write(config: &serde_json::Value) -> std::io::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("deckhand-auth-")
             .tempdir()?;
@@ -133,16 +167,15 @@ impl AuthFile {
             opts.mode(0o600);
         }
         let mut f = opts.open(&path)?;
-        let body = serde_json::json!({"auths": {host: {"auth": basic_auth_b64}}});
-        f.write_all(body.to_string().as_bytes())?;
+        f.write_all(config.to_string().as_bytes())?;
         f.sync_all()?;
         Ok(Self { dir })
     }
 }
 
-/// GetAuthorizationToken -> an auth file for the ECR registry host. The token is masked in
-/// GitHub Actions logs and never printed.
-pub(crate) async fn login(ctx: &AwsContext) -> Result<(AuthFile, String), LoginError> {
+/// GetAuthorizationToken: the ECR registry host and its `auth` (base64 of `AWS:<password>`). The
+/// token is masked in GitHub Actions logs and never printed.
+pub(crate) async fn token(ctx: &AwsContext) -> Result<(String, String), LoginError> {
     let resp = ctx
         .ecr
         .get_authorization_token()
@@ -168,8 +201,7 @@ pub(crate) async fn login(ctx: &AwsContext) -> Result<(AuthFile, String), LoginE
         })
         .unwrap_or_default()
         .to_string();
-    let file = AuthFile::write(&host, token).map_err(LoginError::File)?;
-    Ok((file, host))
+    Ok((host, token.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,8 +220,10 @@ mod tests {
 
     #[test]
     fn auth_file_is_private_and_removed_on_drop() {
-        let f = AuthFile::write("1.dkr.ecr.us-east-1.amazonaws.com", "QVdTOnNlY3JldA==")
-            .expect("write");
+        let f = AuthFile::write(&serde_json::json!({"auths": {
+            "1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnNlY3JldA=="}
+        }}))
+        .expect("write");
         let path = f.path();
         let body: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");

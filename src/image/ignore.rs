@@ -1,5 +1,5 @@
-//! `.dockerignore`: which files of the build context the builder never sees (and so are not part
-//! of the source tag). Patterns are relative to the context root; `!` re-includes; the last
+//! `.dockerignore` (and `.containerignore`): which files of the build context the builder never
+//! sees (and so are not part of the source tag). Patterns are relative to the context root; `!` re-includes; the last
 //! matching pattern wins; a pattern matching a directory excludes everything below it.
 
 use std::path::Path;
@@ -12,13 +12,10 @@ pub(crate) struct DockerIgnore {
 }
 
 impl DockerIgnore {
-    /// Reads `<context>/.dockerignore` (absent: nothing ignored).
-    pub(crate) fn load(context: &Path) -> Result<Self, String> {
-        match std::fs::read_to_string(context.join(".dockerignore")) {
-            Ok(text) => Self::parse(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(format!("{}: {e}", context.join(".dockerignore").display())),
-        }
+    /// Reads an ignore file (`.dockerignore`, `.containerignore`, `<Dockerfile>.dockerignore`).
+    pub(crate) fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text)
     }
 
     pub(crate) fn parse(text: &str) -> Result<Self, String> {

@@ -1,17 +1,22 @@
-//! The source tag `src-<hash>`: a function of what the image is built from — the build context
-//! (its git tree hash when committed and clean, else its content honouring `.dockerignore`), the
-//! Dockerfile's content and the build args. Same inputs, same tag: a rebuild is skipped when ECR
-//! already has it.
+//! What the source tag covers from the checkout: the build context exactly as the builder
+//! receives it — every file, directory and symlink the ignore file lets through, with its mode;
+//! not git's view of it (a file git ignores is still sent and can be copied into the image) —
+//! the Dockerfile and the build args. The task's platform and the digest of every `FROM` image
+//! are added by the backend's observer ([`crate::plan::image::TagInputs`]).
+//!
+//! The ignore file is the builder's: BuildKit reads `<Dockerfile>.dockerignore` beside the
+//! Dockerfile, else `.dockerignore` at the context root (Docker docs, "Build context",
+//! ".dockerignore files"); buildah and podman read `.containerignore`, else `.dockerignore`, at
+//! the context root (containers-common `containerignore.5.md`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+use super::build::Tool;
 use super::ignore::DockerIgnore;
-use crate::plan::backend::{Source, SourceTag};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TagError {
@@ -26,12 +31,47 @@ pub(crate) enum TagError {
     Read { path: PathBuf, message: String },
 }
 
-/// Computes the source tag of a build.
-pub(crate) fn source_tag(
+/// The checkout's part of the source tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Local {
+    /// sha256 (hex) over the context as the builder receives it.
+    pub(crate) context: String,
+    pub(crate) files: usize,
+    /// sha256 (hex) of the Dockerfile, and its text (for its `FROM` lines).
+    pub(crate) dockerfile: String,
+    pub(crate) dockerfile_text: String,
+    /// sha256 (hex) over the build args.
+    pub(crate) build_args: String,
+    /// The ignore file that applied, if any.
+    pub(crate) ignore_file: Option<PathBuf>,
+}
+
+/// The ignore file `tool` reads for this context and Dockerfile (None: nothing ignored).
+pub(crate) fn ignore_file(context: &Path, dockerfile: &Path, tool: Tool) -> Option<PathBuf> {
+    let candidates = match tool {
+        Tool::Docker => {
+            let mut name = dockerfile.file_name().unwrap_or_default().to_os_string();
+            name.push(".dockerignore");
+            vec![
+                dockerfile.with_file_name(name),
+                context.join(".dockerignore"),
+            ]
+        }
+        Tool::Buildah | Tool::Podman => vec![
+            context.join(".containerignore"),
+            context.join(".dockerignore"),
+        ],
+    };
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Reads the checkout's inputs of a build with `tool`.
+pub(crate) fn local(
     context: &Path,
     dockerfile: &Path,
     build_args: &BTreeMap<String, String>,
-) -> Result<SourceTag, TagError> {
+    tool: Tool,
+) -> Result<Local, TagError> {
     if !context.is_dir() {
         return Err(TagError::NoContext(context.to_path_buf()));
     }
@@ -39,77 +79,42 @@ pub(crate) fn source_tag(
         path: dockerfile.to_path_buf(),
         source,
     })?;
-    let source = match git_tree(context) {
-        Ok(tree) => (format!("tree {tree}"), Source::GitTree { tree }),
-        Err(reason) => {
-            let (hash, files) = content_hash(context)?;
-            (format!("content {hash}"), Source::Content { files, reason })
-        }
+    let ignore_file = ignore_file(context, dockerfile, tool);
+    let ignore = match &ignore_file {
+        Some(p) => DockerIgnore::load(p).map_err(|message| TagError::Read {
+            path: p.clone(),
+            message,
+        })?,
+        None => DockerIgnore::default(),
     };
-    Ok(SourceTag {
-        tag: combine(&source.0, &df, build_args),
-        source: source.1,
+    let (context_hash, files) = content_hash(context, &ignore)?;
+    Ok(Local {
+        context: context_hash,
+        files,
+        dockerfile: hex::encode(Sha256::digest(&df)),
+        dockerfile_text: String::from_utf8_lossy(&df).into_owned(),
+        build_args: args_hash(build_args),
+        ignore_file,
     })
 }
 
-/// The tag from its three inputs (pure).
-pub(crate) fn combine(
-    context_id: &str,
-    dockerfile: &[u8],
-    build_args: &BTreeMap<String, String>,
-) -> String {
+/// sha256 (hex) over the build args, unambiguous and order-independent.
+pub(crate) fn args_hash(build_args: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();
-    h.update(b"deckhand-source-v1\n");
-    h.update(context_id.as_bytes());
-    h.update(b"\ndockerfile ");
-    h.update(hex::encode(Sha256::digest(dockerfile)).as_bytes());
-    h.update(b"\n");
     for (k, v) in build_args {
         h.update(format!("arg {}={}\n", k.len(), k).as_bytes());
         h.update(format!("{}:{v}\n", v.len()).as_bytes());
     }
-    format!("src-{}", &hex::encode(h.finalize())[..20])
+    hex::encode(h.finalize())
 }
 
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-}
-
-/// The context's tree hash at HEAD, when it is in git and has no uncommitted change.
-fn git_tree(context: &Path) -> Result<String, String> {
-    if git(context, &["rev-parse", "--is-inside-work-tree"]).is_none_or(|s| s.trim() != "true") {
-        return Err("not in a git work tree".into());
-    }
-    let status = git(
-        context,
-        &["status", "--porcelain", "--untracked-files=all", "--", "."],
-    )
-    .ok_or_else(|| "git status failed".to_string())?;
-    if !status.trim().is_empty() {
-        return Err("uncommitted changes".into());
-    }
-    git(context, &["rev-parse", "HEAD:./"])
-        .map(|s| s.trim().to_string())
-        .filter(|s| s.len() >= 40)
-        .ok_or_else(|| "no commit yet".into())
-}
-
-/// sha256 over (path, executable bit, content) of every file the builder would see.
-fn content_hash(context: &Path) -> Result<(String, usize), TagError> {
+/// sha256 over (path, kind, executable bit, content or link target) of every entry the builder
+/// would receive.
+fn content_hash(context: &Path, ignore: &DockerIgnore) -> Result<(String, usize), TagError> {
     let read_err = |path: &Path, e: &dyn fmt::Display| TagError::Read {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let ignore = DockerIgnore::load(context).map_err(|e| read_err(context, &e))?;
     let prune = ignore.prunes_directories();
     let mut h = Sha256::new();
     let mut files = 0;
@@ -118,18 +123,15 @@ fn content_hash(context: &Path) -> Result<(String, usize), TagError> {
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            if e.depth() == 0 {
-                return true;
-            }
-            if e.file_name() == ".git" {
-                return false;
-            }
             // Skip ignored directories (node_modules …) without reading them.
-            !(e.file_type().is_dir() && prune && ignore.ignored(&relative(context, e.path())))
+            e.depth() == 0
+                || !(e.file_type().is_dir()
+                    && prune
+                    && ignore.ignored(&relative(context, e.path())))
         });
     for entry in walker {
         let entry = entry.map_err(|e| read_err(context, &e))?;
-        if entry.depth() == 0 || entry.file_type().is_dir() {
+        if entry.depth() == 0 {
             continue;
         }
         let rel = relative(context, entry.path());
@@ -137,20 +139,21 @@ fn content_hash(context: &Path) -> Result<(String, usize), TagError> {
             continue;
         }
         let meta = entry.metadata().map_err(|e| read_err(entry.path(), &e))?;
-        let body = if entry.file_type().is_symlink() {
+        let body = if entry.file_type().is_dir() {
+            "dir".to_string()
+        } else if entry.file_type().is_symlink() {
             let target =
                 std::fs::read_link(entry.path()).map_err(|e| read_err(entry.path(), &e))?;
             format!("link {}", target.to_string_lossy())
         } else {
             let bytes = std::fs::read(entry.path()).map_err(|e| read_err(entry.path(), &e))?;
+            files += 1;
             format!("file {}", hex::encode(Sha256::digest(&bytes)))
         };
         h.update(format!("{rel}\0{}\0{body}\n", executable(&meta)).as_bytes());
-        files += 1;
     }
     Ok((hex::encode(h.finalize()), files))
 }
-
 /// `path` relative to the context, `/`-separated.
 fn relative(context: &Path, path: &Path) -> String {
     path.strip_prefix(context)
@@ -172,6 +175,8 @@ fn executable(_: &std::fs::Metadata) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     fn write(dir: &Path, rel: &str, body: &str) {
@@ -180,36 +185,49 @@ mod tests {
         std::fs::write(p, body).expect("write");
     }
 
-    fn tag(dir: &Path, args: &BTreeMap<String, String>) -> SourceTag {
-        source_tag(dir, &dir.join("Dockerfile"), args).expect("tag")
+    /// The checkout's part of the tag, as one comparable value.
+    fn id(dir: &Path, args: &BTreeMap<String, String>, tool: Tool) -> String {
+        let l = local(dir, &dir.join("Dockerfile"), args, tool).expect("inputs");
+        format!("{} {} {}", l.context, l.dockerfile, l.build_args)
+    }
+
+    fn none() -> BTreeMap<String, String> {
+        BTreeMap::new()
     }
 
     #[test]
-    fn content_mode_follows_files_dockerfile_and_args_but_not_ignored_files() {
+    fn files_dockerfile_and_args_count_but_ignored_files_do_not() {
         let dir = tempfile::tempdir().expect("tmp");
         let d = dir.path();
         write(d, "Dockerfile", "FROM scratch\nCOPY app.txt /\n");
         write(d, "app.txt", "v1");
         write(d, ".dockerignore", "*.log\n");
-        let none = BTreeMap::new();
-        let t1 = tag(d, &none);
-        assert!(
-            t1.tag.starts_with("src-") && t1.tag.len() == 24,
-            "{}",
-            t1.tag
-        );
-        assert!(matches!(t1.source, Source::Content { .. }));
-        assert_eq!(tag(d, &none), t1, "stable");
+        let t1 = id(d, &none(), Tool::Buildah);
+        assert_eq!(id(d, &none(), Tool::Buildah), t1, "stable");
         write(d, "debug.log", "noise");
-        assert_eq!(tag(d, &none).tag, t1.tag, "ignored files do not count");
+        assert_eq!(
+            id(d, &none(), Tool::Buildah),
+            t1,
+            "ignored files do not count"
+        );
         write(d, "app.txt", "v2");
-        let t2 = tag(d, &none);
-        assert_ne!(t2.tag, t1.tag, "a changed file changes the tag");
+        let t2 = id(d, &none(), Tool::Buildah);
+        assert_ne!(t2, t1, "a changed file changes the tag");
         write(d, "Dockerfile", "FROM scratch\nCOPY app.txt /app\n");
-        let t3 = tag(d, &none);
-        assert_ne!(t3.tag, t2.tag, "a changed Dockerfile changes the tag");
+        let t3 = id(d, &none(), Tool::Buildah);
+        assert_ne!(t3, t2, "a changed Dockerfile changes the tag");
         let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
-        assert_ne!(tag(d, &args).tag, t3.tag, "a build arg changes the tag");
+        assert_ne!(
+            id(d, &args, Tool::Buildah),
+            t3,
+            "a build arg changes the tag"
+        );
+        std::fs::create_dir(d.join("empty")).expect("mkdir");
+        assert_ne!(
+            id(d, &none(), Tool::Buildah),
+            t3,
+            "an empty directory is sent (COPY . creates it)"
+        );
     }
 
     #[test]
@@ -221,18 +239,21 @@ mod tests {
         write(d, "docs/keep.md", "k1");
         write(d, "docs/other.md", "o1");
         write(d, ".dockerignore", "node_modules\ndocs\n!docs/keep.md\n");
-        let none = BTreeMap::new();
-        let t1 = tag(d, &none);
+        let t1 = id(d, &none(), Tool::Docker);
         write(d, "node_modules/a/index.js", "2");
         write(d, "docs/other.md", "o2");
-        assert_eq!(tag(d, &none).tag, t1.tag);
+        assert_eq!(id(d, &none(), Tool::Docker), t1);
         write(d, "docs/keep.md", "k2");
-        assert_ne!(tag(d, &none).tag, t1.tag, "a re-included file counts");
+        assert_ne!(
+            id(d, &none(), Tool::Docker),
+            t1,
+            "a re-included file counts"
+        );
         // Without exceptions, an ignored directory is skipped whole.
         write(d, ".dockerignore", "node_modules\n");
-        let t2 = tag(d, &none);
+        let t2 = id(d, &none(), Tool::Docker);
         write(d, "node_modules/b/deep/x.js", "x");
-        assert_eq!(tag(d, &none).tag, t2.tag);
+        assert_eq!(id(d, &none(), Tool::Docker), t2);
     }
 
     #[test]
@@ -245,67 +266,88 @@ mod tests {
             ("B".to_string(), "2".to_string()),
             ("A".to_string(), "1".to_string()),
         ]);
-        assert_eq!(combine("x", b"df", &a), combine("x", b"df", &b));
+        assert_eq!(args_hash(&a), args_hash(&b));
         let c = BTreeMap::from([("A".to_string(), "1\narg B=2".to_string())]);
-        assert_ne!(combine("x", b"df", &a), combine("x", b"df", &c));
+        assert_ne!(args_hash(&a), args_hash(&c));
     }
 
     #[test]
-    fn git_mode_uses_the_tree_hash_and_uncommitted_changes_count() {
-        if git(Path::new("."), &["--version"]).is_none() {
-            panic!("git is required for this test");
-        }
+    fn each_builder_reads_its_own_ignore_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        write(d, "Dockerfile", "FROM scratch\n");
+        write(d, "a.txt", "a");
+        write(d, "b.txt", "b");
+        write(d, ".dockerignore", "a.txt\n");
+        write(d, "Dockerfile.dockerignore", "b.txt\n");
+        write(d, ".containerignore", "*.txt\n");
+        let df = d.join("Dockerfile");
+        assert_eq!(
+            ignore_file(d, &df, Tool::Docker),
+            Some(d.join("Dockerfile.dockerignore"))
+        );
+        assert_eq!(
+            ignore_file(d, &df, Tool::Buildah),
+            Some(d.join(".containerignore"))
+        );
+        // docker: a.txt is sent (Dockerfile.dockerignore wins), b.txt is not.
+        let docker = id(d, &none(), Tool::Docker);
+        write(d, "b.txt", "b2");
+        assert_eq!(id(d, &none(), Tool::Docker), docker);
+        write(d, "a.txt", "a2");
+        assert_ne!(id(d, &none(), Tool::Docker), docker);
+        // buildah: neither is sent.
+        let buildah = id(d, &none(), Tool::Buildah);
+        write(d, "a.txt", "a3");
+        write(d, "b.txt", "b3");
+        assert_eq!(id(d, &none(), Tool::Buildah), buildah);
+        std::fs::remove_file(d.join(".containerignore")).expect("rm");
+        assert_eq!(
+            ignore_file(d, &df, Tool::Buildah),
+            Some(d.join(".dockerignore"))
+        );
+    }
+
+    #[test]
+    fn a_file_git_ignores_is_still_part_of_the_context() {
         let dir = tempfile::tempdir().expect("tmp");
         let root = dir.path();
-        let run = |args: &[&str]| {
+        let git = |args: &[&str]| {
             let ok = Command::new("git")
                 .arg("-C")
                 .arg(root)
-                .args([
-                    "-c",
-                    "user.email=t@t",
-                    "-c",
-                    "user.name=t",
-                    "-c",
-                    "commit.gpgsign=false",
-                ])
+                .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+                .args(["-c", "commit.gpgsign=false"])
                 .args(args)
                 .output()
-                .expect("git")
+                .expect("git is required for this test")
                 .status
                 .success();
             assert!(ok, "git {args:?}");
         };
-        run(&["init", "-q"]);
-        write(root, "backend/Dockerfile", "FROM scratch\n");
+        git(&["init", "-q"]);
+        write(root, ".gitignore", "*.env\n");
+        write(root, "backend/Dockerfile", "FROM scratch\nCOPY . /app\n");
         write(root, "backend/app.txt", "v1");
-        write(root, "other.txt", "x");
-        run(&["add", "."]);
-        run(&["commit", "-q", "-m", "one"]);
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "one"]);
         let ctx = root.join("backend");
-        let none = BTreeMap::new();
-        let t1 = tag(&ctx, &none);
-        assert!(
-            matches!(t1.source, Source::GitTree { .. }),
-            "{:?}",
-            t1.source
+        let df = ctx.join("Dockerfile");
+        let tag = || {
+            let l = local(&ctx, &df, &none(), Tool::Buildah).expect("inputs");
+            l.context
+        };
+        let clean = tag();
+        // `git status` shows nothing, yet the builder receives the file and COPY . takes it.
+        write(root, "backend/local.env", "SECRET_FLAG=1");
+        assert_ne!(
+            tag(),
+            clean,
+            "a git-ignored file in the context changes the tag"
         );
-        // a change outside the context does not matter
-        write(root, "other.txt", "y");
-        assert_eq!(tag(&ctx, &none).tag, t1.tag);
-        // an uncommitted change inside it does
-        write(root, "backend/app.txt", "v2");
-        let dirty = tag(&ctx, &none);
-        assert!(matches!(dirty.source, Source::Content { .. }));
-        assert_ne!(dirty.tag, t1.tag);
-        // committed, it is a new tree
-        run(&["add", "backend"]);
-        run(&["commit", "-q", "-m", "two"]);
-        let t2 = tag(&ctx, &none);
-        assert!(matches!(t2.source, Source::GitTree { .. }));
-        assert_ne!(t2.tag, t1.tag);
-        // an untracked file counts as a change
-        write(root, "backend/new.txt", "n");
-        assert_ne!(tag(&ctx, &none).tag, t2.tag);
+        // A change outside the context does not.
+        std::fs::remove_file(ctx.join("local.env")).expect("rm");
+        write(root, "other.txt", "x");
+        assert_eq!(tag(), clean);
     }
 }

@@ -9,15 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aws::short_td;
+use crate::plan::image::{BuildReason, TagInputs};
 
-/// How the context was fingerprinted.
+/// Where the image comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub(crate) enum Source {
-    /// `git rev-parse HEAD:<context>`: committed and clean.
-    GitTree { tree: String },
-    /// sha256 over the files the builder would see (uncommitted changes, or not in git).
-    Content { files: usize, reason: String },
+    /// The build context as the builder receives it (after its ignore file).
+    Content { files: usize },
     /// A rollback: the image a release recorded.
     Release { id: String },
 }
@@ -25,8 +24,11 @@ pub(crate) enum Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::GitTree { tree } => write!(f, "git tree {}", &tree[..tree.len().min(12)]),
-            Source::Content { files, reason } => write!(f, "content of {files} files: {reason}"),
+            Source::Content { files } => write!(
+                f,
+                "context of {files} file{}",
+                if *files == 1 { "" } else { "s" }
+            ),
             Source::Release { id } => write!(f, "the image of release {id}"),
         }
     }
@@ -36,6 +38,9 @@ impl fmt::Display for Source {
 pub(crate) struct SourceTag {
     pub(crate) tag: String,
     pub(crate) source: Source,
+    /// What the tag covers (a build's; none for a rollback's image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) inputs: Option<TagInputs>,
 }
 
 /// What a backend deploy will do. Its JSON (`plan --out`, `--json`, the PR's artifact) carries no
@@ -112,8 +117,15 @@ impl fmt::Display for InFlight {
 pub(crate) enum ImagePlan {
     /// ECR already has the source tag: no build, no push.
     Reuse { digest: String },
-    /// Build and push to `push_to` with these tags.
-    Build { push_to: String, tags: Vec<String> },
+    /// Build and push to `push_to` with these tags (the first one's digest is deployed).
+    Build {
+        push_to: String,
+        tags: Vec<String>,
+        /// Why: no image of these inputs in ECR, `--force`, and what changed since the image the
+        /// service runs was built (its base images, context, Dockerfile, build args, platform).
+        #[serde(default)]
+        reasons: Vec<BuildReason>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -229,6 +241,15 @@ impl BackendPlan {
         )
     }
 
+    /// `, linux/arm64` when the tag's inputs are known.
+    fn platform_text(&self) -> String {
+        self.source
+            .inputs
+            .as_ref()
+            .map(|i| format!(", {}", i.platform))
+            .unwrap_or_default()
+    }
+
     /// The heading and the image line every text rendering of a backend with changes starts with.
     pub(crate) fn fmt_heading(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -239,16 +260,30 @@ impl BackendPlan {
         match &self.image {
             ImagePlan::Reuse { digest } => writeln!(
                 f,
-                "  image: {} ({}) is in ECR as {digest}: no build",
-                self.source.tag, self.source.source
-            ),
-            ImagePlan::Build { push_to, tags } => writeln!(
-                f,
-                "  image: {} ({}) is not in ECR: build and push to {push_to} (tags {})",
+                "  image: {} ({}{}) is in ECR as {digest}: no build",
                 self.source.tag,
                 self.source.source,
-                tags.join(", ")
+                self.platform_text()
             ),
+            ImagePlan::Build {
+                push_to,
+                tags,
+                reasons,
+            } => {
+                writeln!(
+                    f,
+                    "  image: {} ({}{}): build and push to {push_to} (tags {})",
+                    self.source.tag,
+                    self.source.source,
+                    self.platform_text(),
+                    tags.join(", ")
+                )?;
+                if !reasons.is_empty() {
+                    let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                    writeln!(f, "    why: {}", why.join("; "))?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -16,6 +16,7 @@
 pub(crate) mod backend;
 pub(crate) mod fingerprint;
 pub(crate) mod gc;
+pub(crate) mod image;
 pub(crate) mod ownership;
 pub(crate) mod site;
 

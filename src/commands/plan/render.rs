@@ -168,17 +168,30 @@ fn backend_md(out: &mut String, b: &BackendPlan, diff: Option<&str>) {
     );
     let _ = writeln!(
         out,
-        "| source tag | `{}` ({}) |",
+        "| source tag | `{}` ({}{}) |",
         b.source.tag,
-        md_escape(&b.source.source.to_string())
+        md_escape(&b.source.source.to_string()),
+        b.source
+            .inputs
+            .as_ref()
+            .map(|i| format!(", {}", i.platform))
+            .unwrap_or_default()
     );
     let image = match &b.image {
         ImagePlan::Reuse { digest } => format!("in ECR as `{digest}`: no build"),
-        ImagePlan::Build { push_to, .. } => format!(
-            "**build needed**: `{}` is not in ECR (the context, Dockerfile or build args \
-             changed); new image from this commit, pushed to `{push_to}`",
-            b.source.tag
-        ),
+        ImagePlan::Build {
+            push_to, reasons, ..
+        } => {
+            let why: Vec<String> = reasons.iter().map(|r| md_escape(&r.to_string())).collect();
+            format!(
+                "**build needed**: {}; new image from this commit, pushed to `{push_to}`",
+                if why.is_empty() {
+                    format!("`{}` is not in ECR", b.source.tag)
+                } else {
+                    why.join("; ")
+                }
+            )
+        }
     };
     let _ = writeln!(out, "| image | {image} |");
     let td_text = if b.task_definition.changed {

@@ -39,9 +39,8 @@ fn td(image: &str, log_level: Option<&str>) -> Value {
 fn source_tag() -> SourceTag {
     SourceTag {
         tag: "src-0123456789abcdef0123".into(),
-        source: Source::GitTree {
-            tree: "f".repeat(40),
-        },
+        source: Source::Content { files: 12 },
+        inputs: None,
     }
 }
 
@@ -56,6 +55,16 @@ fn backend(changes: bool) -> BackendPlan {
             ImagePlan::Build {
                 push_to: REPO.into(),
                 tags: vec![source.tag.clone(), "0123456".into()],
+                reasons: vec![
+                    crate::plan::image::BuildReason::NotInEcr {
+                        tag: source.tag.clone(),
+                    },
+                    crate::plan::image::BuildReason::BaseMoved {
+                        base: "node:22".into(),
+                        from: digest('2'),
+                        to: digest('3'),
+                    },
+                ],
             },
         )
     } else {

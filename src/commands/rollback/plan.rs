@@ -121,6 +121,7 @@ pub(crate) fn backend(
             source: Source::Release {
                 id: release_id.to_string(),
             },
+            inputs: None,
         },
         image: ImagePlan::Reuse {
             digest: digest.to_string(),
