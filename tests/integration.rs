@@ -13,6 +13,7 @@ mod world;
 mod backend;
 mod cli;
 mod deploy_plan;
+mod docker_path;
 mod frontend;
 mod gc;
 mod github;
