@@ -573,3 +573,56 @@ fn no_actions_or_aws_variable_reaches_buildah() {
     );
     assert_no_job_credentials(&calls);
 }
+
+/// The registry of a base cannot be reached (offline runner, or here: docker.io), and buildah has
+/// the image: buildah builds from its copy, so that copy's digest is what the tag covers.
+#[test]
+fn an_unreachable_registry_leaves_buildahs_own_copy_of_the_base() {
+    let w = World::new("img-offline");
+    // Nothing listens on port 9 (discard): connection refused, as an offline registry.
+    let base = format!("127.0.0.1:9/{}/base:1", w.cluster);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("base.txt"), "local only").unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY base.txt /base.txt\n",
+    )
+    .unwrap();
+    buildah(&[
+        "bud",
+        "--quiet",
+        "-t",
+        &base,
+        &dir.path().display().to_string(),
+    ]);
+    let local = buildah(&[
+        "inspect",
+        "--type",
+        "image",
+        "--format",
+        "{{.FromImageDigest}}",
+        &base,
+    ]);
+    use_base(&w, &base);
+    let (code, _, err) = w.deploy(&["--no-wait"]);
+    buildah(&["rmi", "-f", &base]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("in the builder's local storage, which the build will use"),
+        "{err}"
+    );
+    let tag = w.releases()[0]["backend"]["source_tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let label: serde_json::Value = serde_json::from_str(
+        registry_config(&w.repository, &tag)["config"]["Labels"]["deckhand.source"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        label["bases"],
+        serde_json::json!([{"name": base, "digest": local}])
+    );
+}

@@ -14,7 +14,7 @@ use crate::config::Backend;
 use crate::image::build::{self, Tool};
 use crate::image::creds::Credentials;
 use crate::image::reference::Reference;
-use crate::image::registry::Registry;
+use crate::image::registry::{Registry, RegistryError};
 use crate::image::{dockerfile, ecr, tag};
 use crate::plan::backend::BackendPlan;
 use crate::plan::image::{Base, Platform, SOURCE_LABEL, TagInputs};
@@ -101,13 +101,34 @@ async fn bases(
             {
                 return match build::local_image_digest(t, &name).await {
                     Some(digest) => Ok(Base { name, digest }),
-                    None => Err(fail(crate::image::registry::RegistryError::NotFound {
+                    None => Err(fail(RegistryError::NotFound {
                         reference: name.clone(),
                         message: format!("not in {}'s local storage", t.program()),
                     })),
                 };
             }
-            let digest = registry.digest(&r).await.map_err(fail)?;
+            let digest = match registry.digest(&r).await {
+                Ok(d) => d,
+                // buildah and podman build from their own copy when the registry cannot be
+                // reached (pull policy "newer": a failed check keeps the local image), so that
+                // copy is what reaches the build.
+                Err(e @ RegistryError::Transport { .. }) => {
+                    let local = match tool.filter(|t| *t != Tool::Docker) {
+                        Some(t) => build::local_image_digest(t, &r.to_string()).await,
+                        None => None,
+                    };
+                    match local {
+                        Some(d) => {
+                            tracing::warn!(
+                                "{e}; {name} ({dockerfile} line {line}) is {d} in the builder's local storage, which the build will use"
+                            );
+                            d
+                        }
+                        None => return Err(fail(e)),
+                    }
+                }
+                Err(e) => return Err(fail(e)),
+            };
             Ok::<_, BackendError>(Base { name, digest })
         }
     };
