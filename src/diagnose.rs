@@ -14,8 +14,12 @@ pub(crate) enum Exit {
     Locked = 5,
     /// `plan --detailed-exitcode`: the plan has changes.
     Changes = 6,
-    /// `deploy --plan`: the live state moved since the plan was made.
+    /// `deploy --plan`: the fresh plan differs from the reviewed one.
     Moved = 7,
+    /// SIGINT: no new write started after it (128 + 2).
+    Interrupted = 130,
+    /// SIGTERM: no new write started after it (128 + 15).
+    Terminated = 143,
 }
 
 impl Exit {

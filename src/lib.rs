@@ -96,7 +96,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(Exit::Error.code());
         }
     };
-    match runtime.block_on(run(cli)) {
+    listen_for_signals(&runtime);
+    let result = runtime.block_on(within_grace(run(cli)));
+    // A blocking task still running (a scan cut short by a signal) does not hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
         Ok(exit) => {
             step::finish(command, &step::Outcome::Done { exit: exit.code() });
             ExitCode::from(exit.code())
@@ -114,6 +118,93 @@ pub fn main() -> ExitCode {
             );
             ExitCode::from(err.exit().code())
         }
+    }
+}
+
+/// How a cancelled or timed-out job stops a container action, per the runner's source
+/// (actions/runner): `Handlers/ContainerActionHandler.cs` runs the step as `docker run --rm …`
+/// attached and without a TTY (`Container/DockerCommandManager.cs`, `DockerRun`, invoked with
+/// `killProcessOnCancel: false`), and on cancellation `ProcessInvoker.CancelAndKillProcessTree`
+/// (`src/Runner.Sdk/ProcessInvoker.cs`) sends that `docker run` client SIGINT, waits
+/// `_sigintTimeout` = 7,500 ms, sends SIGTERM, waits `_sigtermTimeout` = 2,500 ms, then kills the
+/// process tree. The docker CLI forwards the signals it receives to the container's PID 1 —
+/// deckhand — (`docker container run --sig-proxy`, default true, Docker's CLI reference); killing
+/// the client does not stop the container. So deckhand handles SIGINT and SIGTERM itself (as PID 1
+/// it would ignore both without a handler): the first closes the write gate (no new write starts,
+/// the waits end), the command records what is live and releases the lock, and the process exits
+/// 130/143 within [`GRACE`] of the signal, inside the runner's first 7.5 s.
+fn listen_for_signals(runtime: &tokio::runtime::Runtime) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _entered = runtime.enter();
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM: a cancel will kill deckhand mid-write");
+        return;
+    };
+    runtime.spawn(async move {
+        loop {
+            let n = tokio::select! {
+                Some(()) = int.recv() => 2,
+                Some(()) = term.recv() => 15,
+                else => return,
+            };
+            let name = aws::gate::Closed::signal_name(n);
+            if aws::gate::signal(n) {
+                tracing::warn!(
+                    "{name}: no new write starts; recording what is live and releasing the lock"
+                );
+            } else {
+                tracing::warn!("{name} again: still recording what is live and releasing the lock");
+            }
+        }
+    });
+}
+
+/// After SIGINT or SIGTERM, how long the command gets to record what is live and release the
+/// lock before the process exits anyway (the runner waits 7.5 s after SIGINT: see
+/// [`listen_for_signals`]).
+const GRACE: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Runs the command; after a signal, for at most [`GRACE`] more. Whatever the command returns
+/// after a signal becomes exit 130/143 ([`CommandError::Stopped`]), saying what it did.
+async fn within_grace(
+    work: impl std::future::Future<Output = Result<Exit, Error>>,
+) -> Result<Exit, Error> {
+    use aws::gate::Closed;
+    tokio::pin!(work);
+    let result = tokio::select! {
+        r = &mut work => r,
+        n = aws::gate::signal_wait() => match tokio::time::timeout(GRACE, &mut work).await {
+            Ok(r) => r,
+            Err(_) => Err(CommandError::Stopped {
+                reason: Closed::Signal(n),
+                done: format!(
+                    "the command did not finish recording and releasing the lock within {} s \
+                     (the lock expires with its TTL, or the action's post step releases it)",
+                    GRACE.as_secs()
+                ),
+            }
+            .into()),
+        },
+    };
+    let Some(n) = aws::gate::signalled() else {
+        return result;
+    };
+    let reason = Closed::Signal(n);
+    match result {
+        Err(Error::Command(e @ CommandError::Stopped { .. })) => Err(e.into()),
+        Ok(_) => Err(CommandError::Stopped {
+            reason,
+            done: "the command had finished before it".into(),
+        }
+        .into()),
+        Err(e) => Err(CommandError::Stopped {
+            reason,
+            done: format!("no write started after it; the command ended with: {e}"),
+        }
+        .into()),
     }
 }
 

@@ -24,3 +24,4 @@ mod plan;
 mod prober;
 mod rollback;
 mod secrets_sync;
+mod signals;

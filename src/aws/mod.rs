@@ -2,6 +2,7 @@
 //! timeouts), a concrete client per service and the runtime policy ([`Tuning`]).
 
 mod error;
+pub(crate) mod gate;
 mod renew;
 mod tuning;
 
@@ -155,19 +156,30 @@ impl AwsContext {
         let s3_overridden = opts.endpoint_url.is_some()
             || env("AWS_ENDPOINT_URL").is_some()
             || env("AWS_ENDPOINT_URL_S3").is_some();
+        // Every client that can write passes the write gate (gate.rs).
         let s3 = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(s3_overridden)
+            .interceptor(gate::WriteGate)
             .build();
+        macro_rules! gated {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&sdk)
+                        .interceptor(gate::WriteGate)
+                        .build(),
+                )
+            };
+        }
         Ok(Self {
             region,
             tuning: opts.tuning.clone(),
             endpoint_flag: opts.endpoint_url.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            ecs: aws_sdk_ecs::Client::new(&sdk),
-            ecr: aws_sdk_ecr::Client::new(&sdk),
-            ssm: aws_sdk_ssm::Client::new(&sdk),
-            cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
-            cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
+            ecs: gated!(aws_sdk_ecs),
+            ecr: gated!(aws_sdk_ecr),
+            ssm: gated!(aws_sdk_ssm),
+            cloudfront: gated!(aws_sdk_cloudfront),
+            cloudformation: gated!(aws_sdk_cloudformation),
             sts: aws_sdk_sts::Client::new(&sdk),
             identity: tokio::sync::OnceCell::new(),
             renewable,

@@ -178,6 +178,15 @@ pub(crate) async fn apply(
                 release: Box::new(release),
             })
         }
+        Outcome::Stopped(reason) => {
+            // What is live: the service rolls to this revision (the deployment goes on in ECS).
+            release.status = ReleaseStatus::InProgress;
+            Err(BackendError::Stopped {
+                service: cfg.service.clone(),
+                reason,
+                release: Box::new(release),
+            })
+        }
         Outcome::TimedOut(report) => {
             release.failure = Some(report.reason.clone());
             Err(BackendError::TimedOut {

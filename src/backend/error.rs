@@ -119,6 +119,13 @@ pub(crate) enum BackendError {
         report: Box<Report>,
         release: Box<BackendRelease>,
     },
+    /// The write gate closed while the rollout was watched: the service rolls on in ECS.
+    #[error("stopped watching the rollout of service `{service}`: {reason}")]
+    Stopped {
+        service: String,
+        reason: crate::aws::gate::Closed,
+        release: Box<BackendRelease>,
+    },
 }
 
 /// `linux/amd64`, `linux/amd64, linux/s390x`, or what an index without images is.
@@ -137,7 +144,8 @@ impl BackendError {
             BackendError::Update { release, .. }
             | BackendError::Watch { release, .. }
             | BackendError::RolloutFailed { release, .. }
-            | BackendError::TimedOut { release, .. } => Some(release),
+            | BackendError::TimedOut { release, .. }
+            | BackendError::Stopped { release, .. } => Some(release),
             _ => None,
         }
     }

@@ -14,6 +14,14 @@ pub(crate) enum CdnError {
         #[source]
         source: Box<AwsError>,
     },
+    #[error(
+        "stopped waiting for invalidation {id} on CloudFront distribution {distribution} (it goes on): {reason}"
+    )]
+    Stopped {
+        distribution: String,
+        id: String,
+        reason: String,
+    },
     #[error("invalid invalidation batch: {message}")]
     Invalid { message: String },
     #[error("cannot follow invalidation {id} on CloudFront distribution {distribution}")]
@@ -57,7 +65,7 @@ impl Diagnose for CdnError {
                     .unwrap_or_default()
             )),
             CdnError::Get { source, .. } => source.help(),
-            CdnError::Invalid { .. } | CdnError::Waiter { .. } => None,
+            CdnError::Invalid { .. } | CdnError::Waiter { .. } | CdnError::Stopped { .. } => None,
             CdnError::Timeout { .. } => Some(
                 "the invalidation keeps running in CloudFront; raise frontend.invalidation.timeout, or set `required: false` to only warn".into(),
             ),

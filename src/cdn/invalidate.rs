@@ -109,13 +109,24 @@ pub(crate) async fn wait(
     id: &str,
     timeout: Duration,
 ) -> Result<bool, CdnError> {
-    let waited = ctx
+    let waiter = ctx
         .cloudfront
         .wait_until_invalidation_completed()
         .distribution_id(distribution)
         .id(id)
-        .wait(timeout)
-        .await;
+        .wait(timeout);
+    // The wait ends when the write gate closes (a signal, a lost lock): the invalidation goes
+    // on in CloudFront.
+    let waited = tokio::select! {
+        w = waiter => w,
+        reason = crate::aws::gate::closed_wait() => {
+            return Err(CdnError::Stopped {
+                distribution: distribution.to_string(),
+                id: id.to_string(),
+                reason: reason.to_string(),
+            });
+        }
+    };
     let get_err = |source| CdnError::Get {
         distribution: distribution.to_string(),
         id: id.to_string(),

@@ -2,6 +2,7 @@
 //! `Display`, exit code and help pass through).
 
 use crate::aws::AwsError;
+use crate::aws::gate::Closed;
 use crate::backend::BackendError;
 use crate::config::ConfigError;
 use crate::diagnose::{Diagnose, Exit};
@@ -47,6 +48,13 @@ pub(crate) enum CommandError {
         path: Box<std::path::PathBuf>,
         moved: Vec<String>,
     },
+    /// The write gate closed (a signal, or the lock taken over): no write started after that;
+    /// `done` says what is live and what was recorded.
+    #[error("{reason}: {done}")]
+    Stopped {
+        reason: crate::aws::gate::Closed,
+        done: String,
+    },
     #[error("cannot write the plan to {}", path.display())]
     PlanOut {
         path: std::path::PathBuf,
@@ -70,7 +78,8 @@ impl CommandError {
             CommandError::Comment(e) => Some(e),
             CommandError::PlanOut { .. }
             | CommandError::PlanFile { .. }
-            | CommandError::Moved { .. } => None,
+            | CommandError::Moved { .. }
+            | CommandError::Stopped { .. } => None,
         }
     }
 }
@@ -80,6 +89,7 @@ impl Diagnose for CommandError {
         match self {
             CommandError::PlanFile { .. } => Exit::Usage,
             CommandError::Moved { .. } => Exit::Moved,
+            CommandError::Stopped { reason, .. } => stopped_exit(reason),
             _ => self.inner().map_or(Exit::Error, Diagnose::exit),
         }
     }
@@ -92,7 +102,29 @@ impl Diagnose for CommandError {
                 "nothing was written; make and review a new plan (`deckhand plan --out FILE`), or deploy without --plan"
                     .into(),
             ),
+            CommandError::Stopped {
+                reason: Closed::LockLost(_),
+                ..
+            } => Some(
+                "another deploy took the lock over (this one could not renew it in time): it \
+                 writes from now on; `deckhand status` and `deckhand releases` show what is live"
+                    .into(),
+            ),
+            CommandError::Stopped { .. } => Some(
+                "no write was started after the signal; `deckhand status` shows what is live and \
+                 the next deploy plans from there"
+                    .into(),
+            ),
             _ => self.inner().and_then(Diagnose::help),
         }
+    }
+}
+
+/// The exit code of a stop: 130 (SIGINT), 143 (SIGTERM), 5 (the lock was lost).
+pub(crate) fn stopped_exit(reason: &Closed) -> Exit {
+    match reason {
+        Closed::Signal(2) => Exit::Interrupted,
+        Closed::Signal(_) => Exit::Terminated,
+        Closed::LockLost(_) => Exit::Locked,
     }
 }

@@ -33,6 +33,8 @@ pub(crate) enum RowStatus {
     Succeeded,
     Failed,
     InProgress,
+    /// Interrupted (SIGINT/SIGTERM); its record says what was live then.
+    Cancelled,
     /// A later rollback took it back.
     RolledBack {
         by: String,
@@ -50,6 +52,7 @@ impl fmt::Display for RowStatus {
         match self {
             RowStatus::Succeeded => f.write_str("succeeded"),
             RowStatus::Failed => f.write_str("failed"),
+            RowStatus::Cancelled => f.write_str("cancelled"),
             RowStatus::InProgress => f.write_str("in progress"),
             RowStatus::RolledBack { .. } => f.write_str("rolled back"),
             RowStatus::RollbackOf { of, failed, .. } => {
@@ -160,7 +163,7 @@ pub(crate) fn rows(records: &[ReleaseRecord], live: &BTreeMap<String, Live>) -> 
                 (Some(of), s) => RowStatus::RollbackOf {
                     of: of.clone(),
                     restored: r.restored.clone(),
-                    failed: s == ReleaseStatus::Failed,
+                    failed: matches!(s, ReleaseStatus::Failed | ReleaseStatus::Cancelled),
                 },
                 (None, _) if rolled_back_by.contains_key(r.id.as_str()) => RowStatus::RolledBack {
                     by: rolled_back_by[r.id.as_str()].to_string(),
@@ -168,6 +171,7 @@ pub(crate) fn rows(records: &[ReleaseRecord], live: &BTreeMap<String, Live>) -> 
                 (None, ReleaseStatus::Succeeded) => RowStatus::Succeeded,
                 (None, ReleaseStatus::Failed) => RowStatus::Failed,
                 (None, ReleaseStatus::InProgress) => RowStatus::InProgress,
+                (None, ReleaseStatus::Cancelled) => RowStatus::Cancelled,
             };
             let site_live = r.site.as_ref().and_then(|s| live.get(&s.bucket));
             let why = not_restorable(r, site_live);

@@ -33,6 +33,9 @@ pub(crate) enum Outcome {
     Completed,
     Failed(Report),
     TimedOut(Report),
+    /// The write gate closed (a signal, a lost lock): deckhand stopped watching; the rollout
+    /// goes on in ECS.
+    Stopped(crate::aws::gate::Closed),
 }
 
 /// What went wrong, for the error message and the release record.

@@ -157,7 +157,16 @@ async fn watch_loop(
     // Both clocks start at the first poll: a wait whose every read is throttled still ends.
     let mut clocks: Option<(Instant, Instant)> = None;
     loop {
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            reason = crate::aws::gate::closed_wait() => {
+                printer.line(&format!(
+                    "  {reason}: no longer watching deployment {} (it goes on in ECS)",
+                    t.deployment_id
+                ));
+                return Ok(Outcome::Stopped(reason));
+            }
+        }
         let (started, last_progress) = *clocks.get_or_insert_with(|| {
             let now = Instant::now();
             (now, now)

@@ -3,6 +3,7 @@
 //! CloudFront invalidation, garbage collection, the index with the upload's ETags, and the record
 //! again without `pending`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sha2::Digest as _;
@@ -27,13 +28,16 @@ pub(crate) struct Index(Option<(Ownership, Option<String>)>);
 /// adopted ones): a deploy killed mid-upload leaves nothing deckhand wrote outside it. Then phases
 /// 1-3 (immutable assets, other files and the objects store, HTML last). Returns the site part of
 /// the release record — with what is still to do after it is written — which `deploy` writes
-/// before calling [`finish`] with the index state returned beside it.
+/// before calling [`finish`] with the index state returned beside it. `written` gets the ETag of
+/// each key as it is written, so after a failure it says which keys are live with their new bytes
+/// ([`live_site`]).
 pub(crate) async fn upload(
     ctx: &AwsContext,
     cfg: &Frontend,
     plan: &SitePlan,
     _meta: &ReleaseMeta,
     opts: &DeployOptions,
+    written: &mut BTreeMap<String, String>,
 ) -> Result<(SiteRelease, Index), FrontendError> {
     let mut files = plan.manifest.clone();
     let mut index = Index(None);
@@ -54,10 +58,10 @@ pub(crate) async fn upload(
             }
             index = Index(Some((owned, etag)));
         }
-        let etags = site::upload::run(ctx, plan, cfg.concurrency).await?;
-        for (key, etag) in etags {
-            if let Some(entry) = files.get_mut(&key) {
-                entry.etag = Some(etag);
+        site::upload::run(ctx, plan, cfg.concurrency, written).await?;
+        for (key, etag) in written.iter() {
+            if let Some(entry) = files.get_mut(key) {
+                entry.etag = Some(etag.clone());
             }
         }
     }
@@ -89,6 +93,40 @@ fn pending(plan: &SitePlan) -> Option<SitePending> {
         gc: !plan.gc.delete.is_empty(),
     };
     (!p.is_done()).then_some(p)
+}
+
+/// The site live after a publish that stopped part way (the write gate closed): the manifest
+/// live before (`before`), with each key the publish wrote (`written`: key -> ETag) as planned.
+/// Keys not written yet keep what was live. `None` when nothing was live before and nothing was
+/// written.
+pub(crate) fn live_site(
+    plan: &SitePlan,
+    before: Option<&SiteRelease>,
+    written: &BTreeMap<String, String>,
+    status: ReleaseStatus,
+    failure: String,
+) -> Option<SiteRelease> {
+    let mut files = before
+        .filter(|b| b.bucket == plan.bucket)
+        .map(|b| b.files.clone())
+        .unwrap_or_default();
+    for (key, etag) in written {
+        if let Some(entry) = plan.manifest.get(key) {
+            let mut entry = entry.clone();
+            entry.etag = Some(etag.clone());
+            files.insert(key.clone(), entry);
+        }
+    }
+    if files.is_empty() {
+        return None;
+    }
+    Some(SiteRelease {
+        bucket: plan.bucket.clone(),
+        files,
+        status,
+        failure: Some(failure),
+        pending: None,
+    })
 }
 
 /// The site part of a release whose publish failed: what it tried to publish, marked failed
@@ -148,7 +186,11 @@ pub(crate) async fn finish(
     } else {
         &[]
     };
-    if let (Index(Some((mut owned, etag))), Some(site)) = (index, &record.site) {
+    // After the write gate closed (a signal, a lost lock) the index is left as written before
+    // the upload (it names every key written): safe, only later to collect.
+    if let (Index(Some((mut owned, etag))), Some(site), None) =
+        (index, &record.site, crate::aws::gate::closed())
+    {
         let now = chrono::Utc::now().timestamp();
         if owned.after_publish(&site.files, &record.id, deleted, now) {
             site::ownership::write(ctx, &plan.bucket, &owned, etag.as_deref()).await?;
@@ -158,7 +200,8 @@ pub(crate) async fn finish(
         && let Some(site) = record.site.as_mut()
     {
         site.pending = left.filter(|p| !p.is_done());
-        store.write(record).await?;
+        // The record says what is still pending, after a signal too.
+        crate::aws::gate::cleanup(store.write(record)).await?;
     }
     let (invalidated, collected) = outcome?;
     tracing::info!(

@@ -43,6 +43,9 @@ pub(crate) enum BuildError {
     Failed { command: String, status: String },
     #[error("could not read the pushed digest of {image}: {message}")]
     Digest { image: String, message: String },
+    /// The write gate closed while it ran (or before a push): the builder was stopped.
+    #[error("`{command}` stopped: {reason}")]
+    Stopped { command: String, reason: String },
 }
 
 fn on_path(program: &str) -> bool {
@@ -189,38 +192,47 @@ pub(crate) struct BuildSpec<'a> {
 /// Runs a builder command (made with [`builder_command`]), its output to stderr.
 async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
     tracing::info!("$ {shown}");
+    let program = shown.split(' ').next().unwrap_or_default().to_string();
     let spawn_err = |source| BuildError::Spawn {
-        program: shown.split(' ').next().unwrap_or_default().to_string(),
+        program: program.clone(),
         source,
     };
-    cmd.stdin(Stdio::null());
-    let status = if crate::output::quiet() {
+    // A push is a write: none starts once the write gate is closed (a signal, a lost lock).
+    if let Err(reason) = crate::aws::gate::check() {
+        return Err(BuildError::Stopped {
+            command: shown,
+            reason: reason.to_string(),
+        });
+    }
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
+    let quiet = crate::output::quiet();
+    if quiet {
         // --quiet: the builder's output is kept back, and shown only when it fails.
-        let out = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .await
-            .map_err(spawn_err)?;
-        if !out.status.success() {
-            crate::output::report(&String::from_utf8_lossy(&out.stdout));
-            crate::output::report(&String::from_utf8_lossy(&out.stderr));
-        }
-        out.status
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
         // The builder's output goes to stderr: stdout is data only.
         cmd.stdout(Stdio::from(std::io::stderr()))
-            .stderr(Stdio::inherit())
-            .status()
-            .await
-            .map_err(spawn_err)?
+            .stderr(Stdio::inherit());
+    }
+    let child = cmd.spawn().map_err(spawn_err)?;
+    // The build or push stops at once when the gate closes: the child is killed (a push cut
+    // short tags nothing in the registry).
+    let out = tokio::select! {
+        out = child.wait_with_output() => out.map_err(spawn_err)?,
+        reason = crate::aws::gate::closed_wait() => {
+            return Err(BuildError::Stopped { command: shown, reason: reason.to_string() });
+        }
     };
-    if status.success() {
+    if !out.status.success() && quiet {
+        crate::output::report(&String::from_utf8_lossy(&out.stdout));
+        crate::output::report(&String::from_utf8_lossy(&out.stderr));
+    }
+    if out.status.success() {
         Ok(())
     } else {
         Err(BuildError::Failed {
             command: shown,
-            status: status.to_string(),
+            status: out.status.to_string(),
         })
     }
 }

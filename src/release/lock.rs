@@ -253,8 +253,13 @@ impl<'a> Lock<'a> {
             })
     }
 
-    /// Stops the heartbeat and deletes the lock if it is still ours.
-    pub(crate) async fn release(mut self) -> Result<(), ReleaseError> {
+    /// Stops the heartbeat and deletes the lock if it is still ours. Allowed after the write
+    /// gate closed (a signal): releasing is what lets the next deploy run.
+    pub(crate) async fn release(self) -> Result<(), ReleaseError> {
+        crate::aws::gate::cleanup(self.release_now()).await
+    }
+
+    async fn release_now(mut self) -> Result<(), ReleaseError> {
         let _ = self.stop.send(true);
         if let Some(task) = self.heartbeat.take() {
             let _ = task.await;
@@ -322,7 +327,8 @@ async fn heartbeat(
             _ = tokio::time::sleep(every) => {}
             _ = stopped.changed() => return,
         }
-        if *stopped.borrow() {
+        if *stopped.borrow() || crate::aws::gate::closed().is_some() {
+            // Stopping (a signal): the lock is released in a moment, not renewed.
             return;
         }
         let mut h = held.lock().await;
@@ -346,12 +352,16 @@ async fn heartbeat(
                 tracing::debug!("renewed the lock until {}", h.holder.expires_at);
             }
             Err(e) if conflict(e.code()) => {
+                // Taken over (our renewal came too late): this holder writes nothing more. The
+                // write gate closes, so the deploy stops, records itself failed and exits 5.
+                let by = taker(&s3, &bucket).await;
                 let text = format!(
-                    "s3://{bucket}/{LOCK_KEY} was taken by someone else ({})",
+                    "s3://{bucket}/{LOCK_KEY} was taken over by {by} ({})",
                     e.code().unwrap_or_default()
                 );
-                tracing::error!("{text}");
+                tracing::error!("{text}: no further write");
                 h.lost = Some(text);
+                crate::aws::gate::close(crate::aws::gate::Closed::LockLost(by));
                 return;
             }
             Err(e) => {
@@ -361,6 +371,18 @@ async fn heartbeat(
                 );
             }
         }
+    }
+}
+
+/// Who holds the lock now, as it names them (after our renewal lost to their write).
+async fn taker(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    let body = match s3.get_object().bucket(bucket).key(LOCK_KEY).send().await {
+        Ok(obj) => obj.body.collect().await.map(|b| b.into_bytes()).ok(),
+        Err(_) => None,
+    };
+    match body.and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok()) {
+        Some(h) => h.to_string(),
+        None => "someone else (the lock is gone or unreadable)".into(),
     }
 }
 

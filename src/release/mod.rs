@@ -84,6 +84,8 @@ pub(crate) enum ReleaseStatus {
     InProgress,
     Succeeded,
     Failed,
+    /// The command was interrupted (SIGINT/SIGTERM): the record says what was live then.
+    Cancelled,
 }
 
 impl std::fmt::Display for ReleaseStatus {
@@ -92,6 +94,7 @@ impl std::fmt::Display for ReleaseStatus {
             ReleaseStatus::InProgress => "in-progress",
             ReleaseStatus::Succeeded => "succeeded",
             ReleaseStatus::Failed => "failed",
+            ReleaseStatus::Cancelled => "cancelled",
         })
     }
 }

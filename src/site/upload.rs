@@ -229,13 +229,15 @@ async fn multipart(
         Err(e) => Err(e),
     };
     if completed.is_err() {
-        let _ = s3
-            .abort_multipart_upload()
-            .bucket(a.bucket)
-            .key(a.key)
-            .upload_id(&upload_id)
-            .send()
-            .await;
+        // Cleaning up the parts is allowed after the write gate closed.
+        let _ = crate::aws::gate::cleanup(
+            s3.abort_multipart_upload()
+                .bucket(a.bucket)
+                .key(a.key)
+                .upload_id(&upload_id)
+                .send(),
+        )
+        .await;
     }
     completed
 }
@@ -324,12 +326,15 @@ async fn run_job(
     }
 }
 
-/// Publishes the plan's files phase by phase. Returns the ETag of every key it wrote.
+/// Publishes the plan's files phase by phase. Adds the ETag of every key it wrote to `etags`
+/// (as it goes: after a failure, or after the write gate closed mid-phase, `etags` says which
+/// keys are live with their new bytes).
 pub(crate) async fn run(
     ctx: &AwsContext,
     plan: &SitePlan,
     concurrency: usize,
-) -> Result<BTreeMap<String, String>, SiteError> {
+    etags: &mut BTreeMap<String, String>,
+) -> Result<(), SiteError> {
     let retries = CountRetries::default();
     let conf = super::client(ctx)
         .config()
@@ -338,7 +343,6 @@ pub(crate) async fn run(
         .interceptor(retries.clone())
         .build();
     let s3 = Client::from_conf(conf);
-    let mut etags = BTreeMap::new();
     for phase in Phase::ALL {
         let mut jobs: Vec<Job<'_>> = plan
             .uploads
@@ -401,5 +405,5 @@ pub(crate) async fn run(
             });
         }
     }
-    Ok(etags)
+    Ok(())
 }

@@ -482,6 +482,8 @@ impl World {
 pub struct Logged {
     pub seq: u64,
     pub operation: String,
+    #[serde(default)]
+    pub path: String,
     pub write: bool,
     pub status: Option<u16>,
 }
