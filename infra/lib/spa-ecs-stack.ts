@@ -619,6 +619,11 @@ export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
   return [
     new iam.PolicyStatement({ sid: 'StackDiscovery', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
     new iam.PolicyStatement({ sid: 'EcrRead', actions: ['ecr:DescribeImages', 'ecr:DescribeRepositories'], resources: [s.repositoryArn] }),
+    // `plan` reads the image it would deploy back from ECR's registry (registry API: its manifest and
+    // config blob) to check its platform against the task's and to say why a build is needed (the
+    // running image's label): a login, then pulls of manifests and blobs, no write.
+    new iam.PolicyStatement({ sid: 'EcrLogin', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    new iam.PolicyStatement({ sid: 'EcrPull', actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [s.repositoryArn] }),
     new iam.PolicyStatement({ sid: 'EcsTaskDefinitions', actions: ['ecs:DescribeTaskDefinition'], resources: ['*'] }),
     new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices'], resources: [s.serviceArn] }),
     new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),

@@ -393,7 +393,8 @@ describe('GitHub OIDC + roles', () => {
     const trust = JSON.stringify(json.Resources[roleId].Properties?.AssumeRolePolicyDocument);
     assert.ok(trust.includes(JSON.stringify({ 'Fn::Join': ['', ['repo:', { Ref: 'GitHubRepository' }, ':pull_request']] })));
     const all = roleStatements(json, roleId).flatMap(actions);
-    const writes = all.filter((a) => !/^[a-z0-9]+:(Describe|Get|List)/.test(a));
+    // Reads by their IAM names: Describe*, Get*, List*, BatchGet* (ecr:BatchGetImage pulls a manifest).
+    const writes = all.filter((a) => !/^[a-z0-9]+:(Describe|Get|List|BatchGet)/.test(a));
     assert.deepEqual(writes, [], 'plan role is read-only');
     // SSM: metadata only (DescribeParameters); never GetParameter(s), which could decrypt values.
     assert.deepEqual(all.filter((a) => a.startsWith('ssm:')), ['ssm:DescribeParameters'], 'plan role cannot read secrets');

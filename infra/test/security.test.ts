@@ -120,7 +120,13 @@ const NOT_RECORDED: Record<string, Record<string, string>> = {
     // Only when a multipart upload (files above the part size) fails half-way.
     's3:AbortMultipartUpload': 'site upload: cleaning up a failed multipart upload',
   },
-  PlanRole: {},
+  PlanRole: {
+    // `plan` reads the image in ECR through the registry API; the recorded runs use the local registry
+    // (registry-override), which authorises nothing.
+    'ecr:GetAuthorizationToken': 'plan: the registry login before reading the image in ECR (registry API)',
+    'ecr:BatchGetImage': 'plan: the image\'s manifest, for its platform (registry API)',
+    'ecr:GetDownloadUrlForLayer': 'plan: the image\'s config blob, for its platform and label (registry API)',
+  },
 };
 
 function granted(roleId: string): string[] {
