@@ -160,3 +160,29 @@ def test_describe_parameters_gives_arns_and_never_values(aws) -> None:
     assert "Value" not in param
     # GetParameters still answers as before.
     assert aws("ssm", "get-parameters", "--names", name)["Parameters"][0]["ARN"] == param["ARN"]
+
+
+def test_describe_parameters_gives_versions_in_best_effort_pages(aws) -> None:
+    """Version moves with every overwrite; a filtered request's page may hold fewer matches than
+    MaxResults with a NextToken (AWS: "between zero and the value of MaxResults"), so only a
+    client that follows NextToken sees every parameter; MaxResults over 50 is refused."""
+    base = f"/{unique('app')}"
+    names = [f"{base}/a", f"{base}/b", f"{base}/c"]
+    for n in names:
+        aws("ssm", "put-parameter", "--name", n, "--value", "one", "--type", "SecureString")
+    aws("ssm", "put-parameter", "--name", names[1], "--value", "two", "--type", "SecureString", "--overwrite")
+    flt = f"Key=Name,Option=Equals,Values={','.join(names)}"
+    page = aws("ssm", "describe-parameters", "--parameter-filters", flt, "--max-results", "50", "--no-paginate")
+    assert len(page["Parameters"]) == 1 and page["NextToken"], page
+    every = aws("ssm", "describe-parameters", "--parameter-filters", flt)["Parameters"]
+    assert {p["Name"]: p["Version"] for p in every} == {names[0]: 1, names[1]: 2, names[2]: 1}
+    assert all("Value" not in p for p in every)
+    # `name` and `/name` are one parameter (AWS: "not unique"); the filter finds it either way.
+    assert [p["Name"] for p in aws("ssm", "describe-parameters", "--parameter-filters",
+                                   f"Key=Name,Option=Equals,Values={names[0].lstrip('/')}")["Parameters"]] == [names[0]]
+    try:
+        aws("ssm", "describe-parameters", "--parameter-filters", flt, "--max-results", "51", "--no-paginate")
+    except Exception as e:  # noqa: BLE001 - AwsCliError carries the CLI's stderr
+        assert "ValidationException" in str(e) or "maxResults" in str(e), e
+    else:
+        raise AssertionError("MaxResults 51 was accepted")

@@ -62,21 +62,52 @@ def install() -> None:
 
 def install_ssm() -> None:
     """DescribeParameters: AWS returns each parameter's ARN and never its value; moto returns the
-    value (decrypted or not) and no ARN."""
+    value (decrypted or not) and no ARN. Its `Version` (ParameterMetadata.Version, which every
+    PutParameter with Overwrite moves on) moto returns as AWS does.
+
+    Paging: AWS answers a filtered DescribeParameters "on a best-effort basis ... The number of
+    items returned, however, can be between zero and the value of MaxResults" with a NextToken
+    while more may follow
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html);
+    moto always fills its pages of 10. Here a filtered request gets one match a page (a NextToken
+    while more match), so a client that reads only the first page misses parameters as it can on
+    AWS; MaxResults outside 1..50 is the ValidationException AWS gives."""
     import contextvars
 
     from moto.ssm import models as ssm_models
     from moto.ssm import responses as ssm_responses
     from moto.ssm.utils import parameter_arn
+    from moto.ssm.exceptions import ValidationException
 
     region_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssm_region", default=None)
     orig_describe = ssm_responses.SimpleSystemManagerResponse.describe_parameters
     orig_object = ssm_models.Parameter.describe_response_object
 
+    def paged(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        filters = self._get_param("Filters")
+        parameter_filters = self._get_param("ParameterFilters")
+        max_results = self._get_param("MaxResults")
+        if max_results is not None and not 1 <= int(max_results) <= 50:
+            raise ValidationException(
+                f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
+                "constraint: Member must have value less than or equal to 50")
+        if not (filters or parameter_filters):
+            return orig_describe(self)
+        token = str(self._get_param("NextToken") or "0").strip() or "0"
+        start = int(token) if token.isdigit() else 0
+        result = self.ssm_backend.describe_parameters(filters, parameter_filters)
+        response: dict[str, Any] = {
+            "Parameters": [p.describe_response_object(False) for p in result[start:start + 1]]}
+        if start + 1 < len(result):
+            response["NextToken"] = str(start + 1)
+        return ActionResult(response)
+
     def describe_parameters(self: Any) -> Any:
         token = region_var.set(self.region)
         try:
-            return orig_describe(self)
+            return paged(self)
         finally:
             region_var.reset(token)
 
