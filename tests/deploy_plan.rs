@@ -130,10 +130,7 @@ fn deploy_plan_applies_the_fresh_plan_when_it_makes_the_reviewed_decisions() {
     let text = std::fs::read_to_string(&plan_file).unwrap();
     assert!(!text.contains("\"on\""), "{text}");
     assert!(!text.contains("development"), "{text}");
-    assert_eq!(
-        plan["backend"]["task_definition"]["environment"][0]["name"],
-        "FEATURE"
-    );
+    assert_eq!(plan["backend"]["keys"][0]["name"], "FEATURE");
 
     // Applied: planned afresh from this tree and the live state (so it reads them again) and
     // applied because every decision is the reviewed one.

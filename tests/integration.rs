@@ -20,6 +20,7 @@ mod github;
 mod hardening;
 mod image;
 mod lock;
+mod managed_keys;
 mod plan;
 mod prober;
 mod rollback;

@@ -52,6 +52,37 @@ fn with_image(
     out
 }
 
+/// The live revision, rolled by a new deployment because secrets were rotated.
+fn rolled_for_rotation(plan: &BackendPlan) -> String {
+    let names: Vec<String> = plan.rotated.iter().map(ToString::to_string).collect();
+    output::stderr(&format!(
+        "backend: {}: a new deployment of {}\n",
+        names.join(", "),
+        short_td(&plan.task_definition.live)
+    ));
+    plan.task_definition.live.clone()
+}
+
+/// Registers the new revision (tagged with the release); returns its ARN.
+async fn register(
+    ctx: &AwsContext,
+    plan: &BackendPlan,
+    new: &serde_json::Value,
+    meta: &ReleaseMeta,
+    release: &mut BackendRelease,
+) -> Result<String, BackendError> {
+    let family = plan.task_definition.family.clone();
+    let arn = ecs::register(ctx, new, revision_tags(&plan.live.tags, meta))
+        .await
+        .map_err(|e| match e {
+            ecs::RegisterError::Render(m) => BackendError::Render(m),
+            ecs::RegisterError::Call(source) => BackendError::Register { family, source },
+        })?;
+    output::stderr(&format!("backend: registered {}\n", short_td(&arn)));
+    release.task_definition = Some(new.clone());
+    Ok(arn)
+}
+
 /// Builds/pushes, registers, updates the service and (unless `no_wait`) watches the rollout.
 pub(crate) async fn apply(
     ctx: &AwsContext,
@@ -79,7 +110,11 @@ pub(crate) async fn apply(
         status: ReleaseStatus::Succeeded,
         failure: None,
         task_definition: Some(plan.live.task_definition.clone()),
+        managed: plan.managed.clone(),
+        parameter_versions: plan.parameter_versions.clone(),
     };
+    // A rotated secret alone rolls the live revision: a new deployment, no new revision.
+    let mut force = plan.force;
     let arn = match &plan.task_definition.action {
         TdAction::Switch { arn } => {
             release.task_definition = Some(plan.task_definition.rendered.clone());
@@ -93,27 +128,23 @@ pub(crate) async fn apply(
             );
             let live = normalise::normalise(&plan.live.task_definition);
             if plan.task_definition.action == TdAction::Register && new == live && !opts.force {
-                output::stderr(&format!(
-                    "backend: the pushed image is already what {} runs: no new revision\n",
-                    short_td(&plan.task_definition.live)
-                ));
-                return Ok(release);
+                if plan.rotated.is_empty() {
+                    output::stderr(&format!(
+                        "backend: the pushed image is already what {} runs: no new revision\n",
+                        short_td(&plan.task_definition.live)
+                    ));
+                    return Ok(release);
+                }
+                force = true;
+                rolled_for_rotation(plan)
+            } else {
+                register(ctx, plan, &new, meta, &mut release).await?
             }
-            let family = plan.task_definition.family.clone();
-            let arn = ecs::register(ctx, &new, revision_tags(&plan.live.tags, meta))
-                .await
-                .map_err(|e| match e {
-                    ecs::RegisterError::Render(m) => BackendError::Render(m),
-                    ecs::RegisterError::Call(source) => BackendError::Register { family, source },
-                })?;
-            output::stderr(&format!("backend: registered {}\n", short_td(&arn)));
-            release.task_definition = Some(new);
-            arn
         }
     };
     release.task_definition_arn = arn.clone();
     release.status = ReleaseStatus::Failed;
-    let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, plan.force)
+    let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, force)
         .await
         .map_err(|source| BackendError::Update {
             cluster: cfg.cluster.clone(),

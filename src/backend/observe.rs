@@ -1,8 +1,10 @@
 //! The plan's reads: the service, its task definition (with tags), the secrets' parameter ARNs
-//! and the checkout's build inputs at once; then the image ([`super::image`]: the platform and
-//! `FROM` digests the source tag covers, what ECR has of it).
+//! and versions and the checkout's build inputs at once; then the image ([`super::image`]: the
+//! platform and `FROM` digests the source tag covers, what ECR has of it). What the release
+//! history says deckhand applied to the live revision is [`last_applied`] (its managed keys and
+//! parameter versions), read from the history after these.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -12,6 +14,7 @@ use crate::aws::{AwsContext, AwsError};
 use crate::config::Backend;
 use crate::ecs::{self, json};
 use crate::image::{build, ecr};
+use crate::release::{BackendRelease, ManagedKeys, ReleaseRecord, ReleaseStatus};
 use crate::secrets;
 
 /// What the plan read from AWS (and the image's registries).
@@ -22,12 +25,115 @@ pub(crate) struct Observed {
     pub(crate) tags: Vec<(String, String)>,
     /// The source tag's inputs, what ECR has, the platform of the image to reuse.
     pub(crate) image: ImageObserved,
-    pub(crate) secrets: std::collections::BTreeMap<String, String>,
+    pub(crate) secrets: BTreeMap<String, String>,
+    /// Every SSM parameter the live revision or the configuration names (by the `valueFrom` the
+    /// new revision will hold) with its current version: never a value.
+    pub(crate) parameters: BTreeMap<String, Parameter>,
     pub(crate) seen_events: BTreeSet<String>,
     /// The service's PRIMARY deployment.
     pub(crate) deployment: Option<String>,
     /// The PRIMARY deployment while its rollout is not COMPLETED.
     pub(crate) rollout: Option<crate::plan::backend::InFlight>,
+}
+
+/// An SSM parameter a revision names, and its version now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parameter {
+    pub(crate) name: String,
+    pub(crate) version: i64,
+}
+
+/// What the release history says deckhand applied to the service's containers: the observation
+/// the planner removes managed keys and tells rotated secrets from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LastApplied {
+    /// The release whose managed keys these are (None: no record; nothing is managed yet).
+    pub(crate) release: Option<String>,
+    pub(crate) managed: BTreeMap<String, ManagedKeys>,
+    /// The parameter versions of the newest release whose backend half succeeded (its tasks
+    /// started with them).
+    pub(crate) parameter_versions: BTreeMap<String, i64>,
+}
+
+/// The backend half of `r` when it is this service's.
+fn half<'r>(r: &'r ReleaseRecord, cfg: &Backend) -> Option<&'r BackendRelease> {
+    r.backend
+        .as_ref()
+        .filter(|b| b.cluster == cfg.cluster && b.service == cfg.service)
+}
+
+/// Whether the history read so far (newest first) is enough for [`last_applied`]: it holds a
+/// backend half of this service that succeeded.
+pub(crate) fn enough(r: &ReleaseRecord, cfg: &Backend) -> bool {
+    half(r, cfg).is_some_and(|b| b.status == ReleaseStatus::Succeeded)
+}
+
+/// What deckhand applied to the live revision `live_td`, from `records` (newest first, read up
+/// to the first that is [`enough`]). The managed keys are those of the newest record whose
+/// revision is the live one (whatever its status: its keys are on it) or whose backend half
+/// succeeded, whichever comes first — a rollout that failed and was rolled back by ECS leaves the
+/// revision before it live, with that revision's keys. The parameter versions are those of the
+/// newest record whose backend half succeeded (a failed rollout's tasks may not run). Pure.
+pub(crate) fn last_applied(records: &[ReleaseRecord], cfg: &Backend, live_td: &str) -> LastApplied {
+    let mut out = LastApplied::default();
+    for r in records {
+        let Some(b) = half(r, cfg) else { continue };
+        let succeeded = b.status == ReleaseStatus::Succeeded;
+        if out.release.is_none() && (b.task_definition_arn == live_td || succeeded) {
+            out.release = Some(r.id.clone());
+            out.managed = b.managed.clone();
+        }
+        if succeeded {
+            out.parameter_versions = b.parameter_versions.clone();
+            break;
+        }
+    }
+    out
+}
+
+/// The SSM parameters the task definition's containers name in `secrets` (`valueFrom`s).
+pub(crate) fn value_froms(td: &Value) -> BTreeSet<String> {
+    td["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["secrets"].as_array().into_iter().flatten())
+        .filter_map(|s| s["valueFrom"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `valueFrom` -> the parameter and its version, for the live revision's parameters and the
+/// configured ones (`resolved`: variable -> ARN). The parameters the configuration names were
+/// described already; the live revision's others are described now (one more DescribeParameters
+/// when there are any). Secrets Manager ARNs and other regions' parameters have no entry.
+async fn parameters(
+    ctx: &AwsContext,
+    td: &Value,
+    resolved: &secrets::Resolved,
+) -> Result<BTreeMap<String, Parameter>, BackendError> {
+    let mut named: BTreeMap<String, String> = value_froms(td)
+        .into_iter()
+        .filter_map(|v| secrets::ssm_parameter_of(&v, &ctx.region).map(|n| (v, n)))
+        .collect();
+    for arn in resolved.arns.values() {
+        named.insert(arn.clone(), secrets::parameter_name(arn));
+    }
+    let mut versions = resolved.versions.clone();
+    let unknown: Vec<String> = named
+        .values()
+        .filter(|n| !versions.contains_key(*n))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        versions.extend(secrets::versions(&secrets::describe(ctx, &unknown).await?));
+    }
+    Ok(named
+        .into_iter()
+        .filter_map(|(from, name)| {
+            let version = *versions.get(&name)?;
+            Some((from, Parameter { name, version }))
+        })
+        .collect())
 }
 
 pub(super) async fn observe(
@@ -52,7 +158,7 @@ pub(super) async fn observe(
         cfg,
         svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
     )?;
-    let secrets = secret_arns?;
+    let resolved = secret_arns?;
     let local = local?;
     let td_arn = svc
         .task_definition()
@@ -65,6 +171,7 @@ pub(super) async fn observe(
         .await
         .map_err(read(format!("task definition {td_arn}")))?;
     let task_definition = json::to_json(&td).map_err(BackendError::Render)?;
+    let parameters = parameters(ctx, &task_definition, &resolved).await?;
     // The plan's task-definition diff shows the live environment: mask its secret-like values.
     for c in td.container_definitions() {
         crate::step::mask_secret_like(
@@ -88,7 +195,8 @@ pub(super) async fn observe(
         task_definition,
         tags,
         image,
-        secrets,
+        secrets: resolved.arns,
+        parameters,
         seen_events: svc
             .events()
             .iter()
@@ -159,5 +267,149 @@ fn found(
             cluster: cfg.cluster.clone(),
             service: cfg.service.clone(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::release::GitInfo;
+
+    fn cfg() -> Backend {
+        Backend {
+            cluster: "c".into(),
+            service: "api".into(),
+            containers: vec!["api".into()],
+            repository: "api".into(),
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            build_args: BTreeMap::new(),
+            builder: Default::default(),
+            registry_override: None,
+            environment: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            public_environment: Default::default(),
+            missing_secrets: Default::default(),
+            wait_timeout: Duration::from_secs(60),
+            wait_max: None,
+        }
+    }
+
+    /// A record of service `api` on revision `td` whose backend half ended `status`, managing
+    /// the env key `key`, with `/p` at `version`.
+    fn rec(id: &str, td: &str, status: ReleaseStatus, key: &str, version: i64) -> ReleaseRecord {
+        ReleaseRecord {
+            id: id.into(),
+            created_at: String::new(),
+            status,
+            git: GitInfo::default(),
+            previous: None,
+            rollback_of: None,
+            restored: None,
+            backend: Some(BackendRelease {
+                cluster: "c".into(),
+                service: "api".into(),
+                image: "repo@sha256:1".into(),
+                source_tag: "src-1".into(),
+                task_definition_arn: td.into(),
+                deployment_id: None,
+                status,
+                failure: None,
+                task_definition: None,
+                managed: BTreeMap::from([(
+                    "api".to_string(),
+                    ManagedKeys {
+                        environment: [key.to_string()].into(),
+                        secrets: Default::default(),
+                    },
+                )]),
+                parameter_versions: BTreeMap::from([("/p".to_string(), version)]),
+            }),
+            site: None,
+        }
+    }
+
+    fn applied(records: &[ReleaseRecord], live: &str) -> (Option<String>, Vec<String>, i64) {
+        let a = last_applied(records, &cfg(), live);
+        let keys = a
+            .managed
+            .get("api")
+            .map(|m| m.environment.iter().cloned().collect())
+            .unwrap_or_default();
+        (
+            a.release,
+            keys,
+            a.parameter_versions.get("/p").copied().unwrap_or(0),
+        )
+    }
+
+    #[test]
+    fn the_managed_keys_are_the_live_revisions_and_the_versions_the_last_good_rollouts() {
+        use ReleaseStatus::{Failed, InProgress, Succeeded};
+        let a = rec("a", "td:1", Succeeded, "A", 3);
+        // B's rollout failed and ECS rolled back to A's revision: A's keys, A's versions.
+        let b = rec("b", "td:2", Failed, "B", 4);
+        assert_eq!(
+            applied(&[b.clone(), a.clone()], "td:1"),
+            (Some("a".into()), vec!["A".into()], 3)
+        );
+        // C did not wait (--no-wait) and its revision is live: C's keys (they are on it), the
+        // versions of the last rollout that completed.
+        let c = rec("c", "td:3", InProgress, "C", 5);
+        assert_eq!(
+            applied(&[c.clone(), b, a.clone()], "td:3"),
+            (Some("c".into()), vec!["C".into()], 3)
+        );
+        // A revision registered by hand: the newest succeeded release's (its base).
+        assert_eq!(
+            applied(&[c, a.clone()], "td:9"),
+            (Some("a".into()), vec!["A".into()], 3)
+        );
+        // Another service's records and no record at all: nothing applied.
+        let mut other = a;
+        other.backend.as_mut().expect("backend").service = "worker".into();
+        assert_eq!(applied(&[other], "td:1"), (None, vec![], 0));
+        assert_eq!(applied(&[], "td:1"), (None, vec![], 0));
+    }
+
+    #[test]
+    fn a_record_without_managed_keys_or_versions_reads_as_nothing_managed_and_unknown() {
+        let text = r#"{"id": "r1", "created_at": "", "status": "succeeded", "git": {},
+            "previous": null, "site": null,
+            "backend": {"cluster": "c", "service": "api", "image": "repo@sha256:1",
+                "source_tag": "src-1", "task_definition_arn": "td:1", "deployment_id": null,
+                "status": "succeeded"}}"#;
+        let old: ReleaseRecord = serde_json::from_str(text).expect("an older deckhand's record");
+        let a = last_applied(&[old], &cfg(), "td:1");
+        assert_eq!(a.release.as_deref(), Some("r1"));
+        assert!(a.managed.is_empty() && a.parameter_versions.is_empty());
+    }
+
+    #[test]
+    fn the_ssm_parameters_a_revision_names_are_found_in_every_container() {
+        let td = serde_json::json!({"containerDefinitions": [
+            {"name": "api", "secrets": [{"name": "A", "valueFrom": "/a"}]},
+            {"name": "sidecar", "secrets": [{"name": "B", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/b"}]}
+        ]});
+        let got: Vec<String> = value_froms(&td).into_iter().collect();
+        assert_eq!(got, vec!["/a", "arn:aws:ssm:us-east-1:1:parameter/b"]);
+        assert_eq!(
+            secrets::ssm_parameter_of("arn:aws:ssm:us-east-1:1:parameter/b", "us-east-1"),
+            Some("b".into())
+        );
+        assert_eq!(
+            secrets::ssm_parameter_of("arn:aws:ssm:eu-west-1:1:parameter/b", "us-east-1"),
+            None
+        );
+        assert_eq!(
+            secrets::ssm_parameter_of("arn:aws:secretsmanager:us-east-1:1:secret:x", "us-east-1"),
+            None
+        );
+        assert_eq!(
+            secrets::ssm_parameter_of("/app/key", "us-east-1"),
+            Some("/app/key".into())
+        );
     }
 }

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::error::BackendError;
-use super::observe::Observed;
+use super::keys;
+use super::observe::{LastApplied, Observed};
 use crate::aws::short_td;
 use crate::config::Backend;
 use crate::ecs::{diff, normalise, redact, render};
@@ -24,12 +25,19 @@ fn push_repo(cfg: &Backend, repository_uri: &str) -> String {
 }
 
 /// The rendered (normalised) task definition for an image reference.
-fn rendered(cfg: &Backend, observed: &Observed, image: &str) -> Result<Value, BackendError> {
+fn rendered(
+    cfg: &Backend,
+    observed: &Observed,
+    applied: &LastApplied,
+    image: &str,
+) -> Result<Value, BackendError> {
     let changes = render::Changes {
         containers: &cfg.containers,
         image,
         environment: &cfg.environment,
         secrets: &observed.secrets,
+        managed: &applied.managed,
+        unresolved: &cfg.missing_secrets,
     };
     render::render(&observed.task_definition, &changes)
         .map(|v| normalise::normalise(&v))
@@ -47,12 +55,14 @@ fn rendered(cfg: &Backend, observed: &Observed, image: &str) -> Result<Value, Ba
         })
 }
 
-/// The pure planner: desired (config + the source tag's inputs) vs observed.
+/// The pure planner: desired (config + the source tag's inputs) vs observed (the live state,
+/// and what the history says deckhand applied to it).
 pub(crate) fn plan_from(
     cfg: &Backend,
     meta: &ReleaseMeta,
     opts: &DeployOptions,
     observed: Observed,
+    applied: &LastApplied,
 ) -> Result<BackendPlan, BackendError> {
     let inputs = observed.image.inputs.clone();
     let repository_uri = observed.image.repository_uri.clone();
@@ -113,20 +123,24 @@ pub(crate) fn plan_from(
             )
         }
     };
-    let new = rendered(cfg, &observed, &image_ref)?;
+    let new = rendered(cfg, &observed, applied, &image_ref)?;
     let stripped = render::strip(&observed.task_definition);
     let live = normalise::normalise(&stripped);
     let td_name = short_td(&observed.task_definition_arn).to_string();
     let changed = live != new;
-    // What a plan shows: the variables that change by name, the diff with values hidden.
-    let environment = redact::env_changes(&live, &new, &cfg.public_environment);
+    // What a plan shows: the keys that change by name, the diff with values hidden.
     let (shown_live, shown_new) = redact::hide_values(&live, &new, &cfg.public_environment);
     let diff = diff::unified(&shown_live, &shown_new, &td_name, "new revision");
     let family = observed.task_definition["family"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let update_service = changed || opts.force;
+    let key_changes = keys::changes(&live, &new, &cfg.containers, &cfg.public_environment);
+    let (rotated, parameter_versions) = keys::rotations(&new, &observed.parameters, applied);
+    // ECS reads a secret when a task starts and cannot pin a parameter's version: a rotated
+    // secret reaches the service only through new tasks (a new deployment).
+    // (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-ssm-paramstore.html>)
+    let update_service = changed || opts.force || !rotated.is_empty();
     Ok(BackendPlan {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
@@ -141,7 +155,6 @@ pub(crate) fn plan_from(
             rendered: new,
             containers: cfg.containers.clone(),
             action: TdAction::Register,
-            environment,
         },
         update_service,
         force: opts.force,
@@ -153,6 +166,10 @@ pub(crate) fn plan_from(
             secrets: observed.secrets.clone(),
             seen_events: observed.seen_events,
         },
+        keys: key_changes,
+        rotated,
+        managed: keys::managed(cfg),
+        parameter_versions,
     })
 }
 
@@ -183,6 +200,7 @@ mod tests {
             registry_override: Some("127.0.0.1:5001".into()),
             environment: BTreeMap::from([("NODE_ENV".into(), "production".into())]),
             secrets: BTreeMap::new(),
+            missing_secrets: Default::default(),
             wait_timeout: Duration::from_secs(60),
             public_environment: std::collections::BTreeSet::new(),
             wait_max: None,
@@ -224,6 +242,7 @@ mod tests {
                 repository_uri: REPO.into(),
             },
             secrets: BTreeMap::new(),
+            parameters: BTreeMap::new(),
             seen_events: BTreeSet::new(),
             deployment: None,
             rollout: None,
@@ -241,7 +260,14 @@ mod tests {
     fn the_live_image_and_settings_make_an_empty_plan() {
         let digest = format!("sha256:{}", "1".repeat(64));
         let obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
-        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        let plan = plan_from(
+            &cfg(),
+            &meta(),
+            &DeployOptions::default(),
+            obs,
+            &LastApplied::default(),
+        )
+        .expect("plan");
         assert!(plan.is_empty());
         assert_eq!(plan.task_definition.diff, None);
         assert!(
@@ -258,14 +284,21 @@ mod tests {
             force: true,
             ..DeployOptions::default()
         };
-        let plan = plan_from(&cfg(), &meta(), &opts, obs).expect("plan");
+        let plan = plan_from(&cfg(), &meta(), &opts, obs, &LastApplied::default()).expect("plan");
         assert!(!plan.is_empty() && plan.update_service && !plan.task_definition.changed);
     }
 
     #[test]
     fn a_missing_tag_plans_a_build_tagged_with_the_git_sha_through_the_override() {
         let obs = observed("old:1", None);
-        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        let plan = plan_from(
+            &cfg(),
+            &meta(),
+            &DeployOptions::default(),
+            obs,
+            &LastApplied::default(),
+        )
+        .expect("plan");
         let tag = inputs().tag();
         assert_eq!(
             plan.image,
@@ -303,7 +336,14 @@ mod tests {
     fn a_deploy_over_a_rollout_in_flight_says_it_supersedes_it() {
         let mut obs = observed("old:1", None);
         obs.rollout = Some(in_flight());
-        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        let plan = plan_from(
+            &cfg(),
+            &meta(),
+            &DeployOptions::default(),
+            obs,
+            &LastApplied::default(),
+        )
+        .expect("plan");
         assert!(plan.update_service);
         assert_eq!(plan.supersedes, Some(in_flight()));
         assert!(
@@ -322,18 +362,192 @@ mod tests {
         let digest = format!("sha256:{}", "1".repeat(64));
         let mut obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
         obs.rollout = Some(in_flight());
-        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        let plan = plan_from(
+            &cfg(),
+            &meta(),
+            &DeployOptions::default(),
+            obs,
+            &LastApplied::default(),
+        )
+        .expect("plan");
         assert!(plan.is_empty() && !plan.update_service);
         assert_eq!(plan.supersedes, None);
         assert!(!plan.to_string().contains("supersedes"), "{plan}");
+    }
+
+    /// The live revision of `observed` with `LOG_LEVEL=info` (env) and `OLD_TOKEN` (secret)
+    /// beside the configured NODE_ENV, and the parameter `/app/key` (CLAUDE_API_KEY) at
+    /// `version`: the image is the one in ECR.
+    fn with_keys(version: i64) -> (Backend, Observed) {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let mut obs = observed(&format!("{REPO}@{digest}"), Some(&digest));
+        let arn = "arn:aws:ssm:us-east-1:1:parameter/app/key";
+        obs.task_definition["containerDefinitions"][0]["environment"] = json!([
+            {"name": "LOG_LEVEL", "value": "info"}, {"name": "NODE_ENV", "value": "production"}
+        ]);
+        obs.task_definition["containerDefinitions"][0]["secrets"] = json!([
+            {"name": "CLAUDE_API_KEY", "valueFrom": arn},
+            {"name": "OLD_TOKEN", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/app/old"}
+        ]);
+        obs.secrets = BTreeMap::from([("CLAUDE_API_KEY".to_string(), arn.to_string())]);
+        obs.parameters = BTreeMap::from([(
+            arn.to_string(),
+            super::super::observe::Parameter {
+                name: "/app/key".into(),
+                version,
+            },
+        )]);
+        let mut c = cfg();
+        c.secrets = BTreeMap::from([("CLAUDE_API_KEY".to_string(), "/app/key".to_string())]);
+        (c, obs)
+    }
+
+    fn managing(env: &[&str], secrets: &[&str], version: i64) -> LastApplied {
+        LastApplied {
+            release: Some("r1".into()),
+            managed: BTreeMap::from([(
+                "api".to_string(),
+                crate::release::ManagedKeys {
+                    environment: env.iter().map(|s| s.to_string()).collect(),
+                    secrets: secrets.iter().map(|s| s.to_string()).collect(),
+                },
+            )]),
+            parameter_versions: BTreeMap::from([("/app/key".to_string(), version)]),
+        }
+    }
+
+    #[test]
+    fn a_managed_key_that_left_the_configuration_is_removed_and_the_plan_says_so() {
+        // deckhand set LOG_LEVEL and OLD_TOKEN before; the configuration no longer does.
+        let (c, obs) = with_keys(3);
+        let applied = managing(
+            &["LOG_LEVEL", "NODE_ENV"],
+            &["CLAUDE_API_KEY", "OLD_TOKEN"],
+            3,
+        );
+        let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
+        assert!(plan.update_service && plan.task_definition.changed);
+        let api = &plan.task_definition.rendered["containerDefinitions"][0];
+        assert_eq!(
+            api["environment"],
+            json!([{"name": "NODE_ENV", "value": "production"}])
+        );
+        assert_eq!(api["secrets"][0]["name"], "CLAUDE_API_KEY");
+        assert_eq!(api["secrets"].as_array().map(Vec::len), Some(1));
+        let text = plan.to_string();
+        for line in [
+            "\n  environment LOG_LEVEL: removed (deckhand set it; the configuration no longer does)\n",
+            "\n  secret OLD_TOKEN: removed (deckhand set it; the configuration no longer does)\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+        let json = serde_json::to_value(&plan).expect("json");
+        assert_eq!(
+            json["keys"],
+            json!([
+                {"container": "api", "kind": "environment", "name": "LOG_LEVEL", "change": "removed"},
+                {"container": "api", "kind": "secret", "name": "OLD_TOKEN", "change": "removed"}
+            ])
+        );
+        // What the record will say: exactly the configuration's names.
+        assert_eq!(
+            json["managed"],
+            json!({"api": {"environment": ["NODE_ENV"], "secrets": ["CLAUDE_API_KEY"]}})
+        );
+        assert_eq!(json["parameter_versions"], json!({"/app/key": 3}));
+    }
+
+    #[test]
+    fn keys_deckhand_never_set_are_kept_and_a_first_deploy_manages_only_the_configured_names() {
+        // No record manages anything (a first deploy, or an older deckhand's record): LOG_LEVEL
+        // and OLD_TOKEN (the stack's or a person's) stay, and nothing changes.
+        let (c, obs) = with_keys(3);
+        let plan = plan_from(
+            &c,
+            &meta(),
+            &DeployOptions::default(),
+            obs.clone(),
+            &LastApplied::default(),
+        )
+        .expect("plan");
+        assert!(plan.is_empty() && plan.keys.is_empty(), "{plan}");
+        assert_eq!(
+            serde_json::to_value(&plan.managed).expect("json"),
+            json!({"api": {"environment": ["NODE_ENV"], "secrets": ["CLAUDE_API_KEY"]}})
+        );
+        // A record that managed only the configured names: the same.
+        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
+        let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
+        assert!(plan.is_empty(), "{plan}");
+    }
+
+    #[test]
+    fn a_configured_secret_whose_parameter_is_missing_is_not_removed_by_deckhand_plan() {
+        // `deckhand plan` plans without OLD_TOKEN (its parameter was deleted): still configured.
+        let (mut c, obs) = with_keys(3);
+        c.missing_secrets = ["OLD_TOKEN".to_string()].into();
+        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY", "OLD_TOKEN"], 3);
+        let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
+        assert!(plan.keys.is_empty(), "{plan}");
+    }
+
+    #[test]
+    fn a_configured_key_a_person_changed_by_hand_is_set_back_and_named() {
+        let (c, mut obs) = with_keys(3);
+        obs.task_definition["containerDefinitions"][0]["environment"][1]["value"] = json!("debug");
+        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
+        let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
+        assert!(plan.update_service);
+        assert!(
+            plan.to_string()
+                .contains("\n  environment NODE_ENV: value changed (values hidden)\n"),
+            "{plan}"
+        );
+        assert_eq!(
+            plan.task_definition.rendered["containerDefinitions"][0]["environment"],
+            json!([{"name": "LOG_LEVEL", "value": "info"}, {"name": "NODE_ENV", "value": "production"}])
+        );
+    }
+
+    #[test]
+    fn a_rotated_secret_rolls_the_live_revision_and_names_its_versions_never_its_value() {
+        let (c, obs) = with_keys(4);
+        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
+        let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
+        assert!(!plan.task_definition.changed, "no new revision");
+        assert!(plan.update_service && plan.rolls_for_rotation() && !plan.force);
+        let text = plan.to_string();
+        for line in [
+            "\n  task definition: api:4 unchanged; new deployment (a secret was rotated)\n",
+            "\n  secret CLAUDE_API_KEY rotated (version 3 → 4)\n",
+            "\n  service: UpdateService api to api:4 (new deployment), then watch the rollout\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+        let json = serde_json::to_value(&plan).expect("json");
+        assert_eq!(
+            json["rotated"],
+            json!([{"variable": "CLAUDE_API_KEY", "parameter": "/app/key", "from": 3, "to": 4}])
+        );
+        assert_eq!(json["parameter_versions"], json!({"/app/key": 4}));
+        // The version the live release recorded: nothing to do.
+        let (c, obs) = with_keys(3);
+        let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
+        assert!(plan.is_empty() && plan.rotated.is_empty(), "{plan}");
     }
 
     #[test]
     fn a_configured_container_the_live_definition_lacks_is_a_configuration_error() {
         let mut c = cfg();
         c.containers = vec!["worker".into()];
-        let err = plan_from(&c, &meta(), &DeployOptions::default(), observed("x", None))
-            .expect_err("no worker");
+        let err = plan_from(
+            &c,
+            &meta(),
+            &DeployOptions::default(),
+            observed("x", None),
+            &LastApplied::default(),
+        )
+        .expect_err("no worker");
         assert_eq!(
             err.to_string(),
             "task definition api:4 has no container named worker (backend.container); it has: api"
@@ -351,7 +565,14 @@ mod tests {
         obs.image.inputs.platform = Platform::LinuxArm64;
         let reuse = obs.image.reuse.as_mut().expect("reuse");
         reuse.has_platform = false;
-        let err = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect_err("amd64");
+        let err = plan_from(
+            &cfg(),
+            &meta(),
+            &DeployOptions::default(),
+            obs,
+            &LastApplied::default(),
+        )
+        .expect_err("amd64");
         assert_eq!(
             err.to_string(),
             format!(
@@ -375,7 +596,7 @@ mod tests {
             ..DeployOptions::default()
         };
         let m = meta();
-        let plan = plan_from(&cfg(), &m, &opts, obs).expect("plan");
+        let plan = plan_from(&cfg(), &m, &opts, obs, &LastApplied::default()).expect("plan");
         let forced = format!("{}-{}", inputs().tag(), m.id);
         match &plan.image {
             ImagePlan::Build { tags, reasons, .. } => {
@@ -397,7 +618,14 @@ mod tests {
         old.bases[0].digest = format!("sha256:{}", "4".repeat(64));
         old.context = "0".repeat(64);
         obs.image.live_inputs = Some(old);
-        let plan = plan_from(&cfg(), &meta(), &DeployOptions::default(), obs).expect("plan");
+        let plan = plan_from(
+            &cfg(),
+            &meta(),
+            &DeployOptions::default(),
+            obs,
+            &LastApplied::default(),
+        )
+        .expect("plan");
         assert!(
             plan.to_string().contains(&format!(
                 "    why: no image with tag {} in ECR; base node:22 moved to sha256:555555555555… (was sha256:444444444444…); context changed (2 files)\n",

@@ -370,6 +370,8 @@ mod tests {
                 status,
                 failure: None,
                 task_definition: None,
+                managed: Default::default(),
+                parameter_versions: Default::default(),
             }),
             site: Some(SiteRelease {
                 bucket: "b".into(),

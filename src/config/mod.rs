@@ -123,6 +123,10 @@ pub(crate) struct Backend {
     pub(crate) secrets: BTreeMap<String, String>,
     /// Environment variables whose values may be shown (`backend.public-environment`).
     pub(crate) public_environment: BTreeSet<String>,
+    /// Variables of `backend.secrets` whose SSM parameter does not exist, which `deckhand plan`
+    /// left out of `secrets` to plan without them: still configured, so never removed as
+    /// managed keys. Empty everywhere else.
+    pub(crate) missing_secrets: std::collections::BTreeSet<String>,
     pub(crate) wait_timeout: Duration,
     /// Overall deadline of the rollout wait (`backend.wait.max`), beside the no-progress timeout.
     pub(crate) wait_max: Option<Duration>,
@@ -278,6 +282,7 @@ fn resolve_backend(
         environment: b.environment.clone(),
         secrets: b.secrets.clone(),
         public_environment: b.public_environment.iter().cloned().collect(),
+        missing_secrets: Default::default(),
         wait_timeout: b
             .wait
             .as_ref()

@@ -1,13 +1,11 @@
 //! Environment values never leave deckhand in a plan (pure): what a new revision does to the
-//! environment is named variable by variable ([`env_changes`]), and the task definitions a diff
-//! is made of have their values replaced ([`hide_values`]). A name in `public` keeps its value
-//! (`backend.public-environment`).
+//! environment is named variable by variable (`backend::keys::changes`), and the task definitions
+//! a diff is made of have their values replaced ([`hide_values`]). A name in `public` keeps its
+//! value (`backend.public-environment`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-
-use crate::plan::backend::{Change, EnvChange};
 
 /// What replaces a value in a diff.
 pub(crate) const HIDDEN: &str = "(hidden)";
@@ -40,36 +38,6 @@ fn environments(td: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The variables `new` adds, removes or changes against `live`, container by container (sorted
-/// by container, then name). Values only for public names.
-pub(crate) fn env_changes(live: &Value, new: &Value, public: &BTreeSet<String>) -> Vec<EnvChange> {
-    let (old, new) = (environments(live), environments(new));
-    let empty = BTreeMap::new();
-    let containers: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    let mut out = Vec::new();
-    for c in containers {
-        let (o, n) = (old.get(c).unwrap_or(&empty), new.get(c).unwrap_or(&empty));
-        let names: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
-        for name in names {
-            let change = match (o.get(name), n.get(name)) {
-                (None, Some(_)) => Change::Added,
-                (Some(_), None) => Change::Removed,
-                (Some(a), Some(b)) if a != b => Change::Changed,
-                _ => continue,
-            };
-            let shown = |v: Option<&String>| v.filter(|_| public.contains(name)).cloned();
-            out.push(EnvChange {
-                container: c.clone(),
-                name: name.clone(),
-                change,
-                old: shown(o.get(name)),
-                new: shown(n.get(name)),
-            });
-        }
-    }
-    out
 }
 
 /// `live` and `new` with every environment value replaced by [`HIDDEN`] (public names keep
@@ -132,41 +100,6 @@ mod tests {
             {"name": "api", "environment": env(api)},
             {"name": "sidecar", "environment": env(sidecar)},
         ]})
-    }
-
-    #[test]
-    fn changes_are_named_and_only_public_values_are_shown() {
-        let live = td(
-            &[
-                ("DB_PASSWORD", "hunter2"),
-                ("NODE_ENV", "development"),
-                ("KEEP", "k"),
-            ],
-            &[("TOKEN", "t1")],
-        );
-        let new = td(
-            &[("FEATURE", "on"), ("NODE_ENV", "production"), ("KEEP", "k")],
-            &[("TOKEN", "t2")],
-        );
-        let public = BTreeSet::from(["NODE_ENV".to_string()]);
-        let changes = env_changes(&live, &new, &public);
-        let text: Vec<String> = changes
-            .iter()
-            .map(|c| format!("{}: {c}", c.container))
-            .collect();
-        assert_eq!(
-            text,
-            vec![
-                "api: DB_PASSWORD removed",
-                "api: FEATURE added (value hidden)",
-                "api: NODE_ENV changed: development -> production",
-                "sidecar: TOKEN changed (values hidden)",
-            ]
-        );
-        let json = serde_json::to_string(&changes).expect("json");
-        for secret in ["hunter2", "t1", "t2", "\"on\""] {
-            assert!(!json.contains(secret), "{json}");
-        }
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Render the task definition to register from the service's live one (pure).
 //!
-//! Describe-only fields are stripped, the configured containers get the new image, and the
-//! configured environment and secrets are merged in; everything else (other containers, volumes,
-//! roles, placement, logging …) is carried over untouched.
+//! Describe-only fields are stripped, the configured containers get the new image, the
+//! configured environment and secrets are merged in, and the keys deckhand set before (its
+//! managed keys) that the configuration no longer sets are removed; every other key (the CDK
+//! stack's, a person's) and everything else (other containers, volumes, roles, placement,
+//! logging …) is carried over untouched. Like `kubectl apply`'s last-applied configuration: only
+//! what deckhand itself set is deckhand's to remove.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
+
+use crate::release::ManagedKeys;
 
 /// Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not accept.
 pub(crate) const DESCRIBE_ONLY: &[&str] = &[
@@ -30,6 +35,10 @@ pub(crate) struct Changes<'a> {
     pub(crate) environment: &'a BTreeMap<String, String>,
     /// Variable name -> SSM parameter ARN.
     pub(crate) secrets: &'a BTreeMap<String, String>,
+    /// Per container, the keys deckhand set on the live revision (the last-applied set).
+    pub(crate) managed: &'a BTreeMap<String, ManagedKeys>,
+    /// Secrets still configured but not set now (their parameter does not exist): kept.
+    pub(crate) unresolved: &'a std::collections::BTreeSet<String>,
 }
 
 /// The live task definition with the describe-only fields removed.
@@ -64,9 +73,9 @@ pub(crate) fn render(live: &Value, changes: &Changes<'_>) -> Result<Value, Vec<S
             if !changes.containers.contains(&name) {
                 continue;
             }
-            found.push(name);
             obj.insert("image".into(), Value::String(changes.image.to_string()));
-            merge(obj, changes);
+            merge(obj, changes, changes.managed.get(&name));
+            found.push(name);
         }
     }
     let missing: Vec<String> = changes
@@ -82,10 +91,19 @@ pub(crate) fn render(live: &Value, changes: &Changes<'_>) -> Result<Value, Vec<S
     }
 }
 
-/// Sets `environment` and `secrets` entries by name; a name set in one list leaves the other.
-fn merge(container: &mut Map<String, Value>, changes: &Changes<'_>) {
+/// Sets `environment` and `secrets` entries by name (a name set in one list leaves the other),
+/// and removes the `managed` keys the configuration no longer sets.
+fn merge(container: &mut Map<String, Value>, changes: &Changes<'_>, managed: Option<&ManagedKeys>) {
     let mut env = named(container.get("environment"));
     let mut secrets = named(container.get("secrets"));
+    if let Some(m) = managed {
+        env.retain(|k, _| !m.environment.contains(k) || changes.environment.contains_key(k));
+        secrets.retain(|k, _| {
+            !m.secrets.contains(k)
+                || changes.secrets.contains_key(k)
+                || changes.unresolved.contains(k)
+        });
+    }
     for (k, v) in changes.environment {
         secrets.remove(k);
         env.insert(k.clone(), json!({"name": k, "value": v}));
@@ -172,6 +190,8 @@ mod tests {
                 image: "repo@sha256:abc",
                 environment: &env,
                 secrets: &secrets,
+                managed: &BTreeMap::new(),
+                unresolved: &Default::default(),
             },
         )
         .expect("render");
@@ -191,6 +211,70 @@ mod tests {
         );
     }
 
+    fn keys(env: &[&str], secrets: &[&str]) -> ManagedKeys {
+        ManagedKeys {
+            environment: env.iter().map(|s| s.to_string()).collect(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn managed_keys_the_configuration_no_longer_sets_are_removed_and_no_other_key() {
+        // deckhand set NODE_ENV, TOKEN (env) and OLD (secret) on `api`; the configuration now
+        // sets only NODE_ENV (env) and TOKEN (as a secret). KEEP (the stack's) is never managed.
+        let env = BTreeMap::from([("NODE_ENV".to_string(), "production".to_string())]);
+        let secrets = BTreeMap::from([("TOKEN".to_string(), "arn:aws:ssm:p".to_string())]);
+        let containers = vec!["api".to_string()];
+        let managed = BTreeMap::from([
+            ("api".to_string(), keys(&["NODE_ENV", "TOKEN"], &["OLD"])),
+            // The sidecar is not deployed: its keys are never touched, managed or not.
+            ("sidecar".to_string(), keys(&["X"], &[])),
+        ]);
+        let out = render(
+            &live(),
+            &Changes {
+                containers: &containers,
+                image: "repo@sha256:abc",
+                environment: &env,
+                secrets: &secrets,
+                managed: &managed,
+                unresolved: &Default::default(),
+            },
+        )
+        .expect("render");
+        let api = &out["containerDefinitions"][0];
+        assert_eq!(
+            api["environment"],
+            json!([{"name": "KEEP", "value": "1"}, {"name": "NODE_ENV", "value": "production"}])
+        );
+        assert_eq!(
+            api["secrets"],
+            json!([{"name": "TOKEN", "valueFrom": "arn:aws:ssm:p"}])
+        );
+        assert_eq!(
+            out["containerDefinitions"][1],
+            live()["containerDefinitions"][1]
+        );
+        // With nothing managed (a first deploy, an older deckhand's record), OLD is kept.
+        let none = BTreeMap::new();
+        let out = render(
+            &live(),
+            &Changes {
+                containers: &containers,
+                image: "repo@sha256:abc",
+                environment: &env,
+                secrets: &secrets,
+                managed: &none,
+                unresolved: &Default::default(),
+            },
+        )
+        .expect("render");
+        assert_eq!(
+            out["containerDefinitions"][0]["secrets"],
+            json!([{"name": "OLD", "valueFrom": "arn:old"}, {"name": "TOKEN", "valueFrom": "arn:aws:ssm:p"}])
+        );
+    }
+
     #[test]
     fn names_configured_containers_the_live_definition_lacks() {
         let containers = vec!["api".to_string(), "worker".to_string()];
@@ -202,6 +286,8 @@ mod tests {
                 image: "i",
                 environment: &empty,
                 secrets: &empty,
+                managed: &BTreeMap::new(),
+                unresolved: &Default::default(),
             },
         )
         .expect_err("worker is missing");

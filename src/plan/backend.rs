@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::aws::short_td;
 use crate::plan::image::{BuildReason, TagInputs};
+use crate::release::ManagedKeys;
 
 /// Where the image comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ pub(crate) struct SourceTag {
 
 /// What a backend deploy will do. Its JSON (`plan --out`, `--json`, the PR's artifact) carries no
 /// environment value: the rendered task definition as its sha256, the environment as names and
-/// what changes ([`EnvChange`]), the diff with values hidden, and none of the live state.
+/// what changes ([`KeyChange`]), the diff with values hidden, and none of the live state.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BackendPlan {
     pub(crate) cluster: String,
@@ -66,6 +67,136 @@ pub(crate) struct BackendPlan {
     /// only: it holds the live environment's values).
     #[serde(skip)]
     pub(crate) live: Live,
+    /// The deployed containers' environment variables and secrets this plan adds, changes or
+    /// removes, by name (never a value). A removal is a key deckhand set (a managed key) that
+    /// the configuration no longer sets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) keys: Vec<KeyChange>,
+    /// Secrets whose parameter has a new version since the live release: the service rolls
+    /// (a new deployment, no new revision when nothing else changed) so its tasks read it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) rotated: Vec<Rotation>,
+    /// What the release record will say deckhand manages in each deployed container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) managed: BTreeMap<String, ManagedKeys>,
+    /// The version of each SSM parameter the new revision names (recorded in the release).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) parameter_versions: BTreeMap<String, i64>,
+}
+
+/// Whether an entry is an environment variable or a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum KeyKind {
+    Environment,
+    Secret,
+}
+
+/// What happens to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Change {
+    Added,
+    /// The value (environment) or the parameter (secret) changes.
+    Changed,
+    /// deckhand set it and the configuration no longer does.
+    Removed,
+}
+
+/// One environment variable or secret of a deployed container that the plan changes: its name
+/// and what happens, never its value — except an environment variable that
+/// `backend.public-environment` names, whose old and new values are shown.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct KeyChange {
+    pub(crate) container: String,
+    pub(crate) kind: KeyKind,
+    pub(crate) name: String,
+    pub(crate) change: Change,
+    /// The live value, for a public name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) old: Option<String>,
+    /// The new value, for a public name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) new: Option<String>,
+}
+
+impl KeyChange {
+    /// The line for this change among `all` of the plan's: a removed key that `all` adds under
+    /// the other kind moved (`environment X: removed (now a secret)`); any other removed key is
+    /// a managed key the configuration dropped.
+    pub(crate) fn line(&self, all: &[KeyChange]) -> String {
+        let moved = self.change == Change::Removed
+            && all.iter().any(|o| {
+                o.container == self.container
+                    && o.name == self.name
+                    && o.kind != self.kind
+                    && o.change == Change::Added
+            });
+        match (moved, self.kind) {
+            (true, KeyKind::Environment) => {
+                format!("environment {}: removed (now a secret)", self.name)
+            }
+            (true, KeyKind::Secret) => {
+                format!(
+                    "secret {}: removed (now an environment variable)",
+                    self.name
+                )
+            }
+            (false, _) => self.to_string(),
+        }
+    }
+
+    /// `value changed`, `added`, `removed (…)`; a public name's values beside it.
+    fn what(&self) -> String {
+        let value = |v: &Option<String>| v.clone().unwrap_or_default();
+        let public = self.old.is_some() || self.new.is_some();
+        match (self.change, self.kind) {
+            (Change::Added, _) if public => format!("added ({})", value(&self.new)),
+            (Change::Added, KeyKind::Environment) => "added (value hidden)".into(),
+            (Change::Added, KeyKind::Secret) => "added".into(),
+            (Change::Changed, _) if public => {
+                format!("changed: {} -> {}", value(&self.old), value(&self.new))
+            }
+            (Change::Changed, KeyKind::Environment) => "value changed (values hidden)".into(),
+            (Change::Changed, KeyKind::Secret) => "parameter changed".into(),
+            (Change::Removed, _) => {
+                "removed (deckhand set it; the configuration no longer does)".into()
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeyChange {
+    /// `environment LOG_LEVEL: removed (deckhand set it; the configuration no longer does)`,
+    /// `environment NODE_ENV: changed: development -> production` (a public name).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            KeyKind::Environment => "environment",
+            KeyKind::Secret => "secret",
+        };
+        write!(f, "{kind} {}: {}", self.name, self.what())
+    }
+}
+
+/// A secret whose SSM parameter has another version than the one the live release's tasks
+/// started with.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct Rotation {
+    pub(crate) variable: String,
+    pub(crate) parameter: String,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+}
+
+impl fmt::Display for Rotation {
+    /// `secret CLAUDE_API_KEY rotated (version 3 → 4)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "secret {} rotated (version {} → {})",
+            self.variable, self.from, self.to
+        )
+    }
 }
 
 /// The live state the executor works from (so applying reads none of it again).
@@ -144,8 +275,6 @@ pub(crate) struct TaskDefinitionPlan {
     pub(crate) containers: Vec<String>,
     /// How the service gets its revision.
     pub(crate) action: TdAction,
-    /// The environment variables the new revision adds, removes or changes, by name.
-    pub(crate) environment: Vec<EnvChange>,
     /// Unified diff of the normalised task definitions, environment values hidden (None when
     /// equal).
     pub(crate) diff: Option<String>,
@@ -160,52 +289,6 @@ pub(crate) fn sha256_of(v: &Value) -> String {
 
 fn serialize_sha256<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&sha256_of(v))
-}
-
-/// What happens to one environment variable of a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum Change {
-    Added,
-    Removed,
-    Changed,
-}
-
-/// One environment variable the new revision adds, removes or changes: its name, never its
-/// value, unless `backend.public-environment` names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct EnvChange {
-    pub(crate) container: String,
-    pub(crate) name: String,
-    pub(crate) change: Change,
-    /// The live value, for a public name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) old: Option<String>,
-    /// The new value, for a public name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) new: Option<String>,
-}
-
-impl fmt::Display for EnvChange {
-    /// `FEATURE added (value hidden)`, `NODE_ENV changed: development -> production` (public).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let public = self.old.is_some() || self.new.is_some();
-        let value = |v: &Option<String>| v.clone().unwrap_or_default();
-        match (self.change, public) {
-            (Change::Added, true) => write!(f, "{}={} added", self.name, value(&self.new)),
-            (Change::Removed, true) => write!(f, "{}={} removed", self.name, value(&self.old)),
-            (Change::Changed, true) => write!(
-                f,
-                "{} changed: {} -> {}",
-                self.name,
-                value(&self.old),
-                value(&self.new)
-            ),
-            (Change::Added, false) => write!(f, "{} added (value hidden)", self.name),
-            (Change::Removed, false) => write!(f, "{} removed", self.name),
-            (Change::Changed, false) => write!(f, "{} changed (values hidden)", self.name),
-        }
-    }
 }
 
 /// How the service gets the revision it rolls to.
@@ -225,6 +308,34 @@ pub(crate) enum TdAction {
 impl BackendPlan {
     pub(crate) fn is_empty(&self) -> bool {
         !self.update_service
+    }
+
+    /// The service rolls only because a secret was rotated: a new deployment of the live
+    /// revision (forceNewDeployment), no new revision.
+    pub(crate) fn rolls_for_rotation(&self) -> bool {
+        self.update_service
+            && !self.task_definition.changed
+            && !self.force
+            && !self.rotated.is_empty()
+            && self.task_definition.action == TdAction::Register
+    }
+
+    /// One line per environment variable or secret that changes (by name) and per rotated
+    /// secret (its versions), never a value.
+    pub(crate) fn fmt_keys(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let several = self.task_definition.containers.len() > 1;
+        for k in &self.keys {
+            let line = k.line(&self.keys);
+            if several {
+                writeln!(f, "  container {}: {line}", k.container)?;
+            } else {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        for r in &self.rotated {
+            writeln!(f, "  {r}")?;
+        }
+        Ok(())
     }
 }
 
@@ -319,12 +430,18 @@ impl fmt::Display for BackendPlan {
                 "  task definition: {td} -> new revision of {}",
                 self.task_definition.family
             )?;
+        } else if self.rolls_for_rotation() {
+            writeln!(
+                f,
+                "  task definition: {td} unchanged; new deployment (a secret was rotated)"
+            )?;
         } else {
             writeln!(
                 f,
                 "  task definition: {td} unchanged; new revision forced (--force)"
             )?;
         }
+        self.fmt_keys(f)?;
         if let Some(diff) = &self.task_definition.diff {
             for line in diff.lines() {
                 writeln!(f, "    {line}")?;
@@ -339,6 +456,7 @@ impl fmt::Display for BackendPlan {
             self.service,
             match &self.task_definition.action {
                 TdAction::Switch { arn } => short_td(arn).to_string(),
+                _ if self.rolls_for_rotation() => format!("{td} (new deployment)"),
                 _ => "the new revision".to_string(),
             },
             if self.force { " (forced)" } else { "" }

@@ -35,6 +35,21 @@ impl<'s, 'a> History<'s, 'a> {
         Ok(())
     }
 
+    /// The records read back, newest first, until one satisfies `enough` (or all were read).
+    pub(crate) async fn read_until(
+        &mut self,
+        enough: impl Fn(&ReleaseRecord) -> bool,
+    ) -> Result<&[ReleaseRecord], ReleaseError> {
+        let mut i = 0;
+        loop {
+            self.read_to(i + 1).await?;
+            match self.read.get(i) {
+                Some(r) if !enough(r) => i += 1,
+                _ => return Ok(&self.read),
+            }
+        }
+    }
+
     pub(crate) fn latest(&self) -> Option<&ReleaseRecord> {
         self.read.first()
     }

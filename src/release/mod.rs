@@ -118,6 +118,26 @@ pub(crate) struct BackendRelease {
     /// register it again when its revision was deregistered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) task_definition: Option<serde_json::Value>,
+    /// Per deployed container (`backend.container`), the environment variables and secrets
+    /// deckhand set on this revision (by name): its managed keys. A managed key that leaves the
+    /// configuration is removed from the next revision; a key no record names is kept. A record
+    /// without it (an older deckhand's) manages nothing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) managed: BTreeMap<String, ManagedKeys>,
+    /// The version of each SSM parameter the revision names (parameter name -> version), read
+    /// with DescribeParameters when the release was planned: the values its tasks started with.
+    /// A newer version rolls the service. Empty in an older deckhand's record: unknown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) parameter_versions: BTreeMap<String, i64>,
+}
+
+/// The names deckhand set in one container: its managed environment variables and secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ManagedKeys {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub(crate) environment: std::collections::BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub(crate) secrets: std::collections::BTreeSet<String>,
 }
 
 /// One published file.

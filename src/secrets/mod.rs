@@ -1,5 +1,6 @@
-//! SSM parameters named by `backend.secrets`: each must exist; ECS gets their ARNs. Values are
-//! never read (DescribeParameters returns metadata only: names and ARNs).
+//! SSM parameters named by `backend.secrets`: each must exist; ECS gets their ARNs; their
+//! versions tell a rotated secret. Values are never read (DescribeParameters returns metadata
+//! only: names, ARNs, versions).
 
 use std::collections::BTreeMap;
 
@@ -25,17 +26,38 @@ pub(crate) fn parameter_name(value: &str) -> String {
     }
 }
 
-/// Variable -> parameter ARN, for every configured secret. DescribeParameters (metadata only: the
-/// read-only plan role can check secrets without being able to read them), 10 names a page.
-pub(crate) async fn resolve(
+/// What DescribeParameters says of one parameter (metadata only, never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Described {
+    /// Its ARN (AWS fills it; moto and some proxies omit it).
+    pub(crate) arn: Option<String>,
+    /// Its current version (`ParameterMetadata.Version`): a `secrets sync` or `put-parameter
+    /// --overwrite` adds one.
+    pub(crate) version: Option<i64>,
+}
+
+/// The configured secrets resolved: each variable's parameter ARN, and the version of each
+/// parameter found (by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub(crate) arns: BTreeMap<String, String>,
+    pub(crate) versions: BTreeMap<String, i64>,
+}
+
+/// DescribeParameters for `names`, filtered by name (`Equals`, at most 50 names a filter; the
+/// API pages its results): parameter name -> its ARN and version. A name that does not exist is
+/// absent. Values are never read: DescribeParameters returns metadata only, so the read-only plan
+/// role can check secrets and their versions without being able to decrypt them.
+/// (<https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html>,
+/// `ParameterMetadata`: Name, ARN, Version, … and no Value.)
+pub(crate) async fn describe(
     ctx: &AwsContext,
-    secrets: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, SecretsError> {
-    let mut names: Vec<String> = secrets.values().map(|v| parameter_name(v)).collect();
+    names: &[String],
+) -> Result<BTreeMap<String, Described>, SecretsError> {
+    let mut names = names.to_vec();
     names.sort();
     names.dedup();
-    // Name -> ARN as DescribeParameters returned it (AWS fills it; moto and some proxies omit it).
-    let mut found: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut found = BTreeMap::new();
     for chunk in names.chunks(50) {
         let filter = ParameterStringFilter::builder()
             .key("Name")
@@ -57,12 +79,30 @@ pub(crate) async fn resolve(
                 if let Some(name) = p.name() {
                     found.insert(
                         name.to_string(),
-                        p.arn().filter(|a| !a.is_empty()).map(str::to_string),
+                        Described {
+                            arn: p.arn().filter(|a| !a.is_empty()).map(str::to_string),
+                            version: (p.version() > 0).then_some(p.version()),
+                        },
                     );
                 }
             }
         }
     }
+    Ok(found)
+}
+
+/// Variable -> parameter ARN for every configured secret, and the versions of their parameters
+/// (one DescribeParameters per 50 names; see [`describe`]).
+pub(crate) async fn resolve(
+    ctx: &AwsContext,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Resolved, SecretsError> {
+    let names: Vec<String> = secrets.values().map(|v| parameter_name(v)).collect();
+    let described = describe(ctx, &names).await?;
+    let found: BTreeMap<String, Option<String>> = described
+        .iter()
+        .map(|(name, d)| (name.clone(), d.arn.clone()))
+        .collect();
     let identity = if found.values().any(Option::is_none) {
         Some(
             ctx.identity()
@@ -72,12 +112,40 @@ pub(crate) async fn resolve(
     } else {
         None
     };
-    match_arns(
+    let arns = match_arns(
         secrets,
         &found,
         &ctx.region,
         identity.map(|i| (i.partition.as_str(), i.account.as_str())),
-    )
+    )?;
+    Ok(Resolved {
+        arns,
+        versions: versions(&described),
+    })
+}
+
+/// Parameter name -> version, of the parameters whose version is known.
+pub(crate) fn versions(described: &BTreeMap<String, Described>) -> BTreeMap<String, i64> {
+    described
+        .iter()
+        .filter_map(|(name, d)| Some((name.clone(), d.version?)))
+        .collect()
+}
+
+/// The SSM parameter a task definition's `valueFrom` names, when it is one DescribeParameters in
+/// `region` can see: a name, or an SSM parameter ARN of that region. Secrets Manager ARNs and
+/// other regions' parameters are `None`. (ECS accepts a parameter's name or full ARN, and needs
+/// the ARN for another region's:
+/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-ssm-paramstore.html>.)
+pub(crate) fn ssm_parameter_of(value_from: &str, region: &str) -> Option<String> {
+    if !value_from.starts_with("arn:") {
+        return (!value_from.is_empty()).then(|| value_from.to_string());
+    }
+    let mut parts = value_from.splitn(6, ':');
+    let (_arn, _partition, service, arn_region) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (service == "ssm" && arn_region == region && value_from.contains(":parameter"))
+        .then(|| parameter_name(value_from))
 }
 
 /// The ARN of parameter `name` in `region` of `account`: `arn:P:ssm:R:A:parameter/NAME`

@@ -72,7 +72,8 @@ pub(crate) fn origin(
 
 /// Reads everything a deploy decides on and plans it: the release history (newest first, only
 /// as far as needed), the backend (service, task definition, image, parameters) and the
-/// frontend (build directory, bucket listing) at once. Never writes.
+/// frontend (build directory, bucket listing) at once; then what deckhand applied to the live
+/// revision (from the history). Never writes.
 pub(crate) async fn read_and_plan(
     ctx: &AwsContext,
     settings: &Settings,
@@ -88,36 +89,36 @@ pub(crate) async fn read_and_plan(
         .as_ref()
         .map(|b| ReleaseStore::new(ctx, b.clone()));
     let _g = github::group("deckhand: plan");
-    let (backend_plan, read) = tokio::join!(
+    let (observed, read) = tokio::join!(
         async {
             match backend_cfg {
-                Some(b) => backend::plan(ctx, b, meta, opts).await.map(Some),
+                Some(b) => backend::observe(ctx, b, opts).await.map(Some),
                 None => Ok(None),
             }
         },
         async {
-            // The site is planned against the release history; a backend-only deploy reads it
-            // below, and only when it has something to release.
-            let mut history = match (&store, frontend_cfg) {
-                (Some(s), Some(_)) => Some(History::open(s).await?),
-                _ => None,
+            // Both halves plan against the release history: the site against the published
+            // releases, the backend against what deckhand applied to the live revision.
+            let mut history = match &store {
+                Some(s) => Some(History::open(s).await?),
+                None => None,
             };
             let site = match frontend_cfg {
                 Some(f) => Some(frontend::plan(ctx, f, history.as_mut(), &meta.id, opts).await?),
                 None => None,
             };
-            Ok::<_, CommandError>((site, history.map(|h| h.latest().cloned())))
+            Ok::<_, CommandError>((site, history))
         }
     );
-    let backend_plan = backend_plan?;
-    let (frontend_plan, last) = read?;
-    let last = match (last, &store) {
-        (Some(last), _) => last,
-        (None, Some(s)) if backend_plan.as_ref().is_some_and(|(p, _)| !p.is_empty()) => {
-            History::open(s).await?.latest().cloned()
+    let (frontend_plan, mut history) = read?;
+    let backend_plan = match (backend_cfg, observed?) {
+        (Some(cfg), Some(observed)) => {
+            let applied = backend::applied(history.as_mut(), cfg, &observed).await?;
+            Some(backend::plan(cfg, meta, opts, observed, &applied)?)
         }
         _ => None,
     };
+    let last = history.as_ref().and_then(|h| h.latest().cloned());
     let fingerprint = Fingerprint {
         last_release: last.as_ref().map(|l| l.id.clone()),
         backend: backend_plan.as_ref().map(|(_, p)| p.clone()),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::plan::backend::{BackendPlan, Change, ImagePlan};
+use crate::plan::backend::{BackendPlan, Change, ImagePlan, KeyKind};
 use crate::secrets::parameter_name;
 
 /// Lines of the old and new side of one container's changed fields.
@@ -74,14 +74,13 @@ fn changed(
 }
 
 /// The environment lines of one container: by name, a value only for a public name (the plan's
-/// [`crate::plan::backend::EnvChange`]s, which hold no other value).
+/// [`crate::plan::backend::KeyChange`]s, which hold no other value).
 fn environment(b: &BackendPlan, container: &str) -> (Vec<String>, Vec<String>) {
     let (mut gone, mut came) = (Vec::new(), Vec::new());
     for c in b
-        .task_definition
-        .environment
+        .keys
         .iter()
-        .filter(|c| c.container == container)
+        .filter(|c| c.container == container && c.kind == KeyKind::Environment)
     {
         let old = c.old.as_ref().map_or_else(
             || format!("{} (value hidden)", c.name),

@@ -276,13 +276,20 @@ fn verdict(plan: &DeployPlan) -> String {
             crate::plan::backend::ImagePlan::Build { .. } => format!(", building {}", b.source.tag),
             crate::plan::backend::ImagePlan::Reuse { .. } => String::new(),
         };
+        let rotated: Vec<&str> = b.rotated.iter().map(|r| r.variable.as_str()).collect();
         parts.push(format!(
             "backend rolls {} to a new {}{build}",
             b.service,
             if b.task_definition.changed {
-                "task definition revision"
+                "task definition revision".to_string()
+            } else if b.rolls_for_rotation() {
+                format!(
+                    "deployment (secret{} {} rotated)",
+                    if rotated.len() == 1 { "" } else { "s" },
+                    rotated.join(", ")
+                )
             } else {
-                "deployment (forced)"
+                "deployment (forced)".to_string()
             }
         ));
     }
@@ -505,6 +512,7 @@ async fn plan_despite_missing_secrets(
             if let Some(b) = without.backend.as_mut() {
                 b.secrets
                     .retain(|var, _| !missing.iter().any(|(v, _)| v == var));
+                b.missing_secrets = missing.iter().map(|(v, _)| v.clone()).collect();
             }
             read_and_plan(ctx, &without, only, opts, meta).await
         }

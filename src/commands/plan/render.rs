@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 
 use super::{Review, gc_candidates, largest, short_td};
-use crate::plan::backend::{BackendPlan, ImagePlan};
+use crate::plan::backend::{BackendPlan, Change, ImagePlan};
 use crate::plan::site::{InvalidationPlan, SitePlan, human_bytes};
 
 /// How many of the largest files are listed.
@@ -59,6 +59,11 @@ fn backend_text(f: &mut fmt::Formatter<'_>, b: &BackendPlan, diff: Option<&str>)
             "  task definition: {td} -> new revision of {}",
             b.task_definition.family
         )?;
+    } else if b.rolls_for_rotation() {
+        writeln!(
+            f,
+            "  task definition: {td} unchanged; new deployment (a secret was rotated)"
+        )?;
     } else if b.update_service {
         writeln!(
             f,
@@ -67,6 +72,7 @@ fn backend_text(f: &mut fmt::Formatter<'_>, b: &BackendPlan, diff: Option<&str>)
     } else {
         writeln!(f, "  task definition: {td} unchanged")?;
     }
+    b.fmt_keys(f)?;
     match diff {
         Some(diff) => {
             for line in diff.lines() {
@@ -79,7 +85,13 @@ fn backend_text(f: &mut fmt::Formatter<'_>, b: &BackendPlan, diff: Option<&str>)
         )?,
         None => {}
     }
-    if b.update_service {
+    if b.rolls_for_rotation() {
+        writeln!(
+            f,
+            "  service: UpdateService {} to {td} (new deployment), then watch the rollout",
+            b.service
+        )
+    } else if b.update_service {
         writeln!(
             f,
             "  service: UpdateService {} to the new revision{}, then watch the rollout",
@@ -196,6 +208,8 @@ fn backend_md(out: &mut String, b: &BackendPlan, diff: Option<&str>) {
     let _ = writeln!(out, "| image | {image} |");
     let td_text = if b.task_definition.changed {
         format!("`{td}` → new revision of `{}`", b.task_definition.family)
+    } else if b.rolls_for_rotation() {
+        format!("`{td}` unchanged; new deployment (a secret was rotated)")
     } else if b.update_service {
         format!("`{td}` unchanged; new deployment forced")
     } else {
@@ -207,6 +221,7 @@ fn backend_md(out: &mut String, b: &BackendPlan, diff: Option<&str>) {
         "| rolls | {} |\n",
         if b.update_service { "yes" } else { "no" }
     );
+    keys_md(out, b);
     match diff {
         Some(diff) => {
             let _ = writeln!(out, "```diff\n{}\n```\n", diff.trim_end());
@@ -221,6 +236,41 @@ fn backend_md(out: &mut String, b: &BackendPlan, diff: Option<&str>) {
         None => {}
     }
     let _ = writeln!(out, "</details>\n");
+}
+
+/// The environment variables and secrets that change, by name, and the rotated secrets.
+fn keys_md(out: &mut String, b: &BackendPlan) {
+    if b.keys.is_empty() && b.rotated.is_empty() {
+        return;
+    }
+    let several = b.task_definition.containers.len() > 1;
+    for k in &b.keys {
+        let container = if several {
+            format!("container `{}`: ", k.container)
+        } else {
+            String::new()
+        };
+        // The plain line, the name in code and a removal in bold.
+        let line = k.line(&b.keys);
+        let (head, what) = line.split_once(": ").unwrap_or((line.as_str(), ""));
+        let (kind, name) = head.split_once(' ').unwrap_or(("", head));
+        let what = match what.strip_prefix("removed") {
+            Some(rest) if k.change == Change::Removed => format!("**removed**{rest}"),
+            _ => what.to_string(),
+        };
+        let _ = writeln!(out, "- {container}{kind} `{name}`: {}", md_escape(&what));
+    }
+    for r in &b.rotated {
+        let _ = writeln!(
+            out,
+            "- secret `{}` **rotated** (version {} → {} of `{}`): new tasks read the new value",
+            r.variable,
+            r.from,
+            r.to,
+            md_escape(&r.parameter)
+        );
+    }
+    out.push('\n');
 }
 
 fn frontend_md(out: &mut String, s: &SitePlan) {

@@ -84,7 +84,7 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
     let public = BTreeSet::new();
     let (shown_live, shown_new) = crate::ecs::redact::hide_values(&live, &new, &public);
     let diff = crate::ecs::diff::unified(&shown_live, &shown_new, "api:4", "new revision");
-    let environment = crate::ecs::redact::env_changes(&live, &new, &public);
+    let keys = crate::backend::keys::changes(&live, &new, &["api".to_string()], &public);
     let changes = diff.is_some();
     BackendPlan {
         cluster: "spa-ecs".into(),
@@ -100,7 +100,6 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
             rendered: new.clone(),
             containers: vec!["api".into()],
             action: crate::plan::backend::TdAction::Register,
-            environment,
         },
         update_service: changes,
         force: false,
@@ -111,6 +110,10 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
             secrets: BTreeMap::from([("API_TOKEN".into(), TOKEN_ARN.into())]),
             seen_events: BTreeSet::new(),
         },
+        keys,
+        rotated: Vec::new(),
+        managed: BTreeMap::new(),
+        parameter_versions: BTreeMap::new(),
     }
 }
 
@@ -258,6 +261,8 @@ fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
             deployment_id: None,
             status: ReleaseStatus::Succeeded,
             failure: None,
+            managed: Default::default(),
+            parameter_versions: Default::default(),
         }),
         site: Some(last_site(site)),
         rollback_of: None,
@@ -580,14 +585,20 @@ fn no_environment_value_reaches_the_text_the_comment_or_the_artifact() {
         assert!(diff.lines().any(|l| l == line), "{line} not in\n{diff}");
     }
     let v: Value = serde_json::from_str(&json).unwrap();
-    let env = &v["backend"]["task_definition"]["environment"];
+    let env = &v["backend"]["keys"];
     assert_eq!(
         env,
         &json!([
-            {"container": "api", "name": "DB_PASSWORD", "change": "removed"},
-            {"container": "api", "name": "FEATURE_KEY", "change": "added"},
-            {"container": "api", "name": "LOG_LEVEL", "change": "changed"},
+            {"container": "api", "kind": "environment", "name": "DB_PASSWORD", "change": "removed"},
+            {"container": "api", "kind": "environment", "name": "FEATURE_KEY", "change": "added"},
+            {"container": "api", "kind": "environment", "name": "LOG_LEVEL", "change": "changed"},
+            {"container": "api", "kind": "secret", "name": "DB_PASSWORD", "change": "added"},
         ])
+    );
+    assert!(
+        r.to_string()
+            .contains("\n  environment DB_PASSWORD: removed (now a secret)\n"),
+        "{r}"
     );
     assert!(v["backend"]["task_definition"]["rendered_sha256"].is_string());
     assert!(v["backend"].get("live").is_none(), "{json}");
@@ -601,7 +612,7 @@ fn no_environment_value_reaches_the_text_the_comment_or_the_artifact() {
             digest: digest('1'),
         },
     );
-    b.task_definition.environment = crate::ecs::redact::env_changes(&live, &new, &public);
+    b.keys = crate::backend::keys::changes(&live, &new, &["api".to_string()], &public);
     let diff = fields::diff(&b, &BTreeMap::new()).unwrap();
     assert!(diff.contains("-    LOG_LEVEL=info\n"), "{diff}");
     assert!(diff.contains("+    LOG_LEVEL=debug\n"), "{diff}");
@@ -662,4 +673,85 @@ fn a_missing_parameter_is_shown_missing_with_a_warning_and_what_it_adds() {
         "no changes; deploy refuses until SSM parameter /app/other exists"
     );
     assert_eq!(r.container_diff, None);
+}
+
+#[test]
+fn removals_and_rotations_are_named_in_every_rendering_never_a_value() {
+    use crate::plan::backend::{Change, KeyChange, KeyKind, Rotation};
+    // No new revision; LOG_LEVEL removed would change it, so: a rotation alone first.
+    let mut b = backend(false);
+    b.rotated = vec![Rotation {
+        variable: "API_TOKEN".into(),
+        parameter: "/app/token".into(),
+        from: 3,
+        to: 4,
+    }];
+    b.update_service = true;
+    let r = review(
+        plan(b, frontend(V1, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    assert!(r.changes);
+    assert_eq!(
+        r.verdict,
+        "backend rolls api to a new deployment (secret API_TOKEN rotated)"
+    );
+    let text = r.to_string();
+    assert!(
+        text.contains("\n  task definition: api:4 unchanged; new deployment (a secret was rotated)\n  secret API_TOKEN rotated (version 3 → 4)\n"),
+        "{text}"
+    );
+    let md = r.markdown();
+    assert!(
+        md.contains("- secret `API_TOKEN` **rotated** (version 3 → 4 of `/app/token`): new tasks read the new value"),
+        "{md}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["backend"]["rotated"],
+        json!([{"variable": "API_TOKEN", "parameter": "/app/token", "from": 3, "to": 4}])
+    );
+
+    // A managed key removed: named as removed in text, Markdown and JSON.
+    let live = td(&format!("{REPO}@{}", digest('1')), Some("info"));
+    let new = td(&format!("{REPO}@{}", digest('1')), None);
+    let mut b = backend_from(
+        live,
+        new,
+        ImagePlan::Reuse {
+            digest: digest('1'),
+        },
+    );
+    b.keys = vec![KeyChange {
+        container: "api".into(),
+        kind: KeyKind::Environment,
+        name: "LOG_LEVEL".into(),
+        change: Change::Removed,
+        old: None,
+        new: None,
+    }];
+    let r = review(
+        plan(b, frontend(V1, V1, &[])),
+        &facts(Some(record(TD4, V1))),
+        &identity(),
+    );
+    assert!(r.changes);
+    assert!(
+        r.to_string().contains(
+            "\n  environment LOG_LEVEL: removed (deckhand set it; the configuration no longer does)\n"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.markdown().contains(
+            "- environment `LOG_LEVEL`: **removed** (deckhand set it; the configuration no longer does)"
+        ),
+        "{}",
+        r.markdown()
+    );
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["backend"]["keys"],
+        json!([{"container": "api", "kind": "environment", "name": "LOG_LEVEL", "change": "removed"}])
+    );
 }

@@ -360,13 +360,24 @@ async fn plan_backend(
             .deployments()
             .iter()
             .any(|d| d.rollout_state().is_some_and(|s| s.as_str() != "COMPLETED"));
-    let target_status = match ecs::describe_task_definition(ctx, &b.task_definition_arn).await {
-        Ok((td, _)) => td.status().map(|s| s.as_str().to_string()),
-        Err(e) if e.code() == Some("ClientException") => None,
-        Err(e) => {
-            return Err(read_err(format!("task definition {}", b.task_definition_arn))(e).into());
-        }
-    };
+    let (target_status, described) =
+        match ecs::describe_task_definition(ctx, &b.task_definition_arn).await {
+            Ok((td, _)) => (
+                td.status().map(|s| s.as_str().to_string()),
+                ecs::json::to_json(&td).ok(),
+            ),
+            Err(e) if e.code() == Some("ClientException") => (None, None),
+            Err(e) => {
+                return Err(
+                    read_err(format!("task definition {}", b.task_definition_arn))(e).into(),
+                );
+            }
+        };
+    // The versions the restored revision's new tasks will read (never the values).
+    let definition = b.task_definition.as_ref().or(described.as_ref());
+    let parameter_versions =
+        crate::backend::parameter_versions(ctx, definition.unwrap_or(&serde_json::Value::Null))
+            .await?;
     let rollout = ecs::rollout_in_flight(&svc);
     let live = LiveService {
         task_definition: svc.task_definition().unwrap_or_default().to_string(),
@@ -380,5 +391,11 @@ async fn plan_backend(
         .iter()
         .filter_map(|e| e.id().map(str::to_string))
         .collect();
-    Ok(plan::backend(b, release_id, &live, seen_events))
+    Ok(plan::backend(
+        b,
+        release_id,
+        &live,
+        seen_events,
+        parameter_versions,
+    ))
 }

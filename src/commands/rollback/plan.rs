@@ -77,11 +77,17 @@ pub(crate) enum Refusal {
 /// revision supersedes one in flight), or, when that revision was deregistered, register the
 /// recorded definition again; nothing when the service runs it and nothing is in flight. The
 /// PRIMARY's rollout in flight, if any, is what the plan says it supersedes.
+///
+/// The restored release's managed keys are what it had (the record says so again); its
+/// parameter versions cannot be restored (ECS reads a parameter's newest version when a task
+/// starts), so `parameter_versions` — what the rollback's new tasks read, observed now — is
+/// what the record says.
 pub(crate) fn backend(
     target: &BackendRelease,
     release_id: &str,
     live: &LiveService,
     seen_events: BTreeSet<String>,
+    parameter_versions: BTreeMap<String, i64>,
 ) -> Result<BackendPlan, Refusal> {
     let target_arn = &target.task_definition_arn;
     let active = live.target_status.as_deref() == Some("ACTIVE");
@@ -139,7 +145,6 @@ pub(crate) fn backend(
             // The recorded definition names its image already.
             containers: Vec::new(),
             action,
-            environment: Vec::new(),
         },
         update_service: !nothing,
         force,
@@ -150,6 +155,10 @@ pub(crate) fn backend(
             secrets: BTreeMap::new(),
             seen_events,
         },
+        keys: Vec::new(),
+        rotated: Vec::new(),
+        managed: target.managed.clone(),
+        parameter_versions,
     })
 }
 
@@ -441,6 +450,8 @@ mod tests {
             status: ReleaseStatus::Succeeded,
             failure: None,
             task_definition: definition.cloned(),
+            managed: BTreeMap::new(),
+            parameter_versions: BTreeMap::new(),
         }
     }
 
@@ -457,7 +468,7 @@ mod tests {
         let b = "arn:aws:ecs:us-east-1:1:task-definition/api:2";
         let release = |d: Option<&serde_json::Value>| backend_release(a, d);
         let act = |l: LiveService, d: Option<&serde_json::Value>| {
-            backend(&release(d), "r", &l, BTreeSet::new())
+            backend(&release(d), "r", &l, BTreeSet::new(), BTreeMap::new())
                 .map(|p| (p.task_definition.action, p.update_service, p.force))
         };
         let switch = TdAction::Switch { arn: a.into() };
@@ -480,6 +491,7 @@ mod tests {
             "r",
             &live(b, false, Some("INACTIVE")),
             BTreeSet::new(),
+            BTreeMap::new(),
         )
         .expect("plan");
         assert_eq!(
@@ -518,7 +530,7 @@ mod tests {
             rollout: Some(rollout.clone()),
             target_status: Some("ACTIVE".into()),
         };
-        let p = backend(&release, "r", &live, BTreeSet::new()).expect("plan");
+        let p = backend(&release, "r", &live, BTreeSet::new(), BTreeMap::new()).expect("plan");
         assert_eq!(p.supersedes.as_ref(), Some(&rollout));
         let text = p.to_string();
         assert!(
@@ -541,7 +553,7 @@ mod tests {
             rollout: None,
             ..live
         };
-        let p = backend(&release, "r", &settled, BTreeSet::new()).expect("plan");
+        let p = backend(&release, "r", &settled, BTreeSet::new(), BTreeMap::new()).expect("plan");
         assert_eq!(p.supersedes, None);
         assert!(!p.to_string().contains("supersedes"));
         assert!(
