@@ -162,6 +162,7 @@ def ecs_service(aws: Callable[..., Any], sim: Sim) -> Callable[..., dict[str, An
         load_balancer: bool = True,
         step_seconds: float = FROZEN,
         grace: Optional[int] = None,
+        deployment: Optional[dict[str, Any]] = None,
         **scenario: Any,
     ) -> dict[str, Any]:
         cluster, service, family = unique("c"), unique("svc"), unique("td")
@@ -175,20 +176,26 @@ def ecs_service(aws: Callable[..., Any], sim: Sim) -> Callable[..., dict[str, An
         td2 = aws("ecs", "register-task-definition", "--family", family,
                   "--container-definitions", json.dumps(containers))["taskDefinition"]["taskDefinitionArn"]
         tg = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{service[:20]}/0123456789abcdef"
+        alt = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{service[:18]}-g/fedcba9876543210"
+        rule = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/{service[-10:]}"
+        config = {"deploymentCircuitBreaker": {"enable": breaker, "rollback": rollback},
+                  "maximumPercent": max_pct, "minimumHealthyPercent": min_pct, **(deployment or {})}
         args = ["ecs", "create-service", "--cluster", cluster, "--service-name", service,
                 "--task-definition", f"{family}:1", "--desired-count", str(desired),
-                "--deployment-configuration", json.dumps({
-                    "deploymentCircuitBreaker": {"enable": breaker, "rollback": rollback},
-                    "maximumPercent": max_pct, "minimumHealthyPercent": min_pct})]
+                "--deployment-configuration", json.dumps(config)]
         if grace is not None:
             args += ["--health-check-grace-period-seconds", str(grace)]
         if load_balancer:
-            args += ["--load-balancers", json.dumps([{"targetGroupArn": tg, "containerName": "api", "containerPort": 3000}])]
+            lb: dict[str, Any] = {"targetGroupArn": tg, "containerName": "api", "containerPort": 3000}
+            if config.get("strategy", "ROLLING") != "ROLLING":  # ECS shifts traffic between two target groups
+                lb["advancedConfiguration"] = {"alternateTargetGroupArn": alt, "productionListenerRule": rule,
+                                               "roleArn": "arn:aws:iam::123456789012:role/ecs-infrastructure"}
+            args += ["--load-balancers", json.dumps([lb])]
         created = aws(*args)["service"]
         if scenario:
             sim.configure(cluster, service, **{k.replace("_", "-"): v for k, v in scenario.items()})
         return {"cluster": cluster, "service": service, "family": family, "td1": td1, "td2": td2,
-                "tg": tg, "created": created}
+                "tg": tg, "alt": alt, "rule": rule, "created": created}
 
     return make
 

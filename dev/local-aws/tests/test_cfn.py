@@ -109,7 +109,7 @@ def test_ecs_service_keeps_load_balancers_deployment_config_and_strategy(aws, st
         "containerName": "api", "containerPort": 3000}]
     assert svc["deploymentConfiguration"] == {
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-        "maximumPercent": 200, "minimumHealthyPercent": 50}
+        "maximumPercent": 200, "minimumHealthyPercent": 50, "strategy": "ROLLING"}
     assert svc["capacityProviderStrategy"] == [
         {"capacityProvider": out["CapacityProviderName"], "weight": 1, "base": 0}]
     assert svc["healthCheckGracePeriodSeconds"] == 30

@@ -10,7 +10,8 @@ from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import ecs_sim
+from . import ecs_deployments, ecs_runtask, ecs_sim
+from .ecs_deployments import EcsApiError
 
 B = EC2ContainerServiceBackend
 _orig_create_service = B.create_service
@@ -40,6 +41,21 @@ class ServiceNotActiveException(ECSException):
         super().__init__("ServiceNotActiveException", "Service was not ACTIVE.")
 
 
+def _api_error(e: EcsApiError) -> ECSException:
+    return ECSException(e.code, e.message)
+
+
+def _validate_strategy(config: Optional[dict[str, Any]], load_balancers: Any, controller: Any) -> None:
+    try:
+        ecs_deployments.validate(
+            ecs_sim.normalise_deployment_configuration(config),
+            list(load_balancers or []),
+            (controller or {}).get("type", "ECS") if isinstance(controller, dict) else "ECS",
+        )
+    except EcsApiError as e:
+        raise _api_error(e)
+
+
 def _existing(self: B, cluster_str: str, service_str: str) -> Optional[Any]:
     try:
         return self._get_service(cluster_str, service_str.split("/")[-1])
@@ -56,6 +72,9 @@ def _settle(service: Any) -> None:
 
 def create_service(self: B, cluster_str: str, service_name: str, desired_count: int, *args: Any, **kwargs: Any) -> Any:
     extras = {k: kwargs.pop(k) for k in list(kwargs) if k in EXTRA_SERVICE_PARAMS.values()}
+    load_balancers = args[1] if len(args) > 1 else kwargs.get("load_balancers")
+    controller = args[4] if len(args) > 4 else kwargs.get("deployment_controller")
+    _validate_strategy(extras.get("deployment_configuration"), load_balancers, controller)
     with ecs_sim.LOCK:
         old = _existing(self, cluster_str, service_name)
         if old is not None:
@@ -101,6 +120,12 @@ def update_service(self: B, service_properties: dict[str, Any]) -> Any:
             sim.sync()
             if sim.service.status != "ACTIVE":
                 raise ServiceNotActiveException()
+            if props.get("deployment_configuration") is not None or props.get("load_balancers") is not None:
+                _validate_strategy(
+                    {**sim.deployment_configuration, **(props.get("deployment_configuration") or {})},
+                    props.get("load_balancers") if props.get("load_balancers") is not None else sim.load_balancers,
+                    sim.service.deployment_controller,
+                )
         td_str = props.get("task_definition")
         new_td = self.describe_task_definition(td_str).arn if td_str else None
         service = _orig_update_service(self, service_properties)
@@ -214,6 +239,9 @@ def stop_task(self: B, cluster_str: str, task_str: str, reason: str) -> Any:
             if task.live():
                 sim.stop_task(task, time.time(), reason)
             sim.sync()
+        elif ecs_runtask.is_oneoff(task):
+            ecs_runtask.advance(cluster.arn, time.time())
+            ecs_runtask.stop(task, reason)
         return task
 
 
@@ -243,6 +271,83 @@ def describe_capacity_providers(self: B, names: Optional[list[str]]) -> Any:
     if not names:
         return list(self.capacity_providers.values()), []
     return _orig_describe_capacity_providers(self, names)
+
+
+# --- service deployments -------------------------------------------------------------------
+
+
+def _advance_sim(sim: ecs_sim.ServiceSim) -> None:
+    sim.advance(time.time())
+    sim.sync()
+
+
+def resp_describe_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
+    arns = self._get_param("serviceDeploymentArns") or []
+    with ecs_sim.LOCK:
+        try:
+            found, failures = ecs_deployments.describe(list(arns), _advance_sim)
+        except EcsApiError as e:
+            raise _api_error(e)
+    return ActionResult({"serviceDeployments": found, "failures": failures})
+
+
+def resp_list_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
+    cluster_str = self._get_param("cluster", "default")
+    service_str = self._get_param("service")
+    with ecs_sim.LOCK:
+        self.ecs_backend._get_cluster(cluster_str)  # ClusterNotFoundException
+        service = self.ecs_backend._get_service(cluster_str, service_str.split("/")[-1])  # ServiceNotFoundException
+        sim = ecs_sim.sim_for(service)
+        if sim is None:
+            return ActionResult({"serviceDeployments": []})
+        _advance_sim(sim)
+        try:
+            out = ecs_deployments.list_for(
+                sim,
+                self._get_param("status"),
+                self._get_param("createdAt"),
+                self._get_param("maxResults"),
+                self._get_param("nextToken"),
+            )
+        except EcsApiError as e:
+            raise _api_error(e)
+    return ActionResult(out)
+
+
+def resp_stop_service_deployment(self: EC2ContainerServiceResponse) -> ActionResult:
+    arn = self._get_param("serviceDeploymentArn")
+    stop_type = self._get_param("stopType") or "ROLLBACK"
+    with ecs_sim.LOCK:
+        sd = ecs_deployments.find(arn or "")
+        if sd is None:
+            raise ECSException("ServiceDeploymentNotFoundException", f"The service deployment {arn} does not exist.")
+        if stop_type != "ROLLBACK":
+            raise InvalidParameterException(f"stopType {stop_type} is not supported. Valid value: ROLLBACK.")
+        _advance_sim(sd.sim)
+        if sd.status not in ("PENDING", "IN_PROGRESS"):
+            raise ECSException(
+                "ConflictException",
+                f"The service deployment {arn} is {sd.status} and cannot be stopped.",
+            )
+        sd.sim.stop_service_deployment(sd, time.time())
+        sd.sim.sync()
+    return ActionResult({"serviceDeploymentArn": arn})
+
+
+def resp_run_task(self: EC2ContainerServiceResponse) -> ActionResult:
+    """RunTask of one-off tasks (ecs_runtask): the simulator runs and stops them."""
+    params = {k: self._get_param(k) for k in (
+        "cluster", "taskDefinition", "count", "capacityProviderStrategy", "launchType", "networkConfiguration",
+        "overrides", "startedBy", "group", "tags", "placementConstraints", "placementStrategy",
+        "enableECSManagedTags", "propagateTags", "referenceId", "clientToken")}
+    if not params.get("taskDefinition"):
+        raise InvalidParameterException("taskDefinition can not be blank.")
+    with ecs_sim.LOCK:
+        try:
+            tasks, failures = ecs_runtask.run_task(self.ecs_backend, params)
+        except EcsApiError as e:
+            raise _api_error(e)
+    return ActionResult({"tasks": tasks, "failures": failures})
 
 
 # --- responses ---------------------------------------------------------------------------
@@ -304,3 +409,7 @@ def install() -> None:
     B.describe_clusters = describe_clusters  # type: ignore[method-assign]
     EC2ContainerServiceResponse.create_service = resp_create_service  # type: ignore[method-assign]
     EC2ContainerServiceResponse.describe_tasks = resp_describe_tasks  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.describe_service_deployments = resp_describe_service_deployments  # type: ignore[attr-defined]
+    EC2ContainerServiceResponse.list_service_deployments = resp_list_service_deployments  # type: ignore[attr-defined]
+    EC2ContainerServiceResponse.stop_service_deployment = resp_stop_service_deployment  # type: ignore[attr-defined]
+    EC2ContainerServiceResponse.run_task = resp_run_task  # type: ignore[method-assign]

@@ -18,6 +18,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from . import ecs_deployments, ecs_runtask, ecs_staged
+from .ecs_deployments import ServiceDeployment
+
 LOCK = threading.RLock()
 
 SCENARIOS = (
@@ -43,6 +46,12 @@ SERVICE_KEYS = {
     "container-reason": (str, type(None)),
     "run-steps": int,
     "placement-reason": str,
+    # staged strategies (ecs_staged.py) and alarms/hooks of every strategy
+    "stage-steps": int,
+    "steps-per-minute": (int, float),
+    "alarm-at": (str, type(None)),
+    "alarm-reason": str,
+    "hook-fails-at": (str, type(None)),
 }
 DEFAULT_RUN_STEPS = 1
 CONTAINER_INSTANCE_ID = "0b7a6f1c5e3d4a2b9c8d7e6f5a4b3c2d"
@@ -99,8 +108,18 @@ def _validate(payload: dict[str, Any], allowed: dict[str, Any]) -> None:
         raise ValueError("step-seconds must be > 0")
     if "throttle-count" in payload and payload["throttle-count"] < 0:
         raise ValueError("throttle-count must be >= 0")
-    if "run-steps" in payload and payload["run-steps"] < 0:
+    if payload.get("run-steps") is not None and payload["run-steps"] < 0:
         raise ValueError("run-steps must be >= 0")
+    if "stage-steps" in payload and payload["stage-steps"] < 1:
+        raise ValueError("stage-steps must be >= 1")
+    if "steps-per-minute" in payload and not payload["steps-per-minute"] > 0:
+        raise ValueError("steps-per-minute must be > 0")
+    stages = ecs_deployments.STAGES + ("ROLLING",)
+    if payload.get("alarm-at") is not None and payload["alarm-at"] not in stages:
+        raise ValueError(f"alarm-at must be one of: {', '.join(stages)} (or null)")
+    hooks = ecs_deployments.HOOK_STAGES
+    if payload.get("hook-fails-at") is not None and payload["hook-fails-at"] not in hooks:
+        raise ValueError(f"hook-fails-at must be one of: {', '.join(hooks)} (or null)")
 
 
 def set_global_config(payload: dict[str, Any]) -> None:
@@ -204,6 +223,8 @@ def reset() -> None:
         _sims.clear()
         _tasks.clear()
         _throttle.clear()
+        ecs_deployments.reset()
+        ecs_runtask.reset()
         _global.clear()
         _global["step-seconds"] = DEFAULT_STEP_SECONDS
 
@@ -256,6 +277,8 @@ class Deployment:
         self.next_launch_at = 0.0
         self.ever_completed = False
         self.placement_reported = False
+        self.revision_arn = ""  # service revision (set by the ServiceSim)
+        self.sd: Optional[ServiceDeployment] = None
 
     def to_api(self, tasks: list[SimTask]) -> dict[str, Any]:
         mine = [x for x in tasks if x.deployment_id == self.id and x.live()]
@@ -303,8 +326,16 @@ class ServiceSim:
         self._tasks: list[SimTask] = []
         self.deleting = False  # DeleteService: DRAINING until no task is left, then INACTIVE
         self.unhealthy_replaced = 0  # tasks stopped for an unhealthy status, not yet replaced
+        self.service_deployments: list[ServiceDeployment] = []
+        # production target group -> the one serving production now (they swap after a staged deployment)
+        self.live_target_group: dict[str, str] = {}
         d = Deployment(service.task_definition, service.desired_count, t, self.launch_fields())
+        d.revision_arn = ecs_deployments.revision_arn(self)
         self.deployments = [d]
+        first = self._new_service_deployment(d, [], t)
+        first.status, first.started_at = "IN_PROGRESS", t
+        if first.weight is not None:  # a new service serves from its first revision
+            first.weight, first.test_weight = 100.0, 100.0
         # CreateService: the first deployment starts its tasks and completes at once.
         pending = [self._new_task(d, t) for _ in range(d.desired)]
         log: list[str] = []
@@ -319,9 +350,101 @@ class ServiceSim:
         log.append(f"(service {self.service_name}) (deployment {d.id}) deployment completed.")
         log.append(f"(service {self.service_name}) has reached a steady state.")
         self.steady = True
+        first.finish(t, "SUCCESSFUL")
         self._emit(t, log)
 
     # -- helpers --
+    def _new_service_deployment(self, d: Deployment, sources: list[Deployment], t: float) -> ServiceDeployment:
+        sd = ServiceDeployment(self, d, sources, t)
+        d.sd = sd
+        self.service_deployments.append(sd)
+        for old in self.service_deployments[: -ecs_deployments.MAX_KEPT]:
+            ecs_deployments.forget(old)
+        del self.service_deployments[: -ecs_deployments.MAX_KEPT]
+        return sd
+
+    def staged_in_flight(self) -> Optional[ServiceDeployment]:
+        for sd in reversed(self.service_deployments):
+            if sd.in_flight() and sd.strategy in ecs_deployments.STAGED:
+                return sd
+        return None
+
+    @staticmethod
+    def dt(t: float) -> datetime:
+        return _dt(t)
+
+    def retire(self, victims: list["SimTask"], t: float, reason: str, log: list[str]) -> None:
+        self._retire(victims, t, reason, log)
+
+    def new_task(self, d: Deployment, t: float) -> "SimTask":
+        return self._new_task(d, t)
+
+    def started_msg(self, tasks: list["SimTask"]) -> str:
+        return self._started_msg(tasks)
+
+    def placement_message(self, cfg: dict[str, Any]) -> str:
+        return (
+            f"(service {self.service_name}) was unable to place a task because no container instance met all "
+            f"of its requirements. {cfg.get('placement-reason', DEFAULT_PLACEMENT_REASON)}"
+        )
+
+    def rollback_target(self, failed: Deployment) -> Optional[Deployment]:
+        return self._rollback_target(failed)
+
+    def promote(self, target: Deployment, failed: Deployment, t: float, reason: str) -> None:
+        """`target` (the last completed deployment) is PRIMARY again, rolling back `failed`."""
+        if target in self.history:
+            self.history.remove(target)
+        if target in self.deployments:
+            self.deployments.remove(target)
+        target.status = "PRIMARY"
+        target.rollout_state = "IN_PROGRESS"
+        target.rollout_state_reason = reason
+        target.desired = failed.desired
+        target.updated_at = t
+        target.changed_at = t
+        failed.status = "ACTIVE"
+        failed.changed_at = t
+        self.deployments.insert(0, target)
+        self.steady = False
+
+    def _leave_drained(self, t: float, keep: tuple[Deployment, ...] = ()) -> None:
+        tasks = self.live_tasks()
+        for d in list(self.deployments[1:]):
+            if d in keep:
+                continue
+            if d.changed_at < t and not any(x.deployment_id == d.id for x in tasks):
+                self.deployments.remove(d)
+                d.status = "INACTIVE"
+                self.history.append(d)
+                del self.history[:-10]
+
+    def _completed(self, d: Deployment, t: float, log: list[str]) -> None:
+        d.rollout_state = "COMPLETED"
+        d.ever_completed = True
+        d.rollout_state_reason = f"ECS deployment {d.id} completed."
+        d.updated_at = t
+        log.append(f"(service {self.service_name}) (deployment {d.id}) deployment completed.")
+        self.steady = True
+        log.append(f"(service {self.service_name}) has reached a steady state.")
+
+    def complete_staged(self, sd: ServiceDeployment, t: float, log: list[str]) -> None:
+        """The staged deployment's last stage ended: green serves, blue is gone."""
+        self._leave_drained(t + 1.0)
+        for lb in self.load_balancers:  # the target groups swap roles
+            adv = lb.get("advancedConfiguration") or {}
+            prod, alt = lb.get("targetGroupArn"), adv.get("alternateTargetGroupArn")
+            if prod and alt:
+                self.live_target_group[prod] = alt if self.live_target_group.get(prod, prod) == prod else prod
+        sd.finish(t, "SUCCESSFUL")
+        self._completed(sd.target, t, log)
+
+    def complete_rollback(self, sd: ServiceDeployment, t: float, log: list[str]) -> None:
+        """The failed green revision drained: the blue one serves alone again."""
+        blue = self.primary
+        self._leave_drained(t + 1.0)
+        sd.finish(t, "ROLLBACK_SUCCESSFUL")
+        self._completed(blue, t, log)
     def launch_fields(self) -> dict[str, Any]:
         if self.capacity_provider_strategy:
             return {"capacityProviderStrategy": self.capacity_provider_strategy}
@@ -355,11 +478,28 @@ class ServiceSim:
         refs = " ".join(f"(task {task_id(x.task_arn)})" for x in tasks)
         return f"(service {self.service_name}) has stopped {len(tasks)} running tasks: {refs}."
 
-    def _lb_msgs(self, verb: str, n: int) -> list[str]:
+    def _target_groups(self, d: Optional[Deployment]) -> list[str]:
+        """Where `d`'s tasks register: a staged deployment's green tasks in the alternate target
+        group (the one not serving production), every other task in the production one."""
+        sd = d.sd if d is not None else None
+        if sd is not None and sd.strategy in ecs_deployments.STAGED and sd.target is d and sd.in_flight():
+            green = ecs_staged.green_target_groups(self)
+            if green:
+                return green
         return [
-            f"(service {self.service_name}) {verb} {n} targets in (target-group {lb['targetGroupArn']})"
+            self.live_target_group.get(lb["targetGroupArn"], lb["targetGroupArn"])
             for lb in self.load_balancers
             if lb.get("targetGroupArn")
+        ]
+
+    def _deployments_of(self, tasks: list["SimTask"]) -> list[Deployment]:
+        ids = {x.deployment_id for x in tasks}
+        return [d for d in self.deployments + self.history if d.id in ids]
+
+    def _lb_msgs(self, verb: str, n: int, d: Optional[Deployment] = None) -> list[str]:
+        return [
+            f"(service {self.service_name}) {verb} {n} targets in (target-group {tg})"
+            for tg in self._target_groups(d)
         ]
 
     def _containers(self, task_definition: str) -> list[dict[str, Any]]:
@@ -461,15 +601,39 @@ class ServiceSim:
                     d.desired = desired
         if task_definition != p.task_definition or force:
             d = Deployment(task_definition, self.service.desired_count, t, self.launch_fields())
+            d.revision_arn = ecs_deployments.revision_arn(self)
+            log: list[str] = []
+            for old_sd in self.service_deployments:
+                if old_sd.in_flight():  # superseded by this one
+                    self._supersede(old_sd, d, t, log)
             for old in self.deployments:
                 old.status = "ACTIVE"
                 old.changed_at = t
+            sources = list(self.deployments)
             self.deployments.insert(0, d)
+            self._new_service_deployment(d, sources, t)
             self.steady = False
             self.clock = t
+            self._emit(t, log)
         elif desired is not None:
             p.updated_at = t
             self.steady = False
+
+    def _supersede(self, sd: ServiceDeployment, new: Deployment, t: float, log: list[str]) -> None:
+        """A newer UpdateService replaces an in-flight service deployment: it stops; a staged one's
+        green tasks go and traffic returns to the revision serving before it."""
+        sd.finish(t, "STOPPED", f"Service deployment stopped: replaced by a newer service deployment of revision {new.revision_arn}.")
+        if sd.strategy in ecs_deployments.STAGED and sd.weight is not None:
+            sd.weight, sd.test_weight = 0.0, 0.0
+            ecs_staged.apply_traffic(self, sd)
+            green = [x for x in self.live_tasks() if x.deployment_id == sd.target.id and x["lastStatus"] != "DEACTIVATING"]
+            self._retire(green, t, f"Scaling activity initiated by (deployment {new.id})", log)
+
+    def stop_service_deployment(self, sd: ServiceDeployment, t: float) -> None:
+        """StopServiceDeployment(ROLLBACK): requested now, carried out at the next step."""
+        sd.status = "ROLLBACK_REQUESTED"
+        sd.touch(t)
+        self.steady = False
 
     def on_delete(self, t: float) -> None:
         """DeleteService: the service is DRAINING, its tasks are stopped (drained first behind a
@@ -501,6 +665,17 @@ class ServiceSim:
         s.deployment_configuration = self.deployment_configuration
         if self.capacity_provider_strategy:
             s.capacity_provider_strategy = self.capacity_provider_strategy
+        if self.service_deployments:
+            s.current_service_deployment = self.service_deployments[-1].arn
+        s.current_service_revisions = [
+            {
+                "arn": d["_revision"],
+                "requestedTaskCount": d["desiredCount"],
+                "runningTaskCount": d["runningCount"],
+                "pendingTaskCount": d["pendingCount"],
+            }
+            for d in (dict(x, _revision=y.revision_arn) for x, y in zip(s.deployments, self.deployments))
+        ]
 
     def summary(self) -> dict[str, Any]:
         tasks = self.tasks()
@@ -512,6 +687,12 @@ class ServiceSim:
             ],
             "live-tasks": sum(1 for x in tasks if x.live()),
             "stopped-tasks": sum(1 for x in tasks if not x.live()),
+            "service-deployments": [
+                {"arn": sd.arn, "status": sd.status, "strategy": sd.strategy, "lifecycleStage": sd.stage,
+                 "productionWeight": sd.weight, "testWeight": sd.test_weight}
+                for sd in self.service_deployments
+            ],
+            "production-target-groups": {k: v for k, v in self.live_target_group.items()},
         }
 
     # -- the scheduler --
@@ -523,6 +704,8 @@ class ServiceSim:
             return not self.live_tasks() and self.service.status == "INACTIVE"
         p = self.primary
         if len(self.deployments) != 1 or p.rollout_state == "IN_PROGRESS" or not self.steady:
+            return False
+        if any(sd.in_flight() for sd in self.service_deployments):
             return False
         live = [x for x in self.live_tasks() if x.deployment_id == p.id]
         return len(live) == p.desired and all(_healthy(x) for x in live)
@@ -609,7 +792,7 @@ class ServiceSim:
                 self.unhealthy_replaced += len(failing)
                 self._retire(failing, t, "Task failed container health checks", log)
             else:  # tasks-fail-later: the essential container exits on its own
-                log.extend(self._lb_msgs("deregistered", len(failing)))
+                log.extend(self._lb_msgs("deregistered", len(failing), d))
                 for x in failing:
                     self._fail(x, t, cfg)
         return acted
@@ -627,7 +810,8 @@ class ServiceSim:
         # 1. in-flight tasks change state
         draining = [x for x in tasks if x["lastStatus"] == "DEACTIVATING"]
         if draining:
-            log.extend(self._lb_msgs("deregistered", len(draining)))
+            for d in self._deployments_of(draining):
+                log.extend(self._lb_msgs("deregistered", sum(1 for x in draining if x.deployment_id == d.id), d))
             for x in draining:
                 self._stop(x, t, "ServiceSchedulerInitiated", x["_reason"])
             log.append(self._stopped_msg(draining))
@@ -657,12 +841,23 @@ class ServiceSim:
                 # RUNNING and registered, but not (yet) healthy: nothing old is stopped for them
                 for x in pending:
                     self._set_running(x, t, healthy=False)
-                log.extend(self._lb_msgs("registered", len(pending)))
+                log.extend(self._lb_msgs("registered", len(pending), d))
             else:
                 for x in pending:
                     self._set_running(x, t)
                 d.failed_tasks = 0
-                log.extend(self._lb_msgs("registered", len(pending)))
+                log.extend(self._lb_msgs("registered", len(pending), d))
+
+        # staged strategies (BLUE_GREEN, LINEAR, CANARY): their own lifecycle
+        staged = self.staged_in_flight()
+        if staged is not None:
+            ecs_staged.step(self, staged, t, log)
+            self._leave_drained(t, keep=(staged.target, *staged.sources) if staged.in_flight() else ())
+            self._emit(t, log)
+            return
+        rolling = p.sd if p.sd is not None and p.sd.in_flight() else None
+        if rolling is not None and self._rolling_detectors(rolling, t, log):
+            p = self.primary
 
         # 2. circuit breaker
         breaker = dc.get("deploymentCircuitBreaker") or {}
@@ -674,24 +869,13 @@ class ServiceSim:
                 p.updated_at = t
                 log.append(f"(service {name}) (deployment {p.id}) deployment failed: tasks failed to start.")
                 acted = True
+                if p.sd is not None:
+                    p.sd.breaker_status = "TRIGGERED"
                 target = self._rollback_target(p) if breaker.get("rollback") else None
                 if target is not None:
                     log.append(f"(service {name}) rolling back to deployment {target.id}.")
-                    if target in self.history:
-                        self.history.remove(target)
-                    if target in self.deployments:
-                        self.deployments.remove(target)
-                    target.status = "PRIMARY"
-                    target.rollout_state = "IN_PROGRESS"
-                    target.rollout_state_reason = (
-                        f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
-                    )
-                    target.desired = p.desired
-                    target.updated_at = t
-                    target.changed_at = t
-                    p.status = "ACTIVE"
-                    p.changed_at = t
-                    self.deployments.insert(0, target)
+                    self._rolled_back(p, target, t, "The deployment circuit breaker detected failed tasks: tasks failed to start.")
+                    self.promote(target, p, t, f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}.")
                     p = target
             elif not p.unable_reported and scenario == "tasks-fail":
                 # only tasks that never start (PENDING -> STOPPED) make the scheduler say so
@@ -768,13 +952,8 @@ class ServiceSim:
                     )
 
         # 4. replaced deployments without tasks leave the list
+        self._leave_drained(t)
         tasks = self.live_tasks()
-        for d in list(self.deployments[1:]):
-            if d.changed_at < t and not any(x.deployment_id == d.id for x in tasks):
-                self.deployments.remove(d)
-                d.status = "INACTIVE"
-                self.history.append(d)
-                del self.history[:-10]
 
         # 5. completion and steady state
         mine = [x for x in tasks if x.deployment_id == p.id]
@@ -792,7 +971,75 @@ class ServiceSim:
         if settled and p.rollout_state == "COMPLETED" and not self.steady:
             self.steady = True
             log.append(f"(service {name}) has reached a steady state.")
+        self._track_rolling(t)
         self._emit(t, log)
+
+    # -- rolling service deployments --
+    def _rolled_back(self, failed: Deployment, target: Deployment, t: float, reason: str) -> None:
+        sd = failed.sd
+        if sd is not None and sd.in_flight():
+            sd.status = "ROLLBACK_IN_PROGRESS"
+            sd.status_reason = f"Service deployment rolled back: {reason}"
+            sd.rollback = {"reason": reason, "startedAt": _dt(t), "serviceRevisionArn": target.revision_arn}
+            sd._restoring = target  # type: ignore[attr-defined]
+            sd.touch(t)
+
+    def _rolling_detectors(self, sd: ServiceDeployment, t: float, log: list[str]) -> bool:
+        """A rolling deployment's StopServiceDeployment and alarms; True when it was rolled back."""
+        p = sd.target
+        if sd.status == "PENDING":
+            sd.status, sd.started_at = "IN_PROGRESS", t
+            sd.touch(t)
+        cause = None
+        if sd.status == "ROLLBACK_REQUESTED":
+            cause = ("A rollback was requested with StopServiceDeployment.", "StopServiceDeployment", "stopped.", True)
+        elif sd.status == "IN_PROGRESS" and p.rollout_state == "IN_PROGRESS":
+            if self.cfg().get("alarm-at") is not None and "ROLLING" not in sd.fired:
+                sd.fired.add("ROLLING")  # a rolling deployment has no stages: any value fires at its first step
+                ecs_staged.fire_alarm(self, sd)
+            firing = ecs_staged.alarms_in_alarm(self, sd)
+            if firing:
+                sd.triggered, sd.alarm_status = firing, "TRIGGERED"
+                names = ", ".join(firing)
+                rollback = bool((sd.config.get("alarms") or {}).get("rollback"))
+                cause = (f"CloudWatch alarm(s) {names} in ALARM state.", f"CloudWatch alarm(s) {names}", "alarm detected.", rollback)
+                p.rollout_state_reason = f"ECS deployment {p.id} failed: alarm(s) {names} detected."
+        if cause is None:
+            return False
+        reason, prefix, event, rollback = cause
+        if sd.status == "ROLLBACK_REQUESTED":
+            p.rollout_state_reason = f"ECS deployment {p.id} stopped: rollback requested (StopServiceDeployment)."
+        p.rollout_state = "FAILED"
+        p.updated_at = t
+        log.append(f"(service {self.service_name}) (deployment {p.id}) deployment failed: {event}")
+        target = self._rollback_target(p) if rollback else None
+        if target is None:
+            sd.finish(t, "STOPPED" if not rollback else "ROLLBACK_FAILED", f"Service deployment stopped: {reason}")
+            return False
+        log.append(f"(service {self.service_name}) rolling back to deployment {target.id}.")
+        self._rolled_back(p, target, t, reason)
+        self.promote(target, p, t, f"{prefix}: rolling back to deploymentId {target.id}.")
+        return True
+
+    def _track_rolling(self, t: float) -> None:
+        """A rolling service deployment's status follows its deployments' rollout states."""
+        for sd in self.service_deployments:
+            if not sd.in_flight() or sd.strategy in ecs_deployments.STAGED:
+                continue
+            if sd.status == "PENDING":
+                sd.status, sd.started_at = "IN_PROGRESS", t
+                sd.touch(t)
+            restoring = getattr(sd, "_restoring", None)
+            if sd.status == "ROLLBACK_IN_PROGRESS" and restoring is not None:
+                if restoring.rollout_state == "COMPLETED":
+                    sd.finish(t, "ROLLBACK_SUCCESSFUL")
+                elif restoring.rollout_state == "FAILED":
+                    sd.finish(t, "ROLLBACK_FAILED", "Service deployment rollback failed: the revision rolled back to failed too.")
+            elif sd.status == "IN_PROGRESS":
+                if sd.target.rollout_state == "COMPLETED":
+                    sd.finish(t, "SUCCESSFUL")
+                elif sd.target.rollout_state == "FAILED":
+                    sd.finish(t, "STOPPED", f"Service deployment stopped: {sd.target.rollout_state_reason}")
 
     def _retire(self, victims: list[SimTask], t: float, reason: str, log: list[str]) -> None:
         """Stop running tasks: drain them first when a load balancer fronts the service."""
@@ -830,6 +1077,7 @@ def normalise_deployment_configuration(dc: Optional[dict[str, Any]]) -> dict[str
         "deploymentCircuitBreaker": {"enable": False, "rollback": False},
         "maximumPercent": 200,
         "minimumHealthyPercent": 100,
+        "strategy": "ROLLING",
     }
     for k, v in (dc or {}).items():
         if v is None:
@@ -877,6 +1125,13 @@ def advance_cluster(cluster_arn: str, now: float) -> None:
         for sim in list(_sims.values()):
             if sim.cluster_arn == cluster_arn:
                 sim.advance(now)
+        ecs_runtask.advance(cluster_arn, now)
+
+
+def register_task(task: SimTask) -> None:
+    """A task outside any service (RunTask): listed, described and stopped like the others."""
+    with LOCK:
+        _tasks[task.task_arn] = task
 
 
 def all_tasks() -> list[SimTask]:

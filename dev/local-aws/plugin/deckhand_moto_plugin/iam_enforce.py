@@ -177,9 +177,15 @@ def denial_message(caller: Caller, a: iam_requests.Authz, d: iam_policy.Decision
     return head + f"no identity-based policy allows the {a.action} action"
 
 
-def error_response(service: str, method: str, code: str, message: str, status: int) -> WSGIResponse:
+def error_response(service: str, method: str, code: str, message: str, status: int, cbor: bool = False) -> WSGIResponse:
     rid = str(uuid.uuid4())
-    if service in _JSON_SERVICES:
+    if cbor:  # Smithy RPC v2 CBOR (CloudWatch): the error's code in __type, awsQuery's in a header
+        from .cloudwatch_cbor import encode
+
+        body = encode({"__type": code, "message": message})
+        headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"),
+                   ("x-amzn-query-error", f"{code};Sender"), ("x-amzn-RequestId", rid)]
+    elif service in _JSON_SERVICES:
         json_code = {"AccessDenied": "AccessDeniedException", "ExpiredToken": "ExpiredTokenException",
                      "InvalidClientTokenId": "UnrecognizedClientException"}.get(code, code)
         body = json.dumps({"__type": json_code, "message": message}).encode()
@@ -217,7 +223,10 @@ def authorize(environ: dict[str, Any], service: str, operation: str, body: bytes
     """None when the request may proceed to moto; else the AWS error response to send."""
     from . import web_identity
 
+    from .cloudwatch_cbor import PATH as CBOR_PATH
+
     method = environ.get("REQUEST_METHOD", "GET")
+    cbor = bool(CBOR_PATH.match(environ.get("PATH_INFO", "")))
     akid, region, token = _credentials(environ)
     if operation == "AssumeRoleWithWebIdentity" and (service == "sts" or akid is None):
         if entry is not None:
@@ -228,11 +237,11 @@ def authorize(environ: dict[str, Any], service: str, operation: str, body: bytes
         return None  # bootstrap identity: the account's administrator
     if isinstance(caller, str):
         return error_response(service, method, "InvalidClientTokenId",
-                              "The security token included in the request is invalid.", 403)
+                              "The security token included in the request is invalid.", 403, cbor)
     if entry is not None:
         entry["principal"] = caller.arn
     if caller.expired:
-        return error_response(service, method, "ExpiredToken", "The security token included in the request is expired", 403)
+        return error_response(service, method, "ExpiredToken", "The security token included in the request is expired", 403, cbor)
     if service == "sts" and operation == "GetCallerIdentity":
         return None  # always allowed, even under an explicit deny
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
@@ -249,7 +258,7 @@ def authorize(environ: dict[str, Any], service: str, operation: str, body: bytes
         d = decide(caller, a, ctx)
         log.append({"action": a.action, "resource": a.resource, "decision": d.effect})
         if d.effect != "Allow":
-            return error_response(service, method, "AccessDenied", denial_message(caller, a, d, quote=service == "s3"), 403)
+            return error_response(service, method, "AccessDenied", denial_message(caller, a, d, quote=service == "s3"), 403, cbor)
     if service == "sts" and operation == "AssumeRole":
         return web_identity.check_assume_role(caller, req, entry)
     return None

@@ -87,6 +87,18 @@ def _ecs_next_revision_arn(r: Request, family: str) -> str:
     return _arn(r, "ecs", f"task-definition/{family}:{rev}")
 
 
+def _ecs_task_definition(r: Request, ref: str) -> dict[str, Any]:
+    """The task definition RunTask names (family, family:rev or ARN): its ARN and roles."""
+    try:
+        from moto.ecs.models import ecs_backends
+
+        td = ecs_backends[r.account][r.region].describe_task_definition(ref)
+        return {"arn": td.arn, "taskRoleArn": getattr(td, "task_role_arn", None),
+                "executionRoleArn": getattr(td, "execution_role_arn", None)}
+    except Exception:
+        return {"arn": ref if ref.startswith("arn:") else _arn(r, "ecs", f"task-definition/{ref}")}
+
+
 _ECS_CREATE = {"CreateCluster", "CreateService", "RegisterTaskDefinition", "RunTask", "StartTask",
                "CreateCapacityProvider", "CreateTaskSet", "RegisterContainerInstance"}
 
@@ -110,6 +122,28 @@ def ecs(r: Request) -> list[Authz]:
     elif op == "DescribeTasks":
         out = [Authz(a, t if t.startswith("arn:") else _arn(r, "ecs", f"task/{cname}/{t}"), ctx)
                for t in b.get("tasks") or []]
+    elif op in ("DescribeServiceDeployments",):
+        out = [Authz(a, str(arn), ctx) for arn in b.get("serviceDeploymentArns") or []]
+    elif op in ("StopServiceDeployment",):
+        out = [Authz(a, str(b.get("serviceDeploymentArn", "")), ctx)]
+    elif op in ("ListServiceDeployments",):
+        s = str(b.get("service") or "")
+        out = [Authz(a, s if s.startswith("arn:") else _arn(r, "ecs", f"service/{cname}/{s}"), ctx)]
+    elif op == "RunTask":
+        # the task definition is the resource (ecs:cluster, ecs:capacity-provider conditions); the
+        # roles the task runs with are passed to ECS (iam:PassRole), as for RegisterTaskDefinition
+        td = _ecs_task_definition(r, str(b.get("taskDefinition") or ""))
+        c = dict(ctx)
+        providers = [p.get("capacityProvider") for p in b.get("capacityProviderStrategy") or []]
+        if providers:
+            c["ecs:capacity-provider"] = providers
+        out = [Authz(a, td["arn"], c)]
+        roles = {k: td.get(k) for k in ("taskRoleArn", "executionRoleArn")}
+        overrides = b.get("overrides") or {}
+        roles.update({k: overrides[k] for k in ("taskRoleArn", "executionRoleArn") if overrides.get(k)})
+        for role in roles.values():
+            if role:
+                out.append(Authz("iam:PassRole", str(role), {"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
     elif op in ("StopTask",):
         t = str(b.get("task", ""))
         out = [Authz(a, t if t.startswith("arn:") else _arn(r, "ecs", f"task/{cname}/{t}"), ctx)]
@@ -343,7 +377,25 @@ def sts(r: Request) -> list[Authz]:
     return [Authz(f"sts:{r.operation}", "*")]
 
 
-_BY_SERVICE = {"ecs": ecs, "ecr": ecr, "ssm": ssm, "cloudformation": cloudformation, "cloudfront": cloudfront,
+def cloudwatch(r: Request) -> list[Authz]:
+    """CloudWatch (signing name ``monitoring``; IAM prefix ``cloudwatch``): DescribeAlarms on the
+    alarms it names (resource type alarm, Service Authorization Reference), else on ``*``."""
+    from .cloudwatch_cbor import PATH, params_of
+
+    if PATH.match(r.path):
+        b = params_of(r.body)
+        names = b.get("AlarmNames") or []
+    else:
+        f = r.form()
+        b = r.json()
+        names = b.get("AlarmNames") or [v for k, v in sorted(f.items()) if k.startswith("AlarmNames.member.")]
+    a = f"cloudwatch:{r.operation}"
+    if r.operation == "DescribeAlarms" and names:
+        return [Authz(a, _arn(r, "cloudwatch", f"alarm:{n}")) for n in names]
+    return [Authz(a, "*")]
+
+
+_BY_SERVICE = {"ecs": ecs, "ecr": ecr, "monitoring": cloudwatch, "ssm": ssm, "cloudformation": cloudformation, "cloudfront": cloudfront,
                "s3": s3, "iam": iam, "kms": kms, "sts": sts}
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import ecs_sim, faults, iam_enforce, ops, requestlog
+from . import cloudwatch_cbor, ecs_runtask, ecs_sim, faults, iam_enforce, ops, requestlog
 
 _RPCV2 = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # Smithy RPC v2 CBOR
 _TARGET_PREFIX_TO_SERVICE = {
@@ -189,6 +189,15 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
             if method == "DELETE":
                 ecs_sim.delete_service_config(cluster, service)
                 return _json_response(start_response, 200, {"deleted": True})
+        if len(parts) == 3 and parts[0] == "run-task":
+            cluster, family = parts[1], parts[2]
+            if method == "PUT":
+                return _json_response(start_response, 200, ecs_runtask.set_config(cluster, family, payload))
+            if method == "GET":
+                return _json_response(start_response, 200, ecs_runtask.config(cluster, family))
+            if method == "DELETE":
+                ecs_runtask.delete_config(cluster, family)
+                return _json_response(start_response, 200, {"deleted": True})
         if len(parts) == 4 and parts[0] == "services" and parts[3] == "step" and method == "POST":
             return _json_response(
                 start_response, 200, ecs_sim.step_service(parts[1], parts[2], payload.get("count", 1))
@@ -275,6 +284,13 @@ def _serve(
             ],
         )
         return [data]
+    if service == "monitoring":
+        region = iam_enforce._credentials(environ)[1] or "us-east-1"
+        served = cloudwatch_cbor.serve(
+            environ.get("PATH_INFO", ""), _read_body(environ), iam_enforce.ACCOUNT, region, _start_response
+        )
+        if served is not None:
+            return served
     return _original_call(self, environ, _start_response)
 
 
