@@ -232,16 +232,15 @@ fn an_arm64_task_gets_an_arm64_image_under_its_own_tag_and_the_plan_says_why() {
             {"kind": "platform-changed", "from": "linux/amd64", "to": "linux/arm64"},
         ])
     );
-    let (code, out, _) = plan_text(&w, &[]);
-    assert_eq!(code, 0);
+    // The deploy prints the same plan as text.
+    let (code, out, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(&format!(
             "    why: no image with tag {arm} in ECR; platform changed from linux/amd64 to linux/arm64\n"
         )),
         "{out}"
     );
-    let (code, _, err) = w.deploy(&["--no-wait"]);
-    assert_eq!(code, 0, "{err}");
     assert!(err.contains("--platform linux/arm64"), "{err}");
     let config = registry_config(&w.repository, &arm);
     assert_eq!(config["architecture"], "arm64");
@@ -348,7 +347,8 @@ fn a_base_image_that_moved_rebuilds_and_the_plan_says_so() {
             {"kind": "base-moved", "base": base, "from": v1, "to": v2},
         ])
     );
-    let (_, out, _) = plan_text(&w, &[]);
+    let (code, out, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
     let short = |d: &str| format!("sha256:{}…", &d[7..19]);
     assert!(
         out.contains(&format!(
@@ -358,8 +358,6 @@ fn a_base_image_that_moved_rebuilds_and_the_plan_says_so() {
         )),
         "{out}"
     );
-    let (code, _, err) = w.deploy(&["--no-wait"]);
-    assert_eq!(code, 0, "{err}");
     assert!(err.contains("$ buildah build"), "{err}");
     assert_eq!(w.releases().last().unwrap()["backend"]["source_tag"], tag);
 }
