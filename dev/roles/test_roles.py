@@ -290,6 +290,36 @@ def test_status_as_the_plan_role_reads_only(stack: dict[str, str]) -> None:
     assert [e["operation"] for e in log if e["write"]] == []
 
 
+def test_the_plan_role_sees_a_rotated_secret_by_version_and_cannot_read_values(stack: dict[str, str], work: Path) -> None:
+    """A new version of a parameter the service's revision names: the preview job's plan (PlanRole)
+    names the rotation from DescribeParameters' Version alone; the role itself is denied
+    GetParameters (which would decrypt through the aws/ssm key)."""
+    [(wf, job_id, job)] = jobs_assuming("PlanRole", stack)[:1]
+    parameters = configured_secrets()  # what the service's revision names (deckhand.yml)
+    var = sorted(parameters)[0]
+    before = aws("ssm", "describe-parameters", "--parameter-filters",
+                 f"Key=Name,Option=Equals,Values={parameters[var]}")["Parameters"][0]["Version"]
+    aws("ssm", "put-parameter", "--name", parameters[var], "--type", "SecureString", "--overwrite",
+        "--value", f"rotated-canary-{int(time.time())}")
+    args = deckhand_args(wf, job, stack, work)
+    creds, role, _ = assume_for(wf, job_id, stack)
+    r = run_deckhand(args, creds)
+    log = session_log(creds)
+    record(role, log)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"secret {var} rotated (version {before} → {before + 1})" in r.stdout, r.stdout[-3000:]
+    assert "rotated-canary" not in r.stdout + r.stderr
+    ops = [e["operation"] for e in log]
+    assert "DescribeParameters" in ops and not [o for o in ops if o.startswith("GetParameter")], ops
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(creds, AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"])
+    get = subprocess.run([os.environ.get("DECKHAND_AWS_CLI", str(Path.home() / ".cache/deckhand/venv/bin/aws")),
+                          "ssm", "get-parameters", "--with-decryption", "--names", parameters[var]],
+                         env=env, capture_output=True, text=True)
+    assert get.returncode != 0 and "ssm:GetParameters" in get.stderr and "not authorized" in get.stderr, get.stderr
+    assert "rotated-canary" not in get.stdout
+
+
 def as_a_deploy(args: list[str]) -> list[str]:
     """The same step's inputs as a real deploy: `deploy`, without --dry-run and plan's own flags."""
     out, rest = ["deploy"], iter(args[1:])
