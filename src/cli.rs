@@ -157,6 +157,14 @@ pub(crate) struct GlobalArgs {
     /// AWS profile.
     #[arg(long, global = true, env = "DECKHAND_PROFILE")]
     pub(crate) profile: Option<String>,
+    /// Assume this IAM role with the job's OIDC token (`id-token: write`), renewed before it ends.
+    #[arg(
+        long,
+        global = true,
+        env = "DECKHAND_ROLE_TO_ASSUME",
+        value_name = "ARN"
+    )]
+    pub(crate) role_to_assume: Option<String>,
     /// More logs on stderr (-v debug, -vv trace).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -244,8 +252,7 @@ pub(crate) struct ConfigArgs {
     #[arg(long, global = true, env = "DECKHAND_SECRET", value_delimiter = '\n',
         value_name = "VAR=PARAMETER", value_parser = key_value)]
     secret: Vec<KeyValue>,
-    /// Container environment variable whose value plans, the PR comment and the plan file may
-    /// show, repeatable or comma-separated (backend.public-environment).
+    /// Env var whose value plans may show, repeatable (backend.public-environment).
     #[arg(
         long,
         global = true,

@@ -327,6 +327,7 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
         region: loaded.region().map(str::to_string),
         endpoint_url: endpoint_url.clone(),
         profile: cli.global.profile.clone(),
+        role_to_assume: cli.global.role_to_assume.clone(),
         tuning: tuning.clone(),
     };
     match cli.command {

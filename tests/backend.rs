@@ -1047,6 +1047,10 @@ fn aws_cli(args: &[&str]) -> String {
 
 /// A role the local OIDC issuer's deploy token may assume, allowed everything; the token file.
 fn web_identity_role(w: &World) -> (String, std::path::PathBuf) {
+    web_identity_role_named(w, "renew")
+}
+
+fn web_identity_role_named(w: &World, prefix: &str) -> (String, std::path::PathBuf) {
     const ISSUER: &str = "token.actions.githubusercontent.com";
     aws_cli(&[
         "iam",
@@ -1059,7 +1063,7 @@ fn web_identity_role(w: &World) -> (String, std::path::PathBuf) {
         "6938fd4d98bab03faadb97b34396831e3780aea1",
     ]);
     let provider = format!("arn:aws:iam::123456789012:oidc-provider/{ISSUER}");
-    let name = format!("renew-{}", std::process::id());
+    let name = format!("{prefix}-{}", std::process::id());
     let trust = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -1184,4 +1188,119 @@ fn a_session_that_expires_mid_wait_is_renewed_through_web_identity_or_exits_4() 
         err.contains("credentials expired after 0 min, the rollout was still IN_PROGRESS at "),
         "{err}"
     );
+}
+
+/// dev/oidc/serve: the runner's ID token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN), killed on
+/// drop; `calls` asks it which audiences were requested.
+struct TokenEndpoint {
+    child: std::process::Child,
+    env: Vec<(String, String)>,
+}
+
+impl TokenEndpoint {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(common::repo_root().join("dev/oidc/serve"))
+            .args([
+                "--workflow",
+                ".github/workflows/deploy.yml",
+                "--event",
+                "push",
+                "--ref",
+                "refs/heads/main",
+                "--job",
+                "deploy",
+            ])
+            .current_dir(common::repo_root())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut env = Vec::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let (k, v) = line.trim().split_once('=').unwrap();
+            env.push((k.to_string(), v.to_string()));
+        }
+        Self { child, env }
+    }
+
+    fn audiences(&self) -> Vec<String> {
+        let url = &self.env[0].1;
+        let base = &url[..url.find("/_apis").unwrap()];
+        let text = ureq::get(&format!("{base}/_calls"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["audience"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Drop for TokenEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 22.8: with `role-to-assume`, deckhand assumes the role itself with the job's OIDC token
+/// (asked from the runner's endpoint, audience sts.amazonaws.com) and again, with a fresh token,
+/// before each session ends: a rollout of ~12 s outlives 6 s sessions and completes. No static
+/// credentials at all. Without the runner's token variables it says what the job lacks.
+#[test]
+fn role_to_assume_renews_the_session_through_the_runners_token_before_it_ends() {
+    let w = World::new("bk-assume");
+    let (role, _) = web_identity_role_named(&w, "assume");
+    // The image exists first (built with the world's own key).
+    let (code, _, err) = w.deploy(&["--no-wait"]);
+    assert_eq!(code, 0, "{err}");
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 3.0}));
+    let endpoint = TokenEndpoint::start();
+    let mut cmd = w.deckhand();
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("DECKHAND_ROLE_TO_ASSUME", &role)
+        .env("DECKHAND_ROLE_DURATION", "6s");
+    for (k, v) in &endpoint.env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .args(["deploy", "--only", "backend", "--force"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("was about to end: assumed the role again through the job's OIDC token"),
+        "{err}"
+    );
+    assert!(err.contains("completed"), "{err}");
+    let asked = endpoint.audiences();
+    assert!(asked.len() >= 2, "one token per session: {asked:?}");
+    assert!(asked.iter().all(|a| a == "sts.amazonaws.com"), "{asked:?}");
+    // The request token and the ID tokens are credentials: never printed.
+    assert!(!err.contains(&endpoint.env[1].1), "{err}");
+    assert!(!err.contains("eyJ"), "{err}");
+
+    // No token endpoint (a job without id-token: write): refused before any AWS call, saying why.
+    let out = w
+        .deckhand()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("DECKHAND_ROLE_TO_ASSUME", &role)
+        .args(["deploy", "--only", "backend"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("permissions: id-token: write"), "{err}");
 }

@@ -467,6 +467,72 @@ def _claims_from(a: argparse.Namespace, audience: str | None = None) -> dict[str
     )
 
 
+def serve(a: argparse.Namespace) -> int:
+    """The runner's ID token endpoint, as a job with `permissions: id-token: write` sees it: the
+    runner puts ACTIONS_ID_TOKEN_REQUEST_URL (…/idtoken?api-version=2.0, from the job's system
+    connection, `GenerateIdTokenUrl` in actions/runner ContainerActionHandler.cs) and
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN in the step's env; `GET <URL>&audience=AUD` with
+    `Authorization: bearer <request token>` answers `{"value": "<JWT>"}` (actions/toolkit
+    packages/core/src/oidc-utils.ts reads `.value`), a fresh token on every call, for the audience
+    asked (GitHub's default without one: the repository owner's URL). A wrong or missing bearer
+    gets 401. Prints the two variables (`NAME=value` lines) first, then serves until killed;
+    `GET /_calls` lists the audiences asked for (for tests)."""
+    import secrets
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    request_token = secrets.token_urlsafe(32)
+    calls: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            url = urllib.parse.urlparse(self.path)
+            if url.path == "/_calls":
+                with lock:
+                    return self._reply(200, {"calls": list(calls)})
+            if not url.path.endswith("/idtoken"):
+                return self._reply(404, {"message": "Not Found"})
+            scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), request_token):
+                return self._reply(401, {"message": "Unauthorized"})
+            asked = urllib.parse.parse_qs(url.query).get("audience", [""])[0]
+            audience = asked or f"https://github.com/{a.repo.split('/')[0]}"
+            try:
+                claims = _claims_from(a, audience)
+                claims["aud"] = audience
+                token = sign(claims)
+            except OidcError as e:
+                return self._reply(400, {"message": str(e)})
+            with lock:
+                calls.append({"audience": audience})
+            self._reply(200, {"value": token})
+
+    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    host, port = server.server_address[:2]
+    plan, job = uuid.uuid4(), uuid.uuid4()
+    print(f"ACTIONS_ID_TOKEN_REQUEST_URL=http://{host}:{port}/_apis/distributedtask/hubs/Actions/plans/"
+          f"{plan}/jobs/{job}/idtoken?api-version=2.0")
+    print(f"ACTIONS_ID_TOKEN_REQUEST_TOKEN={request_token}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="github_oidc", description="GitHub-shaped OIDC tokens for the local stack")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -479,12 +545,17 @@ def main(argv: list[str]) -> int:
     s.add_argument("--role-arn", help="role-to-assume (default: the step's input)")
     s.add_argument("--region", help="aws-region (default: the step's input, else AWS_REGION)")
     s.add_argument("--format", choices=["export", "github-env", "json"], default="export")
+    v = sub.add_parser("serve", help="serve the runner's ID token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN)")
+    _token_args(v)
+    v.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     sub.add_parser("jwks", help="print the issuer's JWKS (creates the key on first use)")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "jwks":
             print(json.dumps(jwks_of(issuer_key()), indent=2))
             return 0
+        if a.cmd == "serve":
+            return serve(a)
         if a.cmd == "token":
             claims = _claims_from(a)
             print(json.dumps(claims, indent=2) if a.claims else sign(claims))

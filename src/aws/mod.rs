@@ -21,6 +21,8 @@ pub(crate) struct AwsOptions {
     pub(crate) region: Option<String>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) profile: Option<String>,
+    /// `--role-to-assume`: assume this role with the job's OIDC token (renewed before it ends).
+    pub(crate) role_to_assume: Option<String>,
     /// Retries, poll schedules, the lock's TTL (read once at start).
     pub(crate) tuning: Tuning,
 }
@@ -37,8 +39,9 @@ pub(crate) struct AwsContext {
     pub(crate) cloudformation: aws_sdk_cloudformation::Client,
     sts: aws_sdk_sts::Client,
     identity: tokio::sync::OnceCell<Identity>,
-    /// With a web identity in the environment: the provider every client uses, and the role.
-    renewable: Option<(renew::Renewable, renew::WebIdentity)>,
+    /// With a web identity (the environment's, or `role-to-assume`): the provider every client
+    /// uses.
+    renewable: Option<renew::Renewable>,
     renewed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
@@ -120,31 +123,44 @@ impl AwsContext {
             .region()
             .map(ToString::to_string)
             .ok_or(AwsError::NoRegion)?;
-        let provider = sdk
-            .credentials_provider()
-            .ok_or_else(|| AwsError::NoCredentials {
-                source: "no credentials provider in the default chain".into(),
-            })?;
-        match tokio::time::timeout(Duration::from_secs(10), provider.provide_credentials()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(AwsError::NoCredentials {
-                    source: Box::new(e),
-                });
+        let renewable = match &opts.role_to_assume {
+            Some(role) => Some(assume_role(&sdk, role, &opts.tuning).await?),
+            None => {
+                let provider =
+                    sdk.credentials_provider()
+                        .ok_or_else(|| AwsError::NoCredentials {
+                            source: "no credentials provider in the default chain".into(),
+                        })?;
+                match tokio::time::timeout(Duration::from_secs(10), provider.provide_credentials())
+                    .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        return Err(AwsError::NoCredentials {
+                            source: Box::new(e),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(AwsError::NoCredentials {
+                            source: "timed out resolving credentials".into(),
+                        });
+                    }
+                }
+                // A web identity in the environment: the chain serves it, and deckhand assumes
+                // the role again when a call says the session expired.
+                renew::WebIdentity::from_env().map(|wi| {
+                    renew::Renewable::over_chain(
+                        provider.clone(),
+                        aws_sdk_sts::Client::new(&sdk),
+                        wi,
+                    )
+                })
             }
-            Err(_) => {
-                return Err(AwsError::NoCredentials {
-                    source: "timed out resolving credentials".into(),
-                });
-            }
-        }
-        // A web identity in the environment: every client asks one provider that deckhand can
-        // point at a fresh session when a call says the old one expired (no identity cache in
-        // front of it: the provider caches, and forgets on renewal).
-        let renewable =
-            renew::WebIdentity::from_env().map(|wi| (renew::Renewable::new(provider.clone()), wi));
+        };
+        // Every client asks the one provider, which deckhand can point at a fresh session (no
+        // identity cache in front of it: the provider caches, and renews).
         let sdk = match &renewable {
-            Some((r, _)) => sdk
+            Some(r) => sdk
                 .to_builder()
                 .credentials_provider(
                     aws_credential_types::provider::SharedCredentialsProvider::new(r.clone()),
@@ -187,11 +203,11 @@ impl AwsContext {
         })
     }
 
-    /// After a call said the session expired: assumes `AWS_ROLE_ARN` again through the web
-    /// identity token file. `Ok(false)` when the environment names no web identity, or a renewal
+    /// After a call said the session expired: assumes the role again (the environment's web
+    /// identity, or `role-to-assume`). `Ok(false)` when there is no role to assume, or a renewal
     /// less than a minute ago did not help (the token itself may have expired).
     pub(crate) async fn renew_credentials(&self) -> Result<bool, String> {
-        let Some((renewable, wi)) = &self.renewable else {
+        let Some(renewable) = &self.renewable else {
             return Ok(false);
         };
         let recent = self
@@ -203,11 +219,18 @@ impl AwsContext {
         if recent {
             return Ok(false);
         }
-        renewable.renew(&self.sts, wi).await?;
+        renewable.renew().await?;
         if let Ok(mut t) = self.renewed_at.lock() {
             *t = Some(std::time::Instant::now());
         }
         Ok(true)
+    }
+
+    /// What a renewal goes through, for log lines.
+    pub(crate) fn renewed_through(&self) -> &'static str {
+        self.renewable
+            .as_ref()
+            .map_or("web identity", |r| r.identity().describe())
     }
 
     /// The caller's partition and account, asked once (STS GetCallerIdentity).
@@ -264,6 +287,33 @@ impl AwsContext {
     {
         classify(service, operation, self.endpoint(service), err).into()
     }
+}
+
+/// `role-to-assume`: the first session, from the runner's ID token (failing fast, with help,
+/// when the job cannot get one).
+async fn assume_role(
+    sdk: &aws_config::SdkConfig,
+    role: &str,
+    tuning: &Tuning,
+) -> Result<renew::Renewable, AwsError> {
+    let endpoint = crate::github::oidc::TokenEndpoint::from_env(&env).ok_or_else(|| {
+        AwsError::NoCredentials {
+            source: format!(
+                "role-to-assume {role}: no ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN \
+                 (the job needs `permissions: id-token: write`; a pull request from a fork gets no \
+                 OIDC token)"
+            )
+            .into(),
+        }
+    })?;
+    let wi = renew::WebIdentity::runner(role, endpoint, tuning.role_duration);
+    // AssumeRoleWithWebIdentity is not signed: the chain's credentials, if any, are not used.
+    let r = renew::Renewable::assuming(aws_sdk_sts::Client::new(sdk), wi);
+    r.renew()
+        .await
+        .map_err(|e| AwsError::NoCredentials { source: e.into() })?;
+    tracing::debug!("assumed {role} through the job's OIDC token");
+    Ok(r)
 }
 
 /// `arn:…:task-definition/api:7` -> `api:7` (the last path segment of an ARN).

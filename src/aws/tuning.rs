@@ -6,7 +6,8 @@
 //! `DECKHAND_RETRY_BACKOFF_MS` (first retry delay, 500 ms), `DECKHAND_POLL_INTERVAL_MS` (a fixed
 //! poll interval; also the first back-off on CloudFront's TooManyInvalidationsInProgress),
 //! `DECKHAND_LOCK_TTL` (a duration like `2s`; 15 min), `DECKHAND_LIST_RANGE_KEYS` (known keys
-//! per concurrent listing range, 1,000: tests split small sites).
+//! per concurrent listing range, 1,000: tests split small sites), `DECKHAND_ROLE_DURATION` (the
+//! session `role-to-assume` asks STS for, a duration like `6s`; 1 h: tests outlive it).
 
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub(crate) struct Tuning {
     pub(crate) lock_ttl: Duration,
     /// Known keys per range when the site bucket is listed in concurrent ranges.
     pub(crate) list_range_keys: usize,
+    /// The session `role-to-assume` asks for (DurationSeconds).
+    pub(crate) role_duration: Duration,
 }
 
 impl Default for Tuning {
@@ -38,6 +41,7 @@ impl Default for Tuning {
             poll_interval: None,
             lock_ttl: Duration::from_secs(15 * 60),
             list_range_keys: 1000,
+            role_duration: Duration::from_secs(3600),
         }
     }
 }
@@ -89,6 +93,10 @@ impl Tuning {
                 .and_then(|v| v.parse::<usize>().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(d.list_range_keys),
+            role_duration: get("DECKHAND_ROLE_DURATION")
+                .and_then(|v| humantime::parse_duration(&v).ok())
+                .filter(|t| !t.is_zero())
+                .unwrap_or(d.role_duration),
         }
     }
 

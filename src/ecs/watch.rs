@@ -220,7 +220,8 @@ async fn watch_loop(
                 let renewal = ctx.renew_credentials().await;
                 if renewal == Ok(true) {
                     printer.line(&format!(
-                        "  the session expired after {minutes} min: assumed the role again through web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+                        "  the session expired after {minutes} min: assumed the role again through {}",
+                        ctx.renewed_through()
                     ));
                     delay = backoff.next(true);
                     continue;

@@ -5,6 +5,7 @@
 use std::io::Write as _;
 
 pub(crate) mod comment;
+pub(crate) mod oidc;
 
 pub(crate) fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
