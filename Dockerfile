@@ -11,6 +11,9 @@
 # builds the image without them (dev/bench/action-image measures both). The other stages are
 # throwaway.
 #
+# `deckhand-post` is a link to deckhand: action.yml's post-entrypoint (deckhand runs its post step,
+# releasing a lock a killed main step left, when started under that name).
+#
 # Why no Debian userland: the action runs one program, `deckhand` (ENTRYPOINT, exec form), which
 # runs only `git` and `docker`. A full debian:bookworm-slim (74 MB: apt, dpkg, perl-base, bash,
 # coreutils, gconv modules, ...) would be most of the runtime image and none of it is ever run.
@@ -54,6 +57,7 @@ RUN set -eu; R=/rootfs; \
     mkdir -p "$R/usr/bin" "$R/etc/ssl/certs" "$R/tmp" "$R/root" "$R/var/lib/dpkg/status.d" "$R/usr/share/doc"; \
     chmod 1777 "$R/tmp"; chmod 0700 "$R/root"; \
     cp /usr/bin/git "$R/usr/bin/git"; \
+    ln -s deckhand "$R/usr/local/bin/deckhand-post"; \
     files=/usr/bin/git; \
     for lib in $( (ldd /usr/bin/git; ldd "$R/usr/local/bin/deckhand") | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | sort -u); do \
       dir="$R$(readlink -f "$(dirname "$lib")")"; mkdir -p "$dir"; cp -L "$lib" "$dir/"; \

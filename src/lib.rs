@@ -72,8 +72,24 @@ impl Error {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // The action's post step runs this binary as `deckhand-post` (action.yml post-entrypoint),
+    // with the main step's arguments, which it ignores.
+    let program = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&program)
+        .file_name()
+        .is_some_and(|n| n == commands::post::PROGRAM)
+    {
+        init_tracing(false, 0);
+        return match tokio::runtime::Runtime::new() {
+            Ok(rt) => ExitCode::from(rt.block_on(commands::post::run()).code()),
+            Err(e) => {
+                output::report(&format!("error: cannot start the async runtime: {e}\n"));
+                ExitCode::from(Exit::Error.code())
+            }
+        };
+    }
     let cli = cli::parse();
-    init_tracing(&cli.global);
+    init_tracing(cli.global.quiet, cli.global.verbose);
     let command = match &cli.command {
         Command::Validate { .. } => "validate",
         Command::Status { .. } => "status",
@@ -273,12 +289,12 @@ aws_sdk_s3=debug,aws_sdk_ecs=debug,aws_sdk_ecr=debug,aws_sdk_ssm=debug,aws_sdk_s
 aws_sdk_cloudfront=debug,aws_sdk_cloudformation=debug,aws_sdk_sso=debug,aws_sdk_ssooidc=debug,\
 hyper=debug,hyper_util=debug,h2=debug,rustls=debug,tower=debug";
 
-fn init_tracing(global: &cli::GlobalArgs) {
+fn init_tracing(quiet: bool, verbose: u8) {
     use tracing_indicatif::filter::{IndicatifFilter, hide_indicatif_span_fields};
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::format::DefaultFields;
     use tracing_subscriber::prelude::*;
-    let default = match (global.quiet, global.verbose) {
+    let default = match (quiet, verbose) {
         (true, _) => "warn,aws_config=error",
         (false, 0) => "info,aws_config=error",
         (false, 1) => "deckhand=debug,info",
@@ -293,9 +309,9 @@ fn init_tracing(global: &cli::GlobalArgs) {
     // On an interactive terminal, progress spans (`indicatif.pb_show`) are drawn as bars below
     // the log lines, and every log line is written through the bars' writer (never through a
     // bar). Elsewhere, and with --quiet, plain lines.
-    let live = !global.quiet && output::interactive();
+    let live = !quiet && output::interactive();
     output::set_live(live);
-    output::set_quiet(global.quiet);
+    output::set_quiet(quiet);
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if live {
         let bars = tracing_indicatif::IndicatifLayer::new()

@@ -149,6 +149,27 @@ pub(crate) fn render_summary(command: &str, sections: &[String], outcome: &Outco
     doc
 }
 
+/// Appends a Markdown document to the step summary (the post step's, which sets no outputs).
+pub(crate) fn summary(markdown: &str) {
+    append("GITHUB_STEP_SUMMARY", markdown);
+}
+
+/// Saves `name=value` for this action's post step (`$GITHUB_STATE`; the runner hands it to the
+/// post step as `STATE_<name>`, after the main step ended however it ended: actions/runner
+/// ActionRunner.cs processes the file commands in a `finally`, FileCommandManager.cs SaveState).
+/// The last value saved wins.
+pub(crate) fn save_state(name: &str, value: &str) {
+    append("GITHUB_STATE", &render_state(name, value, &delimiter()));
+}
+
+fn render_state(name: &str, value: &str, delimiter: &str) -> String {
+    let mut delim = delimiter.to_string();
+    while value.contains(&delim) {
+        delim.push('_');
+    }
+    format!("{name}<<{delim}\n{value}\n{delim}\n")
+}
+
 fn append(var: &str, text: &str) {
     let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
         return;

@@ -331,7 +331,12 @@ fn sigterm_while_the_new_revision_is_registered_updates_no_service() {
 fn sigterm_during_the_rollout_wait_records_the_rollout_going_on() {
     let (w, _) = deployed_once("sg-wait");
     w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 5.0}));
-    let mut run = Run::start(&w, &["deploy", "--only", "backend"], &[]);
+    let state_file = w.path().join("github-state");
+    let mut run = Run::start(
+        &w,
+        &["deploy", "--only", "backend"],
+        &[("GITHUB_STATE", state_file.to_str().unwrap())],
+    );
     run.wait_for("updated to", Duration::from_secs(60));
     let mark = highest_seq(&w);
     let at = Instant::now();
@@ -350,6 +355,11 @@ fn sigterm_during_the_rollout_wait_records_the_rollout_going_on() {
     );
     assert_eq!(record["backend"]["status"], "in-progress", "{record}");
     assert!(!lock_exists(&w));
+    // Released: nothing left for the action's post step.
+    assert_eq!(
+        saved_state(&state_file, "deckhand_lock").as_deref(),
+        Some("")
+    );
 }
 
 /// A world with a site (v1 published, v2 built) in its own bucket, records in the state bucket;
@@ -546,4 +556,192 @@ fn a_holder_that_lost_its_lock_stops_writing_records_itself_failed_and_exits_5()
         out.body.collect().await.unwrap().into_bytes().to_vec()
     });
     assert!(String::from_utf8_lossy(&body).contains("intruder"));
+}
+
+/// tests/fixtures/docker_engine.py with one container; killed on drop.
+struct Engine {
+    child: Child,
+    socket: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Engine {
+    fn start(dir: &std::path::Path, container: &str) -> Self {
+        let socket = dir.join("docker.sock");
+        let log = dir.join("engine.jsonl");
+        let mut child = std::process::Command::new("python3")
+            .arg(common::repo_root().join("tests/fixtures/docker_engine.py"))
+            .args(["--socket", &socket.display().to_string()])
+            .args(["--log", &log.display().to_string()])
+            .args(["--container", &format!("{container}=running")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self { child, socket, log }
+    }
+
+    /// `METHOD path` of each request, in order.
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{} {}",
+                    v["method"].as_str().unwrap(),
+                    v["path"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value the main step saved under `name` in its `$GITHUB_STATE` file (the last one).
+fn saved_state(file: &std::path::Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let mut lines = text.lines();
+    let mut last = None;
+    while let Some(line) = lines.next() {
+        if let Some(delim) = line.strip_prefix(&format!("{name}<<")) {
+            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delim).collect();
+            last = Some(value.join("\n"));
+        }
+    }
+    last
+}
+
+/// The post step: this binary run as `deckhand-post` (action.yml's post-entrypoint is a link to
+/// it), with the main step's arguments, `STATE_deckhand_lock` and the world's AWS environment.
+fn post(w: &World, state: &str, docker_host: &str) -> (i32, String) {
+    let link = w.path().join("deckhand-post");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_deckhand"), &link).unwrap();
+    }
+    let mut cmd = std::process::Command::new(&link);
+    for (k, v) in common::stack_env() {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .arg("deploy")
+        .current_dir(w.path())
+        .env_remove("GITHUB_ACTIONS")
+        .env("AWS_ACCESS_KEY_ID", &w.access_key)
+        .env("AWS_CONFIG_FILE", "/nonexistent/deckhand-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/deckhand-test")
+        .env("STATE_deckhand_lock", state)
+        .env("DOCKER_HOST", docker_host)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn put_lock(w: &World, body: &[u8]) {
+    block_on(async {
+        common::s3()
+            .await
+            .put_object()
+            .bucket(&w.bucket)
+            .key("_deckhand/lock")
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// Issue 22.6: a deploy killed outright (SIGKILL: no handler runs) leaves its lock. The action's
+/// post step releases it — once the main step's container is gone: one still running is stopped
+/// first through the docker socket — and only if it is that step's lock (its token, saved to
+/// `$GITHUB_STATE` before the lock was taken). A lock someone else holds, or no way to confirm the
+/// container exited, leaves the lock; a step that released its lock leaves nothing to do.
+#[test]
+fn the_post_step_releases_a_lock_the_killed_main_step_left_once_its_container_is_gone() {
+    let (w, _) = deployed_once("sg-post");
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 5.0}));
+    let container = format!("c0ffee{}", "0".repeat(58));
+    let state_file = w.path().join("github-state");
+    let mut run = Run::start(
+        &w,
+        &["deploy", "--only", "backend"],
+        &[
+            ("GITHUB_STATE", state_file.to_str().unwrap()),
+            ("HOSTNAME", &container[..12]),
+        ],
+    );
+    run.wait_for("updated to", Duration::from_secs(60));
+    run.signal("KILL");
+    let (code, _, _) = run.finish(Instant::now());
+    assert_eq!(code, None, "killed");
+    assert!(lock_exists(&w), "a killed deploy leaves its lock");
+    let state = saved_state(&state_file, "deckhand_lock").expect("the main step saved its lock");
+    let left: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(left["container"], &container[..12]);
+
+    // No docker daemon to ask: the lock stays (it expires with its TTL).
+    let (code, err) = post(&w, &state, "unix:///nonexistent/docker.sock");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("no docker daemon at /nonexistent/docker.sock"),
+        "{err}"
+    );
+    assert!(lock_exists(&w));
+
+    // The main container still runs (the runner killed only the docker client): stopped first,
+    // then the lock released.
+    let engine = Engine::start(w.path(), &container);
+    let mark = highest_seq(&w);
+    let (code, err) = post(&w, &state, &format!("unix://{}", engine.socket.display()));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("released the lock the main step left"),
+        "{err}"
+    );
+    assert!(!lock_exists(&w));
+    let short = &container[..12];
+    assert_eq!(
+        engine.requests(),
+        vec![
+            format!("GET /containers/{short}/json"),
+            format!("POST /containers/{short}/stop"),
+            format!("GET /containers/{short}/json"),
+        ]
+    );
+    assert_eq!(
+        writes_after(&w, mark),
+        vec![format!("DeleteObject /{}/_deckhand/lock", w.bucket)]
+    );
+
+    // A lock another deploy holds now (the killed one's expired and was taken): left alone.
+    let other = serde_json::json!({
+        "holder": "next", "release_id": "20991231T000000000Z-2b3c4d5",
+        "acquired_at": "2026-12-07T00:00:00Z", "expires_at": "2099-12-31T00:15:00Z",
+        "operation": "deploy", "token": "someone-else"
+    });
+    put_lock(&w, other.to_string().as_bytes());
+    let (code, err) = post(&w, &state, &format!("unix://{}", engine.socket.display()));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not this step's any more"), "{err}");
+    assert!(lock_exists(&w));
+
+    // A main step that released its lock saved an empty state: nothing to do.
+    let (code, err) = post(&w, "", "unix:///nonexistent/docker.sock");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no lock left by the main step"), "{err}");
+    assert!(lock_exists(&w));
 }

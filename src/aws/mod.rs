@@ -257,6 +257,15 @@ impl AwsContext {
             .await
     }
 
+    /// The endpoint override in effect for S3, if any (`--endpoint-url`, `AWS_ENDPOINT_URL_S3`,
+    /// `AWS_ENDPOINT_URL`).
+    pub(crate) fn endpoint_override(&self) -> Option<String> {
+        self.endpoint_flag
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+    }
+
     /// The endpoint calls to `service` go to (for messages).
     pub(crate) fn endpoint(&self, service: &str) -> String {
         if let Some(url) = &self.endpoint_flag {

@@ -4,6 +4,7 @@
 pub(crate) mod deploy;
 pub(crate) mod error;
 pub(crate) mod plan;
+pub(crate) mod post;
 pub(crate) mod releases;
 pub(crate) mod rollback;
 pub(crate) mod secrets_sync;

@@ -36,6 +36,34 @@ pub(crate) fn ttl(ctx: &AwsContext) -> Duration {
     ctx.tuning.lock_ttl
 }
 
+/// The name of the state the main step leaves for the action's post step (`STATE_deckhand_lock`).
+pub(crate) const LEFT_STATE: &str = "deckhand_lock";
+
+/// What the action's post step needs to release a lock this step may have left: which lock
+/// (bucket, this acquisition's token), how to reach it, and the container this step ran in (the
+/// post step releases the lock only once that container has exited).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LeftLock {
+    pub(crate) bucket: String,
+    pub(crate) token: String,
+    pub(crate) release_id: String,
+    /// `HOSTNAME`: Docker sets it to the container's short id (its default hostname).
+    pub(crate) container: Option<String>,
+    pub(crate) region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) endpoint_url: Option<String>,
+}
+
+/// The container this process runs in, as Docker names it by default (its hostname is the short
+/// container id; Docker also puts it in `HOSTNAME`).
+fn container_id() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
 /// The lock object as read: its body (None when not valid JSON), ETag and age.
 #[derive(Debug, Clone)]
 pub(crate) struct LockObject {
@@ -111,6 +139,20 @@ impl<'a> Lock<'a> {
             bucket: bucket.to_string(),
             source,
         };
+        // Before the lock can exist: a step killed at any point leaves its post step what it
+        // needs to release it (only if it is this acquisition's, once the container is gone).
+        let left = LeftLock {
+            bucket: bucket.to_string(),
+            token: me.token.clone(),
+            release_id: me.release_id.clone(),
+            container: container_id(),
+            region: ctx.region.clone(),
+            endpoint_url: ctx.endpoint_override(),
+        };
+        crate::step::save_state(
+            LEFT_STATE,
+            &serde_json::to_string(&left).unwrap_or_default(),
+        );
         let mut last_seen: Option<LockObject> = None;
         for _ in 0..ATTEMPTS {
             let body = serde_json::to_vec(me).unwrap_or_default();
@@ -259,7 +301,16 @@ impl<'a> Lock<'a> {
         crate::aws::gate::cleanup(self.release_now()).await
     }
 
-    async fn release_now(mut self) -> Result<(), ReleaseError> {
+    async fn release_now(self) -> Result<(), ReleaseError> {
+        let released = self.release_inner().await;
+        if released.is_ok() {
+            // Nothing left for the post step (the lock is gone, or someone else's now).
+            crate::step::save_state(LEFT_STATE, "");
+        }
+        released
+    }
+
+    async fn release_inner(mut self) -> Result<(), ReleaseError> {
         let _ = self.stop.send(true);
         if let Some(task) = self.heartbeat.take() {
             let _ = task.await;
@@ -420,6 +471,58 @@ pub(crate) async fn read(ctx: &AwsContext, bucket: &str) -> Result<Option<LockOb
             } else {
                 Err(err)
             }
+        }
+    }
+}
+
+/// What [`remove_if_token`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The lock was this acquisition's: removed.
+    Removed(LockHolder),
+    /// The lock is someone else's now (taken over after it expired): left alone.
+    NotOurs(LockHolder),
+    /// There is no lock.
+    Gone,
+}
+
+/// Removes the lock only if it is the acquisition `token`'s (conditional on the ETag read).
+pub(crate) async fn remove_if_token(
+    ctx: &AwsContext,
+    bucket: &str,
+    token: &str,
+) -> Result<Removal, ReleaseError> {
+    let ttl = ttl(ctx);
+    let lock_err = |source| ReleaseError::Lock {
+        bucket: bucket.to_string(),
+        source,
+    };
+    let Some(current) = read(ctx, bucket).await.map_err(lock_err)? else {
+        return Ok(Removal::Gone);
+    };
+    if current.holder.as_ref().is_none_or(|h| h.token != token) {
+        return Ok(Removal::NotOurs(current.named(ttl)));
+    }
+    let deleted = ctx
+        .s3
+        .delete_object()
+        .bucket(bucket)
+        .key(LOCK_KEY)
+        .if_match(&current.etag)
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => Ok(Removal::Removed(current.named(ttl))),
+        Err(e) => {
+            let err = ctx.call_error("s3", "DeleteObject", e);
+            if conflict(err.code()) {
+                // Renewed or taken in between: whoever it is now, it is not ours to remove.
+                return Ok(match read(ctx, bucket).await.map_err(lock_err)? {
+                    Some(now) => Removal::NotOurs(now.named(ttl)),
+                    None => Removal::Gone,
+                });
+            }
+            Err(lock_err(err))
         }
     }
 }
