@@ -451,3 +451,26 @@ fn forged_plans_exit_7_with_zero_writes() {
         "{env:?}"
     );
 }
+
+/// A pull request's merge commit and the commit merged to main share a tree, not a sha: a
+/// reviewed plan that builds the image (tagged with the commit's sha too) applies from the other
+/// commit; only the source tag is the decision.
+#[test]
+fn a_reviewed_plan_that_builds_applies_from_another_commit_of_the_same_tree() {
+    let (w, _bucket) = both_halves("dbuild", "");
+    commit(&w);
+    let (code, _, err) = run(&w, &["plan", "--comment=false", "--out", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(plan["backend"]["image"]["action"], "build", "{plan}");
+    // Another commit, the same tree.
+    commit(&w);
+    let (code, _, err) = run(&w, &["deploy", "--plan", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the fresh plan makes every decision of the reviewed plan"),
+        "{err}"
+    );
+}

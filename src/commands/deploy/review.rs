@@ -21,6 +21,24 @@ use crate::plan::{DeployPlan, Fingerprint, JSON_VERSION, Only, Origin};
 /// `origin` and `fingerprint` are compared on their own, with their own messages.
 const NOT_DECISIONS: &[&str] = &["version", "release_id", "origin", "fingerprint"];
 
+/// Values that come from the commit, not its tree: a pull request's merge commit and the commit
+/// merged to main have the same tree and other shas. The image's extra tag is the commit's sha
+/// (its source tag, `backend.source.tag`, is compared).
+const FROM_THE_COMMIT: &[&str] = &["/backend/image/tags"];
+
+/// `plan` without the values [`FROM_THE_COMMIT`].
+fn decisions(plan: &Value) -> Value {
+    let mut out = plan.clone();
+    for pointer in FROM_THE_COMMIT {
+        if let Some((parent, key)) = pointer.rsplit_once('/')
+            && let Some(obj) = out.pointer_mut(parent).and_then(Value::as_object_mut)
+        {
+            obj.remove(key);
+        }
+    }
+    out
+}
+
 /// Keys compared nowhere: where this checkout keeps a file (`source.path`, `objects[].path`)
 /// says nothing about what is published; its sha256 does.
 const LOCAL: &[&str] = &["path"];
@@ -143,8 +161,8 @@ fn origin(reviewed: &Value, fresh: &Origin) -> Vec<String> {
 /// What differs between the reviewed plan and the fresh one, one line each; empty when every
 /// decision is the reviewed one.
 pub(crate) fn differences(reviewed: &Reviewed, fresh: &DeployPlan) -> Vec<String> {
-    let ours = serde_json::to_value(fresh).unwrap_or_default();
-    let theirs = &reviewed.plan;
+    let ours = decisions(&serde_json::to_value(fresh).unwrap_or_default());
+    let theirs = &decisions(&reviewed.plan);
     let mut out = origin(theirs, &fresh.origin);
     match serde_json::from_value::<Fingerprint>(theirs["fingerprint"].clone()) {
         Ok(print) => out.extend(print.moved(&fresh.fingerprint)),
@@ -298,6 +316,24 @@ mod tests {
                 "frontend.uploads: \"evil.js\" is in the reviewed plan, not in this one",
                 "frontend.uploads[index.html].sha256: the reviewed plan has \"aa\", this one \"bb\"",
             ]
+        );
+    }
+
+    #[test]
+    fn the_commit_sha_tag_of_a_build_is_not_a_decision_its_source_tag_is() {
+        let build = |tags: &[&str], tag: &str| json!({"backend": {"source": {"tag": tag}, "image": {"action": "build", "push_to": "r", "tags": tags}}});
+        let mut out = Vec::new();
+        let (a, b) = (
+            decisions(&build(&["src-1", "aaaa"], "src-1")),
+            decisions(&build(&["src-1", "bbbb"], "src-1")),
+        );
+        compare("backend", &a["backend"], &b["backend"], &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let c = decisions(&build(&["src-2", "bbbb"], "src-2"));
+        compare("backend", &a["backend"], &c["backend"], &mut out);
+        assert_eq!(
+            out,
+            vec!["backend.source.tag: the reviewed plan has \"src-1\", this one \"src-2\""]
         );
     }
 
