@@ -31,6 +31,22 @@ ISSUER = "https://token.actions.githubusercontent.com"
 DEFAULT_AUDIENCE = "sts.amazonaws.com"  # what configure-aws-credentials requests
 SESSION_NAME = "GitHubActions"  # configure-aws-credentials' default role-session-name
 CONFIGURE_ACTION = "aws-actions/configure-aws-credentials"
+# The repository's OIDC subject customisation (the body of PUT /repos/{owner}/{repo}/actions/oidc/
+# customization/sub the README's setup sends): the subject the infra/ stack's roles trust.
+SUBJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "github-oidc-sub.json"
+
+
+def repository_sub_keys(path: Path = SUBJECT_TEMPLATE) -> list[str]:
+    """`include_claim_keys` of the repository's subject customisation (use_default false)."""
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise OidcError(f"{path}: cannot read the OIDC subject template: {e}") from e
+    keys = body.get("include_claim_keys") if isinstance(body, dict) and body.get("use_default") is False else None
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise OidcError(f"{path}: expected {{\"use_default\": false, \"include_claim_keys\": [...]}}")
+    return keys
+
 
 
 class OidcError(Exception):
@@ -296,8 +312,21 @@ def claims_for(
     now: int | None = None,
     lifetime: int = 300,
     ref_protected: bool | None = None,
+    sub_keys: list[str] | None = None,
+    immutable: bool = False,
+    repository_id: str | None = None,
+    owner_id: str | None = None,
 ) -> dict[str, Any]:
     """The claims GitHub puts in the OIDC token of `job` of `workflow` run for `event` on `ref`.
+
+    `sub` follows GitHub's OpenID Connect reference (docs.github.com/en/actions/reference/security/oidc):
+    the default subject `repo:OWNER/REPO:<context>` ("Example subject claims") when `sub_keys` is
+    None; else the repository's customisation (`include_claim_keys`, "Customizing the subject
+    claims for an organization or repository"), for this repository `repository_sub_keys()`
+    (infra/github-oidc-sub.json, what the README's setup applies and the CLI's default). `immutable` writes the repository `OWNER@OWNER_ID/REPO@REPO_ID`, as GitHub
+    does for repositories created, renamed or transferred after 15 July 2026 ("Immutable subject
+    claims"); the IDs are the `repository_owner_id` / `repository_id` claims (`owner_id`,
+    `repository_id` to choose them, e.g. a renamed repository keeps its IDs).
 
     Raises OidcError where GitHub issues no token: the workflow does not run for that event/ref,
     the job lacks `permissions: id-token: write`, or the pull request comes from a fork.
@@ -326,12 +355,6 @@ def claims_for(
         )
     env = environment if environment is not None else job_environment(spec, workflow, job)
     owner = repository.split("/")[0]
-    if env:
-        sub = f"repo:{repository}:environment:{env}"
-    elif event == "pull_request":
-        sub = f"repo:{repository}:pull_request"
-    else:
-        sub = f"repo:{repository}:ref:{ref}"
 
     repo_root = Path(_git(workflow.parent, "rev-parse", "--show-toplevel") or workflow.parent.parent.parent)
     try:
@@ -344,14 +367,14 @@ def claims_for(
     digits = lambda s: str(int(hashlib.sha256(s.encode()).hexdigest()[:8], 16))  # noqa: E731 stable ids
     claims: dict[str, Any] = {
         "jti": str(uuid.uuid4()),
-        "sub": sub,
+        "sub": "",
         "aud": audience,
         "ref": ref,
         "sha": sha,
         "repository": repository,
         "repository_owner": owner,
-        "repository_owner_id": digits(owner),
-        "repository_id": digits(repository),
+        "repository_owner_id": owner_id or digits(owner),
+        "repository_id": repository_id or digits(repository),
         "repository_visibility": "private",
         "run_id": str(iat * 10 + 7),
         "run_number": "1",
@@ -377,7 +400,43 @@ def claims_for(
     if env:
         claims["environment"] = env
         claims["environment_node_id"] = "EN_" + _b64(hashlib.sha256(f"{repository}:{env}".encode()).digest()[:12])
+    claims["sub"] = subject_of(claims, sub_keys, immutable=immutable, pull_request=event == "pull_request")
     return claims
+
+
+def _escape(value: Any) -> str:
+    # "Any `:` within the metadata values will be replaced with `%3A` in the subject claim."
+    return str(value).replace(":", "%3A")
+
+
+def subject_of(claims: dict[str, Any], keys: list[str] | None, *, immutable: bool = False,
+               pull_request: bool = False) -> str:
+    """The `sub` GitHub writes for these claims: the default format (keys None) or the customised one
+    (each key in order as `KEY:VALUE`, `repo` as `repo:OWNER/REPO`, `context` as the default's part
+    after the repository), the repository in its immutable form when `immutable`."""
+    owner, name = claims["repository"].split("/", 1)
+    repo = f"{owner}@{claims['repository_owner_id']}/{name}@{claims['repository_id']}" if immutable else f"{owner}/{name}"
+    if claims.get("environment"):
+        context = f"environment:{_escape(claims['environment'])}"
+    elif pull_request:
+        context = "pull_request"
+    else:
+        context = f"ref:{_escape(claims['ref'])}"
+    if keys is None:
+        return f"repo:{repo}:{context}"
+    parts = []
+    for key in keys:
+        if key == "repo":
+            parts.append(f"repo:{repo}")
+        elif key == "context":
+            parts.append(context)
+        elif key in claims and claims[key] not in (None, ""):
+            parts.append(f"{key}:{_escape(claims[key])}")
+        else:
+            # The reference, on `environment`: "If the environment claim is included (also via
+            # include_claim_keys), an environment is required and must be provided."
+            raise OidcError(f"the subject template includes `{key}`, which this job's token does not carry: GitHub issues no token")
+    return ":".join(parts)
 
 
 def configure_step_inputs(workflow: Path, job: str | None, variables: dict[str, str]) -> dict[str, str]:
@@ -456,6 +515,13 @@ def _token_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audience", help=f"aud claim (default {DEFAULT_AUDIENCE}, or the step's `audience` input)")
     p.add_argument("--lifetime", type=int, default=300, help="seconds until exp (default 300)")
     p.add_argument("--issued-at", type=int, help="iat (unix seconds; default now)")
+    p.add_argument("--sub-keys", help="the repository's subject customisation, include_claim_keys comma-separated "
+                   f"(default: {SUBJECT_TEMPLATE.relative_to(SUBJECT_TEMPLATE.parents[1])}, what the README's setup applies)")
+    p.add_argument("--default-sub", action="store_true", help="GitHub's default subject (a repository without the customisation)")
+    p.add_argument("--immutable", action="store_true",
+                   help="immutable subject claims: the repository as OWNER@OWNER_ID/REPO@REPO_ID (GitHub's default since July 2026)")
+    p.add_argument("--repo-id", help="repository_id (default: derived from the name; a renamed repository keeps its id)")
+    p.add_argument("--owner-id", help="repository_owner_id (default: derived from the owner's name)")
 
 
 def _claims_from(a: argparse.Namespace, audience: str | None = None) -> dict[str, Any]:
@@ -464,6 +530,9 @@ def _claims_from(a: argparse.Namespace, audience: str | None = None) -> dict[str
         a.workflow, a.event, ref, repository=a.repo, job=a.job, base_ref=a.base, head_ref=a.head,
         head_repository=a.head_repo, environment=a.environment, sha=a.sha, actor=a.actor,
         audience=a.audience or audience or DEFAULT_AUDIENCE, now=a.issued_at, lifetime=a.lifetime,
+        sub_keys=None if a.default_sub else ([k.strip() for k in a.sub_keys.split(",") if k.strip()] if a.sub_keys
+                                             else repository_sub_keys()),
+        immutable=a.immutable, repository_id=a.repo_id, owner_id=a.owner_id,
     )
 
 

@@ -118,14 +118,20 @@ def role_name_of(step_inputs: dict[str, str], stack: dict[str, str]) -> str:
     raise AssertionError(f"role-to-assume {arn} is none of the stack's role outputs")
 
 
+# The subject customisation the README's setup applies to the repository (infra/github-oidc-sub.json):
+# the subjects GitHub gives this repository's jobs.
+SUB_KEYS = gh.repository_sub_keys()
+
+
 def describe_job(wf: Path, job_id: str, event: str, ref: str) -> str:
-    claims = gh.claims_for(wf, event, ref, job=job_id)
+    claims = gh.claims_for(wf, event, ref, job=job_id, sub_keys=SUB_KEYS)
     return f"{wf.name} job `{job_id}` ({event} {ref}; OIDC sub {claims['sub']})"
 
 
 def assume_for(wf: Path, job_id: str, stack: dict[str, str], **token_kw: Any) -> tuple[dict[str, str], str, str]:
     event, ref = token_kw.pop("event", None) or event_of(wf)[0], token_kw.pop("ref", None) or event_of(wf)[1]
     inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+    token_kw.setdefault("sub_keys", SUB_KEYS)
     claims = gh.claims_for(wf, event, ref, job=job_id, audience=inputs.get("audience") or gh.DEFAULT_AUDIENCE, **token_kw)
     creds = gh.assume_role_with_web_identity(inputs["role-to-assume"], gh.sign(claims), inputs["aws-region"],
                                              session_name=inputs.get("role-session-name") or gh.SESSION_NAME)
@@ -355,7 +361,7 @@ def test_tokens_of_other_repositories_forks_and_branches_are_refused(stack: dict
             assume_for(wf, job_id, stack, repository="someone-else/spa-ecs")
         # a job without `environment:` on another branch (e.g. a workflow pushed to a feature branch)
         inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
-        claims = gh.claims_for(wf, event, ref, job=job_id)
+        claims = gh.claims_for(wf, event, ref, job=job_id, sub_keys=SUB_KEYS)
         claims.update(sub=f"repo:{claims['repository']}:ref:refs/heads/feature", ref="refs/heads/feature")
         claims.pop("environment", None)
         with pytest.raises(gh.OidcError, match="Not authorized to perform sts:AssumeRoleWithWebIdentity"):
@@ -367,11 +373,129 @@ def test_tokens_of_other_repositories_forks_and_branches_are_refused(stack: dict
     # ... and a pull request's subject never reaches the deploy role
     for wf, job_id, _ in jobs_assuming("DeployRole", stack):
         inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
-        claims = gh.claims_for(wf, *event_of(wf), job=job_id)
+        claims = gh.claims_for(wf, *event_of(wf), job=job_id, sub_keys=SUB_KEYS)
         claims.update(sub=f"repo:{claims['repository']}:pull_request", event_name="pull_request")
         claims.pop("environment", None)
         with pytest.raises(gh.OidcError, match="Not authorized to perform sts:AssumeRoleWithWebIdentity"):
             gh.assume_role_with_web_identity(inputs["role-to-assume"], gh.sign(claims), inputs["aws-region"])
+
+
+# --- which subjects the roles trust (infra/lib/github-oidc.ts) ------------------------------------------
+# GitHub's OpenID Connect reference (docs.github.com/en/actions/reference/security/oidc): the default
+# subject ("Example subject claims"), the immutable repository form OWNER@OWNER_ID/REPO@REPO_ID of
+# repositories created, renamed or transferred after 15 July 2026 ("Immutable subject claims"), and the
+# repository's customisation infra/github-oidc-sub.json (repo, context, ref, job_workflow_ref), which
+# the README's setup applies and every role trusts exactly.
+
+def refused(role_arn: str, claims: dict[str, Any], region: str) -> bool:
+    try:
+        gh.assume_role_with_web_identity(role_arn, gh.sign(claims), region)
+    except gh.OidcError as e:
+        assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in str(e), e
+        return True
+    return False
+
+
+def job_claims(wf: Path, job_id: str, **kw: Any) -> dict[str, Any]:
+    event, ref = kw.pop("event", None) or event_of(wf)[0], kw.pop("ref", None) or event_of(wf)[1]
+    kw.setdefault("sub_keys", SUB_KEYS)
+    return gh.claims_for(wf, event, ref, job=job_id, **kw)
+
+
+def on_branch(claims: dict[str, Any], branch: str, *, immutable: bool = False) -> dict[str, Any]:
+    """The same job's claims had it run from `branch` (its workflow file of that branch)."""
+    ref = f"refs/heads/{branch}"
+    wf_ref = claims["job_workflow_ref"].rsplit("@", 1)[0] + f"@{ref}"
+    out = {**claims, "ref": ref, "job_workflow_ref": wf_ref, "workflow_ref": wf_ref, "ref_protected": "false"}
+    out["sub"] = gh.subject_of(out, SUB_KEYS, immutable=immutable, pull_request=False)
+    return out
+
+
+def set_repository(stack: dict[str, str], repository: str) -> None:
+    """UpdateStack with a new GitHubRepository (every other parameter kept), as after a rename."""
+    import botocore.session
+
+    cfn = botocore.session.get_session().create_client(
+        "cloudformation", region_name=os.environ.get("AWS_REGION", "us-east-1"), endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        aws_access_key_id="test", aws_secret_access_key="test")
+    desc = cfn.describe_stacks(StackName=stack["StackName"])["Stacks"][0]
+    defaults = {p["ParameterKey"]: p.get("DefaultValue") for p in cfn.get_template_summary(StackName=stack["StackName"])["Parameters"]}
+    # A parameter at its default is left out (it stays at its default): moto 5.2.5 fails
+    # UsePreviousValue for a parameter the stack was created without.
+    params = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in desc["Parameters"]
+              if p["ParameterKey"] != "GitHubRepository" and p.get("ParameterValue") != defaults.get(p["ParameterKey"])
+              and not p["ParameterKey"].startswith("SsmParameterValue")]
+    cfn.update_stack(StackName=stack["StackName"], UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[*params, {"ParameterKey": "GitHubRepository", "ParameterValue": repository}])
+    status = cfn.describe_stacks(StackName=stack["StackName"])["Stacks"][0]["StackStatus"]
+    assert status == "UPDATE_COMPLETE", status
+
+
+def test_the_roles_trust_only_the_customised_subject_of_the_repository_as_it_is_named(stack: dict[str, str]) -> None:
+    """deploy-local names the repository `deckhand-local/spa-ecs` (a repository from before July 2026):
+    every job assumes its role with the customised subject in that form; GitHub's default subject
+    (no customisation) and the immutable form are refused."""
+    for wf, job_id, _ in role_jobs():
+        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        arn, region = inputs["role-to-assume"], inputs["aws-region"]
+        creds, role, sub = assume_for(wf, job_id, stack)
+        assert creds["AWS_SESSION_TOKEN"], sub
+        default_sub = job_claims(wf, job_id, sub_keys=None)
+        assert refused(arn, default_sub, region), f"{role} trusts the default subject {default_sub['sub']}"
+        immutable = job_claims(wf, job_id, immutable=True)
+        assert refused(arn, immutable, region), f"{role} trusts {immutable['sub']}, another repository form than the stack's"
+
+
+def test_a_renamed_repository_is_trusted_in_its_immutable_form_and_its_old_name_never(stack: dict[str, str]) -> None:
+    """The repository is renamed to deckhand-local/spa-ecs-app: GitHub now writes it
+    deckhand-local@OWNER_ID/spa-ecs-app@REPO_ID, and the stack's GitHubRepository is updated to that
+    (UpdateStack). Every job assumes its role in that form; the old name (either form, the same IDs)
+    and the old name taken by a new repository (another REPO_ID) are refused."""
+    old = job_claims(*role_jobs()[0][:2])
+    owner_id, repo_id = old["repository_owner_id"], old["repository_id"]
+    new_name = "deckhand-local/spa-ecs-app"
+    set_repository(stack, f"deckhand-local@{owner_id}/spa-ecs-app@{repo_id}")
+    try:
+        for wf, job_id, _ in role_jobs():
+            inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+            arn, region = inputs["role-to-assume"], inputs["aws-region"]
+            renamed = job_claims(wf, job_id, repository=new_name, immutable=True, owner_id=owner_id, repository_id=repo_id)
+            assert renamed["sub"].startswith(f"repo:deckhand-local@{owner_id}/spa-ecs-app@{repo_id}:"), renamed["sub"]
+            gh.assume_role_with_web_identity(arn, gh.sign(renamed), region)
+            for what, claims in [
+                ("the old name", job_claims(wf, job_id)),
+                ("the old name, immutable form", job_claims(wf, job_id, immutable=True, owner_id=owner_id, repository_id=repo_id)),
+                ("the old name taken by a new repository", job_claims(wf, job_id, immutable=True, owner_id=owner_id,
+                                                                      repository_id=str(int(repo_id) + 1))),
+                ("the new name without its IDs", job_claims(wf, job_id, repository=new_name)),
+            ]:
+                assert refused(arn, claims, region), f"{wf.name} {job_id}: {what} ({claims['sub']}) was trusted"
+    finally:
+        set_repository(stack, "deckhand-local/spa-ecs")
+
+
+def test_the_deploy_role_trusts_the_default_branch_workflows_only(stack: dict[str, str]) -> None:
+    """DeployRole: the deploy environment, on main, from deploy.yml or rollback.yml of main. A
+    dispatch or push from another branch (its workflow edited: still `environment: production`) is
+    refused, in either repository form; so is another workflow file in the environment on main."""
+    jobs = [j for j in role_jobs() if role_name_of(gh.configure_step_inputs(j[0], j[1], variables(stack)), stack) == "DeployRole"]
+    assert {wf.name for wf, _, _ in jobs} >= {"deploy.yml", "rollback.yml"}, jobs
+    for wf, job_id, _ in jobs:
+        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        arn, region = inputs["role-to-assume"], inputs["aws-region"]
+        main = job_claims(wf, job_id)
+        assert main["sub"].endswith(f":job_workflow_ref:deckhand-local/spa-ecs/.github/workflows/{wf.name}@refs/heads/main"), main["sub"]
+        feature = on_branch(main, "feature")
+        assert ":environment:production:ref:refs/heads/feature:" in feature["sub"], feature["sub"]
+        assert refused(arn, feature, region), f"{feature['sub']} assumed DeployRole"
+        other = {**main, "job_workflow_ref": main["job_workflow_ref"].replace(wf.name, "other.yml")}
+        other["sub"] = gh.subject_of(other, SUB_KEYS)
+        assert refused(arn, other, region), f"{other['sub']} assumed DeployRole"
+    # rollback.yml dispatched from a feature branch, the token as GitHub mints it
+    rollback = next((wf, j) for wf, j, _ in jobs if wf.name == "rollback.yml")
+    dispatched = job_claims(*rollback, event="workflow_dispatch", ref="refs/heads/feature")
+    inputs = gh.configure_step_inputs(*rollback, variables(stack))
+    assert refused(inputs["role-to-assume"], dispatched, inputs["aws-region"]), dispatched["sub"]
 
 
 # --- secrets sync (deploy.yml's `command: secrets sync` step, as DeployRole) ---------------------------

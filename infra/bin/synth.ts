@@ -28,6 +28,8 @@ const { app, stack } = buildApp({
   region: context.region,
   availabilityZones: context.azs?.split(','),
   githubOidcProviderArn: context.githubOidcProviderArn,
+  deployWorkflows: context.deployWorkflows?.split(','),
+  planWorkflows: context.planWorkflows?.split(','),
 });
 const assembly = app.synth();
 const artifact = assembly.getStackByName(stack.stackName);

@@ -21,6 +21,10 @@ export interface InfraAppOptions {
   apiMemoryReservationMiB?: number;
   /** Record the cdk-nag acknowledgements (default true). */
   acknowledgeNag?: boolean;
+  /** Workflow files whose deploy-environment jobs may assume DeployRole (context `deployWorkflows`, comma-separated). */
+  deployWorkflows?: string[];
+  /** Workflow files whose pull_request jobs may assume PlanRole (context `planWorkflows`). */
+  planWorkflows?: string[];
 }
 
 /** Default account when none is given: moto's, so an unconfigured synth targets the local stack. */
@@ -43,6 +47,9 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
   const region = options.region ?? contextString(app, 'region') ?? DEFAULT_REGION;
   const azs = options.availabilityZones ?? contextString(app, 'azs')?.split(',').map((s) => s.trim());
   const githubOidcProviderArn = options.githubOidcProviderArn ?? contextString(app, 'githubOidcProviderArn');
+  const list = (key: string): string[] | undefined => contextString(app, key)?.split(',').map((s) => s.trim());
+  const deployWorkflows = options.deployWorkflows ?? list('deployWorkflows');
+  const planWorkflows = options.planWorkflows ?? list('planWorkflows');
   if (!/^\d{12}$/.test(account)) throw new Error(`account ${JSON.stringify(account)}: expected 12 digits`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`region ${JSON.stringify(region)}: not an AWS region name`);
   const names = resourceNames(appName, environment);
@@ -57,6 +64,8 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     spaRouterPath: options.spaRouterPath ?? SPA_ROUTER_PATH,
     acknowledgeNag: options.acknowledgeNag,
     apiMemoryReservationMiB: options.apiMemoryReservationMiB,
+    deployWorkflows,
+    planWorkflows,
   });
   if (options.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

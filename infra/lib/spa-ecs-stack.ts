@@ -21,6 +21,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { checkWorkflowFiles, loadSubjectTemplate, repositoryNames, subject } from './github-oidc';
 import { acknowledgeNagFindings } from './nag';
 import { resourceNames, type ResourceNames } from './names';
 import { applyTemplateCheckMetadata } from './template-checks';
@@ -68,7 +69,19 @@ export interface SpaEcsStackProps extends StackProps {
   readonly logRetention?: logs.RetentionDays;
   /** Record the cdk-nag acknowledgements of lib/nag.ts (default true; tests turn it off to see the raw findings). */
   readonly acknowledgeNag?: boolean;
+  /**
+   * Workflow files (under .github/workflows/) whose jobs in the deploy environment, on the default
+   * branch, may assume DeployRole: default `deploy.yml`, `rollback.yml`.
+   */
+  readonly deployWorkflows?: string[];
+  /** Workflow files whose pull_request jobs may assume PlanRole: default `preview.yml`. */
+  readonly planWorkflows?: string[];
+  /** The repository's OIDC subject template (default infra/github-oidc-sub.json). */
+  readonly subjectTemplatePath?: string;
 }
+
+export const DEFAULT_DEPLOY_WORKFLOWS = ['deploy.yml', 'rollback.yml'];
+export const DEFAULT_PLAN_WORKFLOWS = ['preview.yml'];
 
 /**
  * The base infrastructure deckhand deploys into: network, ALB, ECS on EC2 with an Auto Scaling
@@ -116,18 +129,35 @@ export class SpaEcsStack extends Stack {
         'ID of the managed prefix list com.amazonaws.global.cloudfront.origin-facing in this region ' +
         '(aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.global.cloudfront.origin-facing).',
     });
+    // The repository as GitHub writes it in the subject: `owner/name`, or `owner@OWNER_ID/name@REPO_ID`
+    // for a repository under immutable subject claims (created, renamed or transferred after 15 July
+    // 2026, or opted in: GitHub's OpenID Connect reference, "Immutable subject claims"). GitHub names
+    // (owners: letters, digits, `-`; repositories: also `_` and `.`) never contain `@`.
     const githubRepository = new CfnParameter(this, 'GitHubRepository', {
       type: 'String',
-      allowedPattern: '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$',
-      description: 'The GitHub repository (owner/name) whose workflows may assume the deploy and plan roles.',
+      allowedPattern: '^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+|[A-Za-z0-9_.-]+@[0-9]+/[A-Za-z0-9_.-]+@[0-9]+)$',
+      constraintDescription:
+        'owner/name, or owner@OWNER_ID/name@REPO_ID for a repository with immutable OIDC subject claims (as the sub claim writes it)',
+      description:
+        'The GitHub repository whose workflows may assume the deploy and plan roles, exactly as its OIDC subject names it: ' +
+        'owner/name, or owner@OWNER_ID/name@REPO_ID once GitHub gives it immutable subject claims (a repository created, ' +
+        'renamed or transferred after 15 July 2026). After a rename or transfer, update it: the old name is no longer trusted.',
     });
     const deployEnvironment = new CfnParameter(this, 'GitHubDeployEnvironment', {
       type: 'String',
       default: 'production',
       allowedPattern: '^[A-Za-z0-9_.-]+$',
       description:
-        'The GitHub environment of the deploy and rollback jobs (`environment:` in their workflows): their OIDC subject is ' +
-        'repo:OWNER/NAME:environment:<this>, the only one DeployRole trusts. Restrict its deployment branches to main in GitHub.',
+        'The GitHub environment of the deploy and rollback jobs (`environment:` in their workflows). DeployRole trusts only ' +
+        'jobs in this environment on GitHubDefaultBranch; also restrict the environment to that branch in GitHub.',
+    });
+    const defaultBranch = new CfnParameter(this, 'GitHubDefaultBranch', {
+      type: 'String',
+      default: 'main',
+      allowedPattern: '^[A-Za-z0-9_./-]+$',
+      description:
+        'The branch whose deploy and rollback workflows may assume DeployRole (the `ref` of the customised OIDC subject, ' +
+        'infra/github-oidc-sub.json): a workflow dispatched from any other branch is refused, whatever it says.',
     });
     const desiredCount = new CfnParameter(this, 'ApiDesiredCount', {
       type: 'Number',
@@ -430,23 +460,59 @@ export class SpaEcsStack extends Stack {
         url: `https://${GITHUB_OIDC_HOST}`,
         clientIds: ['sts.amazonaws.com'],
       }).oidcProviderArn;
-    const githubPrincipal = (subject: string): iam.IPrincipal =>
-      new iam.WebIdentityPrincipal(oidcProviderArn, {
-        StringEquals: {
-          [`${GITHUB_OIDC_HOST}:aud`]: 'sts.amazonaws.com',
-          [`${GITHUB_OIDC_HOST}:sub`]: Fn.join('', ['repo:', githubRepository.valueAsString, subject]),
-        },
-      });
+    // Every role trusts exactly the customised subjects (lib/github-oidc.ts, infra/github-oidc-sub.json)
+    // of the jobs that use it; the default subject is not trusted at all, since the customisation
+    // applies to the whole repository (GitHub never sends the default form once it is set).
+    const subjectKeys = loadSubjectTemplate(props.subjectTemplatePath);
+    const deployWorkflows = props.deployWorkflows ?? DEFAULT_DEPLOY_WORKFLOWS;
+    const planWorkflows = props.planWorkflows ?? DEFAULT_PLAN_WORKFLOWS;
+    checkWorkflowFiles('deployWorkflows', deployWorkflows);
+    checkWorkflowFiles('planWorkflows', planWorkflows);
+    const repo = githubRepository.valueAsString;
+    const workflowRef = (file: string, ref: string): string =>
+      Fn.join('', [repositoryNames(repo), '/.github/workflows/', file, '@', ref]);
+    // One entry per distinct subject (without job_workflow_ref in the template, every workflow's is the same).
+    const dedupe = (subjects: string[]): string | string[] => {
+      const unique = [...new Map(subjects.map((x) => [JSON.stringify(this.resolve(x)), x])).values()];
+      return unique.length === 1 ? unique[0] : unique;
+    };
+    const githubPrincipal = (subjects: string[], operator: 'StringEquals' | 'StringLike'): iam.IPrincipal => {
+      const aud = { [`${GITHUB_OIDC_HOST}:aud`]: 'sts.amazonaws.com' };
+      const sub = { [`${GITHUB_OIDC_HOST}:sub`]: dedupe(subjects) };
+      return new iam.WebIdentityPrincipal(
+        oidcProviderArn,
+        operator === 'StringEquals' ? { StringEquals: { ...aud, ...sub } } : { StringEquals: aud, StringLike: sub },
+      );
+    };
+    // Deploy and rollback: the deploy environment, on the default branch, from the named workflow
+    // files of that branch (a push to it, or a dispatch of it).
+    const branchRef = Fn.join('', ['refs/heads/', defaultBranch.valueAsString]);
+    const deploySubjects = deployWorkflows.map((file) =>
+      subject(subjectKeys, {
+        repo,
+        context: Fn.join('', ['environment:', deployEnvironment.valueAsString]),
+        ref: branchRef,
+        jobWorkflowRef: workflowRef(file, branchRef),
+      }),
+    );
+    // Plan: a pull_request job (no environment) of the plan workflow; its ref is the pull request's
+    // merge ref, refs/pull/<number>/merge, hence StringLike (`*` stands for the number only: the
+    // rest of the subject is fixed around it).
+    const planSubjects = planWorkflows.map((file) =>
+      subject(subjectKeys, {
+        repo,
+        context: 'pull_request',
+        ref: 'refs/pull/*/merge',
+        jobWorkflowRef: workflowRef(file, 'refs/pull/*/merge'),
+      }),
+    );
 
     const serviceArn = this.formatArn({ service: 'ecs', resource: 'service', resourceName: `${names.cluster}/${names.service}` });
     const distributionArn = this.formatArn({ service: 'cloudfront', region: '', resource: 'distribution', resourceName: distribution.distributionId });
     const stackArn = this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${this.stackName}/*` });
 
-    // GitHub derives the subject from the job: `environment:` wins over the ref, so the deploy and
-    // rollback jobs (environment production) present repo:O/R:environment:production, and the
-    // preview job (a pull_request without environment) repo:O/R:pull_request.
     const deployRole = new iam.Role(this, 'DeployRole', {
-      assumedBy: githubPrincipal(Fn.join('', [':environment:', deployEnvironment.valueAsString])),
+      assumedBy: githubPrincipal(deploySubjects, 'StringEquals'),
       description: `deckhand deploy/rollback for ${names.base} (GitHub Actions, the deploy environment)`,
       maxSessionDuration: Duration.hours(1),
     });
@@ -465,7 +531,7 @@ export class SpaEcsStack extends Stack {
     }
 
     const planRole = new iam.Role(this, 'PlanRole', {
-      assumedBy: githubPrincipal(':pull_request'),
+      assumedBy: githubPrincipal(planSubjects, 'StringLike'),
       description: `deckhand plan (read-only) for ${names.base} (GitHub Actions, pull requests)`,
       maxSessionDuration: Duration.hours(1),
     });

@@ -367,31 +367,33 @@ describe('GitHub OIDC + roles', () => {
     });
   });
 
-  test('AWS::IAM::Role (deploy): assumable by the deploy environment of the repository through the OIDC provider', () => {
+  test('AWS::IAM::Role (deploy): assumable through the OIDC provider by the customised subjects of deploy.yml and rollback.yml', () => {
     const roleId = roleIdFor(json, stack, 'DeployRole');
-    assert.deepEqual((json.Resources[roleId].Properties?.AssumeRolePolicyDocument as { Statement: unknown[] }).Statement, [
-      {
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Effect: 'Allow',
-        Principal: { Federated: ref('AWS::IAM::OIDCProvider') },
-        Condition: {
-          StringEquals: {
-            'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
-            // GitHub's subject for a job with `environment: production` (deploy.yml, rollback).
-            'token.actions.githubusercontent.com:sub': {
-              'Fn::Join': ['', ['repo:', { Ref: 'GitHubRepository' }, ':environment:', { Ref: 'GitHubDeployEnvironment' }]],
-            },
-          },
-        },
-      },
-    ]);
+    const [statement, ...rest] = (json.Resources[roleId].Properties?.AssumeRolePolicyDocument as { Statement: Record<string, any>[] }).Statement;
+    assert.deepEqual(rest, []);
+    assert.equal(statement.Action, 'sts:AssumeRoleWithWebIdentity');
+    assert.deepEqual(statement.Principal, { Federated: ref('AWS::IAM::OIDCProvider') });
+    assert.deepEqual(Object.keys(statement.Condition), ['StringEquals'], 'exact subjects: no wildcard');
+    assert.equal(statement.Condition.StringEquals['token.actions.githubusercontent.com:aud'], 'sts.amazonaws.com');
+    const subs = statement.Condition.StringEquals['token.actions.githubusercontent.com:sub'] as unknown[];
+    assert.equal(subs.length, 2);
+    subs.forEach((sub, i) => {
+      const text = JSON.stringify(sub);
+      for (const part of ['"repo:",{"Ref":"GitHubRepository"}', '":environment:",{"Ref":"GitHubDeployEnvironment"}',
+        '":ref:refs/heads/",{"Ref":"GitHubDefaultBranch"}', `"/.github/workflows/${['deploy.yml', 'rollback.yml'][i]}@refs/heads/",{"Ref":"GitHubDefaultBranch"}`]) {
+        assert.ok(text.includes(part), `${part} in ${text}`);
+      }
+    });
     assert.equal(json.Parameters?.GitHubDeployEnvironment?.Default, 'production');
+    assert.equal(json.Parameters?.GitHubDefaultBranch?.Default, 'main');
+    assert.equal(json.Parameters?.GitHubRepository?.Default, undefined, 'no default repository');
   });
 
-  test('AWS::IAM::Role (plan): assumable by pull requests of the repository, read-only actions', () => {
+  test('AWS::IAM::Role (plan): assumable by preview.yml\'s pull requests of the repository, read-only actions', () => {
     const roleId = roleIdFor(json, stack, 'PlanRole');
     const trust = JSON.stringify(json.Resources[roleId].Properties?.AssumeRolePolicyDocument);
-    assert.ok(trust.includes(JSON.stringify({ 'Fn::Join': ['', ['repo:', { Ref: 'GitHubRepository' }, ':pull_request']] })));
+    assert.ok(trust.includes('"StringLike":{"token.actions.githubusercontent.com:sub":{"Fn::Join":["",["repo:",{"Ref":"GitHubRepository"},":pull_request:ref:refs/pull/*/merge:job_workflow_ref:"'), trust);
+    assert.ok(trust.includes('"/.github/workflows/preview.yml@refs/pull/*/merge"'), trust);
     const all = roleStatements(json, roleId).flatMap(actions);
     // Reads by their IAM names: Describe*, Get*, List*, BatchGet* (ecr:BatchGetImage pulls a manifest).
     const writes = all.filter((a) => !/^[a-z0-9]+:(Describe|Get|List|BatchGet)/.test(a));

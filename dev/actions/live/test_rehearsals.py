@@ -456,8 +456,56 @@ def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack
     # ... because of the subject: the token that job gets names the staging environment.
     claims = json.loads(subprocess.run([str(ROOT / "dev" / "oidc" / "token"), "--workflow", str(mutated), "--event", "push",
                                         "--ref", "refs/heads/main", "--claims"], check=True, text=True, capture_output=True).stdout)
-    assert claims["sub"] == "repo:deckhand-local/spa-ecs:environment:staging"
+    assert claims["sub"].startswith("repo:deckhand-local/spa-ecs:environment:staging:ref:refs/heads/main:"), claims["sub"]
     assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
+
+
+def test_a_dispatch_from_another_branch_cannot_assume_the_deploy_role(stack, repo, work, github_api):
+    """workflow_dispatch runs the workflow file of the ref the person picks, and an environment a
+    workflow names is created without protection rules: a branch edits rollback.yml (its steps deploy
+    instead, and print the caller) and deckhand.yml, keeps `environment: production`, and is
+    dispatched. Its token's customised subject names the branch (infra/github-oidc-sub.json), which
+    DeployRole does not trust: the job fails at configure-aws-credentials, no later step runs, no AWS
+    session exists, nothing in AWS changes."""
+    branch = "feature-dispatch"
+    git(repo, "checkout", "-q", "-b", branch, "main")
+    try:
+        wf = repo / WF / "rollback.yml"
+        text = wf.read_text()
+        assert "environment: production" in text and "command: rollback" in text
+        text = text.replace("command: rollback", "command: deploy")
+        text = text.replace("      - name: Rollback plan\n", "      - name: Who am I\n        run: aws sts get-caller-identity\n"
+                                                             "      - name: Rollback plan\n")
+        wf.write_text(text)
+        cfg = repo / "deckhand.yml"
+        cfg.write_text(cfg.read_text().replace("    NODE_ENV: production\n", "    NODE_ENV: production\n    FROM_A_BRANCH: \"1\"\n"))
+        git(repo, "commit", "-qam", "a branch edits rollback.yml and deckhand.yml")
+        sha = git(repo, "rev-parse", "HEAD")
+        before = live_service(stack)["taskDefinition"], site_index(stack)
+        aws_since = sim_mark()
+        out = work / "dispatch-feature"
+        argv = [str(REHEARSE), str(wf), "--work", str(out), "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet",
+                *runner_env(), "--event=workflow_dispatch", f"--ref=refs/heads/{branch}", f"--sha={sha}",
+                f"--repo-dir={repo}", *vars_for(stack), *api_args(github_api)]
+        proc = subprocess.run(argv, text=True, capture_output=True)
+        assert proc.returncode == 1, proc.stderr
+        job = json.loads((out / "result.json").read_text())["jobs"]["rollback"]
+        assert job["environment"] == "production" and job["permissions"]["id-token"] == "write"
+        by_name = {v.get("name", k): v for k, v in job["steps"].items()}
+        configure = next(v for v in job["steps"].values() if "configure-aws-credentials" in v.get("name", ""))
+        assert configure["outcome"] == "failure"
+        assert by_name["Who am I"]["outcome"] == "skipped" and job["steps"]["rollback"]["outcome"] == "skipped"
+        log = (out / "logs" / "rehearsal.log").read_text()
+        assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in log, log[-3000:]
+        claims = json.loads(subprocess.run([str(ROOT / "dev" / "oidc" / "token"), "--workflow", str(wf), "--event",
+                                            "workflow_dispatch", "--ref", f"refs/heads/{branch}", "--claims"],
+                                           check=True, text=True, capture_output=True).stdout)
+        assert claims["sub"] == ("repo:deckhand-local/spa-ecs:environment:production:ref:refs/heads/feature-dispatch:"
+                                 "job_workflow_ref:deckhand-local/spa-ecs/.github/workflows/rollback.yml@refs/heads/feature-dispatch")
+        assert assumed_role_calls(aws_since) == {}
+        assert (live_service(stack)["taskDefinition"], site_index(stack)) == before
+    finally:
+        git(repo, "checkout", "-q", "main")
 
 
 def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, work, github_api):

@@ -194,3 +194,32 @@ def test_update_stack_with_a_new_task_definition_rolls_the_service(aws) -> None:
     assert [(d["status"], d["taskDefinition"]) for d in after["deployments"]][:1] == [("PRIMARY", after["taskDefinition"])]
     assert after["deployments"][0]["id"] != before["deployments"][0]["id"]
     assert after["deploymentConfiguration"] == before["deploymentConfiguration"]
+
+
+def test_update_stack_applies_a_role_s_new_trust_policy(aws) -> None:
+    """A parameter the trust policy reads changes (UpdateStack): the role trusts the new value only
+    (moto 5.2.5 kept the old trust policy and took MaxSessionDuration from RoleDescription)."""
+    template = {
+        "Parameters": {"Repo": {"Type": "String"}},
+        "Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+            "MaxSessionDuration": 7200, "Description": "deploy",
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+                "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": {
+                    "Fn::Join": ["", ["repo:", {"Ref": "Repo"}, ":environment:production"]]}}}}]}}}},
+        "Outputs": {"RoleName": {"Value": {"Ref": "Role"}}},
+    }
+    name = unique("trust")
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", json.dumps(template),
+        "--parameters", "ParameterKey=Repo,ParameterValue=o/r")
+    role = aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["Outputs"][0]["OutputValue"]
+    sub = lambda: aws("iam", "get-role", "--role-name", role)["Role"]["AssumeRolePolicyDocument"]["Statement"][0][  # noqa: E731
+        "Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    assert sub() == "repo:o/r:environment:production"
+    aws("cloudformation", "update-stack", "--stack-name", name, "--use-previous-template",
+        "--parameters", "ParameterKey=Repo,ParameterValue=o@1/r@2")
+    assert aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    assert sub() == "repo:o@1/r@2:environment:production"
+    got = aws("iam", "get-role", "--role-name", role)["Role"]
+    assert (got["MaxSessionDuration"], got.get("Description")) == (7200, "deploy")

@@ -78,6 +78,47 @@ def test_pull_request_subject_and_refs(tmp_path: Path) -> None:
     assert (c["ref"], c["head_ref"], c["base_ref"]) == ("refs/pull/7/merge", "topic", "main")
 
 
+def test_immutable_subjects_carry_the_owner_and_repository_ids(tmp_path: Path) -> None:
+    """GitHub's OpenID Connect reference, "Immutable subject claims": OWNER@OWNER_ID/REPO@REPO_ID."""
+    wf = workflow(tmp_path, DEPLOY)
+    c = gh.claims_for(wf, "push", "refs/heads/main", repository="o/r", immutable=True, owner_id="123", repository_id="456")
+    assert c["sub"] == "repo:o@123/r@456:environment:production"
+    assert (c["repository"], c["repository_owner_id"], c["repository_id"]) == ("o/r", "123", "456")
+    # ids default to stable values derived from the names, the same in both forms
+    legacy = gh.claims_for(wf, "push", "refs/heads/main", repository="o/r")
+    derived = gh.claims_for(wf, "push", "refs/heads/main", repository="o/r", immutable=True)
+    assert derived["sub"] == f"repo:o@{legacy['repository_owner_id']}/r@{legacy['repository_id']}:environment:production"
+
+
+def test_a_customised_subject_lists_the_template_s_claims_in_order(tmp_path: Path) -> None:
+    """"Customizing the subject claims": each key as KEY:VALUE, `repo` and `context` as in the default,
+    a `:` inside a value written %3A; the IDs stay in an immutable repository's `repo` segment."""
+    keys = ["repo", "context", "ref", "job_workflow_ref"]
+    wf = workflow(tmp_path, DEPLOY)
+    c = gh.claims_for(wf, "push", "refs/heads/main", repository="o/r", sub_keys=keys)
+    assert c["sub"] == ("repo:o/r:environment:production:ref:refs/heads/main:"
+                        "job_workflow_ref:o/r/.github/workflows/wf.yml@refs/heads/main")
+    c = gh.claims_for(wf, "push", "refs/heads/main", repository="o/r", sub_keys=keys, immutable=True, owner_id="1", repository_id="2")
+    assert c["sub"].startswith("repo:o@1/r@2:environment:production:ref:refs/heads/main:job_workflow_ref:o/r/")
+    colon = workflow(tmp_path, DEPLOY.replace("environment: production", "environment: 'prod:v1'"), "colon.yml")
+    assert gh.claims_for(colon, "push", "refs/heads/main", repository="o/r", sub_keys=["repo", "context"])["sub"] == (
+        "repo:o/r:environment:prod%3Av1")
+    pr = workflow(tmp_path, DEPLOY.replace("push:\n        branches: [main]", "pull_request:").replace("environment: production", ""), "pr.yml")
+    assert gh.claims_for(pr, "pull_request", "refs/pull/7/merge", repository="o/r", sub_keys=["repo", "context", "ref"])["sub"] == (
+        "repo:o/r:pull_request:ref:refs/pull/7/merge")
+    # a template naming a claim the job has not: GitHub issues no token
+    with pytest.raises(gh.OidcError, match="`environment`"):
+        gh.claims_for(pr, "pull_request", "refs/pull/7/merge", repository="o/r", sub_keys=["repo", "environment"])
+
+
+def test_the_repository_s_subject_template_is_infra_s(tmp_path: Path) -> None:
+    assert gh.repository_sub_keys() == json.loads((ROOT / "infra" / "github-oidc-sub.json").read_text())["include_claim_keys"]
+    bad = tmp_path / "sub.json"
+    bad.write_text('{"use_default": true}')
+    with pytest.raises(gh.OidcError, match="use_default"):
+        gh.repository_sub_keys(bad)
+
+
 def test_no_token_where_github_gives_none(tmp_path: Path) -> None:
     wf = workflow(tmp_path, DEPLOY)
     with pytest.raises(gh.OidcError, match=r"on.push.branches does not match refs/heads/feature"):

@@ -13,6 +13,11 @@ condition keys AWS sets for web identity: ``<provider>:aud``, ``:sub``, ``:azp``
 (AWS offers no key for other claims — GitHub's ``repository``, ``environment``,
 ``job_workflow_ref`` … reach a trust policy only through ``sub``), and ``aws:FederatedProvider``.
 A refusal is ``AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity``.
+
+``AWS::IAM::Role`` updates (UpdateStack, e.g. a new ``GitHubRepository`` parameter) apply the new
+trust policy, description and session duration: moto 5.2.5 keeps the old trust policy and sets
+the session duration from ``RoleDescription``, so a trust that CloudFormation changed stayed the
+old one locally.
 """
 
 from __future__ import annotations
@@ -170,8 +175,32 @@ def check_assume_role(caller: Any, req: Any, entry: Optional[dict[str, Any]]) ->
                           f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", 403)
 
 
+def _install_role_update() -> None:
+    from moto.iam.models import Role, _serialize_version_datetime, iam_backends
+    from moto.utilities.utils import get_partition
+
+    def update(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str,
+               region_name: str) -> Any:
+        # UpdateRole + UpdateAssumeRolePolicy, as CloudFormation applies a changed role in place
+        # (AWS::IAM::Role: AssumeRolePolicyDocument, Description and MaxSessionDuration are
+        # "Update requires: No interruption").
+        props = cloudformation_json["Properties"]
+        backend = iam_backends[account_id][get_partition(region_name)]
+        name = props.get("RoleName", original_resource.name)
+        role = backend.update_role(name, props.get("Description", ""), props.get("MaxSessionDuration", 3600))
+        trust = props.get("AssumeRolePolicyDocument")
+        if trust is not None:
+            backend.update_assume_role_policy(
+                name, trust if isinstance(trust, str) else json.dumps(trust, default=_serialize_version_datetime))
+        return role
+
+    Role.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment]
+
+
 def install() -> None:
-    """AWS::IAM::OIDCProvider: Ref = the provider ARN (moto has no CloudFormation type for it)."""
+    """AWS::IAM::OIDCProvider: Ref = the provider ARN (moto has no CloudFormation type for it);
+    AWS::IAM::Role updates that apply the new trust policy."""
+    _install_role_update()
     from moto.cloudformation import parsing
     from moto.core.common_models import CloudFormationModel
     from moto.iam.models import iam_backends
