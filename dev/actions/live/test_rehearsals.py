@@ -189,6 +189,11 @@ def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values, gith
     job = result["jobs"]["deploy"]
     assert job["result"] == "success" and job["environment"] == "production"
     assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "read", "actions": "read"}
+    # The SPA was built in the site job (no id-token) and arrived verified against its checksum.
+    site = result["jobs"]["site"]
+    assert site["result"] == "success" and site["permissions"] == {"contents": "read"}
+    assert re.fullmatch(r"[0-9a-f]{64}", site["outputs"]["sha256"]), site["outputs"]
+    assert [v["outcome"] for v in job["steps"].values() if v.get("name") == "Verify the SPA"] == ["success"]
     # A direct push (no pull request merged it): no reviewed plan, a fresh one, and the summary says why.
     assert "plan" not in job["steps"]["reviewed"]["outputs"]
     steps = job["steps"]
@@ -532,7 +537,8 @@ def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, 
     assert "someone-else/spa-ecs" in summary and "no OIDC token" in summary and "may not comment" in summary
     log = (out / "logs" / "rehearsal.log").read_text()
     assert "deckhand plan: not run for a fork (someone-else/spa-ecs)" in log and "no plan and no PR comment" in log
-    assert not (work / "artifacts" / result["run_id"]).exists()
+    # the site job built the PR's SPA (no credentials there); no plan was kept
+    assert sorted(p.name for p in (work / "artifacts" / result["run_id"]).iterdir()) == ["site"]
     # No comment, no request about the PR at all; no AWS session; nothing in AWS changed.
     assert comments(github_api, pr) == [] and api_requests(github_api, pr, api_since) == []
     assert assumed_role_calls(aws_since) == {}
