@@ -173,9 +173,17 @@ export class SpaEcsStack extends Stack {
       ipAddresses: ec2.IpAddresses.cidr('10.40.0.0/16'),
       availabilityZones: this.azs.slice(0, 2),
       natGateways: 0,
-      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false }],
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
+        // The ALB's own subnets: no route beyond the VPC (no internet gateway route, no NAT). Only
+        // CloudFront reaches it, through its VPC origin (see the Distribution below).
+        { name: 'origin', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+      ],
       // Both of these would add a Lambda-backed custom resource.
       restrictDefaultSecurityGroup: false,
+      // The instances' public subnets use it; a CloudFront VPC origin also requires the VPC to have
+      // one attached, though its traffic never crosses it ("Restrict access with VPC origins",
+      // CloudFront developer guide, prerequisites).
       createInternetGateway: true,
     });
     const flowLogGroup = new logs.LogGroup(this, 'VpcFlowLogs', {
@@ -193,8 +201,11 @@ export class SpaEcsStack extends Stack {
       description: `${names.base} ALB: HTTP from CloudFront origin-facing addresses only`,
       allowAllOutbound: false,
     });
-    // One rule referencing the managed prefix list (it weighs ~55 rules against the 60-rule quota:
-    // add no other ingress rule to this group).
+    // The ALB is internal: only CloudFront's VPC origin reaches it, from CloudFront's origin-facing
+    // addresses. One rule referencing the managed prefix list (it weighs ~55 rules against the
+    // 60-rule quota: add no other ingress rule to this group). Once the VPC origin exists, AWS also
+    // creates the security group CloudFront-VPCOrigins-Service-SG in the VPC, a narrower source
+    // this rule can be moved to (README "CloudFront reaches the API through a VPC origin").
     albSecurityGroup.addIngressRule(
       ec2.Peer.prefixList(prefixListId.valueAsString),
       ec2.Port.tcp(80),
@@ -331,11 +342,15 @@ export class SpaEcsStack extends Stack {
     });
 
     // ---------------------------------------------------------------- ALB
+    // Internal, in the isolated subnets: no address on the internet. CloudFront reaches it through
+    // a VPC origin ("Restrict access to Application Load Balancers" and "Restrict access with VPC
+    // origins", CloudFront developer guide), so a request never crosses the internet between the
+    // edge and the ALB.
     const alb = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
       vpc,
-      internetFacing: true,
+      internetFacing: false,
       securityGroup: albSecurityGroup,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       dropInvalidHeaderFields: true,
     });
     const listener = alb.addListener('HttpListener', {
@@ -408,10 +423,14 @@ export class SpaEcsStack extends Stack {
       // READ + LIST: a missing key is a true 404 instead of S3's 403.
       originAccessLevels: [cloudfront.AccessLevel.READ, cloudfront.AccessLevel.LIST],
     });
-    const apiOrigin = new origins.LoadBalancerV2Origin(alb, {
-      // No certificate for the ALB's own name: CloudFront -> ALB is HTTP on port 80, guarded by the
-      // prefix-list security group and the secret header. See README "Custom domain".
+    // A CloudFront VPC origin: CloudFront reaches the internal ALB through an interface it places in
+    // the VPC, over AWS's network, never the internet; HTTP on port 80 stays inside it (the ALB has
+    // no certificate for its *.elb.amazonaws.com name). The secret header stays as a second check
+    // (the listener forwards only with it), e.g. against another client inside the VPC.
+    const apiOrigin = origins.VpcOrigin.withApplicationLoadBalancer(alb, {
+      vpcOriginName: `${names.base}-api-${props.region}`,
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+      httpPort: 80,
       customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerifySecret.valueAsString },
       readTimeout: Duration.seconds(30),
     });

@@ -22,23 +22,24 @@ describe('network', () => {
     });
   });
 
-  test('AWS::EC2::Subnet: two public subnets in two explicit AZs, no NAT', () => {
+  test('AWS::EC2::Subnet: two public and two isolated subnets in two explicit AZs, no NAT', () => {
     const subnets = logicalIds(json, 'AWS::EC2::Subnet').map((id) => json.Resources[id].Properties ?? {});
-    assert.equal(subnets.length, 2);
-    assert.deepEqual(subnets.map((s) => s.AvailabilityZone).sort(), ['us-east-1a', 'us-east-1b']);
+    assert.equal(subnets.length, 4);
+    assert.deepEqual(subnets.map((s) => s.AvailabilityZone).sort(), ['us-east-1a', 'us-east-1a', 'us-east-1b', 'us-east-1b']);
     for (const s of subnets) assert.equal(s.MapPublicIpOnLaunch, false);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
   });
 
-  test('AWS::EC2::RouteTable + SubnetRouteTableAssociation + Route: default route to the internet gateway', () => {
-    template.resourceCountIs('AWS::EC2::RouteTable', 2);
-    template.resourceCountIs('AWS::EC2::SubnetRouteTableAssociation', 2);
+  test('AWS::EC2::RouteTable + SubnetRouteTableAssociation + Route: the public subnets route to the internet gateway, the isolated ones nowhere', () => {
+    template.resourceCountIs('AWS::EC2::RouteTable', 4);
+    template.resourceCountIs('AWS::EC2::SubnetRouteTableAssociation', 4);
     const routes = template.findResources('AWS::EC2::Route', {
       Properties: { DestinationCidrBlock: '0.0.0.0/0', GatewayId: ref('AWS::EC2::InternetGateway') },
     });
     assert.equal(Object.keys(routes).length, 2);
+    template.resourceCountIs('AWS::EC2::Route', 2);
     const tables = new Set(logicalIds(json, 'AWS::EC2::SubnetRouteTableAssociation').map((id) => JSON.stringify(json.Resources[id].Properties?.RouteTableId)));
-    assert.equal(tables.size, 2, 'each subnet has its own route table');
+    assert.equal(tables.size, 4, 'each subnet has its own route table');
   });
 
   test('AWS::EC2::FlowLog: VPC flow logs (rejected traffic) to CloudWatch Logs', () => {
@@ -120,7 +121,7 @@ describe('ECS', () => {
     const [, asg] = only(json, 'AWS::AutoScaling::AutoScalingGroup');
     assert.deepEqual(
       asg.Properties?.VPCZoneIdentifier,
-      logicalIds(json, 'AWS::EC2::Subnet').map((id) => ({ Ref: id })),
+      logicalIds(json, 'AWS::EC2::Subnet').filter((id) => id.includes('public')).map((id) => ({ Ref: id })),
       'the two public subnets',
     );
   });
@@ -208,9 +209,10 @@ describe('ECS', () => {
 });
 
 describe('ALB', () => {
-  test('AWS::ElasticLoadBalancingV2::LoadBalancer: internet-facing, ALB security group, drops invalid headers', () => {
+  test('AWS::ElasticLoadBalancingV2::LoadBalancer: internal, in the isolated subnets, ALB security group, drops invalid headers', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
-      Scheme: 'internet-facing',
+      Scheme: 'internal',
+      Subnets: logicalIds(json, 'AWS::EC2::Subnet').filter((id) => id.includes('origin')).map((id) => ({ Ref: id })),
       Type: 'application',
       SecurityGroups: [{ 'Fn::GetAtt': [roleIdFor(json, stack, 'AlbSecurityGroup'), 'GroupId'] }],
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
@@ -312,12 +314,12 @@ describe('S3 + CloudFront', () => {
     });
   });
 
-  test('AWS::CloudFront::Distribution: S3 via OAC + SPA router on the default behaviour, /api/* to the ALB with the secret header', () => {
+  test('AWS::CloudFront::Distribution: S3 via OAC + SPA router on the default behaviour, /api/* to the ALB (VPC origin) with the secret header', () => {
     const [, dist] = only(json, 'AWS::CloudFront::Distribution');
     const cfg = dist.Properties?.DistributionConfig as Record<string, any>;
     const origins = cfg.Origins as Record<string, any>[];
     const s3Origin = origins.find((o) => o.S3OriginConfig);
-    const albOrigin = origins.find((o) => o.CustomOriginConfig);
+    const albOrigin = origins.find((o) => o.VpcOriginConfig);
     assert.ok(s3Origin && albOrigin);
     assert.deepEqual(s3Origin.OriginAccessControlId, getAtt('AWS::CloudFront::OriginAccessControl', 'Id'));
     assert.deepEqual(s3Origin.S3OriginConfig, { OriginAccessIdentity: '' });

@@ -30,6 +30,61 @@ describe('security properties', () => {
     template.resourcePropertiesCountIs('AWS::ElasticLoadBalancingV2::Listener', { Protocol: 'HTTP' }, 1);
   });
 
+  test('no load balancer on the internet: the ALB is internal, in subnets with no route beyond the VPC', () => {
+    const lbs = Object.values(json.Resources).filter((r) => r.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    assert.equal(lbs.length, 1);
+    for (const lb of lbs) {
+      assert.equal(lb.Properties?.Scheme, 'internal', 'internet-facing load balancer');
+      const subnets = (lb.Properties?.Subnets as { Ref: string }[]).map((x) => x.Ref);
+      assert.equal(subnets.length, 2);
+      for (const subnet of subnets) {
+        assert.equal(json.Resources[subnet].Properties?.MapPublicIpOnLaunch, false, subnet);
+        // the subnet's route tables: no route at all besides the implicit local one (no IGW, no NAT)
+        const tables = Object.values(json.Resources)
+          .filter((r) => r.Type === 'AWS::EC2::SubnetRouteTableAssociation' && (r.Properties?.SubnetId as { Ref: string }).Ref === subnet)
+          .map((r) => (r.Properties?.RouteTableId as { Ref: string }).Ref);
+        assert.equal(tables.length, 1, subnet);
+        const routes = Object.values(json.Resources).filter(
+          (r) => r.Type === 'AWS::EC2::Route' && (r.Properties?.RouteTableId as { Ref: string }).Ref === tables[0],
+        );
+        assert.deepEqual(routes, [], `${subnet} routes beyond the VPC`);
+      }
+    }
+  });
+
+  test('no origin is reached over the internet in clear: S3 through OAC, the API through a VPC origin', () => {
+    const [, dist] = only(json, 'AWS::CloudFront::Distribution');
+    const origins = (dist.Properties?.DistributionConfig as { Origins: Record<string, any>[] }).Origins;
+    assert.equal(origins.length, 2);
+    for (const o of origins) {
+      const custom = o.CustomOriginConfig as Record<string, unknown> | undefined;
+      // a custom (internet) origin would have to be HTTPS only; there is none
+      assert.ok(!custom || custom.OriginProtocolPolicy === 'https-only', `origin ${o.Id} over the internet in clear: ${JSON.stringify(custom)}`);
+      assert.ok(o.S3OriginConfig || o.VpcOriginConfig, `origin ${o.Id} is neither S3 (OAC) nor a VPC origin`);
+      if (o.S3OriginConfig) assert.ok(o.OriginAccessControlId, 'S3 through OAC');
+    }
+    const api = origins.find((o) => o.VpcOriginConfig);
+    const [vpcOriginId, vpcOrigin] = only(json, 'AWS::CloudFront::VpcOrigin');
+    assert.deepEqual(api?.VpcOriginConfig.VpcOriginId, { 'Fn::GetAtt': [vpcOriginId, 'Id'] });
+    const endpoint = vpcOrigin.Properties?.VpcOriginEndpointConfig as Record<string, unknown>;
+    assert.deepEqual(endpoint.Arn, { Ref: only(json, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0] });
+    assert.equal(endpoint.OriginProtocolPolicy, 'http-only', 'HTTP inside the VPC: the ALB has no certificate');
+    assert.deepEqual(api?.DomainName, { 'Fn::GetAtt': [only(json, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0], 'DNSName'] });
+    // a CloudFront VPC origin needs an internet gateway attached to the VPC (not routed to by the ALB's subnets)
+    only(json, 'AWS::EC2::VPCGatewayAttachment');
+  });
+
+  test('the instances admit only the ALB security group', () => {
+    const instanceSg = roleIdFor(json, stack, 'InstanceSecurityGroup');
+    const albSg = roleIdFor(json, stack, 'AlbSecurityGroup');
+    const ingress = Object.values(json.Resources).filter(
+      (r) => r.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(r.Properties?.GroupId).includes(instanceSg),
+    );
+    assert.equal(ingress.length, 1);
+    assert.deepEqual(ingress[0].Properties?.SourceSecurityGroupId, { 'Fn::GetAtt': [albSg, 'GroupId'] });
+    assert.equal(json.Resources[instanceSg].Properties?.SecurityGroupIngress, undefined);
+  });
+
   test('instances require IMDSv2 and have no SSH key', () => {
     const [, lt] = only(json, 'AWS::EC2::LaunchTemplate');
     const data = lt.Properties?.LaunchTemplateData as Record<string, any>;

@@ -56,6 +56,28 @@ assert got == want, f"ALB security group ingress: {got}, want {want}"
 print(f"ALB security group ingress: tcp/80 from {sys.argv[2]} only")
 PY
 
+log "infra: the ALB is internal and CloudFront reaches it through its VPC origin (no origin over the internet in clear)"
+aws_local cloudformation describe-stack-resources --stack-name "$stack" > "$OUT/resources.json"
+alb_arn="$(python3 -c 'import json,sys; [r] = [r for r in json.load(open(sys.argv[1]))["StackResources"] if r["ResourceType"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"]; print(r["PhysicalResourceId"])' "$OUT/resources.json")"
+aws_local elbv2 describe-load-balancers --load-balancer-arns "$alb_arn" --query 'LoadBalancers[0]' > "$OUT/alb.json"
+aws_local cloudfront get-distribution --id "$(output DistributionId)" --query 'Distribution.DistributionConfig.Origins.Items' > "$OUT/origins.json"
+python3 - "$OUT/resources.json" "$OUT/alb.json" "$OUT/origins.json" <<'PY'
+import json, sys
+resources = json.load(open(sys.argv[1]))["StackResources"]
+alb, origins = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+assert alb["Scheme"] == "internal", f"the ALB is {alb['Scheme']}"
+isolated = {r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::EC2::Subnet" and "originSubnet" in r["LogicalResourceId"]}
+got = {z["SubnetId"] for z in alb["AvailabilityZones"]}
+assert got == isolated and len(got) == 2, f"ALB subnets {got}, the isolated ones {isolated}"
+[vpc_origin] = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::CloudFront::VpcOrigin"]
+api = [o for o in origins if o.get("VpcOriginConfig")]
+assert [o["VpcOriginConfig"]["VpcOriginId"] for o in api] == [vpc_origin], origins
+assert api[0]["DomainName"] == alb["DNSName"], (api[0]["DomainName"], alb["DNSName"])
+clear = [o["Id"] for o in origins if (o.get("CustomOriginConfig") or {}).get("OriginProtocolPolicy") not in (None, "https-only")]
+assert clear == [], f"origins reached over the internet in clear: {clear}"
+print(f"ALB internal in {sorted(got)}; /api/* origin: VPC origin {vpc_origin}; no custom origin over HTTP")
+PY
+
 log "infra: deckhand status --stack $stack"
 bin="$(deckhand_bin)"
 "$bin" status --stack "$stack" | tee "$OUT/status.txt"

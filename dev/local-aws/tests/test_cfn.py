@@ -223,3 +223,48 @@ def test_update_stack_applies_a_role_s_new_trust_policy(aws) -> None:
     assert sub() == "repo:o@1/r@2:environment:production"
     got = aws("iam", "get-role", "--role-name", role)["Role"]
     assert (got["MaxSessionDuration"], got.get("Description")) == (7200, "deploy")
+
+
+def _vpc_origin_template(arn: Any) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.77.0.0/16"}},
+            "A": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.77.1.0/24", "AvailabilityZone": "us-east-1a"}},
+            "B": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.77.2.0/24", "AvailabilityZone": "us-east-1b"}},
+            "Alb": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+                    "Properties": {"Scheme": "internal", "Type": "application", "Subnets": [{"Ref": "A"}, {"Ref": "B"}]}},
+            "Origin": {"Type": "AWS::CloudFront::VpcOrigin", "Properties": {"VpcOriginEndpointConfig": {
+                "Name": "api", "Arn": arn, "HTTPPort": 80, "OriginProtocolPolicy": "http-only", "OriginSSLProtocols": ["TLSv1.2"]}}},
+            "Dist": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {
+                "Enabled": True,
+                "Origins": [{"Id": "api", "DomainName": {"Fn::GetAtt": ["Alb", "DNSName"]},
+                             "VpcOriginConfig": {"VpcOriginId": {"Fn::GetAtt": ["Origin", "Id"]}, "OriginReadTimeout": 30}}],
+                "DefaultCacheBehavior": {"TargetOriginId": "api", "ViewerProtocolPolicy": "redirect-to-https",
+                                         "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"}}}},
+        },
+        "Outputs": {"DistributionId": {"Value": {"Ref": "Dist"}}, "OriginId": {"Value": {"Ref": "Origin"}},
+                    "OriginArn": {"Value": {"Fn::GetAtt": ["Origin", "Arn"]}}},
+    }
+
+
+def test_a_vpc_origin_points_the_distribution_at_an_internal_load_balancer(aws) -> None:
+    """AWS::CloudFront::VpcOrigin (moto has none): Ref/Id and Arn, the distribution origin's
+    VpcOriginConfig as GetDistribution returns it; an endpoint that is no load balancer is refused."""
+    name = unique("vpco")
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", json.dumps(_vpc_origin_template({"Ref": "Alb"})))
+    desc = aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]
+    assert desc["StackStatus"] == "CREATE_COMPLETE", desc
+    out = {o["OutputKey"]: o["OutputValue"] for o in desc["Outputs"]}
+    assert out["OriginId"].startswith("vo_") and out["OriginArn"] == f"arn:aws:cloudfront::123456789012:vpcorigin/{out['OriginId']}"
+    [origin] = aws("cloudfront", "get-distribution", "--id", out["DistributionId"])["Distribution"]["DistributionConfig"]["Origins"]["Items"]
+    assert origin["VpcOriginConfig"] == {"VpcOriginId": out["OriginId"], "OriginReadTimeout": 30}
+    assert "CustomOriginConfig" not in origin
+    bad = unique("vpcobad")
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/nothing/0123456789abcdef"
+    try:
+        aws("cloudformation", "create-stack", "--stack-name", bad, "--template-body", json.dumps(_vpc_origin_template(arn)))
+    except AwsCliError as e:
+        assert "is not a load balancer" in e.stderr
+        return
+    status = aws("cloudformation", "describe-stacks", "--stack-name", bad)["Stacks"][0]
+    assert status["StackStatus"].endswith("FAILED"), status

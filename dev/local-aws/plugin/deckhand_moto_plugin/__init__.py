@@ -13,13 +13,15 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from . import bucket_policy, cfn, cfn_task_roles, ecr_bridge, ecs_patch, fixes, s3_conditional, web_identity, wsgi
+    from . import (bucket_policy, cfn, cfn_task_roles, cfn_vpc_origin, ecr_bridge, ecs_patch, fixes, s3_conditional,
+                   web_identity, wsgi)
 
     wsgi.install()
     web_identity.install()
     cfn_task_roles.install()
     ecs_patch.install()
     fixes.install()
+    cfn_vpc_origin.install()
     cfn.install()
     ecr_bridge.install()
     bucket_policy.install()

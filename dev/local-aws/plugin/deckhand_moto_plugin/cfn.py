@@ -75,6 +75,10 @@ def _origin(o: dict[str, Any]) -> dict[str, Any]:
         protocols = c.pop("OriginSSLProtocols", None) or ["TLSv1.2"]
         c["OriginSslProtocols"] = {"Quantity": len(protocols), "Items": protocols}
         out["CustomOriginConfig"] = c
+    if "VpcOriginConfig" in o:
+        from .cfn_vpc_origin import vpc_origin_config
+
+        out["VpcOriginConfig"] = vpc_origin_config(o["Id"], o["VpcOriginConfig"])
     headers = o.get("OriginCustomHeaders") or []
     out["CustomHeaders"] = {"Quantity": len(headers), "Items": headers}
     return out
