@@ -179,11 +179,12 @@ fn lock_exists(w: &World) -> bool {
     })
 }
 
-/// The exit code the signal must give, and that it came in time (the runner sends SIGTERM
-/// 7.5 s after SIGINT, and kills 2.5 s later).
+/// The exit code the signal must give, and that it came before the runner's kill: it sends
+/// SIGTERM 7.5 s after SIGINT and kills 2.5 s later (deckhand gives itself 6 s; the bound here is
+/// the kill, not a speed target, so a loaded machine does not fail it).
 fn stopped_in_time(code: Option<i32>, took: Duration, want: i32, err: &str) {
     assert_eq!(code, Some(want), "{err}");
-    assert!(took < Duration::from_millis(7500), "took {took:?}:\n{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}:\n{err}");
 }
 
 #[test]
