@@ -16,6 +16,7 @@ mod deploy_plan;
 mod docker_path;
 mod frontend;
 mod gc;
+mod gc_edges;
 mod github;
 mod hardening;
 mod image;

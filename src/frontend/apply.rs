@@ -50,8 +50,12 @@ pub(crate) async fn upload(
         };
         if let Some(mut etag) = etag {
             let mut owned = plan.live.owned.clone();
-            if owned.before_upload(&plan.manifest, &plan.gc.adopt, &plan.gc.disown)
-                || etag.is_none()
+            if owned.before_upload(
+                &plan.manifest,
+                &plan.gc.adopt,
+                &plan.gc.disown,
+                plan.live.live_version.as_ref(),
+            ) || etag.is_none()
             {
                 etag =
                     Some(site::ownership::write(ctx, &plan.bucket, &owned, etag.as_deref()).await?);

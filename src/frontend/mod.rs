@@ -18,9 +18,10 @@ use crate::aws::AwsContext;
 use crate::config::Frontend;
 use crate::plan::DeployOptions;
 use crate::plan::fingerprint::SitePrint;
-use crate::plan::ownership::OwnedFrom;
+use crate::plan::ownership::{OwnedFrom, SiteVersion};
 use crate::plan::site::SitePlan;
 use crate::release::history::History;
+use crate::release::{ReleaseRecord, ReleaseStatus};
 
 /// Scans the directory, reads the live state (the live site's release, one ListObjectsV2 pass,
 /// the ownership index — rebuilt from the release records when there is none yet), and plans; a
@@ -46,6 +47,7 @@ pub(crate) async fn plan(
         observed.live.owned_from = OwnedFrom::Records;
     }
     crate::site::ownership::confirm(ctx, &cfg.bucket, &mut observed.live).await?;
+    observed.live.live_version = live_version(last.as_ref(), &cfg.bucket);
     let mut site = plan::plan_from(cfg, observed, last.as_ref());
     if let Some(h) = history
         && !site.is_empty()
@@ -54,6 +56,19 @@ pub(crate) async fn plan(
         plan::collect(cfg, &mut site, &kept, chrono::Utc::now().timestamp());
     }
     Ok(site)
+}
+
+/// The site version of `record` (the release whose site is live) when it published to `bucket`.
+pub(crate) fn live_version(record: Option<&ReleaseRecord>, bucket: &str) -> Option<SiteVersion> {
+    let r = record?;
+    let site = r
+        .site
+        .as_ref()
+        .filter(|s| s.bucket == bucket && s.status == ReleaseStatus::Succeeded)?;
+    Some(SiteVersion {
+        digest: crate::plan::ownership::version_of(&site.files),
+        release: r.id.clone(),
+    })
 }
 
 /// The bucket's fingerprint as it is now (one ListObjectsV2 pass, split at the plan's keys).

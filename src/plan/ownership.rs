@@ -103,14 +103,24 @@ impl Ownership {
     /// Before the first upload: every key of `manifest` becomes deckhand's with its sha256 (the
     /// ETag stays the one of the bytes deckhand put there before, until the upload reports the
     /// new one), every adopted key with the ETag it was listed with, and the disowned keys leave.
-    /// Returns whether anything changed.
+    /// `live` is the site version live now: it goes first in `versions` (the release that
+    /// published it may have stopped before its own index write: killed or cancelled after its
+    /// record). Returns whether anything changed.
     pub(crate) fn before_upload(
         &mut self,
         manifest: &BTreeMap<String, ManifestEntry>,
         adopt: &BTreeMap<String, String>,
         disown: &[String],
+        live: Option<&SiteVersion>,
     ) -> bool {
         let before = self.clone();
+        if let Some(v) = live
+            && self.versions.first().map(|f| &f.digest) != Some(&v.digest)
+        {
+            self.versions.retain(|f| f.digest != v.digest);
+            self.versions.insert(0, v.clone());
+            self.versions.truncate(VERSIONS_REMEMBERED);
+        }
         for key in disown {
             self.keys.remove(key);
         }
@@ -209,11 +219,11 @@ mod tests {
     fn a_key_is_owned_before_its_upload_and_gets_its_etag_after() {
         let mut o = Ownership::default();
         let m1 = manifest(&[("index.html", "h1", None), ("a.js", "a1", None)]);
-        assert!(o.before_upload(&m1, &BTreeMap::new(), &[]));
+        assert!(o.before_upload(&m1, &BTreeMap::new(), &[], None));
         assert_eq!(o.keys["a.js"].sha256.as_deref(), Some("a1"));
         assert_eq!(o.keys["a.js"].etag, None, "not uploaded yet");
         // Nothing new: no write.
-        assert!(!o.before_upload(&m1, &BTreeMap::new(), &[]));
+        assert!(!o.before_upload(&m1, &BTreeMap::new(), &[], None));
         let m1 = manifest(&[
             ("index.html", "h1", Some("eh1")),
             ("a.js", "a1", Some("ea1")),
@@ -224,7 +234,7 @@ mod tests {
 
         // Release 2 drops a.js and changes index.html.
         let m2 = manifest(&[("index.html", "h2", None), ("b.js", "b2", None)]);
-        o.before_upload(&m2, &BTreeMap::new(), &[]);
+        o.before_upload(&m2, &BTreeMap::new(), &[], None);
         assert_eq!(
             o.keys["index.html"].etag.as_deref(),
             Some("eh1"),
@@ -271,12 +281,42 @@ mod tests {
                 unreferenced_since: Some(5),
             },
         );
-        assert!(o.before_upload(&BTreeMap::new(), &adopt, &["drifted.js".into()]));
+        assert!(o.before_upload(&BTreeMap::new(), &adopt, &["drifted.js".into()], None));
         assert_eq!(o.keys["old.js"].etag.as_deref(), Some("e-old"));
         assert_eq!(o.keys["old.js"].sha256, None);
         assert!(!o.keys.contains_key("drifted.js"));
         o.after_publish(&BTreeMap::new(), "r", &[], 9);
         assert_eq!(o.keys["old.js"].unreferenced_since, Some(9));
+    }
+
+    #[test]
+    fn the_live_version_goes_first_before_the_upload_even_if_its_release_never_wrote_the_index() {
+        let v = |d: &str, r: &str| SiteVersion {
+            digest: d.into(),
+            release: r.into(),
+        };
+        let mut o = Ownership {
+            versions: vec![v("a", "r1")],
+            ..Ownership::default()
+        };
+        // r2 published version b, wrote its record and was killed before its own index write:
+        // r3 plans with b live. b goes first (and is written before r3's upload), then r3's own.
+        let m3 = manifest(&[("index.html", "h3", None)]);
+        assert!(o.before_upload(&m3, &BTreeMap::new(), &[], Some(&v("b", "r2"))));
+        assert_eq!(o.versions, [v("b", "r2"), v("a", "r1")]);
+        o.after_publish(&m3, "r3", &[], 1);
+        let order: Vec<_> = o.versions.iter().map(|x| x.release.as_str()).collect();
+        assert_eq!(order, ["r3", "r2", "r1"]);
+        // Already first: nothing to write for it. A rollback to a (its finish killed): moved up.
+        assert!(!o.before_upload(
+            &m3,
+            &BTreeMap::new(),
+            &[],
+            o.versions.first().cloned().as_ref()
+        ));
+        o.before_upload(&m3, &BTreeMap::new(), &[], Some(&v("a", "r4")));
+        let order: Vec<_> = o.versions.iter().map(|x| x.release.as_str()).collect();
+        assert_eq!(order, ["r4", "r3", "r2"]);
     }
 
     #[test]

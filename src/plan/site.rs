@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use super::gc::{EXAMPLES, Foreign, GcPolicy, Retry};
-use super::ownership::{OwnedFrom, Ownership};
+use super::ownership::{OwnedFrom, Ownership, SiteVersion};
 use crate::release::ManifestEntry;
 
 /// The headers an object is published with. Part of change detection.
@@ -49,6 +49,10 @@ pub(crate) struct Live {
     /// The index as read (or rebuilt from the release records), and where it came from.
     pub(crate) owned: Ownership,
     pub(crate) owned_from: OwnedFrom,
+    /// The site version live when the plan was made (the newest release record's published
+    /// site): the index's list of versions must name it first before this release goes up, even
+    /// when the release that published it stopped before rewriting the index (killed, cancelled).
+    pub(crate) live_version: Option<SiteVersion>,
 }
 
 /// An HTML entry point (published last, never immutable).

@@ -197,6 +197,7 @@ pub(crate) async fn run(
                 })
             });
             let current_site = current.and_then(|r| r.site.as_ref());
+            live.live_version = crate::frontend::live_version(current, &site.bucket);
             let pending = current.and_then(|r| {
                 r.site
                     .as_ref()

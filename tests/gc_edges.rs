@@ -1,0 +1,112 @@
+//! Garbage collection and the ownership index at the edges a review found: a deploy that stops
+//! after its record (SIGKILL, a cancel) still counts as a site version, and what the world does to
+//! the bucket meanwhile.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use crate::common;
+use crate::site;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::deckhand;
+use site::{Fault, Fixture, fault_proxy, key_of, keys};
+
+fn run(cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = deckhand()
+        .env("CI", "true")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn deploy(cfg: &Path) -> String {
+    let (code, out, err) = run(cfg, &["deploy", "--only", "frontend"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+/// Runs `deckhand deploy --only frontend` with S3 behind a proxy that holds the `nth` (from 1)
+/// PutObject of `key` until the deploy is killed (SIGKILL), then kills it there.
+fn deploy_killed_at_put(fx: &Fixture, cfg: &Path, key: &str, nth: usize) {
+    let path = format!("/{}/{key}", fx.bucket);
+    let seen = Arc::new(AtomicUsize::new(0));
+    let stalled = Arc::new(AtomicBool::new(false));
+    let flag = stalled.clone();
+    let proxy = fault_proxy(&common::endpoint(), move |_, method, p| {
+        if method == "PUT"
+            && p.split('?').next() == Some(path.as_str())
+            && seen.fetch_add(1, Ordering::SeqCst) + 1 == nth
+        {
+            flag.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        Fault::Pass
+    });
+    let cfg = cfg.display().to_string();
+    let mut child = site::spawn_deckhand(
+        &["deploy", "--only", "frontend", "--config", &cfg],
+        &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
+    );
+    let started = Instant::now();
+    while !stalled.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the deploy never reached PutObject #{nth} of {key}"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the deploy ended ({status}) before PutObject #{nth} of {key}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, _, err) = run(Path::new(&cfg), &["unlock", "--force"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// keep-releases counts the distinct site versions in the order they were live. A deploy killed
+/// after writing its record but before rewriting the ownership index (where the list of site
+/// versions lives) was live all the same: it must keep its place in that order. Before the fix,
+/// the index never learnt of it; two deploys later it was neither the live site nor in the
+/// index's list, so its files were collected while an older version's were kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_version_killed_after_its_record_keeps_its_place_among_the_kept() {
+    let fx = Fixture::new(false).await;
+    let cfg = fx.config("  keep-releases: 3\n  gc-grace: 0s\n");
+    let v1 = fx.build(1, false);
+    deploy(&cfg);
+    // v2: its record is written, then it is killed at its second index write (after the record).
+    let v2 = fx.build(2, false);
+    deploy_killed_at_put(&fx, &cfg, "_deckhand/ownership.json", 2);
+    assert_eq!(fx.release_ids().await.len(), 2, "v2 is recorded");
+    fx.build(3, false);
+    deploy(&cfg);
+    fx.build(4, false);
+    let out = deploy(&cfg);
+    // Live order: v4, v3, v2, v1. keep-releases 3: v4, v3 and v2 stay; v1 goes.
+    let live = keys(&fx.bucket).await;
+    let v2_chunk = key_of(&v2, "assets/index-", ".js");
+    let v1_chunk = key_of(&v1, "assets/index-", ".js");
+    assert!(
+        live.contains(&v2_chunk),
+        "v2 was live two versions ago: {v2_chunk} must stay\n{out}"
+    );
+    assert!(
+        !live.contains(&v1_chunk),
+        "v1 is the fourth version back: {v1_chunk} goes\n{out}"
+    );
+}
