@@ -110,3 +110,68 @@ async fn a_site_version_killed_after_its_record_keeps_its_place_among_the_kept()
         "v1 is the fourth version back: {v1_chunk} goes\n{out}"
     );
 }
+
+/// Garbage collection decides when planning which of deckhand's files to delete; it deletes them
+/// after the upload, the record and the invalidation (minutes, with `invalidation.wait`). A person
+/// who overwrites one of them meanwhile (a hotfix) made it theirs: the delete is conditional on the
+/// ETag deckhand planned with (S3's conditional deletes), so their bytes stay, and the index no
+/// longer claims the key. Before the fix, DeleteObjects deleted whatever was there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_overwritten_by_hand_while_the_deploy_runs_is_not_collected() {
+    let fx = Fixture::new(false).await;
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
+    let v1 = fx.build(1, false);
+    deploy(&cfg);
+    fx.build(2, false);
+    deploy(&cfg);
+    fx.build(3, false);
+    let v1_chunk = key_of(&v1, "assets/index-", ".js");
+    let (code, plan, err) = run(&cfg, &["deploy", "--only", "frontend", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.contains(&format!("      - {v1_chunk}")), "{plan}");
+
+    // v3 holds on its record's PutObject (after the lock, the re-read and the upload).
+    let records = format!("/{}/_deckhand/releases/", fx.bucket);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
+    let (flag, gate) = (stalled.clone(), go.clone());
+    let proxy = fault_proxy(&common::endpoint(), move |_, method, p| {
+        if method == "PUT" && p.starts_with(&records) && !flag.swap(true, Ordering::SeqCst) {
+            while !gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Fault::Pass
+    });
+    let cfg_path = cfg.display().to_string();
+    let child = site::spawn_deckhand(
+        &["deploy", "--only", "frontend", "--config", &cfg_path],
+        &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())],
+    );
+    let started = Instant::now();
+    while !stalled.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "never wrote its record"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    site::put_foreign(&fx.bucket, &v1_chunk, b"console.log('hotfix')\n").await;
+    go.store(true, Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        keys(&fx.bucket).await.contains(&v1_chunk),
+        "the person's file was deleted\n{stderr}"
+    );
+    assert_eq!(
+        site::body(&fx.bucket, &v1_chunk).await,
+        b"console.log('hotfix')\n"
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&v1_chunk) && stderr.contains("changed since"),
+        "the deploy says which file it kept and why\n{stderr}"
+    );
+    assert!(!site::owned_keys(&fx.bucket).await.contains(&v1_chunk));
+}

@@ -287,10 +287,33 @@ async fn collect(
     plan: &SitePlan,
 ) -> Result<String, FrontendError> {
     let gc = &plan.gc;
+    let mut kept = Vec::new();
     if !gc.delete.is_empty() {
-        site::gc::delete(ctx, &plan.bucket, &gc.delete).await?;
+        // Each delete is conditional on the ETag the plan saw (the listing's).
+        let keys: Vec<(String, Option<String>)> = gc
+            .delete
+            .iter()
+            .map(|k| {
+                let listed = match k.strip_prefix(crate::release::OBJECTS_PREFIX) {
+                    Some(sha) => plan.live.objects.get(sha),
+                    None => plan.live.site.get(k),
+                };
+                (k.clone(), listed.map(|o| o.etag.clone()))
+            })
+            .collect();
+        kept = site::gc::delete(ctx, &plan.bucket, &keys).await?;
     }
-    let mut text = format!("garbage collection deleted {} keys", gc.delete.len());
+    for (key, why) in &kept {
+        let line = format!(
+            "garbage collection kept {key}: it changed since this deploy planned (someone else's now, no longer deckhand's; {why})"
+        );
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
+    let mut text = format!(
+        "garbage collection deleted {} keys",
+        gc.delete.len() - kept.len()
+    );
     if gc.young > 0 {
         text.push_str(&format!(
             ", kept {} keys unreferenced for less than {}",

@@ -120,17 +120,31 @@ pub(crate) fn select(input: &GcInput<'_>) -> GcSelection {
     sel
 }
 
-/// Deletes keys with DeleteObjects, 1,000 per call.
+/// Deletes `keys` (key, the ETag the plan saw it with) with DeleteObjects, 1,000 per call, each
+/// conditional on its ETag (S3's conditional deletes, general purpose buckets included:
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html>): an object
+/// written since the plan (a person's hotfix) is someone else's now and stays. Returns the keys
+/// that stayed so (PreconditionFailed), with S3's message; a key already gone counts as deleted.
 pub(crate) async fn delete(
     ctx: &AwsContext,
     bucket: &str,
-    keys: &[String],
-) -> Result<(), SiteError> {
+    keys: &[(String, Option<String>)],
+) -> Result<Vec<(String, String)>, SiteError> {
     let s3 = super::client(ctx);
+    let mut kept = Vec::new();
     for chunk in keys.chunks(1000) {
         let objects = chunk
             .iter()
-            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .map(|(k, etag)| {
+                ObjectIdentifier::builder()
+                    .key(k)
+                    .set_e_tag(
+                        etag.as_ref()
+                            .filter(|e| !e.is_empty())
+                            .map(|e| format!("\"{e}\"")),
+                    )
+                    .build()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SiteError::Delete {
                 bucket: bucket.to_string(),
@@ -154,19 +168,30 @@ pub(crate) async fn delete(
                 bucket: bucket.to_string(),
                 message: ctx.call_error("s3", "DeleteObjects", e).to_string(),
             })?;
-        if let Some(first) = out.errors().first() {
+        let mut failed = Vec::new();
+        for e in out.errors() {
+            match e.code() {
+                Some("PreconditionFailed") => kept.push((
+                    e.key().unwrap_or_default().to_string(),
+                    e.message().unwrap_or_default().to_string(),
+                )),
+                Some("NoSuchKey") => {}
+                _ => failed.push(e),
+            }
+        }
+        if let Some(first) = failed.first() {
             return Err(SiteError::Delete {
                 bucket: bucket.to_string(),
                 message: format!(
                     "{} keys failed, first {}: {}",
-                    out.errors().len(),
+                    failed.len(),
                     first.key().unwrap_or_default(),
                     first.message().unwrap_or_default()
                 ),
             });
         }
     }
-    Ok(())
+    Ok(kept)
 }
 
 #[cfg(test)]

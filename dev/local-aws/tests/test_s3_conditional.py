@@ -105,3 +105,34 @@ def test_a_conditional_write_racing_another_write_conflicts() -> None:
     assert wrapped(Request({"If-Match": '"e"'}))[0] == 200
     assert wrapped(Request({}))[0] == 200
     assert calls == ["wrote", "wrote"]
+
+
+def test_delete_objects_honours_each_objects_etag(stack_env: dict[str, str], bucket: str) -> None:
+    """S3's conditional deletes: DeleteObjects deletes an object whose ETag is the one given, keeps
+    one whose ETag is another (PreconditionFailed in the answer's Errors, the rest deleted), and an
+    object without an ETag element is deleted unconditionally."""
+    s3 = client(stack_env)
+    e_same = s3.put_object(Bucket=bucket, Key="same", Body=b"1")["ETag"]
+    e_old = s3.put_object(Bucket=bucket, Key="changed", Body=b"deckhand's")["ETag"]
+    s3.put_object(Bucket=bucket, Key="changed", Body=b"a person's")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"3")
+    out = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [
+                {"Key": "same", "ETag": e_same},
+                {"Key": "changed", "ETag": e_old},
+                {"Key": "gone", "ETag": e_old},
+                {"Key": "plain"},
+            ],
+            "Quiet": True,
+        },
+    )
+    errors = {e["Key"]: e["Code"] for e in out.get("Errors", [])}
+    assert errors == {"changed": "PreconditionFailed", "gone": "NoSuchKey"}, out
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert left == {"changed"}
+    assert s3.get_object(Bucket=bucket, Key="changed")["Body"].read() == b"a person's"
+    # Every condition failing: nothing deleted, each named.
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "changed", "ETag": e_old}]})
+    assert [e["Code"] for e in out["Errors"]] == ["PreconditionFailed"] and not out.get("Deleted"), out
