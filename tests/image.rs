@@ -593,14 +593,18 @@ fn an_unreachable_registry_leaves_buildahs_own_copy_of_the_base() {
         &base,
         &dir.path().display().to_string(),
     ]);
-    let local = buildah(&[
-        "inspect",
-        "--type",
-        "image",
-        "--format",
-        "{{.FromImageDigest}}",
-        &base,
-    ]);
+    // Its image ID (the config's digest): what stays the same while the image does.
+    let local = format!(
+        "sha256:{}",
+        buildah(&[
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{.FromImageID}}",
+            &base
+        ])
+    );
     use_base(&w, &base);
     let (code, _, err) = w.deploy(&["--no-wait"]);
     buildah(&["rmi", "-f", &base]);

@@ -150,13 +150,17 @@ pub(crate) fn insecure(host: &str) -> bool {
     h == "localhost" || h == "127.0.0.1" || h == "[::1]" || h.starts_with("127.")
 }
 
-/// The digest of an image in buildah's or podman's local storage (`localhost/…` names an image
-/// there: containers-image's short-name rules), None when it is not there.
+/// The identity of an image in buildah's or podman's local storage (`localhost/…` names an image
+/// there: containers-image's short-name rules), None when it is not there: its image ID, the
+/// digest of its config (`sha256:…`). Not the manifest digest storage reports (`Digest`,
+/// buildah's `FromImageDigest`): that names one of the manifests storage keeps for the image, and
+/// it moved under the demo between two deploys (other work on the shared storage) while the image
+/// ID did not, so every deploy rebuilt.
 pub(crate) async fn local_image_digest(tool: Tool, image: &str) -> Option<String> {
     let format = match tool {
         Tool::Docker => return None,
-        Tool::Buildah => "{{.FromImageDigest}}",
-        Tool::Podman => "{{.Digest}}",
+        Tool::Buildah => "{{.FromImageID}}",
+        Tool::Podman => "{{.Id}}",
     };
     let out = builder_command(tool.program())
         .args(["inspect", "--type", "image", "--format", format, image])
@@ -165,9 +169,11 @@ pub(crate) async fn local_image_digest(tool: Tool, image: &str) -> Option<String
         .output()
         .await
         .ok()?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let id = id.strip_prefix("sha256:").unwrap_or(&id);
     out.status
         .success()
-        .then(|| valid_digest(String::from_utf8_lossy(&out.stdout).trim()))
+        .then(|| valid_digest(&format!("sha256:{id}")))
         .flatten()
 }
 
