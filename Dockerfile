@@ -87,6 +87,8 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Each binary starts with only what was copied (no shell in this image: exec form).
 RUN ["/usr/bin/git", "--version"]
 RUN ["/usr/local/bin/deckhand", "--version"]
+# The post step's name (no lock state here: it says so and exits 0).
+RUN ["/usr/local/bin/deckhand-post"]
 ENTRYPOINT ["/usr/local/bin/deckhand"]
 
 FROM runtime AS action
