@@ -628,3 +628,74 @@ fn an_unreachable_registry_leaves_buildahs_own_copy_of_the_base() {
         serde_json::json!([{"name": base, "digest": local}])
     );
 }
+
+/// Pushes an image index (manifest list) of `FROM scratch` images, one per platform, to `dest`;
+/// returns its digest.
+fn push_index(dest: &str, platforms: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("base.txt"), "index member").unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY base.txt /base.txt\n",
+    )
+    .unwrap();
+    let ctx = dir.path().display().to_string();
+    let list = format!("localhost/deckhand-test-{}", common::unique("idx"));
+    buildah(&["manifest", "create", &list]);
+    let mut members = Vec::new();
+    for p in platforms {
+        let local = format!("localhost/deckhand-test-{}", common::unique("member"));
+        buildah(&["bud", "--quiet", "--platform", p, "-t", &local, &ctx]);
+        buildah(&["manifest", "add", &list, &local]);
+        members.push(local);
+    }
+    let digest_file = dir.path().join("digest").display().to_string();
+    let target = format!("docker://{dest}");
+    buildah(&[
+        "manifest",
+        "push",
+        "--quiet",
+        "--all",
+        "--tls-verify=false",
+        "--digestfile",
+        &digest_file,
+        &list,
+        &target,
+    ]);
+    buildah(&["manifest", "rm", &list]);
+    for m in &members {
+        buildah(&["rmi", "-f", m]);
+    }
+    std::fs::read_to_string(digest_file)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// An index in ECR under the source tag (what `docker buildx` pushes, with attestations): the
+/// task's platform is picked from it, and an index without it is refused.
+#[test]
+fn an_index_in_ecr_is_read_for_the_tasks_platform() {
+    let w = World::new("img-index");
+    set_platform(&w, "ARM64");
+    let tag = plan_json(&w, &[])["source"]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let registry = common::stack_var("DECKHAND_REGISTRY");
+    let dest = format!("{registry}/{}:{tag}", w.repository);
+    push_index(&dest, &["linux/amd64", "linux/s390x"]);
+    let (code, _, err) = plan_text(&w, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("in ECR is an image for linux/amd64, linux/s390x, and task definition"),
+        "{err}"
+    );
+    let index = push_index(&dest, &["linux/amd64", "linux/arm64"]);
+    let plan = plan_json(&w, &[]);
+    assert_eq!(
+        plan["image"],
+        serde_json::json!({"action": "reuse", "digest": index}),
+        "the index's arm64 image serves the task: no build"
+    );
+}
