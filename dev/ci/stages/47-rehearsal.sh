@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stage 47 — the workflows rehearsed as the runner runs them (dev/actions/):
 #   the engine's tests and the workflows' shape (no AWS; ci.yml only by its shape: it runs .ci/run,
-#   which is this very test suite; release.yml's first job on version tags: tag, Cargo.toml and
-#   action.yml agree or the release stops); then, on the local stack with infra/ deployed and IAM enforced,
+#   which is this very test suite; release.yml's first job, dispatched with a version: the version,
+#   Cargo.toml and the default branch agree and the tag is new, or the release stops; the digest
+#   set-version writes, the anonymous-pull check against a registry stand-in); then, on the local stack with infra/ deployed and IAM enforced,
 #   each trigger (dev/actions/live): push to main -> deploy.yml syncs the secrets (canary values: in SSM
 #   afterwards, nowhere in the log or summary; unchanged on the next push) and deploys both halves as DeployRole
 #   (a direct push: no reviewed plan, a fresh one, the summary says why);
