@@ -24,6 +24,7 @@ mod lock;
 mod managed_keys;
 mod plan;
 mod prober;
+mod records;
 mod rollback;
 mod secrets_sync;
 mod signals;

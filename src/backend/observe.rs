@@ -301,6 +301,7 @@ mod tests {
     /// the env key `key`, with `/p` at `version`.
     fn rec(id: &str, td: &str, status: ReleaseStatus, key: &str, version: i64) -> ReleaseRecord {
         ReleaseRecord {
+            version: crate::release::RECORD_VERSION,
             id: id.into(),
             created_at: String::new(),
             status,
@@ -326,6 +327,7 @@ mod tests {
                     },
                 )]),
                 parameter_versions: BTreeMap::from([("/p".to_string(), version)]),
+                ..BackendRelease::default()
             }),
             site: None,
         }

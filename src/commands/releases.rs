@@ -1,11 +1,14 @@
 //! `deckhand releases [--json] [--limit N]`: the release records in `_deckhand/releases/`,
-//! newest first, with what each release shipped, how it ended and whether it can still be
-//! rolled back to.
+//! newest first, with what each release shipped, each half's status and release of origin, how
+//! it ended and whether it can still be rolled back to (and why not: a half that failed, files
+//! that were collected, a task definition that cannot be registered again).
 //!
-//! Reads only: one paged ListObjectsV2 of the records (1 call per 1,000), the newest `limit`
-//! records fetched concurrently (at most [`READ_CONCURRENCY`] GETs in flight), and one listing of
-//! each site bucket those records published to (restorability: a release's hashed assets must
-//! still be in place and its mutable files stored under `_deckhand/objects/<sha256>`).
+//! Reads only: the history index and one ListObjectsV2 after it (every id is listed only when
+//! the newest `limit` reach past what the index keeps), the newest `limit` records fetched
+//! concurrently (at most [`READ_CONCURRENCY`] GETs in flight), one listing of each site bucket
+//! those records published to (a release's hashed assets must still be in place and its mutable
+//! files stored under `_deckhand/objects/<sha256>`), and DescribeTaskDefinition for the
+//! revisions of records that hold no definition to register again (older records).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -20,7 +23,7 @@ use crate::output;
 use crate::plan::site::{Live, human_bytes, in_place};
 use crate::release::error::ReleaseError;
 use crate::release::store::ReleaseStore;
-use crate::release::{ReleaseRecord, ReleaseStatus};
+use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SiteRelease};
 use crate::site::observe;
 
 /// Records fetched at once.
@@ -80,6 +83,10 @@ pub(crate) struct ReleaseRow {
     pub(crate) task_definition: Option<String>,
     pub(crate) site_files: Option<usize>,
     pub(crate) site_bytes: Option<u64>,
+    /// The backend half: its status and release of origin.
+    pub(crate) backend: Option<HalfRow>,
+    /// The site half: its status and release of origin.
+    pub(crate) site: Option<HalfRow>,
     pub(crate) status: RowStatus,
     /// Can `rollback --to <id>` restore it (its files are kept by retention)?
     pub(crate) restorable: bool,
@@ -103,15 +110,153 @@ pub(crate) fn short_td(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_string()
 }
 
-/// Why the release cannot be restored from what the bucket still holds, if it cannot.
-pub(crate) fn missing_files(record: &ReleaseRecord, live: Option<&Live>) -> Option<String> {
-    let site = record.site.as_ref()?;
-    let Some(live) = live else {
-        return Some(format!(
-            "its site bucket {} could not be listed",
-            site.bucket
-        ));
+/// Why a release cannot be rolled back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// Its site files were collected (every older release's are too).
+    Collected(String),
+    /// A half failed: never restored (the other half is, with `--only`).
+    Failed(String),
+    /// Its task definition was deregistered and the record holds no definition to register.
+    NoDefinition(String),
+    /// Anything else (nothing recorded, the bucket could not be listed).
+    Other(String),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Collected(s) | Why::Failed(s) | Why::NoDefinition(s) | Why::Other(s) => {
+                f.write_str(s)
+            }
+        }
+    }
+}
+
+/// A refusal's reason for `missing` collected files of `of`, `example` one of them.
+pub(crate) fn collected(missing: usize, of: usize, example: &str) -> String {
+    format!("its files were collected: {missing} of its {of} files are gone (e.g. {example})")
+}
+
+/// What restorability is judged against: the listing of each site bucket, and the task
+/// definitions (of records that hold no definition to register again) that are no longer ACTIVE.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Checks {
+    pub(crate) listings: BTreeMap<String, Option<Live>>,
+    /// Task definition ARN -> ACTIVE (None: could not be read).
+    pub(crate) definitions: BTreeMap<String, Option<bool>>,
+}
+
+impl Checks {
+    /// Lists the site buckets `records` name that are not listed yet, and describes the task
+    /// definitions they cannot register again (at once, at most 8 DescribeTaskDefinition calls in
+    /// flight).
+    pub(crate) async fn extend(&mut self, ctx: &AwsContext, records: &[ReleaseRecord]) {
+        use futures::StreamExt as _;
+        let mut buckets: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for s in records.iter().filter_map(|r| r.site.as_ref()) {
+            if !self.listings.contains_key(&s.bucket) {
+                let known = buckets.entry(s.bucket.clone()).or_default();
+                if known.is_empty() {
+                    known.extend(s.files.keys().map(String::as_str));
+                }
+            }
+        }
+        let arns: std::collections::BTreeSet<&str> = records
+            .iter()
+            .filter_map(|r| r.backend.as_ref())
+            .filter(|b| b.task_definition.is_none() && !b.task_definition_arn.is_empty())
+            .map(|b| b.task_definition_arn.as_str())
+            .filter(|a| !self.definitions.contains_key(*a))
+            .collect();
+        let (listed, described) = tokio::join!(
+            futures::future::join_all(buckets.iter().map(|(bucket, known)| async move {
+                (bucket.clone(), observe::list(ctx, bucket, known).await)
+            })),
+            futures::stream::iter(arns)
+                .map(|arn| async move {
+                    let active = match crate::ecs::describe_task_definition(ctx, arn).await {
+                        Ok((td, _)) => Some(td.status().is_some_and(|s| s.as_str() == "ACTIVE")),
+                        Err(e) if e.code() == Some("ClientException") => Some(false),
+                        Err(e) => {
+                            tracing::warn!("cannot read task definition {arn}: {e}");
+                            None
+                        }
+                    };
+                    (arn.to_string(), active)
+                })
+                .buffer_unordered(8)
+                .collect::<Vec<_>>()
+        );
+        for (bucket, live) in listed {
+            let live = live
+                .map_err(|e| tracing::warn!("cannot list s3://{bucket}: {e}"))
+                .ok();
+            self.listings.insert(bucket, live);
+        }
+        self.definitions.extend(described);
+    }
+
+    /// Why `record` cannot be rolled back to, if it cannot: a half that failed, its task
+    /// definition gone with no definition recorded, its site files collected.
+    pub(crate) fn not_restorable(&self, record: &ReleaseRecord) -> Option<Why> {
+        if record.backend.is_none() && record.site.is_none() {
+            return Some(Why::Other(
+                "it recorded neither a backend nor a site".into(),
+            ));
+        }
+        if let Some(why) = half_failed(record) {
+            return Some(why);
+        }
+        if let Some(b) = &record.backend
+            && b.task_definition.is_none()
+            && self.definitions.get(&b.task_definition_arn) == Some(&Some(false))
+        {
+            return Some(Why::NoDefinition(format!(
+                "its task definition {} was deregistered and the record holds no definition to register again",
+                short_td(&b.task_definition_arn)
+            )));
+        }
+        let site = record.site.as_ref()?;
+        match self.listings.get(&site.bucket) {
+            Some(Some(live)) => missing_files(site, live),
+            _ => Some(Why::Other(format!(
+                "its site bucket {} could not be listed",
+                site.bucket
+            ))),
+        }
+    }
+}
+
+/// A failed half (named with the release it came from), if any.
+fn half_failed(record: &ReleaseRecord) -> Option<Why> {
+    let failed = |half: &str, origin: Option<&String>, failure: Option<&String>| {
+        let from = origin
+            .filter(|o| **o != record.id)
+            .map(|o| format!(" in release {o}"))
+            .unwrap_or_default();
+        Why::Failed(format!(
+            "its {half} failed{from}: {}",
+            failure.map_or("no reason recorded", String::as_str)
+        ))
     };
+    if let Some(b) = record
+        .backend
+        .as_ref()
+        .filter(|b| b.status == ReleaseStatus::Failed)
+    {
+        return Some(failed("backend", b.origin.as_ref(), b.failure.as_ref()));
+    }
+    record
+        .site
+        .as_ref()
+        .filter(|s| s.status == ReleaseStatus::Failed)
+        .map(|s| failed("site", s.origin.as_ref(), s.failure.as_ref()))
+}
+
+/// The site's files no longer in the bucket: hashed assets at their key, mutable files in the
+/// objects store.
+fn missing_files(site: &SiteRelease, live: &Live) -> Option<Why> {
     let mut missing = 0usize;
     let mut example = None;
     for (key, entry) in &site.files {
@@ -125,27 +270,61 @@ pub(crate) fn missing_files(record: &ReleaseRecord, live: Option<&Live>) -> Opti
             example.get_or_insert_with(|| key.clone());
         }
     }
-    example.map(|key| {
-        format!(
-            "{missing} of its {} files were garbage-collected (e.g. {key})",
-            site.files.len()
-        )
-    })
+    example.map(|key| Why::Collected(collected(missing, site.files.len(), &key)))
 }
 
-/// Why `record` cannot be rolled back to, if it cannot.
-pub(crate) fn not_restorable(record: &ReleaseRecord, live: Option<&Live>) -> Option<String> {
-    if record.status != ReleaseStatus::Succeeded {
-        return Some(format!("it {}", record.status));
+/// One half of a row: how the release of origin's deploy of it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HalfRow {
+    pub(crate) status: ReleaseStatus,
+    /// The release whose deploy or rollback made the half what it is (None: unknown).
+    pub(crate) origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) failure: Option<String>,
+    /// The backend's rollout state when the record was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout_state: Option<String>,
+}
+
+impl HalfRow {
+    pub(crate) fn backend(b: &BackendRelease) -> Self {
+        Self {
+            status: b.status,
+            origin: b.origin.clone(),
+            failure: b.failure.clone(),
+            rollout_state: b.rollout_state.clone(),
+        }
     }
-    if record.backend.is_none() && record.site.is_none() {
-        return Some("it recorded neither a backend nor a site".into());
+
+    pub(crate) fn site(s: &SiteRelease) -> Self {
+        Self {
+            status: s.status,
+            origin: s.origin.clone(),
+            failure: s.failure.clone(),
+            rollout_state: None,
+        }
     }
-    missing_files(record, live)
+
+    /// `succeeded (origin: this release)`, `failed (origin: <id>): <why>`.
+    pub(crate) fn describe(&self, id: &str) -> String {
+        let origin = match self.origin.as_deref() {
+            Some(o) if o == id => "this release".to_string(),
+            Some(o) => o.to_string(),
+            None => "unknown".to_string(),
+        };
+        let mut text = format!("{} (origin: {origin})", self.status);
+        if let Some(state) = self.rollout_state.as_deref().filter(|s| *s != "COMPLETED") {
+            let _ = write!(text, ", rollout {state}");
+        }
+        if let Some(f) = &self.failure {
+            let _ = write!(text, ": {f}");
+        }
+        text
+    }
 }
 
 /// The rows, newest first, from records in any order. Pure.
-pub(crate) fn rows(records: &[ReleaseRecord], live: &BTreeMap<String, Live>) -> Vec<ReleaseRow> {
+pub(crate) fn rows(records: &[ReleaseRecord], checks: &Checks) -> Vec<ReleaseRow> {
     let mut sorted: Vec<&ReleaseRecord> = records.iter().collect();
     sorted.sort_by(|a, b| b.id.cmp(&a.id));
     let mut rolled_back_by: BTreeMap<&str, &str> = BTreeMap::new();
@@ -173,8 +352,7 @@ pub(crate) fn rows(records: &[ReleaseRecord], live: &BTreeMap<String, Live>) -> 
                 (None, ReleaseStatus::InProgress) => RowStatus::InProgress,
                 (None, ReleaseStatus::Cancelled) => RowStatus::Cancelled,
             };
-            let site_live = r.site.as_ref().and_then(|s| live.get(&s.bucket));
-            let why = not_restorable(r, site_live);
+            let why = checks.not_restorable(r);
             ReleaseRow {
                 id: r.id.clone(),
                 created_at: r.created_at.clone(),
@@ -192,9 +370,11 @@ pub(crate) fn rows(records: &[ReleaseRecord], live: &BTreeMap<String, Live>) -> 
                     .site
                     .as_ref()
                     .map(|s| s.files.values().map(|e| e.size).sum()),
+                backend: r.backend.as_ref().map(HalfRow::backend),
+                site: r.site.as_ref().map(HalfRow::site),
                 status,
                 restorable: why.is_none(),
-                not_restorable: why,
+                not_restorable: why.map(|w| w.to_string()),
             }
         })
         .collect()
@@ -220,13 +400,22 @@ impl fmt::Display for ReleasesReport {
             if let Some(url) = &r.run_url {
                 writeln!(f, "  run       {url}")?;
             }
-            if let (Some(td), Some(digest)) = (&r.task_definition, &r.image_digest) {
-                writeln!(f, "  backend   {td}  {digest}")?;
-            } else if let Some(td) = &r.task_definition {
-                writeln!(f, "  backend   {td}")?;
+            if let Some(td) = &r.task_definition {
+                let mut line = format!("  backend   {td}");
+                if let Some(digest) = &r.image_digest {
+                    let _ = write!(line, "  {digest}");
+                }
+                if let Some(h) = &r.backend {
+                    let _ = write!(line, "  {}", h.describe(&r.id));
+                }
+                writeln!(f, "{line}")?;
             }
             if let (Some(n), Some(b)) = (r.site_files, r.site_bytes) {
-                writeln!(f, "  site      {n} files, {}", human_bytes(b))?;
+                let mut line = format!("  site      {n} files, {}", human_bytes(b));
+                if let Some(h) = &r.site {
+                    let _ = write!(line, "  {}", h.describe(&r.id));
+                }
+                writeln!(f, "{line}")?;
             }
             match &r.not_restorable {
                 None => writeln!(f, "  rollback  possible")?,
@@ -245,46 +434,28 @@ impl fmt::Display for ReleasesReport {
     }
 }
 
-/// Lists each bucket the records published a site to (concurrently).
-pub(crate) async fn site_listings(
-    ctx: &AwsContext,
-    records: &[ReleaseRecord],
-) -> BTreeMap<String, Live> {
-    let mut buckets: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for r in records {
-        if let Some(s) = &r.site {
-            let known = buckets.entry(s.bucket.clone()).or_default();
-            if known.is_empty() {
-                known.extend(s.files.keys().map(String::as_str));
-            }
-        }
-    }
-    let listed = futures::future::join_all(buckets.iter().map(|(bucket, known)| async move {
-        (bucket.clone(), observe::list(ctx, bucket, known).await)
-    }))
-    .await;
-    let mut out = BTreeMap::new();
-    for (bucket, live) in listed {
-        match live {
-            Ok(live) => {
-                out.insert(bucket, live);
-            }
-            Err(e) => tracing::warn!("cannot list s3://{bucket}: {e}"),
-        }
-    }
-    out
-}
-
-/// The newest `limit` records (all of them for `None`), newest first, and the total count.
+/// The newest `limit` records, newest first, and the total count: the history index and the
+/// newest records (an index that does not reach back `limit` records: every id, listed).
 pub(crate) async fn newest(
     store: &ReleaseStore<'_>,
-    limit: Option<usize>,
+    limit: usize,
 ) -> Result<(Vec<ReleaseRecord>, usize), ReleaseError> {
-    let ids = store.list_ids().await?;
-    let take = limit.unwrap_or(ids.len());
-    let wanted: Vec<String> = ids.iter().rev().take(take).cloned().collect();
-    let records = store.read_many(&wanted, READ_CONCURRENCY).await?;
-    Ok((records, ids.len()))
+    let mut recent = store.recent().await?;
+    // Asked for every record (or more than the index keeps): list them all, so a record the
+    // index never saw (one an older deckhand wrote out of order) is among them.
+    if limit >= recent.total || recent.ids.len() < limit {
+        recent = store.everything().await?;
+    }
+    let wanted: Vec<String> = recent.ids.iter().take(limit).cloned().collect();
+    let records = match store.read_many(&wanted, READ_CONCURRENCY).await {
+        Err(e) if e.is_missing() && !recent.all => {
+            recent = store.everything().await?;
+            let wanted: Vec<String> = recent.ids.iter().take(limit).cloned().collect();
+            store.read_many(&wanted, READ_CONCURRENCY).await?
+        }
+        other => other?,
+    };
+    Ok((records, recent.total))
 }
 
 pub(crate) async fn run(
@@ -298,13 +469,14 @@ pub(crate) async fn run(
         .clone()
         .ok_or(ReleaseError::NoStateBucket)?;
     let store = ReleaseStore::new(ctx, bucket.clone());
-    let (records, total) = newest(&store, limit).await?;
-    let live = site_listings(ctx, &records).await;
+    let (records, total) = newest(&store, limit.unwrap_or(usize::MAX)).await?;
+    let mut checks = Checks::default();
+    checks.extend(ctx, &records).await;
     let report = ReleasesReport {
         version: 1,
         bucket,
         total,
-        releases: rows(&records, &live),
+        releases: rows(&records, &checks),
     };
     if json {
         output::stdout(&format!(
@@ -348,6 +520,7 @@ mod tests {
             },
         );
         ReleaseRecord {
+            version: crate::release::RECORD_VERSION,
             id: id.into(),
             created_at: "2026-12-01T10:00:00Z".into(),
             status,
@@ -369,6 +542,9 @@ mod tests {
                 deployment_id: None,
                 status,
                 failure: None,
+                rollout_state: None,
+                origin: None,
+                attempted: None,
                 task_definition: None,
                 managed: Default::default(),
                 parameter_versions: Default::default(),
@@ -379,6 +555,7 @@ mod tests {
                 status,
                 failure: None,
                 pending: None,
+                origin: None,
             }),
         }
     }
@@ -413,8 +590,21 @@ mod tests {
             .insert("html-20261201T120000000Z-c".into(), obj());
         live.site
             .insert("assets/app-20261201T120000000Z-c.js".into(), obj());
-        let listings = BTreeMap::from([("b".to_string(), live)]);
-        let rows = rows(&[a, f, c, b], &listings);
+        // D holds no definition to register again, and its revision was deregistered.
+        let mut d = record("20261201T080000000Z-d", ReleaseStatus::Succeeded, None);
+        if let Some(b) = d.backend.as_mut() {
+            b.task_definition_arn = "arn:aws:ecs:us-east-1:1:task-definition/api:3".into();
+            b.origin = Some(d.id.clone());
+        }
+        d.site = None;
+        let checks = Checks {
+            listings: BTreeMap::from([("b".to_string(), Some(live))]),
+            definitions: BTreeMap::from([(
+                "arn:aws:ecs:us-east-1:1:task-definition/api:3".to_string(),
+                Some(false),
+            )]),
+        };
+        let rows = rows(&[a, f, c, b, d], &checks);
         let view: Vec<(String, String, bool)> = rows
             .iter()
             .map(|r| (r.id.clone(), r.status.to_string(), r.restorable))
@@ -430,12 +620,31 @@ mod tests {
                 ("20261201T110000000Z-b".into(), "rolled back".into(), true),
                 ("20261201T100000000Z-a".into(), "succeeded".into(), false),
                 ("20261201T090000000Z-f".into(), "failed".into(), false),
+                ("20261201T080000000Z-d".into(), "succeeded".into(), false),
             ]
         );
         assert_eq!(
             rows[2].not_restorable.as_deref(),
-            Some("1 of its 2 files were garbage-collected (e.g. index.html)")
+            Some("its files were collected: 1 of its 2 files are gone (e.g. index.html)")
         );
+        assert_eq!(
+            rows[3].not_restorable.as_deref(),
+            Some("its backend failed: no reason recorded")
+        );
+        assert_eq!(
+            rows[4].not_restorable.as_deref(),
+            Some(
+                "its task definition api:3 was deregistered and the record holds no definition to register again"
+            )
+        );
+        // Each half says its status and release of origin (unknown: a record of an older deckhand).
+        let half = rows[4].backend.as_ref().expect("backend half");
+        assert_eq!(
+            half.describe(&rows[4].id),
+            "succeeded (origin: this release)"
+        );
+        let half = rows[0].site.as_ref().expect("site half");
+        assert_eq!(half.describe(&rows[0].id), "succeeded (origin: unknown)");
         assert_eq!(rows[0].task_definition.as_deref(), Some("api:7"));
         assert_eq!(rows[0].image_digest.as_deref(), Some("sha256:abc"));
         assert_eq!(

@@ -76,6 +76,7 @@ pub(crate) async fn upload(
             status: ReleaseStatus::Succeeded,
             failure: None,
             pending: pending(plan),
+            origin: None,
         },
         index,
     ))
@@ -130,6 +131,7 @@ pub(crate) fn live_site(
         status,
         failure: Some(failure),
         pending: None,
+        origin: None,
     })
 }
 
@@ -142,6 +144,7 @@ pub(crate) fn failed_site(plan: &SitePlan, err: &FrontendError) -> SiteRelease {
         status: ReleaseStatus::Failed,
         failure: Some(err.to_string()),
         pending: None,
+        origin: None,
     }
 }
 

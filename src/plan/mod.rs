@@ -77,6 +77,11 @@ pub(crate) struct Carry {
 pub(crate) struct RollbackOf {
     pub(crate) of: String,
     pub(crate) restore: String,
+    /// The restored release's halves (what the record says for a half found live already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) backend: Option<BackendRelease>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) site: Option<SiteRelease>,
 }
 
 /// The whole plan: what `deploy --dry-run` prints and what `deploy` applies. Its JSON is what a

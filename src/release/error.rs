@@ -25,6 +25,15 @@ pub(crate) enum ReleaseError {
         key: String,
         message: String,
     },
+    #[error(
+        "release record s3://{bucket}/{key} was written by a newer deckhand (record version {version}; this deckhand reads versions 1 to {})",
+        super::RECORD_VERSION
+    )]
+    Newer {
+        bucket: String,
+        key: String,
+        version: u64,
+    },
     #[error("cannot write release record s3://{bucket}/{key}")]
     Write {
         bucket: String,
@@ -48,6 +57,13 @@ pub(crate) enum ReleaseError {
     },
     #[error("the state bucket is not set (no frontend to default to)")]
     NoStateBucket,
+}
+
+impl ReleaseError {
+    /// A record that is not there (NoSuchKey).
+    pub(crate) fn is_missing(&self) -> bool {
+        matches!(self, ReleaseError::Read { source, .. } if source.code() == Some("NoSuchKey"))
+    }
 }
 
 impl Diagnose for ReleaseError {
@@ -78,6 +94,10 @@ impl Diagnose for ReleaseError {
             | ReleaseError::Write { source, .. }
             | ReleaseError::Lock { source, .. } => source.help(),
             ReleaseError::Corrupt { .. } => None,
+            ReleaseError::Newer { .. } => Some(
+                "use the deckhand version that wrote it, or a newer one (the action's image tag)"
+                    .into(),
+            ),
         }
     }
 }

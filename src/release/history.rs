@@ -1,5 +1,7 @@
-//! The release history a deploy plans against: the ids from one listing, and the records read
-//! newest first, each at most once, only as far back as the plan needs.
+//! The release history a deploy plans against: the newest ids (from the index, without listing
+//! every record), and the records read newest first, each at most once, only as far back as the
+//! plan needs. Reading past what the index keeps (or a record the index names that is gone) falls
+//! back to listing every id once.
 
 use super::error::ReleaseError;
 use super::store::ReleaseStore;
@@ -7,30 +9,63 @@ use super::{ReleaseRecord, ReleaseStatus};
 
 pub(crate) struct History<'s, 'a> {
     store: &'s ReleaseStore<'a>,
-    /// Every release id, oldest first.
+    /// Release ids known, oldest first: every id when `all`, else the newest ones.
     pub(crate) ids: Vec<String>,
+    all: bool,
     /// Records read so far, newest first (`read[i]` is `ids[len - 1 - i]`).
     read: Vec<ReleaseRecord>,
 }
 
 impl<'s, 'a> History<'s, 'a> {
-    /// Lists the ids (one ListObjectsV2 per 1,000) and reads the newest record.
+    /// Reads the newest ids (the index and one ListObjectsV2 after it) and the newest record.
     pub(crate) async fn open(store: &'s ReleaseStore<'a>) -> Result<Self, ReleaseError> {
-        let ids = store.list_ids().await?;
+        let recent = store.recent().await?;
+        let mut ids = recent.ids;
+        ids.reverse();
         let mut h = Self {
             store,
             ids,
+            all: recent.all,
             read: Vec::new(),
         };
         h.read_to(1).await?;
         Ok(h)
     }
 
+    /// Every id, listed (once).
+    async fn list_all(&mut self) -> Result<(), ReleaseError> {
+        let mut ids = self.store.everything().await?.ids;
+        ids.reverse();
+        self.ids = ids;
+        self.all = true;
+        // Keep what was read only while it still lines up with the newest ids.
+        let n = self.ids.len();
+        let aligned = self
+            .read
+            .iter()
+            .enumerate()
+            .all(|(i, r)| i < n && self.ids[n - 1 - i] == r.id);
+        if !aligned {
+            self.read.clear();
+        }
+        Ok(())
+    }
+
     async fn read_to(&mut self, n: usize) -> Result<(), ReleaseError> {
-        while self.read.len() < n.min(self.ids.len()) {
+        while self.read.len() < n {
+            if self.read.len() >= self.ids.len() {
+                if self.all {
+                    break;
+                }
+                self.list_all().await?;
+                continue;
+            }
             let id = &self.ids[self.ids.len() - 1 - self.read.len()];
-            let record = self.store.read(id).await?;
-            self.read.push(record);
+            match self.store.read(id).await {
+                Ok(record) => self.read.push(record),
+                Err(e) if e.is_missing() && !self.all => self.list_all().await?,
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

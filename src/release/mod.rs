@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use chrono::Timelike as _;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -78,9 +79,47 @@ pub(crate) fn new_release_id(now: chrono::DateTime<chrono::Utc>, git: &GitInfo) 
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), git.short_sha())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The instant a release id names: `YYYYMMDDTHHMMSS`, then optionally milliseconds, then `Z`.
+fn release_instant(id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let stamp = id.get(..15)?; // YYYYMMDDTHHMMSS
+    let t = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S").ok()?;
+    let rest = id.get(15..)?;
+    let (ms, rest) = match rest.get(..3).map(|d| d.parse::<i64>()) {
+        Some(Ok(ms)) if rest.as_bytes()[..3].iter().all(u8::is_ascii_digit) => (ms, rest.get(3..)?),
+        _ => (0, rest),
+    };
+    rest.starts_with('Z')
+        .then(|| t.and_utc() + chrono::Duration::milliseconds(ms))
+}
+
+/// Whether `id` is shaped like a release id (a key under `_deckhand/releases/` that is not is
+/// no record of ours).
+pub(crate) fn is_release_id(id: &str) -> bool {
+    release_instant(id).is_some()
+        && !id.contains('/')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// The smallest id with `git`'s short sha that sorts after `newest` (its instant + 1 ms; after an
+/// id without milliseconds, which sorts after every id of its second with them, the next second).
+fn id_after(newest: &str, git: &GitInfo) -> Option<String> {
+    let t = release_instant(newest)?;
+    let candidates = [
+        t + chrono::Duration::milliseconds(1),
+        t.with_nanosecond(0).unwrap_or(t) + chrono::Duration::seconds(1),
+    ];
+    candidates
+        .into_iter()
+        .map(|c| new_release_id(c, git))
+        .find(|c| c.as_str() > newest)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum ReleaseStatus {
+    #[default]
     InProgress,
     Succeeded,
     Failed,
@@ -99,21 +138,57 @@ impl std::fmt::Display for ReleaseStatus {
     }
 }
 
-/// The backend half of a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The version of the record's JSON this deckhand writes. A record without `version` was written
+/// by an older deckhand (read compatibly: its halves have no origin); a record of a newer version
+/// is refused with an error naming it.
+pub(crate) const RECORD_VERSION: u32 = 2;
+
+fn record_v1() -> u32 {
+    1
+}
+
+/// What a release's backend tried when the service ended up running something else (the
+/// circuit breaker put the previous revision back, a `--no-wait` rollout failed later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct Attempt {
+    pub(crate) task_definition_arn: String,
+    /// `repo@sha256:…`
+    pub(crate) image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) deployment_id: Option<String>,
+}
+
+/// The backend half of a release: what the service's PRIMARY deployment ran when the record was
+/// written, and how the deploy that made it so (`origin`) ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub(crate) struct BackendRelease {
     pub(crate) cluster: String,
     pub(crate) service: String,
-    /// `repo@sha256:…`
+    /// `repo@sha256:…` of the deployed container in the live revision.
     pub(crate) image: String,
+    /// The image's source tag (`src-…`); empty when the revision was not deployed by deckhand.
+    #[serde(default)]
     pub(crate) source_tag: String,
+    /// The revision the service's PRIMARY deployment runs.
     pub(crate) task_definition_arn: String,
-    /// The ECS deployment (`ecs-svc/…`) this release started, if it started one.
+    /// The service's PRIMARY deployment (`ecs-svc/…`) when the record was written.
     pub(crate) deployment_id: Option<String>,
+    /// That deployment's rollout state (`COMPLETED`, `IN_PROGRESS`, `FAILED`), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout_state: Option<String>,
+    /// How the deploy (or rollback) of this half by `origin` ended.
     pub(crate) status: ReleaseStatus,
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failure: Option<String>,
+    /// The release whose deploy or rollback made this half what it is: the record's own id when
+    /// it wrote the half, the carried half's origin otherwise. None: unknown (a record of an
+    /// older deckhand, or a revision set outside deckhand).
+    #[serde(default)]
+    pub(crate) origin: Option<String>,
+    /// What `origin` tried, when the service runs something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) attempted: Option<Attempt>,
     /// The task definition as registered (RegisterTaskDefinition input), so a rollback can
     /// register it again when its revision was deregistered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,10 +249,11 @@ impl ManifestEntry {
 }
 
 /// The frontend half of a release: key -> what was published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub(crate) struct SiteRelease {
     pub(crate) bucket: String,
     pub(crate) files: BTreeMap<String, ManifestEntry>,
+    /// How the publish of this half by `origin` ended.
     pub(crate) status: ReleaseStatus,
     /// Why the publish failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +263,9 @@ pub(crate) struct SiteRelease {
     /// once they did; still there, the next frontend deploy (or rollback) carries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) pending: Option<SitePending>,
+    /// The release that published this manifest (see [`BackendRelease::origin`]).
+    #[serde(default)]
+    pub(crate) origin: Option<String>,
 }
 
 /// The invalidation and garbage collection a site publish has not completed yet.
@@ -212,10 +291,15 @@ impl SitePending {
 /// `_deckhand/releases/<id>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReleaseRecord {
+    /// [`RECORD_VERSION`] when written by this deckhand; 1 (absent) from an older one.
+    #[serde(default = "record_v1")]
+    pub(crate) version: u32,
     pub(crate) id: String,
     pub(crate) created_at: String,
+    /// How this release's own run ended (each half has its own status and origin).
     pub(crate) status: ReleaseStatus,
     pub(crate) git: GitInfo,
+    /// The newest release when this one was recorded (decided under the lock).
     pub(crate) previous: Option<String>,
     /// Set on a rollback's record: the release it rolled back (the one live before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,12 +320,37 @@ pub(crate) struct ReleaseMeta {
 }
 
 impl ReleaseMeta {
+    /// The release's provisional id (the time it starts planning): what the plan and the lock
+    /// body show. [`ReleaseMeta::settle`] decides the id the record gets, under the lock.
     pub(crate) fn new(git: GitInfo) -> Self {
         let now = chrono::Utc::now();
         Self {
             id: new_release_id(now, &git),
             created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             git,
+        }
+    }
+
+    /// Decides the release id under the lock, after the re-read that found `newest` (the newest
+    /// record's id): the provisional id when it sorts after `newest`, else the smallest id after
+    /// it. History is ordered by id, so a release that waited for another (or whose clock is
+    /// behind the runner that wrote `newest`) still sorts after the release it follows. Returns
+    /// the provisional id when it changed.
+    pub(crate) fn settle(&mut self, newest: Option<&str>) -> Option<String> {
+        let newest = newest.filter(|n| self.id.as_str() <= *n)?;
+        match id_after(newest, &self.git) {
+            Some(id) => {
+                let was = std::mem::replace(&mut self.id, id);
+                self.created_at = rfc3339(chrono::Utc::now());
+                Some(was)
+            }
+            None => {
+                tracing::warn!(
+                    "the newest release id {newest} is not shaped like deckhand's; keeping {}",
+                    self.id
+                );
+                None
+            }
         }
     }
 }
@@ -332,5 +441,42 @@ mod tests {
             .to_utc();
         assert_eq!(new_release_id(a, &git), "20261125T195501000Z-1a2b3c4");
         assert!(new_release_id(a, &git) < new_release_id(b, &git));
+    }
+
+    #[test]
+    fn the_id_settled_under_the_lock_sorts_after_the_newest_record() {
+        let git = GitInfo {
+            sha: Some("bbbbbbb000".into()),
+            ..GitInfo::default()
+        };
+        let mut meta = ReleaseMeta::new(git.clone());
+        meta.id = "20261201T100000000Z-bbbbbbb".into();
+        // The newest record is older: the provisional id stands.
+        assert_eq!(meta.settle(Some("20261201T095959999Z-aaaaaaa")), None);
+        assert_eq!(meta.settle(None), None);
+        assert_eq!(meta.id, "20261201T100000000Z-bbbbbbb");
+        // A record written while this release waited (or by a runner whose clock is ahead).
+        assert_eq!(
+            meta.settle(Some("20261201T100004321Z-aaaaaaa")).as_deref(),
+            Some("20261201T100000000Z-bbbbbbb")
+        );
+        assert_eq!(meta.id, "20261201T100004322Z-bbbbbbb");
+        // The same millisecond with a greater sha: the next millisecond.
+        meta.id = "20261201T100000000Z-0000000".into();
+        meta.settle(Some("20261201T100000000Z-fffffff"));
+        assert_eq!(meta.id, "20261201T100000001Z-bbbbbbb");
+        // An id without milliseconds sorts after every id of its second with them.
+        meta.id = "20261201T100000000Z-bbbbbbb".into();
+        meta.settle(Some("20261201T100000Z-aaaaaaa"));
+        assert_eq!(meta.id, "20261201T100001000Z-bbbbbbb");
+        assert!(meta.id.as_str() > "20261201T100000Z-aaaaaaa");
+        // 999 ms rolls over into the next second.
+        meta.id = "20261201T000000000Z-bbbbbbb".into();
+        meta.settle(Some("20261201T235959999Z-aaaaaaa"));
+        assert_eq!(meta.id, "20261202T000000000Z-bbbbbbb");
+        assert!(is_release_id(&meta.id));
+        assert!(is_release_id("20261125T195501Z-1a2b3c4"));
+        assert!(!is_release_id("index"));
+        assert!(!is_release_id("20261125T195501X-1a2b3c4"));
     }
 }

@@ -323,6 +323,7 @@ mod tests {
             status: ReleaseStatus::Succeeded,
             failure: None,
             pending: None,
+            origin: None,
         }
     }
 

@@ -482,6 +482,7 @@ impl World {
 pub struct Logged {
     pub seq: u64,
     pub operation: String,
+    /// The request's path (an S3 call's bucket and key).
     #[serde(default)]
     pub path: String,
     pub write: bool,

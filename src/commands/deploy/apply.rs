@@ -9,13 +9,17 @@
 
 use std::collections::BTreeMap;
 
+use super::record;
 use crate::aws::AwsContext;
 use crate::aws::gate::{self, Closed};
 use crate::commands::error::CommandError;
 use crate::config::Settings;
+use crate::plan::site::SitePlan;
 use crate::plan::{DeployOptions, DeployPlan};
 use crate::release::store::ReleaseStore;
-use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStatus};
+use crate::release::{
+    BackendRelease, RECORD_VERSION, ReleaseMeta, ReleaseRecord, ReleaseStatus, SiteRelease,
+};
 use crate::{backend, frontend, github, step};
 
 pub(crate) async fn apply(
@@ -27,6 +31,7 @@ pub(crate) async fn apply(
     opts: &DeployOptions,
 ) -> Result<ReleaseRecord, CommandError> {
     let mut record = ReleaseRecord {
+        version: RECORD_VERSION,
         id: meta.id.clone(),
         created_at: meta.created_at.clone(),
         status: ReleaseStatus::InProgress,
@@ -34,11 +39,13 @@ pub(crate) async fn apply(
         previous: plan.carry.previous.clone(),
         rollback_of: plan.rollback.as_ref().map(|r| r.of.clone()),
         restored: plan.rollback.as_ref().map(|r| r.restore.clone()),
-        // Unchanged halves carry over from the previous release (read when planning).
+        // Halves this release does not write are carried (with their own status and origin);
+        // the backend is read again before each write of the record.
         backend: plan.carry.backend.clone(),
         site: plan.carry.site.clone(),
     };
 
+    let mut deployed = None;
     if let (Some(cfg), Some(bp)) = (&settings.backend, &plan.backend)
         && !bp.is_empty()
     {
@@ -46,21 +53,20 @@ pub(crate) async fn apply(
         match backend::apply(ctx, cfg, bp, meta, opts).await {
             Ok(release) => {
                 step::output("changed", "true");
-                record.backend = Some(release);
+                deployed = Some(release);
             }
             Err(err) => {
-                if let Some(partial) = err.partial_release() {
+                let partial = err.partial_release().cloned();
+                if partial.is_some() {
                     step::output("changed", "true");
-                    record.backend = Some(partial.clone());
                 }
                 if let Some(reason) = gate::closed() {
+                    settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
                     return Err(stopped(store, record, reason, "the backend").await);
                 }
-                if err.partial_release().is_some() {
+                if partial.is_some() {
                     record.status = ReleaseStatus::Failed;
-                    if let Err(e) = store.write(&record).await {
-                        tracing::warn!("could not record the failed release: {e}");
-                    }
+                    write_failed(ctx, settings, store, plan, &mut record, partial.as_ref()).await;
                 }
                 return Err(err.into());
             }
@@ -74,7 +80,7 @@ pub(crate) async fn apply(
         let mut written = BTreeMap::new();
         match frontend::upload(ctx, cfg, sp, meta, opts, &mut written).await {
             Ok((site, index)) => {
-                record.site = Some(site);
+                record.site = Some(site_half(&record.id, site, sp, plan));
                 site_plan = Some((cfg, sp, index));
             }
             Err(err) => {
@@ -87,26 +93,33 @@ pub(crate) async fn apply(
                         &written,
                         status,
                         format!("{reason} while publishing: {err}"),
-                    );
+                    )
+                    .map(|s| SiteRelease {
+                        origin: Some(record.id.clone()),
+                        ..s
+                    });
+                    settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
                     return Err(stopped(store, record, reason, "the site's publish").await);
                 }
                 // The backend may already run this release: say so, and that the site did not
                 // follow, so `releases` and `rollback` see what is live.
-                if record.backend.as_ref().is_some_and(|b| {
-                    plan.backend.as_ref().is_some_and(|bp| !bp.is_empty())
-                        && b.status == ReleaseStatus::Succeeded
-                }) {
+                if deployed
+                    .as_ref()
+                    .is_some_and(|b| b.status == ReleaseStatus::Succeeded)
+                {
                     record.status = ReleaseStatus::Failed;
-                    record.site = Some(frontend::failed_site(sp, &err));
-                    if let Err(e) = store.write(&record).await {
-                        tracing::warn!("could not record the failed release: {e}");
-                    }
+                    record.site = Some(SiteRelease {
+                        origin: Some(record.id.clone()),
+                        ..frontend::failed_site(sp, &err)
+                    });
+                    write_failed(ctx, settings, store, plan, &mut record, deployed.as_ref()).await;
                 }
                 return Err(err.into());
             }
         }
     }
 
+    settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
     if let Some(reason) = gate::closed() {
         // Everything is applied and live; the record says so, and that the command stopped.
         return Err(stopped(store, record, reason, "recording the release").await);
@@ -173,9 +186,113 @@ async fn stopped(
     }
 }
 
-/// The outputs of a deploy that releases nothing (no-op, dry run): the live release, and the live
-/// backend's image and task definition. The release record is read only when the outputs go
-/// somewhere (GITHUB_OUTPUT), so a no-op outside Actions costs no extra call.
+/// The site half this release writes: published by it (origin: this release) when its plan had
+/// anything to publish, else the half it carries or restores, with that half's status and origin.
+fn site_half(id: &str, site: SiteRelease, sp: &SitePlan, plan: &DeployPlan) -> SiteRelease {
+    if !sp.is_empty() {
+        return SiteRelease {
+            origin: Some(id.to_string()),
+            ..site
+        };
+    }
+    let restored = plan
+        .rollback
+        .as_ref()
+        .and_then(|r| Some((r.restore.as_str(), r.site.as_ref()?)));
+    let same = |other: &SiteRelease| {
+        other.bucket == site.bucket
+            && other.files.len() == site.files.len()
+            && other
+                .files
+                .iter()
+                .all(|(k, e)| site.files.get(k).is_some_and(|s| s.sha256 == e.sha256))
+    };
+    if let Some((rid, r)) = restored.filter(|(_, r)| same(r)) {
+        return SiteRelease {
+            status: r.status,
+            failure: r.failure.clone(),
+            origin: r.origin.clone().or_else(|| Some(rid.to_string())),
+            ..site
+        };
+    }
+    match plan.carry.site.as_ref().filter(|c| same(c)) {
+        Some(c) => SiteRelease {
+            status: c.status,
+            failure: c.failure.clone(),
+            origin: c.origin.clone(),
+            ..site
+        },
+        None => SiteRelease {
+            origin: Some(id.to_string()),
+            ..site
+        },
+    }
+}
+
+/// Sets the record's backend half from the service as it is now (see [`record`]).
+async fn settle_backend(
+    ctx: &AwsContext,
+    settings: &Settings,
+    plan: &DeployPlan,
+    record: &mut ReleaseRecord,
+    deployed: Option<&BackendRelease>,
+) {
+    let restored = plan
+        .rollback
+        .as_ref()
+        .and_then(|r| Some((r.restore.as_str(), r.backend.as_ref()?)));
+    let carried = plan.carry.backend.as_ref();
+    let known: Vec<&BackendRelease> = [deployed, restored.map(|(_, b)| b), carried]
+        .into_iter()
+        .flatten()
+        .collect();
+    match record::read_live(ctx, settings, &known).await {
+        Some(live) => {
+            record.backend = Some(record::backend_half(
+                &record.id, deployed, restored, carried, &live,
+            ));
+        }
+        None => {
+            if let Some(d) = deployed {
+                record.backend = Some(BackendRelease {
+                    origin: Some(record.id.clone()),
+                    ..d.clone()
+                });
+            }
+        }
+    }
+}
+
+/// Writes the record of a release that failed (what is live, read now), and sets the outputs from
+/// it; a write that fails is logged, the command's own error is what it reports.
+async fn write_failed(
+    ctx: &AwsContext,
+    settings: &Settings,
+    store: &ReleaseStore<'_>,
+    plan: &DeployPlan,
+    record: &mut ReleaseRecord,
+    deployed: Option<&BackendRelease>,
+) {
+    settle_backend(ctx, settings, plan, record, deployed).await;
+    match store.write(record).await {
+        Ok(()) => record_outputs(record),
+        Err(e) => tracing::warn!("could not record the failed release: {e}"),
+    }
+}
+
+/// The outputs that name a written record: its id and what its backend half says is live.
+pub(crate) fn record_outputs(record: &ReleaseRecord) {
+    step::output("release-id", &record.id);
+    if let Some(b) = &record.backend {
+        step::output("image", &b.image);
+        step::output("task-definition", &b.task_definition_arn);
+    }
+}
+
+/// The outputs of a deploy that releases nothing (no-op, dry run): the newest release (its halves
+/// say what was live when it was written), and the live backend's image and task definition. The
+/// release record is read only when the outputs go somewhere (GITHUB_OUTPUT), so a no-op outside
+/// Actions costs no extra call.
 pub(super) async fn live_outputs(
     plan: &DeployPlan,
     store: Option<&ReleaseStore<'_>>,
@@ -183,34 +300,36 @@ pub(super) async fn live_outputs(
 ) {
     if let Some(b) = &plan.backend {
         step::output("task-definition", &b.task_definition.live);
-        if let crate::plan::backend::ImagePlan::Reuse { digest } = &b.image {
-            step::output("image", format!("{}@{digest}", b.repository));
+        if let Some(image) = live_image(b) {
+            step::output("image", image);
         }
     }
     if !step::outputs_wanted() {
         return;
     }
     let Some(store) = store else { return };
-    // The newest release that succeeded (a failed one may follow it), at most a few records back.
-    let mut record = match last {
+    let record = match last {
         Some(l) => Some(l.clone()),
         None => store.latest().await.ok().flatten(),
     };
-    for _ in 0..10 {
-        let Some(r) = record else { return };
-        if r.status == ReleaseStatus::Succeeded {
-            if plan.backend.is_none()
-                && let Some(b) = &r.backend
-            {
-                step::output("image", &b.image);
-                step::output("task-definition", &b.task_definition_arn);
-            }
-            step::output("release-id", &r.id);
-            return;
+    if let Some(r) = record {
+        if plan.backend.is_none()
+            && let Some(b) = &r.backend
+        {
+            step::output("image", &b.image);
+            step::output("task-definition", &b.task_definition_arn);
         }
-        record = match &r.previous {
-            Some(p) => store.read(p).await.ok(),
-            None => None,
-        };
+        step::output("release-id", &r.id);
     }
+}
+
+/// The deployed container's image in the live task definition the plan read (not the image the
+/// plan would deploy).
+fn live_image(b: &crate::plan::backend::BackendPlan) -> Option<String> {
+    let defs = b.live.task_definition["containerDefinitions"].as_array()?;
+    let wanted = b.task_definition.containers.first();
+    defs.iter()
+        .find(|d| wanted.is_none_or(|w| d["name"].as_str() == Some(w.as_str())))
+        .and_then(|d| d["image"].as_str())
+        .map(str::to_string)
 }

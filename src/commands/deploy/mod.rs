@@ -11,6 +11,7 @@
 pub(crate) mod apply;
 pub(crate) mod read;
 mod review;
+pub(crate) mod record;
 
 use std::path::{Path, PathBuf};
 
@@ -54,7 +55,7 @@ pub(crate) async fn run(
         Some(Err(e)) => return Err(e),
     };
     let opts = args.options;
-    let meta = ReleaseMeta::new(GitInfo::detect());
+    let mut meta = ReleaseMeta::new(GitInfo::detect());
     let store = settings
         .state_bucket
         .as_ref()
@@ -112,14 +113,19 @@ pub(crate) async fn run(
     )
     .await?;
     let result = async {
-        let moved = verify(ctx, settings, &plan).await?;
-        if moved.is_empty() {
-            return Ok(Some(plan));
+        let reread = verify(ctx, settings, &plan).await?;
+        // The release id is decided here, under the lock, after the re-read.
+        settle_id(&mut meta, reread.newest.as_deref());
+        if reread.moved.is_empty() {
+            return Ok(Some(DeployPlan {
+                release_id: meta.id.clone(),
+                ..plan
+            }));
         }
         if let Some(r) = reviewed.as_ref().filter(|_| !args.replan_if_moved) {
-            return Err(refuse(&r.path, moved));
+            return Err(refuse(&r.path, reread.moved));
         }
-        for m in &moved {
+        for m in &reread.moved {
             tracing::warn!("the live state moved after the plan was made ({m}): planning again");
         }
         let again = read_and_plan(ctx, settings, args.only, &opts, &meta)
@@ -162,6 +168,18 @@ fn not_applied(line: &str) {
     ));
 }
 
+/// Decides the release id under the lock (see [`ReleaseMeta::settle`]) and says so when it is not
+/// the one the plan printed.
+pub(crate) fn settle_id(meta: &mut ReleaseMeta, newest: Option<&str>) {
+    if let Some(was) = meta.settle(newest) {
+        tracing::info!(
+            "release id {} (the plan's {was} does not sort after the newest release, {})",
+            meta.id,
+            newest.unwrap_or_default()
+        );
+    }
+}
+
 fn no_changes(plan: &DeployPlan) -> Exit {
     tracing::info!("no changes: nothing to deploy");
     step::output("changed", "false");
@@ -173,11 +191,7 @@ fn no_changes(plan: &DeployPlan) -> Exit {
 
 fn released_outputs(record: &ReleaseRecord, plan: &DeployPlan) -> Exit {
     step::output("changed", "true");
-    step::output("release-id", &record.id);
-    if let Some(b) = &record.backend {
-        step::output("image", &b.image);
-        step::output("task-definition", &b.task_definition_arn);
-    }
+    apply::record_outputs(record);
     step::section(format!(
         "### deckhand release `{}`\n\n```\n{plan}```",
         record.id

@@ -145,14 +145,23 @@ pub(crate) async fn read_and_plan(
     })
 }
 
+/// What [`verify`] found: what moved since the plan was made (empty: nothing), and the newest
+/// release id now (under the lock, the one the new release follows).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reread {
+    pub(crate) moved: Vec<String>,
+    pub(crate) newest: Option<String>,
+}
+
 /// Reads the fingerprint of the live state again (DescribeServices, DescribeImages, one listing
-/// of the bucket and of the release ids; nothing the plan holds) and says what moved since
-/// `plan` was made. Empty: nothing.
+/// of the bucket, the release ids after the plan's newest; nothing the plan holds) and says what
+/// moved since
+/// `plan` was made.
 pub(crate) async fn verify(
     ctx: &AwsContext,
     settings: &Settings,
     plan: &DeployPlan,
-) -> Result<Vec<String>, CommandError> {
+) -> Result<Reread, CommandError> {
     let store = settings
         .state_bucket
         .as_ref()
@@ -174,15 +183,22 @@ pub(crate) async fn verify(
         },
         async {
             match &store {
-                Some(s) => s.list_ids().await.map(Some),
+                Some(s) => s
+                    .newest_since(plan.fingerprint.last_release.as_deref())
+                    .await
+                    .map(Some),
                 None => Ok(None),
             }
         }
     );
+    let newest = ids?.flatten();
     let now = Fingerprint {
-        last_release: ids?.and_then(|ids| ids.last().cloned()),
+        last_release: newest.clone(),
         backend: backend?,
         site: site?,
     };
-    Ok(plan.fingerprint.moved(&now))
+    Ok(Reread {
+        moved: plan.fingerprint.moved(&now),
+        newest,
+    })
 }

@@ -176,6 +176,7 @@ fn last_site(files: &[File]) -> SiteRelease {
         status: ReleaseStatus::Succeeded,
         failure: None,
         pending: None,
+        origin: None,
     }
 }
 
@@ -246,6 +247,7 @@ fn frontend(build: &[File], live: &[File], by_hand: &[&str]) -> crate::plan::sit
 
 fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
     ReleaseRecord {
+        version: crate::release::RECORD_VERSION,
         id: "20261130T120000000Z-89abcde".into(),
         created_at: "2026-11-30T12:00:00Z".into(),
         status: ReleaseStatus::Succeeded,
@@ -263,6 +265,9 @@ fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
             failure: None,
             managed: Default::default(),
             parameter_versions: Default::default(),
+            rollout_state: None,
+            origin: None,
+            attempted: None,
         }),
         site: Some(last_site(site)),
         rollback_of: None,

@@ -13,6 +13,24 @@ pub(crate) enum RollbackError {
         why: String,
         oldest: Option<String>,
     },
+    #[error("release {id} cannot be rolled back to: {why}")]
+    HalfFailed {
+        id: String,
+        half: &'static str,
+        why: String,
+        /// The half `--only` could restore alone, if the release has one.
+        other: Option<&'static str>,
+    },
+    #[error(
+        "another release was recorded while the rollback planned: `previous` was {planned}, it is now {now}"
+    )]
+    Moved {
+        /// The release `previous` named when the rollback planned.
+        planned: String,
+        /// The release it names now, and the release live now.
+        now: String,
+        current: String,
+    },
     #[error("cannot read {what}")]
     Read {
         what: String,
@@ -24,7 +42,10 @@ pub(crate) enum RollbackError {
 impl Diagnose for RollbackError {
     fn exit(&self) -> Exit {
         match self {
-            RollbackError::NoTarget(_) | RollbackError::NotRestorable { .. } => Exit::Usage,
+            RollbackError::NoTarget(_)
+            | RollbackError::NotRestorable { .. }
+            | RollbackError::HalfFailed { .. } => Exit::Usage,
+            RollbackError::Moved { .. } => Exit::Locked,
             RollbackError::Read { .. } => Exit::Error,
         }
     }
@@ -39,6 +60,16 @@ impl Diagnose for RollbackError {
                 ),
                 None => "no release can be restored any more; nothing was written".into(),
             }),
+            RollbackError::HalfFailed { half, other, .. } => Some(match other {
+                Some(o) => format!(
+                    "`--only {o}` restores its {} alone; a failed {half} is never restored; nothing was written",
+                    if *o == "frontend" { "site" } else { "backend" }
+                ),
+                None => format!("a failed {half} is never restored; nothing was written"),
+            }),
+            RollbackError::Moved { current, .. } => Some(format!(
+                "release {current} is the current one now; run the rollback again if it is still wanted (nothing was written)"
+            )),
             RollbackError::Read { source, .. } => source.help(),
         }
     }

@@ -67,8 +67,12 @@ pub(crate) struct LiveService {
 /// Why a rollback cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// Files of the release were garbage-collected: (how many, an example key).
-    Collected { missing: usize, example: String },
+    /// Files of the release were garbage-collected: how many of how many, an example key.
+    Collected {
+        missing: usize,
+        of: usize,
+        example: String,
+    },
     /// The revision is gone and the record holds no definition to register again.
     NoDefinition { task_definition: String },
 }
@@ -226,6 +230,7 @@ pub(crate) fn site(
     if let Some(example) = missing.first() {
         return Err(Refusal::Collected {
             missing: missing.len(),
+            of: target.files.len(),
             example: example.clone(),
         });
     }
@@ -269,6 +274,7 @@ mod tests {
 
     fn rec(id: &str, status: ReleaseStatus, rollback_of: Option<&str>) -> ReleaseRecord {
         ReleaseRecord {
+            version: crate::release::RECORD_VERSION,
             id: id.into(),
             created_at: String::new(),
             status,
@@ -333,6 +339,7 @@ mod tests {
             status: ReleaseStatus::Succeeded,
             failure: None,
             pending: None,
+            origin: None,
         };
         let current = SiteRelease {
             bucket: "b".into(),
@@ -344,6 +351,7 @@ mod tests {
             status: ReleaseStatus::Succeeded,
             failure: None,
             pending: None,
+            origin: None,
         };
         let mut live = Live::default();
         live.site.insert("index.html".into(), obj("e-h-b"));
@@ -372,6 +380,7 @@ mod tests {
             site(&target, Some(&current), &live, Some("D1"), true, "a", None).err(),
             Some(Refusal::Collected {
                 missing: 1,
+                of: 4,
                 example: "app.webmanifest".into()
             })
         );
@@ -449,6 +458,9 @@ mod tests {
             deployment_id: None,
             status: ReleaseStatus::Succeeded,
             failure: None,
+            rollout_state: None,
+            origin: None,
+            attempted: None,
             task_definition: definition.cloned(),
             managed: BTreeMap::new(),
             parameter_versions: BTreeMap::new(),

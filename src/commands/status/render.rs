@@ -164,8 +164,14 @@ pub(crate) fn text(r: &StatusReport) -> String {
             if let Some(img) = &rel.image {
                 let _ = writeln!(o, "    image {img}");
             }
+            if let Some(h) = &rel.backend {
+                let _ = writeln!(o, "    backend: {}", h.describe(&rel.id));
+            }
             if let Some(n) = rel.site_files {
                 let _ = writeln!(o, "    site: {n} files");
+            }
+            if let Some(h) = &rel.site {
+                let _ = writeln!(o, "    site: {}", h.describe(&rel.id));
             }
         }
     }

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::backend::BackendStatus;
 use super::frontend::FrontendStatus;
+use crate::commands::releases::HalfRow;
 use crate::release::{LockHolder, ReleaseRecord};
 
 /// Everything `status` found.
@@ -33,6 +34,9 @@ pub(crate) struct ReleaseRecordSummary {
     pub(crate) image: Option<String>,
     pub(crate) task_definition: Option<String>,
     pub(crate) site_files: Option<usize>,
+    /// Each half's status and release of origin.
+    pub(crate) backend: Option<HalfRow>,
+    pub(crate) site: Option<HalfRow>,
 }
 
 impl From<&ReleaseRecord> for ReleaseRecordSummary {
@@ -47,6 +51,8 @@ impl From<&ReleaseRecord> for ReleaseRecordSummary {
             image: r.backend.as_ref().map(|b| b.image.clone()),
             task_definition: r.backend.as_ref().map(|b| b.task_definition_arn.clone()),
             site_files: r.site.as_ref().map(|s| s.files.len()),
+            backend: r.backend.as_ref().map(HalfRow::backend),
+            site: r.site.as_ref().map(HalfRow::site),
         }
     }
 }

@@ -1,0 +1,671 @@
+//! Release records that tell the truth (issue 21 items 1, 7, 10, 11): the id decided under the
+//! lock, each half saying what is live when the record is written (with its own status and
+//! release of origin), rollback re-reading under its lock, history that is never lost and reads
+//! fast, records of an older deckhand read compatibly.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+use crate::site;
+use crate::world;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{endpoint, stack_env, unique};
+use site::{Fault, fault_proxy, vite_site};
+
+const LOCK: &str = "_deckhand/lock";
+
+/// A site-only world: one bucket (the state bucket too), no distribution; each `Dir` is a
+/// checkout of its own (config + `dist`), so two deploys can publish different builds.
+struct Sites {
+    bucket: String,
+}
+
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Sites {
+    fn new(prefix: &str) -> Self {
+        let bucket = unique(prefix);
+        world::block_on(site::create_bucket(&bucket));
+        Self { bucket }
+    }
+
+    /// A checkout with build `version` in `dist` and `extra` config under `frontend:`.
+    fn dir(&self, version: u32, extra: &str) -> Dir {
+        let tmp = tempfile::tempdir().unwrap();
+        site::config(tmp.path(), &self.bucket, None, extra);
+        vite_site(&tmp.path().join("dist"), version, false);
+        Dir { tmp }
+    }
+
+    fn record(&self, id: &str) -> serde_json::Value {
+        serde_json::from_slice(&self.get(&format!("_deckhand/releases/{id}.json"))).unwrap()
+    }
+
+    /// The bytes of an object in the bucket.
+    fn get(&self, key: &str) -> Vec<u8> {
+        world::block_on(async {
+            let obj = site::get(&self.bucket, key).await;
+            obj.body.collect().await.unwrap().into_bytes().to_vec()
+        })
+    }
+
+    /// Release ids, oldest first.
+    fn ids(&self) -> Vec<String> {
+        world::block_on(site::keys(&self.bucket))
+            .iter()
+            .filter_map(|k| k.strip_prefix("_deckhand/releases/")?.strip_suffix(".json"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Dir {
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `deckhand <args>` in this checkout as `actor` (its own access key id), `env` last.
+    fn command(&self, actor: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deckhand"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("DECKHAND_")
+                || k.starts_with("INPUT_")
+                || k.starts_with("AWS_")
+                || k.starts_with("GITHUB_")
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        for (k, v) in stack_env() {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(self.path())
+            .env("AWS_ACCESS_KEY_ID", format!("AKID{}", actor.to_uppercase()))
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("GITHUB_ACTOR", actor)
+            .env("NO_COLOR", "1")
+            .env("DECKHAND_POLL_INTERVAL_MS", "100")
+            .env("DECKHAND_RETRY_BACKOFF_MS", "20")
+            .env("DECKHAND_CONFIG", self.path().join("deckhand.yml"))
+            .envs(env.iter().copied())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn run(&self, actor: &str, args: &[&str], env: &[(&str, &str)]) -> Done {
+        done(self.command(actor, args, env).output().unwrap())
+    }
+}
+
+struct Done {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn done(out: Output) -> Done {
+    Done {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A proxy in front of S3 that runs `before` once, synchronously, when the first lock write of
+/// the process using it arrives, then lets the write through: whatever `before` does happens
+/// after that process planned and before it holds the lock.
+fn before_first_lock<F: Fn() + Send + Sync + 'static>(before: F) -> site::FaultProxy {
+    let seen = Arc::new(AtomicU32::new(0));
+    fault_proxy(&endpoint(), move |_, method, path| {
+        if method == "PUT"
+            && path.split('?').next().unwrap_or("").ends_with(LOCK)
+            && seen.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            before();
+        }
+        Fault::Pass
+    })
+}
+
+/// Item 7: a deploy that planned, then found another release recorded when it got the lock,
+/// plans again and its record sorts after that release (the id is decided under the lock) and
+/// names it as `previous`. Before the fix the id was minted at process start, so the record
+/// sorted before the release it followed and "newest" named the other one.
+#[test]
+fn a_release_that_waited_for_another_sorts_after_it_and_names_it_previous() {
+    let sites = Sites::new("rec-id");
+    let first = sites.dir(1, "");
+    let d = first.run("ana", &["deploy"], &[]);
+    assert_eq!(d.code, 0, "{d}");
+    let v1 = sites.ids().pop().unwrap();
+
+    // B (build 2) plans; before its lock write lands, C (build 3, another checkout) deploys.
+    let b = sites.dir(2, "");
+    let c = sites.dir(3, "");
+    let c_out: Arc<std::sync::Mutex<Option<Done>>> = Arc::default();
+    let c_slot = c_out.clone();
+    let proxy = before_first_lock(move || {
+        *c_slot.lock().unwrap() = Some(c.run("cid", &["deploy"], &[]));
+    });
+    let out = b.run("bob", &["deploy"], &[("AWS_ENDPOINT_URL_S3", &proxy.url)]);
+    assert_eq!(out.code, 0, "{out}");
+    let c_done = c_out.lock().unwrap().take().expect("C ran before B's lock");
+    assert_eq!(c_done.code, 0, "{c_done}");
+    assert!(out.stderr.contains("planning again"), "{out}");
+
+    let ids = sites.ids();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let c_id = ids
+        .iter()
+        .find(|id| sites.record(id)["git"]["actor"] == "cid")
+        .unwrap()
+        .clone();
+    let b_id = ids
+        .iter()
+        .find(|id| sites.record(id)["git"]["actor"] == "bob")
+        .unwrap()
+        .clone();
+    assert!(
+        b_id > c_id,
+        "B's record ({b_id}) sorts after C's ({c_id}), the release it followed"
+    );
+    assert_eq!(ids.last(), Some(&b_id), "{ids:?}");
+    let record = sites.record(&b_id);
+    assert_eq!(record["previous"], c_id.as_str(), "{record}");
+    assert_eq!(sites.record(&c_id)["previous"], v1.as_str());
+    // The newest record's site is what is live: B's build.
+    assert_eq!(
+        sites.get("index.html"),
+        std::fs::read(b.path().join("dist/index.html")).unwrap()
+    );
+    // The plan printed B's provisional id; the log says which id it got and why.
+    assert!(
+        out.stderr
+            .contains(&format!("release id {b_id} (the plan's ")),
+        "{out}"
+    );
+}
+
+/// A backend world (ECS simulator, circuit breaker with rollback) with a site bucket: both halves.
+struct Full {
+    w: world::World,
+    site_bucket: String,
+}
+
+/// A command's result and the step outputs it wrote (GITHUB_OUTPUT).
+struct Ran {
+    done: Done,
+    outputs: std::collections::BTreeMap<String, String>,
+}
+
+impl Full {
+    fn new(prefix: &str) -> Self {
+        let w = world::World::new(prefix);
+        let site_bucket = format!("{}-site", w.cluster);
+        world::block_on(site::create_bucket(&site_bucket));
+        let full = Self { w, site_bucket };
+        full.version("A");
+        full
+    }
+
+    /// Config and site build for release `label` (its container environment names it; the
+    /// image stays the same, so only the first deploy builds one).
+    fn version(&self, label: &str) {
+        let text = format!(
+            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n",
+            state = self.w.bucket,
+            cluster = self.w.cluster,
+            service = self.w.service,
+            repo = self.w.repository,
+            registry = common::stack_var("DECKHAND_REGISTRY"),
+            param = self.w.parameter,
+            site = self.site_bucket,
+        );
+        std::fs::write(self.w.path().join("deckhand.yml"), text).unwrap();
+        let dist = self.w.path().join("dist");
+        let _ = std::fs::remove_dir_all(&dist);
+        vite_site(&dist, u32::from(label.as_bytes()[0]), false);
+    }
+
+    /// `deckhand <args>` with its step outputs.
+    fn run(&self, args: &[&str]) -> Ran {
+        let outputs = self
+            .w
+            .path()
+            .join(format!("outputs-{}", common::unique("o")));
+        let out = self
+            .w
+            .deckhand()
+            .env("GITHUB_OUTPUT", &outputs)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = std::fs::read_to_string(&outputs).unwrap_or_default();
+        Ran {
+            done: done(out),
+            outputs: text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Ran {
+        let ran = self.run(args);
+        assert_eq!(ran.done.code, 0, "deckhand {args:?}: {}", ran.done);
+        ran
+    }
+
+    /// The newest release record.
+    fn newest(&self) -> serde_json::Value {
+        let mut all = self.w.releases();
+        all.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        all.pop().unwrap()
+    }
+
+    /// The service's PRIMARY deployment once it is the only one and COMPLETED.
+    fn settled(&self) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            let d = self.w.sim_state()["services"][0]["deployments"].clone();
+            if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
+                return d[0].clone();
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(90),
+                "the service never settled: {d}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Item 1: release B's rollout trips the circuit breaker and ECS puts A's revision back. B's
+/// record says what is live (A's revision and image), that B's backend failed, and what B tried;
+/// the outputs say the same; a frontend-only deploy after it carries that half with its own status
+/// and origin; `rollback --to previous` records A's half (the service already runs it), and a
+/// later rollback to that record keeps A's revision. Rolling back to B refuses its failed backend
+/// (exit 2) unless `--only frontend`. Before the fix B's record, the outputs, the frontend-only
+/// record and the rollback's record all named B's revision, and a rollback to the rollback's
+/// record switched production to it.
+#[test]
+fn a_failed_rollout_is_recorded_as_what_is_live_and_never_restored() {
+    let f = Full::new("rec-cb");
+    let a = f.ok(&["deploy"]);
+    let a_id = a.outputs["release-id"].clone();
+    let td_a = f.w.service_td();
+    let image_a = f.newest()["backend"]["image"].as_str().unwrap().to_string();
+    assert_eq!(a.outputs["image"], image_a);
+    let a_origin = f.newest()["backend"]["origin"].clone();
+
+    // B: the circuit breaker trips, ECS rolls back to A's revision.
+    f.version("B");
+    f.w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    let b = f.run(&["deploy"]);
+    assert_eq!(b.done.code, 3, "{}", b.done);
+    f.w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    let record = f.newest();
+    let b_id = record["id"].as_str().unwrap().to_string();
+    assert_ne!(b_id, a_id);
+    let half = &record["backend"];
+    assert_eq!(half["task_definition_arn"], td_a.as_str(), "{record}");
+    assert_eq!(half["image"], image_a.as_str(), "{record}");
+    assert_eq!(half["status"], "failed", "{record}");
+    assert_eq!(half["origin"], b_id.as_str(), "{record}");
+    let td_b = half["attempted"]["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(td_b, td_a, "{record}");
+    let failure = half["failure"].as_str().unwrap().to_string();
+    assert!(!failure.is_empty(), "{record}");
+    assert_eq!(
+        record["site"]["origin"],
+        a_id.as_str(),
+        "the site is A's: {record}"
+    );
+    assert_eq!(record["site"]["status"], "succeeded", "{record}");
+    assert_eq!(b.outputs["release-id"], b_id);
+    assert_eq!(
+        b.outputs["image"], image_a,
+        "the image output says what runs"
+    );
+    assert_eq!(b.outputs["task-definition"], td_a);
+    assert_eq!(a_origin, a_id.as_str());
+
+    // A frontend-only deploy: its backend half is B's, as live, with B's status and origin.
+    f.version("C");
+    let c = f.ok(&["deploy", "--only", "frontend"]);
+    let record = f.newest();
+    assert_eq!(record["id"], c.outputs["release-id"].as_str());
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_a.as_str(),
+        "{record}"
+    );
+    assert_eq!(record["backend"]["status"], "failed", "{record}");
+    assert_eq!(record["backend"]["origin"], b_id.as_str(), "{record}");
+    assert_eq!(record["site"]["origin"], record["id"], "{record}");
+    assert_eq!(c.outputs["image"], image_a);
+
+    // Rolling back to B: its backend failed, refused (exit 2) naming the failure; its site alone
+    // (A's, carried) can be restored.
+    let refused = f.run(&["rollback", "--to", &b_id]);
+    assert_eq!(refused.done.code, 2, "{}", refused.done);
+    assert!(
+        refused.done.stderr.contains(&format!(
+            "release {b_id} cannot be rolled back to: its backend failed: "
+        )) && refused.done.stderr.contains(&failure),
+        "{}",
+        refused.done
+    );
+    assert!(
+        refused.done.stderr.contains("`--only frontend`"),
+        "{}",
+        refused.done
+    );
+
+    // rollback --to previous (after C: B... which refuses; so to A by id): the service already
+    // runs A's revision, so nothing changes there and the record names A's half.
+    let r = f.ok(&["rollback", "--to", &a_id]);
+    let record = f.newest();
+    let r_id = record["id"].as_str().unwrap().to_string();
+    assert_eq!(r.outputs["release-id"], r_id);
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_a.as_str(),
+        "{record}"
+    );
+    assert_eq!(record["backend"]["image"], image_a.as_str(), "{record}");
+    assert_eq!(record["backend"]["status"], "succeeded", "{record}");
+    assert_eq!(record["backend"]["origin"], a_id.as_str(), "{record}");
+    assert_eq!(r.outputs["image"], image_a);
+    assert_eq!(f.w.service_td(), td_a);
+
+    // A later deploy, then a rollback to the rollback's record: A's revision, never B's.
+    f.version("D");
+    f.ok(&["deploy"]);
+    assert_ne!(f.w.service_td(), td_a);
+    f.ok(&["rollback", "--to", &r_id]);
+    assert_eq!(f.w.service_td(), td_a, "the rollback restored A's revision");
+    assert_ne!(f.w.service_td(), td_b);
+}
+
+/// Item 1: a `--no-wait` rollout that fails after its release was recorded (ECS rolls it back),
+/// then a frontend-only deploy: that record's backend half names what runs (A's revision), says
+/// the rollout B started did not complete, and names B as its origin; restoring it is refused
+/// unless `--only frontend`. Before the fix the frontend-only record carried B's revision as
+/// in progress and the outputs named B's image.
+#[test]
+fn a_no_wait_rollout_that_failed_later_is_recorded_as_failed_by_the_next_release() {
+    let f = Full::new("rec-nowait");
+    f.ok(&["deploy"]);
+    let td_a = f.w.service_td();
+    let image_a = f.newest()["backend"]["image"].as_str().unwrap().to_string();
+    f.version("B");
+    f.w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    let b = f.ok(&["deploy", "--only", "backend", "--no-wait"]);
+    let b_id = b.outputs["release-id"].clone();
+    let record = f.newest();
+    assert_eq!(record["backend"]["status"], "in-progress", "{record}");
+    let td_b = record["backend"]["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(td_b, td_a);
+    // ECS's circuit breaker stops B's rollout and puts A's revision back.
+    let settled = f.settled();
+    assert_eq!(settled["taskDefinition"], td_a.as_str());
+    f.w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+
+    f.version("C");
+    let c = f.ok(&["deploy", "--only", "frontend"]);
+    let record = f.newest();
+    let c_id = record["id"].as_str().unwrap().to_string();
+    assert_eq!(c.outputs["release-id"], c_id);
+    let half = &record["backend"];
+    assert_eq!(half["task_definition_arn"], td_a.as_str(), "{record}");
+    assert_eq!(half["image"], image_a.as_str(), "{record}");
+    assert_eq!(half["status"], "failed", "{record}");
+    assert_eq!(half["origin"], b_id.as_str(), "{record}");
+    assert_eq!(
+        half["attempted"]["task_definition_arn"],
+        td_b.as_str(),
+        "{record}"
+    );
+    assert_eq!(half["rollout_state"], "COMPLETED", "{record}");
+    assert_eq!(half["deployment_id"], settled["id"], "{record}");
+    assert!(
+        half["failure"]
+            .as_str()
+            .unwrap()
+            .contains("did not complete"),
+        "{record}"
+    );
+    assert_eq!(c.outputs["image"], image_a);
+    assert_eq!(c.outputs["task-definition"], td_a);
+
+    let refused = f.run(&["rollback", "--to", &c_id]);
+    assert_eq!(refused.done.code, 2, "{}", refused.done);
+    assert!(
+        refused
+            .done
+            .stderr
+            .contains(&format!("its backend failed in release {b_id}: ")),
+        "{}",
+        refused.done
+    );
+    let only = f.ok(&["rollback", "--to", &c_id, "--only", "frontend", "--dry-run"]);
+    assert!(!only.done.stdout.contains("backend:"), "{}", only.done);
+    // `releases` and `status` show each half's status and origin.
+    let rows = f.ok(&["releases", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&rows.done.stdout).unwrap();
+    let row = rows["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == c_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["backend"]["status"], "failed", "{row}");
+    assert_eq!(row["backend"]["origin"], b_id.as_str(), "{row}");
+    assert_eq!(row["site"]["origin"], c_id.as_str(), "{row}");
+    assert_eq!(row["restorable"], false, "{row}");
+    let text = f.ok(&["releases"]).done.stdout;
+    assert!(
+        text.contains(&format!("failed (origin: {b_id}): the rollout to ")),
+        "{text}"
+    );
+    let status = f.ok(&["status", "--json"]).done.stdout;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["last_release"]["backend"]["origin"], b_id.as_str());
+    assert_eq!(status["last_release"]["site"]["status"], "succeeded");
+    let text = f.ok(&["status"]).done.stdout;
+    assert!(
+        text.contains("    site: succeeded (origin: this release)"),
+        "{text}"
+    );
+}
+
+/// Item 10: a rollback takes its lock before its last read and reads again under it. Here a deploy
+/// (C) lands between the rollback's plan and its lock: `rollback --to A` plans again under the
+/// lock (it rolls back C, names C as `previous`, sorts after C, and restores A's site whole), and
+/// `rollback --to previous` — which meant B's predecessor when it was planned — refuses (exit 5,
+/// nothing written). Before the fix the rollback applied the plan made before C: its record named
+/// B as what it rolled back, sorted before C's (so the newest record was C's while A's site was
+/// live), and `previous` rolled back a release nobody had looked at.
+#[test]
+fn a_rollback_reads_again_under_its_lock() {
+    let sites = Sites::new("rec-rbl");
+    let a = sites.dir(1, "");
+    assert_eq!(a.run("ana", &["deploy"], &[]).code, 0);
+    let a_id = sites.ids().pop().unwrap();
+    let b = sites.dir(2, "");
+    assert_eq!(b.run("ana", &["deploy"], &[]).code, 0);
+    let b_id = sites.ids().pop().unwrap();
+
+    // `--to previous` planned against B; C deploys before the rollback's lock: refused.
+    let c = sites.dir(3, "");
+    let proxy = before_first_lock(move || {
+        let out = c.run("cid", &["deploy"], &[]);
+        assert_eq!(out.code, 0, "{out}");
+    });
+    let before = sites.ids();
+    let out = a.run(
+        "rob",
+        &["rollback", "--to", "previous"],
+        &[("AWS_ENDPOINT_URL_S3", &proxy.url)],
+    );
+    assert_eq!(out.code, 5, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "another release was recorded while the rollback planned: `previous` was {a_id}, it is now {b_id}"
+        )),
+        "{out}"
+    );
+    let after = sites.ids();
+    assert_eq!(after.len(), before.len() + 1, "C's record only: {after:?}");
+    let c_id = after.last().unwrap().clone();
+    assert_eq!(sites.record(&c_id)["git"]["actor"], "cid");
+    let c_html = sites.get("index.html");
+    assert!(
+        world::block_on(site::keys(&sites.bucket))
+            .iter()
+            .all(|k| k != LOCK),
+        "the lock was released"
+    );
+
+    // `--to A` planned against C; D deploys before the rollback's lock: planned again, applied.
+    let d = sites.dir(4, "");
+    let proxy = before_first_lock(move || {
+        let out = d.run("did", &["deploy"], &[]);
+        assert_eq!(out.code, 0, "{out}");
+    });
+    let out = a.run(
+        "rob",
+        &["rollback", "--to", &a_id],
+        &[("AWS_ENDPOINT_URL_S3", &proxy.url)],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("the live state moved after the rollback was planned (")
+            && out.stderr.contains("): planning again"),
+        "{out}"
+    );
+    let ids = sites.ids();
+    let d_id = ids
+        .iter()
+        .find(|id| sites.record(id)["git"]["actor"] == "did")
+        .unwrap()
+        .clone();
+    let r_id = ids.last().unwrap().clone();
+    let record = sites.record(&r_id);
+    assert_eq!(
+        record["git"]["actor"], "rob",
+        "the rollback's record is the newest: {ids:?}"
+    );
+    assert!(r_id > d_id);
+    assert_eq!(record["rollback_of"], d_id.as_str(), "{record}");
+    assert_eq!(record["previous"], d_id.as_str(), "{record}");
+    assert_eq!(record["restored"], a_id.as_str(), "{record}");
+    // A's site is live, whole: every file of A's manifest has A's bytes.
+    let manifest = sites.record(&a_id)["site"]["files"].clone();
+    for key in manifest.as_object().unwrap().keys() {
+        assert_eq!(
+            sites.get(key),
+            std::fs::read(a.path().join("dist").join(key)).unwrap(),
+            "{key}"
+        );
+    }
+    assert_ne!(sites.get("index.html"), c_html);
+}
+
+/// Records of the previous deckhand (no `version`, no per-half `origin`, the shape of
+/// tests/fixtures/records/v1-release.json) are read compatibly: `releases` lists one with its
+/// halves' origin unknown, and a rollback restores it and writes a current record.
+#[test]
+fn a_record_of_the_previous_deckhand_is_read_and_restored() {
+    let sites = Sites::new("rec-v1");
+    let a = sites.dir(1, "");
+    assert_eq!(a.run("ana", &["deploy"], &[]).code, 0);
+    let now_id = sites.ids().pop().unwrap();
+    let current = sites.record(&now_id);
+    // The same site as recorded by the previous deckhand, a day earlier.
+    let mut old: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::repo_root().join("tests/fixtures/records/v1-release.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let old_id = "20200101T000000000Z-0a1b2c3";
+    old["id"] = old_id.into();
+    old["previous"] = serde_json::Value::Null;
+    old.as_object_mut().unwrap().remove("backend");
+    old["site"]["bucket"] = sites.bucket.as_str().into();
+    old["site"]["files"] = current["site"]["files"].clone();
+    assert!(old.get("version").is_none() && old["site"].get("origin").is_none());
+    world::block_on(async {
+        common::s3()
+            .await
+            .put_object()
+            .bucket(&sites.bucket)
+            .key(format!("_deckhand/releases/{old_id}.json"))
+            .body(old.to_string().into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let b = sites.dir(2, "");
+    assert_eq!(b.run("ana", &["deploy"], &[]).code, 0);
+
+    let out = a.run("ana", &["releases", "--json"], &[]);
+    assert_eq!(out.code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let row = v["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == old_id)
+        .unwrap()
+        .clone();
+    assert_eq!(row["site"]["origin"], serde_json::Value::Null, "{row}");
+    assert_eq!(row["site"]["status"], "succeeded", "{row}");
+    assert_eq!(row["restorable"], true, "{row}");
+    let text = a.run("ana", &["releases"], &[]).stdout;
+    assert!(text.contains("succeeded (origin: unknown)"), "{text}");
+
+    let out = a.run("ana", &["rollback", "--to", old_id], &[]);
+    assert_eq!(out.code, 0, "{out}");
+    let r_id = sites.ids().pop().unwrap();
+    let record = sites.record(&r_id);
+    assert_eq!(record["version"], 2, "{record}");
+    assert_eq!(record["restored"], old_id, "{record}");
+    assert_eq!(record["site"]["origin"], r_id.as_str(), "{record}");
+    assert_eq!(
+        sites.get("index.html"),
+        std::fs::read(a.path().join("dist/index.html")).unwrap()
+    );
+}
