@@ -669,3 +669,55 @@ fn a_record_of_the_previous_deckhand_is_read_and_restored() {
         std::fs::read(a.path().join("dist/index.html")).unwrap()
     );
 }
+/// Item 11: records are history. Garbage collection deletes the files of old releases, never
+/// their records: `releases` lists every release, the collected ones as not restorable with the
+/// reason, and `rollback --to` one of them says its files were collected, naming the oldest
+/// release that can still be restored. Before, GC deleted the records with the files (`releases`
+/// forgot them and the rollback said "does not exist").
+#[test]
+fn collected_releases_stay_in_the_history_and_say_why_they_cannot_be_restored() {
+    let sites = Sites::new("rec-gc");
+    let extra = "  keep-releases: 1\n  gc-grace: 0s\n";
+    let mut ids = Vec::new();
+    for version in 1..=4 {
+        let dir = sites.dir(version, extra);
+        let out = dir.run("ana", &["deploy"], &[]);
+        assert_eq!(out.code, 0, "{out}");
+        ids.push(sites.ids().pop().unwrap());
+    }
+    assert_eq!(sites.ids(), ids, "every record is kept");
+    let dir = sites.dir(4, extra);
+    let out = dir.run("ana", &["releases", "--json"], &[]);
+    assert_eq!(out.code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = v["releases"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{v}");
+    let first = rows.iter().find(|r| r["id"] == ids[0].as_str()).unwrap();
+    assert_eq!(first["restorable"], false, "{first}");
+    assert!(
+        first["not_restorable"]
+            .as_str()
+            .unwrap()
+            .starts_with("its files were collected: "),
+        "{first}"
+    );
+    let oldest = rows.iter().rev().find(|r| r["restorable"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = dir.run("ana", &["rollback", "--to", &ids[0]], &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "release {} cannot be rolled back to: its files were collected: ",
+            ids[0]
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "the oldest release that can still be restored is {oldest}"
+        )),
+        "{out}"
+    );
+}

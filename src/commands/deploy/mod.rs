@@ -10,8 +10,8 @@
 
 pub(crate) mod apply;
 pub(crate) mod read;
-mod review;
 pub(crate) mod record;
+mod review;
 
 use std::path::{Path, PathBuf};
 

@@ -413,6 +413,7 @@ mod tests {
             status: ReleaseStatus::Succeeded,
             failure: None,
             pending: None,
+            origin: None,
         };
         let mut live = Live::default();
         // Same size, other bytes: B's logo.
@@ -436,6 +437,7 @@ mod tests {
             site(&target, None, &live, None, true, "a", None).err(),
             Some(Refusal::Collected {
                 missing: 1,
+                of: 2,
                 example: "assets/a-Xy12AbCd.js".into()
             })
         );
