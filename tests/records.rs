@@ -388,6 +388,13 @@ fn a_failed_rollout_is_recorded_as_what_is_live_and_never_restored() {
 
     // rollback --to previous (after C: B... which refuses; so to A by id): the service already
     // runs A's revision, so nothing changes there and the record names A's half.
+    // Its plan carries no environment value (the restored half's definition stays in memory).
+    let planned = f.ok(&["rollback", "--to", &a_id, "--dry-run", "--json"]);
+    assert!(
+        !planned.done.stdout.contains("production"),
+        "{}",
+        planned.done
+    );
     let r = f.ok(&["rollback", "--to", &a_id]);
     let record = f.newest();
     let r_id = record["id"].as_str().unwrap().to_string();

@@ -77,10 +77,11 @@ pub(crate) struct Carry {
 pub(crate) struct RollbackOf {
     pub(crate) of: String,
     pub(crate) restore: String,
-    /// The restored release's halves (what the record says for a half found live already).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The restored release's halves (what the record says for a half found live already); in
+    /// memory only, like [`Carry`]'s: a recorded task definition holds environment values.
+    #[serde(skip)]
     pub(crate) backend: Option<BackendRelease>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     pub(crate) site: Option<SiteRelease>,
 }
 
