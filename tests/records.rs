@@ -728,3 +728,122 @@ fn collected_releases_stay_in_the_history_and_say_why_they_cannot_be_restored() 
         "{out}"
     );
 }
+
+/// Item 11: reading the history does not page through every record once it is longer than a
+/// listing page (here 2 ids a page, `DECKHAND_HISTORY_PAGE`, so a few records stand for
+/// thousands): each release rewrites the history index under the lock, a reader gets the newest
+/// ids from it plus the records written after it (one ListObjectsV2 with StartAfter: a record an
+/// older deckhand wrote is found), and without the index every id is listed as before.
+#[test]
+fn the_history_is_read_through_its_index() {
+    const PAGE: (&str, &str) = ("DECKHAND_HISTORY_PAGE", "2");
+    let sites = Sites::new("rec-idx");
+    let mut ids = Vec::new();
+    for version in 1..=4 {
+        let dir = sites.dir(version, "");
+        let out = dir.run("ana", &["deploy"], &[PAGE]);
+        assert_eq!(out.code, 0, "{out}");
+        ids.push(sites.ids().pop().unwrap());
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&sites.get("_deckhand/releases-index.json")).unwrap();
+    assert_eq!(index["count"], 4, "{index}");
+    assert_eq!(
+        index["newest"],
+        serde_json::json!([ids[3], ids[2]]),
+        "{index}"
+    );
+
+    // A record the index does not name: an older deckhand wrote it after the index's newest (on
+    // a runner whose clock is far ahead).
+    let mut other = sites.record(&ids[3]);
+    let other_id = "29991231T000000000Z-0ldd3ck".to_string();
+    other["id"] = other_id.as_str().into();
+    other.as_object_mut().unwrap().remove("version");
+    world::block_on(async {
+        common::s3()
+            .await
+            .put_object()
+            .bucket(&sites.bucket)
+            .key(format!("_deckhand/releases/{other_id}.json"))
+            .body(other.to_string().into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let dir = sites.dir(5, "");
+    let newest = |actor: &str, extra: &[(&str, &str)]| {
+        let out = dir.run(actor, &["releases", "--json", "--limit", "3"], extra);
+        assert_eq!(out.code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let shown: Vec<String> = v["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        (shown, v["total"].clone())
+    };
+    let want = vec![other_id.clone(), ids[3].clone(), ids[2].clone()];
+    let actor = common::unique("idx").replace('-', "");
+    assert_eq!(newest(&actor, &[PAGE]), (want.clone(), 5.into()));
+    let lists = |actor: &str| {
+        let url = format!(
+            "{}/requests?access-key-id=AKID{}",
+            common::stack_var("DECKHAND_SIM_URL"),
+            actor.to_uppercase()
+        );
+        let text = ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let log: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        log.iter()
+            .filter(|r| {
+                r["operation"] == "ListObjectsV2"
+                    && r["query"]
+                        .as_str()
+                        .is_some_and(|q| q.contains("prefix=_deckhand%2Freleases%2F"))
+            })
+            .count()
+    };
+    // One page (it is truncated), then the index and the records after its newest: 2 listings
+    // of the records, not the 3 pages of 5 ids.
+    assert_eq!(lists(&actor), 2);
+
+    // No index: the same answer from every id, listed (3 pages).
+    world::block_on(async {
+        common::s3()
+            .await
+            .delete_object()
+            .bucket(&sites.bucket)
+            .key("_deckhand/releases-index.json")
+            .send()
+            .await
+            .unwrap();
+    });
+    let actor = common::unique("noidx").replace('-', "");
+    assert_eq!(newest(&actor, &[PAGE]), (want, 5.into()));
+    assert_eq!(lists(&actor), 3);
+
+    // The next release follows the newest record, whoever wrote it, and writes the index again.
+    let out = dir.run("ana", &["deploy"], &[PAGE]);
+    assert_eq!(out.code, 0, "{out}");
+    let v5 = sites.ids().pop().unwrap();
+    assert_eq!(
+        v5, "29991231T000000001Z-nogit",
+        "it sorts after the newest record"
+    );
+    assert_eq!(sites.record(&v5)["previous"], other_id.as_str());
+    let index: serde_json::Value =
+        serde_json::from_slice(&sites.get("_deckhand/releases-index.json")).unwrap();
+    assert_eq!(index["count"], 6, "{index}");
+    assert_eq!(
+        index["newest"],
+        serde_json::json!([v5, other_id]),
+        "{index}"
+    );
+}

@@ -7,7 +7,9 @@
 //! poll interval; also the first back-off on CloudFront's TooManyInvalidationsInProgress),
 //! `DECKHAND_LOCK_TTL` (a duration like `2s`; 15 min), `DECKHAND_LIST_RANGE_KEYS` (known keys
 //! per concurrent listing range, 1,000: tests split small sites), `DECKHAND_ROLE_DURATION` (the
-//! session `role-to-assume` asks STS for, a duration like `6s`; 1 h: tests outlive it).
+//! session `role-to-assume` asks STS for, a duration like `6s`; 1 h: tests outlive it),
+//! `DECKHAND_HISTORY_PAGE` (release ids per listing page and in the history index, 1,000: tests
+//! page small histories).
 
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ pub(crate) struct Tuning {
     pub(crate) list_range_keys: usize,
     /// The session `role-to-assume` asks for (DurationSeconds).
     pub(crate) role_duration: Duration,
+    /// Release ids per ListObjectsV2 page of the records, and ids the history index keeps.
+    pub(crate) history_page: usize,
 }
 
 impl Default for Tuning {
@@ -42,6 +46,7 @@ impl Default for Tuning {
             lock_ttl: Duration::from_secs(15 * 60),
             list_range_keys: 1000,
             role_duration: Duration::from_secs(3600),
+            history_page: 1000,
         }
     }
 }
@@ -97,6 +102,10 @@ impl Tuning {
                 .and_then(|v| humantime::parse_duration(&v).ok())
                 .filter(|t| !t.is_zero())
                 .unwrap_or(d.role_duration),
+            history_page: get("DECKHAND_HISTORY_PAGE")
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|n| (1..=1000).contains(n))
+                .unwrap_or(d.history_page),
         }
     }
 

@@ -40,8 +40,12 @@ pub(crate) async fn plan(
     };
     let mut observed = observe::observe(ctx, cfg, last.as_ref()).await?;
     if observed.live.owned_from != OwnedFrom::Index {
-        observed.live.owned = match history.as_deref() {
-            Some(h) => owned::from_records(h, &cfg.bucket).await?,
+        observed.live.owned = match history.as_deref_mut() {
+            Some(h) => {
+                // Every record, not only the newest the history index names.
+                h.list_all().await?;
+                owned::from_records(h, &cfg.bucket).await?
+            }
             None => crate::plan::ownership::Ownership::default(),
         };
         observed.live.owned_from = OwnedFrom::Records;

@@ -32,8 +32,11 @@ impl<'s, 'a> History<'s, 'a> {
         Ok(h)
     }
 
-    /// Every id, listed (once).
-    async fn list_all(&mut self) -> Result<(), ReleaseError> {
+    /// Every id, listed (once): `ids` then holds them all, not only the newest the index keeps.
+    pub(crate) async fn list_all(&mut self) -> Result<(), ReleaseError> {
+        if self.all {
+            return Ok(());
+        }
         let mut ids = self.store.everything().await?.ids;
         ids.reverse();
         self.ids = ids;

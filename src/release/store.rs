@@ -32,13 +32,11 @@ pub(crate) fn parse(
     serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
 }
 
-/// The history index: the newest release ids, so reading the history costs the same at 10 or
-/// 10,000 records. Beside the records, not among them (an older deckhand lists
+/// The history index: the newest release ids (1,000, `Tuning::history_page`: more than any
+/// deploy reads back), so reading the history costs the same at 10 or 10,000 records. Beside the records, not among them (an older deckhand lists
 /// `_deckhand/releases/` and reads every key there as a record).
 pub(crate) const INDEX_KEY: &str = "_deckhand/releases-index.json";
 const INDEX_VERSION: u32 = 1;
-/// Ids the index keeps: more than any deploy reads back (keep-releases sites, `previous`).
-const INDEX_KEEP: usize = 1000;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Index {
@@ -56,6 +54,19 @@ pub(crate) struct Recent {
     pub(crate) total: usize,
     /// `ids` holds every id.
     pub(crate) all: bool,
+}
+
+impl Recent {
+    /// Every id (any order): complete.
+    fn all(mut ids: Vec<String>) -> Self {
+        ids.sort();
+        ids.reverse();
+        Self {
+            total: ids.len(),
+            all: true,
+            ids,
+        }
+    }
 }
 
 pub(crate) struct ReleaseStore<'a> {
@@ -87,31 +98,54 @@ impl<'a> ReleaseStore<'a> {
 
     /// The release ids whose keys sort after `start_after` (all of them for `None`), oldest first.
     async fn list_from(&self, start_after: Option<String>) -> Result<Vec<String>, ReleaseError> {
-        let mut ids = Vec::new();
-        let mut pages = self
+        let (mut ids, mut token) = self.list_page(start_after.clone(), None).await?;
+        while let Some(t) = token {
+            let (more, next) = self.list_page(start_after.clone(), Some(t)).await?;
+            ids.extend(more);
+            token = next;
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// One ListObjectsV2 page of release ids (at most 1,000) and the token of the next page.
+    async fn list_page(
+        &self,
+        start_after: Option<String>,
+        token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), ReleaseError> {
+        let page = self
             .ctx
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(RELEASES_PREFIX)
+            .max_keys(i32::try_from(self.ctx.tuning.history_page).unwrap_or(1000))
             .set_start_after(start_after)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ReleaseError::List {
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| ReleaseError::List {
                 bucket: self.bucket.clone(),
                 source: self.ctx.call_error("s3", "ListObjectsV2", e),
             })?;
-            ids.extend(page.contents().iter().filter_map(|o| {
+        let ids = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
                 o.key()?
                     .strip_prefix(RELEASES_PREFIX)?
                     .strip_suffix(".json")
                     .filter(|id| super::is_release_id(id))
                     .map(str::to_string)
-            }));
-        }
-        ids.sort();
-        Ok(ids)
+            })
+            .collect();
+        let next = page
+            .is_truncated()
+            .unwrap_or(false)
+            .then(|| page.next_continuation_token().map(str::to_string))
+            .flatten();
+        Ok((ids, next))
     }
 
     pub(crate) async fn read(&self, id: &str) -> Result<ReleaseRecord, ReleaseError> {
@@ -174,15 +208,26 @@ impl<'a> ReleaseStore<'a> {
         }
     }
 
-    /// The newest release ids and how many there are, without listing every record: the index
-    /// (one GetObject) and the records written after its newest (one ListObjectsV2 with
-    /// StartAfter, normally empty: S3 lists keys in ascending order, so only a known key lets a
-    /// listing start near the newest — `StartAfter` in
-    /// https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html). No usable index
-    /// (none yet, unreadable, or denied): every id, listed.
+    /// The newest release ids and how many there are, without listing every record: one
+    /// ListObjectsV2 page; when the history is longer than a page, the index (one GetObject) and
+    /// the records written after its newest (one ListObjectsV2 with StartAfter, normally empty:
+    /// S3 lists keys in ascending order, so only a known key lets a listing start near the newest
+    /// — `StartAfter` in https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
+    /// No usable index (none yet, unreadable, or denied): every id, listed.
     pub(crate) async fn recent(&self) -> Result<Recent, ReleaseError> {
+        // A history that fits in one page is that page (one call, as before the index).
+        let (first, next) = self.list_page(None, None).await?;
+        let Some(token) = next else {
+            return Ok(Recent::all(first));
+        };
         let Some(index) = self.read_index().await else {
-            return self.everything().await;
+            let (mut ids, mut token) = (first, Some(token));
+            while let Some(t) = token {
+                let (more, next) = self.list_page(None, Some(t)).await?;
+                ids.extend(more);
+                token = next;
+            }
+            return Ok(Recent::all(ids));
         };
         let newer = self
             .list_after(index.newest.first().map(String::as_str))
@@ -242,13 +287,7 @@ impl<'a> ReleaseStore<'a> {
 
     /// Every release id, newest first (one ListObjectsV2 per 1,000 records).
     pub(crate) async fn everything(&self) -> Result<Recent, ReleaseError> {
-        let mut ids = self.list_ids().await?;
-        ids.reverse();
-        Ok(Recent {
-            total: ids.len(),
-            all: true,
-            ids,
-        })
+        Ok(Recent::all(self.list_ids().await?))
     }
 
     /// The index, when there is a usable one.
@@ -297,13 +336,21 @@ impl<'a> ReleaseStore<'a> {
         Some(index)
     }
 
-    /// Rewrites the index from the index and the records written after it (under the lock).
+    /// Rewrites the index from the index and the records written after it (under the lock), once
+    /// the history no longer fits in one listing page.
     async fn write_index(&self) -> Result<(), ReleaseError> {
         let recent = self.recent().await?;
+        if recent.total < self.ctx.tuning.history_page {
+            return Ok(());
+        }
         let index = Index {
             version: INDEX_VERSION,
             count: recent.total,
-            newest: recent.ids.into_iter().take(INDEX_KEEP).collect(),
+            newest: recent
+                .ids
+                .into_iter()
+                .take(self.ctx.tuning.history_page)
+                .collect(),
         };
         let body = serde_json::to_vec(&index).unwrap_or_default();
         self.ctx
