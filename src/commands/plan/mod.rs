@@ -23,7 +23,7 @@ use crate::output;
 use crate::plan::Only;
 use crate::plan::site::Reason;
 use crate::plan::{DeployOptions, DeployPlan};
-use crate::release::{GitInfo, ReleaseMeta, ReleaseRecord, ReleaseStatus};
+use crate::release::{GitInfo, ReleaseMeta, ReleaseRecord};
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PlanArgs {
@@ -139,10 +139,13 @@ pub(crate) fn review(plan: DeployPlan, facts: &Facts, identity: &Identity) -> Re
         }),
         (Some(_), Some(_)) => {}
     }
+    // The newest record's backend half names what the service ran when it was written, whatever
+    // its status (a failed rollout's half names the revision ECS put back).
     if let (Some(b), Some(last)) = (&plan.backend, &facts.last)
-        && let Some(rec) = last.backend.as_ref().filter(|r| {
-            r.cluster == b.cluster && r.service == b.service && r.status == ReleaseStatus::Succeeded
-        })
+        && let Some(rec) = last
+            .backend
+            .as_ref()
+            .filter(|r| r.cluster == b.cluster && r.service == b.service)
         && rec.task_definition_arn != b.task_definition.live
     {
         warnings.push(Warning {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::plan::backend::{BackendPlan, ImagePlan, Live, Source, SourceTag, TaskDefinitionPlan};
 use crate::plan::site::{Headers, Live as SiteLive, LiveObject};
+use crate::release::ReleaseStatus;
 use crate::release::{BackendRelease, ManifestEntry, SiteRelease};
 use crate::site::plan::{Desired, PlanInput};
 
@@ -411,6 +412,32 @@ fn with_warnings() {
         ]
     );
     snapshot("with-warnings", &r);
+}
+
+#[test]
+fn drift_is_checked_against_a_failed_backend_half_too() {
+    // The newest record's backend half failed (ECS put api:3 back after a failed rollout): it
+    // names what ran when it was written; the service runs api:4 now.
+    let mut last = record(
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/api:3",
+        V1,
+    );
+    last.status = ReleaseStatus::Failed;
+    if let Some(b) = last.backend.as_mut() {
+        b.status = ReleaseStatus::Failed;
+    }
+    let r = review(
+        plan(backend(false), frontend(V1, V1, &[])),
+        &facts(Some(last)),
+        &identity(),
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::TaskDefinitionDrift),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]
