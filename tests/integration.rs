@@ -19,6 +19,7 @@ mod gc;
 mod gc_edges;
 mod github;
 mod hardening;
+mod history;
 mod image;
 mod lock;
 mod managed_keys;
