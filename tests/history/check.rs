@@ -96,15 +96,23 @@ impl Runner {
         let Some(index) = self.cache.get(&self.world, snap, "index.html") else {
             return Ok(());
         };
-        if self.live_index.last() != Some(&index) {
-            self.live_index.push(index);
+        // The site version: its files without a content hash in their name (a new version
+        // changes at least one; hashed ones change only with the files that reference them).
+        // Keys another tool or a person wrote are not deckhand's site.
+        let version: super::run::SiteVersion = super::world::SITE_MUTABLE
+            .iter()
+            .filter(|k| !self.foreign.contains_key(**k))
+            .map(|k| (k.to_string(), snap.objects.get(*k).map(|o| o.etag.clone())))
+            .collect();
+        if self.live_index.last().map(|(v, _)| v) != Some(&version) {
+            self.live_index.push((version, index));
         }
         let n = self.live_index.len();
         for (which, html) in [("live", n - 1), ("previously live", n.saturating_sub(2))]
             .into_iter()
             .take(n.min(2))
         {
-            let html = self.live_index[html].clone();
+            let html = self.live_index[html].1.clone();
             let world = &self.world;
             let cache = &mut self.cache;
             let (_, missing) = super::site::references(&html, |k| cache.get(world, snap, k));
@@ -112,7 +120,7 @@ impl Runner {
                 return self.fail(
                     "I1",
                     format!(
-                        "the {which} index.html references {} that the bucket no longer has: {}",
+                        "the {which} site's index.html references {} that the bucket no longer has: {}",
                         if missing.len() == 1 {
                             "a file"
                         } else {

@@ -16,6 +16,9 @@ use super::world::{
     block_on,
 };
 
+/// The live site's unhashed files and their ETags (None: absent).
+pub type SiteVersion = Vec<(String, Option<String>)>;
+
 /// Which invariants are checked ("I0" is "every command exits with a code its situation allows").
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -55,8 +58,9 @@ pub struct Runner {
     pub foreign: BTreeMap<String, String>,
     /// Task definition revision -> the configuration it was registered with (None: unknown).
     pub td_models: BTreeMap<String, Option<Config>>,
-    /// Every distinct index.html that was live, in order (I1 checks the last two).
-    pub live_index: Vec<Vec<u8>>,
+    /// Every distinct site version that was live (its unhashed files' ETags) with its
+    /// index.html, in order: I1 checks the current and the previous one.
+    pub live_index: Vec<(SiteVersion, Vec<u8>)>,
     /// A kill left drift: I2 waits for the next deploy or rollback.
     pub drift_pending: bool,
     pub cache: Cache,

@@ -28,6 +28,9 @@ pub const FOREIGN_KEYS: [&str; 4] = [
     "assets/legacy-5f2a9c1e.js",
     "team/notes.html",
 ];
+/// The site's files without a content hash in their name (see `site.rs`): which of them are
+/// live, and with which bytes, is the live site version.
+pub const SITE_MUTABLE: [&str; 4] = ["index.html", "robots.txt", "assets/logo.png", "about.html"];
 /// Published files a person may overwrite by hand (`Foreign::HandEdit`).
 pub const HAND_KEYS: [&str; 3] = ["robots.txt", "assets/logo.png", "about.html"];
 
@@ -494,7 +497,7 @@ frontend:
             .env("NO_COLOR", "1")
             .env("DECKHAND_POLL_INTERVAL_MS", "50")
             .env("DECKHAND_RETRY_BACKOFF_MS", "20")
-            .env("DECKHAND_LOCK_TTL", "5s")
+            .env("DECKHAND_LOCK_TTL", "8s")
             .env("STORAGE_DRIVER", "vfs")
             .env("BUILDAH_ISOLATION", "chroot")
             .env("TMPDIR", self.path().join("tmp"))
