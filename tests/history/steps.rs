@@ -251,7 +251,7 @@ pub fn step() -> impl Strategy<Value = Step> {
         1 => (0u8..3, any::<u32>()).prop_map(|(k, n)| Step::SecretsSync(k, n)),
         2 => config_edit().prop_map(Step::Config),
         1 => foreign().prop_map(Step::Foreign),
-        2 => (changing_deploy(), prop_oneof![3 => 0u8..6, 2 => 6u8..14, 1 => 14u8..30], prop_oneof![Just(Recover::Unlock), Just(Recover::Expire)])
+        2 => (changing_deploy(), prop_oneof![3 => 0u8..6, 2 => 6u8..14, 1 => 14u8..30], prop_oneof![3 => Just(Recover::Unlock), 1 => Just(Recover::Expire)])
             .prop_map(|(deploy, after_writes, recover)| Step::Killed { deploy, after_writes, recover }),
         1 => (healthy_deploy(), halves(), edits())
             .prop_map(|(first, second, more)| Step::Concurrent { first, second, more }),
