@@ -323,7 +323,19 @@ impl Runner {
         restorable: Option<bool>,
         only: Option<Halves>,
     ) -> Check {
-        if restorable == Some(true) && ran.code != Some(0) {
+        // `--only X` of a release without an X half (or whose X half failed) is refused, exit 2.
+        let half_missing = only.is_some_and(|h| {
+            let snap = super::observe::snapshot(&self.world, &mut self.records_cache);
+            let half = if h == Halves::Backend {
+                "backend"
+            } else {
+                "site"
+            };
+            snap.records
+                .get(&ran.args[2])
+                .is_some_and(|r| r[half].is_null() || r[half]["status"].as_str() == Some("failed"))
+        });
+        if restorable == Some(true) && ran.code != Some(0) && !half_missing {
             return Err(violation(
                 "I3",
                 format!(
