@@ -97,10 +97,16 @@ impl Runner {
             return Ok(());
         };
         // The site version: its files without a content hash in their name (a new version
-        // changes at least one; hashed ones change only with the files that reference them).
-        // Keys another tool or a person wrote are not deckhand's site.
+        // changes at least one; hashed ones change only with the files that reference them),
+        // those the newest record publishes (a file dropped from the build stays in the bucket
+        // for open tabs, but the version without it is a new one) and index.html. Keys another
+        // tool or a person wrote are not deckhand's site.
+        let published = snap
+            .newest()
+            .and_then(|(_, r)| r["site"]["files"].as_object());
         let version: super::run::SiteVersion = super::world::SITE_MUTABLE
             .iter()
+            .filter(|k| **k == "index.html" || published.is_none_or(|f| f.contains_key(**k)))
             .filter(|k| !self.foreign.contains_key(**k))
             .map(|k| (k.to_string(), snap.objects.get(*k).map(|o| o.etag.clone())))
             .collect();
