@@ -23,7 +23,9 @@ fail() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
 setsid env DEMO_SERVE=1 dev/demo/run > "$serve_log" 2>&1 &
 serve_pid=$!
 up=""
-for _ in $(seq 1 300); do
+# Up to 5 minutes: the serving run synthesizes and deploys infra/ again before it serves; on a
+# loaded 2-core machine reaching the edge took 154 s (load average ~13), past the former 150 s.
+for _ in $(seq 1 600); do
   if grep -q 'serving s3://' "$serve_log"; then up=1; break; fi
   kill -0 "$serve_pid" 2>/dev/null || break
   sleep 0.5
