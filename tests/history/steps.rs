@@ -132,7 +132,8 @@ pub enum Step {
     SecretsSync(u8, u32),
     Config(ConfigEdit),
     Foreign(Foreign),
-    /// A deploy SIGKILLed right after its Nth AWS write (if it makes that many).
+    /// A deploy SIGKILLed right after its Nth AWS write (if it makes that many), the lock's
+    /// writes not counted.
     Killed {
         deploy: Deploy,
         after_writes: u8,
@@ -371,7 +372,7 @@ impl fmt::Display for Step {
                 recover,
             } => write!(
                 f,
-                "{deploy}, SIGKILLed after its {after_writes}th AWS write; then {}",
+                "{deploy}, SIGKILLed after its {after_writes}th AWS write (lock writes not counted); then {}",
                 match recover {
                     Recover::Unlock => "`deckhand unlock --force`",
                     Recover::Expire => "the lock left to expire",

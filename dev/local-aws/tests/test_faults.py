@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 
 from conftest import http
@@ -194,3 +195,23 @@ def test_fault_state_is_json_with_the_documented_keys(private_moto: str) -> None
     assert not fault(url, "GET", query="?wait=0.3")["holding"]
     assert time.monotonic() - started >= 0.25
     fault(url, "DELETE")
+
+
+def test_uncounted_paths_pass_and_do_not_count(private_moto: str) -> None:
+    url = private_moto
+    s3(url, "test").create_bucket(Bucket="fault-uncounted")
+    fault(url, "PUT", body={"hold-after-writes": 1, "uncounted-paths": ["/_deckhand/lock$"]})
+    c = s3(url)
+    c.put_object(Bucket="fault-uncounted", Key="_deckhand/lock", Body=b"1")  # not counted
+    c.put_object(Bucket="fault-uncounted", Key="a", Body=b"a")  # the 1st counted write
+    c.put_object(Bucket="fault-uncounted", Key="_deckhand/lock", Body=b"2")  # a heartbeat: passes
+    t = threading.Thread(target=lambda: pytest.raises(Exception, c.put_object, Bucket="fault-uncounted", Key="b", Body=b"b"))
+    t.start()
+    state = fault(url, "GET", query="?wait=30")
+    assert state["holding"] and state["served"] == 1, state
+    c.delete_object(Bucket="fault-uncounted", Key="_deckhand/lock")  # still passes while b is held
+    fault(url, "DELETE")
+    t.join(timeout=30)
+    assert sorted(keys(url, "fault-uncounted")) == ["a"]
+    status, body = http("PUT", f"{url}/_sim/faults/{KEY}", {"hold-after-writes": 1, "uncounted-paths": ["("]})
+    assert status == 400 and "uncounted-paths" in body["error"]

@@ -16,6 +16,10 @@ seconds — ``holding`` says which. The test then kills the client (its process 
     DELETE /_sim/faults/<akid>                 drop the held writes (answered 503, never served), disarm
     POST   /_sim/faults/<akid>/release         serve the held writes now, disarm
 
+``"uncounted-paths": [REGEX, …]`` (matched against the request path) are writes the fault neither
+counts nor holds — e.g. a lock's heartbeat renewals, whose number depends on timing, so that "the
+Nth write" is the same write on every run.
+
 ``release`` lets a test pause a live client at a precise point (do something else meanwhile) and
 then let it go on. A held write is dropped by itself after ``MAX_HOLD_SECONDS`` (a test that died
 leaves no thread waiting forever). ``POST /moto-api/reset`` drops every held write.
@@ -26,6 +30,7 @@ Each held request's log entry (``/_sim/requests``) gets ``"fault": "held"``, the
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +50,7 @@ class _Ticket:
 @dataclass
 class _Fault:
     limit: int
+    uncounted: list[re.Pattern[str]] = field(default_factory=list)
     served: int = 0
     in_flight: int = 0
     held: list[_Ticket] = field(default_factory=list)
@@ -61,17 +67,26 @@ def _end_all(fault: _Fault, outcome: str) -> None:
 
 
 def arm(akid: str, payload: dict[str, Any]) -> None:
-    unknown = set(payload) - {"hold-after-writes"}
+    unknown = set(payload) - {"hold-after-writes", "uncounted-paths"}
     if unknown:
-        raise ValueError(f"unknown fault key(s): {', '.join(sorted(unknown))} (known: hold-after-writes)")
+        raise ValueError(
+            f"unknown fault key(s): {', '.join(sorted(unknown))} (known: hold-after-writes, uncounted-paths)"
+        )
     n = payload.get("hold-after-writes")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError("hold-after-writes must be an integer >= 0")
+    paths = payload.get("uncounted-paths", [])
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ValueError("uncounted-paths must be a list of regular expressions")
+    try:
+        uncounted = [re.compile(p) for p in paths]
+    except re.error as e:
+        raise ValueError(f"uncounted-paths: {e}") from None
     with _cond:
         old = _faults.get(akid)
         if old is not None:
             _end_all(old, "drop")
-        _faults[akid] = _Fault(limit=n)
+        _faults[akid] = _Fault(limit=n, uncounted=uncounted)
 
 
 def _view(akid: str, fault: Optional[_Fault]) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def gate(akid: Optional[str], write: bool, entry: dict[str, Any]) -> tuple[Optio
         return None, None
     with _cond:
         fault = _faults.get(akid)
-        if fault is None:
+        if fault is None or any(p.search(entry["path"]) for p in fault.uncounted):
             return None, None
         if fault.served < fault.limit and not fault.held:
             fault.served += 1
