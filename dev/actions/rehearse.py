@@ -39,9 +39,11 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -51,59 +53,77 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oidc"))
-from expr import Env, ExprError, condition, interpolate, interpolate_str, scalar_str, to_string  # noqa: E402
-import github_oidc  # noqa: E402  (GitHub's filter pattern syntax, shared with the OIDC token issuer)
+import github_libs as gl  # noqa: E402  (GitHub's workflow parser and expression evaluator)
+import runner_model as rm  # noqa: E402
+import github_oidc  # noqa: E402  (GitHub's filter pattern syntax and the OIDC token issuer)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_URL = "https://github.com"
 
 
 class RehearsalError(Exception):
-    """The workflow uses something the rehearsal does not model, or is malformed: exit 2."""
+    """The workflow uses something the rehearsal does not model, or GitHub would refuse it: exit 2."""
 
 
 class StepFailed(Exception):
     pass
 
 
-# --- loading --------------------------------------------------------------------------------
+class StepCancelled(Exception):
+    """The step's process was cancelled with the job (the runner's signal sequence)."""
 
-WORKFLOW_KEYS = {"name", "run-name", "on", "permissions", "env", "defaults", "concurrency", "jobs"}
-JOB_KEYS = {"name", "runs-on", "permissions", "environment", "concurrency", "steps", "env", "defaults",
-            "timeout-minutes", "if", "outputs", "needs", "continue-on-error"}
-STEP_KEYS = {"id", "name", "uses", "run", "with", "env", "if", "shell", "working-directory",
-             "continue-on-error", "timeout-minutes"}
+
+def _post_if_ctx() -> str:
+    # A post-if is a plain string in action.yml; the helper evaluates it with a step if's contexts.
+    return "step-if"
+
+
+# --- loading --------------------------------------------------------------------------------
+# GitHub's parser (@actions/workflow-parser) validates the workflow: keys, types, the contexts and
+# functions each key allows, `if:`, `needs`. What is left here is what the rehearsal models: a valid
+# key it does not model fails loudly (exit 2), it is never skipped.
+
+MODELLED_WORKFLOW_KEYS = {"name", "run-name", "on", "permissions", "env", "defaults", "concurrency", "jobs"}
+MODELLED_JOB_KEYS = {"name", "runs-on", "permissions", "environment", "concurrency", "steps", "env", "defaults",
+                     "timeout-minutes", "if", "outputs", "needs", "continue-on-error"}
+MODELLED_STEP_KEYS = {"id", "name", "uses", "run", "with", "env", "if", "shell", "working-directory",
+                      "continue-on-error", "timeout-minutes"}
 PERMISSION_SCOPES = {"actions", "attestations", "checks", "contents", "deployments", "discussions",
                      "id-token", "issues", "models", "packages", "pages", "pull-requests",
                      "repository-projects", "security-events", "statuses"}
 
 
-def load_workflow(path: Path) -> dict:
+def parse(path: Path) -> dict:
+    """GitHub's parse of the workflow (the template tree, the converted job graph and `if:`s); its
+    validation errors, or a key the rehearsal does not model, raise RehearsalError."""
     try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RehearsalError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(doc, dict):
-        raise RehearsalError(f"{path}: not a workflow (a mapping expected)")
-    if True in doc:  # YAML 1.1 reads the key `on` as a boolean
-        doc["on"] = doc.pop(True)
-    unknown = set(doc) - WORKFLOW_KEYS
+        parsed = gl.parse_workflow(path)
+    except gl.WorkflowInvalid as e:
+        raise RehearsalError(str(e)) from None
+    doc = parsed["tree"]
+    unknown = set(doc) - MODELLED_WORKFLOW_KEYS
     if unknown:
-        raise RehearsalError(f"{path}: workflow keys the rehearsal does not model: {', '.join(sorted(map(str, unknown)))}")
+        raise RehearsalError(f"{path}: workflow keys the rehearsal does not model: {', '.join(sorted(unknown))}")
     for job_id, job in (doc.get("jobs") or {}).items():
-        if not isinstance(job, dict):
-            raise RehearsalError(f"{path}: job {job_id} is not a mapping")
         if "uses" in job:
             raise RehearsalError(f"{path}: job {job_id} calls a reusable workflow: not modelled by the rehearsal")
-        unknown = set(job) - JOB_KEYS
+        unknown = set(job) - MODELLED_JOB_KEYS
         if unknown:
             raise RehearsalError(f"{path}: job {job_id}: keys the rehearsal does not model: {', '.join(sorted(unknown))}")
         for n, step in enumerate(job.get("steps") or [], 1):
-            unknown = set(step) - STEP_KEYS
+            unknown = set(step) - MODELLED_STEP_KEYS
             if unknown:
                 raise RehearsalError(f"{path}: job {job_id} step {n}: keys the rehearsal does not model: {', '.join(sorted(unknown))}")
-            if ("uses" in step) == ("run" in step):
-                raise RehearsalError(f"{path}: job {job_id} step {n}: exactly one of `uses` and `run` expected")
+    return parsed
+
+
+def load_workflow(path: Path) -> dict:
+    """The workflow as written (YAML, `on` as a string key), once GitHub's parser accepted it: for
+    checks of the workflow's shape."""
+    parse(path)
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:  # YAML 1.1 reads the key `on` as a boolean
+        doc["on"] = doc.pop(True)
     return doc
 
 
@@ -159,7 +179,8 @@ def workflow_runs_for(doc: dict, event: str, ref: str, base: str | None) -> bool
 
 def permissions_of(doc: dict, job: dict) -> dict[str, str]:
     """The GITHUB_TOKEN permissions of a job: the job's `permissions`, else the workflow's, else the
-    repository default (read for contents and packages only: GitHub's "restricted" default)."""
+    repository default (read for contents and packages only: GitHub's "restricted" default). GitHub's
+    parser has checked the scopes and levels."""
     spec = job.get("permissions", doc.get("permissions", {"contents": "read", "packages": "read"}))
     if spec == "read-all":
         return {s: "read" for s in PERMISSION_SCOPES}
@@ -167,15 +188,12 @@ def permissions_of(doc: dict, job: dict) -> dict[str, str]:
         return {s: "write" for s in PERMISSION_SCOPES}
     if spec in ({}, None):
         return {}
-    if not isinstance(spec, dict):
-        raise RehearsalError(f"permissions: {spec!r} is not a mapping, read-all or write-all")
-    unknown = set(spec) - PERMISSION_SCOPES
-    if unknown:
-        raise RehearsalError(f"permissions: unknown scope(s) {', '.join(sorted(unknown))}")
-    for scope, level in spec.items():
-        if level not in ("read", "write", "none"):
-            raise RehearsalError(f"permissions: {scope}: {level!r} is not read, write or none")
     return {s: v for s, v in spec.items() if v != "none"}
+
+
+def scalar(value: Any) -> str:
+    """A literal as the runner turns it into a string (booleans, numbers as GitHub formats them)."""
+    return gl.evaluate_one(value, {}, "string")
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -243,7 +261,7 @@ class Event:
                 if name in given:
                     value: Any = given[name]
                 elif "default" in spec:
-                    value = scalar_str(spec["default"])
+                    value = scalar(spec["default"])
                 elif spec.get("required"):
                     raise RehearsalError(f"workflow_dispatch: input {name} is required")
                 else:
@@ -253,14 +271,14 @@ class Event:
                     if value not in ("true", "false"):
                         raise RehearsalError(f"workflow_dispatch: input {name} is a boolean, got {value!r}")
                     value = value == "true"
-                elif kind == "choice" and value not in [scalar_str(o) for o in spec.get("options", [])]:
+                elif kind == "choice" and value not in [scalar(o) for o in spec.get("options", [])]:
                     raise RehearsalError(f"workflow_dispatch: input {name}={value!r} is not one of {spec.get('options')}")
                 elif kind == "number":
                     value = float(value)
                 elif kind not in ("string", "choice", "environment"):
                     raise RehearsalError(f"workflow_dispatch: input {name}: type {kind} not modelled")
                 self.inputs[name] = value
-            self.payload = {"inputs": {k: (scalar_str(v) if not isinstance(v, str) else v) for k, v in self.inputs.items()},
+            self.payload = {"inputs": {k: (scalar(v) if not isinstance(v, str) else v) for k, v in self.inputs.items()},
                             "ref": self.ref, "repository": repo_obj, "sender": {"login": self.actor, "type": "User"},
                             "workflow": args.workflow_rel}
         else:
@@ -367,11 +385,41 @@ def _unescape(s: str) -> str:
 
 # --- the run ----------------------------------------------------------------------------------
 
+class Scope:
+    """What one evaluation sees: the contexts, the job's status for success()/failure()/cancelled()
+    (actions/runner src/Runner.Worker/Expressions/*Function.cs), the workspace for hashFiles(). The
+    evaluation itself is GitHub's (github_libs: @actions/expressions)."""
+
+    def __init__(self, contexts: dict, status: str = "success", workspace: Path | str | None = None):
+        self.contexts = contexts
+        self.status = status
+        self.workspace = str(workspace) if workspace else None
+
+    def many(self, items: list[tuple[Any, str]]) -> list[Any]:
+        return gl.evaluate(items, self.contexts, status=self.status, workspace=self.workspace)
+
+    def str(self, value: Any) -> str:
+        return self.many([(value, "string")])[0]
+
+    def bool(self, value: Any) -> bool:
+        return self.many([(value, "bool")])[0]
+
+    def strs(self, block: Any, what: str) -> dict[str, str]:
+        if not block:
+            return {}
+        out = self.many([(block, "string")])[0]
+        if not isinstance(out, dict):
+            raise gl.EvalError(f"{what}: a mapping expected, got {type(out).__name__}")
+        return {str(k): str(v) for k, v in out.items()}
+
+
 class Rehearsal:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.workflow_path = Path(args.workflow).resolve()
-        self.doc = load_workflow(self.workflow_path)
+        self.parsed = parse(self.workflow_path)
+        self.doc = self.parsed["tree"]
+        self.graph = {j["id"]: j for j in self.parsed["jobs"]}
         args.workflow_rel = args.workflow_rel or _rel_workflow(self.workflow_path)
         self.event = Event(args, self.doc)
         self.work = Path(args.work).resolve()
@@ -380,10 +428,19 @@ class Rehearsal:
         self.vars = dict(kv(s, "--var") for s in args.var)
         self.secrets_in = dict(kv(s, "--secret") for s in args.secret)
         self.runner_env = dict(kv(s, "--runner-env") for s in args.runner_env)
+        self.daemon_env = dict(kv(s, "--daemon-env") for s in args.daemon_env)
+        self.entrypoints = dict(kv(s, "--action-entrypoint") for s in args.action_entrypoint)
+        self.mirrors = dict(kv(s, "--registry-mirror") for s in args.registry_mirror)
+        try:
+            self.environments = rm.load_environments(args.environments)
+        except (OSError, ValueError) as e:
+            raise RehearsalError(f"--environments: {e}") from None
         self.log = Log(self.work / "logs" / "rehearsal.log", args.quiet)
         self.event_path = self.work / "workflow" / "event.json"
         # Every job gets a GITHUB_TOKEN; without --token/--read-only-token, an opaque one per run.
         self.generated_tokens = (f"ghs_rehearsal_w_{uuid.uuid4().hex}", f"ghs_rehearsal_r_{uuid.uuid4().hex}")
+        self.id_tokens: rm.IdTokenServer | None = None
+        self.cancellation = rm.Cancellation()
         self.result: dict[str, Any] = {"workflow": args.workflow_rel, "event": self.event.name, "ref": self.event.ref,
                                        "sha": self.event.sha, "run_id": self.event.run_id, "jobs": {}}
 
@@ -417,14 +474,18 @@ class Rehearsal:
             "workflow_ref": wf_ref, "workflow_sha": e.sha, "workspace": str(workspace),
         }
 
-    def vars_context(self) -> dict:
+    def vars_context(self, environment: str | None = None) -> dict:
         # A fork's pull request gets no configuration variables either (GitHub passes neither
-        # secrets nor variables to it): `vars.X` is empty there.
-        return {} if self.event.fork else dict(self.vars)
+        # secrets nor variables to it): `vars.X` is empty there. An environment's variables win over
+        # the repository's ("Store information in variables": environment > repository > organization).
+        if self.event.fork:
+            return {}
+        return {**self.vars, **((self.environments.get(environment or "") or {}).get("variables") or {})}
 
-    def secrets_context(self, token: str) -> dict:
-        # A fork's pull request gets no repository secrets: only GITHUB_TOKEN (read-only).
-        out = {} if self.event.fork else dict(self.secrets_in)
+    def secrets_context(self, token: str, environment: str | None = None) -> dict:
+        # A fork's pull request gets no repository secrets: only GITHUB_TOKEN (read-only). An
+        # environment's secrets win over the repository's ("Using secrets in GitHub Actions").
+        out = {} if self.event.fork else {**self.secrets_in, **((self.environments.get(environment or "") or {}).get("secrets") or {})}
         out["GITHUB_TOKEN"] = token
         return out
 
@@ -442,26 +503,66 @@ class Rehearsal:
             if self.args.job not in jobs:
                 raise RehearsalError(f"no job {self.args.job} in {self.args.workflow_rel} (jobs: {', '.join(jobs)})")
             order = [self.args.job]
-        ok = True
-        for job_id in order:
-            res = self.run_job(job_id, jobs[job_id])
-            self.result["jobs"][job_id] = res
-            ok = ok and res["result"] in ("success", "skipped")
-        self.result["conclusion"] = "success" if ok else "failure"
+        # A cancel of the run (GitHub's "Cancel workflow": the runner gets the job's cancellation) is
+        # SIGINT or SIGTERM to the rehearsal.
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.cancellation.cancel("cancelled"))
+        group = self.concurrency(self.doc.get("concurrency"), "workflow")
+        try:
+            ok = True
+            if group and not group[0].enter(group[1], group[2], self.cancellation):
+                self.log.write(f"[rehearsal] {self.cancellation.reason}: the run is cancelled before it starts")
+                self.result["cancelled_pending"] = self.cancellation.reason
+                ok = False
+                order = []
+            for job_id in order:
+                res = self.run_job(job_id, jobs[job_id])
+                self.result["jobs"][job_id] = res
+                ok = ok and res["result"] in ("success", "skipped")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if self.id_tokens:
+                self.id_tokens.close()
+            if group:
+                group[0].leave()
+        cancelled = self.cancellation.check() or any(j["result"] == "cancelled" for j in self.result["jobs"].values())
+        self.result["conclusion"] = "success" if ok else ("cancelled" if cancelled else "failure")
         (self.work / "result.json").write_text(json.dumps(self.result, indent=2))
         self.log.write(f"[rehearsal] {self.args.workflow_rel} on {e.name}: {self.result['conclusion']}")
         return 0 if ok else 1
 
+    def concurrency(self, spec: Any, where: str) -> tuple[rm.ConcurrencyGroup, bool, str] | None:
+        """The run's (or a job's) concurrency group, evaluated with the contexts GitHub gives it."""
+        if spec is None:
+            return None
+        contexts = {"github": self.github_context("", "", self.work), "inputs": self.event.inputs, "vars": self.vars_context()}
+        try:
+            value = Scope(contexts).many([(spec, "any")])[0]
+        except gl.EvalError as e:
+            raise RehearsalError(f"{where} concurrency: {e}") from None
+        if isinstance(value, str):
+            value = {"group": value}
+        group = str(value.get("group") or "")
+        if not group:
+            return None
+        cancel = value.get("cancel-in-progress", False)
+        cancel = cancel is True or str(cancel).lower() == "true"
+        queue = str(value.get("queue") or "single")
+        store = self.artifacts / ".concurrency"
+        return rm.ConcurrencyGroup(store, f"{self.event.repository}:{group}", self.event.run_id, self.log.write), cancel, queue
+
     def run_job(self, job_id: str, job: dict) -> dict:
         log = self.log
+        graph = self.graph[job_id]
         perms = permissions_of(self.doc, job)
         if self.event.fork:  # GitHub caps every scope of a fork PR's token at read, id-token at none
             perms = {k: "read" for k, v in perms.items() if k != "id-token"}
         token = self.github_token(perms)
         if token:
             log.masks.append(token)
-        for v in self.secrets_in.values():
-            log.masks.append(v)
         base = self.work / "runner" / job_id
         if base.exists():
             rmtree(base)
@@ -470,12 +571,11 @@ class Rehearsal:
         home = base / "home"
         for d in (workspace, temp, home, base / "tool_cache"):
             d.mkdir(parents=True, exist_ok=True)
-        environment = job.get("environment")
-        needs_ctx = {n: self.result["jobs"].get(n, {"result": "skipped", "outputs": {}}) for n in _needs(job)}
+        needs_ctx = {n: self.result["jobs"].get(n, {"result": "skipped", "outputs": {}}) for n in graph["needs"]}
         state: dict[str, Any] = {
             "status": "success", "steps": {}, "env": {}, "path": [], "workspace": workspace, "temp": temp,
             "home": home, "job_id": job_id, "token": token, "perms": perms, "job": job,
-            "summary": [], "annotations": [], "environment": environment,
+            "summary": [], "annotations": [], "environment": None, "post": [], "state": {},
         }
         log.write(f"[rehearsal] job {job_id} ({self.args.workflow_rel}, {self.event.name} {self.event.ref} @ {self.event.sha[:12]}"
                   f"{', fork ' + self.event.head_repo if self.event.fork else ''})")
@@ -487,85 +587,171 @@ class Rehearsal:
                        "tool_cache": str(base / "tool_cache"), "environment": "self-hosted", "debug": ""},
             "needs": needs_ctx, "strategy": {}, "matrix": {}, "job": {"status": "success"},
         }
-        self.base_contexts = base_contexts
-        if "if" in job:
-            env_ = Env(dict(base_contexts), status=lambda: "success")
-            if not condition(job["if"], env_):
-                log.write(f"[rehearsal] job {job_id}: skipped (if: {job['if']})")
-                return {"result": "skipped", "outputs": {}, "steps": {}}
-        wf_env = self._env_block(self.doc.get("env"), base_contexts, {}, "workflow env")
-        job_env = self._env_block(job.get("env"), base_contexts, wf_env, f"job {job_id} env")
-        state["job_env"] = {**wf_env, **job_env}
-        if isinstance(environment, dict):
-            environment = environment.get("name")
-        if environment is not None:
-            environment = interpolate_str(environment, Env(dict(base_contexts)))
+        # A job's `if:` sees its needs' results: success() only when every need succeeded (GitHub's
+        # parser has already added the implied success() && … to a condition without a status function).
+        needs_status = "success" if all(v["result"] == "success" for v in needs_ctx.values()) else "failure"
+        if self.cancellation.check():
+            needs_status = "cancelled"
+        try:
+            run_it = Scope(dict(base_contexts), needs_status).bool(graph["if"])
+        except gl.EvalError as e:
+            log.write(f"[rehearsal] job {job_id}: if: {e}")
+            return {"result": "failure", "outputs": {}, "steps": {}}
+        if not run_it:
+            log.write(f"[rehearsal] job {job_id}: skipped (if: {graph['if']['$expr']})")
+            return {"result": "skipped", "outputs": {}, "steps": {}}
+        try:
+            environment = job.get("environment")
+            if isinstance(environment, dict) and not gl.is_expr(environment):
+                environment = environment.get("name")
+            if environment is not None:
+                environment = Scope(dict(base_contexts)).str(environment)
+        except gl.EvalError as e:
+            log.write(f"[rehearsal] job {job_id}: environment: {e}")
+            return {"result": "failure", "outputs": {}, "steps": {}}
         state["environment"] = environment
+        if environment:
+            spec = self.environments.get(environment) or {}
+            refused = rm.environment_refuses(environment, spec, self.event.ref, self.event.name)
+            if refused:
+                log.write(f"[rehearsal] job {job_id}: {refused}")
+                state["annotations"].append({"level": "error", "properties": "", "message": refused})
+                return {"result": "failure", "outputs": {}, "steps": {}, "environment": environment,
+                        "permissions": perms, "annotations": state["annotations"]}
+            base_contexts["vars"] = self.vars_context(environment)
+            base_contexts["secrets"] = self.secrets_context(token, environment)
+        for v in base_contexts["secrets"].values():
+            log.masks.append(v)
+        self.base_contexts = base_contexts
+        # Job timeout: GitHub's service cancels a job past its timeout-minutes (default 360).
+        try:
+            minutes = float(Scope(dict(base_contexts)).many([(job.get("timeout-minutes", 360), "any")])[0])
+            wf_env = Scope(dict(base_contexts, env={})).strs(self.doc.get("env"), "workflow env")
+            job_env = Scope(dict(base_contexts, env=dict(wf_env))).strs(job.get("env"), f"job {job_id} env")
+        except (gl.EvalError, TypeError, ValueError) as e:
+            log.write(f"[rehearsal] job {job_id}: {e}")
+            return {"result": "failure", "outputs": {}, "steps": {}}
+        self.cancellation.set_deadline(minutes)
+        state["job_env"] = {**wf_env, **job_env}
+        if perms.get("id-token") == "write":
+            state["id_token"] = self.id_token_vars(state)
         defaults = {**((self.doc.get("defaults") or {}).get("run") or {}), **((job.get("defaults") or {}).get("run") or {})}
         state["defaults"] = defaults
         summary_path = self.work / f"summary-{job_id}.md"
         summary_path.write_text("")
-        for n, step in enumerate(job.get("steps") or [], 1):
-            sid = step.get("id") or f"__step{n}"
-            name = step.get("name") or (f"Run {step['uses']}" if "uses" in step else f"Run {str(step['run']).splitlines()[0][:60]}")
-            contexts = self._contexts(state)
-            env_ = Env(contexts, status=lambda: state["status"], workspace=str(workspace))
-            try:
-                run_it = condition(step.get("if"), env_)
-            except ExprError as e:
-                raise RehearsalError(f"job {job_id} step {n} ({name}) if: {e}") from None
-            if not run_it:
-                log.write(f"[rehearsal] step {n} {name}: skipped")
-                state["steps"][sid] = {"outcome": "skipped", "conclusion": "skipped", "outputs": {}, "name": name}
-                continue
-            log.write(f"[rehearsal] step {n} {name}")
-            t0 = time.monotonic()
-            outputs: dict[str, str] = {}
-            try:
-                outputs = self.run_step(n, step, state, env_)
-                outcome = "success"
-            except StepFailed as e:
-                log.write(f"[rehearsal]   step failed: {e}")
-                outcome = "failure"
-            except ExprError as e:
-                raise RehearsalError(f"job {job_id} step {n} ({name}): {e}") from None
-            coe = step.get("continue-on-error", False)
-            if isinstance(coe, str):
-                coe = condition(coe, env_)
-            conclusion = "success" if outcome == "success" or coe else "failure"
-            if conclusion == "failure":
-                state["status"] = "failure"
-            state["steps"][sid] = {"outcome": outcome, "conclusion": conclusion, "outputs": outputs,
-                                   "name": name, "seconds": round(time.monotonic() - t0, 2)}
-            log.write(f"[rehearsal]   {outcome} in {time.monotonic() - t0:.1f}s"
-                      + (f", outputs: {', '.join(sorted(outputs))}" if outputs else ""))
+        steps = list(job.get("steps") or [])
+        for n, step in enumerate(steps, 1):
+            self.run_one_step(n, step, graph["steps"][n - 1], state)
+        # Post steps, last registered first (ExecutionContext.RegisterPostJobStep: a stack), each with
+        # its post-if (default always()), after a cancel too.
+        for post in reversed(state["post"]):
+            self.run_post(post, state)
         summary_path.write_text("".join(state["summary"]))
-        contexts = self._contexts(state)
-        outputs = {}
-        for k, v in (job.get("outputs") or {}).items():
-            outputs[k] = interpolate_str(v, Env(contexts, status=lambda: state["status"]))
-        return {"result": state["status"], "outputs": outputs, "environment": environment,
+        result = "cancelled" if self.cancellation.check() and state["status"] != "failure" else state["status"]
+        if self.cancellation.reason == "timeout":
+            log.write(f"[rehearsal] job {job_id}: the job has exceeded the maximum execution time of {minutes:g} minutes")
+        outputs: dict[str, str] = {}
+        try:
+            outputs = self._scope(state).strs(job.get("outputs"), "outputs")
+        except gl.EvalError as e:
+            log.write(f"[rehearsal] job {job_id}: outputs: {e}")
+        return {"result": result, "outputs": outputs, "environment": environment,
                 "permissions": perms, "steps": {k: v for k, v in state["steps"].items()},
                 "summary": str(summary_path), "annotations": state["annotations"]}
 
-    def _env_block(self, block: Any, contexts: dict, env_so_far: dict, what: str) -> dict[str, str]:
-        if not block:
-            return {}
-        if not isinstance(block, dict):
-            raise RehearsalError(f"{what}: a mapping expected")
-        c = dict(contexts)
-        c["env"] = dict(env_so_far)
-        out = {}
-        for k, v in block.items():
-            out[str(k)] = interpolate_str(v, Env(c))
-        return out
+    def _status(self, state: dict) -> str:
+        if self.cancellation.check():
+            return "cancelled"
+        return state["status"]
+
+    def _scope(self, state: dict) -> Scope:
+        return Scope(self._contexts(state), self._status(state), state["workspace"])
+
+    def run_one_step(self, n: int, step: dict, converted: dict, state: dict) -> None:
+        log = self.log
+        sid = step.get("id") or f"__step{n}"
+        name = self._step_name(n, step, state)
+        scope = self._scope(state)
+        try:
+            run_it = scope.bool(converted["if"])
+        except gl.EvalError as e:
+            log.write(f"[rehearsal] step {n} {name}: if: {e}")
+            state["status"] = "failure"
+            state["steps"][sid] = {"outcome": "failure", "conclusion": "failure", "outputs": {}, "name": name}
+            return
+        if not run_it:
+            log.write(f"[rehearsal] step {n} {name}: skipped")
+            state["steps"][sid] = {"outcome": "skipped", "conclusion": "skipped", "outputs": {}, "name": name}
+            return
+        log.write(f"[rehearsal] step {n} {name}")
+        t0 = time.monotonic()
+        outputs: dict[str, str] = {}
+        state["current_if"] = converted["if"]
+        try:
+            outputs = self.run_step(n, step, state, scope)
+            outcome = "success"
+        except StepFailed as e:
+            log.write(f"[rehearsal]   step failed: {e}")
+            outcome = "failure"
+        except gl.EvalError as e:
+            log.write(f"[rehearsal]   step failed: {e}")
+            outcome = "failure"
+        except StepCancelled as e:
+            log.write(f"[rehearsal]   step cancelled: {e}")
+            outcome = "cancelled"
+        coe = step.get("continue-on-error", False)
+        if not isinstance(coe, bool):
+            try:
+                coe = scope.bool(coe)
+            except gl.EvalError:
+                coe = False
+        conclusion = "success" if outcome == "success" or (coe and outcome == "failure") else outcome
+        if conclusion == "failure":
+            state["status"] = "failure"
+        state["steps"][sid] = {"outcome": outcome, "conclusion": conclusion, "outputs": outputs,
+                               "name": name, "seconds": round(time.monotonic() - t0, 2)}
+        log.write(f"[rehearsal]   {outcome} in {time.monotonic() - t0:.1f}s"
+                  + (f", outputs: {', '.join(sorted(outputs))}" if outputs else ""))
+
+    def _step_name(self, n: int, step: dict, state: dict) -> str:
+        if "name" in step:
+            try:
+                return self._scope(state).str(step["name"])
+            except gl.EvalError:
+                return gl.source(step["name"])
+        if "uses" in step:
+            return f"Run {step['uses']}"
+        return f"Run {gl.source(step['run']).splitlines()[0][:60] if gl.source(step['run']) else ''}"
 
     def _contexts(self, state: dict) -> dict:
         c = dict(self.base_contexts)
         c["env"] = {**state["job_env"], **state["env"]}
         c["steps"] = {k: v for k, v in state["steps"].items() if not k.startswith("__step")}
-        c["job"] = {"status": state["status"]}
+        c["job"] = {"status": self._status(state)}
         return c
+
+    def id_token_vars(self, state: dict) -> dict[str, str]:
+        """ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN for every step of a job with `id-token: write`: the
+        runner sets them from the job's system connection (GenerateIdTokenUrl), which GitHub gives the
+        job only with that permission (ContainerActionHandler.cs, ScriptHandler.cs). The token the
+        endpoint mints is the job's (dev/oidc: subject from the environment, event and ref)."""
+        if self.id_tokens is None:
+            self.id_tokens = rm.IdTokenServer()
+
+        def mint(audience: str) -> str:
+            e = self.event
+            claims = github_oidc.claims_for(
+                self.workflow_path, e.name, e.ref, repository=e.repository, job=state["job_id"],
+                base_ref=e.base or "main", head_ref=e.head_ref or None, head_repository=e.head_repo,
+                environment=state["environment"], sha=e.sha, actor=e.actor,
+                audience=audience or github_oidc.DEFAULT_AUDIENCE)
+            token = github_oidc.sign(claims)
+            self.log.masks.append(token)
+            return token
+
+        url, request_token = self.id_tokens.register(mint)
+        self.log.masks.append(request_token)
+        return {"ACTIONS_ID_TOKEN_REQUEST_URL": url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token}
 
     def runner_vars(self, state: dict, files: dict[str, Path], action: str) -> dict[str, str]:
         e = self.event
@@ -589,9 +775,10 @@ class Rehearsal:
         }
         for k, p in files.items():
             env[k] = str(p)
+        env.update(state.get("id_token") or {})
         return env
 
-    def file_commands(self, state: dict, n: int) -> dict[str, Path]:
+    def file_commands(self, state: dict, n: int | str) -> dict[str, Path]:
         d = state["temp"] / "_runner_file_commands"
         d.mkdir(parents=True, exist_ok=True)
         files = {}
@@ -601,13 +788,15 @@ class Rehearsal:
             files[var] = p
         return files
 
-    def collect_file_commands(self, state: dict, files: dict[str, Path]) -> dict[str, str]:
+    def collect_file_commands(self, state: dict, files: dict[str, Path], action_state: dict | None = None) -> dict[str, str]:
         outputs = parse_file_command(files["GITHUB_OUTPUT"])
         for k, v in parse_file_command(files["GITHUB_ENV"]).items():
             state["env"][k] = v
         for line in files["GITHUB_PATH"].read_text().splitlines():
             if line.strip():
                 state["path"].insert(0, line.strip())
+        if action_state is not None:
+            action_state.update(parse_file_command(files["GITHUB_STATE"]))
         text = files["GITHUB_STEP_SUMMARY"].read_text()
         if len(text.encode()) > 1024 * 1024:
             raise StepFailed(f"the step summary is {len(text.encode())} bytes; GitHub's limit is 1 MiB per step")
@@ -615,47 +804,84 @@ class Rehearsal:
             state["summary"].append(text if text.endswith("\n") else text + "\n")
         return outputs
 
-    def step_env(self, step: dict, state: dict, env_: Env) -> dict[str, str]:
-        c = dict(env_.contexts)
-        se = self._env_block(step.get("env"), c, c["env"], "step env")
+    def step_env(self, step: dict, state: dict, scope: Scope) -> dict[str, str]:
+        """The env context of a step: workflow and job env, what earlier steps wrote to GITHUB_ENV, the
+        step's own env (evaluated with the env context before it)."""
+        se = Scope(dict(scope.contexts), scope.status, scope.workspace).strs(step.get("env"), "step env")
         return {**state["job_env"], **state["env"], **se}
 
     def run_process(self, argv: list[str], env: dict[str, str], cwd: Path, state: dict, timeout: float | None) -> int:
+        """One step's process, its output read for workflow commands; cancelled as the runner cancels a
+        step (rm.cancel_process) when the step's timeout-minutes passes (StepsRunner.cs: the step fails,
+        "has timed out") or the job is cancelled while the step's `if:` no longer holds (StepsRunner.cs
+        re-evaluates the running step's condition on a job cancellation: an always() step runs on)."""
         log = self.log
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace")
+                                text=True, errors="replace", start_new_session=True)
         deadline = time.monotonic() + timeout if timeout else None
+        failure: list[Exception] = []
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            m = WORKFLOW_COMMAND.match(line)
-            if m:
-                cmd, props, msg = m.group(1), m.group(2) or "", _unescape(m.group(3))
-                if cmd == "add-mask":
-                    log.masks.append(msg)
-                    log.write("::add-mask::***")
-                    continue
-                if cmd in ("error", "warning", "notice"):
-                    state["annotations"].append({"level": cmd, "properties": props, "message": log.mask(msg)})
-                if cmd in ("set-output", "save-state"):
-                    raise StepFailed(f"the deprecated `::{cmd}::` command is disabled on GitHub; use the GITHUB_OUTPUT file")
-            log.write("  " + line)
-            if deadline and time.monotonic() > deadline:
-                proc.kill()
-                raise StepFailed(f"timed out after {timeout:.0f}s")
-        return proc.wait()
 
-    def run_step(self, n: int, step: dict, state: dict, env_: Env) -> dict[str, str]:
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                m = WORKFLOW_COMMAND.match(line)
+                if m:
+                    cmd, props, msg = m.group(1), m.group(2) or "", _unescape(m.group(3))
+                    if cmd == "add-mask":
+                        log.masks.append(msg)
+                        log.write("::add-mask::***")
+                        continue
+                    if cmd in ("error", "warning", "notice"):
+                        state["annotations"].append({"level": cmd, "properties": props, "message": log.mask(msg)})
+                    if cmd in ("set-output", "save-state"):
+                        failure.append(StepFailed(f"the deprecated `::{cmd}::` command is disabled on GitHub; use the GITHUB_OUTPUT file"))
+                log.write("  " + line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        cancelled = None
+        while proc.poll() is None:
+            try:
+                proc.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+            if proc.poll() is not None:
+                break
+            if deadline and time.monotonic() > deadline:
+                rm.cancel_process(proc, log.write)
+                cancelled = StepFailed(f"The action has timed out after {timeout / 60:g} minutes.")
+            elif self.cancellation.check() and not self._still_runs_on_cancel(state):
+                rm.cancel_process(proc, log.write)
+                cancelled = StepCancelled(f"the job was cancelled ({self.cancellation.reason})")
+        reader.join(timeout=5)
+        if cancelled:
+            raise cancelled
+        if failure:
+            raise failure[0]
+        return proc.returncode
+
+    def _still_runs_on_cancel(self, state: dict) -> bool:
+        cond = state.get("current_if")
+        if cond is None:
+            return False
+        try:
+            return Scope(self._contexts(state), "cancelled", state["workspace"]).bool(cond)
+        except gl.EvalError:
+            return False
+
+    def run_step(self, n: int, step: dict, state: dict, scope: Scope) -> dict[str, str]:
         timeout = None
         if "timeout-minutes" in step:
-            timeout = float(step["timeout-minutes"]) * 60
+            timeout = float(scope.many([(step["timeout-minutes"], "any")])[0]) * 60
         if "run" in step:
-            return self.run_shell(n, step, state, env_, timeout)
+            return self.run_shell(n, step, state, scope, timeout)
         uses = step["uses"]
         if uses == "./" or uses.startswith("./"):
-            return self.run_local_action(n, step, state, env_, uses, timeout)
+            return self.run_local_action(n, step, state, scope, uses, timeout)
         if uses.startswith("docker://"):
-            return self.run_container_action(n, step, state, env_, None, uses[len("docker://"):], timeout)
+            return self.run_container_action(n, step, state, scope, None, uses, timeout)
         m = re.fullmatch(r"([^/@]+/[^/@]+)(/[^@]*)?@(.+)", uses)
         if not m:
             raise RehearsalError(f"step {n}: uses {uses!r} is not owner/repo@ref")
@@ -666,15 +892,15 @@ class Rehearsal:
                     "actions/cache": self.a_cache}
         if name not in handlers:
             raise RehearsalError(f"step {n}: action {name} is not modelled by the rehearsal")
-        with_ = {k: interpolate_str(v, env_) for k, v in (step.get("with") or {}).items()}
+        with_ = scope.strs(step.get("with"), "with")
         self.log.write(f"[rehearsal]   {name}@{ref}" + (f" with {', '.join(f'{k}={v!r}' for k, v in with_.items())}" if with_ else ""))
-        return handlers[name](n, with_, state, self.step_env(step, state, env_))
+        return handlers[name](n, with_, state, self.step_env(step, state, scope))
 
     def _path_env(self, state: dict, env: dict[str, str]) -> str:
         return ":".join([*state["path"], self.runner_env.get("PATH", os.environ.get("PATH", "/usr/bin:/bin"))])
 
-    def run_shell(self, n: int, step: dict, state: dict, env_: Env, timeout: float | None) -> dict[str, str]:
-        script = interpolate_str(step["run"], env_)
+    def run_shell(self, n: int, step: dict, state: dict, scope: Scope, timeout: float | None) -> dict[str, str]:
+        script = scope.str(step["run"])
         shell = step.get("shell", state["defaults"].get("shell"))
         tmp = state["temp"] / f"step-{n}-{uuid.uuid4().hex[:8]}.sh"
         tmp.write_text(script)
@@ -689,12 +915,14 @@ class Rehearsal:
         else:
             raise RehearsalError(f"step {n}: shell {shell!r} is not modelled")
         wd = step.get("working-directory", state["defaults"].get("working-directory"))
-        cwd = state["workspace"] / interpolate_str(wd, env_) if wd else state["workspace"]
+        cwd = state["workspace"] / scope.str(wd) if wd else state["workspace"]
         if not cwd.is_dir():
             raise StepFailed(f"working-directory {cwd} does not exist")
         files = self.file_commands(state, n)
-        env = {**self.runner_vars(state, files, step.get("id") or f"__run_{n}"), **self.runner_env,
-               **self.step_env(step, state, env_)}
+        # ScriptHandler.cs: the step's process gets the runner's own environment (the machine's
+        # variables: --runner-env), the runner's GITHUB_*/RUNNER_*, and the step's env context.
+        env = {**self.runner_env, **self.runner_vars(state, files, step.get("id") or f"__run_{n}"),
+               **self.step_env(step, state, scope)}
         env["PATH"] = self._path_env(state, env)
         rc = self.run_process(argv, env, cwd, state, timeout)
         outputs = self.collect_file_commands(state, files)
@@ -905,119 +1133,227 @@ class Rehearsal:
         return {"cache-hit": "false"}
 
     # -- container actions --
-    def run_local_action(self, n: int, step: dict, state: dict, env_: Env, uses: str, timeout: float | None) -> dict[str, str]:
+    # What reaches a `runs.using: docker` action, as the runner assembles it:
+    #   ActionRunner.cs: the env context (workflow, job and step env, GITHUB_ENV) and STATE_<name>
+    #     (what the action's main step saved to GITHUB_STATE: for its post step);
+    #   Handler.cs AddInputsToEnvironment: INPUT_<NAME> (upper-cased, spaces to _, hyphens kept);
+    #   ContainerActionHandler.cs: runs.env only where the key is not set yet; then the GitHub and
+    #     runner contexts' variables (GITHUB_*, RUNNER_*), HOME = <temp>/_github_home, the Actions
+    #     runtime's (ACTIONS_RUNTIME_URL/_TOKEN, ACTIONS_RESULTS_URL; ACTIONS_ID_TOKEN_REQUEST_* with
+    #     id-token: write); every value then through TranslateToContainerPath;
+    #   DockerCommandManager.cs DockerRun: `-e NAME` for each of those, GITHUB_ACTIONS=true, CI=true
+    #     unless set. Nothing of the runner machine's own environment.
+    def run_local_action(self, n: int, step: dict, state: dict, scope: Scope, uses: str, timeout: float | None) -> dict[str, str]:
         action_dir = (state["workspace"] / uses).resolve()
-        meta = None
-        for fname in ("action.yml", "action.yaml"):
-            if (action_dir / fname).exists():
-                meta = yaml.safe_load((action_dir / fname).read_text())
-                break
-        if meta is None:
+        meta_file = next((action_dir / f for f in ("action.yml", "action.yaml") if (action_dir / f).exists()), None)
+        if meta_file is None:
             raise StepFailed(f"Can't find 'action.yml' under '{action_dir}'. Did you forget to run actions/checkout before running your local action?")
+        try:
+            meta = gl.parse_action(meta_file)
+        except gl.WorkflowInvalid as e:
+            raise StepFailed(str(e)) from None
         runs = meta.get("runs") or {}
         if runs.get("using") != "docker":
             raise RehearsalError(f"step {n}: {uses} runs.using {runs.get('using')!r}: only container actions are modelled")
-        return self.run_container_action(n, step, state, env_, meta, runs.get("image", ""), timeout, action_dir)
+        if "pre-entrypoint" in runs:
+            # ActionRunner.cs: "`pre` execution is not supported for local action": a warning, no pre step.
+            state["annotations"].append({"level": "warning", "properties": "", "message": f"`pre` execution is not supported for local action from '{uses}'"})
+        return self.run_container_action(n, step, state, scope, meta, runs.get("image", ""), timeout, action_dir)
 
-    def run_container_action(self, n: int, step: dict, state: dict, env_: Env, meta: dict | None, image: str,
+    def run_container_action(self, n: int, step: dict, state: dict, scope: Scope, meta: dict | None, image: str,
                              timeout: float | None, action_dir: Path | None = None) -> dict[str, str]:
         meta = meta or {}
         declared = meta.get("inputs") or {}
         with_raw = step.get("with") or {}
-        unknown = set(with_raw) - set(declared) if declared else set()
+        unknown = {k for k in with_raw if k.lower() not in {d.lower() for d in declared}} - {"entrypoint", "args"} if declared else set()
         if unknown:
             # The runner only warns ("Unexpected input(s)"); the rehearsal refuses: a typo never passes.
             raise StepFailed(f"Unexpected input(s) {', '.join(sorted(unknown))}, valid inputs are {', '.join(declared)}")
-        inputs: dict[str, str] = {}
+        given = scope.strs(with_raw, "with")
+        # ActionRunner.cs: the step's `with:`, then each declared input's default
+        # (EvaluateDefaultInput, with the step's contexts) for the inputs not given.
+        defaults = scope.strs({k: (spec or {}).get("default", "") for k, spec in declared.items() if k not in given}, "input defaults")
+        inputs = {**defaults, **given}
         for name, spec in declared.items():
-            spec = spec or {}
-            if name in with_raw:
-                inputs[name] = interpolate_str(with_raw[name], env_)
-            elif "default" in spec:
-                inputs[name] = interpolate_str(spec["default"], env_)
-            else:
-                inputs[name] = ""
-            if spec.get("required") and not inputs[name]:
+            if (spec or {}).get("required") and not inputs.get(name):
                 raise StepFailed(f"Input required and not supplied: {name}")
-        ctx = dict(env_.contexts)
-        ctx["inputs"] = inputs
-        aenv = Env(ctx, status=env_.status)
         runs = meta.get("runs") or {}
-        runs_env = {str(k): interpolate_str(v, aenv) for k, v in (runs.get("env") or {}).items()}
-        args = [interpolate_str(a, aenv) for a in (runs.get("args") or [])]
-        if "entrypoint" in runs or "pre-entrypoint" in runs or "post-entrypoint" in runs:
-            raise RehearsalError(f"step {n}: runs.entrypoint/pre-/post-entrypoint are not modelled")
-        files = self.file_commands(state, n)
-        env = {f"INPUT_{k.replace(' ', '_').upper()}": v for k, v in inputs.items()}
-        env.update(self.runner_vars(state, files, step.get("id") or f"__action_{n}"))
-        env.update(self.step_env(step, state, env_))
-        env.update(runs_env)
-        runtime = self.args.action_runtime
-        if runtime == "image":
-            return self.run_image(n, step, state, env_, meta, image, inputs, env, files, timeout, action_dir)
-        deckhand = self.args.deckhand
-        if not deckhand:
-            raise RehearsalError(f"step {n}: --action-runtime host needs --deckhand BIN (the binary the image's ENTRYPOINT runs)")
-        env = {**env, **self.runner_env}
-        env["PATH"] = self._path_env(state, env)
-        self.log.write(f"[rehearsal]   container action {image or '(image)'} as the host binary: deckhand {' '.join(shlex.quote(a) for a in args)}")
-        rc = self.run_process([deckhand, *args], env, state["workspace"], state, timeout)
-        outputs = self.collect_file_commands(state, files)
+        # ContainerActionHandler.cs: runs.args and runs.env evaluated with the step's contexts plus `inputs`.
+        ascope = Scope(dict(scope.contexts, inputs=inputs), scope.status, scope.workspace)
+        runs_env = ascope.strs(runs.get("env"), "runs.env")
+        args = ascope.many([(runs.get("args") or [], "string")])[0]
+        tag = step.get("id") or f"__action_{n}"
+        env_context = self.step_env(step, state, scope)
+        action = {"n": n, "tag": tag, "image": image, "meta": meta, "inputs": inputs, "runs_env": runs_env, "args": args,
+                  "env_context": env_context, "action_dir": action_dir, "state": {}, "name": self._step_name(n, step, state),
+                  "post_if": runs.get("post-if", "always()")}
+        if runs.get("post-entrypoint"):
+            # ActionRunner.cs: an action with `post` registers a post step (RegisterPostJobStep) before
+            # its main step runs (so a failed or cancelled main step still gets it), its condition the
+            # action's post-if (default always(): ActionManifestManager.cs). It shares the main step's
+            # GITHUB_STATE (STATE_<name>).
+            state["post"].append({**action, "entrypoint": runs["post-entrypoint"]})
+        return self._run_container(action, runs.get("entrypoint"), state, timeout)
+
+    def container_env(self, action: dict, state: dict, files: dict[str, Path]) -> dict[str, str]:
+        env = dict(action["env_context"])
+        env.update({f"STATE_{k}": v for k, v in action["state"].items()})
+        env.update({f"INPUT_{k.replace(' ', '_').upper()}": v for k, v in action["inputs"].items()})
+        for k, v in action["runs_env"].items():
+            env.setdefault(k, v)
+        workflow_dir = state["temp"] / "_github_workflow"
+        workflow_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.event_path, workflow_dir / "event.json")
+        home = state["temp"] / "_github_home"
+        home.mkdir(parents=True, exist_ok=True)
+        runner = self.runner_vars(state, files, action["tag"])
+        runner.pop("LANG", None)
+        runner["GITHUB_EVENT_PATH"] = str(workflow_dir / "event.json")
+        runner["HOME"] = str(home)
+        env.update(runner)
+        env.update(self.actions_runtime_vars(state))
+        env.setdefault("CI", "true")
+        env["GITHUB_ACTIONS"] = "true"
+        return env
+
+    def actions_runtime_vars(self, state: dict) -> dict[str, str]:
+        """ContainerActionHandler.cs: the Actions runtime's URL and token (artifacts, cache, results)
+        reach every container action; the rehearsal has no such service: an address that refuses."""
+        if "runtime_token" not in state:
+            state["runtime_token"] = f"rehearsal-runtime-{uuid.uuid4().hex}"
+            self.log.masks.append(state["runtime_token"])
+        return {"ACTIONS_RUNTIME_URL": "http://127.0.0.1:9/", "ACTIONS_RUNTIME_TOKEN": state["runtime_token"],
+                "ACTIONS_RESULTS_URL": "http://127.0.0.1:9/"}
+
+    def action_image(self, action: dict) -> str | None:
+        """The image to run for the action: `--action-image` (a local build standing in for what
+        action.yml names), else the reference action.yml names, pulled as the runner pulls it: by that
+        reference, anonymously (ActionManager.cs PullActionContainerAsync / `docker run` of a local
+        action's image: no registry login), from the registry `--registry-mirror HOST=ADDRESS` stands in
+        for. An unpublished or private reference fails the step as the runner's pull does."""
+        if self.args.action_image:
+            return self.args.action_image
+        ref = action["image"].removeprefix("docker://")
+        if not action["image"].startswith("docker://"):
+            raise RehearsalError(f"step {action['n']}: image {action['image']!r}: building the action from a Dockerfile is not modelled")
+        if action.get("pulled"):
+            return action["pulled"]
+        host, _, rest = ref.partition("/")
+        mirror = self.mirrors.get(host)
+        if not mirror or not rest:
+            raise StepFailed(f"Unable to find image '{ref}' locally: the rehearsal reaches no registry for {host} "
+                             f"(--registry-mirror {host}=ADDRESS)")
+        source = f"{mirror}/{rest}"
+        auth = self.work / "anonymous-auth.json"
+        auth.write_text("{}")
+        self.log.write(f"[rehearsal]   pulling {ref} (anonymously, from {mirror} standing in for {host})")
+        r = subprocess.run(["buildah", "pull", "--quiet", "--authfile", str(auth), "--tls-verify=false", f"docker://{source}"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise StepFailed(f"Docker pull failed for {ref}: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode} "
+                             "(the runner pulls action images without credentials: unpublished or private)")
+        action["pulled"] = r.stdout.strip().splitlines()[-1]
+        return action["pulled"]
+
+    def _run_container(self, action: dict, entrypoint: str | None, state: dict, timeout: float | None) -> dict[str, str]:
+        files = self.file_commands(state, f"{action['n']}{'_post' if action.get('entrypoint') else ''}")
+        env = self.container_env(action, state, files)
+        if self.args.action_runtime == "image":
+            rc = self.run_image(action, entrypoint, env, files, state, timeout)
+        else:
+            rc = self.run_host(action, entrypoint, env, state, timeout)
+        outputs = self.collect_file_commands(state, files, action["state"])
         if rc != 0:
             raise StepFailed(f"Docker run failed with exit code {rc}")
         return outputs
 
+    def run_host(self, action: dict, entrypoint: str | None, env: dict[str, str], state: dict, timeout: float | None) -> int:
+        """The image's entrypoint, the deckhand binary of this checkout (--deckhand), run on the host with
+        exactly the container's environment (host paths: nothing is mounted) and the image's PATH. The
+        runner's docker daemon is the builder here: buildah, configured by --daemon-env (a wrapper on
+        PATH), so the daemon's settings never enter the action's environment."""
+        if entrypoint:
+            program = self.entrypoints.get(entrypoint)
+            if not program:
+                raise RehearsalError(f"step {action['n']}: entrypoint {entrypoint} of the image: --action-entrypoint {entrypoint}=HOST-PROGRAM runs it on the host")
+        else:
+            program = self.args.deckhand
+            if not program:
+                raise RehearsalError(f"step {action['n']}: --action-runtime host needs --deckhand BIN (the binary the image's ENTRYPOINT runs)")
+        if self.mirrors and not self.args.action_image:
+            self.action_image(action)  # the job still needs the published image: pulled, then stood in for
+        path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        if self.daemon_env:
+            daemon = state["temp"] / "_daemon"
+            daemon.mkdir(exist_ok=True)
+            real = shutil.which("buildah") or "/usr/bin/buildah"
+            exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.daemon_env.items())
+            (daemon / "buildah").write_text(f"#!/bin/sh\n{exports}exec {shlex.quote(real)} \"$@\"\n")
+            (daemon / "buildah").chmod(0o755)
+            path.insert(0, str(daemon))
+        proc_env = {**env, "PATH": ":".join(path)}
+        self.log.write(f"[rehearsal]   container action {action['image'] or '(image)'} as the host binary: "
+                       f"{Path(program).name} {' '.join(shlex.quote(a) for a in action['args'])}")
+        return self.run_process([program, *action["args"]], proc_env, state["workspace"], state, timeout)
 
-    def run_image(self, n: int, step: dict, state: dict, env_: Env, meta: dict, image: str, inputs: dict[str, str],
-                  env: dict[str, str], files: dict[str, Path], timeout: float | None, action_dir: Path | None) -> dict[str, str]:
-        """The action image run by gh-image's dev/action-image/run, as the runner runs it: the
-        workspace at /github/workspace, event, home and file commands mounted, INPUT_*, GITHUB_*,
-        the job's env and the exported AWS credentials."""
+    def run_image(self, action: dict, entrypoint: str | None, env: dict[str, str], files: dict[str, Path],
+                  state: dict, timeout: float | None) -> int:
+        """The action image run by dev/action-image/run as the runner runs it: the job's temp at
+        /github/runner_temp, its _github_home, _github_workflow and _runner_file_commands and the
+        workspace mounted, every host path in the environment translated to the container's."""
         run_script = ROOT / "dev" / "action-image" / "run"
-        if not run_script.exists():
-            raise RehearsalError("--action-runtime image needs dev/action-image/run")
-        if not self.args.action_image:
-            raise RehearsalError("--action-runtime image needs --action-image (dev/action-image/build prints it)")
-        temp = state["temp"] / f"action-{n}"
-        temp.mkdir(parents=True, exist_ok=True)
+        image = self.action_image(action)
         # The runner's checkout belongs to its user (uid 1001), not to the container's root.
         subprocess.run(["chown", "-R", "1001:1001", str(state["workspace"])], check=True)
-        result_file = temp / "result.json"
-        # The runner's container paths are the script's; everything else is passed as the runner would.
-        own = {"GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY", "GITHUB_STATE", "GITHUB_WORKSPACE",
-               "GITHUB_EVENT_PATH", "HOME", "RUNNER_TEMP", "RUNNER_TOOL_CACHE", "LANG", "PATH"}
-        passed = {k: v for k, v in {**env, **self.runner_env}.items() if k not in own and not k.startswith("INPUT_")}
-        aws = {k: passed.pop(k) for k in list(passed) if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")}
-        env_file = temp / "env"
+        own = {"PATH"}
+        passed = {k: v for k, v in env.items() if k not in own}
+        env_file = state["temp"] / f"_action_env_{action['n']}"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in passed.items() if "\n" not in v))
         env_file.chmod(0o600)
-        argv = [str(run_script), "--image", self.args.action_image, "--action", str((action_dir or state["workspace"]) / "action.yml"),
-                "--workspace", str(state["workspace"]), "--env-file", str(env_file), "--event-name", self.event.name,
-                "--event", str(self.event_path), "--runner-temp", str(temp), "--result", str(result_file)]
-        for k, v in inputs.items():
-            argv += ["--input", f"{k}={v}"]
+        argv = [str(run_script), "--image", image, "--workspace", str(state["workspace"]),
+                "--runner-temp", str(state["temp"]), "--file-commands", str(files["GITHUB_OUTPUT"].parent),
+                "--event-name", self.event.name, "--event", str(self.event_path), "--env-file", str(env_file),
+                "--no-inputs"]
+        if action["action_dir"]:
+            argv += ["--action", str(action["action_dir"] / "action.yml")]
+        if entrypoint:
+            argv += ["--entrypoint", entrypoint]
         for k, v in passed.items():
             if "\n" in v:
                 argv += ["--env", f"{k}={v}"]
-        proc_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), **aws}
-        for k in ("STORAGE_DRIVER", "BUILDAH_ISOLATION", "CARGO_TARGET_DIR"):
+        argv += ["--", *action["args"]]
+        proc_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")}
+        for k in ("STORAGE_DRIVER", "BUILDAH_ISOLATION", "CONTAINERS_STORAGE_CONF"):
             if os.environ.get(k):
                 proc_env[k] = os.environ[k]
-        self.log.write(f"[rehearsal]   container action {image} as the image {self.args.action_image} (dev/action-image/run)")
-        rc = self.run_process(argv, proc_env, state["workspace"], state, timeout)
-        if not result_file.exists():
-            raise StepFailed(f"dev/action-image/run exited {rc} without a result")
-        res = json.loads(result_file.read_text())
-        for k, v in (res.get("env") or {}).items():
-            state["env"][k] = v
-        for p in res.get("path") or []:
-            state["path"].insert(0, p)
-        if res.get("summary"):
-            text = res["summary"]
-            state["summary"].append(text if text.endswith("\n") else text + "\n")
-        if rc != 0:
-            raise StepFailed(f"Docker run failed with exit code {rc}")
-        return dict(res.get("outputs") or {})
+        self.log.write(f"[rehearsal]   container action {action['image']} as the image {image} (dev/action-image/run)")
+        return self.run_process(argv, proc_env, state["workspace"], state, timeout)
+
+    def run_post(self, post: dict, state: dict) -> None:
+        """A post step (`Post <name>`), after every main step: its condition the action's post-if,
+        evaluated with the job's status (a cancelled job too: post-if defaults to always())."""
+        name = f"Post {post['name']}"
+        sid = f"__post_{post['tag']}"
+        scope = self._scope(state)
+        try:
+            run_it = scope.bool({"$expr": post["post_if"], "$ctx": _post_if_ctx()} if isinstance(post["post_if"], str) else post["post_if"])
+        except gl.EvalError as e:
+            self.log.write(f"[rehearsal] {name}: post-if: {e}")
+            run_it = False
+        if not run_it:
+            self.log.write(f"[rehearsal] {name}: skipped (post-if)")
+            return
+        self.log.write(f"[rehearsal] {name}")
+        state["current_if"] = {"$expr": "always()", "$ctx": _post_if_ctx()}
+        try:
+            self._run_container(post, post["entrypoint"], state, None)
+            outcome = "success"
+        except (StepFailed, StepCancelled, gl.EvalError) as e:
+            self.log.write(f"[rehearsal]   step failed: {e}")
+            outcome = "failure"
+            state["status"] = "failure"
+        state["steps"][sid] = {"outcome": outcome, "conclusion": outcome, "outputs": {}, "name": name}
+        self.log.write(f"[rehearsal]   {outcome}")
 
 
 def _needs(job: dict) -> list[str]:
@@ -1068,15 +1404,18 @@ def describe(args: argparse.Namespace) -> int:
                     "inputs": r.event.inputs, "runner": {"os": "Linux", "arch": "X64", "temp": str(ws), "name": "rehearsal", "tool_cache": str(ws), "environment": "self-hosted", "debug": ""},
                     "env": {}, "steps": {}, "needs": {}, "job": {"status": "success"}, "strategy": {}, "matrix": {}}
         steps = []
+        scope = Scope(contexts, workspace=args.list_workspace or r.event.repo_dir)
         for step in job.get("steps") or []:
-            env_ = Env(contexts, workspace=str(args.list_workspace or r.event.repo_dir))
             entry: dict[str, Any] = {"name": step.get("name"), "id": step.get("id")}
-            if "run" in step:
-                entry["run"] = interpolate_str(step["run"], env_)
-                entry["working-directory"] = step.get("working-directory")
-            else:
-                entry["uses"] = step["uses"]
-                entry["with"] = {k: interpolate_str(v, env_) for k, v in (step.get("with") or {}).items()}
+            try:
+                if "run" in step:
+                    entry["run"] = scope.str(step["run"])
+                    entry["working-directory"] = step.get("working-directory")
+                else:
+                    entry["uses"] = step["uses"]
+                    entry["with"] = scope.strs(step.get("with"), "with")
+            except gl.EvalError as e:
+                raise RehearsalError(f"job {job_id}: {e}") from None
             steps.append(entry)
         out["jobs"][job_id] = {"permissions": perms, "environment": job.get("environment"),
                                "concurrency": job.get("concurrency"), "timeout-minutes": job.get("timeout-minutes"),
@@ -1107,7 +1446,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="a repository variable (vars.NAME)")
     p.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE", help="a repository secret (secrets.NAME)")
     p.add_argument("--runner-env", action="append", default=[], metavar="NAME=VALUE",
-                   help="the runner machine's environment for every step (e.g. AWS_ENDPOINT_URL of the local stack)")
+                   help="the runner machine's environment: `run:` steps and JavaScript actions inherit it, container actions never see it")
+    p.add_argument("--daemon-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="the configuration of the runner's container builder (buildah here: STORAGE_DRIVER, …), --action-runtime host")
+    p.add_argument("--action-entrypoint", action="append", default=[], metavar="IMAGE-PATH=HOST-PROGRAM",
+                   help="--action-runtime host: the host program that stands for an entrypoint of the image (runs.entrypoint, post-entrypoint)")
+    p.add_argument("--environments", help="JSON: the repository's environments (deployment branches and tags, variables, secrets)")
     p.add_argument("--token", help="the GITHUB_TOKEN a job with write permissions gets (the API stand-in's write token)")
     p.add_argument("--read-only-token", help="the GITHUB_TOKEN of a fork PR or a read-only job")
     p.add_argument("--github-api-url", default="https://api.github.com")
@@ -1118,7 +1462,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--artifacts", help="artifact store shared by rehearsed runs (default WORK/artifacts)")
     p.add_argument("--event-extra", help="JSON merged into the event payload")
     p.add_argument("--action-runtime", choices=["host", "image"], default="host")
-    p.add_argument("--action-image", help="image for --action-runtime image (default: the action's own)")
+    p.add_argument("--action-image", help="--action-runtime image: run this local image instead of pulling the one action.yml names")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="HOST=ADDRESS",
+                   help="the registry that stands for HOST (e.g. ghcr.io=127.0.0.1:5001) when an action image is pulled by its reference")
     p.add_argument("--deckhand", help="deckhand binary for --action-runtime host")
     p.add_argument("--list", action="store_true", help="print jobs, permissions and evaluated steps; run nothing")
     p.add_argument("--list-workspace", help="workspace hashFiles() reads for --list")
@@ -1139,7 +1485,7 @@ def main(argv: list[str]) -> int:
         code = r.run()
         print(str(Path(args.work).resolve() / "result.json"))
         return code
-    except (RehearsalError, ExprError) as e:
+    except (RehearsalError, gl.LibraryError) as e:
         print(f"rehearsal: error: {e}", file=sys.stderr)
         return 2
 

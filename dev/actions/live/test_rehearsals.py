@@ -67,6 +67,7 @@ def repo(work: Path) -> Path:
         dst = r / f
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
+    publish_action_image(r)
     git(r, "init", "-q", "-b", "main")
     git(r, "add", "-A")
     git(r, "commit", "-qm", "base: this checkout")
@@ -91,36 +92,71 @@ def commit_change(repo: Path, marker: str, *, branch: str = "main", backend: boo
 
 
 def runner_env() -> list[str]:
-    """What the runner machine adds for the local stack (not part of any workflow)."""
+    """The runner machine: its environment (`run:` steps and JavaScript actions such as
+    configure-aws-credentials inherit it; a container action never sees it) and its container builder
+    (buildah stands for the runner's docker daemon: its settings are the builder's, not the action's).
+    The action reaches the local stack only through what the workflows carry: the repository variables
+    DECKHAND_AWS_ENDPOINT and DECKHAND_REGISTRY_OVERRIDE (vars_for)."""
     env = {
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        "DECKHAND_BUILDER": "buildah",
-        "DECKHAND_REGISTRY_OVERRIDE": os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001"),
-        "DECKHAND_BUILD_ARG": f"NODE_IMAGE={os.environ['REHEARSAL_NODE_IMAGE']}",
-        "STORAGE_DRIVER": os.environ.get("STORAGE_DRIVER", "vfs"),
-        "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot"),
         "npm_config_cache": str(Path.home() / ".npm"),  # the runner machine's npm cache, used offline first
         "npm_config_prefer_offline": "true",
+    }
+    daemon = {
+        "STORAGE_DRIVER": os.environ.get("STORAGE_DRIVER", "vfs"),
+        "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot"),
         "CONTAINERS_STORAGE_CONF": os.environ.get("CONTAINERS_STORAGE_CONF", ""),
     }
-    for k in ("DECKHAND_SIM_URL", "DECKHAND_WAIT_POLL"):
-        if os.environ.get(k):
-            env[k] = os.environ[k]
-    return [f"--runner-env={k}={v}" for k, v in env.items() if v != ""]
+    return [f"--runner-env={k}={v}" for k, v in env.items() if v != ""] + \
+        [f"--daemon-env={k}={v}" for k, v in daemon.items() if v != ""] + \
+        [f"--registry-mirror=ghcr.io={registry()}"]  # where the published action image is pulled from
+
+
+def registry() -> str:
+    return os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001")
+
+
+def publish_action_image(repo: Path) -> str:
+    """What a release does (release.yml, then action.yml pinned to the pushed digest): this checkout's
+    action image pushed as ghcr.io/deckhand-local/deckhand (the local registry stands for ghcr.io), and
+    the scratch repository's action.yml naming it by digest. The runs pull it by that reference."""
+    digest_file = repo.parent / "action-image.digest"
+    subprocess.run(["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file),
+                    os.environ["REHEARSAL_ACTION_IMAGE"], f"docker://{registry()}/deckhand-local/deckhand:rehearsal"],
+                   check=True, capture_output=True)
+    ref = f"ghcr.io/deckhand-local/deckhand@{digest_file.read_text().strip()}"
+    action = repo / "action.yml"
+    text, n = re.subn(r"(?m)^(  image: )docker://\S+$", rf"\g<1>docker://{ref}", action.read_text())
+    assert n == 1, "action.yml: no `image: docker://…` line under runs"
+    action.write_text(text)
+    return ref
+
+
+@pytest.fixture(scope="session", autouse=True)
+def daemon_has_the_node_base() -> None:
+    """The runner's docker daemon has the backend's base image (backend/Dockerfile's NODE_IMAGE
+    default, e.g. node:22-bookworm-slim) as a hosted runner's daemon pulls it from Docker Hub: here the
+    local node image (dev/node-image) under that name in buildah's storage, which the build uses
+    without pulling. No build argument reaches the action for it."""
+    m = re.search(r"^ARG NODE_IMAGE=(\S+)$", (ROOT / "backend" / "Dockerfile").read_text(), re.M)
+    assert m, "backend/Dockerfile: no ARG NODE_IMAGE=<default>"
+    name = m.group(1) if "/" in m.group(1) else f"docker.io/library/{m.group(1)}"
+    subprocess.run(["buildah", "tag", os.environ["REHEARSAL_NODE_IMAGE"], name], check=True, capture_output=True)
 
 
 def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
-    """Runs the rehearsal. image=True runs the container action as the action image built from this
-    checkout (dev/action-image/run); otherwise as its entrypoint, the deckhand binary, on the host
-    (the backend build needs the runner's docker daemon, which this machine does not have: buildah
-    on the host stands in for it)."""
+    """Runs the rehearsal. image=True runs the container action as the image action.yml names, pulled
+    by its digest (this checkout's, published by the `repo` fixture) and run by dev/action-image/run;
+    otherwise as its entrypoint, the deckhand binary, on the host (the backend build needs the
+    runner's docker daemon, which this machine does not have: buildah on the host stands in for it;
+    the image is still pulled, as the job needs it)."""
     out = work / name
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)], check=True)  # shutil.rmtree is ~8x slower here
     argv = [str(REHEARSE), str(ROOT / WF / workflow), "--work", str(out), "--artifacts", str(work / "artifacts"),
             "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet", *runner_env(), *args]
     if image:
-        argv += ["--action-runtime=image", f"--action-image={os.environ['REHEARSAL_ACTION_IMAGE']}"]
+        argv += ["--action-runtime=image"]
     t0 = time.monotonic()
     proc = subprocess.run(argv, text=True, capture_output=True)
     print(f"rehearsal {name}: exit {proc.returncode} in {time.monotonic() - t0:.1f}s ({out}/logs/rehearsal.log)")
@@ -130,8 +166,12 @@ def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, 
 
 
 def vars_for(stack: dict) -> list[str]:
+    """The repository's variables: the stack's roles and name, and the two a user's workflow reads for a
+    stack that is not AWS's (unset on GitHub): the AWS endpoint and the registry that stands for ECR."""
     return [f"--var=DEPLOY_ROLE_ARN={stack['DeployRoleArn']}", f"--var=PLAN_ROLE_ARN={stack['PlanRoleArn']}",
-            f"--var=AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}", f"--var=STACK_NAME={stack['name']}"]
+            f"--var=AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}", f"--var=STACK_NAME={stack['name']}",
+            f"--var=DECKHAND_AWS_ENDPOINT={os.environ['AWS_ENDPOINT_URL']}",
+            f"--var=DECKHAND_REGISTRY_OVERRIDE={os.environ.get('DECKHAND_REGISTRY', '127.0.0.1:5001')}"]
 
 
 @pytest.fixture(scope="session")

@@ -88,10 +88,11 @@ async function workflow(p) {
     id: job.id.value,
     type: job.type,
     needs: (job.needs || []).map(n => n.value),
-    if: job.if ? { $expr: job.if.expression, $ctx: ctxIndex(job.if) } : null,
+    // (validated by the conversion with the key's exact contexts; evaluated with the if tables below)
+    if: { $expr: job.if ? job.if.expression : "success()", $ctx: "job-if" },
     steps: (job.steps || []).map(step => ({
       id: step.id,
-      if: step.if ? { $expr: step.if.expression, $ctx: ctxIndex(step.if) } : null,
+      if: { $expr: step.if ? step.if.expression : "success()", $ctx: "step-if" },
     })),
   }));
   return out;
@@ -164,8 +165,22 @@ function statusFunctions(status, hashes) {
   ]);
 }
 
+// A step's `if:` contexts and functions (GitHub's "Contexts" reference, context availability), for
+// conditions that are plain strings in their file (an action's post-if and pre-if).
+const STEP_IF = {
+  namedContexts: ["github", "needs", "strategy", "matrix", "job", "runner", "env", "vars", "steps", "inputs"],
+  functions: [["always", 0], ["cancelled", 0], ["success", 0], ["failure", 0], ["hashFiles", 255]]
+    .map(([name, maxArgs]) => ({ name, minArgs: name === "hashFiles" ? 1 : 0, maxArgs })),
+};
+
+const JOB_IF = {
+  namedContexts: ["github", "needs", "vars", "inputs"],
+  functions: STEP_IF.functions.filter(f => f.name !== "hashFiles"),
+};
+
 async function evaluateExpr(source, ctxIdx, contexts, status, workspace) {
-  const allowed = allowedTable[ctxIdx] || { namedContexts: [], functions: [] };
+  const allowed = ctxIdx === "step-if" ? STEP_IF : ctxIdx === "job-if" ? JOB_IF
+    : allowedTable[ctxIdx] || { namedContexts: [], functions: [] };
   const lexed = new ex.Lexer(source).lex();
   const tree = new ex.Parser(lexed.tokens, allowed.namedContexts, allowed.functions).parse();
   const calls = [];

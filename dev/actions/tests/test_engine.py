@@ -24,6 +24,7 @@ def repo(tmp_path):
     (r / "hello.txt").write_text("hello\n")
     (r / "action.yml").write_text(textwrap.dedent("""\
         name: t
+        description: t
         inputs:
           command: {default: deploy}
           dry-run: {default: "false"}
@@ -65,7 +66,7 @@ def test_run_steps_outputs_env_path_summary_and_status(repo, tmp_path, monkeypat
         jobs:
           j:
             runs-on: ubuntu-24.04
-            env: {JOB: "${{ env.WF }}-job"}
+            env: {JOB: "${{ github.ref_name }}-job"}  # (GitHub gives a job's env no `env` context)
             steps:
               - uses: actions/checkout@0000000000000000000000000000000000000000
               - id: a
@@ -80,7 +81,7 @@ def test_run_steps_outputs_env_path_summary_and_status(repo, tmp_path, monkeypat
               - id: b
                 env: {ONE: "${{ steps.a.outputs.one }}"}
                 run: |
-                  test "$ONE" = 1 && test "$FROM_A" = a && test "$JOB" = wf-job && test "$(mytool)" = tool
+                  test "$ONE" = 1 && test "$FROM_A" = a && test "$JOB" = main-job && test "$WF" = wf && test "$(mytool)" = tool
                   test -z "${AWS_ACCESS_KEY_ID:-}"
                   test "$GITHUB_SHA" = "$(git rev-parse HEAD)" && test "$GITHUB_REF" = refs/heads/main
                   test "$GITHUB_EVENT_NAME" = push && test "$(jq -r .ref "$GITHUB_EVENT_PATH" 2>/dev/null || python3 -c 'import json,os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["ref"])')" = refs/heads/main
@@ -146,7 +147,6 @@ def test_unmodelled_job_keys_fail_loudly(repo, tmp_path, body, what, capsys):
     ("- uses: someone/else@v1", "not modelled"),
     ("- uses: actions/checkout@v4\n        with: {submodules: true}", "submodules"),
     ("- run: echo ${{ nope.x }}", "nope"),
-    ("- run: echo ${{ github.*.x }}", "object filters"),
     ("- run: echo ${{ toLower('x') }}", "toLower"),
 ])
 def test_unsupported_steps_and_syntax_fail_loudly(repo, tmp_path, step, what, capsys):
@@ -376,7 +376,7 @@ def test_container_action_inputs_env_and_args(repo, tmp_path):
     assert result["jobs"]["j"]["steps"]["act"]["outputs"] == {"args": "plan", "changed": "true", "undeclared": "1"}
     log = (work / "logs" / "rehearsal.log").read_text()
     assert "env:INPUT_DRY-RUN=true" in log and "env:T_DRY=true" in log and "env:INPUT_COMMAND=plan" in log
-    assert "env:ENDPOINT=http://127.0.0.1:1" in log
+    assert "env:ENDPOINT" not in log  # the runner machine's environment never reaches a container action
     assert (work / "summary-j.md").read_text() == "dry:true\n"
     wf2 = write_wf(tmp_path, wf.read_text().replace("dry-run:", "dry-runn:"))
     code, result, _ = run(wf2, repo, tmp_path, "--event", "push", "--deckhand", str(fake))

@@ -175,3 +175,24 @@ def test_deploy_syncs_every_configured_secret_from_github_secrets_before_the_dep
     # no other step sees a secret
     others = [s for s in steps if s is not sync]
     assert not any("secrets." in json.dumps(s) for s in others)
+
+
+@pytest.mark.parametrize("name,event,extra", [
+    ("deploy.yml", "push", []),
+    ("preview.yml", "pull_request", ["--pr", "1", "--head-sha", HEAD]),
+    ("rollback.yml", "workflow_dispatch", []),
+])
+def test_the_action_reaches_another_aws_only_through_the_repository_variable(capsys, name, event, extra):
+    """A container action sees the workflow's env and the runner's variables, never the runner machine's
+    (ContainerActionHandler.cs, DockerCommandManager.cs): a stack that is not AWS's (the local one) is
+    named by the repository variable DECKHAND_AWS_ENDPOINT (unset on GitHub: every endpoint empty,
+    AWS's), which every deckhand step passes as `endpoint-url`; the deploy's registry likewise."""
+    for var, want in ((None, ""), ("http://127.0.0.1:4566", "http://127.0.0.1:4566")):
+        out = listing(capsys, name, "--event", event, *extra, *([f"--var=DECKHAND_AWS_ENDPOINT={var}"] if var else []),
+                      *(["--var=DECKHAND_REGISTRY_OVERRIDE=127.0.0.1:5001"] if var else []))
+        actions = [s for job in out["jobs"].values() for s in job["steps"] if s.get("uses") == "./"]
+        assert actions, f"{name}: no deckhand step"
+        for s in actions:
+            assert s["with"].get("endpoint-url") == want, (name, s)
+            if s["with"].get("command") == "deploy":
+                assert s["with"].get("registry-override") == ("127.0.0.1:5001" if var else ""), (name, s)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Stage 47 — the workflows rehearsed as the runner runs them (dev/actions/):
-#   the engine's tests and the workflows' shape (no AWS; ci.yml only by its shape: it runs .ci/run,
+# Stage 47 — the workflows rehearsed as the runner runs them (dev/actions/, on GitHub's own workflow parser
+# and expression evaluator):
+#   the engine's tests, the runner's behaviour it models (env precedence, no machine env in a container
+#   action, OIDC token endpoint, environments, post steps, cancel/timeout signals, concurrency queues) and
+#   the workflows' shape (no AWS, in the background beside the setup; ci.yml only by its shape: it runs .ci/run,
 #   which is this very test suite; release.yml's first job, dispatched with a version: the version,
 #   Cargo.toml and the default branch agree and the tag is new, or the release stops; the digest
 #   set-version writes, the anonymous-pull check against a registry stand-in); then, on the local stack with infra/ deployed and IAM enforced,
@@ -16,6 +19,10 @@
 #   push after a reviewed pull request -> deploy.yml applies the PR's plan artifact (`deploy --plan`);
 #   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
 #   else a fresh plan deployed and the summary says what moved.
+#   A container action as the runner runs it (dev/actions/live/test_container.py, a busybox probe image):
+#   /github/runner_temp and the translated paths; the action image pulled by its digest from the registry
+#   standing for ghcr.io (the workflows' action image is this checkout's, published there first), an
+#   unpublished digest failing the step.
 # test-all: own-stack (a full run starts this stage beside the stages after it, on a local stack of
 # its own: the rehearsals read the stack's whole request log and deploy the default `spa-ecs` stack,
 # as dev/demo/run does; its own moto and registry keep the two apart)
@@ -24,9 +31,11 @@ cd "$DECKHAND_ROOT"
 PY="$HOME/.cache/deckhand/venv/bin/python"
 [ -x "$PY" ] || "$DECKHAND_ROOT/dev/local-aws/up" >/dev/null
 
-log "rehearsal: engine and workflow shape tests"
+log "rehearsal: engine and workflow shape tests (in the background, beside the stack's setup: they need no AWS)"
 npm_ci dev/actions/node   # GitHub's workflow parser and expression evaluator, which the engine runs on
-"$PY" -m pytest -q -p no:cacheprovider dev/actions/tests
+engine_log="$DECKHAND_ARTIFACTS/rehearsal-engine-tests.log"
+"$PY" -m pytest -q -p no:cacheprovider dev/actions/tests > "$engine_log" 2>&1 &
+engine=$!
 
 log "rehearsal: local AWS stack, infra/ deployed, the node base image, deckhand and its action image"
 need_apt buildah mmdebstrap binutils git jq
@@ -36,6 +45,12 @@ stack="$(infra/scripts/deploy-local)"
 node_image="$(dev/node-image/build)"
 bin="${DECKHAND_BIN:-$(deckhand_bin)}"
 action_image="$(dev/action-image/build --binary "$bin" --tag "${DECKHAND_ACTION_TAG:-localhost/deckhand-action:ci}")"
+
+log "rehearsal: the engine and workflow shape tests' result"
+engine_rc=0
+wait "$engine" || engine_rc=$?
+cat "$engine_log"
+[ "$engine_rc" = 0 ] || { echo "rehearsal engine tests failed (exit $engine_rc)" >&2; exit 1; }
 
 log "rehearsal: each trigger on the local stack (dev/actions/live)"
 rm -rf "$DECKHAND_ARTIFACTS/rehearsal"
