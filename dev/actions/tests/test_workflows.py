@@ -194,5 +194,5 @@ def test_the_action_reaches_another_aws_only_through_the_repository_variable(cap
         assert actions, f"{name}: no deckhand step"
         for s in actions:
             assert s["with"].get("endpoint-url") == want, (name, s)
-            if s["with"].get("command") == "deploy":
+            if s["with"].get("command") in ("deploy", "plan"):  # the reviewed plan is made with the deploy's configuration
                 assert s["with"].get("registry-override") == ("127.0.0.1:5001" if var else ""), (name, s)
