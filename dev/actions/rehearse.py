@@ -855,7 +855,9 @@ class Rehearsal:
             elif self.cancellation.check() and not self._still_runs_on_cancel(state):
                 rm.cancel_process(proc, log.write)
                 cancelled = StepCancelled(f"the job was cancelled ({self.cancellation.reason})")
-        reader.join(timeout=5)
+        # Every line the step wrote, up to EOF (a process it left behind may still hold the pipe: the
+        # runner, too, reads the step's output to its end); after a cancel, what came within the grace.
+        reader.join(timeout=10 if cancelled else None)
         if cancelled:
             raise cancelled
         if failure:
