@@ -738,13 +738,17 @@ class Rehearsal:
         if self.id_tokens is None:
             self.id_tokens = rm.IdTokenServer()
 
+        # The subject as the repository has it (GitHub's OIDC subject customisation, when dev/oidc
+        # knows the repository's: the same form configure-aws-credentials' token carries).
+        sub = {"sub_keys": github_oidc.repository_sub_keys()} if hasattr(github_oidc, "repository_sub_keys") else {}
+
         def mint(audience: str) -> str:
             e = self.event
             claims = github_oidc.claims_for(
                 self.workflow_path, e.name, e.ref, repository=e.repository, job=state["job_id"],
                 base_ref=e.base or "main", head_ref=e.head_ref or None, head_repository=e.head_repo,
                 environment=state["environment"], sha=e.sha, actor=e.actor,
-                audience=audience or github_oidc.DEFAULT_AUDIENCE)
+                audience=audience or github_oidc.DEFAULT_AUDIENCE, **sub)
             token = github_oidc.sign(claims)
             self.log.masks.append(token)
             return token
