@@ -37,11 +37,6 @@ def aws(service: str):
     return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION", "us-east-1"))
 
 
-@pytest.fixture(scope="session")
-def stack() -> dict[str, str]:
-    name = os.environ["REHEARSAL_STACK"]
-    outs = aws("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
-    return {"name": name, **{o["OutputKey"]: o["OutputValue"] for o in outs}}
 
 
 @pytest.fixture(scope="session")
@@ -132,16 +127,18 @@ def publish_action_image(repo: Path) -> str:
     return ref
 
 
-@pytest.fixture(scope="session", autouse=True)
-def daemon_has_the_node_base() -> None:
-    """The runner's docker daemon has the backend's base image (backend/Dockerfile's NODE_IMAGE
-    default, e.g. node:22-bookworm-slim) as a hosted runner's daemon pulls it from Docker Hub: here the
-    local node image (dev/node-image) under that name in buildah's storage, which the build uses
-    without pulling. No build argument reaches the action for it."""
+@pytest.fixture(scope="session")
+def node_base() -> str:
+    """The backend's base image (backend/Dockerfile's NODE_IMAGE default, node:22-bookworm-slim, from
+    Docker Hub on GitHub) served by the local registry: the local node image (dev/node-image) pushed
+    as library/node. The workflows name it through the repository variable DECKHAND_BUILD_ARGS."""
     m = re.search(r"^ARG NODE_IMAGE=(\S+)$", (ROOT / "backend" / "Dockerfile").read_text(), re.M)
     assert m, "backend/Dockerfile: no ARG NODE_IMAGE=<default>"
-    name = m.group(1) if "/" in m.group(1) else f"docker.io/library/{m.group(1)}"
-    subprocess.run(["buildah", "tag", os.environ["REHEARSAL_NODE_IMAGE"], name], check=True, capture_output=True)
+    name = m.group(1) if "/" in m.group(1) else f"library/{m.group(1)}"
+    ref = f"{registry()}/{name}"
+    subprocess.run(["buildah", "push", "--quiet", "--tls-verify=false", os.environ["REHEARSAL_NODE_IMAGE"], f"docker://{ref}"],
+                   check=True, capture_output=True)
+    return ref
 
 
 def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
@@ -165,13 +162,21 @@ def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, 
     return json.loads((out / "result.json").read_text()), out
 
 
+@pytest.fixture(scope="session")
+def stack(node_base: str) -> dict[str, str]:
+    name = os.environ["REHEARSAL_STACK"]
+    outs = aws("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    return {"name": name, **{o["OutputKey"]: o["OutputValue"] for o in outs}, "node_base": node_base}
+
+
 def vars_for(stack: dict) -> list[str]:
     """The repository's variables: the stack's roles and name, and the two a user's workflow reads for a
-    stack that is not AWS's (unset on GitHub): the AWS endpoint and the registry that stands for ECR."""
+    stack that is not AWS's (unset on GitHub): the AWS endpoint, the registry that stands for ECR, and the
+    backend's base image there (no Docker Hub here)."""
     return [f"--var=DEPLOY_ROLE_ARN={stack['DeployRoleArn']}", f"--var=PLAN_ROLE_ARN={stack['PlanRoleArn']}",
             f"--var=AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}", f"--var=STACK_NAME={stack['name']}",
             f"--var=DECKHAND_AWS_ENDPOINT={os.environ['AWS_ENDPOINT_URL']}",
-            f"--var=DECKHAND_REGISTRY_OVERRIDE={os.environ.get('DECKHAND_REGISTRY', '127.0.0.1:5001')}"]
+            f"--var=DECKHAND_REGISTRY_OVERRIDE={registry()}", f"--var=DECKHAND_BUILD_ARGS=NODE_IMAGE={stack['node_base']}"]
 
 
 @pytest.fixture(scope="session")

@@ -186,13 +186,15 @@ def test_the_action_reaches_another_aws_only_through_the_repository_variable(cap
     """A container action sees the workflow's env and the runner's variables, never the runner machine's
     (ContainerActionHandler.cs, DockerCommandManager.cs): a stack that is not AWS's (the local one) is
     named by the repository variable DECKHAND_AWS_ENDPOINT (unset on GitHub: every endpoint empty,
-    AWS's), which every deckhand step passes as `endpoint-url`; the deploy's registry likewise."""
+    AWS's), which every deckhand step passes as `endpoint-url`; the registry standing for ECR and the
+    backend's base image (no Docker Hub there) likewise, for the plan and the deploy alike."""
     for var, want in ((None, ""), ("http://127.0.0.1:4566", "http://127.0.0.1:4566")):
         out = listing(capsys, name, "--event", event, *extra, *([f"--var=DECKHAND_AWS_ENDPOINT={var}"] if var else []),
-                      *(["--var=DECKHAND_REGISTRY_OVERRIDE=127.0.0.1:5001"] if var else []))
+                      *(["--var=DECKHAND_REGISTRY_OVERRIDE=127.0.0.1:5001", "--var=DECKHAND_BUILD_ARGS=NODE_IMAGE=x"] if var else []))
         actions = [s for job in out["jobs"].values() for s in job["steps"] if s.get("uses") == "./"]
         assert actions, f"{name}: no deckhand step"
         for s in actions:
             assert s["with"].get("endpoint-url") == want, (name, s)
             if s["with"].get("command") in ("deploy", "plan"):  # the reviewed plan is made with the deploy's configuration
                 assert s["with"].get("registry-override") == ("127.0.0.1:5001" if var else ""), (name, s)
+                assert s["with"].get("build-arg") == ("NODE_IMAGE=x" if var else ""), (name, s)
