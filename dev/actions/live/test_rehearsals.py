@@ -703,7 +703,8 @@ def test_push_after_a_reviewed_pull_request_applies_its_plan(stack, repo, work, 
     assert found == {"plan": "deckhand-plan.json", "pr": "14", "run-id": pr["run_id"]}, found
     log = (out / "logs" / "rehearsal.log").read_text()
     deploy_log = step_log(log, "Deploy")
-    assert "applying the plan in deckhand-plan.json" in deploy_log, deploy_log[-3000:]
+    # deploy --plan plans afresh and applies only when every decision equals the reviewed one (22.4)
+    assert "the fresh plan makes every decision of the reviewed plan in deckhand-plan.json" in deploy_log, deploy_log[-3000:]
     assert "no longer matches" not in deploy_log and "planning again" not in deploy_log
     summary = (out / "summary-deploy.md").read_text()
     assert f"### Reviewed plan: pull request #14\n\nThe plan reviewed on pull request #14 (preview run {pr['run_id']}" in summary
