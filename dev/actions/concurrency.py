@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from expr import Env, interpolate_str, scalar_str
+import github_libs as gl
 
 MAX_QUEUE = 100  # "support for up to 100 queued jobs or workflow runs per concurrency group"
 
@@ -38,12 +38,15 @@ class Settings:
     queue: str  # "single" (GitHub's default) or "max"
 
 
-def settings(block: Any, env: Env) -> Settings | None:
-    """A workflow's (or job's) `concurrency:` evaluated with the run's contexts; None without one."""
+def settings(block: Any, contexts: dict) -> Settings | None:
+    """A workflow's (or job's) `concurrency:` as GitHub's parser gives it (rehearse.parse: expressions
+    as {"$expr": …}), evaluated with the run's contexts by GitHub's evaluator; None without one."""
     if block is None:
         return None
-    if isinstance(block, str):
-        return Settings(interpolate_str(block, env), False, "single")
+    if gl.is_expr(block):
+        block = gl.evaluate_one(block, contexts, "any")
+    if isinstance(block, str) or gl.is_expr(block):
+        return Settings(gl.evaluate_one(block, contexts, "string"), False, "single")
     if not isinstance(block, dict):
         raise ConcurrencyError(f"concurrency: a string or a mapping, got {block!r}")
     unknown = set(block) - {"group", "cancel-in-progress", "queue"}
@@ -51,9 +54,8 @@ def settings(block: Any, env: Env) -> Settings | None:
         raise ConcurrencyError(f"concurrency: unknown key(s) {', '.join(sorted(unknown))}")
     if not block.get("group"):
         raise ConcurrencyError("concurrency: `group` is required")
-    group = interpolate_str(block["group"], env)
-    cip = scalar_str(block.get("cancel-in-progress", False))
-    cip = interpolate_str(cip, env) if "${{" in cip else cip
+    group = gl.evaluate_one(block["group"], contexts, "string")
+    cip = gl.evaluate_one(block.get("cancel-in-progress", False), contexts, "string")
     if cip not in ("true", "false"):
         raise ConcurrencyError(f"concurrency.cancel-in-progress: true or false, got {cip!r}")
     queue = str(block.get("queue", "single"))

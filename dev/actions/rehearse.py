@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oidc"))
 import github_libs as gl  # noqa: E402  (GitHub's workflow parser and expression evaluator)
 import runner_model as rm  # noqa: E402
+import concurrency  # noqa: E402  (GitHub's concurrency settings and their refusals)
 import github_oidc  # noqa: E402  (GitHub's filter pattern syntax and the OIDC token issuer)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -540,19 +541,15 @@ class Rehearsal:
             return None
         contexts = {"github": self.github_context("", "", self.work), "inputs": self.event.inputs, "vars": self.vars_context()}
         try:
-            value = Scope(contexts).many([(spec, "any")])[0]
-        except gl.EvalError as e:
+            got = concurrency.settings(spec, contexts)
+        except (gl.EvalError, concurrency.ConcurrencyError) as e:
             raise RehearsalError(f"{where} concurrency: {e}") from None
-        if isinstance(value, str):
-            value = {"group": value}
-        group = str(value.get("group") or "")
-        if not group:
+        if got is None or not got.group:
             return None
-        cancel = value.get("cancel-in-progress", False)
-        cancel = cancel is True or str(cancel).lower() == "true"
-        queue = str(value.get("queue") or "single")
         store = self.artifacts / ".concurrency"
-        return rm.ConcurrencyGroup(store, f"{self.event.repository}:{group}", self.event.run_id, self.log.write), cancel, queue
+        # "The concurrency group name is case insensitive" (concurrency.py's sources).
+        group = rm.ConcurrencyGroup(store, f"{self.event.repository}:{got.group}".lower(), self.event.run_id, self.log.write)
+        return group, got.cancel_in_progress, got.queue
 
     def run_job(self, job_id: str, job: dict) -> dict:
         log = self.log

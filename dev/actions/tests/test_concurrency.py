@@ -14,18 +14,17 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE.parent))
-import rehearse  # noqa: E402,F401  (puts dev/oidc and the expression engine on the path)
+import rehearse  # noqa: E402,F401  (puts dev/oidc and GitHub's libraries on the path)
 from concurrency import ConcurrencyError, Groups, Run, Settings, settings  # noqa: E402
-from expr import Env  # noqa: E402
 
 WF = ROOT / ".github" / "workflows"
 
 
 def run_of(workflow: str, name: str, event: str, ref: str = "refs/heads/main", doc: dict | None = None) -> Run:
-    doc = doc or rehearse.load_workflow(WF / workflow)
+    doc = doc or rehearse.parse(WF / workflow)["tree"]
     github = {"event_name": event, "ref": ref, "workflow": doc.get("name"), "repository": "deckhand-local/spa-ecs",
               "run_id": name, "event": {}}
-    s = settings(doc.get("concurrency"), Env({"github": github, "inputs": {}, "vars": {}}))
+    s = settings(doc.get("concurrency"), {"github": github, "inputs": {}, "vars": {}})
     assert s is not None, f"{workflow} has no workflow-level concurrency"
     return Run(name, s)
 
@@ -64,7 +63,7 @@ def test_a_push_does_not_cancel_a_pending_rollback():
 def test_with_github_s_default_queue_the_push_cancels_the_rollback():
     """The same two workflows without `queue: max`: what GitHub did before (the model is not lax)."""
     def without_queue(name: str) -> dict:
-        doc = rehearse.load_workflow(WF / name)
+        doc = rehearse.parse(WF / name)["tree"]
         doc["concurrency"] = {k: v for k, v in doc["concurrency"].items() if k != "queue"}
         return doc
     _, rb, d2 = scenario(without_queue("deploy.yml"), without_queue("rollback.yml"))
@@ -72,12 +71,14 @@ def test_with_github_s_default_queue_the_push_cancels_the_rollback():
 
 
 def test_the_model_refuses_what_github_refuses():
-    env = Env({"github": {"ref": "refs/heads/main"}})
+    env = {"github": {"ref": "refs/heads/main"}}
     with pytest.raises(ConcurrencyError, match="only when cancel-in-progress is false"):
         settings({"group": "g", "cancel-in-progress": True, "queue": "max"}, env)
     with pytest.raises(ConcurrencyError, match="single or max"):
         settings({"group": "g", "queue": "all"}, env)
-    assert settings({"group": "ci-${{ github.ref }}"}, env) == Settings("ci-refs/heads/main", False, "single")
+    # (an expression as GitHub's parser hands it over: `ci-${{ github.ref }}` is format('ci-{0}', github.ref))
+    group = {"$expr": "format('ci-{0}', github.ref)", "$ctx": "job-if"}
+    assert settings({"group": group}, env) == Settings("ci-refs/heads/main", False, "single")
     # cancel-in-progress cancels the running run and the pending one
     g = Groups()
     a, b = Run("a", Settings("G", False, "single")), Run("b", Settings("g", False, "max"))
