@@ -1234,11 +1234,18 @@ class Rehearsal:
         reference, anonymously (ActionManager.cs PullActionContainerAsync / `docker run` of a local
         action's image: no registry login), from the registry `--registry-mirror HOST=ADDRESS` stands in
         for. An unpublished or private reference fails the step as the runner's pull does."""
+        if not action["image"].startswith("docker://"):
+            # `image: Dockerfile…`: the runner builds it from the action's directory at the step
+            # (ContainerActionHandler.cs DockerBuild): here the image dev/action-image/build made of
+            # this checkout stands for that build (--action-image).
+            if not self.args.action_image:
+                raise RehearsalError(f"step {action['n']}: image {action['image']!r} is built by the runner from the action's "
+                                     "sources: --action-image names the image built here from this checkout")
+            self.log.write(f"[rehearsal]   the runner builds {action['image']}: {self.args.action_image} (this checkout's build) stands for it")
+            return self.args.action_image
         if self.args.action_image:
             return self.args.action_image
         ref = action["image"].removeprefix("docker://")
-        if not action["image"].startswith("docker://"):
-            raise RehearsalError(f"step {action['n']}: image {action['image']!r}: building the action from a Dockerfile is not modelled")
         if action.get("pulled"):
             return action["pulled"]
         host, _, rest = ref.partition("/")
@@ -1283,7 +1290,7 @@ class Rehearsal:
             program = self.args.deckhand
             if not program:
                 raise RehearsalError(f"step {action['n']}: --action-runtime host needs --deckhand BIN (the binary the image's ENTRYPOINT runs)")
-        if self.mirrors and not self.args.action_image:
+        if self.mirrors and not self.args.action_image and action["image"].startswith("docker://"):
             self.action_image(action)  # the job still needs the published image: pulled, then stood in for
         path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         if self.daemon_env:

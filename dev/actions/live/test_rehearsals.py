@@ -62,7 +62,6 @@ def repo(work: Path) -> Path:
         dst = r / f
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
-    publish_action_image(r)
     git(r, "init", "-q", "-b", "main")
     git(r, "add", "-A")
     git(r, "commit", "-qm", "base: this checkout")
@@ -103,28 +102,11 @@ def runner_env() -> list[str]:
         "CONTAINERS_STORAGE_CONF": os.environ.get("CONTAINERS_STORAGE_CONF", ""),
     }
     return [f"--runner-env={k}={v}" for k, v in env.items() if v != ""] + \
-        [f"--daemon-env={k}={v}" for k, v in daemon.items() if v != ""] + \
-        [f"--registry-mirror=ghcr.io={registry()}"]  # where the published action image is pulled from
+        [f"--daemon-env={k}={v}" for k, v in daemon.items() if v != ""]
 
 
 def registry() -> str:
     return os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001")
-
-
-def publish_action_image(repo: Path) -> str:
-    """What a release does (release.yml, then action.yml pinned to the pushed digest): this checkout's
-    action image pushed as ghcr.io/deckhand-local/deckhand (the local registry stands for ghcr.io), and
-    the scratch repository's action.yml naming it by digest. The runs pull it by that reference."""
-    digest_file = repo.parent / "action-image.digest"
-    subprocess.run(["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file),
-                    os.environ["REHEARSAL_ACTION_IMAGE"], f"docker://{registry()}/deckhand-local/deckhand:rehearsal"],
-                   check=True, capture_output=True)
-    ref = f"ghcr.io/deckhand-local/deckhand@{digest_file.read_text().strip()}"
-    action = repo / "action.yml"
-    text, n = re.subn(r"(?m)^(  image: )docker://\S+$", rf"\g<1>docker://{ref}", action.read_text())
-    assert n == 1, "action.yml: no `image: docker://…` line under runs"
-    action.write_text(text)
-    return ref
 
 
 @pytest.fixture(scope="session")
@@ -142,18 +124,20 @@ def node_base() -> str:
 
 
 def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
-    """Runs the rehearsal. image=True runs the container action as the image action.yml names, pulled
-    by its digest (this checkout's, published by the `repo` fixture) and run by dev/action-image/run;
-    otherwise as its entrypoint, the deckhand binary, on the host (the backend build needs the
-    runner's docker daemon, which this machine does not have: buildah on the host stands in for it;
-    the image is still pulled, as the job needs it)."""
+    """Runs the rehearsal. image=True runs the container action as the image built from this checkout
+    (what the runner builds from action.yml's Dockerfile.source), by dev/action-image/run; otherwise as
+    its entrypoint, the deckhand binary, on the host (the backend build needs the runner's docker
+    daemon, which this machine does not have: buildah on the host stands in for it)."""
     out = work / name
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)], check=True)  # shutil.rmtree is ~8x slower here
     argv = [str(REHEARSE), str(ROOT / WF / workflow), "--work", str(out), "--artifacts", str(work / "artifacts"),
             "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet", *runner_env(), *args]
     if image:
-        argv += ["--action-runtime=image"]
+        # action.yml on the default branch builds Dockerfile.source at the step: this checkout's image
+        # (dev/action-image/build) stands for that build. A release's docker://…@digest is pulled by its
+        # reference instead (--registry-mirror; test_container.py).
+        argv += ["--action-runtime=image", f"--action-image={os.environ['REHEARSAL_ACTION_IMAGE']}"]
     t0 = time.monotonic()
     proc = subprocess.run(argv, text=True, capture_output=True)
     print(f"rehearsal {name}: exit {proc.returncode} in {time.monotonic() - t0:.1f}s ({out}/logs/rehearsal.log)")
