@@ -174,7 +174,7 @@ pub(crate) struct GlobalArgs {
 }
 
 /// The help heading of the overrides; [`action_inputs`] reads the args under it.
-const OVERRIDES: &str = "Configuration overrides";
+pub(crate) const OVERRIDES: &str = "Configuration overrides";
 
 /// A `KEY=VALUE` argument; a blank one (an empty line in a multi-line env var) is `None`.
 type KeyValue = Option<(String, String)>;

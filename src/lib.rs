@@ -27,6 +27,8 @@ mod github;
 mod image;
 mod output;
 mod plan;
+#[cfg(test)]
+mod reference;
 mod release;
 mod secrets;
 mod site;

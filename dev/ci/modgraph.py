@@ -37,6 +37,7 @@ LAYERS = {
     "frontend": (4, "halves"),
     "commands": (5, "commands"),
     "cli": (6, "top"),
+    "reference": (6, "top"),  # test code only: the generated reference documents
     "": (6, "top"),  # lib.rs: lib::run, Error and the one renderer
 }
 

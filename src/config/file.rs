@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::defaults;
 use super::duration::HumanDuration;
+use super::stack;
 
 /// deckhand configuration (`deckhand.yml`).
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -78,18 +80,23 @@ impl OneOrMany {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct BackendFile {
     /// ECS cluster name.
+    #[schemars(extend("x-stack-output" = stack::CLUSTER))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) cluster: Option<String>,
     /// ECS service name.
+    #[schemars(extend("x-stack-output" = stack::SERVICE))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) service: Option<String>,
     /// Container(s) whose image is replaced; other containers are left untouched. Default: `api`.
+    #[schemars(extend("default" = "api"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) container: Option<OneOrMany>,
     /// ECR repository name.
+    #[schemars(extend("x-stack-output" = stack::REPOSITORY))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) repository: Option<String>,
     /// Build context directory (default: `.`).
+    #[schemars(extend("default" = "."))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) context: Option<PathBuf>,
     /// Dockerfile path (default: `<context>/Dockerfile`).
@@ -99,6 +106,7 @@ pub(crate) struct BackendFile {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) build_args: BTreeMap<String, String>,
     /// auto | docker | buildah | podman.
+    #[schemars(extend("default" = "auto"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) builder: Option<Builder>,
     /// Push to this registry host instead of the ECR registry (e.g. `127.0.0.1:5001`).
@@ -124,6 +132,7 @@ pub(crate) struct BackendFile {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct WaitFile {
     /// Give up when the rollout makes no progress for this long (default `15m`).
+    #[schemars(extend("default" = "15m"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) timeout: Option<HumanDuration>,
     /// Give up on a rollout that has not finished after this long, progress or not (default: no
@@ -152,17 +161,21 @@ pub(crate) struct HeaderRule {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct FrontendFile {
     /// The built site, e.g. `frontend/dist` (default: `dist`).
+    #[schemars(extend("default" = "dist"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dir: Option<PathBuf>,
     /// S3 bucket the site is served from.
+    #[schemars(extend("x-stack-output" = stack::BUCKET))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) bucket: Option<String>,
     /// CloudFront distribution id (optional: no CDN, no invalidation).
+    #[schemars(extend("x-stack-output" = stack::DISTRIBUTION))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) distribution: Option<String>,
     /// Distinct site versions whose files are kept in the bucket (default 5, at least 2: the site
     /// live before the current one stays restorable). Deploys that do not change the site and
     /// rollbacks to a kept version use no slot.
+    #[schemars(extend("default" = 5))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) keep_releases: Option<u32>,
     /// Ordered header rules, before the defaults (a name that carries a content hash:
@@ -174,37 +187,45 @@ pub(crate) struct FrontendFile {
     /// file is mutable (stored under `_deckhand/objects/<sha256>`, restored by sha256, invalidated
     /// when it changes). A capture group `hash` without a digit or an upper-case letter
     /// (`icon-settings.svg`: a word) is not taken as a hash. Default: Vite's `assets/NAME-HASH.EXT` (8 url-safe base64 characters).
+    #[schemars(extend("default" = defaults::DEFAULT_HASHED_NAMES))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) hashed_names: Option<String>,
     /// Globs (relative to `dir`) of files never uploaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) exclude: Vec<String>,
     /// Parallel uploads (default 64).
+    #[schemars(extend("default" = 64))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) concurrency: Option<usize>,
     /// More files than this in `dir` stops the deploy before anything is written (default 20000):
     /// a `dir` that points at the project instead of its build output fails fast.
+    #[schemars(extend("default" = defaults::DEFAULT_MAX_FILES))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_files: Option<usize>,
     /// The site has an `index.html` at its root (default true); false for a site without one.
+    #[schemars(extend("default" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) require_index: Option<bool>,
     /// Most keys deleted by garbage collection in one run (default 1000).
+    #[schemars(extend("default" = 1000))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) max_delete: Option<usize>,
     /// Take over the keys in the bucket deckhand did not publish (e.g. a bucket `aws s3 sync`
     /// filled): garbage collection then deletes those no kept site version references. Default
     /// false: deckhand deletes only what it published. Meant for one deploy; left on, every
     /// deploy takes over whatever another tool put in the bucket.
+    #[schemars(extend("default" = false))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) adopt: Option<bool>,
     /// A key deckhand published is deleted once no kept site version references it and the live
     /// site has not referenced it for this long: tabs still open on an older page can load it
     /// (default `1h`).
+    #[schemars(extend("default" = "1h"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) gc_grace: Option<HumanDuration>,
     /// Whether the distribution runs the SPA router function (default true). Without it, `/` is
     /// invalidated alongside `/index.html`.
+    #[schemars(extend("default" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) spa_router: Option<bool>,
     /// CloudFront invalidation.
@@ -217,12 +238,15 @@ pub(crate) struct FrontendFile {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct InvalidationFile {
     /// Wait for the invalidation to complete (default false).
+    #[schemars(extend("default" = false))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) wait: Option<bool>,
     /// How long to wait (default `10m`).
+    #[schemars(extend("default" = "10m"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) timeout: Option<HumanDuration>,
     /// A wait timeout fails the deploy instead of warning (default false).
+    #[schemars(extend("default" = false))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) required: Option<bool>,
 }

@@ -1,6 +1,7 @@
 //! Configuration: `deckhand.yml` + overrides (flags, env, action inputs) + `stack:` discovery,
 //! resolved into [`Settings`] with every default applied.
 
+mod defaults;
 mod duration;
 mod error;
 mod file;
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub(crate) use defaults::{DEFAULT_HASHED_NAMES, DEFAULT_MAX_FILES};
 pub(crate) use duration::HumanDuration;
 pub(crate) use error::ConfigError;
 pub(crate) use file::{
@@ -22,14 +24,6 @@ pub(crate) use stack::StackOutputs;
 
 /// The Cache-Control a file whose name carries a content hash gets by default.
 pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// `frontend.hashed-names` unless set: Vite's output names. Vite 5–7 (Rollup 4) and Vite 8
-/// (Rolldown) name chunks and assets `assets/[name]-[hash].js` / `assets/[name]-[hash][extname]`
-/// with an 8-character hash of url-safe base64 (`A-Z a-z 0-9 - _`; Rollup's and Rolldown's
-/// `output.hashCharacters` default, https://rolldown.rs/reference/OutputOptions.hashCharacters),
-/// e.g. `assets/index-DvtkDNFB.js`, `assets/index-Bf8s2LIj.css` (a Vite 8 build, checked here);
-/// source maps add `.map`. Files under `public/` (e.g. `public/assets/logo.png`) are copied as they are.
-pub(crate) const DEFAULT_HASHED_NAMES: &str =
-    r"^assets/(?:[^/]+/)*[^/]+-(?P<hash>[A-Za-z0-9_-]{8})(?:\.[A-Za-z0-9]+)+$";
 /// Everything else (HTML entry points, favicon, robots.txt …) is revalidated.
 pub(crate) const NO_CACHE: &str = "no-cache";
 
@@ -161,10 +155,6 @@ pub(crate) struct Invalidation {
     pub(crate) timeout: Duration,
     pub(crate) required: bool,
 }
-
-/// `frontend.max-files` unless set: far above a real SPA build (hundreds to a few thousand
-/// files), far below a project directory with `node_modules`.
-pub(crate) const DEFAULT_MAX_FILES: usize = 20_000;
 
 /// `key` (in deckhand.yml) is not set; `flag` is its override flag and action input.
 fn missing(key: &'static str, flag: &'static str, stack_output: &'static str) -> ConfigError {

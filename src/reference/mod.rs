@@ -1,0 +1,10 @@
+//! Reference documents generated from the code they describe, so they cannot drift from it:
+//! `docs/configuration.md` from the types of `deckhand.yml` (the JSON Schema `deckhand schema`
+//! prints), the clap definitions of every flag and `action.yml`. Test code only: the tests
+//! regenerate each document and fail on any difference (`DECKHAND_UPDATE_DOCS=1` rewrites it).
+
+mod configuration;
+mod schema;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::configuration::{self, Action};
+use super::schema;
+use crate::config::{self, ConfigFile, Loaded, StackOutputs};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Compares a generated document with the checked-in one; `DECKHAND_UPDATE_DOCS=1` rewrites it.
+fn check_generated(rel: &str, generated: &str) {
+    let path = root().join(rel);
+    if std::env::var("DECKHAND_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, generated).expect("write the document");
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current != generated {
+        let diff = similar::TextDiff::from_lines(&current, generated)
+            .unified_diff()
+            .header(rel, "generated")
+            .to_string();
+        panic!(
+            "{rel} is not what the code generates; run `DECKHAND_UPDATE_DOCS=1 cargo test \
+             reference` and commit it:\n{diff}"
+        );
+    }
+}
+
+fn reference_yml() -> serde_yaml::Value {
+    serde_yaml::from_str(&read("docs/deckhand.reference.yml")).expect("YAML")
+}
+
+#[test]
+fn configuration_md_is_what_the_code_generates() {
+    let text = configuration::render(
+        &config::schema(),
+        &Action::parse(&read("action.yml")),
+        &reference_yml(),
+    );
+    check_generated("docs/configuration.md", &text);
+}
+
+#[test]
+fn the_reference_file_is_a_valid_config_that_sets_every_key() {
+    let text = read("docs/deckhand.reference.yml");
+    let parsed = serde_yaml::from_str::<ConfigFile>(&text);
+    assert!(
+        parsed.is_ok(),
+        "docs/deckhand.reference.yml: {:?}",
+        parsed.err()
+    );
+    let doc = reference_yml();
+    let missing: Vec<String> = schema::leaves(&config::schema())
+        .into_iter()
+        .filter(|leaf| {
+            let mut v = &doc;
+            for part in leaf.path.split('.') {
+                match v.get(part) {
+                    Some(next) => v = next,
+                    None => return true,
+                }
+            }
+            false
+        })
+        .map(|l| l.path)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/deckhand.reference.yml sets no example for {missing:?}: add one (configuration.md \
+         shows it)"
+    );
+}
+
+#[test]
+fn every_override_flag_names_a_key_of_the_file() {
+    let leaves: Vec<String> = schema::leaves(&config::schema())
+        .into_iter()
+        .map(|l| l.path)
+        .collect();
+    let flags = configuration::overrides();
+    assert!(flags.len() >= 34, "only {} override flags", flags.len());
+    for (key, flag) in &flags {
+        assert!(
+            leaves.contains(key),
+            "--{} says it sets `{key}`, which is not a key of deckhand.yml",
+            flag.long
+        );
+    }
+    assert_eq!(
+        configuration::key_of("Regex (frontend.hashed-names; default: Vite's)."),
+        Some("frontend.hashed-names".into())
+    );
+}
+
+/// A file naming what resolution requires, as JSON (to set keys by path).
+fn base() -> Value {
+    json!({
+        "backend": { "cluster": "c", "service": "s", "repository": "r" },
+        "frontend": { "bucket": "b" },
+    })
+}
+
+fn set(doc: &mut Value, path: &str, value: Option<Value>) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let (last, sections) = parts.split_last().expect("a path");
+    let mut node = doc;
+    for part in sections {
+        node = node
+            .as_object_mut()
+            .expect("an object")
+            .entry(*part)
+            .or_insert_with(|| json!({}));
+    }
+    let map = node.as_object_mut().expect("an object");
+    match value {
+        Some(v) => {
+            map.insert((*last).to_string(), v);
+        }
+        None => {
+            map.remove(*last);
+        }
+    }
+}
+
+fn resolve(doc: &Value, outputs: Option<&StackOutputs>) -> config::Settings {
+    let file: ConfigFile = serde_json::from_value(doc.clone()).expect("a valid config");
+    let loaded = Loaded {
+        file,
+        path: None,
+        searched: PathBuf::from("deckhand.yml"),
+    };
+    config::resolve(&loaded, outputs).expect("resolves")
+}
+
+/// The default the schema (and so configuration.md) declares for a key is the value deckhand
+/// uses when the key is absent: setting it explicitly changes nothing.
+#[test]
+fn every_declared_default_is_the_effective_one() {
+    let mut checked = 0;
+    for leaf in schema::leaves(&config::schema()) {
+        let Some(default) = leaf.default() else {
+            continue;
+        };
+        let mut with = base();
+        set(&mut with, &leaf.path, Some(default.clone()));
+        assert_eq!(
+            resolve(&with, None),
+            resolve(&base(), None),
+            "`{}`: the schema's default {default} is not what deckhand uses without the key",
+            leaf.path
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} defaults declared");
+}
+
+/// A key the schema says a stack output fills is filled by it.
+#[test]
+fn every_declared_stack_output_fills_its_key() {
+    let mut checked = 0;
+    for leaf in schema::leaves(&config::schema()) {
+        let Some(output) = leaf.stack_output() else {
+            continue;
+        };
+        let value = json!(format!("from-{output}"));
+        let mut without = base();
+        set(&mut without, &leaf.path, None);
+        let outputs = StackOutputs(
+            [(output.to_string(), format!("from-{output}"))]
+                .into_iter()
+                .collect(),
+        );
+        let mut with = base();
+        set(&mut with, &leaf.path, Some(value));
+        assert_eq!(
+            resolve(&without, Some(&outputs)),
+            resolve(&with, None),
+            "`{}` is not filled from the stack output {output}",
+            leaf.path
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 5);
+}
