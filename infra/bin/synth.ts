@@ -30,6 +30,8 @@ const { app, stack } = buildApp({
   githubOidcProviderArn: context.githubOidcProviderArn,
   deployWorkflows: context.deployWorkflows?.split(','),
   planWorkflows: context.planWorkflows?.split(','),
+  synthesizer: context.synthesizer,
+  templateBucket: context.templateBucket,
 });
 const assembly = app.synth();
 const artifact = assembly.getStackByName(stack.stackName);

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, CliCredentialsStackSynthesizer, type IStackSynthesizer, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_APP_NAME, DEFAULT_ENVIRONMENT, resourceNames } from './names';
 import { SpaEcsStack } from './spa-ecs-stack';
@@ -25,6 +25,32 @@ export interface InfraAppOptions {
   deployWorkflows?: string[];
   /** Workflow files whose pull_request jobs may assume PlanRole (context `planWorkflows`). */
   planWorkflows?: string[];
+  /**
+   * `default` (DefaultStackSynthesizer: `cdk deploy` needs `cdk bootstrap`) or `cli-credentials`
+   * (context `synthesizer`): CliCredentialsStackSynthesizer, which deploys with the CLI's own
+   * credentials and no bootstrap role or version check; the template is uploaded to
+   * `templateBucket` (context), a bucket of yours, or the bootstrap's staging bucket without it.
+   */
+  synthesizer?: string;
+  templateBucket?: string;
+}
+
+/**
+ * The synthesizer `-c synthesizer=…` asks for (undefined: the stack's default). CliCredentials's
+ * template upload: `cdk deploy` publishes the template (over 50 KiB, the TemplateBody limit) as a
+ * file asset to the bucket, then deploys it by TemplateURL (aws-cdk-lib
+ * core/lib/stack-synthesizers/cli-credentials-synthesizer.ts).
+ */
+function synthesizerFor(kind: string | undefined, stackName: string, bucket: string | undefined): IStackSynthesizer | undefined {
+  switch (kind ?? 'default') {
+    case 'default':
+      if (bucket) throw new Error('context templateBucket: only with -c synthesizer=cli-credentials');
+      return undefined;
+    case 'cli-credentials':
+      return new CliCredentialsStackSynthesizer(bucket ? { fileAssetsBucketName: bucket, bucketPrefix: `${stackName}/` } : {});
+    default:
+      throw new Error(`context synthesizer ${JSON.stringify(kind)}: expected default or cli-credentials`);
+  }
 }
 
 /** Default account when none is given: moto's, so an unconfigured synth targets the local stack. */
@@ -50,10 +76,14 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
   const list = (key: string): string[] | undefined => contextString(app, key)?.split(',').map((s) => s.trim());
   const deployWorkflows = options.deployWorkflows ?? list('deployWorkflows');
   const planWorkflows = options.planWorkflows ?? list('planWorkflows');
+  const synthesizerKind = options.synthesizer ?? contextString(app, 'synthesizer');
+  const templateBucket = options.templateBucket ?? contextString(app, 'templateBucket');
   if (!/^\d{12}$/.test(account)) throw new Error(`account ${JSON.stringify(account)}: expected 12 digits`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`region ${JSON.stringify(region)}: not an AWS region name`);
   const names = resourceNames(appName, environment);
+  const synthesizer = synthesizerFor(synthesizerKind, names.stack, templateBucket);
   const stack = new SpaEcsStack(app, names.stack, {
+    synthesizer,
     stackName: names.stack,
     appName,
     environment,

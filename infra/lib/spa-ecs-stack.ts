@@ -96,8 +96,18 @@ export class SpaEcsStack extends Stack {
     super(scope, id, {
       ...props,
       env: { account: props.account, region: props.region },
-      // No BootstrapVersion rule and no SSM lookup of the bootstrap version: synth and deploy need
-      // no bootstrap stack (the template has no file or image assets).
+      // DefaultStackSynthesizer (lib/app.ts picks CliCredentialsStackSynthesizer with
+      // `-c synthesizer=cli-credentials`): the synth is offline either way. `cdk deploy` of a stack
+      // it synthesizes needs the CDK bootstrap stack even though this template has no file or image
+      // asset: the synthesizer always adds the template itself as a file asset in the bootstrap's
+      // bucket (deployed by TemplateURL), names the bootstrap's deploy role (the CLI assumes it, and
+      // only falls back to its own credentials, with a warning, when it cannot) and cfn-exec role
+      // (CloudFormation's service role), and requires bootstrap version 6, which the CLI reads from
+      // the SSM parameter /cdk-bootstrap/<qualifier>/version before deploying (aws-cdk-lib
+      // core/lib/stack-synthesizers/default-synthesizer.ts `synthesize`; the aws-cdk CLI's
+      // `Deployments.deployStack` and `SdkProvider.forEnvironment`). `generateBootstrapVersionRule:
+      // false` only leaves the CheckBootstrapVersion rule out of the template, so the template
+      // itself deploys with plain CloudFormation (scripts/deploy-local).
       synthesizer: props.synthesizer ?? new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
       description: `deckhand base infrastructure for ${props.appName} (${props.environment})`,
     });

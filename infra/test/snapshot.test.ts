@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { buildApp, SPA_ROUTER_PATH } from '../lib/app';
+import { buildApp, type InfraAppOptions, SPA_ROUTER_PATH } from '../lib/app';
 import { defaultStack, only } from './helpers';
 
 const SNAPSHOT = path.join(__dirname, '__snapshots__', 'spa-ecs.template.json');
@@ -42,17 +42,35 @@ describe('template', () => {
     assert.equal(fn.Properties?.FunctionCode, fs.readFileSync(SPA_ROUTER_PATH, 'utf8'));
   });
 
-  test('synth is deterministic and needs no context lookups', () => {
-    const synthTo = (): { text: string; missing: unknown } => {
+  test('synth is deterministic, needs no context lookups, and the synthesizer only changes how `cdk deploy` deploys it', () => {
+    const synthTo = (options: InfraAppOptions) => {
       const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'det-'));
-      const { app, stack } = buildApp({ outdir });
+      const { app, stack } = buildApp({ outdir, ...options });
       const assembly = app.synth();
       const artifact = assembly.getStackByName(stack.stackName);
-      return { text: fs.readFileSync(path.join(outdir, artifact.templateFile), 'utf8'), missing: assembly.manifest.missing };
+      return { text: fs.readFileSync(path.join(outdir, artifact.templateFile), 'utf8'), missing: assembly.manifest.missing, artifact };
     };
-    const a = synthTo();
-    const b = synthTo();
+    const a = synthTo({});
+    const b = synthTo({ synthesizer: 'cli-credentials', templateBucket: 'my-templates' });
     assert.equal(a.missing, undefined, 'no missing context (no lookups)');
     assert.equal(createHash('sha256').update(a.text).digest('hex'), createHash('sha256').update(b.text).digest('hex'));
+    // DefaultStackSynthesizer: `cdk deploy` needs the bootstrap stack although the template has no
+    // asset of its own (docs/getting-started.md; the comment in lib/spa-ecs-stack.ts): the template
+    // is published to the bootstrap bucket, the deploy and cfn-exec roles are the bootstrap's, and
+    // the CLI checks the bootstrap version in SSM first.
+    assert.match(a.artifact.assumeRoleArn ?? '', /:role\/cdk-hnb659fds-deploy-role-/);
+    assert.match(a.artifact.cloudFormationExecutionRoleArn ?? '', /:role\/cdk-hnb659fds-cfn-exec-role-/);
+    assert.equal(a.artifact.requiresBootstrapStackVersion, 6);
+    assert.equal(a.artifact.bootstrapStackVersionSsmParameter, '/cdk-bootstrap/hnb659fds/version');
+    assert.match(a.artifact.stackTemplateAssetObjectUrl ?? '', /^s3:\/\/cdk-hnb659fds-assets-/);
+    assert.doesNotMatch(a.text, /CheckBootstrapVersion|BootstrapVersion/, 'no bootstrap rule in the template itself');
+    // `-c synthesizer=cli-credentials -c templateBucket=B`: the CLI's own credentials, no role, no
+    // version check; the template goes to the named bucket.
+    assert.equal(b.artifact.assumeRoleArn, undefined);
+    assert.equal(b.artifact.cloudFormationExecutionRoleArn, undefined);
+    assert.equal(b.artifact.requiresBootstrapStackVersion, undefined);
+    assert.match(b.artifact.stackTemplateAssetObjectUrl ?? '', /^s3:\/\/my-templates\/spa-ecs\//);
+    assert.throws(() => buildApp({ synthesizer: 'legacy' }), /expected default or cli-credentials/);
+    assert.throws(() => buildApp({ templateBucket: 'b' }), /only with -c synthesizer=cli-credentials/);
   });
 });
