@@ -5,7 +5,9 @@
 //! deploy exits 5; this step releases it — only if it is the lock that very step took (the token
 //! the main step saved to `$GITHUB_STATE` before taking it, `STATE_deckhand_lock` here), and only
 //! once the main step's container has exited: the runner kills the `docker run` client on a
-//! cancel, not the container (actions/runner `ProcessInvoker.cs`, `DockerCommandManager.cs`), so
+//! cancel, not the container (actions/runner `ProcessInvoker.cs`, `DockerCommandManager.cs`; its
+//! labelled containers are removed only when a later job with container steps starts,
+//! `ContainerOperationProvider.cs`), so
 //! a container still running is stopped first through the docker socket the runner mounts into
 //! every container action (`ContainerActionHandler.cs`: `/var/run/docker.sock`), Docker Engine API
 //! `GET /containers/{id}/json` and `POST /containers/{id}/stop?t=5` (SIGTERM: deckhand records and
