@@ -847,3 +847,72 @@ fn the_history_is_read_through_its_index() {
         "{index}"
     );
 }
+
+/// A proxy in front of S3 that SIGKILLs the process whose pid `pid` holds when its first release
+/// record write arrives (and drops that write): a deploy killed after its changes, before its
+/// record.
+fn kill_at_record(pid: Arc<AtomicU32>) -> site::FaultProxy {
+    fault_proxy(&endpoint(), move |_, method, path| {
+        if method == "PUT" && path.contains("/_deckhand/releases/") {
+            let p = pid.load(Ordering::SeqCst);
+            if p != 0 {
+                let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+            }
+            return Fault::Reset;
+        }
+        Fault::Pass
+    })
+}
+
+/// history's D1 (backend): a deploy killed after UpdateService and before its record; the next
+/// deploy (same configuration: nothing to change) records the revision the service runs.
+#[test]
+fn a_revision_rolled_out_by_a_killed_deploy_is_recorded_by_the_next_one() {
+    let f = Full::new("rec-killb");
+    f.ok(&["deploy"]);
+    let a_id = f.newest()["id"].as_str().unwrap().to_string();
+    let td_a = f.w.service_td();
+    f.version("B");
+    let pid = Arc::new(AtomicU32::new(0));
+    let proxy = kill_at_record(pid.clone());
+    let mut child =
+        f.w.spawn(&["deploy"], &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())]);
+    pid.store(child.id(), Ordering::SeqCst);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    f.ok(&["unlock", "--force"]);
+    let td_b = f.w.service_td();
+    assert_ne!(td_b, td_a, "the killed deploy rolled the service");
+    assert_eq!(f.newest()["id"], a_id.as_str(), "and recorded nothing");
+
+    let ran = f.ok(&["deploy", "--only", "backend"]);
+    assert!(
+        ran.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: service {} runs ",
+            f.w.service
+        )),
+        "{}",
+        ran.done
+    );
+    let record = f.newest();
+    assert_ne!(record["id"], a_id.as_str());
+    assert_eq!(record["previous"], a_id.as_str(), "{record}");
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_b.as_str(),
+        "{record}"
+    );
+    let (td, _) = f.w.describe_td(&td_b);
+    let image = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some("api"))
+        .and_then(|c| c.image())
+        .unwrap()
+        .to_string();
+    assert_eq!(record["backend"]["image"], image.as_str(), "{record}");
+    assert_eq!(ran.outputs["task-definition"], td_b);
+}

@@ -85,6 +85,18 @@ pub(crate) async fn run(
         }
     }
     print_plan(&plan, args.json);
+    // Nothing to change, but the newest record does not say what is live (a deploy killed after
+    // its writes, before its record): say so, and record what is live.
+    let unrecorded = if plan.is_empty() {
+        record::unrecorded(&plan, last.as_ref())
+    } else {
+        Vec::new()
+    };
+    for u in &unrecorded {
+        let line = format!("the newest release record does not say what is live: {u}");
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
     if opts.dry_run || plan.is_empty() {
         // Nothing is released: the outputs name what is live.
         apply::live_outputs(&plan, store.as_ref(), last.as_ref()).await;
@@ -102,7 +114,7 @@ pub(crate) async fn run(
         ));
         return Ok(Exit::Ok);
     }
-    if plan.is_empty() {
+    if plan.is_empty() && unrecorded.is_empty() {
         return Ok(no_changes(&plan));
     }
     let store = store.ok_or(ReleaseError::NoStateBucket)?;
@@ -128,10 +140,9 @@ pub(crate) async fn run(
         for m in &reread.moved {
             tracing::warn!("the live state moved after the plan was made ({m}): planning again");
         }
-        let again = read_and_plan(ctx, settings, args.only, &opts, &meta)
-            .await?
-            .plan;
-        if again.is_empty() {
+        let Planned { plan: again, last } =
+            read_and_plan(ctx, settings, args.only, &opts, &meta).await?;
+        if again.is_empty() && record::unrecorded(&again, last.as_ref()).is_empty() {
             return Ok(None);
         }
         print_plan(&again, args.json);

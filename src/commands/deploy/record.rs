@@ -9,11 +9,15 @@
 //!   carried `--no-wait` rollout) tried, the half names what is live, says the attempt failed,
 //!   and keeps the attempt in `attempted`.
 //! - site: the manifest this release published (origin: this release), else the carried one.
+//!
+//! [`unrecorded`] finds a live state the newest record does not describe (a deploy killed between
+//! its writes and its record): `deploy` then records it even though it has nothing to change.
 
 use crate::aws::{AwsContext, short_td};
 use crate::config::Settings;
 use crate::ecs::{self, Lookup, json, render};
-use crate::release::{Attempt, BackendRelease, ReleaseStatus};
+use crate::plan::DeployPlan;
+use crate::release::{Attempt, BackendRelease, ReleaseRecord, ReleaseStatus};
 
 /// The service's PRIMARY deployment as read when the record is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,4 +238,46 @@ fn resolve_carried(c: &BackendRelease, live: &LiveBackend) -> BackendRelease {
         }
     }
     h
+}
+
+/// What the live state has that the newest record does not say (a deploy killed after it changed
+/// the service or the bucket and before it wrote its record): one line each, empty when the
+/// record describes what is live. `plan` is an empty plan (nothing to change): its backend's live
+/// revision is what the service runs, its site's manifest what the bucket holds. Pure.
+pub(crate) fn unrecorded(plan: &DeployPlan, last: Option<&ReleaseRecord>) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(last) = last else { return out };
+    if let (Some(b), Some(r)) = (&plan.backend, &last.backend)
+        && r.cluster == b.cluster
+        && r.service == b.service
+        && r.task_definition_arn != b.task_definition.live
+    {
+        out.push(format!(
+            "service {} runs {}, the newest release {} says {}",
+            b.service,
+            short_td(&b.task_definition.live),
+            last.id,
+            short_td(&r.task_definition_arn)
+        ));
+    }
+    if let (Some(s), Some(r)) = (&plan.frontend, &last.site)
+        && r.bucket == s.bucket
+    {
+        let differ = s
+            .manifest
+            .iter()
+            .filter(|(k, e)| r.files.get(*k).is_none_or(|f| f.sha256 != e.sha256))
+            .count()
+            + r.files
+                .keys()
+                .filter(|k| !s.manifest.contains_key(*k))
+                .count();
+        if differ > 0 {
+            out.push(format!(
+                "the site in s3://{} is not the one the newest release {} says ({differ} files differ)",
+                s.bucket, last.id
+            ));
+        }
+    }
+    out
 }
