@@ -19,17 +19,21 @@ pub(crate) fn parse(
         key: key.clone(),
         message,
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let version = value.get("version").and_then(serde_json::Value::as_u64);
-    if let Some(v) = version.filter(|v| *v > u64::from(RECORD_VERSION)) {
+    // The version first (a newer record may not parse as this one), without building a Value.
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(default)]
+        version: Option<u64>,
+    }
+    let version: Version = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if let Some(v) = version.version.filter(|v| *v > u64::from(RECORD_VERSION)) {
         return Err(ReleaseError::Newer {
             bucket: bucket.to_string(),
             key,
             version: v,
         });
     }
-    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))
 }
 
 /// The history index: the newest release ids (1,000, `Tuning::history_page`: more than any

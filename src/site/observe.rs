@@ -7,7 +7,10 @@ use super::error::SiteError;
 use crate::aws::AwsContext;
 use crate::plan::ownership::OWNERSHIP_KEY;
 use crate::plan::site::{Live, LiveObject};
-use crate::release::{OBJECTS_PREFIX, STATE_PREFIX};
+use crate::release::{OBJECTS_PREFIX, RELEASES_PREFIX, STATE_PREFIX};
+
+/// Every key under `_deckhand/releases/` sorts before this one (`0` follows `/`).
+const RECORDS_END: &str = "_deckhand/releases0";
 
 pub(crate) fn unquote(etag: &str) -> String {
     etag.trim_matches('"').to_string()
@@ -21,20 +24,7 @@ pub(crate) async fn list(
     bucket: &str,
     known: &[&str],
 ) -> Result<Live, SiteError> {
-    let per_range = ctx.tuning.list_range_keys;
-    let splits: Vec<&str> = known
-        .iter()
-        .skip(per_range - 1)
-        .step_by(per_range)
-        .copied()
-        .collect();
-    let mut ranges: Vec<(Option<&str>, Option<&str>)> = Vec::with_capacity(splits.len() + 1);
-    let mut after = None;
-    for s in &splits {
-        ranges.push((after, Some(*s)));
-        after = Some(*s);
-    }
-    ranges.push((after, None));
+    let ranges = ranges(known, ctx.tuning.list_range_keys);
     let pages: Vec<Result<Vec<(String, LiveObject)>, SiteError>> = futures::stream::iter(ranges)
         .map(|(after, upto)| list_range(ctx, bucket, after, upto))
         .buffer_unordered(16)
@@ -53,6 +43,36 @@ pub(crate) async fn list(
         }
     }
     Ok(live)
+}
+
+/// The ranges `(after, upto]` a listing covers: split every `per_range` known keys, and around the
+/// release records (one key per release, kept for good: no part of the site).
+fn ranges<'k>(known: &[&'k str], per_range: usize) -> Vec<(Option<&'k str>, Option<&'k str>)> {
+    let splits: Vec<&str> = known
+        .iter()
+        .skip(per_range.max(1) - 1)
+        .step_by(per_range.max(1))
+        .copied()
+        .collect();
+    let mut ranges: Vec<(Option<&str>, Option<&str>)> = Vec::with_capacity(splits.len() + 2);
+    let mut after = None;
+    for s in &splits {
+        ranges.push((after, Some(*s)));
+        after = Some(*s);
+    }
+    ranges.push((after, None));
+    ranges
+        .into_iter()
+        .flat_map(|(after, upto)| {
+            let spans =
+                after.is_none_or(|a| a < RELEASES_PREFIX) && upto.is_none_or(|u| u >= RECORDS_END);
+            if spans {
+                vec![(after, Some(RELEASES_PREFIX)), (Some(RECORDS_END), upto)]
+            } else {
+                vec![(after, upto)]
+            }
+        })
+        .collect()
 }
 
 /// Keys in `(after, upto]` (unbounded where `None`).
@@ -101,5 +121,35 @@ async fn list_range(
         if token.is_none() {
             return Ok(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_goes_around_the_release_records() {
+        // No known keys: everything before the records, then everything after them.
+        assert_eq!(
+            ranges(&[], 1000),
+            vec![(None, Some(RELEASES_PREFIX)), (Some(RECORDS_END), None)]
+        );
+        // Split every 2 known keys; only the range that spans the records is cut (`_` sorts
+        // before lower-case letters, after upper-case ones and digits).
+        let known = ["Z.txt", "a.html", "assets/x.js", "index.html"];
+        assert_eq!(
+            ranges(&known, 2),
+            vec![
+                (None, Some(RELEASES_PREFIX)),
+                (Some(RECORDS_END), Some("a.html")),
+                (Some("a.html"), Some("index.html")),
+                (Some("index.html"), None),
+            ]
+        );
+        assert!("_deckhand/releases/29991231T000000000Z-x.json" < RECORDS_END);
+        assert!("_deckhand/releases-index.json" < RELEASES_PREFIX);
+        assert!(OWNERSHIP_KEY < RELEASES_PREFIX);
+        assert!(OBJECTS_PREFIX < RELEASES_PREFIX);
     }
 }
