@@ -27,5 +27,6 @@ mod plan;
 mod prober;
 mod records;
 mod rollback;
+mod secrets_edges;
 mod secrets_sync;
 mod signals;

@@ -85,14 +85,14 @@ pub(crate) async fn parameter_versions(
     ctx: &AwsContext,
     task_definition: &serde_json::Value,
 ) -> Result<std::collections::BTreeMap<String, i64>, BackendError> {
-    let names: Vec<String> = observe::value_froms(task_definition)
-        .iter()
-        .filter_map(|v| crate::secrets::ssm_parameter_of(v, &ctx.region))
-        .collect();
-    if names.is_empty() {
+    let values = observe::value_froms(task_definition);
+    if values.is_empty() {
         return Ok(Default::default());
     }
-    Ok(crate::secrets::versions(
-        &crate::secrets::describe(ctx, &names).await?,
-    ))
+    Ok(
+        crate::secrets::versions_of(ctx, &values, &Default::default(), None)
+            .await?
+            .into_values()
+            .collect(),
+    )
 }

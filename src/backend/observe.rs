@@ -105,35 +105,25 @@ pub(crate) fn value_froms(td: &Value) -> BTreeSet<String> {
 /// `valueFrom` -> the parameter and its version, for the live revision's parameters and the
 /// configured ones (`resolved`: variable -> ARN). The parameters the configuration names were
 /// described already; the live revision's others are described now (one more DescribeParameters
-/// when there are any). Secrets Manager ARNs and other regions' parameters have no entry.
+/// when there are any, one per other region an ARN names). Secrets Manager ARNs and other
+/// accounts' parameters have no entry: deckhand cannot see their versions.
 async fn parameters(
     ctx: &AwsContext,
     td: &Value,
     resolved: &secrets::Resolved,
 ) -> Result<BTreeMap<String, Parameter>, BackendError> {
-    let mut named: BTreeMap<String, String> = value_froms(td)
-        .into_iter()
-        .filter_map(|v| secrets::ssm_parameter_of(&v, &ctx.region).map(|n| (v, n)))
-        .collect();
-    for arn in resolved.arns.values() {
-        named.insert(arn.clone(), secrets::parameter_name(arn));
-    }
-    let mut versions = resolved.versions.clone();
-    let unknown: Vec<String> = named
-        .values()
-        .filter(|n| !versions.contains_key(*n))
-        .cloned()
-        .collect();
-    if !unknown.is_empty() {
-        versions.extend(secrets::versions(&secrets::describe(ctx, &unknown).await?));
-    }
-    Ok(named
-        .into_iter()
-        .filter_map(|(from, name)| {
-            let version = *versions.get(&name)?;
-            Some((from, Parameter { name, version }))
-        })
-        .collect())
+    let mut values = value_froms(td);
+    values.extend(resolved.arns.values().cloned());
+    Ok(secrets::versions_of(
+        ctx,
+        &values,
+        &resolved.versions,
+        resolved.account.as_deref(),
+    )
+    .await?
+    .into_iter()
+    .map(|(from, (name, version))| (from, Parameter { name, version }))
+    .collect())
 }
 
 pub(super) async fn observe(
@@ -397,21 +387,34 @@ mod tests {
         ]});
         let got: Vec<String> = value_froms(&td).into_iter().collect();
         assert_eq!(got, vec!["/a", "arn:aws:ssm:us-east-1:1:parameter/b"]);
+        use secrets::Place;
+        let place = |v: &str| secrets::place(v, "us-east-1", Some("1"));
         assert_eq!(
-            secrets::ssm_parameter_of("arn:aws:ssm:us-east-1:1:parameter/b", "us-east-1"),
-            Some("b".into())
+            place("arn:aws:ssm:us-east-1:1:parameter/b"),
+            Place::Here("b".into())
         );
         assert_eq!(
-            secrets::ssm_parameter_of("arn:aws:ssm:eu-west-1:1:parameter/b", "us-east-1"),
-            None
+            place("arn:aws:ssm:eu-west-1:1:parameter/app/b"),
+            Place::Region {
+                region: "eu-west-1".into(),
+                name: "/app/b".into(),
+                arn: "arn:aws:ssm:eu-west-1:1:parameter/app/b".into()
+            }
+        );
+        // Another account's parameter (shared), a Secrets Manager secret: not describable here.
+        assert_eq!(
+            place("arn:aws:ssm:us-east-1:2:parameter/app/b"),
+            Place::Elsewhere
         );
         assert_eq!(
-            secrets::ssm_parameter_of("arn:aws:secretsmanager:us-east-1:1:secret:x", "us-east-1"),
-            None
+            place("arn:aws:secretsmanager:us-east-1:1:secret:x"),
+            Place::Elsewhere
         );
+        assert_eq!(place("/app/key"), Place::Here("/app/key".into()));
+        // The account unknown: an ARN of this region is taken for this account's.
         assert_eq!(
-            secrets::ssm_parameter_of("/app/key", "us-east-1"),
-            Some("/app/key".into())
+            secrets::place("arn:aws:ssm:us-east-1:2:parameter/app/b", "us-east-1", None),
+            Place::Here("/app/b".into())
         );
     }
 }
