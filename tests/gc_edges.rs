@@ -175,3 +175,52 @@ async fn a_file_overwritten_by_hand_while_the_deploy_runs_is_not_collected() {
     );
     assert!(!site::owned_keys(&fx.bucket).await.contains(&v1_chunk));
 }
+
+/// Both writes of the ownership index are conditional (`If-None-Match: *` for the first, then
+/// `If-Match` on the ETag read). When a write lands but its answer is lost (a reset connection),
+/// the SDK retries it and S3 answers 412: the index is the one this deploy wrote, not another's.
+/// Before the fix the deploy failed there ("it changed since this deploy read it") — before the
+/// upload for the first write, after the GC for the second (the record then said pending).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_write_whose_answer_was_lost_is_not_taken_for_another_writer() {
+    let fx = Fixture::new(false).await;
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
+    let index = format!("/{}/_deckhand/ownership.json", fx.bucket);
+    let puts = AtomicUsize::new(0);
+    // Every first attempt of an index write lands unheard; its retry gets S3's answer.
+    let proxy = fault_proxy(&common::endpoint(), move |_, method, p| {
+        if method == "PUT"
+            && p.split('?').next() == Some(index.as_str())
+            && puts.fetch_add(1, Ordering::SeqCst).is_multiple_of(2)
+        {
+            Fault::Landed
+        } else {
+            Fault::Pass
+        }
+    });
+    for version in [1, 2] {
+        let v = fx.build(version, false);
+        let out = deckhand()
+            .env("CI", "true")
+            .env("AWS_ENDPOINT_URL_S3", &proxy.url)
+            .env("DECKHAND_RETRY_BACKOFF_MS", "20")
+            .args(["deploy", "--only", "frontend", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "v{version}:\n{stderr}");
+        let owned = site::owned_keys(&fx.bucket).await;
+        let chunk = key_of(&v, "assets/index-", ".js");
+        assert!(owned.contains(&chunk), "v{version}: {owned:?}");
+        let record = fx.newest_record().await;
+        assert!(
+            record["site"].get("pending").is_none(),
+            "v{version}: {record}"
+        );
+    }
+    assert!(
+        proxy.faults.load(Ordering::SeqCst) >= 3,
+        "the answers were lost"
+    );
+}

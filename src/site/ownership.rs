@@ -159,17 +159,23 @@ pub(crate) async fn write(
         Some(e) => put.if_match(e),
         None => put.if_none_match("*"),
     };
-    let out = put.send().await.map_err(|e| {
-        let err = ctx.call_error("s3", "PutObject", e);
-        let message = if matches!(
-            err.code(),
-            Some("PreconditionFailed" | "ConditionalRequestConflict")
-        ) {
-            format!("it changed since this deploy read it ({err})")
-        } else {
-            format!("cannot write it: {err}")
-        };
-        ownership_error(bucket, message)
-    })?;
-    Ok(out.e_tag().map(unquote).unwrap_or_default())
+    let err = match put.send().await {
+        Ok(out) => return Ok(out.e_tag().map(unquote).unwrap_or_default()),
+        Err(e) => ctx.call_error("s3", "PutObject", e),
+    };
+    if !matches!(
+        err.code(),
+        Some("PreconditionFailed" | "ConditionalRequestConflict")
+    ) {
+        return Err(ownership_error(bucket, format!("cannot write it: {err}")));
+    }
+    // The condition failed: another writer, or this very write, which landed while its answer
+    // was lost (a reset, a timeout) and whose retry by the SDK met it. The index there says which.
+    match read(ctx, bucket).await {
+        Ok(Some((etag, there))) if there == *owned => Ok(etag),
+        _ => Err(ownership_error(
+            bucket,
+            format!("it changed since this deploy read it ({err})"),
+        )),
+    }
 }

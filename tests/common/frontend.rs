@@ -300,6 +300,9 @@ pub enum Fault {
     JsonThrottling,
     /// A JSON-protocol (ECS) 400 ExpiredTokenException.
     JsonExpiredToken,
+    /// Forward (the request lands), then close the connection without the answer: the client
+    /// never hears that its write succeeded, and its retry meets the write.
+    Landed,
 }
 
 pub struct FaultProxy {
@@ -393,11 +396,12 @@ fn serve(
             let _ = client.shutdown(std::net::Shutdown::Both);
             return Ok(());
         }
-        if expect && fault == Fault::Pass {
+        let forwards = matches!(fault, Fault::Pass | Fault::Landed);
+        if expect && forwards {
             client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let mut body = vec![0u8; length];
-        if !(expect && fault != Fault::Pass) {
+        if !expect || forwards {
             reader.read_exact(&mut body)?;
         }
         let json = match fault {
@@ -429,6 +433,7 @@ fn serve(
             )),
             Fault::Pass
             | Fault::Reset
+            | Fault::Landed
             | Fault::StillInProgress
             | Fault::JsonThrottling
             | Fault::JsonExpiredToken => None,
@@ -470,6 +475,11 @@ fn serve(
         }
         let mut body = Vec::new();
         upr.read_to_end(&mut body)?;
+        if fault == Fault::Landed {
+            faults.fetch_add(1, Ordering::SeqCst);
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
         if fault == Fault::StillInProgress && !chunked {
             let text = String::from_utf8_lossy(&body)
                 .replace("<Status>COMPLETED</Status>", "<Status>InProgress</Status>")
