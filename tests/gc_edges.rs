@@ -224,3 +224,62 @@ async fn an_index_write_whose_answer_was_lost_is_not_taken_for_another_writer() 
         "the answers were lost"
     );
 }
+
+/// `frontend.hashed-names` (Vite's `name-HASH.ext`) is a pattern: a file copied from `public/`
+/// whose name merely looks like one (`og-1200x630.png`) is taken for content-hashed — immutable,
+/// no rollback copy. Once its bytes change under that name, it is not: deckhand treats it as
+/// mutable from then on (stored, restored by sha256, its cache rule an unhashed name's). Before
+/// the fix v2's new bytes went up immutable with no rollback copy, and a rollback to v2 (from v3)
+/// refused: "garbage-collected".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_that_only_looks_hashed_is_mutable_once_its_bytes_change() {
+    let fx = Fixture::new(true).await;
+    let cfg = fx.config("");
+    let og = "assets/og-1200x630.png";
+    let publish = |version: u32, bytes: &'static [u8]| {
+        fx.build(version, false);
+        std::fs::write(fx.dist().join(og), bytes).unwrap();
+        deploy(&cfg)
+    };
+    publish(1, b"PNG social card one");
+    assert_eq!(
+        site::get(&fx.bucket, og).await.cache_control(),
+        Some(site::IMMUTABLE),
+        "it looks hashed: immutable until shown otherwise"
+    );
+    let out = publish(2, b"PNG social card two");
+    let obj = site::get(&fx.bucket, og).await;
+    assert_eq!(obj.cache_control(), Some("no-cache"), "{out}");
+    let two = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        b"PNG social card two",
+    ));
+    assert!(
+        keys(&fx.bucket)
+            .await
+            .contains(&format!("_deckhand/objects/{two}")),
+        "a rollback copy"
+    );
+    assert_eq!(
+        fx.newest_record().await["site"]["files"][og]["hashed"],
+        false
+    );
+    let v2 = fx.release_ids().await.pop().unwrap();
+    let last = site::invalidations(fx.distribution.as_deref().unwrap())
+        .await
+        .pop()
+        .unwrap();
+    assert!(last.contains(&format!("/{og}")), "{last:?}");
+
+    // v3 changes it again; a rollback to v2 brings v2's bytes back.
+    publish(3, b"PNG social card three");
+    let (code, out, err) = run(&cfg, &["rollback", "--to", &v2, "--only", "frontend"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(site::body(&fx.bucket, og).await, b"PNG social card two");
+    // The same bytes again: still mutable (no flip back to immutable).
+    let out = publish(4, b"PNG social card two");
+    assert_eq!(
+        site::get(&fx.bucket, og).await.cache_control(),
+        Some("no-cache"),
+        "{out}"
+    );
+}

@@ -5,8 +5,9 @@ use super::error::FrontendError;
 use crate::aws::AwsContext;
 use crate::config::Frontend;
 use crate::plan::ownership::OwnedFrom;
+use crate::plan::ownership::Ownership;
 use crate::plan::site::Live;
-use crate::release::ReleaseRecord;
+use crate::release::{ReleaseRecord, SiteRelease};
 use crate::site::headers::HeaderRules;
 use crate::site::plan::Desired;
 use crate::site::{observe, scan};
@@ -62,7 +63,7 @@ pub(crate) async fn observe(
         observe::list(ctx, &cfg.bucket, &known),
         crate::site::ownership::read(ctx, &cfg.bucket)
     );
-    let desired = desired?;
+    let mut desired = desired?;
     let mut live = live?;
     if let Some((etag, owned)) = index? {
         // The version parsed stands in the fingerprint (the listing may have seen another).
@@ -70,8 +71,58 @@ pub(crate) async fn observe(
         live.owned = owned;
         live.owned_from = OwnedFrom::Index;
     }
+    let rules = HeaderRules::new(&cfg.headers, &cfg.hashed_names)?;
+    let last_site = last
+        .and_then(|r| r.site.as_ref())
+        .filter(|s| s.bucket == cfg.bucket);
+    warn_looks_hashed(&not_hashed_after_all(
+        &mut desired,
+        last_site,
+        &live.owned,
+        &rules,
+    ));
     warn_immutable_unhashed(&desired);
     Ok(Observed { desired, live })
+}
+
+/// Files whose name looks content-hashed (`frontend.hashed-names`) but whose bytes changed under
+/// that name since deckhand published it (the last release's manifest or the ownership index say
+/// other bytes; Vite's hashed names never do: `public/assets/og-1200x630.png`,
+/// `assets/fonts/Inter-SemiBold.woff2` merely look so) are mutable: stored for rollback, restored
+/// by sha256, invalidated, and their cache rule is the one for an unhashed name. Once the last
+/// release recorded such a name as mutable it stays so. Returns the keys.
+pub(crate) fn not_hashed_after_all(
+    desired: &mut [Desired],
+    last: Option<&SiteRelease>,
+    owned: &Ownership,
+    rules: &HeaderRules,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in desired.iter_mut().filter(|d| d.hashed) {
+        let recorded = last.and_then(|l| l.files.get(&d.key));
+        let before = recorded
+            .map(|e| e.sha256.as_str())
+            .into_iter()
+            .chain(owned.keys.get(&d.key).and_then(|o| o.sha256.as_deref()));
+        let changed = before.into_iter().any(|sha| sha != d.sha256);
+        if changed || recorded.is_some_and(|e| e.hashed == Some(false)) {
+            d.hashed = false;
+            d.headers = rules.headers_as(&d.key, false);
+            out.push(d.key.clone());
+        }
+    }
+    out
+}
+
+fn warn_looks_hashed(keys: &[String]) {
+    if let Some(first) = keys.first() {
+        let line = format!(
+            "{} file(s) whose name looks content-hashed (frontend.hashed-names) changed bytes under the same name (e.g. {first}): deckhand treats them as mutable (stored for rollback, invalidated, the cache rule of an unhashed name); browsers that cached earlier bytes as immutable may keep them: rename such files or narrow frontend.hashed-names",
+            keys.len()
+        );
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
 }
 
 /// A header rule that makes a file without a content hash in its name immutable: browsers keep

@@ -82,11 +82,17 @@ impl HeaderRules {
     /// name and `no-cache` for any other; Content-Type from the first matching rule that sets
     /// one, else guessed from the name.
     pub(crate) fn headers(&self, key: &str) -> Headers {
+        self.headers_as(key, self.hashed(key))
+    }
+
+    /// [`Self::headers`] for a key known to carry a content hash (`hashed`) or not, whatever its
+    /// name looks like.
+    pub(crate) fn headers_as(&self, key: &str, hashed: bool) -> Headers {
         let matching = || self.rules.iter().filter(|(m, _)| m.is_match(key));
         let cache_control = matching()
             .find_map(|(_, r)| r.cache_control.clone())
             .unwrap_or_else(|| {
-                if self.hashed(key) {
+                if hashed {
                     crate::config::IMMUTABLE.to_string()
                 } else {
                     crate::config::NO_CACHE.to_string()
