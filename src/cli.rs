@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::deploy::DeployArgs;
+use crate::commands::init::InitArgs;
 use crate::commands::plan::PlanArgs;
 use crate::commands::rollback::RollbackArgs;
 use crate::config::{
     BackendFile, Builder, ConfigFile, FrontendFile, HeaderRule, HumanDuration, InvalidationFile,
     OneOrMany, WaitFile,
 };
-use crate::plan::Only;
 
 /// deckhand — deploy a Vite SPA (S3 + CloudFront) and a containerised backend (ECS) to AWS,
 /// safely and fast.
@@ -74,6 +75,10 @@ pub(crate) enum Command {
     /// Plan a deploy of both halves and review it (text, Markdown job summary, PR comment,
     /// JSON); makes no write call to AWS.
     Plan(PlanArgs),
+    /// Write deckhand.yml and the deploy, preview and rollback workflows for this repository,
+    /// from an infra/ stack (--stack) or a live ECS service (--cluster, --service, --bucket);
+    /// prints the GitHub settings still to make.
+    Init(InitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,61 +93,6 @@ pub(crate) enum SecretsCommand {
         #[arg(long, env = "DECKHAND_JSON")]
         json: bool,
     },
-}
-
-#[derive(Debug, Clone, Args)]
-pub(crate) struct DeployArgs {
-    /// Deploy only one half.
-    #[arg(long, value_enum, env = "DECKHAND_ONLY")]
-    pub(crate) only: Option<Only>,
-    /// Print the plan and stop; makes no write call.
-    #[arg(long, env = "DECKHAND_DRY_RUN")]
-    pub(crate) dry_run: bool,
-    /// Build the image again (even when ECR has its source tag), register a new task definition
-    /// and roll the service, even when nothing changed.
-    #[arg(long, env = "DECKHAND_FORCE")]
-    pub(crate) force: bool,
-    /// Return after UpdateService instead of watching the rollout.
-    #[arg(long, env = "DECKHAND_NO_WAIT")]
-    pub(crate) no_wait: bool,
-    /// Print the plan (and the result) as JSON on stdout.
-    #[arg(long, env = "DECKHAND_JSON")]
-    pub(crate) json: bool,
-    /// The reviewed plan (written by `deckhand plan --out FILE`): deploy plans afresh and applies
-    /// that plan only if it makes every decision this one made; else exit 7 and write nothing.
-    /// Nothing is taken from the file.
-    #[arg(long, env = "DECKHAND_PLAN", value_name = "FILE")]
-    pub(crate) plan: Option<PathBuf>,
-    /// With --plan: when the fresh plan differs from the reviewed one (the live state moved, or
-    /// it was made from another tree, configuration or build), say how (log, annotation, job
-    /// summary) and deploy the fresh plan instead of exiting 7.
-    #[arg(
-        long,
-        env = "DECKHAND_REPLAN_IF_MOVED",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
-    pub(crate) replan_if_moved: bool,
-}
-
-impl DeployArgs {
-    /// What the `deploy` command is asked to do.
-    pub(crate) fn request(&self) -> crate::commands::deploy::DeployRequest {
-        crate::commands::deploy::DeployRequest {
-            only: self.only,
-            options: crate::plan::DeployOptions {
-                force: self.force,
-                no_wait: self.no_wait,
-                dry_run: self.dry_run,
-            },
-            json: self.json,
-            plan: self.plan.clone(),
-            replan_if_moved: self.replan_if_moved,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -102,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Unlock { .. } => "unlock",
         Command::Secrets(_) => "secrets sync",
         Command::Plan(_) => "plan",
+        Command::Init(_) => "init",
     };
     let config_path = config_path(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -393,6 +394,19 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = commands::settings(&loaded, &ctx).await?;
             Ok(commands::secrets_sync::run(&ctx, &settings, dry_run, json).await?)
+        }
+        Command::Init(args) => {
+            let overrides = cli.config.overrides();
+            let ctx = aws::AwsContext::build(&aws::AwsOptions {
+                region: overrides.region.clone(),
+                endpoint_url: endpoint_url.clone(),
+                profile: cli.global.profile.clone(),
+                role_to_assume: cli.global.role_to_assume.clone(),
+                tuning: tuning.clone(),
+            })
+            .await?;
+            let root = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            Ok(commands::init::run(&ctx, &args, &overrides, sources.path.clone(), &root).await?)
         }
         Command::Plan(args) => {
             let loaded = load_config(&sources)?;

@@ -21,6 +21,7 @@ mod github;
 mod hardening;
 mod history;
 mod image;
+mod init;
 mod lock;
 mod managed_keys;
 mod plan;

@@ -12,6 +12,7 @@ use crate::stack::StackError;
 
 use crate::github::comment::CommentError;
 
+use super::init::error::InitError;
 use super::rollback::error::RollbackError;
 use super::secrets_sync::error::SyncError;
 use super::status::error::StatusError;
@@ -36,6 +37,8 @@ pub(crate) enum CommandError {
     SecretsSync(#[from] SyncError),
     #[error(transparent)]
     Rollback(#[from] RollbackError),
+    #[error(transparent)]
+    Init(#[from] InitError),
     #[error("cannot post the plan comment")]
     Comment(#[from] CommentError),
     #[error("cannot read the plan {}: {message}", path.display())]
@@ -75,6 +78,7 @@ impl CommandError {
             CommandError::Frontend(e) => Some(e),
             CommandError::SecretsSync(e) => Some(e),
             CommandError::Rollback(e) => Some(e),
+            CommandError::Init(e) => Some(e),
             CommandError::Comment(e) => Some(e),
             CommandError::PlanOut { .. }
             | CommandError::PlanFile { .. }

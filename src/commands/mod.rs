@@ -3,6 +3,7 @@
 
 pub(crate) mod deploy;
 pub(crate) mod error;
+pub(crate) mod init;
 pub(crate) mod plan;
 pub(crate) mod post;
 pub(crate) mod releases;

@@ -7,7 +7,7 @@ mod error;
 mod file;
 mod load;
 mod overrides;
-mod stack;
+pub(crate) mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

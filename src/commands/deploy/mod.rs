@@ -9,6 +9,7 @@
 //! `--replan-if-moved`, it plans again too).
 
 pub(crate) mod apply;
+mod args;
 pub(crate) mod read;
 pub(crate) mod record;
 mod review;
@@ -26,9 +27,27 @@ use crate::release::store::ReleaseStore;
 use crate::release::{GitInfo, LockHolder, ReleaseMeta, ReleaseRecord};
 use crate::{output, step};
 
+pub(crate) use args::DeployArgs;
 use read::{Planned, read_and_plan, verify};
 
-/// What `deploy` was asked to do (from `cli::DeployArgs`).
+impl DeployArgs {
+    /// What the `deploy` command is asked to do.
+    pub(crate) fn request(&self) -> DeployRequest {
+        DeployRequest {
+            only: self.only,
+            options: crate::plan::DeployOptions {
+                force: self.force,
+                no_wait: self.no_wait,
+                dry_run: self.dry_run,
+            },
+            json: self.json,
+            plan: self.plan.clone(),
+            replan_if_moved: self.replan_if_moved,
+        }
+    }
+}
+
+/// What `deploy` was asked to do (from `DeployArgs`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DeployRequest {
     pub(crate) only: Option<Only>,

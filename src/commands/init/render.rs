@@ -1,0 +1,106 @@
+//! What `deckhand init` prints: the files it wrote, what it left out of deckhand.yml, and the
+//! GitHub settings still to make, as `gh` commands in the order docs/getting-started.md makes
+//! them.
+
+use std::fmt;
+
+use super::plan::InitPlan;
+
+/// A shell word, single-quoted when it needs to be.
+fn sh(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+impl fmt::Display for InitPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for file in &self.files {
+            let verb = if self.overwrites.contains(&file.path) {
+                "replaced"
+            } else {
+                "wrote"
+            };
+            writeln!(f, "{verb} {}", file.path.display())?;
+        }
+        if !self.notes.is_empty() {
+            writeln!(f, "\nleft out of deckhand.yml:")?;
+            for n in &self.notes {
+                writeln!(f, "  - {n}")?;
+            }
+        }
+        let g = &self.github;
+        let repo = g.repository.as_deref().unwrap_or("OWNER/REPO");
+        let env = &g.environment;
+        writeln!(
+            f,
+            "\nStill to do on GitHub for {repo} (docs/getting-started.md, \"GitHub\"), before the first push:"
+        )?;
+        writeln!(
+            f,
+            "  1. the OIDC subject the roles trust (once per repository):"
+        )?;
+        writeln!(
+            f,
+            "       gh api -X PUT repos/{repo}/actions/oidc/customization/sub --input - <<'JSON'"
+        )?;
+        writeln!(f, "       {}", g.oidc_subject)?;
+        writeln!(f, "       JSON")?;
+        writeln!(
+            f,
+            "  2. the environment `{env}`, deployments from `{}` only (required reviewers, if deploys need an approval: Settings -> Environments -> {env}):",
+            g.branch
+        )?;
+        writeln!(
+            f,
+            "       gh api -X PUT repos/{repo}/environments/{env} --input - <<'JSON'"
+        )?;
+        writeln!(
+            f,
+            "       {{\"deployment_branch_policy\":{{\"protected_branches\":false,\"custom_branch_policies\":true}}}}"
+        )?;
+        writeln!(f, "       JSON")?;
+        writeln!(
+            f,
+            "       gh api -X POST repos/{repo}/environments/{env}/deployment-branch-policies -f name={} -f type=branch",
+            sh(&g.branch)
+        )?;
+        writeln!(f, "  3. repository variables (the workflows read them):")?;
+        for v in &g.variables {
+            match &v.value {
+                Some(value) => writeln!(
+                    f,
+                    "       gh variable set {} --repo {repo} --body {}   # {}",
+                    v.name,
+                    sh(value),
+                    v.what
+                )?,
+                None => writeln!(
+                    f,
+                    "       gh variable set {} --repo {repo} --body ARN   # {}: create it first",
+                    v.name, v.what
+                )?,
+            }
+        }
+        if g.secrets.is_empty() {
+            writeln!(
+                f,
+                "  4. no secrets: deckhand.yml names none (backend.secrets)"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  4. the environment's secrets (deploy.yml's `secrets sync` writes them to SSM; gh prompts for each value):"
+            )?;
+            for s in &g.secrets {
+                writeln!(f, "       gh secret set {s} --repo {repo} --env {env}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,552 @@
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::InitError;
+use super::plan::{self, Request, ecr_repository, ssm_parameter};
+use super::read::{Container, Live, Repo, Source};
+use super::workflows::{self, Names};
+use crate::config::{self, ConfigFile, Loaded, StackOutputs};
+
+const ACCOUNT_ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// The stack of infra/ (`spa-ecs`) as init reads it: its outputs and the service's task
+/// definition (the container, its environment and secrets as the template sets them).
+fn infra_stack() -> Live {
+    let outputs = [
+        ("ClusterName", "spa-ecs"),
+        ("ServiceName", "api"),
+        ("RepositoryName", "spa-ecs-api"),
+        ("BucketName", "spa-ecs-site-123456789012-us-east-1"),
+        ("DistributionId", "E2QWRUHEXAMPLE"),
+        (
+            "DeployRoleArn",
+            "arn:aws:iam::123456789012:role/spa-ecs-DeployRole-X",
+        ),
+        (
+            "PlanRoleArn",
+            "arn:aws:iam::123456789012:role/spa-ecs-PlanRole-Y",
+        ),
+    ];
+    Live {
+        source: Source::Stack {
+            name: "spa-ecs".into(),
+            outputs: StackOutputs(
+                outputs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                    .collect(),
+            ),
+        },
+        region: "us-east-1".into(),
+        cluster: "spa-ecs".into(),
+        service: "api".into(),
+        task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/spa-ecs-api:1".into(),
+        containers: vec![Container {
+            name: "api".into(),
+            image: format!("{ACCOUNT_ECR}/spa-ecs-api:bootstrap"),
+            environment: vec![
+                ("NODE_ENV".into(), "production".into()),
+                ("PORT".into(), "3000".into()),
+            ],
+            secrets: vec![
+                (
+                    "CLAUDE_API_KEY".into(),
+                    "arn:aws:ssm:us-east-1:123456789012:parameter/spa-ecs/claude-api-key".into(),
+                ),
+                (
+                    "API_ACCESS_TOKEN".into(),
+                    "arn:aws:ssm:us-east-1:123456789012:parameter/spa-ecs/api-access-token".into(),
+                ),
+            ],
+        }],
+    }
+}
+
+fn this_repository() -> Repo {
+    Repo {
+        default_branch: Some("main".into()),
+        github: Some("deckhand-local/spa-ecs".into()),
+        existing: ["backend/Dockerfile", "frontend/package.json"]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+    }
+}
+
+fn request(action: &str) -> Request {
+    Request {
+        action: action.into(),
+        environment: "production".into(),
+        config_path: PathBuf::from("deckhand.yml"),
+        ..Request::default()
+    }
+}
+
+fn file<'a>(p: &'a plan::InitPlan, path: &str) -> &'a str {
+    &p.files
+        .iter()
+        .find(|f| f.path == Path::new(path))
+        .unwrap_or_else(|| panic!("{path} not written"))
+        .text
+}
+
+fn read_repo_file(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).expect(rel)
+}
+
+/// init, run in this repository against its own stack, writes the workflows the rehearsal runs:
+/// byte for byte.
+#[test]
+fn for_this_repository_init_writes_its_own_workflows() {
+    let p = plan::plan(&request("./"), &infra_stack(), &this_repository()).expect("plans");
+    for (name, _) in workflows::FILES {
+        let rel = format!(".github/workflows/{name}");
+        assert_eq!(file(&p, &rel), read_repo_file(&rel), "{rel}");
+    }
+}
+
+#[test]
+fn from_a_stack_deckhand_yml_names_the_stack_the_build_and_the_ssm_secrets() {
+    let p = plan::plan(&request("./"), &infra_stack(), &this_repository()).expect("plans");
+    let text = file(&p, "deckhand.yml");
+    let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        body,
+        [
+            "region: us-east-1",
+            "stack: spa-ecs",
+            "backend:",
+            "  container: api",
+            "  context: backend",
+            "  dockerfile: backend/Dockerfile",
+            "  secrets:",
+            "    CLAUDE_API_KEY: /spa-ecs/claude-api-key",
+            "    API_ACCESS_TOKEN: /spa-ecs/api-access-token",
+            "frontend:",
+            "  dir: frontend/dist",
+        ]
+    );
+    // The stack's own environment stays the stack's, and the note says so.
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("NODE_ENV, PORT") && n.contains("stays the stack's"))
+    );
+    // A working file: the strict types read it and, with the stack's outputs, it resolves.
+    let settings = resolve(text, Some(&infra_outputs()));
+    let b = settings.backend.expect("backend");
+    assert_eq!(
+        (
+            b.cluster.as_str(),
+            b.service.as_str(),
+            b.repository.as_str()
+        ),
+        ("spa-ecs", "api", "spa-ecs-api")
+    );
+    assert_eq!(b.secrets["CLAUDE_API_KEY"], "/spa-ecs/claude-api-key");
+    let f = settings.frontend.expect("frontend");
+    assert_eq!(f.bucket, "spa-ecs-site-123456789012-us-east-1");
+    assert_eq!(f.distribution.as_deref(), Some("E2QWRUHEXAMPLE"));
+    // The settings still to make: the stack's roles and name as variables, the secrets.
+    let vars: Vec<(String, Option<String>)> = p
+        .github
+        .variables
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            (
+                "DEPLOY_ROLE_ARN".to_string(),
+                Some("arn:aws:iam::123456789012:role/spa-ecs-DeployRole-X".to_string())
+            ),
+            (
+                "PLAN_ROLE_ARN".to_string(),
+                Some("arn:aws:iam::123456789012:role/spa-ecs-PlanRole-Y".to_string())
+            ),
+            ("AWS_REGION".to_string(), Some("us-east-1".to_string())),
+            ("STACK_NAME".to_string(), Some("spa-ecs".to_string())),
+        ]
+    );
+    assert_eq!(p.github.secrets, ["CLAUDE_API_KEY", "API_ACCESS_TOKEN"]);
+    assert_eq!(
+        p.github.oidc_subject["include_claim_keys"][3],
+        "job_workflow_ref"
+    );
+}
+
+fn infra_outputs() -> StackOutputs {
+    match infra_stack().source {
+        Source::Stack { outputs, .. } => outputs,
+        Source::Service => unreachable!(),
+    }
+}
+
+fn resolve(text: &str, outputs: Option<&StackOutputs>) -> config::Settings {
+    let file: ConfigFile =
+        serde_yaml::from_str(text).expect("deckhand.yml parses with the strict types");
+    let loaded = Loaded {
+        file,
+        path: None,
+        searched: PathBuf::from("deckhand.yml"),
+    };
+    config::resolve(&loaded, outputs).expect("resolves")
+}
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn another_repository() -> Names {
+    Names {
+        action: format!("my-org/deckhand@{SHA}"),
+        branch: "trunk".into(),
+        environment: "live".into(),
+        spa_dir: PathBuf::from("web/dist"),
+        secrets: vec!["DB_URL".into()],
+        stack: false,
+    }
+}
+
+#[test]
+fn for_another_repository_every_name_is_its_own() {
+    let n = another_repository();
+    for (name, template) in workflows::FILES {
+        let text = workflows::render(name, &n).expect("renders");
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+        let jobs = |v: &serde_yaml::Value| -> BTreeSet<String> {
+            v["jobs"]
+                .as_mapping()
+                .expect("jobs")
+                .keys()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        };
+        let original: serde_yaml::Value = serde_yaml::from_str(template).expect("YAML");
+        assert_eq!(jobs(&yaml), jobs(&original), "{name}: the same jobs");
+        assert!(!text.contains("uses: ./"), "{name}: uses ./");
+        assert_eq!(
+            text.matches(&format!("uses: my-org/deckhand@{SHA}\n"))
+                .count(),
+            template.matches("uses: ./\n").count(),
+            "{name}: every deckhand step uses the pinned action"
+        );
+        for gone in [
+            "frontend/",
+            "working-directory: frontend",
+            "environment: production",
+            "deploy-production",
+            "environment:production",
+            "branches: [main]",
+            "vars.STACK_NAME",
+            "dev/actions",
+            "dev/ci/",
+            "CLAUDE_API_KEY",
+        ] {
+            assert!(!text.contains(gone), "{name} still has `{gone}`:\n{text}");
+        }
+        if *name != "rollback.yml" {
+            assert!(
+                text.contains("path: web/dist\n") && text.contains("working-directory: web\n"),
+                "{name}"
+            );
+        }
+        if *name != "preview.yml" {
+            assert!(
+                text.contains("environment: live\n") && text.contains("group: deploy-live\n"),
+                "{name}"
+            );
+        }
+    }
+    let deploy = workflows::render("deploy.yml", &n).expect("renders");
+    assert!(
+        deploy.contains("branches: [trunk]") && deploy.starts_with("# A push to trunk deploys")
+    );
+    // Comments about deckhand's own test suite go, whole lines (no sentence cut in two).
+    let preview = workflows::render("preview.yml", &n).expect("renders");
+    assert!(
+        preview.contains("kept as\n# an artifact for the deploy of the merge.\nname: preview\n"),
+        "{preview}"
+    );
+    assert!(
+        deploy.contains("          DB_URL: ${{ secrets.DB_URL }}\n"),
+        "{deploy}"
+    );
+}
+
+#[test]
+fn with_no_secrets_the_deploy_has_no_sync_step() {
+    let n = Names {
+        secrets: vec![],
+        ..another_repository()
+    };
+    let text = workflows::render("deploy.yml", &n).expect("renders");
+    assert!(
+        !text.contains("secrets sync") && !text.contains("Sync secrets"),
+        "{text}"
+    );
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    let steps = yaml["jobs"]["deploy"]["steps"]
+        .as_sequence()
+        .expect("steps");
+    assert!(
+        steps.iter().any(|s| s["id"] == "deploy"),
+        "the deploy step stays"
+    );
+}
+
+/// A live service with two containers, one built from ECR, a secret-looking environment value
+/// and a Secrets Manager secret.
+fn live_service() -> Live {
+    Live {
+        source: Source::Service,
+        region: "eu-west-1".into(),
+        cluster: "prod".into(),
+        service: "web".into(),
+        task_definition: "arn:aws:ecs:eu-west-1:111122223333:task-definition/web:12".into(),
+        containers: vec![
+            Container {
+                name: "log-router".into(),
+                image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable".into(),
+                environment: vec![],
+                secrets: vec![],
+            },
+            Container {
+                name: "app".into(),
+                image: "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/web@sha256:abc".into(),
+                environment: vec![
+                    ("NODE_ENV".into(), "production".into()),
+                    ("PORT".into(), "8080".into()),
+                    ("DB_PASSWORD".into(), "hunter2".into()),
+                ],
+                secrets: vec![
+                    ("SESSION_KEY".into(), "/web/session-key".into()),
+                    (
+                        "STRIPE_TOKEN".into(),
+                        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:stripe-AbCdEf".into(),
+                    ),
+                ],
+            },
+        ],
+    }
+}
+
+fn service_repo() -> Repo {
+    Repo {
+        default_branch: Some("main".into()),
+        github: None,
+        existing: ["Dockerfile", "package.json"]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+    }
+}
+
+#[test]
+fn from_a_live_service_the_container_environment_and_secrets_become_the_config() {
+    let req = Request {
+        bucket: Some("web-site".into()),
+        distribution: Some("E1".into()),
+        ..request(&format!("my-org/deckhand@{SHA}"))
+    };
+    let p = plan::plan(&req, &live_service(), &service_repo()).expect("plans");
+    let text = file(&p, "deckhand.yml");
+    let s = resolve(text, None);
+    let b = s.backend.expect("backend");
+    assert_eq!((b.cluster.as_str(), b.service.as_str()), ("prod", "web"));
+    assert_eq!(b.containers, ["app"], "the container built from ECR");
+    assert_eq!(b.repository, "team/web");
+    assert_eq!(b.context, PathBuf::from(""));
+    assert_eq!(
+        b.environment.keys().collect::<Vec<_>>(),
+        ["NODE_ENV", "PORT"]
+    );
+    assert_eq!(b.environment["PORT"], "8080", "a number stays a string");
+    assert_eq!(b.secrets.keys().collect::<Vec<_>>(), ["SESSION_KEY"]);
+    let f = s.frontend.expect("frontend");
+    assert_eq!(
+        (
+            f.dir.as_path(),
+            f.bucket.as_str(),
+            f.distribution.as_deref()
+        ),
+        (Path::new("dist"), "web-site", Some("E1"))
+    );
+    assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+    assert!(
+        !text.contains("hunter2"),
+        "a secret-looking value never reaches the file:\n{text}"
+    );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("DB_PASSWORD") && n.contains("looks like a secret"))
+    );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("STRIPE_TOKEN") && n.contains("not an SSM parameter"))
+    );
+    // No stack: the workflows pass none, and the roles are the person's to create.
+    let deploy = file(&p, ".github/workflows/deploy.yml");
+    assert!(!deploy.contains("STACK_NAME") && deploy.contains("uses: my-org/deckhand@"));
+    assert!(
+        p.github
+            .variables
+            .iter()
+            .any(|v| v.name == "DEPLOY_ROLE_ARN" && v.value.is_none())
+    );
+    assert!(!p.github.variables.iter().any(|v| v.name == "STACK_NAME"));
+    assert!(
+        p.to_string()
+            .contains("gh variable set DEPLOY_ROLE_ARN --repo OWNER/REPO --body ARN")
+    );
+}
+
+#[test]
+fn what_init_cannot_tell_it_refuses_naming_the_flag() {
+    let svc = live_service();
+    let action = format!("my-org/deckhand@{SHA}");
+    let cases: Vec<(Request, Repo, &str)> = vec![
+        (request(&action), service_repo(), "--bucket"),
+        (
+            Request {
+                bucket: Some("b".into()),
+                containers: vec!["worker".into()],
+                ..request(&action)
+            },
+            service_repo(),
+            "no container `worker` (it has log-router, app)",
+        ),
+        (
+            Request {
+                bucket: Some("b".into()),
+                ..request(&action)
+            },
+            Repo {
+                existing: ["package.json"].iter().map(PathBuf::from).collect(),
+                ..service_repo()
+            },
+            "--context DIR",
+        ),
+        (
+            Request {
+                bucket: Some("b".into()),
+                ..request(&action)
+            },
+            Repo {
+                existing: ["Dockerfile"].iter().map(PathBuf::from).collect(),
+                ..service_repo()
+            },
+            "--dir",
+        ),
+        (
+            Request {
+                bucket: Some("b".into()),
+                ..request("latest")
+            },
+            service_repo(),
+            "is not OWNER/REPO@REF",
+        ),
+    ];
+    for (req, repo, want) in cases {
+        let err = plan::plan(&req, &svc, &repo).expect_err(want);
+        assert!(
+            err.to_string().contains(want)
+                || crate::diagnose::Diagnose::help(&err)
+                    .unwrap_or_default()
+                    .contains(want),
+            "{want}: {err}"
+        );
+        assert_eq!(
+            crate::diagnose::Diagnose::exit(&err),
+            crate::diagnose::Exit::Usage
+        );
+    }
+    // A container whose image is not in ECR, named: the repository must be named too.
+    let only_public = Live {
+        containers: vec![svc.containers[0].clone()],
+        ..svc.clone()
+    };
+    let err = plan::plan(
+        &Request {
+            bucket: Some("b".into()),
+            ..request(&action)
+        },
+        &only_public,
+        &service_repo(),
+    )
+    .expect_err("no ECR image");
+    assert!(err.to_string().contains("--repository"), "{err}");
+}
+
+#[test]
+fn existing_files_are_refused_unless_forced() {
+    let mut repo = this_repository();
+    repo.existing.insert(PathBuf::from("deckhand.yml"));
+    repo.existing
+        .insert(PathBuf::from(".github/workflows/deploy.yml"));
+    let err = plan::plan(&request("./"), &infra_stack(), &repo).expect_err("refused");
+    match &err {
+        InitError::Exists(paths) => assert_eq!(
+            paths,
+            &[
+                PathBuf::from("deckhand.yml"),
+                PathBuf::from(".github/workflows/deploy.yml")
+            ]
+        ),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("--force"));
+    let forced = plan::plan(
+        &Request {
+            force: true,
+            ..request("./")
+        },
+        &infra_stack(),
+        &repo,
+    )
+    .expect("forced");
+    assert_eq!(forced.overwrites.len(), 2);
+    assert!(
+        forced
+            .to_string()
+            .starts_with("replaced deckhand.yml\nreplaced .github/workflows/deploy.yml\nwrote")
+    );
+}
+
+#[test]
+fn image_and_parameter_names() {
+    assert_eq!(
+        ecr_repository(&format!("{ACCOUNT_ECR}/spa-ecs-api:bootstrap")).as_deref(),
+        Some("spa-ecs-api")
+    );
+    assert_eq!(
+        ecr_repository(&format!("{ACCOUNT_ECR}/team/web@sha256:ab")).as_deref(),
+        Some("team/web")
+    );
+    assert_eq!(
+        ecr_repository(&format!("{ACCOUNT_ECR}/web")).as_deref(),
+        Some("web")
+    );
+    assert_eq!(ecr_repository("public.ecr.aws/x/y:1"), None);
+    assert_eq!(ecr_repository("nginx:1"), None);
+    assert_eq!(
+        ssm_parameter("arn:aws:ssm:us-east-1:1:parameter/a/b").as_deref(),
+        Some("/a/b")
+    );
+    assert_eq!(ssm_parameter("/a/b").as_deref(), Some("/a/b"));
+    assert_eq!(
+        ssm_parameter("arn:aws:secretsmanager:us-east-1:1:secret:x"),
+        None
+    );
+    assert_eq!(ssm_parameter("plain-name"), None);
+    assert_eq!(
+        super::read::github_repo("git@github.com:o/r.git").as_deref(),
+        Some("o/r")
+    );
+    assert_eq!(
+        super::read::github_repo("https://github.com/o/r").as_deref(),
+        Some("o/r")
+    );
+    assert_eq!(super::read::github_repo("https://gitlab.com/o/r"), None);
+}
