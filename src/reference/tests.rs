@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::configuration::{self, Action};
+use super::guide;
 use super::schema;
 use crate::config::{self, ConfigFile, Loaded, StackOutputs};
 
@@ -189,4 +190,145 @@ fn every_declared_stack_output_fills_its_key() {
         checked += 1;
     }
     assert_eq!(checked, 5);
+}
+
+/// The hand-written documents a newcomer follows; each must name only what exists.
+const GUIDES: &[&str] = &[
+    "README.md",
+    "docs/getting-started.md",
+    "docs/migrating.md",
+    "docs/reference.md",
+    "docs/security.md",
+    "docs/rehearsal.md",
+];
+
+#[test]
+fn the_guides_name_only_commands_flags_outputs_and_links_that_exist() {
+    let facts = guide::Facts::read(&root());
+    let mut errs = Vec::new();
+    let mut checked = 0;
+    for rel in GUIDES {
+        let Ok(text) = std::fs::read_to_string(root().join(rel)) else {
+            continue;
+        };
+        checked += 1;
+        errs.extend(guide::check(&facts, rel, &text));
+    }
+    assert!(checked >= 2, "README.md and docs/getting-started.md exist");
+    assert!(
+        errs.is_empty(),
+        "the guides name what does not exist:\n{}",
+        errs.join("\n")
+    );
+}
+
+#[test]
+fn the_getting_started_guide_lists_every_exit_code() {
+    let md = read("docs/getting-started.md");
+    assert_eq!(
+        guide::exit_codes_listed(&md, "By exit code"),
+        guide::exit_codes(),
+        "docs/getting-started.md, \"By exit code\": one row per exit code deckhand has"
+    );
+}
+
+/// The getting-started guide with one thing renamed: the check names it.
+#[test]
+fn a_guide_that_drifts_fails_the_check() {
+    let facts = guide::Facts::read(&root());
+    let md = read("docs/getting-started.md");
+    for (from, to, want) in [
+        (
+            "deckhand init --stack",
+            "deckhand init --stak",
+            "`deckhand init` has no flag --stak",
+        ),
+        (
+            "deckhand status --stack",
+            "deckhand statuz --stack",
+            "`deckhand` has no subcommand statuz",
+        ),
+        (
+            "deckhand init --stack shop --action",
+            "deckhand init --stack shop --actions",
+            "no flag --actions",
+        ),
+        (
+            "--parameters ApiDesiredCount=0",
+            "--parameters ApiDesiredTasks=0",
+            "no parameter ApiDesiredTasks",
+        ),
+        (
+            "-c templateBucket=BUCKET",
+            "-c bucket=BUCKET",
+            "no context key bucket",
+        ),
+        (
+            "`DeployRoleArn`",
+            "`DeployerRoleArn`",
+            "no output or parameter DeployerRoleArn",
+        ),
+        (
+            "shop.ClusterName = shop",
+            "shop.Cluster = shop",
+            "no output Cluster",
+        ),
+        (
+            "gh variable set STACK_NAME",
+            "gh variable set STACK",
+            "no workflow reads the variable STACK",
+        ),
+        (
+            "gh secret set CLAUDE_API_KEY",
+            "gh secret set CLAUDE_KEY",
+            "no workflow reads the secret CLAUDE_KEY",
+        ),
+        (
+            "-f release=previous",
+            "-f to=previous",
+            "rollback.yml has no workflow_dispatch input to",
+        ),
+        (
+            "(iam.md)",
+            "(iam-policies.md)",
+            "iam-policies.md does not exist",
+        ),
+        (
+            "#context-synth-time--all-optional",
+            "#context",
+            "has no heading #context",
+        ),
+        (
+            "`infra/github-oidc-sub.json`",
+            "`infra/oidc-sub.json`",
+            "infra/oidc-sub.json does not exist",
+        ),
+    ] {
+        assert!(md.contains(from), "the guide no longer says {from}");
+        let drifted = md.replacen(from, to, 1);
+        let errs = guide::check(&facts, "docs/getting-started.md", &drifted);
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{from} -> {to}: want an error containing {want:?}, got {errs:#?}"
+        );
+    }
+    let yaml = "```yaml\n- uses: acme/deckhand@0123\n  with: { command: deploy, stacks: x }\n```\n";
+    let errs = guide::check(&facts, "README.md", yaml);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("action.yml has no input stacks")),
+        "{errs:?}"
+    );
+    let link = "See [the docs](https://example.com/deckhand).\n";
+    let errs = guide::check(&facts, "README.md", link);
+    assert!(
+        errs.iter().any(|e| e.contains("leaves the repository")),
+        "{errs:?}"
+    );
+    let mut table = md.clone();
+    table = table.replacen("| 7 |", "| 8 |", 1);
+    assert_ne!(
+        guide::exit_codes_listed(&table, "By exit code"),
+        guide::exit_codes()
+    );
 }
