@@ -160,7 +160,11 @@ def deckhand_args(wf: Path, job: dict[str, Any], stack: dict[str, str], work: Pa
         # `vars.X != 'true'` with X unset (these runs set no DECKHAND_REQUIRE_REVIEWED_PLAN).
         v = re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*!=\s*'true'\s*\}\}",
                    lambda m: str(known.get(m.group(1), "") != "true").lower(), v)
-        return re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: known[m.group(1)], v)
+        # An unset repository variable is the empty string ("If a variable has not been set, the return
+        # value of a context referencing the variable will be an empty string": GitHub's docs, Variables >
+        # Using the vars context): DECKHAND_AWS_ENDPOINT, DECKHAND_REGISTRY_OVERRIDE, DECKHAND_BUILD_ARGS
+        # are unset on GitHub, and an empty input is no flag (below).
+        return re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: known.get(m.group(1), ""), v)
 
     resolved = {k: evaluate(v) for k, v in inputs.items()}
     for k, v in resolved.items():
@@ -538,9 +542,11 @@ def secrets_sync_args(step: dict[str, Any], stack: dict[str, str], parameters: d
     inputs = {str(k): str(v) for k, v in (step.get("with") or {}).items()}
     args = inputs.pop("command").split()
     for k, v in inputs.items():
-        v = re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: variables(stack)[m.group(1)], v)
+        # An unset repository variable is the empty string (as in deckhand_args); an empty input is no flag.
+        v = re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: variables(stack).get(m.group(1), ""), v)
         assert "${{" not in v, f"secrets sync input {k}: an expression this test cannot evaluate: {v}"
-        args += [f"--{k}", v]
+        if v.strip():
+            args += [f"--{k}", v]
     for var, name in parameters.items():
         args += ["--secret", f"{var}={name}"]
     return args
