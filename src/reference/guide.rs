@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory as _;
 
+use super::markdown::{anchors, commands, inline_code, joined_lines, split};
 use crate::cli::Cli;
 use crate::diagnose::Exit;
 
@@ -66,6 +67,26 @@ pub(super) struct Facts {
     pub(super) variables: BTreeSet<String>,
     pub(super) secrets: BTreeSet<String>,
     pub(super) inputs: BTreeSet<String>,
+    pub(super) action_outputs: BTreeSet<String>,
+    /// Every key path of deckhand.yml (`backend.wait.timeout`), from docs/deckhand.reference.yml
+    /// (which sets every key: `the_reference_file_is_a_valid_config_that_sets_every_key`).
+    pub(super) keys: BTreeSet<String>,
+}
+
+/// Every key path of a YAML mapping, nested ones joined with `.`.
+fn key_paths(v: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let Some(m) = v.as_mapping() {
+        for (k, v) in m {
+            let Some(k) = k.as_str() else { continue };
+            let path = if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            key_paths(v, &path, out);
+            out.insert(path);
+        }
+    }
 }
 
 fn read(root: &Path, rel: &str) -> String {
@@ -105,14 +126,20 @@ impl Facts {
             .collect();
         let action: serde_yaml::Value =
             serde_yaml::from_str(&read(root, "action.yml")).expect("action.yml");
-        let inputs = action["inputs"]
-            .as_mapping()
-            .map(|m| {
-                m.keys()
-                    .filter_map(|k| k.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names = |section: &str| -> BTreeSet<String> {
+            action[section]
+                .as_mapping()
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let reference: serde_yaml::Value =
+            serde_yaml::from_str(&read(root, "docs/deckhand.reference.yml")).expect("YAML");
+        let mut config_keys = BTreeSet::new();
+        key_paths(&reference, "", &mut config_keys);
         Facts {
             root: root.to_path_buf(),
             outputs: keys("Outputs"),
@@ -120,143 +147,11 @@ impl Facts {
             context_keys,
             variables: names_after(&workflows, "vars"),
             secrets: names_after(&workflows, "secrets"),
-            inputs,
+            inputs: names("inputs"),
+            action_outputs: names("outputs"),
+            keys: config_keys,
         }
     }
-}
-
-/// A fenced code block: its info string, first line number and text.
-struct Block {
-    info: String,
-    line: usize,
-    text: String,
-}
-
-/// Splits Markdown into fenced code blocks and the prose between them (fences removed).
-fn split(md: &str) -> (Vec<Block>, Vec<(usize, String)>) {
-    let mut blocks = Vec::new();
-    let mut prose = Vec::new();
-    let mut open: Option<(String, String, usize, Block)> = None;
-    for (i, line) in md.lines().enumerate() {
-        let trimmed = line.trim_start();
-        match &mut open {
-            Some((fence, indent, _, block)) => {
-                if trimmed.starts_with(fence.as_str()) && trimmed.trim() == fence.as_str() {
-                    let (_, _, _, block) = open.take().expect("open block");
-                    blocks.push(block);
-                } else {
-                    let l = line.strip_prefix(indent.as_str()).unwrap_or(line);
-                    block.text.push_str(l);
-                    block.text.push('\n');
-                }
-            }
-            None => {
-                let ticks = trimmed.chars().take_while(|c| *c == '`').count();
-                if ticks >= 3 {
-                    let indent = line[..line.len() - trimmed.len()].to_string();
-                    let block = Block {
-                        info: trimmed[ticks..].trim().to_string(),
-                        line: i + 1,
-                        text: String::new(),
-                    };
-                    open = Some(("`".repeat(ticks), indent, i, block));
-                } else {
-                    prose.push((i + 1, line.to_string()));
-                }
-            }
-        }
-    }
-    (blocks, prose)
-}
-
-/// The inline code spans of a prose line.
-fn inline_code(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = line;
-    while let Some(start) = rest.find('`') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('`') else { break };
-        out.push(after[..end].to_string());
-        rest = &after[end + 1..];
-    }
-    out
-}
-
-/// Shell words of a line, quotes removed (`'…'`, `"…"`); a `#` starting a word ends the line.
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for c in line.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None => match c {
-                '\'' | '"' => {
-                    quote = Some(c);
-                    in_word = true;
-                }
-                '#' if !in_word => break,
-                c if c.is_whitespace() => {
-                    if in_word {
-                        out.push(std::mem::take(&mut cur));
-                        in_word = false;
-                    }
-                }
-                c => {
-                    cur.push(c);
-                    in_word = true;
-                }
-            },
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    out
-}
-
-/// The commands of a shell line: words split at `&&`, `||`, `|`, `;`; `$ ` prompts and
-/// `[`/`]` of optional arguments dropped.
-fn commands(line: &str) -> Vec<Vec<String>> {
-    let mut out = vec![Vec::new()];
-    for w in words(line) {
-        if ["&&", "||", "|", ";"].contains(&w.as_str()) {
-            out.push(Vec::new());
-            continue;
-        }
-        let w = w.trim_start_matches('[').trim_end_matches(']').to_string();
-        if !w.is_empty() {
-            out.last_mut().expect("a command").push(w);
-        }
-    }
-    out.retain(|c| !c.is_empty());
-    for c in &mut out {
-        if c.first().is_some_and(|w| w == "$") {
-            c.remove(0);
-        }
-    }
-    out
-}
-
-/// The lines of a shell block with `\` continuations joined.
-fn joined_lines(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in text.lines() {
-        if let Some(head) = line.trim_end().strip_suffix('\\') {
-            cur.push_str(head);
-            cur.push(' ');
-        } else {
-            cur.push_str(line);
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 /// Checks one `deckhand …` command against clap's definitions.
@@ -373,26 +268,6 @@ fn check_yaml(facts: &Facts, text: &str) -> Vec<String> {
     errs
 }
 
-/// GitHub's heading anchor: lower case, punctuation dropped, spaces to `-`.
-fn slug(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
-        .map(|c| if c == ' ' { '-' } else { c })
-        .collect()
-}
-
-fn anchors(md: &str) -> BTreeSet<String> {
-    let (_, prose) = split(md);
-    prose
-        .iter()
-        .filter_map(|(_, l)| l.strip_prefix('#'))
-        .map(|h| slug(h.trim_start_matches('#')))
-        .collect()
-}
-
 /// A link target: in the repository (the file, and the heading of an anchor), or public docs.
 fn check_link(facts: &Facts, doc: &Path, target: &str) -> Option<String> {
     if let Some(rest) = target
@@ -450,6 +325,56 @@ fn stack_like(word: &str) -> bool {
         && STACK_NAME_ENDINGS.iter().any(|e| word.ends_with(e))
 }
 
+/// Fields of the plan's JSON the documents name like keys (`backend.keys`): not deckhand.yml's.
+const PLAN_FIELDS: &[&str] = &[
+    "backend.keys",
+    "backend.rotated",
+    "backend.image",
+    "backend.supersedes",
+    "backend.managed",
+    "backend.parameter-versions",
+    "frontend.gc",
+    "frontend.retry",
+    "frontend.uploads",
+];
+
+/// A deckhand.yml key in inline code (`backend.wait.timeout`, `frontend.adopt: true`): it exists.
+fn check_key(facts: &Facts, code: &str) -> Option<String> {
+    let key = code.split([' ', ':', '=']).next().unwrap_or(code);
+    let plan = PLAN_FIELDS
+        .iter()
+        .any(|f| key == *f || key.starts_with(&format!("{f}.")));
+    let configish = !plan
+        && (key.starts_with("backend.") || key.starts_with("frontend."))
+        && key.len() > "backend.".len()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-');
+    (configish && !facts.keys.contains(key)).then(|| format!("deckhand.yml has no key {key}"))
+}
+
+/// "input `NAME`", "inputs `A`, `B`", "output `NAME`": action.yml declares it (a CamelCase
+/// output is the stack's: `check_stack_name`).
+fn check_action_words(facts: &Facts, line: &str) -> Vec<String> {
+    let re = regex_lite::Regex::new(r"\b(input|output)s? ((?:`[^`]+`(?:, | and | or )?)+)")
+        .expect("regex");
+    let mut errs = Vec::new();
+    for c in re.captures_iter(line) {
+        let (kind, set) = if &c[1] == "input" {
+            ("input", &facts.inputs)
+        } else {
+            ("output", &facts.action_outputs)
+        };
+        for name in inline_code(&c[2]) {
+            let plain = name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-');
+            if plain && !set.contains(&name) {
+                errs.push(format!("action.yml has no {kind} {name}"));
+            }
+        }
+    }
+    errs
+}
+
 fn check_stack_name(facts: &Facts, word: &str) -> Option<String> {
     (stack_like(word) && !facts.outputs.contains(word) && !facts.parameters.contains(word))
         .then(|| format!("the stack has no output or parameter {word}"))
@@ -470,7 +395,9 @@ pub(super) fn check(facts: &Facts, rel: &str, md: &str) -> Vec<String> {
             }
             found.extend(check_path(facts, &code));
             found.extend(check_stack_name(facts, &code));
+            found.extend(check_key(facts, &code));
         }
+        found.extend(check_action_words(facts, line));
         for c in link.captures_iter(line) {
             found.extend(check_link(facts, doc, &c[1]));
         }

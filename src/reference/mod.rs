@@ -7,6 +7,7 @@
 
 mod configuration;
 mod guide;
+mod markdown;
 mod schema;
 
 #[cfg(test)]

@@ -312,6 +312,27 @@ fn a_guide_that_drifts_fails_the_check() {
             "{from} -> {to}: want an error containing {want:?}, got {errs:#?}"
         );
     }
+    let md = read("docs/migrating.md");
+    for (from, to, want) in [
+        (
+            "`backend.build-args`",
+            "`backend.build-arguments`",
+            "no key backend.build-arguments",
+        ),
+        ("input `adopt`", "input `adoption`", "no input adoption"),
+        (
+            "output `task-definition`",
+            "output `task-definition-arn`",
+            "no output task-definition-arn",
+        ),
+    ] {
+        assert!(md.contains(from), "docs/migrating.md no longer says {from}");
+        let errs = guide::check(&facts, "docs/migrating.md", &md.replacen(from, to, 1));
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{from} -> {to}: {errs:#?}"
+        );
+    }
     let yaml = "```yaml\n- uses: acme/deckhand@0123\n  with: { command: deploy, stacks: x }\n```\n";
     let errs = guide::check(&facts, "README.md", yaml);
     assert!(
