@@ -32,7 +32,7 @@ DEFAULT_AUDIENCE = "sts.amazonaws.com"  # what configure-aws-credentials request
 SESSION_NAME = "GitHubActions"  # configure-aws-credentials' default role-session-name
 CONFIGURE_ACTION = "aws-actions/configure-aws-credentials"
 # The repository's OIDC subject customisation (the body of PUT /repos/{owner}/{repo}/actions/oidc/
-# customization/sub the README's setup sends): the subject the infra/ stack's roles trust.
+# customization/sub docs/security.md's setup sends): the subject the infra/ stack's roles trust.
 SUBJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "github-oidc-sub.json"
 
 
@@ -323,7 +323,7 @@ def claims_for(
     the default subject `repo:OWNER/REPO:<context>` ("Example subject claims") when `sub_keys` is
     None; else the repository's customisation (`include_claim_keys`, "Customizing the subject
     claims for an organization or repository"), for this repository `repository_sub_keys()`
-    (infra/github-oidc-sub.json, what the README's setup applies and the CLI's default). `immutable` writes the repository `OWNER@OWNER_ID/REPO@REPO_ID`, as GitHub
+    (infra/github-oidc-sub.json, what docs/security.md's setup applies and the CLI's default). `immutable` writes the repository `OWNER@OWNER_ID/REPO@REPO_ID`, as GitHub
     does for repositories created, renamed or transferred after 15 July 2026 ("Immutable subject
     claims"); the IDs are the `repository_owner_id` / `repository_id` claims (`owner_id`,
     `repository_id` to choose them, e.g. a renamed repository keeps its IDs).
@@ -516,7 +516,7 @@ def _token_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lifetime", type=int, default=300, help="seconds until exp (default 300)")
     p.add_argument("--issued-at", type=int, help="iat (unix seconds; default now)")
     p.add_argument("--sub-keys", help="the repository's subject customisation, include_claim_keys comma-separated "
-                   f"(default: {SUBJECT_TEMPLATE.relative_to(SUBJECT_TEMPLATE.parents[1])}, what the README's setup applies)")
+                   f"(default: {SUBJECT_TEMPLATE.relative_to(SUBJECT_TEMPLATE.parents[1])}, what docs/security.md's setup applies)")
     p.add_argument("--default-sub", action="store_true", help="GitHub's default subject (a repository without the customisation)")
     p.add_argument("--immutable", action="store_true",
                    help="immutable subject claims: the repository as OWNER@OWNER_ID/REPO@REPO_ID (GitHub's default since July 2026)")

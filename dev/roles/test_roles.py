@@ -118,7 +118,7 @@ def role_name_of(step_inputs: dict[str, str], stack: dict[str, str]) -> str:
     raise AssertionError(f"role-to-assume {arn} is none of the stack's role outputs")
 
 
-# The subject customisation the README's setup applies to the repository (infra/github-oidc-sub.json):
+# The subject customisation docs/security.md's setup applies to the repository (infra/github-oidc-sub.json):
 # the subjects GitHub gives this repository's jobs.
 SUB_KEYS = gh.repository_sub_keys()
 
@@ -389,7 +389,7 @@ def test_tokens_of_other_repositories_forks_and_branches_are_refused(stack: dict
 # subject ("Example subject claims"), the immutable repository form OWNER@OWNER_ID/REPO@REPO_ID of
 # repositories created, renamed or transferred after 15 July 2026 ("Immutable subject claims"), and the
 # repository's customisation infra/github-oidc-sub.json (repo, context, ref, job_workflow_ref), which
-# the README's setup applies and every role trusts exactly.
+# docs/security.md's setup applies and every role trusts exactly.
 
 def refused(role_arn: str, claims: dict[str, Any], region: str) -> bool:
     try:

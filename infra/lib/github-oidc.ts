@@ -16,13 +16,13 @@
 // mentions is created without protection rules, while workflow_dispatch runs the workflow file of
 // whichever ref the person picks: trusting `environment:production` alone lets any branch's edited
 // workflow assume the deploy role. So the repository customises its subject with
-// infra/github-oidc-sub.json (README, "Setup"), which adds `ref` and `job_workflow_ref`, and every
+// infra/github-oidc-sub.json (docs/security.md, "Setup"), which adds `ref` and `job_workflow_ref`, and every
 // role trusts exactly the customised subjects of the jobs that use it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Fn } from 'aws-cdk-lib';
 
-/** The body of `PUT /repos/{owner}/{repo}/actions/oidc/customization/sub` the README's setup sends. */
+/** The body of `PUT /repos/{owner}/{repo}/actions/oidc/customization/sub` the setup of docs/security.md sends. */
 export const SUBJECT_TEMPLATE_PATH = path.resolve(__dirname, '..', 'github-oidc-sub.json');
 
 /** Claim keys whose value the stack knows for each job (the subject is built from them). */

@@ -11,7 +11,7 @@
 //! A plan's JSON never holds an environment value (names and what changes, digests), so it can
 //! be posted on a pull request and kept as an artifact.
 //!
-//! The JSON shape is versioned ([`JSON_VERSION`]); `README.md` ("The plan file") documents it.
+//! The JSON shape is versioned ([`JSON_VERSION`]); `docs/reference.md` ("The plan file is an expectation") documents it.
 
 pub(crate) mod backend;
 pub(crate) mod fingerprint;

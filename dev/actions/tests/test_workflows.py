@@ -198,3 +198,52 @@ def test_the_action_reaches_another_aws_only_through_the_repository_variable(cap
             if s["with"].get("command") in ("deploy", "plan"):  # the reviewed plan is made with the deploy's configuration
                 assert s["with"].get("registry-override") == ("127.0.0.1:5001" if var else ""), (name, s)
                 assert s["with"].get("build-arg") == ("NODE_IMAGE=x" if var else ""), (name, s)
+
+
+def readme_workflow() -> str:
+    """The deploy workflow README.md shows (the first ```yaml block after "## Use it")."""
+    text = (ROOT / "README.md").read_text()
+    rest = text[text.index("## Use it"):]
+    start = rest.index("```yaml\n") + len("```yaml\n")
+    return rest[start:rest.index("```", start)]
+
+
+def test_the_readme_workflow_is_one_github_accepts_with_least_privilege(tmp_path):
+    """README.md's short deploy workflow is parsed and validated by GitHub's parser (as the project's
+    own are), grants nothing at the top, builds the SPA in a job without id-token, deploys in the
+    production environment with id-token, and pins every action to a commit the project's own
+    deploy.yml uses (so it cannot fall behind a bumped pin)."""
+    path = tmp_path / "deploy.yml"
+    path.write_text(readme_workflow())
+    tree = rehearse.parse(path)["tree"]
+    assert tree["permissions"] == {}
+    site, deploy = tree["jobs"]["site"], tree["jobs"]["deploy"]
+    assert site["permissions"] == {"contents": "read"}
+    assert "environment" not in site and "id-token" not in site["permissions"]
+    assert any("npm run build" in s.get("run", "") for s in site["steps"])
+    assert deploy["needs"] == "site" or deploy["needs"] == ["site"]
+    assert deploy["environment"] == "production"
+    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+    assert deploy["steps"][0]["uses"].startswith("actions/checkout@")
+    ours = (WF / "deploy.yml").read_text()
+    for job in (site, deploy):
+        for step in job["steps"]:
+            uses = step.get("uses")
+            if uses is None:
+                continue
+            if "/deckhand@" in uses:
+                assert step["with"]["command"] == "deploy"
+                continue
+            name, ref = uses.split("@")
+            assert len(ref) == 40 and f"uses: {uses}" in ours, f"{uses}: not a pin deploy.yml uses"
+
+
+def test_the_readme_workflow_fails_the_check_when_it_drifts(tmp_path):
+    bad = readme_workflow().replace("permissions: { contents: read }\n", "permissions: { contents: read, id-token: write }\n", 1)
+    path = tmp_path / "deploy.yml"
+    path.write_text(bad)
+    site = rehearse.parse(path)["tree"]["jobs"]["site"]
+    assert site["permissions"] != {"contents": "read"}
+    path.write_text(readme_workflow().replace("jobs:", "jobz:", 1))
+    with pytest.raises(rehearse.RehearsalError):
+        rehearse.parse(path)
