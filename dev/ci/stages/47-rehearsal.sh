@@ -19,6 +19,8 @@
 #   push after a reviewed pull request -> deploy.yml applies the PR's plan artifact (`deploy --plan`);
 #   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
 #   else a fresh plan deployed and the summary says what moved.
+#   `deckhand init --stack` against that stack writes these very workflows, byte for byte, and tells the user to set
+#   the rehearsals' repository variables (dev/actions/live/test_init.py).
 #   A container action as the runner runs it (dev/actions/live/test_container.py, a busybox probe image):
 #   /github/runner_temp and the translated paths; the action image pulled by its digest from the registry
 #   standing for ghcr.io (the workflows' action image is this checkout's, published there first), an
