@@ -312,6 +312,24 @@ fn verdict(plan: &DeployPlan) -> String {
         if !s.removed.is_empty() {
             what.push(format!("drops {} from the manifest", s.removed.len()));
         }
+        if !s.gc.adopt.is_empty() {
+            what.push(format!(
+                "adopts {} key{} it did not publish ({} to be garbage-collected)",
+                s.gc.adopt.len(),
+                if s.gc.adopt.len() == 1 { "" } else { "s" },
+                s.gc.adopt_collect.len()
+            ));
+        }
+        if !s.gc.delete.is_empty() {
+            what.push(format!(
+                "deletes {} key{} (garbage collection)",
+                s.gc.delete.len(),
+                if s.gc.delete.len() == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(r) = &s.retry {
+            what.push(format!("finishes what release {} left pending", r.release));
+        }
         if what.is_empty() {
             what.push("stores rollback copies".into());
         }

@@ -106,6 +106,89 @@ fn backend_text(f: &mut fmt::Formatter<'_>, b: &BackendPlan, diff: Option<&str>)
     }
 }
 
+/// Keys listed in full up to this many lines.
+const KEYS_LISTED: usize = 20;
+
+/// A bucket key in a code span: `md_escape`d, with no backtick or line break to end the span or
+/// the line early (a key is any UTF-8 S3 accepts, another tool's included).
+fn md_key(key: &str) -> String {
+    md_escape(key)
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
+}
+
+fn key_list(out: &mut String, keys: &[String]) {
+    for key in keys.iter().take(KEYS_LISTED) {
+        let _ = writeln!(out, "- `{}`", md_key(key));
+    }
+    if keys.len() > KEYS_LISTED {
+        let _ = writeln!(out, "- … and {} more", keys.len() - KEYS_LISTED);
+    }
+    out.push('\n');
+}
+
+/// Every key the merge deletes (garbage collection), takes over (`frontend.adopt`, and which of
+/// those it deletes) or stops managing (changed by hand), and the keys it keeps because deckhand
+/// did not publish them: the reviewer sees each deletion before it happens (issue 21 item 4).
+fn gc_md(out: &mut String, s: &SitePlan) {
+    let grace = humantime::format_duration(std::time::Duration::from_secs(s.gc.grace_seconds));
+    if !s.gc.delete.is_empty() {
+        let _ = writeln!(
+            out,
+            "Garbage collection deletes {} (published by deckhand, in none of the {} kept site versions, unreferenced for {grace} or more):\n",
+            count(s.gc.delete.len(), "key"),
+            s.gc.keep_releases
+        );
+        key_list(out, &s.gc.delete);
+    }
+    if !s.gc.adopt.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Adopts {} deckhand did not publish** (`frontend.adopt`): garbage collection treats them as deckhand's from this release on; {} in no kept site version, deleted once unreferenced for {grace}:\n",
+            count(s.gc.adopt.len(), "key"),
+            count(s.gc.adopt_collect.len(), "key")
+        );
+        key_list(out, &s.gc.adopt_collect);
+    }
+    if !s.gc.disown.is_empty() {
+        let _ = writeln!(
+            out,
+            "Changed by hand after deckhand published them (kept, no longer managed): {}\n",
+            count(s.gc.disown.len(), "key")
+        );
+        key_list(out, &s.gc.disown);
+    }
+    if s.gc.foreign.count > 0 {
+        let examples: Vec<String> =
+            s.gc.foreign
+                .examples
+                .iter()
+                .map(|k| format!("`{}`", md_key(k)))
+                .collect();
+        let more = s.gc.foreign.count.saturating_sub(examples.len());
+        let _ = writeln!(
+            out,
+            "Not managed by deckhand (kept, never deleted): {}: {}{}\n",
+            count(s.gc.foreign.count, "key"),
+            examples.join(", "),
+            if more > 0 {
+                format!(" … and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
         .replace('<', "&lt;")
@@ -346,6 +429,7 @@ fn frontend_md(out: &mut String, s: &SitePlan) {
             what.join(" and ")
         );
     }
+    gc_md(out, s);
     let big = largest(s, LARGEST);
     if !big.is_empty() {
         let _ = writeln!(

@@ -787,3 +787,47 @@ fn removals_and_rotations_are_named_in_every_rendering_never_a_value() {
         json!([{"container": "api", "kind": "environment", "name": "LOG_LEVEL", "change": "removed"}])
     );
 }
+
+/// Issue 21 item 4: the PR comment (and the job summary) shows what the merge deletes, what
+/// `frontend.adopt` takes over and which of those keys it deletes, the keys changed by hand that
+/// deckhand stops managing, and the foreign keys it keeps — as the text plan does. Before, the
+/// Markdown had one count for garbage collection and one for foreign keys, nothing on adoption,
+/// and a plan that only adopted said "frontend stores rollback copies".
+#[test]
+fn the_comment_shows_adoption_deletions_and_disowned_keys() {
+    let mut p = plan(backend(false), frontend(V1, V1, &[]));
+    let s = p.frontend.as_mut().unwrap();
+    s.gc.adopt = BTreeMap::from([
+        ("assets/synced-1.js".to_string(), "e-s".to_string()),
+        ("downloads/app.zip".to_string(), "e-z".to_string()),
+    ]);
+    s.gc.adopt_collect = vec!["assets/synced-1.js".into()];
+    s.gc.delete = vec![
+        "assets/old-cccc3333.js".into(),
+        "_deckhand/objects/0a1b".into(),
+    ];
+    s.gc.disown = vec!["robots.txt".into()];
+    s.gc.foreign = crate::plan::site::Foreign {
+        count: 3,
+        examples: vec![
+            ".well-known/security.txt".into(),
+            "odd`key\n## not a heading".into(),
+        ],
+    };
+    let r = review(p, &facts(Some(record(TD4, V1))), &identity());
+    assert!(r.changes);
+    assert_eq!(
+        r.verdict,
+        "frontend adopts 2 keys it did not publish (1 to be garbage-collected), deletes 2 keys (garbage collection)"
+    );
+    let md = r.markdown();
+    for line in [
+        "Garbage collection deletes 2 keys (published by deckhand, in none of the 5 kept site versions, unreferenced for 1h or more):\n\n- `assets/old-cccc3333.js`\n- `_deckhand/objects/0a1b`\n",
+        "**Adopts 2 keys deckhand did not publish** (`frontend.adopt`): garbage collection treats them as deckhand's from this release on; 1 key in no kept site version, deleted once unreferenced for 1h:\n\n- `assets/synced-1.js`\n",
+        "Changed by hand after deckhand published them (kept, no longer managed): 1 key\n\n- `robots.txt`\n",
+        "Not managed by deckhand (kept, never deleted): 3 keys: `.well-known/security.txt`, `odd'key?## not a heading` … and 1 more\n",
+    ] {
+        assert!(md.contains(line), "missing {line:?} in:\n{md}");
+    }
+    assert!(!md.contains("\n## not a heading"), "{md}");
+}
