@@ -483,6 +483,21 @@ fn a_no_wait_rollout_that_failed_later_is_recorded_as_failed_by_the_next_release
         "{}",
         refused.done
     );
+    // B's own record still says its rollout was in progress (it was, when written); C's found it
+    // failed. A rollback to B is refused (exit 2, nothing written) and `releases` does not call B
+    // restorable. Before, both went by B's record alone: the rollback switched the service back
+    // to B's revision (and `releases` offered it).
+    let refused = f.run(&["rollback", "--to", &b_id]);
+    assert_eq!(refused.done.code, 2, "{}", refused.done);
+    assert!(
+        refused.done.stderr.contains(&format!(
+            "release {b_id} cannot be rolled back to: its backend failed (its rollout was in progress when recorded; release {c_id} found it failed): the rollout to "
+        )),
+        "{}",
+        refused.done
+    );
+    assert_eq!(f.w.service_td(), td_a, "nothing was rolled back");
+    assert_eq!(f.newest()["id"], c_id.as_str(), "nothing was recorded");
     let only = f.ok(&["rollback", "--to", &c_id, "--only", "frontend", "--dry-run"]);
     assert!(!only.done.stdout.contains("backend:"), "{}", only.done);
     // `releases` and `status` show each half's status and origin.
@@ -499,6 +514,22 @@ fn a_no_wait_rollout_that_failed_later_is_recorded_as_failed_by_the_next_release
     assert_eq!(row["backend"]["origin"], b_id.as_str(), "{row}");
     assert_eq!(row["site"]["origin"], c_id.as_str(), "{row}");
     assert_eq!(row["restorable"], false, "{row}");
+    let row_b = rows["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == b_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row_b["backend"]["status"], "in-progress", "{row_b}");
+    assert_eq!(row_b["restorable"], false, "{row_b}");
+    assert!(
+        row_b["not_restorable"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("release {c_id} found it failed")),
+        "{row_b}"
+    );
     let text = f.ok(&["releases"]).done.stdout;
     assert!(
         text.contains(&format!("failed (origin: {b_id}): the rollout to ")),

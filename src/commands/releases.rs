@@ -23,7 +23,7 @@ use crate::output;
 use crate::plan::site::{Live, human_bytes, in_place};
 use crate::release::error::ReleaseError;
 use crate::release::store::ReleaseStore;
-use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SiteRelease};
+use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SitePending, SiteRelease};
 use crate::site::observe;
 
 /// Records fetched at once.
@@ -145,6 +145,10 @@ pub(crate) struct Checks {
     pub(crate) listings: BTreeMap<String, Option<Live>>,
     /// Task definition ARN -> ACTIVE (None: could not be read).
     pub(crate) definitions: BTreeMap<String, Option<bool>>,
+    /// Release of origin -> (the newer record that found its backend rollout failed, why): what
+    /// a record written while that rollout was in flight (`--no-wait`, or a signal that stopped
+    /// the watch) could not know yet. See [`Checks::learn`].
+    pub(crate) failed_later: BTreeMap<String, (String, String)>,
 }
 
 impl Checks {
@@ -153,6 +157,7 @@ impl Checks {
     /// flight).
     pub(crate) async fn extend(&mut self, ctx: &AwsContext, records: &[ReleaseRecord]) {
         use futures::StreamExt as _;
+        self.learn(records);
         let mut buckets: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for s in records.iter().filter_map(|r| r.site.as_ref()) {
             if !self.listings.contains_key(&s.bucket) {
@@ -197,8 +202,55 @@ impl Checks {
         self.definitions.extend(described);
     }
 
-    /// Why `record` cannot be rolled back to, if it cannot: a half that failed, its task
-    /// definition gone with no definition recorded, its site files collected.
+    /// Learns from `records` (any order) which rollouts a newer record found failed: a backend
+    /// half whose status is failed names its release of origin; a record of that origin written
+    /// while its rollout was in flight still says in progress, and restoring it would switch the
+    /// service to the revision ECS (its circuit breaker) took back. Pure.
+    pub(crate) fn learn(&mut self, records: &[ReleaseRecord]) {
+        for r in records {
+            let Some((origin, b)) = r
+                .backend
+                .as_ref()
+                .filter(|b| b.status == ReleaseStatus::Failed)
+                .and_then(|b| Some((b.origin.as_ref()?, b)))
+            else {
+                continue;
+            };
+            if origin == &r.id {
+                continue;
+            }
+            let slot = self
+                .failed_later
+                .entry(origin.clone())
+                .or_insert_with(|| (r.id.clone(), String::new()));
+            if r.id <= slot.0 {
+                // The oldest record that found it says when it was found.
+                *slot = (
+                    r.id.clone(),
+                    b.failure
+                        .clone()
+                        .unwrap_or_else(|| "no reason recorded".into()),
+                );
+            }
+        }
+    }
+
+    /// The failure a newer record found for `record`'s backend half, recorded in progress (see
+    /// [`Checks::learn`]): (that record's id, why).
+    pub(crate) fn failed_later(&self, record: &ReleaseRecord) -> Option<(&str, &str)> {
+        let b = record.backend.as_ref().filter(|b| {
+            matches!(
+                b.status,
+                ReleaseStatus::InProgress | ReleaseStatus::Cancelled
+            )
+        })?;
+        let (by, why) = self.failed_later.get(b.origin.as_ref()?)?;
+        (by.as_str() > record.id.as_str()).then_some((by.as_str(), why.as_str()))
+    }
+
+    /// Why `record` cannot be rolled back to, if it cannot: a half that failed (also a rollout
+    /// recorded in progress that a newer record found failed), its task definition gone with no
+    /// definition recorded, its site files collected.
     pub(crate) fn not_restorable(&self, record: &ReleaseRecord) -> Option<Why> {
         if record.backend.is_none() && record.site.is_none() {
             return Some(Why::Other(
@@ -207,6 +259,9 @@ impl Checks {
         }
         if let Some(why) = half_failed(record) {
             return Some(why);
+        }
+        if let Some((by, why)) = self.failed_later(record) {
+            return Some(Why::Failed(failed_later_text(by, why)));
         }
         if let Some(b) = &record.backend
             && b.task_definition.is_none()
@@ -254,6 +309,13 @@ fn half_failed(record: &ReleaseRecord) -> Option<Why> {
         .map(|s| failed("site", s.origin.as_ref(), s.failure.as_ref()))
 }
 
+/// A rollout recorded in progress that release `by` found failed.
+pub(crate) fn failed_later_text(by: &str, why: &str) -> String {
+    format!(
+        "its backend failed (its rollout was in progress when recorded; release {by} found it failed): {why}"
+    )
+}
+
 /// The site's files no longer in the bucket: hashed assets at their key, mutable files in the
 /// objects store.
 fn missing_files(site: &SiteRelease, live: &Live) -> Option<Why> {
@@ -284,6 +346,10 @@ pub(crate) struct HalfRow {
     /// The backend's rollout state when the record was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rollout_state: Option<String>,
+    /// The site's invalidation and garbage collection its publish has not completed (the
+    /// record's `site.pending`): the next frontend deploy or rollback does them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pending: Option<SitePending>,
 }
 
 impl HalfRow {
@@ -293,6 +359,7 @@ impl HalfRow {
             origin: b.origin.clone(),
             failure: b.failure.clone(),
             rollout_state: b.rollout_state.clone(),
+            pending: None,
         }
     }
 
@@ -302,6 +369,7 @@ impl HalfRow {
             origin: s.origin.clone(),
             failure: s.failure.clone(),
             rollout_state: None,
+            pending: s.pending.clone().filter(|p| !p.is_done()),
         }
     }
 
@@ -318,6 +386,14 @@ impl HalfRow {
         }
         if let Some(f) = &self.failure {
             let _ = write!(text, ": {f}");
+        }
+        if let Some(p) = &self.pending {
+            if !p.paths.is_empty() {
+                let _ = write!(text, "; invalidation pending ({})", p.paths.join(" "));
+            }
+            if p.gc {
+                let _ = write!(text, "; garbage collection pending");
+            }
         }
         text
     }
@@ -603,6 +679,7 @@ mod tests {
                 "arn:aws:ecs:us-east-1:1:task-definition/api:3".to_string(),
                 Some(false),
             )]),
+            failed_later: BTreeMap::new(),
         };
         let rows = rows(&[a, f, c, b, d], &checks);
         let view: Vec<(String, String, bool)> = rows
@@ -650,6 +727,92 @@ mod tests {
         assert_eq!(
             (rows[0].site_files, rows[0].site_bytes),
             (Some(2), Some(110))
+        );
+    }
+
+    /// Item 1: a `--no-wait` rollout (B) recorded in progress, which a newer record (C, whose
+    /// backend half has B as its origin) found failed: B is not restorable. Before, `releases`
+    /// judged B by its own record and called it restorable.
+    #[test]
+    fn a_rollout_a_newer_record_found_failed_is_not_restorable() {
+        let a = record("20261201T100000000Z-a", ReleaseStatus::Succeeded, None);
+        let mut b = record("20261201T110000000Z-b", ReleaseStatus::Succeeded, None);
+        let mut c = record("20261201T120000000Z-c", ReleaseStatus::Succeeded, None);
+        if let Some(h) = b.backend.as_mut() {
+            h.status = ReleaseStatus::InProgress;
+            h.origin = Some(b.id.clone());
+        }
+        if let Some(h) = c.backend.as_mut() {
+            h.status = ReleaseStatus::Failed;
+            h.origin = Some(b.id.clone());
+            h.failure = Some("the rollout to api:8 did not complete".into());
+        }
+        // An in-progress rollout of another origin stays restorable.
+        let mut d = record("20261201T130000000Z-d", ReleaseStatus::Succeeded, None);
+        if let Some(h) = d.backend.as_mut() {
+            h.status = ReleaseStatus::InProgress;
+            h.origin = Some(d.id.clone());
+        }
+        let mut live = Live::default();
+        for r in [&a, &b, &c, &d] {
+            live.site.insert(format!("assets/app-{}.js", r.id), obj());
+            live.objects.insert(format!("html-{}", r.id), obj());
+        }
+        let mut checks = Checks {
+            listings: BTreeMap::from([("b".to_string(), Some(live))]),
+            ..Checks::default()
+        };
+        let records = [d, c, b, a];
+        checks.learn(&records);
+        let rows = rows(&records, &checks);
+        let why: Vec<Option<&str>> = rows.iter().map(|r| r.not_restorable.as_deref()).collect();
+        assert_eq!(
+            why,
+            [
+                None,
+                Some(
+                    "its backend failed in release 20261201T110000000Z-b: the rollout to api:8 did not complete"
+                ),
+                Some(
+                    "its backend failed (its rollout was in progress when recorded; release 20261201T120000000Z-c found it failed): the rollout to api:8 did not complete"
+                ),
+                None,
+            ]
+        );
+    }
+
+    /// Item 8: a site half whose invalidation or garbage collection is still pending says so in
+    /// `releases` and `status` (text and JSON). Before, only the record's JSON did.
+    #[test]
+    fn a_pending_invalidation_is_shown() {
+        let mut r = record("20261201T100000000Z-a", ReleaseStatus::Succeeded, None);
+        if let Some(s) = r.site.as_mut() {
+            s.origin = Some(r.id.clone());
+            s.pending = Some(crate::release::SitePending {
+                distribution: Some("E2EXAMPLE".into()),
+                paths: vec!["/index.html".into(), "/".into()],
+                gc: true,
+            });
+        }
+        let half = HalfRow::site(r.site.as_ref().expect("site"));
+        assert_eq!(
+            half.describe(&r.id),
+            "succeeded (origin: this release); invalidation pending (/index.html /); garbage collection pending"
+        );
+        let json = serde_json::to_value(&half).expect("json");
+        assert_eq!(json["pending"]["paths"][0], "/index.html", "{json}");
+        assert_eq!(json["pending"]["gc"], true, "{json}");
+        // Nothing pending: nothing said.
+        if let Some(s) = r.site.as_mut() {
+            s.pending = None;
+        }
+        let half = HalfRow::site(r.site.as_ref().expect("site"));
+        assert_eq!(half.describe(&r.id), "succeeded (origin: this release)");
+        assert!(
+            serde_json::to_value(&half)
+                .expect("json")
+                .get("pending")
+                .is_none()
         );
     }
 }

@@ -154,6 +154,20 @@ pub(crate) async fn read_and_plan(
         let (origin, failure) = (b.origin.as_deref(), b.failure.as_deref());
         return Err(half_failed(&restore, "backend", origin, failure, site_part.is_some()).into());
     }
+    // A rollout recorded in progress (`--no-wait`, or a watch a signal stopped) that a newer
+    // record found failed (ECS's circuit breaker took it back): restoring it would switch the
+    // service to that revision again.
+    let mut learnt = releases::Checks::default();
+    learnt.learn(&records);
+    if let Some((by, why)) = backend_part.and_then(|_| learnt.failed_later(&restore)) {
+        return Err(RollbackError::HalfFailed {
+            id: restore.id.clone(),
+            half: "backend",
+            why: releases::failed_later_text(by, why),
+            other: site_part.is_some().then_some("frontend"),
+        }
+        .into());
+    }
     if let Some(s) = site_part.filter(|s| s.status == ReleaseStatus::Failed) {
         let (origin, failure) = (s.origin.as_deref(), s.failure.as_deref());
         return Err(half_failed(&restore, "site", origin, failure, backend_part.is_some()).into());
