@@ -546,6 +546,41 @@ fn a_no_wait_rollout_that_failed_later_is_recorded_as_failed_by_the_next_release
     );
 }
 
+/// Item 1 (found by tests/history, I2): a frontend-only first release records what the service
+/// runs — the stack's own revision, its image named by tag (`busybox:latest`), origin unknown.
+/// A rollback to that release after a deploy restores that revision, and its record and the
+/// `image` output name the image as it is. Before, the rollback's record said `busybox:latest@`
+/// (an empty digest appended to a tag), and so did the output.
+#[test]
+fn a_rollback_to_a_revision_named_by_tag_records_its_image_as_it_is() {
+    let f = Full::new("rec-tag");
+    let first = f.ok(&["deploy", "--only", "frontend"]);
+    let first_id = first.outputs["release-id"].clone();
+    let td_stack = f.w.service_td();
+    let recorded = f.newest();
+    let tagged = recorded["backend"]["image"].as_str().unwrap().to_string();
+    assert!(
+        !tagged.contains('@') && tagged.ends_with(":latest"),
+        "{recorded}"
+    );
+    assert_eq!(recorded["backend"]["origin"], serde_json::Value::Null);
+    f.version("B");
+    f.ok(&["deploy"]);
+    assert_ne!(f.w.service_td(), td_stack);
+    let r = f.ok(&["rollback", "--to", &first_id]);
+    assert_eq!(f.w.service_td(), td_stack);
+    let record = f.newest();
+    assert_eq!(record["backend"]["image"], tagged.as_str(), "{record}");
+    assert_eq!(r.outputs["image"], tagged);
+    assert!(
+        r.done.stdout.contains(&format!(
+            "  image: {tagged} (the image of release {first_id}), as recorded: no build"
+        )),
+        "{}",
+        r.done
+    );
+}
+
 /// Item 10: a rollback takes its lock before its last read and reads again under it. Here a deploy
 /// (C) lands between the rollback's plan and its lock: `rollback --to A` plans again under the
 /// lock (it rolls back C, names C as `previous`, sorts after C, and restores A's site whole), and

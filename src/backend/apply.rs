@@ -99,7 +99,13 @@ pub(crate) async fn apply(
             digest
         }
     };
-    let image = format!("{}@{digest}", plan.repository);
+    // A rollback to a revision deckhand did not build (the stack's own `repo:tag`, recorded as
+    // what was live) reuses its image as recorded: there is no digest to add.
+    let image = if digest.is_empty() {
+        plan.repository.clone()
+    } else {
+        format!("{}@{digest}", plan.repository)
+    };
     let mut release = BackendRelease {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),

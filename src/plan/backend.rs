@@ -369,6 +369,11 @@ impl BackendPlan {
             self.service, self.cluster
         )?;
         match &self.image {
+            ImagePlan::Reuse { digest } if digest.is_empty() => writeln!(
+                f,
+                "  image: {} ({}), as recorded: no build",
+                self.repository, self.source.source
+            ),
             ImagePlan::Reuse { digest } => writeln!(
                 f,
                 "  image: {} ({}{}) is in ECR as {digest}: no build",
