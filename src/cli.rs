@@ -101,6 +101,16 @@ pub(crate) struct GlobalArgs {
     /// Config file [default: deckhand.yml].
     #[arg(long, short = 'c', global = true, env = "DECKHAND_CONFIG")]
     pub(crate) config: Option<PathBuf>,
+    /// The environment of deckhand.yml's `environments:` this command runs in (required when the
+    /// file has environments).
+    #[arg(
+        long,
+        short = 'e',
+        global = true,
+        env = "DECKHAND_ENVIRONMENT",
+        value_name = "NAME"
+    )]
+    pub(crate) environment: Option<String>,
     /// Endpoint for every AWS service (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> also work).
     #[arg(long, global = true, env = "DECKHAND_ENDPOINT_URL")]
     pub(crate) endpoint_url: Option<String>,
@@ -388,6 +398,7 @@ impl ConfigArgs {
             stack: self.stack.clone(),
             backend: Some(backend).filter(|b| *b != BackendFile::default()),
             frontend: Some(frontend).filter(|f| *f != FrontendFile::default()),
+            environments: Default::default(),
         }
     }
 }

@@ -241,6 +241,17 @@ fn config_path(cli: &Cli) -> std::path::PathBuf {
         .unwrap_or_else(|| "deckhand.yml".into())
 }
 
+/// The environment: --environment (DECKHAND_ENVIRONMENT; action.yml maps the `environment`
+/// input to it).
+fn environment(cli: &Cli) -> Option<String> {
+    cli.global
+        .environment
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 /// The error annotation: a configuration error is placed on the config file's line and column
 /// (on a pull request, GitHub shows it on the diff); anything else is a plain `::error`.
 fn annotate(err: &Error, config_path: &std::path::Path) {
@@ -334,6 +345,7 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             || std::env::var("INPUT_CONFIG").is_ok_and(|v| !v.trim().is_empty()),
         path: config_path(&cli),
         overrides: cli.config.overrides(),
+        environment: environment(&cli),
     };
     let endpoint_url = cli.global.endpoint_url.clone().or_else(|| {
         std::env::var("INPUT_ENDPOINT-URL")

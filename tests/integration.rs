@@ -14,6 +14,7 @@ mod backend;
 mod cli;
 mod deploy_plan;
 mod docker_path;
+mod environments;
 mod frontend;
 mod gc;
 mod gc_edges;

@@ -36,8 +36,13 @@ pub(crate) async fn run(loaded: &Loaded, online: Option<AwsOptions>) -> Result<E
         }
     };
     let mut summary = String::new();
+    let env = settings
+        .environment
+        .as_deref()
+        .map(|e| format!(" (environment {e})"))
+        .unwrap_or_default();
     if let Some(p) = &settings.config_path {
-        summary.push_str(&format!("{}: ok\n", p.display()));
+        summary.push_str(&format!("{}: ok{env}\n", p.display()));
     } else {
         summary.push_str("configuration (flags/inputs only): ok\n");
     }

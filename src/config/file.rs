@@ -31,6 +31,41 @@ pub(crate) struct ConfigFile {
     /// The single-page frontend in S3 behind CloudFront.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) frontend: Option<FrontendFile>,
+    /// Named environments (e.g. `staging`, `production`). Each block has the shape of the top
+    /// level, plus `promote-from`, and is deep-merged over it: maps merge by key, lists and
+    /// scalars replace, `null` removes an inherited key. With environments, every command runs
+    /// in the one `--environment NAME` selects (env `DECKHAND_ENVIRONMENT`, action input
+    /// `environment`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, EnvironmentFile>")]
+    pub(crate) environments: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// One environment: the keys of the top level it overrides (deep-merged over it; `null` removes
+/// an inherited key), and where its releases are promoted from.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)] // the schema of an environment's block; blocks are merged as YAML values
+pub(crate) struct EnvironmentFile {
+    /// The environment whose releases `deckhand promote --to <this one>` promotes (the same
+    /// image digest, the same site bytes; nothing rebuilt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promote_from: Option<String>,
+    /// See the top-level `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) region: Option<String>,
+    /// See the top-level `state-bucket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state_bucket: Option<String>,
+    /// See the top-level `stack`: each environment usually has a stack of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stack: Option<String>,
+    /// Merged over the top-level `backend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) backend: Option<BackendFile>,
+    /// Merged over the top-level `frontend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) frontend: Option<FrontendFile>,
 }
 
 /// How the backend image is built (`--builder` takes the same names).

@@ -1,7 +1,9 @@
 //! Reading `deckhand.yml` with errors that point at file, line and column.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::environments::Environment;
 use super::error::{ConfigError, ParseError};
 use super::file::ConfigFile;
 
@@ -32,17 +34,40 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> 
     })
 }
 
+/// A config file as read: its top level, every environment merged over it, and its text (for
+/// errors that point into it).
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    pub(crate) top: ConfigFile,
+    pub(crate) environments: BTreeMap<String, Environment>,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) text: String,
+}
+
+/// Parses config text and every environment it has (each merged over the top level and checked).
+pub(crate) fn parse_all(
+    path: &Path,
+    text: &str,
+) -> Result<(ConfigFile, BTreeMap<String, Environment>), ConfigError> {
+    let top = parse(path, text)?;
+    let environments = super::environments::read(path, text, &top)?;
+    Ok((top, environments))
+}
+
 /// Reads and parses the config file. `explicit` says whether the user named it; a missing default
 /// file is an empty configuration (flags, action inputs and `stack:` may still configure everything).
-pub(crate) fn load(
-    path: &Path,
-    explicit: bool,
-) -> Result<(ConfigFile, Option<PathBuf>), ConfigError> {
+pub(crate) fn load(path: &Path, explicit: bool) -> Result<Read, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok((parse(path, &text)?, Some(path.to_path_buf()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            Ok((ConfigFile::default(), None))
+        Ok(text) => {
+            let (top, environments) = parse_all(path, &text)?;
+            Ok(Read {
+                top,
+                environments,
+                path: Some(path.to_path_buf()),
+                text,
+            })
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Read::default()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::NotFound {
             path: path.to_path_buf(),
         }),

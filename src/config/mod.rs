@@ -3,6 +3,7 @@
 
 mod defaults;
 mod duration;
+pub(crate) mod environments;
 mod error;
 mod file;
 mod load;
@@ -36,14 +37,29 @@ pub(crate) struct Sources {
     /// Flags, DECKHAND_* env vars and action inputs, already parsed and ranked by clap, as the
     /// part of `deckhand.yml` they set (paths relative to the working directory).
     pub(crate) overrides: ConfigFile,
+    /// `--environment NAME` (env `DECKHAND_ENVIRONMENT`, action input `environment`).
+    pub(crate) environment: Option<String>,
 }
 
 /// The configuration after file + overrides, before `stack:` outputs are applied.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
+    /// The selected environment's configuration (the top level when the file has none), with
+    /// the overrides merged over it.
     pub(crate) file: ConfigFile,
     pub(crate) path: Option<PathBuf>,
     pub(crate) searched: PathBuf,
+    /// The selected environment and the file's others (None: the file has no `environments:`).
+    pub(crate) environment: Option<Selected>,
+}
+
+/// The environment a command runs in, and every environment of the file (their configuration
+/// without the overrides, which are the selected environment's).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Selected {
+    pub(crate) name: String,
+    pub(crate) promote_from: Option<String>,
+    pub(crate) all: BTreeMap<String, environments::Environment>,
 }
 
 impl Loaded {
@@ -53,23 +69,60 @@ impl Loaded {
     pub(crate) fn region(&self) -> Option<&str> {
         self.file.region.as_deref()
     }
+    /// The selected environment's name.
+    pub(crate) fn environment_name(&self) -> Option<&str> {
+        self.environment.as_ref().map(|s| s.name.as_str())
+    }
 }
 
-/// Loads the file and merges the overrides over it. Reads nothing but the file.
+/// Loads the file, selects the environment and merges the overrides over it. Reads nothing but
+/// the file.
 pub(crate) fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
-    let (mut file, path) = load::load(&sources.path, sources.explicit)?;
+    let read = load::load(&sources.path, sources.explicit)?;
     // Relative paths in the file are relative to the file's directory.
     let base = sources
         .path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    rebase_paths(&mut file, &base);
+    let file_path = read.path.clone().unwrap_or_else(|| sources.path.clone());
+    let mut all = read.environments;
+    for env in all.values_mut() {
+        rebase_paths(&mut env.file, &base);
+    }
+    let names: Vec<&str> = all.keys().map(String::as_str).collect();
+    let (mut file, environment) = match (all.is_empty(), sources.environment.as_deref()) {
+        (true, None) => (read.top, None),
+        (true, Some(name)) => {
+            return Err(ConfigError::Usage(format!(
+                "--environment {name}, but {} has no `environments:`",
+                file_path.display()
+            )));
+        }
+        (false, wanted) => {
+            let Some(env) = wanted.and_then(|w| all.get(w)) else {
+                return Err(environments::selection(
+                    &file_path, &read.text, &names, wanted,
+                ));
+            };
+            let selected = Selected {
+                name: env.name.clone(),
+                promote_from: env.promote_from.clone(),
+                all: all.clone(),
+            };
+            (env.file.clone(), Some(selected))
+        }
+    };
+    file.environments.clear();
+    if environment.is_none() {
+        rebase_paths(&mut file, &base);
+    }
     overrides::merge(&mut file, sources.overrides.clone());
     Ok(Loaded {
         file,
-        path,
+        path: read.path,
         searched: sources.path.clone(),
+        environment,
     })
 }
 
@@ -95,6 +148,8 @@ fn rebase_paths(file: &mut ConfigFile, base: &Path) {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Settings {
     pub(crate) config_path: Option<PathBuf>,
+    /// The environment selected (`--environment`), when the file has `environments:`.
+    pub(crate) environment: Option<String>,
     pub(crate) region: Option<String>,
     pub(crate) stack: Option<String>,
     pub(crate) state_bucket: Option<String>,
@@ -207,6 +262,7 @@ pub(crate) fn resolve(
         .or_else(|| frontend.as_ref().map(|fe| fe.bucket.clone()));
     Ok(Settings {
         config_path: loaded.path.clone(),
+        environment: loaded.environment_name().map(str::to_string),
         region: f.region.clone(),
         stack: f.stack.clone(),
         state_bucket,

@@ -7,6 +7,7 @@ fn loaded(text: &str) -> Loaded {
         file: load::parse(Path::new("deckhand.yml"), text).expect("parses"),
         path: Some(PathBuf::from("deckhand.yml")),
         searched: PathBuf::from("deckhand.yml"),
+        environment: None,
     }
 }
 
@@ -15,6 +16,7 @@ fn loaded_file(file: ConfigFile) -> Loaded {
         file,
         path: None,
         searched: PathBuf::from("deckhand.yml"),
+        environment: None,
     }
 }
 

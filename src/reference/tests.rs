@@ -137,6 +137,7 @@ fn resolve(doc: &Value, outputs: Option<&StackOutputs>) -> config::Settings {
         file,
         path: None,
         searched: PathBuf::from("deckhand.yml"),
+        environment: None,
     };
     config::resolve(&loaded, outputs).expect("resolves")
 }

@@ -190,6 +190,7 @@ fn resolve(text: &str, outputs: Option<&StackOutputs>) -> config::Settings {
         file,
         path: None,
         searched: PathBuf::from("deckhand.yml"),
+        environment: None,
     };
     config::resolve(&loaded, outputs).expect("resolves")
 }
