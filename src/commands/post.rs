@@ -101,6 +101,15 @@ pub(crate) async fn run() -> Exit {
 /// `Ok` once the main step's container is gone or has exited (stopping it if it still runs).
 async fn main_container_gone(container: Option<&str>) -> Result<(), String> {
     let id = container.ok_or("the main step did not know its container")?;
+    // The id goes into the request line on the docker socket: only a container name or id
+    // (Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`; a default hostname is the short hex id), never a
+    // path, a space or a line break a forged state could smuggle another request with.
+    if !is_container_ref(id) {
+        return Err(format!(
+            "the saved container {} is not a container name or id",
+            serde_json::Value::from(id)
+        ));
+    }
     match inspect(id).await? {
         Container::Gone => return Ok(()),
         Container::Exited => return Ok(()),
@@ -123,6 +132,14 @@ async fn main_container_gone(container: Option<&str>) -> Result<(), String> {
         Container::Gone | Container::Exited => Ok(()),
         Container::Running => Err(format!("container {id} still runs after docker stop")),
     }
+}
+
+/// A container name or id as Docker accepts one (`daemon/names`: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+fn is_container_ref(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 enum Container {
@@ -206,4 +223,30 @@ async fn docker(
         status,
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forged `container` never reaches the docker socket: refused before any connection (an
+    /// attempt would fail otherwise: no daemon, or one that answers).
+    #[tokio::test]
+    async fn a_saved_container_that_is_not_an_id_is_refused_before_the_socket() {
+        assert!(is_container_ref("3f4e1c2b9a0d"));
+        assert!(is_container_ref("deckhand_action.1-x"));
+        for forged in [
+            "",
+            "../../images/create?fromImage=evil",
+            "x/json HTTP/1.0\r\n\r\nPOST /containers/create",
+            "x y",
+            "-x",
+        ] {
+            assert!(!is_container_ref(forged), "{forged:?}");
+            let err = main_container_gone(Some(forged))
+                .await
+                .expect_err("refused");
+            assert!(err.contains("is not a container name or id"), "{err}");
+        }
+    }
 }

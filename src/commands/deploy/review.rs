@@ -91,6 +91,17 @@ fn shown(v: &Value) -> String {
     }
 }
 
+/// A key (of the file's objects, or a list entry's identity) as a step of a path in a message:
+/// as it is, unless it holds a control character (a line break would start a line of the log of
+/// its own, which the runner reads as a workflow command) or a quote; then JSON-quoted.
+fn segment(key: &str) -> String {
+    if key.chars().any(|c| c.is_control() || c == '"') {
+        Value::String(key.to_string()).to_string()
+    } else {
+        key.to_string()
+    }
+}
+
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
@@ -159,8 +170,32 @@ fn origin(reviewed: &Value, fresh: &Origin) -> Vec<String> {
 }
 
 /// What differs between the reviewed plan and the fresh one, one line each; empty when every
-/// decision is the reviewed one.
+/// decision is the reviewed one. Each line is one line of the log whatever the file holds: a
+/// control character a line quotes from the file (the origin's commit, the fingerprint's ids, a
+/// key) is written escaped, so the file can never start a line the runner would read as a
+/// workflow command (`::save-state`, `::set-output`, … are honoured on stdout and stderr:
+/// actions/runner `ActionCommandManager.cs`).
 pub(crate) fn differences(reviewed: &Reviewed, fresh: &DeployPlan) -> Vec<String> {
+    every_difference(reviewed, fresh)
+        .into_iter()
+        .map(|line| one_line(&line))
+        .collect()
+}
+
+/// `line` with every control character written as its escape (`\n`, `\u{85}`).
+fn one_line(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn every_difference(reviewed: &Reviewed, fresh: &DeployPlan) -> Vec<String> {
     let ours = decisions(&serde_json::to_value(fresh).unwrap_or_default());
     let theirs = &decisions(&reviewed.plan);
     let mut out = origin(theirs, &fresh.origin);
@@ -226,7 +261,7 @@ fn compare(path: &str, theirs: &Value, ours: &Value, out: &mut Vec<String>) {
                     a.get(k).unwrap_or(&Value::Null),
                     b.get(k).unwrap_or(&Value::Null),
                 );
-                compare(&format!("{path}.{k}"), x, y, out);
+                compare(&format!("{path}.{}", segment(k)), x, y, out);
             }
         }
         (Value::Array(a), Value::Array(b)) => match (keyed(a), keyed(b)) {
@@ -242,7 +277,9 @@ fn compare(path: &str, theirs: &Value, ours: &Value, out: &mut Vec<String>) {
                             "{path}: {} is not in the reviewed plan",
                             shown(&Value::String(id.clone()))
                         )),
-                        (Some(x), Some(y)) => compare(&format!("{path}[{id}]"), x, y, out),
+                        (Some(x), Some(y)) => {
+                            compare(&format!("{path}[{}]", segment(id)), x, y, out);
+                        }
                         (None, None) => {}
                     }
                 }
@@ -345,6 +382,72 @@ mod tests {
         assert_eq!(out.len(), 1, "{out:?}");
         assert!(!out[0].contains('\n'), "{out:?}");
         assert!(out[0].contains("\\n::error::owned"), "{out:?}");
+    }
+
+    /// A key of the forged file is part of the line too (the path to the value): one holding a
+    /// newline must not start a line of its own, where the runner would read a workflow command
+    /// (`::save-state`, `::set-output` and the rest still work on stdout/stderr: actions/runner
+    /// `ActionCommandManager.cs`).
+    #[test]
+    fn keys_from_the_file_cannot_break_a_log_line_either() {
+        let inject = "x\n::save-state name=deckhand_lock::{}\r::warning::owned";
+        let theirs = json!({"gc": {inject: 1}, "uploads": [{"key": inject, "sha256": "a"}]});
+        let ours = json!({"gc": {}, "uploads": [{"key": inject, "sha256": "b"}]});
+        let out = diff(theirs, ours);
+        assert_eq!(out.len(), 2, "{out:?}");
+        for line in &out {
+            assert!(!line.contains(['\n', '\r']), "{line:?}");
+        }
+        assert!(
+            out[0].starts_with("frontend.gc.\"x\\n::save-state"),
+            "{out:?}"
+        );
+        // plain keys read as before
+        assert_eq!(
+            diff(json!({"gc": {"delete": 1}}), json!({"gc": {"delete": 2}})),
+            vec!["frontend.gc.delete: the reviewed plan has 1, this one 2"]
+        );
+    }
+
+    /// The origin's commit and the fingerprint's ids are quoted from the file as they are (a
+    /// commit cut at 12 characters: "\n::warning::" fits): every line comes out as one line.
+    #[test]
+    fn values_the_origin_and_fingerprint_quote_cannot_break_a_log_line() {
+        let origin = Origin {
+            commit: Some("c".repeat(40)),
+            tree: Some("t".repeat(40)),
+            config: "cfg".into(),
+            only: None,
+            force: false,
+        };
+        let fresh = DeployPlan {
+            version: JSON_VERSION,
+            release_id: "r".into(),
+            origin: origin.clone(),
+            fingerprint: Fingerprint::default(),
+            carry: crate::plan::Carry::default(),
+            rollback: None,
+            backend: None,
+            frontend: None,
+        };
+        let mut plan = serde_json::to_value(&fresh).expect("json");
+        plan["origin"]["commit"] = json!("\n::warning::x");
+        plan["origin"]["tree"] = json!("\r::warning::tree");
+        plan["fingerprint"]["last_release"] = json!("r1\n::save-state name=deckhand_lock::{}");
+        let reviewed = Reviewed {
+            path: PathBuf::from("forged.json"),
+            plan,
+        };
+        let out = differences(&reviewed, &fresh);
+        assert_eq!(out.len(), 2, "{out:?}");
+        for line in &out {
+            assert!(!line.contains(['\n', '\r']), "{line:?}");
+        }
+        assert!(
+            out[0].contains("commit \\n::warning:: (tree \\r::warning::)"),
+            "{out:?}"
+        );
+        assert!(out[1].contains("r1\\n::save-state"), "{out:?}");
     }
 
     #[test]
