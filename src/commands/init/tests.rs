@@ -551,3 +551,117 @@ fn image_and_parameter_names() {
     );
     assert_eq!(super::read::github_repo("https://gitlab.com/o/r"), None);
 }
+
+/// Issue 24 review: a secret-looking *value* under a harmless name (a database URL with its
+/// password, a token) never reaches deckhand.yml, a file in git.
+#[test]
+fn a_secret_looking_value_stays_out_whatever_its_name() {
+    let mut live = live_service();
+    live.containers[1].environment = vec![
+        ("NODE_ENV".into(), "production".into()),
+        (
+            "DATABASE_URL".into(),
+            "postgres://app:hunter2@db.internal:5432/app".into(),
+        ),
+        ("SENTRY_URL".into(), "https://sentry.example.com/42".into()),
+        (
+            "UPSTREAM".into(),
+            "sk-ant-api03-Zx8Qm2Lp7Vt4Rn1Kw9Hy3Bc6".into(),
+        ),
+    ];
+    let req = Request {
+        bucket: Some("web-site".into()),
+        ..request(&format!("my-org/deckhand@{SHA}"))
+    };
+    let p = plan::plan(&req, &live, &service_repo()).expect("plans");
+    let text = file(&p, "deckhand.yml");
+    assert!(
+        !text.contains("hunter2") && !text.contains("sk-ant"),
+        "a secret-looking value reached deckhand.yml:\n{text}"
+    );
+    let b = resolve(text, None).backend.expect("backend");
+    assert_eq!(
+        b.environment.keys().collect::<Vec<_>>(),
+        ["NODE_ENV", "SENTRY_URL"]
+    );
+    for (var, why) in [
+        ("DATABASE_URL", "a URL with a password"),
+        ("UPSTREAM", "a known token's prefix"),
+    ] {
+        assert!(
+            p.notes.iter().any(|n| n.contains(var) && n.contains(why)),
+            "{var}: {:?}",
+            p.notes
+        );
+    }
+    assert!(!p.to_string().contains("hunter2"), "init printed the value");
+}
+
+/// Issue 24 review: deckhand sets backend.environment and backend.secrets on every container it
+/// names, so from a service whose two containers run the ECR image with different settings init
+/// keeps only what they share: anything else would be added to, or overwritten in, the other
+/// container on the first deploy.
+#[test]
+fn with_two_containers_only_what_both_have_alike_is_kept() {
+    let image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/web:v1";
+    let container = |name: &str, env: &[(&str, &str)], secrets: &[(&str, &str)]| Container {
+        name: name.into(),
+        image: image.into(),
+        environment: env
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        secrets: secrets
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+    };
+    let live = Live {
+        containers: vec![
+            container(
+                "web",
+                &[
+                    ("NODE_ENV", "production"),
+                    ("ROLE", "web"),
+                    ("PORT", "8080"),
+                ],
+                &[("API_KEY", "/web/api-key"), ("SESSION_KEY", "/web/session")],
+            ),
+            container(
+                "worker",
+                &[("NODE_ENV", "production"), ("ROLE", "worker")],
+                &[
+                    ("API_KEY", "/web/api-key"),
+                    ("SESSION_KEY", "/worker/session"),
+                ],
+            ),
+        ],
+        ..live_service()
+    };
+    let req = Request {
+        bucket: Some("web-site".into()),
+        ..request(&format!("my-org/deckhand@{SHA}"))
+    };
+    let p = plan::plan(&req, &live, &service_repo()).expect("plans");
+    let b = resolve(file(&p, "deckhand.yml"), None)
+        .backend
+        .expect("backend");
+    assert_eq!(b.containers, ["web", "worker"]);
+    assert_eq!(
+        b.environment.iter().collect::<Vec<_>>(),
+        [(&"NODE_ENV".to_string(), &"production".to_string())]
+    );
+    assert_eq!(b.secrets.keys().collect::<Vec<_>>(), ["API_KEY"]);
+    for want in [
+        "environment variable ROLE differs between containers web, worker",
+        "environment variable PORT is set in web but not in worker",
+        "secret SESSION_KEY differs between containers web, worker",
+    ] {
+        assert!(
+            p.notes.iter().any(|n| n.contains(want)),
+            "{want}: {:?}",
+            p.notes
+        );
+    }
+    assert_eq!(p.github.secrets, ["API_KEY"]);
+}
