@@ -206,6 +206,138 @@ fn a_release_that_waited_for_another_sorts_after_it_and_names_it_previous() {
     );
 }
 
+/// Item 1: a frontend-only publish that fails part way — S3 keeps refusing index.html, the last
+/// phase — has already written the other files: robots.txt's new bytes are live. A record says
+/// so (failed, naming the failure: the site before with the files written), and `rollback --to
+/// previous` puts the site before it back. Before, a publish that failed wrote no record unless
+/// the backend had rolled: the newest record named robots.txt's old bytes, and `rollback --to
+/// previous` refused ("no release before the current one").
+#[test]
+fn a_publish_that_failed_part_way_is_recorded_as_what_is_live() {
+    let sites = Sites::new("rec-pubfail");
+    let first = sites.dir(1, "");
+    let d = first.run("ana", &["deploy"], &[]);
+    assert_eq!(d.code, 0, "{d}");
+    let v1 = sites.ids().pop().unwrap();
+    let robots_v1 = sites.get("robots.txt");
+    let index_v1 = sites.get("index.html");
+
+    let second = sites.dir(2, "");
+    let robots_v2 = b"User-agent: *\nDisallow: /v2/\n".to_vec();
+    std::fs::write(second.path().join("dist/robots.txt"), &robots_v2).unwrap();
+    let proxy = fault_proxy(&endpoint(), |_, method, path| {
+        if method == "PUT"
+            && path
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .ends_with("/index.html")
+        {
+            Fault::SlowDown
+        } else {
+            Fault::Pass
+        }
+    });
+    let failed = second.run("bob", &["deploy"], &[("AWS_ENDPOINT_URL_S3", &proxy.url)]);
+    assert_eq!(failed.code, 1, "{failed}");
+    assert_eq!(sites.get("robots.txt"), robots_v2, "robots.txt went out");
+    assert_eq!(sites.get("index.html"), index_v1, "index.html did not");
+
+    let ids = sites.ids();
+    assert_eq!(ids.len(), 2, "the failed publish is recorded: {ids:?}");
+    let record = sites.record(ids.last().unwrap());
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["previous"], v1.as_str(), "{record}");
+    let site = &record["site"];
+    assert_eq!(site["status"], "failed", "{record}");
+    assert_eq!(site["origin"], record["id"], "{record}");
+    assert!(
+        site["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("the publish failed: "),
+        "{record}"
+    );
+    let v1_site = sites.record(&v1)["site"].clone();
+    assert_eq!(
+        site["files"]["index.html"]["sha256"], v1_site["files"]["index.html"]["sha256"],
+        "the entry point live is the old one: {record}"
+    );
+    assert_ne!(
+        site["files"]["robots.txt"]["sha256"], v1_site["files"]["robots.txt"]["sha256"],
+        "robots.txt live is the new one: {record}"
+    );
+
+    // The site before the failed publish comes back.
+    let back = second.run("ana", &["rollback", "--to", "previous"], &[]);
+    assert_eq!(back.code, 0, "{back}");
+    assert_eq!(sites.get("robots.txt"), robots_v1);
+    assert_eq!(sites.get("index.html"), index_v1);
+    let ids = sites.ids();
+    assert_eq!(sites.record(ids.last().unwrap())["restored"], v1.as_str());
+}
+
+/// Item 1: a `--no-wait` deploy rolls the service to B's revision, then S3 refuses every file of
+/// B's site (nothing of it is written). B's record says what is live: B's revision rolling, A's
+/// site files, B's site publish failed with the reason. Before, a site that failed after a
+/// `--no-wait` rollout wrote no record (only a rollout that had completed counted): the newest
+/// record still named A's revision while the service ran B's.
+#[test]
+fn a_site_that_fails_after_a_no_wait_rollout_is_recorded() {
+    let f = Full::new("rec-nwsite");
+    let a = f.ok(&["deploy"]);
+    let a_id = a.outputs["release-id"].clone();
+    let td_a = f.w.service_td();
+    let a_files = f.newest()["site"]["files"].clone();
+
+    f.version("B");
+    let bucket = format!("/{}/", f.site_bucket);
+    let proxy = fault_proxy(&endpoint(), move |_, method, path| {
+        if (method == "PUT" || method == "POST")
+            && path.starts_with(&bucket)
+            && !path.contains("/_deckhand/")
+        {
+            Fault::SlowDown
+        } else {
+            Fault::Pass
+        }
+    });
+    let out =
+        f.w.deckhand()
+            .env("AWS_ENDPOINT_URL_S3", &proxy.url)
+            .args(["deploy", "--no-wait"])
+            .output()
+            .unwrap();
+    let out = done(out);
+    assert_eq!(out.code, 1, "{out}");
+    let td_b = f.w.service_td();
+    assert_ne!(td_b, td_a, "B's revision rolls out");
+
+    let record = f.newest();
+    let b_id = record["id"].as_str().unwrap().to_string();
+    assert_ne!(b_id, a_id, "B's deploy is recorded: {record}");
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["previous"], a_id.as_str(), "{record}");
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_b.as_str(),
+        "{record}"
+    );
+    assert_eq!(record["backend"]["origin"], b_id.as_str(), "{record}");
+    let site = &record["site"];
+    assert_eq!(site["files"], a_files, "A's site is what is live: {record}");
+    assert_eq!(site["status"], "failed", "{record}");
+    assert_eq!(site["origin"], b_id.as_str(), "{record}");
+    assert!(
+        site["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("the publish failed: "),
+        "{record}"
+    );
+    f.settled();
+}
+
 /// A backend world (ECS simulator, circuit breaker with rollback) with a site bucket: both halves.
 struct Full {
     w: world::World,

@@ -135,19 +135,6 @@ pub(crate) fn live_site(
     })
 }
 
-/// The site part of a release whose publish failed: what it tried to publish, marked failed
-/// with the reason (never a baseline for the next plan, never kept by garbage collection).
-pub(crate) fn failed_site(plan: &SitePlan, err: &FrontendError) -> SiteRelease {
-    SiteRelease {
-        bucket: plan.bucket.clone(),
-        files: plan.manifest.clone(),
-        status: ReleaseStatus::Failed,
-        failure: Some(err.to_string()),
-        pending: None,
-        origin: None,
-    }
-}
-
 /// After the record is written: the CloudFront invalidation, then garbage collection (never
 /// after a failed invalidation), then the ownership index (the ETags the upload returned, when
 /// each key stopped being live, the deleted keys gone), then — once nothing is pending — the

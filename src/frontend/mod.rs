@@ -11,7 +11,7 @@ mod observe;
 mod owned;
 mod plan;
 
-pub(crate) use apply::{failed_site, finish, live_site, upload};
+pub(crate) use apply::{finish, live_site, upload};
 pub(crate) use error::FrontendError;
 
 use crate::aws::AwsContext;

@@ -101,16 +101,34 @@ pub(crate) async fn apply(
                     settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
                     return Err(stopped(store, record, reason, "the site's publish").await);
                 }
-                // The backend may already run this release: say so, and that the site did not
-                // follow, so `releases` and `rollback` see what is live.
-                if deployed
-                    .as_ref()
-                    .is_some_and(|b| b.status == ReleaseStatus::Succeeded)
-                {
+                // The backend may already run this release (rolled, or rolling: `--no-wait`), and
+                // the files the publish wrote before it failed are live (HTML goes last: the entry
+                // points may still be the old ones): the record says so — the site half is the
+                // site before with those files (none: as it was), failed with the reason, so
+                // `releases` and `rollback --to previous` see what is live and why. Nothing
+                // served changed (at most new content-hashed assets, which nothing live names):
+                // nothing to record.
+                if deployed.is_some() || serves_other(sp, plan.carry.site.as_ref(), &written) {
                     record.status = ReleaseStatus::Failed;
+                    let failure = format!("the publish failed: {err}");
+                    let site = frontend::live_site(
+                        sp,
+                        plan.carry.site.as_ref(),
+                        &written,
+                        ReleaseStatus::Failed,
+                        failure.clone(),
+                    )
+                    .unwrap_or_else(|| SiteRelease {
+                        bucket: sp.bucket.clone(),
+                        files: BTreeMap::new(),
+                        status: ReleaseStatus::Failed,
+                        failure: Some(failure),
+                        pending: None,
+                        origin: None,
+                    });
                     record.site = Some(SiteRelease {
                         origin: Some(record.id.clone()),
-                        ..frontend::failed_site(sp, &err)
+                        ..site
                     });
                     write_failed(ctx, settings, store, plan, &mut record, deployed.as_ref()).await;
                 }
@@ -144,6 +162,21 @@ pub(crate) async fn apply(
         }
     }
     Ok(record)
+}
+
+/// Whether the keys a publish wrote (`written`) changed what the site serves: a key the site
+/// before (`before`) had, or one whose name carries no content hash (new content-hashed assets are
+/// named by nothing live until the HTML that references them is written).
+fn serves_other(
+    plan: &SitePlan,
+    before: Option<&SiteRelease>,
+    written: &BTreeMap<String, String>,
+) -> bool {
+    let before = before.filter(|b| b.bucket == plan.bucket);
+    written.keys().any(|k| {
+        before.is_some_and(|b| b.files.contains_key(k))
+            || plan.manifest.get(k).is_none_or(|e| e.hashed != Some(true))
+    })
 }
 
 /// The status of a record written after the write gate closed.
