@@ -494,6 +494,66 @@ fn sigint_during_the_invalidation_wait_records_and_releases_the_lock_and_collect
     assert!(!lock_exists(&w));
 }
 
+/// Issue 21.9: the heartbeat cannot renew the lock (S3 answers every renewal 503 SlowDown, the
+/// SDK's retries included) while the rollout is watched. Once its lock is about to expire, anyone
+/// may take it over (`acquire` takes an expired lock) without this holder ever hearing a 412, so
+/// it stops before then: no write but the record ("lock lost to expiry …", failed) and the lock's
+/// release, exit 5. Before, it warned "could not renew" and went on writing for as long as it
+/// ran (here the whole rollout: exit 0, its lock long expired).
+#[test]
+fn a_holder_that_cannot_renew_its_lock_stops_before_it_expires() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (w, _) = deployed_once("sg-expiry");
+    w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 5.0}));
+    let acquired = AtomicBool::new(false);
+    let proxy = site::fault_proxy(&common::endpoint(), move |_, method, path| {
+        if method == "PUT"
+            && path
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .ends_with("/_deckhand/lock")
+            && acquired.swap(true, Ordering::SeqCst)
+        {
+            site::Fault::SlowDown
+        } else {
+            site::Fault::Pass
+        }
+    });
+    let mut run = Run::start(
+        &w,
+        &["deploy", "--only", "backend"],
+        &[
+            ("DECKHAND_LOCK_TTL", "6s"),
+            ("AWS_ENDPOINT_URL_S3", &proxy.url),
+        ],
+    );
+    run.wait_for("updated to", Duration::from_secs(60));
+    let mark = highest_seq(&w);
+    let at = Instant::now();
+    let (code, err, _) = run.finish(at);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("lock lost to expiry"), "{err}");
+    let writes = writes_after(&w, mark);
+    assert!(
+        writes.iter().all(
+            |x| (x.starts_with("PutObject") && x.contains("/_deckhand/releases"))
+                || (x.starts_with("DeleteObject") && x.ends_with("/_deckhand/lock"))
+        ),
+        "{writes:?}"
+    );
+    let record = newest_record(&w);
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(
+        record["backend"]["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lock lost to expiry"),
+        "{record}"
+    );
+    assert!(!lock_exists(&w), "the lock (still its own) is released");
+}
+
 /// Issue 21.9: the heartbeat finds the lock taken over (here: a person or a broken deploy wrote
 /// it by hand) while the rollout is watched: no write after that but the record, failed with
 /// "lock lost to …", and exit 5; the taker's lock is left alone.

@@ -364,7 +364,25 @@ impl Drop for Lock<'_> {
     }
 }
 
-/// Renews the lock every TTL/3 until told to stop (or the lock was taken).
+/// The instant `expires_at` (the lock's RFC 3339 expiry, whole seconds) less `margin`, on this
+/// process's monotonic clock (now when it cannot be read or has passed).
+fn fence_at(expires_at: &str, margin: Duration) -> tokio::time::Instant {
+    let left = chrono::DateTime::parse_from_rfc3339(expires_at)
+        .ok()
+        .and_then(|t| {
+            (t.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .ok()
+        })
+        .unwrap_or_default();
+    tokio::time::Instant::now() + left.saturating_sub(margin)
+}
+
+/// Renews the lock every TTL/3 until told to stop (or the lock was taken). A renewal that fails
+/// otherwise (S3 errors, a hung connection) is tried again at the next beat — and, once the lock
+/// is about to expire unrenewed (TTL/6 before `expires_at`: a taker judges the expiry by its own
+/// clock, and a write of ours may still be in flight), the holder stops writing: from its expiry
+/// on anyone may take the lock over (`acquire`), and a holder that cannot reach S3 never hears.
 async fn heartbeat(
     s3: aws_sdk_s3::Client,
     bucket: String,
@@ -373,9 +391,14 @@ async fn heartbeat(
     mut stopped: watch::Receiver<bool>,
 ) {
     let every = (ttl / 3).max(Duration::from_millis(100));
+    let margin = ttl / 6;
+    let mut fence = fence_at(&held.lock().await.holder.expires_at, margin);
+    let mut failure = String::new();
     loop {
+        let now = tokio::time::Instant::now();
+        let wake = (now + every).min(fence.max(now + Duration::from_millis(10)));
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep_until(wake) => {}
             _ = stopped.changed() => return,
         }
         if *stopped.borrow() || crate::aws::gate::closed().is_some() {
@@ -383,6 +406,16 @@ async fn heartbeat(
             return;
         }
         let mut h = held.lock().await;
+        if tokio::time::Instant::now() >= fence && !failure.is_empty() {
+            let text = format!(
+                "expiry: s3://{bucket}/{LOCK_KEY} expires at {} and could not be renewed ({failure})",
+                h.holder.expires_at
+            );
+            // Not `lost`: the lock may still be ours; its release deletes it only if so.
+            tracing::error!("lock lost to {text}: no further write");
+            crate::aws::gate::close(crate::aws::gate::Closed::LockLost(text));
+            return;
+        }
         let mut next = h.holder.clone();
         next.expires_at = later(ttl);
         let body = serde_json::to_vec(&next).unwrap_or_default();
@@ -394,15 +427,19 @@ async fn heartbeat(
             .content_type("application/json")
             .cache_control("no-store")
             .body(ByteStream::from(body))
-            .send()
-            .await;
+            .send();
+        // Never waits past the fence: a renewal still in flight then counts as failed.
+        let put =
+            tokio::time::timeout_at(fence.max(tokio::time::Instant::now() + every), put).await;
         match put {
-            Ok(out) => {
+            Ok(Ok(out)) => {
                 h.etag = out.e_tag().unwrap_or_default().to_string();
                 h.holder = next;
+                fence = fence_at(&h.holder.expires_at, margin);
+                failure.clear();
                 tracing::debug!("renewed the lock until {}", h.holder.expires_at);
             }
-            Err(e) if conflict(e.code()) => {
+            Ok(Err(e)) if conflict(e.code()) => {
                 // Taken over (our renewal came too late): this holder writes nothing more. The
                 // write gate closes, so the deploy stops, records itself failed and exits 5.
                 let by = taker(&s3, &bucket).await;
@@ -415,12 +452,14 @@ async fn heartbeat(
                 crate::aws::gate::close(crate::aws::gate::Closed::LockLost(by));
                 return;
             }
-            Err(e) => {
-                tracing::warn!(
-                    "could not renew the lock s3://{bucket}/{LOCK_KEY} (will retry): {}",
-                    e.message().unwrap_or("no message")
-                );
-            }
+            Ok(Err(e)) => failure = e.message().unwrap_or("no message").to_string(),
+            Err(_) => failure = "the renewal did not answer in time".to_string(),
+        }
+        if !failure.is_empty() {
+            let until = &h.holder.expires_at;
+            tracing::warn!(
+                "could not renew the lock s3://{bucket}/{LOCK_KEY} (will retry until {until}): {failure}"
+            );
         }
     }
 }
