@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::commands::deploy::DeployArgs;
 use crate::commands::init::InitArgs;
 use crate::commands::plan::PlanArgs;
+use crate::commands::promote::PromoteArgs;
 use crate::commands::rollback::RollbackArgs;
 use crate::config::{
     BackendFile, Builder, ConfigFile, FrontendFile, HeaderRule, HumanDuration, InvalidationFile,
@@ -52,6 +53,9 @@ pub(crate) enum Command {
     Schema,
     /// Deploy: backend (image, task definition, service rollout) then frontend (S3, CloudFront).
     Deploy(DeployArgs),
+    /// Promote a release of the environment's `promote-from` environment to it: the same image
+    /// digest and the same site bytes, copied; nothing rebuilt.
+    Promote(PromoteArgs),
     /// Roll back to an earlier release (both halves, or one): no build, nothing read from disk.
     Rollback(RollbackArgs),
     /// List the release records, newest first, and whether each can still be rolled back to.

@@ -98,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Schema => "schema",
         Command::Deploy(_) => "deploy",
         Command::Rollback(_) => "rollback",
+        Command::Promote(_) => "promote",
         Command::Releases { .. } => "releases",
         Command::Unlock { .. } => "unlock",
         Command::Secrets(_) => "secrets sync",
@@ -281,6 +282,32 @@ fn annotate(err: &Error, config_path: &std::path::Path) {
     }
 }
 
+/// `promote --to ENV`: the sources of ENV (a different `--environment` is a usage error).
+fn promotion(sources: &config::Sources, to: &str) -> Result<config::Sources, config::ConfigError> {
+    if let Some(e) = sources.environment.as_deref().filter(|e| *e != to) {
+        return Err(config::ConfigError::Usage(format!(
+            "--environment {e} and promote --to {to} name different environments (promote runs in the environment it promotes to)"
+        )));
+    }
+    Ok(config::Sources {
+        environment: Some(to.to_string()),
+        ..sources.clone()
+    })
+}
+
+/// The environment `loaded`'s is promoted from (its `promote-from`).
+fn promote_from(loaded: &config::Loaded, to: &str) -> Result<String, config::ConfigError> {
+    loaded
+        .environment
+        .as_ref()
+        .and_then(|s| s.promote_from.clone())
+        .ok_or_else(|| {
+            config::ConfigError::Usage(format!(
+                "environment {to} has no `promote-from`: nothing to promote it from (set `environments.{to}.promote-from`)"
+            ))
+        })
+}
+
 /// Loads the configuration and masks its secret-like environment values before anything prints.
 fn load_config(sources: &config::Sources) -> Result<config::Loaded, config::ConfigError> {
     let loaded = config::load(sources)?;
@@ -388,6 +415,26 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = commands::settings(&loaded, &ctx).await?;
             Ok(commands::rollback::run(&ctx, &settings, &args).await?)
+        }
+        Command::Promote(args) => {
+            let loaded = load_config(&promotion(&sources, &args.to)?)?;
+            let from_name = promote_from(&loaded, &args.to)?;
+            let from_loaded = load_config(&config::Sources {
+                environment: Some(from_name.clone()),
+                // Flags and inputs set the environment promoted to, not the one promoted from.
+                overrides: Default::default(),
+                ..sources.clone()
+            })?;
+            let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
+            let from_ctx = aws::AwsContext::build(&aws_opts(&from_loaded)).await?;
+            let settings = commands::settings(&loaded, &ctx).await?;
+            let from_settings = commands::settings(&from_loaded, &from_ctx).await?;
+            let from = commands::promote::Source {
+                ctx: &from_ctx,
+                settings: &from_settings,
+                environment: &from_name,
+            };
+            Ok(commands::promote::run(&ctx, &settings, &from, &args).await?)
         }
         Command::Releases { json, limit } => {
             let loaded = load_config(&sources)?;

@@ -396,6 +396,7 @@ fn action_inputs_map_one_to_one_to_flags() {
         help_of(&["deploy"]),
         help_of(&["plan"]),
         help_of(&["rollback"]),
+        help_of(&["promote"]),
         help_of(&["releases"]),
         help_of(&["unlock"]),
         help_of(&["secrets", "sync"]),

@@ -27,6 +27,7 @@ mod lock;
 mod managed_keys;
 mod plan;
 mod prober;
+mod promote;
 mod records;
 mod rollback;
 mod secrets_edges;

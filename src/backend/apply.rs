@@ -93,6 +93,10 @@ pub(crate) async fn apply(
 ) -> Result<BackendRelease, BackendError> {
     let digest = match &plan.image {
         ImagePlan::Reuse { digest } => digest.clone(),
+        ImagePlan::Copy { from, digest } => {
+            super::image::copy(ctx, cfg, plan, from, digest).await?;
+            digest.clone()
+        }
         ImagePlan::Build { push_to, tags, .. } => {
             let digest = super::image::build(ctx, cfg, plan, push_to, tags).await?;
             tracing::info!("pushed {push_to}:{} as {digest}", tags[0]);

@@ -30,7 +30,7 @@ pub(crate) struct Reusable {
 }
 
 /// What the plan read about the image.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ImageObserved {
     pub(crate) inputs: TagInputs,
     /// ECR's digest for the source tag (the fingerprint's image).
@@ -317,7 +317,10 @@ pub(crate) async fn observe(
     })
 }
 
-async fn repository_uri(ctx: &AwsContext, repository: &str) -> Result<String, BackendError> {
+pub(super) async fn repository_uri(
+    ctx: &AwsContext,
+    repository: &str,
+) -> Result<String, BackendError> {
     ecr::repository_uri(ctx, repository)
         .await
         .map_err(|source| BackendError::Read {
@@ -396,6 +399,61 @@ pub(crate) async fn build(
         });
     }
     Ok(digest)
+}
+
+/// A promotion's image copy: `digest` from `from` (`host/repository`) into the plan's repository
+/// (the `registry-override` host, else ECR's), manifests and blobs as they are (the digest is
+/// unchanged), tagged with the source tag. ECR's token is offered to both hosts: "the
+/// authorization token ... can be used to access any Amazon ECR registry that your IAM principal
+/// has access to" (ECR API reference, GetAuthorizationToken).
+pub(crate) async fn copy(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    plan: &BackendPlan,
+    from: &str,
+    digest: &str,
+) -> Result<(), BackendError> {
+    let push_to = push_repo(cfg, &plan.repository);
+    let mut creds = Credentials::load().map_err(BackendError::DockerConfig)?;
+    let (host, token) = ecr::token(ctx).await.map_err(BackendError::Login)?;
+    creds.insert(&host, &token);
+    let split = |r: &str| {
+        let (h, repo) = r.split_once('/').unwrap_or((r, ""));
+        Reference {
+            domain: h.to_string(),
+            repository: repo.to_string(),
+            tag: None,
+            digest: Some(digest.to_string()),
+        }
+    };
+    let (source, target) = (split(from), split(&push_to));
+    for h in [&source.domain, &target.domain] {
+        if *h != host {
+            creds.insert(h, &token);
+        }
+    }
+    let registry = Registry::new(creds).map_err(BackendError::DockerConfig)?;
+    let tag = Some(plan.source.tag.as_str()).filter(|t| !t.is_empty());
+    let copied = registry
+        .copy(&source, &target, digest, tag)
+        .await
+        .map_err(|source| BackendError::ImageRead {
+            image: format!("{from}@{digest} (copying it to {push_to})"),
+            source: Box::new(source),
+        })?;
+    crate::output::stderr(&format!(
+        "backend: copied {digest} from {from} to {push_to}: {} blobs present, {} mounted, {} uploaded ({} bytes)\n",
+        copied.present, copied.mounted, copied.uploaded, copied.bytes
+    ));
+    Ok(())
+}
+
+/// Where images are pushed: the override host (local registry) or the ECR registry.
+pub(super) fn push_repo(cfg: &Backend, repository_uri: &str) -> String {
+    match &cfg.registry_override {
+        Some(host) => format!("{}/{}", host.trim_end_matches('/'), cfg.repository),
+        None => repository_uri.to_string(),
+    }
 }
 
 /// The label a build carries: its inputs as JSON.

@@ -8,6 +8,7 @@ mod image;
 pub(crate) mod keys;
 mod observe;
 mod plan;
+pub(crate) mod promote;
 
 pub(crate) use apply::apply;
 pub(crate) use error::BackendError;

@@ -133,7 +133,17 @@ pub(super) async fn observe(
 ) -> Result<Observed, BackendError> {
     // The builder decides which ignore file applies and where `localhost/` images live.
     let tool = build::resolve(cfg.builder).await.ok();
-    let (svc, secret_arns, local) = tokio::join!(
+    let (live, local) = tokio::join!(service(ctx, cfg), image::local(cfg, tool));
+    let (mut observed, local) = (live?, local?);
+    observed.image =
+        image::observe(ctx, cfg, &observed.task_definition, local, tool, force).await?;
+    Ok(observed)
+}
+
+/// The service, its live revision, the secrets' ARNs and the parameters' versions: everything
+/// but the image (left empty).
+pub(super) async fn service(ctx: &AwsContext, cfg: &Backend) -> Result<Observed, BackendError> {
+    let (svc, secret_arns) = tokio::join!(
         ecs::describe_service(ctx, &cfg.cluster, &cfg.service),
         async {
             if cfg.secrets.is_empty() {
@@ -142,14 +152,12 @@ pub(super) async fn observe(
                 secrets::resolve(ctx, &cfg.secrets).await
             }
         },
-        image::local(cfg, tool),
     );
     let svc = found(
         cfg,
         svc.map_err(read(format!("ECS service {}/{}", cfg.cluster, cfg.service)))?,
     )?;
     let resolved = secret_arns?;
-    let local = local?;
     let td_arn = svc
         .task_definition()
         .filter(|s| !s.is_empty())
@@ -170,7 +178,6 @@ pub(super) async fn observe(
                 .filter_map(|kv| Some((kv.name()?, kv.value()?))),
         );
     }
-    let image = image::observe(ctx, cfg, &task_definition, local, tool, force).await?;
     let tags = tags
         .iter()
         .map(|t| {
@@ -184,7 +191,7 @@ pub(super) async fn observe(
         task_definition_arn: td_arn,
         task_definition,
         tags,
-        image,
+        image: image::ImageObserved::default(),
         secrets: resolved.arns,
         parameters,
         seen_events: svc
@@ -299,6 +306,7 @@ mod tests {
             previous: None,
             rollback_of: None,
             restored: None,
+            promoted_from: None,
             backend: Some(BackendRelease {
                 cluster: "c".into(),
                 service: "api".into(),

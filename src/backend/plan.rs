@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::error::BackendError;
+use super::image::push_repo;
 use super::keys;
 use super::observe::{LastApplied, Observed};
 use crate::aws::short_td;
@@ -15,14 +16,6 @@ use crate::plan::backend::{
 };
 use crate::plan::image::BuildReason;
 use crate::release::ReleaseMeta;
-
-/// Where images are pushed: the override host (local registry) or the ECR registry.
-fn push_repo(cfg: &Backend, repository_uri: &str) -> String {
-    match &cfg.registry_override {
-        Some(host) => format!("{}/{}", host.trim_end_matches('/'), cfg.repository),
-        None => repository_uri.to_string(),
-    }
-}
 
 /// The rendered (normalised) task definition for an image reference.
 fn rendered(

@@ -13,6 +13,7 @@ use crate::stack::StackError;
 use crate::github::comment::CommentError;
 
 use super::init::error::InitError;
+use super::promote::error::PromoteError;
 use super::rollback::error::RollbackError;
 use super::secrets_sync::error::SyncError;
 use super::status::error::StatusError;
@@ -37,6 +38,8 @@ pub(crate) enum CommandError {
     SecretsSync(#[from] SyncError),
     #[error(transparent)]
     Rollback(#[from] RollbackError),
+    #[error(transparent)]
+    Promote(#[from] PromoteError),
     #[error(transparent)]
     Init(#[from] InitError),
     #[error("cannot post the plan comment")]
@@ -78,6 +81,7 @@ impl CommandError {
             CommandError::Frontend(e) => Some(e),
             CommandError::SecretsSync(e) => Some(e),
             CommandError::Rollback(e) => Some(e),
+            CommandError::Promote(e) => Some(e),
             CommandError::Init(e) => Some(e),
             CommandError::Comment(e) => Some(e),
             CommandError::PlanOut { .. }

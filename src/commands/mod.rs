@@ -6,6 +6,7 @@ pub(crate) mod error;
 pub(crate) mod init;
 pub(crate) mod plan;
 pub(crate) mod post;
+pub(crate) mod promote;
 pub(crate) mod releases;
 pub(crate) mod rollback;
 pub(crate) mod secrets_sync;

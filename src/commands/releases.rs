@@ -88,6 +88,9 @@ pub(crate) struct ReleaseRow {
     /// The site half: its status and release of origin.
     pub(crate) site: Option<HalfRow>,
     pub(crate) status: RowStatus,
+    /// A promotion: `<environment>/<release>` whose image and site it made live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) promoted_from: Option<String>,
     /// Can `rollback --to <id>` restore it (its files are kept by retention)?
     pub(crate) restorable: bool,
     /// Why not, when not.
@@ -449,6 +452,7 @@ pub(crate) fn rows(records: &[ReleaseRecord], checks: &Checks) -> Vec<ReleaseRow
                 backend: r.backend.as_ref().map(HalfRow::backend),
                 site: r.site.as_ref().map(HalfRow::site),
                 status,
+                promoted_from: r.promoted_from.clone(),
                 restorable: why.is_none(),
                 not_restorable: why.map(|w| w.to_string()),
             }
@@ -473,6 +477,9 @@ impl fmt::Display for ReleasesReport {
             }
             writeln!(f, "{line}")?;
             writeln!(f, "  created   {}", r.created_at)?;
+            if let Some(from) = &r.promoted_from {
+                writeln!(f, "  promoted  from {from}")?;
+            }
             if let Some(url) = &r.run_url {
                 writeln!(f, "  run       {url}")?;
             }
@@ -609,6 +616,7 @@ mod tests {
             previous: None,
             rollback_of: rollback_of.map(str::to_string),
             restored: None,
+            promoted_from: None,
             backend: Some(BackendRelease {
                 cluster: "c".into(),
                 service: "s".into(),

@@ -62,6 +62,47 @@ pub(crate) async fn plan(
     Ok(site)
 }
 
+/// A promotion's reads of `cfg.bucket` (no build directory is read): the live site's release,
+/// one listing, the ownership index (rebuilt from the records when there is none yet). Never
+/// writes.
+pub(crate) async fn live(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    mut history: Option<&mut History<'_, '_>>,
+) -> Result<(crate::plan::site::Live, Option<ReleaseRecord>), FrontendError> {
+    let last = match history.as_deref_mut() {
+        Some(h) => h.latest_site().await?,
+        None => None,
+    };
+    let known: Vec<&str> = last
+        .as_ref()
+        .and_then(|r| r.site.as_ref())
+        .filter(|s| s.bucket == cfg.bucket)
+        .map(|s| s.files.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let (listed, index) = tokio::join!(
+        crate::site::observe::list(ctx, &cfg.bucket, &known),
+        crate::site::ownership::read(ctx, &cfg.bucket)
+    );
+    let mut live = listed?;
+    match (index?, history) {
+        (Some((etag, owned)), _) => {
+            live.ownership = Some(etag);
+            live.owned = owned;
+            live.owned_from = OwnedFrom::Index;
+        }
+        (None, Some(h)) => {
+            h.list_all().await?;
+            live.owned = owned::from_records(h, &cfg.bucket).await?;
+            live.owned_from = OwnedFrom::Records;
+        }
+        (None, None) => {}
+    }
+    crate::site::ownership::confirm(ctx, &cfg.bucket, &mut live).await?;
+    live.live_version = live_version(last.as_ref(), &cfg.bucket);
+    Ok((live, last))
+}
+
 /// The site version of `record` (the release whose site is live) when it published to `bucket`.
 pub(crate) fn live_version(record: Option<&ReleaseRecord>, bucket: &str) -> Option<SiteVersion> {
     let r = record?;

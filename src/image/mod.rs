@@ -3,6 +3,7 @@
 //! platform and labels), ECR lookup and login, build and push.
 
 pub(crate) mod build;
+pub(crate) mod copy;
 pub(crate) mod creds;
 pub(crate) mod dockerfile;
 pub(crate) mod ecr;

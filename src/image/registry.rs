@@ -23,12 +23,12 @@ use super::reference::Reference;
 use crate::plan::image::Platform;
 
 /// Every manifest type deckhand reads: image indexes and image manifests, OCI and docker.
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+pub(super) const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 /// A manifest or config larger than this is not one.
-const MAX_BODY: usize = 16 << 20;
+pub(super) const MAX_BODY: usize = 16 << 20;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,7 @@ fn challenge(value: &str) -> (String, BTreeMap<String, String>) {
 }
 
 /// Percent-encoding of a query value.
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -153,7 +153,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// `sha256:<hex>` of bytes.
-fn sha256(body: &[u8]) -> String {
+pub(super) fn sha256(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
@@ -190,6 +190,21 @@ impl Registry {
         accept: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
+        self.send(method, url, accept, authorization, None, MAX_BODY)
+            .await
+    }
+
+    /// One request with a body (and its content type), no auth handling, its answer's body read
+    /// up to `limit` bytes.
+    async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        body: Option<&(Bytes, &str)>,
+        limit: usize,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
         let transport = |message: String| RegistryError::Transport {
             url: url.to_string(),
             message,
@@ -204,22 +219,25 @@ impl Registry {
         if let Some(a) = authorization {
             req = req.header(header::AUTHORIZATION, a);
         }
+        if let Some((_, content_type)) = body.filter(|(_, t)| !t.is_empty()) {
+            req = req.header(header::CONTENT_TYPE, *content_type);
+        }
+        let payload = body.map(|(b, _)| b.clone()).unwrap_or_default();
         let req = req
-            .body(Full::new(Bytes::new()))
+            .header(header::CONTENT_LENGTH, payload.len())
+            .body(Full::new(payload))
             .map_err(|e| transport(e.to_string()))?;
         let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
             .await
             .map_err(|_| transport(format!("no answer in {}s", TIMEOUT.as_secs())))?
             .map_err(|e| transport(chain(&e)))?;
         let (parts, body) = resp.into_parts();
-        let body = tokio::time::timeout(
-            TIMEOUT,
-            http_body_util::Limited::new(body, MAX_BODY).collect(),
-        )
-        .await
-        .map_err(|_| transport(format!("no body in {}s", TIMEOUT.as_secs())))?
-        .map_err(|e| transport(e.to_string()))?
-        .to_bytes();
+        let body =
+            tokio::time::timeout(TIMEOUT, http_body_util::Limited::new(body, limit).collect())
+                .await
+                .map_err(|_| transport(format!("no body in {}s", TIMEOUT.as_secs())))?
+                .map_err(|e| transport(e.to_string()))?
+                .to_bytes();
         Ok((parts.status, parts.headers, body))
     }
 
@@ -299,24 +317,60 @@ impl Registry {
         path: &str,
         accept: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
-        let key = (r.api_host().to_string(), r.repository.clone());
+        self.request_with(method, r, path, accept, None, MAX_BODY)
+            .await
+    }
+
+    /// [`Registry::request`] with a body, its answer read up to `limit` bytes.
+    pub(super) async fn request_with(
+        &self,
+        method: Method,
+        r: &Reference,
+        path: &str,
+        accept: Option<&str>,
+        body: Option<(Bytes, &str)>,
+        limit: usize,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
         let url = format!(
             "{}/v2/{}/{path}",
             Self::base_url(r.api_host()),
             r.repository
         );
+        self.request_url(method, r, &url, accept, body, limit).await
+    }
+
+    /// A request to `url` (an upload's Location, absolute or a path) of `r`'s repository.
+    pub(super) async fn request_url(
+        &self,
+        method: Method,
+        r: &Reference,
+        url: &str,
+        accept: Option<&str>,
+        body: Option<(Bytes, &str)>,
+        limit: usize,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
+        let key = (r.api_host().to_string(), r.repository.clone());
+        let url = if url.starts_with('/') {
+            format!("{}{url}", Self::base_url(r.api_host()))
+        } else {
+            url.to_string()
+        };
+        let body = body.as_ref();
         let mut auth = self.auth.lock().await.get(&key).cloned();
-        let (mut status, mut headers, mut body) =
-            self.once(&method, &url, accept, auth.as_deref()).await?;
+        let (mut status, mut headers, mut body_in) = self
+            .send(&method, &url, accept, auth.as_deref(), body, limit)
+            .await?;
         if status == StatusCode::UNAUTHORIZED {
             auth = self.authorize(r, &headers).await?;
-            (status, headers, body) = self.once(&method, &url, accept, auth.as_deref()).await?;
+            (status, headers, body_in) = self
+                .send(&method, &url, accept, auth.as_deref(), body, limit)
+                .await?;
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(RegistryError::Unauthorized {
                     host: r.api_host().to_string(),
                     repository: r.repository.clone(),
                     with_credentials: self.creds.basic(&r.domain).is_some(),
-                    message: error_message(&body),
+                    message: error_message(&body_in),
                 });
             }
             if let Some(a) = &auth {
@@ -342,23 +396,23 @@ impl Registry {
                 .is_some_and(|a| a == r.api_host());
             // A redirect to storage (S3 presigned URLs) must not carry the registry's token.
             let a = if same_host { auth.as_deref() } else { None };
-            (status, headers, body) = self.once(&method, &next, accept, a).await?;
+            (status, headers, body_in) = self.send(&method, &next, accept, a, None, limit).await?;
             at = next;
         }
         if status == StatusCode::NOT_FOUND {
             return Err(RegistryError::NotFound {
                 reference: r.to_string(),
-                message: error_message(&body),
+                message: error_message(&body_in),
             });
         }
         if !status.is_success() {
             return Err(RegistryError::Status {
                 url: at,
                 status: status.as_u16(),
-                message: error_message(&body),
+                message: error_message(&body_in),
             });
         }
-        Ok((status, headers, body))
+        Ok((status, headers, body_in))
     }
 
     /// The digest the registry serves for `r` (its tag, or its digest as given).

@@ -20,6 +20,13 @@ pub(crate) enum Source {
     Content { files: usize },
     /// A rollback: the image a release recorded.
     Release { id: String },
+    /// A promotion: the image release `id` of `environment` ran (and runs, or ran last).
+    Promoted {
+        environment: String,
+        id: String,
+        /// When that release was recorded (RFC 3339).
+        since: String,
+    },
 }
 
 impl fmt::Display for Source {
@@ -31,6 +38,11 @@ impl fmt::Display for Source {
                 if *files == 1 { "" } else { "s" }
             ),
             Source::Release { id } => write!(f, "the image of release {id}"),
+            Source::Promoted {
+                environment,
+                id,
+                since,
+            } => write!(f, "run in {environment} since {since} as release {id}"),
         }
     }
 }
@@ -248,6 +260,13 @@ impl fmt::Display for InFlight {
 pub(crate) enum ImagePlan {
     /// ECR already has the source tag: no build, no push.
     Reuse { digest: String },
+    /// A promotion to another repository: the image is copied registry to registry by digest
+    /// (manifests and blobs as they are: the digest unchanged), tagged with the source tag.
+    Copy {
+        /// `host/repository` the image is read from.
+        from: String,
+        digest: String,
+    },
     /// Build and push to `push_to` with these tags (the first one's digest is deployed).
     Build {
         push_to: String,
@@ -380,6 +399,11 @@ impl BackendPlan {
                 self.source.tag,
                 self.source.source,
                 self.platform_text()
+            ),
+            ImagePlan::Copy { from, digest } => writeln!(
+                f,
+                "  image: {digest} ({}): copy from {from} to {} by digest: no build",
+                self.source.source, self.repository
             ),
             ImagePlan::Build {
                 push_to,

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// The CPU platform a task runs on, from its task definition's `runtimePlatform.cpuArchitecture`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub(crate) enum Platform {
+    #[default]
     #[serde(rename = "linux/amd64")]
     LinuxAmd64,
     #[serde(rename = "linux/arm64")]
@@ -85,7 +88,7 @@ pub(crate) struct Base {
 
 /// Everything the source tag covers. The image built from it carries it as the label
 /// [`SOURCE_LABEL`] (JSON), so the next plan can say what changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TagInputs {
     /// sha256 over every file, directory and symlink the builder receives (after the ignore file).
     pub(crate) context: String,

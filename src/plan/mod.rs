@@ -85,6 +85,25 @@ pub(crate) struct RollbackOf {
     pub(crate) site: Option<SiteRelease>,
 }
 
+/// A promotion: the release of another environment whose image and site this release makes
+/// live here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PromoteOf {
+    /// The source environment (`promote-from`).
+    pub(crate) environment: String,
+    /// Its release whose halves are promoted.
+    pub(crate) release: String,
+    /// When that release was recorded (RFC 3339).
+    pub(crate) since: String,
+}
+
+impl PromoteOf {
+    /// `staging/R`: what the record's `promoted-from` says.
+    pub(crate) fn name(&self) -> String {
+        format!("{}/{}", self.environment, self.release)
+    }
+}
+
 /// The whole plan: what `deploy --dry-run` prints and what `deploy` applies. Its JSON is what a
 /// plan file holds: every decision, no environment value, nothing `deploy --plan` would take
 /// from it (it plans afresh and compares, see `commands::deploy::review`).
@@ -98,6 +117,9 @@ pub(crate) struct DeployPlan {
     /// Set on a rollback's plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) rollback: Option<RollbackOf>,
+    /// Set on a promotion's plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promote: Option<PromoteOf>,
     pub(crate) backend: Option<backend::BackendPlan>,
     pub(crate) frontend: Option<site::SitePlan>,
 }
@@ -113,13 +135,18 @@ impl DeployPlan {
 
 impl fmt::Display for DeployPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.rollback {
-            Some(r) => writeln!(
+        match (&self.rollback, &self.promote) {
+            (Some(r), _) => writeln!(
                 f,
                 "release {} (rollback of {}, restoring {})",
                 self.release_id, r.of, r.restore
             )?,
-            None => writeln!(f, "release {}", self.release_id)?,
+            (None, Some(p)) => writeln!(
+                f,
+                "release {} (promotion of {} release {}, recorded {})",
+                self.release_id, p.environment, p.release, p.since
+            )?,
+            (None, None) => writeln!(f, "release {}", self.release_id)?,
         }
         if let Some(b) = &self.backend {
             write!(f, "{b}")?;

@@ -162,6 +162,9 @@ pub(crate) enum FileSource {
     /// deckhand's stored copy `_deckhand/objects/<sha256>` (a rollback: copied server-side,
     /// nothing read from disk).
     Stored,
+    /// Another bucket's object (a promotion: the source environment's published file, or its
+    /// stored copy; copied server-side, nothing read from disk).
+    Promoted { bucket: String, key: String },
 }
 
 /// A mutable file's bytes stored once under `_deckhand/objects/<sha256>`.
@@ -171,6 +174,9 @@ pub(crate) struct StoreObject {
     pub(crate) key: String,
     pub(crate) size: u64,
     pub(crate) path: PathBuf,
+    /// A promotion: copied from this bucket's `_deckhand/objects/<sha256>` instead of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) from_bucket: Option<String>,
 }
 
 /// The CloudFront part of the plan.
@@ -221,6 +227,9 @@ pub(crate) struct SitePlan {
     /// A rollback: hashed assets found in place by the listing (not copied).
     #[serde(default)]
     pub(crate) verified: usize,
+    /// A promotion: `<environment>/<release>` whose site is copied in, and its bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promoted: Option<(String, String)>,
 }
 
 impl SitePlan {
@@ -325,10 +334,67 @@ impl SitePlan {
     }
 }
 
+impl SitePlan {
+    /// The rendering of a promotion's site part: the source release's files, copied server-side
+    /// (nothing rebuilt, nothing read from disk).
+    fn fmt_promoted(&self, f: &mut fmt::Formatter<'_>, from: &str, bucket: &str) -> fmt::Result {
+        writeln!(
+            f,
+            "frontend: s3://{} = the site of {from}: {} files ({}), 0 rebuilt",
+            self.bucket,
+            self.files,
+            human_bytes(self.bytes)
+        )?;
+        self.fmt_phases(
+            f,
+            |phase, files, bytes| {
+                format!(
+                    "  copy {files} {} ({}) server-side from s3://{bucket}",
+                    phase.label(),
+                    human_bytes(bytes)
+                )
+            },
+            |a| format!("    {}", a.key),
+            |n| format!("    … {n} more"),
+        )?;
+        if !self.objects.is_empty() {
+            writeln!(
+                f,
+                "  store {} mutable files for rollback under _deckhand/objects/ (copied from s3://{bucket})",
+                self.objects.len()
+            )?;
+        }
+        if !self.removed.is_empty() {
+            writeln!(
+                f,
+                "  not in {from}: {} files (kept for open tabs; garbage-collected later)",
+                self.removed.len()
+            )?;
+        }
+        writeln!(f, "  already in place: {} files", self.unchanged)?;
+        if let Some(r) = &self.retry {
+            r.fmt_text(f)?;
+        }
+        match &self.invalidation {
+            InvalidationPlan::NoDistribution => Ok(()),
+            InvalidationPlan::Nothing { distribution } => {
+                writeln!(f, "  no invalidation of {distribution} needed")
+            }
+            InvalidationPlan::Paths {
+                distribution,
+                paths,
+            } => writeln!(f, "  invalidate {distribution}: {}", paths.join(" ")),
+        }
+    }
+}
+
 impl fmt::Display for SitePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(release) = &self.restore {
             return self.fmt_restore(f, release);
+        }
+        if let Some((from, bucket)) = &self.promoted {
+            return self.fmt_promoted(f, from, bucket);
         }
         writeln!(
             f,

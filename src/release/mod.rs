@@ -307,6 +307,9 @@ pub(crate) struct ReleaseRecord {
     /// Set on a rollback's record: the release whose state it restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) restored: Option<String>,
+    /// Set on a promotion's record: `<environment>/<release>` whose image and site it made live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) promoted_from: Option<String>,
     pub(crate) backend: Option<BackendRelease>,
     pub(crate) site: Option<SiteRelease>,
 }

@@ -108,6 +108,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
                 key: d.key.clone(),
                 size: d.size,
                 path: d.path.clone(),
+                from_bucket: None,
             });
         }
         manifest.insert(
@@ -188,6 +189,7 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
         live: input.live,
         restore: None,
         verified: 0,
+        promoted: None,
     }
 }
 

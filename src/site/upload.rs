@@ -251,16 +251,44 @@ async fn copy(
     a: &FileAction,
     from: &str,
 ) -> Result<String, String> {
-    let source = format!("{bucket}/{}", encode(from, false));
+    let headers = Headers {
+        key: &a.key,
+        content_type: &a.content_type,
+        cache_control: &a.cache_control,
+        sha256: &a.sha256,
+    };
+    copy_from(ctx, s3, bucket, &headers, bucket, from).await
+}
+
+/// What a copy writes: the key and the headers it gets.
+struct Headers<'a> {
+    key: &'a str,
+    content_type: &'a str,
+    cache_control: &'a str,
+    sha256: &'a str,
+}
+
+/// CopyObject from `from_bucket/from` to `bucket/<h.key>` with `h`'s headers (a promotion copies
+/// from another environment's bucket: "x-amz-copy-source: /bucket/key", S3 API reference,
+/// CopyObject; the key URL-encoded).
+async fn copy_from(
+    ctx: &AwsContext,
+    s3: &Client,
+    bucket: &str,
+    h: &Headers<'_>,
+    from_bucket: &str,
+    from: &str,
+) -> Result<String, String> {
+    let source = format!("{from_bucket}/{}", encode(from, false));
     let out = s3
         .copy_object()
         .bucket(bucket)
-        .key(&a.key)
+        .key(h.key)
         .copy_source(&source)
         .metadata_directive(MetadataDirective::Replace)
-        .content_type(&a.content_type)
-        .cache_control(&a.cache_control)
-        .metadata("sha256", &a.sha256)
+        .content_type(h.content_type)
+        .cache_control(h.cache_control)
+        .metadata("sha256", h.sha256)
         .send()
         .await
         .map_err(|e| call_error(ctx, "CopyObject", e))?;
@@ -302,8 +330,35 @@ async fn run_job(
                 progress.advance(a.size);
                 Ok(Some(etag))
             }
+            FileSource::Promoted {
+                bucket: from_bucket,
+                key,
+            } => {
+                let headers = Headers {
+                    key: &a.key,
+                    content_type: &a.content_type,
+                    cache_control: &a.cache_control,
+                    sha256: &a.sha256,
+                };
+                let etag = copy_from(ctx, s3, bucket, &headers, from_bucket, key).await?;
+                progress.advance(a.size);
+                Ok(Some(etag))
+            }
         },
         Job::Copy(a) => copy(ctx, s3, bucket, a, &a.key).await.map(Some),
+        Job::Store(o) if o.from_bucket.is_some() => {
+            let key = job.key();
+            let headers = Headers {
+                key: &key,
+                content_type: "application/octet-stream",
+                cache_control: "no-cache",
+                sha256: &o.sha256,
+            };
+            let from_bucket = o.from_bucket.as_deref().unwrap_or_default();
+            copy_from(ctx, s3, bucket, &headers, from_bucket, &key).await?;
+            progress.advance(o.size);
+            Ok(None)
+        }
         Job::Store(o) => {
             let key = job.key();
             put(

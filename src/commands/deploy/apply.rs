@@ -39,6 +39,7 @@ pub(crate) async fn apply(
         previous: plan.carry.previous.clone(),
         rollback_of: plan.rollback.as_ref().map(|r| r.of.clone()),
         restored: plan.rollback.as_ref().map(|r| r.restore.clone()),
+        promoted_from: plan.promote.as_ref().map(crate::plan::PromoteOf::name),
         // Halves this release does not write are carried (with their own status and origin);
         // the backend is read again before each write of the record.
         backend: plan.carry.backend.clone(),

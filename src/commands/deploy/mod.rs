@@ -12,7 +12,7 @@ pub(crate) mod apply;
 mod args;
 pub(crate) mod read;
 pub(crate) mod record;
-mod review;
+pub(crate) mod review;
 
 use std::path::{Path, PathBuf};
 
@@ -190,7 +190,7 @@ pub(crate) async fn run(
 
 /// `--replan-if-moved`: the reviewed plan is not applied; the log, an annotation and the job
 /// summary say why.
-fn not_applied(line: &str) {
+pub(crate) fn not_applied(line: &str) {
     tracing::warn!("{line}");
     crate::github::warning_annotation(line);
     step::section(format!(
@@ -219,7 +219,7 @@ fn no_changes(plan: &DeployPlan) -> Exit {
     Exit::Ok
 }
 
-fn released_outputs(record: &ReleaseRecord, plan: &DeployPlan) -> Exit {
+pub(crate) fn released_outputs(record: &ReleaseRecord, plan: &DeployPlan) -> Exit {
     step::output("changed", "true");
     apply::record_outputs(record);
     step::section(format!(
@@ -230,7 +230,7 @@ fn released_outputs(record: &ReleaseRecord, plan: &DeployPlan) -> Exit {
     Exit::Ok
 }
 
-fn print_plan(plan: &DeployPlan, json: bool) {
+pub(crate) fn print_plan(plan: &DeployPlan, json: bool) {
     if json {
         output::stdout(&format!(
             "{}\n",

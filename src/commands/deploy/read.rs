@@ -138,6 +138,7 @@ pub(crate) async fn read_and_plan(
             fingerprint,
             carry,
             rollback: None,
+            promote: None,
             backend: backend_plan,
             frontend: frontend_plan,
         },

@@ -427,6 +427,7 @@ mod tests {
             fingerprint: Fingerprint::default(),
             carry: crate::plan::Carry::default(),
             rollback: None,
+            promote: None,
             backend: None,
             frontend: None,
         };

@@ -146,12 +146,13 @@ pub(crate) fn diff(b: &BackendPlan, missing: &BTreeMap<String, String>) -> Optio
                     b.source.tag
                 )],
             ),
-            ImagePlan::Reuse { .. } if live_image != new_image => sides.field(
-                "image",
-                vec![live_image.to_string()],
-                vec![new_image.to_string()],
-            ),
-            ImagePlan::Reuse { .. } => {}
+            ImagePlan::Reuse { .. } | ImagePlan::Copy { .. } if live_image != new_image => sides
+                .field(
+                    "image",
+                    vec![live_image.to_string()],
+                    vec![new_image.to_string()],
+                ),
+            ImagePlan::Reuse { .. } | ImagePlan::Copy { .. } => {}
         }
         let (gone, came) = environment(b, name);
         sides.field("environment", gone, came);

@@ -277,7 +277,8 @@ fn verdict(plan: &DeployPlan) -> String {
     if let Some(b) = plan.backend.as_ref().filter(|b| !b.is_empty()) {
         let build = match b.image {
             crate::plan::backend::ImagePlan::Build { .. } => format!(", building {}", b.source.tag),
-            crate::plan::backend::ImagePlan::Reuse { .. } => String::new(),
+            crate::plan::backend::ImagePlan::Reuse { .. }
+            | crate::plan::backend::ImagePlan::Copy { .. } => String::new(),
         };
         let rotated: Vec<&str> = b.rotated.iter().map(|r| r.variable.as_str()).collect();
         parts.push(format!(

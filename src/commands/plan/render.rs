@@ -274,6 +274,9 @@ fn backend_md(out: &mut String, b: &BackendPlan, diff: Option<&str>) {
     );
     let image = match &b.image {
         ImagePlan::Reuse { digest } => format!("in ECR as `{digest}`: no build"),
+        ImagePlan::Copy { from, digest } => {
+            format!("`{digest}` copied from `{from}` by digest: no build")
+        }
         ImagePlan::Build {
             push_to, reasons, ..
         } => {

@@ -273,6 +273,7 @@ fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
         site: Some(last_site(site)),
         rollback_of: None,
         restored: None,
+        promoted_from: None,
     }
 }
 
@@ -311,6 +312,7 @@ fn plan(backend: BackendPlan, frontend: crate::plan::site::SitePlan) -> DeployPl
         },
         carry: crate::plan::Carry::default(),
         rollback: None,
+        promote: None,
         backend: Some(backend),
         frontend: Some(frontend),
     }

@@ -48,7 +48,7 @@ pub(crate) struct RollbackArgs {
 }
 
 pub(crate) mod error;
-mod read;
+pub(crate) mod read;
 
 pub(crate) use error::RollbackError;
 use read::{Planned, read_and_plan, reread};

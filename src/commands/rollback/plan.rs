@@ -263,6 +263,7 @@ pub(crate) fn site(
         live: live.clone(),
         restore: Some(release_id.to_string()),
         verified,
+        promoted: None,
     })
 }
 
@@ -282,6 +283,7 @@ mod tests {
             previous: None,
             rollback_of: rollback_of.map(str::to_string),
             restored: None,
+            promoted_from: None,
             backend: None,
             site: None,
         }

@@ -28,7 +28,7 @@ pub(crate) struct Planned {
 }
 
 /// The newest records first, read (32 at a time) until `enough` says so or none is left.
-async fn records_until(
+pub(crate) async fn records_until(
     store: &ReleaseStore<'_>,
     mut recent: Recent,
     enough: impl Fn(&[ReleaseRecord]) -> bool,
@@ -262,6 +262,7 @@ pub(crate) async fn read_and_plan(
             backend: backend_part.cloned(),
             site: site_part.cloned(),
         }),
+        promote: None,
         backend: backend_plan,
         frontend: frontend_plan,
     };

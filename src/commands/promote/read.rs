@@ -1,0 +1,225 @@
+//! The promotion's reads: the source environment's release records (newest first, only as far
+//! as the pick needs) and its bucket listing (are the release's files still there?); this
+//! environment's history, service, repository and bucket. Then the planners (pure). Never writes.
+
+use super::error::PromoteError;
+use super::plan::{self, Here};
+use crate::aws::AwsContext;
+use crate::backend::promote::PromotedImage;
+use crate::commands::error::CommandError as Error;
+use crate::commands::rollback::read::records_until;
+use crate::config::Settings;
+use crate::plan::{Carry, DeployPlan, Fingerprint, JSON_VERSION, PromoteOf};
+use crate::release::error::ReleaseError;
+use crate::release::history::History;
+use crate::release::store::ReleaseStore;
+use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStatus};
+use crate::{backend, frontend};
+
+/// The environment a promotion reads from.
+pub(crate) struct Source<'a> {
+    pub(crate) ctx: &'a AwsContext,
+    pub(crate) settings: &'a Settings,
+    pub(crate) environment: &'a str,
+}
+
+/// A promotion's plan and the source release it promotes.
+pub(crate) struct Planned {
+    pub(crate) plan: DeployPlan,
+    pub(crate) source: ReleaseRecord,
+}
+
+/// The source release (`wanted`, or the newest that can be promoted), refused (exit 2) when it
+/// failed, was rolled back or its files were collected.
+async fn source_release(
+    from: &Source<'_>,
+    wanted: Option<&str>,
+    want_backend: bool,
+    want_site: bool,
+) -> Result<ReleaseRecord, Error> {
+    let env = from.environment.to_string();
+    let bucket = from.settings.state_bucket.clone().ok_or_else(|| {
+        PromoteError::Usage(format!(
+            "environment {env} has no state bucket: promotion reads its release records"
+        ))
+    })?;
+    let store = ReleaseStore::new(from.ctx, bucket.clone());
+    let recent = store.recent().await?;
+    let records = records_until(&store, recent, |read| match wanted {
+        Some(id) => read.iter().any(|r| r.id == id),
+        None => plan::pick(read, None, want_backend, want_site).is_ok(),
+    })
+    .await?;
+    let refused = |id: &str, why: String| PromoteError::Refused {
+        environment: env.clone(),
+        id: id.to_string(),
+        why,
+    };
+    let chosen = match plan::pick(&records, wanted, want_backend, want_site) {
+        Ok(r) => r.clone(),
+        Err(Some(why)) => return Err(refused(wanted.unwrap_or_default(), why).into()),
+        Err(None) => {
+            return Err(match wanted {
+                Some(id) => refused(
+                    id,
+                    format!("it does not exist in s3://{bucket}/_deckhand/releases/"),
+                ),
+                None => PromoteError::NoRelease {
+                    environment: env.clone(),
+                    why: format!(
+                        "none of its {} releases has {} succeeded (and was not rolled back)",
+                        records.len(),
+                        match (want_backend, want_site) {
+                            (true, true) => "both halves",
+                            (true, false) => "its backend",
+                            _ => "its site",
+                        }
+                    ),
+                },
+            }
+            .into());
+        }
+    };
+    if let Some(site) = chosen.site.as_ref().filter(|_| want_site) {
+        let known: Vec<&str> = site.files.keys().map(String::as_str).collect();
+        let listed = crate::site::observe::list(from.ctx, &site.bucket, &known)
+            .await
+            .map_err(frontend::FrontendError::from)?;
+        if let Some((missing, example)) = plan::collected(site, &listed) {
+            let why = crate::commands::releases::collected(missing, site.files.len(), &example);
+            return Err(refused(&chosen.id, why).into());
+        }
+    }
+    Ok(chosen)
+}
+
+/// The image of `r`'s backend half, and where it is read from.
+fn promoted_image(
+    from: &Source<'_>,
+    r: &ReleaseRecord,
+) -> Result<Option<PromotedImage>, PromoteError> {
+    let Some(b) = &r.backend else {
+        return Ok(None);
+    };
+    let Some((repo, digest)) = b.image.split_once('@').filter(|(_, d)| !d.is_empty()) else {
+        return Err(PromoteError::Refused {
+            environment: from.environment.to_string(),
+            id: r.id.clone(),
+            why: format!("its image {} is named by tag, not by digest", b.image),
+        });
+    };
+    let read_from = from
+        .settings
+        .backend
+        .as_ref()
+        .and_then(|c| {
+            c.registry_override
+                .as_deref()
+                .map(|h| format!("{}/{}", h.trim_end_matches('/'), c.repository))
+        })
+        .unwrap_or_else(|| repo.to_string());
+    Ok(Some(PromotedImage {
+        environment: from.environment.to_string(),
+        release: r.id.clone(),
+        since: r.created_at.clone(),
+        digest: digest.to_string(),
+        source_tag: b.source_tag.clone(),
+        read_from,
+    }))
+}
+
+/// Reads both environments and plans the promotion of `wanted` (or the newest release that can
+/// be promoted) of `from` into this environment.
+pub(crate) async fn read_and_plan(
+    ctx: &AwsContext,
+    settings: &Settings,
+    from: &Source<'_>,
+    wanted: Option<&str>,
+    meta: &ReleaseMeta,
+) -> Result<Planned, Error> {
+    let (want_backend, want_site) =
+        crate::commands::deploy::read::halves(settings, None, "promote")?;
+    let source = source_release(from, wanted, want_backend, want_site).await?;
+    let name = format!("{}/{}", from.environment, source.id);
+    let store = ReleaseStore::new(
+        ctx,
+        settings
+            .state_bucket
+            .clone()
+            .ok_or(ReleaseError::NoStateBucket)?,
+    );
+    let mut history = History::open(&store).await?;
+    let backend_plan = match (
+        settings.backend.as_ref().filter(|_| want_backend),
+        promoted_image(from, &source)?,
+    ) {
+        (Some(cfg), Some(image)) => {
+            let observed = backend::promote::observe(ctx, cfg, &image).await?;
+            let applied = backend::applied(Some(&mut history), cfg, &observed).await?;
+            Some(backend::promote::plan(
+                cfg, meta, observed, &applied, &image,
+            )?)
+        }
+        _ => None,
+    };
+    let site_plan = match (
+        settings.frontend.as_ref().filter(|_| want_site),
+        &source.site,
+    ) {
+        (Some(cfg), Some(site)) => {
+            let (live, last) = frontend::live(ctx, cfg, Some(&mut history)).await?;
+            let current = last
+                .as_ref()
+                .and_then(|r| r.site.as_ref())
+                .filter(|s| s.bucket == cfg.bucket && s.status == ReleaseStatus::Succeeded);
+            let pending = last.as_ref().and_then(|r| {
+                r.site
+                    .as_ref()
+                    .and_then(|s| s.pending.as_ref())
+                    .map(|p| (r.id.as_str(), p))
+            });
+            let source_live = crate::site::observe::list(
+                from.ctx,
+                &site.bucket,
+                &site.files.keys().map(String::as_str).collect::<Vec<_>>(),
+            )
+            .await
+            .map_err(frontend::FrontendError::from)?;
+            let here = Here {
+                bucket: &cfg.bucket,
+                distribution: cfg.distribution.as_deref(),
+                spa_router: cfg.spa_router,
+                current,
+                pending,
+            };
+            Some(plan::site(site, &source_live, &name, &here, &live))
+        }
+        _ => None,
+    };
+    let last = history.latest().cloned();
+    let fingerprint = Fingerprint {
+        last_release: last.as_ref().map(|l| l.id.clone()),
+        backend: backend_plan.as_ref().map(|(_, p)| p.clone()),
+        site: site_plan.as_ref().map(frontend::planned_print),
+    };
+    let plan = DeployPlan {
+        version: JSON_VERSION,
+        release_id: meta.id.clone(),
+        origin: crate::commands::deploy::read::origin(settings, meta, None, false),
+        fingerprint,
+        carry: Carry {
+            previous: last.as_ref().map(|l| l.id.clone()),
+            backend: last.as_ref().and_then(|l| l.backend.clone()),
+            site: last.as_ref().and_then(|l| l.site.clone()),
+        },
+        rollback: None,
+        promote: Some(PromoteOf {
+            environment: from.environment.to_string(),
+            release: source.id.clone(),
+            since: source.created_at.clone(),
+        }),
+        backend: backend_plan.map(|(p, _)| p),
+        frontend: site_plan,
+    };
+    Ok(Planned { plan, source })
+}

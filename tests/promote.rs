@@ -1,0 +1,353 @@
+//! `deckhand promote --to production` on the local stack with two environments (issue 25): two
+//! clusters, services, ECR repositories (in the local registry), state buckets and site buckets.
+//! staging deploys (one buildah build); production gets staging's image by digest (copied
+//! registry to registry) with its own environment and secrets, and staging's site bytes copied
+//! server-side (no PutObject of a site file); the record names `promoted_from`; `releases` shows
+//! it; `rollback` works on promoted releases; a failed, unknown or collected source release is
+//! refused (exit 2) before any write.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+use crate::site;
+use crate::world::{World, block_on};
+
+type Pairs = Vec<(String, String)>;
+
+struct Two {
+    stg: World,
+    prd: World,
+    stg_site: String,
+    prd_site: String,
+}
+
+impl Two {
+    fn new() -> Self {
+        let stg = World::new("promo-s");
+        let prd = World::new("promo-p");
+        let stg_site = format!("{}-site", stg.cluster);
+        let prd_site = format!("{}-site", prd.cluster);
+        block_on(site::create_bucket(&stg_site));
+        block_on(site::create_bucket(&prd_site));
+        let two = Self {
+            stg,
+            prd,
+            stg_site,
+            prd_site,
+        };
+        two.config("");
+        two.build(1);
+        two
+    }
+
+    /// deckhand.yml in production's world directory: both environments; `staging_extra` is
+    /// appended to staging's `backend.environment`.
+    fn config(&self, staging_extra: &str) {
+        let text = format!(
+            "region: us-east-1
+backend:
+  service: api
+  container: api
+  context: app
+  builder: buildah
+  registry-override: {registry}
+  environment: {{ NODE_ENV: production }}
+  wait: {{ timeout: 60s }}
+frontend:
+  dir: dist
+environments:
+  staging:
+    state-bucket: {sb}
+    backend:
+      cluster: {sc}
+      repository: {sr}
+      environment: {{ API_BASE: https://api.staging.example{staging_extra} }}
+      secrets: {{ API_ACCESS_TOKEN: {sp} }}
+    frontend: {{ bucket: {ss} }}
+  production:
+    promote-from: staging
+    state-bucket: {pb}
+    backend:
+      cluster: {pc}
+      repository: {pr}
+      environment: {{ API_BASE: https://api.example }}
+      secrets: {{ API_ACCESS_TOKEN: {pp} }}
+    frontend: {{ bucket: {ps} }}
+",
+            registry = common::stack_var("DECKHAND_REGISTRY"),
+            sb = self.stg.bucket,
+            sc = self.stg.cluster,
+            sr = self.stg.repository,
+            sp = self.stg.parameter,
+            ss = self.stg_site,
+            pb = self.prd.bucket,
+            pc = self.prd.cluster,
+            pr = self.prd.repository,
+            pp = self.prd.parameter,
+            ps = self.prd_site,
+        );
+        std::fs::write(self.prd.path().join("deckhand.yml"), text).unwrap();
+    }
+
+    fn build(&self, version: u32) {
+        let dist = self.prd.path().join("dist");
+        let _ = std::fs::remove_dir_all(&dist);
+        site::vite_site(&dist, version, false);
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.prd.deckhand().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "{args:?}\nstdout:\n{out}\nstderr:\n{err}");
+        out
+    }
+
+    /// The write calls deckhand made since `mark` (all runs use production's access key).
+    fn writes_since(&self, mark: u64) -> Vec<String> {
+        self.prd
+            .requests()
+            .into_iter()
+            .filter(|r| r.seq > mark && r.write)
+            .map(|r| format!("{} {}", r.operation, r.path))
+            .collect()
+    }
+
+    fn mark(&self) -> u64 {
+        self.prd.requests().iter().map(|r| r.seq).max().unwrap_or(0)
+    }
+
+    fn newest(w: &World) -> serde_json::Value {
+        let mut all = w.releases();
+        all.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        all.pop().unwrap()
+    }
+
+    /// The deployed container of `w`'s service's revision: (image, environment, secrets).
+    fn container(w: &World) -> (String, Pairs, Pairs) {
+        let (td, _) = w.describe_td(&w.service_td());
+        let c = td
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some("api"))
+            .unwrap()
+            .clone();
+        let env = c
+            .environment()
+            .iter()
+            .map(|e| {
+                (
+                    e.name().unwrap().to_string(),
+                    e.value().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let secrets = c
+            .secrets()
+            .iter()
+            .map(|s| (s.name().to_string(), s.value_from().to_string()))
+            .collect();
+        (c.image().unwrap().to_string(), env, secrets)
+    }
+
+    /// Every file of `from`'s bucket outside `_deckhand/` is in `to`'s with the same bytes and
+    /// headers (and the same set of keys).
+    fn assert_same_site(&self) {
+        let site_keys = |b: &str| -> Vec<String> {
+            block_on(site::keys(b))
+                .into_iter()
+                .filter(|k| !k.starts_with("_deckhand/"))
+                .collect()
+        };
+        let (s, p) = (site_keys(&self.stg_site), site_keys(&self.prd_site));
+        assert_eq!(s, p);
+        assert!(s.iter().any(|k| k == "index.html"));
+        for key in &s {
+            let read = |bucket: String, key: String| async move {
+                let o = site::get(&bucket, &key).await;
+                let headers = (
+                    o.content_type().map(str::to_string),
+                    o.cache_control().map(str::to_string),
+                );
+                (headers, o.body.collect().await.unwrap().into_bytes())
+            };
+            let ((ha, x), (hb, y)) = block_on(async {
+                (
+                    read(self.stg_site.clone(), key.clone()).await,
+                    read(self.prd_site.clone(), key.clone()).await,
+                )
+            });
+            assert_eq!(ha, hb, "{key}");
+            assert_eq!(x, y, "{key} has staging's bytes");
+        }
+    }
+}
+
+fn digest_of(image: &str) -> &str {
+    image.split_once('@').unwrap().1
+}
+
+#[test]
+fn promote_runs_stagings_image_digest_and_site_bytes_in_production() {
+    let t = Two::new();
+    t.ok(&["-e", "staging", "deploy"]);
+    let r1 = Two::newest(&t.stg);
+    let r1_id = r1["id"].as_str().unwrap().to_string();
+    let (stg_image, _, _) = Two::container(&t.stg);
+
+    // The plan says what ran where; a dry run writes nothing.
+    let mark = t.mark();
+    let plan = t.ok(&["promote", "--to", "production", "--dry-run"]);
+    assert!(
+        plan.contains(&format!("(promotion of staging release {r1_id}, recorded ")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "image: {} (run in staging since {} as release {r1_id}): copy from {}/{} to ",
+            digest_of(&stg_image),
+            r1["created_at"].as_str().unwrap(),
+            common::stack_var("DECKHAND_REGISTRY"),
+            t.stg.repository
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "frontend: s3://{} = the site of staging/{r1_id}: ",
+            t.prd_site
+        )) && plan.contains(" files (")
+            && plan.contains("), 0 rebuilt"),
+        "{plan}"
+    );
+    assert_eq!(t.writes_since(mark), Vec::<String>::new());
+
+    // Promote: the same digest, production's own environment and secrets, the same bytes.
+    let mark = t.mark();
+    t.ok(&["promote", "--to", "production"]);
+    let (prd_image, env, secrets) = Two::container(&t.prd);
+    assert_eq!(digest_of(&prd_image), digest_of(&stg_image));
+    assert!(prd_image.contains(&t.prd.repository), "{prd_image}");
+    assert!(
+        env.contains(&("API_BASE".into(), "https://api.example".into())),
+        "{env:?}"
+    );
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].0, "API_ACCESS_TOKEN");
+    assert!(
+        secrets[0]
+            .1
+            .ends_with(&format!(":parameter{}", t.prd.parameter)),
+        "production's own parameter: {secrets:?}"
+    );
+    let source_tag = r1["backend"]["source_tag"].as_str().unwrap();
+    assert_eq!(t.prd.registry_digest(source_tag), digest_of(&stg_image));
+    t.assert_same_site();
+    let writes = t.writes_since(mark);
+    let site_puts: Vec<&String> = writes
+        .iter()
+        .filter(|w| w.starts_with("PutObject") && w.contains(&t.prd_site))
+        .filter(|w| !w.contains("/_deckhand/"))
+        .collect();
+    assert!(
+        site_puts.is_empty(),
+        "site bytes put from disk: {site_puts:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .any(|w| w.starts_with("CopyObject") && w.contains(&t.prd_site)),
+        "{writes:?}"
+    );
+    let p1 = Two::newest(&t.prd);
+    let p1_id = p1["id"].as_str().unwrap().to_string();
+    assert_eq!(p1["promoted_from"], format!("staging/{r1_id}"));
+    assert_eq!(p1["status"], "succeeded");
+    let listed = t.ok(&["-e", "production", "releases"]);
+    assert!(
+        listed.contains(&format!("promoted  from staging/{r1_id}")),
+        "{listed}"
+    );
+
+    // A site-only release of staging is promoted; production's rollback restores the first
+    // promotion's site.
+    t.build(2);
+    t.ok(&["-e", "staging", "deploy", "--only", "frontend"]);
+    let r2_id = Two::newest(&t.stg)["id"].as_str().unwrap().to_string();
+    let before = t.prd.service_td();
+    let out = t.ok(&["promote", "--to", "production"]);
+    assert!(out.contains(&format!("staging release {r2_id}")), "{out}");
+    t.assert_same_site();
+    assert_eq!(
+        t.prd.service_td(),
+        before,
+        "the same image: no new revision"
+    );
+    let v2_html = block_on(site::body(&t.prd_site, "index.html"));
+    t.ok(&["-e", "production", "rollback", "--to", &p1_id]);
+    let restored = block_on(site::body(&t.prd_site, "index.html"));
+    assert_ne!(
+        restored, v2_html,
+        "the rollback restored the first promotion's index.html"
+    );
+    t.ok(&["-e", "production", "rollback", "--to", "previous"]);
+    assert_eq!(block_on(site::body(&t.prd_site, "index.html")), v2_html);
+
+    // A failed release of staging is refused, and the default skips it.
+    t.stg
+        .sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    t.config(", RELEASE: '3'");
+    let (code, _, err) = t.run(&["-e", "staging", "deploy", "--only", "backend"]);
+    assert_eq!(code, 3, "{err}");
+    let r3_id = Two::newest(&t.stg)["id"].as_str().unwrap().to_string();
+    let mark = t.mark();
+    let (code, _, err) = t.run(&["promote", "--to", "production", "--release", &r3_id]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: release {r3_id} of staging cannot be promoted: its backend failed"
+        )),
+        "{err}"
+    );
+    let (code, out, err) = t.run(&["promote", "--to", "production", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("staging release {r2_id}")), "{out}");
+    // Unknown, and collected, releases are refused too.
+    let (code, _, err) = t.run(&[
+        "promote",
+        "--to",
+        "production",
+        "--release",
+        "20200101T000000000Z-0000000",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it does not exist in s3://"), "{err}");
+    // Release 1's own entry chunk (release 2 has another): what a garbage collection deletes.
+    let js = r1["site"]["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("assets/index-") && k.ends_with(".js"))
+        .cloned()
+        .unwrap();
+    block_on(async {
+        common::s3()
+            .await
+            .delete_object()
+            .bucket(&t.stg_site)
+            .key(&js)
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, _, err) = t.run(&["promote", "--to", "production", "--release", &r1_id]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("its files were collected: 1 of its"), "{err}");
+    assert_eq!(t.writes_since(mark), Vec::<String>::new());
+}
