@@ -362,7 +362,11 @@ fn init_tracing(quiet: bool, verbose: u8) {
             .with(bars.with_filter(IndicatifFilter::new(false)))
             .try_init()
     } else {
-        registry.with(fmt.with_writer(std::io::stderr)).try_init()
+        // In Actions each log line is made inert (github::inert): a key, a message or an error
+        // quoted from elsewhere never reads as a workflow command. Live bars are never drawn there.
+        registry
+            .with(fmt.with_writer(|| github::Inert(std::io::stderr())))
+            .try_init()
     };
 }
 

@@ -1,6 +1,7 @@
 //! The only places that write to stdout/stderr directly: data on stdout, the final error report
 //! on stderr; everything else people read goes through tracing (silenced by `--quiet`, printed
-//! above any live progress bar).
+//! above any live progress bar). In GitHub Actions every line is made inert first
+//! (`github::inert`): text deckhand does not control never reads as a workflow command.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -11,7 +12,7 @@ static LIVE: AtomicBool = AtomicBool::new(false);
 static QUIET: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn stdout(text: &str) {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::github::Inert(std::io::stdout().lock());
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
@@ -27,7 +28,7 @@ pub(crate) fn stderr(text: &str) {
 /// The final error report (or an error before logging is set up): straight to stderr, never
 /// silenced.
 pub(crate) fn report(text: &str) {
-    let mut err = std::io::stderr().lock();
+    let mut err = crate::github::Inert(std::io::stderr().lock());
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
 }

@@ -475,3 +475,139 @@ fn a_reviewed_plan_that_builds_applies_from_another_commit_of_the_same_tree() {
         "{err}"
     );
 }
+
+/// The runner's reading of a step's output (actions/runner `ActionCommandManager.cs`
+/// TryProcessCommand over `ActionCommand.cs` TryParseV2, then the legacy TryParse): each line (a
+/// lone CR ends one too: `StreamReader.ReadLine`) is `::name props::data` after its leading
+/// whitespace, or holds `##[name props]data` anywhere; only registered names are commands;
+/// `stop-commands` processes no command until its token comes back as one. Returns the commands
+/// processed, `(name, data)`, in order.
+fn runner_commands(text: &str) -> Vec<(String, String)> {
+    let mut registered: std::collections::BTreeSet<String> = [
+        "add-mask",
+        "stop-commands",
+        "error",
+        "warning",
+        "notice",
+        "debug",
+        "group",
+        "endgroup",
+        "echo",
+        "save-state",
+        "set-output",
+        "add-matcher",
+        "remove-matcher",
+        "set-env",
+        "add-path",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let parse = |line: &str, registered: &std::collections::BTreeSet<String>| {
+        let v2 = line.trim_start();
+        if let Some(after) = v2.strip_prefix("::")
+            && let Some(end) = after.find("::")
+        {
+            let name = after[..end].split(' ').next().unwrap_or("").to_lowercase();
+            if registered.contains(&name) {
+                return Some((name, after[end + 2..].to_string()));
+            }
+        }
+        let at = line.find("##[")?;
+        let rb = at + line[at..].find(']')?;
+        let name = line[at + 3..rb]
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
+        registered
+            .contains(&name)
+            .then(|| (name, line[rb + 1..].to_string()))
+    };
+    let mut stopped: Option<String> = None;
+    let mut out = Vec::new();
+    for line in text.replace("\r\n", "\n").split(['\n', '\r']) {
+        let Some((name, data)) = parse(line, &registered) else {
+            continue;
+        };
+        if let Some(token) = &stopped {
+            if &name == token {
+                registered.remove(token);
+                stopped = None;
+            }
+            continue;
+        }
+        if name == "stop-commands" {
+            registered.insert(data.to_lowercase());
+            stopped = Some(data.to_lowercase());
+        }
+        out.push((name, data));
+    }
+    out
+}
+
+/// Issue 22 / review: text deckhand prints that it does not control — here the SPA build's file
+/// names, which the plan lists before the backend's ECR login masks the registry token — can carry
+/// the runner's legacy command form `##[stop-commands]TOKEN` anywhere in a line (or `::` after
+/// leading blanks). Were it read as a command, the runner would process none of the step's later
+/// commands, and the `::add-mask::` of the ECR token would be printed instead of masking. Every
+/// line deckhand prints in Actions that is not its own command is made inert (github::inert):
+/// the runner's reading of the whole output processes the mask and no command from the site.
+#[test]
+fn untrusted_text_in_the_log_cannot_stop_the_runners_commands() {
+    let (w, _) = both_halves("dp-cmds", "");
+    let dist = w.path().join("dist");
+    for name in [
+        "##[stop-commands]pwned-7c1e9a4b",
+        "x ##[save-state name=deckhand_lock]pwned",
+        "::warning::pwned",
+    ] {
+        std::fs::write(dist.join(name), "pwned").unwrap();
+    }
+    // stdout and stderr into one file, in the order deckhand wrote them (the runner reads both)
+    let state = w.path().join("tmp/github-state");
+    let log_path = w.path().join("tmp/step.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let status = w
+        .command(
+            &["deploy", "--no-wait"],
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_STATE", state.to_str().unwrap()),
+            ],
+        )
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    let token = block_on(async {
+        clients()
+            .await
+            .ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .unwrap()
+            .authorization_data()[0]
+            .authorization_token()
+            .unwrap()
+            .to_string()
+    });
+    // the plan named the files (before the login), as text the runner does not run
+    let listed = text.find("stop-commands]pwned-7c1e9a4b").expect(&text);
+    let masked = text.find(&format!("::add-mask::{token}")).expect(&text);
+    assert!(listed < masked, "{text}");
+    let commands = runner_commands(&text);
+    assert!(
+        commands.contains(&("add-mask".to_string(), token.clone())),
+        "the ECR token's mask was not processed: {commands:?}\n{text}"
+    );
+    for (name, data) in &commands {
+        assert!(!data.contains("pwned"), "{name} {data:?} ran:\n{text}");
+        assert_ne!(name, "stop-commands", "{text}");
+    }
+    let saved = std::fs::read_to_string(&state).unwrap_or_default();
+    assert!(!saved.contains("pwned"), "{saved}");
+}

@@ -5,13 +5,13 @@
 use std::io::Write as _;
 
 pub(crate) mod comment;
+mod inert;
 pub(crate) mod oidc;
 
-pub(crate) fn in_actions() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
-}
+pub(crate) use inert::{Inert, in_actions};
 
-/// Workflow commands go to stderr (the runner reads both streams; stdout stays data-only).
+/// Workflow commands go to stderr (the runner reads both streams; stdout stays data-only). Only
+/// deckhand's own commands are written here, raw; every other line goes through [`Inert`].
 fn command(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");

@@ -212,7 +212,10 @@ async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
     }
     cmd.stdin(Stdio::null()).kill_on_drop(true);
     let quiet = crate::output::quiet();
-    if quiet {
+    // In Actions the builder's output (a Dockerfile's RUN steps, a dependency's install script)
+    // is passed on line by line through github::inert: it never reads as a workflow command.
+    let relay = !quiet && crate::github::in_actions();
+    if quiet || relay {
         // --quiet: the builder's output is kept back, and shown only when it fails.
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
@@ -220,7 +223,15 @@ async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
         cmd.stdout(Stdio::from(std::io::stderr()))
             .stderr(Stdio::inherit());
     }
-    let child = cmd.spawn().map_err(spawn_err)?;
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let relays = if relay {
+        vec![
+            relay_to_stderr(child.stdout.take()),
+            relay_to_stderr(child.stderr.take()),
+        ]
+    } else {
+        Vec::new()
+    };
     // The build or push stops at once when the gate closes: the child is killed (a push cut
     // short tags nothing in the registry).
     let out = tokio::select! {
@@ -229,6 +240,10 @@ async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
             return Err(BuildError::Stopped { command: shown, reason: reason.to_string() });
         }
     };
+    // the builder's last lines are written before deckhand's next ones
+    for relay in relays.into_iter().flatten() {
+        let _ = relay.await;
+    }
     if !out.status.success() && quiet {
         crate::output::report(&String::from_utf8_lossy(&out.stdout));
         crate::output::report(&String::from_utf8_lossy(&out.stderr));
@@ -241,6 +256,25 @@ async fn run(mut cmd: Command, shown: String) -> Result<(), BuildError> {
             status: out.status.to_string(),
         })
     }
+}
+
+/// Copies a child's output to stderr a line at a time, made inert (github::inert).
+fn relay_to_stderr<R>(from: Option<R>) -> Option<tokio::task::JoinHandle<()>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+    let from = from?;
+    Some(tokio::spawn(async move {
+        let mut from = tokio::io::BufReader::new(from);
+        let mut line = Vec::new();
+        while from.read_until(b'\n', &mut line).await.is_ok_and(|n| n > 0) {
+            let mut err = crate::github::Inert(std::io::stderr().lock());
+            let _ = err.write_all(&line);
+            line.clear();
+        }
+    }))
 }
 
 /// Builds and pushes every tag; returns the manifest digest of the first tag as pushed.

@@ -314,6 +314,15 @@ impl World {
 
     /// `deckhand <args>` in the background, in the world's directory with its access key.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        self.command(args, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The std `Command` [`Self::spawn`] runs (its stdio not set).
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deckhand"));
         for k in [
             "AWS_CA_BUNDLE",
@@ -339,10 +348,8 @@ impl World {
             .env("BUILDAH_ISOLATION", "chroot")
             .env("TMPDIR", self.path().join("tmp"))
             .envs(env.iter().copied())
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        cmd.spawn().unwrap()
+            .args(args);
+        cmd
     }
 
     /// The simulator's view of the service (deployments, task counts).
