@@ -85,8 +85,9 @@ def _post_if_ctx() -> str:
 # key it does not model fails loudly (exit 2), it is never skipped.
 
 MODELLED_WORKFLOW_KEYS = {"name", "run-name", "on", "permissions", "env", "defaults", "concurrency", "jobs"}
+# (A job's `continue-on-error` is not modelled: GitHub's service decides what it does to the run.)
 MODELLED_JOB_KEYS = {"name", "runs-on", "permissions", "environment", "concurrency", "steps", "env", "defaults",
-                     "timeout-minutes", "if", "outputs", "needs", "continue-on-error"}
+                     "timeout-minutes", "if", "outputs", "needs"}
 MODELLED_STEP_KEYS = {"id", "name", "uses", "run", "with", "env", "if", "shell", "working-directory",
                       "continue-on-error", "timeout-minutes"}
 PERMISSION_SCOPES = {"actions", "attestations", "checks", "contents", "deployments", "discussions",
@@ -377,11 +378,133 @@ class Log:
             print(line, file=sys.stderr, flush=True)
 
 
-WORKFLOW_COMMAND = re.compile(r"^::([a-zA-Z-]+)(?: ([^:]*))?::(.*)$")
+# The workflow commands the runner registers (ActionCommandManager.cs: one extension each, and
+# stop-commands); a line naming any other is plain output.
+RUNNER_COMMANDS = frozenset({"stop-commands", "set-env", "set-output", "save-state", "add-mask", "add-path",
+                             "add-matcher", "remove-matcher", "debug", "warning", "error", "notice", "group",
+                             "endgroup", "echo"})
+# Constants.cs (Runner): the messages of the deprecated and the disabled commands.
+DEPRECATED_COMMAND = ("The `{0}` command is deprecated and will be disabled soon. Please upgrade to using Environment "
+                      "Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-"
+                      "deprecating-save-state-and-set-output-commands/")
+DISABLED_COMMAND = ("The `{0}` command is disabled. Please upgrade to using Environment Files or opt into unsecure "
+                    "command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`.")
+BAD_STOP_TOKEN = ("You cannot use a endToken that is an empty string, the string 'pause-logging', or another "
+                  "workflow command.")
 
 
-def _unescape(s: str) -> str:
-    return s.replace("%0D", "\r").replace("%0A", "\n").replace("%3A", ":").replace("%2C", ",").replace("%25", "%")
+def _unreplace(s: str, mappings: tuple[tuple[str, str], ...]) -> str:
+    for token, escaped in mappings:
+        s = s.replace(escaped, token)
+    return s
+
+
+# ActionCommand.cs: the escape mappings, undone in this order.
+_DATA = (("\r", "%0D"), ("\n", "%0A"), ("%", "%25"))
+_PROPERTY = (("\r", "%0D"), ("\n", "%0A"), (":", "%3A"), (",", "%2C"), ("%", "%25"))
+_V1 = ((";", "%3B"), ("\r", "%0D"), ("\n", "%0A"), ("]", "%5D"), ("%", "%25"))
+
+
+def _pairs(text: str, sep: str, mappings: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for item in (x for x in text.split(sep) if x):
+        pair = [x for x in item.split("=", 1) if x]  # StringSplitOptions.RemoveEmptyEntries
+        if len(pair) == 2:
+            props[pair[0].lower()] = _unreplace(pair[1], mappings)
+    return props
+
+
+def parse_workflow_command(line: str, registered: set[str] | frozenset[str]) -> tuple[str, dict[str, str], str] | None:
+    """A line of a step's output as the runner reads it (ActionCommand.cs): `::name props::data`
+    after leading whitespace (TryParseV2: TrimStart), else the legacy `##[name props]data` ANYWHERE in
+    the line (TryParse: IndexOf("##[")), properties `k=v` split by `,` (`;` in the legacy form). Only
+    registered names are commands (OrdinalIgnoreCase); `(name, properties, data)` or None."""
+    msg = line.lstrip()
+    if msg.startswith("::"):
+        end = msg.find("::", 2)
+        if end >= 0:
+            info = msg[2:end]
+            name, _, props = info.partition(" ")
+            if name.lower() in registered:
+                return name.lower(), _pairs(props.strip(), ",", _PROPERTY), _unreplace(msg[end + 2:], _DATA)
+    start = line.find("##[")
+    if start >= 0:
+        rb = line.find("]", start)
+        if rb >= 0:
+            info = line[start + 3:rb]
+            name, _, props = info.partition(" ")
+            if name.lower() in registered:
+                return name.lower(), _pairs(props, ";", _V1), _unreplace(line[rb + 1:], _V1)
+    return None
+
+
+class CommandReader:
+    """One step's workflow commands, processed as ActionCommandManager.cs processes them: add-mask,
+    annotations, the deprecated set-output and save-state (still honoured: only a warning),
+    set-env/add-path (disabled: the step fails), and stop-commands (no command is processed until
+    the token comes back as a command of its own)."""
+
+    def __init__(self, log: "Log", state: dict, env: dict[str, str]):
+        self.log, self.state, self.env = log, state, env
+        self.registered = set(RUNNER_COMMANDS)
+        self.stop_token: str | None = None
+        self.outputs: dict[str, str] = {}
+        self.saved: dict[str, str] = {}
+        self.failure: Exception | None = None
+
+    def _annotate(self, level: str, message: str, props: str = "") -> None:
+        self.state["annotations"].append({"level": level, "properties": props, "message": self.log.mask(message)})
+
+    def _fail(self, message: str) -> None:
+        # "Unable to process command '…' successfully." + the error; CommandResult = Failed.
+        self._annotate("error", message)
+        self.failure = self.failure or StepFailed(message)
+
+    def line(self, line: str) -> None:
+        cmd = parse_workflow_command(line, self.registered)
+        if cmd is None:
+            self.log.write("  " + line)
+            return
+        name, props, data = cmd
+        if self.stop_token is not None:
+            if name == self.stop_token.lower():
+                self.registered.discard(self.stop_token.lower())
+                self.stop_token = None
+            self.log.write("  " + line)
+            return
+        if name == "stop-commands":
+            allowed = str(self.env.get("ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS", "")).lower() == "true"
+            if (not data or data.lower() in self.registered or data.lower() == "pause-logging") and not allowed:
+                self._fail(BAD_STOP_TOKEN)
+                return
+            self.stop_token = data
+            self.registered.add(data.lower())
+            if len(data) > 6:
+                self.log.masks.append(data)
+            self.log.write("  " + line)
+            return
+        if name == "add-mask":
+            if not data.strip():
+                self._annotate("warning", "Can't add secret mask for empty string in ##[add-mask] command.")
+            else:
+                self.log.masks.append(data)
+                self.log.masks.extend(x.strip() for x in re.split(r"[\r\n]", data) if x.strip())
+            self.log.write("::add-mask::***")
+            return
+        self.log.write("  " + line)
+        if name in ("error", "warning", "notice"):
+            self._annotate(name, data, ",".join(f"{k}={v}" for k, v in props.items()))
+        elif name in ("set-output", "save-state"):
+            self._annotate("warning", DEPRECATED_COMMAND.format(name))
+            if not props.get("name"):
+                self._fail(f"Required field 'name' is missing in ##[{name}] command.")
+            else:
+                (self.outputs if name == "set-output" else self.saved)[props["name"]] = data
+        elif name in ("set-env", "add-path"):
+            if str(self.env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS", "")).lower() == "true":
+                self.failure = self.failure or RehearsalError(f"`::{name}::` with ACTIONS_ALLOW_UNSECURE_COMMANDS is not modelled")
+            else:
+                self._fail(DISABLED_COMMAND.format(name))
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -442,6 +565,7 @@ class Rehearsal:
         self.generated_tokens = (f"ghs_rehearsal_w_{uuid.uuid4().hex}", f"ghs_rehearsal_r_{uuid.uuid4().hex}")
         self.id_tokens: rm.IdTokenServer | None = None
         self.cancellation = rm.Cancellation()
+        self.pulled: dict[str, str] = {}  # action image reference -> the image pulled for it
         self.result: dict[str, Any] = {"workflow": args.workflow_rel, "event": self.event.name, "ref": self.event.ref,
                                        "sha": self.event.sha, "run_id": self.event.run_id, "jobs": {}}
 
@@ -569,6 +693,7 @@ class Rehearsal:
         for d in (workspace, temp, home, base / "tool_cache"):
             d.mkdir(parents=True, exist_ok=True)
         needs_ctx = {n: self.result["jobs"].get(n, {"result": "skipped", "outputs": {}}) for n in graph["needs"]}
+        needs_ctx = {n: {"result": v["result"], "outputs": v.get("outputs") or {}} for n, v in needs_ctx.items()}
         state: dict[str, Any] = {
             "status": "success", "steps": {}, "env": {}, "path": [], "workspace": workspace, "temp": temp,
             "home": home, "job_id": job_id, "token": token, "perms": perms, "job": job,
@@ -581,14 +706,25 @@ class Rehearsal:
             "github": self.github_context(job_id, token, workspace), "vars": self.vars_context(),
             "secrets": self.secrets_context(token), "inputs": self.event.inputs,
             "runner": {"os": "Linux", "arch": "X64", "name": "rehearsal", "temp": str(temp),
-                       "tool_cache": str(base / "tool_cache"), "environment": "self-hosted", "debug": ""},
+                       "tool_cache": str(base / "tool_cache"), "environment": "self-hosted",
+                       "workspace": str(workspace.parent)},
             "needs": needs_ctx, "strategy": {}, "matrix": {}, "job": {"status": "success"},
         }
-        # A job's `if:` sees its needs' results: success() only when every need succeeded (GitHub's
-        # parser has already added the implied success() && … to a condition without a status function).
-        needs_status = "success" if all(v["result"] == "success" for v in needs_ctx.values()) else "failure"
+        # A job's `if:` status functions read every ancestor, not only its needs (GitHub's docs,
+        # "Expressions": "If you have a chain of dependent jobs, failure() returns true if any
+        # ancestor job fails"; "Workflow syntax", jobs.<job_id>.needs: a failure or a skip applies to
+        # the whole chain after it): success() when every ancestor succeeded, failure() when one
+        # failed; after a skipped ancestor neither holds. (GitHub's parser has already added the
+        # implied success() && … to a condition without a status function.)
+        results = [self.result["jobs"].get(a, {"result": "skipped"})["result"] for a in self._ancestors(job_id)]
         if self.cancellation.check():
             needs_status = "cancelled"
+        elif any(r in ("failure", "cancelled") for r in results):
+            needs_status = "failure"
+        elif all(r == "success" for r in results):
+            needs_status = "success"
+        else:
+            needs_status = "skipped"
         try:
             run_it = Scope(dict(base_contexts), needs_status).bool(graph["if"])
         except gl.EvalError as e:
@@ -647,14 +783,46 @@ class Rehearsal:
         result = "cancelled" if self.cancellation.check() and state["status"] != "failure" else state["status"]
         if self.cancellation.reason == "timeout":
             log.write(f"[rehearsal] job {job_id}: the job has exceeded the maximum execution time of {minutes:g} minutes")
-        outputs: dict[str, str] = {}
-        try:
-            outputs = self._scope(state).strs(job.get("outputs"), "outputs")
-        except gl.EvalError as e:
-            log.write(f"[rehearsal] job {job_id}: outputs: {e}")
+        outputs = self.job_outputs(job_id, job, state)
+        if outputs is None:
+            outputs = {}
+            if result == "success":
+                result = "failure"
         return {"result": result, "outputs": outputs, "environment": environment,
                 "permissions": perms, "steps": {k: v for k, v in state["steps"].items()},
                 "summary": str(summary_path), "annotations": state["annotations"]}
+
+    def _ancestors(self, job_id: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(self.graph[job_id]["needs"])
+        while todo:
+            j = todo.pop()
+            if j not in seen:
+                seen.add(j)
+                todo.extend(self.graph[j]["needs"] if j in self.graph else [])
+        return seen
+
+    def job_outputs(self, job_id: str, job: dict, state: dict) -> dict[str, str] | None:
+        """JobExtension.cs (finalizing the job, "Evaluate and set job outputs"): an empty value is not
+        set; a value the secret masker would change is skipped with a warning; an evaluation error
+        fails the job (None here)."""
+        try:
+            evaluated = self._scope(state).strs(job.get("outputs"), "outputs")
+        except gl.EvalError as e:
+            self.log.write(f"[rehearsal] job {job_id}: Fail to evaluate job outputs: {e}")
+            state["annotations"].append({"level": "error", "properties": "", "message": f"Fail to evaluate job outputs: {e}"})
+            return None
+        outputs: dict[str, str] = {}
+        for key, value in evaluated.items():
+            if not value:
+                continue
+            if self.log.mask(value) != value:
+                warning = f"Skip output '{key}' since it may contain secret."
+                self.log.write(f"[rehearsal] job {job_id}: {warning}")
+                state["annotations"].append({"level": "warning", "properties": "", "message": warning})
+                continue
+            outputs[key] = value
+        return outputs
 
     def _status(self, state: dict) -> str:
         if self.cancellation.check():
@@ -667,6 +835,24 @@ class Rehearsal:
     def run_one_step(self, n: int, step: dict, converted: dict, state: dict) -> None:
         log = self.log
         sid = step.get("id") or f"__step{n}"
+        # StepsRunner.cs: the step's `env:` is evaluated into the env context first (a failure
+        # fails the step, its `if:` unevaluated); its `if:`, name, `with:` and script then see it.
+        state["step_env"] = None
+        try:
+            state["step_env"] = self.step_env(step, state, self._scope(state))
+        except gl.EvalError as e:
+            name = self._step_name(n, step, state)
+            log.write(f"[rehearsal] step {n} {name}: env: {e}")
+            state["status"] = "failure"
+            state["steps"][sid] = {"outcome": "failure", "conclusion": "failure", "outputs": {}, "name": name}
+            return
+        try:
+            self._run_one_step(n, step, converted, state, sid)
+        finally:
+            state["step_env"] = None
+
+    def _run_one_step(self, n: int, step: dict, converted: dict, state: dict, sid: str) -> None:
+        log = self.log
         name = self._step_name(n, step, state)
         scope = self._scope(state)
         try:
@@ -720,9 +906,16 @@ class Rehearsal:
             return f"Run {step['uses']}"
         return f"Run {gl.source(step['run']).splitlines()[0][:60] if gl.source(step['run']) else ''}"
 
+    def _env_context(self, state: dict) -> dict[str, str]:
+        """The env context: the workflow's and job's env, GITHUB_ENV, and (while a step runs) its own
+        `env:` (StepsRunner.cs merges the step's env into the env context before its `if:`)."""
+        if state.get("step_env") is not None:
+            return state["step_env"]
+        return {**state["job_env"], **state["env"]}
+
     def _contexts(self, state: dict) -> dict:
         c = dict(self.base_contexts)
-        c["env"] = {**state["job_env"], **state["env"]}
+        c["env"] = self._env_context(state)
         c["steps"] = {k: v for k, v in state["steps"].items() if not k.startswith("__step")}
         c["job"] = {"status": self._status(state)}
         return c
@@ -772,7 +965,12 @@ class Rehearsal:
             "GITHUB_WORKSPACE": str(state["workspace"]),
             "RUNNER_ARCH": "X64", "RUNNER_OS": "Linux", "RUNNER_NAME": "rehearsal", "RUNNER_ENVIRONMENT": "self-hosted",
             "RUNNER_TEMP": str(state["temp"]), "RUNNER_TOOL_CACHE": str(state["temp"].parent / "tool_cache"),
+            "RUNNER_WORKSPACE": str(state["workspace"].parent),
             "HOME": str(state["home"]), "LANG": "C.UTF-8",
+            # ActionRunner.cs sets github.action_repository/action_ref to null for every step that is
+            # not a repository's action (`run:`, `uses: ./`, `docker://`), and GitHubContext.cs exports
+            # a null StringContextData as "" (its Value): both variables exist, empty.
+            "GITHUB_ACTION_REPOSITORY": "", "GITHUB_ACTION_REF": "",
         }
         for k, p in files.items():
             env[k] = str(p)
@@ -790,13 +988,17 @@ class Rehearsal:
         return files
 
     def collect_file_commands(self, state: dict, files: dict[str, Path], action_state: dict | None = None) -> dict[str, str]:
-        outputs = parse_file_command(files["GITHUB_OUTPUT"])
+        # set-output/save-state lines were processed while the step ran, the files after it
+        # (ActionRunner.cs: fileCommandManager.ProcessFiles in the step's finally): a file wins.
+        commands = state.pop("commands", None)
+        outputs = {**(commands.outputs if commands else {}), **parse_file_command(files["GITHUB_OUTPUT"])}
         for k, v in parse_file_command(files["GITHUB_ENV"]).items():
             state["env"][k] = v
         for line in files["GITHUB_PATH"].read_text().splitlines():
             if line.strip():
                 state["path"].insert(0, line.strip())
         if action_state is not None:
+            action_state.update(commands.saved if commands else {})
             action_state.update(parse_file_command(files["GITHUB_STATE"]))
         text = files["GITHUB_STEP_SUMMARY"].read_text()
         if len(text.encode()) > 1024 * 1024:
@@ -808,8 +1010,9 @@ class Rehearsal:
     def step_env(self, step: dict, state: dict, scope: Scope) -> dict[str, str]:
         """The env context of a step: workflow and job env, what earlier steps wrote to GITHUB_ENV, the
         step's own env (evaluated with the env context before it)."""
-        se = Scope(dict(scope.contexts), scope.status, scope.workspace).strs(step.get("env"), "step env")
-        return {**state["job_env"], **state["env"], **se}
+        before = {**state["job_env"], **state["env"]}
+        se = Scope(dict(scope.contexts, env=before), scope.status, scope.workspace).strs(step.get("env"), "step env")
+        return {**before, **se}
 
     def run_process(self, argv: list[str], env: dict[str, str], cwd: Path, state: dict, timeout: float | None) -> int:
         """One step's process, its output read for workflow commands; cancelled as the runner cancels a
@@ -820,25 +1023,15 @@ class Rehearsal:
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace", start_new_session=True)
         deadline = time.monotonic() + timeout if timeout else None
-        failure: list[Exception] = []
         assert proc.stdout is not None
+
+        commands = CommandReader(log, state, env)
+        state["commands"] = commands
 
         def read() -> None:
             assert proc.stdout is not None
             for line in proc.stdout:
-                line = line.rstrip("\n")
-                m = WORKFLOW_COMMAND.match(line)
-                if m:
-                    cmd, props, msg = m.group(1), m.group(2) or "", _unescape(m.group(3))
-                    if cmd == "add-mask":
-                        log.masks.append(msg)
-                        log.write("::add-mask::***")
-                        continue
-                    if cmd in ("error", "warning", "notice"):
-                        state["annotations"].append({"level": cmd, "properties": props, "message": log.mask(msg)})
-                    if cmd in ("set-output", "save-state"):
-                        failure.append(StepFailed(f"the deprecated `::{cmd}::` command is disabled on GitHub; use the GITHUB_OUTPUT file"))
-                log.write("  " + line)
+                commands.line(line.rstrip("\n"))
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -861,8 +1054,8 @@ class Rehearsal:
         reader.join(timeout=10 if cancelled else None)
         if cancelled:
             raise cancelled
-        if failure:
-            raise failure[0]
+        if commands.failure:
+            raise commands.failure
         return proc.returncode
 
     def _still_runs_on_cancel(self, state: dict) -> bool:
@@ -877,7 +1070,10 @@ class Rehearsal:
     def run_step(self, n: int, step: dict, state: dict, scope: Scope) -> dict[str, str]:
         timeout = None
         if "timeout-minutes" in step:
-            timeout = float(scope.many([(step["timeout-minutes"], "any")])[0]) * 60
+            # PipelineTemplateConverter.ConvertToStepTimeout: `(Int32)number.Value` (whole minutes);
+            # StepsRunner.cs sets a timeout only when that is > 0.
+            minutes = int(float(scope.many([(step["timeout-minutes"], "any")])[0]))
+            timeout = minutes * 60 if minutes > 0 else None
         if "run" in step:
             return self.run_shell(n, step, state, scope, timeout)
         uses = step["uses"]
@@ -897,7 +1093,7 @@ class Rehearsal:
             raise RehearsalError(f"step {n}: action {name} is not modelled by the rehearsal")
         with_ = scope.strs(step.get("with"), "with")
         self.log.write(f"[rehearsal]   {name}@{ref}" + (f" with {', '.join(f'{k}={v!r}' for k, v in with_.items())}" if with_ else ""))
-        return handlers[name](n, with_, state, self.step_env(step, state, scope))
+        return handlers[name](n, with_, state, self._env_context(state))
 
     def _path_env(self, state: dict, env: dict[str, str]) -> str:
         return ":".join([*state["path"], self.runner_env.get("PATH", os.environ.get("PATH", "/usr/bin:/bin"))])
@@ -925,7 +1121,7 @@ class Rehearsal:
         # ScriptHandler.cs: the step's process gets the runner's own environment (the machine's
         # variables: --runner-env), the runner's GITHUB_*/RUNNER_*, and the step's env context.
         env = {**self.runner_env, **self.runner_vars(state, files, step.get("id") or f"__run_{n}"),
-               **self.step_env(step, state, scope)}
+               **self._env_context(state)}
         env["PATH"] = self._path_env(state, env)
         rc = self.run_process(argv, env, cwd, state, timeout)
         outputs = self.collect_file_commands(state, files)
@@ -1166,37 +1362,52 @@ class Rehearsal:
     def run_container_action(self, n: int, step: dict, state: dict, scope: Scope, meta: dict | None, image: str,
                              timeout: float | None, action_dir: Path | None = None) -> dict[str, str]:
         meta = meta or {}
+        runs = meta.get("runs") or {}
+        tag = step.get("id") or f"__action_{n}"
+        shared = {"n": n, "tag": tag, "image": image, "meta": meta, "action_dir": action_dir, "state": {},
+                  "name": self._step_name(n, step, state), "step": step}
+        if runs.get("post-entrypoint"):
+            # ActionRunner.cs: an action with `post` registers a post step (RegisterPostJobStep) before
+            # its inputs are evaluated (so a failed or cancelled main step still gets it), its
+            # condition the action's post-if (default always(): ActionManifestManager.cs). It shares
+            # the main step's GITHUB_STATE (STATE_<name>: the IntraActionState it is handed); its
+            # env, inputs, runs.env and runs.args are evaluated again when it runs (run_post).
+            state["post"].append({**shared, "entrypoint": runs["post-entrypoint"],
+                                  "post_if": runs.get("post-if", "always()")})
+        action = self.evaluate_action(shared, state, scope)
+        return self._run_container(action, runs.get("entrypoint"), state, timeout)
+
+    def evaluate_action(self, shared: dict, state: dict, scope: Scope) -> dict:
+        """What a container action's step evaluates each time it runs (its main and its post step):
+        ActionRunner.cs the inputs (`with:`, then each declared input's default: EvaluateDefaultInput,
+        with the step's contexts) and the env context; ContainerActionHandler.cs runs.env and
+        runs.args, with the step's contexts plus `inputs`."""
+        meta, step, n = shared["meta"], shared["step"], shared["n"]
+        runs = meta.get("runs") or {}
         declared = meta.get("inputs") or {}
         with_raw = step.get("with") or {}
-        unknown = {k for k in with_raw if k.lower() not in {d.lower() for d in declared}} - {"entrypoint", "args"} if declared else set()
+        declared_lower = {d.lower() for d in declared}
+        for key, runs_key in (("args", "args"), ("entrypoint", "entrypoint")):
+            # ContainerActionHandler.cs: `with: entryPoint` / `args` become the container's entrypoint and
+            # arguments when action.yml has no runs.entrypoint / runs.args (a `docker://` step): not modelled.
+            if any(k.lower() == key for k in with_raw) and key not in declared_lower and not runs.get(runs_key):
+                raise RehearsalError(f"step {n}: `with: {key}` of a container action (its {key} when action.yml "
+                                     f"has no runs.{runs_key}) is not modelled by the rehearsal")
+        unknown = {k for k in with_raw if k.lower() not in declared_lower} - {"entrypoint", "args"} if declared else set()
         if unknown:
             # The runner only warns ("Unexpected input(s)"); the rehearsal refuses: a typo never passes.
             raise StepFailed(f"Unexpected input(s) {', '.join(sorted(unknown))}, valid inputs are {', '.join(declared)}")
         given = scope.strs(with_raw, "with")
-        # ActionRunner.cs: the step's `with:`, then each declared input's default
-        # (EvaluateDefaultInput, with the step's contexts) for the inputs not given.
         defaults = scope.strs({k: (spec or {}).get("default", "") for k, spec in declared.items() if k not in given}, "input defaults")
         inputs = {**defaults, **given}
         for name, spec in declared.items():
             if (spec or {}).get("required") and not inputs.get(name):
                 raise StepFailed(f"Input required and not supplied: {name}")
-        runs = meta.get("runs") or {}
-        # ContainerActionHandler.cs: runs.args and runs.env evaluated with the step's contexts plus `inputs`.
         ascope = Scope(dict(scope.contexts, inputs=inputs), scope.status, scope.workspace)
         runs_env = ascope.strs(runs.get("env"), "runs.env")
         args = ascope.many([(runs.get("args") or [], "string")])[0]
-        tag = step.get("id") or f"__action_{n}"
-        env_context = self.step_env(step, state, scope)
-        action = {"n": n, "tag": tag, "image": image, "meta": meta, "inputs": inputs, "runs_env": runs_env, "args": args,
-                  "env_context": env_context, "action_dir": action_dir, "state": {}, "name": self._step_name(n, step, state),
-                  "post_if": runs.get("post-if", "always()")}
-        if runs.get("post-entrypoint"):
-            # ActionRunner.cs: an action with `post` registers a post step (RegisterPostJobStep) before
-            # its main step runs (so a failed or cancelled main step still gets it), its condition the
-            # action's post-if (default always(): ActionManifestManager.cs). It shares the main step's
-            # GITHUB_STATE (STATE_<name>).
-            state["post"].append({**action, "entrypoint": runs["post-entrypoint"]})
-        return self._run_container(action, runs.get("entrypoint"), state, timeout)
+        return {**shared, "inputs": inputs, "runs_env": runs_env, "args": args,
+                "env_context": dict(self._env_context(state))}
 
     def container_env(self, action: dict, state: dict, files: dict[str, Path]) -> dict[str, str]:
         env = dict(action["env_context"])
@@ -1223,7 +1434,10 @@ class Rehearsal:
         """ContainerActionHandler.cs: the Actions runtime's URL and token (artifacts, cache, results)
         reach every container action; the rehearsal has no such service: an address that refuses."""
         if "runtime_token" not in state:
-            state["runtime_token"] = f"rehearsal-runtime-{uuid.uuid4().hex}"
+            # Both are the job's system connection's access token (ContainerActionHandler.cs): with
+            # id-token: write, ACTIONS_RUNTIME_TOKEN is the ID token request's bearer too.
+            id_token = (state.get("id_token") or {}).get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+            state["runtime_token"] = id_token or f"rehearsal-runtime-{uuid.uuid4().hex}"
             self.log.masks.append(state["runtime_token"])
         return {"ACTIONS_RUNTIME_URL": "http://127.0.0.1:9/", "ACTIONS_RUNTIME_TOKEN": state["runtime_token"],
                 "ACTIONS_RESULTS_URL": "http://127.0.0.1:9/"}
@@ -1246,8 +1460,8 @@ class Rehearsal:
         if self.args.action_image:
             return self.args.action_image
         ref = action["image"].removeprefix("docker://")
-        if action.get("pulled"):
-            return action["pulled"]
+        if ref in self.pulled:
+            return self.pulled[ref]
         host, _, rest = ref.partition("/")
         mirror = self.mirrors.get(host)
         if not mirror or not rest:
@@ -1262,8 +1476,8 @@ class Rehearsal:
         if r.returncode != 0:
             raise StepFailed(f"Docker pull failed for {ref}: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode} "
                              "(the runner pulls action images without credentials: unpublished or private)")
-        action["pulled"] = r.stdout.strip().splitlines()[-1]
-        return action["pulled"]
+        self.pulled[ref] = r.stdout.strip().splitlines()[-1]
+        return self.pulled[ref]
 
     def _run_container(self, action: dict, entrypoint: str | None, state: dict, timeout: float | None) -> dict[str, str]:
         files = self.file_commands(state, f"{action['n']}{'_post' if action.get('entrypoint') else ''}")
@@ -1340,28 +1554,39 @@ class Rehearsal:
         return self.run_process(argv, proc_env, state["workspace"], state, timeout)
 
     def run_post(self, post: dict, state: dict) -> None:
-        """A post step (`Post <name>`), after every main step: its condition the action's post-if,
-        evaluated with the job's status (a cancelled job too: post-if defaults to always())."""
+        """A post step (`Post <name>`), after every main step, through the same loop as any step
+        (StepsRunner.cs): its `env:` evaluated now (the job's status and GITHUB_ENV as they are now),
+        then its condition, the action's post-if (default always(), also once the job is cancelled),
+        then its inputs, runs.env and runs.args (evaluate_action); STATE_* from the main step."""
         name = f"Post {post['name']}"
         sid = f"__post_{post['tag']}"
-        scope = self._scope(state)
+        cond = {"$expr": post["post_if"], "$ctx": _post_if_ctx()} if isinstance(post["post_if"], str) else post["post_if"]
+        state["step_env"] = None
         try:
-            run_it = scope.bool({"$expr": post["post_if"], "$ctx": _post_if_ctx()} if isinstance(post["post_if"], str) else post["post_if"])
+            state["step_env"] = self.step_env(post["step"], state, self._scope(state))
+            run_it = self._scope(state).bool(cond)
         except gl.EvalError as e:
-            self.log.write(f"[rehearsal] {name}: post-if: {e}")
-            run_it = False
+            self.log.write(f"[rehearsal] {name}: {e}")
+            state["status"] = "failure"
+            state["steps"][sid] = {"outcome": "failure", "conclusion": "failure", "outputs": {}, "name": name}
+            state["step_env"] = None
+            return
         if not run_it:
             self.log.write(f"[rehearsal] {name}: skipped (post-if)")
+            state["step_env"] = None
             return
         self.log.write(f"[rehearsal] {name}")
-        state["current_if"] = {"$expr": "always()", "$ctx": _post_if_ctx()}
+        state["current_if"] = cond
         try:
-            self._run_container(post, post["entrypoint"], state, None)
+            action = {**self.evaluate_action(post, state, self._scope(state)), "entrypoint": post["entrypoint"]}
+            self._run_container(action, post["entrypoint"], state, None)
             outcome = "success"
         except (StepFailed, StepCancelled, gl.EvalError) as e:
             self.log.write(f"[rehearsal]   step failed: {e}")
             outcome = "failure"
             state["status"] = "failure"
+        finally:
+            state["step_env"] = None
         state["steps"][sid] = {"outcome": outcome, "conclusion": outcome, "outputs": {}, "name": name}
         self.log.write(f"[rehearsal]   {outcome}")
 
