@@ -5,8 +5,8 @@ translation of a container action's environment. Each cites the runner source or
 
 from __future__ import annotations
 
-import fnmatch
 import json
+import re
 import os
 import secrets as pysecrets
 import signal
@@ -157,11 +157,60 @@ def load_environments(path: str | None) -> dict[str, dict]:
     return {str(k): dict(v or {}) for k, v in data.items()}
 
 
+def ruby_fnmatch_pathname(pattern: str, name: str) -> bool:
+    """Ruby's `File.fnmatch(pattern, name, File::FNM_PATHNAME)`, the syntax of GitHub's deployment
+    branch and tag policies (REST API, deployment-branch-policy-name-pattern: "Wildcard characters
+    will not match `/`. For example, to match branches that begin with `release/` and contain an
+    additional single slash, use `release/*/*`", with a link to File.fnmatch): `*` and `?` never
+    match `/`, `**/` matches zero or more directories, `[…]` (`[!…]`/`[^…]` negated) one character
+    but not `/`, `\\` escapes; a wildcard at the start of a name or after `/` does not match a
+    leading `.` (no FNM_DOTMATCH); `{a,b}` is literal (no FNM_EXTGLOB); case-sensitive."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        segment_start = i == 0 or pattern[i - 1] == "/"
+        nodot = "(?!\\.)" if segment_start else ""
+        if pattern.startswith("**/", i) and segment_start:
+            out.append("(?:(?!\\.)[^/]*/)*")
+            i += 3
+        elif c == "*":
+            while i < n and pattern[i] == "*":
+                i += 1
+            out.append(nodot + "[^/]*")
+        elif c == "?":
+            out.append(nodot + "[^/]")
+            i += 1
+        elif c == "[":
+            j = i + 1
+            negate = j < n and pattern[j] in "!^"
+            j += 1 if negate else 0
+            start = j
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:  # no closing bracket: a literal `[`
+                out.append(re.escape(c))
+                i += 1
+                continue
+            body = "".join("\\" + ch if ch in "\\[]^" else ch for ch in pattern[start:j])
+            out.append(nodot + ("[^/" if negate else "(?!/)[") + body + "]")
+            i = j + 1
+        elif c == "\\" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.fullmatch("".join(out), name, re.DOTALL) is not None
+
+
 def environment_refuses(env_name: str, spec: dict, ref: str, event: str) -> str | None:
     """GitHub's deployment branch and tag policy ("Managing environments for deployment", Deployment
-    branches and tags): with a policy, only refs matching one of its name patterns (fnmatch-style, as
-    the docs' `release/*` examples) may run a job that references the environment; the job fails
-    before any step with GitHub's message. A pull_request's merge ref never matches a branch policy."""
+    branches and tags): with a policy, only refs matching one of its name patterns (Ruby's
+    File.fnmatch with FNM_PATHNAME: ruby_fnmatch_pathname) may run a job that references the
+    environment; the job fails before any step with GitHub's message. A pull_request's merge ref
+    never matches a branch policy."""
     if "branches" not in spec and "tags" not in spec:
         return None
     if ref.startswith("refs/heads/"):
@@ -170,7 +219,7 @@ def environment_refuses(env_name: str, spec: dict, ref: str, event: str) -> str 
         kind, name, patterns = "Tag", ref[len("refs/tags/"):], spec.get("tags") or []
     else:
         kind, name, patterns = "Branch", ref.removeprefix("refs/"), []
-    if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+    if any(ruby_fnmatch_pathname(p, name) for p in patterns):
         return None
     return f'{kind} "{name}" is not allowed to deploy to {env_name} due to environment protection rules.'
 

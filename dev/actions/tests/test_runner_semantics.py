@@ -404,3 +404,31 @@ def test_workflow_commands_are_read_as_the_runner_reads_them(repo, tmp_path):
             "deprecating-save-state-and-set-output-commands/") in messages
     assert "post saw [forged-state]" in log
     assert steps["disabled"]["outcome"] == "failure" and steps["disabled"]["conclusion"] == "success"
+
+
+def test_deployment_branch_patterns_are_ruby_fnmatch_where_a_wildcard_never_matches_a_slash(repo, tmp_path):
+    """GitHub's deployment branch and tag policies use Ruby's File.fnmatch (REST API,
+    deployment-branch-policy-name-pattern: "Wildcard characters will not match `/`. For example, to
+    match branches that begin with `release/` and contain an additional single slash, use
+    `release/*/*`"): `release/*` lets release/1 deploy, not release/2/hotfix."""
+    import json
+    wf = write_wf(tmp_path, """\
+        on: workflow_dispatch
+        jobs:
+          j:
+            runs-on: x
+            environment: production
+            steps: [{run: "true"}]
+        """)
+    envs = tmp_path / "environments.json"
+    envs.write_text(json.dumps({"production": {"branches": ["release/*"]}}))
+    for branch in ("release/1", "release/2/hotfix"):
+        subprocess.run(["git", "-C", str(repo), "branch", branch], check=True)
+    code, result, work = run(wf, repo, tmp_path, "--event", "workflow_dispatch", "--ref", "refs/heads/release/1",
+                             "--environments", str(envs))
+    assert code == 0, log_of(work)[-2000:]
+    code, result, work = run(wf, repo, tmp_path, "--event", "workflow_dispatch", "--ref", "refs/heads/release/2/hotfix",
+                             "--environments", str(envs))
+    assert code == 1 and result["jobs"]["j"]["steps"] == {}
+    assert 'Branch "release/2/hotfix" is not allowed to deploy to production due to environment protection rules.' \
+        in log_of(work)
