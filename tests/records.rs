@@ -678,6 +678,55 @@ fn a_no_wait_rollout_that_failed_later_is_recorded_as_failed_by_the_next_release
     );
 }
 
+/// Item 1: B's rollout outlasts `--wait-timeout` (exit 4) and ECS goes on with it until it
+/// completes. B's record says what it knew: B's revision rolling, the wait timed out. The next
+/// record (a frontend-only deploy C) finds that rollout COMPLETED: its backend half is B's,
+/// succeeded; C is restorable. Before, a timed-out rollout was recorded failed for good: C
+/// carried "failed" (origin B) for a revision that ran healthy, and `releases` refused C.
+#[test]
+fn a_rollout_that_timed_out_and_completed_later_is_recorded_as_succeeded_by_the_next_release() {
+    let f = Full::new("rec-timeout");
+    f.ok(&["deploy"]);
+    let td_a = f.w.service_td();
+    f.version("B");
+    f.w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
+    let b = f.run(&["deploy", "--only", "backend", "--wait-timeout", "2s"]);
+    assert_eq!(b.done.code, 4, "{}", b.done);
+    let record = f.newest();
+    let b_id = record["id"].as_str().unwrap().to_string();
+    let td_b = record["backend"]["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(td_b, td_a, "{record}");
+    assert_eq!(record["status"], "failed", "{record}");
+    // ECS goes on with B's rollout, which completes.
+    f.w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    let settled = f.settled();
+    assert_eq!(settled["taskDefinition"], td_b.as_str());
+
+    f.version("C");
+    let c = f.ok(&["deploy", "--only", "frontend"]);
+    let record = f.newest();
+    let c_id = record["id"].as_str().unwrap().to_string();
+    assert_eq!(c.outputs["release-id"], c_id);
+    let half = &record["backend"];
+    assert_eq!(half["task_definition_arn"], td_b.as_str(), "{record}");
+    assert_eq!(half["origin"], b_id.as_str(), "{record}");
+    assert_eq!(half["rollout_state"], "COMPLETED", "{record}");
+    assert_eq!(half["status"], "succeeded", "{record}");
+    let rows = f.ok(&["releases", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&rows.done.stdout).unwrap();
+    let row = rows["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == c_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["restorable"], true, "{row}");
+}
+
 /// Item 1 (found by tests/history, I2): a frontend-only first release records what the service
 /// runs — the stack's own revision, its image named by tag (`busybox:latest`), origin unknown.
 /// A rollback to that release after a deploy restores that revision, and its record and the

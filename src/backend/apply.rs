@@ -232,6 +232,11 @@ pub(crate) async fn apply(
             })
         }
         Outcome::TimedOut(report) => {
+            // Only the wait ended: ECS goes on with the deployment until it completes or its
+            // circuit breaker fails it (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html).
+            // The half is in progress, like a `--no-wait` one, so the next record resolves it
+            // from the deployment's rollout state.
+            release.status = ReleaseStatus::InProgress;
             release.failure = Some(report.reason.clone());
             Err(BackendError::TimedOut {
                 cluster: cfg.cluster.clone(),
