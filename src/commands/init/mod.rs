@@ -5,6 +5,7 @@
 //! `--force`, writes, and prints what it wrote and the GitHub settings still to make.
 
 pub(crate) mod error;
+mod keep;
 mod plan;
 mod read;
 mod render;

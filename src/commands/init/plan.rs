@@ -290,7 +290,6 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
     let (containers, repository) = backend_containers(req, live)?;
     let (context, dockerfile) = build_context(req, repo)?;
     let dir = spa_dir(req, repo)?;
-    let mut notes = Vec::new();
     let stack = match &live.source {
         Source::Stack { name, outputs: o } => Some((name.clone(), o.clone())),
         Source::Service => None,
@@ -307,43 +306,10 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
         }
     };
 
-    // Secrets (SSM parameters only) and, from a live service, the environment.
-    let mut secrets: Vec<(String, String)> = Vec::new();
-    let mut environment: Vec<(String, String)> = Vec::new();
-    for c in &containers {
-        for (var, from) in &c.secrets {
-            if secrets.iter().any(|(v, _)| v == var) {
-                continue;
-            }
-            match ssm_parameter(from) {
-                Some(p) => secrets.push((var.clone(), p)),
-                None => notes.push(format!(
-                    "secret {var} of container {} reads {from}, not an SSM parameter by name or \
-                     ARN: left out of backend.secrets (deckhand keeps it in the task definition \
-                     as it is)",
-                    c.name
-                )),
-            }
-        }
-        if stack.is_some() {
-            continue;
-        }
-        for (name, value) in &c.environment {
-            if environment.iter().any(|(n, _)| n == name) {
-                continue;
-            }
-            if crate::step::secret_like(name) {
-                notes.push(format!(
-                    "environment variable {name} of container {} looks like a secret: left out of \
-                     deckhand.yml (a file in git); store it in SSM and name it under \
-                     backend.secrets (it stays in the task definition meanwhile)",
-                    c.name
-                ));
-            } else {
-                environment.push((name.clone(), value.clone()));
-            }
-        }
-    }
+    // Secrets (SSM parameters only) and, from a live service, the environment (super::keep).
+    let kept = super::keep::keep(&containers, stack.is_none());
+    let mut notes = kept.notes;
+    let (secrets, environment) = (kept.secrets, kept.environment);
     if let (Some(_), Some(c)) = (&stack, containers.first())
         && !c.environment.is_empty()
     {
