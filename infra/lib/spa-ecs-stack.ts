@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import {
+  Aws,
+  CfnCondition,
   CfnOutput,
   CfnParameter,
   DefaultStackSynthesizer,
@@ -139,6 +141,22 @@ export class SpaEcsStack extends Stack {
         'ID of the managed prefix list com.amazonaws.global.cloudfront.origin-facing in this region ' +
         '(aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.global.cloudfront.origin-facing).',
     });
+    // CloudFront-VPCOrigins-Service-SG: AWS creates it in the VPC with the first VPC origin, so it
+    // cannot be named before the first deploy; once it exists, a second, reviewed deploy names it
+    // here and the ALB admits that group instead of every CloudFront origin-facing address.
+    const vpcOriginsServiceGroup = new CfnParameter(this, 'CloudFrontVpcOriginsSecurityGroupId', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^(sg-[0-9a-f]{8,17})?$',
+      description:
+        'Empty on the first deploy (the ALB admits the CloudFront origin-facing prefix list). Then the id of the ' +
+        'security group CloudFront-VPCOrigins-Service-SG, which AWS creates in this VPC with the VPC origin ' +
+        "(aws ec2 describe-security-groups --filters Name=vpc-id,Values=<VpcId> Name=group-name,Values=CloudFront-VPCOrigins-Service-SG): " +
+        'the ALB then admits only that group, the interfaces through which CloudFront reaches this VPC origin.',
+    });
+    const admitServiceGroup = new CfnCondition(this, 'AdmitVpcOriginsServiceGroup', {
+      expression: Fn.conditionNot(Fn.conditionEquals(vpcOriginsServiceGroup.valueAsString, '')),
+    });
     // The repository as GitHub writes it in the subject: `owner/name`, or `owner@OWNER_ID/name@REPO_ID`
     // for a repository under immutable subject claims (created, renamed or transferred after 15 July
     // 2026, or opted in: GitHub's OpenID Connect reference, "Immutable subject claims"). GitHub names
@@ -211,15 +229,35 @@ export class SpaEcsStack extends Stack {
       description: `${names.base} ALB: HTTP from CloudFront origin-facing addresses only`,
       allowAllOutbound: false,
     });
-    // The ALB is internal: only CloudFront's VPC origin reaches it, from CloudFront's origin-facing
-    // addresses. One rule referencing the managed prefix list (it weighs ~55 rules against the
-    // 60-rule quota: add no other ingress rule to this group). Once the VPC origin exists, AWS also
-    // creates the security group CloudFront-VPCOrigins-Service-SG in the VPC, a narrower source
-    // this rule can be moved to (README "CloudFront reaches the API through a VPC origin").
+    // The ALB is internal: only CloudFront's VPC origin reaches it. One ingress rule, whose source is
+    // one of the two AWS documents for VPC-origin traffic (CloudFront developer guide, "Restrict
+    // access with VPC origins"; aws-cdk-lib aws-cloudfront-origins README, "Restrict traffic coming
+    // to the VPC origin": "The CloudFront managed prefix list" and "The VPC origin service security
+    // group"):
+    // - CloudFrontVpcOriginsSecurityGroupId empty (the first deploy): the managed prefix list
+    //   com.amazonaws.global.cloudfront.origin-facing (it weighs ~55 rules against the 60-rule
+    //   quota: add no other ingress rule to this group);
+    // - set: only CloudFront-VPCOrigins-Service-SG, the group AWS puts on the interfaces CloudFront
+    //   creates in this VPC for the VPC origin; narrower (no other distribution's address), but it
+    //   exists only once the VPC origin does, hence a parameter for a second deploy.
+    // Not the VPC's or the isolated subnets' CIDRs: that would admit every instance in the VPC, and
+    // deployments that admitted the VPC CIDR instead of one of the two got CloudFront 504s with no
+    // request reaching the ALB.
     albSecurityGroup.addIngressRule(
       ec2.Peer.prefixList(prefixListId.valueAsString),
       ec2.Port.tcp(80),
-      'CloudFront origin-facing (com.amazonaws.global.cloudfront.origin-facing)',
+      'CloudFront VPC origin (CloudFront-VPCOrigins-Service-SG, else the origin-facing prefix list)',
+    );
+    const [cloudFrontIngress] = albSecurityGroup.node.children.filter(
+      (c): c is ec2.CfnSecurityGroupIngress => c instanceof ec2.CfnSecurityGroupIngress,
+    );
+    cloudFrontIngress.addPropertyOverride(
+      'SourcePrefixListId',
+      Fn.conditionIf(admitServiceGroup.logicalId, Aws.NO_VALUE, prefixListId.valueAsString),
+    );
+    cloudFrontIngress.addPropertyOverride(
+      'SourceSecurityGroupId',
+      Fn.conditionIf(admitServiceGroup.logicalId, vpcOriginsServiceGroup.valueAsString, Aws.NO_VALUE),
     );
     const instanceSecurityGroup = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
       vpc,

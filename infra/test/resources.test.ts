@@ -59,7 +59,16 @@ describe('network', () => {
     assert.equal(ingress.length, 1, 'exactly one ingress rule (the prefix list weighs ~55 of the 60-rule quota)');
     assert.deepEqual(
       { ...ingress[0].Properties, Description: undefined },
-      { Description: undefined, FromPort: 80, ToPort: 80, IpProtocol: 'tcp', GroupId: { 'Fn::GetAtt': [albSg, 'GroupId'] }, SourcePrefixListId: { Ref: 'CloudFrontPrefixListId' } },
+      {
+        Description: undefined,
+        FromPort: 80,
+        ToPort: 80,
+        IpProtocol: 'tcp',
+        GroupId: { 'Fn::GetAtt': [albSg, 'GroupId'] },
+        // the VPC origins service group once its id is a parameter, else the origin-facing prefix list
+        SourcePrefixListId: { 'Fn::If': ['AdmitVpcOriginsServiceGroup', { Ref: 'AWS::NoValue' }, { Ref: 'CloudFrontPrefixListId' }] },
+        SourceSecurityGroupId: { 'Fn::If': ['AdmitVpcOriginsServiceGroup', { Ref: 'CloudFrontVpcOriginsSecurityGroupId' }, { Ref: 'AWS::NoValue' }] },
+      },
     );
   });
 

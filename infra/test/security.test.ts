@@ -15,8 +15,10 @@ describe('security properties', () => {
       (r) => r.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(r.Properties?.GroupId).includes(albSg),
     );
     assert.equal(ingress.length, 1);
-    const p = ingress[0].Properties ?? {};
+    // the first deploy: no VPC origins service group named yet
+    const p = evaluate(json, ingress[0].Properties ?? {}, { CloudFrontVpcOriginsSecurityGroupId: '' }) as Record<string, unknown>;
     assert.deepEqual(p.SourcePrefixListId, { Ref: 'CloudFrontPrefixListId' });
+    assert.equal(p.SourceSecurityGroupId, undefined);
     assert.equal(p.CidrIp, undefined);
     assert.equal(p.CidrIpv6, undefined);
     assert.deepEqual([p.FromPort, p.ToPort], [80, 80]);
@@ -28,6 +30,27 @@ describe('security properties', () => {
       for (const rule of ingressRules) assert.doesNotMatch(JSON.stringify(rule), /0\.0\.0\.0\/0|::\/0/);
     }
     template.resourcePropertiesCountIs('AWS::ElasticLoadBalancingV2::Listener', { Protocol: 'HTTP' }, 1);
+  });
+
+  test('with CloudFrontVpcOriginsSecurityGroupId, the ALB admits only that group: the VPC origin\'s interfaces, not every CloudFront address nor the VPC', () => {
+    const albSg = roleIdFor(json, stack, 'AlbSecurityGroup');
+    const [rule] = Object.values(json.Resources).filter(
+      (r) => r.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(r.Properties?.GroupId).includes(albSg),
+    );
+    const p = evaluate(json, rule.Properties ?? {}, { CloudFrontVpcOriginsSecurityGroupId: 'sg-0123456789abcdef0' });
+    assert.deepEqual(p, {
+      Description: rule.Properties?.Description,
+      FromPort: 80,
+      ToPort: 80,
+      IpProtocol: 'tcp',
+      GroupId: { 'Fn::GetAtt': [albSg, 'GroupId'] },
+      SourceSecurityGroupId: 'sg-0123456789abcdef0',
+    });
+    const param = json.Parameters?.CloudFrontVpcOriginsSecurityGroupId ?? {};
+    assert.equal(param.Default, '');
+    const pattern = new RegExp(param.AllowedPattern as string);
+    for (const ok of ['', 'sg-0123456789abcdef0', 'sg-12345678']) assert.match(ok, pattern);
+    for (const bad of ['sg-', 'pl-3b927c52', '10.40.0.0/16', 'CloudFront-VPCOrigins-Service-SG']) assert.doesNotMatch(bad, pattern);
   });
 
   test('no load balancer on the internet: the ALB is internal, in subnets with no route beyond the VPC', () => {
@@ -306,3 +329,42 @@ describe('parameterisation', () => {
     assert.throws(() => synth({ availabilityZones: ['us-east-1a'] }), /availabilityZones: need at least two/);
   });
 });
+
+/** `value` as CloudFormation resolves it for these parameter values: Fn::If on the template's
+ * conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or over Refs of `params`), AWS::NoValue dropped;
+ * every other Ref kept as it is. */
+function evaluate(json: TemplateJson, value: unknown, params: Record<string, string>): unknown {
+  const conditions = (json.Conditions ?? {}) as Record<string, unknown>;
+  const scalar = (v: unknown): unknown => {
+    if (typeof v === 'string') return v;
+    const ref = (v as { Ref?: string } | null)?.Ref;
+    return ref !== undefined && ref in params ? params[ref] : JSON.stringify(v);
+  };
+  const holds = (c: unknown): boolean => {
+    const [op, args] = Object.entries(c as Record<string, unknown[]>)[0];
+    if (op === 'Condition') return holds(conditions[args as unknown as string]);
+    if (op === 'Fn::Equals') return scalar(args[0]) === scalar(args[1]);
+    if (op === 'Fn::Not') return !holds(args[0]);
+    if (op === 'Fn::And') return args.every(holds);
+    if (op === 'Fn::Or') return args.some(holds);
+    throw new Error(`condition ${op} not evaluated here`);
+  };
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk).filter((x) => x !== NO_VALUE);
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    if ('Fn::If' in o) {
+      const [name, yes, no] = o['Fn::If'] as [string, unknown, unknown];
+      return walk(holds(conditions[name]) ? yes : no);
+    }
+    if (o.Ref === 'AWS::NoValue') return NO_VALUE;
+    if (typeof o.Ref === 'string' && o.Ref in params) return params[o.Ref];
+    return Object.fromEntries(
+      Object.entries(o)
+        .map(([k, x]) => [k, walk(x)] as const)
+        .filter(([, x]) => x !== NO_VALUE),
+    );
+  };
+  return walk(value);
+}
+const NO_VALUE = Symbol('AWS::NoValue');
