@@ -232,12 +232,43 @@ fn check_dispatch(facts: &Facts, cmd: &[String]) -> Vec<String> {
     };
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
     let inputs = &doc["on"]["workflow_dispatch"]["inputs"];
-    cmd.windows(2)
+    let mut errs = Vec::new();
+    let fields = cmd
+        .windows(2)
         .filter(|p| p[0] == "-f" || p[0] == "--field" || p[0] == "-F")
-        .filter_map(|p| p[1].split('=').next())
-        .filter(|k| inputs.get(*k).is_none())
-        .map(|k| format!("{file} has no workflow_dispatch input {k}"))
-        .collect()
+        .map(|p| p[1].split_once('=').unwrap_or((&p[1], "")));
+    for (k, value) in fields {
+        let Some(input) = inputs.get(k) else {
+            errs.push(format!("{file} has no workflow_dispatch input {k}"));
+            continue;
+        };
+        if let Some(options) = input["options"].as_sequence()
+            && !options.iter().any(|o| o.as_str() == Some(value))
+        {
+            errs.push(format!("{file}'s input {k} takes no `{value}`"));
+        }
+        if file == "release.yml" && k == "version" && !release_version(facts).is_match(value) {
+            errs.push(format!(
+                "release.yml refuses version `{value}` (dev/action-image/set-version: vMAJOR.MINOR.PATCH)"
+            ));
+        }
+    }
+    errs
+}
+
+/// The versions release.yml accepts: the pattern its check step enforces
+/// (`dev/action-image/set-version --check`: `[[ "$tag" =~ PATTERN ]]`).
+fn release_version(facts: &Facts) -> regex_lite::Regex {
+    let script = read(&facts.root, "dev/action-image/set-version");
+    let pattern = script
+        .lines()
+        .find_map(|l| {
+            l.split_once(r#"[[ "$tag" =~ "#)
+                .and_then(|(_, rest)| rest.split_once(" ]]"))
+        })
+        .map(|(p, _)| p.to_string())
+        .expect("dev/action-image/set-version checks the tag with [[ \"$tag\" =~ PATTERN ]]");
+    regex_lite::Regex::new(&pattern).expect("set-version's tag pattern")
 }
 
 /// A YAML example: every step that uses deckhand passes only inputs action.yml declares.

@@ -290,6 +290,16 @@ fn a_guide_that_drifts_fails_the_check() {
             "rollback.yml has no workflow_dispatch input to",
         ),
         (
+            "-f only=both",
+            "-f only=all",
+            "rollback.yml's input only takes no `all`",
+        ),
+        (
+            "-f version=v0.1.0",
+            "-f version=0.1.0",
+            "release.yml refuses version `0.1.0`",
+        ),
+        (
             "(iam.md)",
             "(iam-policies.md)",
             "iam-policies.md does not exist",

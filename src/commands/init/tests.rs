@@ -665,3 +665,71 @@ fn with_two_containers_only_what_both_have_alike_is_kept() {
     }
     assert_eq!(p.github.secrets, ["API_KEY"]);
 }
+
+/// The `gh` lines of docs/getting-started.md's "GitHub" section (inside ```sh blocks, heredoc
+/// bodies included).
+fn guide_github_lines() -> Vec<String> {
+    let md = read_repo_file("docs/getting-started.md");
+    let section = md
+        .split("\n### GitHub\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the guide has a `### GitHub` section");
+    let (mut out, mut inside) = (Vec::new(), false);
+    for line in section.lines().map(str::trim) {
+        if line.starts_with("```") {
+            inside = line == "```sh";
+        } else if inside && !line.is_empty() {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// Issue 24 review: the guide's GitHub settings are run in the application repository's clone,
+/// and are the commands `deckhand init` prints there. The guide sent the subject customisation
+/// `--input infra/github-oidc-sub.json`, a file of deckhand's repository the application's clone
+/// does not have (the demo's check skipped that line). Every line that writes a setting (and each
+/// heredoc body) must be one init prints for acme/shop, a role ARN shortened with `…` aside; a
+/// read-only `gh api` GET may be the guide's own.
+#[test]
+fn the_guides_github_settings_are_the_ones_init_prints() {
+    let mut live = infra_stack();
+    if let Source::Stack { name, outputs } = &mut live.source {
+        *name = "shop".into();
+        for (k, role) in [
+            ("DeployRoleArn", "DeployRole885297C3"),
+            ("PlanRoleArn", "PlanRole42C4D327"),
+        ] {
+            outputs.0.insert(
+                k.into(),
+                format!("arn:aws:iam::111122223333:role/shop-{role}-AbCdEf"),
+            );
+        }
+    }
+    let repo = Repo {
+        github: Some("acme/shop".into()),
+        ..this_repository()
+    };
+    let printed = plan::plan(&request(&format!("OWNER/deckhand@{SHA}")), &live, &repo)
+        .expect("plans")
+        .to_string();
+    let told: Vec<&str> = printed
+        .lines()
+        .map(|l| l.split("   # ").next().unwrap_or(l).trim())
+        .collect();
+    let lines = guide_github_lines();
+    assert!(lines.len() >= 8, "{lines:?}");
+    for line in &lines {
+        let read_only = line.starts_with("gh api ") && !line.contains(" -X ");
+        let ok = read_only
+            || told.contains(&line.as_str())
+            || line.strip_suffix('…').is_some_and(|head| {
+                head.contains(" --body ") && told.iter().any(|t| t.starts_with(head))
+            });
+        assert!(
+            ok,
+            "the guide says `{line}`, deckhand init does not print it:\n{printed}"
+        );
+    }
+}
