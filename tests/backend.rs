@@ -108,7 +108,17 @@ fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothin
     assert_eq!(api.mount_points(), old_api.mount_points());
     assert_eq!(api.port_mappings(), old_api.port_mappings());
     assert_eq!(api.ulimits(), old_api.ulimits());
-    assert_eq!(api.docker_labels(), old_api.docker_labels());
+    // The stack's labels survive; deckhand adds its mark: the names it set, never a value.
+    let mut labels = old_api.docker_labels().cloned().unwrap_or_default();
+    labels.insert(
+        "deckhand.managed.environment".into(),
+        "[\"NODE_ENV\"]".into(),
+    );
+    labels.insert(
+        "deckhand.managed.secrets".into(),
+        "[\"API_ACCESS_TOKEN\"]".into(),
+    );
+    assert_eq!(api.docker_labels(), Some(&labels));
     let env: Vec<(String, String)> = api
         .environment()
         .iter()

@@ -11,6 +11,7 @@ use crate::world;
 
 use aws_sdk_ecs::types as ecs;
 use serde_json::json;
+use std::io::Read as _;
 
 use world::{World, block_on, clients};
 
@@ -387,4 +388,190 @@ fn a_rotated_secret_rolls_the_live_revision_and_the_plan_names_its_versions() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("backend: no changes"), "{out}");
     assert!(since(&w, m).iter().all(|r| !r.write));
+}
+
+/// `/_sim/faults/<the world's key id>` (`suffix`: `""`, `?wait=S`, `/release`).
+fn fault(
+    w: &World,
+    method: &str,
+    suffix: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let url = format!(
+        "{}/faults/{}{suffix}",
+        common::stack_var("DECKHAND_SIM_URL"),
+        w.access_key
+    );
+    let mut resp = match (method, body) {
+        ("PUT", Some(b)) => ureq::put(&url)
+            .header("content-type", "application/json")
+            .send(b.to_string()),
+        ("DELETE", _) => ureq::delete(&url).call(),
+        _ => ureq::get(&url).call(),
+    }
+    .unwrap();
+    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// D3, found by the random histories (tests/history.rs): the very first deploy is SIGKILLed
+/// after RegisterTaskDefinition and UpdateService, before its release record. The secret it set
+/// then leaves deckhand.yml: the next deploy removes it, because the revision it registered is
+/// marked with the keys deckhand set (its container's labels), record or no record. Before the
+/// fix the managed set lived only in the record: no record, nothing managed, the secret stayed
+/// for good (and the plan said nothing).
+#[test]
+fn keys_a_deploy_killed_before_its_record_set_are_removed_when_they_leave_the_config() {
+    let w = World::new("mk-killed");
+    let token = format!("API_ACCESS_TOKEN: {}", w.parameter);
+    config(&w, "NODE_ENV: production", &token);
+    // Every write after the second is held (the lock's are not counted): the registration and
+    // UpdateService take effect, the record does not.
+    fault(
+        &w,
+        "PUT",
+        "",
+        Some(json!({"hold-after-writes": 2, "uncounted-paths": ["/_deckhand/lock$"]})),
+    );
+    let mut child = w.spawn_deploy(&[]);
+    // Drain its output (a build prints plenty): a full pipe would stop it before the held write.
+    let drains: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = r.read_to_string(&mut text);
+            text
+        })
+    })
+    .collect();
+    let state = fault(&w, "GET", "?wait=120", None);
+    assert_eq!(state["holding"], true, "{state}");
+    assert!(
+        state["held-requests"][0]["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("_deckhand/releases/")),
+        "the record is the held write: {state}"
+    );
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    fault(&w, "DELETE", "", None);
+    let output: Vec<String> = drains.into_iter().map(|d| d.join().unwrap()).collect();
+    assert!(w.releases().is_empty(), "no record: {output:?}");
+    assert_ne!(
+        w.service_td(),
+        w.initial_td,
+        "the service runs the killed deploy's revision"
+    );
+    assert_eq!(names(&keys(&w, "api").1), vec!["API_ACCESS_TOKEN"]);
+    let (code, _, err) = run(&w, &["unlock", "--force"], &[]);
+    assert_eq!(code, 0, "{err}");
+
+    // The secret leaves deckhand.yml: the plan names its removal, the deploy makes it so.
+    config(&w, "NODE_ENV: production", "");
+    let (code, out, err) = run(&w, &["deploy", "--only", "backend", "--dry-run"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("\n  secret API_ACCESS_TOKEN: {REMOVED}\n")),
+        "{out}"
+    );
+    let (code, _, err) = run(&w, &["deploy", "--only", "backend"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (env, secrets) = keys(&w, "api");
+    assert!(secrets.is_empty(), "{secrets:?}");
+    assert_eq!(
+        names(&env),
+        vec!["LOG_LEVEL", "NODE_ENV"],
+        "the stack's LOG_LEVEL stays"
+    );
+}
+
+/// The service's PRIMARY deployment once it is the only one and COMPLETED (a failed rollout
+/// rolled back by the circuit breaker ends so).
+fn settled(w: &World) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let d = w.sim_state()["services"][0]["deployments"].clone();
+        if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
+            return d[0].clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "the service never settled: {d}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Found by the random histories (seed 31337, shrunk): A deploys; B's `--no-wait` rollout fails
+/// later and ECS puts A's revision back; C's rollout fails too (exit 3) and ECS puts A's revision
+/// back again. C's record names what is live — A's revision — but no record it could copy that
+/// half from (B's, its own) names it, so the half said "nothing managed". The secret then leaves
+/// deckhand.yml, and the next deploy read the managed set of the newest record naming the live
+/// revision: C's, empty: "no changes", the secret stayed. Now the live revision's own mark says
+/// what deckhand set in it.
+#[test]
+fn a_removed_secret_leaves_after_rollouts_ecs_rolled_back() {
+    let w = World::new("mk-rolledback");
+    let token = format!("API_ACCESS_TOKEN: {}", w.parameter);
+    config(&w, "NODE_ENV: production", &token);
+    let (code, _, err) = run(&w, &["deploy", "--only", "backend"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let a = w.service_td();
+
+    // B (a new revision: another NODE_ENV, the same image) with --no-wait; its tasks fail once
+    // B is recorded (the simulator's clock stands still until then).
+    w.sim(json!({"scenario": "tasks-fail", "step-seconds": 3600.0}));
+    config(&w, "NODE_ENV: staging", &token);
+    let (code, _, err) = run(&w, &["deploy", "--only", "backend", "--no-wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let b = w.releases().pop().unwrap();
+    assert_eq!(b["backend"]["status"], "in-progress", "{b}");
+    ureq::post(&format!(
+        "{}/services/{}/{}/step",
+        common::stack_var("DECKHAND_SIM_URL"),
+        w.cluster,
+        w.service
+    ))
+    .header("content-type", "application/json")
+    .send(json!({"count": 60}).to_string())
+    .unwrap();
+    assert_eq!(
+        settled(&w)["taskDefinition"],
+        a.as_str(),
+        "rolled back to A"
+    );
+    w.sim(json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+
+    // C: its rollout fails while deckhand watches (exit 3); A's revision is back.
+    config(&w, "NODE_ENV: canary", &token);
+    let (code, _, err) = run(&w, &["deploy", "--only", "backend"], &[]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(
+        settled(&w)["taskDefinition"],
+        a.as_str(),
+        "rolled back to A"
+    );
+    w.sim(json!({"scenario": "healthy", "step-seconds": 0.1}));
+
+    // The secret leaves deckhand.yml.
+    config(&w, "NODE_ENV: production", "");
+    let (code, out, err) = run(&w, &["deploy", "--only", "backend"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("\n  secret API_ACCESS_TOKEN: {REMOVED}\n")),
+        "{out}"
+    );
+    let (env, secrets) = keys(&w, "api");
+    assert!(secrets.is_empty(), "{secrets:?}");
+    assert_eq!(names(&env), vec!["LOG_LEVEL", "NODE_ENV"]);
 }

@@ -1,38 +1,15 @@
 //! The planner's view of the deployed containers' environment and secrets (pure): which keys
-//! deckhand manages after this deploy, which keys change (by name, never a value), and which
-//! secrets' parameters were rotated since the live release's tasks started.
+//! change (by name, never a value), and which secrets' parameters were rotated since the live
+//! release's tasks started. (Which keys deckhand manages is marked on the revision itself:
+//! [`crate::ecs::managed`].)
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::observe::{LastApplied, Parameter};
-use crate::config::Backend;
 use crate::plan::backend::{Change, KeyChange, KeyKind, Rotation};
-use crate::release::ManagedKeys;
 use crate::secrets::parameter_name;
-
-/// The keys the release record will say deckhand manages: in each deployed container, exactly
-/// the names the configuration sets (a first deploy over a live revision manages only those).
-pub(crate) fn managed(cfg: &Backend) -> BTreeMap<String, ManagedKeys> {
-    cfg.containers
-        .iter()
-        .map(|c| {
-            (
-                c.clone(),
-                ManagedKeys {
-                    environment: cfg.environment.keys().cloned().collect(),
-                    secrets: cfg
-                        .secrets
-                        .keys()
-                        .chain(&cfg.missing_secrets)
-                        .cloned()
-                        .collect(),
-                },
-            )
-        })
-        .collect()
-}
 
 fn container<'a>(td: &'a Value, name: &str) -> Option<&'a Value> {
     td["containerDefinitions"]
@@ -221,7 +198,6 @@ mod tests {
         ]);
         let applied = LastApplied {
             parameter_versions: BTreeMap::from([("/app/key".to_string(), 3)]),
-            ..LastApplied::default()
         };
         let (rotated, versions) = rotations(&new, &parameters, &applied);
         assert_eq!(
@@ -235,7 +211,6 @@ mod tests {
         // The recorded version: nothing rotated.
         let applied = LastApplied {
             parameter_versions: BTreeMap::from([("/app/key".to_string(), 4)]),
-            ..LastApplied::default()
         };
         assert!(rotations(&new, &parameters, &applied).0.is_empty());
         // No version recorded (no record, or an older deckhand's): unknown, nothing rotated.

@@ -37,22 +37,18 @@ pub(crate) async fn observe(
     observe::observe(ctx, cfg, opts.force).await
 }
 
-/// What deckhand applied to the live revision, read from the history (newest first, only as far
-/// back as the newest release whose backend half succeeded). No history: nothing applied yet.
+/// What deckhand applied to the service (the parameter versions), read from the history (newest
+/// first, only as far back as the newest release whose backend half succeeded). No history:
+/// nothing known yet.
 pub(crate) async fn applied(
     history: Option<&mut History<'_, '_>>,
     cfg: &Backend,
-    observed: &Observed,
 ) -> Result<LastApplied, ReleaseError> {
     let Some(history) = history else {
         return Ok(LastApplied::default());
     };
     let records = history.read_until(|r| observe::enough(r, cfg)).await?;
-    Ok(observe::last_applied(
-        records,
-        cfg,
-        &observed.task_definition_arn,
-    ))
+    Ok(observe::last_applied(records, cfg))
 }
 
 /// Plans (pure) from what was observed and applied, with the fingerprint of what was read.

@@ -1,8 +1,9 @@
 //! The plan's reads: the service, its task definition (with tags), the secrets' parameter ARNs
 //! and versions and the checkout's build inputs at once; then the image ([`super::image`]: the
-//! platform and `FROM` digests the source tag covers, what ECR has of it). What the release
-//! history says deckhand applied to the live revision is [`last_applied`] (its managed keys and
-//! parameter versions), read from the history after these.
+//! platform and `FROM` digests the source tag covers, what ECR has of it). The parameter
+//! versions the live release's tasks started with are [`last_applied`], read from the history
+//! after these. (The keys deckhand manages are marked on the live revision itself:
+//! [`crate::ecs::managed`].)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +15,7 @@ use crate::aws::{AwsContext, AwsError};
 use crate::config::Backend;
 use crate::ecs::{self, json};
 use crate::image::{build, ecr};
-use crate::release::{BackendRelease, ManagedKeys, ReleaseRecord, ReleaseStatus};
+use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus};
 use crate::secrets;
 
 /// What the plan read from AWS (and the image's registries).
@@ -43,13 +44,10 @@ pub(crate) struct Parameter {
     pub(crate) version: i64,
 }
 
-/// What the release history says deckhand applied to the service's containers: the observation
-/// the planner removes managed keys and tells rotated secrets from.
+/// What the release history says deckhand applied to the service: the observation the planner
+/// tells rotated secrets from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LastApplied {
-    /// The release whose managed keys these are (None: no record; nothing is managed yet).
-    pub(crate) release: Option<String>,
-    pub(crate) managed: BTreeMap<String, ManagedKeys>,
     /// The parameter versions of the newest release whose backend half succeeded (its tasks
     /// started with them).
     pub(crate) parameter_versions: BTreeMap<String, i64>,
@@ -68,27 +66,22 @@ pub(crate) fn enough(r: &ReleaseRecord, cfg: &Backend) -> bool {
     half(r, cfg).is_some_and(|b| b.status == ReleaseStatus::Succeeded)
 }
 
-/// What deckhand applied to the live revision `live_td`, from `records` (newest first, read up
-/// to the first that is [`enough`]). The managed keys are those of the newest record whose
-/// revision is the live one (whatever its status: its keys are on it) or whose backend half
-/// succeeded, whichever comes first — a rollout that failed and was rolled back by ECS leaves the
-/// revision before it live, with that revision's keys. The parameter versions are those of the
-/// newest record whose backend half succeeded (a failed rollout's tasks may not run). Pure.
-pub(crate) fn last_applied(records: &[ReleaseRecord], cfg: &Backend, live_td: &str) -> LastApplied {
-    let mut out = LastApplied::default();
-    for r in records {
-        let Some(b) = half(r, cfg) else { continue };
-        let succeeded = b.status == ReleaseStatus::Succeeded;
-        if out.release.is_none() && (b.task_definition_arn == live_td || succeeded) {
-            out.release = Some(r.id.clone());
-            out.managed = b.managed.clone();
-        }
-        if succeeded {
-            out.parameter_versions = b.parameter_versions.clone();
-            break;
-        }
-    }
-    out
+/// What deckhand applied, from `records` (newest first, read up to the first that is
+/// [`enough`]): the parameter versions of the newest record whose backend half succeeded (a
+/// failed rollout's tasks may not run). Pure.
+///
+/// The managed keys are not read from records: a record is written after UpdateService (a deploy
+/// killed in between leaves none), and a record's half can name a revision it did not render (the
+/// one the circuit breaker put back). The revision carries its own mark instead.
+pub(crate) fn last_applied(records: &[ReleaseRecord], cfg: &Backend) -> LastApplied {
+    records
+        .iter()
+        .filter_map(|r| half(r, cfg))
+        .find(|b| b.status == ReleaseStatus::Succeeded)
+        .map(|b| LastApplied {
+            parameter_versions: b.parameter_versions.clone(),
+        })
+        .unwrap_or_default()
 }
 
 /// The SSM parameters the task definition's containers name in `secrets` (`valueFrom`s).
@@ -294,9 +287,9 @@ mod tests {
         }
     }
 
-    /// A record of service `api` on revision `td` whose backend half ended `status`, managing
-    /// the env key `key`, with `/p` at `version`.
-    fn rec(id: &str, td: &str, status: ReleaseStatus, key: &str, version: i64) -> ReleaseRecord {
+    /// A record of service `api` on revision `td` whose backend half ended `status`, with `/p` at
+    /// `version`.
+    fn rec(id: &str, td: &str, status: ReleaseStatus, version: i64) -> ReleaseRecord {
         ReleaseRecord {
             version: crate::release::RECORD_VERSION,
             id: id.into(),
@@ -317,13 +310,6 @@ mod tests {
                 status,
                 failure: None,
                 task_definition: None,
-                managed: BTreeMap::from([(
-                    "api".to_string(),
-                    ManagedKeys {
-                        environment: [key.to_string()].into(),
-                        secrets: Default::default(),
-                    },
-                )]),
                 parameter_versions: BTreeMap::from([("/p".to_string(), version)]),
                 ..BackendRelease::default()
             }),
@@ -331,60 +317,36 @@ mod tests {
         }
     }
 
-    fn applied(records: &[ReleaseRecord], live: &str) -> (Option<String>, Vec<String>, i64) {
-        let a = last_applied(records, &cfg(), live);
-        let keys = a
-            .managed
-            .get("api")
-            .map(|m| m.environment.iter().cloned().collect())
-            .unwrap_or_default();
-        (
-            a.release,
-            keys,
-            a.parameter_versions.get("/p").copied().unwrap_or(0),
-        )
+    fn version(records: &[ReleaseRecord]) -> i64 {
+        let a = last_applied(records, &cfg());
+        a.parameter_versions.get("/p").copied().unwrap_or(0)
     }
 
     #[test]
-    fn the_managed_keys_are_the_live_revisions_and_the_versions_the_last_good_rollouts() {
+    fn the_versions_are_the_last_good_rollouts() {
         use ReleaseStatus::{Failed, InProgress, Succeeded};
-        let a = rec("a", "td:1", Succeeded, "A", 3);
-        // B's rollout failed and ECS rolled back to A's revision: A's keys, A's versions.
-        let b = rec("b", "td:2", Failed, "B", 4);
-        assert_eq!(
-            applied(&[b.clone(), a.clone()], "td:1"),
-            (Some("a".into()), vec!["A".into()], 3)
-        );
-        // C did not wait (--no-wait) and its revision is live: C's keys (they are on it), the
-        // versions of the last rollout that completed.
-        let c = rec("c", "td:3", InProgress, "C", 5);
-        assert_eq!(
-            applied(&[c.clone(), b, a.clone()], "td:3"),
-            (Some("c".into()), vec!["C".into()], 3)
-        );
-        // A revision registered by hand: the newest succeeded release's (its base).
-        assert_eq!(
-            applied(&[c, a.clone()], "td:9"),
-            (Some("a".into()), vec!["A".into()], 3)
-        );
-        // Another service's records and no record at all: nothing applied.
+        let a = rec("a", "td:1", Succeeded, 3);
+        // B's rollout failed (ECS rolled back to A's revision), C did not wait (--no-wait): the
+        // versions A's tasks started with.
+        let b = rec("b", "td:2", Failed, 4);
+        let c = rec("c", "td:3", InProgress, 5);
+        assert_eq!(version(&[c, b, a.clone()]), 3);
+        // Another service's records and no record at all: unknown.
         let mut other = a;
         other.backend.as_mut().expect("backend").service = "worker".into();
-        assert_eq!(applied(&[other], "td:1"), (None, vec![], 0));
-        assert_eq!(applied(&[], "td:1"), (None, vec![], 0));
+        assert_eq!(version(&[other]), 0);
+        assert_eq!(version(&[]), 0);
     }
 
     #[test]
-    fn a_record_without_managed_keys_or_versions_reads_as_nothing_managed_and_unknown() {
+    fn a_record_without_versions_reads_as_unknown() {
         let text = r#"{"id": "r1", "created_at": "", "status": "succeeded", "git": {},
             "previous": null, "site": null,
             "backend": {"cluster": "c", "service": "api", "image": "repo@sha256:1",
                 "source_tag": "src-1", "task_definition_arn": "td:1", "deployment_id": null,
                 "status": "succeeded"}}"#;
         let old: ReleaseRecord = serde_json::from_str(text).expect("an older deckhand's record");
-        let a = last_applied(&[old], &cfg(), "td:1");
-        assert_eq!(a.release.as_deref(), Some("r1"));
-        assert!(a.managed.is_empty() && a.parameter_versions.is_empty());
+        assert!(last_applied(&[old], &cfg()).parameter_versions.is_empty());
     }
 
     #[test]

@@ -18,18 +18,12 @@ use crate::plan::image::BuildReason;
 use crate::release::ReleaseMeta;
 
 /// The rendered (normalised) task definition for an image reference.
-fn rendered(
-    cfg: &Backend,
-    observed: &Observed,
-    applied: &LastApplied,
-    image: &str,
-) -> Result<Value, BackendError> {
+fn rendered(cfg: &Backend, observed: &Observed, image: &str) -> Result<Value, BackendError> {
     let changes = render::Changes {
         containers: &cfg.containers,
         image,
         environment: &cfg.environment,
         secrets: &observed.secrets,
-        managed: &applied.managed,
         unresolved: &cfg.missing_secrets,
     };
     render::render(&observed.task_definition, &changes)
@@ -116,7 +110,7 @@ pub(crate) fn plan_from(
             )
         }
     };
-    let new = rendered(cfg, &observed, applied, &image_ref)?;
+    let new = rendered(cfg, &observed, &image_ref)?;
     let stripped = render::strip(&observed.task_definition);
     let live = normalise::normalise(&stripped);
     let td_name = short_td(&observed.task_definition_arn).to_string();
@@ -134,6 +128,8 @@ pub(crate) fn plan_from(
     // secret reaches the service only through new tasks (a new deployment).
     // (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-ssm-paramstore.html>)
     let update_service = changed || opts.force || !rotated.is_empty();
+    // What the new revision's mark says (the live one's, when nothing changes).
+    let managed = crate::ecs::managed::of(&new, &cfg.containers);
     Ok(BackendPlan {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
@@ -161,7 +157,7 @@ pub(crate) fn plan_from(
         },
         keys: key_changes,
         rotated,
-        managed: keys::managed(cfg),
+        managed,
         parameter_versions,
     })
 }
@@ -220,7 +216,9 @@ mod tests {
             task_definition: json!({
                 "family": "api", "revision": 4, "status": "ACTIVE",
                 "containerDefinitions": [{"name": "api", "image": image, "cpu": 0, "essential": true,
-                    "environment": [{"name": "NODE_ENV", "value": "production"}]}]
+                    "environment": [{"name": "NODE_ENV", "value": "production"}],
+                    // What deckhand marks a revision of cfg() with.
+                    "dockerLabels": {"deckhand.managed.environment": "[\"NODE_ENV\"]"}}]
             }),
             tags: Vec::new(),
             image: ImageObserved {
@@ -395,16 +393,20 @@ mod tests {
         (c, obs)
     }
 
-    fn managing(env: &[&str], secrets: &[&str], version: i64) -> LastApplied {
+    /// Marks the live revision's `api` with the keys deckhand set in it; the parameter versions
+    /// the last good release recorded.
+    fn managing(obs: &mut Observed, env: &[&str], secrets: &[&str], version: i64) -> LastApplied {
+        let api = obs.task_definition["containerDefinitions"][0]
+            .as_object_mut()
+            .expect("api");
+        crate::ecs::managed::mark(
+            api,
+            &crate::release::ManagedKeys {
+                environment: env.iter().map(|s| s.to_string()).collect(),
+                secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            },
+        );
         LastApplied {
-            release: Some("r1".into()),
-            managed: BTreeMap::from([(
-                "api".to_string(),
-                crate::release::ManagedKeys {
-                    environment: env.iter().map(|s| s.to_string()).collect(),
-                    secrets: secrets.iter().map(|s| s.to_string()).collect(),
-                },
-            )]),
             parameter_versions: BTreeMap::from([("/app/key".to_string(), version)]),
         }
     }
@@ -412,8 +414,9 @@ mod tests {
     #[test]
     fn a_managed_key_that_left_the_configuration_is_removed_and_the_plan_says_so() {
         // deckhand set LOG_LEVEL and OLD_TOKEN before; the configuration no longer does.
-        let (c, obs) = with_keys(3);
+        let (c, mut obs) = with_keys(3);
         let applied = managing(
+            &mut obs,
             &["LOG_LEVEL", "NODE_ENV"],
             &["CLAUDE_API_KEY", "OLD_TOKEN"],
             3,
@@ -442,7 +445,7 @@ mod tests {
                 {"container": "api", "kind": "secret", "name": "OLD_TOKEN", "change": "removed"}
             ])
         );
-        // What the record will say: exactly the configuration's names.
+        // What the new revision is marked with, and the record says: the configuration's names.
         assert_eq!(
             json["managed"],
             json!({"api": {"environment": ["NODE_ENV"], "secrets": ["CLAUDE_API_KEY"]}})
@@ -452,9 +455,14 @@ mod tests {
 
     #[test]
     fn keys_deckhand_never_set_are_kept_and_a_first_deploy_manages_only_the_configured_names() {
-        // No record manages anything (a first deploy, or an older deckhand's record): LOG_LEVEL
-        // and OLD_TOKEN (the stack's or a person's) stay, and nothing changes.
-        let (c, obs) = with_keys(3);
+        // A live revision without deckhand's mark (the stack's, an older deckhand's, one written
+        // by hand): LOG_LEVEL and OLD_TOKEN stay; the one change is the mark of the configured
+        // names on a new revision.
+        let (c, mut obs) = with_keys(3);
+        obs.task_definition["containerDefinitions"][0]
+            .as_object_mut()
+            .expect("api")
+            .remove("dockerLabels");
         let plan = plan_from(
             &c,
             &meta(),
@@ -463,13 +471,23 @@ mod tests {
             &LastApplied::default(),
         )
         .expect("plan");
-        assert!(plan.is_empty() && plan.keys.is_empty(), "{plan}");
+        assert!(plan.keys.is_empty(), "{plan}");
+        assert!(plan.task_definition.changed, "{plan}");
+        let api = &plan.task_definition.rendered["containerDefinitions"][0];
+        assert_eq!(
+            api["environment"],
+            obs.task_definition["containerDefinitions"][0]["environment"]
+        );
+        assert_eq!(
+            api["secrets"],
+            obs.task_definition["containerDefinitions"][0]["secrets"]
+        );
         assert_eq!(
             serde_json::to_value(&plan.managed).expect("json"),
             json!({"api": {"environment": ["NODE_ENV"], "secrets": ["CLAUDE_API_KEY"]}})
         );
-        // A record that managed only the configured names: the same.
-        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
+        // A revision marked with only the configured names: nothing to do.
+        let applied = managing(&mut obs, &["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
         let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
         assert!(plan.is_empty(), "{plan}");
     }
@@ -477,9 +495,9 @@ mod tests {
     #[test]
     fn a_configured_secret_whose_parameter_is_missing_is_not_removed_by_deckhand_plan() {
         // `deckhand plan` plans without OLD_TOKEN (its parameter was deleted): still configured.
-        let (mut c, obs) = with_keys(3);
+        let (mut c, mut obs) = with_keys(3);
         c.missing_secrets = ["OLD_TOKEN".to_string()].into();
-        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY", "OLD_TOKEN"], 3);
+        let applied = managing(&mut obs, &["NODE_ENV"], &["CLAUDE_API_KEY", "OLD_TOKEN"], 3);
         let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
         assert!(plan.keys.is_empty(), "{plan}");
     }
@@ -488,7 +506,7 @@ mod tests {
     fn a_configured_key_a_person_changed_by_hand_is_set_back_and_named() {
         let (c, mut obs) = with_keys(3);
         obs.task_definition["containerDefinitions"][0]["environment"][1]["value"] = json!("debug");
-        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
+        let applied = managing(&mut obs, &["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
         let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
         assert!(plan.update_service);
         assert!(
@@ -504,8 +522,8 @@ mod tests {
 
     #[test]
     fn a_rotated_secret_rolls_the_live_revision_and_names_its_versions_never_its_value() {
-        let (c, obs) = with_keys(4);
-        let applied = managing(&["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
+        let (c, mut obs) = with_keys(4);
+        let applied = managing(&mut obs, &["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
         let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
         assert!(!plan.task_definition.changed, "no new revision");
         assert!(plan.update_service && plan.rolls_for_rotation() && !plan.force);
@@ -524,7 +542,8 @@ mod tests {
         );
         assert_eq!(json["parameter_versions"], json!({"/app/key": 4}));
         // The version the live release recorded: nothing to do.
-        let (c, obs) = with_keys(3);
+        let (c, mut obs) = with_keys(3);
+        let applied = managing(&mut obs, &["NODE_ENV"], &["CLAUDE_API_KEY"], 3);
         let plan = plan_from(&c, &meta(), &DeployOptions::default(), obs, &applied).expect("plan");
         assert!(plan.is_empty() && plan.rotated.is_empty(), "{plan}");
     }

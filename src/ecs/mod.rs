@@ -3,6 +3,7 @@
 
 pub(crate) mod diff;
 pub(crate) mod json;
+pub(crate) mod managed;
 pub(crate) mod normalise;
 pub(crate) mod redact;
 pub(crate) mod render;

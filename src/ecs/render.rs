@@ -2,15 +2,17 @@
 //!
 //! Describe-only fields are stripped, the configured containers get the new image, the
 //! configured environment and secrets are merged in, and the keys deckhand set before (its
-//! managed keys) that the configuration no longer sets are removed; every other key (the CDK
-//! stack's, a person's) and everything else (other containers, volumes, roles, placement,
-//! logging …) is carried over untouched. Like `kubectl apply`'s last-applied configuration: only
-//! what deckhand itself set is deckhand's to remove.
+//! managed keys, marked on the live container: [`super::managed`]) that the configuration no
+//! longer sets are removed; every other key (the CDK stack's, a person's) and everything else
+//! (other containers, volumes, roles, placement, logging …) is carried over untouched, and the
+//! new revision is marked with the names the configuration sets. Like `kubectl apply`'s
+//! last-applied configuration: only what deckhand itself set is deckhand's to remove.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::managed;
 use crate::release::ManagedKeys;
 
 /// Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not accept.
@@ -35,8 +37,6 @@ pub(crate) struct Changes<'a> {
     pub(crate) environment: &'a BTreeMap<String, String>,
     /// Variable name -> SSM parameter ARN.
     pub(crate) secrets: &'a BTreeMap<String, String>,
-    /// Per container, the keys deckhand set on the live revision (the last-applied set).
-    pub(crate) managed: &'a BTreeMap<String, ManagedKeys>,
     /// Secrets still configured but not set now (their parameter does not exist): kept.
     pub(crate) unresolved: &'a std::collections::BTreeSet<String>,
 }
@@ -74,7 +74,7 @@ pub(crate) fn render(live: &Value, changes: &Changes<'_>) -> Result<Value, Vec<S
                 continue;
             }
             obj.insert("image".into(), Value::String(changes.image.to_string()));
-            merge(obj, changes, changes.managed.get(&name));
+            merge(obj, changes);
             found.push(name);
         }
     }
@@ -92,18 +92,17 @@ pub(crate) fn render(live: &Value, changes: &Changes<'_>) -> Result<Value, Vec<S
 }
 
 /// Sets `environment` and `secrets` entries by name (a name set in one list leaves the other),
-/// and removes the `managed` keys the configuration no longer sets.
-fn merge(container: &mut Map<String, Value>, changes: &Changes<'_>, managed: Option<&ManagedKeys>) {
+/// removes the keys the live container's mark names that the configuration no longer sets, and
+/// marks the container with the names the configuration sets (a configured secret whose
+/// parameter is missing stays configured, so stays marked).
+fn merge(container: &mut Map<String, Value>, changes: &Changes<'_>) {
     let mut env = named(container.get("environment"));
     let mut secrets = named(container.get("secrets"));
-    if let Some(m) = managed {
-        env.retain(|k, _| !m.environment.contains(k) || changes.environment.contains_key(k));
-        secrets.retain(|k, _| {
-            !m.secrets.contains(k)
-                || changes.secrets.contains_key(k)
-                || changes.unresolved.contains(k)
-        });
-    }
+    let m = managed::of_labels(container.get("dockerLabels"));
+    env.retain(|k, _| !m.environment.contains(k) || changes.environment.contains_key(k));
+    secrets.retain(|k, _| {
+        !m.secrets.contains(k) || changes.secrets.contains_key(k) || changes.unresolved.contains(k)
+    });
     for (k, v) in changes.environment {
         secrets.remove(k);
         env.insert(k.clone(), json!({"name": k, "value": v}));
@@ -120,6 +119,16 @@ fn merge(container: &mut Map<String, Value>, changes: &Changes<'_>, managed: Opt
         "secrets".into(),
         Value::Array(secrets.into_values().collect()),
     );
+    let now = ManagedKeys {
+        environment: changes.environment.keys().cloned().collect(),
+        secrets: changes
+            .secrets
+            .keys()
+            .chain(changes.unresolved)
+            .cloned()
+            .collect(),
+    };
+    managed::mark(container, &now);
 }
 
 fn named(list: Option<&Value>) -> BTreeMap<String, Value> {
@@ -190,7 +199,6 @@ mod tests {
                 image: "repo@sha256:abc",
                 environment: &env,
                 secrets: &secrets,
-                managed: &BTreeMap::new(),
                 unresolved: &Default::default(),
             },
         )
@@ -205,6 +213,12 @@ mod tests {
             api["secrets"],
             json!([{"name": "OLD", "valueFrom": "arn:old"}, {"name": "TOKEN", "valueFrom": "arn:aws:ssm:p"}])
         );
+        // The new revision names what deckhand set in it (names, never a value).
+        assert_eq!(
+            api["dockerLabels"],
+            json!({"deckhand.managed.environment": "[\"NODE_ENV\"]",
+                   "deckhand.managed.secrets": "[\"TOKEN\"]"})
+        );
         assert_eq!(
             out["containerDefinitions"][1],
             live()["containerDefinitions"][1]
@@ -218,30 +232,39 @@ mod tests {
         }
     }
 
+    /// `live()` with each container's mark.
+    fn marked(marks: &[(usize, ManagedKeys)]) -> Value {
+        let mut td = live();
+        for (i, keys) in marks {
+            let c = td["containerDefinitions"][*i]
+                .as_object_mut()
+                .expect("container");
+            c.insert("dockerLabels".into(), json!({"team": "web"}));
+            managed::mark(c, keys);
+        }
+        td
+    }
+
     #[test]
-    fn managed_keys_the_configuration_no_longer_sets_are_removed_and_no_other_key() {
+    fn keys_the_live_containers_mark_names_that_the_configuration_no_longer_sets_are_removed() {
         // deckhand set NODE_ENV, TOKEN (env) and OLD (secret) on `api`; the configuration now
         // sets only NODE_ENV (env) and TOKEN (as a secret). KEEP (the stack's) is never managed.
         let env = BTreeMap::from([("NODE_ENV".to_string(), "production".to_string())]);
         let secrets = BTreeMap::from([("TOKEN".to_string(), "arn:aws:ssm:p".to_string())]);
         let containers = vec!["api".to_string()];
-        let managed = BTreeMap::from([
-            ("api".to_string(), keys(&["NODE_ENV", "TOKEN"], &["OLD"])),
-            // The sidecar is not deployed: its keys are never touched, managed or not.
-            ("sidecar".to_string(), keys(&["X"], &[])),
+        let changes = Changes {
+            containers: &containers,
+            image: "repo@sha256:abc",
+            environment: &env,
+            secrets: &secrets,
+            unresolved: &Default::default(),
+        };
+        // The sidecar is not deployed: its keys are never touched, marked or not.
+        let marked_live = marked(&[
+            (0, keys(&["NODE_ENV", "TOKEN"], &["OLD"])),
+            (1, keys(&["X"], &[])),
         ]);
-        let out = render(
-            &live(),
-            &Changes {
-                containers: &containers,
-                image: "repo@sha256:abc",
-                environment: &env,
-                secrets: &secrets,
-                managed: &managed,
-                unresolved: &Default::default(),
-            },
-        )
-        .expect("render");
+        let out = render(&marked_live, &changes).expect("render");
         let api = &out["containerDefinitions"][0];
         assert_eq!(
             api["environment"],
@@ -251,27 +274,35 @@ mod tests {
             api["secrets"],
             json!([{"name": "TOKEN", "valueFrom": "arn:aws:ssm:p"}])
         );
+        assert_eq!(managed::of_container(api), keys(&["NODE_ENV"], &["TOKEN"]));
+        assert_eq!(api["dockerLabels"]["team"], "web", "other labels stay");
         assert_eq!(
             out["containerDefinitions"][1],
-            live()["containerDefinitions"][1]
+            marked_live["containerDefinitions"][1]
         );
-        // With nothing managed (a first deploy, an older deckhand's record), OLD is kept.
-        let none = BTreeMap::new();
-        let out = render(
-            &live(),
-            &Changes {
-                containers: &containers,
-                image: "repo@sha256:abc",
-                environment: &env,
-                secrets: &secrets,
-                managed: &none,
-                unresolved: &Default::default(),
-            },
-        )
-        .expect("render");
+        // Rendering again from what it registered removes nothing more: the mark moved with it.
+        assert_eq!(render(&out, &changes).expect("render"), out);
+        // No mark (CDK's revision, an older deckhand's, one written by hand): OLD is kept.
+        let out = render(&live(), &changes).expect("render");
         assert_eq!(
             out["containerDefinitions"][0]["secrets"],
             json!([{"name": "OLD", "valueFrom": "arn:old"}, {"name": "TOKEN", "valueFrom": "arn:aws:ssm:p"}])
+        );
+        // A configured secret whose parameter is missing (deckhand plan) stays, and stays marked.
+        let unresolved = ["OLD".to_string()].into();
+        let out = render(
+            &marked_live,
+            &Changes {
+                unresolved: &unresolved,
+                ..changes
+            },
+        )
+        .expect("render");
+        let api = &out["containerDefinitions"][0];
+        assert_eq!(api["secrets"][0]["name"], "OLD");
+        assert_eq!(
+            managed::of_container(api),
+            keys(&["NODE_ENV"], &["OLD", "TOKEN"])
         );
     }
 
@@ -286,7 +317,6 @@ mod tests {
                 image: "i",
                 environment: &empty,
                 secrets: &empty,
-                managed: &BTreeMap::new(),
                 unresolved: &Default::default(),
             },
         )

@@ -194,9 +194,10 @@ pub(crate) struct BackendRelease {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) task_definition: Option<serde_json::Value>,
     /// Per deployed container (`backend.container`), the environment variables and secrets
-    /// deckhand set on this revision (by name): its managed keys. A managed key that leaves the
-    /// configuration is removed from the next revision; a key no record names is kept. A record
-    /// without it (an older deckhand's) manages nothing.
+    /// deckhand set on this revision (by name): its managed keys, as the revision's own mark
+    /// names them (`crate::ecs::managed`: the next render reads the mark on the live revision,
+    /// not this copy). Empty for a revision deckhand did not render, and in an older deckhand's
+    /// record.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) managed: BTreeMap<String, ManagedKeys>,
     /// The version of each SSM parameter the revision names (parameter name -> version), read

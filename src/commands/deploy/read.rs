@@ -113,7 +113,7 @@ pub(crate) async fn read_and_plan(
     let (frontend_plan, mut history) = read?;
     let backend_plan = match (backend_cfg, observed?) {
         (Some(cfg), Some(observed)) => {
-            let applied = backend::applied(history.as_mut(), cfg, &observed).await?;
+            let applied = backend::applied(history.as_mut(), cfg).await?;
             Some(backend::plan(cfg, meta, opts, observed, &applied)?)
         }
         _ => None,

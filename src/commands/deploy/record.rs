@@ -140,6 +140,8 @@ pub(crate) fn backend_half(
                     image,
                     source_tag: String::new(),
                     task_definition_arn: td.to_string(),
+                    // The keys the revision's own mark names (none: deckhand did not render it).
+                    managed: crate::ecs::managed::of_every(&definition),
                     task_definition: (!definition.is_null()).then_some(definition),
                     origin,
                     ..BackendRelease::default()

@@ -155,7 +155,7 @@ pub(crate) async fn read_and_plan(
     ) {
         (Some(cfg), Some(image)) => {
             let observed = backend::promote::observe(ctx, cfg, &image).await?;
-            let applied = backend::applied(Some(&mut history), cfg, &observed).await?;
+            let applied = backend::applied(Some(&mut history), cfg).await?;
             Some(backend::promote::plan(
                 cfg, meta, observed, &applied, &image,
             )?)

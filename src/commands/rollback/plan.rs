@@ -82,10 +82,10 @@ pub(crate) enum Refusal {
 /// recorded definition again; nothing when the service runs it and nothing is in flight. The
 /// PRIMARY's rollout in flight, if any, is what the plan says it supersedes.
 ///
-/// The restored release's managed keys are what it had (the record says so again); its
-/// parameter versions cannot be restored (ECS reads a parameter's newest version when a task
-/// starts), so `parameter_versions` — what the rollback's new tasks read, observed now — is
-/// what the record says.
+/// The restored release's managed keys are what its revision is marked with (the record says so
+/// again: [`crate::ecs::managed`]); its parameter versions cannot be restored (ECS reads a
+/// parameter's newest version when a task starts), so `parameter_versions` — what the
+/// rollback's new tasks read, observed now — is what the record says.
 pub(crate) fn backend(
     target: &BackendRelease,
     release_id: &str,
@@ -118,6 +118,7 @@ pub(crate) fn backend(
         )
     };
     let definition = definition.unwrap_or(serde_json::Value::Null);
+    let managed = crate::ecs::managed::of_every(&definition);
     let (repository, digest) = target
         .image
         .split_once('@')
@@ -161,7 +162,7 @@ pub(crate) fn backend(
         },
         keys: Vec::new(),
         rotated: Vec::new(),
-        managed: target.managed.clone(),
+        managed,
         parameter_versions,
     })
 }
