@@ -99,12 +99,20 @@ fn mark(w: &World) -> u64 {
 /// A person registers a revision by hand from the live one, changing `api`'s environment, and
 /// points the service at it.
 fn edit_by_hand(w: &World, edit: impl FnOnce(&mut Vec<ecs::KeyValuePair>)) {
+    register_by_hand(w, |api| {
+        let mut env = api.environment.clone().unwrap_or_default();
+        edit(&mut env);
+        api.environment = Some(env);
+    });
+}
+
+/// A person registers a revision by hand from the live one ("Create new revision": every
+/// container copied), changing the `api` container, and points the service at it.
+fn register_by_hand(w: &World, edit: impl FnOnce(&mut ecs::ContainerDefinition)) {
     let (td, _) = w.describe_td(&w.service_td());
     let mut defs = td.container_definitions().to_vec();
     let api = defs.iter_mut().find(|c| c.name() == Some("api")).unwrap();
-    let mut env = api.environment.clone().unwrap_or_default();
-    edit(&mut env);
-    api.environment = Some(env);
+    edit(api);
     block_on(async {
         let c = clients().await;
         let arn = c
@@ -574,4 +582,87 @@ fn a_removed_secret_leaves_after_rollouts_ecs_rolled_back() {
     let (env, secrets) = keys(&w, "api");
     assert!(secrets.is_empty(), "{secrets:?}");
     assert_eq!(names(&env), vec!["LOG_LEVEL", "NODE_ENV"]);
+}
+
+/// The mark on the live revision's `api` container: its two labels, as they are.
+fn mark_of(w: &World) -> (Option<String>, Option<String>) {
+    let (td, _) = w.describe_td(&w.service_td());
+    let api = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some("api"))
+        .unwrap();
+    let label = |k: &str| api.docker_labels().and_then(|l| l.get(k)).cloned();
+    (
+        label("deckhand.managed.environment"),
+        label("deckhand.managed.secrets"),
+    )
+}
+
+/// A person edits the mark in the console: the environment label becomes a comma list (not the
+/// JSON list deckhand writes) and the secrets label names GHOST, a key the container does not
+/// have. Neither crashes a plan or a deploy: the garbled label names nothing (a warning says so,
+/// naming the label and the container, never its text), so FEATURE_X, which left deckhand.yml,
+/// is kept rather than removed; GHOST is nothing to remove. The deploy marks its revision afresh
+/// with the names deckhand.yml sets, and the warning is gone.
+#[test]
+fn a_garbled_mark_manages_nothing_with_a_warning_and_a_name_not_present_removes_nothing() {
+    let w = World::new("mk-garbled");
+    let token = format!("API_ACCESS_TOKEN: {}", w.parameter);
+    config(&w, "NODE_ENV: production, FEATURE_X: 'on'", &token);
+    let (code, _, err) = run(&w, &["deploy", "--only", "backend"], &[]);
+    assert_eq!(code, 0, "{err}");
+    register_by_hand(&w, |api| {
+        let mut labels = api.docker_labels.clone().unwrap_or_default();
+        labels.insert(
+            "deckhand.managed.environment".into(),
+            "NODE_ENV,FEATURE_X".into(),
+        );
+        labels.insert(
+            "deckhand.managed.secrets".into(),
+            "[\"API_ACCESS_TOKEN\",\"GHOST\"]".into(),
+        );
+        api.docker_labels = Some(labels);
+    });
+
+    config(&w, "NODE_ENV: production", &token);
+    let (code, out, err) = run(&w, &["deploy", "--only", "backend", "--dry-run"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let warning = "the label deckhand.managed.environment of container api in ";
+    assert!(
+        err.contains(warning) && err.contains("is not a JSON list of names"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("deckhand.managed.secrets of container"),
+        "a well-formed label naming a missing key is no warning: {err}"
+    );
+    assert!(
+        !err.contains("NODE_ENV,FEATURE_X"),
+        "the label's text is not repeated: {err}"
+    );
+    assert!(
+        !out.contains("FEATURE_X: removed") && !out.contains("secret GHOST"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&w, &["deploy", "--only", "backend"], &[]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(
+        names(&keys(&w, "api").0),
+        vec!["FEATURE_X", "LOG_LEVEL", "NODE_ENV"],
+        "FEATURE_X is kept: the garbled mark names nothing"
+    );
+    assert_eq!(names(&keys(&w, "api").1), vec!["API_ACCESS_TOKEN"]);
+    assert_eq!(
+        mark_of(&w),
+        (
+            Some("[\"NODE_ENV\"]".to_string()),
+            Some("[\"API_ACCESS_TOKEN\"]".to_string())
+        ),
+        "marked afresh"
+    );
+    let (code, _, err) = run(&w, &["deploy", "--only", "backend", "--dry-run"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(warning), "{err}");
 }

@@ -119,6 +119,19 @@ async fn parameters(
     .collect())
 }
 
+/// Warns about each deployed container's mark that is not a JSON list of names (a person edited
+/// it): deckhand counts it as naming nothing, so it removes none of those keys.
+fn warn_garbled(td: &Value, td_arn: &str, containers: &[String]) {
+    for (container, label) in ecs::managed::garbled(td, containers) {
+        let line = format!(
+            "the label {label} of container {container} in {} is not a JSON list of names: deckhand counts it as naming none, so it removes none of the container's keys that deckhand.yml no longer sets (remove them by hand); the next revision it registers is marked again with the names deckhand.yml sets",
+            crate::aws::short_td(td_arn)
+        );
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
+}
+
 pub(super) async fn observe(
     ctx: &AwsContext,
     cfg: &Backend,
@@ -162,6 +175,7 @@ pub(super) async fn service(ctx: &AwsContext, cfg: &Backend) -> Result<Observed,
         .await
         .map_err(read(format!("task definition {td_arn}")))?;
     let task_definition = json::to_json(&td).map_err(BackendError::Render)?;
+    warn_garbled(&task_definition, &td_arn, &cfg.containers);
     let parameters = parameters(ctx, &task_definition, &resolved).await?;
     // The plan's task-definition diff shows the live environment: mask its secret-like values.
     for c in td.container_definitions() {

@@ -26,7 +26,20 @@
 //!   names of fifteen characters already overflow one value);
 //! - a definition deckhand never rendered (the CDK stack's, one written from scratch) has no
 //!   mark: nothing in it is deckhand's, nothing is removed. A mark a person deletes or garbles
-//!   makes deckhand keep keys, never remove more.
+//!   (not a JSON list of strings) makes deckhand keep keys, never remove more: that label counts
+//!   as naming nothing, the plan's reads warn about it ([`garbled`]), and the next revision
+//!   deckhand registers is marked afresh. A mark may name a key the container no longer has (a
+//!   person removed it, a configured secret whose parameter is missing): nothing to remove;
+//! - anyone who may describe the task definition reads the mark, as they read the environment
+//!   itself: names, never a value. Whoever may register a revision may also edit the mark, and a
+//!   name they add to it is removed by the next deploy if deckhand.yml does not set it — the same
+//!   person could have removed the key outright;
+//! - size: ECS documents no limit for one label; a task definition is at most 64 KiB
+//!   (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html>, "Task
+//!   definition size"). The mark holds each name deckhand.yml sets once, quoted, which the
+//!   revision already holds in its `environment` or `secrets` (with a value): a revision grows by
+//!   less than the names it has, and one that does not fit is refused by RegisterTaskDefinition
+//!   (deckhand reports its error; nothing is half-applied).
 //!
 //! `dockerLabels` is a container definition's "key/value map of labels to add to the container"
 //! (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html>):
@@ -54,6 +67,33 @@ fn names(labels: &Value, key: &str) -> BTreeSet<String> {
         .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
         .map(|v| v.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// The labels of the containers of `td` named in `containers` that are present but not a JSON
+/// list of strings: `(container, label)`, for a warning (the label's text is a person's and is
+/// not repeated).
+pub(crate) fn garbled(td: &Value, containers: &[String]) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for def in td["containerDefinitions"].as_array().into_iter().flatten() {
+        let Some(name) = def["name"]
+            .as_str()
+            .filter(|n| containers.iter().any(|c| c == n))
+        else {
+            continue;
+        };
+        for key in [ENVIRONMENT, SECRETS] {
+            let Some(label) = def.get("dockerLabels").and_then(|l| l.get(key)) else {
+                continue;
+            };
+            let ok = label
+                .as_str()
+                .is_some_and(|s| serde_json::from_str::<Vec<String>>(s).is_ok());
+            if !ok {
+                out.push((name.to_string(), key));
+            }
+        }
+    }
+    out
 }
 
 /// The keys a container definition's mark names (none without a mark).
@@ -185,5 +225,19 @@ mod tests {
             vec!["api"]
         );
         assert_eq!(of_every(&td), of(&td, &all));
+        // The garbled label is named for a warning; a well-formed one (even naming a key the
+        // container does not have) and a container that is not deployed are not.
+        assert_eq!(garbled(&td, &all), vec![("api".to_string(), ENVIRONMENT)]);
+        assert!(garbled(&td, &["sidecar".to_string(), "worker".to_string()]).is_empty());
+        let odd = json!({"containerDefinitions": [{"name": "api", "dockerLabels": {
+            "deckhand.managed.environment": "[\"A\", 1]", "deckhand.managed.secrets": "{}"}}]});
+        assert_eq!(
+            garbled(&odd, &["api".to_string()]),
+            vec![
+                ("api".to_string(), ENVIRONMENT),
+                ("api".to_string(), SECRETS)
+            ]
+        );
+        assert_eq!(of(&odd, &["api".to_string()]), BTreeMap::new());
     }
 }
