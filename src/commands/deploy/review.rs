@@ -452,6 +452,56 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_file_of_another_version_is_refused_naming_it_and_the_version() {
+        let dir = std::env::temp_dir().join(format!("deckhand-review-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = |name: &str, v: Value| {
+            let path = dir.join(name);
+            std::fs::write(&path, v.to_string()).expect("write");
+            path
+        };
+        // No version (written before the JSON was versioned), a newer one, one of `plan --out`.
+        for (name, plan, shown) in [
+            (
+                "old.json",
+                json!({"release_id": "r", "origin": {}}),
+                "missing",
+            ),
+            ("new.json", json!({"version": 2, "release_id": "r"}), "2"),
+            (
+                "review.json",
+                json!({"plan": {"version": 0, "origin": {}}, "secrets": []}),
+                "0",
+            ),
+        ] {
+            let path = file(name, plan);
+            let Err(err) = load(&path) else {
+                panic!("{name} was read");
+            };
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "cannot read the plan {}: plan version {shown}, this deckhand reads version {JSON_VERSION}",
+                    path.display()
+                )
+            );
+            assert_eq!(
+                crate::diagnose::Diagnose::exit(&err),
+                crate::diagnose::Exit::Usage
+            );
+        }
+        let ok = file(
+            "ok.json",
+            json!({"plan": {"version": JSON_VERSION, "origin": {}}, "secrets": []}),
+        );
+        assert_eq!(
+            load(&ok).expect("this version").plan["version"],
+            JSON_VERSION
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_plan_without_its_tree_or_origin_is_refused() {
         let fresh = Origin {
             commit: Some("c".repeat(40)),
