@@ -177,7 +177,9 @@ fn the_docker_cli_builds_pushes_and_inspects_through_the_engine_api() {
     let argv = build.0.join(" ");
     assert!(argv.starts_with("--config "), "{argv}");
     for part in [
+        // The base as the plan resolved it, not a copy in the daemon's image store.
         " build --platform linux/amd64 -f ".to_string(),
+        " --pull ".to_string(),
         format!(" -t {repo}:{tag} -t {repo}:{sha} "),
         " --label deckhand.source={\"context\":".to_string(),
     ] {

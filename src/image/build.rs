@@ -304,6 +304,17 @@ pub(crate) async fn build_and_push(
         "-f".into(),
         spec.dockerfile.display().to_string(),
     ];
+    // The bases the plan resolved are what the build must start from. Without `--pull` docker
+    // build starts from the daemon's copy when it has one ("--pull: Always attempt to pull all
+    // referenced images", docker build reference; BuildKit's default resolve mode prefers a local
+    // image), so on a runner whose daemon outlives a job (self-hosted) an image tagged as built on a
+    // patched node:22 would hold the old one for good: its tag matches from then on. buildah and
+    // podman need nothing: with `--platform` (always given) they enforce the "newer" pull policy
+    // (containers/common libimage/pull.go, "Enforcing pull policy to \"newer\" to pull custom
+    // platform"; containers/podman#10682), i.e. they fetch a base that moved in its registry.
+    if tool == Tool::Docker {
+        args.push("--pull".into());
+    }
     if tool != Tool::Docker {
         // Private base images: the docker config's credentials (docker reads them from --config).
         args.extend(["--authfile".into(), auth.path().display().to_string()]);

@@ -235,7 +235,30 @@ fn host_arch() -> &'static str {
     }
 }
 
-/// Every `FROM` of `text` for a build for `platform` with `build_args`.
+/// The image (or stage) a `COPY --from=…` flag or a `RUN --mount=…` flag with `from=…` reads.
+fn from_flag<'a>(keyword: &str, flag: &'a str) -> Option<&'a str> {
+    match keyword {
+        "COPY" => flag.strip_prefix("--from="),
+        _ => {
+            let fields: Vec<(&str, &str)> = flag
+                .strip_prefix("--mount=")?
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .collect();
+            let kind = fields
+                .iter()
+                .find(|(k, _)| *k == "type")
+                .map_or("bind", |(_, v)| v);
+            if !matches!(kind, "bind" | "cache") {
+                return None;
+            }
+            fields.iter().find(|(k, _)| *k == "from").map(|(_, v)| *v)
+        }
+    }
+}
+
+/// Every `FROM` of `text` for a build for `platform` with `build_args`, and every image a `COPY
+/// --from` or a `RUN --mount` reads (`stage: None`).
 pub(crate) fn froms(
     text: &str,
     build_args: &BTreeMap<String, String>,
@@ -313,6 +336,31 @@ pub(crate) fn froms(
                     external,
                 });
             }
+            // An image read by a stage without being its base: `COPY --from=IMAGE` and
+            // `RUN --mount=…,from=IMAGE` (BuildKit, "Dockerfile reference": `COPY --from` takes a
+            // stage name, a stage index or an image; a bind or cache mount's `from` likewise). Its
+            // files reach the build as a FROM image's do, so its digest is one of the tag's bases.
+            "COPY" | "RUN" if !out.is_empty() => {
+                for flag in words.take_while(|w| w.starts_with("--")) {
+                    let Some(image) = from_flag(&keyword, flag) else {
+                        continue;
+                    };
+                    let image = substitute(image, &vars, line)?;
+                    let lower = image.to_ascii_lowercase();
+                    if image.is_empty()
+                        || stages.contains(&lower)
+                        || image.chars().all(|c| c.is_ascii_digit())
+                    {
+                        continue;
+                    }
+                    out.push(From {
+                        line,
+                        image,
+                        stage: None,
+                        external: true,
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -367,6 +415,20 @@ mod tests {
             [
                 (5, "127.0.0.1:5001/node:22".to_string()),
                 (9, "golang:1.24".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn images_that_copy_from_and_mounts_read_are_bases_too() {
+        let df = "ARG UV=ghcr.io/astral-sh/uv:0.5\nFROM node:22 AS build\nCOPY --from=build /a /a\nCOPY --chown=1:1 --from=${UV} /uv /bin/uv\nFROM build\nCOPY --from=0 /b /b\nCOPY --from=BUILD /c /c\nRUN --mount=type=cache,target=/root/.npm,from=cache.example/npm:1 --mount=type=bind,source=/x,target=/y,from=example.com/tools:2 --mount=type=secret,id=x npm ci\nRUN --mount=from=build,target=/z true\nCOPY . /app\n";
+        assert_eq!(
+            external(df, &[], Platform::LinuxAmd64),
+            [
+                (2, "node:22".to_string()),
+                (4, "ghcr.io/astral-sh/uv:0.5".to_string()),
+                (8, "cache.example/npm:1".to_string()),
+                (8, "example.com/tools:2".to_string()),
             ]
         );
     }

@@ -108,8 +108,10 @@ pub(crate) fn args_hash(build_args: &BTreeMap<String, String>) -> String {
     hex::encode(h.finalize())
 }
 
-/// sha256 over (path, kind, executable bit, content or link target) of every entry the builder
-/// would receive.
+/// sha256 over (path, kind, permission bits, content or link target) of every entry the builder
+/// would receive. The permission bits, not only the executable one: the context's tar carries each
+/// entry's mode and `COPY`/`ADD` keep it in the image (Dockerfile reference, "COPY": without
+/// `--chmod` the source's permissions are kept), so a file made 0600 is another image.
 fn content_hash(context: &Path, ignore: &DockerIgnore) -> Result<(String, usize), TagError> {
     let read_err = |path: &Path, e: &dyn fmt::Display| TagError::Read {
         path: path.to_path_buf(),
@@ -150,7 +152,7 @@ fn content_hash(context: &Path, ignore: &DockerIgnore) -> Result<(String, usize)
             files += 1;
             format!("file {}", hex::encode(Sha256::digest(&bytes)))
         };
-        h.update(format!("{rel}\0{}\0{body}\n", executable(&meta)).as_bytes());
+        h.update(format!("{rel}\0{:o}\0{body}\n", permissions(&meta)).as_bytes());
     }
     Ok((hex::encode(h.finalize()), files))
 }
@@ -162,15 +164,19 @@ fn relative(context: &Path, path: &Path) -> String {
         .replace('\\', "/")
 }
 
+/// The mode's permission bits (setuid/setgid/sticky included; a symlink's own are not copied).
 #[cfg(unix)]
-fn executable(meta: &std::fs::Metadata) -> bool {
+fn permissions(meta: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
-    meta.permissions().mode() & 0o111 != 0
+    if meta.file_type().is_symlink() {
+        return 0;
+    }
+    meta.permissions().mode() & 0o7777
 }
 
 #[cfg(not(unix))]
-fn executable(_: &std::fs::Metadata) -> bool {
-    false
+fn permissions(_: &std::fs::Metadata) -> u32 {
+    0
 }
 
 #[cfg(test)]
@@ -222,6 +228,25 @@ mod tests {
             t3,
             "a build arg changes the tag"
         );
+        #[cfg(unix)]
+        {
+            // The mode reaches the image (COPY keeps it): 0600 is not 0644.
+            use std::os::unix::fs::PermissionsExt as _;
+            let set = |mode| {
+                std::fs::set_permissions(d.join("app.txt"), std::fs::Permissions::from_mode(mode))
+                    .expect("chmod")
+            };
+            set(0o644);
+            let readable = id(d, &none(), Tool::Buildah);
+            set(0o600);
+            assert_ne!(
+                id(d, &none(), Tool::Buildah),
+                readable,
+                "a file's permission bits change the tag"
+            );
+            set(0o644);
+            assert_eq!(id(d, &none(), Tool::Buildah), readable);
+        }
         std::fs::create_dir(d.join("empty")).expect("mkdir");
         assert_ne!(
             id(d, &none(), Tool::Buildah),
