@@ -164,11 +164,32 @@ def _filter(spec: Any, key: str, value: str | None) -> bool:
         raise RehearsalError(str(e)) from e
 
 
-def workflow_runs_for(doc: dict, event: str, ref: str, base: str | None) -> bool:
+# The filters of an event the rehearsal evaluates; any other (`paths`, `paths-ignore`) would decide
+# whether GitHub starts the run from what it does not model (the changed files): it fails loudly
+# instead of being ignored.
+MODELLED_EVENT_FILTERS = {"push": {"branches", "branches-ignore", "tags", "tags-ignore"},
+                          "pull_request": {"branches", "branches-ignore", "types"},
+                          "pull_request_target": {"branches", "branches-ignore", "types"},
+                          "workflow_dispatch": {"inputs"}}
+# "Events that trigger workflows", pull_request / pull_request_target: "By default, a workflow only
+# runs when a pull_request event's activity type is opened, synchronize, or reopened."
+DEFAULT_PR_TYPES = ["opened", "synchronize", "reopened"]
+
+
+def workflow_runs_for(doc: dict, event: str, ref: str, base: str | None, action: str | None = None) -> bool:
     on = triggers(doc)
     if event not in on:
         return False
     spec = on[event]
+    if isinstance(spec, dict) and event in MODELLED_EVENT_FILTERS:
+        unknown = set(spec) - MODELLED_EVENT_FILTERS[event]
+        if unknown:
+            raise RehearsalError(f"on.{event}: {', '.join(sorted(unknown))}: not modelled by the rehearsal "
+                                 "(GitHub decides from them whether the run starts)")
+    if event in ("pull_request", "pull_request_target") and action is not None:
+        types = spec.get("types", DEFAULT_PR_TYPES) if isinstance(spec, dict) else DEFAULT_PR_TYPES
+        if action not in (types if isinstance(types, list) else [types]):
+            return False
     if event == "push":
         if ref.startswith("refs/heads/"):
             return _filter(spec, "branches", ref[len("refs/heads/"):]) and not (isinstance(spec, dict) and "tags" in spec and "branches" not in spec)
@@ -219,6 +240,8 @@ class Event:
         self.run_number = args.run_number
         self.inputs: dict[str, Any] = {}
         self.base = None
+        # A pull request's activity type (`--pr-action`), which `on.pull_request.types` filters.
+        self.action = args.pr_action if self.name in ("pull_request", "pull_request_target") else None
         self.head_ref = ""
         self.base_ref = ""
         repo_obj = {"full_name": self.repository, "name": self.repo_name, "owner": {"login": self.owner},
@@ -617,7 +640,7 @@ class Rehearsal:
     # -- jobs --
     def run(self) -> int:
         e = self.event
-        if not workflow_runs_for(self.doc, e.name, e.ref, e.base):
+        if not workflow_runs_for(self.doc, e.name, e.ref, e.base, e.action):
             raise RehearsalError(f"{self.args.workflow_rel} does not run on {e.name} {e.ref}"
                                  f"{' into ' + e.base if e.base else ''} (see its `on:`)")
         self.event_path.parent.mkdir(parents=True, exist_ok=True)
@@ -1628,7 +1651,7 @@ def describe(args: argparse.Namespace) -> int:
     r = Rehearsal(args)
     jobs = r.doc.get("jobs") or {}
     out: dict[str, Any] = {"workflow": args.workflow_rel, "on": triggers(r.doc),
-                           "runs_for_event": workflow_runs_for(r.doc, r.event.name, r.event.ref, r.event.base),
+                           "runs_for_event": workflow_runs_for(r.doc, r.event.name, r.event.ref, r.event.base, r.event.action),
                            "concurrency": r.doc.get("concurrency"), "jobs": {}}
     for job_id, job in jobs.items():
         perms = permissions_of(r.doc, job)

@@ -432,3 +432,41 @@ def test_deployment_branch_patterns_are_ruby_fnmatch_where_a_wildcard_never_matc
     assert code == 1 and result["jobs"]["j"]["steps"] == {}
     assert 'Branch "release/2/hotfix" is not allowed to deploy to production due to environment protection rules.' \
         in log_of(work)
+
+
+def test_trigger_filters_decide_whether_the_run_starts(repo, tmp_path, capsys):
+    """"Events that trigger workflows": a pull_request runs only for the activity types `types` lists
+    (by default opened, synchronize, reopened: a `labeled` or `closed` event starts nothing);
+    `paths`/`paths-ignore` (the changed files), which the rehearsal does not evaluate, are refused
+    (exit 2 naming the filter), never run as if they were not there."""
+    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    subprocess.run(["git", "-C", str(repo), "update-ref", "refs/pull/7/merge", sha], check=True)
+    pr = ["--event", "pull_request", "--pr", "7", "--head-sha", sha]
+    for types, action, runs in (("", "closed", False), ("", "reopened", True),
+                                ("types: [labeled]", "labeled", True), ("types: [labeled]", "synchronize", False)):
+        wf = write_wf(tmp_path, f"""\
+            on:
+              pull_request:
+                branches: [main]
+                {types}
+            jobs:
+              j:
+                runs-on: x
+                steps: [{{run: "true"}}]
+            """)
+        code, result, work = run(wf, repo, tmp_path, *pr, "--pr-action", action)
+        assert (code == 0 and bool(result and result["jobs"])) == runs, (types, action, code, capsys.readouterr().err[-500:])
+    for filt in ("paths: ['src/**']", "paths-ignore: ['docs/**']"):
+        wf = write_wf(tmp_path, f"""\
+            on:
+              push:
+                {filt}
+            jobs:
+              j:
+                runs-on: x
+                steps: [{{run: "true"}}]
+            """)
+        code, _, work = run(wf, repo, tmp_path, "--event", "push")
+        assert code == 2, filt
+        assert filt.split(":")[0] in capsys.readouterr().err
