@@ -961,7 +961,10 @@ class Rehearsal:
                 self.workflow_path, e.name, e.ref, repository=e.repository, job=state["job_id"],
                 base_ref=e.base or "main", head_ref=e.head_ref or None, head_repository=e.head_repo,
                 environment=state["environment"], sha=e.sha, actor=e.actor,
-                audience=audience or github_oidc.DEFAULT_AUDIENCE, **sub)
+                # A request without `audience` gets the repository owner's URL (GitHub's OIDC
+                # reference, "aud": "By default, this is the URL of the repository owner"), not
+                # the audience AWS trusts.
+                audience=audience or f"{SERVER_URL}/{e.owner}", **sub)
             token = github_oidc.sign(claims)
             self.log.masks.append(token)
             return token

@@ -470,3 +470,28 @@ def test_trigger_filters_decide_whether_the_run_starts(repo, tmp_path, capsys):
         code, _, work = run(wf, repo, tmp_path, "--event", "push")
         assert code == 2, filt
         assert filt.split(":")[0] in capsys.readouterr().err
+
+
+def test_an_id_token_asked_without_an_audience_is_for_the_repository_owner(repo, tmp_path):
+    """GitHub's OIDC reference ("OIDC token claims", aud): "By default, this is the URL of the
+    repository owner"; only a request with `&audience=` gets another (configure-aws-credentials asks
+    for sts.amazonaws.com). A step that mints without one must not hold a token AWS's trust accepts."""
+    import base64
+    import json
+    wf = write_wf(tmp_path, """\
+        on: push
+        jobs:
+          j:
+            runs-on: x
+            permissions: {contents: read, id-token: write}
+            steps:
+              - id: t
+                run: |
+                  curl -fsS -H "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" "$ACTIONS_ID_TOKEN_REQUEST_URL" > "$RUNNER_TEMP/t.json"
+                  echo "jwt=$(jq -r .value "$RUNNER_TEMP/t.json")" >> "$GITHUB_OUTPUT"
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push")
+    assert code == 0, log_of(work)[-2000:]
+    payload = result["jobs"]["j"]["steps"]["t"]["outputs"]["jwt"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["aud"] == "https://github.com/deckhand-local", claims["aud"]
