@@ -85,8 +85,9 @@ def _post_if_ctx() -> str:
 # key it does not model fails loudly (exit 2), it is never skipped.
 
 MODELLED_WORKFLOW_KEYS = {"name", "run-name", "on", "permissions", "env", "defaults", "concurrency", "jobs"}
-# (A job's `continue-on-error` is not modelled: GitHub's service decides what it does to the run.)
-MODELLED_JOB_KEYS = {"name", "runs-on", "permissions", "environment", "concurrency", "steps", "env", "defaults",
+# (A job's `continue-on-error` is not modelled: GitHub's service decides what it does to the run; nor
+# a job's `concurrency`: only the workflow's group is held, queued and cancelled.)
+MODELLED_JOB_KEYS = {"name", "runs-on", "permissions", "environment", "steps", "env", "defaults",
                      "timeout-minutes", "if", "outputs", "needs"}
 MODELLED_STEP_KEYS = {"id", "name", "uses", "run", "with", "env", "if", "shell", "working-directory",
                       "continue-on-error", "timeout-minutes"}

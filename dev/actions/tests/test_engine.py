@@ -135,6 +135,8 @@ def test_a_step_failure_names_the_exit_code_and_masks_secrets(repo, tmp_path):
 @pytest.mark.parametrize("body,what", [
     ("    strategy: {matrix: {a: [1]}}\n", "strategy"),
     ("    services: {db: {image: x}}\n", "services"),
+    # Only the workflow's concurrency group is held and queued (a job's was accepted and ignored).
+    ("    concurrency: {group: deploy}\n", "concurrency"),
 ])
 def test_unmodelled_job_keys_fail_loudly(repo, tmp_path, body, what, capsys):
     wf = write_wf(tmp_path, "on: push\njobs:\n  j:\n    runs-on: x\n" + body + "    steps:\n      - run: 'true'\n")
