@@ -223,7 +223,7 @@ def test_the_readme_workflow_is_one_github_accepts_with_least_privilege(tmp_path
     assert any("npm run build" in s.get("run", "") for s in site["steps"])
     assert deploy["needs"] == "site" or deploy["needs"] == ["site"]
     assert deploy["environment"] == "production"
-    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+    assert deploy["permissions"]["id-token"] == "write"
     assert deploy["steps"][0]["uses"].startswith("actions/checkout@")
     ours = (WF / "deploy.yml").read_text()
     for job in (site, deploy):
@@ -232,7 +232,7 @@ def test_the_readme_workflow_is_one_github_accepts_with_least_privilege(tmp_path
             if uses is None:
                 continue
             if "/deckhand@" in uses:
-                assert step["with"]["command"] == "deploy"
+                assert step["with"]["command"] in ("deploy", "secrets sync")
                 continue
             name, ref = uses.split("@")
             assert len(ref) == 40 and f"uses: {uses}" in ours, f"{uses}: not a pin deploy.yml uses"
@@ -247,3 +247,67 @@ def test_the_readme_workflow_fails_the_check_when_it_drifts(tmp_path):
     path.write_text(readme_workflow().replace("jobs:", "jobz:", 1))
     with pytest.raises(rehearse.RehearsalError):
         rehearse.parse(path)
+
+
+README_ACTION = "OWNER/deckhand@RELEASE_COMMIT_SHA"
+
+
+def abridgment_errors(readme: dict, ours: dict) -> list[str]:
+    """How README's workflow differs from deploy.yml as `deckhand init` writes it for README_ACTION
+    (`uses: ./` -> that pin), read with GitHub's parser: the same trigger and concurrency; each job
+    one of deploy.yml's with the same runs-on, needs, environment and permissions; its steps some of
+    that job's, in order, each with the same `uses`, `run` and `working-directory` and a part of its
+    `with` and `env`; no step that calls AWS (configure-aws-credentials, a deckhand step) left out."""
+    errs = []
+    for key in ("on", "concurrency", "permissions"):
+        if readme.get(key) != ours.get(key):
+            errs.append(f"{key}: {readme.get(key)!r}, init writes {ours.get(key)!r}")
+    for name, job in readme["jobs"].items():
+        theirs = ours["jobs"].get(name)
+        if theirs is None:
+            errs.append(f"job {name}: init writes no such job")
+            continue
+        for key in ("runs-on", "needs", "environment", "permissions"):
+            if job.get(key) != theirs.get(key):
+                errs.append(f"job {name}: {key} {job.get(key)!r}, init writes {theirs.get(key)!r}")
+
+        def uses(step):
+            u = step.get("uses")
+            return "./" if u == README_ACTION else u
+
+        def part(a, b):
+            return all(b.get(k) == v for k, v in (a or {}).items())
+
+        left = list(theirs["steps"])
+        for i, step in enumerate(job["steps"]):
+            while left and not (uses(step) == left[0].get("uses") and step.get("run") == left[0].get("run")
+                                and step.get("working-directory") == left[0].get("working-directory")
+                                and part(step.get("with"), left[0].get("with") or {})
+                                and part(step.get("env"), left[0].get("env") or {})):
+                skipped = left.pop(0)
+                if skipped.get("uses") == "./" or "configure-aws-credentials" in (skipped.get("uses") or ""):
+                    errs.append(f"job {name}: leaves out the step {skipped.get('name') or skipped['uses']}, which calls AWS")
+            if not left:
+                errs.append(f"job {name}, step {i + 1} ({step.get('name') or step.get('uses')}): not a step init writes (in this order)")
+                break
+            left.pop(0)
+        for skipped in left:
+            if skipped.get("uses") == "./" or "configure-aws-credentials" in (skipped.get("uses") or ""):
+                errs.append(f"job {name}: leaves out the step {skipped.get('name') or skipped['uses']}, which calls AWS")
+    return errs
+
+
+def test_the_readme_workflow_is_the_one_init_writes_abridged(tmp_path):
+    """Issue 24: "the README's example workflow is the one `init` writes". The README shows deploy.yml
+    as init writes it for OWNER/deckhand@RELEASE_COMMIT_SHA with steps left out (never one that calls
+    AWS) and keys shortened: the workflow the rehearsal runs (init writes this repository's
+    deploy.yml, test_init.py), so what a newcomer copies is rehearsed."""
+    path = tmp_path / "deploy.yml"
+    path.write_text(readme_workflow())
+    readme = rehearse.parse(path)["tree"]
+    ours = rehearse.parse(WF / "deploy.yml")["tree"]
+    assert abridgment_errors(readme, ours) == []
+    # It fails when the README drifts: a changed input, a step that calls AWS left out.
+    drift = readme_workflow().replace("command: deploy", "command: deploy, dry-run: true", 1)
+    path.write_text(drift)
+    assert abridgment_errors(rehearse.parse(path)["tree"], ours)
