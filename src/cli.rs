@@ -395,6 +395,7 @@ impl ConfigArgs {
                 required: self.invalidation_required,
             })
             .filter(|i| *i != InvalidationFile::default()),
+            runtime_config: None,
         };
         ConfigFile {
             region: self.region.clone(),

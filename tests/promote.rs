@@ -62,7 +62,7 @@ environments:
       repository: {sr}
       environment: {{ API_BASE: https://api.staging.example{staging_extra} }}
       secrets: {{ API_ACCESS_TOKEN: {sp} }}
-    frontend: {{ bucket: {ss} }}
+    frontend: {{ bucket: {ss}, runtime-config: {{ apiBase: 'https://api.staging.example' }} }}
   production:
     promote-from: staging
     state-bucket: {pb}
@@ -71,7 +71,7 @@ environments:
       repository: {pr}
       environment: {{ API_BASE: https://api.example }}
       secrets: {{ API_ACCESS_TOKEN: {pp} }}
-    frontend: {{ bucket: {ps} }}
+    frontend: {{ bucket: {ps}, runtime-config: {{ apiBase: 'https://api.example' }} }}
 ",
             registry = common::stack_var("DECKHAND_REGISTRY"),
             sb = self.stg.bucket,
@@ -156,18 +156,30 @@ environments:
         (c.image().unwrap().to_string(), env, secrets)
     }
 
-    /// Every file of `from`'s bucket outside `_deckhand/` is in `to`'s with the same bytes and
-    /// headers (and the same set of keys).
+    /// Every file of staging's bucket outside `_deckhand/` is in production's with the same bytes
+    /// and headers (and the same set of keys), but `config.json`: each environment's own.
     fn assert_same_site(&self) {
         let site_keys = |b: &str| -> Vec<String> {
             block_on(site::keys(b))
                 .into_iter()
-                .filter(|k| !k.starts_with("_deckhand/"))
+                .filter(|k| !k.starts_with("_deckhand/") && k != "config.json")
                 .collect()
         };
         let (s, p) = (site_keys(&self.stg_site), site_keys(&self.prd_site));
         assert_eq!(s, p);
         assert!(s.iter().any(|k| k == "index.html"));
+        for (bucket, api) in [
+            (&self.stg_site, "https://api.staging.example"),
+            (&self.prd_site, "https://api.example"),
+        ] {
+            let o = block_on(site::get(bucket, "config.json"));
+            assert_eq!(o.content_type(), Some("application/json"));
+            assert_eq!(o.cache_control(), Some("no-cache"));
+            assert_eq!(
+                block_on(site::body(bucket, "config.json")),
+                format!("{{\n  \"apiBase\": \"{api}\"\n}}\n").into_bytes()
+            );
+        }
         for key in &s {
             let read = |bucket: String, key: String| async move {
                 let o = site::get(&bucket, &key).await;
@@ -253,7 +265,7 @@ fn promote_runs_stagings_image_digest_and_site_bytes_in_production() {
     let site_puts: Vec<&String> = writes
         .iter()
         .filter(|w| w.starts_with("PutObject") && w.contains(&t.prd_site))
-        .filter(|w| !w.contains("/_deckhand/"))
+        .filter(|w| !w.contains("/_deckhand/") && !w.ends_with("/config.json"))
         .collect();
     assert!(
         site_puts.is_empty(),

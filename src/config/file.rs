@@ -266,6 +266,14 @@ pub(crate) struct FrontendFile {
     /// CloudFront invalidation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) invalidation: Option<InvalidationFile>,
+    /// Values the site reads at run time, served as `/config.json` (`application/json`,
+    /// `no-cache`), which deckhand writes from this map (keys sorted) on every deploy — set it per
+    /// environment (`environments.<name>.frontend.runtime-config`) instead of baking the API base
+    /// or flags into the build, so the build (`index.html` included) is the same in every
+    /// environment and `promote` copies it as it is. A build with a `config.json` of its own is
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) runtime_config: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// CloudFront invalidation settings.

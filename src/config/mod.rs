@@ -202,6 +202,8 @@ pub(crate) struct Frontend {
     pub(crate) adopt: bool,
     pub(crate) spa_router: bool,
     pub(crate) invalidation: Invalidation,
+    /// `frontend.runtime-config`: published as `/config.json`.
+    pub(crate) runtime_config: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -398,6 +400,7 @@ fn resolve_frontend(
             timeout: inv.timeout.map_or(Duration::from_secs(600), |d| d.0),
             required: inv.required.unwrap_or(false),
         },
+        runtime_config: fe.runtime_config.clone(),
     })
 }
 

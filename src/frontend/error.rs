@@ -15,6 +15,8 @@ pub(crate) enum FrontendError {
     Release(Box<ReleaseError>),
     #[error("the site scan stopped unexpectedly: {0}")]
     Scan(String),
+    #[error("frontend.runtime-config: {0}")]
+    RuntimeConfig(String),
 }
 
 impl From<SiteError> for FrontendError {
@@ -42,6 +44,7 @@ impl Diagnose for FrontendError {
             FrontendError::Cdn(e) => e.exit(),
             FrontendError::Release(e) => e.exit(),
             FrontendError::Scan(_) => Exit::Error,
+            FrontendError::RuntimeConfig(_) => Exit::Usage,
         }
     }
     fn help(&self) -> Option<String> {
@@ -49,7 +52,7 @@ impl Diagnose for FrontendError {
             FrontendError::Site(e) => e.help(),
             FrontendError::Cdn(e) => e.help(),
             FrontendError::Release(e) => e.help(),
-            FrontendError::Scan(_) => None,
+            FrontendError::Scan(_) | FrontendError::RuntimeConfig(_) => None,
         }
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod observe;
 mod owned;
 mod plan;
+pub(crate) mod runtime;
 
 pub(crate) use apply::{finish, live_site, upload};
 pub(crate) use error::FrontendError;

@@ -33,7 +33,7 @@ pub(crate) async fn scan_only(cfg: &Frontend) -> Result<Vec<Desired>, FrontendEr
     })
     .await
     .map_err(|e| FrontendError::Scan(e.to_string()))??;
-    Ok(files
+    let mut desired: Vec<Desired> = files
         .into_iter()
         .map(|f| Desired {
             headers: rules.headers(&f.key),
@@ -43,7 +43,9 @@ pub(crate) async fn scan_only(cfg: &Frontend) -> Result<Vec<Desired>, FrontendEr
             size: f.size,
             sha256: f.sha256,
         })
-        .collect())
+        .collect();
+    super::runtime::add(cfg, &mut desired)?;
+    Ok(desired)
 }
 
 /// Scans `cfg.dir` and lists `cfg.bucket` concurrently. `last` is the newest release whose site

@@ -227,9 +227,22 @@ pub(crate) struct SitePlan {
     /// A rollback: hashed assets found in place by the listing (not copied).
     #[serde(default)]
     pub(crate) verified: usize,
-    /// A promotion: `<environment>/<release>` whose site is copied in, and its bucket.
+    /// A promotion: the release whose site is copied in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) promoted: Option<(String, String)>,
+    pub(crate) promoted: Option<PromotedSite>,
+}
+
+/// Where a promotion's site comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PromotedSite {
+    /// `<environment>/<release>`.
+    pub(crate) from: String,
+    /// The source bucket.
+    pub(crate) bucket: String,
+    /// With `frontend.runtime-config` here: this environment's `config.json` replaces the source
+    /// release's, and these top-level keys differ from the source environment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) config_differs: Option<Vec<String>>,
 }
 
 impl SitePlan {
@@ -337,37 +350,69 @@ impl SitePlan {
 impl SitePlan {
     /// The rendering of a promotion's site part: the source release's files, copied server-side
     /// (nothing rebuilt, nothing read from disk).
-    fn fmt_promoted(&self, f: &mut fmt::Formatter<'_>, from: &str, bucket: &str) -> fmt::Result {
+    fn fmt_promoted(&self, f: &mut fmt::Formatter<'_>, p: &PromotedSite) -> fmt::Result {
+        let rebuilt = 0;
         writeln!(
             f,
-            "frontend: s3://{} = the site of {from}: {} files ({}), 0 rebuilt",
+            "frontend: s3://{} = the site of {}: {} files ({}), {rebuilt} rebuilt",
             self.bucket,
+            p.from,
             self.files,
             human_bytes(self.bytes)
         )?;
-        self.fmt_phases(
-            f,
-            |phase, files, bytes| {
-                format!(
-                    "  copy {files} {} ({}) server-side from s3://{bucket}",
-                    phase.label(),
-                    human_bytes(bytes)
-                )
-            },
-            |a| format!("    {}", a.key),
-            |n| format!("    … {n} more"),
-        )?;
+        for phase in Phase::ALL {
+            let items: Vec<&FileAction> = self
+                .uploads
+                .iter()
+                .filter(|a| a.phase == phase && matches!(a.source, FileSource::Promoted { .. }))
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            let bytes: u64 = items.iter().map(|a| a.size).sum();
+            writeln!(
+                f,
+                "  copy {} {} ({}) server-side from s3://{}",
+                items.len(),
+                phase.label(),
+                human_bytes(bytes),
+                p.bucket
+            )?;
+            for a in items.iter().take(LIST_MAX) {
+                writeln!(f, "    {}", a.key)?;
+            }
+            if items.len() > LIST_MAX {
+                writeln!(f, "    … {} more", items.len() - LIST_MAX)?;
+            }
+        }
+        if let Some(keys) = &p.config_differs {
+            let written = self
+                .uploads
+                .iter()
+                .any(|a| a.key == "config.json" && matches!(a.source, FileSource::Local { .. }));
+            let what = if written { "write" } else { "keep" };
+            let how = if keys.is_empty() {
+                "the same values as the source environment's".to_string()
+            } else {
+                format!("differs from the source environment's: {}", keys.join(", "))
+            };
+            writeln!(
+                f,
+                "  {what} config.json: this environment's runtime-config ({how})"
+            )?;
+        }
         if !self.objects.is_empty() {
             writeln!(
                 f,
-                "  store {} mutable files for rollback under _deckhand/objects/ (copied from s3://{bucket})",
+                "  store {} mutable files for rollback under _deckhand/objects/",
                 self.objects.len()
             )?;
         }
         if !self.removed.is_empty() {
             writeln!(
                 f,
-                "  not in {from}: {} files (kept for open tabs; garbage-collected later)",
+                "  not in {}: {} files (kept for open tabs; garbage-collected later)",
+                p.from,
                 self.removed.len()
             )?;
         }
@@ -393,8 +438,8 @@ impl fmt::Display for SitePlan {
         if let Some(release) = &self.restore {
             return self.fmt_restore(f, release);
         }
-        if let Some((from, bucket)) = &self.promoted {
-            return self.fmt_promoted(f, from, bucket);
+        if let Some(p) = &self.promoted {
+            return self.fmt_promoted(f, p);
         }
         writeln!(
             f,

@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { MemoryRouter } from 'react-router';
 import { afterEach, beforeEach, describe, expect, it, vi, type Mock } from 'vitest';
 import { jsonResponse, manualStream, sseResponse } from '../test/streams.ts';
+import { RuntimeConfigContext } from '../config.ts';
 import { Chat } from './Chat.tsx';
 
 const TOKEN_KEY = 'deckhand.accessToken';
@@ -65,6 +66,7 @@ describe('Chat', () => {
     renderChat();
 
     await typeAndSend('Hello there');
+    expect(fetchMock.mock.calls[0]?.[0]).toBe('/api/chat');
     expect(requestOf(0)).toEqual({
       auth: 'Bearer tok',
       body: { messages: [{ role: 'user', content: 'Hello there' }] },
@@ -85,6 +87,23 @@ describe('Chat', () => {
     });
     expect(screen.queryByLabelText('Claude is replying')).not.toBeInTheDocument();
     expect(screen.getByLabelText('Message')).toHaveValue('');
+  });
+
+  it('posts to the API base of the runtime config (config.json), same origin without one', async () => {
+    sessionStorage.setItem(TOKEN_KEY, 'tok');
+    fetchMock.mockResolvedValueOnce(sseResponse(['event: done\ndata: {}\n\n']));
+    render(
+      <RuntimeConfigContext value={{ apiBase: 'https://api.example' }}>
+        <MemoryRouter initialEntries={['/chat']}>
+          <Chat />
+        </MemoryRouter>
+      </RuntimeConfigContext>,
+    );
+    await typeAndSend('Hi');
+    await waitFor(() => {
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+    });
+    expect(fetchMock.mock.calls[0]?.[0]).toBe('https://api.example/api/chat');
   });
 
   it('sends the earlier exchange with the next message', async () => {

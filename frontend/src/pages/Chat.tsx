@@ -1,11 +1,13 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useContext, useEffect, useRef, useState } from 'react';
 import { ChatError, streamChat } from '../api/chat.ts';
 import { clearToken, loadToken, saveToken } from '../auth/token.ts';
+import { apiUrl, RuntimeConfigContext } from '../config.ts';
 import { Composer } from '../components/Composer.tsx';
 import { TokenForm } from '../components/TokenForm.tsx';
 import { MAX_MESSAGE_CHARS, toApiMessages, type Item } from './history.ts';
 
 export function Chat() {
+  const config = useContext(RuntimeConfigContext);
   const [token, setToken] = useState<string | null>(() => loadToken());
   const [tokenReason, setTokenReason] = useState<string | undefined>(undefined);
   const [items, setItems] = useState<Item[]>([]);
@@ -71,6 +73,7 @@ export function Chat() {
       await streamChat({
         messages: history,
         token,
+        url: apiUrl(config, '/api/chat'),
         signal: controller.signal,
         onDelta: (delta) => {
           progress.received = true;

@@ -8,10 +8,15 @@
 use std::collections::BTreeSet;
 
 use crate::commands::releases::Checks;
+use crate::frontend::runtime;
 use crate::plan::site::{
-    FileAction, FileSource, GcPolicy, Live, Phase, Reason, SitePlan, StoreObject, in_place,
+    FileAction, FileSource, GcPolicy, Live, Phase, PromotedSite, Reason, SitePlan, StoreObject,
+    in_place,
 };
-use crate::release::{OBJECTS_PREFIX, ReleaseRecord, ReleaseStatus, SitePending, SiteRelease};
+use crate::release::{
+    ManifestEntry, OBJECTS_PREFIX, ReleaseRecord, ReleaseStatus, SitePending, SiteRelease,
+};
+use crate::site::plan::Desired;
 
 /// Why a release of the source environment cannot be promoted.
 pub(crate) fn refusal(
@@ -123,6 +128,9 @@ pub(crate) struct Here<'a> {
     /// something pending.
     pub(crate) current: Option<&'a SiteRelease>,
     pub(crate) pending: Option<(&'a str, &'a SitePending)>,
+    /// With `frontend.runtime-config`: this environment's `config.json` (it replaces the
+    /// source release's), and the keys that differ from the source environment's.
+    pub(crate) config: Option<(&'a Desired, Vec<String>)>,
 }
 
 /// Plans the site: `source` is the promoted release's site (`from` = `env/release`), listed in
@@ -141,6 +149,10 @@ pub(crate) fn site(
     let mut manifest = source.files.clone();
     let mut stored: BTreeSet<&str> = BTreeSet::new();
     for (key, entry) in &source.files {
+        if here.config.is_some() && key == runtime::KEY {
+            manifest.remove(key);
+            continue;
+        }
         let hashed = entry.in_place(key);
         // The bytes in the source bucket: the file itself, or its stored copy.
         let (from_key, from_obj) = if hashed {
@@ -194,6 +206,23 @@ pub(crate) fn site(
             },
         });
     }
+    if let Some((own, _)) = &here.config {
+        let (upload, entry) = own_config(own, here.current, live);
+        if !live.objects.contains_key(&own.sha256) && stored.insert(&own.sha256) {
+            objects.push(StoreObject {
+                sha256: own.sha256.clone(),
+                key: own.key.clone(),
+                size: own.size,
+                path: own.path.clone(),
+                from_bucket: None,
+            });
+        }
+        match upload {
+            Some(u) => uploads.push(u),
+            None => unchanged += 1,
+        }
+        manifest.insert(own.key.clone(), entry);
+    }
     uploads.sort_by(|a, b| (a.phase.number(), &a.key).cmp(&(b.phase.number(), &b.key)));
     let removed: Vec<String> = here
         .current
@@ -215,8 +244,8 @@ pub(crate) fn site(
     SitePlan {
         bucket: here.bucket.to_string(),
         dir: format!("the site of {from}"),
-        files: source.files.len(),
-        bytes: source.files.values().map(|e| e.size).sum(),
+        files: manifest.len(),
+        bytes: manifest.values().map(|e| e.size).sum(),
         upload_bytes: uploads.iter().map(|c| c.size).sum(),
         uploads,
         header_updates: Vec::new(),
@@ -231,8 +260,60 @@ pub(crate) fn site(
         live: live.clone(),
         restore: None,
         verified: 0,
-        promoted: Some((from.to_string(), source.bucket.clone())),
+        promoted: Some(PromotedSite {
+            from: from.to_string(),
+            bucket: source.bucket.clone(),
+            config_differs: here.config.as_ref().map(|(_, keys)| keys.clone()),
+        }),
     }
+}
+
+/// This environment's `config.json`: its upload (None: live already, with these bytes and
+/// headers) and its manifest entry.
+fn own_config(
+    own: &Desired,
+    current: Option<&SiteRelease>,
+    live: &Live,
+) -> (Option<FileAction>, ManifestEntry) {
+    let mut entry = ManifestEntry {
+        sha256: own.sha256.clone(),
+        size: own.size,
+        content_type: own.headers.content_type.clone(),
+        cache_control: own.headers.cache_control.clone(),
+        etag: None,
+        hashed: Some(false),
+    };
+    let recorded = current.and_then(|c| c.files.get(&own.key));
+    let there = live.site.get(&own.key);
+    let same = recorded.zip(there).is_some_and(|(r, o)| {
+        r.sha256 == own.sha256
+            && r.content_type == entry.content_type
+            && r.cache_control == entry.cache_control
+            && o.size == own.size
+            && r.etag.as_ref().is_none_or(|e| *e == o.etag)
+    });
+    if same {
+        entry.etag = there.map(|o| o.etag.clone());
+        return (None, entry);
+    }
+    let upload = FileAction {
+        key: own.key.clone(),
+        size: own.size,
+        sha256: own.sha256.clone(),
+        content_type: entry.content_type.clone(),
+        cache_control: entry.cache_control.clone(),
+        phase: Phase::of(&own.key, false),
+        reason: if recorded.is_some() {
+            Reason::Changed
+        } else {
+            Reason::New
+        },
+        previous: None,
+        source: FileSource::Local {
+            path: own.path.clone(),
+        },
+    };
+    (Some(upload), entry)
 }
 
 #[cfg(test)]

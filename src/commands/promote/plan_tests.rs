@@ -161,6 +161,7 @@ fn the_site_is_copied_from_the_source_bucket_hashed_assets_first_html_last() {
         spa_router: false,
         current: Some(&current),
         pending: None,
+        config: None,
     };
     let p = site(&source, &source_live, "staging/R", &here, &live);
     let copies: Vec<(&str, Phase, &FileSource)> = p
@@ -201,6 +202,60 @@ fn the_site_is_copied_from_the_source_bucket_hashed_assets_first_html_last() {
     assert!(
         text.contains("  copy 1 immutable assets (10 B) server-side from s3://stg-site\n"),
         "{text}"
+    );
+
+    // With a runtime config here, the source's config.json is not copied: this environment's is
+    // written (from its file) and stored for a rollback.
+    let mut with_config = source.clone();
+    with_config.files.insert(
+        "config.json".into(),
+        entry("stgcfg", 30, "application/json", "no-cache", false),
+    );
+    source_live
+        .objects
+        .insert("stgcfg".into(), obj(30, "s-stgcfg"));
+    let own = crate::site::plan::Desired {
+        key: "config.json".into(),
+        path: "/tmp/deckhand-config-prd.json".into(),
+        size: 28,
+        sha256: "prdcfg".into(),
+        headers: crate::plan::site::Headers {
+            content_type: "application/json".into(),
+            cache_control: "no-cache".into(),
+        },
+        hashed: false,
+    };
+    let here = Here {
+        config: Some((&own, vec!["apiBase".into()])),
+        ..here
+    };
+    let p = site(&with_config, &source_live, "staging/R", &here, &live);
+    let cfg = p
+        .uploads
+        .iter()
+        .find(|a| a.key == "config.json")
+        .expect("config.json is written");
+    assert_eq!(
+        cfg.source,
+        FileSource::Local {
+            path: "/tmp/deckhand-config-prd.json".into()
+        }
+    );
+    assert_eq!(p.manifest["config.json"].sha256, "prdcfg");
+    assert!(
+        p.objects
+            .iter()
+            .any(|o| o.sha256 == "prdcfg" && o.from_bucket.is_none())
+    );
+    assert!(!p.objects.iter().any(|o| o.sha256 == "stgcfg"));
+    let text = p.to_string();
+    assert!(
+        text.contains("  write config.json: this environment's runtime-config (differs from the source environment's: apiBase)\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("    config.json\n"),
+        "config.json is not copied from the source: {text}"
     );
 
     // A file the source bucket lost (collected) is named.

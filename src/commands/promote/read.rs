@@ -185,12 +185,21 @@ pub(crate) async fn read_and_plan(
             )
             .await
             .map_err(frontend::FrontendError::from)?;
+            let own = frontend::runtime::desired(cfg)?;
+            let differs = frontend::runtime::differs(
+                cfg.runtime_config.as_ref(),
+                from.settings
+                    .frontend
+                    .as_ref()
+                    .and_then(|f| f.runtime_config.as_ref()),
+            );
             let here = Here {
                 bucket: &cfg.bucket,
                 distribution: cfg.distribution.as_deref(),
                 spa_router: cfg.spa_router,
                 current,
                 pending,
+                config: own.as_ref().map(|d| (d, differs)),
             };
             Some(plan::site(site, &source_live, &name, &here, &live))
         }
