@@ -364,3 +364,45 @@ fn a_guide_that_drifts_fails_the_check() {
         guide::exit_codes()
     );
 }
+
+/// Issue 24: no document or source of the repository points outside it but to public
+/// documentation. A path on the machine the project is developed on (`/work/shared…`, the design notes
+/// under `shared/`) means nothing to a reader of a clone.
+#[test]
+fn nothing_in_the_repository_points_at_files_outside_it() {
+    let files = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root())
+        .args(["ls-files", "-z"])
+        .output()
+        .expect("git ls-files");
+    let mut found = Vec::new();
+    for rel in String::from_utf8_lossy(&files.stdout).split('\0') {
+        if rel.is_empty() || rel == "src/reference/tests.rs" {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(root().join(rel)) else {
+            continue; // binary, or deleted in the working tree
+        };
+        for (i, line) in text.lines().enumerate() {
+            if [
+                "/work/shared",
+                "/work/main",
+                "/work/coord",
+                "shared/facts/",
+                "../shared/",
+                "shared/DESIGN.md",
+            ]
+            .iter()
+            .any(|p| line.contains(p))
+            {
+                found.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "files outside the repository named:\n{}",
+        found.join("\n")
+    );
+}
