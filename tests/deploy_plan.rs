@@ -278,6 +278,54 @@ fn deploy_plan_refuses_with_exit_7_and_no_write_when_the_live_state_moved() {
     assert!(err.contains("another configuration"), "{err}");
 }
 
+/// A shared bucket (issue 21 item 4's `downloads/`, another tool's uploads): between the review
+/// and the deploy another tool writes a key deckhand never published and does not publish. No
+/// decision of the reviewed plan depends on it (deckhand neither publishes, deletes nor adopts
+/// it), so `deploy --plan` applies the reviewed plan and leaves the key alone. Before, the
+/// bucket's fingerprint covered every key (and the plan's JSON counted the foreign ones): the
+/// reviewed plan was refused, exit 7 ("objects in s3://… changed since the plan"), whenever
+/// anything else wrote to the bucket.
+#[test]
+fn a_reviewed_plan_applies_when_only_keys_deckhand_does_not_publish_changed() {
+    let (w, bucket) = both_halves("dshared", "");
+    let put = |key: &str, body: &[u8]| {
+        block_on(async {
+            common::s3()
+                .await
+                .put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(body.to_vec().into())
+                .send()
+                .await
+                .unwrap();
+        });
+    };
+    put("downloads/a.pdf", b"report 1");
+    commit(&w);
+    let (code, _, err) = run(&w, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    site::vite_site(&w.path().join("dist"), 2, false);
+    commit(&w);
+    let (code, _, err) = run(&w, &["plan", "--comment=false", "--out", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+
+    // The other tool goes on: a new file, and new bytes under its old one.
+    put("downloads/b.pdf", b"report 2");
+    put("downloads/a.pdf", b"report 1, revised");
+    let (code, _, err) = run(&w, &["deploy", "--plan", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("changed since the plan"), "{err}");
+    assert_eq!(object(&bucket, "downloads/a.pdf"), b"report 1, revised");
+    assert_eq!(object(&bucket, "downloads/b.pdf"), b"report 2");
+    let newest = w
+        .releases()
+        .into_iter()
+        .max_by_key(|r| r["id"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(newest["status"], "succeeded", "{newest}");
+}
+
 #[test]
 fn a_dry_run_lists_the_deletions_garbage_collection_will_make() {
     let (w, bucket) = both_halves("dgc", "  keep-releases: 1\n  gc-grace: 0s\n");

@@ -125,10 +125,22 @@ pub(crate) async fn fingerprint(
 ) -> Result<SitePrint, FrontendError> {
     let known: Vec<&str> = plan.manifest.keys().map(String::as_str).collect();
     let live = crate::site::observe::list(ctx, &cfg.bucket, &known).await?;
-    Ok(SitePrint::of(&cfg.bucket, &live))
+    Ok(SitePrint::of(&cfg.bucket, &live, decides(plan)))
 }
 
 /// The fingerprint of the listing a plan was made from.
 pub(crate) fn planned_print(plan: &SitePlan) -> SitePrint {
-    SitePrint::of(&plan.bucket, &plan.live)
+    SitePrint::of(&plan.bucket, &plan.live, decides(plan))
+}
+
+/// Whether a listed key is one `plan`'s decisions depend on: a key it publishes or deckhand owns
+/// (the ownership index, or the records it was rebuilt from: what garbage collection may delete);
+/// every key when it adopts some. Another tool's keys elsewhere in a shared bucket are not: a
+/// reviewed plan stays the plan while that tool writes.
+fn decides(plan: &SitePlan) -> impl Fn(&str) -> bool + '_ {
+    move |k| {
+        !plan.gc.adopt.is_empty()
+            || plan.manifest.contains_key(k)
+            || plan.live.owned.keys.contains_key(k)
+    }
 }

@@ -27,10 +27,14 @@ pub(crate) struct SitePrint {
 }
 
 impl SitePrint {
-    /// Over the site's keys and ETags, the objects store's, and the ownership index's ETag.
-    pub(crate) fn of(bucket: &str, live: &Live) -> Self {
+    /// Over the `relevant` site keys and their ETags (those the plan's decisions depend on: in a
+    /// shared bucket, another tool's keys are not), the objects store's, and the ownership
+    /// index's ETag.
+    pub(crate) fn of(bucket: &str, live: &Live, relevant: impl Fn(&str) -> bool) -> Self {
         let mut h = sha2::Sha256::new();
-        for (k, o) in &live.site {
+        let mut keys = 0;
+        for (k, o) in live.site.iter().filter(|(k, _)| relevant(k)) {
+            keys += 1;
             h.update(k.as_bytes());
             h.update([0]);
             h.update(o.etag.as_bytes());
@@ -50,7 +54,7 @@ impl SitePrint {
         }
         Self {
             bucket: bucket.to_string(),
-            keys: live.site.len() + live.objects.len(),
+            keys: keys + live.objects.len(),
             digest: hex::encode(h.finalize()),
         }
     }
@@ -145,7 +149,7 @@ mod tests {
                 deployment: Some("ecs-svc/1".into()),
                 image: Some("sha256:a".into()),
             }),
-            site: Some(SitePrint::of("b", &live(etag, None))),
+            site: Some(SitePrint::of("b", &live(etag, None), |_| true)),
         }
     }
 
@@ -172,9 +176,27 @@ mod tests {
 
     #[test]
     fn a_moved_ownership_index_moves_the_site() {
-        let a = SitePrint::of("b", &live("e1", Some("o1")));
-        assert_ne!(a, SitePrint::of("b", &live("e1", Some("o2"))));
-        assert_ne!(a, SitePrint::of("b", &live("e1", None)));
-        assert_eq!(a, SitePrint::of("b", &live("e1", Some("o1"))));
+        let a = SitePrint::of("b", &live("e1", Some("o1")), |_| true);
+        assert_ne!(a, SitePrint::of("b", &live("e1", Some("o2")), |_| true));
+        assert_ne!(a, SitePrint::of("b", &live("e1", None), |_| true));
+        assert_eq!(a, SitePrint::of("b", &live("e1", Some("o1")), |_| true));
+    }
+
+    #[test]
+    fn keys_the_plan_does_not_depend_on_do_not_move_the_site() {
+        let ours = |k: &str| k == "index.html";
+        let a = SitePrint::of("b", &live("e1", None), ours);
+        let mut other = live("e1", None);
+        other.site.insert(
+            "downloads/a.pdf".into(),
+            LiveObject {
+                size: 1,
+                etag: "x".into(),
+                last_modified: 0,
+            },
+        );
+        assert_eq!(a, SitePrint::of("b", &other, ours));
+        assert_ne!(a, SitePrint::of("b", &other, |_| true));
+        assert_ne!(a, SitePrint::of("b", &live("e2", None), ours));
     }
 }

@@ -26,10 +26,16 @@ const NOT_DECISIONS: &[&str] = &["version", "release_id", "origin", "fingerprint
 /// (its source tag, `backend.source.tag`, is compared).
 const FROM_THE_COMMIT: &[&str] = &["/backend/image/tags"];
 
-/// `plan` without the values [`FROM_THE_COMMIT`].
+/// Counts a plan shows that decide nothing: the keys in the bucket deckhand did not publish
+/// (kept whatever they are; in a shared bucket another tool writes them at any time) and the
+/// keys the release does not reference (foreign ones among them). What garbage collection
+/// deletes, adopts and disowns is compared.
+const NOT_DECIDED: &[&str] = &["/frontend/gc/foreign", "/frontend/gc/unreferenced"];
+
+/// `plan` without the values [`FROM_THE_COMMIT`] and [`NOT_DECIDED`].
 fn decisions(plan: &Value) -> Value {
     let mut out = plan.clone();
-    for pointer in FROM_THE_COMMIT {
+    for pointer in FROM_THE_COMMIT.iter().chain(NOT_DECIDED) {
         if let Some((parent, key)) = pointer.rsplit_once('/')
             && let Some(obj) = out.pointer_mut(parent).and_then(Value::as_object_mut)
         {
