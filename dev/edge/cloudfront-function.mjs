@@ -1,6 +1,7 @@
 // A local emulator of the CloudFront Functions runtime (cloudfront-js-2.0), strict enough that code which
-// runs here also runs at the edge. It follows the "Emulator checklist" in shared/facts/cloudfront.md and the
-// runtime's feature page, turned into an allow-list in runtime-2.0.mjs:
+// runs here also runs at the edge. It follows the CloudFront developer guide's function pages (event
+// structure, restrictions, quotas, testing) and the runtime's feature page, turned into an allow-list in
+// runtime-2.0.mjs:
 //  - the source is parsed (acorn) and walked: every statement, operator, global, static member of a built-in
 //    and method called must be one the runtime lists (?., ??, destructuring, spread, classes, for-of,
 //    Map/Set/Reflect, Array.from, Object.groupBy, arr.toSorted(), s.at(), ... are rejected with
