@@ -17,6 +17,7 @@ const MANAGED = 'arn:<AWS::Partition>:iam::aws:policy/service-role';
  */
 export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
   const stackArnPattern = `arn:<AWS::Partition>:cloudformation:${stack.region}:${stack.account}:stack/${stack.stackName}/*`;
+  const serviceDeployments = `arn:<AWS::Partition>:ecs:${stack.region}:${stack.account}:service-deployment/${stack.stackName}/api/*`;
   const siteObjects = `Resource::<${stack.getLogicalId(stack.node.findChild('SiteBucket').node.defaultChild as never)}.Arn>/*`;
   const roleWildcards = (role: 'DeployRole' | 'PlanRole'): NagAcknowledgement[] => [
     {
@@ -36,6 +37,13 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
       path: `${role}/DefaultPolicy/Resource`,
       id: `AwsSolutions-IAM5[Resource::${stackArnPattern}]`,
       reason: 'The stack ARN ends in a generated id; the wildcard covers only this stack name (DescribeStacks for `stack:`).',
+    },
+    {
+      path: `${role}/DefaultPolicy/Resource`,
+      id: `AwsSolutions-IAM5[Resource::${serviceDeployments}]`,
+      reason:
+        'The deployments of the one service: ECS names each service-deployment/<cluster>/<service>/<id> with an id it ' +
+        'generates (DescribeServiceDeployments to follow a rollout stage by stage; StopServiceDeployment for a rollback).',
     },
   ];
   const taskFamilyRevisions = `arn:<AWS::Partition>:ecs:${stack.region}:${stack.account}:task-definition/${stack.stackName}-api:*`;

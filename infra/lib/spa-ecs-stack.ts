@@ -575,6 +575,13 @@ export class SpaEcsStack extends Stack {
     );
 
     const serviceArn = this.formatArn({ service: 'ecs', resource: 'service', resourceName: `${names.cluster}/${names.service}` });
+    // The service's deployments (ECS names them service-deployment/<cluster>/<service>/<id>:
+    // "Permissions required for viewing Amazon ECS service deployments", ECS developer guide).
+    const serviceDeploymentsArn = this.formatArn({
+      service: 'ecs',
+      resource: 'service-deployment',
+      resourceName: `${names.cluster}/${names.service}/*`,
+    });
     const distributionArn = this.formatArn({ service: 'cloudfront', region: '', resource: 'distribution', resourceName: distribution.distributionId });
     const stackArn = this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${this.stackName}/*` });
 
@@ -586,6 +593,7 @@ export class SpaEcsStack extends Stack {
     for (const statement of deployRoleStatements({
       repositoryArn: repository.repositoryArn,
       serviceArn,
+      serviceDeploymentsArn,
       clusterArn: cluster.clusterArn,
       passRoleArns: [executionRole.roleArn, taskRole.roleArn],
       taskDefinitionArn: this.formatArn({ service: 'ecs', resource: 'task-definition', resourceName: `${names.taskFamily}:*` }),
@@ -605,6 +613,7 @@ export class SpaEcsStack extends Stack {
     for (const statement of planRoleStatements({
       repositoryArn: repository.repositoryArn,
       serviceArn,
+      serviceDeploymentsArn,
       bucketArn: siteBucket.bucketArn,
       distributionArn,
       stackArn,
@@ -654,6 +663,8 @@ class SsmSecureStringSecret extends ecs.Secret {
 export interface DeployRoleScope {
   repositoryArn: string;
   serviceArn: string;
+  /** The service's deployments (`service-deployment/<cluster>/<service>/*`). */
+  serviceDeploymentsArn: string;
   clusterArn: string;
   passRoleArns: string[];
   /** The task family's revisions (`task-definition/<family>:*`). */
@@ -704,6 +715,13 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
       conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
     }),
     new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices', 'ecs:UpdateService'], resources: [s.serviceArn] }),
+    // The rollout, stage by stage (DescribeServiceDeployments), and a rollback of a deployment still
+    // in flight: ECS's own StopServiceDeployment (ROLLBACK) instead of a new deployment.
+    new iam.PolicyStatement({
+      sid: 'EcsServiceDeployments',
+      actions: ['ecs:DescribeServiceDeployments', 'ecs:StopServiceDeployment'],
+      resources: [s.serviceDeploymentsArn],
+    }),
     new iam.PolicyStatement({
       sid: 'EcsTasks',
       actions: ['ecs:DescribeTasks', 'ecs:ListTasks'],
@@ -742,6 +760,7 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
 export interface PlanRoleScope {
   repositoryArn: string;
   serviceArn: string;
+  serviceDeploymentsArn: string;
   bucketArn: string;
   distributionArn: string;
   stackArn: string;
@@ -759,6 +778,8 @@ export function planRoleStatements(s: PlanRoleScope): iam.PolicyStatement[] {
     new iam.PolicyStatement({ sid: 'EcrPull', actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [s.repositoryArn] }),
     new iam.PolicyStatement({ sid: 'EcsTaskDefinitions', actions: ['ecs:DescribeTaskDefinition'], resources: ['*'] }),
     new iam.PolicyStatement({ sid: 'EcsService', actions: ['ecs:DescribeServices'], resources: [s.serviceArn] }),
+    // `status`: the stage of a deployment in flight.
+    new iam.PolicyStatement({ sid: 'EcsServiceDeployments', actions: ['ecs:DescribeServiceDeployments'], resources: [s.serviceDeploymentsArn] }),
     new iam.PolicyStatement({ sid: 'SiteBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
     new iam.PolicyStatement({ sid: 'SiteBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
     // Checks that the configured SSM parameters exist: names and ARNs only, no values.

@@ -197,6 +197,8 @@ const NOT_RECORDED: Record<string, Record<string, string>> = {
     'ecr:GetDownloadUrlForLayer': 'image push: layers that exist are mounted/read (registry API)',
     // Only when a multipart upload (files above the part size) fails half-way.
     's3:AbortMultipartUpload': 'site upload: cleaning up a failed multipart upload',
+    // Only a rollback of a deployment still in flight (tests/strategies.rs exercises it).
+    'ecs:StopServiceDeployment': 'rollback of a deployment in flight: ECS\'s own rollback',
   },
   PlanRole: {
     // `plan` reads the image in ECR through the registry API; the recorded runs use the local registry
