@@ -10,6 +10,7 @@ use crate::world;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::aws_cli;
 use world::{World, block_on, clients, filters};
 
 /// The reads of a no-op backend deploy: the service, its task definition, the image, the
@@ -1065,22 +1066,6 @@ fn wait_max_is_an_overall_deadline_beside_the_no_progress_timeout() {
         ),
         "{err}"
     );
-}
-
-/// `aws` (the CLI) against the local stack as its administrator; stdout.
-fn aws_cli(args: &[&str]) -> String {
-    let mut cmd = std::process::Command::new("aws");
-    for (k, v) in common::stack_env() {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A role the local OIDC issuer's deploy token may assume, allowed everything; the token file.

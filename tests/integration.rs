@@ -33,3 +33,4 @@ mod rollback;
 mod secrets_edges;
 mod secrets_sync;
 mod signals;
+mod strategies;

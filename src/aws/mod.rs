@@ -37,6 +37,7 @@ pub(crate) struct AwsContext {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) cloudfront: aws_sdk_cloudfront::Client,
     pub(crate) cloudformation: aws_sdk_cloudformation::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     sts: aws_sdk_sts::Client,
     identity: tokio::sync::OnceCell<Identity>,
     /// With a web identity (the environment's, or `role-to-assume`): the provider every client
@@ -196,6 +197,7 @@ impl AwsContext {
             ssm: gated!(aws_sdk_ssm),
             cloudfront: gated!(aws_sdk_cloudfront),
             cloudformation: gated!(aws_sdk_cloudformation),
+            cloudwatch: gated!(aws_sdk_cloudwatch),
             sts: aws_sdk_sts::Client::new(&sdk),
             identity: tokio::sync::OnceCell::new(),
             renewable,
@@ -279,6 +281,7 @@ impl AwsContext {
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .unwrap_or_else(|| match service {
                 "cloudfront" => "https://cloudfront.amazonaws.com".to_string(),
+                "cloudwatch" => format!("https://monitoring.{}.amazonaws.com", self.region),
                 other => format!("https://{other}.{}.amazonaws.com", self.region),
             })
     }

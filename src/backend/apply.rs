@@ -8,7 +8,7 @@ use crate::ecs::report::{Outcome, Target};
 use crate::ecs::{self, normalise, watch};
 use crate::output;
 use crate::plan::DeployOptions;
-use crate::plan::backend::{BackendPlan, ImagePlan, TdAction};
+use crate::plan::backend::{BackendPlan, ImagePlan, StopRollout, TdAction};
 use crate::release::{BackendRelease, ReleaseMeta, ReleaseStatus};
 
 /// The tags of the new revision: the live ones, with deckhand's own replaced.
@@ -83,6 +83,21 @@ async fn register(
     Ok(arn)
 }
 
+/// `--no-wait`: the service deployment has started; what it is and how to follow it.
+async fn started_line(ctx: &AwsContext, arn: &str) {
+    match ecs::deployment::describe(ctx, arn).await {
+        Ok(Some(v)) => output::stderr(&format!(
+            "backend: service deployment {arn} ({}) is {}{}: not waiting (`deckhand status` shows its stage)\n",
+            v.strategy,
+            v.status,
+            v.stage.map(|s| format!(" in {s}")).unwrap_or_default()
+        )),
+        Ok(None) | Err(_) => output::stderr(&format!(
+            "backend: service deployment {arn} started: not waiting (`deckhand status` shows its stage)\n"
+        )),
+    }
+}
+
 /// Builds/pushes, registers, updates the service and (unless `no_wait`) watches the rollout.
 pub(crate) async fn apply(
     ctx: &AwsContext,
@@ -126,6 +141,9 @@ pub(crate) async fn apply(
         managed: plan.managed.clone(),
         parameter_versions: plan.parameter_versions.clone(),
     };
+    if let Some(stop) = &plan.stop {
+        return stop_and_watch(ctx, cfg, plan, release, stop, opts).await;
+    }
     // A rotated secret alone rolls the live revision: a new deployment, no new revision.
     let mut force = plan.force;
     let arn = match &plan.task_definition.action {
@@ -157,20 +175,33 @@ pub(crate) async fn apply(
     };
     release.task_definition_arn = arn.clone();
     release.status = ReleaseStatus::Failed;
-    let deployment = ecs::update_service(ctx, &cfg.cluster, &cfg.service, &arn, force)
+    update_and_watch(ctx, cfg, plan, release, &arn, force, opts).await
+}
+
+/// UpdateService to `arn`, then (unless `no_wait`) watch the deployment it started.
+async fn update_and_watch(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    plan: &BackendPlan,
+    mut release: BackendRelease,
+    arn: &str,
+    force: bool,
+    opts: &DeployOptions,
+) -> Result<BackendRelease, BackendError> {
+    let started = ecs::update_service(ctx, &cfg.cluster, &cfg.service, arn, force)
         .await
         .map_err(|source| BackendError::Update {
             cluster: cfg.cluster.clone(),
             service: cfg.service.clone(),
-            task_definition: short_td(&arn).to_string(),
+            task_definition: short_td(arn).to_string(),
             release: Box::new(BackendRelease {
                 failure: Some(format!("UpdateService failed: {source}")),
                 ..release.clone()
             }),
             source: Box::new(source),
         })?;
-    release.deployment_id = deployment.clone();
-    let Some(deployment_id) = deployment else {
+    release.deployment_id = started.deployment_id.clone();
+    let Some(deployment_id) = started.deployment_id.clone() else {
         release.status = ReleaseStatus::InProgress;
         tracing::warn!("UpdateService returned no PRIMARY deployment; not watching");
         return Ok(release);
@@ -178,7 +209,73 @@ pub(crate) async fn apply(
     output::stderr(&format!(
         "backend: service {} updated to {}: deployment {deployment_id}\n",
         cfg.service,
-        short_td(&arn)
+        short_td(arn)
+    ));
+    if opts.no_wait {
+        release.status = ReleaseStatus::InProgress;
+        if let Some(sd) = &started.service_deployment {
+            started_line(ctx, sd).await;
+        }
+        return Ok(release);
+    }
+    let target = Target {
+        cluster: cfg.cluster.clone(),
+        service: cfg.service.clone(),
+        deployment_id,
+        task_definition: arn.to_string(),
+        timeout: cfg.wait_timeout,
+        max: cfg.wait_max,
+        seen_events: plan.live.seen_events.iter().cloned().collect(),
+        service_deployment: started.service_deployment.clone(),
+        expect_rollback: false,
+    };
+    watch_and_conclude(ctx, cfg, release, target).await
+}
+
+/// A rollback of the rollout in flight to the revision it started from: StopServiceDeployment
+/// (ROLLBACK), then watch ECS roll it back. When the service deployment has meanwhile finished
+/// (ECS answers ConflictException), a new deployment to the revision instead.
+async fn stop_and_watch(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    plan: &BackendPlan,
+    mut release: BackendRelease,
+    stop: &StopRollout,
+    opts: &DeployOptions,
+) -> Result<BackendRelease, BackendError> {
+    release.task_definition_arn = stop.task_definition.clone();
+    release.task_definition = Some(plan.task_definition.rendered.clone());
+    release.status = ReleaseStatus::Failed;
+    match ecs::deployment::stop_rollback(ctx, &stop.service_deployment).await {
+        Ok(()) => {}
+        Err(e) if e.code() == Some("ConflictException") => {
+            output::stderr(&format!(
+                "backend: service deployment {} already ended ({e}): a new deployment to {} instead\n",
+                stop.service_deployment,
+                short_td(&stop.task_definition)
+            ));
+            return update_and_watch(ctx, cfg, plan, release, &stop.task_definition, false, opts)
+                .await;
+        }
+        Err(source) => {
+            return Err(BackendError::Update {
+                cluster: cfg.cluster.clone(),
+                service: cfg.service.clone(),
+                task_definition: short_td(&stop.task_definition).to_string(),
+                release: Box::new(BackendRelease {
+                    failure: Some(format!("StopServiceDeployment failed: {source}")),
+                    ..release.clone()
+                }),
+                source: Box::new(source),
+            });
+        }
+    }
+    release.deployment_id = Some(stop.deployment.clone());
+    output::stderr(&format!(
+        "backend: stopped service deployment {} (StopServiceDeployment, ROLLBACK): ECS puts {} back (deployment {})\n",
+        stop.service_deployment,
+        short_td(&stop.task_definition),
+        stop.deployment
     ));
     if opts.no_wait {
         release.status = ReleaseStatus::InProgress;
@@ -187,13 +284,28 @@ pub(crate) async fn apply(
     let target = Target {
         cluster: cfg.cluster.clone(),
         service: cfg.service.clone(),
-        deployment_id: deployment_id.clone(),
-        task_definition: arn.clone(),
+        deployment_id: stop.deployment.clone(),
+        task_definition: stop.task_definition.clone(),
         timeout: cfg.wait_timeout,
         max: cfg.wait_max,
         seen_events: plan.live.seen_events.iter().cloned().collect(),
+        service_deployment: Some(stop.service_deployment.clone()),
+        expect_rollback: true,
     };
-    let outcome = watch::watch(ctx, target)
+    watch_and_conclude(ctx, cfg, release, target).await
+}
+
+/// Watches the rollout to its end and turns the outcome into the release's backend half or the
+/// error (3 failed, 4 timed out).
+async fn watch_and_conclude(
+    ctx: &AwsContext,
+    cfg: &Backend,
+    mut release: BackendRelease,
+    target: Target,
+) -> Result<BackendRelease, BackendError> {
+    let deployment_id = target.deployment_id.clone();
+    let arn = target.task_definition.clone();
+    let outcome = watch::watch(ctx, target, None)
         .await
         .map_err(|source| BackendError::Watch {
             service: cfg.service.clone(),
@@ -204,7 +316,14 @@ pub(crate) async fn apply(
             source: Box::new(source),
         })?;
     match outcome {
-        Outcome::Completed => {
+        Outcome::Completed(rollout) => {
+            if !rollout.stages.is_empty() {
+                output::stderr(&format!(
+                    "backend: {} rollout: {}\n",
+                    rollout.strategy.as_deref().unwrap_or("ROLLING"),
+                    rollout.line()
+                ));
+            }
             release.status = ReleaseStatus::Succeeded;
             output::stderr(&format!(
                 "backend: deployment {deployment_id} completed: {} runs {}\n",

@@ -149,6 +149,7 @@ pub(crate) fn plan_from(
         force: opts.force,
         // Only an UpdateService supersedes it; a plan that makes none leaves it rolling.
         supersedes: observed.rollout.clone().filter(|_| update_service),
+        stop: None,
         live: Live {
             task_definition: stripped,
             tags: observed.tags.clone(),
@@ -320,6 +321,8 @@ mod tests {
             task_definition: "arn:aws:ecs:us-east-1:1:task-definition/api:4".into(),
             rollout_state: "IN_PROGRESS".into(),
             since: Some("2026-12-01T09:00:00Z".into()),
+            service_deployment: None,
+            restores: None,
         }
     }
 

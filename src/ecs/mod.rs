@@ -1,7 +1,9 @@
 //! ECS: read the service and its task definition, render/normalise/diff the new one, register
 //! it, update the service, watch the rollout, explain stopped tasks.
 
+pub(crate) mod deployment;
 pub(crate) mod diff;
+pub(crate) mod follow;
 pub(crate) mod json;
 pub(crate) mod managed;
 pub(crate) mod normalise;
@@ -71,6 +73,15 @@ pub(crate) fn rollout_in_flight(svc: &Service) -> Option<crate::plan::backend::I
         .iter()
         .find(|d| d.status() == Some("PRIMARY"))?;
     let state = d.rollout_state()?.as_str();
+    // The deployment it started from: the one that had COMPLETED (ECS rolls back to it).
+    let restores = svc
+        .deployments()
+        .iter()
+        .find(|o| o.id() != d.id() && o.rollout_state().is_some_and(|s| s.as_str() == "COMPLETED"))
+        .map(|o| crate::plan::backend::Restores {
+            deployment: o.id().unwrap_or_default().to_string(),
+            task_definition: o.task_definition().unwrap_or_default().to_string(),
+        });
     (state != "COMPLETED").then(|| crate::plan::backend::InFlight {
         deployment: d.id().unwrap_or_default().to_string(),
         task_definition: d.task_definition().unwrap_or_default().to_string(),
@@ -78,6 +89,8 @@ pub(crate) fn rollout_in_flight(svc: &Service) -> Option<crate::plan::backend::I
         since: d
             .created_at()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        service_deployment: svc.current_service_deployment().map(str::to_string),
+        restores,
     })
 }
 
@@ -151,15 +164,22 @@ pub(crate) enum RegisterError {
     Call(Box<AwsError>),
 }
 
-/// UpdateService to a task definition; returns the id of the deployment it started (the new
-/// PRIMARY) and the service as UpdateService returned it.
+/// What an UpdateService started: the new PRIMARY deployment (`ecs-svc/…`) and its service
+/// deployment (`service.currentServiceDeployment`, followed through DescribeServiceDeployments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub(crate) deployment_id: Option<String>,
+    pub(crate) service_deployment: Option<String>,
+}
+
+/// UpdateService to a task definition; returns the deployment it started.
 pub(crate) async fn update_service(
     ctx: &AwsContext,
     cluster: &str,
     service: &str,
     task_definition: &str,
     force: bool,
-) -> Result<Option<String>, AwsError> {
+) -> Result<Started, AwsError> {
     let resp = ctx
         .ecs
         .update_service()
@@ -170,7 +190,7 @@ pub(crate) async fn update_service(
         .send()
         .await
         .map_err(|e| ctx.call_error("ecs", "UpdateService", e))?;
-    Ok(resp.service().and_then(|s| {
+    let deployment_id = resp.service().and_then(|s| {
         s.deployments()
             .iter()
             .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(task_definition))
@@ -181,5 +201,12 @@ pub(crate) async fn update_service(
             })
             .and_then(|d| d.id())
             .map(str::to_string)
-    }))
+    });
+    Ok(Started {
+        deployment_id,
+        service_deployment: resp
+            .service()
+            .and_then(|s| s.current_service_deployment())
+            .map(str::to_string),
+    })
 }

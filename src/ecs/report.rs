@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::Service;
 use serde::Serialize;
 
+use super::follow::Rollout;
 use super::stopped::{self, Cause, StoppedTask};
 use crate::aws::{AwsContext, AwsError, short_td};
 
@@ -25,12 +26,18 @@ pub(crate) struct Target {
     pub(crate) max: Option<Duration>,
     /// Event ids already shown (or older than the deploy): not printed again.
     pub(crate) seen_events: HashSet<String>,
+    /// The service deployment (`service.currentServiceDeployment` after the UpdateService or the
+    /// StopServiceDeployment): followed stage by stage through DescribeServiceDeployments.
+    pub(crate) service_deployment: Option<String>,
+    /// The rollout is a rollback deckhand asked ECS for (StopServiceDeployment): it succeeds when
+    /// the service deployment's rollback does.
+    pub(crate) expect_rollback: bool,
 }
 
 /// How a watched rollout ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) enum Outcome {
-    Completed,
+    Completed(Rollout),
     Failed(Report),
     TimedOut(Report),
     /// The write gate closed (a signal, a lost lock): deckhand stopped watching; the rollout
@@ -39,7 +46,7 @@ pub(crate) enum Outcome {
 }
 
 /// What went wrong, for the error message and the release record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Report {
     pub(crate) deployment_id: String,
     /// The deployment's rolloutStateReason, or what deckhand concluded.
@@ -57,6 +64,9 @@ pub(crate) struct Report {
     /// Evidence that could not be read (a throttled ListTasks): the verdict stands without it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) unread: Vec<String>,
+    /// The service deployment's stages as far as they went, and ECS's verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollout: Option<Rollout>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,14 +93,34 @@ impl fmt::Display for Report {
             "  deployment {}: {}",
             self.deployment_id, self.reason
         )];
+        let verdict = self.rollout.as_ref().and_then(|r| r.verdict.as_ref());
         if let Some((id, td)) = &self.rolled_back_to {
+            // With a service deployment's verdict ECS says what rolled it back (an alarm, a hook,
+            // the circuit breaker, a stop request); without, it was the circuit breaker.
             lines.push(format!(
-                "  the circuit breaker rolled the service back to deployment {id} ({})",
+                "  {} rolled the service back to deployment {id} ({})",
+                if verdict.is_some() {
+                    "ECS"
+                } else {
+                    "the circuit breaker"
+                },
                 short_td(td)
             ));
         }
         if let Some(w) = &self.waiting_for {
             lines.push(format!("  waiting for: {w}"));
+        }
+        if let Some(r) = &self.rollout {
+            if r.stages.iter().any(|s| s.stage != "ROLLING") {
+                lines.push(format!(
+                    "  {} stages: {}",
+                    r.strategy.as_deref().unwrap_or("ROLLING"),
+                    r.line()
+                ));
+            }
+            if let Some(v) = r.verdict.as_ref().filter(|v| v.to_string() != self.reason) {
+                lines.push(format!("  ECS: {v}"));
+            }
         }
         if self.causes.is_empty() && self.unread.is_empty() {
             lines.push("  no stopped task of this deployment explains it".into());
@@ -224,6 +254,7 @@ pub(crate) async fn failed(
     svc: &Service,
     reason: String,
     counts: Option<Counts>,
+    rollout: Option<Rollout>,
 ) -> Outcome {
     let (causes, unread) = causes(ctx, t, before, Some(svc)).await;
     Outcome::Failed(Report {
@@ -235,6 +266,7 @@ pub(crate) async fn failed(
         causes,
         last_events: last_events(svc, 5),
         unread,
+        rollout,
     })
 }
 
@@ -247,6 +279,7 @@ pub(crate) async fn timed_out(
     svc: Option<&Service>,
     counts: Option<Counts>,
     reason: String,
+    rollout: Option<Rollout>,
 ) -> Outcome {
     let waiting_for = match (counts, svc) {
         (Some(c), Some(svc)) => format!(
@@ -258,6 +291,15 @@ pub(crate) async fn timed_out(
         ),
         _ => format!("deployment {} to appear", t.deployment_id),
     };
+    let stage = rollout
+        .as_ref()
+        .and_then(|r| r.stages.last())
+        .filter(|s| s.stage != "ROLLING")
+        .map(|s| s.stage.clone());
+    let waiting_for = match stage {
+        Some(stage) => format!("{waiting_for}; the service deployment is in {stage}"),
+        None => waiting_for,
+    };
     let (causes, unread) = causes(ctx, t, before, svc).await;
     Outcome::TimedOut(Report {
         deployment_id: t.deployment_id.clone(),
@@ -268,6 +310,7 @@ pub(crate) async fn timed_out(
         causes,
         last_events: svc.map(|s| last_events(s, 5)).unwrap_or_default(),
         unread,
+        rollout,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Follow the one deployment deckhand started until it completes, fails (circuit breaker,
-//! rollback, replaced) or makes no progress for the timeout. Every new service event is printed
-//! once, oldest first; the deployment's counts when they change.
+//! rollback, replaced, an alarm, a lifecycle hook) or makes no progress for the timeout. Every new
+//! service event is printed once, oldest first; the deployment's counts when they change; its
+//! service deployment's lifecycle stages as they start ([`super::follow`]).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use aws_sdk_ecs::types::{Deployment, Service};
 use indicatif::ProgressStyle;
 use tracing_indicatif::span_ext::IndicatifSpanExt as _;
 
+use super::follow::{Decision, Follower};
 use super::report::{Counts, Outcome, Report, Target, failed, failure_event, time_of, timed_out};
 use crate::aws::{AwsContext, AwsError, CallKind, Polls, short_td};
 use crate::output;
@@ -61,6 +63,11 @@ impl Printer {
     }
     fn line(&self, text: &str) {
         tracing::info!("{text}");
+    }
+    fn status(&self, text: &str) {
+        if output::live() {
+            self.spinner.pb_set_message(text.trim_start());
+        }
     }
     fn counts(&self, text: &str) {
         if output::live() {
@@ -136,10 +143,20 @@ impl Progress {
 }
 
 /// Watches the deployment until it ends. AWS errors other than throttling end the watch.
-pub(crate) async fn watch(ctx: &AwsContext, mut target: Target) -> Result<Outcome, AwsError> {
+/// `shifted` is told once production traffic is on the new revision (the SPA's HTML may follow).
+pub(crate) async fn watch(
+    ctx: &AwsContext,
+    mut target: Target,
+    shifted: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<Outcome, AwsError> {
     let printer = Printer::new(&target.service);
     let before = target.seen_events.clone();
-    watch_loop(ctx, &mut target, &before, &printer).await
+    let mut follower = Follower::new(
+        target.service_deployment.clone(),
+        target.expect_rollback,
+        shifted,
+    );
+    watch_loop(ctx, &mut target, &before, &printer, &mut follower).await
 }
 
 async fn watch_loop(
@@ -147,6 +164,7 @@ async fn watch_loop(
     t: &mut Target,
     before: &HashSet<String>,
     printer: &Printer,
+    follower: &mut Follower,
 ) -> Result<Outcome, AwsError> {
     let mut backoff = Backoff::from_polls(ctx.tuning.rollout_polls());
     let mut progress = Progress::default();
@@ -156,6 +174,8 @@ async fn watch_loop(
     let mut delay = backoff.next(true);
     // Both clocks start at the first poll: a wait whose every read is throttled still ends.
     let mut clocks: Option<(Instant, Instant)> = None;
+    // How long ECS means to hold the current stage (bake time): not "no progress".
+    let mut hold = Duration::ZERO;
     loop {
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
@@ -178,7 +198,17 @@ async fn watch_loop(
                 "not finished within backend.wait.max ({}); the rollout was still {last_state}",
                 humantime::format_duration(max)
             );
-            return Ok(timed_out(ctx, t, before, last_service.as_ref(), last_counts, reason).await);
+            let rollout = Some(follower.rollout());
+            return Ok(timed_out(
+                ctx,
+                t,
+                before,
+                last_service.as_ref(),
+                last_counts,
+                reason,
+                rollout,
+            )
+            .await);
         }
         let svc = match describe(ctx, &t.cluster, &t.service).await {
             Ok(Some(s)) => s,
@@ -192,7 +222,7 @@ async fn watch_loop(
             Err(AwsError::Call(c)) if c.kind == CallKind::Throttled => {
                 tracing::debug!("DescribeServices throttled; polling again");
                 delay = backoff.next(false);
-                if last_progress.elapsed() > t.timeout {
+                if last_progress.elapsed() > t.timeout + hold {
                     let reason = match &last_service {
                         Some(_) => format!(
                             "no progress for {} (the last polls were throttled)",
@@ -203,6 +233,7 @@ async fn watch_loop(
                             humantime::format_duration(t.timeout)
                         ),
                     };
+                    let rollout = Some(follower.rollout());
                     return Ok(timed_out(
                         ctx,
                         t,
@@ -210,6 +241,7 @@ async fn watch_loop(
                         last_service.as_ref(),
                         last_counts,
                         reason,
+                        rollout,
                     )
                     .await);
                 }
@@ -248,6 +280,7 @@ async fn watch_loop(
                         .map(|s| super::report::last_events(s, 5))
                         .unwrap_or_default(),
                     unread: Vec::new(),
+                    rollout: Some(follower.rollout()),
                 }));
             }
             Err(e) => return Err(e),
@@ -281,26 +314,61 @@ async fn watch_loop(
         if progress.improved_by(&svc, ours.as_ref(), &t.deployment_id) {
             clocks = Some((started, Instant::now()));
         }
+        match follower.poll(ctx, &|l| printer.line(l)).await {
+            Decision::Completed => return Ok(Outcome::Completed(follower.rollout())),
+            Decision::Failed(verdict) => {
+                // The service as ECS left it after the failure (its events say what ECS did).
+                let svc = match describe(ctx, &t.cluster, &t.service).await {
+                    Ok(Some(fresh)) => fresh,
+                    _ => svc,
+                };
+                for line in new_events(&svc, &mut t.seen_events) {
+                    printer.line(&format!("  {line}"));
+                }
+                let c = ours.as_ref().map(counts).or(last_counts);
+                let rollout = Some(follower.rollout());
+                let reason = verdict.to_string();
+                return Ok(failed(ctx, t, before, &svc, reason, c, rollout).await);
+            }
+            Decision::Continue {
+                progressed,
+                hold: h,
+            } => {
+                hold = h;
+                if progressed {
+                    clocks = Some((started, Instant::now()));
+                }
+                if let Some(line) = follower.status_line() {
+                    printer.status(&format!("  {line}"));
+                }
+            }
+        }
+        // A rollback deckhand asked ECS for: its service deployment decides (above).
+        let decided_here = !follower.expect_rollback();
         match &ours {
+            _ if !decided_here => {}
             Some(d) => {
                 let state = d.rollout_state().map(|s| s.as_str().to_string());
                 if let Some(s) = &state {
                     last_state.clone_from(s);
                 }
                 match state.as_deref() {
-                    Some("COMPLETED") => return Ok(Outcome::Completed),
+                    Some("COMPLETED") => return Ok(Outcome::Completed(follower.rollout())),
                     Some("FAILED") => {
                         let reason = d
                             .rollout_state_reason()
                             .unwrap_or("the deployment failed")
                             .to_string();
-                        return Ok(failed(ctx, t, before, &svc, reason, Some(counts(d))).await);
+                        let rollout = Some(follower.rollout());
+                        return Ok(
+                            failed(ctx, t, before, &svc, reason, Some(counts(d)), rollout).await,
+                        );
                     }
                     None if svc.deployments().len() == 1
                         && d.running_count() == d.desired_count()
                         && d.pending_count() == 0 =>
                     {
-                        return Ok(Outcome::Completed);
+                        return Ok(Outcome::Completed(follower.rollout()));
                     }
                     _ => {}
                 }
@@ -310,7 +378,10 @@ async fn watch_loop(
                     && let Some(primary) = other_primary(&svc, &t.deployment_id)
                 {
                     let reason = replaced(&t.deployment_id, primary);
-                    return Ok(failed(ctx, t, before, &svc, reason, Some(counts(d))).await);
+                    let rollout = Some(follower.rollout());
+                    return Ok(
+                        failed(ctx, t, before, &svc, reason, Some(counts(d)), rollout).await,
+                    );
                 }
             }
             // Gone from the service's deployments: failed (its event says so), or replaced and
@@ -328,12 +399,14 @@ async fn watch_loop(
                         short_td(&now)
                     ),
                 };
-                return Ok(failed(ctx, t, before, &svc, reason, last_counts).await);
+                let rollout = Some(follower.rollout());
+                return Ok(failed(ctx, t, before, &svc, reason, last_counts, rollout).await);
             }
         }
-        if clocks.is_some_and(|(_, p)| p.elapsed() > t.timeout) {
+        if clocks.is_some_and(|(_, p)| p.elapsed() > t.timeout + hold) {
             let reason = format!("no progress for {}", humantime::format_duration(t.timeout));
-            return Ok(timed_out(ctx, t, before, Some(&svc), last_counts, reason).await);
+            let rollout = Some(follower.rollout());
+            return Ok(timed_out(ctx, t, before, Some(&svc), last_counts, reason, rollout).await);
         }
         delay = backoff.next(changed_counts);
         last_service = Some(svc);
@@ -377,6 +450,7 @@ fn gone(t: &Target, reason: String, svc: Option<&Service>, counts: Option<Counts
             .map(|s| super::report::last_events(s, 5))
             .unwrap_or_default(),
         unread: Vec::new(),
+        rollout: None,
     })
 }
 

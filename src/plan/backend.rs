@@ -75,6 +75,10 @@ pub(crate) struct BackendPlan {
     /// a rollback; absent in plan files written before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) supersedes: Option<InFlight>,
+    /// Stop the rollout in flight (StopServiceDeployment, ROLLBACK) instead of UpdateService: ECS
+    /// puts the revision it started from back (a rollback to exactly that revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stop: Option<StopRollout>,
     /// What the executor needs from the live state, read when the plan was made (in memory
     /// only: it holds the live environment's values).
     #[serde(skip)]
@@ -236,6 +240,31 @@ pub(crate) struct InFlight {
     /// When ECS created the deployment (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) since: Option<String>,
+    /// Its service deployment (`service.currentServiceDeployment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) service_deployment: Option<String>,
+    /// What ECS puts back when that service deployment is stopped: the deployment it started
+    /// from (the one COMPLETED before it) and its task definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) restores: Option<Restores>,
+}
+
+/// The deployment a service deployment in flight started from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Restores {
+    /// `ecs-svc/…`
+    pub(crate) deployment: String,
+    pub(crate) task_definition: String,
+}
+
+/// A rollback of a deployment still in flight to the revision it started from: ECS's own
+/// `StopServiceDeployment` (stopType ROLLBACK) instead of a new deployment (a rollback plan only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StopRollout {
+    pub(crate) service_deployment: String,
+    /// The deployment ECS makes PRIMARY again (`ecs-svc/…`), and its task definition.
+    pub(crate) deployment: String,
+    pub(crate) task_definition: String,
 }
 
 impl fmt::Display for InFlight {
@@ -475,6 +504,19 @@ impl fmt::Display for BackendPlan {
             for line in diff.lines() {
                 writeln!(f, "    {line}")?;
             }
+        }
+        if let Some(stop) = &self.stop {
+            if let Some(rollout) = &self.supersedes {
+                writeln!(f, "  stops {rollout}")?;
+            }
+            return writeln!(
+                f,
+                "  service: stop the rollout in flight with ECS's StopServiceDeployment (ROLLBACK): ECS \
+                 puts {} back (deployment {}), no new deployment; then watch ECS's rollback of {}",
+                short_td(&stop.task_definition),
+                stop.deployment,
+                stop.service_deployment
+            );
         }
         if let Some(rollout) = &self.supersedes {
             writeln!(f, "  supersedes {rollout}")?;

@@ -172,6 +172,118 @@ impl World {
         Self::build(prefix, true)
     }
 
+    /// A service behind a target group with one of ECS's staged strategies (`strategy`:
+    /// deploymentConfiguration keys as JSON, e.g. `{"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1}`):
+    /// the load balancer gets its alternate target group, production listener rule and role.
+    pub fn staged(prefix: &str, strategy: serde_json::Value) -> Self {
+        let mut w = Self::build(prefix, false);
+        let c = block_on(clients());
+        // One repository for these worlds: the fixture's image is built and pushed once.
+        w.repository = "deckhand-tests-staged/api".to_string();
+        let _ = block_on(
+            c.ecr
+                .create_repository()
+                .repository_name(&w.repository)
+                .send(),
+        );
+        w.write_config("");
+        let tg = |n: &str| {
+            format!(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{}-{n}/0123456789abcdef",
+                &w.cluster[..w.cluster.len().min(20)]
+            )
+        };
+        let mut config = ecs::DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(
+                ecs::DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(true)
+                    .build(),
+            )
+            .set_strategy(
+                strategy["strategy"]
+                    .as_str()
+                    .map(ecs::DeploymentStrategy::from),
+            )
+            .set_bake_time_in_minutes(strategy["bakeTimeInMinutes"].as_i64().map(|m| m as i32));
+        if let Some(l) = strategy.get("linearConfiguration") {
+            config = config.linear_configuration(
+                ecs::LinearConfiguration::builder()
+                    .set_step_percent(l["stepPercent"].as_f64())
+                    .set_step_bake_time_in_minutes(
+                        l["stepBakeTimeInMinutes"].as_i64().map(|m| m as i32),
+                    )
+                    .build(),
+            );
+        }
+        if let Some(l) = strategy.get("canaryConfiguration") {
+            config = config.canary_configuration(
+                ecs::CanaryConfiguration::builder()
+                    .set_canary_percent(l["canaryPercent"].as_f64())
+                    .set_canary_bake_time_in_minutes(
+                        l["canaryBakeTimeInMinutes"].as_i64().map(|m| m as i32),
+                    )
+                    .build(),
+            );
+        }
+        if let Some(a) = strategy.get("alarms") {
+            config = config.alarms(
+                ecs::DeploymentAlarms::builder()
+                    .set_alarm_names(serde_json::from_value(a["alarmNames"].clone()).ok())
+                    .enable(true)
+                    .rollback(true)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        if let Some(h) = strategy.get("lifecycleHooks") {
+            for hook in h.as_array().unwrap() {
+                config = config.lifecycle_hooks(
+                    ecs::DeploymentLifecycleHook::builder()
+                        .hook_target_arn(hook["hookTargetArn"].as_str().unwrap())
+                        .role_arn(hook["roleArn"].as_str().unwrap())
+                        .set_lifecycle_stages(Some(
+                            hook["lifecycleStages"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|s| {
+                                    ecs::DeploymentLifecycleHookStage::from(s.as_str().unwrap())
+                                })
+                                .collect(),
+                        ))
+                        .build(),
+                );
+            }
+        }
+        let lb = ecs::LoadBalancer::builder()
+            .target_group_arn(tg("blue"))
+            .container_name("api")
+            .container_port(3000)
+            .advanced_configuration(
+                ecs::AdvancedConfiguration::builder()
+                    .alternate_target_group_arn(tg("green"))
+                    .production_listener_rule(format!(
+                        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/alb/1/2/{}",
+                        w.cluster
+                    ))
+                    .role_arn("arn:aws:iam::123456789012:role/ecs-infrastructure")
+                    .build(),
+            )
+            .build();
+        block_on(
+            c.ecs
+                .update_service()
+                .cluster(&w.cluster)
+                .service(&w.service)
+                .load_balancers(lb)
+                .deployment_configuration(config.build())
+                .send(),
+        )
+        .unwrap();
+        w
+    }
+
     fn build(prefix: &str, load_balancer: bool) -> Self {
         let cluster = unique(prefix);
         let service = "api".to_string();

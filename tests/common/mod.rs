@@ -192,7 +192,27 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
             "[TIME]",
         ),
         (r"ecs-svc/\d+", "ecs-svc/[ID]"),
+        (
+            r"(service-deployment/[^/\s]+/[^/\s]+/)[A-Za-z0-9_-]+",
+            "${1}[SD]",
+        ),
         (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
         (r"-\d+-\d+-\d+\b", "-[UNIQUE]"),
     ]
+}
+
+/// `aws` (the CLI) against the local stack as its administrator; stdout.
+pub fn aws_cli(args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("aws");
+    for (k, v) in stack_env() {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

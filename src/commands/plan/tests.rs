@@ -88,6 +88,7 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
     let keys = crate::backend::keys::changes(&live, &new, &["api".to_string()], &public);
     let changes = diff.is_some();
     BackendPlan {
+        stop: None,
         cluster: "spa-ecs".into(),
         service: "api".into(),
         repository: REPO.into(),

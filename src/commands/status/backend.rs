@@ -25,6 +25,59 @@ pub(crate) struct ServiceStatus {
     pub(crate) deployments: Vec<DeploymentStatus>,
     pub(crate) events: Vec<ServiceEvent>,
     pub(crate) circuit_breaker: Option<CircuitBreaker>,
+    /// `deploymentConfiguration.strategy` (ROLLING, BLUE_GREEN, LINEAR, CANARY).
+    pub(crate) strategy: Option<String>,
+    /// The service's current service deployment (DescribeServiceDeployments): its status and,
+    /// for a staged strategy in flight, the lifecycle stage, traffic share and bake time left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) service_deployment: Option<ServiceDeploymentStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ServiceDeploymentStatus {
+    pub(crate) arn: String,
+    pub(crate) status: String,
+    pub(crate) strategy: String,
+    pub(crate) stage: Option<String>,
+    /// The new revision's share of production traffic (staged strategies).
+    pub(crate) production_traffic: Option<f64>,
+    pub(crate) bake_left_seconds: Option<u64>,
+    pub(crate) status_reason: Option<String>,
+    /// Why it could not be read (the service deployment is still named).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) unread: Option<String>,
+}
+
+/// The current service deployment, read (best effort: a role without DescribeServiceDeployments
+/// still gets the rest of the status).
+async fn service_deployment(ctx: &AwsContext, arn: &str) -> ServiceDeploymentStatus {
+    match crate::ecs::deployment::describe(ctx, arn).await {
+        Ok(Some(v)) => ServiceDeploymentStatus {
+            arn: arn.to_string(),
+            bake_left_seconds: v.bake_left(chrono::Utc::now()).map(|d| d.as_secs()),
+            production_traffic: v.weight,
+            status: v.status,
+            strategy: v.strategy,
+            stage: v.stage,
+            status_reason: v.status_reason,
+            unread: None,
+        },
+        Ok(None) => unread(arn, "ECS does not know it".into()),
+        Err(e) => unread(arn, e.to_string()),
+    }
+}
+
+fn unread(arn: &str, why: String) -> ServiceDeploymentStatus {
+    ServiceDeploymentStatus {
+        arn: arn.to_string(),
+        status: String::new(),
+        strategy: String::new(),
+        stage: None,
+        production_traffic: None,
+        bake_left_seconds: None,
+        status_reason: None,
+        unread: Some(why),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +178,10 @@ pub(crate) async fn observe(ctx: &AwsContext, b: &Backend) -> Result<BackendStat
                     })
                     .unwrap_or_default()
             };
+            let sd = match s.current_service_deployment() {
+                Some(arn) => Some(service_deployment(ctx, arn).await),
+                None => None,
+            };
             let breaker = s
                 .deployment_configuration()
                 .and_then(|d| d.deployment_circuit_breaker())
@@ -164,6 +221,11 @@ pub(crate) async fn observe(ctx: &AwsContext, b: &Backend) -> Result<BackendStat
                     })
                     .collect(),
                 circuit_breaker: breaker,
+                strategy: s
+                    .deployment_configuration()
+                    .and_then(|d| d.strategy())
+                    .map(|x| x.as_str().to_string()),
+                service_deployment: sd,
             })
         }
     };

@@ -45,6 +45,49 @@ pub(crate) fn text(r: &StatusReport) -> String {
                         if cb.rollback { ", rollback on" } else { "" }
                     );
                 }
+                if let Some(strategy) = &s.strategy {
+                    let _ = writeln!(o, "    strategy: {strategy}");
+                }
+                if let Some(sd) = &s.service_deployment {
+                    match &sd.unread {
+                        Some(why) => {
+                            let _ =
+                                writeln!(o, "    service deployment {}: not read ({why})", sd.arn);
+                        }
+                        // Settled: its outcome only; in flight: the stage, share and bake time.
+                        None if matches!(
+                            sd.status.as_str(),
+                            "SUCCESSFUL" | "STOPPED" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED"
+                        ) =>
+                        {
+                            let _ = writeln!(o, "    last service deployment: {}", sd.status);
+                        }
+                        None => {
+                            let mut line = format!("    service deployment: {}", sd.status);
+                            if let Some(stage) = &sd.stage {
+                                line.push_str(&format!(" in {stage}"));
+                            }
+                            if let Some(w) = sd.production_traffic.filter(|_| sd.stage.is_some()) {
+                                line.push_str(&format!(
+                                    ", {w:.1}% of production traffic on the new revision"
+                                ));
+                            }
+                            if let Some(left) = sd.bake_left_seconds {
+                                line.push_str(&format!(
+                                    ", bake time left {}",
+                                    humantime::format_duration(std::time::Duration::from_secs(
+                                        left
+                                    ))
+                                ));
+                            }
+                            let _ = writeln!(o, "{line}");
+                            let _ = writeln!(o, "      {}", sd.arn);
+                            if let Some(r) = &sd.status_reason {
+                                let _ = writeln!(o, "      {r}");
+                            }
+                        }
+                    }
+                }
                 let _ = writeln!(o, "    deployments:");
                 for d in &s.deployments {
                     let _ = writeln!(
