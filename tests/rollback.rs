@@ -609,7 +609,7 @@ fn rollback_no_wait_returns_after_update_service_and_records_the_rollout_in_prog
 }
 
 #[test]
-fn a_rollback_supersedes_a_rollout_still_in_flight() {
+fn a_rollback_of_a_rollout_still_in_flight_stops_it_with_ecs_own_rollback() {
     let w = World::new("rb-inflight");
     // A completes; B's rollout never gets going: its deploy gives up after 2 s without progress
     // (exit 4) and leaves the rollout in flight.
@@ -641,8 +641,9 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
         .to_string();
     let td_b_short = td_b.rsplit('/').next().unwrap().to_string();
     let supersedes = format!(
-        "supersedes the rollout in flight to {td_b_short} (deployment {b_deployment}, IN_PROGRESS since "
+        "the rollout in flight to {td_b_short} (deployment {b_deployment}, IN_PROGRESS since "
     );
+    let stop = "service: stop the rollout in flight with ECS's StopServiceDeployment (ROLLBACK): ECS puts ";
 
     // The plan says which rollout it supersedes: in the text, the JSON and the job summary.
     let summary = w.path().join("summary-dry-run.md");
@@ -660,10 +661,14 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains(&format!("\n  {supersedes}")), "{text}");
+    assert!(text.contains(&format!("\n  stops {supersedes}")), "{text}");
+    assert!(
+        text.contains(stop) && !text.contains("UpdateService"),
+        "{text}"
+    );
     let markdown = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        markdown.contains(&format!("> This rollback {supersedes}")),
+        markdown.contains(&format!("> This rollback stops {supersedes}")),
         "{markdown}"
     );
     let out = w
@@ -678,6 +683,15 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
     assert_eq!(planned["task_definition"], td_b.as_str(), "{json}");
     assert_eq!(planned["rollout_state"], "IN_PROGRESS", "{json}");
     assert!(planned["since"].is_string(), "{json}");
+    assert_eq!(
+        json["backend"]["stop"]["task_definition"],
+        td_a.as_str(),
+        "{json}"
+    );
+    assert_eq!(
+        json["backend"]["stop"]["service_deployment"], planned["service_deployment"],
+        "{json}"
+    );
     let mut settings = insta::Settings::clone_current();
     for (from, to) in world::filters(&w) {
         settings.add_filter(&from, &to);
@@ -687,14 +701,15 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
         insta::assert_snapshot!("superseding_summary", markdown);
     });
 
-    // The rollback starts while B's rollout is in flight (still stuck when it switches).
+    // The rollback starts while B's rollout is in flight (still stuck when ECS rolls it back):
+    // StopServiceDeployment, no UpdateService.
     let mark = last_seq(&w);
     let child = w.spawn(&["rollback", "--to", "previous"], &[]);
     let started = std::time::Instant::now();
     loop {
-        let switched = ops_since(&w, mark, true)
-            .iter()
-            .any(|o| o == "UpdateService");
+        let writes = ops_since(&w, mark, true);
+        assert!(!writes.iter().any(|o| o == "UpdateService"), "{writes:?}");
+        let switched = writes.iter().any(|o| o == "StopServiceDeployment");
         let primary = w.sim_state()["services"][0]["deployments"][0].clone();
         if switched && primary["taskDefinition"] == td_a.as_str() {
             assert_ne!(primary["id"], b_deployment.as_str());
@@ -720,8 +735,15 @@ fn a_rollback_supersedes_a_rollout_still_in_flight() {
     );
     assert!(
         stdout.contains(&format!("(rollback of {b_id}, restoring {a_id})"))
-            && stdout.contains(&supersedes),
+            && stdout.contains(&supersedes)
+            && stdout.contains(stop),
         "{stdout}"
+    );
+    assert!(
+        !ops_since(&w, mark, true)
+            .iter()
+            .any(|o| o == "UpdateService"),
+        "ECS's rollback, not a new deployment"
     );
     assert_eq!(w.service_td(), td_a, "the service runs A's task definition");
     let settled = wait_settled("the rollback");

@@ -166,8 +166,13 @@ fn summary(heading: &str, plan: &DeployPlan) -> String {
     let supersedes = plan
         .backend
         .as_ref()
-        .and_then(|b| b.supersedes.as_ref())
-        .map(|rollout| format!("> [!NOTE]\n> This rollback supersedes {rollout}.\n\n"))
+        .and_then(|b| b.supersedes.as_ref().map(|r| (r, b.stop.is_some())))
+        .map(|(rollout, stop)| match stop {
+            true => format!(
+                "> [!NOTE]\n> This rollback stops {rollout} with ECS's StopServiceDeployment (ROLLBACK).\n\n"
+            ),
+            false => format!("> [!NOTE]\n> This rollback supersedes {rollout}.\n\n"),
+        })
         .unwrap_or_default();
     format!("### {heading}\n\n{supersedes}```\n{plan}```")
 }

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::plan::backend::{
-    BackendPlan, ImagePlan, InFlight, Live as BackendLive, Source, SourceTag, TaskDefinitionPlan,
-    TdAction,
+    BackendPlan, ImagePlan, InFlight, Live as BackendLive, Source, SourceTag, StopRollout,
+    TaskDefinitionPlan, TdAction,
 };
 use crate::plan::site::{
     FileAction, FileSource, GcPolicy, Live, Phase, Reason, SitePlan, in_place,
@@ -119,6 +119,18 @@ pub(crate) fn backend(
     };
     let definition = definition.unwrap_or(serde_json::Value::Null);
     let managed = crate::ecs::managed::of_every(&definition);
+    // The rollout in flight started from exactly this revision: ECS's own rollback of it
+    // (StopServiceDeployment) restores it, with no new deployment (its tasks still run behind a
+    // blue/green deployment, or the rolling update has not finished replacing them).
+    let stop = live.rollout.as_ref().and_then(|r| {
+        let restores = r.restores.as_ref()?;
+        let service_deployment = r.service_deployment.clone()?;
+        (active && !nothing && restores.task_definition == *target_arn).then(|| StopRollout {
+            service_deployment,
+            deployment: restores.deployment.clone(),
+            task_definition: restores.task_definition.clone(),
+        })
+    });
     let (repository, digest) = target
         .image
         .split_once('@')
@@ -154,6 +166,7 @@ pub(crate) fn backend(
         update_service: !nothing,
         force,
         supersedes: live.rollout.clone().filter(|_| !nothing),
+        stop,
         live: BackendLive {
             task_definition: definition,
             tags: Vec::new(),
@@ -539,6 +552,8 @@ mod tests {
             task_definition: b.into(),
             rollout_state: "IN_PROGRESS".into(),
             since: Some("2026-12-01T09:00:00Z".into()),
+            service_deployment: None,
+            restores: None,
         };
         let release = backend_release(a, None);
         let live = LiveService {
@@ -579,5 +594,71 @@ mod tests {
                 .get("supersedes")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn rolling_back_a_rollout_in_flight_to_the_revision_it_started_from_stops_it() {
+        let a = "arn:aws:ecs:us-east-1:1:task-definition/api:1";
+        let b = "arn:aws:ecs:us-east-1:1:task-definition/api:2";
+        let sd = "arn:aws:ecs:us-east-1:1:service-deployment/c/api/ABCDEFGH-abcdefghijkl";
+        let rollout = |restores: &str| InFlight {
+            deployment: "ecs-svc/7".into(),
+            task_definition: b.into(),
+            rollout_state: "IN_PROGRESS".into(),
+            since: None,
+            service_deployment: Some(sd.into()),
+            restores: Some(crate::plan::backend::Restores {
+                deployment: "ecs-svc/6".into(),
+                task_definition: restores.into(),
+            }),
+        };
+        let live = |restores: &str| LiveService {
+            task_definition: b.into(),
+            in_flight: true,
+            rollout: Some(rollout(restores)),
+            target_status: Some("ACTIVE".into()),
+        };
+        let release = backend_release(a, None);
+        let p = backend(&release, "r", &live(a), BTreeSet::new(), BTreeMap::new()).expect("plan");
+        assert_eq!(
+            p.stop,
+            Some(StopRollout {
+                service_deployment: sd.into(),
+                deployment: "ecs-svc/6".into(),
+                task_definition: a.into(),
+            })
+        );
+        assert!(p.supersedes.is_some());
+        let text = p.to_string();
+        assert!(
+            text.contains(
+                "\n  stops the rollout in flight to api:2 (deployment ecs-svc/7, IN_PROGRESS)\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("UpdateService"), "{text}");
+        assert!(
+            text.contains(
+                "stop the rollout in flight with ECS's StopServiceDeployment (ROLLBACK): ECS puts api:1 \
+                 back (deployment ecs-svc/6), no new deployment"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::to_value(&p).expect("json")["stop"]["deployment"],
+            "ecs-svc/6"
+        );
+        // A rollout in flight that started from another revision: a new deployment supersedes it.
+        let other = "arn:aws:ecs:us-east-1:1:task-definition/api:5";
+        let p = backend(
+            &release,
+            "r",
+            &live(other),
+            BTreeSet::new(),
+            BTreeMap::new(),
+        )
+        .expect("plan");
+        assert_eq!(p.stop, None);
+        assert!(p.supersedes.is_some() && p.to_string().contains("UpdateService"));
     }
 }
