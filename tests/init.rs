@@ -378,3 +378,103 @@ fn built(root: &Path) {
     std::fs::create_dir_all(root.join("frontend/dist")).unwrap();
     std::fs::write(root.join("frontend/dist/index.html"), "<!doctype html>\n").unwrap();
 }
+
+/// `deckhand` in the fixture's repository with buildah's settings and the local registry, as the
+/// action runs it there.
+fn run(f: &Fixture, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let root = f.repo.path();
+    std::fs::create_dir_all(root.join(".tmp")).unwrap();
+    let mut cmd = deckhand();
+    cmd.current_dir(root)
+        .env("DECKHAND_BUILDER", "buildah")
+        .env(
+            "DECKHAND_REGISTRY_OVERRIDE",
+            crate::common::stack_var("DECKHAND_REGISTRY"),
+        )
+        .env("STORAGE_DRIVER", "vfs")
+        .env("BUILDAH_ISOLATION", "chroot")
+        .env("TMPDIR", root.join(".tmp"))
+        .timeout(std::time::Duration::from_secs(240))
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 24 review: docs/getting-started.md's path, which no test took (the demo's stack starts
+/// with a task, and its deploy precedes init): a stack whose service runs no task yet (the guide's
+/// `ApiDesiredCount=0`, its task definition naming an image that does not exist), `init --stack`,
+/// the first push's `secrets sync` and `deploy` with the files init wrote — the rollout of 0 tasks
+/// completes at once and the release is recorded —, the scale-up (what `cdk deploy --parameters
+/// ApiDesiredCount=1` does to the service), and a second deploy that changes nothing.
+#[test]
+fn the_guides_path_a_first_deploy_with_no_task_then_the_scale_up() {
+    let f = fixture("init-path", &[]);
+    let root = f.repo.path();
+    for file in ["Dockerfile", "hello.txt"] {
+        std::fs::copy(
+            crate::common::repo_root()
+                .join("tests/fixtures/backend/app")
+                .join(file),
+            root.join("backend").join(file),
+        )
+        .unwrap();
+    }
+    crate::common::sim_service(
+        &f.cluster,
+        "api",
+        serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}),
+    );
+    let (code, _, stderr) = init(&f, &["--stack", &f.stack]);
+    assert_eq!(code, 0, "{stderr}");
+    built(root);
+
+    let (code, _, stderr) = run(
+        &f,
+        &["secrets", "sync"],
+        &[("API_ACCESS_TOKEN", "a-new-token-value")],
+    );
+    assert_eq!(code, 0, "secrets sync: {stderr}");
+    let (code, stdout, stderr) = run(&f, &["deploy"], &[]);
+    assert_eq!(code, 0, "the first deploy: {stdout}\n{stderr}");
+    let (code, status, stderr) = run(&f, &["status"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(status.contains("tasks: 0 desired, 0 running"), "{status}");
+    assert!(
+        !status.contains(":bootstrap"),
+        "the service still names the stack's image:\n{status}"
+    );
+    let (_, releases, _) = run(&f, &["releases"], &[]);
+    assert!(releases.contains("succeeded"), "{releases}");
+
+    block_on(async {
+        let c = crate::world::clients().await;
+        c.ecs
+            .update_service()
+            .cluster(&f.cluster)
+            .service("api")
+            .desired_count(1)
+            .send()
+            .await
+            .unwrap();
+    });
+    let mut status = String::new();
+    for _ in 0..60 {
+        status = run(&f, &["status"], &[]).1;
+        if status.contains("tasks: 1 desired, 1 running") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(status.contains("tasks: 1 desired, 1 running"), "{status}");
+
+    let (code, stdout, stderr) = run(&f, &["deploy"], &[]);
+    assert_eq!(code, 0, "the second deploy: {stderr}");
+    assert!(stdout.contains("backend: no changes"), "{stdout}\n{stderr}");
+}
