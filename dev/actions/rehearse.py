@@ -797,6 +797,7 @@ class Rehearsal:
         summary_path = self.work / f"summary-{job_id}.md"
         summary_path.write_text("")
         steps = list(job.get("steps") or [])
+        self.pull_step_images(steps, state)
         for n, step in enumerate(steps, 1):
             self.run_one_step(n, step, graph["steps"][n - 1], state)
         # Post steps, last registered first (ExecutionContext.RegisterPostJobStep: a stack), each with
@@ -1468,6 +1469,28 @@ class Rehearsal:
             self.log.masks.append(state["runtime_token"])
         return {"ACTIONS_RUNTIME_URL": "http://127.0.0.1:9/", "ACTIONS_RUNTIME_TOKEN": state["runtime_token"],
                 "ACTIONS_RESULTS_URL": "http://127.0.0.1:9/"}
+
+    def pull_step_images(self, steps: list[dict], state: dict) -> None:
+        """ActionManager.cs PrepareActionsAsync: the image of every `uses: docker://…` step is known
+        before the job starts and pulled then, in "Set up job" (a `Pull <image>` job-extension step per
+        image, condition success(), before the first step; PullActionContainerAsync: "Docker pull failed
+        with exit code N"). An image that cannot be pulled fails the job there: no step with the default
+        success() runs (an `if: always()` step still does). A local action's image (`uses: ./`) is only
+        known once the checkout ran: it is pulled at its step (action_image). Not modelled: the runner's
+        three attempts with a random back-off."""
+        if self.args.action_image or not (self.args.action_runtime == "image" or self.mirrors):
+            return
+        refs = [str(s["uses"]) for s in steps if isinstance(s.get("uses"), str) and s["uses"].startswith("docker://")]
+        for ref in dict.fromkeys(refs):
+            if state["status"] != "success":
+                return
+            self.log.write(f"[rehearsal] Pull {ref.removeprefix('docker://')}")
+            try:
+                self.action_image({"image": ref, "n": 0})
+            except StepFailed as e:
+                self.log.write(f"[rehearsal]   {e}")
+                state["annotations"].append({"level": "error", "properties": "", "message": str(e)})
+                state["status"] = "failure"
 
     def action_image(self, action: dict) -> str | None:
         """The image to run for the action: `--action-image` (a local build standing in for what

@@ -495,3 +495,31 @@ def test_an_id_token_asked_without_an_audience_is_for_the_repository_owner(repo,
     payload = result["jobs"]["j"]["steps"]["t"]["outputs"]["jwt"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["aud"] == "https://github.com/deckhand-local", claims["aud"]
+
+
+def test_a_docker_step_image_is_pulled_before_the_first_step_and_a_failed_pull_fails_the_job(repo, tmp_path):
+    """ActionManager.cs PrepareActionsAsync: a `uses: docker://…` step's image is pulled in "Set up
+    job", before any step (PullActionContainerAsync, condition success()); a pull that fails fails the
+    job there, so no step with the default success() runs, not even the ones before the docker step
+    (an `if: always()` step still does). Here the registry standing for ghcr.io refuses connections."""
+    wf = write_wf(tmp_path, """\
+        on: push
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - id: before
+                run: echo "ran=yes" >> "$GITHUB_OUTPUT"
+              - id: action
+                uses: docker://ghcr.io/deckhand-local/never-published@sha256:0000000000000000000000000000000000000000000000000000000000000000
+              - id: cleanup
+                if: always()
+                run: echo "ran=yes" >> "$GITHUB_OUTPUT"
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push", "--deckhand", str(fake_entry(tmp_path)),
+                             "--registry-mirror", "ghcr.io=127.0.0.1:9")
+    assert code == 1, log_of(work)[-2000:]
+    steps = result["jobs"]["j"]["steps"]
+    assert steps["before"]["outcome"] == "skipped" and steps["action"]["outcome"] == "skipped", steps
+    assert steps["cleanup"]["outputs"] == {"ran": "yes"}
+    assert "Pull ghcr.io/deckhand-local/never-published@sha256:" in log_of(work)
