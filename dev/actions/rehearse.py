@@ -47,7 +47,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -804,6 +804,9 @@ class Rehearsal:
         # its post-if (default always()), after a cancel too.
         for post in reversed(state["post"]):
             self.run_post(post, state)
+        if "docker" in state:
+            state["docker"].close()
+            shutil.rmtree(state["docker"].socket.parent, ignore_errors=True)
         summary_path.write_text("".join(state["summary"]))
         result = "cancelled" if self.cancellation.check() and state["status"] != "failure" else state["status"]
         if self.cancellation.reason == "timeout":
@@ -1042,7 +1045,8 @@ class Rehearsal:
         se = Scope(dict(scope.contexts, env=before), scope.status, scope.workspace).strs(step.get("env"), "step env")
         return {**before, **se}
 
-    def run_process(self, argv: list[str], env: dict[str, str], cwd: Path, state: dict, timeout: float | None) -> int:
+    def run_process(self, argv: list[str], env: dict[str, str], cwd: Path, state: dict, timeout: float | None,
+                    on_start: Callable[[subprocess.Popen], None] | None = None) -> int:
         """One step's process, its output read for workflow commands; cancelled as the runner cancels a
         step (rm.cancel_process) when the step's timeout-minutes passes (StepsRunner.cs: the step fails,
         "has timed out") or the job is cancelled while the step's `if:` no longer holds (StepsRunner.cs
@@ -1050,6 +1054,8 @@ class Rehearsal:
         log = self.log
         proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace", start_new_session=True)
+        if on_start:
+            on_start(proc)
         deadline = time.monotonic() + timeout if timeout else None
         assert proc.stdout is not None
 
@@ -1532,11 +1538,15 @@ class Rehearsal:
     def _run_container(self, action: dict, entrypoint: str | None, state: dict, timeout: float | None) -> dict[str, str]:
         files = self.file_commands(state, f"{action['n']}{'_post' if action.get('entrypoint') else ''}")
         env = self.container_env(action, state, files)
-        if self.args.action_runtime == "image":
-            rc = self.run_image(action, entrypoint, env, files, state, timeout)
-        else:
-            rc = self.run_host(action, entrypoint, env, state, timeout)
-        outputs = self.collect_file_commands(state, files, action["state"])
+        # ActionRunner.cs: the file commands (GITHUB_STATE, GITHUB_OUTPUT, …) are processed in a
+        # `finally` after the handler ran: a failed or cancelled step's state still reaches its post step.
+        try:
+            if self.args.action_runtime == "image":
+                rc = self.run_image(action, entrypoint, env, files, state, timeout)
+            else:
+                rc = self.run_host(action, entrypoint, env, state, timeout)
+        finally:
+            outputs = self.collect_file_commands(state, files, action["state"])
         if rc != 0:
             raise StepFailed(f"Docker run failed with exit code {rc}")
         return outputs
@@ -1565,10 +1575,26 @@ class Rehearsal:
             (daemon / "buildah").write_text(f"#!/bin/sh\n{exports}exec {shlex.quote(real)} \"$@\"\n")
             (daemon / "buildah").chmod(0o755)
             path.insert(0, str(daemon))
-        proc_env = {**env, "PATH": ":".join(path)}
+        # The process stands for the action's container (runner_model.DockerEngine): Docker's default
+        # hostname and HOSTNAME are the container's short id. A post step reaches the daemon through the
+        # socket the runner mounts (/var/run/docker.sock), here DOCKER_HOST; the main step's builds go
+        # to buildah, which stands for the daemon's build side (above).
+        engine = self.docker_engine(state)
+        cid = uuid.uuid4().hex + uuid.uuid4().hex
+        proc_env = {**env, "PATH": ":".join(path), "HOSTNAME": cid[:12]}
+        if action.get("entrypoint"):
+            proc_env["DOCKER_HOST"] = f"unix://{engine.socket}"
         self.log.write(f"[rehearsal]   container action {action['image'] or '(image)'} as the host binary: "
-                       f"{Path(program).name} {' '.join(shlex.quote(a) for a in action['args'])}")
-        return self.run_process([program, *action["args"]], proc_env, state["workspace"], state, timeout)
+                       f"{Path(program).name} {' '.join(shlex.quote(a) for a in action['args'])} (container {cid[:12]})")
+        return self.run_process([program, *action["args"]], proc_env, state["workspace"], state, timeout,
+                                on_start=lambda proc: engine.add(cid, proc))
+
+    def docker_engine(self, state: dict) -> rm.DockerEngine:
+        """The job's docker daemon stand-in for its container actions (a short path: a unix socket's
+        is at most 107 bytes)."""
+        if "docker" not in state:
+            state["docker"] = rm.DockerEngine(Path(tempfile.mkdtemp(prefix="rehearsal-docker-")))
+        return state["docker"]
 
     def run_image(self, action: dict, entrypoint: str | None, env: dict[str, str], files: dict[str, Path],
                   state: dict, timeout: float | None) -> int:

@@ -82,6 +82,98 @@ class Cancellation:
         return self.event.is_set()
 
 
+# --- the docker daemon a container action's post step asks ---------------------------------------
+
+class DockerEngine:
+    """The part of the runner's docker daemon a container action's post step uses: the runner mounts
+    the daemon's socket into every container action (ContainerActionHandler.cs: `/var/run/docker.sock`)
+    and Docker gives each container its short id as hostname and `HOSTNAME`. With `--action-runtime
+    host` each container action's process stands for its container, registered here by the id the
+    rehearsal gave it; the Docker Engine API calls a post step makes are answered as dockerd does:
+    `GET /containers/{id}/json` (a unique id prefix or the full id; 404 `No such container`) with
+    `State.Running`/`Status`/`ExitCode`, and `POST /containers/{id}/stop?t=N` (SIGTERM, N seconds
+    (default 10), then SIGKILL; 204, or 304 when it is not running). Not modelled: the main step's
+    container outliving the runner's cancel (the runner kills the `docker run` client,
+    ProcessInvoker.cs; here the final kill ends the process, i.e. the container, too), every other
+    endpoint (404)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.socket = directory / "docker.sock"
+        self.containers: dict[str, subprocess.Popen] = {}
+        self.calls: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def address_string(self) -> str:
+                return "docker.sock"
+
+            def do_GET(self) -> None:
+                owner.calls.append(f"GET {self.path}")
+                parts = urllib.parse.urlparse(self.path).path.strip("/").split("/")
+                if len(parts) == 3 and parts[0] == "containers" and parts[2] == "json":
+                    cid, proc = owner.find(parts[1])
+                    if proc is None:
+                        return self._reply(404, {"message": f"No such container: {parts[1]}"})
+                    code = proc.poll()
+                    return self._reply(200, {"Id": cid, "State": {
+                        "Status": "running" if code is None else "exited", "Running": code is None,
+                        "ExitCode": 0 if code is None else (128 - code if code < 0 else code)}})
+                self._reply(404, {"message": "page not found"})
+
+            def do_POST(self) -> None:
+                owner.calls.append(f"POST {self.path}")
+                url = urllib.parse.urlparse(self.path)
+                parts = url.path.strip("/").split("/")
+                if len(parts) == 3 and parts[0] == "containers" and parts[2] == "stop":
+                    _, proc = owner.find(parts[1])
+                    if proc is None:
+                        return self._reply(404, {"message": f"No such container: {parts[1]}"})
+                    if proc.poll() is not None:
+                        return self._reply(304, None)
+                    grace = float(urllib.parse.parse_qs(url.query).get("t", ["10"])[0])
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=grace)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                    return self._reply(204, None)
+                self._reply(404, {"message": "page not found"})
+
+            def _reply(self, status: int, body: dict | None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                if body is not None:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        import socketserver
+
+        class Server(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(str(self.socket), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, cid: str, proc: subprocess.Popen) -> None:
+        self.containers[cid] = proc
+
+    def find(self, ref: str) -> tuple[str, subprocess.Popen | None]:
+        hits = [c for c in self.containers if c.startswith(ref)] if ref else []
+        return (hits[0], self.containers[hits[0]]) if len(hits) == 1 else (ref, None)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.socket.unlink(missing_ok=True)
+
+
 # --- the OIDC token endpoint ------------------------------------------------------------------
 
 class IdTokenServer:

@@ -31,6 +31,12 @@ ISSUER = "https://token.actions.githubusercontent.com"
 DEFAULT_AUDIENCE = "sts.amazonaws.com"  # what configure-aws-credentials requests
 SESSION_NAME = "GitHubActions"  # configure-aws-credentials' default role-session-name
 CONFIGURE_ACTION = "aws-actions/configure-aws-credentials"
+# deckhand's own `role-to-assume` input (this repository's workflows run it as `uses: ./`): the action
+# asks the runner for the job's ID token (audience sts.amazonaws.com) and calls
+# AssumeRoleWithWebIdentity itself, session name `deckhand` (src/aws/renew.rs).
+DECKHAND_ACTION = "./"
+DECKHAND_SESSION_NAME = "deckhand"
+ROLE_STEPS = f"{CONFIGURE_ACTION} or a deckhand step (`uses: {DECKHAND_ACTION}`) with role-to-assume"
 # The repository's OIDC subject customisation (the body of PUT /repos/{owner}/{repo}/actions/oidc/
 # customization/sub docs/security.md's setup sends): the subject the infra/ stack's roles trust.
 SUBJECT_TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "github-oidc-sub.json"
@@ -258,10 +264,10 @@ def pick_job(doc: dict[str, Any], path: Path, job: str | None) -> tuple[str, dic
     if not isinstance(jobs, dict) or not jobs:
         raise OidcError(f"{path}: no jobs")
     if job is None:
-        with_step = [j for j, spec in jobs.items() if _configure_step(spec) is not None]
+        with_step = [j for j, spec in jobs.items() if _role_step(spec) is not None]
         if len(with_step) != 1:
             raise OidcError(
-                f"{path}: name the job with --job ({len(with_step)} jobs use {CONFIGURE_ACTION}: {', '.join(jobs)})"
+                f"{path}: name the job with --job ({len(with_step)} jobs assume a role through {ROLE_STEPS}: {', '.join(jobs)})"
             )
         job = with_step[0]
     if job not in jobs:
@@ -269,11 +275,22 @@ def pick_job(doc: dict[str, Any], path: Path, job: str | None) -> tuple[str, dic
     return job, jobs[job] or {}
 
 
-def _configure_step(job_spec: dict[str, Any]) -> dict[str, Any] | None:
-    for step in job_spec.get("steps") or []:
-        if isinstance(step, dict) and str(step.get("uses", "")).split("@")[0] == CONFIGURE_ACTION:
+def _role_step(job_spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The step through which the job assumes its role: its configure-aws-credentials step, else its
+    first deckhand step with `role-to-assume` (every such step of the job must name the same role and
+    region: role_step_inputs checks)."""
+    steps = [s for s in job_spec.get("steps") or [] if isinstance(s, dict)]
+    for step in steps:
+        if str(step.get("uses", "")).split("@")[0] == CONFIGURE_ACTION:
             return step
+    for step in _deckhand_role_steps(job_spec):
+        return step
     return None
+
+
+def _deckhand_role_steps(job_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job_spec.get("steps") or [] if isinstance(s, dict) and s.get("uses") == DECKHAND_ACTION
+            and (s.get("with") or {}).get("role-to-assume") not in (None, "")]
 
 
 def job_environment(job_spec: dict[str, Any], path: Path, job: str) -> str | None:
@@ -439,27 +456,47 @@ def subject_of(claims: dict[str, Any], keys: list[str] | None, *, immutable: boo
     return ":".join(parts)
 
 
-def configure_step_inputs(workflow: Path, job: str | None, variables: dict[str, str]) -> dict[str, str]:
-    """The inputs of the job's configure-aws-credentials step, `${{ vars.X }}` / `${{ secrets.X }}` resolved."""
+def role_step_inputs(workflow: Path, job: str | None, variables: dict[str, str]) -> dict[str, str]:
+    """How the job assumes its role, `${{ vars.X }}` / `${{ secrets.X }}` resolved, as
+    configure-aws-credentials' inputs: its configure-aws-credentials step's `with:`; for deckhand's own
+    `role-to-assume` (its steps' `role-to-assume` and `region`), `role-to-assume`, `aws-region`, the
+    audience and session name deckhand uses."""
     doc = load_workflow(workflow)
     job, spec = pick_job(doc, workflow, job)
-    step = _configure_step(spec)
+    step = _role_step(spec)
     if step is None:
-        raise OidcError(f"{workflow}: job `{job}` has no {CONFIGURE_ACTION} step")
-    out: dict[str, str] = {}
-    for k, v in (step.get("with") or {}).items():
+        raise OidcError(f"{workflow}: job `{job}` has no {ROLE_STEPS}")
+    what = CONFIGURE_ACTION if step.get("uses") != DECKHAND_ACTION else f"deckhand step `{step.get('name') or step.get('id') or DECKHAND_ACTION}`"
+
+    def resolved(k: str, v: Any) -> str:
         text = str(v)
 
         def subst(m: re.Match[str]) -> str:
             name = m.group(2)
             if name not in variables:
-                raise OidcError(f"{workflow}: jobs.{job} {CONFIGURE_ACTION} `{k}` needs {m.group(1)}.{name}: pass --var {name}=VALUE")
+                raise OidcError(f"{workflow}: jobs.{job} {what} `{k}` needs {m.group(1)}.{name}: pass --var {name}=VALUE")
             return variables[name]
 
-        out[str(k)] = re.sub(r"\$\{\{\s*(vars|secrets|env)\.([A-Za-z0-9_]+)\s*\}\}", subst, text)
-        if "${{" in out[str(k)]:
-            raise OidcError(f"{workflow}: jobs.{job} {CONFIGURE_ACTION} `{k}` is an expression this helper cannot evaluate: {text}")
-    return out
+        out = re.sub(r"\$\{\{\s*(vars|secrets|env)\.([A-Za-z0-9_]+)\s*\}\}", subst, text)
+        if "${{" in out:
+            raise OidcError(f"{workflow}: jobs.{job} {what} `{k}` is an expression this helper cannot evaluate: {text}")
+        return out
+
+    if step.get("uses") != DECKHAND_ACTION:
+        return {str(k): resolved(str(k), v) for k, v in (step.get("with") or {}).items()}
+    # deckhand: every step of the job that assumes a role assumes the same one, in the same region
+    # (the region: the step's `region` input, else the job's or workflow's env AWS_REGION).
+    seen = set()
+    for s in _deckhand_role_steps(spec):
+        w = s.get("with") or {}
+        region = w.get("region") or (s.get("env") or {}).get("AWS_REGION") or (spec.get("env") or {}).get("AWS_REGION") \
+            or (doc.get("env") or {}).get("AWS_REGION") or ""
+        seen.add((resolved("role-to-assume", w["role-to-assume"]), resolved("region", region)))
+    if len(seen) != 1:
+        raise OidcError(f"{workflow}: jobs.{job}: its deckhand steps assume different roles or regions: {sorted(seen)}")
+    [(role, region)] = seen
+    return {"role-to-assume": role, "aws-region": region, "audience": DEFAULT_AUDIENCE,
+            "role-session-name": DECKHAND_SESSION_NAME}
 
 
 # --- the configure-aws-credentials call ----------------------------------------------------------
@@ -635,13 +672,13 @@ def main(argv: list[str]) -> int:
             if not eq:
                 raise OidcError(f"--var {v!r}: expected NAME=VALUE")
             variables[name] = value
-        inputs = configure_step_inputs(a.workflow.resolve(), a.job, variables)
+        inputs = role_step_inputs(a.workflow.resolve(), a.job, variables)
         role_arn = a.role_arn or inputs.get("role-to-assume")
         region = a.region or inputs.get("aws-region") or os.environ.get("AWS_REGION")
         if not role_arn:
-            raise OidcError(f"{a.workflow}: the {CONFIGURE_ACTION} step has no role-to-assume (pass --role-arn)")
+            raise OidcError(f"{a.workflow}: the job's role step ({ROLE_STEPS}) has no role-to-assume (pass --role-arn)")
         if not region:
-            raise OidcError(f"{a.workflow}: the {CONFIGURE_ACTION} step has no aws-region (pass --region)")
+            raise OidcError(f"{a.workflow}: the job's role step ({ROLE_STEPS}) has no region (pass --region)")
         claims = _claims_from(a, inputs.get("audience"))
         env = assume_role_with_web_identity(
             role_arn, sign(claims), region,

@@ -2,11 +2,12 @@
 
 Deploys infra/ (infra/scripts/deploy-local, a fresh environment per run), then for every workflow in
 .github/workflows/ that assumes a role (read from the files, never copied): mints the OIDC token
-GitHub would give that job (dev/oidc: sub from its `environment:`, event and ref), makes
-configure-aws-credentials' AssumeRoleWithWebIdentity for the role its `role-to-assume` names
-(`vars.X_ROLE_ARN` = the stack output `XRoleArn`) and runs the real deckhand binary with the
-inputs of the job's `uses: ./` step (every input is the deckhand flag of the same name) and the
-repository's deckhand.yml. Only the build context and the site directory are this test's (a
+GitHub would give that job (dev/oidc: sub from its `environment:`, event and ref), makes the
+AssumeRoleWithWebIdentity its deckhand steps make themselves (their `role-to-assume` input: audience
+sts.amazonaws.com, session `deckhand`; or a configure-aws-credentials step's, for a job that has one)
+for the role it names (`vars.X_ROLE_ARN` = the stack output `XRoleArn`) and runs the real deckhand
+binary with that session and the other inputs of the job's `uses: ./` step (every input is the
+deckhand flag of the same name) and the repository's deckhand.yml. Only the build context and the site directory are this test's (a
 FROM-scratch image and a two-file site: what they contain changes no AWS call).
 
 Every IAM action the local stack authorised for each role's sessions is collected from the request
@@ -79,12 +80,13 @@ def stack() -> dict[str, str]:
 
 
 def role_jobs() -> list[tuple[Path, str, dict[str, Any]]]:
-    """(workflow, job id, job) of every job with a configure-aws-credentials step."""
+    """(workflow, job id, job) of every job that assumes a role: deckhand steps with `role-to-assume`
+    (or a configure-aws-credentials step)."""
     found = []
     for wf in sorted(WORKFLOWS.glob("*.y*ml")):
         doc = gh.load_workflow(wf)
         for job_id, job in (doc.get("jobs") or {}).items():
-            if gh._configure_step(job or {}) is not None:
+            if gh._role_step(job or {}) is not None:
                 found.append((wf, job_id, job))
     return found
 
@@ -130,7 +132,7 @@ def describe_job(wf: Path, job_id: str, event: str, ref: str) -> str:
 
 def assume_for(wf: Path, job_id: str, stack: dict[str, str], **token_kw: Any) -> tuple[dict[str, str], str, str]:
     event, ref = token_kw.pop("event", None) or event_of(wf)[0], token_kw.pop("ref", None) or event_of(wf)[1]
-    inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+    inputs = gh.role_step_inputs(wf, job_id, variables(stack))
     token_kw.setdefault("sub_keys", SUB_KEYS)
     claims = gh.claims_for(wf, event, ref, job=job_id, audience=inputs.get("audience") or gh.DEFAULT_AUDIENCE, **token_kw)
     creds = gh.assume_role_with_web_identity(inputs["role-to-assume"], gh.sign(claims), inputs["aws-region"],
@@ -139,6 +141,11 @@ def assume_for(wf: Path, job_id: str, stack: dict[str, str], **token_kw: Any) ->
 
 
 RUN_COMMANDS = ("deploy", "plan")  # rollback.yml: its token and role are tested; its runs are not yet
+
+
+# The test makes the AssumeRoleWithWebIdentity the step's deckhand would make with the job's token
+# (assume_for) and runs deckhand with that session: not the input.
+ASSUMED_BY_THE_TEST = ("role-to-assume",)
 
 
 def deckhand_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,7 +173,7 @@ def deckhand_args(wf: Path, job: dict[str, Any], stack: dict[str, str], work: Pa
         # are unset on GitHub, and an empty input is no flag (below).
         return re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: known.get(m.group(1), ""), v)
 
-    resolved = {k: evaluate(v) for k, v in inputs.items()}
+    resolved = {k: evaluate(v) for k, v in inputs.items() if k not in ASSUMED_BY_THE_TEST}
     for k, v in resolved.items():
         assert "${{" not in v, f"{wf.name}: input {k} is an expression this test cannot evaluate: {inputs[k]}"
     args = [resolved.pop("command", "deploy")]
@@ -216,7 +223,7 @@ def record(role: str, log: list[dict[str, Any]]) -> None:
 def jobs_assuming(role: str, stack: dict[str, str]) -> list[tuple[Path, str, dict[str, Any]]]:
     out = []
     for wf, job_id, job in role_jobs():
-        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        inputs = gh.role_step_inputs(wf, job_id, variables(stack))
         if role_name_of(inputs, stack) == role:
             out.append((wf, job_id, job))
     out = [j for j in out if deckhand_steps(j[2])]
@@ -224,9 +231,31 @@ def jobs_assuming(role: str, stack: dict[str, str]) -> list[tuple[Path, str, dic
     return out
 
 
+def test_every_deckhand_step_assumes_its_role_itself() -> None:
+    """Issue 22.8: every deckhand step of the workflows assumes its role itself (`role-to-assume`: a
+    session it renews during a long wait), none runs on keys configure-aws-credentials exported (one
+    hour, not renewable inside the action); no other step of theirs calls AWS, so no job has a
+    configure-aws-credentials step."""
+    steps = 0
+    for wf in sorted(WORKFLOWS.glob("*.y*ml")):
+        for job_id, job in (gh.load_workflow(wf).get("jobs") or {}).items():
+            for step in (job or {}).get("steps") or []:
+                if not isinstance(step, dict):
+                    continue
+                uses = str(step.get("uses", "")).split("@")[0]
+                assert uses != gh.CONFIGURE_ACTION, \
+                    f"{wf.name} job `{job_id}`: a configure-aws-credentials step (deckhand steps take role-to-assume)"
+                if uses == "./":
+                    steps += 1
+                    w = step.get("with") or {}
+                    assert w.get("role-to-assume"), f"{wf.name} job `{job_id}` step {step.get('name')!r}: no role-to-assume"
+                    assert w.get("region"), f"{wf.name} job `{job_id}` step {step.get('name')!r}: no region"
+    assert steps >= 5, f"{steps} deckhand steps in .github/workflows"
+
+
 def test_every_workflow_job_can_assume_the_role_it_names(stack: dict[str, str]) -> None:
     jobs = role_jobs()
-    assert jobs, "no workflow job uses aws-actions/configure-aws-credentials"
+    assert jobs, "no workflow job assumes a role (deckhand's role-to-assume or configure-aws-credentials)"
     for wf, job_id, _ in jobs:
         event, ref = event_of(wf)
         try:
@@ -364,7 +393,7 @@ def test_tokens_of_other_repositories_forks_and_branches_are_refused(stack: dict
         with pytest.raises(gh.OidcError, match="Not authorized to perform sts:AssumeRoleWithWebIdentity"):
             assume_for(wf, job_id, stack, repository="someone-else/spa-ecs")
         # a job without `environment:` on another branch (e.g. a workflow pushed to a feature branch)
-        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        inputs = gh.role_step_inputs(wf, job_id, variables(stack))
         claims = gh.claims_for(wf, event, ref, job=job_id, sub_keys=SUB_KEYS)
         claims.update(sub=f"repo:{claims['repository']}:ref:refs/heads/feature", ref="refs/heads/feature")
         claims.pop("environment", None)
@@ -376,7 +405,7 @@ def test_tokens_of_other_repositories_forks_and_branches_are_refused(stack: dict
                 gh.claims_for(wf, event, ref, job=job_id, head_repository="someone/spa-ecs")
     # ... and a pull request's subject never reaches the deploy role
     for wf, job_id, _ in jobs_assuming("DeployRole", stack):
-        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        inputs = gh.role_step_inputs(wf, job_id, variables(stack))
         claims = gh.claims_for(wf, *event_of(wf), job=job_id, sub_keys=SUB_KEYS)
         claims.update(sub=f"repo:{claims['repository']}:pull_request", event_name="pull_request")
         claims.pop("environment", None)
@@ -440,7 +469,7 @@ def test_the_roles_trust_only_the_customised_subject_of_the_repository_as_it_is_
     every job assumes its role with the customised subject in that form; GitHub's default subject
     (no customisation) and the immutable form are refused."""
     for wf, job_id, _ in role_jobs():
-        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        inputs = gh.role_step_inputs(wf, job_id, variables(stack))
         arn, region = inputs["role-to-assume"], inputs["aws-region"]
         creds, role, sub = assume_for(wf, job_id, stack)
         assert creds["AWS_SESSION_TOKEN"], sub
@@ -461,7 +490,7 @@ def test_a_renamed_repository_is_trusted_in_its_immutable_form_and_its_old_name_
     set_repository(stack, f"deckhand-local@{owner_id}/spa-ecs-app@{repo_id}")
     try:
         for wf, job_id, _ in role_jobs():
-            inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+            inputs = gh.role_step_inputs(wf, job_id, variables(stack))
             arn, region = inputs["role-to-assume"], inputs["aws-region"]
             renamed = job_claims(wf, job_id, repository=new_name, immutable=True, owner_id=owner_id, repository_id=repo_id)
             assert renamed["sub"].startswith(f"repo:deckhand-local@{owner_id}/spa-ecs-app@{repo_id}:"), renamed["sub"]
@@ -482,10 +511,10 @@ def test_the_deploy_role_trusts_the_default_branch_workflows_only(stack: dict[st
     """DeployRole: the deploy environment, on main, from deploy.yml or rollback.yml of main. A
     dispatch or push from another branch (its workflow edited: still `environment: production`) is
     refused, in either repository form; so is another workflow file in the environment on main."""
-    jobs = [j for j in role_jobs() if role_name_of(gh.configure_step_inputs(j[0], j[1], variables(stack)), stack) == "DeployRole"]
+    jobs = [j for j in role_jobs() if role_name_of(gh.role_step_inputs(j[0], j[1], variables(stack)), stack) == "DeployRole"]
     assert {wf.name for wf, _, _ in jobs} >= {"deploy.yml", "rollback.yml"}, jobs
     for wf, job_id, _ in jobs:
-        inputs = gh.configure_step_inputs(wf, job_id, variables(stack))
+        inputs = gh.role_step_inputs(wf, job_id, variables(stack))
         arn, region = inputs["role-to-assume"], inputs["aws-region"]
         main = job_claims(wf, job_id)
         assert main["sub"].endswith(f":job_workflow_ref:deckhand-local/spa-ecs/.github/workflows/{wf.name}@refs/heads/main"), main["sub"]
@@ -498,7 +527,7 @@ def test_the_deploy_role_trusts_the_default_branch_workflows_only(stack: dict[st
     # rollback.yml dispatched from a feature branch, the token as GitHub mints it
     rollback = next((wf, j) for wf, j, _ in jobs if wf.name == "rollback.yml")
     dispatched = job_claims(*rollback, event="workflow_dispatch", ref="refs/heads/feature")
-    inputs = gh.configure_step_inputs(*rollback, variables(stack))
+    inputs = gh.role_step_inputs(*rollback, variables(stack))
     assert refused(inputs["role-to-assume"], dispatched, inputs["aws-region"]), dispatched["sub"]
 
 
@@ -508,7 +537,7 @@ def secrets_sync_jobs(stack: dict[str, str]) -> list[tuple[Path, str, dict[str, 
     """(workflow, job id, job, step) of every DeployRole job's `uses: ./` step running `secrets sync`."""
     out = []
     for wf, job_id, job in role_jobs():
-        if role_name_of(gh.configure_step_inputs(wf, job_id, variables(stack)), stack) != "DeployRole":
+        if role_name_of(gh.role_step_inputs(wf, job_id, variables(stack)), stack) != "DeployRole":
             continue
         for step in job.get("steps") or []:
             if isinstance(step, dict) and step.get("uses") == "./" and \
@@ -542,6 +571,8 @@ def secrets_sync_args(step: dict[str, Any], stack: dict[str, str], parameters: d
     inputs = {str(k): str(v) for k, v in (step.get("with") or {}).items()}
     args = inputs.pop("command").split()
     for k, v in inputs.items():
+        if k in ASSUMED_BY_THE_TEST:
+            continue
         # An unset repository variable is the empty string (as in deckhand_args); an empty input is no flag.
         v = re.sub(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)\s*\}\}", lambda m: variables(stack).get(m.group(1), ""), v)
         assert "${{" not in v, f"secrets sync input {k}: an expression this test cannot evaluate: {v}"

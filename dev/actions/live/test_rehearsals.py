@@ -123,6 +123,16 @@ def node_base() -> str:
     return ref
 
 
+def post_entrypoint(work: Path) -> list[str]:
+    """action.yml's post-entrypoint, /usr/local/bin/deckhand-post (a link to deckhand in the image),
+    on the host: a link named deckhand-post to this checkout's binary (argv[0] makes it the post step)."""
+    link = work / "bin" / "deckhand-post"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(os.environ["REHEARSAL_DECKHAND"])
+    return [f"--action-entrypoint=/usr/local/bin/deckhand-post={link}"]
+
+
 def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
     """Runs the rehearsal. image=True runs the container action as the image built from this checkout
     (what the runner builds from action.yml's Dockerfile.source), by dev/action-image/run; otherwise as
@@ -138,6 +148,8 @@ def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, 
         # (dev/action-image/build) stands for that build. A release's docker://…@digest is pulled by its
         # reference instead (--registry-mirror; test_container.py).
         argv += ["--action-runtime=image", f"--action-image={os.environ['REHEARSAL_ACTION_IMAGE']}"]
+    else:
+        argv += post_entrypoint(work)
     t0 = time.monotonic()
     proc = subprocess.run(argv, text=True, capture_output=True)
     print(f"rehearsal {name}: exit {proc.returncode} in {time.monotonic() - t0:.1f}s ({out}/logs/rehearsal.log)")
@@ -210,9 +222,16 @@ def referenced_assets(html: str) -> list[str]:
 
 # --- push to main -> deploy.yml ---------------------------------------------------------------
 
+# A file of the SPA whose name carries the runner's legacy command form (a file a build produced is not
+# deckhand's to trust): the deploy's plan lists it before later ::add-mask:: commands of the step.
+INJECTED = "rehearsal-##[stop-commands]pwned-4e1f9c.txt"
+
+
 def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values, github_api):
     marker = f"push-{int(time.time())}"
+    (repo / "frontend" / "public" / INJECTED).write_text("a file name is not a command\n")
     sha = commit_change(repo, marker)
+    aws_since = sim_mark()
     result, out = rehearse(work, "push", "deploy.yml", "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack),
                            *secrets_for(secret_values), *api_args(github_api))
     job = result["jobs"]["deploy"]
@@ -272,9 +291,20 @@ def test_push_to_main_deploys_both_halves(stack, repo, work, secret_values, gith
     assert f"### deckhand release `{deploy['release-id']}`" in summary
     assert f"Release `{deploy['release-id']}`, changed: true" in summary
     assert f"### Reviewed plan: none\n\nno merged pull request has {sha[:12]} as its merge commit (a direct push): deploying a fresh plan" in summary
-    # The job ran as DeployRole through OIDC: the credentials are the assumed role's, never printed.
-    assert f"assumed {stack['DeployRoleArn']}" in log
+    # The job ran as DeployRole through OIDC, each deckhand step assuming it itself with the job's
+    # token from the runner's endpoint (role-to-assume: session `deckhand`, renewable): the
+    # credentials are the assumed role's, never printed.
+    assert deckhand_sessions(aws_since) == {stack["DeployRoleArn"].rsplit("/", 1)[-1]}
     assert "ASIA" not in log, "assumed-role credentials reached the log"
+    # The SPA's file named `##[stop-commands]…` was listed by the plan as text (deckhand writes the `[`
+    # of `##[` as \u005b: src/github/inert.rs), so the runner (CommandReader: ActionCommand.cs reads
+    # `##[cmd]` anywhere in a line) stopped no command: every later ::add-mask:: of the step masked.
+    deploy_log = step_log(log, "Deploy")
+    listed = deploy_log.find("stop-commands]pwned-4e1f9c")
+    assert listed >= 0, deploy_log[-3000:]
+    assert "::add-mask::***" in deploy_log[listed:], deploy_log[listed:][-3000:]
+    assert [line for line in log.splitlines() if "::add-mask::" in line and "::add-mask::***" not in line] == []
+    assert not [a for a in job["annotations"] if "pwned" in a.get("message", "")], job["annotations"]
     (work / "release-a.json").write_text(json.dumps({**deploy, "html": html}))
 
 
@@ -355,6 +385,15 @@ def assumed_role_calls(since: int) -> dict[str, list[dict]]:
     return out
 
 
+def deckhand_sessions(since: int) -> set[str]:
+    """The roles whose sessions called AWS after `since`, each session deckhand's own (`role-to-assume`:
+    session name `deckhand`, src/aws/renew.rs), none configure-aws-credentials' (`GitHubActions`)."""
+    by_role = assumed_role_calls(since)
+    names = {e["principal"].rsplit("/", 1)[-1] for calls in by_role.values() for e in calls}
+    assert names == {"deckhand"}, f"sessions {sorted(names)} called AWS: only deckhand's own expected"
+    return set(by_role)
+
+
 def assert_read_only_as_plan_role(stack: dict, since: int) -> int:
     """Every AWS call after `since` came from a PlanRole session and none wrote; returns their count."""
     by_role = assumed_role_calls(since)
@@ -390,7 +429,7 @@ def test_pull_request_posts_the_sticky_plan_comment_as_the_read_only_role(stack,
     plan_out = steps["plan"]["outputs"]
     assert plan_out["has-changes"] == "true" and plan_out["plan-json"] == "deckhand-plan.json", plan_out
     log = (out / "logs" / "rehearsal.log").read_text()
-    assert f"assumed {stack['PlanRoleArn']}" in log
+    assert deckhand_sessions(aws_since) == {stack["PlanRoleArn"].rsplit("/", 1)[-1]}
     assert "as the image" in log  # the action image ran, not the host binary
     assert github_api["write"] not in log and "ASIA" not in log, "a token or credentials reached the log"
     # The plan's JSON, kept for the deploy: this commit, this config, changes.
@@ -476,15 +515,14 @@ def test_a_deploy_job_in_another_environment_cannot_assume_the_deploy_role(stack
     before = live_service(stack)["taskDefinition"], site_index(stack)
     sha = git(repo, "rev-parse", "main")
     argv = [str(REHEARSE), str(mutated), "--work", str(work / "mutated-run"), "--deckhand", os.environ["REHEARSAL_DECKHAND"],
-            "--quiet", *runner_env(), "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack),
-            *secrets_for(secret_values), *api_args(github_api)]
+            "--quiet", *runner_env(), *post_entrypoint(work), "--event=push", f"--repo-dir={repo}", f"--sha={sha}",
+            *vars_for(stack), *secrets_for(secret_values), *api_args(github_api)]
     proc = subprocess.run(argv, text=True, capture_output=True)
     assert proc.returncode == 1, proc.stderr
     result = json.loads((work / "mutated-run" / "result.json").read_text())
     steps = result["jobs"]["deploy"]["steps"]
-    configure = next(v for v in steps.values() if "configure-aws-credentials" in v.get("name", ""))
-    assert configure["outcome"] == "failure"
-    assert steps["secrets"]["outcome"] == "skipped" and steps["deploy"]["outcome"] == "skipped"
+    # its first deckhand step fails at AssumeRoleWithWebIdentity; nothing after it runs
+    assert steps["secrets"]["outcome"] == "failure" and steps["deploy"]["outcome"] == "skipped"
     log = (work / "mutated-run" / "logs" / "rehearsal.log").read_text()
     assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in log, log[-3000:]
     # ... because of the subject: the token that job gets names the staging environment.
@@ -499,8 +537,8 @@ def test_a_dispatch_from_another_branch_cannot_assume_the_deploy_role(stack, rep
     workflow names is created without protection rules: a branch edits rollback.yml (its steps deploy
     instead, and print the caller) and deckhand.yml, keeps `environment: production`, and is
     dispatched. Its token's customised subject names the branch (infra/github-oidc-sub.json), which
-    DeployRole does not trust: the job fails at configure-aws-credentials, no later step runs, no AWS
-    session exists, nothing in AWS changes."""
+    DeployRole does not trust: the job fails at its first deckhand step's AssumeRoleWithWebIdentity
+    (role-to-assume), no later step runs, no AWS session exists, nothing in AWS changes."""
     branch = "feature-dispatch"
     git(repo, "checkout", "-q", "-b", branch, "main")
     try:
@@ -508,8 +546,8 @@ def test_a_dispatch_from_another_branch_cannot_assume_the_deploy_role(stack, rep
         text = wf.read_text()
         assert "environment: production" in text and "command: rollback" in text
         text = text.replace("command: rollback", "command: deploy")
-        text = text.replace("      - name: Rollback plan\n", "      - name: Who am I\n        run: aws sts get-caller-identity\n"
-                                                             "      - name: Rollback plan\n")
+        text = text.replace("      - name: Roll back\n", "      - name: Who am I\n        run: aws sts get-caller-identity\n"
+                                                          "      - name: Roll back\n")
         wf.write_text(text)
         cfg = repo / "deckhand.yml"
         cfg.write_text(cfg.read_text().replace("    NODE_ENV: production\n", "    NODE_ENV: production\n    FROM_A_BRANCH: \"1\"\n"))
@@ -519,15 +557,14 @@ def test_a_dispatch_from_another_branch_cannot_assume_the_deploy_role(stack, rep
         aws_since = sim_mark()
         out = work / "dispatch-feature"
         argv = [str(REHEARSE), str(wf), "--work", str(out), "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet",
-                *runner_env(), "--event=workflow_dispatch", f"--ref=refs/heads/{branch}", f"--sha={sha}",
+                *runner_env(), *post_entrypoint(work), "--event=workflow_dispatch", f"--ref=refs/heads/{branch}", f"--sha={sha}",
                 f"--repo-dir={repo}", *vars_for(stack), *api_args(github_api)]
         proc = subprocess.run(argv, text=True, capture_output=True)
         assert proc.returncode == 1, proc.stderr
         job = json.loads((out / "result.json").read_text())["jobs"]["rollback"]
         assert job["environment"] == "production" and job["permissions"]["id-token"] == "write"
         by_name = {v.get("name", k): v for k, v in job["steps"].items()}
-        configure = next(v for v in job["steps"].values() if "configure-aws-credentials" in v.get("name", ""))
-        assert configure["outcome"] == "failure"
+        assert job["steps"]["plan"]["outcome"] == "failure"  # its role-to-assume: refused
         assert by_name["Who am I"]["outcome"] == "skipped" and job["steps"]["rollback"]["outcome"] == "skipped"
         log = (out / "logs" / "rehearsal.log").read_text()
         assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in log, log[-3000:]
@@ -558,7 +595,6 @@ def test_a_fork_pull_request_gets_the_summary_only_and_stays_green(stack, repo, 
     # GitHub caps a fork's token at read and gives it no id-token: no AWS credentials at all.
     assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
     by_name = {v.get("name"): v for v in job["steps"].values()}
-    assert by_name["AWS credentials (PlanRole, read-only)"]["outcome"] == "skipped"
     assert job["steps"]["plan"]["outcome"] == "skipped"
     assert by_name["Keep the plan"]["outcome"] == "skipped"
     assert by_name["No plan for a fork"]["outcome"] == "success"
@@ -755,3 +791,90 @@ def test_a_world_that_moved_after_the_review_is_refused_or_replanned(stack, repo
     assert deploy["changed"] == "true" and deploy["release-id"].endswith("-" + pr["merged"][:7])
     # The fresh plan deployed the PR's SPA over the hand edit.
     assert bundle_has(stack, marker) and "edited by hand" not in site_index(stack)
+
+
+# --- a cancelled deploy -> the action's post step releases the lock (issue 22.6) ------------------
+
+def sim_call(method: str, path: str, body: dict | None = None) -> None:
+    import urllib.request
+    req = urllib.request.Request(os.environ["DECKHAND_SIM_URL"] + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        r.read()
+
+
+def requests_since(seq: int) -> list[dict]:
+    import urllib.request
+    with urllib.request.urlopen(os.environ["DECKHAND_SIM_URL"] + f"/requests?since={seq}") as r:
+        return json.load(r)
+
+
+def test_a_cancelled_deploy_whose_step_was_killed_leaves_no_lock(stack, repo, work, secret_values, github_api):
+    """Issue 22.6 on the runner's terms. A push's deploy.yml rolls the service (a new task definition:
+    an environment variable in deckhand.yml), whose new tasks never start (the rollout hangs), and the
+    run is cancelled (SIGINT to the rehearsal: "Cancel workflow"). The runner cancels the Deploy step:
+    SIGINT, 7.5 s, SIGTERM, 2.5 s, kill (ProcessInvoker.cs). Here deckhand cannot release its lock
+    within that grace: from UpdateService on, every write of its session is held by the local stack
+    (dev/local-aws "Injected faults"), as over a stalled connection; it is killed holding the lock. The
+    job is cancelled; the action's post step (post-entrypoint deckhand-post, post-if always()) finds the
+    Deploy step's container exited (the docker daemon the runner mounts) and releases the lock whose
+    token that step saved to GITHUB_STATE, as a session of its own. Last in this file: it leaves the
+    service rolled to a revision no release record names."""
+    cluster, service = stack["ClusterName"], stack["ServiceName"]
+    marker = f"cancel-{int(time.time())}"
+    cfg = repo / "deckhand.yml"
+    cfg.write_text(cfg.read_text().replace("    NODE_ENV: production\n", f"    NODE_ENV: production\n    REHEARSAL_CANCEL: {marker}\n"))
+    sha = commit_change(repo, marker)
+    out = work / "push-cancelled"
+    if out.exists():
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+    argv = [str(REHEARSE), str(ROOT / WF / "deploy.yml"), "--work", str(out), "--artifacts", str(work / "artifacts"),
+            "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet", *runner_env(), *post_entrypoint(work),
+            "--event=push", f"--repo-dir={repo}", f"--sha={sha}", *vars_for(stack), *secrets_for(secret_values),
+            *api_args(github_api)]
+    since = sim_mark()
+    sim_call("PUT", f"/services/{cluster}/{service}", {"scenario": "stuck", "step-seconds": 0.1})
+    held = None
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 900
+        while held is None:
+            assert proc.poll() is None, f"the rehearsal ended before the rollout: {proc.stderr.read() if proc.stderr else ''}"
+            assert time.monotonic() < deadline, "no UpdateService by a deckhand session within 15 minutes"
+            for e in requests_since(since):
+                if e["operation"] == "UpdateService" and (e.get("principal") or "").endswith("/deckhand"):
+                    held = e["access-key-id"]
+            time.sleep(0.5)
+        sim_call("PUT", f"/faults/{held}", {"hold-after-writes": 0})
+        proc.send_signal(2)
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if held:
+            sim_call("DELETE", f"/faults/{held}")
+        sim_call("PUT", f"/services/{cluster}/{service}", {"scenario": "healthy", "step-seconds": 0.1})
+    log = (out / "logs" / "rehearsal.log").read_text()
+    assert rc == 1, log[-4000:]
+    result = json.loads((out / "result.json").read_text())
+    job = result["jobs"]["deploy"]
+    assert result["conclusion"] == "cancelled" and job["result"] == "cancelled", job["result"]
+    assert job["steps"]["deploy"]["outcome"] == "cancelled"
+    assert job["steps"]["__post_deploy"]["outcome"] == "success", job["steps"]
+    deploy_log = step_log(log, "Deploy")
+    assert "sending SIGINT" in deploy_log, deploy_log[-3000:]
+    post_log = log[log.index("[rehearsal] Post Deploy"):].split("[rehearsal] Post Sync secrets")[0]
+    assert "released the lock the main step left" in post_log, post_log[-3000:]
+    # The lock: taken by the Deploy step's session, its release held (never served), deleted by the
+    # post step's own session; nothing holds it now.
+    calls = requests_since(since)
+    taken = [e for e in calls if e["operation"] == "PutObject" and e["path"].endswith("/_deckhand/lock")
+             and e["access-key-id"] == held]
+    assert taken, "the Deploy step's session took no lock"
+    lock_path = taken[0]["path"]
+    deleted = [e for e in calls if e["operation"] == "DeleteObject" and e["path"] == lock_path and e.get("status") == 204]
+    assert [e["access-key-id"] != held and e["principal"].endswith("/deckhand") for e in deleted] == [True], deleted
+    bucket, key = lock_path.lstrip("/").split("/", 1)
+    with pytest.raises(aws("s3").exceptions.ClientError, match="404"):
+        aws("s3").head_object(Bucket=bucket, Key=key)

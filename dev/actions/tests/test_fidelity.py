@@ -5,6 +5,7 @@ code that models it in rehearse.py."""
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -327,3 +328,52 @@ def test_a_cancelled_run_still_runs_the_post_step(repo, tmp_path):
     # post steps included, with the job's status then): the job is cancelled by then.
     assert marks.read_text().split("\n")[:3] == ["main", "int", "post cancelled"], marks.read_text()
     assert job["steps"]["__post___action_2"]["outcome"] == "success"
+
+
+def test_a_post_step_asks_the_docker_daemon_about_the_main_steps_container(repo, tmp_path):
+    """Docker names each container's host by its short id (HOSTNAME) and the runner mounts the daemon's
+    socket into every container action (ContainerActionHandler.cs): a post step can tell whether the
+    main step's container still runs (Docker Engine API GET /containers/{id}/json) before it releases
+    what that step held. With --action-runtime host each action's process stands for its container
+    (runner_model.DockerEngine): here the main step, cancelled, ignores SIGINT and SIGTERM and is
+    killed; the post step finds its container exited, and an unknown one answered 404."""
+    (repo / "action.yml").write_text(
+        "name: t\ndescription: t\nruns:\n  using: docker\n  image: docker://example/t:1\n"
+        "  post-entrypoint: /usr/local/bin/post\n  args: [main]\n")
+    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "post"], check=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
+    marks = tmp_path / "marks"
+    post = fake_entry(tmp_path, f"#!/bin/bash\nsock=\"${{DOCKER_HOST#unix://}}\"\n"
+                      f"echo \"post $HOSTNAME $(curl -s --unix-socket \"$sock\" http://docker/containers/$STATE_container/json)\" >> {marks}\n"
+                      f"echo \"unknown $(curl -s -o /dev/null -w '%{{http_code}}' --unix-socket \"$sock\" http://docker/containers/0123456789ab/json)\" >> {marks}\n",
+                      "post")
+    main = fake_entry(tmp_path, f"#!/bin/bash\necho \"container=$HOSTNAME\" >> \"$GITHUB_STATE\"\necho \"main $HOSTNAME\" >> {marks}\n"
+                      "trap '' INT TERM\nfor _ in $(seq 300); do sleep 0.1; done\n", "main")
+    wf = write_wf(tmp_path, """\
+        on: push
+        jobs:
+          j:
+            runs-on: x
+            steps:
+              - uses: actions/checkout@0000000000000000000000000000000000000000
+              - uses: ./
+        """)
+    work = tmp_path / "work"
+    argv = [sys.executable, str(HERE.parent / "rehearse.py"), str(wf), "--event", "push", "--repo-dir", str(repo),
+            "--work", str(work), "--quiet", "--deckhand", str(main), "--action-entrypoint", f"/usr/local/bin/post={post}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (marks.exists() and "main" in marks.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(2)
+    assert proc.wait(timeout=60) == 1, proc.stderr.read()
+    lines = marks.read_text().splitlines()
+    main_host = lines[0].split()[1]
+    assert re.fullmatch(r"[0-9a-f]{12}", main_host), lines
+    post_host, answer = lines[1].split(" ", 2)[1:]
+    assert post_host != main_host and re.fullmatch(r"[0-9a-f]{12}", post_host), lines  # a container of its own
+    state = json.loads(answer)
+    assert state["Id"].startswith(main_host) and len(state["Id"]) == 64
+    # killed after the runner's SIGINT and SIGTERM: exited, 128 + SIGKILL
+    assert state["State"] == {"Status": "exited", "Running": False, "ExitCode": 137}, state
+    assert lines[2] == "unknown 404"

@@ -268,8 +268,9 @@ RUNNER_VARIABLES = {
     "RUNNER_WORKSPACE", "HOME", "ACTIONS_RUNTIME_URL", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_RESULTS_URL",
     "GITHUB_ACTIONS", "CI",
 }
-# What a shell or the host runtime adds on its own (not the runner's): the entry is a bash script.
-SHELL_OWN = {"PWD", "SHLVL", "_", "PATH", "OLDPWD"}
+# What a shell or the host runtime adds on its own (not the runner's): the entry is a bash script;
+# HOSTNAME is Docker's (every container's, its short id; the host runtime sets it so).
+SHELL_OWN = {"PWD", "SHLVL", "_", "PATH", "OLDPWD", "HOSTNAME"}
 
 
 def test_a_container_action_gets_exactly_the_runners_variables(repo, tmp_path):

@@ -70,7 +70,11 @@ def test_deploy_applies_the_reviewed_plan_unless_told_otherwise():
     no longer matches is replaced unless the repository variable DECKHAND_REQUIRE_REVIEWED_PLAN is true."""
     job = doc("deploy.yml")["jobs"]["deploy"]
     names = [s.get("name") or s.get("uses", "").split("@")[0] for s in job["steps"]]
-    assert names.index("Find the reviewed plan") < names.index("aws-actions/configure-aws-credentials") < names.index("Sync secrets") < names.index("Deploy")
+    # the lookup runs before the first step that assumes the role (deckhand's role-to-assume)
+    assert names.index("Find the reviewed plan") < names.index("Sync secrets") < names.index("Deploy")
+    assert "aws-actions/configure-aws-credentials" not in names
+    first_role = min(i for i, s in enumerate(job["steps"]) if (s.get("with") or {}).get("role-to-assume"))
+    assert names.index("Find the reviewed plan") < first_role
     [find] = [s for s in job["steps"] if s.get("name") == "Find the reviewed plan"]
     assert find["id"] == "reviewed" and find["env"]["REQUIRE_REVIEWED_PLAN"] == "${{ vars.DECKHAND_REQUIRE_REVIEWED_PLAN }}"
     assert find["env"]["GH_TOKEN"] == "${{ github.token }}"
@@ -101,16 +105,16 @@ def test_preview_is_read_only_except_its_comment(capsys):
     perms = rehearse.permissions_of(d, job)
     assert {k for k, v in perms.items() if v == "write"} == {"id-token", "pull-requests"}
     assert perms.get("contents") == "read"
-    configure = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
-    assert len(configure) == 1 and "head.repo.full_name == github.repository" in configure[0]["if"]
-    assert "PLAN_ROLE_ARN" in configure[0]["with"]["role-to-assume"]
-    # `deckhand plan` through the action: the sticky comment with the job's token (nothing else of
-    # the action gets it), the plan's JSON kept as an artifact for the deploy.
+    assert not [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    # `deckhand plan` through the action, assuming the read-only PlanRole itself (role-to-assume),
+    # not for a fork (no OIDC token); the sticky comment with the job's token (nothing else of the
+    # action gets it), the plan's JSON kept as an artifact for the deploy.
     [plan] = [s for s in job["steps"] if s.get("uses") == "./"]
+    assert "head.repo.full_name == github.repository" in plan["if"]
+    assert plan["with"]["role-to-assume"] == "${{ vars.PLAN_ROLE_ARN }}" and plan["with"]["region"] == "${{ vars.AWS_REGION }}"
     assert plan["with"]["command"] == "plan" and plan["with"]["out"]
     assert "dry-run" not in plan["with"] and plan["with"].get("comment", "") in ("", "true")
     assert plan["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
-    assert plan["if"] == configure[0]["if"]
     [upload] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-json }}" and upload["with"]["if-no-files-found"] == "error"
     assert upload["with"]["name"] == "deckhand-plan"
@@ -148,8 +152,9 @@ def test_rollback_is_dispatched_by_hand_like_a_deploy(capsys):
     reviewed_plan = {"pull-requests": "read", "actions": "read"}
     assert rehearse.permissions_of(d, job) == {k: v for k, v in rehearse.permissions_of(deploy, deploy_job).items() if k not in reviewed_plan}
     assert rehearse.permissions_of(d, job) == {"contents": "read", "id-token": "write"}
-    role = [s["with"]["role-to-assume"] for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
-    assert role == ["${{ vars.DEPLOY_ROLE_ARN }}"]
+    role = [s["with"].get("role-to-assume") for s in job["steps"] if s.get("uses") == "./"]
+    assert role == ["${{ vars.DEPLOY_ROLE_ARN }}"] * 2
+    assert not [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
     out = listing(capsys, "rollback.yml", "--event", "workflow_dispatch", "--input", "only=frontend")
     steps = {s["id"]: s for s in out["jobs"]["rollback"]["steps"] if s.get("id")}
     assert steps["plan"]["with"]["only"] == "frontend" and steps["plan"]["with"]["dry-run"] == "true"
@@ -167,8 +172,8 @@ def test_deploy_syncs_every_configured_secret_from_github_secrets_before_the_dep
     sync = steps[ids.index("secrets")]
     assert sync["uses"] == "./" and sync["with"]["command"] == "secrets sync"
     assert sync["with"]["stack"] == steps[ids.index("deploy")]["with"]["stack"]
-    configure = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
-    assert configure < ids.index("secrets") < ids.index("deploy")
+    assert ids.index("secrets") < ids.index("deploy")
+    assert sync["with"]["role-to-assume"] == steps[ids.index("deploy")]["with"]["role-to-assume"] == "${{ vars.DEPLOY_ROLE_ARN }}"
     configured = yaml.safe_load((ROOT / "deckhand.yml").read_text())["backend"]["secrets"]
     # each backend.secrets variable straight from the GitHub secret of the same name, nothing else
     assert sync["env"] == {var: f"${{{{ secrets.{var} }}}}" for var in configured}

@@ -165,7 +165,50 @@ def test_tokens_verify_against_the_published_jwks(tmp_path: Path, oidc_dir: Path
 
 def test_configure_step_inputs_resolve_vars(tmp_path: Path) -> None:
     wf = workflow(tmp_path, DEPLOY)
-    got = gh.configure_step_inputs(wf, None, {"DEPLOY_ROLE_ARN": "arn:aws:iam::1:role/d", "AWS_REGION": "eu-west-1"})
+    got = gh.role_step_inputs(wf, None, {"DEPLOY_ROLE_ARN": "arn:aws:iam::1:role/d", "AWS_REGION": "eu-west-1"})
     assert got == {"role-to-assume": "arn:aws:iam::1:role/d", "aws-region": "eu-west-1"}
     with pytest.raises(gh.OidcError, match=r"needs vars.AWS_REGION: pass --var AWS_REGION=VALUE"):
-        gh.configure_step_inputs(wf, None, {"DEPLOY_ROLE_ARN": "x"})
+        gh.role_step_inputs(wf, None, {"DEPLOY_ROLE_ARN": "x"})
+
+
+DECKHAND_ASSUMES = """
+    name: deploy
+    on:
+      push:
+        branches: [main]
+    jobs:
+      deploy:
+        runs-on: ubuntu-24.04
+        environment: production
+        permissions:
+          id-token: write
+        steps:
+          - uses: actions/checkout@v4
+          - name: Sync secrets
+            uses: ./
+            with:
+              command: secrets sync
+              role-to-assume: ${{ vars.DEPLOY_ROLE_ARN }}
+              region: ${{ vars.AWS_REGION }}
+          - name: Deploy
+            uses: ./
+            with:
+              command: deploy
+              role-to-assume: ${{ vars.DEPLOY_ROLE_ARN }}
+              region: ${{ vars.AWS_REGION }}
+"""
+
+
+def test_deckhand_role_to_assume_is_the_jobs_role_step(tmp_path: Path) -> None:
+    """A job whose deckhand steps assume the role themselves (no configure-aws-credentials): the
+    role, region, audience and session name deckhand uses."""
+    wf = workflow(tmp_path, DECKHAND_ASSUMES)
+    got = gh.role_step_inputs(wf, None, {"DEPLOY_ROLE_ARN": "arn:aws:iam::1:role/d", "AWS_REGION": "eu-west-1"})
+    assert got == {"role-to-assume": "arn:aws:iam::1:role/d", "aws-region": "eu-west-1",
+                   "audience": "sts.amazonaws.com", "role-session-name": "deckhand"}
+    # two steps of one job naming different roles: refused, naming both
+    other = workflow(tmp_path, DECKHAND_ASSUMES.replace("role-to-assume: ${{ vars.DEPLOY_ROLE_ARN }}\n              region: ${{ vars.AWS_REGION }}\n          - name: Deploy",
+                                                        "role-to-assume: ${{ vars.PLAN_ROLE_ARN }}\n              region: ${{ vars.AWS_REGION }}\n          - name: Deploy"),
+                     "other.yml")
+    with pytest.raises(gh.OidcError, match=r"assume different roles or regions"):
+        gh.role_step_inputs(other, None, {"DEPLOY_ROLE_ARN": "d", "PLAN_ROLE_ARN": "p", "AWS_REGION": "eu-west-1"})
