@@ -74,15 +74,18 @@ pub(crate) fn plan(input: PlanInput<'_>) -> SitePlan {
             (None, None) => uploads.push(action(Reason::New, None)),
             (Some(_), None) => uploads.push(action(Reason::Missing, None)),
             (None, Some(_)) => uploads.push(action(Reason::Untracked, None)),
-            (Some(p), Some(_)) if p.sha256 != d.sha256 || p.size != d.size => {
-                uploads.push(action(Reason::Changed, None));
-            }
+            // The bucket differs from what the last release recorded (drift: a person, or a
+            // deploy killed after this upload and before its record), whether or not the build
+            // changes the file too: the upload is the same, the plan reports the drift.
             (Some(p), Some(l))
                 // Servers that list no ETag (some S3 look-alikes) are compared by size.
                 if l.size != p.size
                     || p.etag.as_deref().is_some_and(|e| !l.etag.is_empty() && e != l.etag) =>
             {
                 uploads.push(action(Reason::Modified, None));
+            }
+            (Some(p), Some(_)) if p.sha256 != d.sha256 || p.size != d.size => {
+                uploads.push(action(Reason::Changed, None));
             }
             (Some(p), Some(l))
                 if p.content_type != d.headers.content_type
@@ -695,6 +698,33 @@ mod tests {
         let mut finished = input(vec![a, i], Some(&last), live, Some("E1"));
         finished.pending = Some(("r1", &done));
         assert!(plan(finished).is_empty());
+    }
+
+    /// Found by tests/history (I2, seed 188014722 shrunk to 5 steps): a deploy killed after it
+    /// uploaded robots.txt's new bytes and before its record. The next plan's build has those
+    /// bytes too, so it was "changed" (build vs record) and the drift — the bucket no longer
+    /// holds what the newest record says — went unreported. The bucket's side wins.
+    #[test]
+    fn a_file_the_bucket_and_the_build_both_changed_is_reported_as_drift() {
+        let old = desired("robots.txt", "robots v0", "no-cache");
+        let new = desired("robots.txt", "robots v1", "no-cache");
+        let last = release(&[(&old, "e0")]);
+        let p = plan(input(
+            vec![new.clone()],
+            Some(&last),
+            live_of(&[(&new, "e1")]),
+            None,
+        ));
+        assert_eq!(p.uploads.len(), 1, "{p}");
+        assert_eq!(p.uploads[0].reason, Reason::Modified);
+        // The bucket as the record says: a plain change.
+        let p = plan(input(
+            vec![new],
+            Some(&last),
+            live_of(&[(&old, "e0")]),
+            None,
+        ));
+        assert_eq!(p.uploads[0].reason, Reason::Changed);
     }
 
     #[test]
