@@ -13,6 +13,7 @@ mod world;
 mod backend;
 mod cli;
 mod deploy_plan;
+mod deployments;
 mod docker_path;
 mod environments;
 mod frontend;

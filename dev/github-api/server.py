@@ -136,6 +136,8 @@ class State:
         self.runs: dict[int, dict] = {}  # run id -> the declared run
         self.artifact_ids: dict[tuple[int, str], int] = {}  # (run id, name) -> artifact id
         self.blobs: dict[str, tuple[int, float]] = {}  # blob key -> (artifact id, expiry)
+        self.deployments: dict[str, list[dict]] = {}  # repo -> its deployments, oldest first
+        self.statuses: dict[int, list[dict]] = {}  # deployment id -> its statuses, oldest first
 
     def artifact_id(self, run_id: int, name: str) -> int:
         key = (run_id, name)
@@ -380,9 +382,113 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.error(404, "Not Found")
             return
+        if rest == "/deployments":
+            self.deployments(repo, method, query, auth)
+            return
+        m = re.fullmatch(r"/deployments/(\d+)/statuses", rest)
+        if m:
+            self.deployment_statuses(repo, int(m.group(1)), method)
+            return
         if method == "GET" and self.actions_api(repo, rest, query, auth):
             return
         self.error(404, "Not Found")
+
+    # -- deployments and their statuses (docs.github.com/en/rest/deployments) -----------------
+    STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+
+    def new_deployment(self, repo: str, body: dict, login: str) -> dict:
+        st = self.state
+        st.next_id += 1
+        did = st.next_id
+        base = f"{self.base()}/repos/{repo}"
+        ref = body["ref"]
+        env = body.get("environment") or "production"
+        d = {
+            "url": f"{base}/deployments/{did}", "id": did, "node_id": f"DE_{did}",
+            "sha": ref if re.fullmatch(r"[0-9a-f]{40}", ref) else "0" * 40, "ref": ref,
+            "task": body.get("task") or "deploy", "payload": body.get("payload") or {},
+            "original_environment": env, "environment": env, "description": body.get("description"),
+            "creator": user(login, 41898282 if login.endswith("[bot]") else 1, self.base()),
+            "created_at": now_iso(), "updated_at": now_iso(),
+            "statuses_url": f"{base}/deployments/{did}/statuses", "repository_url": base,
+            "transient_environment": bool(body.get("transient_environment", False)),
+            "production_environment": bool(body.get("production_environment", env == "production")),
+        }
+        st.deployments.setdefault(repo, []).append(d)
+        st.statuses[did] = []
+        return d
+
+    def new_status(self, repo: str, d: dict, body: dict, login: str) -> dict:
+        st = self.state
+        st.next_id += 1
+        sid = st.next_id
+        s = {
+            "url": f"{d['url']}/statuses/{sid}", "id": sid, "node_id": f"DES_{sid}", "state": body["state"],
+            "creator": user(login, 1, self.base()), "description": body.get("description") or "",
+            "environment": body.get("environment") or d["environment"],
+            "target_url": body.get("log_url") or body.get("target_url") or "",
+            "log_url": body.get("log_url") or body.get("target_url") or "",
+            "environment_url": body.get("environment_url") or "",
+            "created_at": now_iso(), "updated_at": now_iso(),
+            "deployment_url": d["url"], "repository_url": d["repository_url"],
+        }
+        st.statuses[d["id"]].append(s)
+        # auto_inactive (default true): a success marks the prior non-transient, non-production
+        # deployments of the environment that had a success inactive.
+        if s["state"] == "success" and body.get("auto_inactive", True):
+            for other in st.deployments.get(repo, []):
+                prior = st.statuses.get(other["id"], [])
+                if (other["id"] != d["id"] and other["environment"] == d["environment"]
+                        and not other["transient_environment"] and not other["production_environment"]
+                        and any(p["state"] == "success" for p in prior) and prior[-1]["state"] != "inactive"):
+                    self.new_status(repo, other, {"state": "inactive"}, login)
+        return s
+
+    def deployments(self, repo: str, method: str, query: dict, auth: str) -> None:
+        st = self.state
+        if method == "GET":
+            with st.lock:
+                found = [d for d in reversed(st.deployments.get(repo, []))
+                         if all(query.get(k) in (None, d[k]) for k in ("sha", "ref", "task", "environment"))]
+            per_page = min(int(query.get("per_page", 30)), 100)
+            self.send(200, found[:per_page])
+            return
+        if method != "POST":
+            self.error(404, "Not Found")
+            return
+        body = self.read_json()
+        if not isinstance(body, dict) or not isinstance(body.get("ref"), str) or not body["ref"]:
+            self.error(422, "Invalid request.\n\n\"ref\" wasn't supplied.")
+            return
+        with st.lock:
+            d = self.new_deployment(repo, body, "github-actions[bot]" if auth == "write" else "someone")
+        self.send(201, d)
+
+    def deployment_statuses(self, repo: str, did: int, method: str) -> None:
+        st = self.state
+        with st.lock:
+            d = next((x for x in st.deployments.get(repo, []) if x["id"] == did), None)
+        if d is None:
+            self.error(404, "Not Found")
+            return
+        if method == "GET":
+            with st.lock:
+                found = list(reversed(st.statuses[did]))
+            self.send(200, found)
+            return
+        if method != "POST":
+            self.error(404, "Not Found")
+            return
+        body = self.read_json()
+        if not isinstance(body, dict) or body.get("state") not in self.STATES:
+            self.error(422, "Invalid request.\n\nFor 'properties/state', it is not one of " + str(list(self.STATES)) + ".")
+            return
+        if len(body.get("description") or "") > 140:
+            self.error(422, "Validation Failed: description is too long (maximum is 140 characters)")
+            return
+        with st.lock:
+            s = self.new_status(repo, d, body, "github-actions[bot]")
+        self.send(201, s)
 
     # -- pull requests, workflow runs, artifacts (deploy.yml's reviewed-plan lookup) ---------
     def actions_api(self, repo: str, rest: str, query: dict, auth: str) -> bool:
@@ -638,6 +744,8 @@ class Handler(BaseHTTPRequestHandler):
                     "issues": {f"{r}#{n}": cs for (r, n), cs in st.issues.items()},
                     "requests": st.requests,
                     "faults": st.faults,
+                    "deployments": {r: [{**d, "statuses": st.statuses.get(d["id"], [])} for d in ds]
+                                    for r, ds in st.deployments.items()},
                 })
             return
         payload = self.read_json() if method == "POST" else None
@@ -693,6 +801,17 @@ class Handler(BaseHTTPRequestHandler):
                     "expires_at": payload.get("expires_at", ""),
                 }
             self.send(201, {"ok": True})
+        elif method == "POST" and path == "/_control/deployments":
+            # The deployment Actions makes for a job that names an environment, its status linking
+            # the job of the run.
+            repo = payload["repo"]
+            with st.lock:
+                st.repo_id(repo)
+                d = self.new_deployment(repo, {"ref": payload["sha"], "environment": payload["environment"]},
+                                        "github-actions[bot]")
+                run = f"https://github.com/{repo}/actions/runs/{payload['run_id']}/job/1"
+                self.new_status(repo, d, {"state": "in_progress", "log_url": run}, "github-actions[bot]")
+            self.send(201, {"id": d["id"]})
         elif method == "POST" and path == "/_control/faults":
             with st.lock:
                 st.faults.extend(payload.get("faults", []))

@@ -5,6 +5,7 @@
 use std::io::Write as _;
 
 pub(crate) mod comment;
+pub(crate) mod deployment;
 mod inert;
 pub(crate) mod oidc;
 

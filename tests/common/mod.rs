@@ -59,6 +59,7 @@ const SCRUB: &[&str] = &[
     "GITHUB_ACTIONS",
     "GITHUB_OUTPUT",
     "GITHUB_STEP_SUMMARY",
+    "GITHUB_TOKEN",
     "DECKHAND_LOG",
 ];
 

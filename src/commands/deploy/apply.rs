@@ -22,7 +22,73 @@ use crate::release::{
 };
 use crate::{backend, frontend, github, step};
 
+/// Applies the plan as a GitHub deployment of the environment (see [`github::deployment`]):
+/// `in_progress` before the first write, `success` or `failure` once the record says how it
+/// ended; a rollback marks the deployment of the release it rolled back `inactive`. A deployment
+/// that cannot be made (no permission, an API error) is a warning: the release goes on.
 pub(crate) async fn apply(
+    ctx: &AwsContext,
+    settings: &Settings,
+    store: &ReleaseStore<'_>,
+    plan: &DeployPlan,
+    meta: &ReleaseMeta,
+    opts: &DeployOptions,
+) -> Result<ReleaseRecord, CommandError> {
+    use github::deployment::{self, Start};
+    let environment = settings
+        .environment
+        .clone()
+        .unwrap_or_else(|| "production".into());
+    let what = match (&plan.rollback, &plan.promote) {
+        (Some(r), _) => format!("rollback to {}", r.restore),
+        (None, Some(p)) => format!("promotion of {}", p.name()),
+        (None, None) => "deploy".into(),
+    };
+    let description = format!("deckhand {what}: release {}", meta.id);
+    let started = deployment::start(&environment, &meta.id, &description).await;
+    match &started {
+        Start::Created(_) => tracing::info!("GitHub deployment of {environment} created"),
+        Start::JobHas(id) => {
+            tracing::info!("the job's own GitHub deployment {id} stands for this release");
+        }
+        Start::Skipped(why) => no_deployment(why),
+    }
+    let result = apply_release(ctx, settings, store, plan, meta, opts).await;
+    if let Start::Created(h) = &started {
+        let ok = result
+            .as_ref()
+            .is_ok_and(|r| r.status == ReleaseStatus::Succeeded);
+        let (state, how) = if ok {
+            ("success", "succeeded")
+        } else {
+            ("failure", "failed")
+        };
+        if let Err(why) = deployment::status(h, state, &format!("{description} {how}")).await {
+            no_deployment(&why);
+        }
+        if let Some(r) = plan.rollback.as_ref().filter(|_| ok)
+            && let Err(why) = deployment::inactive(h, &environment, &r.of).await
+        {
+            no_deployment(&why);
+        }
+    }
+    result
+}
+
+/// Why there is no GitHub deployment: a missing token is the workflow's choice (the log says
+/// so); anything else is a warning and a line of the job summary.
+fn no_deployment(why: &str) {
+    if why.starts_with("no GITHUB_") {
+        tracing::debug!("no GitHub deployment: {why}");
+        return;
+    }
+    let line = format!("no GitHub deployment: {why}");
+    tracing::warn!("{line}");
+    github::warning_annotation(&line);
+    step::section(format!("### deckhand: no GitHub deployment\n\n{why}"));
+}
+
+async fn apply_release(
     ctx: &AwsContext,
     settings: &Settings,
     store: &ReleaseStore<'_>,
