@@ -359,6 +359,8 @@ impl ConfigArgs {
             environment: pairs(&self.env),
             secrets: pairs(&self.secret),
             public_environment: words(&self.public_env),
+            // deckhand.yml only: a command is not a flag.
+            pre_deploy: None,
             wait: Some(WaitFile {
                 timeout: self.wait_timeout,
                 max: self.wait_max,

@@ -27,6 +27,7 @@ mod init;
 mod lock;
 mod managed_keys;
 mod plan;
+mod predeploy;
 mod prober;
 mod promote;
 mod records;

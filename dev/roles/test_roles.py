@@ -301,6 +301,37 @@ def test_a_failing_rollout_as_the_deploy_role_reads_the_stopped_tasks(stack: dic
         sim(f"/services/{cluster}/{service}", "PUT", {"scenario": "healthy", "step-seconds": 0.05})
 
 
+def test_a_pre_deploy_task_as_the_deploy_role_is_run_and_stopped_at_its_timeout(stack: dict[str, str], work: Path) -> None:
+    """backend.pre-deploy (a migration) as the deploy role: RunTask of the new revision (iam:PassRole of
+    its roles), DescribeTasks, and StopTask when it outlives its timeout — exit 4, the service not
+    updated. The task runs until stopped (the simulator's one-off task with run-steps null)."""
+    cluster, family = stack["ClusterName"], stack["TaskFamily"]
+    config = work / "deckhand.yml"
+    text = (ROOT / "deckhand.yml").read_text().replace(
+        "backend:\n", "backend:\n  pre-deploy: { command: [node, dist/migrate.js], timeout: 1s }\n", 1)
+    assert "pre-deploy" in text
+    config.write_text(text)
+    sim(f"/run-task/{cluster}/{family}", "PUT", {"run-steps": None, "step-seconds": 0.05})
+    try:
+        for wf, job_id, job in jobs_assuming("DeployRole", stack):
+            args = deckhand_args(wf, job, stack, work)
+            if "--dry-run" in args:
+                continue
+            creds, role, _ = assume_for(wf, job_id, stack)
+            r = run_deckhand([*args, "--config", str(config)], creds)
+            log = session_log(creds)
+            record(role, log)
+            denied = [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"]
+            assert not denied, f"denied as {role}: {denied}"
+            assert r.returncode == 4, f"exit {r.returncode}, want 4 (pre-deploy timed out):\n{r.stderr[-3000:]}"
+            ops = [e["operation"] for e in log]
+            assert {"RunTask", "DescribeTasks", "StopTask"} <= set(ops), ops
+            assert "UpdateService" not in ops, ops
+            break
+    finally:
+        sim(f"/run-task/{cluster}/{family}", "DELETE")
+
+
 def test_dry_run_as_the_plan_role_writes_nothing_and_reads_no_secret(stack: dict[str, str], work: Path) -> None:
     for wf, job_id, job in jobs_assuming("PlanRole", stack):
         args = deckhand_args(wf, job, stack, work)

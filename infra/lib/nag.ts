@@ -25,7 +25,8 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Only for actions without resource-level permissions (ecr:GetAuthorizationToken, ecs:RegisterTaskDefinition, ' +
-        'ecs:DescribeTaskDefinition, ssm:DescribeParameters — metadata only, never values) and for ecs:ListTasks/DescribeTasks, ' +
+        'ecs:DescribeTaskDefinition, ssm:DescribeParameters — metadata only, never values) and for ecs:ListTasks/DescribeTasks ' +
+        '(and StopTask of the pre-deploy task: ECS generates task ids), ' +
         'which are scoped by an ecs:cluster condition.',
     },
     {
@@ -53,7 +54,8 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
       id: `AwsSolutions-IAM5[Resource::${taskFamilyRevisions}]`,
       reason:
         'ecs:TagResource on the revisions of the one task family (a new revision number is unknown in advance), and only ' +
-        'when ecs:CreateAction is RegisterTaskDefinition: the tags deckhand puts on a revision it registers.',
+        'when ecs:CreateAction is RegisterTaskDefinition: the tags deckhand puts on a revision it registers; ecs:RunTask ' +
+        'of the new revision in the one cluster (ecs:cluster condition): the backend.pre-deploy task.',
     },
     {
       path: 'InstanceRole/Resource',

@@ -722,9 +722,20 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
       actions: ['ecs:DescribeServiceDeployments', 'ecs:StopServiceDeployment'],
       resources: [s.serviceDeploymentsArn],
     }),
+    // backend.pre-deploy (a migration): one task from the new revision before the rollout. RunTask's
+    // resource is the task definition, StopTask's (at its timeout) the task; both take the ecs:cluster
+    // condition (Service Authorization Reference, "Actions, resources, and condition keys for Amazon
+    // Elastic Container Service": RunTask task-definition*, StopTask task*, ecs:cluster). The roles the
+    // task runs with are passed as for the service's revisions (PassTaskRoles below).
+    new iam.PolicyStatement({
+      sid: 'EcsPreDeployTask',
+      actions: ['ecs:RunTask'],
+      resources: [s.taskDefinitionArn],
+      conditions: { ArnEquals: { 'ecs:cluster': s.clusterArn } },
+    }),
     new iam.PolicyStatement({
       sid: 'EcsTasks',
-      actions: ['ecs:DescribeTasks', 'ecs:ListTasks'],
+      actions: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:StopTask'],
       resources: ['*'],
       conditions: { ArnEquals: { 'ecs:cluster': s.clusterArn } },
     }),

@@ -140,12 +140,15 @@ pub(crate) async fn apply(
         task_definition: Some(plan.live.task_definition.clone()),
         managed: plan.managed.clone(),
         parameter_versions: plan.parameter_versions.clone(),
+        pre_deploy: None,
     };
     if let Some(stop) = &plan.stop {
         return stop_and_watch(ctx, cfg, plan, release, stop, opts).await;
     }
     // A rotated secret alone rolls the live revision: a new deployment, no new revision.
     let mut force = plan.force;
+    // The live revision rolled again for a rotated secret runs no new code: no pre-deploy.
+    let mut rotation_only = false;
     let arn = match &plan.task_definition.action {
         TdAction::Switch { arn } => {
             release.task_definition = Some(plan.task_definition.rendered.clone());
@@ -167,6 +170,7 @@ pub(crate) async fn apply(
                     return Ok(release);
                 }
                 force = true;
+                rotation_only = true;
                 rolled_for_rotation(plan)
             } else {
                 register(ctx, plan, &new, meta, &mut release).await?
@@ -175,6 +179,10 @@ pub(crate) async fn apply(
     };
     release.task_definition_arn = arn.clone();
     release.status = ReleaseStatus::Failed;
+    if let Some(task) = plan.pre_deploy.as_ref().filter(|_| !rotation_only) {
+        release.pre_deploy =
+            Some(super::predeploy::run(ctx, cfg, plan, task, &arn, meta, &release).await?);
+    }
     update_and_watch(ctx, cfg, plan, release, &arn, force, opts).await
 }
 

@@ -119,6 +119,22 @@ pub(crate) enum BackendError {
         report: Box<Report>,
         release: Box<BackendRelease>,
     },
+    /// `backend.pre-deploy` did not exit 0 (or timed out): the service was not updated.
+    #[error("backend.pre-deploy: {summary}; service `{service}` was not updated")]
+    PreDeploy {
+        service: String,
+        summary: String,
+        timed_out: bool,
+        /// Where its output is (`log group …, stream …`).
+        log: Option<String>,
+        release: Box<BackendRelease>,
+    },
+    #[error("backend.pre-deploy: cannot run the task")]
+    PreDeployCall {
+        #[source]
+        source: Box<AwsError>,
+        release: Box<BackendRelease>,
+    },
     /// The write gate closed while the rollout was watched: the service rolls on in ECS.
     #[error("stopped watching the rollout of service `{service}`: {reason}")]
     Stopped {
@@ -145,6 +161,8 @@ impl BackendError {
             | BackendError::Watch { release, .. }
             | BackendError::RolloutFailed { release, .. }
             | BackendError::TimedOut { release, .. }
+            | BackendError::PreDeploy { release, .. }
+            | BackendError::PreDeployCall { release, .. }
             | BackendError::Stopped { release, .. } => Some(release),
             _ => None,
         }
@@ -183,6 +201,10 @@ impl Diagnose for BackendError {
             },
             BackendError::RolloutFailed { .. } => Exit::RolloutFailed,
             BackendError::TimedOut { .. } => Exit::TimedOut,
+            BackendError::PreDeploy { timed_out, .. } => match timed_out {
+                true => Exit::TimedOut,
+                false => Exit::RolloutFailed,
+            },
             _ => Exit::Error,
         }
     }
@@ -210,7 +232,19 @@ impl Diagnose for BackendError {
                 _ => "the registry could not be read; the plan needs every FROM image's digest".into(),
             }),
             BackendError::Login(LoginError::Call(e)) => e.help(),
+            BackendError::PreDeploy { log, release, .. } => {
+                let mut lines = Vec::new();
+                if let Some(log) = log {
+                    lines.push(format!("its output: {log}"));
+                }
+                lines.push(format!(
+                    "{} is registered but not deployed: fix the task (backend.pre-deploy) and deploy again; the service runs what it ran before",
+                    crate::aws::short_td(&release.task_definition_arn)
+                ));
+                Some(lines.join("\n"))
+            }
             BackendError::Register { source, .. }
+            | BackendError::PreDeployCall { source, .. }
             | BackendError::Update { source, .. }
             | BackendError::Watch { source, .. } => source.help(),
             BackendError::RolloutFailed { report, .. } => {

@@ -8,6 +8,7 @@ mod image;
 pub(crate) mod keys;
 mod observe;
 mod plan;
+mod predeploy;
 pub(crate) mod promote;
 
 pub(crate) use apply::apply;

@@ -298,6 +298,7 @@ mod tests {
             missing_secrets: Default::default(),
             wait_timeout: Duration::from_secs(60),
             wait_max: None,
+            pre_deploy: None,
         }
     }
 

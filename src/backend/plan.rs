@@ -12,7 +12,7 @@ use crate::config::Backend;
 use crate::ecs::{diff, normalise, redact, render};
 use crate::plan::DeployOptions;
 use crate::plan::backend::{
-    BackendPlan, ImagePlan, Live, Source, SourceTag, TaskDefinitionPlan, TdAction,
+    BackendPlan, ImagePlan, Live, PreDeployPlan, Source, SourceTag, TaskDefinitionPlan, TdAction,
 };
 use crate::plan::image::BuildReason;
 use crate::release::ReleaseMeta;
@@ -150,6 +150,17 @@ pub(crate) fn plan_from(
         // Only an UpdateService supersedes it; a plan that makes none leaves it rolling.
         supersedes: observed.rollout.clone().filter(|_| update_service),
         stop: None,
+        // A migration runs before a new revision takes traffic; a rotation or a forced roll of
+        // the live revision runs no new code.
+        pre_deploy: cfg
+            .pre_deploy
+            .as_ref()
+            .filter(|_| changed || opts.force)
+            .map(|p| PreDeployPlan {
+                container: p.container.clone(),
+                command: p.command.clone(),
+                timeout_seconds: p.timeout.as_secs(),
+            }),
         live: Live {
             task_definition: stripped,
             tags: observed.tags.clone(),
@@ -194,6 +205,7 @@ mod tests {
             wait_timeout: Duration::from_secs(60),
             public_environment: std::collections::BTreeSet::new(),
             wait_max: None,
+            pre_deploy: None,
         }
     }
 

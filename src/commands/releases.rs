@@ -632,6 +632,7 @@ mod tests {
                 task_definition: None,
                 managed: Default::default(),
                 parameter_versions: Default::default(),
+                pre_deploy: None,
             }),
             site: Some(SiteRelease {
                 bucket: "b".into(),

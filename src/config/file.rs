@@ -160,6 +160,27 @@ pub(crate) struct BackendFile {
     /// Waiting for the rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) wait: Option<WaitFile>,
+    /// A one-off task (a database migration) run from the new revision before the rollout:
+    /// RunTask with the service's network configuration and capacity provider, the container's
+    /// command replaced. Exit code 0 starts the rollout; anything else leaves the service as it
+    /// is (exit 3). A rollback never runs it: migrations must be backwards compatible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pre_deploy: Option<PreDeployFile>,
+}
+
+/// `backend.pre-deploy`: the task run before the rollout.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct PreDeployFile {
+    /// The command (exec form) that replaces the container's.
+    pub(crate) command: Vec<String>,
+    /// The container it runs in (default: the first of `backend.container`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) container: Option<String>,
+    /// Stop the task and fail (exit 4) when it has not stopped after this long (default `10m`).
+    #[schemars(extend("default" = "10m"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout: Option<HumanDuration>,
 }
 
 /// Rollout wait settings.

@@ -179,6 +179,16 @@ pub(crate) struct Backend {
     pub(crate) wait_timeout: Duration,
     /// Overall deadline of the rollout wait (`backend.wait.max`), beside the no-progress timeout.
     pub(crate) wait_max: Option<Duration>,
+    /// `backend.pre-deploy`: the one-off task run from the new revision before the rollout.
+    pub(crate) pre_deploy: Option<PreDeploy>,
+}
+
+/// The resolved `backend.pre-deploy`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PreDeploy {
+    pub(crate) container: String,
+    pub(crate) command: Vec<String>,
+    pub(crate) timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,7 +330,6 @@ fn resolve_backend(
     Ok(Backend {
         cluster,
         service,
-        containers,
         repository,
         context,
         dockerfile,
@@ -337,6 +346,38 @@ fn resolve_backend(
             .and_then(|w| w.timeout)
             .map_or(Duration::from_secs(15 * 60), |d| d.0),
         wait_max: b.wait.as_ref().and_then(|w| w.max).map(|d| d.0),
+        pre_deploy: b
+            .pre_deploy
+            .as_ref()
+            .map(|p| pre_deploy(p, &containers))
+            .transpose()?,
+        containers,
+    })
+}
+
+/// `backend.pre-deploy`: a non-empty command, in one of the deployed containers.
+fn pre_deploy(p: &file::PreDeployFile, containers: &[String]) -> Result<PreDeploy, ConfigError> {
+    if p.command.is_empty() || p.command[0].trim().is_empty() {
+        return Err(ConfigError::Invalid {
+            origin: "backend.pre-deploy.command".into(),
+            message: "is empty: name the program and its arguments, e.g. [node, dist/migrate.js]"
+                .into(),
+        });
+    }
+    let container = p.container.clone().unwrap_or_else(|| containers[0].clone());
+    if !containers.contains(&container) {
+        return Err(ConfigError::Invalid {
+            origin: "backend.pre-deploy.container".into(),
+            message: format!(
+                "`{container}` is not a deployed container (backend.container: {}): the task runs the new revision's image",
+                containers.join(", ")
+            ),
+        });
+    }
+    Ok(PreDeploy {
+        container,
+        command: p.command.clone(),
+        timeout: p.timeout.map_or(Duration::from_secs(10 * 60), |d| d.0),
     })
 }
 

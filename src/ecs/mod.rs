@@ -7,6 +7,7 @@ pub(crate) mod follow;
 pub(crate) mod json;
 pub(crate) mod managed;
 pub(crate) mod normalise;
+pub(crate) mod oneoff;
 pub(crate) mod redact;
 pub(crate) mod render;
 pub(crate) mod report;

@@ -79,6 +79,10 @@ pub(crate) struct BackendPlan {
     /// puts the revision it started from back (a rollback to exactly that revision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stop: Option<StopRollout>,
+    /// `backend.pre-deploy`: a one-off task from the new revision before UpdateService (never in
+    /// a rollback's plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pre_deploy: Option<PreDeployPlan>,
     /// What the executor needs from the live state, read when the plan was made (in memory
     /// only: it holds the live environment's values).
     #[serde(skip)]
@@ -247,6 +251,27 @@ pub(crate) struct InFlight {
     /// from (the one COMPLETED before it) and its task definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) restores: Option<Restores>,
+}
+
+/// The one-off task a deploy runs from the new revision before its rollout (RunTask, the
+/// container's command replaced); the rollout starts only when it exits 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PreDeployPlan {
+    pub(crate) container: String,
+    pub(crate) command: Vec<String>,
+    pub(crate) timeout_seconds: u64,
+}
+
+impl fmt::Display for PreDeployPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "run {} in container {} of the new revision (RunTask, timeout {}); the rollout starts only if it exits 0",
+            serde_json::to_string(&self.command).unwrap_or_default(),
+            self.container,
+            humantime::format_duration(std::time::Duration::from_secs(self.timeout_seconds))
+        )
+    }
 }
 
 /// The deployment a service deployment in flight started from.
@@ -520,6 +545,9 @@ impl fmt::Display for BackendPlan {
         }
         if let Some(rollout) = &self.supersedes {
             writeln!(f, "  supersedes {rollout}")?;
+        }
+        if let Some(task) = &self.pre_deploy {
+            writeln!(f, "  pre-deploy: {task}")?;
         }
         writeln!(
             f,

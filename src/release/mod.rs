@@ -205,6 +205,36 @@ pub(crate) struct BackendRelease {
     /// A newer version rolls the service. Empty in an older deckhand's record: unknown.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) parameter_versions: BTreeMap<String, i64>,
+    /// The `backend.pre-deploy` task this release ran before its rollout (absent: none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pre_deploy: Option<PreDeployRun>,
+}
+
+/// How a `backend.pre-deploy` task (RunTask from the new revision) ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PreDeployRun {
+    /// The task's ARN (absent when RunTask placed no task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) task_arn: Option<String>,
+    /// Its container's exit code (absent when the container never ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) exit_code: Option<i32>,
+    /// ECS's words: the stop code and stopped reason, the container's reason, or RunTask's failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// It had not stopped at `backend.pre-deploy.timeout`: deckhand stopped it (StopTask).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) timed_out: bool,
+    /// Milliseconds from RunTask to STOPPED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) millis: Option<u64>,
+}
+
+impl PreDeployRun {
+    /// Exit code 0, in time: the rollout may start.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
 }
 
 /// The names deckhand set in one container: its managed environment variables and secrets.

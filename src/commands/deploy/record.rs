@@ -175,6 +175,8 @@ pub(crate) fn backend_half(
             status: ReleaseStatus::Failed,
             failure: Some(failure),
             attempted: Some(tried(d)),
+            // The pre-deploy task this release ran (its ARN and exit code) belongs to the attempt.
+            pre_deploy: d.pre_deploy.clone(),
             ..as_live(Some(id.to_string()))
         });
     }

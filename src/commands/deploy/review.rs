@@ -363,6 +363,18 @@ mod tests {
     }
 
     #[test]
+    fn a_pre_deploy_task_the_reviewed_plan_did_not_run_is_a_difference() {
+        let theirs = json!({"backend": {"service": "api"}});
+        let task = json!({"container": "api", "command": ["node", "dist/migrate.js"], "timeout_seconds": 600});
+        let ours = json!({"backend": {"service": "api", "pre_deploy": task}});
+        let mut out = Vec::new();
+        let (theirs, ours) = (decisions(&theirs), decisions(&ours));
+        compare("backend", &theirs["backend"], &ours["backend"], &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].starts_with("backend.pre_deploy"), "{out:?}");
+    }
+
+    #[test]
     fn the_commit_sha_tag_of_a_build_is_not_a_decision_its_source_tag_is() {
         let build = |tags: &[&str], tag: &str| json!({"backend": {"source": {"tag": tag}, "image": {"action": "build", "push_to": "r", "tags": tags}}});
         let mut out = Vec::new();

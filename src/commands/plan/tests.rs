@@ -89,6 +89,7 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
     let changes = diff.is_some();
     BackendPlan {
         stop: None,
+        pre_deploy: None,
         cluster: "spa-ecs".into(),
         service: "api".into(),
         repository: REPO.into(),
@@ -267,6 +268,7 @@ fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
             failure: None,
             managed: Default::default(),
             parameter_versions: Default::default(),
+            pre_deploy: None,
             rollout_state: None,
             origin: None,
             attempted: None,

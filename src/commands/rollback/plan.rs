@@ -167,6 +167,9 @@ pub(crate) fn backend(
         force,
         supersedes: live.rollout.clone().filter(|_| !nothing),
         stop,
+        // A rollback never runs `backend.pre-deploy`: migrations must be backwards compatible
+        // (the restored revision runs against the migrated schema).
+        pre_deploy: None,
         live: BackendLive {
             task_definition: definition,
             tags: Vec::new(),
@@ -482,6 +485,7 @@ mod tests {
             task_definition: definition.cloned(),
             managed: BTreeMap::new(),
             parameter_versions: BTreeMap::new(),
+            pre_deploy: None,
         }
     }
 
