@@ -9,7 +9,8 @@
 //!   the file: it stays in the task definition, and the note says to move it to SSM;
 //! - with several containers, a variable every one of them has with the same value; one that only
 //!   some have, or has differently, would be added to or overwritten in the others;
-//! - a secret read from something else than an SSM parameter (Secrets Manager) stays as it is.
+//! - a secret read from something else than an SSM parameter (Secrets Manager) stays as it is;
+//!   an SSM parameter is written in the form deckhand.yml takes (super::plan::ssm_parameter).
 
 use super::plan::ssm_parameter;
 use super::read::Container;
@@ -92,18 +93,20 @@ fn differs(kind: &str, name: &str, have: &[&str], all: &[&Container]) -> String 
 
 /// Decides. `environment`: whether to keep environment variables at all (from a stack, the
 /// stack's environment stays the stack's).
-pub(crate) fn keep(containers: &[&Container], environment: bool) -> Kept {
+/// `task_definition`: the service's task definition ARN (where a bare parameter name is).
+pub(crate) fn keep(containers: &[&Container], environment: bool, task_definition: &str) -> Kept {
     let mut out = Kept::default();
     let (secrets, differ) = common(containers, |c| c.secrets.as_slice());
     for (var, have) in differ {
         out.notes.push(differs("secret", &var, &have, containers));
     }
     for (var, from) in secrets {
-        match ssm_parameter(&from) {
+        match ssm_parameter(&from, task_definition) {
             Some(p) => out.secrets.push((var, p)),
             None => out.notes.push(format!(
-                "secret {var} of container {} reads {from}, not an SSM parameter by name or ARN: \
-                 left out of backend.secrets (deckhand keeps it in the task definition as it is)",
+                "secret {var} of container {} reads {from}, not an SSM parameter of the task's \
+                 region by name nor one by ARN: left out of backend.secrets (deckhand keeps it \
+                 in the task definition as it is)",
                 names(containers)
             )),
         }

@@ -131,17 +131,73 @@ pub(crate) fn ecr_repository(image: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// An SSM parameter's name from a `valueFrom` (`arn:…:ssm:…:parameter/NAME` or `/NAME`).
-pub(crate) fn ssm_parameter(value_from: &str) -> Option<String> {
+/// How deckhand.yml's `backend.secrets` names the SSM parameter a container secret's `valueFrom`
+/// reads, or None when it is not an SSM parameter (a Secrets Manager secret) or cannot be named.
+/// `task_definition` is the service's task definition ARN (its partition, region and account).
+///
+/// ECS takes a parameter of the task's region by its name or its full ARN ("If the SSM parameter
+/// exists in the same Region as the task you're launching, you can use either the full ARN or name
+/// of the parameter", <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-ssm-paramstore.html>),
+/// and a name may or may not start with `/`. deckhand.yml takes a name starting with `/` or an ARN
+/// (src/config), and src/secrets (which `secrets sync` and deploy use) reads `…:parameter/a/b` as
+/// `/a/b` and `…:parameter/name` as `name`. SSM's ARN of a name without a `/` is
+/// `…:parameter/name`, of a hierarchical one `…:parameter/a/b`, and a name with a `/` starts with
+/// one (<https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html>,
+/// Name; aws-cdk's aws-ssm/lib/util.ts `arnForParameterName`). So:
+/// - `/a/b` stays `/a/b`;
+/// - a bare name `name` (no `/`), which ECS looks up in the task's region and account, becomes its
+///   ARN there (deckhand.yml refuses a bare name; `/name` would be another parameter);
+/// - an ARN stays the ARN, but for a hierarchical name of the task's own region and account, which
+///   `/a/b` names alike (a single-level `…:parameter/name` is `name`, not `/name`; another region's
+///   or account's parameter is not the one a name finds).
+pub(crate) fn ssm_parameter(value_from: &str, task_definition: &str) -> Option<String> {
     if value_from.starts_with('/') {
         return Some(value_from.to_string());
     }
-    let (_, name) = value_from.split_once(":parameter/")?;
-    value_from
-        .split(':')
-        .nth(2)
-        .filter(|service| *service == "ssm")
-        .map(|_| format!("/{name}"))
+    if !value_from.starts_with("arn:") {
+        // SSM names are letters, digits and `_.-`, with `/` only in a hierarchy that starts with
+        // one: a bare name with a `/` is not one ECS can read.
+        let (partition, region, account) = arn_place(task_definition, "ecs")?;
+        let valid = !value_from.is_empty()
+            && value_from
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        return valid
+            .then(|| format!("arn:{partition}:ssm:{region}:{account}:parameter/{value_from}"));
+    }
+    let (_, region, account) = arn_place(value_from, "ssm")?;
+    let name = value_from
+        .splitn(6, ':')
+        .nth(5)?
+        .strip_prefix("parameter/")?;
+    if name.is_empty() {
+        return None;
+    }
+    let here =
+        arn_place(task_definition, "ecs").is_some_and(|(_, r, a)| r == region && a == account);
+    Some(if here && name.contains('/') {
+        format!("/{name}")
+    } else {
+        value_from.to_string()
+    })
+}
+
+/// `(partition, region, account)` of an ARN of `service`.
+fn arn_place<'a>(arn: &'a str, service: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (prefix, partition, svc, region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (prefix == "arn"
+        && svc == service
+        && !partition.is_empty()
+        && !region.is_empty()
+        && !account.is_empty())
+    .then_some((partition, region, account))
 }
 
 /// The containers whose image deckhand replaces, and the ECR repository it pushes to.
@@ -307,7 +363,7 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
     };
 
     // Secrets (SSM parameters only) and, from a live service, the environment (super::keep).
-    let kept = super::keep::keep(&containers, stack.is_none());
+    let kept = super::keep::keep(&containers, stack.is_none(), &live.task_definition);
     let mut notes = kept.notes;
     let (secrets, environment) = (kept.secrets, kept.environment);
     if let (Some(_), Some(c)) = (&stack, containers.first())

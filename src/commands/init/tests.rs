@@ -532,16 +532,6 @@ fn image_and_parameter_names() {
     assert_eq!(ecr_repository("public.ecr.aws/x/y:1"), None);
     assert_eq!(ecr_repository("nginx:1"), None);
     assert_eq!(
-        ssm_parameter("arn:aws:ssm:us-east-1:1:parameter/a/b").as_deref(),
-        Some("/a/b")
-    );
-    assert_eq!(ssm_parameter("/a/b").as_deref(), Some("/a/b"));
-    assert_eq!(
-        ssm_parameter("arn:aws:secretsmanager:us-east-1:1:secret:x"),
-        None
-    );
-    assert_eq!(ssm_parameter("plain-name"), None);
-    assert_eq!(
         super::read::github_repo("git@github.com:o/r.git").as_deref(),
         Some("o/r")
     );
@@ -732,4 +722,119 @@ fn the_guides_github_settings_are_the_ones_init_prints() {
             "the guide says `{line}`, deckhand init does not print it:\n{printed}"
         );
     }
+}
+
+/// The service's task definition in ssm_parameter's tests (eu-west-1, account 111122223333).
+const TD: &str = "arn:aws:ecs:eu-west-1:111122223333:task-definition/web:12";
+
+/// Issue 24 review: a secret's `valueFrom` names an SSM parameter of the task's region by its
+/// name, with or without a leading `/` (ECS: "you can use either the full ARN or name of the
+/// parameter"); deckhand.yml takes `/name` or an ARN. A bare name becomes its ARN in the task's
+/// region and account (it was "not an SSM parameter" and left out).
+#[test]
+fn a_bare_parameter_name_becomes_its_arn_in_the_tasks_region() {
+    assert_eq!(
+        ssm_parameter("mykey", TD).as_deref(),
+        Some("arn:aws:ssm:eu-west-1:111122223333:parameter/mykey")
+    );
+    assert_eq!(
+        ssm_parameter(
+            "my_key.v-2",
+            "arn:aws-cn:ecs:cn-north-1:1:task-definition/w:1"
+        )
+        .as_deref(),
+        Some("arn:aws-cn:ssm:cn-north-1:1:parameter/my_key.v-2")
+    );
+    // Not a name SSM takes (a `/` only after a leading one); no task ARN to place it.
+    assert_eq!(ssm_parameter("a/b", TD), None);
+    assert_eq!(ssm_parameter("my key", TD), None);
+    assert_eq!(ssm_parameter("", TD), None);
+    assert_eq!(ssm_parameter("mykey", "web:12"), None);
+}
+
+/// A name with a leading `/` is deckhand.yml's own form.
+#[test]
+fn a_slash_name_stays_as_it_is() {
+    assert_eq!(ssm_parameter("/a/b", TD).as_deref(), Some("/a/b"));
+    assert_eq!(ssm_parameter("/mykey", TD).as_deref(), Some("/mykey"));
+}
+
+/// Issue 24 review: turning every ARN into `/name` named another parameter: `…:parameter/mykey` is
+/// the ARN of `mykey` (not `/mykey`), and another region's or account's parameter is not the one
+/// a name finds. Only a hierarchical name of the task's region and account becomes `/a/b`.
+#[test]
+fn an_arn_stays_an_arn_unless_it_is_a_hierarchical_name_here() {
+    assert_eq!(
+        ssm_parameter("arn:aws:ssm:eu-west-1:111122223333:parameter/a/b", TD).as_deref(),
+        Some("/a/b")
+    );
+    for keep in [
+        "arn:aws:ssm:eu-west-1:111122223333:parameter/mykey",
+        "arn:aws:ssm:us-east-1:111122223333:parameter/a/b",
+        "arn:aws:ssm:eu-west-1:444455556666:parameter/a/b",
+    ] {
+        assert_eq!(ssm_parameter(keep, TD).as_deref(), Some(keep));
+    }
+    for not_ssm in [
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:x-AbCdEf",
+        "arn:aws:ssm:eu-west-1:111122223333:document/x",
+        "arn:aws:ssm:eu-west-1:111122223333:parameter/",
+    ] {
+        assert_eq!(ssm_parameter(not_ssm, TD), None, "{not_ssm}");
+    }
+}
+
+/// Through init's whole plan: each form a live service's secrets use is written, deckhand.yml
+/// loads, and src/secrets (which deploy and `secrets sync` use) reads the same parameter ECS does.
+#[test]
+fn every_parameter_form_of_a_live_service_is_kept_as_the_parameter_ecs_reads() {
+    let mut live = live_service();
+    live.containers[1].secrets = vec![
+        ("BARE".into(), "mykey".into()),
+        ("SLASH".into(), "/web/session-key".into()),
+        (
+            "SIMPLE_ARN".into(),
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/token".into(),
+        ),
+        (
+            "DEEP_ARN".into(),
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/web/db".into(),
+        ),
+        (
+            "OTHER_REGION".into(),
+            "arn:aws:ssm:us-east-1:111122223333:parameter/web/db".into(),
+        ),
+    ];
+    let req = Request {
+        bucket: Some("web-site".into()),
+        ..request(&format!("my-org/deckhand@{SHA}"))
+    };
+    let p = plan::plan(&req, &live, &service_repo()).expect("plans");
+    let b = resolve(file(&p, "deckhand.yml"), None)
+        .backend
+        .expect("backend");
+    let read: Vec<(&str, String)> = b
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.as_str(), crate::secrets::parameter_name(v)))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("BARE", "mykey".to_string()),
+            ("DEEP_ARN", "/web/db".to_string()),
+            ("OTHER_REGION", "/web/db".to_string()),
+            ("SIMPLE_ARN", "token".to_string()),
+            ("SLASH", "/web/session-key".to_string()),
+        ]
+    );
+    assert_eq!(
+        b.secrets["OTHER_REGION"],
+        "arn:aws:ssm:us-east-1:111122223333:parameter/web/db"
+    );
+    assert!(
+        !p.notes.iter().any(|n| n.contains("not an SSM parameter")),
+        "{:?}",
+        p.notes
+    );
 }
