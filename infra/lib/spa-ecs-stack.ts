@@ -414,9 +414,12 @@ export class SpaEcsStack extends Stack {
       serviceName: names.service,
       cluster,
       taskDefinition,
-      // The service follows the family's latest ACTIVE revision, so the template's TaskDefinition
-      // property is the family name, not this stack's revision ARN: a later `cdk deploy` does not
-      // roll the service back from a revision deckhand registered.
+      // The template's TaskDefinition property is the family name, not this stack's revision ARN,
+      // which ECS reads as the family's latest ACTIVE revision (AWS::ECS::Service TaskDefinition,
+      // CloudFormation user guide): a later `cdk deploy` that updates the service does not take it
+      // back to this stack's revision from the newer one deckhand registered. It does move it to
+      // the latest revision when deckhand rolled back to an older one (or ECS rolled back a failed
+      // rollout): docs/getting-started.md says so and how to scale without it.
       taskDefinitionRevision: ecs.TaskDefinitionRevision.LATEST,
       desiredCount: desiredCount.valueAsNumber,
       minHealthyPercent: 100,
