@@ -39,13 +39,20 @@ fn deploy(cfg: &Path) -> String {
 /// PutObject of `key` until the deploy is killed (SIGKILL), then kills it there.
 fn deploy_killed_at_put(fx: &Fixture, cfg: &Path, key: &str, nth: usize) {
     let path = format!("/{}/{key}", fx.bucket);
-    let seen = Arc::new(AtomicUsize::new(0));
+    let seen = AtomicUsize::new(0);
+    deploy_killed_at(cfg, &format!("PutObject #{nth} of {key}"), move |p| {
+        p == path && seen.fetch_add(1, Ordering::SeqCst) + 1 == nth
+    });
+}
+
+/// Runs `deckhand deploy --only frontend` with S3 behind a proxy that holds the first PutObject
+/// whose path (`/bucket/key`) `hold` picks until the deploy is killed (SIGKILL), kills it there
+/// and removes its lock (`unlock --force`).
+fn deploy_killed_at(cfg: &Path, what: &str, hold: impl Fn(&str) -> bool + Send + Sync + 'static) {
     let stalled = Arc::new(AtomicBool::new(false));
     let flag = stalled.clone();
     let proxy = fault_proxy(&common::endpoint(), move |_, method, p| {
-        if method == "PUT"
-            && p.split('?').next() == Some(path.as_str())
-            && seen.fetch_add(1, Ordering::SeqCst) + 1 == nth
+        if method == "PUT" && !flag.load(Ordering::SeqCst) && hold(p.split('?').next().unwrap_or(p))
         {
             flag.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_secs(60));
@@ -61,12 +68,12 @@ fn deploy_killed_at_put(fx: &Fixture, cfg: &Path, key: &str, nth: usize) {
     while !stalled.load(Ordering::SeqCst) {
         assert!(
             started.elapsed() < Duration::from_secs(90),
-            "the deploy never reached PutObject #{nth} of {key}"
+            "the deploy never reached {what}"
         );
         if let Some(status) = child.try_wait().unwrap() {
             let out = child.wait_with_output().unwrap();
             panic!(
-                "the deploy ended ({status}) before PutObject #{nth} of {key}:\n{}",
+                "the deploy ended ({status}) before {what}:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -76,6 +83,50 @@ fn deploy_killed_at_put(fx: &Fixture, cfg: &Path, key: &str, nth: usize) {
     child.wait().unwrap();
     let (code, _, err) = run(Path::new(&cfg), &["unlock", "--force"]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// History I1 (run seed 451825623307, shrunk to 4 steps): a deploy killed after its HTML went up
+/// and before its record leaves live a site no record names; open tabs load its assets. With
+/// keep-releases 1 and gc-grace 0s the next publish kept only its own version and the recorded
+/// one, and collected the live site's assets (the ownership index names them, none of the kept
+/// manifests does) — the previously live index.html then referenced a file the bucket no longer
+/// had. They stay for that publish, and go at the one after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_assets_of_a_site_left_live_by_a_killed_deploy_outlive_the_next_publish() {
+    let fx = Fixture::new(false).await;
+    let cfg = fx.config("  keep-releases: 1\n  gc-grace: 0s\n");
+    let v1 = fx.build(1, false);
+    deploy(&cfg);
+    // v2: every file is up, index.html last; killed as it writes its record.
+    let v2 = fx.build(2, false);
+    let records = format!("/{}/_deckhand/releases/", fx.bucket);
+    deploy_killed_at(&cfg, "the record", move |p| p.starts_with(&records));
+    assert_eq!(fx.release_ids().await.len(), 1, "v2 has no record");
+    let v2_index = std::fs::read(fx.dist().join("index.html")).unwrap();
+    assert_eq!(
+        site::body(&fx.bucket, "index.html").await,
+        v2_index,
+        "v2 is live"
+    );
+    let v2_chunk = key_of(&v2, "assets/index-", ".js");
+    let v1_chunk = key_of(&v1, "assets/index-", ".js");
+    fx.build(3, false);
+    let out = deploy(&cfg);
+    let live = keys(&fx.bucket).await;
+    assert!(
+        live.contains(&v2_chunk),
+        "v2 was live until v3: {v2_chunk} must stay\n{out}"
+    );
+    assert!(
+        live.contains(&v1_chunk),
+        "v1 is the recorded version before v3"
+    );
+    // v4: v2 was never recorded and is two versions back now; v1 is not kept either.
+    fx.build(4, false);
+    let out = deploy(&cfg);
+    let live = keys(&fx.bucket).await;
+    assert!(!live.contains(&v2_chunk), "{v2_chunk} goes at v4\n{out}");
+    assert!(!live.contains(&v1_chunk), "{v1_chunk} goes at v4\n{out}");
 }
 
 /// keep-releases counts the distinct site versions in the order they were live. A deploy killed

@@ -3,6 +3,8 @@
 //! the kept site versions and no longer referenced by the live site for the grace period; and
 //! objects-store entries no kept version needs. Capped by `max-delete` per run. Keys deckhand did
 //! not publish, and keys a person overwrote since, are never deleted; release records neither.
+//! When the bucket serves HTML that is none of the kept versions' (a publish stopped after its
+//! HTML and before its record), the keys the index still calls referenced stay this time.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +12,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use super::error::SiteError;
 use crate::aws::AwsContext;
-use crate::plan::site::{EXAMPLES, Foreign, Live};
+use crate::plan::site::{EXAMPLES, Foreign, Live, is_html};
 use crate::release::{ManifestEntry, OBJECTS_PREFIX};
 
 /// What one GC run deletes, and what it leaves alone.
@@ -60,6 +62,22 @@ pub(crate) fn select(input: &GcInput<'_>) -> GcSelection {
         .iter()
         .flat_map(|m| m.values().map(|e| e.sha256.as_str()))
         .collect();
+    // The HTML the bucket serves may be no kept version's: a publish stopped (SIGKILL, a lost
+    // runner) after its HTML went up and before its record left a site live that no record
+    // names, so none of the kept manifests holds it. Its files are what open tabs load now; the
+    // ownership index, written before that upload, names them as referenced (no
+    // `unreferenced_since`). They stay this time and are unreferenced from this release on (its
+    // index write after the publish starts their grace). A kept manifest's ETag for the key is
+    // what tells its HTML (S3's ETag of a PutObject is the MD5 of its bytes: the same bytes
+    // publish the same ETag); an HTML key without one counts as unknown, so as unrecorded.
+    let unrecorded_html = input.live.site.iter().any(|(key, obj)| {
+        is_html(key)
+            && input.live.owned.keys.contains_key(key)
+            && !input
+                .kept
+                .iter()
+                .any(|m| m.get(key).and_then(|e| e.etag.as_deref()) == Some(obj.etag.as_str()))
+    });
     let mut candidates = Vec::new();
     let mut foreign = Vec::new();
     for (key, obj) in &input.live.site {
@@ -90,7 +108,15 @@ pub(crate) fn select(input: &GcInput<'_>) -> GcSelection {
                     sel.disown.push(key.clone());
                     continue;
                 }
-                owned.unreferenced_since.unwrap_or(input.now)
+                match owned.unreferenced_since {
+                    Some(since) => since,
+                    // Referenced by the unrecorded live site, as far as anyone can tell.
+                    None if unrecorded_html => {
+                        sel.young += 1;
+                        continue;
+                    }
+                    None => input.now,
+                }
             }
         };
         if since > cutoff {
@@ -367,6 +393,40 @@ mod tests {
         });
         assert_eq!(sel.keys.len(), 4);
         assert_eq!(sel.deferred, 6);
+    }
+
+    /// History I1 (run seed 451825623307): a deploy killed after its HTML went up and before its
+    /// record left live a site no record names. With gc-grace 0 the next publish collected that
+    /// site's assets (the index names them referenced, no kept manifest has them) while open
+    /// tabs still loaded them. They stay this time; a deploy killed before its HTML (the
+    /// bucket's HTML is a kept version's) leaves orphans that go at once.
+    #[test]
+    fn the_assets_of_a_live_site_no_record_names_stay_until_the_next_publish() {
+        let this = manifest(&[("index.html", "i3"), ("assets/c.js", "c")]);
+        let mut recorded = manifest(&[("index.html", "i1"), ("assets/a.js", "a")]);
+        if let Some(e) = recorded.get_mut("index.html") {
+            e.etag = Some("e-i1".into());
+        }
+        let mut live = Live::default();
+        live.site.insert("assets/a.js".into(), obj("e-a", 0));
+        own(&mut live, "assets/a.js", Some("e-a"), None);
+        // The killed deploy's asset: its upload reported back (confirmed by HEAD when planning).
+        live.site.insert("assets/b.js".into(), obj("e-b", 0));
+        own(&mut live, "assets/b.js", Some("e-b"), None);
+        // An older site's asset, unreferenced since the publish after it.
+        live.site.insert("assets/old.js".into(), obj("e-old", 0));
+        own(&mut live, "assets/old.js", Some("e-old"), Some(NOW - 60));
+        // The killed deploy's HTML is what the bucket serves.
+        live.site.insert("index.html".into(), obj("e-i2", 0));
+        own(&mut live, "index.html", Some("e-i2"), None);
+        let sel = run(&live, &[&this, &recorded], 0);
+        assert_eq!(sel.keys, ["assets/old.js"]);
+        assert_eq!(sel.young, 1);
+        // Killed before its HTML: the bucket serves the recorded site, the orphan goes.
+        live.site.insert("index.html".into(), obj("e-i1", 0));
+        let sel = run(&live, &[&this, &recorded], 0);
+        assert_eq!(sel.keys, ["assets/b.js", "assets/old.js"]);
+        assert_eq!(sel.young, 0);
     }
 
     #[test]
