@@ -1163,3 +1163,60 @@ fn a_revision_rolled_out_by_a_killed_deploy_is_recorded_by_the_next_one() {
     assert_eq!(record["backend"]["image"], image.as_str(), "{record}");
     assert_eq!(ran.outputs["task-definition"], td_b);
 }
+
+/// history I2 (run seed 878357326, history 4, shrunk to 3 steps): a deploy of both halves killed
+/// after its changes and before its record; `rollback --to previous` then means the newest
+/// record (the live state is an unrecorded one after it): it warns of the drift, switches the
+/// service back to that record's revision, restores its site and records a rollback of it. It
+/// exited 2 before ("there is no release before the current one") and recorded nothing.
+#[test]
+fn rollback_to_previous_after_a_killed_deploy_restores_the_newest_record() {
+    let f = Full::new("rec-killrb");
+    f.ok(&["deploy"]);
+    let a = f.newest();
+    let a_id = a["id"].as_str().unwrap().to_string();
+    let td_a = f.w.service_td();
+    f.version("B");
+    let pid = Arc::new(AtomicU32::new(0));
+    let proxy = kill_at_record(pid.clone());
+    let mut child =
+        f.w.spawn(&["deploy"], &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())]);
+    pid.store(child.id(), Ordering::SeqCst);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    f.ok(&["unlock", "--force"]);
+    assert_ne!(
+        f.w.service_td(),
+        td_a,
+        "the killed deploy rolled the service"
+    );
+    assert_eq!(f.newest()["id"], a_id.as_str(), "and recorded nothing");
+    f.settled();
+
+    let ran = f.ok(&["rollback", "--to", "previous"]);
+    assert!(
+        ran.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: service {} runs ",
+            f.w.service
+        )),
+        "{}",
+        ran.done
+    );
+    let record = f.newest();
+    assert_ne!(record["id"], a_id.as_str(), "{record}");
+    assert_eq!(record["rollback_of"], a_id.as_str(), "{record}");
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_a.as_str(),
+        "{record}"
+    );
+    assert_eq!(
+        f.w.service_td(),
+        td_a,
+        "the service runs the newest record's revision"
+    );
+    assert_eq!(record["site"]["files"], a["site"]["files"], "{record}");
+}

@@ -119,6 +119,25 @@ pub(crate) async fn read_and_plan(
                 .is_none_or(|b| current_site(read, b).is_some())
     })
     .await?;
+    // `previous` when what is live is not what the newest (succeeded) record says — a deploy
+    // killed after its writes, before its record: the live state is an unrecorded one after the
+    // newest record, so the release before it is the newest record itself (issue 21, I2).
+    if want.is_none()
+        && let Some(last) = records
+            .first()
+            .filter(|r| r.status == ReleaseStatus::Succeeded)
+    {
+        let at_last = Target {
+            current: last.id.clone(),
+            restore: last.id.clone(),
+        };
+        let planned = plan_target(ctx, settings, only, store, meta, &records, &newest, at_last);
+        if let Ok(p) = planned.await
+            && !drift(&p.plan, last).is_empty()
+        {
+            return Ok(p);
+        }
+    }
     let target = match want {
         Some(id) => Target {
             current: records.first().map(|r| r.id.clone()).unwrap_or_default(),
@@ -128,6 +147,75 @@ pub(crate) async fn read_and_plan(
             RollbackError::NoTarget("there is no release before the current one".into())
         })?,
     };
+    plan_target(ctx, settings, only, store, meta, &records, &newest, target).await
+}
+
+/// What is live and the newest record does not say, one line each (empty when it says what is
+/// live): `plan` restores `last` itself, so its backend's live revision is what the service runs
+/// and its site's copies are the files the bucket no longer holds as `last` published them.
+fn drift(plan: &DeployPlan, last: &ReleaseRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(b), Some(r)) = (&plan.backend, &last.backend)
+        && r.task_definition_arn != b.task_definition.live
+    {
+        out.push(format!(
+            "service {} runs {}, the newest release {} says {}",
+            b.service,
+            releases::short_td(&b.task_definition.live),
+            last.id,
+            releases::short_td(&r.task_definition_arn)
+        ));
+    }
+    if let Some(s) = plan.frontend.as_ref().filter(|s| !s.uploads.is_empty()) {
+        out.push(format!(
+            "the site in s3://{} is not the one the newest release {} says ({} files differ)",
+            s.bucket,
+            last.id,
+            s.uploads.len()
+        ));
+    }
+    out
+}
+
+/// Plans the rollback to `target` from `records` (newest first, as far back as read); warns of
+/// the drift it restores when the target is the newest record itself.
+#[allow(clippy::too_many_arguments)]
+async fn plan_target(
+    ctx: &AwsContext,
+    settings: &Settings,
+    only: Option<Only>,
+    store: &ReleaseStore<'_>,
+    meta: &ReleaseMeta,
+    records: &[ReleaseRecord],
+    newest: &Option<String>,
+    target: Target,
+) -> Result<Planned, Error> {
+    let planned = plan_records(ctx, settings, only, store, meta, records, newest, target).await?;
+    if let Some(last) = records.first().filter(|r| r.id == planned.target.restore) {
+        for d in drift(&planned.plan, last) {
+            let line = format!(
+                "the newest release record does not say what is live: {d}; the rollback restores {}",
+                last.id
+            );
+            tracing::warn!("{line}");
+            crate::github::warning_annotation(&line);
+        }
+    }
+    Ok(planned)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn plan_records(
+    ctx: &AwsContext,
+    settings: &Settings,
+    only: Option<Only>,
+    store: &ReleaseStore<'_>,
+    meta: &ReleaseMeta,
+    records: &[ReleaseRecord],
+    newest: &Option<String>,
+    target: Target,
+) -> Result<Planned, Error> {
+    let newest = newest.clone();
     let restore = match records.iter().find(|r| r.id == target.restore) {
         Some(r) => r.clone(),
         None => match store.read(&target.restore).await {
@@ -158,7 +246,7 @@ pub(crate) async fn read_and_plan(
     // record found failed (ECS's circuit breaker took it back): restoring it would switch the
     // service to that revision again.
     let mut learnt = releases::Checks::default();
-    learnt.learn(&records);
+    learnt.learn(records);
     if let Some((by, why)) = backend_part.and_then(|_| learnt.failed_later(&restore)) {
         return Err(RollbackError::HalfFailed {
             id: restore.id.clone(),
@@ -210,7 +298,7 @@ pub(crate) async fn read_and_plan(
             }
             // The manifest live now (and what its release left pending, which the rollback
             // carries).
-            let current = current_site(&records, &site.bucket);
+            let current = current_site(records, &site.bucket);
             let now = current.and_then(|r| r.site.as_ref());
             live.live_version = crate::frontend::live_version(current, &site.bucket);
             let pending = current.and_then(|r| {
