@@ -195,7 +195,7 @@ pub(crate) struct BackendRelease {
     pub(crate) task_definition: Option<serde_json::Value>,
     /// Per deployed container (`backend.container`), the environment variables and secrets
     /// deckhand set on this revision (by name): its managed keys, as the revision's own mark
-    /// names them (`crate::ecs::managed`: the next render reads the mark on the live revision,
+    /// names them (`ecs::managed`: the next render reads the mark on the live revision,
     /// not this copy). Empty for a revision deckhand did not render, and in an older deckhand's
     /// record.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
