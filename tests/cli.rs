@@ -54,7 +54,7 @@ fn a_typo_names_file_line_column_and_suggests_the_key() {
       |
     4 |   servce: api
       |   ^
-    help: did you mean `service`? valid here: cluster, service, container, repository, context, dockerfile, build-args, builder, registry-override, environment, secrets, public-environment, wait
+    help: did you mean `service`? valid here: cluster, service, container, repository, context, dockerfile, build-args, builder, registry-override, environment, secrets, public-environment, wait, pre-deploy
     ");
 }
 

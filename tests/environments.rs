@@ -133,7 +133,7 @@ fn a_mistake_in_an_environment_points_into_its_block() {
        |
     16 |       clustr: spa-ecs-staging
        |       ^
-    help: did you mean `cluster`? valid here: cluster, service, container, repository, context, dockerfile, build-args, builder, registry-override, environment, secrets, public-environment, wait
+    help: did you mean `cluster`? valid here: cluster, service, container, repository, context, dockerfile, build-args, builder, registry-override, environment, secrets, public-environment, wait, pre-deploy
     ");
     let text = TWO.replace("    promote-from: staging", "    promote-from: stagin");
     let (code, _, err) = validate(&text, &["-e", "staging"], &[]);
