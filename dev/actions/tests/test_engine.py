@@ -14,12 +14,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import rehearse  # noqa: E402
 
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+
 
 @pytest.fixture()
 def repo(tmp_path):
     r = tmp_path / "repo"
     r.mkdir()
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
     subprocess.run(["git", "init", "-q", "-b", "main", str(r)], check=True)
     (r / "hello.txt").write_text("hello\n")
     (r / "action.yml").write_text(textwrap.dedent("""\
@@ -38,9 +39,15 @@ def repo(tmp_path):
             T_DRY: ${{ inputs.dry-run }}
           args: ["${{ inputs.command }}"]
         """))
-    subprocess.run(["git", "-C", str(r), "add", "."], check=True, env=env)
-    subprocess.run(["git", "-C", str(r), "commit", "-qm", "one"], check=True, env=env)
+    subprocess.run(["git", "-C", str(r), "add", "."], check=True, env=GIT_ENV)
+    subprocess.run(["git", "-C", str(r), "commit", "-qm", "one"], check=True, env=GIT_ENV)
     return r
+
+
+def set_action(repo, text):
+    """Commits `text` (dedented) as the repo's action.yml."""
+    (repo / "action.yml").write_text(textwrap.dedent(text))
+    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "action"], check=True, env=GIT_ENV)
 
 
 def write_wf(tmp_path, text):

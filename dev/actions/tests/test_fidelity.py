@@ -4,7 +4,6 @@ code that models it in rehearse.py."""
 
 import base64
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from test_engine import repo, run, write_wf  # noqa: E402,F401  (fixtures)
+from test_engine import repo, run, set_action, write_wf  # noqa: E402,F401  (fixtures)
 
 ENTRY_DUMPS_ENV = ("#!/bin/bash\n"
                    "env | sort > \"$GITHUB_WORKSPACE/../container-env-$1\"\n"
@@ -30,6 +29,25 @@ def fake_entry(tmp_path, body=ENTRY_DUMPS_ENV, name="entry"):
     return f
 
 
+# An action with a post step: its main and post entry points stand in for deckhand's.
+POST_ACTION = ("name: t\ndescription: t\nruns:\n  using: docker\n  image: docker://example/t:1\n"
+               "  post-entrypoint: /usr/local/bin/post\n  args: [main]\n")
+
+
+def rehearse_until_main(wf, repo, tmp_path, main, post, marks):
+    """Starts the rehearsal of `wf` (a push) in the background with POST_ACTION's entry points `main`
+    and `post`, and waits (30 s at most) until the main one has written `main` to `marks`: the
+    process and its work directory."""
+    work = tmp_path / "work"
+    argv = [sys.executable, str(HERE.parent / "rehearse.py"), str(wf), "--event", "push", "--repo-dir", str(repo),
+            "--work", str(work), "--quiet", "--deckhand", str(main), "--action-entrypoint", f"/usr/local/bin/post={post}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (marks.exists() and "main" in marks.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return proc, work
+
+
 def container_env(work, job, tag):
     text = (work / "runner" / job / "work" / "spa-ecs" / f"container-env-{tag}").read_text()
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
@@ -38,12 +56,11 @@ def container_env(work, job, tag):
 def test_runs_env_only_fills_keys_the_step_and_job_did_not_set(repo, tmp_path):
     """ContainerActionHandler.cs: `if (!this.Environment.ContainsKey(env.Key)) this.Environment[env.Key] = …`
     — the action's runs.env never overrides the workflow's env (job, step, GITHUB_ENV)."""
-    (repo / "action.yml").write_text(
+    set_action(
+        repo,
         "name: t\ndescription: t\ninputs:\n  dry-run: {default: 'false'}\nruns:\n  using: docker\n  image: docker://example/t:1\n"
         "  env:\n    T_DRY: ${{ inputs.dry-run }}\n    FROM_JOB: action\n    FROM_STEP: action\n    FROM_FILE: action\n"
         "    ONLY_ACTION: action\n  args: [one]\n")
-    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "env"], check=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
     wf = write_wf(tmp_path, """\
         on: push
         jobs:
@@ -167,11 +184,7 @@ def test_post_entrypoint_runs_at_the_end_of_the_job_with_post_if(repo, tmp_path)
     every main step, in reverse order, with `post-if` (default `always()`: ActionManifestManager.cs) as
     its condition; ContainerActionHandler.cs runs it as the container with runs.post-entrypoint as the
     entrypoint and the same runs.args."""
-    (repo / "action.yml").write_text(
-        "name: t\ndescription: t\nruns:\n  using: docker\n  image: docker://example/t:1\n"
-        "  post-entrypoint: /usr/local/bin/post\n  args: [main]\n")
-    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "post"], check=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
+    set_action(repo, POST_ACTION)
     post = fake_entry(tmp_path, "#!/bin/bash\necho \"post $* status=$STATE_x\" >> \"$GITHUB_WORKSPACE/../order\"\n", "post")
     main = fake_entry(tmp_path, "#!/bin/bash\necho \"main $*\" >> \"$GITHUB_WORKSPACE/../order\"\necho 'x=held' >> \"$GITHUB_STATE\"\nexit ${FAIL:-0}\n", "main")
     wf = write_wf(tmp_path, """\
@@ -290,11 +303,7 @@ def test_a_cancelled_run_still_runs_the_post_step(repo, tmp_path):
     runner's signals and skips the steps after it, but post steps run: post-if defaults to always()
     (ActionManifestManager.cs), evaluated once the job is cancelled (StepsRunner.cs runs the post steps
     registered so far). This is what releases the deploy lock of a cancelled job."""
-    (repo / "action.yml").write_text(
-        "name: t\ndescription: t\nruns:\n  using: docker\n  image: docker://example/t:1\n"
-        "  post-entrypoint: /usr/local/bin/post\n  args: [main]\n")
-    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "post"], check=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
+    set_action(repo, POST_ACTION)
     marks = tmp_path / "marks"
     post = fake_entry(tmp_path, f"#!/bin/bash\necho \"post $JOB_STATUS_SEEN\" >> {marks}\n", "post")
     main = fake_entry(tmp_path, f"#!/bin/bash\necho main >> {marks}\ntrap 'echo int >> {marks}; exit 130' INT\n"
@@ -311,13 +320,7 @@ def test_a_cancelled_run_still_runs_the_post_step(repo, tmp_path):
               - id: next
                 run: echo never
         """)
-    work = tmp_path / "work"
-    argv = [sys.executable, str(HERE.parent / "rehearse.py"), str(wf), "--event", "push", "--repo-dir", str(repo),
-            "--work", str(work), "--quiet", "--deckhand", str(main), "--action-entrypoint", f"/usr/local/bin/post={post}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not (marks.exists() and "main" in marks.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    proc, work = rehearse_until_main(wf, repo, tmp_path, main, post, marks)
     proc.send_signal(15)
     assert proc.wait(timeout=30) == 1, proc.stderr.read()
     result = json.loads((work / "result.json").read_text())
@@ -337,11 +340,7 @@ def test_a_post_step_asks_the_docker_daemon_about_the_main_steps_container(repo,
     what that step held. With --action-runtime host each action's process stands for its container
     (runner_model.DockerEngine): here the main step, cancelled, ignores SIGINT and SIGTERM and is
     killed; the post step finds its container exited, and an unknown one answered 404."""
-    (repo / "action.yml").write_text(
-        "name: t\ndescription: t\nruns:\n  using: docker\n  image: docker://example/t:1\n"
-        "  post-entrypoint: /usr/local/bin/post\n  args: [main]\n")
-    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "post"], check=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
+    set_action(repo, POST_ACTION)
     marks = tmp_path / "marks"
     post = fake_entry(tmp_path, f"#!/bin/bash\nsock=\"${{DOCKER_HOST#unix://}}\"\n"
                       f"echo \"post $HOSTNAME $(curl -s --unix-socket \"$sock\" http://docker/containers/$STATE_container/json)\" >> {marks}\n"
@@ -358,13 +357,7 @@ def test_a_post_step_asks_the_docker_daemon_about_the_main_steps_container(repo,
               - uses: actions/checkout@0000000000000000000000000000000000000000
               - uses: ./
         """)
-    work = tmp_path / "work"
-    argv = [sys.executable, str(HERE.parent / "rehearse.py"), str(wf), "--event", "push", "--repo-dir", str(repo),
-            "--work", str(work), "--quiet", "--deckhand", str(main), "--action-entrypoint", f"/usr/local/bin/post={post}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not (marks.exists() and "main" in marks.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    proc, work = rehearse_until_main(wf, repo, tmp_path, main, post, marks)
     proc.send_signal(2)
     assert proc.wait(timeout=60) == 1, proc.stderr.read()
     lines = marks.read_text().splitlines()

@@ -11,15 +11,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from test_engine import repo, run, write_wf  # noqa: E402,F401  (fixtures)
+from test_engine import repo, run, set_action, write_wf  # noqa: E402,F401  (fixtures)
 from test_fidelity import container_env, fake_entry  # noqa: E402
-
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-
-
-def set_action(repo, text):
-    (repo / "action.yml").write_text(textwrap.dedent(text))
-    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "action"], check=True, env=GIT_ENV)
 
 
 def log_of(work):
