@@ -280,18 +280,23 @@ pub(crate) fn human_bytes(n: u64) -> String {
 const LIST_MAX: usize = 20;
 
 impl SitePlan {
-    /// The uploads phase by phase, in publish order, for the deploy and the rollback renderings:
-    /// per phase that has any, `heading(phase, files, bytes)`, then `item` for each of the first
-    /// `LIST_MAX` files and `more(n)` for the `n` left out.
+    /// The uploads `shown` phase by phase, in publish order, for the deploy, rollback and promotion
+    /// renderings: per phase that has any, `heading(phase, files, bytes)`, then `item` for each of
+    /// the first `LIST_MAX` files and `more(n)` for the `n` left out.
     fn fmt_phases(
         &self,
         f: &mut fmt::Formatter<'_>,
+        shown: impl Fn(&FileAction) -> bool,
         heading: impl Fn(Phase, usize, u64) -> String,
         item: impl Fn(&FileAction) -> String,
         more: impl Fn(usize) -> String,
     ) -> fmt::Result {
         for phase in Phase::ALL {
-            let items: Vec<_> = self.uploads.iter().filter(|a| a.phase == phase).collect();
+            let items: Vec<_> = self
+                .uploads
+                .iter()
+                .filter(|a| a.phase == phase && shown(a))
+                .collect();
             if items.is_empty() {
                 continue;
             }
@@ -307,6 +312,24 @@ impl SitePlan {
         Ok(())
     }
 
+    /// The end of the rollback and promotion renderings: the retry of an interrupted publish, if
+    /// any, and the invalidation on one line.
+    fn fmt_brief_tail(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(r) = &self.retry {
+            r.fmt_text(f)?;
+        }
+        match &self.invalidation {
+            InvalidationPlan::NoDistribution => Ok(()),
+            InvalidationPlan::Nothing { distribution } => {
+                writeln!(f, "  no invalidation of {distribution} needed")
+            }
+            InvalidationPlan::Paths {
+                distribution,
+                paths,
+            } => writeln!(f, "  invalidate {distribution}: {}", paths.join(" ")),
+        }
+    }
+
     /// The rendering of a rollback's site part.
     fn fmt_restore(&self, f: &mut fmt::Formatter<'_>, release: &str) -> fmt::Result {
         writeln!(
@@ -316,6 +339,7 @@ impl SitePlan {
         )?;
         self.fmt_phases(
             f,
+            |_| true,
             |phase, files, bytes| {
                 format!(
                     "  restore {files} {} ({}) from _deckhand/objects/",
@@ -331,19 +355,7 @@ impl SitePlan {
             "  {} hashed assets verified in place, {} files unchanged",
             self.verified, self.unchanged
         )?;
-        if let Some(r) = &self.retry {
-            r.fmt_text(f)?;
-        }
-        match &self.invalidation {
-            InvalidationPlan::NoDistribution => Ok(()),
-            InvalidationPlan::Nothing { distribution } => {
-                writeln!(f, "  no invalidation of {distribution} needed")
-            }
-            InvalidationPlan::Paths {
-                distribution,
-                paths,
-            } => writeln!(f, "  invalidate {distribution}: {}", paths.join(" ")),
-        }
+        self.fmt_brief_tail(f)
     }
 }
 
@@ -360,31 +372,20 @@ impl SitePlan {
             self.files,
             human_bytes(self.bytes)
         )?;
-        for phase in Phase::ALL {
-            let items: Vec<&FileAction> = self
-                .uploads
-                .iter()
-                .filter(|a| a.phase == phase && matches!(a.source, FileSource::Promoted { .. }))
-                .collect();
-            if items.is_empty() {
-                continue;
-            }
-            let bytes: u64 = items.iter().map(|a| a.size).sum();
-            writeln!(
-                f,
-                "  copy {} {} ({}) server-side from s3://{}",
-                items.len(),
-                phase.label(),
-                human_bytes(bytes),
-                p.bucket
-            )?;
-            for a in items.iter().take(LIST_MAX) {
-                writeln!(f, "    {}", a.key)?;
-            }
-            if items.len() > LIST_MAX {
-                writeln!(f, "    … {} more", items.len() - LIST_MAX)?;
-            }
-        }
+        self.fmt_phases(
+            f,
+            |a| matches!(a.source, FileSource::Promoted { .. }),
+            |phase, files, bytes| {
+                format!(
+                    "  copy {files} {} ({}) server-side from s3://{}",
+                    phase.label(),
+                    human_bytes(bytes),
+                    p.bucket
+                )
+            },
+            |a| format!("    {}", a.key),
+            |n| format!("    … {n} more"),
+        )?;
         if let Some(keys) = &p.config_differs {
             let written = self
                 .uploads
@@ -417,19 +418,7 @@ impl SitePlan {
             )?;
         }
         writeln!(f, "  already in place: {} files", self.unchanged)?;
-        if let Some(r) = &self.retry {
-            r.fmt_text(f)?;
-        }
-        match &self.invalidation {
-            InvalidationPlan::NoDistribution => Ok(()),
-            InvalidationPlan::Nothing { distribution } => {
-                writeln!(f, "  no invalidation of {distribution} needed")
-            }
-            InvalidationPlan::Paths {
-                distribution,
-                paths,
-            } => writeln!(f, "  invalidate {distribution}: {}", paths.join(" ")),
-        }
+        self.fmt_brief_tail(f)
     }
 }
 
@@ -462,6 +451,7 @@ impl fmt::Display for SitePlan {
             )?;
             self.fmt_phases(
                 f,
+                |_| true,
                 |phase, files, bytes| {
                     format!(
                         "    phase {} ({}): {files} files, {}",
