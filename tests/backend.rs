@@ -156,18 +156,7 @@ fn first_deploy_builds_pushes_registers_and_rolls_then_the_second_changes_nothin
     );
 
     // The ECR token never shows; the temporary auth file is gone.
-    let token = block_on(async {
-        let c = clients().await;
-        c.ecr
-            .get_authorization_token()
-            .send()
-            .await
-            .unwrap()
-            .authorization_data()[0]
-            .authorization_token()
-            .unwrap()
-            .to_string()
-    });
+    let token = world::ecr_token();
     assert!(!out.contains(&token) && !err.contains(&token));
     let leftovers: Vec<_> = std::fs::read_dir(w.path().join("tmp"))
         .unwrap()
@@ -515,18 +504,7 @@ fn in_github_actions_the_token_is_masked_and_outputs_are_set() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let token = block_on(async {
-        let c = clients().await;
-        c.ecr
-            .get_authorization_token()
-            .send()
-            .await
-            .unwrap()
-            .authorization_data()[0]
-            .authorization_token()
-            .unwrap()
-            .to_string()
-    });
+    let token = world::ecr_token();
     // The token appears only inside the mask command the runner consumes.
     for line in err.lines().filter(|l| l.contains(&token)) {
         assert!(line.starts_with("::add-mask::"), "{line}");

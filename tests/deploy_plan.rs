@@ -630,19 +630,7 @@ fn untrusted_text_in_the_log_cannot_stop_the_runners_commands() {
         .unwrap();
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(status.code(), Some(0), "{text}");
-    let token = block_on(async {
-        clients()
-            .await
-            .ecr
-            .get_authorization_token()
-            .send()
-            .await
-            .unwrap()
-            .authorization_data()[0]
-            .authorization_token()
-            .unwrap()
-            .to_string()
-    });
+    let token = world::ecr_token();
     // the plan named the files (before the login), as text the runner does not run
     let listed = text.find("stop-commands]pwned-7c1e9a4b").expect(&text);
     let masked = text.find(&format!("::add-mask::{token}")).expect(&text);

@@ -6,10 +6,9 @@
 //! (dev/github-api/server.py) and a site on the local stack.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use crate::common;
+use crate::common::{self, Served};
 use crate::site;
 use crate::world::block_on;
 
@@ -17,56 +16,34 @@ const TOKEN: &str = "ghs_deployments_write";
 const READ_ONLY: &str = "ghs_deployments_read";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
-struct StandIn {
-    child: Child,
-    url: String,
-}
+/// The GitHub API stand-in (dev/github-api/server.py).
+struct StandIn(Served);
 
 impl StandIn {
     fn start() -> Self {
-        let mut child = Command::new("python3")
-            .arg(common::repo_root().join("dev/github-api/server.py"))
+        let mut cmd = Command::new("python3");
+        cmd.arg(common::repo_root().join("dev/github-api/server.py"))
             .args([
                 "--token",
                 TOKEN,
                 "--read-only-token",
                 READ_ONLY,
                 "--stop-on-stdin-eof",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            child,
-            url: line.trim().to_string(),
-        }
+            ]);
+        Self(Served::spawn(cmd, "python3 dev/github-api/server.py"))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
     }
 
     /// octo/app's deployments, oldest first, each with its statuses (oldest first).
     fn deployments(&self) -> Vec<serde_json::Value> {
-        let text = ureq::get(&format!("{}/_control/state", self.url))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let state = common::get_json(&format!("{}/_control/state", self.url()));
         state["deployments"]["octo/app"]
             .as_array()
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -90,7 +67,7 @@ fn each_release_is_a_github_deployment_with_its_statuses() {
             .env("GITHUB_TOKEN", token)
             .env("GITHUB_REPOSITORY", "octo/app")
             .env("GITHUB_SHA", SHA)
-            .env("GITHUB_API_URL", &gh.url)
+            .env("GITHUB_API_URL", gh.url())
             .env("GITHUB_SERVER_URL", "https://github.com")
             .env("GITHUB_RUN_ID", run_id)
             .args(args)
@@ -129,7 +106,7 @@ fn each_release_is_a_github_deployment_with_its_statuses() {
     assert_eq!(states(&d[0]), ["in_progress", "success"]);
 
     // A job with its own deployment (Actions made it for this run) gets no second one.
-    ureq::post(&format!("{}/_control/deployments", gh.url))
+    ureq::post(&format!("{}/_control/deployments", gh.url()))
         .header("content-type", "application/json")
         .send(
             serde_json::json!({"repo": "octo/app", "sha": SHA, "environment": "production", "run_id": 4004})

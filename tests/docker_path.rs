@@ -9,9 +9,8 @@
 //! flags; every other docker command is the real CLI's.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use base64::Engine as _;
 
@@ -45,20 +44,15 @@ impl Engine {
     fn start(dir: &Path) -> Self {
         let socket = dir.join("docker.sock");
         let log = dir.join("engine-requests.jsonl");
-        let mut child = Command::new("python3")
-            .arg(common::repo_root().join("tests/fixtures/docker_engine.py"))
-            .args(["--socket", &socket.display().to_string()])
-            .args(["--log", &log.display().to_string()])
-            .env("STORAGE_DRIVER", "vfs")
-            .env("BUILDAH_ISOLATION", "chroot")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = common::spawn_announcing(
+            Command::new("python3")
+                .arg(common::repo_root().join("tests/fixtures/docker_engine.py"))
+                .args(["--socket", &socket.display().to_string()])
+                .args(["--log", &log.display().to_string()])
+                .env("STORAGE_DRIVER", "vfs")
+                .env("BUILDAH_ISOLATION", "chroot"),
+            "python3 tests/fixtures/docker_engine.py",
+        );
         assert_eq!(line.trim(), socket.display().to_string());
         Self { child, socket, log }
     }

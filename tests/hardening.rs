@@ -185,19 +185,7 @@ fn run_canary(w: &World, what: &str, args: &[&str], env: &[(&str, &str)]) -> See
 /// The ECR token (and the password inside it) may appear only in the runner's mask command.
 fn ecr_secrets() -> Vec<String> {
     use base64::Engine as _;
-    let token = world::block_on(async {
-        world::clients()
-            .await
-            .ecr
-            .get_authorization_token()
-            .send()
-            .await
-            .unwrap()
-            .authorization_data()[0]
-            .authorization_token()
-            .unwrap()
-            .to_string()
-    });
+    let token = world::ecr_token();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(&token)
         .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -6,9 +6,8 @@
 //! stack's real registry.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use aws_sdk_ecs::types as ecs;
 
@@ -375,18 +374,13 @@ impl PrivateRegistry {
 
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("python3")
-            .arg(common::repo_root().join("tests/fixtures/token_registry.py"))
-            .args(["--dir", &dir.path().display().to_string()])
-            .args(["--user", Self::USER, "--password", Self::PASSWORD])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = common::spawn_announcing(
+            Command::new("python3")
+                .arg(common::repo_root().join("tests/fixtures/token_registry.py"))
+                .args(["--dir", &dir.path().display().to_string()])
+                .args(["--user", Self::USER, "--password", Self::PASSWORD]),
+            "python3 tests/fixtures/token_registry.py",
+        );
         let host = line
             .split_whitespace()
             .next()

@@ -62,12 +62,7 @@ type Pairs = Vec<(String, String)>;
 
 /// `name -> value` of a container's environment, and `name -> valueFrom` of its secrets.
 fn keys(w: &World, container: &str) -> (Pairs, Pairs) {
-    let (td, _) = w.describe_td(&w.service_td());
-    let c = td
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some(container))
-        .unwrap();
+    let c = w.container(&w.service_td(), container);
     let mut env: Pairs = c
         .environment()
         .iter()
@@ -398,29 +393,6 @@ fn a_rotated_secret_rolls_the_live_revision_and_the_plan_names_its_versions() {
     assert!(since(&w, m).iter().all(|r| !r.write));
 }
 
-/// `/_sim/faults/<the world's key id>` (`suffix`: `""`, `?wait=S`, `/release`).
-fn fault(
-    w: &World,
-    method: &str,
-    suffix: &str,
-    body: Option<serde_json::Value>,
-) -> serde_json::Value {
-    let url = format!(
-        "{}/faults/{}{suffix}",
-        common::stack_var("DECKHAND_SIM_URL"),
-        w.access_key
-    );
-    let mut resp = match (method, body) {
-        ("PUT", Some(b)) => ureq::put(&url)
-            .header("content-type", "application/json")
-            .send(b.to_string()),
-        ("DELETE", _) => ureq::delete(&url).call(),
-        _ => ureq::get(&url).call(),
-    }
-    .unwrap();
-    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-}
-
 /// D3, found by the random histories (tests/history.rs): the very first deploy is SIGKILLed
 /// after RegisterTaskDefinition and UpdateService, before its release record. The secret it set
 /// then leaves deckhand.yml: the next deploy removes it, because the revision it registered is
@@ -434,8 +406,8 @@ fn keys_a_deploy_killed_before_its_record_set_are_removed_when_they_leave_the_co
     config(&w, "NODE_ENV: production", &token);
     // Every write after the second is held (the lock's are not counted): the registration and
     // UpdateService take effect, the record does not.
-    fault(
-        &w,
+    common::sim_faults(
+        &w.access_key,
         "PUT",
         "",
         Some(json!({"hold-after-writes": 2, "uncounted-paths": ["/_deckhand/lock$"]})),
@@ -462,7 +434,7 @@ fn keys_a_deploy_killed_before_its_record_set_are_removed_when_they_leave_the_co
         })
     })
     .collect();
-    let state = fault(&w, "GET", "?wait=120", None);
+    let state = common::sim_faults(&w.access_key, "GET", "?wait=120", None);
     assert_eq!(state["holding"], true, "{state}");
     assert!(
         state["held-requests"][0]["path"]
@@ -472,7 +444,7 @@ fn keys_a_deploy_killed_before_its_record_set_are_removed_when_they_leave_the_co
     );
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
-    fault(&w, "DELETE", "", None);
+    common::sim_faults(&w.access_key, "DELETE", "", None);
     let output: Vec<String> = drains.into_iter().map(|d| d.join().unwrap()).collect();
     assert!(w.releases().is_empty(), "no record: {output:?}");
     assert_ne!(
@@ -501,23 +473,6 @@ fn keys_a_deploy_killed_before_its_record_set_are_removed_when_they_leave_the_co
         vec!["LOG_LEVEL", "NODE_ENV"],
         "the stack's LOG_LEVEL stays"
     );
-}
-
-/// The service's PRIMARY deployment once it is the only one and COMPLETED (a failed rollout
-/// rolled back by the circuit breaker ends so).
-fn settled(w: &World) -> serde_json::Value {
-    let started = std::time::Instant::now();
-    loop {
-        let d = w.sim_state()["services"][0]["deployments"].clone();
-        if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
-            return d[0].clone();
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(90),
-            "the service never settled: {d}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// Found by the random histories (seed 31337, shrunk): A deploys; B's `--no-wait` rollout fails
@@ -554,7 +509,7 @@ fn a_removed_secret_leaves_after_rollouts_ecs_rolled_back() {
     .send(json!({"count": 60}).to_string())
     .unwrap();
     assert_eq!(
-        settled(&w)["taskDefinition"],
+        w.settled()["taskDefinition"],
         a.as_str(),
         "rolled back to A"
     );
@@ -565,7 +520,7 @@ fn a_removed_secret_leaves_after_rollouts_ecs_rolled_back() {
     let (code, _, err) = run(&w, &["deploy", "--only", "backend"], &[]);
     assert_eq!(code, 3, "{err}");
     assert_eq!(
-        settled(&w)["taskDefinition"],
+        w.settled()["taskDefinition"],
         a.as_str(),
         "rolled back to A"
     );
@@ -586,12 +541,7 @@ fn a_removed_secret_leaves_after_rollouts_ecs_rolled_back() {
 
 /// The mark on the live revision's `api` container: its two labels, as they are.
 fn mark_of(w: &World) -> (Option<String>, Option<String>) {
-    let (td, _) = w.describe_td(&w.service_td());
-    let api = td
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some("api"))
-        .unwrap();
+    let api = w.container(&w.service_td(), "api");
     let label = |k: &str| api.docker_labels().and_then(|l| l.get(k)).cloned();
     (
         label("deckhand.managed.environment"),

@@ -9,46 +9,13 @@ use crate::common;
 use crate::site;
 use crate::world;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{deckhand, deckhand_offline, request_mark, requests_since, unique};
+use common::{Served, deckhand, deckhand_offline, request_mark, requests_since, unique};
 
 const TOKEN: &str = "ghs_writeToken";
 const READ_ONLY: &str = "ghs_forkReadOnly";
-
-/// A helper process that prints its URL on the first line of its stdout (and stops when its stdin
-/// closes or it is killed): the GitHub API stand-in, a TLS front. Killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn spawn(mut cmd: Command, what: &str) -> Self {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect(what);
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            child,
-            url: line.trim().to_string(),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The GitHub API stand-in (dev/github-api/server.py) with PR 7 of octo/app.
 struct StandIn(Served);
@@ -67,13 +34,7 @@ impl StandIn {
     }
 
     fn comments(&self) -> Vec<serde_json::Value> {
-        let text = ureq::get(&format!("{}/_control/state", self.url()))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let state = common::get_json(&format!("{}/_control/state", self.url()));
         state["issues"]["octo/app#7"].as_array().cloned().unwrap()
     }
 }

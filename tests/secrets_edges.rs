@@ -49,12 +49,7 @@ fn put_parameter_in(region: &str, name: &str, value: &str) {
 
 /// `name -> valueFrom` of the `api` container's secrets in the service's revision.
 fn secrets(w: &World) -> Vec<(String, String)> {
-    let (td, _) = w.describe_td(&w.service_td());
-    let api = td
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some("api"))
-        .unwrap();
+    let api = w.container(&w.service_td(), "api");
     let mut out: Vec<(String, String)> = api
         .secrets()
         .iter()

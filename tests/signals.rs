@@ -229,41 +229,22 @@ fn sigint_during_the_push_stops_it_and_registers_nothing() {
 
 /// Holds the world's next write after its first `n` (fault injection) until it is in flight.
 fn hold_after(w: &World, n: u64) {
-    let url = format!(
-        "{}/faults/{}",
-        common::stack_var("DECKHAND_SIM_URL"),
-        w.access_key
+    common::sim_faults(
+        &w.access_key,
+        "PUT",
+        "",
+        Some(serde_json::json!({ "hold-after-writes": n })),
     );
-    ureq::put(&url)
-        .header("content-type", "application/json")
-        .send(serde_json::json!({ "hold-after-writes": n }).to_string())
-        .unwrap();
 }
 
 fn wait_holding(w: &World) -> serde_json::Value {
-    let url = format!(
-        "{}/faults/{}?wait=90",
-        common::stack_var("DECKHAND_SIM_URL"),
-        w.access_key
-    );
-    let text = ureq::get(&url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let state = common::sim_faults(&w.access_key, "GET", "?wait=90", None);
     assert_eq!(state["holding"], true, "{state}");
     state
 }
 
 fn release_held(w: &World) {
-    let url = format!(
-        "{}/faults/{}/release",
-        common::stack_var("DECKHAND_SIM_URL"),
-        w.access_key
-    );
-    ureq::post(&url).send_empty().unwrap();
+    common::sim_faults(&w.access_key, "POST", "/release", None);
 }
 
 /// How many writes a deploy made (after `mark`) before its first write that `is` matches: what
@@ -630,19 +611,14 @@ impl Engine {
     fn start(dir: &std::path::Path, container: &str) -> Self {
         let socket = dir.join("docker.sock");
         let log = dir.join("engine.jsonl");
-        let mut child = std::process::Command::new("python3")
-            .arg(common::repo_root().join("tests/fixtures/docker_engine.py"))
-            .args(["--socket", &socket.display().to_string()])
-            .args(["--log", &log.display().to_string()])
-            .args(["--container", &format!("{container}=running")])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, _) = common::spawn_announcing(
+            std::process::Command::new("python3")
+                .arg(common::repo_root().join("tests/fixtures/docker_engine.py"))
+                .args(["--socket", &socket.display().to_string()])
+                .args(["--log", &log.display().to_string()])
+                .args(["--container", &format!("{container}=running")]),
+            "python3 tests/fixtures/docker_engine.py",
+        );
         Self { child, socket, log }
     }
 

@@ -47,6 +47,24 @@ pub async fn clients() -> Clients {
     }
 }
 
+/// The local stack's ECR authorization token (base64 of `AWS:<password>`): what must never show
+/// but in the runner's mask command.
+pub fn ecr_token() -> String {
+    block_on(async {
+        clients()
+            .await
+            .ecr
+            .get_authorization_token()
+            .send()
+            .await
+            .unwrap()
+            .authorization_data()[0]
+            .authorization_token()
+            .unwrap()
+            .to_string()
+    })
+}
+
 /// The live task definition deckhand starts from: two containers, volumes, roles, tags, placement,
 /// logging, health check, labels, ulimits … everything that must survive a re-registration.
 pub fn rich_task_definition(c: &Clients, family: &str) -> String {
@@ -466,18 +484,29 @@ impl World {
 
     /// The simulator's view of the service (deployments, task counts).
     pub fn sim_state(&self) -> serde_json::Value {
-        let text = ureq::get(&format!(
+        crate::common::get_json(&format!(
             "{}/services/{}/{}",
             stack_var("DECKHAND_SIM_URL"),
             self.cluster,
             self.service
         ))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The service's PRIMARY deployment once it is the only one and COMPLETED (a failed rollout
+    /// rolled back by the circuit breaker ends so).
+    pub fn settled(&self) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            let d = self.sim_state()["services"][0]["deployments"].clone();
+            if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
+                return d[0].clone();
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(90),
+                "the service never settled: {d}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Runs `deckhand deploy --only backend <args>`: (exit code, stdout, stderr).
@@ -542,6 +571,16 @@ impl World {
         )
         .unwrap();
         (out.task_definition().unwrap().clone(), out.tags().to_vec())
+    }
+
+    /// The container `name` of the task definition `arn`.
+    pub fn container(&self, arn: &str, name: &str) -> ecs::ContainerDefinition {
+        let (td, _) = self.describe_td(arn);
+        td.container_definitions()
+            .iter()
+            .find(|c| c.name() == Some(name))
+            .unwrap_or_else(|| panic!("{arn} has no container {name}"))
+            .clone()
     }
 
     /// The digest the local registry serves for `<repository>:<tag>`.

@@ -2,8 +2,9 @@
 //! a `deckhand` command with the stack's environment, unique names, and the simulator's API.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::print_stderr)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -143,6 +144,29 @@ pub fn sim_service(cluster: &str, service: &str, body: serde_json::Value) {
         .expect("PUT /_sim/services");
 }
 
+/// The stack's fault injection for the writes made with one access key id (`/_sim/faults/<key>`
+/// and `suffix`: `""`, `?wait=S`, `/release`; dev/local-aws/plugin/deckhand_moto_plugin/faults.py):
+/// PUT arms it with `body`, GET reads it, POST releases the held writes, DELETE drops them. Its
+/// answer, the fault's state.
+pub fn sim_faults(
+    key: &str,
+    method: &str,
+    suffix: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let url = sim_url(&format!("/faults/{key}{suffix}"));
+    let mut resp = match (method, body) {
+        ("PUT", Some(b)) => ureq::put(&url)
+            .header("content-type", "application/json")
+            .send(b.to_string()),
+        ("POST", _) => ureq::post(&url).send_empty(),
+        ("DELETE", _) => ureq::delete(&url).call(),
+        _ => ureq::get(&url).call(),
+    }
+    .expect("/_sim/faults");
+    serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("fault JSON")
+}
+
 /// One AWS request the local stack served.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Request {
@@ -216,4 +240,54 @@ pub fn aws_cli(args: &[&str]) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts a helper process that prints its address on the first line of its stdout and stops when
+/// its stdin closes (the GitHub API stand-in, a TLS front, the Docker Engine or registry fixtures):
+/// the child, its stdin and stdout piped, and that first line as printed (newline included).
+pub fn spawn_announcing(cmd: &mut Command, what: &str) -> (Child, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect(what);
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
+/// Such a helper process serving at the URL it printed; killed (and reaped) when dropped.
+pub struct Served {
+    child: Child,
+    pub url: String,
+}
+
+impl Served {
+    pub fn spawn(mut cmd: Command, what: &str) -> Self {
+        let (child, line) = spawn_announcing(&mut cmd, what);
+        Self {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET `url`, its body as JSON (a test helper's or the simulator's control API).
+pub fn get_json(url: &str) -> serde_json::Value {
+    let text = ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
 }
