@@ -166,6 +166,19 @@ fn newest_record(w: &World) -> serde_json::Value {
         .expect("a release record")
 }
 
+/// The newest record says the release failed, its backend's failure naming `words`.
+fn assert_newest_failed_with(w: &World, words: &str) {
+    let record = newest_record(w);
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(
+        record["backend"]["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(words),
+        "{record}"
+    );
+}
+
 fn lock_exists(w: &World) -> bool {
     block_on(async {
         common::s3()
@@ -523,15 +536,7 @@ fn a_holder_that_cannot_renew_its_lock_stops_before_it_expires() {
         ),
         "{writes:?}"
     );
-    let record = newest_record(&w);
-    assert_eq!(record["status"], "failed", "{record}");
-    assert!(
-        record["backend"]["failure"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("lock lost to expiry"),
-        "{record}"
-    );
+    assert_newest_failed_with(&w, "lock lost to expiry");
     assert!(!lock_exists(&w), "the lock (still its own) is released");
 }
 
@@ -583,15 +588,7 @@ fn a_holder_that_lost_its_lock_stops_writing_records_itself_failed_and_exits_5()
             .all(|x| x.starts_with("PutObject") && x.contains("/_deckhand/releases")),
         "{writes:?}"
     );
-    let record = newest_record(&w);
-    assert_eq!(record["status"], "failed", "{record}");
-    assert!(
-        record["backend"]["failure"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("lock lost to"),
-        "{record}"
-    );
+    assert_newest_failed_with(&w, "lock lost to");
     // The taker's lock stays.
     let body = block_on(async {
         let out = site::get(&w.bucket, "_deckhand/lock").await;

@@ -197,6 +197,20 @@ fn resolve(text: &str, outputs: Option<&StackOutputs>) -> config::Settings {
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
+/// init's plan from `live` (the action at SHA, the bucket web-site) and the backend its
+/// deckhand.yml loads as.
+fn planned_backend(live: &Live) -> (plan::InitPlan, config::Backend) {
+    let req = Request {
+        bucket: Some("web-site".into()),
+        ..request(&format!("my-org/deckhand@{SHA}"))
+    };
+    let p = plan::plan(&req, live, &service_repo()).expect("plans");
+    let b = resolve(file(&p, "deckhand.yml"), None)
+        .backend
+        .expect("backend");
+    (p, b)
+}
+
 fn another_repository() -> Names {
     Names {
         action: format!("my-org/deckhand@{SHA}"),
@@ -559,17 +573,12 @@ fn a_secret_looking_value_stays_out_whatever_its_name() {
             "sk-ant-api03-Zx8Qm2Lp7Vt4Rn1Kw9Hy3Bc6".into(),
         ),
     ];
-    let req = Request {
-        bucket: Some("web-site".into()),
-        ..request(&format!("my-org/deckhand@{SHA}"))
-    };
-    let p = plan::plan(&req, &live, &service_repo()).expect("plans");
+    let (p, b) = planned_backend(&live);
     let text = file(&p, "deckhand.yml");
     assert!(
         !text.contains("hunter2") && !text.contains("sk-ant"),
         "a secret-looking value reached deckhand.yml:\n{text}"
     );
-    let b = resolve(text, None).backend.expect("backend");
     assert_eq!(
         b.environment.keys().collect::<Vec<_>>(),
         ["NODE_ENV", "SENTRY_URL"]
@@ -628,14 +637,7 @@ fn with_two_containers_only_what_both_have_alike_is_kept() {
         ],
         ..live_service()
     };
-    let req = Request {
-        bucket: Some("web-site".into()),
-        ..request(&format!("my-org/deckhand@{SHA}"))
-    };
-    let p = plan::plan(&req, &live, &service_repo()).expect("plans");
-    let b = resolve(file(&p, "deckhand.yml"), None)
-        .backend
-        .expect("backend");
+    let (p, b) = planned_backend(&live);
     assert_eq!(b.containers, ["web", "worker"]);
     assert_eq!(
         b.environment.iter().collect::<Vec<_>>(),
@@ -805,14 +807,7 @@ fn every_parameter_form_of_a_live_service_is_kept_as_the_parameter_ecs_reads() {
             "arn:aws:ssm:us-east-1:111122223333:parameter/web/db".into(),
         ),
     ];
-    let req = Request {
-        bucket: Some("web-site".into()),
-        ..request(&format!("my-org/deckhand@{SHA}"))
-    };
-    let p = plan::plan(&req, &live, &service_repo()).expect("plans");
-    let b = resolve(file(&p, "deckhand.yml"), None)
-        .backend
-        .expect("backend");
+    let (p, b) = planned_backend(&live);
     let read: Vec<(&str, String)> = b
         .secrets
         .iter()
