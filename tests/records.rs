@@ -418,18 +418,7 @@ impl Full {
 
     /// The service's PRIMARY deployment once it is the only one and COMPLETED.
     fn settled(&self) -> serde_json::Value {
-        let started = std::time::Instant::now();
-        loop {
-            let d = self.w.sim_state()["services"][0]["deployments"].clone();
-            if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
-                return d[0].clone();
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(90),
-                "the service never settled: {d}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        self.w.settled()
     }
 }
 

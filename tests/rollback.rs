@@ -616,20 +616,6 @@ fn a_rollback_of_a_rollout_still_in_flight_stops_it_with_ecs_own_rollback() {
     let (a_id, td_a, b_id) = two_backend_releases(&w, &["--wait-timeout", "2s"], 4, &|| {
         w.sim(serde_json::json!({"scenario": "stuck", "step-seconds": 0.1}));
     });
-    let wait_settled = |what: &str| {
-        let started = std::time::Instant::now();
-        loop {
-            let d = w.sim_state()["services"][0]["deployments"].clone();
-            if d.as_array().unwrap().len() == 1 && d[0]["rolloutState"] == "COMPLETED" {
-                return d[0].clone();
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(60),
-                "{what} never settled: {d}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    };
     let state = w.sim_state();
     let deployments = state["services"][0]["deployments"].as_array().unwrap();
     assert_eq!(deployments.len(), 2, "B's rollout is in flight: {state}");
@@ -746,7 +732,7 @@ fn a_rollback_of_a_rollout_still_in_flight_stops_it_with_ecs_own_rollback() {
         "ECS's rollback, not a new deployment"
     );
     assert_eq!(w.service_td(), td_a, "the service runs A's task definition");
-    let settled = wait_settled("the rollback");
+    let settled = w.settled();
     assert_eq!(settled["taskDefinition"], td_a.as_str());
     assert_ne!(
         settled["id"],
