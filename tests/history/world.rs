@@ -447,20 +447,7 @@ frontend:
         body: Option<serde_json::Value>,
         query: &str,
     ) -> serde_json::Value {
-        let url = format!(
-            "{}/faults/{}{query}",
-            stack_var("DECKHAND_SIM_URL"),
-            self.access_key
-        );
-        let mut resp = match (method, body) {
-            ("PUT", Some(b)) => ureq::put(&url)
-                .header("content-type", "application/json")
-                .send(b.to_string()),
-            ("DELETE", _) => ureq::delete(&url).call(),
-            _ => ureq::get(&url).call(),
-        }
-        .expect("/_sim/faults");
-        serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("fault JSON")
+        crate::common::sim_faults(&self.access_key, method, query, body)
     }
 
     /// `deckhand <args>` in `dir`, in the background, in a process group of its own. `commit`
