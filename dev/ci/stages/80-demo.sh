@@ -3,8 +3,12 @@
 # deploy that must make zero write calls (request log), status, then the API started from the pushed
 # image's files (fake Anthropic API as the model) behind the local edge with the real spa-router.js:
 # /chat must serve the deployed index.html, /api/health and /api/chat must answer through the edge.
+# Within it, a newcomer's run of docs/getting-started.md (dev/demo/getting-started): the guide's shell
+# blocks, extracted from the Markdown, on a stack of its own (`shop`, no running task), init, the
+# push's deploy job, the scale-up, a second push; first, its tests (a guide it cannot run in full fails).
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
+"$HOME/.cache/deckhand/venv/bin/python" -m pytest -q -p no:cacheprovider dev/demo/tests
 out="$DECKHAND_ARTIFACTS/demo.log"
 set +e
 DEMO_SERVE=0 dev/demo/run 2>&1 | tee "$out" | grep -E '^(demo: |second deploy: )'
