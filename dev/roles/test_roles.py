@@ -231,6 +231,32 @@ def jobs_assuming(role: str, stack: dict[str, str]) -> list[tuple[Path, str, dic
     return out
 
 
+def deploy_jobs(stack: dict[str, str], work: Path) -> list[tuple[Path, str, list[str]]]:
+    """(workflow, job id, deckhand args) of each job that deploys as DeployRole (not a --dry-run)."""
+    out = []
+    for wf, job_id, job in jobs_assuming("DeployRole", stack):
+        args = deckhand_args(wf, job, stack, work)
+        if "--dry-run" not in args:
+            out.append((wf, job_id, args))
+    return out
+
+
+def run_as_job(wf: Path, job_id: str, stack: dict[str, str],
+               args: list[str]) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], str, str]:
+    """deckhand `args` with the session the job's token gets (assume_for), and that session's request
+    log, whose IAM actions are recorded for its role: (result, log, role, OIDC sub)."""
+    creds, role, sub = assume_for(wf, job_id, stack)
+    r = run_deckhand(args, creds)
+    log = session_log(creds)
+    record(role, log)
+    return r, log, role, sub
+
+
+def denials(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The IAM decisions of a request log that were not Allow."""
+    return [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"]
+
+
 def test_every_deckhand_step_assumes_its_role_itself() -> None:
     """Issue 22.8: every deckhand step of the workflows assumes its role itself (`role-to-assume`: a
     session it renews during a long wait), none runs on keys configure-aws-credentials exported (one
@@ -267,14 +293,9 @@ def test_every_workflow_job_can_assume_the_role_it_names(stack: dict[str, str]) 
 
 
 def test_deploy_as_the_deploy_role_runs_both_halves(stack: dict[str, str], work: Path) -> None:
-    for wf, job_id, job in jobs_assuming("DeployRole", stack):
-        if "--dry-run" in deckhand_args(wf, job, stack, work):
-            continue
-        creds, role, sub = assume_for(wf, job_id, stack)
-        r = run_deckhand(deckhand_args(wf, job, stack, work), creds)
-        log = session_log(creds)
-        record(role, log)
-        denied = [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"]
+    for wf, job_id, args in deploy_jobs(stack, work):
+        r, log, role, sub = run_as_job(wf, job_id, stack, args)
+        denied = denials(log)
         assert r.returncode == 0, f"deckhand {wf.name} as {role} ({sub}) exited {r.returncode}:\n{r.stderr[-3000:]}"
         assert not denied, f"denied as {role}: {denied}"
         assert "backend: registered" in r.stdout + r.stderr and "frontend: uploaded" in r.stdout + r.stderr, r.stderr[-2000:]
@@ -286,14 +307,8 @@ def test_a_failing_rollout_as_the_deploy_role_reads_the_stopped_tasks(stack: dic
     cluster, service = stack["ClusterName"], stack["ServiceName"]
     sim(f"/services/{cluster}/{service}", "PUT", {"scenario": "tasks-fail", "step-seconds": 0.05})
     try:
-        for wf, job_id, job in jobs_assuming("DeployRole", stack):
-            args = deckhand_args(wf, job, stack, work)
-            if "--dry-run" in args:
-                continue
-            creds, role, _ = assume_for(wf, job_id, stack)
-            r = run_deckhand(args, creds)
-            log = session_log(creds)
-            record(role, log)
+        for wf, job_id, args in deploy_jobs(stack, work):
+            r, log, role, _ = run_as_job(wf, job_id, stack, args)
             assert r.returncode == 3, f"exit {r.returncode}, want 3 (rollout failed):\n{r.stderr[-3000:]}"
             assert "AccessDenied" not in r.stderr and "not authorized" not in r.stderr, r.stderr[-3000:]
             assert {"DescribeTasks", "ListTasks"} <= {e["operation"] for e in log}
@@ -313,15 +328,9 @@ def test_a_pre_deploy_task_as_the_deploy_role_is_run_and_stopped_at_its_timeout(
     config.write_text(text)
     sim(f"/run-task/{cluster}/{family}", "PUT", {"run-steps": None, "step-seconds": 0.05})
     try:
-        for wf, job_id, job in jobs_assuming("DeployRole", stack):
-            args = deckhand_args(wf, job, stack, work)
-            if "--dry-run" in args:
-                continue
-            creds, role, _ = assume_for(wf, job_id, stack)
-            r = run_deckhand([*args, "--config", str(config)], creds)
-            log = session_log(creds)
-            record(role, log)
-            denied = [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"]
+        for wf, job_id, args in deploy_jobs(stack, work):
+            r, log, role, _ = run_as_job(wf, job_id, stack, [*args, "--config", str(config)])
+            denied = denials(log)
             assert not denied, f"denied as {role}: {denied}"
             assert r.returncode == 4, f"exit {r.returncode}, want 4 (pre-deploy timed out):\n{r.stderr[-3000:]}"
             ops = [e["operation"] for e in log]
@@ -335,10 +344,7 @@ def test_a_pre_deploy_task_as_the_deploy_role_is_run_and_stopped_at_its_timeout(
 def test_dry_run_as_the_plan_role_writes_nothing_and_reads_no_secret(stack: dict[str, str], work: Path) -> None:
     for wf, job_id, job in jobs_assuming("PlanRole", stack):
         args = deckhand_args(wf, job, stack, work)
-        creds, role, sub = assume_for(wf, job_id, stack)
-        r = run_deckhand(args, creds)
-        log = session_log(creds)
-        record(role, log)
+        r, log, role, sub = run_as_job(wf, job_id, stack, args)
         assert r.returncode == 0, f"deckhand {' '.join(args[:3])} as {role} ({sub}) exited {r.returncode}:\n{r.stderr[-3000:]}"
         writes = [f"{e['service']}:{e['operation']}" for e in log if e["write"]]
         assert writes == [], f"{wf.name} as {role} made write calls: {writes}"
@@ -352,10 +358,7 @@ def test_dry_run_as_the_plan_role_writes_nothing_and_reads_no_secret(stack: dict
 def test_status_as_the_plan_role_reads_only(stack: dict[str, str]) -> None:
     """`deckhand status` (read-only, the PlanRole's other command) with the preview job's session."""
     [(wf, job_id, _)] = jobs_assuming("PlanRole", stack)[:1]
-    creds, role, _ = assume_for(wf, job_id, stack)
-    r = run_deckhand(["status", "--stack", stack["StackName"]], creds)
-    log = session_log(creds)
-    record(role, log)
+    r, log, role, _ = run_as_job(wf, job_id, stack, ["status", "--stack", stack["StackName"]])
     assert r.returncode == 0, f"deckhand status as {role} exited {r.returncode}:\n{r.stderr[-3000:]}"
     assert [e["operation"] for e in log if e["write"]] == []
 
@@ -414,7 +417,7 @@ def test_a_write_as_the_plan_role_is_denied_naming_action_and_resource(stack: di
     help_line = re.search(r"^help: .*$", r.stderr, re.M)
     assert help_line and cause.group(1) in help_line.group(0) and "PlanRole" in help_line.group(0), (
         f"help: does not name the action and the stack's role:\n{r.stderr[-2000:]}")
-    [denied] = [a for e in session_log(creds) for a in e.get("iam") or [] if a["decision"] != "Allow"]
+    [denied] = denials(session_log(creds))
     assert denied["action"] == cause.group(1) and cause.group(2).strip('"') == denied["resource"]
 
 
