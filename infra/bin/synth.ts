@@ -3,6 +3,7 @@
 // unacknowledged finding fails the synth.
 import * as path from 'node:path';
 import { buildApp, INFRA_ROOT } from '../lib/app';
+import { contextNumber } from '../lib/strategy';
 
 const args = process.argv.slice(2);
 let outdir = path.join(INFRA_ROOT, 'cdk.out');
@@ -32,6 +33,12 @@ const { app, stack } = buildApp({
   planWorkflows: context.planWorkflows?.split(','),
   synthesizer: context.synthesizer,
   templateBucket: context.templateBucket,
+  deploymentStrategy: {
+    strategy: context.strategy,
+    bakeTimeMinutes: contextNumber('bakeTimeMinutes', context.bakeTimeMinutes),
+    stepPercent: contextNumber('stepPercent', context.stepPercent),
+    stepBakeTimeMinutes: contextNumber('stepBakeTimeMinutes', context.stepBakeTimeMinutes),
+  },
 });
 const assembly = app.synth();
 const artifact = assembly.getStackByName(stack.stackName);

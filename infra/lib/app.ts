@@ -3,6 +3,7 @@ import { App, CliCredentialsStackSynthesizer, type IStackSynthesizer, Validation
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_APP_NAME, DEFAULT_ENVIRONMENT, resourceNames } from './names';
 import { SpaEcsStack } from './spa-ecs-stack';
+import { contextNumber, type StrategyOptions } from './strategy';
 
 export const INFRA_ROOT = path.resolve(__dirname, '..');
 export const SPA_ROUTER_PATH = path.join(INFRA_ROOT, 'functions', 'spa-router.js');
@@ -33,6 +34,11 @@ export interface InfraAppOptions {
    */
   synthesizer?: string;
   templateBucket?: string;
+  /**
+   * The service's deployment strategy and its settings (context `strategy`, `bakeTimeMinutes`,
+   * `stepPercent`, `stepBakeTimeMinutes`): lib/strategy.ts, infra/README.md "Deployment strategies".
+   */
+  deploymentStrategy?: StrategyOptions;
 }
 
 /**
@@ -78,6 +84,12 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
   const planWorkflows = options.planWorkflows ?? list('planWorkflows');
   const synthesizerKind = options.synthesizer ?? contextString(app, 'synthesizer');
   const templateBucket = options.templateBucket ?? contextString(app, 'templateBucket');
+  const deploymentStrategy: StrategyOptions = options.deploymentStrategy ?? {
+    strategy: contextString(app, 'strategy'),
+    bakeTimeMinutes: contextNumber('bakeTimeMinutes', contextString(app, 'bakeTimeMinutes')),
+    stepPercent: contextNumber('stepPercent', contextString(app, 'stepPercent')),
+    stepBakeTimeMinutes: contextNumber('stepBakeTimeMinutes', contextString(app, 'stepBakeTimeMinutes')),
+  };
   if (!/^\d{12}$/.test(account)) throw new Error(`account ${JSON.stringify(account)}: expected 12 digits`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`region ${JSON.stringify(region)}: not an AWS region name`);
   const names = resourceNames(appName, environment);
@@ -96,6 +108,7 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     apiMemoryReservationMiB: options.apiMemoryReservationMiB,
     deployWorkflows,
     planWorkflows,
+    deploymentStrategy,
   });
   if (options.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -121,6 +121,18 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
     },
     ...roleWildcards('DeployRole'),
     ...roleWildcards('PlanRole'),
+    // BLUE_GREEN, LINEAR, CANARY only (lib/strategy.ts): the role ECS shifts traffic with.
+    ...(stack.node.tryFindChild('EcsInfrastructureRole')
+      ? [
+          {
+            path: 'EcsInfrastructureRole/Resource',
+            id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers]',
+            reason:
+              "The AWS-maintained policy of the Amazon ECS infrastructure role for load balancers (ECS developer guide): AWS " +
+              'changes it as ECS\'s traffic shifting needs new calls (version 6, February 2026); a copy would fall behind.',
+          },
+        ]
+      : []),
     {
       path: 'Distribution/Origin1',
       id: 'Annotation::@aws-cdk/aws-cloudfront-origins:listBucketSecurityRisk',

@@ -13,6 +13,7 @@ import {
   Tags,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -26,7 +27,8 @@ import type { Construct } from 'constructs';
 import { checkWorkflowFiles, loadSubjectTemplate, repositoryNames, subject } from './github-oidc';
 import { acknowledgeNagFindings } from './nag';
 import { resourceNames, type ResourceNames } from './names';
-import { applyTemplateCheckMetadata } from './template-checks';
+import { resolveStrategy, type Strategy, type StrategyOptions } from './strategy';
+import { applyTemplateCheckMetadata, TRAFFIC_SHIFTING_CFN_LINT_IGNORES } from './template-checks';
 
 /** The container deckhand replaces the image of, and the port it listens on. */
 export const API_CONTAINER_NAME = 'api';
@@ -80,7 +82,19 @@ export interface SpaEcsStackProps extends StackProps {
   readonly planWorkflows?: string[];
   /** The repository's OIDC subject template (default infra/github-oidc-sub.json). */
   readonly subjectTemplatePath?: string;
+  /**
+   * The service's deployment strategy (lib/strategy.ts): ROLLING by default; BLUE_GREEN, LINEAR or
+   * CANARY add an alternate target group, a test-traffic rule, the infrastructure role ECS shifts
+   * traffic with, and the 5xx-rate and latency alarms that roll a deployment back.
+   */
+  readonly deploymentStrategy?: StrategyOptions;
 }
+
+/** The header (with the origin secret as its value) that sends a request to the test traffic rule. */
+export const TEST_TRAFFIC_HEADER = 'X-Deckhand-Test-Traffic';
+/** Alarm thresholds of a traffic-shifting deployment: 5xx share of requests (%), p99 latency (s). */
+export const ALARM_5XX_PERCENT = 5;
+export const ALARM_P99_LATENCY_SECONDS = 2;
 
 export const DEFAULT_DEPLOY_WORKFLOWS = ['deploy.yml', 'rollback.yml'];
 export const DEFAULT_PLAN_WORKFLOWS = ['preview.yml'];
@@ -92,6 +106,7 @@ export const DEFAULT_PLAN_WORKFLOWS = ['preview.yml'];
  */
 export class SpaEcsStack extends Stack {
   public readonly names: ResourceNames;
+  public readonly strategy: Strategy;
   private readonly azs: string[];
 
   constructor(scope: Construct, id: string, props: SpaEcsStackProps) {
@@ -119,6 +134,8 @@ export class SpaEcsStack extends Stack {
     }
     const names = resourceNames(props.appName, props.environment);
     this.names = names;
+    const strategy = resolveStrategy(props.deploymentStrategy ?? {});
+    this.strategy = strategy;
     Tags.of(this).add('App', props.appName);
     Tags.of(this).add('Environment', props.environment);
     Tags.of(this).add('ManagedBy', 'deckhand-infra');
@@ -410,6 +427,79 @@ export class SpaEcsStack extends Stack {
     });
 
     // ---------------------------------------------------------------- service
+    // ROLLING (the default) keeps the one target group behind a forward rule. The traffic-shifting
+    // strategies (lib/strategy.ts) need what "Application Load Balancer resources for blue/green,
+    // linear, and canary deployments" (ECS developer guide) lists: a second (alternate) target group,
+    // a production listener rule forwarding to both with weights ECS sets as it shifts traffic, an
+    // optional test-traffic rule, and a role ECS assumes to change them (the infrastructure role for
+    // load balancers); plus, here, alarms that roll a deployment back while ECS watches it.
+    const shifting = strategy.name !== 'ROLLING';
+    const healthCheck: elbv2.HealthCheck = {
+      path: API_HEALTH_CHECK_PATH,
+      healthyHttpCodes: '200',
+      interval: Duration.seconds(15),
+      timeout: Duration.seconds(5),
+      healthyThresholdCount: 2,
+      unhealthyThresholdCount: 3,
+    };
+    const deregistrationDelay = Duration.seconds(30);
+    const originVerified = elbv2.ListenerCondition.httpHeader(ORIGIN_VERIFY_HEADER, [originVerifySecret.valueAsString]);
+    // Same ids as listener.addTargets('Api') gives them, so a switch from ROLLING keeps the target
+    // group the service already uses.
+    const targetGroup = (id: string): elbv2.ApplicationTargetGroup =>
+      new elbv2.ApplicationTargetGroup(listener, id, {
+        vpc,
+        port: 80,
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        // bridge networking: ECS registers the instance and the task's host port
+        targetType: elbv2.TargetType.INSTANCE,
+        healthCheck,
+        deregistrationDelay,
+      });
+    const primaryGroup = shifting ? targetGroup('ApiGroup') : undefined;
+    const alternateGroup = shifting ? targetGroup('ApiAlternateGroup') : undefined;
+    const alarms: cloudwatch.Alarm[] = [];
+    let alternateTarget: ecs.IAlternateTarget | undefined;
+    if (primaryGroup && alternateGroup) {
+      const bothGroups = elbv2.ListenerAction.weightedForward([
+        { targetGroup: primaryGroup, weight: 100 },
+        { targetGroup: alternateGroup, weight: 0 },
+      ]);
+      // ECS rewrites these weights during a deployment and leaves the new revision's group at 100
+      // after it. CloudFormation writes them back only when this rule's own template changes (e.g.
+      // a new OriginVerifySecret): infra/README.md, "Deployment strategies", says what to check then.
+      const productionRule = new elbv2.ApplicationListenerRule(listener, 'ApiRule', {
+        listener,
+        priority: 10,
+        conditions: [originVerified],
+        action: bothGroups,
+      });
+      // Test traffic (ECS points it at the new revision before production traffic moves): requests
+      // that carry the origin secret in X-Deckhand-Test-Traffic too, which only a holder of the
+      // secret can send (CloudFront forwards viewer headers; X-Origin-Verify it sets itself).
+      const testRule = new elbv2.ApplicationListenerRule(listener, 'ApiTestTrafficRule', {
+        listener,
+        priority: 5,
+        conditions: [originVerified, elbv2.ListenerCondition.httpHeader(TEST_TRAFFIC_HEADER, [originVerifySecret.valueAsString])],
+        action: bothGroups,
+      });
+      // The Amazon ECS infrastructure IAM role for load balancers (ECS developer guide): trusted by
+      // ecs.amazonaws.com, with AWS's policy for it, which AWS keeps in step with the calls ECS makes
+      // (DescribeListeners/Rules/TargetGroups/TargetHealth, Register/DeregisterTargets, ModifyListener,
+      // ModifyRule; version 6 of Feb 2026).
+      const infrastructureRole = new iam.Role(this, 'EcsInfrastructureRole', {
+        assumedBy: new iam.ServicePrincipal('ecs.amazonaws.com'),
+        description: `${names.base} ECS shifts traffic between the api target groups (${strategy.name} deployments)`,
+        managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonECSInfrastructureRolePolicyForLoadBalancers')],
+      });
+      alternateTarget = new ecs.AlternateTarget('ApiAlternate', {
+        alternateTargetGroup: alternateGroup,
+        productionListener: ecs.ListenerRuleConfiguration.applicationListenerRule(productionRule),
+        testListener: ecs.ListenerRuleConfiguration.applicationListenerRule(testRule),
+        role: infrastructureRole,
+      });
+      alarms.push(...deploymentAlarms(this, names.base, alb, [primaryGroup, alternateGroup]));
+    }
     const service = new ecs.Ec2Service(this, 'Service', {
       serviceName: names.service,
       cluster,
@@ -430,22 +520,34 @@ export class SpaEcsStack extends Stack {
       enableECSManagedTags: true,
       propagateTags: ecs.PropagatedTagSource.SERVICE,
       healthCheckGracePeriod: Duration.seconds(60),
+      ...(shifting
+        ? {
+            deploymentStrategy: ecs.DeploymentStrategy[strategy.name],
+            bakeTime: Duration.minutes(strategy.bakeTimeMinutes ?? 0),
+            ...(strategy.name === 'LINEAR'
+              ? { linearConfiguration: { stepPercent: strategy.stepPercent, stepBakeTime: Duration.minutes(strategy.stepBakeTimeMinutes ?? 0) } }
+              : {}),
+            ...(strategy.name === 'CANARY'
+              ? { canaryConfiguration: { stepPercent: strategy.stepPercent, stepBakeTime: Duration.minutes(strategy.stepBakeTimeMinutes ?? 0) } }
+              : {}),
+            // ECS watches these from the new tasks' start to the end of the bake time and rolls back
+            // when one is in ALARM ("Amazon ECS deployment alarms", DeploymentAlarms).
+            deploymentAlarms: { alarmNames: alarms.map((a) => a.alarmName), behavior: ecs.AlarmBehavior.ROLLBACK_ON_ALARM },
+          }
+        : {}),
     });
-    listener.addTargets('Api', {
-      priority: 10,
-      conditions: [elbv2.ListenerCondition.httpHeader(ORIGIN_VERIFY_HEADER, [originVerifySecret.valueAsString])],
-      protocol: elbv2.ApplicationProtocol.HTTP,
-      targets: [service.loadBalancerTarget({ containerName: API_CONTAINER_NAME, containerPort: API_CONTAINER_PORT })],
-      healthCheck: {
-        path: API_HEALTH_CHECK_PATH,
-        healthyHttpCodes: '200',
-        interval: Duration.seconds(15),
-        timeout: Duration.seconds(5),
-        healthyThresholdCount: 2,
-        unhealthyThresholdCount: 3,
-      },
-      deregistrationDelay: Duration.seconds(30),
-    });
+    if (primaryGroup) {
+      primaryGroup.addTarget(service.loadBalancerTarget({ containerName: API_CONTAINER_NAME, containerPort: API_CONTAINER_PORT, alternateTarget }));
+    } else {
+      listener.addTargets('Api', {
+        priority: 10,
+        conditions: [originVerified],
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        targets: [service.loadBalancerTarget({ containerName: API_CONTAINER_NAME, containerPort: API_CONTAINER_PORT })],
+        healthCheck,
+        deregistrationDelay,
+      });
+    }
 
     // ---------------------------------------------------------------- S3 site bucket
     const siteBucket = new s3.Bucket(this, 'SiteBucket', {
@@ -604,6 +706,7 @@ export class SpaEcsStack extends Stack {
       distributionArn,
       stackArn,
       secretParameterArns: [claudeApiKey.arn, apiAccessToken.arn],
+      alarmArns: alarms.map((a) => a.alarmArn),
     })) {
       deployRole.addToPolicy(statement);
     }
@@ -641,13 +744,70 @@ export class SpaEcsStack extends Stack {
     output('PlanRoleArn', planRole.roleArn, 'Role GitHub Actions assumes to plan (pull requests)');
 
     if (props.acknowledgeNag ?? true) acknowledgeNagFindings(this);
-    applyTemplateCheckMetadata(this);
+    applyTemplateCheckMetadata(this, shifting ? TRAFFIC_SHIFTING_CFN_LINT_IGNORES : []);
   }
 
   // `env` with account/region alone still makes `Vpc` look up the AZs (a context lookup): answer it.
   public override get availabilityZones(): string[] {
     return this.azs;
   }
+}
+
+/**
+ * The two alarms a traffic-shifting deployment rolls back on, each over both api target groups
+ * (either one may hold the new revision): the share of requests the targets answer with a 5xx
+ * (HTTPCode_Target_5XX_Count / RequestCount, %) and the p99 of TargetResponseTime, per minute, two
+ * minutes in a row (ALB CloudWatch metrics, "CloudWatch metrics for your Application Load Balancer").
+ * No requests is no data, which is not breaching.
+ */
+function deploymentAlarms(
+  scope: Construct,
+  base: string,
+  alb: elbv2.ApplicationLoadBalancer,
+  groups: elbv2.ApplicationTargetGroup[],
+): cloudwatch.Alarm[] {
+  const period = Duration.minutes(1);
+  const metric = (name: string, group: elbv2.ApplicationTargetGroup, statistic: string): cloudwatch.Metric =>
+    new cloudwatch.Metric({
+      namespace: 'AWS/ApplicationELB',
+      metricName: name,
+      dimensionsMap: { LoadBalancer: alb.loadBalancerFullName, TargetGroup: group.targetGroupFullName },
+      statistic,
+      period,
+    });
+  const ids = groups.map((_, i) => String.fromCharCode(97 + i));
+  const errorRate = new cloudwatch.MathExpression({
+    label: 'api target 5xx share of requests (%), the worse target group',
+    expression: `MAX([${ids.map((i) => `100 * FILL(e${i}, 0) / FILL(r${i}, 1)`).join(', ')}])`,
+    usingMetrics: Object.fromEntries(
+      groups.flatMap((g, n) => [
+        [`e${ids[n]}`, metric('HTTPCode_Target_5XX_Count', g, 'Sum')],
+        [`r${ids[n]}`, metric('RequestCount', g, 'Sum')],
+      ]),
+    ),
+    period,
+  });
+  const latency = new cloudwatch.MathExpression({
+    label: 'api target p99 response time (s), the worse target group',
+    expression: `MAX([${ids.map((i) => `l${i}`).join(', ')}])`,
+    usingMetrics: Object.fromEntries(groups.map((g, n) => [`l${ids[n]}`, metric('TargetResponseTime', g, 'p99')])),
+    period,
+  });
+  const alarm = (id: string, name: string, value: cloudwatch.IMetric, threshold: number, what: string): cloudwatch.Alarm =>
+    new cloudwatch.Alarm(scope, id, {
+      alarmName: `${base}-api-${name}`,
+      alarmDescription: `${base} api: ${what}; a deployment ECS is watching rolls back when this is in ALARM`,
+      metric: value,
+      threshold,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  return [
+    alarm('ApiTarget5xxAlarm', 'target-5xx-rate', errorRate, ALARM_5XX_PERCENT, `more than ${ALARM_5XX_PERCENT} % of requests answered 5xx`),
+    alarm('ApiLatencyAlarm', 'target-p99-latency', latency, ALARM_P99_LATENCY_SECONDS, `p99 response time above ${ALARM_P99_LATENCY_SECONDS} s`),
+  ];
 }
 
 /** An ECS secret read from an SSM SecureString imported by name; grants exactly `ssm:GetParameters`. */
@@ -677,6 +837,8 @@ export interface DeployRoleScope {
   stackArn: string;
   /** The SSM parameters the task definition's secrets read (`deckhand secrets sync` writes them). */
   secretParameterArns: string[];
+  /** The alarms of the service's deploymentConfiguration (BLUE_GREEN, LINEAR, CANARY); none for ROLLING. */
+  alarmArns?: string[];
 }
 
 /**
@@ -768,6 +930,13 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
     // those that differ; on these two parameters and no other. They use the default aws/ssm key,
     // which needs no KMS statement (a customer-managed key would need kms:Decrypt/Encrypt on it).
     new iam.PolicyStatement({ sid: 'SecretsSync', actions: ['ssm:GetParameters', 'ssm:PutParameter'], resources: s.secretParameterArns }),
+    // A deployment rolled back on an alarm: the watcher names the alarm and its state reason
+    // (DescribeAlarms, whose resource is the alarm: Service Authorization Reference, CloudWatch).
+    // deckhand never passes the infrastructure role (UpdateService names only the task definition),
+    // so no iam:PassRole of it here.
+    ...((s.alarmArns ?? []).length > 0
+      ? [new iam.PolicyStatement({ sid: 'DeploymentAlarms', actions: ['cloudwatch:DescribeAlarms'], resources: s.alarmArns })]
+      : []),
   ];
 }
 

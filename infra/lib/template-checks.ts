@@ -87,6 +87,17 @@ export const CFN_LINT_IGNORES: CfnLintIgnore[] = [
   { path: 'Vpc/originSubnet2/Subnet', rule: 'W3010', reason: 'Explicit AZs on purpose: offline, deterministic synth (no AZ lookup).' },
 ];
 
+/** BLUE_GREEN, LINEAR, CANARY (lib/strategy.ts): the service's DependsOn names what it also Refs. */
+export const TRAFFIC_SHIFTING_CFN_LINT_IGNORES: CfnLintIgnore[] = [
+  {
+    path: 'Service',
+    rule: 'W3005',
+    reason:
+      'The CDK makes a load-balanced service depend on its target group\'s listener rules (so the group is attached ' +
+      'before ECS registers targets); with an alternate target the service also Refs those rules in AdvancedConfiguration.',
+  },
+];
+
 function cfnResourceAt(stack: Stack, path: string): CfnResource {
   let node: IConstruct = stack;
   for (const part of path.split('/')) {
@@ -100,7 +111,7 @@ function cfnResourceAt(stack: Stack, path: string): CfnResource {
 }
 
 /** Write the checkov skips and cfn-lint ignores into the resources' Metadata. */
-export function applyTemplateCheckMetadata(stack: Stack): void {
+export function applyTemplateCheckMetadata(stack: Stack, extraIgnores: CfnLintIgnore[] = []): void {
   const skips = new Map<CfnResource, { id: string; comment: string }[]>();
   for (const s of CHECKOV_SKIPS) {
     const r = cfnResourceAt(stack, s.path);
@@ -108,7 +119,7 @@ export function applyTemplateCheckMetadata(stack: Stack): void {
   }
   for (const [r, list] of skips) r.addMetadata('checkov', { skip: list });
   const ignores = new Map<CfnResource, string[]>();
-  for (const i of CFN_LINT_IGNORES) {
+  for (const i of [...CFN_LINT_IGNORES, ...extraIgnores]) {
     const r = cfnResourceAt(stack, i.path);
     ignores.set(r, [...(ignores.get(r) ?? []), i.rule]);
   }

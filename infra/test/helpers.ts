@@ -79,3 +79,18 @@ export function roleIdFor(json: TemplateJson, stack: SpaEcsStack, path: string):
   if (!json.Resources[id]) throw new Error(`no resource ${id}`);
   return id;
 }
+
+const ROUTER_PLACEHOLDER = '<infra/functions/spa-router.js>';
+
+/**
+ * Normalise what may change without a change to the stack: 64-hex asset hashes (none today: the
+ * template has no assets) and the CloudFront Function source, which lives in its own file with its
+ * own tests (snapshot.test.ts checks the template embeds it byte for byte).
+ */
+export function normalise(template: unknown): unknown {
+  const copy = JSON.parse(JSON.stringify(template)) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  for (const r of Object.values(copy.Resources)) {
+    if (r.Type === 'AWS::CloudFront::Function') r.Properties.FunctionCode = ROUTER_PLACEHOLDER;
+  }
+  return JSON.parse(JSON.stringify(copy).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
+}

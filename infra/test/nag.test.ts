@@ -8,9 +8,15 @@ import { describe, test } from 'node:test';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../lib/app';
 import { nagAcknowledgements } from '../lib/nag';
+import { STRATEGIES } from '../lib/strategy';
 
-function findings(acknowledge: boolean): { pairs: string[]; stackName: string; count: number } {
-  const { app, stack } = buildApp({ nag: false, acknowledgeNag: acknowledge, outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'nag-')) });
+function findings(acknowledge: boolean, strategy?: string): { pairs: string[]; stackName: string; count: number } {
+  const { app, stack } = buildApp({
+    nag: false,
+    acknowledgeNag: acknowledge,
+    outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'nag-')),
+    deploymentStrategy: { strategy },
+  });
   const report = new AwsSolutionsChecks().validateScope(app);
   const pairs = report.violations.flatMap((v) => v.violatingResources.map((r) => `${r.constructPath} ${v.ruleName}`)).sort();
   return { pairs, stackName: stack.stackName, count: pairs.length };
@@ -40,22 +46,30 @@ function quietly(fn: () => void): string {
 }
 
 describe('cdk-nag AwsSolutionsChecks', () => {
-  test('zero unacknowledged findings', () => {
-    const { pairs } = findings(true);
-    assert.deepEqual(pairs, []);
+  test('zero unacknowledged findings, with every deployment strategy', () => {
+    for (const strategy of STRATEGIES) {
+      const { pairs } = findings(true, strategy);
+      assert.deepEqual(pairs, [], strategy);
+    }
   });
 
-  test('every acknowledgement names a real finding on its construct, and carries a reason', () => {
-    const raw = findings(false);
-    const { stack } = buildApp({ nag: false });
+  for (const strategy of ['ROLLING', 'BLUE_GREEN']) {
+    test(`every acknowledgement names a real finding on its construct, and carries a reason (${strategy})`, () => {
+      acknowledgementsMatch(strategy);
+    });
+  }
+
+  function acknowledgementsMatch(strategy: string): void {
+    const raw = findings(false, strategy);
+    const { stack } = buildApp({ nag: false, deploymentStrategy: { strategy } });
     const acks = nagAcknowledgements(stack).filter((a) => a.id.startsWith('AwsSolutions-'));
     const acked = acks.map((a) => `${raw.stackName}/${a.path} ${a.id}`).sort();
     assert.deepEqual(acked, raw.pairs, 'acknowledgements == raw findings (none stale, none missing)');
     for (const a of nagAcknowledgements(stack)) {
       assert.ok(a.reason.trim().length >= 30, `acknowledgement ${a.id} on ${a.path} needs a real reason`);
     }
-    console.log(`cdk-nag: ${raw.count} findings, ${raw.count} acknowledged with reasons, 0 unacknowledged`);
-  });
+    console.log(`cdk-nag (${strategy}): ${raw.count} findings, ${raw.count} acknowledged with reasons, 0 unacknowledged`);
+  }
 
   test('a real synth runs the plugin: it passes with the acknowledgements and fails without them', () => {
     const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'synth-'));
@@ -73,9 +87,11 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     assert.ok(nag?.violations.some((v) => v.ruleName === 'AwsSolutions-CFR4'), 'CFR4 (default certificate TLS) is a real finding');
   });
 
-  test('the synthesized stack carries no warning or error annotations (cdk synth --strict passes)', () => {
-    const { app, stack } = buildApp({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'strict-')) });
-    const messages = app.synth().getStackByName(stack.stackName).messages.filter((m) => m.level !== 'info');
-    assert.deepEqual(messages.map((m) => `${m.level} ${m.id}: ${String(m.entry.data)}`), []);
+  test('the synthesized stack carries no warning or error annotations (cdk synth --strict passes), with every strategy', () => {
+    for (const strategy of STRATEGIES) {
+      const { app, stack } = buildApp({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'strict-')), deploymentStrategy: { strategy } });
+      const messages = app.synth().getStackByName(stack.stackName).messages.filter((m) => m.level !== 'info');
+      assert.deepEqual(messages.map((m) => `${m.level} ${m.id}: ${String(m.entry.data)}`), [], strategy);
+    }
   });
 });

@@ -6,24 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { buildApp, type InfraAppOptions, SPA_ROUTER_PATH } from '../lib/app';
-import { defaultStack, only } from './helpers';
+import { defaultStack, normalise, only } from './helpers';
 
 const SNAPSHOT = path.join(__dirname, '__snapshots__', 'spa-ecs.template.json');
-const ROUTER_PLACEHOLDER = '<infra/functions/spa-router.js>';
-
-/**
- * Normalise what may change without a change to the stack: 64-hex asset hashes (none today: the
- * template has no assets) and the CloudFront Function source, which lives in its own file with its
- * own tests (the test below checks the template embeds it byte for byte).
- */
-export function normalise(template: unknown): unknown {
-  const copy = JSON.parse(JSON.stringify(template)) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-  for (const r of Object.values(copy.Resources)) {
-    if (r.Type === 'AWS::CloudFront::Function') r.Properties.FunctionCode = ROUTER_PLACEHOLDER;
-  }
-  return JSON.parse(JSON.stringify(copy).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
-}
-
 describe('template', () => {
   const { json } = defaultStack();
 

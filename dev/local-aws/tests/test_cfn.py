@@ -268,3 +268,63 @@ def test_a_vpc_origin_points_the_distribution_at_an_internal_load_balancer(aws) 
         return
     status = aws("cloudformation", "describe-stacks", "--stack-name", bad)["Stacks"][0]
     assert status["StackStatus"].endswith("FAILED"), status
+
+
+def test_a_metric_math_alarm_over_target_groups_is_created_named_and_deleted(aws) -> None:
+    """AWS::CloudWatch::Alarm (moto's CloudFormation skips it) with metric math over an ALB target
+    group's metrics, whose dimensions are GetAtt LoadBalancerFullName / TargetGroupFullName (moto:
+    not implemented). infra/ builds these for its traffic-shifting strategies."""
+    name = unique("alarm")
+    dims = [
+        {"Name": "LoadBalancer", "Value": {"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}},
+        {"Name": "TargetGroup", "Value": {"Fn::GetAtt": ["Tg", "TargetGroupFullName"]}},
+    ]
+
+    def stat(metric: str) -> dict[str, Any]:
+        return {"Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dims}, "Period": 60, "Stat": "Sum"}
+
+    template = {
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.8.0.0/16"}},
+            "SubnetA": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.8.0.0/24", "AvailabilityZone": "us-east-1a"}},
+            "SubnetB": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.8.1.0/24", "AvailabilityZone": "us-east-1b"}},
+            "Alb": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {
+                "Scheme": "internal", "Subnets": [{"Ref": "SubnetA"}, {"Ref": "SubnetB"}]}},
+            "Tg": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {
+                "Port": 80, "Protocol": "HTTP", "TargetType": "instance", "VpcId": {"Ref": "Vpc"}}},
+            "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+                "AlarmName": f"{name}-5xx", "AlarmDescription": "5xx share", "ComparisonOperator": "GreaterThanThreshold",
+                "EvaluationPeriods": 2, "DatapointsToAlarm": 2, "Threshold": 5, "TreatMissingData": "notBreaching",
+                "Metrics": [
+                    {"Id": "expr", "Expression": "100 * FILL(e, 0) / FILL(r, 1)", "ReturnData": True},
+                    {"Id": "e", "MetricStat": stat("HTTPCode_Target_5XX_Count"), "ReturnData": False},
+                    {"Id": "r", "MetricStat": stat("RequestCount"), "ReturnData": False},
+                ]}},
+        },
+        "Outputs": {
+            "AlarmRef": {"Value": {"Ref": "Alarm"}},
+            "AlarmArn": {"Value": {"Fn::GetAtt": ["Alarm", "Arn"]}},
+            "TgFullName": {"Value": {"Fn::GetAtt": ["Tg", "TargetGroupFullName"]}},
+            "AlbFullName": {"Value": {"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}},
+            "TgArn": {"Value": {"Ref": "Tg"}},
+            "AlbArn": {"Value": {"Ref": "Alb"}},
+        },
+    }
+    aws("cloudformation", "create-stack", "--stack-name", name, "--template-body", json.dumps(template))
+    desc = aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]
+    assert desc["StackStatus"] == "CREATE_COMPLETE"
+    out = {o["OutputKey"]: o["OutputValue"] for o in desc["Outputs"]}
+    assert out["AlarmRef"] == f"{name}-5xx"
+    assert out["AlarmArn"] == f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}-5xx"
+    # targetgroup/<name>/<id> and app/<name>/<id>: the ARNs' resource parts, as CloudWatch's dimensions
+    assert out["TgArn"].endswith(":" + out["TgFullName"]) and out["TgFullName"].startswith("targetgroup/")
+    assert out["AlbArn"].endswith(":loadbalancer/" + out["AlbFullName"]) and out["AlbFullName"].startswith("app/")
+    (alarm,) = aws("cloudwatch", "describe-alarms", "--alarm-names", f"{name}-5xx")["MetricAlarms"]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (5.0, 2, 2)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    by_id = {m["Id"]: m for m in alarm["Metrics"]}
+    assert by_id["expr"]["Expression"] == "100 * FILL(e, 0) / FILL(r, 1)"
+    got = {d["Name"]: d["Value"] for d in by_id["e"]["MetricStat"]["Metric"]["Dimensions"]}
+    assert got == {"LoadBalancer": out["AlbFullName"], "TargetGroup": out["TgFullName"]}
+    aws("cloudformation", "delete-stack", "--stack-name", name)
+    assert aws("cloudwatch", "describe-alarms", "--alarm-names", f"{name}-5xx")["MetricAlarms"] == []

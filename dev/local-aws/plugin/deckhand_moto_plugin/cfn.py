@@ -319,6 +319,103 @@ class S3BucketPolicyCfn(CloudFormationModel):
             pass
 
 
+# --- CloudWatch -------------------------------------------------------------------------------
+
+
+class CloudWatchAlarmCfn(CloudFormationModel):
+    """AWS::CloudWatch::Alarm (moto's CloudFormation knows only dashboards): the metric or
+    metric-math alarm, through the backend's PutMetricAlarm. Ref is the alarm name, GetAtt Arn its
+    ARN (AWS::CloudWatch::Alarm, "Return values", CloudFormation user guide)."""
+
+    def __init__(self, alarm: Any):
+        self.alarm = alarm
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alarm.name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Arn",)
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name == "Arn":
+            return self.alarm.alarm_arn
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> "CloudWatchAlarmCfn":
+        from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        queries = None
+        if p.get("Metrics"):
+            queries = []
+            for m in p["Metrics"]:
+                stat = m.get("MetricStat")
+                metric_stat = None
+                if stat:
+                    metric = stat["Metric"]
+                    dims = [Dimension(d["Name"], str(d["Value"])) for d in metric.get("Dimensions") or []]
+                    metric_stat = MetricStat(
+                        metric=Metric(metric["MetricName"], metric["Namespace"], dims),
+                        period=str(stat["Period"]),
+                        stat=stat["Stat"],
+                        unit=stat.get("Unit"),
+                    )
+                queries.append(
+                    MetricDataQuery(
+                        query_id=m["Id"],
+                        label=m.get("Label"),
+                        period=m.get("Period"),
+                        return_data=m.get("ReturnData"),
+                        expression=m.get("Expression"),
+                        metric_stat=metric_stat,
+                    )
+                )
+        backend = cloudwatch_backends[account_id][region_name]
+        alarm = backend.put_metric_alarm(
+            name=p.get("AlarmName") or resource_name,
+            namespace=p.get("Namespace"),
+            metric_name=p.get("MetricName"),
+            metric_data_queries=queries,
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            datapoints_to_alarm=int(p["DatapointsToAlarm"]) if p.get("DatapointsToAlarm") is not None else None,
+            period=p.get("Period"),
+            threshold=float(p["Threshold"]) if p.get("Threshold") is not None else None,  # type: ignore[arg-type]
+            statistic=p.get("Statistic"),
+            extended_statistic=p.get("ExtendedStatistic"),
+            description=p.get("AlarmDescription"),
+            dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in p.get("Dimensions") or []],
+            alarm_actions=p.get("AlarmActions") or [],
+            ok_actions=p.get("OKActions") or [],
+            insufficient_data_actions=p.get("InsufficientDataActions") or [],
+            actions_enabled=_bool(p.get("ActionsEnabled", True)),
+            treat_missing_data=p.get("TreatMissingData"),
+            unit=p.get("Unit"),
+        )
+        return cls(alarm)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
 # --- ECS ------------------------------------------------------------------------------------
 
 
@@ -472,8 +569,39 @@ def _patch_update_diff() -> None:
     parsing.ResourceMap.build_resource_diff = build_resource_diff  # type: ignore[method-assign]
 
 
+def _patch_elbv2_full_names() -> None:
+    """GetAtt LoadBalancerFullName (`app/<name>/<id>`) and TargetGroupFullName
+    (`targetgroup/<name>/<id>`): the CloudWatch dimensions of ALB metrics (AWS::ElasticLoadBalancingV2
+    LoadBalancer / TargetGroup "Return values"); moto raises NotImplementedError / has no GetAtt."""
+    from moto.elbv2 import models as elbv2_models
+
+    lb_orig = elbv2_models.FakeLoadBalancer.get_cfn_attribute
+
+    def lb_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "LoadBalancerFullName":
+            return self.arn.split(":loadbalancer/", 1)[1]
+        return lb_orig(self, attribute_name)
+
+    def tg_has(cls: Any, attr: str) -> bool:
+        return attr in ("TargetGroupFullName", "TargetGroupName", "TargetGroupArn")
+
+    def tg_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "TargetGroupFullName":
+            return self.arn.rsplit(":", 1)[1]
+        if attribute_name == "TargetGroupName":
+            return self.name
+        if attribute_name == "TargetGroupArn":
+            return self.arn
+        raise UnformattedGetAttTemplateException()
+
+    elbv2_models.FakeLoadBalancer.get_cfn_attribute = lb_attribute  # type: ignore[method-assign]
+    elbv2_models.FakeTargetGroup.has_cfn_attr = classmethod(tg_has)  # type: ignore[assignment]
+    elbv2_models.FakeTargetGroup.get_cfn_attribute = tg_attribute  # type: ignore[attr-defined]
+
+
 def install() -> None:
     _patch_update_diff()
+    _patch_elbv2_full_names()
     ecs_models.Service.create_from_cloudformation_json = classmethod(_service_create_from_cfn)  # type: ignore[assignment]
     # the model list is cached on first use; make sure ours are in it
     from moto.cloudformation import parsing
