@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -76,6 +76,18 @@ def stack() -> dict[str, str]:
         except subprocess.CalledProcessError:
             pass  # exists
     sim(f"/services/{outputs['ClusterName']}/{outputs['ServiceName']}", "PUT", {"scenario": "healthy", "step-seconds": 0.05})
+    return {**outputs, "StackName": name}
+
+
+@pytest.fixture(scope="session")
+def blue_green_stack(stack: dict[str, str]) -> dict[str, str]:
+    """A second stack of infra/ with `-c strategy=BLUE_GREEN` (after the first: the OIDC provider and the
+    SSM parameters exist): the alternate target group, the rules, the infrastructure role, the alarms."""
+    env_name = f"rolesbg{int(time.time())}"
+    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "-c", "strategy=BLUE_GREEN"],
+                          check=True, capture_output=True, text=True, env=bootstrap_env()).stdout.strip().splitlines()[-1]
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["Outputs"]}
     return {**outputs, "StackName": name}
 
 
@@ -241,14 +253,15 @@ def deploy_jobs(stack: dict[str, str], work: Path) -> list[tuple[Path, str, list
     return out
 
 
-def run_as_job(wf: Path, job_id: str, stack: dict[str, str],
-               args: list[str]) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], str, str]:
+def run_as_job(wf: Path, job_id: str, stack: dict[str, str], args: list[str],
+               strategy: Optional[str] = None) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], str, str]:
     """deckhand `args` with the session the job's token gets (assume_for), and that session's request
-    log, whose IAM actions are recorded for its role: (result, log, role, OIDC sub)."""
+    log, whose IAM actions are recorded for its role (as `ROLE:STRATEGY` on a stack of another
+    deployment strategy than ROLLING): (result, log, role, OIDC sub)."""
     creds, role, sub = assume_for(wf, job_id, stack)
     r = run_deckhand(args, creds)
     log = session_log(creds)
-    record(role, log)
+    record(f"{role}:{strategy}" if strategy else role, log)
     return r, log, role, sub
 
 
@@ -301,6 +314,28 @@ def test_deploy_as_the_deploy_role_runs_both_halves(stack: dict[str, str], work:
         assert "backend: registered" in r.stdout + r.stderr and "frontend: uploaded" in r.stdout + r.stderr, r.stderr[-2000:]
         ops = {e["operation"] for e in log}
         assert {"RegisterTaskDefinition", "UpdateService", "PutObject", "CreateInvalidation"} <= ops, ops
+
+
+def test_a_blue_green_rollout_its_alarm_rolls_back_as_the_deploy_role_names_the_alarm(blue_green_stack: dict[str, str], work: Path) -> None:
+    """The deploy role of a BLUE_GREEN stack: ECS (the simulator) rolls the deployment back when the
+    stack's 5xx alarm fires during the bake time; deckhand follows it stage by stage and names the alarm
+    (cloudwatch:DescribeAlarms on the alarm: the one action this strategy adds, recorded as
+    DeployRole:BLUE_GREEN and checked against the template by infra/test/strategy.test.ts)."""
+    cluster, service = blue_green_stack["ClusterName"], blue_green_stack["ServiceName"]
+    alarm = f"{blue_green_stack['StackName']}-api-target-5xx-rate"
+    (described,) = aws("ecs", "describe-services", "--cluster", cluster, "--services", service)["services"]
+    assert described["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
+    assert described["deploymentConfiguration"]["alarms"]["alarmNames"][0] == alarm
+    sim(f"/services/{cluster}/{service}", "PUT",
+        {"scenario": "healthy", "step-seconds": 0.05, "steps-per-minute": 2, "alarm-at": "BAKE_TIME"})
+    jobs = deploy_jobs(blue_green_stack, work)
+    assert jobs, "no workflow job deploys as DeployRole"
+    wf, job_id, args = jobs[0]
+    r, log, role, _ = run_as_job(wf, job_id, blue_green_stack, args, strategy="BLUE_GREEN")
+    assert not denials(log), f"denied as {role}: {denials(log)}"
+    assert r.returncode == 3, f"exit {r.returncode}, want 3 (rolled back on an alarm):\n{r.stderr[-3000:]}"
+    assert alarm in r.stderr and "BAKE_TIME" in r.stderr, r.stderr[-3000:]
+    assert "DescribeAlarms" in {e["operation"] for e in log}
 
 
 def test_a_failing_rollout_as_the_deploy_role_reads_the_stopped_tasks(stack: dict[str, str], work: Path) -> None:
@@ -727,7 +762,7 @@ def test_secrets_sync_cannot_reach_beyond_the_two_parameters(stack: dict[str, st
 def test_zz_write_the_recorded_actions() -> None:
     """Runs last (name order): the IAM actions each role's runs needed."""
     got = {role: sorted(acts) for role, acts in sorted(_recorded.items())}
-    assert set(got) == {"DeployRole", "PlanRole"}, f"runs recorded for {sorted(got)} only"
+    assert set(got) == {"DeployRole", "DeployRole:BLUE_GREEN", "PlanRole"}, f"runs recorded for {sorted(got)} only"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(got, indent=2) + "\n"
     (ARTIFACTS / "role-actions.json").write_text(text)

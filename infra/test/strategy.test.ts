@@ -237,6 +237,16 @@ for (const name of ['BLUE_GREEN', 'LINEAR', 'CANARY'] as const) {
       assert.deepEqual(plan(stackFor(name)), plan(defaultStack()));
     });
 
+    test('the deploy role grants every action its recorded BLUE_GREEN run called (stage 55: role-actions.json DeployRole:BLUE_GREEN); beyond the rolling runs, that is DescribeAlarms alone', () => {
+      const recorded = JSON.parse(fs.readFileSync(path.join(__dirname, 'role-actions.json'), 'utf8')) as Record<string, string[]>;
+      const run = recorded['DeployRole:BLUE_GREEN'] ?? [];
+      assert.ok(run.length > 0, 'no recorded BLUE_GREEN run: stage 55 (dev/roles) records it');
+      const { json, stack } = stackFor(name);
+      const have = new Set(roleStatements(json, roleIdFor(json, stack, 'DeployRole')).flatMap(actions));
+      assert.deepEqual(run.filter((a) => !have.has(a)), [], 'called but not granted');
+      assert.deepEqual(run.filter((a) => !(recorded.DeployRole ?? []).includes(a)), ['cloudwatch:DescribeAlarms']);
+    });
+
     test('matches its committed snapshot (UPDATE_SNAPSHOTS=1 to accept a reviewed change)', () => {
       const file = path.join(__dirname, '__snapshots__', `spa-ecs.${name.toLowerCase().replace('_', '-')}.template.json`);
       const actual = `${JSON.stringify(normalise(stackFor(name).json), null, 1)}\n`;
