@@ -133,15 +133,16 @@ def post_entrypoint(work: Path) -> list[str]:
     return [f"--action-entrypoint=/usr/local/bin/deckhand-post={link}"]
 
 
-def rehearse(work: Path, name: str, workflow: str, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
-    """Runs the rehearsal. image=True runs the container action as the image built from this checkout
+def rehearse(work: Path, name: str, workflow: str | Path, *args: str, expect: int = 0, image: bool = False) -> tuple[dict, Path]:
+    """Runs the rehearsal of `workflow` (a name: this checkout's .github/workflows/NAME; a Path: that
+    file, e.g. one `deckhand init` wrote). image=True runs the container action as the image built from this checkout
     (what the runner builds from action.yml's Dockerfile.source), by dev/action-image/run; otherwise as
     its entrypoint, the deckhand binary, on the host (the backend build needs the runner's docker
     daemon, which this machine does not have: buildah on the host stands in for it)."""
     out = work / name
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)], check=True)  # shutil.rmtree is ~8x slower here
-    argv = [str(REHEARSE), str(ROOT / WF / workflow), "--work", str(out), "--artifacts", str(work / "artifacts"),
+    argv = [str(REHEARSE), str(workflow if isinstance(workflow, Path) else ROOT / WF / workflow), "--work", str(out), "--artifacts", str(work / "artifacts"),
             "--deckhand", os.environ["REHEARSAL_DECKHAND"], "--quiet", *runner_env(), *args]
     if image:
         # action.yml on the default branch builds Dockerfile.source at the step: this checkout's image

@@ -20,7 +20,10 @@
 #   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
 #   else a fresh plan deployed and the summary says what moved.
 #   `deckhand init --stack` against that stack writes these very workflows, byte for byte, and tells the user to set
-#   the rehearsals' repository variables (dev/actions/live/test_init.py).
+#   the rehearsals' repository variables (dev/actions/live/test_init.py). `deckhand init --cluster/--service`
+#   (a live service, no stack) writes them less the `stack:` lines, and those run unedited: push -> deploy,
+#   pull_request -> the plan comment, workflow_dispatch -> rollback (test_rehearsals_of_init_from_a_service.py,
+#   after test_rehearsals.py, host mode, ~4 min here at load 12).
 #   A container action as the runner runs it (dev/actions/live/test_container.py, a busybox probe image):
 #   /github/runner_temp and the translated paths; the action image pulled by its digest from the registry
 #   standing for ghcr.io (the workflows' action image is this checkout's, published there first), an
