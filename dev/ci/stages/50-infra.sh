@@ -2,7 +2,7 @@
 # Stage 50 — infra/: the CDK app of the base infrastructure.
 # typecheck + lint, assertion tests (node:test via tsx: one per resource, security properties, the deploy
 # role's exact IAM actions, TaskDefinitionRevision.LATEST proof, cdk-nag, snapshot), offline synth,
-# cfn-lint + checkov (counts printed), then a real CreateStack into the local AWS stack, its outputs, and
+# cfn-lint + checkov (counts printed; also of the BLUE_GREEN, LINEAR and CANARY templates), then a real CreateStack into the local AWS stack, its outputs, and
 # `deckhand status --stack` reading the service, bucket and distribution from them.
 source "$(dirname "$0")/../lib.sh"
 
@@ -23,6 +23,13 @@ echo "template: $template ($(wc -c < "$template") bytes)"
 
 log "infra: cfn-lint + checkov"
 scripts/check-template "$template" | tee "$OUT/template-checks.txt"
+
+log "infra: cfn-lint + checkov of the traffic-shifting strategies' templates (-c strategy=…)"
+for strategy in BLUE_GREEN LINEAR CANARY; do
+  t="$(npx --no-install tsx bin/synth.ts --out "$OUT/cdk.out-$strategy" -c "strategy=$strategy")"
+  echo "$strategy: $t"
+  scripts/check-template "$t" | tee "$OUT/template-checks-$strategy.txt"
+done
 
 log "infra: deploy to the local AWS stack"
 local_aws_env
