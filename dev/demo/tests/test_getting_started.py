@@ -66,3 +66,29 @@ def test_a_tag_no_block_follows_fails_the_run(tmp_path):
 def test_a_block_that_exits_otherwise_than_its_tag_says_fails_the_run(tmp_path):
     p = run(tmp_path, "<!-- newcomer-run: exits 2 (why) -->\n```sh\nnode --version\n```\n")
     assert p.returncode == 1 and "the block exited 0, not 2" in p.stderr, p.stderr
+
+
+def test_a_shell_block_fenced_otherwise_than_sh_fails_the_run(tmp_path):
+    # GitHub renders each of these as a command to copy; the run extracted ```sh blocks only, so a
+    # command in one of them was shown to the newcomer and never run.
+    for fence, close in [("```bash", "```"), ("~~~sh", "~~~"), ("``` sh", "```"), ("````console", "````")]:
+        p = run(tmp_path, f"{fence}\nnode --version\n{close}\n")
+        assert p.returncode == 1 and f"guide.md:5: a shell block fenced `{fence}`" in p.stderr, (fence, p.stderr)
+
+
+def test_a_comment_inside_another_block_is_no_heading():
+    # The GitHub section's gh lines are compared with init's by the heading above their block: a `#`
+    # line inside a YAML block was read as a heading, and the gh lines after it escaped the comparison.
+    md = ("### GitHub\n\n```yaml\n# what the environment looks like\nname: production\n```\n\n"
+          "```sh\ngh api -X PUT repos/acme/shop/environments/production\n```\n")
+    assert [b.heading for b in gs.shell_blocks(md)] == ["GitHub"]
+
+
+def test_a_gh_api_call_with_fields_writes_even_without_a_method():
+    # gh api: "The default HTTP request method is GET normally and POST if any parameters were added"
+    # (gh-api(1)); --input is a body too. Such a line is a setting init must print, not a read-back.
+    assert gs.gh_api_writes("gh api repos/acme/shop/environments/production/deployment-branch-policies -f name=main -f type=branch")
+    assert gs.gh_api_writes("gh api repos/acme/shop/actions/oidc/customization/sub --input - <<'JSON'")
+    assert gs.gh_api_writes("gh api --method=PUT repos/acme/shop/environments/production")
+    assert not gs.gh_api_writes("gh api repos/acme/shop/environments/production --jq '.protection_rules'")
+    assert not gs.gh_api_writes("gh api --method GET repos/acme/shop/environments -F per_page=100")
