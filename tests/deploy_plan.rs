@@ -618,7 +618,7 @@ fn untrusted_text_in_the_log_cannot_stop_the_runners_commands() {
     let log = std::fs::File::create(&log_path).unwrap();
     let status = w
         .command(
-            &["deploy", "--no-wait"],
+            &["deploy"],
             &[
                 ("GITHUB_ACTIONS", "true"),
                 ("GITHUB_STATE", state.to_str().unwrap()),

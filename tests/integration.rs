@@ -36,3 +36,4 @@ mod secrets_edges;
 mod secrets_sync;
 mod signals;
 mod strategies;
+mod switch;

@@ -99,12 +99,15 @@ async fn started_line(ctx: &AwsContext, arn: &str) {
 }
 
 /// Builds/pushes, registers, updates the service and (unless `no_wait`) watches the rollout.
+/// `shifted` is told once production traffic is on the new revision (the SPA's HTML follows);
+/// dropped untold when the rollout ends without that (failed, stopped, or nothing to roll).
 pub(crate) async fn apply(
     ctx: &AwsContext,
     cfg: &Backend,
     plan: &BackendPlan,
     meta: &ReleaseMeta,
     opts: &DeployOptions,
+    shifted: Option<Shifted>,
 ) -> Result<BackendRelease, BackendError> {
     let digest = match &plan.image {
         ImagePlan::Reuse { digest } => digest.clone(),
@@ -183,10 +186,14 @@ pub(crate) async fn apply(
         release.pre_deploy =
             Some(super::predeploy::run(ctx, cfg, plan, task, &arn, meta, &release).await?);
     }
-    update_and_watch(ctx, cfg, plan, release, &arn, force, opts).await
+    update_and_watch(ctx, cfg, plan, release, &arn, force, opts, shifted).await
 }
 
+/// Told once production traffic is on the new revision.
+type Shifted = tokio::sync::oneshot::Sender<()>;
+
 /// UpdateService to `arn`, then (unless `no_wait`) watch the deployment it started.
+#[allow(clippy::too_many_arguments)]
 async fn update_and_watch(
     ctx: &AwsContext,
     cfg: &Backend,
@@ -195,6 +202,7 @@ async fn update_and_watch(
     arn: &str,
     force: bool,
     opts: &DeployOptions,
+    shifted: Option<Shifted>,
 ) -> Result<BackendRelease, BackendError> {
     let started = ecs::update_service(ctx, &cfg.cluster, &cfg.service, arn, force)
         .await
@@ -237,7 +245,7 @@ async fn update_and_watch(
         service_deployment: started.service_deployment.clone(),
         expect_rollback: false,
     };
-    watch_and_conclude(ctx, cfg, release, target).await
+    watch_and_conclude(ctx, cfg, release, target, shifted).await
 }
 
 /// A rollback of the rollout in flight to the revision it started from: StopServiceDeployment
@@ -262,8 +270,17 @@ async fn stop_and_watch(
                 stop.service_deployment,
                 short_td(&stop.task_definition)
             ));
-            return update_and_watch(ctx, cfg, plan, release, &stop.task_definition, false, opts)
-                .await;
+            return update_and_watch(
+                ctx,
+                cfg,
+                plan,
+                release,
+                &stop.task_definition,
+                false,
+                opts,
+                None,
+            )
+            .await;
         }
         Err(source) => {
             return Err(BackendError::Update {
@@ -300,7 +317,7 @@ async fn stop_and_watch(
         service_deployment: Some(stop.service_deployment.clone()),
         expect_rollback: true,
     };
-    watch_and_conclude(ctx, cfg, release, target).await
+    watch_and_conclude(ctx, cfg, release, target, None).await
 }
 
 /// Watches the rollout to its end and turns the outcome into the release's backend half or the
@@ -310,19 +327,21 @@ async fn watch_and_conclude(
     cfg: &Backend,
     mut release: BackendRelease,
     target: Target,
+    shifted: Option<Shifted>,
 ) -> Result<BackendRelease, BackendError> {
     let deployment_id = target.deployment_id.clone();
     let arn = target.task_definition.clone();
-    let outcome = watch::watch(ctx, target, None)
-        .await
-        .map_err(|source| BackendError::Watch {
-            service: cfg.service.clone(),
-            release: Box::new(BackendRelease {
-                failure: Some(format!("lost track of the rollout: {source}")),
-                ..release.clone()
-            }),
-            source: Box::new(source),
-        })?;
+    let outcome =
+        watch::watch(ctx, target, shifted)
+            .await
+            .map_err(|source| BackendError::Watch {
+                service: cfg.service.clone(),
+                release: Box::new(BackendRelease {
+                    failure: Some(format!("lost track of the rollout: {source}")),
+                    ..release.clone()
+                }),
+                source: Box::new(source),
+            })?;
     match outcome {
         Outcome::Completed(rollout) => {
             if !rollout.stages.is_empty() {

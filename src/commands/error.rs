@@ -61,6 +61,10 @@ pub(crate) enum CommandError {
         reason: crate::aws::gate::Closed,
         done: String,
     },
+    #[error(
+        "--no-wait cannot deploy both halves: the backend (service {service}) and {files} file(s) of the site change, and the site's HTML goes out only once production traffic is on the new revision"
+    )]
+    NoWaitBoth { service: String, files: usize },
     #[error("cannot write the plan to {}", path.display())]
     PlanOut {
         path: std::path::PathBuf,
@@ -87,6 +91,7 @@ impl CommandError {
             CommandError::PlanOut { .. }
             | CommandError::PlanFile { .. }
             | CommandError::Moved { .. }
+            | CommandError::NoWaitBoth { .. }
             | CommandError::Stopped { .. } => None,
         }
     }
@@ -95,7 +100,7 @@ impl CommandError {
 impl Diagnose for CommandError {
     fn exit(&self) -> Exit {
         match self {
-            CommandError::PlanFile { .. } => Exit::Usage,
+            CommandError::PlanFile { .. } | CommandError::NoWaitBoth { .. } => Exit::Usage,
             CommandError::Moved { .. } => Exit::Moved,
             CommandError::Stopped { reason, .. } => stopped_exit(reason),
             _ => self.inner().map_or(Exit::Error, Diagnose::exit),
@@ -105,6 +110,12 @@ impl Diagnose for CommandError {
         match self {
             CommandError::PlanFile { .. } => Some(
                 "write it with `deckhand plan --out FILE` (the same deckhand version)".into(),
+            ),
+            CommandError::NoWaitBoth { .. } => Some(
+                "nothing was written; deploy them one at a time (`deckhand deploy --only backend \
+                 --no-wait`, then `deckhand deploy --only frontend` once the rollout completed), \
+                 or deploy without --no-wait"
+                    .into(),
             ),
             CommandError::Moved { .. } => Some(
                 "nothing was written; make and review a new plan (`deckhand plan --out FILE`), or deploy without --plan"

@@ -18,11 +18,20 @@ use crate::plan::site::{InvalidationPlan, SitePlan, human_bytes};
 use crate::release::store::ReleaseStore;
 use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStatus, SitePending, SiteRelease};
 use crate::site;
+use crate::site::upload::Part;
 
 /// The ownership index as this release last wrote it (None: this apply keeps no index: the plan
 /// came from a file, or a rollback found none), for the write after the publish.
 #[derive(Debug)]
 pub(crate) struct Index(Option<(Ownership, Option<String>)>);
+
+impl Index {
+    /// No index write after the publish (a restore: the index written before the upload names
+    /// every key written, which garbage collection later finds unreferenced).
+    pub(crate) fn none() -> Self {
+        Self(None)
+    }
+}
 
 /// Before the first upload, the ownership index names every key this release writes (and the
 /// adopted ones): a deploy killed mid-upload leaves nothing deckhand wrote outside it. Then phases
@@ -39,52 +48,78 @@ pub(crate) async fn upload(
     opts: &DeployOptions,
     written: &mut BTreeMap<String, String>,
 ) -> Result<(SiteRelease, Index), FrontendError> {
-    let mut files = plan.manifest.clone();
-    let mut index = Index(None);
+    let index = prepare(ctx, plan, opts).await?;
+    publish(ctx, cfg, plan, opts, written, Part::All).await?;
+    Ok((published(plan, written), index))
+}
+
+/// The ownership index written before the first upload (see [`upload`]).
+pub(crate) async fn prepare(
+    ctx: &AwsContext,
+    plan: &SitePlan,
+    opts: &DeployOptions,
+) -> Result<Index, FrontendError> {
+    if opts.dry_run {
+        return Ok(Index(None));
+    }
+    let etag = match plan.live.owned_from {
+        OwnedFrom::Unknown => None,
+        OwnedFrom::Index => Some(plan.live.ownership.clone()),
+        // Rebuilt from the records: there is none yet.
+        OwnedFrom::Records => Some(None),
+    };
+    let Some(mut etag) = etag else {
+        return Ok(Index(None));
+    };
+    let mut owned = plan.live.owned.clone();
+    if owned.before_upload(
+        &plan.manifest,
+        &plan.gc.adopt,
+        &plan.gc.disown,
+        plan.live.live_version.as_ref(),
+    ) || etag.is_none()
+    {
+        etag = Some(site::ownership::write(ctx, &plan.bucket, &owned, etag.as_deref()).await?);
+    }
+    Ok(Index(Some((owned, etag))))
+}
+
+/// Writes `part` of the plan's files (after [`prepare`]); `written` gets each key's ETag.
+pub(crate) async fn publish(
+    ctx: &AwsContext,
+    cfg: &Frontend,
+    plan: &SitePlan,
+    opts: &DeployOptions,
+    written: &mut BTreeMap<String, String>,
+    part: Part,
+) -> Result<(), FrontendError> {
     if !opts.dry_run {
-        let etag = match plan.live.owned_from {
-            OwnedFrom::Unknown => None,
-            OwnedFrom::Index => Some(plan.live.ownership.clone()),
-            // Rebuilt from the records: there is none yet.
-            OwnedFrom::Records => Some(None),
-        };
-        if let Some(mut etag) = etag {
-            let mut owned = plan.live.owned.clone();
-            if owned.before_upload(
-                &plan.manifest,
-                &plan.gc.adopt,
-                &plan.gc.disown,
-                plan.live.live_version.as_ref(),
-            ) || etag.is_none()
-            {
-                etag =
-                    Some(site::ownership::write(ctx, &plan.bucket, &owned, etag.as_deref()).await?);
-            }
-            index = Index(Some((owned, etag)));
-        }
-        site::upload::run(ctx, plan, cfg.concurrency, written).await?;
-        for (key, etag) in written.iter() {
-            if let Some(entry) = files.get_mut(key) {
-                entry.etag = Some(etag.clone());
-            }
+        site::upload::run(ctx, plan, cfg.concurrency, written, part).await?;
+    }
+    Ok(())
+}
+
+/// The site half of a publish that wrote every file (`written`: their ETags).
+pub(crate) fn published(plan: &SitePlan, written: &BTreeMap<String, String>) -> SiteRelease {
+    let mut files = plan.manifest.clone();
+    for (key, etag) in written {
+        if let Some(entry) = files.get_mut(key) {
+            entry.etag = Some(etag.clone());
         }
     }
-    Ok((
-        SiteRelease {
-            bucket: plan.bucket.clone(),
-            files,
-            status: ReleaseStatus::Succeeded,
-            failure: None,
-            pending: pending(plan),
-            origin: None,
-        },
-        index,
-    ))
+    SiteRelease {
+        bucket: plan.bucket.clone(),
+        files,
+        status: ReleaseStatus::Succeeded,
+        failure: None,
+        pending: pending(plan),
+        origin: None,
+    }
 }
 
 /// What is left after the files are live: the invalidation's paths and the garbage collection
 /// (None when neither has anything to do).
-fn pending(plan: &SitePlan) -> Option<SitePending> {
+pub(crate) fn pending(plan: &SitePlan) -> Option<SitePending> {
     let (distribution, paths) = match &plan.invalidation {
         InvalidationPlan::Paths {
             distribution,

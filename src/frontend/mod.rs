@@ -10,9 +10,10 @@ mod error;
 mod observe;
 mod owned;
 mod plan;
+pub(crate) mod restore;
 pub(crate) mod runtime;
 
-pub(crate) use apply::{finish, live_site, upload};
+pub(crate) use apply::{Index, finish, live_site, prepare, publish, published, upload};
 pub(crate) use error::FrontendError;
 
 use crate::aws::AwsContext;

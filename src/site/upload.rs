@@ -381,14 +381,37 @@ async fn run_job(
     }
 }
 
-/// Publishes the plan's files phase by phase. Adds the ETag of every key it wrote to `etags`
-/// (as it goes: after a failure, or after the write gate closed mid-phase, `etags` says which
-/// keys are live with their new bytes).
+/// Which of a publish's writes [`run`] makes: all of them, or the two parts of a release whose
+/// backend rolls out at the same time (the SPA switches after the API): `Early` writes what
+/// nothing live names yet (content-hashed assets, the objects store's rollback copies), `Late`
+/// what the site serves under a name it already has (other files, then the HTML entry points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    All,
+    Early,
+    Late,
+}
+
+impl Part {
+    /// Whether this part writes the files of `phase`.
+    fn writes(self, phase: Phase) -> bool {
+        match self {
+            Part::All => true,
+            Part::Early => phase == Phase::Immutable,
+            Part::Late => phase != Phase::Immutable,
+        }
+    }
+}
+
+/// Publishes the plan's files (of `part`) phase by phase. Adds the ETag of every key it wrote to
+/// `etags` (as it goes: after a failure, or after the write gate closed mid-phase, `etags` says
+/// which keys are live with their new bytes).
 pub(crate) async fn run(
     ctx: &AwsContext,
     plan: &SitePlan,
     concurrency: usize,
     etags: &mut BTreeMap<String, String>,
+    part: Part,
 ) -> Result<(), SiteError> {
     let retries = CountRetries::default();
     let conf = super::client(ctx)
@@ -399,19 +422,20 @@ pub(crate) async fn run(
         .build();
     let s3 = Client::from_conf(conf);
     for phase in Phase::ALL {
+        let writes = part.writes(phase);
         let mut jobs: Vec<Job<'_>> = plan
             .uploads
             .iter()
-            .filter(|a| a.phase == phase)
+            .filter(|a| writes && a.phase == phase)
             .map(Job::Put)
             .chain(
                 plan.header_updates
                     .iter()
-                    .filter(|a| a.phase == phase)
+                    .filter(|a| writes && a.phase == phase)
                     .map(Job::Copy),
             )
             .collect();
-        if phase == Phase::Other {
+        if phase == Phase::Other && part != Part::Late {
             // Rollback copies go up before any HTML that needs them is live.
             jobs.extend(plan.objects.iter().map(Job::Store));
         }

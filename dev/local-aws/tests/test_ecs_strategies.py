@@ -304,3 +304,36 @@ def test_traffic_weights_reach_the_production_listener_rule(aws, sim: Sim, ecs_s
             seen.append(weights())
     assert seen[0] == {blue: 80, green: 20} and seen[-1] == {blue: 0, green: 100}
     assert sd_of(aws, arn)["status"] == "SUCCESSFUL" and weights() == {blue: 0, green: 100}
+
+
+def test_watch_object_records_what_the_bucket_served_at_each_change(aws, sim: Sim, ecs_service, tmp_path) -> None:
+    """The `watch-object` knob: the ETag of `bucket/key` at each change of the service deployment
+    (stage, production traffic share, status), read while the change is made — what a deckhand
+    test asks of the SPA's index.html when production traffic moves."""
+    s = ecs_service(desired=1, deployment=BAKE, steps_per_minute=2)
+    bucket = unique("site")
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    (tmp_path / "a.html").write_text("<p>A</p>")
+    (tmp_path / "b.html").write_text("<p>B</p>")
+    etag_a = aws("s3api", "put-object", "--bucket", bucket, "--key", "index.html", "--body", str(tmp_path / "a.html"))["ETag"]
+    sim.configure(s["cluster"], s["service"], **{"watch-object": f"{bucket}/index.html"})
+    arn = roll(aws, s)
+    for _ in range(6):  # to PRODUCTION_TRAFFIC_SHIFT
+        sim.step(s["cluster"], s["service"])
+    assert sd_of(aws, arn)["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"
+    etag_b = aws("s3api", "put-object", "--bucket", bucket, "--key", "index.html", "--body", str(tmp_path / "b.html"))["ETag"]
+    assert etag_b != etag_a
+    walk(aws, sim, s, arn)
+    (sd,) = [x for x in sim.state(s["cluster"], s["service"])["services"][0]["service-deployments"] if x["arn"] == arn]
+    seen = [(w["stage"], w["weight"], w["status"], w["etag"]) for w in sd["watched"]]
+    assert seen[:7] == [
+        ("PRE_SCALE_UP", 0.0, "IN_PROGRESS", etag_a),
+        ("SCALE_UP", 0.0, "IN_PROGRESS", etag_a),
+        ("POST_SCALE_UP", 0.0, "IN_PROGRESS", etag_a),
+        ("TEST_TRAFFIC_SHIFT", 0.0, "IN_PROGRESS", etag_a),
+        ("POST_TEST_TRAFFIC_SHIFT", 0.0, "IN_PROGRESS", etag_a),
+        ("PRODUCTION_TRAFFIC_SHIFT", 0.0, "IN_PROGRESS", etag_a),
+        ("PRODUCTION_TRAFFIC_SHIFT", 100.0, "IN_PROGRESS", etag_a),
+    ], seen
+    assert seen[7] == ("POST_PRODUCTION_TRAFFIC_SHIFT", 100.0, "IN_PROGRESS", etag_b), seen
+    assert seen[-1] == ("CLEAN_UP", 100.0, "SUCCESSFUL", etag_b), seen

@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use super::record;
+use super::ordered;
+pub(crate) use super::settle::record_outputs;
+use super::settle::{settle_backend, stop_status, stopped, write_failed};
 use crate::aws::AwsContext;
-use crate::aws::gate::{self, Closed};
+use crate::aws::gate;
 use crate::commands::error::CommandError;
 use crate::config::Settings;
 use crate::plan::site::SitePlan;
@@ -113,93 +115,116 @@ async fn apply_release(
     };
 
     let mut deployed = None;
-    if let (Some(cfg), Some(bp)) = (&settings.backend, &plan.backend)
-        && !bp.is_empty()
-    {
-        let _g = github::group("deckhand: backend");
-        match backend::apply(ctx, cfg, bp, meta, opts).await {
-            Ok(release) => {
-                step::output("changed", "true");
-                deployed = Some(release);
-            }
-            Err(err) => {
-                let partial = err.partial_release().cloned();
-                if partial.is_some() {
-                    step::output("changed", "true");
+    let mut site_plan = None;
+    let backend_half = settings
+        .backend
+        .as_ref()
+        .zip(plan.backend.as_ref())
+        .filter(|(_, bp)| !bp.is_empty());
+    let site = settings.frontend.as_ref().zip(plan.frontend.as_ref());
+    match (backend_half, site) {
+        // Both halves change: the HTML goes out once production traffic is on the new revision.
+        (Some((bcfg, bp)), Some((fcfg, sp))) if ordered::applies(sp, opts) => {
+            let _g = github::group("deckhand: backend, then the site's HTML once it serves");
+            step::output("changed", "true");
+            let both = ordered::run(ctx, bcfg, bp, fcfg, sp, meta, opts).await;
+            let mut written = both.written;
+            match (both.backend, both.site) {
+                (Ok(release), site) => {
+                    deployed = Some(release);
+                    let published = match site {
+                        ordered::Site::Published(s, index) => Ok((s, index)),
+                        ordered::Site::Held(index) => {
+                            ordered::publish_late(ctx, fcfg, sp, opts, &mut written)
+                                .await
+                                .map(|s| (s, index))
+                        }
+                        ordered::Site::Failed(err) => Err(err),
+                    };
+                    match published {
+                        Ok((s, index)) => {
+                            record.site = Some(site_half(&record.id, s, sp, plan));
+                            site_plan = Some((fcfg, sp, index));
+                        }
+                        Err(err) => {
+                            let failed = SiteFailed {
+                                plan: sp,
+                                written: &written,
+                                deployed: deployed.as_ref(),
+                            };
+                            return Err(site_failed(
+                                ctx, settings, store, plan, record, failed, err,
+                            )
+                            .await);
+                        }
+                    }
                 }
-                if let Some(reason) = gate::closed() {
-                    settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
-                    return Err(stopped(store, record, reason, "the backend").await);
+                (Err(err), ordered::Site::Published(s, index)) => {
+                    record.site = Some(site_half(&record.id, s, sp, plan));
+                    let after = ordered::AfterShift {
+                        cfg: fcfg,
+                        plan: sp,
+                        written: &written,
+                        index,
+                    };
+                    return Err(ordered::after_shift(
+                        ctx, settings, store, plan, record, after, err,
+                    )
+                    .await);
                 }
-                if partial.is_some() {
-                    record.status = ReleaseStatus::Failed;
-                    write_failed(ctx, settings, store, plan, &mut record, partial.as_ref()).await;
+                (Err(err), _) => {
+                    // The HTML never went out; a publish stopped part way (the write gate closed
+                    // in its late part) left what it wrote live.
+                    if serves_other(sp, plan.carry.site.as_ref(), &written) {
+                        record.site = frontend::live_site(
+                            sp,
+                            plan.carry.site.as_ref(),
+                            &written,
+                            ReleaseStatus::Failed,
+                            format!("the publish stopped part way: {err}"),
+                        )
+                        .map(|s| SiteRelease {
+                            origin: Some(record.id.clone()),
+                            ..s
+                        });
+                    }
+                    return Err(backend_failed(ctx, settings, store, plan, record, err).await);
                 }
-                return Err(err.into());
             }
         }
-    }
-
-    let mut site_plan = None;
-    if let (Some(cfg), Some(sp)) = (&settings.frontend, &plan.frontend) {
-        let _g = github::group("deckhand: frontend");
-        step::output("changed", "true");
-        let mut written = BTreeMap::new();
-        match frontend::upload(ctx, cfg, sp, meta, opts, &mut written).await {
-            Ok((site, index)) => {
-                record.site = Some(site_half(&record.id, site, sp, plan));
-                site_plan = Some((cfg, sp, index));
+        (backend_half, site) => {
+            if let Some((cfg, bp)) = backend_half {
+                let _g = github::group("deckhand: backend");
+                match backend::apply(ctx, cfg, bp, meta, opts, None).await {
+                    Ok(release) => {
+                        step::output("changed", "true");
+                        deployed = Some(release);
+                    }
+                    Err(err) => {
+                        return Err(backend_failed(ctx, settings, store, plan, record, err).await);
+                    }
+                }
             }
-            Err(err) => {
-                if let Some(reason) = gate::closed() {
-                    // What is live: the site before, with the files this publish wrote.
-                    let status = stop_status(&reason);
-                    record.site = frontend::live_site(
-                        sp,
-                        plan.carry.site.as_ref(),
-                        &written,
-                        status,
-                        format!("{reason} while publishing: {err}"),
-                    )
-                    .map(|s| SiteRelease {
-                        origin: Some(record.id.clone()),
-                        ..s
-                    });
-                    settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
-                    return Err(stopped(store, record, reason, "the site's publish").await);
+            if let Some((cfg, sp)) = site {
+                let _g = github::group("deckhand: frontend");
+                step::output("changed", "true");
+                let mut written = BTreeMap::new();
+                match frontend::upload(ctx, cfg, sp, meta, opts, &mut written).await {
+                    Ok((s, index)) => {
+                        record.site = Some(site_half(&record.id, s, sp, plan));
+                        site_plan = Some((cfg, sp, index));
+                    }
+                    Err(err) => {
+                        let failed = SiteFailed {
+                            plan: sp,
+                            written: &written,
+                            deployed: deployed.as_ref(),
+                        };
+                        return Err(
+                            site_failed(ctx, settings, store, plan, record, failed, err).await
+                        );
+                    }
                 }
-                // The backend may already run this release (rolled, or rolling: `--no-wait`), and
-                // the files the publish wrote before it failed are live (HTML goes last: the entry
-                // points may still be the old ones): the record says so — the site half is the
-                // site before with those files (none: as it was), failed with the reason, so
-                // `releases` and `rollback --to previous` see what is live and why. Nothing
-                // served changed (at most new content-hashed assets, which nothing live names):
-                // nothing to record.
-                if deployed.is_some() || serves_other(sp, plan.carry.site.as_ref(), &written) {
-                    record.status = ReleaseStatus::Failed;
-                    let failure = format!("the publish failed: {err}");
-                    let site = frontend::live_site(
-                        sp,
-                        plan.carry.site.as_ref(),
-                        &written,
-                        ReleaseStatus::Failed,
-                        failure.clone(),
-                    )
-                    .unwrap_or_else(|| SiteRelease {
-                        bucket: sp.bucket.clone(),
-                        files: BTreeMap::new(),
-                        status: ReleaseStatus::Failed,
-                        failure: Some(failure),
-                        pending: None,
-                        origin: None,
-                    });
-                    record.site = Some(SiteRelease {
-                        origin: Some(record.id.clone()),
-                        ..site
-                    });
-                    write_failed(ctx, settings, store, plan, &mut record, deployed.as_ref()).await;
-                }
-                return Err(err.into());
             }
         }
     }
@@ -231,10 +256,110 @@ async fn apply_release(
     Ok(record)
 }
 
+/// The backend's apply failed (or stopped) before the site's HTML went out: the record says what
+/// is live (written when the backend changed anything), and the backend's error ends the command.
+pub(super) async fn backend_failed(
+    ctx: &AwsContext,
+    settings: &Settings,
+    store: &ReleaseStore<'_>,
+    plan: &DeployPlan,
+    mut record: ReleaseRecord,
+    err: backend::BackendError,
+) -> CommandError {
+    let partial = err.partial_release().cloned();
+    if partial.is_some() {
+        step::output("changed", "true");
+    }
+    if let Some(reason) = gate::closed() {
+        settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
+        return stopped(store, record, reason, "the backend").await;
+    }
+    if partial.is_some() {
+        record.status = ReleaseStatus::Failed;
+        write_failed(ctx, settings, store, plan, &mut record, partial.as_ref()).await;
+    }
+    err.into()
+}
+
+/// A publish that failed: its plan, the keys it wrote (key -> ETag), and the backend this release
+/// deployed before it (or while it ran).
+pub(super) struct SiteFailed<'a> {
+    pub(super) plan: &'a SitePlan,
+    pub(super) written: &'a BTreeMap<String, String>,
+    pub(super) deployed: Option<&'a BackendRelease>,
+}
+
+/// The site's publish failed (or stopped): the record says what is live, and the publish's error
+/// ends the command.
+async fn site_failed(
+    ctx: &AwsContext,
+    settings: &Settings,
+    store: &ReleaseStore<'_>,
+    plan: &DeployPlan,
+    mut record: ReleaseRecord,
+    failed: SiteFailed<'_>,
+    err: frontend::FrontendError,
+) -> CommandError {
+    let SiteFailed {
+        plan: sp,
+        written,
+        deployed,
+    } = failed;
+    if let Some(reason) = gate::closed() {
+        // What is live: the site before, with the files this publish wrote.
+        let status = stop_status(&reason);
+        record.site = frontend::live_site(
+            sp,
+            plan.carry.site.as_ref(),
+            written,
+            status,
+            format!("{reason} while publishing: {err}"),
+        )
+        .map(|s| SiteRelease {
+            origin: Some(record.id.clone()),
+            ..s
+        });
+        settle_backend(ctx, settings, plan, &mut record, deployed).await;
+        return stopped(store, record, reason, "the site's publish").await;
+    }
+    // The backend may already run this release (rolled, or rolling: `--no-wait`), and
+    // the files the publish wrote before it failed are live (HTML goes last: the entry
+    // points may still be the old ones): the record says so — the site half is the
+    // site before with those files (none: as it was), failed with the reason, so
+    // `releases` and `rollback --to previous` see what is live and why. Nothing
+    // served changed (at most new content-hashed assets, which nothing live names):
+    // nothing to record.
+    if deployed.is_some() || serves_other(sp, plan.carry.site.as_ref(), written) {
+        record.status = ReleaseStatus::Failed;
+        let failure = format!("the publish failed: {err}");
+        let site = frontend::live_site(
+            sp,
+            plan.carry.site.as_ref(),
+            written,
+            ReleaseStatus::Failed,
+            failure.clone(),
+        )
+        .unwrap_or_else(|| SiteRelease {
+            bucket: sp.bucket.clone(),
+            files: BTreeMap::new(),
+            status: ReleaseStatus::Failed,
+            failure: Some(failure),
+            pending: None,
+            origin: None,
+        });
+        record.site = Some(SiteRelease {
+            origin: Some(record.id.clone()),
+            ..site
+        });
+        write_failed(ctx, settings, store, plan, &mut record, deployed).await;
+    }
+    err.into()
+}
+
 /// Whether the keys a publish wrote (`written`) changed what the site serves: a key the site
 /// before (`before`) had, or one whose name carries no content hash (new content-hashed assets are
 /// named by nothing live until the HTML that references them is written).
-fn serves_other(
+pub(super) fn serves_other(
     plan: &SitePlan,
     before: Option<&SiteRelease>,
     written: &BTreeMap<String, String>,
@@ -246,49 +371,14 @@ fn serves_other(
     })
 }
 
-/// The status of a record written after the write gate closed.
-fn stop_status(reason: &Closed) -> ReleaseStatus {
-    match reason {
-        Closed::Signal(_) => ReleaseStatus::Cancelled,
-        Closed::LockLost(_) => ReleaseStatus::Failed,
-    }
-}
-
-/// After the write gate closed during `phase`: writes the record as it stands (each half says
-/// what is live: the carried one, or what this release got to) as cancelled (a signal) or failed
-/// (the lock lost), and returns the error that ends the command (exit 130/143, or 5).
-async fn stopped(
-    store: &ReleaseStore<'_>,
-    mut record: ReleaseRecord,
-    reason: Closed,
-    phase: &str,
-) -> CommandError {
-    record.status = stop_status(&reason);
-    if let Some(b) = record
-        .backend
-        .as_mut()
-        .filter(|b| b.status == ReleaseStatus::InProgress)
-    {
-        b.failure
-            .get_or_insert_with(|| format!("{reason} while watching the rollout"));
-    }
-    let what = match &reason {
-        Closed::Signal(_) => "cancelled",
-        Closed::LockLost(_) => "failed",
-    };
-    let recorded = match gate::cleanup(store.write(&record)).await {
-        Ok(()) => format!("release {} recorded as {what} with what is live", record.id),
-        Err(e) => format!("release {} could not be recorded: {e}", record.id),
-    };
-    CommandError::Stopped {
-        reason,
-        done: format!("stopped during {phase}, no write started after that; {recorded}"),
-    }
-}
-
 /// The site half this release writes: published by it (origin: this release) when its plan had
 /// anything to publish, else the half it carries or restores, with that half's status and origin.
-fn site_half(id: &str, site: SiteRelease, sp: &SitePlan, plan: &DeployPlan) -> SiteRelease {
+pub(super) fn site_half(
+    id: &str,
+    site: SiteRelease,
+    sp: &SitePlan,
+    plan: &DeployPlan,
+) -> SiteRelease {
     if !sp.is_empty() {
         return SiteRelease {
             origin: Some(id.to_string()),
@@ -326,66 +416,6 @@ fn site_half(id: &str, site: SiteRelease, sp: &SitePlan, plan: &DeployPlan) -> S
             origin: Some(id.to_string()),
             ..site
         },
-    }
-}
-
-/// Sets the record's backend half from the service as it is now (see [`record`]).
-async fn settle_backend(
-    ctx: &AwsContext,
-    settings: &Settings,
-    plan: &DeployPlan,
-    record: &mut ReleaseRecord,
-    deployed: Option<&BackendRelease>,
-) {
-    let restored = plan
-        .rollback
-        .as_ref()
-        .and_then(|r| Some((r.restore.as_str(), r.backend.as_ref()?)));
-    let carried = plan.carry.backend.as_ref();
-    let known: Vec<&BackendRelease> = [deployed, restored.map(|(_, b)| b), carried]
-        .into_iter()
-        .flatten()
-        .collect();
-    match record::read_live(ctx, settings, &known).await {
-        Some(live) => {
-            record.backend = Some(record::backend_half(
-                &record.id, deployed, restored, carried, &live,
-            ));
-        }
-        None => {
-            if let Some(d) = deployed {
-                record.backend = Some(BackendRelease {
-                    origin: Some(record.id.clone()),
-                    ..d.clone()
-                });
-            }
-        }
-    }
-}
-
-/// Writes the record of a release that failed (what is live, read now), and sets the outputs from
-/// it; a write that fails is logged, the command's own error is what it reports.
-async fn write_failed(
-    ctx: &AwsContext,
-    settings: &Settings,
-    store: &ReleaseStore<'_>,
-    plan: &DeployPlan,
-    record: &mut ReleaseRecord,
-    deployed: Option<&BackendRelease>,
-) {
-    settle_backend(ctx, settings, plan, record, deployed).await;
-    match store.write(record).await {
-        Ok(()) => record_outputs(record),
-        Err(e) => tracing::warn!("could not record the failed release: {e}"),
-    }
-}
-
-/// The outputs that name a written record: its id and what its backend half says is live.
-pub(crate) fn record_outputs(record: &ReleaseRecord) {
-    step::output("release-id", &record.id);
-    if let Some(b) = &record.backend {
-        step::output("image", &b.image);
-        step::output("task-definition", &b.task_definition_arn);
     }
 }
 

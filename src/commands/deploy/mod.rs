@@ -10,9 +10,11 @@
 
 pub(crate) mod apply;
 mod args;
+mod ordered;
 pub(crate) mod read;
 pub(crate) mod record;
 pub(crate) mod review;
+mod settle;
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +106,17 @@ pub(crate) async fn run(
         }
     }
     print_plan(&plan, args.json);
+    if opts.no_wait
+        && let Some(b) = plan.backend.as_ref().filter(|b| !b.is_empty())
+        && let Some(s) = plan.frontend.as_ref().filter(|s| !s.is_empty())
+    {
+        // The HTML goes out only once production traffic is on the new revision, which a
+        // deploy that does not wait for the rollout never sees.
+        return Err(CommandError::NoWaitBoth {
+            service: b.service.clone(),
+            files: s.uploads.len() + s.header_updates.len(),
+        });
+    }
     // Nothing to change, but the newest record does not say what is live (a deploy killed after
     // its writes, before its record): say so, and record what is live.
     let unrecorded = if plan.is_empty() {

@@ -128,11 +128,36 @@ class ServiceDeployment:
         self.test_weight: Optional[float] = 0.0 if self.strategy in STAGED else None
         self.fired: set[str] = set()  # stages whose `alarm-at` already fired
         self.stage_list: list[str] = []
+        # the `watch-object` knob: the object's ETag at each change of stage, traffic or status
+        self.watched: list[dict[str, Any]] = []
         _by_arn[self.arn] = self
 
     # -- state changes --
     def touch(self, t: float) -> None:
         self.updated_at = t
+        self._watch()
+
+    def _watch(self) -> None:
+        """The `watch-object` knob (``bucket/key``): what the bucket serves under the key at this
+        change of the deployment (stage, production traffic share, status), read in moto's S3 while
+        the change is made (before the read that made it answers): a test asks, for instance,
+        which index.html was live when production traffic moved."""
+        spec = self.sim.cfg().get("watch-object")
+        if not spec or "/" not in spec:
+            return
+        bucket, key = spec.split("/", 1)
+        etag = None
+        try:
+            from moto.s3.models import s3_backends
+
+            b = s3_backends[self.sim.account]["aws"].buckets.get(bucket)
+            obj = b.keys.get(key) if b is not None else None
+            etag = obj.etag if obj is not None else None
+        except Exception:  # pragma: no cover - moto without the bucket
+            etag = None
+        entry = {"stage": self.stage, "status": self.status, "weight": self.weight, "etag": etag}
+        if not self.watched or self.watched[-1] != entry:
+            self.watched.append(entry)
 
     def in_flight(self) -> bool:
         return self.status not in FINAL
@@ -149,6 +174,7 @@ class ServiceDeployment:
             if getattr(self, key) == "MONITORING":
                 setattr(self, key, "MONITORING_COMPLETE")
         self.updated_at = t
+        self._watch()
 
     # -- API shape --
     def _summary(self, d: "Deployment", tasks: list["SimTask"], target: bool) -> dict[str, Any]:

@@ -52,6 +52,8 @@ SERVICE_KEYS = {
     "alarm-at": (str, type(None)),
     "alarm-reason": str,
     "hook-fails-at": (str, type(None)),
+    # `bucket/key` whose ETag each service deployment records at each of its changes ("watched")
+    "watch-object": (str, type(None)),
 }
 DEFAULT_RUN_STEPS = 1
 CONTAINER_INSTANCE_ID = "0b7a6f1c5e3d4a2b9c8d7e6f5a4b3c2d"
@@ -689,7 +691,7 @@ class ServiceSim:
             "stopped-tasks": sum(1 for x in tasks if not x.live()),
             "service-deployments": [
                 {"arn": sd.arn, "status": sd.status, "strategy": sd.strategy, "lifecycleStage": sd.stage,
-                 "productionWeight": sd.weight, "testWeight": sd.test_weight}
+                 "productionWeight": sd.weight, "testWeight": sd.test_weight, "watched": list(sd.watched)}
                 for sd in self.service_deployments
             ],
             "production-target-groups": {k: v for k, v in self.live_target_group.items()},

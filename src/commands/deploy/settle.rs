@@ -1,0 +1,113 @@
+//! Writing the record of a release as it stands: the backend half read from the service now
+//! ([`record`]), a failed or stopped release's record, and the step outputs that name it. Used by
+//! [`super::apply`] and [`super::ordered`].
+
+use super::record;
+use crate::aws::AwsContext;
+use crate::aws::gate::{self, Closed};
+use crate::commands::error::CommandError;
+use crate::config::Settings;
+use crate::plan::DeployPlan;
+use crate::release::store::ReleaseStore;
+use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus};
+use crate::step;
+
+/// The status of a record written after the write gate closed.
+pub(super) fn stop_status(reason: &Closed) -> ReleaseStatus {
+    match reason {
+        Closed::Signal(_) => ReleaseStatus::Cancelled,
+        Closed::LockLost(_) => ReleaseStatus::Failed,
+    }
+}
+
+/// After the write gate closed during `phase`: writes the record as it stands (each half says
+/// what is live: the carried one, or what this release got to) as cancelled (a signal) or failed
+/// (the lock lost), and returns the error that ends the command (exit 130/143, or 5).
+pub(super) async fn stopped(
+    store: &ReleaseStore<'_>,
+    mut record: ReleaseRecord,
+    reason: Closed,
+    phase: &str,
+) -> CommandError {
+    record.status = stop_status(&reason);
+    if let Some(b) = record
+        .backend
+        .as_mut()
+        .filter(|b| b.status == ReleaseStatus::InProgress)
+    {
+        b.failure
+            .get_or_insert_with(|| format!("{reason} while watching the rollout"));
+    }
+    let what = match &reason {
+        Closed::Signal(_) => "cancelled",
+        Closed::LockLost(_) => "failed",
+    };
+    let recorded = match gate::cleanup(store.write(&record)).await {
+        Ok(()) => format!("release {} recorded as {what} with what is live", record.id),
+        Err(e) => format!("release {} could not be recorded: {e}", record.id),
+    };
+    CommandError::Stopped {
+        reason,
+        done: format!("stopped during {phase}, no write started after that; {recorded}"),
+    }
+}
+
+/// Sets the record's backend half from the service as it is now (see [`record`]).
+pub(super) async fn settle_backend(
+    ctx: &AwsContext,
+    settings: &Settings,
+    plan: &DeployPlan,
+    record: &mut ReleaseRecord,
+    deployed: Option<&BackendRelease>,
+) {
+    let restored = plan
+        .rollback
+        .as_ref()
+        .and_then(|r| Some((r.restore.as_str(), r.backend.as_ref()?)));
+    let carried = plan.carry.backend.as_ref();
+    let known: Vec<&BackendRelease> = [deployed, restored.map(|(_, b)| b), carried]
+        .into_iter()
+        .flatten()
+        .collect();
+    match record::read_live(ctx, settings, &known).await {
+        Some(live) => {
+            record.backend = Some(record::backend_half(
+                &record.id, deployed, restored, carried, &live,
+            ));
+        }
+        None => {
+            if let Some(d) = deployed {
+                record.backend = Some(BackendRelease {
+                    origin: Some(record.id.clone()),
+                    ..d.clone()
+                });
+            }
+        }
+    }
+}
+
+/// Writes the record of a release that failed (what is live, read now), and sets the outputs from
+/// it; a write that fails is logged, the command's own error is what it reports.
+pub(super) async fn write_failed(
+    ctx: &AwsContext,
+    settings: &Settings,
+    store: &ReleaseStore<'_>,
+    plan: &DeployPlan,
+    record: &mut ReleaseRecord,
+    deployed: Option<&BackendRelease>,
+) {
+    settle_backend(ctx, settings, plan, record, deployed).await;
+    match store.write(record).await {
+        Ok(()) => record_outputs(record),
+        Err(e) => tracing::warn!("could not record the failed release: {e}"),
+    }
+}
+
+/// The outputs that name a written record: its id and what its backend half says is live.
+pub(crate) fn record_outputs(record: &ReleaseRecord) {
+    step::output("release-id", &record.id);
+    if let Some(b) = &record.backend {
+        step::output("image", &b.image);
+        step::output("task-definition", &b.task_definition_arn);
+    }
+}
