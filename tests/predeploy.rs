@@ -95,9 +95,13 @@ fn a_migration_that_fails_leaves_the_service_as_it_was() {
     let record = &w.releases()[0]["backend"];
     assert_eq!(record["status"], "failed", "{record}");
     assert_eq!(record["pre_deploy"]["exit_code"], 1, "{record}");
+    let task = record["pre_deploy"]["task_arn"].as_str().unwrap();
+    // `releases` shows the task and its exit code.
+    let out = w.deckhand().args(["releases"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        record["pre_deploy"]["task_arn"].as_str().is_some(),
-        "{record}"
+        text.contains(&format!("  pre-deploy task {task} exited 1 in ")),
+        "{text}"
     );
 }
 

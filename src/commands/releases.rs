@@ -88,6 +88,10 @@ pub(crate) struct ReleaseRow {
     /// The site half: its status and release of origin.
     pub(crate) site: Option<HalfRow>,
     pub(crate) status: RowStatus,
+    /// The `backend.pre-deploy` task this release ran (its ARN, exit code, ECS's words): kept by
+    /// the backend half this release wrote, not by a half it carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pre_deploy: Option<crate::release::PreDeployRun>,
     /// A promotion: `<environment>/<release>` whose image and site it made live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) promoted_from: Option<String>,
@@ -452,6 +456,11 @@ pub(crate) fn rows(records: &[ReleaseRecord], checks: &Checks) -> Vec<ReleaseRow
                 backend: r.backend.as_ref().map(HalfRow::backend),
                 site: r.site.as_ref().map(HalfRow::site),
                 status,
+                pre_deploy: r
+                    .backend
+                    .as_ref()
+                    .filter(|b| b.origin.as_deref() == Some(r.id.as_str()))
+                    .and_then(|b| b.pre_deploy.clone()),
                 promoted_from: r.promoted_from.clone(),
                 restorable: why.is_none(),
                 not_restorable: why.map(|w| w.to_string()),
@@ -492,6 +501,9 @@ impl fmt::Display for ReleasesReport {
                     let _ = write!(line, "  {}", h.describe(&r.id));
                 }
                 writeln!(f, "{line}")?;
+            }
+            if let Some(p) = &r.pre_deploy {
+                writeln!(f, "  pre-deploy {}", p.describe())?;
             }
             if let (Some(n), Some(b)) = (r.site_files, r.site_bytes) {
                 let mut line = format!("  site      {n} files, {}", human_bytes(b));
@@ -823,5 +835,52 @@ mod tests {
                 .get("pending")
                 .is_none()
         );
+    }
+
+    /// Issue 26: the pre-deploy task a release ran (ARN, exit code) is shown by `releases` (text
+    /// and JSON) for the backend half that release wrote; a release that carried the half (a
+    /// frontend-only deploy after it) does not claim the task. Before, only the record had it.
+    #[test]
+    fn the_pre_deploy_task_of_a_release_is_shown_with_its_exit_code() {
+        let arn = "arn:aws:ecs:us-east-1:1:task/c/0123456789abcdef";
+        let mut a = record("20261201T100000000Z-a", ReleaseStatus::Failed, None);
+        if let Some(b) = a.backend.as_mut() {
+            b.origin = Some(a.id.clone());
+            b.pre_deploy = Some(crate::release::PreDeployRun {
+                task_arn: Some(arn.into()),
+                exit_code: Some(1),
+                reason: Some("EssentialContainerExited: Essential container in task exited".into()),
+                timed_out: false,
+                millis: Some(12_300),
+            });
+        }
+        let mut b = record("20261201T110000000Z-b", ReleaseStatus::Succeeded, None);
+        b.backend.clone_from(&a.backend);
+        let rows = rows(&[a, b], &Checks::default());
+        assert!(
+            rows[0].pre_deploy.is_none(),
+            "a carried half: {:?}",
+            rows[0]
+        );
+        let ran = rows[1].pre_deploy.as_ref().expect("pre-deploy");
+        assert_eq!(ran.exit_code, Some(1));
+        let report = ReleasesReport {
+            version: 1,
+            bucket: "b".into(),
+            total: 2,
+            releases: rows,
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains(&format!(
+                "  pre-deploy task {arn} exited 1 in 12.3s (EssentialContainerExited: Essential container in task exited)\n"
+            )),
+            "{text}"
+        );
+        assert_eq!(text.matches("pre-deploy").count(), 1, "{text}");
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["releases"][1]["pre_deploy"]["task_arn"], arn, "{json}");
+        assert_eq!(json["releases"][1]["pre_deploy"]["exit_code"], 1, "{json}");
+        assert!(json["releases"][0].get("pre_deploy").is_none(), "{json}");
     }
 }

@@ -235,6 +235,27 @@ impl PreDeployRun {
     pub(crate) fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
+
+    /// `task <arn> exited 0 in 12.3s`, or that it timed out and was stopped, or placed no task;
+    /// ECS's words when it did not exit 0 (`releases`).
+    pub(crate) fn describe(&self) -> String {
+        let task = self
+            .task_arn
+            .as_deref()
+            .map_or_else(|| "no task placed".to_string(), |a| format!("task {a}"));
+        let mut line = match (self.timed_out, self.exit_code) {
+            (true, _) => format!("{task} did not stop in time: stopped"),
+            (false, Some(code)) => format!("{task} exited {code}"),
+            (false, None) => format!("{task} did not run its container"),
+        };
+        if let Some(ms) = self.millis {
+            line.push_str(&format!(" in {:.1}s", ms as f64 / 1000.0));
+        }
+        if let Some(why) = self.reason.as_deref().filter(|_| !self.succeeded()) {
+            line.push_str(&format!(" ({why})"));
+        }
+        line
+    }
 }
 
 /// The names deckhand set in one container: its managed environment variables and secrets.
