@@ -18,7 +18,8 @@ pub(crate) struct DeployArgs {
     /// and roll the service, even when nothing changed.
     #[arg(long, env = "DECKHAND_FORCE")]
     pub(crate) force: bool,
-    /// Return after UpdateService instead of watching the rollout.
+    /// Return after UpdateService instead of watching the rollout (refused when both halves
+    /// change: the site's HTML goes out only once production traffic is on the new revision).
     #[arg(long, env = "DECKHAND_NO_WAIT")]
     pub(crate) no_wait: bool,
     /// Print the plan (and the result) as JSON on stdout.
