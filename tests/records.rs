@@ -1210,3 +1210,139 @@ fn rollback_to_previous_after_a_killed_deploy_restores_the_newest_record() {
     );
     assert_eq!(record["site"]["files"], a["site"]["files"], "{record}");
 }
+
+/// Kills a deploy of both halves of `f`'s current version at its record (after its backend
+/// rolled and every site file went up) and takes the lock back.
+fn killed_at_record(f: &Full) {
+    let pid = Arc::new(AtomicU32::new(0));
+    let proxy = kill_at_record(pid.clone());
+    let mut child =
+        f.w.spawn(&["deploy"], &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())]);
+    pid.store(child.id(), Ordering::SeqCst);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    f.ok(&["unlock", "--force"]);
+    f.settled();
+}
+
+/// The sha256 (hex) of what the site bucket serves at `key`.
+fn served_sha(f: &Full, key: &str) -> String {
+    use sha2::Digest as _;
+    let bytes = world::block_on(site::body(&f.site_bucket, key));
+    hex::encode(sha2::Sha256::digest(&bytes))
+}
+
+/// history I2 (CI-budget run seed 440414032229, history 0, shrunk to 3 steps): a deploy of both
+/// halves killed after its site files went up and before its record; a rollback to an older
+/// release that has no site half restores only the backend and carries the site half. That half
+/// named the newest record's index.html while the bucket served the killed deploy's, and nothing
+/// said so. Now the rollback checks the carried half against the bucket, warns, and records the
+/// site the bucket serves (origin unknown, the changed paths' invalidation pending); `releases`
+/// and a later rollback read it like any other site half.
+#[test]
+fn a_rollback_that_restores_no_site_records_the_site_the_bucket_serves() {
+    let f = Full::new("rec-killsite");
+    f.ok(&["deploy", "--only", "backend"]);
+    let a_id = f.newest()["id"].as_str().unwrap().to_string();
+    assert!(f.newest()["site"].is_null(), "a backend-only first release");
+    f.version("B");
+    f.ok(&["deploy"]);
+    let b = f.newest();
+    f.version("C");
+    killed_at_record(&f);
+    assert_eq!(
+        f.newest()["id"],
+        b["id"],
+        "the killed deploy recorded nothing"
+    );
+    let index = served_sha(&f, "index.html");
+    assert_ne!(
+        b["site"]["files"]["index.html"]["sha256"],
+        index.as_str(),
+        "the bucket serves the killed deploy's index.html"
+    );
+
+    let ran = f.ok(&["rollback", "--to", &a_id]);
+    assert!(
+        ran.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: the site in s3://{} is not the one the newest release {} says (",
+            f.site_bucket,
+            b["id"].as_str().unwrap()
+        )),
+        "{}",
+        ran.done
+    );
+    let record = f.newest();
+    assert_eq!(record["restored"], a_id.as_str(), "{record}");
+    let site = &record["site"];
+    assert_eq!(
+        site["files"]["index.html"]["sha256"],
+        index.as_str(),
+        "{record}"
+    );
+    for (key, entry) in site["files"].as_object().unwrap() {
+        assert_eq!(
+            entry["sha256"],
+            served_sha(&f, key).as_str(),
+            "{key}: {record}"
+        );
+    }
+    assert_eq!(site["status"], "succeeded", "{record}");
+    assert!(site["origin"].is_null(), "no release recorded it: {record}");
+
+    // A rollback to B restores B's site exactly.
+    f.ok(&["rollback", "--to", b["id"].as_str().unwrap()]);
+    for (key, entry) in b["site"]["files"].as_object().unwrap() {
+        assert_eq!(entry["sha256"], served_sha(&f, key).as_str(), "{key}");
+    }
+}
+
+/// The same for a backend-only deploy with nothing to change after a kill that changed only the
+/// site: it records what is live (before: "no changes", the newest record still naming the
+/// previous index.html), and once recorded has nothing to say.
+#[test]
+fn a_backend_only_deploy_records_the_site_a_killed_deploy_left_live() {
+    let f = Full::new("rec-killsite2");
+    f.ok(&["deploy"]);
+    let a = f.newest();
+    // A new site build, the same backend.
+    let dist = f.w.path().join("dist");
+    std::fs::remove_dir_all(&dist).unwrap();
+    vite_site(&dist, u32::from(b'B'), false);
+    killed_at_record(&f);
+    let index = served_sha(&f, "index.html");
+    assert_ne!(a["site"]["files"]["index.html"]["sha256"], index.as_str());
+    let ran = f.ok(&["deploy", "--only", "backend"]);
+    assert!(
+        ran.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: the site in s3://{} is not the one the newest release {} says (",
+            f.site_bucket,
+            a["id"].as_str().unwrap()
+        )),
+        "{}",
+        ran.done
+    );
+    let record = f.newest();
+    assert_ne!(record["id"], a["id"], "{record}");
+    for (key, entry) in record["site"]["files"].as_object().unwrap() {
+        assert_eq!(
+            entry["sha256"],
+            served_sha(&f, key).as_str(),
+            "{key}: {record}"
+        );
+    }
+    assert_eq!(
+        record["backend"]["task_definition_arn"], a["backend"]["task_definition_arn"],
+        "{record}"
+    );
+    let again = f.ok(&["deploy", "--only", "backend"]);
+    assert!(
+        !again.done.stderr.contains("does not say what is live"),
+        "{}",
+        again.done
+    );
+    assert_eq!(f.newest()["id"], record["id"]);
+}

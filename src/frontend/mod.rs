@@ -12,9 +12,11 @@ mod owned;
 mod plan;
 pub(crate) mod restore;
 pub(crate) mod runtime;
+mod served;
 
 pub(crate) use apply::{Index, finish, live_site, prepare, publish, published, upload};
 pub(crate) use error::FrontendError;
+pub(crate) use served::{Served, served};
 
 use crate::aws::AwsContext;
 use crate::config::Frontend;

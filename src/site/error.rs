@@ -106,6 +106,13 @@ pub(crate) enum SiteError {
     Delete { bucket: String, message: String },
     #[error("the ownership index s3://{bucket}/_deckhand/ownership.json: {message}")]
     Ownership { bucket: String, message: String },
+    #[error("cannot read s3://{bucket}/{key}")]
+    Head {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<AwsError>,
+    },
 }
 
 /// 1207 -> `1,207`.

@@ -120,7 +120,9 @@ pub(crate) async fn run(
     // Nothing to change, but the newest record does not say what is live (a deploy killed after
     // its writes, before its record): say so, and record what is live.
     let unrecorded = if plan.is_empty() {
-        record::unrecorded(&plan, last.as_ref())
+        let mut u = record::unrecorded(&plan, last.as_ref());
+        u.extend(record::unrecorded_site(ctx, settings, &plan, last.as_ref()).await);
+        u
     } else {
         Vec::new()
     };
@@ -174,7 +176,12 @@ pub(crate) async fn run(
         }
         let Planned { plan: again, last } =
             read_and_plan(ctx, settings, args.only, &opts, &meta).await?;
-        if again.is_empty() && record::unrecorded(&again, last.as_ref()).is_empty() {
+        if again.is_empty()
+            && record::unrecorded(&again, last.as_ref()).is_empty()
+            && record::unrecorded_site(ctx, settings, &again, last.as_ref())
+                .await
+                .is_empty()
+        {
             return Ok(None);
         }
         print_plan(&again, args.json);

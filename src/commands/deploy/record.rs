@@ -285,3 +285,51 @@ pub(crate) fn unrecorded(plan: &DeployPlan, last: Option<&ReleaseRecord>) -> Vec
     }
     out
 }
+
+/// `the site in s3://B is not the one the newest release X says (N files differ: a, b, …)`: the
+/// keys where the bucket serves other bytes than the carried half `of` release `last`.
+pub(crate) fn site_differs(served: &crate::frontend::Served, last: Option<&str>) -> String {
+    let shown: Vec<&str> = served.changed.iter().take(5).map(String::as_str).collect();
+    format!(
+        "the site in s3://{} is not the one the newest release {} says ({} file{} differ{}: {}{})",
+        served.half.bucket,
+        last.unwrap_or("unknown"),
+        served.changed.len(),
+        if served.changed.len() == 1 { "" } else { "s" },
+        if served.changed.len() == 1 { "s" } else { "" },
+        shown.join(", "),
+        if served.changed.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        }
+    )
+}
+
+/// [`unrecorded`] for the site a deploy does not publish (`--only backend`): the newest record's
+/// site half against what the bucket serves ([`crate::frontend::served`]). Reads only, and only
+/// for such a deploy.
+pub(crate) async fn unrecorded_site(
+    ctx: &AwsContext,
+    settings: &Settings,
+    plan: &DeployPlan,
+    last: Option<&ReleaseRecord>,
+) -> Vec<String> {
+    let (None, Some(cfg), Some(last)) = (&plan.frontend, &settings.frontend, last) else {
+        return Vec::new();
+    };
+    let Some(site) = &last.site else {
+        return Vec::new();
+    };
+    match crate::frontend::served(ctx, cfg, site).await {
+        Ok(Some(served)) => vec![site_differs(&served, Some(&last.id))],
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read s3://{} ({e}): the site is not checked",
+                cfg.bucket
+            );
+            Vec::new()
+        }
+    }
+}

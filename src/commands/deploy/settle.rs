@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::plan::DeployPlan;
 use crate::release::store::ReleaseStore;
 use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus};
-use crate::step;
+use crate::{frontend, github, step};
 
 /// The status of a record written after the write gate closed.
 pub(super) fn stop_status(reason: &Closed) -> ReleaseStatus {
@@ -52,7 +52,9 @@ pub(super) async fn stopped(
     }
 }
 
-/// Sets the record's backend half from the service as it is now (see [`record`]).
+/// Sets the record's halves from what is live now: the backend from the service (see
+/// [`record`]), and a site half this release carries (it publishes and restores no site) from
+/// what the bucket serves ([`site_served`]).
 pub(super) async fn settle_backend(
     ctx: &AwsContext,
     settings: &Settings,
@@ -60,6 +62,7 @@ pub(super) async fn settle_backend(
     record: &mut ReleaseRecord,
     deployed: Option<&BackendRelease>,
 ) {
+    site_served(ctx, settings, plan, record).await;
     let restored = plan
         .rollback
         .as_ref()
@@ -83,6 +86,43 @@ pub(super) async fn settle_backend(
                 });
             }
         }
+    }
+}
+
+/// When this release publishes and restores no site, the site half it carries says what is live
+/// only while the bucket holds its files; a deploy stopped between its writes and its record
+/// leaves others ([`frontend::served`]): the record then names what the bucket serves, with a
+/// warning, as the backend half names the revision the service runs. A bucket that cannot be read
+/// leaves the carried half (with a warning); the next plan reports any drift.
+async fn site_served(
+    ctx: &AwsContext,
+    settings: &Settings,
+    plan: &DeployPlan,
+    record: &mut ReleaseRecord,
+) {
+    if plan.frontend.is_some() {
+        return;
+    }
+    let (Some(cfg), Some(carried)) = (&settings.frontend, record.site.as_ref()) else {
+        return;
+    };
+    match frontend::served(ctx, cfg, carried).await {
+        Ok(None) => {}
+        Ok(Some(served)) => {
+            let line = format!(
+                "the newest release record does not say what is live: {}; release {} records the site the bucket serves",
+                record::site_differs(&served, plan.carry.previous.as_deref()),
+                record.id
+            );
+            tracing::warn!("{line}");
+            github::warning_annotation(&line);
+            record.site = Some(served.half);
+        }
+        Err(e) => tracing::warn!(
+            "cannot read s3://{} for the release record ({e}): the record carries the site half of release {}",
+            cfg.bucket,
+            plan.carry.previous.as_deref().unwrap_or("unknown")
+        ),
     }
 }
 
