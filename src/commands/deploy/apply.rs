@@ -180,7 +180,7 @@ async fn apply_release(
                             sp,
                             plan.carry.site.as_ref(),
                             &written,
-                            ReleaseStatus::Failed,
+                            gate::closed().map_or(ReleaseStatus::Failed, |r| stop_status(&r)),
                             format!("the publish stopped part way: {err}"),
                         )
                         .map(|s| SiteRelease {
