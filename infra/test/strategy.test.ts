@@ -2,7 +2,9 @@
 // and, per strategy, the resources ECS needs to shift traffic, the alarms that roll a deployment
 // back, the deploy role's one extra read, and a committed template snapshot.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { buildApp } from '../lib/app';
@@ -64,6 +66,31 @@ describe('AWS support matrix (lib/strategy.ts)', () => {
     assert.throws(() => resolveStrategy({ strategy: 'BLUE_GREEN', bakeTimeMinutes: 1.5 }), /bakeTimeMinutes 1.5/);
     // through the app, as `-c strategy=…` reaches it
     assert.throws(() => buildApp({ nag: false, deploymentStrategy: { strategy: 'CODE_DEPLOY' } }), /expected one of/);
+  });
+});
+
+describe('the context keys, as `cdk deploy -c …` and scripts/deploy-local pass them (bin/synth.ts)', () => {
+  const synthCli = (...context: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'bin', 'synth.ts'), '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'strategy-cli-')), ...context.flatMap((c) => ['-c', c])], {
+      encoding: 'utf8',
+      cwd: path.join(__dirname, '..'),
+    });
+
+  test('-c strategy=LINEAR -c stepPercent=20 -c stepBakeTimeMinutes=3 -c bakeTimeMinutes=0 reach the service', () => {
+    const r = synthCli('strategy=LINEAR', 'stepPercent=20', 'stepBakeTimeMinutes=3', 'bakeTimeMinutes=0');
+    assert.equal(r.status, 0, r.stderr);
+    const json = JSON.parse(fs.readFileSync(r.stdout.trim(), 'utf8')) as TemplateJson;
+    const config = service(json).DeploymentConfiguration;
+    assert.deepEqual([config.Strategy, config.BakeTimeInMinutes, config.LinearConfiguration], ['LINEAR', 0, { StepPercent: 20, StepBakeTimeInMinutes: 3 }]);
+  });
+
+  test('a value that is not a number, or a strategy AWS does not have, stops the synth naming the key', () => {
+    const bad = synthCli('strategy=CANARY', 'stepPercent=five');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /context stepPercent: expected a number, got "five"/);
+    const unknown = synthCli('strategy=RED_BLACK');
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /strategy "RED_BLACK": expected one of ROLLING, BLUE_GREEN, LINEAR, CANARY/);
   });
 });
 
