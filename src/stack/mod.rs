@@ -5,11 +5,22 @@ mod error;
 
 pub(crate) use error::StackError;
 
+use std::collections::BTreeMap;
+
 use crate::aws::AwsContext;
 use crate::config::StackOutputs;
 
 /// One DescribeStacks call.
 pub(crate) async fn read(ctx: &AwsContext, name: &str) -> Result<StackOutputs, StackError> {
+    Ok(read_with_parameters(ctx, name).await?.0)
+}
+
+/// One DescribeStacks call: the outputs and the parameters' current values (a NoEcho
+/// parameter's value reads as `****`).
+pub(crate) async fn read_with_parameters(
+    ctx: &AwsContext,
+    name: &str,
+) -> Result<(StackOutputs, BTreeMap<String, String>), StackError> {
     let resp = ctx
         .cloudformation
         .describe_stacks()
@@ -36,11 +47,22 @@ pub(crate) async fn read(ctx: &AwsContext, name: &str) -> Result<StackOutputs, S
         stack: name.to_string(),
         region: ctx.region.clone(),
     })?;
-    Ok(StackOutputs(
+    let outputs = StackOutputs(
         stack
             .outputs()
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect(),
-    ))
+    );
+    let parameters = stack
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_string(),
+                p.parameter_value()?.to_string(),
+            ))
+        })
+        .collect();
+    Ok((outputs, parameters))
 }

@@ -46,6 +46,10 @@ pub(crate) enum InitError {
         "--action `{0}` is not OWNER/REPO@REF (e.g. my-org/deckhand@<a release's commit sha>) or `./`"
     )]
     Action(String),
+    #[error(
+        "the roles of stack `{stack}` would refuse every job of the workflows init writes (AssumeRoleWithWebIdentity): {differ}"
+    )]
+    Untrusted { stack: String, differ: String },
 }
 
 impl Diagnose for InitError {
@@ -82,6 +86,11 @@ impl Diagnose for InitError {
             InitError::Action(_) => Some(
                 "the workflows pin the deckhand action by commit: `gh api \
                  repos/OWNER/deckhand/commits/vX.Y.Z --jq .sha` gives a release's"
+                    .into(),
+            ),
+            InitError::Untrusted { .. } => Some(
+                "nothing was written; write the workflows for the names the stack trusts, or deploy \
+                 the stack again with the names of this repository (docs/getting-started.md, step 2)"
                     .into(),
             ),
             InitError::Guess(_) | InitError::Write { .. } => None,

@@ -9,6 +9,7 @@ mod keep;
 mod plan;
 mod read;
 mod render;
+mod trust;
 mod workflows;
 
 use std::path::PathBuf;

@@ -347,7 +347,7 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
     let (context, dockerfile) = build_context(req, repo)?;
     let dir = spa_dir(req, repo)?;
     let stack = match &live.source {
-        Source::Stack { name, outputs: o } => Some((name.clone(), o.clone())),
+        Source::Stack { name, outputs, .. } => Some((name.clone(), outputs.clone())),
         Source::Service => None,
     };
     let bucket = match (&stack, &req.bucket) {
@@ -396,6 +396,7 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
         .clone()
         .or_else(|| repo.default_branch.clone())
         .unwrap_or_else(|| "main".to_string());
+    super::trust::check(&live.source, repo, &branch, &req.environment)?;
     let names = Names {
         action: req.action.clone(),
         branch: branch.clone(),

@@ -1,7 +1,7 @@
 //! What `deckhand init` reads before it plans: the stack's outputs or the live service and its
 //! task definition (AWS), and a few facts of the repository it writes into (git, files).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use aws_sdk_ecs::types::ContainerDefinition;
@@ -25,7 +25,12 @@ pub(crate) struct Container {
 /// Where the names come from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Source {
-    Stack { name: String, outputs: StackOutputs },
+    Stack {
+        name: String,
+        outputs: StackOutputs,
+        /// The stack's parameters (the GitHub names its roles trust: super::trust).
+        parameters: BTreeMap<String, String>,
+    },
     Service,
 }
 
@@ -63,7 +68,7 @@ pub(crate) async fn live(
     let (source, cluster, service) = match (stack, cluster, service) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(InitError::TwoSources.into()),
         (Some(name), None, None) => {
-            let outs = crate::stack::read(ctx, name).await?;
+            let (outs, parameters) = crate::stack::read_with_parameters(ctx, name).await?;
             let missing: Vec<&str> = NEEDED_OUTPUTS
                 .iter()
                 .copied()
@@ -81,6 +86,7 @@ pub(crate) async fn live(
             let source = Source::Stack {
                 name: name.to_string(),
                 outputs: outs,
+                parameters,
             };
             (source, cluster, service)
         }

@@ -36,6 +36,15 @@ fn infra_stack() -> Live {
                     .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                     .collect(),
             ),
+            parameters: [
+                ("GitHubRepository", "deckhand-local/spa-ecs"),
+                ("GitHubDefaultBranch", "main"),
+                ("GitHubDeployEnvironment", "production"),
+                ("OriginVerifySecret", "****"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
         },
         region: "us-east-1".into(),
         cluster: "spa-ecs".into(),
@@ -687,7 +696,13 @@ fn guide_github_lines() -> Vec<String> {
 #[test]
 fn the_guides_github_settings_are_the_ones_init_prints() {
     let mut live = infra_stack();
-    if let Source::Stack { name, outputs } = &mut live.source {
+    if let Source::Stack {
+        name,
+        outputs,
+        parameters,
+    } = &mut live.source
+    {
+        parameters.insert("GitHubRepository".into(), "acme/shop".into());
         *name = "shop".into();
         for (k, role) in [
             ("DeployRoleArn", "DeployRole885297C3"),
@@ -832,4 +847,79 @@ fn every_parameter_form_of_a_live_service_is_kept_as_the_parameter_ecs_reads() {
         "{:?}",
         p.notes
     );
+}
+
+/// Issue 24 review: the stack's roles trust only the subjects made of its parameters
+/// GitHubRepository, GitHubDefaultBranch and GitHubDeployEnvironment. init took the branch from
+/// origin's HEAD and the environment from --environment and wrote workflows for them whatever the
+/// stack trusted: a repository whose default branch is `master` (the stack's default is `main`)
+/// got workflows every job of which AssumeRoleWithWebIdentity refuses, found at the first push.
+#[test]
+fn workflows_the_stacks_roles_would_refuse_are_not_written() {
+    let live = infra_stack();
+    let master = Repo {
+        default_branch: Some("master".into()),
+        ..this_repository()
+    };
+    let err = plan::plan(&request("./"), &live, &master).expect_err("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, InitError::Untrusted { .. }), "{err:?}");
+    assert!(
+        msg.contains("the roles of stack `spa-ecs` would refuse")
+            && msg.contains("GitHubDefaultBranch is `main`, the workflows deploy from `master`"),
+        "{msg}"
+    );
+    assert_eq!(
+        crate::diagnose::Diagnose::exit(&err),
+        crate::diagnose::Exit::Usage
+    );
+    // --branch main: the stack's branch (the default branch is then not the deploying one).
+    let mut req = request("./");
+    req.branch = Some("main".into());
+    plan::plan(&req, &live, &master).expect("the stack's branch");
+
+    let mut req = request("./");
+    req.environment = "staging".into();
+    let msg = plan::plan(&req, &live, &this_repository())
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        msg.contains("GitHubDeployEnvironment is `production`, the workflows deploy in `staging`"),
+        "{msg}"
+    );
+
+    let other = Repo {
+        github: Some("acme/shop".into()),
+        ..this_repository()
+    };
+    let msg = plan::plan(&request("./"), &live, &other)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        msg.contains("GitHubRepository is `deckhand-local/spa-ecs`, origin is `acme/shop`"),
+        "{msg}"
+    );
+}
+
+/// The immutable subject form (`owner@ID/name@ID`) and another case name the same repository; a
+/// stack without the parameters (not infra/'s) is not checked.
+#[test]
+fn the_immutable_form_and_a_stack_without_the_parameters_are_trusted() {
+    let mut live = infra_stack();
+    if let Source::Stack { parameters, .. } = &mut live.source {
+        parameters.insert(
+            "GitHubRepository".into(),
+            "Deckhand-Local@123456/spa-ecs@456789".into(),
+        );
+    }
+    plan::plan(&request("./"), &live, &this_repository()).expect("the same repository");
+    if let Source::Stack { parameters, .. } = &mut live.source {
+        parameters.clear();
+    }
+    let master = Repo {
+        default_branch: Some("master".into()),
+        github: None,
+        ..this_repository()
+    };
+    plan::plan(&request("./"), &live, &master).expect("nothing to check");
 }
