@@ -728,7 +728,20 @@ fn the_guides_github_settings_are_the_ones_init_prints() {
     let lines = guide_github_lines();
     assert!(lines.len() >= 8, "{lines:?}");
     for line in &lines {
-        let read_only = line.starts_with("gh api ") && !line.contains(" -X ");
+        // gh api sends GET "normally and POST if any parameters were added" (-f/-F), and --input
+        // is a body (gh-api(1)): only a line with none of them is a read-back.
+        let read_only = line.starts_with("gh api ")
+            && ![
+                " -X",
+                " --method",
+                " -f",
+                " -F",
+                " --raw-field",
+                " --field",
+                " --input",
+            ]
+            .iter()
+            .any(|flag| line.contains(&format!("{flag} ")) || line.contains(&format!("{flag}=")));
         let ok = read_only
             || told.contains(&line.as_str())
             || line.strip_suffix('…').is_some_and(|head| {
