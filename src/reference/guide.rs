@@ -38,6 +38,11 @@ const PUBLIC_DOCS: &[&str] = &[
     "docs.nestjs.com",
 ];
 
+/// On github.com, the owners whose repositories are public documentation: GitHub's and AWS's own
+/// (an action's README, AWS's public roadmap) and `OWNER`, the deckhand repository a reader takes
+/// releases from. Any other github.com link is a third party's page, not documentation.
+const GITHUB_DOC_OWNERS: &[&str] = &["actions", "aws", "aws-actions", "cli", "github", "OWNER"];
+
 /// Top-level directories whose paths, in inline code, must exist in this repository.
 const REPO_DIRS: &[&str] = &[
     "infra/", "dev/", "docs/", "src/", "tests/", ".github/", ".ci/",
@@ -306,6 +311,14 @@ fn check_link(facts: &Facts, doc: &Path, target: &str) -> Option<String> {
         .or_else(|| target.strip_prefix("http://"))
     {
         let host = rest.split(['/', '#', '?']).next().unwrap_or(rest);
+        let owner = rest.split(['/', '#', '?']).nth(1).unwrap_or("");
+        if host == "github.com" && !GITHUB_DOC_OWNERS.contains(&owner) {
+            return Some(format!(
+                "{target} leaves the repository for github.com/{owner}, not public documentation \
+                 (on github.com: {})",
+                GITHUB_DOC_OWNERS.join(", ")
+            ));
+        }
         return (!PUBLIC_DOCS.contains(&host)).then(|| {
             format!("{target} leaves the repository for {host}, not public documentation")
         });
@@ -417,6 +430,7 @@ pub(super) fn check(facts: &Facts, rel: &str, md: &str) -> Vec<String> {
     let mut errs = Vec::new();
     let (blocks, prose) = split(md);
     let link = regex_lite::Regex::new(r"\]\(([^)\s]+)\)").expect("regex");
+    let bare = regex_lite::Regex::new(r"https?://[^\s<>()\[\]`]+").expect("regex");
     let output_line = regex_lite::Regex::new(r"^\S+\.([A-Z][A-Za-z0-9]+) = ").expect("regex");
     for (n, line) in &prose {
         let mut found = Vec::new();
@@ -429,8 +443,20 @@ pub(super) fn check(facts: &Facts, rel: &str, md: &str) -> Vec<String> {
             found.extend(check_key(facts, &code));
         }
         found.extend(check_action_words(facts, line));
-        for c in link.captures_iter(line) {
-            found.extend(check_link(facts, doc, &c[1]));
+        // Every link: `[text](target)`, and a URL GitHub links by itself (an autolink `<…>`, a bare
+        // URL, a reference definition `[x]: URL`) outside inline code.
+        let mut targets: BTreeSet<String> =
+            link.captures_iter(line).map(|c| c[1].to_string()).collect();
+        let plain = inline_code(line)
+            .iter()
+            .fold(line.clone(), |l, code| l.replace(&format!("`{code}`"), ""));
+        targets.extend(bare.find_iter(&plain).map(|m| {
+            m.as_str()
+                .trim_end_matches(['.', ',', ';', ':'])
+                .to_string()
+        }));
+        for target in &targets {
+            found.extend(check_link(facts, doc, target));
         }
         errs.extend(found.into_iter().map(|e| format!("{rel}:{n}: {e}")));
     }

@@ -367,6 +367,40 @@ fn a_guide_that_drifts_fails_the_check() {
         errs.iter().any(|e| e.contains("leaves the repository")),
         "{errs:?}"
     );
+    // Issue 24 review: every github.com page counted as public documentation (a stranger's
+    // repository or gist-like README passed), and only `[text](url)` was checked, where GitHub also
+    // links a bare URL, an autolink and a reference definition.
+    for (md, leaves) in [
+        (
+            "See [a fork](https://github.com/someone/deckhand-fork).\n",
+            Some("github.com/someone"),
+        ),
+        (
+            "See https://example.com/deckhand for more.\n",
+            Some("example.com"),
+        ),
+        ("See <https://example.com/x>.\n", Some("example.com")),
+        ("[docs]: https://example.com/docs\n", Some("example.com")),
+        (
+            "[ecr-login](https://github.com/aws-actions/amazon-ecr-login)\n",
+            None,
+        ),
+        ("The site, `https://d1….cloudfront.net`, answers.\n", None),
+        (
+            "GitHub's [OIDC](https://docs.github.com/en/actions/reference/security/oidc).\n",
+            None,
+        ),
+    ] {
+        let errs = guide::check(&facts, "README.md", md);
+        match leaves {
+            Some(host) => assert!(
+                errs.iter()
+                    .any(|e| e.contains("leaves the repository for") && e.contains(host)),
+                "{md}: {errs:?}"
+            ),
+            None => assert!(errs.is_empty(), "{md}: {errs:?}"),
+        }
+    }
     let mut table = md.clone();
     table = table.replacen("| 7 |", "| 8 |", 1);
     assert_ne!(
