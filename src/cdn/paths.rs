@@ -11,7 +11,12 @@ pub(crate) const MAX_WILDCARDS: usize = 15;
 pub(crate) const COLLAPSE_AT: usize = 20;
 
 /// Percent-encodes a key for a URL path: keeps unreserved characters, `/` and a few safe
-/// sub-delimiters; encodes the rest, including `*` (a wildcard only when we mean one) and `~`.
+/// sub-delimiters; encodes the rest, `~` among them. CloudFront's "What you need to know when
+/// invalidating files" (Invalidation paths): URL-encode non-ASCII characters and the characters
+/// RFC 1738 calls unsafe (`~` is one), and no other ("or CloudFront will not invalidate the old
+/// version of the updated file"). `*` is not unsafe, and in an invalidation path it is the
+/// wildcard, which CloudFront accepts only as the last character: [`paths_of`] ends a key's path
+/// at its first `*` rather than encode it (`encode` still encodes it, for CopySource).
 pub(crate) fn encode(key: &str, keep_sub_delims: bool) -> String {
     let mut out = String::with_capacity(key.len() + 1);
     for b in key.bytes() {
@@ -42,9 +47,16 @@ pub(crate) fn encode(key: &str, keep_sub_delims: bool) -> String {
 }
 
 /// The invalidation path(s) of one key. The root `index.html` is also `/` when no SPA router
-/// maps `/` to it before the cache.
+/// maps `/` to it before the cache. A key with a `*` in its name is invalidated by the wildcard
+/// path that ends at its first `*` (`/img/a*b.png` -> `/img/a*`): CloudFront reads `*` as the
+/// wildcard and only as the last character of a path, and `%2A` is not the key's path (the
+/// Invalidation paths section cited at [`encode`]).
 pub(crate) fn paths_of(key: &str, spa_router: bool) -> Vec<String> {
-    let mut out = vec![format!("/{}", encode(key, true))];
+    let path = match key.split_once('*') {
+        Some((before, _)) => format!("/{}*", encode(before, true)),
+        None => format!("/{}", encode(key, true)),
+    };
+    let mut out = vec![path];
     if key == "index.html" && !spa_router {
         out.push("/".to_string());
     }
@@ -75,9 +87,15 @@ pub(crate) fn collapse(
     max_paths: usize,
     max_wildcards: usize,
 ) -> Vec<String> {
-    let mut exact: BTreeSet<String> = paths.clone();
-    // Wildcard directories, e.g. "/assets/" for "/assets/*".
-    let mut wild: BTreeSet<String> = BTreeSet::new();
+    // Wildcards, by what precedes the `*`: "/assets/" for "/assets/*" (a directory), "/img/a"
+    // for "/img/a*" (a key with a `*` in its name, see [`paths_of`]).
+    let (wildcards, exact): (BTreeSet<String>, BTreeSet<String>) =
+        paths.iter().cloned().partition(|p| p.ends_with('*'));
+    let mut exact = exact;
+    let mut wild: BTreeSet<String> = wildcards
+        .iter()
+        .map(|p| p.trim_end_matches('*').to_string())
+        .collect();
     let under = |dir: &str, set: &BTreeSet<String>| -> Vec<String> {
         set.range(dir.to_string()..)
             .take_while(|p| p.starts_with(dir))
@@ -87,6 +105,7 @@ pub(crate) fn collapse(
     };
     let mut dirs: Vec<String> = exact
         .iter()
+        .chain(wild.iter())
         .flat_map(|p| ancestors(p).into_iter().map(str::to_string))
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -148,7 +167,25 @@ mod tests {
         assert_eq!(paths_of("index.html", true), ["/index.html"]);
         assert_eq!(paths_of("index.html", false), ["/index.html", "/"]);
         assert_eq!(paths_of("docs/index.html", false), ["/docs/index.html"]);
-        assert_eq!(paths_of("a b/ü*~.txt", true), ["/a%20b/%C3%BC%2A%7E.txt"]);
+        assert_eq!(paths_of("a b/ü~.txt", true), ["/a%20b/%C3%BC%7E.txt"]);
+    }
+
+    /// CloudFront reads `*` as the wildcard, only at the end of a path: a key with one in its
+    /// name is invalidated by the wildcard that ends there (before: `/a%20b/%C3%BC%2A%7E.txt`,
+    /// which is not the key's path, so its cached copy stayed), and it counts as a wildcard.
+    #[test]
+    fn a_star_in_a_name_is_the_wildcard_at_the_end_of_its_path() {
+        assert_eq!(paths_of("a b/ü*~.txt", true), ["/a%20b/%C3%BC*"]);
+        assert_eq!(paths_of("x*", true), ["/x*"]);
+        assert_eq!(paths_of("*.txt", true), ["/*"]);
+        let p = set(&["/a/b*", "/a/c.txt", "/d*"]);
+        assert_eq!(
+            collapse(&p, COLLAPSE_AT, MAX_PATHS, MAX_WILDCARDS),
+            ["/a/c.txt", "/a/b*", "/d*"]
+        );
+        // Over the wildcard limit: the directory that covers them is collapsed.
+        let p = set(&["/a/b*", "/a/c*", "/e.txt"]);
+        assert_eq!(collapse(&p, COLLAPSE_AT, MAX_PATHS, 1), ["/e.txt", "/a/*"]);
     }
 
     #[test]
