@@ -418,6 +418,7 @@ pub(crate) fn rows(records: &[ReleaseRecord], checks: &Checks) -> Vec<ReleaseRow
             rolled_back_by.entry(of.as_str()).or_insert(r.id.as_str());
         }
     }
+    let settled = crate::release::pending_done_later(&sorted);
     sorted
         .into_iter()
         .map(|r| {
@@ -454,7 +455,10 @@ pub(crate) fn rows(records: &[ReleaseRecord], checks: &Checks) -> Vec<ReleaseRow
                     .as_ref()
                     .map(|s| s.files.values().map(|e| e.size).sum()),
                 backend: r.backend.as_ref().map(HalfRow::backend),
-                site: r.site.as_ref().map(HalfRow::site),
+                site: r.site.as_ref().map(HalfRow::site).map(|h| HalfRow {
+                    pending: h.pending.filter(|_| !settled.contains(r.id.as_str())),
+                    ..h
+                }),
                 status,
                 pre_deploy: r
                     .backend
@@ -834,6 +838,56 @@ mod tests {
                 .expect("json")
                 .get("pending")
                 .is_none()
+        );
+    }
+
+    /// Item 8: a release whose invalidation was left pending is not listed as pending once a
+    /// later release completed it (each frontend deploy or rollback retries what the live site's
+    /// record left pending); a release that carried the pending half still is, until then.
+    /// Before, the old record's "invalidation pending" was shown for good.
+    #[test]
+    fn a_pending_invalidation_a_later_release_completed_is_not_shown() {
+        let pending = crate::release::SitePending {
+            distribution: Some("E2EXAMPLE".into()),
+            paths: vec!["/index.html".into()],
+            gc: false,
+        };
+        let mut a = record("20261201T100000000Z-a", ReleaseStatus::Succeeded, None);
+        let mut b = record("20261201T110000000Z-b", ReleaseStatus::Succeeded, None);
+        let c = record("20261201T120000000Z-c", ReleaseStatus::Succeeded, None);
+        for r in [&mut a, &mut b] {
+            if let Some(s) = r.site.as_mut() {
+                s.pending = Some(pending.clone());
+            }
+        }
+        let shown = |records: &[ReleaseRecord]| -> Vec<(String, bool)> {
+            rows(records, &Checks::default())
+                .into_iter()
+                .map(|r| (r.id, r.site.and_then(|s| s.pending).is_some()))
+                .collect()
+        };
+        // b carried a's pending half: both still pending.
+        assert_eq!(
+            shown(&[a.clone(), b.clone()]),
+            [(b.id.clone(), true), (a.id.clone(), true)]
+        );
+        // c published with nothing pending: it did what a and b left.
+        assert_eq!(
+            shown(&[a.clone(), b.clone(), c.clone()]),
+            [
+                (c.id.clone(), false),
+                (b.id.clone(), false),
+                (a.id.clone(), false)
+            ]
+        );
+        // A failed publish did not.
+        let mut f = c.clone();
+        if let Some(s) = f.site.as_mut() {
+            s.status = ReleaseStatus::Failed;
+        }
+        assert_eq!(
+            shown(&[a.clone(), f.clone()]),
+            [(f.id.clone(), false), (a.id.clone(), true)]
         );
     }
 

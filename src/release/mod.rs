@@ -7,7 +7,7 @@ pub(crate) mod history;
 pub(crate) mod lock;
 pub(crate) mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -338,6 +338,31 @@ impl SitePending {
     pub(crate) fn is_done(&self) -> bool {
         self.paths.is_empty() && !self.gc
     }
+}
+
+/// The records (of `newest_first`) whose site half's pending invalidation and garbage collection
+/// a later release did: a newer record of the same bucket has a succeeded site half with nothing
+/// pending. Each frontend deploy or rollback carries what the live site's record left pending
+/// into its own invalidation and collection (`site::plan::retry`), and a half carried by a
+/// release that publishes no site keeps its `pending` until one did. The records themselves keep
+/// saying what was pending when they were written.
+pub(crate) fn pending_done_later<'r>(newest_first: &[&'r ReleaseRecord]) -> BTreeSet<&'r str> {
+    let mut done_in: BTreeSet<&str> = BTreeSet::new();
+    let mut settled = BTreeSet::new();
+    for (r, site) in newest_first
+        .iter()
+        .filter_map(|r| Some((*r, r.site.as_ref()?)))
+    {
+        if done_in.contains(site.bucket.as_str()) {
+            settled.insert(r.id.as_str());
+        }
+        if site.status == ReleaseStatus::Succeeded
+            && site.pending.as_ref().is_none_or(SitePending::is_done)
+        {
+            done_in.insert(site.bucket.as_str());
+        }
+    }
+    settled
 }
 
 /// `_deckhand/releases/<id>.json`.
