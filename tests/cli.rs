@@ -357,6 +357,14 @@ fn missing_credentials_say_how_to_provide_them() {
         err.contains("help: provide credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY"),
         "{err}"
     );
+    // Issue 24 review: in a workflow, what docs/getting-started.md and `deckhand init`'s workflows
+    // use — deckhand's own `role-to-assume` with the job's OIDC token —, not configure-aws-credentials
+    // (whose exported keys a long rollout cannot renew: src/aws/renew.rs).
+    assert!(
+        err.contains("`permissions: id-token: write` and the action input `role-to-assume`")
+            && !err.contains("configure-aws-credentials"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -113,8 +113,9 @@ impl Diagnose for AwsError {
             ),
             AwsError::NoCredentials { .. } => Some(
                 "provide credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE), \
-or in GitHub Actions OIDC (`permissions: id-token: write` + aws-actions/configure-aws-credentials, \
-or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)"
+or in GitHub Actions the job's OIDC token: `permissions: id-token: write` and the action input \
+`role-to-assume` (--role-to-assume, DECKHAND_ROLE_TO_ASSUME), as the workflows `deckhand init` writes \
+(docs/getting-started.md); or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE"
                     .into(),
             ),
             AwsError::InvalidEndpoint { .. } => {
