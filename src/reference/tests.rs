@@ -367,6 +367,29 @@ fn a_guide_that_drifts_fails_the_check() {
         errs.iter().any(|e| e.contains("leaves the repository")),
         "{errs:?}"
     );
+    // Issue 24 review: a ~~~ fence (CommonMark's other fence) was prose to the check, so the
+    // commands in it were never compared with deckhand's flags; and a closing fence longer than
+    // the opening one did not close the block.
+    for md in [
+        "~~~sh\ndeckhand init --stak shop\n~~~\n",
+        "````sh\ndeckhand init --stak shop\n`````\n",
+    ] {
+        let errs = guide::check(&facts, "README.md", md);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("`deckhand init` has no flag --stak")),
+            "{md}: {errs:?}"
+        );
+    }
+    let errs = guide::check(
+        &facts,
+        "README.md",
+        "````sh\ndeckhand status\n`````\n\nSee [x](https://example.com).\n",
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("leaves the repository")),
+        "{errs:?}"
+    );
     // Issue 24 review: every github.com page counted as public documentation (a stranger's
     // repository or gist-like README passed), and only `[text](url)` was checked, where GitHub also
     // links a bare URL, an autolink and a reference definition.
