@@ -1,6 +1,6 @@
 //! Issue 26, "the SPA switches after the API": a release that changes both halves puts the site's
-//! HTML out only once production traffic is on the new revision (after PRODUCTION_TRAFFIC_SHIFT for
-//! BLUE_GREEN, at 100 % for LINEAR and CANARY, at COMPLETED for ROLLING); content-hashed assets go
+//! HTML out only once production traffic is on the new revision (past PRODUCTION_TRAFFIC_SHIFT for
+//! BLUE_GREEN, LINEAR and CANARY, at COMPLETED for ROLLING); content-hashed assets go
 //! earlier. The simulator's `watch-object` knob records which index.html the bucket served at each
 //! change of the service deployment (read while the change is made, before deckhand can see it),
 //! so an HTML that went out early shows up at a stage before the shift. An alarm during the bake
@@ -107,8 +107,9 @@ const ORDER: [&str; 9] = [
 ];
 
 /// Whether production traffic was on the new revision at this change (the HTML may be out):
-/// after PRODUCTION_TRAFFIC_SHIFT (BLUE_GREEN), at 100 % of it (LINEAR, CANARY), SUCCESSFUL.
-fn shifted(strategy: &str, seen: &serde_json::Value) -> bool {
+/// past PRODUCTION_TRAFFIC_SHIFT (every staged strategy: at 100 % LINEAR and CANARY are still in
+/// it, the stage's hook may fail that step), SUCCESSFUL.
+fn shifted(seen: &serde_json::Value) -> bool {
     if seen["status"] == "SUCCESSFUL" {
         return true;
     }
@@ -121,9 +122,6 @@ fn shifted(strategy: &str, seen: &serde_json::Value) -> bool {
         .position(|s| *s == "PRODUCTION_TRAFFIC_SHIFT")
         .unwrap();
     here > shift
-        || (strategy != "BLUE_GREEN"
-            && here == shift
-            && seen["weight"].as_f64().is_some_and(|w| w >= 100.0))
 }
 
 /// Deploys A, then B (a new revision and a new site) with `strategy` (None: ROLLING), and checks
@@ -145,7 +143,7 @@ fn html_after_the_shift(name: &str, strategy: Option<serde_json::Value>) {
     let watched = b.watched();
     assert!(!watched.is_empty(), "{name}: nothing watched");
     for seen in &watched {
-        if !shifted(name, seen) {
+        if !shifted(seen) {
             assert_eq!(
                 seen["etag"], a_etag,
                 "{name}: the HTML went out before production traffic moved: {seen} in {watched:?}\n{err}"
@@ -235,6 +233,60 @@ fn a_backend_that_fails_before_the_shift_never_puts_the_html_out() {
     let record = b.newest();
     assert_eq!(record["status"], "failed", "{record}");
     assert_eq!(record["site"]["files"], a_site, "{record}");
+}
+
+/// LINEAR (or CANARY) reaching 100 % is still PRODUCTION_TRAFFIC_SHIFT: ECS reports the weight it
+/// requested (ServiceRevisionSummary.requestedProductionTrafficWeight) and calls that stage's
+/// lifecycle hook at each step, the last one too ("Amazon ECS linear deployments": a hook for
+/// PRODUCTION_TRAFFIC_SHIFT "is invoked at every production traffic shift step"); the shift is
+/// complete only at POST_PRODUCTION_TRAFFIC_SHIFT. A hook that fails at the 100 % step rolls ECS
+/// back before the shift completed: the HTML must never have gone out.
+#[test]
+fn a_hook_that_fails_at_the_last_linear_step_never_puts_the_html_out() {
+    let hook = "arn:aws:lambda:us-east-1:123456789012:function:smoke-test";
+    let b = Both::new(
+        "sw-lin-hook",
+        Some(
+            serde_json::json!({"strategy": "LINEAR", "bakeTimeInMinutes": 1,
+            "linearConfiguration": {"stepPercent": 100.0, "stepBakeTimeInMinutes": 0},
+            "lifecycleHooks": [{"hookTargetArn": hook, "roleArn": "arn:aws:iam::123456789012:role/hooks",
+                "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}]}),
+        ),
+    );
+    // Each stage (and the hook) 1 s: deckhand's 100 ms polls see 100 % in PRODUCTION_TRAFFIC_SHIFT.
+    b.w.sim(serde_json::json!({"step-seconds": 0.1, "stage-steps": 10, "steps-per-minute": 5}));
+    let (code, _, err) = b.run(&["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let a_etag = b.index_etag();
+    b.version("B");
+    b.w.sim(
+        serde_json::json!({"hook-fails-at": "PRODUCTION_TRAFFIC_SHIFT",
+        "watch-object": format!("{}/index.html", b.site)}),
+    );
+    let (code, _, err) = b.run(&["deploy"]);
+    assert_eq!(code, 3, "{err}");
+    let watched = b.watched();
+    assert!(
+        watched
+            .iter()
+            .any(|s| s["stage"] == "PRODUCTION_TRAFFIC_SHIFT" && s["weight"] == 100.0),
+        "the 100 % step was not reached: {watched:?}"
+    );
+    assert!(
+        watched.iter().all(|s| s["etag"] == a_etag),
+        "B's HTML went out before the shift completed: {watched:?}\n{err}"
+    );
+    assert!(!err.contains("publishing the site's HTML"), "{err}");
+    assert_eq!(b.index_etag(), a_etag, "{err}");
+    let record = b.newest();
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(
+        !record["site"]["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTML went out"),
+        "{record}"
+    );
 }
 
 #[test]

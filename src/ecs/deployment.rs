@@ -188,8 +188,15 @@ impl View {
         self.status == "ROLLBACK_SUCCESSFUL"
     }
 
-    /// Production traffic is on the new revision: after PRODUCTION_TRAFFIC_SHIFT for BLUE_GREEN,
-    /// at 100 % for LINEAR and CANARY, once SUCCESSFUL for ROLLING (and for every strategy).
+    /// Production traffic is on the new revision: once the service deployment is past
+    /// PRODUCTION_TRAFFIC_SHIFT (POST_PRODUCTION_TRAFFIC_SHIFT, "the production traffic shift is
+    /// complete": ServiceDeployment.lifecycleStage) for every staged strategy, once SUCCESSFUL for
+    /// ROLLING (and for every strategy). A LINEAR or CANARY deployment at 100 % is not yet there:
+    /// `requestedProductionTrafficWeight` is the weight ECS *requested* (ServiceRevisionSummary),
+    /// and the stage's lifecycle hook still runs at that last step ("A Lambda function or lifecycle
+    /// hook configured for PRODUCTION_TRAFFIC_SHIFT is invoked at every production traffic shift
+    /// step", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-linear.html )
+    /// and can fail it, which rolls traffic back before the shift completed.
     pub(crate) fn production_shifted(&self) -> bool {
         if self.succeeded() {
             return true;
@@ -197,12 +204,7 @@ impl View {
         if !self.staged() || self.failed() {
             return false;
         }
-        let shift = stage_index(Some("PRODUCTION_TRAFFIC_SHIFT"));
-        let here = stage_index(self.stage.as_deref());
-        here > shift
-            || (self.strategy != "BLUE_GREEN"
-                && here == shift
-                && self.weight.is_some_and(|w| w >= 100.0))
+        stage_index(self.stage.as_deref()) > stage_index(Some("PRODUCTION_TRAFFIC_SHIFT"))
     }
 
     /// How long ECS means to hold this stage (the bake time, a linear/canary step's bake): the
@@ -423,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn production_traffic_is_shifted_after_the_shift_for_blue_green_and_at_100_for_gradual() {
+    fn production_traffic_is_shifted_once_past_the_shift_stage_for_every_staged_strategy() {
         use ServiceDeploymentLifecycleStage as S;
         let bg = |s| sd(DeploymentStrategy::BlueGreen, Some(s), Some(100.0)).production_shifted();
         assert!(!bg(S::PostTestTrafficShift));
@@ -439,7 +441,16 @@ mod tests {
             .production_shifted()
         };
         assert!(!lin(75.0));
-        assert!(lin(100.0));
+        // The last step requested, its hook may still fail: not yet shifted.
+        assert!(!lin(100.0));
+        let canary = sd(
+            DeploymentStrategy::Canary,
+            Some(S::ProductionTrafficShift),
+            Some(100.0),
+        );
+        assert!(!canary.production_shifted());
+        let after = |st| sd(DeploymentStrategy::Linear, Some(st), Some(100.0)).production_shifted();
+        assert!(after(S::PostProductionTrafficShift) && after(S::BakeTime));
         assert!(!sd(DeploymentStrategy::Rolling, None, None).production_shifted());
         let mut done = sd(DeploymentStrategy::Rolling, None, None);
         done.status = "SUCCESSFUL".into();

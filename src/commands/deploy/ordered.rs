@@ -1,10 +1,10 @@
 //! A release that changes both halves: the SPA switches after the API. The backend rolls out
 //! while the site's content-hashed assets and rollback copies go up (nothing live names them);
 //! the files the site serves under names it already has (other files, then the HTML entry points)
-//! go out only once production traffic is on the new revision — after PRODUCTION_TRAFFIC_SHIFT
-//! for BLUE_GREEN, at 100 % for LINEAR and CANARY, at COMPLETED for ROLLING ([`crate::ecs::follow`]
-//! reads the service deployment's `lifecycleStage` and the target revision's
-//! `requestedProductionTrafficWeight`: ServiceDeployment and ServiceRevisionSummary,
+//! go out only once production traffic is on the new revision — once the service deployment is
+//! past PRODUCTION_TRAFFIC_SHIFT for BLUE_GREEN, LINEAR and CANARY (a LINEAR/CANARY deployment at
+//! 100 % is still in it: its hook can fail that last step), at COMPLETED for ROLLING
+//! ([`crate::ecs::follow`] reads the service deployment's `lifecycleStage`: ServiceDeployment,
 //! https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html ) — so a
 //! page never calls an API version that does not serve yet. If the backend fails before that, the
 //! HTML never goes out. deckhand keeps watching through the bake time, when both revisions run
