@@ -664,6 +664,7 @@ impl Runner {
         self.write_tree(&dir_a);
         allowed(&ran_a, &[0, 5])?;
         allowed(&ran_b, &[0, 5])?;
+        self.between(&build_a, &sha_a, &sha_b);
         let mut published = BTreeSet::new();
         if has_frontend(first.halves) {
             published.extend(build_a.into_keys());
@@ -678,6 +679,39 @@ impl Runner {
             registered_with: Some(self.config.clone()),
             ..After::default()
         })
+    }
+
+    /// Two deploys at once that each published a site: the first one's site was live in between
+    /// (while the second ran), so it, not the site live before the step, is the previously live
+    /// site I1 checks now. The harness observes only before and after the step: without this, I1
+    /// demanded the files of the site two versions back, which keep-releases 2 with gc-grace 0s
+    /// rightly collects (run seed 1207160003, history 0, shrunk to 5 steps: "the previously live
+    /// site's index.html references a file that the bucket no longer has", on about half the
+    /// replays: when the frontend-only deploy took the lock first).
+    fn between(&mut self, build_a: &BTreeMap<String, Vec<u8>>, sha_a: &str, sha_b: &str) {
+        let snap = self.snapshot();
+        let mut own: Vec<&serde_json::Value> = snap
+            .records
+            .values()
+            .rev()
+            .take(2)
+            .filter(|r| r["site"]["origin"] == r["id"])
+            .collect();
+        if own.len() < 2 {
+            return;
+        }
+        let first = own.pop().expect("two");
+        let build_b = self.site.build();
+        let build = match first["git"]["sha"].as_str() {
+            Some(s) if s == sha_a => build_a,
+            Some(s) if s == sha_b => &build_b,
+            _ => return,
+        };
+        if let Some(index) = build.get("index.html") {
+            let id = first["id"].as_str().map(str::to_string);
+            self.live_index
+                .push((vec![("(between)".to_string(), id)], index.clone()));
+        }
     }
 
     /// The final sweep: roll back to up to `opts.sweep` releases `releases` calls restorable (the
