@@ -432,3 +432,35 @@ fn no_wait_with_both_halves_changing_is_refused() {
     let (code, _, err) = b.run(&["deploy", "--only", "backend", "--no-wait"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// `rollback --no-wait` (and `promote --no-wait`) apply through the same path as deploy: with both
+/// halves changing, the HTML of the release brought back would go out at once, before ECS serves
+/// its API (nothing waits for the traffic shift). Refused as deploy's is, before the lock.
+#[test]
+fn rollback_no_wait_with_both_halves_changing_is_refused() {
+    let b = Both::new("sw-rb-nowait", None);
+    b.w.sim(serde_json::json!({"step-seconds": 0.1, "stage-steps": 2}));
+    let (code, _, err) = b.run(&["deploy"]);
+    assert_eq!(code, 0, "A:\n{err}");
+    b.version("B");
+    let (code, _, err) = b.run(&["deploy"]);
+    assert_eq!(code, 0, "B:\n{err}");
+    let b_index = b.index();
+    let b_td = b.w.service_td();
+    let before = b.w.requests().len();
+    let (code, _, err) = b.run(&["rollback", "--to", "previous", "--no-wait"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--no-wait cannot roll back both halves: the backend (service api) and"),
+        "{err}"
+    );
+    assert!(err.contains("roll back without --no-wait"), "{err}");
+    let writes: Vec<String> = b.w.requests()[before..]
+        .iter()
+        .filter(|r| r.write)
+        .map(|r| r.operation.clone())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(b.index(), b_index);
+    assert_eq!(b.w.service_td(), b_td);
+}

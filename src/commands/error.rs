@@ -62,9 +62,14 @@ pub(crate) enum CommandError {
         done: String,
     },
     #[error(
-        "--no-wait cannot deploy both halves: the backend (service {service}) and {files} file(s) of the site change, and the site's HTML goes out only once production traffic is on the new revision"
+        "--no-wait cannot {command} both halves: the backend (service {service}) and {files} file(s) of the site change, and the site's HTML goes out only once production traffic is on the new revision"
     )]
-    NoWaitBoth { service: String, files: usize },
+    NoWaitBoth {
+        /// "deploy", "roll back" or "promote".
+        command: &'static str,
+        service: String,
+        files: usize,
+    },
     #[error("cannot write the plan to {}", path.display())]
     PlanOut {
         path: std::path::PathBuf,
@@ -111,12 +116,18 @@ impl Diagnose for CommandError {
             CommandError::PlanFile { .. } => Some(
                 "write it with `deckhand plan --out FILE` (the same deckhand version)".into(),
             ),
-            CommandError::NoWaitBoth { .. } => Some(
+            CommandError::NoWaitBoth {
+                command: "deploy", ..
+            } => Some(
                 "nothing was written; deploy them one at a time (`deckhand deploy --only backend \
                  --no-wait`, then `deckhand deploy --only frontend` once the rollout completed), \
                  or deploy without --no-wait"
                     .into(),
             ),
+            CommandError::NoWaitBoth { command, .. } => Some(format!(
+                "nothing was written; {command} without --no-wait: the site's HTML then goes out \
+                 once production traffic is on the revision it brings back"
+            )),
             CommandError::Moved { .. } => Some(
                 "nothing was written; make and review a new plan (`deckhand plan --out FILE`), or deploy without --plan"
                     .into(),

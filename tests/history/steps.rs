@@ -250,7 +250,12 @@ pub fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => deploy().prop_map(Step::Deploy),
         3 => (target(), proptest::option::weighted(0.5, prop_oneof![Just(Halves::Backend), Just(Halves::Frontend)]), proptest::bool::weighted(0.2))
-            .prop_map(|(to, only, no_wait)| Step::Rollback { to, only, no_wait }),
+            .prop_map(|(to, only, no_wait)| Step::Rollback {
+                to,
+                only,
+                // `rollback --no-wait` of both halves is refused (exit 2): drawn for one half only.
+                no_wait: no_wait && only.is_some(),
+            }),
         1 => (0u8..3, any::<u32>()).prop_map(|(k, n)| Step::SecretsSync(k, n)),
         2 => config_edit().prop_map(Step::Config),
         1 => foreign().prop_map(Step::Foreign),

@@ -106,17 +106,7 @@ pub(crate) async fn run(
         }
     }
     print_plan(&plan, args.json);
-    if opts.no_wait
-        && let Some(b) = plan.backend.as_ref().filter(|b| !b.is_empty())
-        && let Some(s) = plan.frontend.as_ref().filter(|s| !s.is_empty())
-    {
-        // The HTML goes out only once production traffic is on the new revision, which a
-        // deploy that does not wait for the rollout never sees.
-        return Err(CommandError::NoWaitBoth {
-            service: b.service.clone(),
-            files: s.uploads.len() + s.header_updates.len(),
-        });
-    }
+    refuse_no_wait_both("deploy", &plan, opts.no_wait)?;
     // Nothing to change, but the newest record does not say what is live (a deploy killed after
     // its writes, before its record): say so, and record what is live.
     let unrecorded = if plan.is_empty() {
@@ -259,4 +249,25 @@ pub(crate) fn print_plan(plan: &DeployPlan, json: bool) {
     } else {
         output::stdout(&plan.to_string());
     }
+}
+
+/// `--no-wait` with both halves changing is refused (deploy, rollback, promote: each applies
+/// through [`apply::apply`]): the site's HTML goes out only once production traffic is on the new
+/// revision, which a command that does not wait for the rollout never sees. Before the lock.
+pub(crate) fn refuse_no_wait_both(
+    command: &'static str,
+    plan: &DeployPlan,
+    no_wait: bool,
+) -> Result<(), CommandError> {
+    if no_wait
+        && let Some(b) = plan.backend.as_ref().filter(|b| !b.is_empty())
+        && let Some(s) = plan.frontend.as_ref().filter(|s| !s.is_empty())
+    {
+        return Err(CommandError::NoWaitBoth {
+            command,
+            service: b.service.clone(),
+            files: s.uploads.len() + s.header_updates.len(),
+        });
+    }
+    Ok(())
 }

@@ -91,6 +91,7 @@ pub(crate) async fn run(
         step::output("changed", "false");
         return Ok(Exit::Ok);
     }
+    crate::commands::deploy::refuse_no_wait_both("promote", &first.plan, args.no_wait)?;
     let store = ReleaseStore::new(
         ctx,
         settings

@@ -81,6 +81,7 @@ pub(crate) async fn run(
         return Ok(Exit::Ok);
     }
 
+    crate::commands::deploy::refuse_no_wait_both("roll back", &first.plan, args.no_wait)?;
     // Lock, read again under it (plan again if the world moved), apply, record.
     let held = Lock::acquire(
         ctx,
