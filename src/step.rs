@@ -31,6 +31,7 @@ pub(crate) const OUTPUTS: &[&str] = &[
     "restored",
     "image",
     "task-definition",
+    "url",
 ];
 
 struct Step {

@@ -130,3 +130,73 @@ fn each_release_is_a_github_deployment_with_its_statuses() {
     assert_eq!(gh.deployments().len(), 4);
     assert_eq!(block_on(f.release_ids()).len(), 5);
 }
+
+/// The stack's `SiteUrl` output is the step's `url` output (a workflow's `environment.url`) on a
+/// deploy, a no-op deploy and a rollback, and the `environment_url` of each status deckhand's own
+/// deployments get.
+#[test]
+fn the_stacks_site_url_is_the_url_output_and_the_statuses_environment_url() {
+    let gh = StandIn::start();
+    let f = block_on(site::Fixture::new(false));
+    let stack = common::unique("fe-stack");
+    let url = format!("https://{stack}.cloudfront.example");
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Type": "String", "Value": "x", "Name": format!("/{stack}/marker")}}},
+        "Outputs": {"BucketName": {"Value": f.bucket}, "SiteUrl": {"Value": url}}
+    });
+    block_on(async {
+        aws_sdk_cloudformation::Client::new(&common::sdk().await)
+            .create_stack()
+            .stack_name(&stack)
+            .template_body(template.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    std::fs::write(
+        f.tmp.path().join("deckhand.yml"),
+        format!("region: us-east-1\nstack: {stack}\nfrontend:\n  dir: dist\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str], run_id: &str| {
+        let outputs = f.tmp.path().join(format!("outputs-{run_id}"));
+        let out = common::deckhand()
+            .current_dir(f.tmp.path())
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_REPOSITORY", "octo/app")
+            .env("GITHUB_SHA", SHA)
+            .env("GITHUB_API_URL", gh.url())
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_RUN_ID", run_id)
+            .env("GITHUB_OUTPUT", &outputs)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        std::fs::read_to_string(&outputs)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("url=").map(str::to_string))
+    };
+    f.build(1, false);
+    assert_eq!(run(&["deploy"], "5001").as_deref(), Some(url.as_str()));
+    f.build(2, false);
+    assert_eq!(run(&["deploy"], "5002").as_deref(), Some(url.as_str()));
+    // A no-op: the environment's URL all the same.
+    assert_eq!(run(&["deploy"], "5003").as_deref(), Some(url.as_str()));
+    assert_eq!(
+        run(&["rollback", "--to", "previous"], "5004").as_deref(),
+        Some(url.as_str())
+    );
+    let d = gh.deployments();
+    assert_eq!(d.len(), 3, "two deploys and the rollback");
+    for dep in &d {
+        for s in dep["statuses"].as_array().unwrap() {
+            if s["state"] != "inactive" {
+                assert_eq!(s["environment_url"], url.as_str(), "{s}");
+            }
+        }
+    }
+}

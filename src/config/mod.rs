@@ -155,6 +155,8 @@ pub(crate) struct Settings {
     pub(crate) state_bucket: Option<String>,
     pub(crate) backend: Option<Backend>,
     pub(crate) frontend: Option<Frontend>,
+    /// The site's URL: the stack output `SiteUrl` (none without a stack).
+    pub(crate) site_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -280,6 +282,9 @@ pub(crate) fn resolve(
         state_bucket,
         backend,
         frontend,
+        site_url: outputs
+            .and_then(|o| o.get(stack::SITE_URL))
+            .map(str::to_string),
     })
 }
 

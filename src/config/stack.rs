@@ -8,6 +8,9 @@ pub(crate) const SERVICE: &str = "ServiceName";
 pub(crate) const REPOSITORY: &str = "RepositoryName";
 pub(crate) const BUCKET: &str = "BucketName";
 pub(crate) const DISTRIBUTION: &str = "DistributionId";
+/// The site's public URL (infra/: `https://<distribution domain>`): the `url` output and the
+/// GitHub deployment's `environment_url`.
+pub(crate) const SITE_URL: &str = "SiteUrl";
 
 /// Output key -> value of one stack.
 #[derive(Debug, Clone, Default, PartialEq)]

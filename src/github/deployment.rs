@@ -22,6 +22,7 @@ pub(crate) struct Handle {
     repo: String,
     id: u64,
     log_url: Option<String>,
+    environment_url: Option<String>,
 }
 
 /// What [`start`] did.
@@ -109,8 +110,13 @@ async fn the_jobs(client: &Octocrab, repo: &str, sha: &str, environment: &str) -
 }
 
 /// Creates the deployment of `release_id` to `environment` (`in_progress`), unless the job has
-/// its own.
-pub(crate) async fn start(environment: &str, release_id: &str, description: &str) -> Start {
+/// its own. `url` (the site's, from the stack outputs) is each status's `environment_url`.
+pub(crate) async fn start(
+    environment: &str,
+    release_id: &str,
+    description: &str,
+    url: Option<&str>,
+) -> Start {
     let (client, repo, sha) = match client() {
         Ok(c) => c,
         Err(why) => return Start::Skipped(why),
@@ -144,6 +150,7 @@ pub(crate) async fn start(environment: &str, release_id: &str, description: &str
         repo,
         id,
         log_url: crate::github::comment::run_url(&env),
+        environment_url: url.map(str::to_string),
     };
     match status(&handle, "in_progress", description).await {
         Ok(()) => Start::Created(handle),
@@ -156,6 +163,11 @@ pub(crate) async fn status(h: &Handle, state: &str, description: &str) -> Result
     let mut body = json!({"state": state, "description": short(description)});
     if let Some(url) = &h.log_url {
         body["log_url"] = json!(url);
+    }
+    // "Create a deployment status": environment_url, "Sets the URL for accessing your
+    // environment" (docs.github.com/en/rest/deployments/statuses).
+    if let Some(url) = &h.environment_url {
+        body["environment_url"] = json!(url);
     }
     h.client
         .post::<_, Value>(

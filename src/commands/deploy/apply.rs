@@ -47,7 +47,13 @@ pub(crate) async fn apply(
         (None, None) => "deploy".into(),
     };
     let description = format!("deckhand {what}: release {}", meta.id);
-    let started = deployment::start(&environment, &meta.id, &description).await;
+    let started = deployment::start(
+        &environment,
+        &meta.id,
+        &description,
+        settings.site_url.as_deref(),
+    )
+    .await;
     match &started {
         Start::Created(_) => tracing::info!("GitHub deployment of {environment} created"),
         Start::JobHas(id) => {

@@ -66,6 +66,7 @@ pub(crate) async fn run(
     settings: &Settings,
     args: &DeployRequest,
 ) -> Result<Exit, CommandError> {
+    url_output(settings);
     let reviewed = match args.plan.as_deref().map(review::load) {
         None => None,
         Some(Ok(r)) => Some(r),
@@ -195,6 +196,16 @@ pub(crate) async fn run(
             step::output("changed", "false");
             Ok(Exit::Ok)
         }
+    }
+}
+
+/// The `url` output: the site's URL from the stack outputs, which a workflow gives its job's
+/// `environment.url` (GitHub shows it on the job's deployment, the environment's page and the pull
+/// request: "Deploying to a specific environment", docs.github.com). Set on every path, a no-op
+/// and a failure too: it names where the environment is, not what changed.
+pub(crate) fn url_output(settings: &Settings) {
+    if let Some(url) = &settings.site_url {
+        step::output("url", url);
     }
 }
 

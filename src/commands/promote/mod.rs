@@ -59,6 +59,7 @@ pub(crate) async fn run(
     from: &Source<'_>,
     args: &PromoteArgs,
 ) -> Result<Exit, CommandError> {
+    crate::commands::deploy::url_output(settings);
     let reviewed = args.plan.as_deref().map(review::load).transpose()?;
     let refuse = |path: &std::path::Path, moved: Vec<String>| CommandError::Moved {
         path: Box::new(path.to_path_buf()),

@@ -58,6 +58,7 @@ pub(crate) async fn run(
     settings: &Settings,
     args: &RollbackArgs,
 ) -> Result<Exit, Error> {
+    crate::commands::deploy::url_output(settings);
     let bucket = settings
         .state_bucket
         .clone()
