@@ -430,7 +430,14 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
                 ..sources.clone()
             })?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
-            let from_ctx = aws::AwsContext::build(&aws_opts(&from_loaded)).await?;
+            // The environment promoted from is in its configuration's region, else in the
+            // promotion's: a workflow's `region` input (a flag) sets only the environment promoted
+            // to, and a deckhand.yml without `region:` (the workflows pass it) names none.
+            let from_ctx = aws::AwsContext::build(&aws::AwsOptions {
+                region: from_loaded.region().or(loaded.region()).map(str::to_string),
+                ..aws_opts(&from_loaded)
+            })
+            .await?;
             let settings = commands::settings(&loaded, &ctx).await?;
             let from_settings = commands::settings(&from_loaded, &from_ctx).await?;
             let from = commands::promote::Source {

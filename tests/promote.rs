@@ -363,3 +363,40 @@ fn promote_runs_stagings_image_digest_and_site_bytes_in_production() {
     assert!(err.contains("its files were collected: 1 of its"), "{err}");
     assert_eq!(t.writes_since(mark), Vec::<String>::new());
 }
+
+/// A workflow passes the region as an input (`--region`), which sets only the environment promoted
+/// to; with a deckhand.yml that names no `region:` (this repository's: the workflows pass it), the
+/// environment promoted from had none ("no AWS region configured", exit 2, in the two-environment
+/// rehearsal's promote job). It is in the promotion's region unless its configuration names one.
+#[test]
+fn the_environment_promoted_from_is_in_the_promotions_region_when_its_config_names_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::unique("pr-region-src");
+    std::fs::write(
+        dir.path().join("deckhand.yml"),
+        format!(
+            "frontend:\n  dir: dist\nenvironments:\n  staging:\n    frontend: {{ bucket: {src} }}\n  \
+             production:\n    frontend: {{ bucket: {src}-prod }}\n    promote-from: staging\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("dist")).unwrap();
+    let out = common::deckhand()
+        .current_dir(dir.path())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .args([
+            "promote",
+            "--to",
+            "production",
+            "--region",
+            "us-east-1",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("no AWS region configured"), "{err}");
+    // It read the source environment's records: its bucket does not exist.
+    assert!(err.contains(&src), "{err}");
+}
