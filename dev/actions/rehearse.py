@@ -816,9 +816,36 @@ class Rehearsal:
             outputs = {}
             if result == "success":
                 result = "failure"
-        return {"result": result, "outputs": outputs, "environment": environment,
+        url, url_ok = self.environment_url(job_id, job, state)
+        if not url_ok and result == "success":
+            result = "failure"
+        return {"result": result, "outputs": outputs, "environment": environment, "environment_url": url,
                 "permissions": perms, "steps": {k: v for k, v in state["steps"].items()},
                 "summary": str(summary_path), "annotations": state["annotations"]}
+
+    def environment_url(self, job_id: str, job: dict, state: dict) -> tuple[str | None, bool]:
+        """JobExtension.cs (finalizing the job, after its outputs, "Evaluate environment data"):
+        `environment.url` is evaluated once the steps ran (so it may name `steps`), and kept unless the
+        secret masker would change it ("Skip setting environment url as environment '…' may contain
+        secret.", a warning); an evaluation error fails the job ("Failed to evaluate environment url").
+        The URL goes to the job's deployment (its `environment_url`, GitHub's "Deploying to a specific
+        environment"). Returns (url or None, whether the job may stay green)."""
+        spec = job.get("environment")
+        if not isinstance(spec, dict) or gl.is_expr(spec) or spec.get("url") is None:
+            return None, True
+        try:
+            url = self._scope(state).str(spec["url"])
+        except gl.EvalError as e:
+            self.log.write(f"[rehearsal] job {job_id}: Failed to evaluate environment url: {e}")
+            state["annotations"].append({"level": "error", "properties": "", "message": f"Failed to evaluate environment url: {e}"})
+            return None, False
+        if self.log.mask(url) != url:
+            warning = f"Skip setting environment url as environment '{state['environment']}' may contain secret."
+            self.log.write(f"[rehearsal] job {job_id}: {warning}")
+            state["annotations"].append({"level": "warning", "properties": "", "message": warning})
+            return None, True
+        self.log.write(f"[rehearsal] job {job_id}: Evaluated environment url: {url}")
+        return url, True
 
     def _ancestors(self, job_id: str) -> set[str]:
         seen: set[str] = set()

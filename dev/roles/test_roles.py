@@ -65,7 +65,9 @@ def sim(path: str, method: str = "GET", body: Any = None) -> Any:
 @pytest.fixture(scope="session")
 def stack() -> dict[str, str]:
     env_name = f"roles{int(time.time())}"
-    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name], check=True,
+    # production of two environments: its DeployRole may read what a promotion needs of the staging
+    # environment's stack (`staging` below deploys it: <env>s)
+    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "-c", f"promoteFrom={env_name}s"], check=True,
                           capture_output=True, text=True, env=bootstrap_env()).stdout.strip().splitlines()[-1]
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["Outputs"]}
@@ -757,6 +759,124 @@ def test_secrets_sync_cannot_reach_beyond_the_two_parameters(stack: dict[str, st
             and a["action"] != "ssm:DescribeParameters"] == []
     assert [f"{e['service']}:{e['operation']}" for e in log if e["write"]] == []
     assert {name: parameter_value(name) for name in parameters.values()} == before
+
+
+# --- two environments: one stack each (issue 25) ------------------------------------------------
+# The session's stack is production, synthesized with promoteFrom=<its name>s; `staging` deploys that
+# source environment's stack (GitHubDeployEnvironment=staging). The jobs are .github/two-stage/
+# deploy.yml's, as a repository with two environments has it in .github/workflows/.
+
+TWO_STAGE = ROOT / ".github" / "two-stage"
+
+
+@pytest.fixture(scope="session")
+def staging(stack: dict[str, str]) -> dict[str, str]:
+    env_name = stack["StackName"].split("-")[-1] + "s"
+    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "--parameters", "GitHubDeployEnvironment=staging"],
+                          check=True, capture_output=True, text=True, env=bootstrap_env()).stdout.strip().splitlines()[-1]
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["Outputs"]}
+    sim(f"/services/{outputs['ClusterName']}/{outputs['ServiceName']}", "PUT", {"scenario": "healthy", "step-seconds": 0.05})
+    return {**outputs, "StackName": name}
+
+
+@pytest.fixture
+def two_stage(tmp_path: Path) -> Path:
+    """The two-stage deploy.yml where a repository keeps its workflows (its job_workflow_ref)."""
+    wf = tmp_path / "repo" / ".github" / "workflows" / "deploy.yml"
+    wf.parent.mkdir(parents=True)
+    shutil.copy2(TWO_STAGE / "deploy.yml", wf)
+    return wf
+
+
+def two_stage_config(work: Path, stack: dict[str, str], staging: dict[str, str]) -> Path:
+    """deckhand.yml with `environments:` (each its own stack and SSM parameters)."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "deckhand.yml").read_text())
+    # The local registry stands for both environments' ECR (flags set only the environment promoted
+    # to: the one promoted from reads its image where deckhand.yml says).
+    cfg["backend"]["registry-override"] = os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001")
+    secrets = lambda s: {var: f"/{s['StackName']}/{Path(p).name}" for var, p in cfg["backend"]["secrets"].items()}  # noqa: E731
+    cfg["environments"] = {
+        "staging": {"stack": staging["StackName"], "backend": {"secrets": secrets(staging)}},
+        "production": {"stack": stack["StackName"], "promote-from": "staging", "backend": {"secrets": secrets(stack)}},
+    }
+    path = work / "deckhand.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_each_environments_job_assumes_only_its_own_environments_role(
+        stack: dict[str, str], staging: dict[str, str], two_stage: Path) -> None:
+    """The staging job's token gets staging's DeployRole and not production's; the promote job's
+    token (environment production) gets production's and not staging's."""
+    push = {"event": "push", "ref": "refs/heads/main"}
+    _, role, sub = assume_for(two_stage, "staging", staging, **push)
+    assert role == "DeployRole" and ":environment:staging:" in sub, sub
+    with pytest.raises(gh.OidcError, match="Not authorized to perform sts:AssumeRoleWithWebIdentity"):
+        assume_for(two_stage, "staging", stack, **push)
+    _, role, sub = assume_for(two_stage, "promote", stack, **push)
+    assert role == "DeployRole" and ":environment:production:" in sub, sub
+    with pytest.raises(gh.OidcError, match="Not authorized to perform sts:AssumeRoleWithWebIdentity"):
+        assume_for(two_stage, "promote", staging, **push)
+
+
+def denied(creds: dict[str, str], *args: str) -> str:
+    """An AWS CLI call with the session: its error (it must fail)."""
+    env = {**bootstrap_env(), **creds}
+    env.pop("AWS_PROFILE", None)
+    r = subprocess.run([os.environ.get("DECKHAND_AWS_CLI", str(Path.home() / ".cache/deckhand/venv/bin/aws")),
+                        "--endpoint-url", os.environ["AWS_ENDPOINT_URL"], *args], capture_output=True, text=True, env=env)
+    assert r.returncode != 0, f"{' '.join(args)} succeeded as {creds['AWS_ACCESS_KEY_ID']}"
+    assert "AccessDenied" in r.stderr or "not authorized" in r.stderr, r.stderr
+    return r.stderr
+
+
+def test_staging_deploys_and_production_promotes_reading_only_from_staging(
+        stack: dict[str, str], staging: dict[str, str], two_stage: Path, work: Path) -> None:
+    """`deploy --environment staging` as staging's role, then `promote --to production` as
+    production's: production's role reads staging's records, files and stack, and writes nothing of
+    staging's; staging's role can neither read nor write production's service, bucket or stack."""
+    config = two_stage_config(work, stack, staging)
+    push = {"event": "push", "ref": "refs/heads/main"}
+    local = ["--config", str(config), "--context", str(work / "app"), "--dockerfile", str(work / "app" / "Dockerfile"),
+             "--dir", str(work / "site"), "--registry-override", os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001")]
+    staging_creds, role, _ = assume_for(two_stage, "staging", staging, **push)
+    r = run_deckhand(["deploy", "--environment", "staging", *local], staging_creds)
+    assert r.returncode == 0, r.stderr[-3000:]
+    staged = re.search(r"release (\S+) succeeded", r.stderr)
+    assert staged, r.stderr[-2000:]
+    record(role, session_log(staging_creds))
+
+    prod_creds, role, _ = assume_for(two_stage, "promote", stack, **push)
+    r = run_deckhand(["promote", "--to", "production", "--release", staged.group(1), "--config", str(config),
+                      "--registry-override", os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001")], prod_creds)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = session_log(prod_creds)
+    record(role, log)
+    refused = [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"]
+    assert refused == [], refused
+    on_staging = sorted({a["action"] for e in log for a in e.get("iam") or [] if staging["StackName"] in a["resource"]})
+    assert on_staging and set(on_staging) <= {"cloudformation:DescribeStacks", "s3:ListBucket", "s3:GetObject",
+                                              "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"}, on_staging
+    assert {"s3:GetObject", "s3:ListBucket"} <= set(on_staging), on_staging
+    # Production's role can write nothing of staging's ...
+    bucket = staging["BucketName"]
+    denied(prod_creds, "s3api", "put-object", "--bucket", bucket, "--key", "index.html", "--body", str(config))
+    denied(prod_creds, "s3api", "delete-object", "--bucket", bucket, "--key", "_deckhand/lock")
+    denied(prod_creds, "ecs", "update-service", "--cluster", staging["ClusterName"], "--service", staging["ServiceName"],
+           "--force-new-deployment")
+    denied(prod_creds, "ssm", "put-parameter", "--name", f"/{staging['StackName']}/api-access-token", "--type", "SecureString",
+           "--value", "x", "--overwrite")
+    # ... and staging's role nothing of production's, not even a read.
+    staging_creds, _, _ = assume_for(two_stage, "staging", staging, **push)
+    denied(staging_creds, "s3api", "list-objects-v2", "--bucket", stack["BucketName"], "--prefix", "_deckhand/releases/")
+    denied(staging_creds, "s3api", "put-object", "--bucket", stack["BucketName"], "--key", "index.html", "--body", str(config))
+    denied(staging_creds, "ecs", "describe-services", "--cluster", stack["ClusterName"], "--services", stack["ServiceName"])
+    denied(staging_creds, "cloudformation", "describe-stacks", "--stack-name", stack["StackName"])
+    r = run_deckhand(["status", "--environment", "production", "--config", str(config)], staging_creds)
+    assert r.returncode != 0 and "not authorized" in r.stderr, r.stderr[-2000:]
 
 
 def test_zz_write_the_recorded_actions() -> None:

@@ -62,7 +62,7 @@ def main() -> int:
                     print(f"{f}: job {job_id} step {n}: shell {shell!r} is not checked by shellcheck", file=sys.stderr)
                     return 1
                 body = EXPR.sub("GHA_EXPR", str(step["run"]))
-                target = out / f"{Path(f).stem}.{job_id}.{n}.sh"
+                target = out / f"{Path(f).parent.name}.{Path(f).stem}.{job_id}.{n}.sh"
                 # Keep line numbers: the header is two lines; shellcheck's numbers - 2 = the block's.
                 target.write_text(header + body + ("" if body.endswith("\n") else "\n"))
                 print(f"{f}:{step.get('__run_line__', step['__line__'])} {job_id} step {n} -> {target}")

@@ -43,7 +43,10 @@ def main(argv: list[str]) -> int:
     for f in map(Path, argv[1:]):
         text, removed = strip_queue(f)
         if removed:
-            copy = out_dir / f.name
+            # In a directory named after the file's own (.github/workflows/deploy.yml and
+            # .github/two-stage/deploy.yml share a name).
+            copy = out_dir / f.parent.name / f.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
             copy.write_text(text)
             print(f"{f}: {removed} concurrency.queue line(s) checked and left out for the schema", file=sys.stderr)
             print(copy)

@@ -39,6 +39,7 @@ const { app, stack } = buildApp({
     stepPercent: contextNumber('stepPercent', context.stepPercent),
     stepBakeTimeMinutes: contextNumber('stepBakeTimeMinutes', context.stepBakeTimeMinutes),
   },
+  promoteFrom: context.promoteFrom,
 });
 const assembly = app.synth();
 const artifact = assembly.getStackByName(stack.stackName);

@@ -39,6 +39,8 @@ export interface InfraAppOptions {
    * `stepPercent`, `stepBakeTimeMinutes`): lib/strategy.ts, infra/README.md "Deployment strategies".
    */
   deploymentStrategy?: StrategyOptions;
+  /** The environment this one promotes from (context `promoteFrom`): see SpaEcsStackProps.promoteFrom. */
+  promoteFrom?: string;
 }
 
 /**
@@ -90,6 +92,7 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     stepPercent: contextNumber('stepPercent', contextString(app, 'stepPercent')),
     stepBakeTimeMinutes: contextNumber('stepBakeTimeMinutes', contextString(app, 'stepBakeTimeMinutes')),
   };
+  const promoteFrom = options.promoteFrom ?? contextString(app, 'promoteFrom');
   if (!/^\d{12}$/.test(account)) throw new Error(`account ${JSON.stringify(account)}: expected 12 digits`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`region ${JSON.stringify(region)}: not an AWS region name`);
   const names = resourceNames(appName, environment);
@@ -109,6 +112,7 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     deployWorkflows,
     planWorkflows,
     deploymentStrategy,
+    promoteFrom,
   });
   if (options.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

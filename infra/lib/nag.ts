@@ -133,6 +133,7 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
           },
         ]
       : []),
+    ...promoteSourceWildcards(stack),
     {
       path: 'Distribution/Origin1',
       id: 'Annotation::@aws-cdk/aws-cloudfront-origins:listBucketSecurityRisk',
@@ -159,6 +160,26 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
       path: 'Vpc/originSubnet2/Subnet',
       id: 'CloudFormation-Validate::W3010',
       reason: 'Availability zones are explicit on purpose: synth must be offline and deterministic (no AZ lookup).',
+    },
+  ];
+}
+
+/** The source environment's wildcards a promoting stack's DeployRole reads (promoteSourceStatements). */
+function promoteSourceWildcards(stack: Stack): NagAcknowledgement[] {
+  const source = (stack as Stack & { promoteSource?: { stack: string; bucket: string } }).promoteSource;
+  if (!source) return [];
+  return [
+    {
+      path: 'DeployRole/DefaultPolicy/Resource',
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${source.bucket}/*]`,
+      reason:
+        'GetObject (only) on the objects of the environment promoted from: its release records, stored objects and site ' +
+        'files, whose keys deckhand cannot know in advance (a promotion copies them server-side).',
+    },
+    {
+      path: 'DeployRole/DefaultPolicy/Resource',
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:${stack.region}:${stack.account}:stack/${source.stack}/*]`,
+      reason: 'DescribeStacks (only) of the stack promoted from: its ARN ends in a generated id; the wildcard covers only that stack name.',
     },
   ];
 }

@@ -88,6 +88,12 @@ export interface SpaEcsStackProps extends StackProps {
    * traffic with, and the 5xx-rate and latency alarms that roll a deployment back.
    */
   readonly deploymentStrategy?: StrategyOptions;
+  /**
+   * The environment (of the same app, account and region) this one promotes from (`deckhand
+   * promote`, deckhand.yml `promote-from`; context `promoteFrom`): DeployRole may read, and only
+   * read, what a promotion needs of that environment's stack (promoteSourceStatements).
+   */
+  readonly promoteFrom?: string;
 }
 
 /** The header (with the origin secret as its value) that sends a request to the test traffic rule. */
@@ -107,6 +113,8 @@ export const DEFAULT_PLAN_WORKFLOWS = ['preview.yml'];
 export class SpaEcsStack extends Stack {
   public readonly names: ResourceNames;
   public readonly strategy: Strategy;
+  /** The stack and site bucket of the environment this one promotes from (promoteFrom), if any. */
+  public readonly promoteSource?: { readonly stack: string; readonly bucket: string };
   private readonly azs: string[];
 
   constructor(scope: Construct, id: string, props: SpaEcsStackProps) {
@@ -710,6 +718,18 @@ export class SpaEcsStack extends Stack {
     })) {
       deployRole.addToPolicy(statement);
     }
+    if (props.promoteFrom !== undefined) {
+      const from = resourceNames(props.appName, props.promoteFrom);
+      if (from.stack === names.stack) throw new Error(`promoteFrom ${JSON.stringify(props.promoteFrom)}: an environment cannot promote from itself`);
+      this.promoteSource = { stack: from.stack, bucket: from.bucket(props.account, props.region) };
+      for (const statement of promoteSourceStatements({
+        bucketArn: `arn:${Aws.PARTITION}:s3:::${from.bucket(props.account, props.region)}`,
+        repositoryArn: this.formatArn({ service: 'ecr', resource: 'repository', resourceName: from.repository }),
+        stackArn: this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${from.stack}/*` }),
+      })) {
+        deployRole.addToPolicy(statement);
+      }
+    }
 
     const planRole = new iam.Role(this, 'PlanRole', {
       assumedBy: githubPrincipal(planSubjects, 'StringLike'),
@@ -937,6 +957,34 @@ export function deployRoleStatements(s: DeployRoleScope): iam.PolicyStatement[] 
     ...((s.alarmArns ?? []).length > 0
       ? [new iam.PolicyStatement({ sid: 'DeploymentAlarms', actions: ['cloudwatch:DescribeAlarms'], resources: s.alarmArns })]
       : []),
+  ];
+}
+
+export interface PromoteSourceScope {
+  /** The source environment's site bucket (its release records, stored objects and site files). */
+  bucketArn: string;
+  /** The source environment's ECR repository (the image, copied by digest). */
+  repositoryArn: string;
+  /** The source environment's stack (deckhand.yml names it: its outputs name the bucket). */
+  stackArn: string;
+}
+
+/**
+ * What `deckhand promote` reads of the environment it promotes from, and nothing it could write:
+ * the stack's outputs, the release records and the site's files (listed, read; CopyObject reads
+ * its source with s3:GetObject: "Permissions" of CopyObject, Amazon S3 API Reference), the image's
+ * manifest and layers by digest. A promotion writes only this environment's resources.
+ */
+export function promoteSourceStatements(s: PromoteSourceScope): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({ sid: 'PromoteSourceStack', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
+    new iam.PolicyStatement({ sid: 'PromoteSourceBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
+    new iam.PolicyStatement({ sid: 'PromoteSourceBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
+    new iam.PolicyStatement({
+      sid: 'PromoteSourceImage',
+      actions: ['ecr:BatchGetImage', 'ecr:DescribeImages', 'ecr:GetDownloadUrlForLayer'],
+      resources: [s.repositoryArn],
+    }),
   ];
 }
 

@@ -71,3 +71,39 @@ def test_init_writes_the_workflows_the_rehearsals_run(tmp_path):
     (repo / config["frontend"]["dir"] / "index.html").write_text("<!doctype html>\n")
     proc = subprocess.run([deckhand, "validate", "--online"], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_init_with_a_staging_stack_writes_the_two_stage_workflows_the_rehearsal_runs(tmp_path):
+    """`deckhand init --stack <production> --staging-stack <staging>` against the rehearsal's two
+    stacks: deploy.yml and rollback.yml are .github/two-stage/'s byte for byte (the files the
+    two-environment rehearsal runs), deckhand.yml validates online in each environment, and each
+    GitHub environment is told its own DeployRole."""
+    repo = scratch_repo(tmp_path)
+    stack, staging = os.environ["REHEARSAL_STACK"], os.environ.get("REHEARSAL_STAGING_STACK", "")
+    assert staging, "REHEARSAL_STAGING_STACK is not set (dev/ci/stages/47-rehearsal.sh deploys it)"
+    deckhand = os.environ["REHEARSAL_DECKHAND"]
+    proc = subprocess.run([deckhand, "init", "--stack", stack, "--staging-stack", staging, "--action", "./", "--json"],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for w in ["deploy.yml", "rollback.yml"]:
+        assert (repo / ".github" / "workflows" / w).read_bytes() == (ROOT / ".github" / "two-stage" / w).read_bytes(), w
+    import boto3
+
+    cfn = boto3.client("cloudformation", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                       region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    role = {name: {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}["DeployRoleArn"]
+            for name in (stack, staging)}
+    told = {(v["name"], v.get("environment")): v["value"] for v in out["github"]["variables"]}
+    assert told[("DEPLOY_ROLE_ARN", "staging")] == role[staging] and told[("DEPLOY_ROLE_ARN", "production")] == role[stack]
+    assert out["github"]["staging"] == "staging" and out["github"]["environment"] == "production"
+    import yaml
+
+    config = yaml.safe_load((repo / "deckhand.yml").read_text())
+    assert config["environments"]["staging"]["stack"] == staging
+    assert config["environments"]["production"] == {"stack": stack, "promote-from": "staging"}
+    (repo / config["frontend"]["dir"]).mkdir(parents=True)
+    (repo / config["frontend"]["dir"] / "index.html").write_text("<!doctype html>\n")
+    for env in ("staging", "production"):
+        proc = subprocess.run([deckhand, "validate", "--online", "--environment", env], cwd=repo, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{env}: {proc.stderr}"

@@ -879,3 +879,162 @@ def test_a_cancelled_deploy_whose_step_was_killed_leaves_no_lock(stack, repo, wo
     bucket, key = lock_path.lstrip("/").split("/", 1)
     with pytest.raises(aws("s3").exceptions.ClientError, match="404"):
         aws("s3").head_object(Bucket=bucket, Key=key)
+
+
+# --- two environments: .github/two-stage/ (what `deckhand init` writes for staging + production) ---
+
+TWO_STAGE = ROOT / ".github" / "two-stage"
+
+
+@pytest.fixture(scope="session")
+def staging_stack() -> dict[str, str]:
+    """The staging stack stage 47 deploys beside the rehearsal's (infra/scripts/deploy-local --env
+    staging --parameters GitHubDeployEnvironment=staging); the rehearsal's stack is production,
+    deployed with -c promoteFrom=staging (its DeployRole reads staging's records, files and image)."""
+    name = os.environ.get("REHEARSAL_STAGING_STACK")
+    if not name:
+        pytest.fail("REHEARSAL_STAGING_STACK is not set (dev/ci/stages/47-rehearsal.sh deploys it)")
+    outs = aws("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    return {"name": name, **{o["OutputKey"]: o["OutputValue"] for o in outs}}
+
+
+def two_stage_repo(work: Path, repo: Path, stack: dict, staging: dict) -> Path:
+    """A clone of the scratch repository set up as `deckhand init` sets up a repository with two
+    environments: deckhand.yml's `environments:` (staging's stack and parameters; production = the
+    rehearsal's stack, promote-from staging) and .github/two-stage/'s workflows as its workflows."""
+    import yaml
+
+    r = work / "repo-two-stage"
+    if r.exists():
+        subprocess.run(["rm", "-rf", str(r)], check=True)
+    subprocess.run(["git", "clone", "-q", "--branch", "main", str(repo), str(r)], check=True, env=GIT_ENV)
+    for f in ("deploy.yml", "rollback.yml"):
+        shutil.copy2(TWO_STAGE / f, r / WF / f)
+    cfg = yaml.safe_load((r / "deckhand.yml").read_text())
+    # The local registry stands for both environments' ECR: the workflow's `registry-override` input
+    # sets the environment promoted to; the one promoted from reads its image where deckhand.yml says.
+    cfg["backend"]["registry-override"] = registry()
+    staging_secrets = {var: f"/{staging['name']}/{Path(param).name}" for var, param in cfg["backend"]["secrets"].items()}
+    cfg["environments"] = {
+        "staging": {"stack": staging["name"], "backend": {"secrets": staging_secrets}},
+        "production": {"stack": stack["name"], "promote-from": "staging"},
+    }
+    (r / "deckhand.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(r, "add", "-A")
+    git(r, "commit", "-qm", "two environments: staging, then a promotion to production")
+    return r
+
+
+def two_stage_args(work: Path, stack: dict, staging: dict, secrets: dict[str, dict[str, str]]) -> list[str]:
+    """Repository variables (the region, the local stack's endpoints) and each GitHub environment's
+    own DEPLOY_ROLE_ARN and secrets ("Store information in variables": an environment's variables win
+    over the repository's; deploy.yml names no stack: deckhand.yml does, per environment)."""
+    envs = {
+        "staging": {"variables": {"DEPLOY_ROLE_ARN": staging["DeployRoleArn"]}, "secrets": secrets["staging"]},
+        "production": {"variables": {"DEPLOY_ROLE_ARN": stack["DeployRoleArn"]}, "secrets": secrets["production"]},
+    }
+    path = work / "environments-two-stage.json"
+    path.write_text(json.dumps(envs))
+    return [f"--environments={path}", f"--var=AWS_REGION={os.environ.get('AWS_REGION', 'us-east-1')}",
+            f"--var=DECKHAND_AWS_ENDPOINT={os.environ['AWS_ENDPOINT_URL']}", f"--var=DECKHAND_REGISTRY_OVERRIDE={registry()}",
+            f"--var=DECKHAND_BUILD_ARGS=NODE_IMAGE={stack['node_base']}"]
+
+
+def newest_record(bucket: str) -> dict | None:
+    s3 = aws("s3")
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="_deckhand/releases/")
+            for o in page.get("Contents", [])]
+    return json.loads(s3.get_object(Bucket=bucket, Key=max(keys))["Body"].read()) if keys else None
+
+
+def site_files(bucket: str) -> dict[str, str]:
+    """Key -> ETag of every served file (not deckhand's own state)."""
+    s3 = aws("s3")
+    return {o["Key"]: o["ETag"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", []) if not o["Key"].startswith("_deckhand/")}
+
+
+def test_two_environments_push_deploys_staging_then_promotes_it_to_production_and_rolls_back(
+        stack, staging_stack, repo, work, github_api):
+    """Push to main with the two-stage deploy.yml: the staging job deploys staging as staging's role
+    (its environment's DEPLOY_ROLE_ARN and secrets); the promote job, in the production environment,
+    promotes the release the staging job output, as production's role: production then runs
+    staging's image digest and serves staging's files, copied (no build, no upload from disk), its
+    record names staging/R, the job's `url` is production's SiteUrl. Staging's role touched nothing
+    of production, production's role wrote nothing of staging's. Then rollback.yml, dispatched for
+    production, restores production's release before the promotion."""
+    staging = staging_stack
+    r = two_stage_repo(work, repo, stack, staging)
+    canary = f"two-stage-{int(time.time() * 1000)}"
+    secrets = {env: {"CLAUDE_API_KEY": f"{canary}-{env}-claude", "API_ACCESS_TOKEN": f"{canary}-{env}-token"}
+               for env in ("staging", "production")}
+    args = two_stage_args(work, stack, staging, secrets)
+    sha = commit_change(r, f"two-stage-{int(time.time())}")
+    before = newest_record(stack["BucketName"])
+    if before is None:
+        pytest.fail("needs a production release to roll back to: the push rehearsal's (test_push_to_main_deploys_both_halves)")
+    since = sim_mark()
+    result, out = rehearse(work, "two-stage-push", str(r / WF / "deploy.yml"), "--event=push", f"--repo-dir={r}",
+                           f"--sha={sha}", *args, *api_args(github_api))
+    jobs = result["jobs"]
+    assert {j: jobs[j]["result"] for j in jobs} == {"site": "success", "staging": "success", "promote": "success"}, jobs.keys()
+    assert jobs["staging"]["environment"] == "staging" and jobs["promote"]["environment"] == "production"
+    assert jobs["promote"]["permissions"] == {"contents": "read", "id-token": "write"}
+    staged = jobs["staging"]["steps"]["deploy"]["outputs"]
+    assert jobs["staging"]["outputs"]["release-id"] == staged["release-id"] and staged["changed"] == "true"
+    promoted = jobs["promote"]["steps"]["promote"]["outputs"]
+    assert promoted["changed"] == "true" and promoted["release-id"] not in (staged["release-id"], before["id"])
+    # The job's environment URL: production's site (the stack output SiteUrl), through the `url` output.
+    assert promoted["url"] == stack["SiteUrl"] and staged["url"] == staging["SiteUrl"], (promoted, staged)
+    assert jobs["promote"]["environment_url"] == stack["SiteUrl"], jobs["promote"].get("environment_url")
+    # Each environment's own secrets, in its own parameters.
+    ssm = aws("ssm")
+    for env, prefix in (("staging", staging["name"]), ("production", stack["name"])):
+        got = ssm.get_parameter(Name=f"/{prefix}/claude-api-key", WithDecryption=True)["Parameter"]["Value"]
+        assert got == secrets[env]["CLAUDE_API_KEY"], env
+    log = (out / "logs" / "rehearsal.log").read_text()
+    assert canary not in log
+    # Production runs staging's image digest, and names its source.
+    staged_image, promoted_image = staged["image"], promoted["image"]
+    assert staged_image.split("@")[1] == promoted_image.split("@")[1], (staged_image, promoted_image)
+    assert promoted_image.split("@")[0].endswith(f"/{stack['RepositoryName']}"), promoted_image
+    assert live_service(stack)["taskDefinition"] == promoted["task-definition"]
+    record = newest_record(stack["BucketName"]) or {}
+    assert record.get("id") == promoted["release-id"] and record.get("promoted_from") == f"staging/{staged['release-id']}", record
+    # ... and serves staging's files, byte for byte (same ETags: no config.json is configured here;
+    # production may still keep an earlier release's assets for GC's grace).
+    staged_files, served = site_files(staging["BucketName"]), site_files(stack["BucketName"])
+    assert staged_files and {k: served.get(k) for k in staged_files} == staged_files, (staged_files, served)
+    # Who did what: staging's role only staging's resources; production's role read staging's, wrote
+    # only its own; the promotion put no site file from disk (copies only).
+    by_role = assumed_role_calls(since)
+    staging_role, production_role = (x["DeployRoleArn"].rsplit("/", 1)[-1] for x in (staging, stack))
+    assert {staging_role, production_role} <= set(by_role), sorted(by_role)
+    prod_names = (stack["BucketName"], stack["ClusterName"] + "/", stack["RepositoryName"], f"stack/{stack['name']}/")
+    touched = [f"{e['operation']} {a['resource']}" for e in by_role[staging_role] for a in e.get("iam") or []
+               if any(n in a["resource"] for n in prod_names)]
+    assert touched == [], touched
+    writes_on_staging = [f"{e['operation']} {a['resource']}" for e in by_role[production_role] if e["write"]
+                         for a in e.get("iam") or [] if staging["name"] in a["resource"] and a["action"] != "s3:GetObject"]
+    assert writes_on_staging == [], writes_on_staging
+    puts = [e["path"] for e in by_role[production_role] if e["operation"] == "PutObject" and stack["BucketName"] in e["path"]
+            and "/_deckhand/" not in e["path"]]
+    assert puts == [], puts
+    summary = (out / "summary-promote.md").read_text()
+    assert f"Release `{promoted['release-id']}` (staging/`{staged['release-id']}`), changed: true" in summary
+
+    # A dispatched rollback of production: its release before the promotion, staging untouched.
+    staging_td = live_service(staging)["taskDefinition"]
+    result, out = rehearse(work, "two-stage-rollback", str(r / WF / "rollback.yml"), "--event=workflow_dispatch",
+                           f"--repo-dir={r}", "--input=environment=production", *args, image=True)
+    job = result["jobs"]["rollback"]
+    assert job["result"] == "success" and job["environment"] == "production"
+    rb = job["steps"]["rollback"]["outputs"]
+    assert rb["restored"] not in ("", promoted["release-id"]) and rb["restored"] <= before["id"], (rb, before["id"])
+    assert rb["url"] == stack["SiteUrl"], rb
+    restored = json.loads(aws("s3").get_object(Bucket=stack["BucketName"],
+                                               Key=f"_deckhand/releases/{rb['restored']}.json")["Body"].read())
+    assert live_service(stack)["taskDefinition"] == restored["backend"]["task_definition_arn"]
+    assert (newest_record(stack["BucketName"]) or {}).get("id") == rb["release-id"]
+    assert live_service(staging)["taskDefinition"] == staging_td
+    assert "### Rollback of production: success" in (out / "summary-rollback.md").read_text()

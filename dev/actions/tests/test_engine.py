@@ -420,3 +420,39 @@ def test_branch_and_tag_filters_follow_githubs_pattern_syntax(patterns, name, wa
 def test_a_filter_pattern_github_would_not_take_fails_loudly(pattern):
     with pytest.raises(rehearse.RehearsalError, match="filter pattern"):
         rehearse._glob_match(pattern, "x")
+
+
+def test_the_environment_url_is_evaluated_after_the_steps_and_kept_unless_it_holds_a_secret(repo, tmp_path):
+    """JobExtension.cs "Evaluate environment data": `environment.url` may name `steps` (evaluated
+    when the job finishes); a value the masker would change is dropped with GitHub's warning."""
+    wf = write_wf(tmp_path, """\
+        name: t
+        on: {push: {branches: [main]}}
+        jobs:
+          ok:
+            runs-on: ubuntu-24.04
+            environment: {name: production, url: "${{ steps.site.outputs.url }}"}
+            steps:
+              - id: site
+                run: echo "url=https://example.test/app" >> "$GITHUB_OUTPUT"
+          secret:
+            runs-on: ubuntu-24.04
+            environment: {name: staging, url: "https://example.test/${{ steps.s.outputs.v }}"}
+            steps:
+              - id: s
+                env: {V: "${{ secrets.TOKEN }}"}
+                run: echo "v=$V" >> "$GITHUB_OUTPUT"
+          plain:
+            runs-on: ubuntu-24.04
+            environment: production
+            steps:
+              - run: "true"
+        """)
+    code, result, work = run(wf, repo, tmp_path, "--event", "push", "--secret", "TOKEN=s3cr3t-value")
+    assert code == 0, (work / "logs" / "rehearsal.log").read_text()[-3000:]
+    jobs = result["jobs"]
+    assert jobs["ok"]["environment_url"] == "https://example.test/app" and jobs["ok"]["result"] == "success"
+    assert jobs["secret"]["environment_url"] is None and jobs["secret"]["result"] == "success"
+    assert "Skip setting environment url as environment 'staging' may contain secret." in [
+        a["message"] for a in jobs["secret"]["annotations"]]
+    assert jobs["plain"]["environment_url"] is None

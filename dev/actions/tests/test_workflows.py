@@ -316,3 +316,54 @@ def test_the_readme_workflow_is_the_one_init_writes_abridged(tmp_path):
     drift = readme_workflow().replace("command: deploy", "command: deploy, dry-run: true", 1)
     path.write_text(drift)
     assert abridgment_errors(rehearse.parse(path)["tree"], ours)
+
+
+# --- .github/two-stage/: the workflows of two environments (init --staging-stack writes them) -------
+
+TWO = ROOT / ".github" / "two-stage"
+
+
+def test_two_stage_deploys_staging_then_promotes_its_release_to_production():
+    """The staging job is the single deploy job in the staging environment (the same steps: the
+    reviewed plan looked up before any credential, the SPA verified, secrets then deploy), with its
+    release id as its output; the promote job (environment production, its url the promotion's) takes
+    the release only from that output, never from the event, an input or a step a PR's code ran."""
+    d = rehearse.load_workflow(TWO / "deploy.yml")
+    single = doc("deploy.yml")
+    assert d["on"] == single["on"] and d["permissions"] == {}
+    assert d["concurrency"] == {**single["concurrency"], "group": "deploy"}
+    assert rehearse.load_workflow(TWO / "rollback.yml")["concurrency"]["group"] == "deploy"
+    assert list(d["jobs"]) == ["site", "staging", "promote"] and d["jobs"]["site"] == single["jobs"]["site"]
+    staging, promote = d["jobs"]["staging"], d["jobs"]["promote"]
+    assert staging["environment"] == "staging" and staging["needs"] == "site"
+    assert rehearse.permissions_of(d, staging) == rehearse.permissions_of(single, single["jobs"]["deploy"])
+    assert staging["outputs"] == {"release-id": "${{ steps.deploy.outputs.release-id }}"}
+    ours = [(s.get("name"), s.get("uses"), s.get("run")) for s in staging["steps"]]
+    theirs = [(s.get("name"), s.get("uses"), s.get("run")) for s in single["jobs"]["deploy"]["steps"]]
+    assert ours == theirs
+    for s in staging["steps"]:
+        if s.get("uses") == "./":
+            assert s["with"]["environment"] == "staging" and "stack" not in s["with"], s
+    assert promote["needs"] == "staging" and promote["if"] == "needs.staging.outputs.release-id != ''"
+    assert promote["environment"] == {"name": "production", "url": "${{ steps.promote.outputs.url }}"}
+    assert rehearse.permissions_of(d, promote) == {"contents": "read", "id-token": "write"}
+    [step] = [s for s in promote["steps"] if s.get("id") == "promote"]
+    assert step["uses"] == "./" and step["with"]["command"] == "promote" and step["with"]["to"] == "production"
+    assert step["with"]["release"] == "${{ needs.staging.outputs.release-id }}"
+    text = (TWO / "deploy.yml").read_text()
+    promote_text = text[text.index("\n  promote:\n"):]
+    assert "github.event" not in promote_text and "inputs." not in promote_text
+    [sync] = [s for s in promote["steps"] if s.get("name") == "Sync secrets"]
+    assert sync["with"]["environment"] == "production" and sync["env"] == [
+        s for s in staging["steps"] if s.get("name") == "Sync secrets"][0]["env"]
+
+
+def test_two_stage_rollback_runs_in_the_environment_it_is_given():
+    d = rehearse.load_workflow(TWO / "rollback.yml")
+    env = d["on"]["workflow_dispatch"]["inputs"]["environment"]
+    assert env["type"] == "choice" and set(env["options"]) == {"production", "staging"} and env["default"] == "production"
+    job = d["jobs"]["rollback"]
+    assert job["environment"] == "${{ inputs.environment }}"
+    for s in job["steps"]:
+        if s.get("uses") == "./":
+            assert s["with"]["environment"] == "${{ inputs.environment }}" and "stack" not in s["with"], s

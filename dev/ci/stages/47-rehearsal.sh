@@ -19,6 +19,12 @@
 #   push after a reviewed pull request -> deploy.yml applies the PR's plan artifact (`deploy --plan`);
 #   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
 #   else a fresh plan deployed and the summary says what moved.
+#   two environments (.github/two-stage/, what `deckhand init --staging-stack` writes, on a staging stack
+#   beside the rehearsal's, which is production): push -> the staging job deploys staging as staging's
+#   DeployRole, the promote job (environment production, its url the `url` output) promotes that release
+#   as production's role (same digest, files copied; staging's role touches nothing of production,
+#   production's writes nothing of staging's); a dispatch of rollback.yml for production restores its
+#   release before the promotion; `init --stack … --staging-stack …` writes the two-stage files byte for byte.
 #   `deckhand init --stack` against that stack writes these very workflows, byte for byte, and tells the user to set
 #   the rehearsals' repository variables (dev/actions/live/test_init.py). `deckhand init --cluster/--service`
 #   (a live service, no stack) writes them less the `stack:` lines, and those run unedited: push -> deploy,
@@ -46,10 +52,20 @@ log "rehearsal: local AWS stack, infra/ deployed, the node base image, deckhand 
 need_apt buildah mmdebstrap binutils git jq
 local_aws_env
 npm_ci infra
-stack="$(infra/scripts/deploy-local)"
+# Two environments: the rehearsal's stack is production, promoting from a staging stack beside it
+# (one stack per environment, each DeployRole trusting its own GitHub environment's jobs). Staging's
+# is deployed in the background beside the image builds, after production's (which creates the
+# account's OIDC provider that staging's then reuses).
+stack="$(infra/scripts/deploy-local -c promoteFrom=staging)"
+staging_out="$DECKHAND_ARTIFACTS/rehearsal-staging-stack.txt"
+infra/scripts/deploy-local --env staging --parameters GitHubDeployEnvironment=staging > "$staging_out" &
+staging_pid=$!
 node_image="$(dev/node-image/build)"
 bin="${DECKHAND_BIN:-$(deckhand_bin)}"
 action_image="$(dev/action-image/build --binary "$bin" --tag "${DECKHAND_ACTION_TAG:-localhost/deckhand-action:ci}")"
+
+wait "$staging_pid" || { echo "deploy-local of the staging stack failed (exit $?)" >&2; exit 1; }
+staging_stack="$(tail -n 1 "$staging_out")"
 
 log "rehearsal: the engine and workflow shape tests' result"
 engine_rc=0
@@ -59,6 +75,6 @@ cat "$engine_log"
 
 log "rehearsal: each trigger on the local stack (dev/actions/live)"
 rm -rf "$DECKHAND_ARTIFACTS/rehearsal"
-REHEARSAL_STACK="$stack" REHEARSAL_DECKHAND="$bin" REHEARSAL_ACTION_IMAGE="$action_image" REHEARSAL_NODE_IMAGE="$node_image" \
+REHEARSAL_STACK="$stack" REHEARSAL_STAGING_STACK="$staging_stack" REHEARSAL_DECKHAND="$bin" REHEARSAL_ACTION_IMAGE="$action_image" REHEARSAL_NODE_IMAGE="$node_image" \
 REHEARSAL_WORK="$DECKHAND_ARTIFACTS/rehearsal" \
   "$PY" -m pytest -p no:cacheprovider -s -v --durations=0 dev/actions/live

@@ -14,7 +14,9 @@ cd "$DECKHAND_ROOT"
 
 OUT="$DECKHAND_ARTIFACTS/workflows"
 rm -rf "$OUT" && mkdir -p "$OUT"
-mapfile -t workflows < <(ls .github/workflows/*.yml)
+# .github/two-stage/: the workflows `deckhand init` writes for two environments (staging, then a
+# promotion to production): not run here (GitHub runs only .github/workflows/), linted the same.
+mapfile -t workflows < <(ls .github/workflows/*.yml .github/two-stage/*.yml)
 files=("${workflows[@]}" action.yml)
 
 need_apt shellcheck python3-venv

@@ -10,6 +10,7 @@ mod plan;
 mod read;
 mod render;
 mod trust;
+mod two_stage;
 mod workflows;
 
 use std::path::PathBuf;
@@ -42,6 +43,11 @@ pub(crate) struct InitArgs {
         default_value = "production"
     )]
     pub(crate) environment: String,
+    /// A second infra/ stack, of the staging environment production promotes from: deckhand.yml
+    /// gets `environments:` (staging, production with `promote-from: staging`) and the workflows
+    /// are the two-stage ones (a push deploys staging; production's job promotes it).
+    #[arg(long, env = "DECKHAND_STAGING_STACK", value_name = "STACK")]
+    pub(crate) staging_stack: Option<String>,
     /// Overwrite deckhand.yml and the workflows when they exist.
     #[arg(long, env = "DECKHAND_FORCE")]
     pub(crate) force: bool,
@@ -78,6 +84,7 @@ pub(crate) async fn run(
         environment: args.environment.clone(),
         config_path,
         force: args.force,
+        staging: None,
     };
     let live = read::live(
         ctx,
@@ -86,6 +93,13 @@ pub(crate) async fn run(
         backend.service.as_deref(),
     )
     .await?;
+    let request = match &args.staging_stack {
+        Some(name) => plan::Request {
+            staging: Some(read::live(ctx, Some(name), None, None).await?),
+            ..request
+        },
+        None => request,
+    };
     let repo = read::repo(root, request.paths());
     let plan = plan::plan(&request, &live, &repo)?;
     for file in &plan.files {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::error::InitError;
-use super::read::{Container, DEPLOY_ROLE, Live, PLAN_ROLE, Repo, Source};
+use super::read::{Container, Live, Repo, Source};
+use super::two_stage::{self, Variable, scalar};
 use super::workflows::{self, Names};
 use crate::config::stack as outputs;
 
@@ -26,6 +27,8 @@ pub(crate) struct Request {
     pub(crate) environment: String,
     pub(crate) config_path: PathBuf,
     pub(crate) force: bool,
+    /// `--staging-stack`: the staging environment's stack, as read (two environments).
+    pub(crate) staging: Option<Live>,
 }
 
 /// Where init looks for a build context and a Vite project when none is named.
@@ -74,15 +77,6 @@ pub(crate) struct File {
     pub(crate) text: String,
 }
 
-/// A repository variable the workflows read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct Variable {
-    pub(crate) name: String,
-    /// None: init does not know it (the person creates the role, docs/iam.md).
-    pub(crate) value: Option<String>,
-    pub(crate) what: String,
-}
-
 /// What is left to set on GitHub, in the order docs/getting-started.md sets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Github {
@@ -91,6 +85,9 @@ pub(crate) struct Github {
     /// The body of `PUT /repos/{owner}/{repo}/actions/oidc/customization/sub`.
     pub(crate) oidc_subject: serde_json::Value,
     pub(crate) environment: String,
+    /// Two environments: the one `environment` promotes from (it deploys on push).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) staging: Option<String>,
     pub(crate) branch: String,
     pub(crate) variables: Vec<Variable>,
     /// The environment's secrets: the variables of `backend.secrets`.
@@ -326,13 +323,6 @@ fn spa_dir(req: &Request, repo: &Repo) -> Result<PathBuf, InitError> {
     Ok(dir)
 }
 
-/// A YAML scalar, quoted when YAML would read it as something else than this string.
-fn scalar(s: &str) -> String {
-    serde_yaml::to_string(s)
-        .map(|y| y.trim_end().to_string())
-        .unwrap_or_else(|_| format!("{s:?}"))
-}
-
 /// The plan.
 pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, InitError> {
     if !(req.action == "./"
@@ -378,7 +368,16 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
         ));
     }
 
-    let config = render_config(&ConfigText {
+    let staging = two_stage::staging(
+        req.staging.as_ref(),
+        &req.environment,
+        stack.as_ref().map(|(n, _)| n.as_str()),
+        |live| {
+            let (containers, _) = backend_containers(req, live)?;
+            Ok(super::keep::keep(&containers, false, &live.task_definition).secrets)
+        },
+    )?;
+    let mut config = render_config(&ConfigText {
         stack: stack.as_ref().map(|(n, _)| n.as_str()),
         live,
         containers: &containers,
@@ -391,19 +390,27 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
         bucket: bucket.as_deref(),
         distribution: req.distribution.as_deref(),
     });
+    if let (Some(s), Some((name, _))) = (&staging, &stack) {
+        config.push_str(&two_stage::environments(s, name, &secrets));
+    }
     let branch = req
         .branch
         .clone()
         .or_else(|| repo.default_branch.clone())
         .unwrap_or_else(|| "main".to_string());
     super::trust::check(&live.source, repo, &branch, &req.environment)?;
+    if let Some(s) = &req.staging {
+        super::trust::check(&s.source, repo, &branch, workflows::STAGING)?;
+    }
     let names = Names {
         action: req.action.clone(),
         branch: branch.clone(),
         environment: req.environment.clone(),
         spa_dir: dir.clone(),
         secrets: secrets.iter().map(|(v, _)| v.clone()).collect(),
-        stack: stack.is_some(),
+        // Two environments: deckhand.yml names each one's stack; the workflows name none.
+        stack: stack.is_some() && staging.is_none(),
+        two_stage: staging.is_some(),
     };
     let mut files = vec![File {
         path: req.config_path.clone(),
@@ -424,36 +431,11 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
         return Err(InitError::Exists(overwrites));
     }
 
-    let output = |k: &str| {
-        stack
-            .as_ref()
-            .and_then(|(_, o)| o.get(k))
-            .map(str::to_string)
-    };
-    let mut variables = vec![
-        Variable {
-            name: "DEPLOY_ROLE_ARN".into(),
-            value: output(DEPLOY_ROLE),
-            what: "the role deploy.yml and rollback.yml assume (docs/iam.md)".into(),
-        },
-        Variable {
-            name: "PLAN_ROLE_ARN".into(),
-            value: output(PLAN_ROLE),
-            what: "the read-only role preview.yml assumes (docs/iam.md)".into(),
-        },
-        Variable {
-            name: "AWS_REGION".into(),
-            value: Some(live.region.clone()),
-            what: "the region of the stack".into(),
-        },
-    ];
-    if let Some((name, _)) = &stack {
-        variables.push(Variable {
-            name: "STACK_NAME".into(),
-            value: Some(name.clone()),
-            what: "the stack whose outputs name the resources".into(),
-        });
-    }
+    let variables = two_stage::variables(
+        stack.as_ref().map(|(n, o)| (n.as_str(), o)),
+        live,
+        staging.as_ref(),
+    );
     let oidc_subject = serde_json::from_str(OIDC_SUBJECT).unwrap_or_default();
     Ok(InitPlan {
         files,
@@ -463,6 +445,7 @@ pub(crate) fn plan(req: &Request, live: &Live, repo: &Repo) -> Result<InitPlan, 
             repository: repo.github.clone(),
             oidc_subject,
             environment: req.environment.clone(),
+            staging: staging.map(|_| workflows::STAGING.to_string()),
             branch,
             variables,
             secrets: secrets.into_iter().map(|(v, _)| v).collect(),

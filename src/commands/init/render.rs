@@ -37,6 +37,14 @@ impl fmt::Display for InitPlan {
         let g = &self.github;
         let repo = g.repository.as_deref().unwrap_or("OWNER/REPO");
         let env = &g.environment;
+        // Two environments: staging's settings, then production's (each its own branch policy,
+        // role and secrets).
+        let envs: Vec<&str> = g
+            .staging
+            .iter()
+            .map(String::as_str)
+            .chain([env.as_str()])
+            .collect();
         writeln!(
             f,
             "\nStill to do on GitHub for {repo} (docs/getting-started.md, \"GitHub\"), before the first push:"
@@ -51,38 +59,52 @@ impl fmt::Display for InitPlan {
         )?;
         writeln!(f, "       {}", g.oidc_subject)?;
         writeln!(f, "       JSON")?;
-        writeln!(
-            f,
-            "  2. the environment `{env}`, deployments from `{}` only (required reviewers, if deploys need an approval: Settings -> Environments -> {env}):",
-            g.branch
-        )?;
-        writeln!(
-            f,
-            "       gh api -X PUT repos/{repo}/environments/{env} --input - <<'JSON'"
-        )?;
-        writeln!(
-            f,
-            "       {{\"deployment_branch_policy\":{{\"protected_branches\":false,\"custom_branch_policies\":true}}}}"
-        )?;
-        writeln!(f, "       JSON")?;
-        writeln!(
-            f,
-            "       gh api -X POST repos/{repo}/environments/{env}/deployment-branch-policies -f name={} -f type=branch",
-            sh(&g.branch)
-        )?;
+        for env in &envs {
+            let approval = if g.staging.as_deref() == Some(*env) {
+                "deploys on every push"
+            } else if g.staging.is_some() {
+                "its required reviewers approve each promotion: Settings -> Environments -> production"
+            } else {
+                "required reviewers, if deploys need an approval: Settings -> Environments -> production"
+            };
+            writeln!(
+                f,
+                "  2. the environment `{env}`, deployments from `{}` only ({}):",
+                g.branch,
+                approval.replace("production", env)
+            )?;
+            writeln!(
+                f,
+                "       gh api -X PUT repos/{repo}/environments/{env} --input - <<'JSON'"
+            )?;
+            writeln!(
+                f,
+                "       {{\"deployment_branch_policy\":{{\"protected_branches\":false,\"custom_branch_policies\":true}}}}"
+            )?;
+            writeln!(f, "       JSON")?;
+            writeln!(
+                f,
+                "       gh api -X POST repos/{repo}/environments/{env}/deployment-branch-policies -f name={} -f type=branch",
+                sh(&g.branch)
+            )?;
+        }
         writeln!(f, "  3. repository variables (the workflows read them):")?;
         for v in &g.variables {
+            let scope = match &v.environment {
+                Some(e) => format!("--repo {repo} --env {e}"),
+                None => format!("--repo {repo}"),
+            };
             match &v.value {
                 Some(value) => writeln!(
                     f,
-                    "       gh variable set {} --repo {repo} --body {}   # {}",
+                    "       gh variable set {} {scope} --body {}   # {}",
                     v.name,
                     sh(value),
                     v.what
                 )?,
                 None => writeln!(
                     f,
-                    "       gh variable set {} --repo {repo} --body ARN   # {}: create it first",
+                    "       gh variable set {} {scope} --body ARN   # {}: create it first",
                     v.name, v.what
                 )?,
             }
@@ -97,8 +119,10 @@ impl fmt::Display for InitPlan {
                 f,
                 "  4. the environment's secrets (deploy.yml's `secrets sync` writes them to SSM; gh prompts for each value):"
             )?;
-            for s in &g.secrets {
-                writeln!(f, "       gh secret set {s} --repo {repo} --env {env}")?;
+            for env in &envs {
+                for s in &g.secrets {
+                    writeln!(f, "       gh secret set {s} --repo {repo} --env {env}")?;
+                }
             }
         }
         Ok(())

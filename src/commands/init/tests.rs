@@ -228,6 +228,7 @@ fn another_repository() -> Names {
         spa_dir: PathBuf::from("web/dist"),
         secrets: vec!["DB_URL".into()],
         stack: false,
+        two_stage: false,
     }
 }
 
@@ -935,4 +936,226 @@ fn the_immutable_form_and_a_stack_without_the_parameters_are_trusted() {
         ..this_repository()
     };
     plan::plan(&request("./"), &live, &master).expect("nothing to check");
+}
+
+/// infra/'s stack of the staging environment (`-c env=staging`): its own names, roles and SSM
+/// parameters.
+fn staging_stack() -> Live {
+    let text = serde_json::to_string(&infra_outputs().0)
+        .expect("json")
+        .replace("spa-ecs", "spa-ecs-staging");
+    let outputs: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).expect("json");
+    let mut live = infra_stack();
+    let Source::Stack { mut parameters, .. } = live.source else {
+        unreachable!()
+    };
+    parameters.insert("GitHubDeployEnvironment".into(), "staging".into());
+    live.source = Source::Stack {
+        name: "spa-ecs-staging".into(),
+        outputs: StackOutputs(outputs),
+        parameters,
+    };
+    live.cluster = "spa-ecs-staging".into();
+    for (_, param) in &mut live.containers[0].secrets {
+        *param = param.replace("/spa-ecs/", "/spa-ecs-staging/");
+    }
+    live
+}
+
+fn load_environment(dir: &Path, text: &str, environment: &str) -> config::Loaded {
+    let path = dir.join("deckhand.yml");
+    std::fs::write(&path, text).expect("write");
+    config::load(&config::Sources {
+        path,
+        explicit: true,
+        overrides: ConfigFile::default(),
+        environment: Some(environment.into()),
+    })
+    .expect("loads")
+}
+
+/// `init --stack spa-ecs --staging-stack spa-ecs-staging` in this repository writes the two-stage
+/// workflows the rehearsal runs (.github/two-stage/), byte for byte; preview.yml plans staging;
+/// deckhand.yml's environments resolve to each stack with its own parameters; each GitHub
+/// environment gets its own role.
+#[test]
+fn with_a_staging_stack_init_writes_the_two_stage_workflows_and_environments() {
+    let req = Request {
+        staging: Some(staging_stack()),
+        ..request("./")
+    };
+    let p = plan::plan(&req, &infra_stack(), &this_repository()).expect("plans");
+    for name in ["deploy.yml", "rollback.yml"] {
+        let rel = format!(".github/workflows/{name}");
+        assert_eq!(
+            file(&p, &rel),
+            read_repo_file(&format!(".github/two-stage/{name}")),
+            "{rel}"
+        );
+    }
+    let preview = file(&p, ".github/workflows/preview.yml");
+    let single = read_repo_file(".github/workflows/preview.yml");
+    assert_eq!(
+        preview,
+        single
+            .replace(
+                "          stack: ${{ vars.STACK_NAME }}    # the rest is in deckhand.yml\n",
+                ""
+            )
+            .replace(
+                "          command: plan\n",
+                "          command: plan\n          environment: staging\n"
+            )
+    );
+    let text = file(&p, "deckhand.yml");
+    assert!(
+        text.ends_with(
+            "environments:\n  staging:\n    stack: spa-ecs-staging\n    backend:\n      secrets:\n        \
+             CLAUDE_API_KEY: /spa-ecs-staging/claude-api-key\n        API_ACCESS_TOKEN: \
+             /spa-ecs-staging/api-access-token\n  production:\n    stack: spa-ecs\n    promote-from: staging\n"
+        ),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let staging_outputs = match staging_stack().source {
+        Source::Stack { outputs, .. } => outputs,
+        Source::Service => unreachable!(),
+    };
+    for (env, outputs, prefix) in [
+        ("staging", staging_outputs, "spa-ecs-staging"),
+        ("production", infra_outputs(), "spa-ecs"),
+    ] {
+        let loaded = load_environment(dir.path(), text, env);
+        assert_eq!(loaded.file.stack.as_deref(), Some(prefix), "{env}");
+        let s = config::resolve(&loaded, Some(&outputs)).expect("resolves");
+        let b = s.backend.expect("backend");
+        assert_eq!(b.cluster, prefix, "{env}");
+        assert_eq!(
+            b.secrets["CLAUDE_API_KEY"],
+            format!("/{prefix}/claude-api-key")
+        );
+    }
+    let vars: Vec<(&str, Option<&str>, Option<&str>)> = p
+        .github
+        .variables
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.environment.as_deref(),
+                v.value.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            (
+                "DEPLOY_ROLE_ARN",
+                Some("staging"),
+                Some("arn:aws:iam::123456789012:role/spa-ecs-staging-DeployRole-X")
+            ),
+            (
+                "DEPLOY_ROLE_ARN",
+                Some("production"),
+                Some("arn:aws:iam::123456789012:role/spa-ecs-DeployRole-X")
+            ),
+            (
+                "PLAN_ROLE_ARN",
+                None,
+                Some("arn:aws:iam::123456789012:role/spa-ecs-staging-PlanRole-Y")
+            ),
+            ("AWS_REGION", None, Some("us-east-1")),
+        ]
+    );
+    let printed = p.to_string();
+    for env in ["staging", "production"] {
+        assert!(
+            printed.contains(&format!(
+                "repos/deckhand-local/spa-ecs/environments/{env} --input"
+            )),
+            "{printed}"
+        );
+        assert!(
+            printed.contains(&format!(
+                "gh secret set CLAUDE_API_KEY --repo deckhand-local/spa-ecs --env {env}"
+            )),
+            "{printed}"
+        );
+        assert!(
+            printed.contains(&format!(
+                "gh variable set DEPLOY_ROLE_ARN --repo deckhand-local/spa-ecs --env {env} --body"
+            )),
+            "{printed}"
+        );
+    }
+    // Another environment name than production, or no production stack: refused, naming why.
+    let other = Request {
+        environment: "prod".into(),
+        ..req.clone()
+    };
+    let err = plan::plan(&other, &infra_stack(), &this_repository()).expect_err("refused");
+    assert!(err.to_string().contains("leave out --environment"), "{err}");
+    let from_service = Request {
+        bucket: Some("site".into()),
+        ..req.clone()
+    };
+    let err = plan::plan(&from_service, &live_service(), &service_repo()).expect_err("refused");
+    assert!(
+        err.to_string().contains("--staging-stack needs --stack"),
+        "{err}"
+    );
+}
+
+/// The two-stage workflows for another repository: its branch, action, SPA and secrets (in both
+/// environments' sync steps), none of deckhand's own test comments; no secrets, no sync step.
+#[test]
+fn two_stage_workflows_take_another_repositorys_names() {
+    let n = Names {
+        environment: "production".into(),
+        two_stage: true,
+        ..another_repository()
+    };
+    let text = workflows::render("deploy.yml", &n).expect("renders");
+    assert!(text.contains("branches: [trunk]") && text.contains("a push to trunk deploys"));
+    assert_eq!(
+        text.matches(&format!("uses: my-org/deckhand@{SHA}\n"))
+            .count(),
+        4
+    );
+    assert_eq!(
+        text.matches("DB_URL: ${{ secrets.DB_URL }}").count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        !text.contains("CLAUDE_API_KEY")
+            && !text.contains("dev/actions")
+            && !text.contains("frontend/dist")
+    );
+    assert!(text.contains("path: web/dist") && text.contains("working-directory: web\n"));
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    assert_eq!(yaml["jobs"]["promote"]["environment"]["name"], "production");
+    let bare = workflows::render(
+        "deploy.yml",
+        &Names {
+            secrets: vec![],
+            ..n.clone()
+        },
+    )
+    .expect("renders");
+    assert!(
+        !bare.contains("Sync secrets") && !bare.contains("secrets sync"),
+        "{bare}"
+    );
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&bare).expect("YAML");
+    assert_eq!(
+        yaml["jobs"]["promote"]["steps"].as_sequence().map(Vec::len),
+        Some(3)
+    );
+    let rollback = workflows::render("rollback.yml", &n).expect("renders");
+    assert!(
+        rollback.contains("options: [production, staging]") && !rollback.contains("uses: ./\n")
+    );
 }

@@ -2,7 +2,9 @@
 //! files (the ones its rehearsal runs), embedded at build time, with the repository's names put
 //! in: the deckhand action, the default branch, the environment, the SPA's directory, the secrets
 //! `secrets sync` passes. So what init writes cannot drift from what is rehearsed: with this
-//! repository's names the output is these files byte for byte (a test checks it).
+//! repository's names the output is these files byte for byte (a test checks it). With two
+//! environments (`--staging-stack`), deploy.yml and rollback.yml are `.github/two-stage/`'s (also
+//! rehearsed), and preview.yml plans staging.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,22 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The workflows of two environments (staging, then a promotion to production), by file name: they
+/// replace FILES' of the same name.
+pub(crate) const TWO_STAGE: &[(&str, &str)] = &[
+    (
+        "deploy.yml",
+        include_str!("../../../.github/two-stage/deploy.yml"),
+    ),
+    (
+        "rollback.yml",
+        include_str!("../../../.github/two-stage/rollback.yml"),
+    ),
+];
+
+/// The environment production promotes from, in the two-stage workflows.
+pub(crate) const STAGING: &str = "staging";
+
 /// Where a workflow goes in the repository.
 pub(crate) fn path(name: &str) -> PathBuf {
     Path::new(".github").join("workflows").join(name)
@@ -42,6 +60,8 @@ pub(crate) struct Names {
     pub(crate) secrets: Vec<String>,
     /// Whether deckhand.yml names a stack (the workflows pass `vars.STACK_NAME`).
     pub(crate) stack: bool,
+    /// Two environments: staging, then `environment` promoted from it (TWO_STAGE).
+    pub(crate) two_stage: bool,
 }
 
 /// The names as this repository's files have them.
@@ -103,7 +123,8 @@ fn template_secret_block(text: &str) -> Option<String> {
 
 /// Renders one workflow for the repository's names.
 pub(crate) fn render(name: &str, n: &Names) -> Result<String, InitError> {
-    let template = FILES
+    let two_stage = n.two_stage && TWO_STAGE.iter().any(|(f, _)| *f == name);
+    let template = if two_stage { TWO_STAGE } else { FILES }
         .iter()
         .find(|(f, _)| *f == name)
         .map(|(_, t)| (*t).to_string())
@@ -126,6 +147,20 @@ pub(crate) fn render(name: &str, n: &Names) -> Result<String, InitError> {
     };
     let mut swaps = vec![swap("uses: ./\n", &format!("uses: {}\n", n.action), 1)];
     match name {
+        // The environments are staging and production (plan refuses another --environment).
+        "deploy.yml" if two_stage => {
+            swaps.push(swap(
+                &format!("a push to {TEMPLATE_BRANCH} deploys"),
+                &format!("a push to {} deploys", n.branch),
+                1,
+            ));
+            swaps.push(swap(
+                &format!("branches: [{TEMPLATE_BRANCH}]"),
+                &format!("branches: [{}]", n.branch),
+                1,
+            ));
+        }
+        "rollback.yml" if two_stage => {}
         "deploy.yml" => {
             swaps.push(swap(
                 &format!("# A push to {TEMPLATE_BRANCH} deploys"),
@@ -180,6 +215,18 @@ pub(crate) fn render(name: &str, n: &Names) -> Result<String, InitError> {
         ));
     }
     let mut text = apply(name, text, &swaps)?;
+    if name == "preview.yml" && n.two_stage {
+        // The pull request's plan is staging's: what merging it deploys.
+        text = apply(
+            name,
+            text,
+            &[swap(
+                "          command: plan\n",
+                &format!("          command: plan\n          environment: {STAGING}\n"),
+                1,
+            )],
+        )?;
+    }
     if name == "deploy.yml" {
         let block = template_secret_block(&text).ok_or_else(|| {
             InitError::Guess(
@@ -189,16 +236,22 @@ pub(crate) fn render(name: &str, n: &Names) -> Result<String, InitError> {
             )
         })?;
         text = if n.secrets.is_empty() {
-            // Nothing to sync (`secrets sync` with no `backend.secrets` is an error): no step.
-            remove_step(&text, "Sync secrets").ok_or_else(|| {
+            // Nothing to sync (`secrets sync` with no `backend.secrets` is an error): no step
+            // (two-stage: one per environment).
+            let mut out = remove_step(&text, "Sync secrets").ok_or_else(|| {
                 InitError::Guess(
                     "deckhand's own deploy.yml has no step named `Sync secrets`: \
                      src/commands/init/workflows.rs must follow it"
                         .into(),
                 )
-            })?
+            })?;
+            while let Some(fewer) = remove_step(&out, "Sync secrets") {
+                out = fewer;
+            }
+            out
         } else {
-            text.replacen(&block, &secret_lines(&n.secrets), 1)
+            // Every `secrets sync` step's (two-stage: staging's and production's).
+            text.replace(&block, &secret_lines(&n.secrets))
         };
     }
     if !n.stack {
