@@ -19,7 +19,9 @@ pub(super) fn split(md: &str) -> (Vec<Block>, Vec<(usize, String)>) {
         let trimmed = line.trim_start();
         match &mut open {
             Some((fence, indent, _, block)) => {
-                if trimmed.starts_with(fence.as_str()) && trimmed.trim() == fence.as_str() {
+                let t = trimmed.trim();
+                // A closing fence: the opening's character, at least as many (CommonMark).
+                if t.len() >= fence.len() && t.chars().all(|c| fence.starts_with(c)) {
                     let (_, _, _, block) = open.take().expect("open block");
                     blocks.push(block);
                 } else {
@@ -29,7 +31,9 @@ pub(super) fn split(md: &str) -> (Vec<Block>, Vec<(usize, String)>) {
                 }
             }
             None => {
-                let ticks = trimmed.chars().take_while(|c| *c == '`').count();
+                // CommonMark's fences: three or more backticks, or three or more tildes.
+                let mark = if trimmed.starts_with('~') { '~' } else { '`' };
+                let ticks = trimmed.chars().take_while(|c| *c == mark).count();
                 if ticks >= 3 {
                     let indent = line[..line.len() - trimmed.len()].to_string();
                     let block = Block {
@@ -37,7 +41,7 @@ pub(super) fn split(md: &str) -> (Vec<Block>, Vec<(usize, String)>) {
                         line: i + 1,
                         text: String::new(),
                     };
-                    open = Some(("`".repeat(ticks), indent, i, block));
+                    open = Some((mark.to_string().repeat(ticks), indent, i, block));
                 } else {
                     prose.push((i + 1, line.to_string()));
                 }
