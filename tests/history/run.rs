@@ -376,7 +376,10 @@ impl Runner {
         }
         self.after(After {
             ran: vec![listed, ran],
-            record_step: true,
+            // A refused rollback (exit 2: a release whose files were collected, a failed half)
+            // writes no record: the newest one is what it was, and drift a kill left stays for
+            // the next deploy or rollback to record (seed 1207160005, history 1).
+            record_step: ran.code == Some(0),
             published,
             registered_with: None,
             ..After::default()
