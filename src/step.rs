@@ -365,6 +365,7 @@ mod tests {
         restored=
         image=
         task-definition=
+        url=
         ");
     }
 
