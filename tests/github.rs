@@ -135,6 +135,7 @@ fn a_config_error_is_annotated_at_its_line_and_column_with_every_output_and_one_
     restored=
     image=
     task-definition=
+    url=
     ");
     assert_one_document(&step, "validate");
     let doc = step.summary();
