@@ -29,6 +29,7 @@ mod managed_keys;
 mod plan;
 mod predeploy;
 mod prober;
+mod prober_blue_green;
 mod promote;
 mod records;
 mod rollback;

@@ -5,7 +5,8 @@
 //! missing asset — nor may a tab still open on the first page (its assets, fetched again the way a
 //! lazy import would) while the next release is live, even with the most eager garbage
 //! collection (`keep-releases: 1`, `gc-grace: 0s`): the site live before the current one is kept.
-//! Needs node and `npm ci` in dev/edge (the 45-rust stage does it).
+//! Needs node and `npm ci` in dev/edge (the 45-rust stage does it). With a BLUE_GREEN service and
+//! both halves changing, tests/prober_blue_green.rs also pairs each page with the API it expects.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use crate::common;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use common::{deckhand, repo_root, stack_env, unique};
 
-struct Edge(std::process::Child);
+pub(crate) struct Edge(std::process::Child);
 
 impl Drop for Edge {
     fn drop(&mut self) {
@@ -29,7 +30,7 @@ impl Drop for Edge {
 }
 
 /// Starts the edge on a free port in front of `bucket`; returns it and its base URL.
-fn edge(bucket: &str) -> (Edge, String) {
+pub(crate) fn edge(bucket: &str) -> (Edge, String) {
     let mut cmd = Command::new("node");
     for (k, v) in stack_env() {
         cmd.env(k, v);
@@ -54,7 +55,7 @@ fn edge(bucket: &str) -> (Edge, String) {
 }
 
 /// Asset paths (`/…`) an HTML page references in src= / href=.
-fn references(html: &str) -> Vec<String> {
+pub(crate) fn references(html: &str) -> Vec<String> {
     let mut out = Vec::new();
     for attr in ["src=\"", "href=\""] {
         let mut rest = html;

@@ -304,6 +304,13 @@ def test_traffic_weights_reach_the_production_listener_rule(aws, sim: Sim, ecs_s
             seen.append(weights())
     assert seen[0] == {blue: 80, green: 20} and seen[-1] == {blue: 0, green: 100}
     assert sd_of(aws, arn)["status"] == "SUCCESSFUL" and weights() == {blue: 0, green: 100}
+    # /_sim state: the rule as ELBv2 has it, and what each target group has registered (the green
+    # revision's tasks stay in the green group, production now)
+    state = sim.state(s["cluster"], s["service"])["services"][0]
+    assert state["listener-rules"] == {rule: weights()}
+    registered = state["target-groups"][green]
+    assert len(registered) == 1 and registered[0]["lastStatus"] == "RUNNING" and registered[0]["healthy"]
+    assert registered[0]["taskDefinitionArn"].endswith(s["td2"].rsplit("/", 1)[-1])
 
 
 def test_watch_object_records_what_the_bucket_served_at_each_change(aws, sim: Sim, ecs_service, tmp_path) -> None:

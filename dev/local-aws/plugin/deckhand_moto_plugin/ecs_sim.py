@@ -545,6 +545,9 @@ class ServiceSim:
             task["launchType"] = "EC2"
         else:
             task["launchType"] = self.service.launch_type or "EC2"
+        # the target groups it registers in (for its life: a green task stays in its target group
+        # when the groups swap roles at the end of a staged deployment)
+        task["_targetGroups"] = self._target_groups(d)
         _tasks[arn] = task
         self._tasks.append(task)
         return task
@@ -695,7 +698,23 @@ class ServiceSim:
                 for sd in self.service_deployments
             ],
             "production-target-groups": {k: v for k, v in self.live_target_group.items()},
+            # what the load balancer would send a request to: each listener rule's target-group
+            # weights as ECS left them in moto's ELBv2, and each target group's registered tasks
+            "listener-rules": ecs_staged.listener_rules(self),
+            "target-groups": self._registered(tasks),
         }
+
+    def _registered(self, tasks: list[SimTask]) -> dict[str, list[dict[str, Any]]]:
+        """Each target group's targets: the live tasks registered in it (DEACTIVATING: being
+        deregistered, draining: an ALB sends it no new request)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for x in tasks:
+            if not x.live():
+                continue
+            for tg in x.get("_targetGroups") or []:
+                out.setdefault(tg, []).append({"taskArn": x.task_arn, "taskDefinitionArn": x["taskDefinitionArn"],
+                                               "lastStatus": x["lastStatus"], "healthy": _healthy(x)})
+        return out
 
     # -- the scheduler --
     def step_seconds(self) -> float:

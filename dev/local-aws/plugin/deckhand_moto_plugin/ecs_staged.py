@@ -146,6 +146,39 @@ def apply_traffic(sim: "ServiceSim", sd: ServiceDeployment) -> None:
             ]}})]
 
 
+def listener_rules(sim: "ServiceSim") -> dict[str, dict[str, int]]:
+    """The production and test listener rules of the service's load balancers, read back from
+    moto's ELBv2 (rules that exist there): {rule ARN: {target group ARN: weight}}. A rule that
+    forwards to a single target group gives it weight 1, as ELBv2 reports such an action."""
+    try:
+        from moto.elbv2.models import elbv2_backends
+
+        backend = elbv2_backends[sim.account][sim.region]
+    except Exception:  # pragma: no cover - moto without ELBv2
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for lb in sim.load_balancers:
+        adv = lb.get("advancedConfiguration") or {}
+        for key in ("productionListenerRule", "testListenerRule"):
+            arn = adv.get(key)
+            if not arn:
+                continue
+            try:
+                (rule,) = backend.describe_rules(listener_arn=None, rule_arns=[arn])
+            except Exception:
+                continue
+            weights: dict[str, int] = {}
+            for action in rule.actions:
+                data = getattr(action, "data", {}) or {}
+                forward = data.get("ForwardConfig") or {}
+                for g in forward.get("TargetGroups") or []:
+                    weights[g["TargetGroupArn"]] = int(g.get("Weight", 1))
+                if not forward and data.get("TargetGroupArn"):
+                    weights[data["TargetGroupArn"]] = 1
+            out[arn] = weights
+    return out
+
+
 def green_target_groups(sim: "ServiceSim") -> list[str]:
     out = []
     for lb in sim.load_balancers:
