@@ -1346,3 +1346,58 @@ fn a_backend_only_deploy_records_the_site_a_killed_deploy_left_live() {
     );
     assert_eq!(f.newest()["id"], record["id"]);
 }
+
+/// history I2 (long run seed 20261207170, history 9, shrunk to 3 steps): a frontend-only deploy
+/// killed after its site files went up and before its record, then a deploy of both halves whose
+/// rollout fails before the traffic shift, so its HTML never goes out. Its record carried the
+/// newest record's site half, which named that record's index.html while the bucket served the
+/// killed deploy's: a release that publishes a site but did not get its HTML out checked nothing.
+/// Now its record names the site the bucket serves, with the warning.
+#[test]
+fn a_failed_rollout_that_held_its_html_records_the_site_a_killed_deploy_left_live() {
+    let f = Full::new("rec-killheld");
+    f.ok(&["deploy"]);
+    let a = f.newest();
+    let dist = f.w.path().join("dist");
+    std::fs::remove_dir_all(&dist).unwrap();
+    vite_site(&dist, u32::from(b'B'), false);
+    killed_at_record(&f);
+    let index = served_sha(&f, "index.html");
+    assert_ne!(a["site"]["files"]["index.html"]["sha256"], index.as_str());
+
+    // C: both halves change; the circuit breaker trips before the shift.
+    f.version("C");
+    f.w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    let c = f.run(&["deploy"]);
+    f.w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    assert_eq!(c.done.code, 3, "{}", c.done);
+    assert_eq!(
+        served_sha(&f, "index.html"),
+        index,
+        "C's HTML never went out"
+    );
+    assert!(
+        c.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: the site in s3://{} is not the one the newest release {} says (",
+            f.site_bucket,
+            a["id"].as_str().unwrap()
+        )),
+        "{}",
+        c.done
+    );
+    let record = f.newest();
+    assert_ne!(record["id"], a["id"], "{record}");
+    assert_eq!(record["backend"]["status"], "failed", "{record}");
+    assert_eq!(
+        record["site"]["files"]["index.html"]["sha256"],
+        index.as_str(),
+        "{record}"
+    );
+    for (key, entry) in record["site"]["files"].as_object().unwrap() {
+        assert_eq!(
+            entry["sha256"],
+            served_sha(&f, key).as_str(),
+            "{key}: {record}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use super::ordered;
 pub(crate) use super::settle::record_outputs;
-use super::settle::{settle_backend, stop_status, stopped, write_failed};
+use super::settle::{settle_as_it_stands, settle_backend, stop_status, stopped, write_failed};
 use crate::aws::AwsContext;
 use crate::aws::gate;
 use crate::commands::error::CommandError;
@@ -180,7 +180,9 @@ async fn apply_release(
                 }
                 (Err(err), _) => {
                     // The HTML never went out; a publish stopped part way (the write gate closed
-                    // in its late part) left what it wrote live.
+                    // in its late part) left what it wrote live. Either way the record's site half
+                    // is checked against what the bucket serves (`settle_as_it_stands`): the
+                    // carried half is stale when a deploy was killed after its site's writes.
                     if serves_other(sp, plan.carry.site.as_ref(), &written) {
                         record.site = frontend::live_site(
                             sp,
@@ -235,7 +237,11 @@ async fn apply_release(
         }
     }
 
-    settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
+    if site_plan.is_some() {
+        settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
+    } else {
+        settle_as_it_stands(ctx, settings, plan, &mut record, deployed.as_ref()).await;
+    }
     if let Some(reason) = gate::closed() {
         // Everything is applied and live; the record says so, and that the command stopped.
         return Err(stopped(store, record, reason, "recording the release").await);
@@ -277,7 +283,7 @@ pub(super) async fn backend_failed(
         step::output("changed", "true");
     }
     if let Some(reason) = gate::closed() {
-        settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
+        settle_as_it_stands(ctx, settings, plan, &mut record, partial.as_ref()).await;
         return stopped(store, record, reason, "the backend").await;
     }
     if partial.is_some() {
@@ -325,7 +331,7 @@ async fn site_failed(
             origin: Some(record.id.clone()),
             ..s
         });
-        settle_backend(ctx, settings, plan, &mut record, deployed).await;
+        settle_as_it_stands(ctx, settings, plan, &mut record, deployed).await;
         return stopped(store, record, reason, "the site's publish").await;
     }
     // The backend may already run this release (rolled, or rolling: `--no-wait`), and

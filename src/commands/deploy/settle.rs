@@ -9,7 +9,7 @@ use crate::commands::error::CommandError;
 use crate::config::Settings;
 use crate::plan::DeployPlan;
 use crate::release::store::ReleaseStore;
-use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus};
+use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SiteRelease};
 use crate::{frontend, github, step};
 
 /// The status of a record written after the write gate closed.
@@ -52,10 +52,11 @@ pub(super) async fn stopped(
     }
 }
 
-/// Sets the record's halves from what is live now: the backend from the service (see
-/// [`record`]), and a site half this release carries (it publishes and restores no site) from
-/// what the bucket serves ([`site_served`]).
-pub(super) async fn settle_backend(
+/// [`settle_backend`] for a record whose site half this release did not publish whole (it
+/// publishes and restores no site, its HTML was held back while the backend failed, or its publish
+/// stopped part way): that half is first checked against what the bucket serves
+/// ([`site_served`]).
+pub(super) async fn settle_as_it_stands(
     ctx: &AwsContext,
     settings: &Settings,
     plan: &DeployPlan,
@@ -63,6 +64,18 @@ pub(super) async fn settle_backend(
     deployed: Option<&BackendRelease>,
 ) {
     site_served(ctx, settings, plan, record).await;
+    settle_backend(ctx, settings, plan, record, deployed).await;
+}
+
+/// Sets the record's backend half from what is live now: the service (see [`record`]). The site
+/// half is left as it is: this release published it, from the listing read under the lock.
+pub(super) async fn settle_backend(
+    ctx: &AwsContext,
+    settings: &Settings,
+    plan: &DeployPlan,
+    record: &mut ReleaseRecord,
+    deployed: Option<&BackendRelease>,
+) {
     let restored = plan
         .rollback
         .as_ref()
@@ -89,24 +102,23 @@ pub(super) async fn settle_backend(
     }
 }
 
-/// When this release publishes and restores no site, the site half it carries says what is live
-/// only while the bucket holds its files; a deploy stopped between its writes and its record
-/// leaves others ([`frontend::served`]): the record then names what the bucket serves, with a
-/// warning, as the backend half names the revision the service runs. A bucket that cannot be read
-/// leaves the carried half (with a warning); the next plan reports any drift.
+/// A site half this release did not publish whole (it publishes and restores no site, its HTML
+/// was held back while the backend failed, or its publish stopped part way) says what is live
+/// only while the bucket holds the files it names; a deploy stopped between its writes and its
+/// record leaves others ([`frontend::served`]): the record then names what the bucket serves, with
+/// a warning, as the backend half names the revision the service runs. A half this release wrote
+/// part of keeps its own status, failure and origin; a carried one's origin is unknown. A bucket
+/// that cannot be read leaves the half (with a warning); the next plan reports any drift.
 async fn site_served(
     ctx: &AwsContext,
     settings: &Settings,
     plan: &DeployPlan,
     record: &mut ReleaseRecord,
 ) {
-    if plan.frontend.is_some() {
-        return;
-    }
-    let (Some(cfg), Some(carried)) = (&settings.frontend, record.site.as_ref()) else {
+    let (Some(cfg), Some(half)) = (&settings.frontend, record.site.as_ref()) else {
         return;
     };
-    match frontend::served(ctx, cfg, carried).await {
+    match frontend::served(ctx, cfg, half).await {
         Ok(None) => {}
         Ok(Some(served)) => {
             let line = format!(
@@ -116,7 +128,17 @@ async fn site_served(
             );
             tracing::warn!("{line}");
             github::warning_annotation(&line);
-            record.site = Some(served.half);
+            let own = half.origin.as_deref() == Some(record.id.as_str());
+            record.site = Some(if own {
+                SiteRelease {
+                    status: half.status,
+                    failure: half.failure.clone(),
+                    origin: half.origin.clone(),
+                    ..served.half
+                }
+            } else {
+                served.half
+            });
         }
         Err(e) => tracing::warn!(
             "cannot read s3://{} for the release record ({e}): the record carries the site half of release {}",
@@ -136,7 +158,7 @@ pub(super) async fn write_failed(
     record: &mut ReleaseRecord,
     deployed: Option<&BackendRelease>,
 ) {
-    settle_backend(ctx, settings, plan, record, deployed).await;
+    settle_as_it_stands(ctx, settings, plan, record, deployed).await;
     match store.write(record).await {
         Ok(()) => record_outputs(record),
         Err(e) => tracing::warn!("could not record the failed release: {e}"),
