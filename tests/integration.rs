@@ -36,5 +36,6 @@ mod rollback;
 mod secrets_edges;
 mod secrets_sync;
 mod signals;
+mod status_in_flight;
 mod strategies;
 mod switch;
