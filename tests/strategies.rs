@@ -23,6 +23,31 @@ const STAGES: [&str; 9] = [
     "CLEAN_UP",
 ];
 
+/// A CloudWatch alarm on the target group's 5xx count, in OK until a test (or the `alarm-at`
+/// knob) sets it to ALARM.
+pub(crate) fn five_xx_alarm(name: &str) {
+    crate::common::aws_cli(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        name,
+        "--metric-name",
+        "HTTPCode_Target_5XX_Count",
+        "--namespace",
+        "AWS/ApplicationELB",
+        "--statistic",
+        "Sum",
+        "--period",
+        "60",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "5",
+        "--comparison-operator",
+        "GreaterThanOrEqualToThreshold",
+    ]);
+}
+
 fn staged(prefix: &str, strategy: serde_json::Value, steps_per_minute: u32) -> World {
     let w = World::staged(prefix, strategy);
     w.sim(serde_json::json!({"step-seconds": 0.1, "steps-per-minute": steps_per_minute}));
@@ -141,26 +166,7 @@ fn an_alarm_during_the_bake_time_exits_3_naming_the_alarm_and_its_state_reason()
         serde_json::json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2,
             "alarms": {"alarmNames": [alarm]}}),
     );
-    crate::common::aws_cli(&[
-        "cloudwatch",
-        "put-metric-alarm",
-        "--alarm-name",
-        &alarm,
-        "--metric-name",
-        "HTTPCode_Target_5XX_Count",
-        "--namespace",
-        "AWS/ApplicationELB",
-        "--statistic",
-        "Sum",
-        "--period",
-        "60",
-        "--evaluation-periods",
-        "1",
-        "--threshold",
-        "5",
-        "--comparison-operator",
-        "GreaterThanOrEqualToThreshold",
-    ]);
+    five_xx_alarm(&alarm);
     w.sim(serde_json::json!({
         "step-seconds": 0.1, "stage-steps": 5, "steps-per-minute": 5, "alarm-at": "BAKE_TIME",
         "alarm-reason": "Threshold Crossed: 1 datapoint [42.0] was greater than or equal to the threshold (5.0)."

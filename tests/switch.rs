@@ -289,46 +289,34 @@ fn a_hook_that_fails_at_the_last_linear_step_never_puts_the_html_out() {
     );
 }
 
-#[test]
-fn an_alarm_during_the_bake_time_puts_the_previous_html_back_and_the_record_says_both() {
-    let alarm = common::unique("sw-5xx");
+/// A BLUE_GREEN service whose deployments roll back on a 5xx alarm, with release A deployed; B's
+/// config and build in place and a long bake time (a minute is 30 s), so deckhand is still
+/// watching B's bake time when a test makes something happen. Returns A's record and index.html.
+fn alarmed(prefix: &str) -> (Both, String, serde_json::Value, Vec<u8>) {
+    let alarm = common::unique(prefix);
     let b = Both::new(
-        "sw-alarm",
+        prefix,
         Some(
             serde_json::json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
             "alarms": {"alarmNames": [alarm]}}),
         ),
     );
-    common::aws_cli(&[
-        "cloudwatch",
-        "put-metric-alarm",
-        "--alarm-name",
-        &alarm,
-        "--metric-name",
-        "HTTPCode_Target_5XX_Count",
-        "--namespace",
-        "AWS/ApplicationELB",
-        "--statistic",
-        "Sum",
-        "--period",
-        "60",
-        "--evaluation-periods",
-        "1",
-        "--threshold",
-        "5",
-        "--comparison-operator",
-        "GreaterThanOrEqualToThreshold",
-    ]);
+    crate::strategies::five_xx_alarm(&alarm);
     b.w.sim(serde_json::json!({"step-seconds": 0.1, "steps-per-minute": 5}));
     let (code, _, err) = b.run(&["deploy"]);
     assert_eq!(code, 0, "{err}");
     let a = b.newest();
     let a_index = b.index();
     b.version("B");
-    // A long bake time (a minute is 30 s): the alarm goes off in it, once B's HTML is out.
     b.w.sim(serde_json::json!({"steps-per-minute": 300}));
+    (b, alarm, a, a_index)
+}
+
+/// Starts `deploy` of B (with `args`) and returns once B's HTML is out, which must be after the
+/// production traffic shift.
+fn deploy_until_the_html_is_out(b: &Both, a_index: &[u8], args: &[&str]) -> std::process::Child {
     let mut child = b
-        .command(&["deploy"])
+        .command(&[&["deploy"], args].concat())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -348,24 +336,39 @@ fn an_alarm_during_the_bake_time_puts_the_previous_html_back_and_the_record_says
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let stage = out_in.unwrap_or_else(|| {
+    let Some(stage) = out_in else {
         let _ = child.kill();
-        panic!("B's HTML did not go out during the rollout")
-    });
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "B's HTML did not go out during the rollout:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
     assert!(
         stage == "POST_PRODUCTION_TRAFFIC_SHIFT" || stage == "BAKE_TIME",
         "B's HTML went out in {stage}"
     );
+    child
+}
+
+fn set_alarm(alarm: &str, state: &str) {
     common::aws_cli(&[
         "cloudwatch",
         "set-alarm-state",
         "--alarm-name",
-        &alarm,
+        alarm,
         "--state-value",
-        "ALARM",
+        state,
         "--state-reason",
         "Threshold Crossed: 1 datapoint [42.0] was greater than or equal to the threshold (5.0).",
     ]);
+}
+
+#[test]
+fn an_alarm_during_the_bake_time_puts_the_previous_html_back_and_the_record_says_both() {
+    let (b, alarm, a, a_index) = alarmed("sw-alarm");
+    let child = deploy_until_the_html_is_out(&b, &a_index, &[]);
+    set_alarm(&alarm, "ALARM");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
@@ -409,6 +412,153 @@ fn an_alarm_during_the_bake_time_puts_the_previous_html_back_and_the_record_says
             .contains("put back by server-side copy"),
         "{record}"
     );
+}
+
+/// ECS's rollback fails (ROLLBACK_FAILED): production traffic went back, the service still names
+/// B's revision. The decision comes from the service deployment's status, not from the service's
+/// task definition (which says B): the previous HTML goes back, an old page against the new API
+/// being the pairing every rollout already relies on.
+#[test]
+fn a_rollback_that_fails_in_the_bake_time_puts_the_previous_html_back() {
+    let (b, alarm, a, a_index) = alarmed("sw-rbfail");
+    b.w.sim(serde_json::json!({"rollback-fails": true}));
+    let child = deploy_until_the_html_is_out(&b, &a_index, &[]);
+    set_alarm(&alarm, "ALARM");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("ROLLBACK_FAILED"), "{err}");
+    assert_ne!(
+        b.w.service_td(),
+        a["backend"]["task_definition_arn"].as_str().unwrap(),
+        "the service still names B's revision"
+    );
+    assert_eq!(b.index(), a_index, "A's HTML is back:\n{err}");
+    let record = b.newest();
+    assert_eq!(record["status"], "failed", "{record}");
+    let site = &record["site"];
+    assert_eq!(
+        site["files"]["index.html"]["sha256"], a["site"]["files"]["index.html"]["sha256"],
+        "{record}"
+    );
+    let failure = site["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("ECS's rollback of the backend failed after this release's HTML went out")
+            && failure.contains("put back by server-side copy"),
+        "{record}"
+    );
+}
+
+/// How deckhand stops watching B's bake time.
+enum End {
+    /// `--wait-max` expires (exit 4).
+    WaitMax,
+    /// The job is cancelled: SIGTERM (exit 143).
+    Sigterm,
+}
+
+/// The wait ends in the bake time after B's HTML went out; ECS then rolls back on an alarm,
+/// with nobody watching. The record must not say the site half succeeded (it says its API was
+/// still baking), and the next `plan` and `deploy` name both halves: the service runs A's
+/// revision, and the live HTML is B's, which needs B's.
+fn the_wait_ends_in_the_bake_time(prefix: &str, end: End) {
+    let (b, alarm, a, a_index) = alarmed(prefix);
+    let (args, want): (&[&str], i32) = match end {
+        End::WaitMax => (&["--wait-max", "6s"], 4),
+        End::Sigterm => (&[], 143),
+    };
+    let child = deploy_until_the_html_is_out(&b, &a_index, args);
+    if matches!(end, End::Sigterm) {
+        std::thread::sleep(Duration::from_millis(500));
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(want), "{err}");
+    let b_index = b.index();
+    assert_ne!(
+        b_index, a_index,
+        "B's HTML stays with the API it calls:\n{err}"
+    );
+    let record = b.newest();
+    assert_ne!(record["id"], a["id"], "{record}");
+    assert_ne!(record["status"], "succeeded", "{record}");
+    let b_td = record["backend"]["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(b_td, a["backend"]["task_definition_arn"], "{record}");
+    let site = &record["site"];
+    assert_ne!(site["status"], "succeeded", "{record}");
+    let failure = site["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("its API was in its bake time")
+            && failure.contains(b_td.rsplit('/').next().unwrap()),
+        "{record}"
+    );
+    // ECS rolls back, with nobody watching.
+    set_alarm(&alarm, "ALARM");
+    let a_td = a["backend"]["task_definition_arn"].as_str().unwrap();
+    let started = Instant::now();
+    while b.w.service_td() != a_td {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "ECS did not roll back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    set_alarm(&alarm, "OK");
+    b.w.sim(serde_json::json!({"steps-per-minute": 5}));
+    let (code, out, err) = b.run(&["plan", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let review: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = review["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"task-definition-drift"), "{out}");
+    let pairing = review["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == "html-without-its-api")
+        .unwrap_or_else(|| panic!("no warning for the site: {out}"));
+    let message = pairing["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("s3://{}", b.site))
+            && message.contains(b_td.rsplit('/').next().unwrap())
+            && message.contains(a_td.rsplit('/').next().unwrap()),
+        "{message}"
+    );
+    // The next deploy says so too, then puts B's API back under B's HTML.
+    let (code, _, err) = b.run(&["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("its pages call an API the service no longer runs"),
+        "{err}"
+    );
+    assert_eq!(b.index(), b_index);
+    assert_eq!(b.newest()["status"], "succeeded");
+    let (code, out, err) = b.run(&["plan", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("html-without-its-api"), "{out}");
+}
+
+#[test]
+fn a_wait_max_that_ends_in_the_bake_time_leaves_a_record_and_plan_that_pair_the_html_with_its_api()
+{
+    the_wait_ends_in_the_bake_time("sw-max", End::WaitMax);
+}
+
+#[test]
+fn a_sigterm_in_the_bake_time_leaves_a_record_and_plan_that_pair_the_html_with_its_api() {
+    the_wait_ends_in_the_bake_time("sw-term", End::Sigterm);
 }
 
 #[test]

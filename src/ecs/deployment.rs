@@ -260,6 +260,10 @@ pub(crate) struct Verdict {
     /// ECS's own statusReason / rollback reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ecs_reason: Option<String>,
+    /// ECS started a rollback (ServiceDeployment.rollback, ServiceDeploymentRollbackInfo): the
+    /// service revision it rolls back to (empty when ECS did not name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rollback_to: Option<String>,
 }
 
 impl Verdict {
@@ -311,6 +315,38 @@ impl Verdict {
             stage: view.stage.clone(),
             causes,
             ecs_reason,
+            rollback_to: view
+                .rollback
+                .as_ref()
+                .map(|(_, to)| to.clone().unwrap_or_default()),
+        }
+    }
+}
+
+/// What ECS did with a service deployment that failed, from its `status` and `rollback`
+/// (ServiceDeployment, ServiceDeploymentRollbackInfo:
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html ,
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeploymentRollbackInfo.html ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undone {
+    /// ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL (or a `rollback` named on a
+    /// deployment in another status): production traffic goes back to the previous revision.
+    RolledBack,
+    /// ROLLBACK_FAILED: ECS started moving back and could not finish.
+    RollbackFailed,
+    /// STOPPED (STOP_REQUESTED) without a rollback: ECS left the revisions where they were.
+    Stopped,
+}
+
+impl Verdict {
+    pub(crate) fn undone(&self) -> Undone {
+        match self.status.as_str() {
+            "ROLLBACK_FAILED" => Undone::RollbackFailed,
+            "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "ROLLBACK_SUCCESSFUL" => {
+                Undone::RolledBack
+            }
+            _ if self.rollback_to.is_some() => Undone::RolledBack,
+            _ => Undone::Stopped,
         }
     }
 }

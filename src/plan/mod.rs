@@ -18,6 +18,7 @@ pub(crate) mod fingerprint;
 pub(crate) mod gc;
 pub(crate) mod image;
 pub(crate) mod ownership;
+pub(crate) mod pairing;
 pub(crate) mod site;
 
 use std::fmt;

@@ -146,6 +146,22 @@ def test_an_alarm_during_bake_time_rolls_back_and_names_the_alarm(aws, sim: Sim,
     assert [(d["id"], d["rolloutState"]) for d in svc["deployments"]] == [(old, "COMPLETED")]
 
 
+def test_a_rollback_that_fails_moves_traffic_back_and_leaves_the_service_on_the_new_revision(aws, sim: Sim, ecs_service) -> None:
+    alarm = unique("api-5xx")
+    aws("cloudwatch", "put-metric-alarm", "--alarm-name", alarm, "--metric-name", "HTTPCode_Target_5XX_Count",
+        "--namespace", "AWS/ApplicationELB", "--statistic", "Sum", "--period", "60", "--evaluation-periods", "1",
+        "--threshold", "5", "--comparison-operator", "GreaterThanOrEqualToThreshold")
+    config = {**BAKE, "alarms": {"alarmNames": [alarm], "enable": True, "rollback": True}}
+    s = ecs_service(desired=1, deployment=config, steps_per_minute=2, alarm_at="BAKE_TIME", rollback_fails=True)
+    arn = roll(aws, s)
+    seen = walk(aws, sim, s, arn)
+    assert seen[-1][:3] == ("ROLLBACK_FAILED", "BAKE_TIME", 0.0)
+    sd = sd_of(aws, arn)
+    assert sd["rollback"]["serviceRevisionArn"] == sd["sourceServiceRevisions"][0]["arn"]
+    assert sd["statusReason"].startswith("Service deployment rollback failed: ")
+    assert describe(aws, s["cluster"], s["service"])["taskDefinition"] == s["td2"]
+
+
 def test_a_failing_lifecycle_hook_rolls_back_before_production_traffic(aws, sim: Sim, ecs_service) -> None:
     hook = {"hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke-test",
             "roleArn": "arn:aws:iam::123456789012:role/ecs-hooks", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}

@@ -108,6 +108,13 @@ pub(crate) async fn run(
     }
     print_plan(&plan, args.json);
     refuse_no_wait_both("deploy", &plan, opts.no_wait)?;
+    if let (Some(b), Some(last)) = (&plan.backend, last.as_ref())
+        && let Some(line) =
+            crate::plan::pairing::html_without_its_api(last, &b.service, &b.task_definition.live)
+    {
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
     // Nothing to change, but the newest record does not say what is live (a deploy killed after
     // its writes, before its record): say so, and record what is live.
     let unrecorded = if plan.is_empty() {

@@ -18,12 +18,13 @@
 
 use std::collections::BTreeMap;
 
-use super::settle::{record_outputs, settle_backend, stopped};
+use super::settle::{record_outputs, settle_backend, stop_status, stopped};
 use crate::aws::AwsContext;
 use crate::aws::gate;
 use crate::backend::{self, BackendError};
 use crate::commands::error::CommandError;
 use crate::config::{Backend, Frontend, Settings};
+use crate::ecs::deployment::Undone;
 use crate::frontend::{self, FrontendError, Index};
 use crate::plan::backend::BackendPlan;
 use crate::plan::site::SitePlan;
@@ -121,11 +122,63 @@ pub(super) struct AfterShift<'a> {
     pub(super) index: Index,
 }
 
+/// How the backend's apply ended after the site's HTML went out.
+enum Ending {
+    /// ECS decided: its service deployment's status and `rollback` say what it did
+    /// ([`Undone`]).
+    Undone(Undone),
+    /// deckhand stopped watching first (the wait timed out, the service could not be read, a
+    /// signal): the rollout goes on in ECS, still in its bake time.
+    Unfinished(String),
+}
+
+impl Ending {
+    /// From the service deployment's verdict (`status`, `rollback`), not from the service's task
+    /// definition read after the watch: ECS can still name the new revision PRIMARY while it is
+    /// ROLLBACK_IN_PROGRESS (ServiceDeployment.status, ServiceDeploymentRollbackInfo:
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html ,
+    /// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeploymentRollbackInfo.html ).
+    /// Without a verdict (the service deployment could not be followed) the rolling deployments'
+    /// own report says whether ECS rolled back.
+    fn of(err: &BackendError) -> Self {
+        match err {
+            BackendError::RolloutFailed { report, .. } => {
+                match report.rollout.as_ref().and_then(|r| r.verdict.as_ref()) {
+                    Some(v) => Ending::Undone(v.undone()),
+                    None if report.rolled_back_to.is_some() => Ending::Undone(Undone::RolledBack),
+                    None => Ending::Undone(Undone::Stopped),
+                }
+            }
+            BackendError::TimedOut { .. } => {
+                Ending::Unfinished("the wait for the rollout timed out".into())
+            }
+            other => Ending::Unfinished(format!(
+                "the watch ended: {}",
+                other.to_string().lines().next().unwrap_or_default()
+            )),
+        }
+    }
+}
+
+/// The site half when deckhand stops watching in the bake time after the HTML went out. The
+/// HTML stays: production traffic is on the revision it calls, and ECS may well finish; putting
+/// the old HTML back would undo a release that may succeed, and after a signal no write may start
+/// (`aws::gate`). What a user is owed instead is the truth: the half is not `succeeded`, it says
+/// which revision it needs and that its bake time was not seen to end, and every later `plan`
+/// and `deploy` compares that revision with the one the service runs
+/// ([`crate::plan::pairing::html_without_its_api`]), so a rollback ECS makes with nobody
+/// watching is reported for both halves, not just the backend.
+fn mark_baking(record: &mut ReleaseRecord, td: &str, why: &str, status: ReleaseStatus) {
+    if let Some(s) = record.site.as_mut() {
+        s.status = status;
+        s.failure = Some(crate::plan::pairing::baking(td, why));
+    }
+}
+
 /// The backend failed after the site's HTML went out (`record.site` says it is out). When ECS
-/// rolled the service back (it runs another revision than this release's), the previous site's
-/// files go back and the record says both; otherwise (ECS stopped where it was, the wait timed
-/// out, the write gate closed) the HTML stays with the revision that serves it, and the record
-/// keeps the invalidation pending for the next publish.
+/// rolled the service back — or started to and failed — the previous site's files go back and the
+/// record says both; when ECS stopped where it was, the HTML stays with the revision that serves
+/// it; when deckhand stopped watching (timeout, signal, lock lost) see [`mark_baking`].
 pub(super) async fn after_shift(
     ctx: &AwsContext,
     settings: &Settings,
@@ -136,7 +189,12 @@ pub(super) async fn after_shift(
     err: BackendError,
 ) -> CommandError {
     let partial = err.partial_release().cloned();
+    let td = partial
+        .as_ref()
+        .map(|p| p.task_definition_arn.clone())
+        .unwrap_or_default();
     if let Some(reason) = gate::closed() {
+        mark_baking(&mut record, &td, &reason.to_string(), stop_status(&reason));
         settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
         return stopped(
             store,
@@ -148,23 +206,33 @@ pub(super) async fn after_shift(
     }
     record.status = ReleaseStatus::Failed;
     settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
-    let rolled_back = matches!(err, BackendError::RolloutFailed { .. })
-        && partial.as_ref().is_some_and(|p| {
-            record
-                .backend
-                .as_ref()
-                .is_some_and(|b| b.task_definition_arn != p.task_definition_arn)
-        });
-    let before = plan.carry.site.as_ref();
-    match before.filter(|_| rolled_back) {
-        Some(before) => restore(ctx, store, &mut record, &after, before).await,
+    let why = match Ending::of(&err) {
+        Ending::Unfinished(why) => {
+            mark_baking(&mut record, &td, &why, ReleaseStatus::Failed);
+            write(store, &record).await;
+            return err.into();
+        }
+        Ending::Undone(Undone::Stopped) => {
+            write(store, &record).await;
+            return err.into();
+        }
+        Ending::Undone(Undone::RolledBack) => {
+            "ECS rolled the backend back after this release's HTML went out"
+        }
+        // ECS was moving production traffic back and could not finish: which revision serves
+        // is not known. An old page against the new API is the pairing every rollout already
+        // relies on (browsers keep old pages open); a new page against the old API is the one
+        // nothing guarantees. So the previous HTML goes back, as for a rollback.
+        Ending::Undone(Undone::RollbackFailed) => {
+            "ECS's rollback of the backend failed after this release's HTML went out (production \
+             traffic may be on either revision: the service needs a person)"
+        }
+    };
+    match plan.carry.site.as_ref() {
+        Some(before) => restore(ctx, store, &mut record, &after, before, why).await,
         None => {
-            if rolled_back && let Some(s) = record.site.as_mut() {
-                s.failure = Some(
-                    "ECS rolled the backend back after this release's HTML went out; no earlier \
-                     site to put back"
-                        .into(),
-                );
+            if let Some(s) = record.site.as_mut() {
+                s.failure = Some(format!("{why}; no earlier site to put back"));
             }
             write(store, &record).await;
         }
@@ -180,6 +248,7 @@ async fn restore(
     record: &mut ReleaseRecord,
     after: &AfterShift<'_>,
     before: &SiteRelease,
+    why: &str,
 ) {
     let restore = frontend::restore::plan(after.cfg, after.plan, before, after.written);
     let mut copied = BTreeMap::new();
@@ -187,8 +256,7 @@ async fn restore(
     match frontend::restore::run(ctx, after.cfg, &restore, &mut copied).await {
         Ok(mut site) => {
             let mut note = format!(
-                "ECS rolled the backend back after this release's HTML went out: {} file(s) of \
-                 {origin}'s site put back by server-side copy",
+                "{why}: {} file(s) of {origin}'s site put back by server-side copy",
                 restore.plan.uploads.len()
             );
             // Keys the objects store cannot put back keep this release's bytes (and say so).
@@ -240,10 +308,7 @@ async fn restore(
             }
         }
         Err(e) => {
-            let failure = format!(
-                "ECS rolled the backend back after this release's HTML went out, and putting \
-                 {origin}'s site back failed: {e}"
-            );
+            let failure = format!("{why}, and putting {origin}'s site back failed: {e}");
             tracing::warn!("{failure}");
             crate::github::warning_annotation(&failure);
             record.site = frontend::live_site(

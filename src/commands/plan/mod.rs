@@ -88,6 +88,9 @@ pub(crate) enum WarningKind {
     TaskDefinitionDrift,
     /// Site objects deleted or overwritten in the bucket by hand.
     SiteDrift,
+    /// The live HTML was published for a revision the service no longer runs (ECS rolled back
+    /// after deckhand stopped watching the bake time): [`crate::plan::pairing`].
+    HtmlWithoutItsApi,
     /// Distribution-wide 403/404 custom error responses to an HTML page.
     ErrorPages,
     /// No release record (drift cannot be checked).
@@ -157,6 +160,15 @@ pub(crate) fn review(plan: DeployPlan, facts: &Facts, identity: &Identity) -> Re
                 short_td(&rec.task_definition_arn),
                 last.id
             ),
+        });
+    }
+    if let (Some(b), Some(last)) = (&plan.backend, &facts.last)
+        && let Some(message) =
+            crate::plan::pairing::html_without_its_api(last, &b.service, &b.task_definition.live)
+    {
+        warnings.push(Warning {
+            kind: WarningKind::HtmlWithoutItsApi,
+            message,
         });
     }
     if let Some(s) = &plan.frontend {

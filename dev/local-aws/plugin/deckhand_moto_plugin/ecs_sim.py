@@ -52,6 +52,9 @@ SERVICE_KEYS = {
     "alarm-at": (str, type(None)),
     "alarm-reason": str,
     "hook-fails-at": (str, type(None)),
+    # a staged rollback moves production traffic back, then fails: ROLLBACK_FAILED, the service
+    # still names the new revision (ECS could not finish moving back)
+    "rollback-fails": bool,
     # `bucket/key` whose ETag each service deployment records at each of its changes ("watched")
     "watch-object": (str, type(None)),
 }
@@ -102,7 +105,7 @@ def _validate(payload: dict[str, Any], allowed: dict[str, Any]) -> None:
         if key not in allowed:
             raise ValueError(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
         types = allowed[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and types is not str):
+        if not isinstance(value, types) or (isinstance(value, bool) and types not in (str, bool)):
             raise ValueError(f"key {key!r} has the wrong type: {value!r}")
     if "scenario" in payload and payload["scenario"] not in SCENARIOS:
         raise ValueError(f"unknown scenario {payload['scenario']!r}; one of: {', '.join(SCENARIOS)}")

@@ -321,6 +321,11 @@ def begin_rollback(sim: "ServiceSim", sd: ServiceDeployment, t: float, log: list
         if h["status"] == "IN_PROGRESS":
             h["status"] = "FAILED" if h["_stage"] == sd.stage else h["status"]
     log.append(f"(service {sim.service_name}) rolling back to deployment {blue.id}.")
+    if sim.cfg().get("rollback-fails"):
+        # The `rollback-fails` knob: traffic went back, the rest of the rollback did not happen.
+        sd.finish(t, "ROLLBACK_FAILED", f"Service deployment rollback failed: {reason}")
+        log.append(f"(service {sim.service_name}) (deployment {d.id}) rollback failed.")
+        return
     sim.promote(blue, d, t, f"{prefix}: rolling back to deploymentId {blue.id}.")
     green = [x for x in sim.live_tasks() if x.deployment_id == d.id and x["lastStatus"] != "DEACTIVATING"]
     sim.retire(green, t, f"Scaling activity initiated by (deployment {blue.id})", log)
