@@ -563,11 +563,8 @@ pub(crate) async fn run(
     json: bool,
     limit: Option<usize>,
 ) -> Result<Exit, Error> {
-    let bucket = settings
-        .state_bucket
-        .clone()
-        .ok_or(ReleaseError::NoStateBucket)?;
-    let store = ReleaseStore::new(ctx, bucket.clone());
+    let store = ReleaseStore::of(ctx, settings)?;
+    let bucket = store.bucket.clone();
     let (records, total) = newest(&store, limit.unwrap_or(usize::MAX)).await?;
     let mut checks = Checks::default();
     checks.extend(ctx, &records).await;

@@ -7,14 +7,11 @@ use crate::commands::error::CommandError as Error;
 use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::output;
-use crate::release::error::ReleaseError;
 use crate::release::lock;
+use crate::release::store::ReleaseStore;
 
 pub(crate) async fn run(ctx: &AwsContext, settings: &Settings, force: bool) -> Result<Exit, Error> {
-    let bucket = settings
-        .state_bucket
-        .clone()
-        .ok_or(ReleaseError::NoStateBucket)?;
+    let bucket = ReleaseStore::of(ctx, settings)?.bucket;
     match lock::remove(ctx, &bucket, force).await? {
         Some(holder) => {
             output::stdout(&format!(

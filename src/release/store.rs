@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ReleaseError;
 use super::{RECORD_VERSION, RELEASES_PREFIX, ReleaseRecord};
 use crate::aws::AwsContext;
+use crate::config::Settings;
 
 /// A record's JSON: a record of an older deckhand reads with defaults (no origin, no version), one
 /// of a newer record version is refused naming it.
@@ -88,6 +89,16 @@ impl<'a> ReleaseStore<'a> {
             ctx,
             bucket: bucket.into(),
         }
+    }
+
+    /// The store in the environment's `state-bucket` (the lock and the records live there);
+    /// [`ReleaseError::NoStateBucket`] when the configuration names none.
+    pub(crate) fn of(ctx: &'a AwsContext, settings: &Settings) -> Result<Self, ReleaseError> {
+        let bucket = settings
+            .state_bucket
+            .clone()
+            .ok_or(ReleaseError::NoStateBucket)?;
+        Ok(Self::new(ctx, bucket))
     }
 
     /// Every release id, oldest first (ids sort by time). One ListObjectsV2 call per 1,000.

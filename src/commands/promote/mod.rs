@@ -19,7 +19,6 @@ use crate::commands::error::CommandError;
 use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::plan::{DeployOptions, DeployPlan};
-use crate::release::error::ReleaseError;
 use crate::release::lock::{self, Lock};
 use crate::release::store::ReleaseStore;
 use crate::release::{GitInfo, LockHolder, ReleaseMeta};
@@ -93,13 +92,7 @@ pub(crate) async fn run(
         return Ok(Exit::Ok);
     }
     crate::commands::deploy::refuse_no_wait_both("promote", &first.plan, args.no_wait)?;
-    let store = ReleaseStore::new(
-        ctx,
-        settings
-            .state_bucket
-            .clone()
-            .ok_or(ReleaseError::NoStateBucket)?,
-    );
+    let store = ReleaseStore::of(ctx, settings)?;
     let held = Lock::acquire(
         ctx,
         &store.bucket,

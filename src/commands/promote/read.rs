@@ -10,7 +10,6 @@ use crate::commands::error::CommandError as Error;
 use crate::commands::rollback::read::records_until;
 use crate::config::Settings;
 use crate::plan::{Carry, DeployPlan, Fingerprint, JSON_VERSION, PromoteOf};
-use crate::release::error::ReleaseError;
 use crate::release::history::History;
 use crate::release::store::ReleaseStore;
 use crate::release::{ReleaseMeta, ReleaseRecord, ReleaseStatus};
@@ -141,13 +140,7 @@ pub(crate) async fn read_and_plan(
         crate::commands::deploy::read::halves(settings, None, "promote")?;
     let source = source_release(from, wanted, want_backend, want_site).await?;
     let name = format!("{}/{}", from.environment, source.id);
-    let store = ReleaseStore::new(
-        ctx,
-        settings
-            .state_bucket
-            .clone()
-            .ok_or(ReleaseError::NoStateBucket)?,
-    );
+    let store = ReleaseStore::of(ctx, settings)?;
     let mut history = History::open(&store).await?;
     let backend_plan = match (
         settings.backend.as_ref().filter(|_| want_backend),

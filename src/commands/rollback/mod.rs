@@ -22,7 +22,6 @@ use crate::config::Settings;
 use crate::diagnose::Exit;
 use crate::output;
 use crate::plan::{DeployOptions, DeployPlan, Only};
-use crate::release::error::ReleaseError;
 use crate::release::lock::{self, Lock};
 use crate::release::store::ReleaseStore;
 use crate::release::{GitInfo, LockHolder, ReleaseMeta};
@@ -59,11 +58,8 @@ pub(crate) async fn run(
     args: &RollbackArgs,
 ) -> Result<Exit, Error> {
     crate::commands::deploy::url_output(settings);
-    let bucket = settings
-        .state_bucket
-        .clone()
-        .ok_or(ReleaseError::NoStateBucket)?;
-    let store = ReleaseStore::new(ctx, bucket.clone());
+    let store = ReleaseStore::of(ctx, settings)?;
+    let bucket = store.bucket.clone();
     let mut meta = ReleaseMeta::new(GitInfo::detect());
 
     // Read and plan (the planners are pure).

@@ -32,8 +32,8 @@ use crate::aws::AwsContext;
 use crate::commands::error::CommandError as Error;
 use crate::config::Settings;
 use crate::diagnose::Exit;
-use crate::release::error::ReleaseError;
 use crate::release::lock::{self, Lock};
+use crate::release::store::ReleaseStore;
 use crate::release::{GitInfo, LockHolder, ReleaseMeta};
 use crate::{github, output, secrets};
 
@@ -234,10 +234,7 @@ pub(crate) async fn run(
         }
         return Ok(Exit::Ok);
     }
-    let bucket = settings
-        .state_bucket
-        .clone()
-        .ok_or(ReleaseError::NoStateBucket)?;
+    let bucket = ReleaseStore::of(ctx, settings)?.bucket;
     let meta = ReleaseMeta::new(GitInfo::detect());
     let held = Lock::acquire(
         ctx,
