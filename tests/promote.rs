@@ -400,3 +400,119 @@ fn the_environment_promoted_from_is_in_the_promotions_region_when_its_config_nam
     // It read the source environment's records: its bucket does not exist.
     assert!(err.contains(&src), "{err}");
 }
+
+/// `promote` with production's lock PutObject held by a proxy until `during` has run (what
+/// another process does between the promotion's plan and its lock): returns the exit code and
+/// stderr, and the write calls made in production since (its lock's left out).
+fn promote_while(t: &Two, args: &[&str], during: impl FnOnce()) -> (i32, String, Vec<String>) {
+    use crate::site::{Fault, fault_proxy};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    let lock = format!("/{}/_deckhand/lock", t.prd.bucket);
+    let (stalled, go) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (flag, gate) = (stalled.clone(), go.clone());
+    let proxy = fault_proxy(&common::endpoint(), move |_, method, p| {
+        if method == "PUT" && p.starts_with(&lock) && !flag.swap(true, Ordering::SeqCst) {
+            while !gate.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Fault::Pass
+    });
+    let mark = t.mark();
+    let child = t
+        .prd
+        .spawn(args, &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())]);
+    let started = Instant::now();
+    while !stalled.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    during();
+    go.store(true, Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    // Production's writes: not its lock's, nor those `during` made in staging's buckets.
+    let staging = [format!(" /{}/", t.stg.bucket), format!(" /{}/", t.stg_site)];
+    let writes = t
+        .writes_since(mark)
+        .into_iter()
+        .filter(|w| !w.contains("/_deckhand/lock") && !staging.iter().any(|s| w.contains(s)))
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        writes,
+    )
+}
+
+/// read -> plan -> lock -> re-read, for the source environment too: the release a promotion
+/// planned is read again under production's lock. Staging rolls it back, or a deploy of staging
+/// collects its files, while the promotion waits for the lock: the promotion refuses (exit 2)
+/// before any write in production. Before the fix only production's own state was re-read: the
+/// rolled-back release went live in production, and the collected one failed half-way through
+/// its copies (exit 1, production's bucket half-written).
+#[test]
+fn a_source_release_rolled_back_or_collected_after_the_plan_is_refused_under_the_lock() {
+    let t = Two::new();
+    t.ok(&["-e", "staging", "deploy"]);
+    let r1 = Two::newest(&t.stg);
+    let r1_id = r1["id"].as_str().unwrap().to_string();
+    t.build(2);
+    t.ok(&["-e", "staging", "deploy", "--only", "frontend"]);
+    let r2_id = Two::newest(&t.stg)["id"].as_str().unwrap().to_string();
+
+    // Planned: staging's newest, release 2; staging rolls it back before the lock.
+    let (code, err, writes) = promote_while(&t, &["promote", "--to", "production"], || {
+        t.ok(&[
+            "-e", "staging", "rollback", "--to", &r1_id, "--only", "frontend",
+        ]);
+    });
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: release {r2_id} of staging cannot be promoted: it was rolled back by release "
+        )),
+        "{err}"
+    );
+    assert_eq!(writes, Vec::<String>::new(), "{err}");
+    assert!(!block_on(site::keys(&t.prd_site)).contains(&"index.html".to_string()));
+
+    // Planned: release 1; a deploy of staging collects its entry chunk before the lock.
+    let js = r1["site"]["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("assets/index-") && k.ends_with(".js"))
+        .cloned()
+        .unwrap();
+    let args = ["promote", "--to", "production", "--release", &r1_id];
+    let (code, err, writes) = promote_while(&t, &args, || {
+        block_on(async {
+            common::s3()
+                .await
+                .delete_object()
+                .bucket(&t.stg_site)
+                .key(&js)
+                .send()
+                .await
+                .unwrap();
+        });
+    });
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: release {r1_id} of staging cannot be promoted: its files were collected: 1 of its"
+        )),
+        "{err}"
+    );
+    assert_eq!(writes, Vec::<String>::new(), "{err}");
+    assert!(block_on(site::keys(&t.prd_site)).is_empty());
+}

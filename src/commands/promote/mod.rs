@@ -104,6 +104,9 @@ pub(crate) async fn run(
         ..DeployOptions::default()
     };
     let result = async {
+        // Both environments read again under the lock: the source release (still promotable,
+        // the same record) and this environment's live state (the plan's fingerprint).
+        read::recheck(settings, from, &first.source).await?;
         let reread = crate::commands::deploy::read::verify(ctx, settings, &first.plan).await?;
         settle_id(&mut meta, reread.newest.as_deref());
         if reread.moved.is_empty() {

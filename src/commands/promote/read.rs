@@ -92,6 +92,29 @@ async fn source_release(
     Ok(chosen)
 }
 
+/// Under the lock: the planned source release read again (read -> plan -> lock -> re-read). It
+/// must still be promotable — not rolled back or found failed since, its files not collected by
+/// a later deploy of the source environment — and be the record the plan was made from; else the
+/// promotion stops before its first write (exit 2 refused, exit 5 another record).
+pub(crate) async fn recheck(
+    settings: &Settings,
+    from: &Source<'_>,
+    planned: &ReleaseRecord,
+) -> Result<(), Error> {
+    let (want_backend, want_site) =
+        crate::commands::deploy::read::halves(settings, None, "promote")?;
+    let now = source_release(from, Some(&planned.id), want_backend, want_site).await?;
+    if now != *planned {
+        return Err(PromoteError::Moved {
+            environment: from.environment.to_string(),
+            planned: planned.id.clone(),
+            now: format!("{} as it reads now (its record changed)", now.id),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// The image of `r`'s backend half, and where it is read from.
 fn promoted_image(
     from: &Source<'_>,
@@ -149,9 +172,7 @@ pub(crate) async fn read_and_plan(
         (Some(cfg), Some(image)) => {
             let observed = backend::promote::observe(ctx, cfg, &image).await?;
             let applied = backend::applied(Some(&mut history), cfg).await?;
-            Some(backend::promote::plan(
-                cfg, meta, observed, &applied, &image,
-            )?)
+            Some(backend::promote::plan(cfg, meta, observed, &applied, &image)?)
         }
         _ => None,
     };
