@@ -516,3 +516,124 @@ fn a_source_release_rolled_back_or_collected_after_the_plan_is_refused_under_the
     assert_eq!(writes, Vec::<String>::new(), "{err}");
     assert!(block_on(site::keys(&t.prd_site)).is_empty());
 }
+
+/// Puts staging's image `digest` under `tag` in production's repository (its blobs mounted):
+/// with `annotate`, as another image (one more annotation: another digest, the same blobs), else
+/// its very bytes (the same digest). Returns the digest the tag names.
+fn push_as(t: &Two, tag: &str, digest: &str, annotate: bool) -> String {
+    let registry = common::stack_var("DECKHAND_REGISTRY");
+    let media = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    let mut got = ureq::get(&format!(
+        "http://{registry}/v2/{}/manifests/{digest}",
+        t.stg.repository
+    ))
+    .header("Accept", media)
+    .call()
+    .unwrap();
+    let kind = got
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let bytes = got.body_mut().read_to_vec().unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let blobs: Vec<String> = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().unwrap())
+        .map(|b| b["digest"].as_str().unwrap().to_string())
+        .collect();
+    for b in blobs {
+        ureq::post(&format!(
+            "http://{registry}/v2/{}/blobs/uploads/?mount={b}&from={}",
+            t.prd.repository, t.stg.repository
+        ))
+        .send_empty()
+        .unwrap();
+    }
+    let body = if annotate {
+        manifest["annotations"] = serde_json::json!({"pushed-by": "someone else"});
+        serde_json::to_vec(&manifest).unwrap()
+    } else {
+        bytes
+    };
+    let put = ureq::put(&format!(
+        "http://{registry}/v2/{}/manifests/{tag}",
+        t.prd.repository
+    ))
+    .header("Content-Type", &kind)
+    .send(body)
+    .unwrap();
+    put.headers()
+        .get("docker-content-digest")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Production's repository is another one, with tag immutability on (infra/'s is), and already
+/// holds the promoted image's source tag as another image: ECR would refuse the copy's tag
+/// (ImageTagAlreadyExistsException) after its blobs and manifest went up. The promotion refuses
+/// at plan time (exit 2) naming the repository, the tag and both digests, before any write. The
+/// same tag on the same digest is no copy at all. Before the fix the plan copied, and the copy
+/// moved the tag (the local registry does not refuse it: ECR does).
+#[test]
+fn an_immutable_tag_held_by_another_image_in_the_target_repository_is_refused_before_any_write() {
+    let t = Two::new();
+    t.ok(&["-e", "staging", "deploy"]);
+    let r1 = Two::newest(&t.stg);
+    let tag = r1["backend"]["source_tag"].as_str().unwrap().to_string();
+    let (stg_image, _, _) = Two::container(&t.stg);
+    let digest = digest_of(&stg_image).to_string();
+    block_on(async {
+        crate::world::clients()
+            .await
+            .ecr
+            .put_image_tag_mutability()
+            .repository_name(&t.prd.repository)
+            .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+            .send()
+            .await
+            .unwrap();
+    });
+    let other = push_as(&t, &tag, &digest, true);
+    assert_ne!(other, digest);
+    let before = t.prd.service_td();
+    let mark = t.mark();
+    let (code, out, err) = t.run(&["promote", "--to", "production"]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(&format!(
+            "error: ECR repository {} keeps tag {tag} immutable and holds it as {other}: the promoted image {digest} cannot take it",
+            t.prd.repository
+        )),
+        "{err}"
+    );
+    assert_eq!(t.writes_since(mark), Vec::<String>::new());
+    assert_eq!(t.prd.registry_digest(&tag), other, "the tag did not move");
+    assert_eq!(t.prd.service_td(), before);
+
+    // The same tag on the same digest (repository still immutable): no copy; promoted.
+    ureq::delete(&format!(
+        "http://{}/v2/{}/manifests/{other}",
+        common::stack_var("DECKHAND_REGISTRY"),
+        t.prd.repository
+    ))
+    .call()
+    .unwrap();
+    assert_eq!(push_as(&t, &tag, &digest, false), digest);
+    let plan = t.ok(&["promote", "--to", "production", "--dry-run"]);
+    assert!(
+        plan.contains(&digest) && !plan.contains("copy from"),
+        "{plan}"
+    );
+    t.ok(&["promote", "--to", "production"]);
+    assert_eq!(t.prd.registry_digest(&tag), digest);
+    let (prd_image, _, _) = Two::container(&t.prd);
+    assert_eq!(
+        prd_image,
+        format!("{}@{digest}", prd_image.split('@').next().unwrap())
+    );
+    assert!(prd_image.contains(&t.prd.repository), "{prd_image}");
+}

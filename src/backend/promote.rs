@@ -46,13 +46,20 @@ async fn registry(ctx: &AwsContext, hosts: &[&str]) -> Result<Registry, BackendE
     Registry::new(creds).map_err(BackendError::DockerConfig)
 }
 
-/// Reads the service and its live revision, this environment's repository (and whether it has
-/// the image under its source tag) and the image's platforms. Never writes.
+/// What [`observe`] read of this environment: its service, revision and repository, and whether
+/// its repository keeps the promoted image's source tag immutable.
+pub(crate) struct Target {
+    pub(crate) observed: Observed,
+    pub(crate) tag_immutable: bool,
+}
+
+/// Reads the service and its live revision, this environment's repository (its tag mutability,
+/// and whether it has the image under its source tag) and the image's platforms. Never writes.
 pub(crate) async fn observe(
     ctx: &AwsContext,
     cfg: &Backend,
     image: &PromotedImage,
-) -> Result<Observed, BackendError> {
+) -> Result<Target, BackendError> {
     let mut observed = observe::service(ctx, cfg).await?;
     let platform = Platform::of_task_definition(&observed.task_definition).map_err(|message| {
         BackendError::TaskPlatform {
@@ -60,7 +67,17 @@ pub(crate) async fn observe(
             message,
         }
     })?;
-    let repository_uri = super::image::repository_uri(ctx, &cfg.repository).await?;
+    let repository = ecr::describe_repository(ctx, &cfg.repository)
+        .await
+        .map_err(|source| BackendError::Read {
+            what: format!("ECR repository {}", cfg.repository),
+            source: Box::new(source),
+        })?
+        .ok_or_else(|| BackendError::NoRepository {
+            repository: cfg.repository.clone(),
+        })?;
+    let repository_uri = repository.repository_uri().unwrap_or_default().to_string();
+    let tag_immutable = ecr::tag_immutable(&repository, &image.source_tag);
     let tagged = if image.source_tag.is_empty() {
         None
     } else {
@@ -106,19 +123,29 @@ pub(crate) async fn observe(
         live_inputs: None,
         repository_uri,
     };
-    Ok(observed)
+    Ok(Target {
+        observed,
+        tag_immutable,
+    })
 }
 
 /// Plans (pure) the promotion of `image` from what [`observe`] read: the deploy's own planner
 /// with the image reused by digest, then named as the promoted one and, when this
-/// environment's repository does not have it, copied there.
+/// environment's repository does not have it, copied there. A copy that would move an
+/// immutable tag (this repository holds the source tag as another image) is refused: ECR would
+/// answer the tag's PutImage with ImageTagAlreadyExistsException after the blobs and the
+/// manifest went up.
 pub(crate) fn plan(
     cfg: &Backend,
     meta: &ReleaseMeta,
-    observed: Observed,
+    target: Target,
     applied: &LastApplied,
     image: &PromotedImage,
 ) -> Result<(BackendPlan, BackendPrint), BackendError> {
+    let Target {
+        observed,
+        tag_immutable,
+    } = target;
     let print = BackendPrint {
         task_definition: observed.task_definition_arn.clone(),
         deployment: observed.deployment.clone(),
@@ -137,6 +164,14 @@ pub(crate) fn plan(
     };
     let here = super::image::push_repo(cfg, &p.repository);
     if here != image.read_from && tagged.as_deref() != Some(image.digest.as_str()) {
+        if let Some(has) = tagged.filter(|_| tag_immutable) {
+            return Err(BackendError::TagTaken {
+                repository: cfg.repository.clone(),
+                tag: image.source_tag.clone(),
+                has,
+                want: image.digest.clone(),
+            });
+        }
         p.image = ImagePlan::Copy {
             from: image.read_from.clone(),
             digest: image.digest.clone(),

@@ -100,6 +100,16 @@ pub(crate) async fn repository_uri(
     ctx: &AwsContext,
     repository: &str,
 ) -> Result<Option<String>, AwsError> {
+    Ok(describe_repository(ctx, repository)
+        .await?
+        .and_then(|r| r.repository_uri().map(str::to_string)))
+}
+
+/// DescribeRepositories of one repository (None: it does not exist).
+pub(crate) async fn describe_repository(
+    ctx: &AwsContext,
+    repository: &str,
+) -> Result<Option<aws_sdk_ecr::types::Repository>, AwsError> {
     let resp = ctx
         .ecr
         .describe_repositories()
@@ -107,11 +117,7 @@ pub(crate) async fn repository_uri(
         .send()
         .await;
     match resp {
-        Ok(r) => Ok(r
-            .repositories()
-            .first()
-            .and_then(|r| r.repository_uri())
-            .map(str::to_string)),
+        Ok(r) => Ok(r.repositories().first().cloned()),
         Err(e) => {
             let err = ctx.call_error("ecr", "DescribeRepositories", e);
             if err.code() == Some("RepositoryNotFoundException") {
@@ -121,6 +127,48 @@ pub(crate) async fn repository_uri(
             }
         }
     }
+}
+
+/// Whether ECR refuses to move `tag` in `repository` to another image (PutImage answers
+/// ImageTagAlreadyExistsException). ECR API Reference, `Repository.imageTagMutability` and
+/// `ImageTagMutabilityExclusionFilter` (filterType WILDCARD, `*` any run of characters):
+/// IMMUTABLE refuses every tag; IMMUTABLE_WITH_EXCLUSION every tag but those a filter matches;
+/// MUTABLE_WITH_EXCLUSION only those a filter matches; MUTABLE none. A setting this SDK does not
+/// know counts as immutable (refusing before any write beats a copy ECR stops half-way).
+pub(crate) fn tag_immutable(repository: &aws_sdk_ecr::types::Repository, tag: &str) -> bool {
+    use aws_sdk_ecr::types::ImageTagMutability as M;
+    let excluded = || {
+        repository
+            .image_tag_mutability_exclusion_filters()
+            .iter()
+            .any(|f| wildcard(f.filter(), tag))
+    };
+    match repository.image_tag_mutability() {
+        None | Some(M::Mutable) => false,
+        Some(M::Immutable) => true,
+        Some(M::ImmutableWithExclusion) => !excluded(),
+        Some(M::MutableWithExclusion) => excluded(),
+        Some(_) => true,
+    }
+}
+
+/// `pattern` (`*`: any run of characters, anything else itself) matches all of `text`.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = (parts[0], &parts[1..]);
+    let Some(mut left) = text.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return left.is_empty();
+    };
+    for part in middle {
+        match left.find(part) {
+            Some(i) => left = &left[i + part.len()..],
+            None => return false,
+        }
+    }
+    left.len() >= last.len() && left.ends_with(last)
 }
 
 /// The ECR registry host of an account in a region.
@@ -249,6 +297,43 @@ mod tests {
         }
         drop(f);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn which_tags_a_repository_keeps_immutable() {
+        use aws_sdk_ecr::types::{
+            ImageTagMutability as M, ImageTagMutabilityExclusionFilter as F,
+            ImageTagMutabilityExclusionFilterType as T,
+        };
+        let repo = |m: Option<M>, filters: &[&str]| {
+            let mut b = aws_sdk_ecr::types::Repository::builder();
+            if let Some(m) = m {
+                b = b.image_tag_mutability(m);
+            }
+            for f in filters {
+                b = b.image_tag_mutability_exclusion_filters(
+                    F::builder()
+                        .filter_type(T::Wildcard)
+                        .filter(*f)
+                        .build()
+                        .expect("filter"),
+                );
+            }
+            b.build()
+        };
+        assert!(!tag_immutable(&repo(None, &[]), "src-1"));
+        assert!(!tag_immutable(&repo(Some(M::Mutable), &[]), "src-1"));
+        assert!(tag_immutable(&repo(Some(M::Immutable), &[]), "src-1"));
+        let dev = repo(Some(M::ImmutableWithExclusion), &["dev-*", "*-rc*"]);
+        assert!(!tag_immutable(&dev, "dev-1"));
+        assert!(!tag_immutable(&dev, "v2-rc1"));
+        assert!(tag_immutable(&dev, "src-1"));
+        let kept = repo(Some(M::MutableWithExclusion), &["src-*"]);
+        assert!(tag_immutable(&kept, "src-abc"));
+        assert!(!tag_immutable(&kept, "latest"));
+        assert!(tag_immutable(&repo(Some(M::from("FUTURE")), &[]), "x"));
+        assert!(wildcard("a*b*c", "abbc") && wildcard("*", "") && wildcard("a", "a"));
+        assert!(!wildcard("a*b", "ab-") && !wildcard("ab*b", "ab") && !wildcard("a", "ab"));
     }
 
     #[test]

@@ -170,9 +170,9 @@ pub(crate) async fn read_and_plan(
         promoted_image(from, &source)?,
     ) {
         (Some(cfg), Some(image)) => {
-            let observed = backend::promote::observe(ctx, cfg, &image).await?;
+            let target = backend::promote::observe(ctx, cfg, &image).await?;
             let applied = backend::applied(Some(&mut history), cfg).await?;
-            Some(backend::promote::plan(cfg, meta, observed, &applied, &image)?)
+            Some(backend::promote::plan(cfg, meta, target, &applied, &image)?)
         }
         _ => None,
     };
