@@ -149,7 +149,14 @@ def apply_traffic(sim: "ServiceSim", sd: ServiceDeployment) -> None:
 def listener_rules(sim: "ServiceSim") -> dict[str, dict[str, int]]:
     """The production and test listener rules of the service's load balancers, read back from
     moto's ELBv2 (rules that exist there): {rule ARN: {target group ARN: weight}}. A rule that
-    forwards to a single target group gives it weight 1, as ELBv2 reports such an action."""
+    forwards to a single target group gives it weight 1, as ELBv2 reports such an action.
+
+    What a request to the load balancer reaches: ECS shifts traffic by changing these rules' target
+    group weights through its infrastructure role ("Application Load Balancer resources for
+    blue/green, linear, and canary deployments",
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html),
+    all at once at PRODUCTION_TRAFFIC_SHIFT for BLUE_GREEN and back to blue on a rollback
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-how-it-works.html)."""
     try:
         from moto.elbv2.models import elbv2_backends
 
