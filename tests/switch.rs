@@ -449,6 +449,51 @@ fn a_rollback_that_fails_in_the_bake_time_puts_the_previous_html_back() {
     );
 }
 
+/// B's `hashed-names` no longer takes the vendor chunk as content-hashed: B rewrites that key
+/// (same bytes) as mutable, `no-cache`, after the shift. When ECS rolls back, the restore puts
+/// A's entry back for it too (A's headers), and the record names what the bucket serves.
+#[test]
+fn a_restore_puts_back_a_hashed_file_this_release_rewrote_as_mutable() {
+    let (b, alarm, a, a_index) = alarmed("sw-rehash");
+    let config = b.w.path().join("deckhand.yml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "  hashed-names: '^assets/(?:index|engine|inter|hero|worker)-(?P<hash>[A-Za-z0-9_-]{8})(?:\\.[A-Za-z0-9]+)+$'\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let vendor = a["site"]["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("assets/vendor-"))
+        .unwrap()
+        .clone();
+    let before = &a["site"]["files"][&vendor];
+    assert_eq!(before["hashed"], true, "{a}");
+    let child = deploy_until_the_html_is_out(&b, &a_index, &[]);
+    let cache_control = || {
+        block_on(site::get(&b.site, &vendor))
+            .cache_control()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(cache_control(), "no-cache", "B rewrote {vendor} as mutable");
+    set_alarm(&alarm, "ALARM");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(b.index(), a_index, "A's HTML is back:\n{err}");
+    assert_eq!(
+        cache_control(),
+        before["cache_control"].as_str().unwrap(),
+        "{vendor} keeps B's headers:\n{err}"
+    );
+    let record = b.newest();
+    let entry = &record["site"]["files"][&vendor];
+    assert_eq!(entry["cache_control"], before["cache_control"], "{record}");
+    assert_eq!(entry["hashed"], true, "{record}");
+}
+
 /// How deckhand stops watching B's bake time.
 enum End {
     /// `--wait-max` expires (exit 4).

@@ -25,8 +25,9 @@ pub(crate) struct Restore {
 }
 
 /// Plans the restore of `before` (the site live before this release) over what this release
-/// wrote (`written`: key -> ETag) from its plan `sp`. Content-hashed files are left: their names
-/// never served other bytes, and nothing names them once the HTML is back. Pure.
+/// wrote (`written`: key -> ETag) from its plan `sp`: each key whose previous entry (bytes and
+/// headers) differs from this release's. New content-hashed files are left: nothing names them
+/// once the HTML is back. Pure.
 pub(crate) fn plan(
     cfg: &Frontend,
     sp: &SitePlan,
@@ -39,14 +40,23 @@ pub(crate) fn plan(
     let stored =
         |sha: &str| sp.live.objects.contains_key(sha) || sp.objects.iter().any(|o| o.sha256 == sha);
     for key in written.keys() {
-        if sp.manifest.get(key).is_some_and(|e| e.hashed == Some(true)) {
-            continue;
-        }
+        let now = sp.manifest.get(key);
         let Some(entry) = before.files.get(key).filter(|_| before.bucket == sp.bucket) else {
-            added.push(key.clone());
+            // A new content-hashed name: nothing names it once the HTML is back.
+            if now.is_none_or(|e| e.hashed != Some(true)) {
+                added.push(key.clone());
+            }
             continue;
         };
-        if entry.in_place(key) {
+        // What the key served before this release is what it serves again: nothing to do. A key
+        // this release rewrote is put back even when either entry is content-hashed (in place):
+        // a header rule or `hashed-names` change rewrites a hashed name with other headers (or
+        // makes it mutable), and the record names the previous entry for it.
+        if now.is_some_and(|e| {
+            e.sha256 == entry.sha256
+                && e.content_type == entry.content_type
+                && e.cache_control == entry.cache_control
+        }) {
             continue;
         }
         if !stored(&entry.sha256) {
