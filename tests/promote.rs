@@ -637,3 +637,57 @@ fn an_immutable_tag_held_by_another_image_in_the_target_repository_is_refused_be
     );
     assert!(prd_image.contains(&t.prd.repository), "{prd_image}");
 }
+
+/// A reviewed promotion (`promote --dry-run --json`, approved before the promote job ran) names
+/// the release it promotes: when staging records a newer release in between, the promotion
+/// plans afresh, promotes what the review did not see, and so refuses (exit 7) before any write.
+/// The review of what is promoted now applies. (A reviewed plan names the git tree it was made
+/// from: the world's directory is a repository with one commit.)
+#[test]
+fn a_reviewed_promotion_refuses_when_staging_moved_on_since_the_review() {
+    let t = Two::new();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "one",
+        ],
+    ] {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(t.prd.path())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "git {args:?}");
+    }
+    t.ok(&["-e", "staging", "deploy"]);
+    let r1_id = Two::newest(&t.stg)["id"].as_str().unwrap().to_string();
+    let reviewed = t.prd.path().join("reviewed.json");
+    let json = t.ok(&["promote", "--to", "production", "--dry-run", "--json"]);
+    assert!(json.contains(&r1_id), "{json}");
+    std::fs::write(&reviewed, json).unwrap();
+    t.build(2);
+    t.ok(&["-e", "staging", "deploy", "--only", "frontend"]);
+    let r2_id = Two::newest(&t.stg)["id"].as_str().unwrap().to_string();
+
+    let plan = reviewed.display().to_string();
+    let mark = t.mark();
+    let (code, _, err) = t.run(&["promote", "--to", "production", "--plan", &plan]);
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains(&r1_id) && err.contains(&r2_id), "{err}");
+    assert_eq!(t.writes_since(mark), Vec::<String>::new());
+
+    let json = t.ok(&["promote", "--to", "production", "--dry-run", "--json"]);
+    std::fs::write(&reviewed, json).unwrap();
+    t.ok(&["promote", "--to", "production", "--plan", &plan]);
+    assert_eq!(
+        Two::newest(&t.prd)["promoted_from"],
+        format!("staging/{r2_id}")
+    );
+}
