@@ -11,7 +11,7 @@
 //! halves:   backend/{observe,plan,apply}, frontend/{…}
 //! steps:    image, ecs, site, cdn, secrets, stack, release::{store,lock,error}
 //! models:   config (no AWS), release (record types), plan (plan types)
-//! aws (AwsContext)  ·  leaves: diagnose (Exit, Diagnose), output, github     bottom
+//! aws (AwsContext)  ·  leaves: diagnose (Exit, Diagnose), output, github, step, timing    bottom
 //! ```
 
 mod aws;
@@ -34,6 +34,7 @@ mod secrets;
 mod site;
 mod stack;
 mod step;
+mod timing;
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
@@ -120,6 +121,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(within_grace(run(cli)));
     // A blocking task still running (a scan cut short by a signal) does not hold the exit up.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    // Where the time went (deploy, rollback, promote): the log, the summary, `--json`.
+    timing::report();
     match result {
         Ok(exit) => {
             step::finish(command, &step::Outcome::Done { exit: exit.code() });
@@ -409,18 +412,21 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             Ok(commands::status::run(&ctx, &settings, json).await?)
         }
         Command::Deploy(args) => {
+            timing::begin(args.json);
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = commands::settings(&loaded, &ctx).await?;
             Ok(commands::deploy::run(&ctx, &settings, &args.request()).await?)
         }
         Command::Rollback(args) => {
+            timing::begin(args.json);
             let loaded = load_config(&sources)?;
             let ctx = aws::AwsContext::build(&aws_opts(&loaded)).await?;
             let settings = commands::settings(&loaded, &ctx).await?;
             Ok(commands::rollback::run(&ctx, &settings, &args).await?)
         }
         Command::Promote(args) => {
+            timing::begin(args.json);
             let loaded = load_config(&promotion(&sources, &args.to)?)?;
             let from_name = promote_from(&loaded, &args.to)?;
             let from_loaded = load_config(&config::Sources {

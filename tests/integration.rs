@@ -39,3 +39,4 @@ mod signals;
 mod status_in_flight;
 mod strategies;
 mod switch;
+mod timings;

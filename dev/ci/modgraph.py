@@ -19,6 +19,7 @@ LAYERS = {
     "output": (0, "leaves"),
     "github": (0, "leaves"),
     "step": (0, "leaves"),
+    "timing": (0, "leaves"),
     "aws": (1, "aws"),
     "config": (2, "models"),
     "release": (2, "models"),

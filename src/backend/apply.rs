@@ -112,6 +112,7 @@ pub(crate) async fn apply(
     let digest = match &plan.image {
         ImagePlan::Reuse { digest } => digest.clone(),
         ImagePlan::Copy { from, digest } => {
+            let _timed = crate::timing::phase("copy image");
             super::image::copy(ctx, cfg, plan, from, digest).await?;
             digest.clone()
         }
@@ -176,6 +177,7 @@ pub(crate) async fn apply(
                 rotation_only = true;
                 rolled_for_rotation(plan)
             } else {
+                let _timed = crate::timing::phase("register");
                 register(ctx, plan, &new, meta, &mut release).await?
             }
         }
@@ -183,6 +185,7 @@ pub(crate) async fn apply(
     release.task_definition_arn = arn.clone();
     release.status = ReleaseStatus::Failed;
     if let Some(task) = plan.pre_deploy.as_ref().filter(|_| !rotation_only) {
+        let _timed = crate::timing::phase("pre-deploy");
         release.pre_deploy =
             Some(super::predeploy::run(ctx, cfg, plan, task, &arn, meta, &release).await?);
     }
@@ -204,6 +207,7 @@ async fn update_and_watch(
     opts: &DeployOptions,
     shifted: Option<Shifted>,
 ) -> Result<BackendRelease, BackendError> {
+    let _timed = crate::timing::phase("rollout");
     let started = ecs::update_service(ctx, &cfg.cluster, &cfg.service, arn, force)
         .await
         .map_err(|source| BackendError::Update {
@@ -259,6 +263,7 @@ async fn stop_and_watch(
     stop: &StopRollout,
     opts: &DeployOptions,
 ) -> Result<BackendRelease, BackendError> {
+    let _timed = crate::timing::phase("rollout");
     release.task_definition_arn = stop.task_definition.clone();
     release.task_definition = Some(plan.task_definition.rendered.clone());
     release.status = ReleaseStatus::Failed;
@@ -342,8 +347,23 @@ async fn watch_and_conclude(
                 }),
                 source: Box::new(source),
             })?;
+    time_stages(match &outcome {
+        Outcome::Completed(r) => Some(r),
+        Outcome::Failed(report) | Outcome::TimedOut(report) => report.rollout.as_ref(),
+        Outcome::Stopped(_) => None,
+    });
     match outcome {
         Outcome::Completed(rollout) => {
+            // Live once production traffic is on the new revision (ECS's time), else now.
+            let shifted = rollout
+                .shifted_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc));
+            crate::timing::live(
+                crate::timing::Half::Backend,
+                shifted.unwrap_or_else(chrono::Utc::now),
+            );
             if !rollout.stages.is_empty() {
                 output::stderr(&format!(
                     "backend: {} rollout: {}\n",
@@ -391,5 +411,26 @@ async fn watch_and_conclude(
                 release: Box::new(release),
             })
         }
+    }
+}
+
+/// Each lifecycle stage of the service deployment (ECS's times), as a phase of the command.
+fn time_stages(rollout: Option<&ecs::follow::Rollout>) {
+    for s in rollout.map(|r| r.stages.as_slice()).unwrap_or_default() {
+        let name = match s.weight.filter(|_| s.stage == "PRODUCTION_TRAFFIC_SHIFT") {
+            Some(w) => format!("rollout: {} {w:.0}%", s.stage),
+            None => format!("rollout: {}", s.stage),
+        };
+        // A stage still going (the wait timed out in it) lasts until now.
+        let millis = match s.seconds {
+            Some(secs) => (secs * 1000.0).round() as u64,
+            None => chrono::DateTime::parse_from_rfc3339(&s.at).map_or(0, |at| {
+                u64::try_from(
+                    (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_milliseconds(),
+                )
+                .unwrap_or(0)
+            }),
+        };
+        crate::timing::add(name, &s.at, millis, "ecs");
     }
 }

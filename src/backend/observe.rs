@@ -329,6 +329,7 @@ mod tests {
                 ..BackendRelease::default()
             }),
             site: None,
+            timings: None,
         }
     }
 

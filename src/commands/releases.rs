@@ -95,6 +95,9 @@ pub(crate) struct ReleaseRow {
     /// A promotion: `<environment>/<release>` whose image and site it made live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) promoted_from: Option<String>,
+    /// From its command's start to both halves live (`crate::timing`), when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) push_to_live_millis: Option<u64>,
     /// Can `rollback --to <id>` restore it (its files are kept by retention)?
     pub(crate) restorable: bool,
     /// Why not, when not.
@@ -466,6 +469,10 @@ pub(crate) fn rows(records: &[ReleaseRecord], checks: &Checks) -> Vec<ReleaseRow
                     .filter(|b| b.origin.as_deref() == Some(r.id.as_str()))
                     .and_then(|b| b.pre_deploy.clone()),
                 promoted_from: r.promoted_from.clone(),
+                push_to_live_millis: r.timings.as_ref().and_then(|t| {
+                    t.push_to_live_millis
+                        .filter(|_| r.status == ReleaseStatus::Succeeded)
+                }),
                 restorable: why.is_none(),
                 not_restorable: why.map(|w| w.to_string()),
             }
@@ -495,6 +502,9 @@ impl fmt::Display for ReleasesReport {
             }
             if let Some(url) = &r.run_url {
                 writeln!(f, "  run       {url}")?;
+            }
+            if let Some(ms) = r.push_to_live_millis {
+                writeln!(f, "  timing    push-to-live {}", crate::timing::human(ms))?;
             }
             if let Some(td) = &r.task_definition {
                 let mut line = format!("  backend   {td}");
@@ -655,6 +665,7 @@ mod tests {
                 pending: None,
                 origin: None,
             }),
+            timings: None,
         }
     }
 
@@ -933,5 +944,66 @@ mod tests {
         assert_eq!(json["releases"][1]["pre_deploy"]["task_arn"], arn, "{json}");
         assert_eq!(json["releases"][1]["pre_deploy"]["exit_code"], 1, "{json}");
         assert!(json["releases"][0].get("pre_deploy").is_none(), "{json}");
+    }
+
+    /// Issue 26 "where the time goes": a release that succeeded shows its push-to-live (text and
+    /// JSON); one that failed does not claim one; an older record without timings still reads and
+    /// is listed, without the line.
+    #[test]
+    fn a_release_shows_its_push_to_live_and_an_older_record_still_lists() {
+        let timings = |push: Option<u64>| crate::timing::Timings {
+            started_at: "2026-12-01T10:00:00.000Z".into(),
+            millis: 90_000,
+            phases: vec![crate::timing::Phase {
+                name: "build".into(),
+                started_at: "2026-12-01T10:00:01.000Z".into(),
+                millis: 20_000,
+                clock: None,
+            }],
+            push_to_live_millis: push,
+        };
+        let mut old = serde_json::to_value(record(
+            "20261201T090000000Z-a",
+            ReleaseStatus::Succeeded,
+            None,
+        ))
+        .expect("json");
+        old.as_object_mut().expect("object").remove("timings");
+        let old: ReleaseRecord = serde_json::from_value(old).expect("an older record reads");
+        assert_eq!(old.timings, None);
+        let mut ok = record("20261201T100000000Z-b", ReleaseStatus::Succeeded, None);
+        ok.timings = Some(timings(Some(65_000)));
+        let mut failed = record("20261201T110000000Z-c", ReleaseStatus::Failed, None);
+        failed.timings = Some(timings(Some(1_000)));
+        let report = ReleasesReport {
+            version: 1,
+            bucket: "b".into(),
+            total: 3,
+            releases: rows(&[old, ok, failed], &Checks::default()),
+        };
+        let text = report.to_string();
+        assert_eq!(
+            text.matches("  timing    push-to-live ").count(),
+            1,
+            "{text}"
+        );
+        let b = text.find("20261201T100000000Z-b  ").expect("listed");
+        let a = text
+            .find("20261201T090000000Z-a  ")
+            .expect("the older record is listed");
+        assert!(
+            text[b..a].contains("  timing    push-to-live 1m05s\n"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["releases"][1]["push_to_live_millis"], 65_000, "{json}");
+        assert!(
+            json["releases"][0].get("push_to_live_millis").is_none(),
+            "{json}"
+        );
+        assert!(
+            json["releases"][2].get("push_to_live_millis").is_none(),
+            "{json}"
+        );
     }
 }

@@ -95,6 +95,13 @@ pub(crate) async fn publish(
 ) -> Result<(), FrontendError> {
     if !opts.dry_run {
         site::upload::run(ctx, plan, cfg.concurrency, written, part).await?;
+        if part != Part::Early {
+            // Its last file is out (the HTML entry points go last): live. Files are `no-cache`
+            // unless a header rule says otherwise, so CloudFront revalidates them with the bucket
+            // on each request (Managed-CachingOptimized's minimum TTL is 1 s: "Using the managed
+            // cache policies", CloudFront developer guide); the invalidation is timed on its own.
+            crate::timing::live(crate::timing::Half::Site, chrono::Utc::now());
+        }
     }
     Ok(())
 }
@@ -268,6 +275,7 @@ async fn invalidate(
             paths,
         } => (distribution, paths),
     };
+    let phase = crate::timing::phase("invalidation");
     // Derived from the release and its paths: a retried step gets the same invalidation back,
     // while two batches never share a reference.
     let digest = sha2::Sha256::digest(paths.join("\n").as_bytes());
@@ -300,8 +308,10 @@ async fn invalidate(
             crate::github::warning_annotation(&err.to_string());
             return Ok(format!("invalidation {id} still in progress"));
         }
+        drop(phase);
         return Ok(format!("invalidation {id} completed"));
     }
+    drop(phase);
     Ok(format!("invalidation {id} created"))
 }
 

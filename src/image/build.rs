@@ -338,9 +338,12 @@ pub(crate) async fn build_and_push(
     shown.extend(args);
     shown.extend(redacted);
     shown.push(context);
+    let timed = crate::timing::phase("build");
     run(cmd, shown.join(" ")).await?;
+    drop(timed);
 
     // push
+    let _timed = crate::timing::phase("push");
     let digest_dir = tempfile::tempdir().map_err(|e| BuildError::Digest {
         image: refs[0].clone(),
         message: e.to_string(),

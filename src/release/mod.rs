@@ -389,6 +389,10 @@ pub(crate) struct ReleaseRecord {
     pub(crate) promoted_from: Option<String>,
     pub(crate) backend: Option<BackendRelease>,
     pub(crate) site: Option<SiteRelease>,
+    /// Where the time went: the phases of the command that wrote the record and, for a release
+    /// that succeeded, its push-to-live (`crate::timing`). Absent in an older deckhand's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) timings: Option<crate::timing::Timings>,
 }
 
 /// What every deploy step knows about the release it is part of.

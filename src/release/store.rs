@@ -386,7 +386,12 @@ impl<'a> ReleaseStore<'a> {
         Ok(())
     }
 
+    /// Writes `record`, with the phase timings of the command writing it as they stand
+    /// ([`timed`]): every record a deploy, rollback or promote writes (succeeded, failed, stopped,
+    /// the rewrite after its invalidation) says where its time went so far.
     pub(crate) async fn write(&self, record: &ReleaseRecord) -> Result<(), ReleaseError> {
+        let timed = timed(record);
+        let record = timed.as_ref().unwrap_or(record);
         let key = key_of(&record.id);
         let body = serde_json::to_vec_pretty(record).map_err(|e| ReleaseError::Corrupt {
             bucket: self.bucket.clone(),
@@ -414,6 +419,16 @@ impl<'a> ReleaseStore<'a> {
         }
         Ok(())
     }
+}
+
+/// `record` with the timings of the command writing it (None when no command timed anything:
+/// the record is written as it is); push-to-live for a release that succeeded.
+fn timed(record: &ReleaseRecord) -> Option<ReleaseRecord> {
+    let succeeded = record.status == crate::release::ReleaseStatus::Succeeded;
+    Some(ReleaseRecord {
+        timings: Some(crate::timing::for_record(succeeded)?),
+        ..record.clone()
+    })
 }
 
 #[cfg(test)]

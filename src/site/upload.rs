@@ -444,6 +444,10 @@ pub(crate) async fn run(
         }
         // Big files first so they do not trail at the end of the phase.
         jobs.sort_by_key(|j| std::cmp::Reverse(j.bytes()));
+        let _timed = crate::timing::phase(match (part, phase) {
+            (Part::Early, Phase::Other) => "publish: rollback copies".to_string(),
+            _ => format!("publish: {}", phase.label()),
+        });
         let retried_before = retries.0.load(Ordering::Relaxed);
         let progress = PhaseProgress::start(phase, jobs.len(), jobs.iter().map(Job::bytes).sum());
         let results: Vec<(String, Result<Option<String>, String>)> = futures::stream::iter(&jobs)

@@ -223,6 +223,11 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
         ),
         (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
         (r"-\d+-\d+-\d+\b", "-[UNIQUE]"),
+        // A duration as deckhand prints it (`timing::human`): 850ms, 12.3s, 2m05s, 1h02m.
+        (
+            r"push-to-live \d+(ms|\.\d+s|m\d{2}s|h\d{2}m)",
+            "push-to-live [DURATION]",
+        ),
     ]
 }
 

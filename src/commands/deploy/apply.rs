@@ -118,6 +118,7 @@ async fn apply_release(
         // the backend is read again before each write of the record.
         backend: plan.carry.backend.clone(),
         site: plan.carry.site.clone(),
+        timings: None,
     };
 
     let mut deployed = None;

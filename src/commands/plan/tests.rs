@@ -277,6 +277,7 @@ fn record(td_arn: &str, site: &[File]) -> ReleaseRecord {
         rollback_of: None,
         restored: None,
         promoted_from: None,
+        timings: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn rec(id: &str, backend: Option<ReleaseStatus>, site: Option<ReleaseStatus>) ->
             status,
             ..SiteRelease::default()
         }),
+        timings: None,
     }
 }
 

@@ -303,6 +303,7 @@ mod tests {
             promoted_from: None,
             backend: None,
             site: None,
+            timings: None,
         }
     }
 
