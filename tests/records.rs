@@ -1401,3 +1401,41 @@ fn a_failed_rollout_that_held_its_html_records_the_site_a_killed_deploy_left_liv
         );
     }
 }
+
+/// issue 21: `rollback --to previous --only backend` after a deploy killed after its site's
+/// writes (the backend as recorded) chooses the release before the newest for the backend and
+/// restores no site; its record names the site the bucket serves. It now says so when it
+/// chooses its target, as `deploy --only backend` does, so a dry run says it too (before: no
+/// word of the site until the record was written).
+#[test]
+fn a_backend_only_rollback_says_the_site_a_killed_deploy_left_live_when_it_plans() {
+    let f = Full::new("rec-killrbb");
+    f.ok(&["deploy"]);
+    let a_id = f.newest()["id"].as_str().unwrap().to_string();
+    f.version("B");
+    f.ok(&["deploy"]);
+    let b_id = f.newest()["id"].as_str().unwrap().to_string();
+    let dist = f.w.path().join("dist");
+    std::fs::remove_dir_all(&dist).unwrap();
+    vite_site(&dist, u32::from(b'C'), false);
+    killed_at_record(&f);
+
+    let ran = f.ok(&[
+        "rollback",
+        "--to",
+        "previous",
+        "--only",
+        "backend",
+        "--dry-run",
+    ]);
+    assert!(
+        ran.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: the site in s3://{} is not the one the newest release {b_id} says (",
+        f.site_bucket
+        )) && ran.done.stderr.contains("the rollback restores no site"),
+        "{}",
+        ran.done
+    );
+    assert!(ran.done.stdout.contains(&a_id), "{}", ran.done);
+    assert_eq!(f.newest()["id"], b_id.as_str(), "a dry run records nothing");
+}

@@ -306,9 +306,9 @@ pub(crate) fn site_differs(served: &crate::frontend::Served, last: Option<&str>)
     )
 }
 
-/// [`unrecorded`] for the site a deploy does not publish (`--only backend`): the newest record's
-/// site half against what the bucket serves ([`crate::frontend::served`]). Reads only, and only
-/// for such a deploy.
+/// [`unrecorded`] for the site a deploy or rollback does not publish (`--only backend`, a rollback
+/// to a release without a site): the newest record's site half against what the bucket serves
+/// ([`crate::frontend::served`]). Reads only, and only for such a plan.
 pub(crate) async fn unrecorded_site(
     ctx: &AwsContext,
     settings: &Settings,

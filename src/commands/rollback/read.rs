@@ -135,6 +135,7 @@ pub(crate) async fn read_and_plan(
         if let Ok(p) = planned.await
             && !drift(&p.plan, last).is_empty()
         {
+            site_carried(ctx, settings, &p, records.first()).await;
             return Ok(p);
         }
     }
@@ -147,7 +148,30 @@ pub(crate) async fn read_and_plan(
             RollbackError::NoTarget("there is no release before the current one".into())
         })?,
     };
-    plan_target(ctx, settings, only, store, meta, &records, &newest, target).await
+    let planned = plan_target(ctx, settings, only, store, meta, &records, &newest, target).await?;
+    site_carried(ctx, settings, &planned, records.first()).await;
+    Ok(planned)
+}
+
+/// A rollback that restores no site (`--only backend`, a target without one) carries the newest
+/// record's (`last`) site half: when the bucket serves another site (a deploy killed after its
+/// writes), that half is not what is live, and the rollback's record will name what the bucket
+/// serves instead. Said when the target is chosen, so `--dry-run` says it too.
+async fn site_carried(
+    ctx: &AwsContext,
+    settings: &Settings,
+    planned: &Planned,
+    last: Option<&ReleaseRecord>,
+) {
+    let unrecorded =
+        crate::commands::deploy::record::unrecorded_site(ctx, settings, &planned.plan, last);
+    for d in unrecorded.await {
+        let line = format!(
+            "the newest release record does not say what is live: {d}; the rollback restores no site, so its record names the site the bucket serves"
+        );
+        tracing::warn!("{line}");
+        crate::github::warning_annotation(&line);
+    }
 }
 
 /// What is live and the newest record does not say, one line each (empty when it says what is
