@@ -899,6 +899,53 @@ mod tests {
         );
     }
 
+    /// Issue 21: `releases --limit N` lists the newest N records, and each one's pending is what
+    /// the whole history says (a later release that did it is newer, so it is on the page too).
+    #[test]
+    fn a_page_of_the_newest_records_shows_the_pending_the_whole_history_does() {
+        let pending = crate::release::SitePending {
+            distribution: Some("E2EXAMPLE".into()),
+            paths: vec!["/index.html".into()],
+            gc: false,
+        };
+        let ids = ["a", "b", "c", "d", "e"];
+        let records: Vec<ReleaseRecord> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let mut r = record(
+                    &format!("20261201T1{i}0000000Z-{n}"),
+                    ReleaseStatus::Succeeded,
+                    None,
+                );
+                // a and c leave their invalidation pending, b carries a's, d does it, e leaves
+                // its own.
+                if let Some(s) = r.site.as_mut()
+                    && matches!(*n, "a" | "b" | "c" | "e")
+                {
+                    s.pending = Some(pending.clone());
+                }
+                r
+            })
+            .collect();
+        let shown = |records: &[ReleaseRecord]| -> Vec<(String, bool)> {
+            rows(records, &Checks::default())
+                .into_iter()
+                .map(|r| (r.id, r.site.and_then(|s| s.pending).is_some()))
+                .collect()
+        };
+        let all = shown(&records);
+        assert_eq!(
+            all.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+            [true, false, false, false, false],
+            "{all:?}"
+        );
+        for limit in 1..=records.len() {
+            let page = &records[records.len() - limit..];
+            assert_eq!(shown(page), all[..limit], "--limit {limit}");
+        }
+    }
+
     /// Issue 26: the pre-deploy task a release ran (ARN, exit code) is shown by `releases` (text
     /// and JSON) for the backend half that release wrote; a release that carried the half (a
     /// frontend-only deploy after it) does not claim the task. Before, only the record had it.

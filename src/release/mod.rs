@@ -345,7 +345,9 @@ impl SitePending {
 /// pending. Each frontend deploy or rollback carries what the live site's record left pending
 /// into its own invalidation and collection (`site::plan::retry`), and a half carried by a
 /// release that publishes no site keeps its `pending` until one did. The records themselves keep
-/// saying what was pending when they were written.
+/// saying what was pending when they were written. Only newer records settle a record, so
+/// `newest_first` must hold every record newer than the oldest one asked about: the newest
+/// `--limit` records (`releases`) do, a page of older ones alone would not.
 pub(crate) fn pending_done_later<'r>(newest_first: &[&'r ReleaseRecord]) -> BTreeSet<&'r str> {
     let mut done_in: BTreeSet<&str> = BTreeSet::new();
     let mut settled = BTreeSet::new();
