@@ -155,8 +155,10 @@ impl GcPolicy {
 }
 
 impl Retry {
-    /// The line saying what this plan finishes for an earlier release.
-    pub(crate) fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The line saying what this plan finishes for an earlier release. A plan that `collects`
+    /// nothing (a rollback, a promotion) does the invalidation only: the next deploy that
+    /// publishes runs the garbage collection.
+    pub(crate) fn fmt_text(&self, f: &mut fmt::Formatter<'_>, collects: bool) -> fmt::Result {
         let mut what = Vec::new();
         if !self.paths.is_empty() {
             what.push(format!("its invalidation ({})", self.paths.join(" ")));
@@ -164,11 +166,62 @@ impl Retry {
         if self.gc {
             what.push("its garbage collection".to_string());
         }
+        let who = match (collects || !self.gc, self.paths.is_empty()) {
+            (true, _) => "this release does it",
+            (false, false) => {
+                "this release does the invalidation, the next deploy that publishes the garbage collection"
+            }
+            (false, true) => {
+                "the next deploy that publishes does it (a rollback or a promotion collects nothing)"
+            }
+        };
         writeln!(
             f,
-            "  pending from release {}: {} did not complete; this release does it",
+            "  pending from release {}: {} did not complete; {who}",
             self.release,
             what.join(" and ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Text(Retry, bool);
+
+    impl fmt::Display for Text {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt_text(f, self.1)
+        }
+    }
+
+    /// Issue 21 (docs/reference.md "Invalidation pending"): a rollback or a promotion collects
+    /// nothing, so its plan does not claim the pending garbage collection (before: "this release
+    /// does it" for both).
+    #[test]
+    fn a_plan_that_collects_nothing_leaves_the_garbage_collection_to_the_next_deploy() {
+        let retry = |paths: &[&str], gc: bool| Retry {
+            release: "r1".into(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            gc,
+        };
+        let both = retry(&["/index.html"], true);
+        assert_eq!(
+            Text(both.clone(), true).to_string(),
+            "  pending from release r1: its invalidation (/index.html) and its garbage collection did not complete; this release does it\n"
+        );
+        assert_eq!(
+            Text(both, false).to_string(),
+            "  pending from release r1: its invalidation (/index.html) and its garbage collection did not complete; this release does the invalidation, the next deploy that publishes the garbage collection\n"
+        );
+        assert_eq!(
+            Text(retry(&[], true), false).to_string(),
+            "  pending from release r1: its garbage collection did not complete; the next deploy that publishes does it (a rollback or a promotion collects nothing)\n"
+        );
+        assert_eq!(
+            Text(retry(&["/index.html"], false), false).to_string(),
+            "  pending from release r1: its invalidation (/index.html) did not complete; this release does it\n"
+        );
     }
 }

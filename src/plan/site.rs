@@ -316,7 +316,8 @@ impl SitePlan {
     /// any, and the invalidation on one line.
     fn fmt_brief_tail(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(r) = &self.retry {
-            r.fmt_text(f)?;
+            // A rollback or a promotion collects nothing.
+            r.fmt_text(f, false)?;
         }
         match &self.invalidation {
             InvalidationPlan::NoDistribution => Ok(()),
@@ -529,7 +530,7 @@ impl fmt::Display for SitePlan {
         }
         writeln!(f, "  unchanged: {} files", self.unchanged)?;
         if let Some(r) = &self.retry {
-            r.fmt_text(f)?;
+            r.fmt_text(f, true)?;
         }
         match &self.invalidation {
             InvalidationPlan::NoDistribution => {
