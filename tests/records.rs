@@ -364,20 +364,7 @@ impl Full {
     /// Config and site build for release `label` (its container environment names it; the
     /// image stays the same, so only the first deploy builds one).
     fn version(&self, label: &str) {
-        let text = format!(
-            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n",
-            state = self.w.bucket,
-            cluster = self.w.cluster,
-            service = self.w.service,
-            repo = self.w.repository,
-            registry = common::stack_var("DECKHAND_REGISTRY"),
-            param = self.w.parameter,
-            site = self.site_bucket,
-        );
-        std::fs::write(self.w.path().join("deckhand.yml"), text).unwrap();
-        let dist = self.w.path().join("dist");
-        let _ = std::fs::remove_dir_all(&dist);
-        vite_site(&dist, u32::from(label.as_bytes()[0]), false);
+        self.w.write_both(&self.site_bucket, label);
     }
 
     /// `deckhand <args>` with its step outputs.
@@ -1110,17 +1097,7 @@ fn a_revision_rolled_out_by_a_killed_deploy_is_recorded_by_the_next_one() {
     let a_id = f.newest()["id"].as_str().unwrap().to_string();
     let td_a = f.w.service_td();
     f.version("B");
-    let pid = Arc::new(AtomicU32::new(0));
-    let proxy = kill_at_record(pid.clone());
-    let mut child =
-        f.w.spawn(&["deploy"], &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())]);
-    pid.store(child.id(), Ordering::SeqCst);
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9)
-    );
-    f.ok(&["unlock", "--force"]);
+    killed_at_record(&f);
     let td_b = f.w.service_td();
     assert_ne!(td_b, td_a, "the killed deploy rolled the service");
     assert_eq!(f.newest()["id"], a_id.as_str(), "and recorded nothing");
@@ -1167,24 +1144,13 @@ fn rollback_to_previous_after_a_killed_deploy_restores_the_newest_record() {
     let a_id = a["id"].as_str().unwrap().to_string();
     let td_a = f.w.service_td();
     f.version("B");
-    let pid = Arc::new(AtomicU32::new(0));
-    let proxy = kill_at_record(pid.clone());
-    let mut child =
-        f.w.spawn(&["deploy"], &[("AWS_ENDPOINT_URL_S3", proxy.url.as_str())]);
-    pid.store(child.id(), Ordering::SeqCst);
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9)
-    );
-    f.ok(&["unlock", "--force"]);
+    killed_at_record(&f);
     assert_ne!(
         f.w.service_td(),
         td_a,
         "the killed deploy rolled the service"
     );
     assert_eq!(f.newest()["id"], a_id.as_str(), "and recorded nothing");
-    f.settled();
 
     let ran = f.ok(&["rollback", "--to", "previous"]);
     assert!(
@@ -1212,7 +1178,7 @@ fn rollback_to_previous_after_a_killed_deploy_restores_the_newest_record() {
 }
 
 /// Kills a deploy of both halves of `f`'s current version at its record (after its backend
-/// rolled and every site file went up) and takes the lock back.
+/// rolled and every site file went up), takes the lock back and waits for the service to settle.
 fn killed_at_record(f: &Full) {
     let pid = Arc::new(AtomicU32::new(0));
     let proxy = kill_at_record(pid.clone());

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{self, stack_var};
-use crate::site::{self, vite_site};
+use crate::common;
+use crate::site;
 use crate::world::{World, block_on};
 
 /// A staged (or rolling) service with a site bucket: both halves.
@@ -36,20 +36,7 @@ impl Both {
     /// Config and build of release `label`: the container's environment names it (a new
     /// revision of the same image), the site's bytes follow it.
     fn version(&self, label: &str) {
-        let text = format!(
-            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n",
-            state = self.w.bucket,
-            cluster = self.w.cluster,
-            service = self.w.service,
-            repo = self.w.repository,
-            registry = stack_var("DECKHAND_REGISTRY"),
-            param = self.w.parameter,
-            site = self.site,
-        );
-        std::fs::write(self.w.path().join("deckhand.yml"), text).unwrap();
-        let dist = self.w.path().join("dist");
-        let _ = std::fs::remove_dir_all(&dist);
-        vite_site(&dist, u32::from(label.as_bytes()[0]), false);
+        self.w.write_both(&self.site, label);
     }
 
     fn command(&self, args: &[&str]) -> std::process::Command {

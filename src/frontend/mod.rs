@@ -147,3 +147,27 @@ fn decides(plan: &SitePlan) -> impl Fn(&str) -> bool + '_ {
             || plan.live.owned.keys.contains_key(k)
     }
 }
+
+/// The frontend of a deckhand.yml whose `frontend:` is `bucket: b`, `dir: dist` and the `extra`
+/// lines (unit tests).
+#[cfg(test)]
+pub(crate) fn test_config(extra: &str) -> Frontend {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("deckhand.yml");
+    std::fs::write(
+        &path,
+        format!("frontend:\n  bucket: b\n  dir: dist\n{extra}"),
+    )
+    .expect("written");
+    let loaded = crate::config::load(&crate::config::Sources {
+        path,
+        explicit: true,
+        overrides: Default::default(),
+        environment: None,
+    })
+    .expect("loads");
+    crate::config::resolve(&loaded, None)
+        .expect("resolves")
+        .frontend
+        .expect("frontend")
+}

@@ -83,26 +83,8 @@ pub(crate) fn differs(
 mod tests {
     use super::*;
 
-    /// The frontend of a deckhand.yml whose `frontend:` has `extra` lines too.
     fn cfg(extra: &str) -> Frontend {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("deckhand.yml");
-        std::fs::write(
-            &path,
-            format!("frontend:\n  bucket: b\n  dir: dist\n{extra}"),
-        )
-        .expect("written");
-        let loaded = crate::config::load(&crate::config::Sources {
-            path,
-            explicit: true,
-            overrides: Default::default(),
-            environment: None,
-        })
-        .expect("loads");
-        crate::config::resolve(&loaded, None)
-            .expect("resolves")
-            .frontend
-            .expect("frontend")
+        crate::frontend::test_config(extra)
     }
 
     #[test]

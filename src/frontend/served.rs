@@ -14,6 +14,14 @@
 //! changed paths pending (the killed deploy never invalidated them), so the next frontend deploy
 //! or rollback does it. A key with bytes deckhand did not publish (a person's edit) keeps its
 //! recorded entry: it is drift the next plan reports, not a site version.
+//!
+//! The unrecorded keys come from the ownership index only. A deploy (and a promotion) writes the
+//! index, naming every key it is about to write, before its first site key
+//! (`apply::prepare`): one killed before that write wrote no site key, so there is nothing
+//! to add. The one publish that writes no index is a rollback in a bucket that has none yet (no
+//! deckhand with the index published there): killed part way, a mutable key only its target had
+//! (copied back, not in the carried half) is not added; the next deploy rebuilds the index from
+//! the records.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -275,24 +283,7 @@ mod tests {
     use crate::plan::site::LiveObject;
 
     fn cfg() -> Frontend {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("deckhand.yml");
-        std::fs::write(
-            &path,
-            "frontend:\n  bucket: b\n  dir: dist\n  distribution: D1\n",
-        )
-        .expect("written");
-        let loaded = crate::config::load(&crate::config::Sources {
-            path,
-            explicit: true,
-            overrides: Default::default(),
-            environment: None,
-        })
-        .expect("loads");
-        crate::config::resolve(&loaded, None)
-            .expect("resolves")
-            .frontend
-            .expect("frontend")
+        crate::frontend::test_config("  distribution: D1\n")
     }
 
     fn entry(sha: &str, etag: &str, cc: &str, hashed: bool) -> ManifestEntry {

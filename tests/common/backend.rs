@@ -414,6 +414,25 @@ impl World {
         std::fs::write(self.path().join("deckhand.yml"), text).unwrap();
     }
 
+    /// deckhand.yml of both halves for release `label` (the container's environment names it: a
+    /// new revision of the same image; the image is built once) with the site in bucket `site`,
+    /// and `label`'s site build in `dist`.
+    pub fn write_both(&self, site: &str, label: &str) {
+        let text = format!(
+            "region: us-east-1\nstate-bucket: {state}\nbackend:\n  cluster: {cluster}\n  service: {service}\n  container: api\n  repository: {repo}\n  context: app\n  builder: buildah\n  registry-override: {registry}\n  environment: {{ NODE_ENV: production, RELEASE: {label} }}\n  secrets: {{ API_ACCESS_TOKEN: {param} }}\n  wait: {{ timeout: 60s }}\nfrontend:\n  dir: dist\n  bucket: {site}\n",
+            state = self.bucket,
+            cluster = self.cluster,
+            service = self.service,
+            repo = self.repository,
+            registry = stack_var("DECKHAND_REGISTRY"),
+            param = self.parameter,
+        );
+        std::fs::write(self.path().join("deckhand.yml"), text).unwrap();
+        let dist = self.path().join("dist");
+        let _ = std::fs::remove_dir_all(&dist);
+        crate::site::vite_site(&dist, u32::from(label.as_bytes()[0]), false);
+    }
+
     pub fn sim(&self, body: serde_json::Value) {
         crate::common::sim_service(&self.cluster, &self.service, body);
     }
