@@ -316,4 +316,38 @@ fn a_blue_green_release_of_both_halves_reports_where_its_time_went() {
         listed[0]["push_to_live_millis"].is_u64(),
         "the rollback's: {rows}"
     );
+
+    // A release that fails reports the phases it got through, and has no push-to-live: the new
+    // tasks fail and trip the circuit breaker (exit 3), the HTML never goes out.
+    b.version("C");
+    b.w.sim(serde_json::json!({"scenario": "tasks-fail", "exit-code": 2}));
+    let (code, out, err, summary) = b.run(&["deploy", "--json"]);
+    assert_eq!(code, 3, "C:\n{err}");
+    let (_, timings) = documents(&out);
+    consistent(&timings);
+    let n = names(&timings);
+    assert!(pos(&n, "register") < pos(&n, "rollout"), "{n:?}");
+    assert!(n.iter().any(|s| s == "publish: immutable assets"), "{n:?}");
+    assert!(
+        !n.iter().any(|s| s == "publish: HTML entry points"),
+        "{n:?}"
+    );
+    assert!(timings.get("push_to_live_millis").is_none(), "{timings:#}");
+    assert!(!summary.contains("push-to-live"), "{summary}");
+    assert!(summary.contains("| the command | |"), "{summary}");
+    let failed = b.newest();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["timings"]["phases"], timings["phases"], "{failed:#}");
+    assert!(
+        failed["timings"].get("push_to_live_millis").is_none(),
+        "{failed:#}"
+    );
+    let (code, json, err, _) = b.run(&["releases", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows["releases"][0]["id"], failed["id"], "{rows}");
+    assert!(
+        rows["releases"][0].get("push_to_live_millis").is_none(),
+        "{rows}"
+    );
 }
