@@ -9,6 +9,7 @@ use crate::backend::promote::PromotedImage;
 use crate::commands::error::CommandError as Error;
 use crate::commands::rollback::read::records_until;
 use crate::config::Settings;
+use crate::plan::site::Live;
 use crate::plan::{Carry, DeployPlan, Fingerprint, JSON_VERSION, PromoteOf};
 use crate::release::history::History;
 use crate::release::store::ReleaseStore;
@@ -29,13 +30,14 @@ pub(crate) struct Planned {
 }
 
 /// The source release (`wanted`, or the newest that can be promoted), refused (exit 2) when it
-/// failed, was rolled back or its files were collected.
+/// failed, was rolled back or its files were collected; with its site, the source bucket's
+/// listing of the release's keys (what the site plan copies from).
 async fn source_release(
     from: &Source<'_>,
     wanted: Option<&str>,
     want_backend: bool,
     want_site: bool,
-) -> Result<ReleaseRecord, Error> {
+) -> Result<(ReleaseRecord, Option<Live>), Error> {
     let env = from.environment.to_string();
     let bucket = from.settings.state_bucket.clone().ok_or_else(|| {
         PromoteError::Usage(format!(
@@ -79,6 +81,7 @@ async fn source_release(
             .into());
         }
     };
+    let mut listing = None;
     if let Some(site) = chosen.site.as_ref().filter(|_| want_site) {
         let known: Vec<&str> = site.files.keys().map(String::as_str).collect();
         let listed = crate::site::observe::list(from.ctx, &site.bucket, &known)
@@ -88,8 +91,9 @@ async fn source_release(
             let why = crate::commands::releases::collected(missing, site.files.len(), &example);
             return Err(refused(&chosen.id, why).into());
         }
+        listing = Some(listed);
     }
-    Ok(chosen)
+    Ok((chosen, listing))
 }
 
 /// Under the lock: the planned source release read again (read -> plan -> lock -> re-read). It
@@ -103,7 +107,7 @@ pub(crate) async fn recheck(
 ) -> Result<(), Error> {
     let (want_backend, want_site) =
         crate::commands::deploy::read::halves(settings, None, "promote")?;
-    let now = source_release(from, Some(&planned.id), want_backend, want_site).await?;
+    let (now, _) = source_release(from, Some(&planned.id), want_backend, want_site).await?;
     if now != *planned {
         return Err(PromoteError::Moved {
             environment: from.environment.to_string(),
@@ -161,7 +165,7 @@ pub(crate) async fn read_and_plan(
 ) -> Result<Planned, Error> {
     let (want_backend, want_site) =
         crate::commands::deploy::read::halves(settings, None, "promote")?;
-    let source = source_release(from, wanted, want_backend, want_site).await?;
+    let (source, source_live) = source_release(from, wanted, want_backend, want_site).await?;
     let name = format!("{}/{}", from.environment, source.id);
     let store = ReleaseStore::of(ctx, settings)?;
     let mut history = History::open(&store).await?;
@@ -179,8 +183,9 @@ pub(crate) async fn read_and_plan(
     let site_plan = match (
         settings.frontend.as_ref().filter(|_| want_site),
         &source.site,
+        source_live,
     ) {
-        (Some(cfg), Some(site)) => {
+        (Some(cfg), Some(site), Some(source_live)) => {
             let (live, last) = frontend::live(ctx, cfg, Some(&mut history)).await?;
             let current = last
                 .as_ref()
@@ -192,13 +197,6 @@ pub(crate) async fn read_and_plan(
                     .and_then(|s| s.pending.as_ref())
                     .map(|p| (r.id.as_str(), p))
             });
-            let source_live = crate::site::observe::list(
-                from.ctx,
-                &site.bucket,
-                &site.files.keys().map(String::as_str).collect::<Vec<_>>(),
-            )
-            .await
-            .map_err(frontend::FrontendError::from)?;
             let own = frontend::runtime::desired(cfg)?;
             let differs = frontend::runtime::differs(
                 cfg.runtime_config.as_ref(),
