@@ -4,13 +4,31 @@
 
 use std::fmt;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::plan::InitPlan;
+
+/// What a path segment of a GitHub API URL keeps as it is: RFC 3986's unreserved characters. An
+/// environment's name may hold others (a space, `/`, non-ASCII): GitHub's "Create or update an
+/// environment" takes it as the URL's `{environment_name}` segment, URL-encoded (docs.github.com,
+/// "REST API endpoints for deployment environments": "The name of the environment. The name must
+/// be URL encoded. For example, any slashes in the name must be replaced with %2F").
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `s` as one path segment of an API URL.
+fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
 
 /// A shell word, single-quoted when it needs to be.
 fn sh(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,%".contains(c))
     {
         s.to_string()
     } else {
@@ -73,25 +91,32 @@ impl fmt::Display for InitPlan {
                 g.branch,
                 approval.replace("production", env)
             )?;
-            writeln!(
-                f,
-                "       gh api -X PUT repos/{repo}/environments/{env} --input - <<'JSON'"
-            )?;
+            let path = sh(&format!("repos/{repo}/environments/{}", segment(env)));
+            writeln!(f, "       gh api -X PUT {path} --input - <<'JSON'")?;
             writeln!(
                 f,
                 "       {{\"deployment_branch_policy\":{{\"protected_branches\":false,\"custom_branch_policies\":true}}}}"
             )?;
             writeln!(f, "       JSON")?;
+            // The PUT's body sets no `reviewers`: the environment requires no approval until it
+            // lists some (up to six users or teams, each {"type":"User"|"Team","id":N}: "Create or
+            // update an environment", docs.github.com).
             writeln!(
                 f,
-                "       gh api -X POST repos/{repo}/environments/{env}/deployment-branch-policies -f name={} -f type=branch",
+                "       # this sets no required reviewers: for an approval before each job, add \
+                 \"reviewers\":[{{\"type\":\"User\",\"id\":ID}}] to the JSON (ID: gh api users/LOGIN --jq .id; \
+                 \"Team\" and gh api orgs/ORG/teams/SLUG --jq .id for a team; up to six)"
+            )?;
+            writeln!(
+                f,
+                "       gh api -X POST {path}/deployment-branch-policies -f name={} -f type=branch",
                 sh(&g.branch)
             )?;
         }
         writeln!(f, "  3. repository variables (the workflows read them):")?;
         for v in &g.variables {
             let scope = match &v.environment {
-                Some(e) => format!("--repo {repo} --env {e}"),
+                Some(e) => format!("--repo {repo} --env {}", sh(e)),
                 None => format!("--repo {repo}"),
             };
             match &v.value {
@@ -121,7 +146,11 @@ impl fmt::Display for InitPlan {
             )?;
             for env in &envs {
                 for s in &g.secrets {
-                    writeln!(f, "       gh secret set {s} --repo {repo} --env {env}")?;
+                    writeln!(
+                        f,
+                        "       gh secret set {s} --repo {repo} --env {}",
+                        sh(env)
+                    )?;
                 }
             }
         }

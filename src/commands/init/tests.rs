@@ -1159,3 +1159,39 @@ fn two_stage_workflows_take_another_repositorys_names() {
         rollback.contains("options: [production, staging]") && !rollback.contains("uses: ./\n")
     );
 }
+
+/// Issue 24: an environment's name goes into the API path URL-encoded (GitHub's "Create or update an
+/// environment": "The name must be URL encoded"), the `--env` shell words quoted; the PUT says it sets
+/// no required reviewers and how to add them.
+#[test]
+fn an_environment_name_is_url_encoded_in_the_api_path_and_reviewers_are_explained() {
+    let req = Request {
+        environment: "prod east/ü".into(),
+        bucket: Some("web-site".into()),
+        distribution: Some("E1".into()),
+        ..request(&format!("my-org/deckhand@{SHA}"))
+    };
+    let printed = plan::plan(&req, &live_service(), &service_repo())
+        .expect("plans")
+        .to_string();
+    for line in [
+        "gh api -X PUT repos/OWNER/REPO/environments/prod%20east%2F%C3%BC --input - <<'JSON'",
+        "gh api -X POST repos/OWNER/REPO/environments/prod%20east%2F%C3%BC/deployment-branch-policies -f name=main -f type=branch",
+        "gh secret set SESSION_KEY --repo OWNER/REPO --env 'prod east/ü'",
+    ] {
+        assert!(
+            printed.lines().any(|l| l.trim().starts_with(line)),
+            "`{line}` not printed:\n{printed}"
+        );
+    }
+    let reviewers = printed
+        .lines()
+        .find(|l| l.contains("required reviewers:"))
+        .unwrap_or_else(|| panic!("no word on required reviewers:\n{printed}"));
+    assert!(
+        reviewers.contains("sets no required reviewers")
+            && reviewers.contains(r#""reviewers":[{"type":"User","id":ID}]"#)
+            && reviewers.contains("gh api users/LOGIN --jq .id"),
+        "{reviewers}"
+    );
+}
