@@ -34,9 +34,12 @@
 #   /github/runner_temp and the translated paths; the action image pulled by its digest from the registry
 #   standing for ghcr.io (the workflows' action image is this checkout's, published there first), an
 #   unpublished digest failing the step.
-# test-all: own-stack (a full run starts this stage beside the stages after it, on a local stack of
-# its own: the rehearsals read the stack's whole request log and deploy the default `spa-ecs` stack,
-# as dev/demo/run does; its own moto and registry keep the two apart)
+# test-all: own-stack, beside 45-rust (a full run starts this stage together with stage 45 and runs it
+# beside the stages from 45 on, on a local stack of its own: the rehearsals read the stack's whole
+# request log and deploy the default `spa-ecs` stack, as dev/demo/run does; its own moto and registry
+# keep the two apart. It needs nothing stage 45 does: the deckhand binary is the build that
+# dev/ci/prebuild started (deckhand_bin waits for it), and stage 45's tests mostly wait on the
+# simulated rollouts, leaving a core for this stage's engine tests, stacks and image builds)
 source "$(dirname "$0")/../lib.sh"
 cd "$DECKHAND_ROOT"
 PY="$HOME/.cache/deckhand/venv/bin/python"
