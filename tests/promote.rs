@@ -243,6 +243,30 @@ fn promote_runs_stagings_image_digest_and_site_bytes_in_production() {
     // Promote: the same digest, production's own environment and secrets, the same bytes.
     let mark = t.mark();
     t.ok(&["promote", "--to", "production"]);
+    // Where its time went (issue 26): the image copied, then registered and rolled out, the site
+    // copied; the record keeps the phases in the order they started, and the push-to-live.
+    let promoted = Two::newest(&t.prd);
+    let phases: Vec<&str> = promoted["timings"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let at = |name: &str| phases.iter().position(|p| *p == name);
+    assert!(
+        at("copy image") < at("register") && at("copy image").is_some(),
+        "{phases:?}"
+    );
+    assert!(at("register") < at("rollout"), "{phases:?}");
+    assert!(at("publish: HTML entry points").is_some(), "{phases:?}");
+    assert!(
+        !phases.contains(&"build"),
+        "no build in a promotion: {phases:?}"
+    );
+    assert!(
+        promoted["timings"]["push_to_live_millis"].is_u64(),
+        "{promoted:#}"
+    );
     let (prd_image, env, secrets) = Two::container(&t.prd);
     assert_eq!(digest_of(&prd_image), digest_of(&stg_image));
     assert!(prd_image.contains(&t.prd.repository), "{prd_image}");
