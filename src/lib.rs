@@ -123,6 +123,8 @@ pub fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     // Where the time went (deploy, rollback, promote): the log, the summary, `--json`.
     timing::report();
+    // `--json`: the one document a deploy, rollback or promote prints (its plan, its timings).
+    output::end_document();
     match result {
         Ok(exit) => {
             step::finish(command, &step::Outcome::Done { exit: exit.code() });

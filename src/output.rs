@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static LIVE: AtomicBool = AtomicBool::new(false);
@@ -15,6 +16,50 @@ pub(crate) fn stdout(text: &str) {
     let mut out = crate::github::Inert(std::io::stdout().lock());
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// The JSON document `--json` prints when the command ends ([`end_document`]).
+static DOCUMENT: Mutex<Option<String>> = Mutex::new(None);
+
+fn document_slot() -> std::sync::MutexGuard<'static, Option<String>> {
+    DOCUMENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `--json` of `deploy`, `rollback` and `promote`: stdout holds ONE JSON document (what `jq`,
+/// `JSON.parse` and `json.loads` read), written when the command ends — the plan the command
+/// applied (a plan made again under the lock replaces the first one), with the fields
+/// [`add_to_document`] adds (`timings`). `json` is a pretty-printed JSON object.
+pub(crate) fn document(json: String) {
+    *document_slot() = Some(json);
+}
+
+/// Adds `"key": value` (pretty-printed JSON) as the last field of the pending document (a
+/// document of its own when there is none).
+pub(crate) fn add_to_document(key: &str, value: &str) {
+    let mut slot = document_slot();
+    let doc = slot.take().unwrap_or_else(|| "{}".to_string());
+    *slot = Some(with_field(&doc, key, value));
+}
+
+/// Prints the pending document, if any (once: `lib.rs`, when the command ends).
+pub(crate) fn end_document() {
+    if let Some(doc) = document_slot().take() {
+        stdout(&format!("{doc}\n"));
+    }
+}
+
+/// `doc` (a pretty-printed JSON object) with `"key": value` as its last field, pretty-printed the
+/// way serde_json prints it (the object's own field order kept).
+fn with_field(doc: &str, key: &str, value: &str) -> String {
+    let key = serde_json::to_string(key).unwrap_or_default();
+    let value = value.trim().replace('\n', "\n  ");
+    let doc = doc.trim_end();
+    match doc.strip_suffix('}').map(str::trim_end) {
+        Some("{") | None => format!("{{\n  {key}: {value}\n}}"),
+        Some(head) => format!("{head},\n  {key}: {value}\n}}"),
+    }
 }
 
 /// A progress line for people (`text` may end in a newline): an info event, so `--quiet`
@@ -62,4 +107,37 @@ pub(crate) fn set_quiet(on: bool) {
 /// `--quiet`: child processes' chatter (the image builder's) is kept back too.
 pub(crate) fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::with_field;
+
+    #[test]
+    fn a_field_added_to_a_document_keeps_one_pretty_document() {
+        let plan = serde_json::json!({"release_id": "r1", "backend": {"a": [1, 2]}});
+        let timings = serde_json::json!({"millis": 5, "phases": [{"name": "build"}]});
+        let doc = with_field(
+            &serde_json::to_string_pretty(&plan).unwrap(),
+            "timings",
+            &serde_json::to_string_pretty(&timings).unwrap(),
+        );
+        let mut want = plan.clone();
+        want["timings"] = timings.clone();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&doc).unwrap(),
+            want
+        );
+        assert_eq!(doc, serde_json::to_string_pretty(&want).unwrap());
+        let alone = with_field(
+            "{}",
+            "timings",
+            &serde_json::to_string_pretty(&timings).unwrap(),
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&alone).unwrap(),
+            serde_json::json!({ "timings": timings })
+        );
+    }
 }

@@ -265,7 +265,8 @@ impl Timings {
 }
 
 /// At the command's end: when it timed any phase, the log's lines, the job summary's table and
-/// (with `--json`) `{"timings": …}` as a JSON document of its own on stdout, after the plan's.
+/// (with `--json`) a `timings` field in the one JSON document stdout holds, after the plan's
+/// fields (`output::document`; `lib.rs` prints it next).
 pub(crate) fn report() {
     // With the push-to-live the record written last says (none when no record of a release that
     // succeeded was written).
@@ -286,11 +287,10 @@ pub(crate) fn report() {
     }
     crate::step::section(t.markdown());
     if json {
-        let doc = serde_json::json!({ "timings": t });
-        crate::output::stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ));
+        crate::output::add_to_document(
+            "timings",
+            &serde_json::to_string_pretty(&t).unwrap_or_default(),
+        );
     }
 }
 

@@ -100,14 +100,20 @@ impl Both {
     }
 }
 
-/// stdout of an applied `--json` command: the plan, then `{"timings": …}`.
+/// stdout of an applied `--json` command: ONE JSON document (what `jq`, `JSON.parse` and
+/// `json.loads` read), the plan with its `timings` as the last field.
 fn documents(out: &str) -> (serde_json::Value, serde_json::Value) {
-    let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_str(out)
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("stdout is not JSON documents ({e}):\n{out}"));
-    assert_eq!(docs.len(), 2, "the plan, then the timings:\n{out}");
-    (docs[0].clone(), docs[1]["timings"].clone())
+    let mut plan: serde_json::Value = serde_json::from_str(out)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}"));
+    let timings = plan
+        .as_object_mut()
+        .and_then(|p| p.remove("timings"))
+        .unwrap_or_else(|| panic!("the plan has no timings:\n{out}"));
+    assert!(
+        plan.get("release_id").is_some(),
+        "the plan's fields:\n{out}"
+    );
+    (plan, timings)
 }
 
 fn at(t: &serde_json::Value) -> DateTime<Utc> {

@@ -260,10 +260,8 @@ pub(crate) fn released_outputs(record: &ReleaseRecord, plan: &DeployPlan) -> Exi
 
 pub(crate) fn print_plan(plan: &DeployPlan, json: bool) {
     if json {
-        output::stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(plan).unwrap_or_default()
-        ));
+        // One document, printed when the command ends (with its timings once it applied).
+        output::document(serde_json::to_string_pretty(plan).unwrap_or_default());
     } else {
         output::stdout(&plan.to_string());
     }
