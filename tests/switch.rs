@@ -122,6 +122,20 @@ fn html_after_the_shift(name: &str, strategy: Option<serde_json::Value>) {
     let a_index = b.index();
     let a_etag = b.index_etag();
     b.version("B");
+    // The plan says what the HTML waits for, per the service's strategy.
+    let (code, out, err) = b.run(&["plan"]);
+    assert_eq!(code, 0, "{name} plan:\n{err}");
+    let stage = if name == "ROLLING" {
+        "COMPLETED"
+    } else {
+        "POST_PRODUCTION_TRAFFIC_SHIFT"
+    };
+    assert!(
+        out.contains(&format!(
+            "order: the site's HTML goes out after the backend's traffic shift ({name}): at {stage}"
+        )),
+        "{out}"
+    );
     b.w.sim(serde_json::json!({"watch-object": format!("{}/index.html", b.site)}));
     let (code, _, err) = b.run(&["deploy"]);
     assert_eq!(code, 0, "{name} B:\n{err}");

@@ -35,6 +35,8 @@ pub(crate) struct Observed {
     pub(crate) deployment: Option<String>,
     /// The PRIMARY deployment while its rollout is not COMPLETED.
     pub(crate) rollout: Option<crate::plan::backend::InFlight>,
+    /// `deploymentConfiguration.strategy` (ROLLING when ECS names none).
+    pub(crate) strategy: Option<String>,
 }
 
 /// An SSM parameter a revision names, and its version now.
@@ -208,6 +210,12 @@ pub(super) async fn service(ctx: &AwsContext, cfg: &Backend) -> Result<Observed,
             .collect(),
         deployment: crate::ecs::primary_deployment(&svc),
         rollout: crate::ecs::rollout_in_flight(&svc),
+        strategy: Some(
+            svc.deployment_configuration()
+                .and_then(|c| c.strategy())
+                .map_or("ROLLING", |s| s.as_str())
+                .to_string(),
+        ),
     })
 }
 

@@ -145,6 +145,7 @@ pub(crate) fn plan_from(
             containers: cfg.containers.clone(),
             action: TdAction::Register,
         },
+        strategy: observed.strategy.clone(),
         update_service,
         force: opts.force,
         // Only an UpdateService supersedes it; a plan that makes none leaves it rolling.
@@ -250,6 +251,7 @@ mod tests {
             seen_events: BTreeSet::new(),
             deployment: None,
             rollout: None,
+            strategy: None,
         }
     }
 

@@ -68,6 +68,10 @@ pub(crate) struct BackendPlan {
     pub(crate) source: SourceTag,
     pub(crate) image: ImagePlan,
     pub(crate) task_definition: TaskDefinitionPlan,
+    /// The service's deployment strategy (`deploymentConfiguration.strategy`) when the plan was
+    /// read (None: not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) strategy: Option<String>,
     /// Whether UpdateService is called.
     pub(crate) update_service: bool,
     pub(crate) force: bool,

@@ -123,6 +123,56 @@ pub(crate) struct DeployPlan {
     pub(crate) promote: Option<PromoteOf>,
     pub(crate) backend: Option<backend::BackendPlan>,
     pub(crate) frontend: Option<site::SitePlan>,
+    /// Both halves change: when the site's HTML goes out ([`html_after`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) html_after: Option<HtmlAfter>,
+}
+
+/// A release that changes both halves puts the site's HTML out only once production traffic is
+/// on the backend's new revision (content-hashed assets go up during the rollout; an ECS rollback
+/// in the bake time puts the previous HTML back): the stage it waits for, per the service's
+/// deployment strategy (`deploymentConfiguration.strategy`, read when the plan was made).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct HtmlAfter {
+    /// ROLLING, BLUE_GREEN, LINEAR, CANARY (None: not read, as in a rollback's plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) strategy: Option<String>,
+    /// What the HTML waits for: the service deployment's lifecycle stage, or COMPLETED.
+    pub(crate) waits_for: String,
+}
+
+/// [`HtmlAfter`] of a plan whose two halves both change. Pure.
+pub(crate) fn html_after(
+    backend: Option<&backend::BackendPlan>,
+    frontend: Option<&site::SitePlan>,
+) -> Option<HtmlAfter> {
+    let b = backend.filter(|b| !b.is_empty())?;
+    frontend.filter(|f| !f.is_empty())?;
+    let waits_for = match b.strategy.as_deref() {
+        Some("ROLLING") => "COMPLETED (the rolling update done)",
+        Some(_) => "POST_PRODUCTION_TRAFFIC_SHIFT (past PRODUCTION_TRAFFIC_SHIFT)",
+        None => {
+            "the production traffic shift (past PRODUCTION_TRAFFIC_SHIFT; COMPLETED for ROLLING)"
+        }
+    };
+    Some(HtmlAfter {
+        strategy: b.strategy.clone(),
+        waits_for: waits_for.into(),
+    })
+}
+
+impl fmt::Display for HtmlAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "order: the site's HTML goes out after the backend's traffic shift{}: at {}; content-hashed assets go up during the rollout, and an ECS rollback in the bake time puts the previous HTML back",
+            self.strategy
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            self.waits_for
+        )
+    }
 }
 
 impl DeployPlan {
@@ -154,6 +204,9 @@ impl fmt::Display for DeployPlan {
         }
         if let Some(s) = &self.frontend {
             write!(f, "{s}")?;
+        }
+        if let Some(o) = &self.html_after {
+            write!(f, "{o}")?;
         }
         if self.is_empty() {
             writeln!(f, "no changes")?;

@@ -139,6 +139,7 @@ pub(crate) async fn read_and_plan(
             carry,
             rollback: None,
             promote: None,
+            html_after: crate::plan::html_after(backend_plan.as_ref(), frontend_plan.as_ref()),
             backend: backend_plan,
             frontend: frontend_plan,
         },

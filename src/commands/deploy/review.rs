@@ -448,6 +448,7 @@ mod tests {
             promote: None,
             backend: None,
             frontend: None,
+            html_after: None,
         };
         let mut plan = serde_json::to_value(&fresh).expect("json");
         plan["origin"]["commit"] = json!("\n::warning::x");

@@ -26,6 +26,9 @@ impl fmt::Display for Review {
         if let Some(s) = &self.plan.frontend {
             write!(f, "{s}")?;
         }
+        if let Some(o) = &self.plan.html_after {
+            write!(f, "{o}")?;
+        }
         if !self.secrets.is_empty() {
             writeln!(f, "secrets:")?;
             for s in &self.secrets {
@@ -213,6 +216,16 @@ impl Review {
         }
         if let Some(s) = &self.plan.frontend {
             frontend_md(&mut out, s);
+        }
+        if let Some(o) = &self.plan.html_after {
+            let _ = writeln!(
+                out,
+                "#### Order
+
+{}",
+                md_escape(o.to_string().trim_end())
+            );
+            out.push('\n');
         }
         if !self.secrets.is_empty() {
             let _ = writeln!(out, "#### Secrets\n");

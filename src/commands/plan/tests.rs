@@ -104,6 +104,7 @@ fn backend_from(live: Value, new: Value, image: ImagePlan) -> BackendPlan {
             containers: vec!["api".into()],
             action: crate::plan::backend::TdAction::Register,
         },
+        strategy: Some("BLUE_GREEN".into()),
         update_service: changes,
         force: false,
         supersedes: None,
@@ -300,6 +301,7 @@ fn identity() -> Identity {
 
 fn plan(backend: BackendPlan, frontend: crate::plan::site::SitePlan) -> DeployPlan {
     DeployPlan {
+        html_after: crate::plan::html_after(Some(&backend), Some(&frontend)),
         version: crate::plan::JSON_VERSION,
         release_id: "20261201T090000000Z-0123456".into(),
         origin: crate::plan::Origin {

@@ -223,7 +223,9 @@ pub(crate) async fn read_and_plan(
         backend: backend_plan.as_ref().map(|(_, p)| p.clone()),
         site: site_plan.as_ref().map(frontend::planned_print),
     };
+    let backend_plan = backend_plan.map(|(p, _)| p);
     let plan = DeployPlan {
+        html_after: crate::plan::html_after(backend_plan.as_ref(), site_plan.as_ref()),
         version: JSON_VERSION,
         release_id: meta.id.clone(),
         origin: crate::commands::deploy::read::origin(settings, meta, None, false),
@@ -239,7 +241,7 @@ pub(crate) async fn read_and_plan(
             release: source.id.clone(),
             since: source.created_at.clone(),
         }),
-        backend: backend_plan.map(|(p, _)| p),
+        backend: backend_plan,
         frontend: site_plan,
     };
     Ok(Planned { plan, source })

@@ -163,6 +163,7 @@ pub(crate) fn backend(
             containers: Vec::new(),
             action,
         },
+        strategy: None,
         update_service: !nothing,
         force,
         supersedes: live.rollout.clone().filter(|_| !nothing),

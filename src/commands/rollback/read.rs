@@ -375,6 +375,7 @@ async fn plan_records(
             site: site_part.cloned(),
         }),
         promote: None,
+        html_after: crate::plan::html_after(backend_plan.as_ref(), frontend_plan.as_ref()),
         backend: backend_plan,
         frontend: frontend_plan,
     };
