@@ -715,3 +715,115 @@ fn a_reviewed_promotion_refuses_when_staging_moved_on_since_the_review() {
         format!("staging/{r2_id}")
     );
 }
+
+/// A staging release record is a claim: whoever can write staging's state bucket (and not
+/// production's) can rewrite one. Promotion copies from where the record says — its site's
+/// bucket, its image's repository — into production; so a record naming a bucket the attacker
+/// filled (staging's files, but another `index.html` under its stored copy), an image in another
+/// registry or a digest staging's repository does not hold is refused (exit 2) before any write in
+/// production. Before the fix the forged
+/// bucket's `index.html` went live in production (exit 0).
+#[test]
+fn a_forged_staging_record_naming_another_bucket_or_registry_is_refused() {
+    let t = Two::new();
+    t.ok(&["-e", "staging", "deploy"]);
+    let r1 = Two::newest(&t.stg);
+    let id = r1["id"].as_str().unwrap().to_string();
+    let index_sha = r1["site"]["files"]["index.html"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evil = format!("{}-evil", t.stg.cluster);
+    let evil_html = b"<!doctype html><script src=https://evil.example/x.js></script>".to_vec();
+    block_on(async {
+        let s3 = common::s3().await;
+        site::create_bucket(&evil).await;
+        for key in site::keys(&t.stg_site).await {
+            let body = if key == format!("_deckhand/objects/{index_sha}") || key == "index.html" {
+                evil_html.clone()
+            } else {
+                site::body(&t.stg_site, &key).await
+            };
+            let o = site::get(&t.stg_site, &key).await;
+            s3.put_object()
+                .bucket(&evil)
+                .key(&key)
+                .body(body.into())
+                .set_content_type(o.content_type().map(str::to_string))
+                .set_cache_control(o.cache_control().map(str::to_string))
+                .set_metadata(o.metadata().cloned())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let forge = |record: &serde_json::Value| {
+        block_on(async {
+            common::s3()
+                .await
+                .put_object()
+                .bucket(&t.stg.bucket)
+                .key(format!("_deckhand/releases/{id}.json"))
+                .body(serde_json::to_vec_pretty(record).unwrap().into())
+                .send()
+                .await
+                .unwrap();
+        })
+    };
+    let mut forged = r1.clone();
+    forged["site"]["bucket"] = serde_json::json!(evil);
+    forge(&forged);
+    let mark = t.mark();
+    let (code, out, err) = t.run(&["promote", "--to", "production"]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(&format!(
+            "error: release {id} of staging cannot be promoted: its record names the site in s3://{evil}, which is not staging's bucket (s3://{})",
+            t.stg_site
+        )),
+        "{err}"
+    );
+    assert_eq!(t.writes_since(mark), Vec::<String>::new(), "{err}");
+    assert!(block_on(site::keys(&t.prd_site)).is_empty());
+
+    // The image named in another registry (same repository name and digest).
+    let mut forged = r1.clone();
+    let image = r1["backend"]["image"].as_str().unwrap();
+    let other = format!("registry.evil.example/{}", image.split_once('/').unwrap().1);
+    forged["backend"]["image"] = serde_json::json!(other);
+    forge(&forged);
+    let (code, out, err) = t.run(&["promote", "--to", "production"]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(&format!(
+            "error: release {id} of staging cannot be promoted: its record names the image {other}, which is not in staging's repository ("
+        )),
+        "{err}"
+    );
+    assert_eq!(t.writes_since(mark), Vec::<String>::new(), "{err}");
+
+    // An image staging's repository does not hold (its own repository, another digest).
+    let mut forged = r1.clone();
+    let absent = format!(
+        "{}@sha256:{}",
+        image.split_once('@').unwrap().0,
+        "0".repeat(64)
+    );
+    forged["backend"]["image"] = serde_json::json!(absent);
+    forge(&forged);
+    let (code, out, err) = t.run(&["promote", "--to", "production"]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(&format!(
+            "error: release {id} of staging cannot be promoted: its record names the image {absent}, which staging's repository {} does not hold",
+            t.stg.repository
+        )),
+        "{err}"
+    );
+    assert_eq!(t.writes_since(mark), Vec::<String>::new(), "{err}");
+
+    // The record as staging wrote it promotes.
+    forge(&r1);
+    t.ok(&["promote", "--to", "production"]);
+    t.assert_same_site();
+}

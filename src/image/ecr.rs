@@ -94,6 +94,40 @@ pub(crate) async fn tags_of(
     }
 }
 
+/// DescribeImages by digest: None when `repository` does not hold the image (or does not exist),
+/// else the registry id ECR gives for it (None when it gives none).
+pub(crate) async fn image_registry(
+    ctx: &AwsContext,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<Option<String>>, AwsError> {
+    let resp = ctx
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(digest)
+                .build(),
+        )
+        .send()
+        .await;
+    match resp {
+        Ok(r) => Ok(r
+            .image_details()
+            .iter()
+            .find(|d| d.image_digest() == Some(digest))
+            .map(|d| d.registry_id().map(str::to_string))),
+        Err(e) => {
+            let err = ctx.call_error("ecr", "DescribeImages", e);
+            match err.code() {
+                Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(None),
+                _ => Err(err),
+            }
+        }
+    }
+}
+
 /// The repository URI (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`), or None when the
 /// repository does not exist.
 pub(crate) async fn repository_uri(

@@ -81,6 +81,9 @@ async fn source_release(
             .into());
         }
     };
+    if let Some(why) = foreign(from, &chosen, want_backend, want_site).await? {
+        return Err(refused(&chosen.id, why).into());
+    }
     let mut listing = None;
     if let Some(site) = chosen.site.as_ref().filter(|_| want_site) {
         let known: Vec<&str> = site.files.keys().map(String::as_str).collect();
@@ -94,6 +97,82 @@ async fn source_release(
         listing = Some(listed);
     }
     Ok((chosen, listing))
+}
+
+/// Why the source release's record names an image or a site outside the source environment,
+/// if it does. A record is a claim: anyone who can write the source environment's state bucket
+/// (not production's) could write one naming another repository or registry, or another bucket,
+/// and promotion copies from where the record says into production. Promotion copies only from
+/// the source environment's own repository (an image it holds, by digest: its ECR host or its
+/// `registry-override`) and its own site bucket, as its configuration names them.
+async fn foreign(
+    from: &Source<'_>,
+    r: &ReleaseRecord,
+    want_backend: bool,
+    want_site: bool,
+) -> Result<Option<String>, Error> {
+    let env = from.environment;
+    if let Some(site) = r.site.as_ref().filter(|_| want_site) {
+        let own = from.settings.frontend.as_ref().map(|f| f.bucket.as_str());
+        if own != Some(site.bucket.as_str()) {
+            return Ok(Some(format!(
+                "its record names the site in s3://{}, which is not {env}'s bucket ({}): promotion copies only from {env}'s own bucket",
+                site.bucket,
+                own.map_or_else(|| "none configured".to_string(), |b| format!("s3://{b}"))
+            )));
+        }
+    }
+    if let Some(b) = r.backend.as_ref().filter(|_| want_backend) {
+        // An image named by tag is refused by `promoted_image`, naming why.
+        let Some((named, digest)) = b.image.split_once('@').filter(|(_, d)| !d.is_empty()) else {
+            return Ok(None);
+        };
+        let Some(cfg) = from.settings.backend.as_ref() else {
+            return Ok(Some(format!(
+                "its record names the image {}, and {env} configures no backend",
+                b.image
+            )));
+        };
+        // DescribeImages by digest in the source repository (a promoting DeployRole may read
+        // only ecr:BatchGetImage/DescribeImages/GetDownloadUrlForLayer there: infra/'s
+        // promoteSourceStatements): the image must be one the source repository holds, and its
+        // registryId names the repository's host (`<registryId>.dkr.ecr.<region>.amazonaws.com`).
+        let registry = crate::image::ecr::image_registry(from.ctx, &cfg.repository, digest)
+            .await
+            .map_err(|source| backend::BackendError::Read {
+                what: format!("ECR repository {} of {env}", cfg.repository),
+                source: Box::new(source),
+            })?;
+        let Some(registry) = registry else {
+            return Ok(Some(format!(
+                "its record names the image {}, which {env}'s repository {} does not hold",
+                b.image, cfg.repository
+            )));
+        };
+        let own: Vec<String> = registry
+            .map(|id| {
+                format!(
+                    "{}/{}",
+                    crate::image::ecr::registry_host(&id, &from.ctx.region),
+                    cfg.repository
+                )
+            })
+            .into_iter()
+            .chain(
+                cfg.registry_override
+                    .as_deref()
+                    .map(|h| format!("{}/{}", h.trim_end_matches('/'), cfg.repository)),
+            )
+            .collect();
+        if !own.iter().any(|o| o == named) {
+            return Ok(Some(format!(
+                "its record names the image {}, which is not in {env}'s repository ({}): promotion copies only from {env}'s own repository",
+                b.image,
+                own.join(" or ")
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Under the lock: the planned source release read again (read -> plan -> lock -> re-read). It
