@@ -1,7 +1,6 @@
 //! The rollback's reads: the release history (newest first, only as far back as the plan needs),
-//! the target record, the service and the bucket listing; then the pure planners ([`super::plan`])
-//! and the fingerprint of what was read, which the rollback reads again under its lock
-//! ([`reread`]).
+//! the target record, the service and the bucket listing; then the pure planners
+//! ([`super::plan`]) and the fingerprint of what was read, read again under the lock ([`reread`]).
 
 use std::collections::BTreeMap;
 
