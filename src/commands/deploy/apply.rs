@@ -123,6 +123,9 @@ async fn apply_release(
 
     let mut deployed = None;
     let mut site_plan = None;
+    // Each key the site's publish wrote (with its ETag), and why the publish failed, if it did.
+    let mut written = BTreeMap::new();
+    let mut site_error = None;
     let backend_half = settings
         .backend
         .as_ref()
@@ -135,7 +138,7 @@ async fn apply_release(
             let _g = github::group("deckhand: backend, then the site's HTML once it serves");
             step::output("changed", "true");
             let both = ordered::run(ctx, bcfg, bp, fcfg, sp, meta, opts).await;
-            let mut written = both.written;
+            written = both.written;
             match (both.backend, both.site) {
                 (Ok(release), site) => {
                     deployed = Some(release);
@@ -153,17 +156,7 @@ async fn apply_release(
                             record.site = Some(site_half(&record.id, s, sp, plan));
                             site_plan = Some((fcfg, sp, index));
                         }
-                        Err(err) => {
-                            let failed = SiteFailed {
-                                plan: sp,
-                                written: &written,
-                                deployed: deployed.as_ref(),
-                            };
-                            return Err(site_failed(
-                                ctx, settings, store, plan, record, failed, err,
-                            )
-                            .await);
-                        }
+                        Err(err) => site_error = Some((sp, err)),
                     }
                 }
                 (Err(err), ordered::Site::Published(s, index)) => {
@@ -217,27 +210,25 @@ async fn apply_release(
             if let Some((cfg, sp)) = site {
                 let _g = github::group("deckhand: frontend");
                 step::output("changed", "true");
-                let mut written = BTreeMap::new();
                 match frontend::upload(ctx, cfg, sp, meta, opts, &mut written).await {
                     Ok((s, index)) => {
                         record.site = Some(site_half(&record.id, s, sp, plan));
                         site_plan = Some((cfg, sp, index));
                     }
-                    Err(err) => {
-                        let failed = SiteFailed {
-                            plan: sp,
-                            written: &written,
-                            deployed: deployed.as_ref(),
-                        };
-                        return Err(
-                            site_failed(ctx, settings, store, plan, record, failed, err).await
-                        );
-                    }
+                    Err(err) => site_error = Some((sp, err)),
                 }
             }
         }
     }
 
+    if let Some((sp, err)) = site_error {
+        let failed = SiteFailed {
+            plan: sp,
+            written: &written,
+            deployed: deployed.as_ref(),
+        };
+        return Err(site_failed(ctx, settings, store, plan, record, failed, err).await);
+    }
     if site_plan.is_some() {
         settle_backend(ctx, settings, plan, &mut record, deployed.as_ref()).await;
     } else {
