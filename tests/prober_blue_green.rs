@@ -21,11 +21,15 @@
 //! between the first probe that saw it and deckhand's first write), the window ending with its write
 //! of index.html.
 //!
-//! The other way round is allowed too, for the same reason, and bounded the same way: production
-//! traffic moves to the green revision at once at PRODUCTION_TRAFFIC_SHIFT, and deckhand puts the
-//! new page out only past it (at POST_PRODUCTION_TRAFFIC_SHIFT: a PRODUCTION_TRAFFIC_SHIFT hook can
-//! still roll back), so the previous page is served for a moment by the new API (which must accept
-//! it: the SPA-after-API design). A page before its API — the broken ordering — is never allowed.
+//! The other way round is allowed too, for the same reason: production traffic moves to the green
+//! revision at once at PRODUCTION_TRAFFIC_SHIFT, and deckhand puts the new page out only past it
+//! (at POST_PRODUCTION_TRAFFIC_SHIFT: a PRODUCTION_TRAFFIC_SHIFT hook can still roll back), so the
+//! previous page is served for a moment by the new API (which must accept it: the SPA-after-API
+//! design). That window is bounded by ECS's stages, not by deckhand's polls (its watcher polls on
+//! while the publish starts, so a count of polls depends on the machine's load): index.html is
+//! written after every probe that read the deployment at or before the shift, and deckhand's first
+//! write after the shift starts before the deployment leaves its bake time. A page before its API —
+//! the broken ordering — is never allowed.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +59,18 @@ const SHIFTED: [&str; 3] = [
     "BAKE_TIME",
 ];
 
+/// A service deployment's stages up to the production traffic shift, whose end deckhand waits for
+/// before it puts the new page out.
+const STAGES_TO_THE_SHIFT: [&str; 7] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+];
+
 /// What a service sends production traffic to, as read in one /_sim state.
 #[derive(Clone, Debug)]
 struct Traffic {
@@ -69,6 +85,8 @@ struct Traffic {
 #[derive(Debug)]
 struct Seen {
     phase: usize,
+    /// Just before `before` was read: the simulator's state in `before` is of this time or later.
+    read_at: f64,
     at: f64,
     /// The API release the served page expects (None: no page).
     expects: Option<String>,
@@ -138,6 +156,7 @@ fn probe(w: &World, rule: &str, base: &str, phase: usize, agent: &ureq::Agent) -
             Err(e) => (0, e.to_string()),
         }
     };
+    let read_at = now();
     let before = traffic(w, rule);
     let at = now();
     let (status, html) = get("/");
@@ -155,6 +174,7 @@ fn probe(w: &World, rule: &str, base: &str, phase: usize, agent: &ureq::Agent) -
     let after = traffic(w, rule);
     Seen {
         phase,
+        read_at,
         at,
         expects: expects(&html),
         broken,
@@ -601,17 +621,40 @@ fn a_prober_sees_no_page_whose_api_takes_no_production_traffic_during_blue_green
                 (start, start + r["ms"].as_f64().unwrap_or(0.0) / 1000.0)
             })
     };
-    let bound = |what: String, window: &[&Seen], trigger: Option<f64>, write: (f64, f64)| {
-        let from = trigger.unwrap_or(write.0).min(write.0);
-        // deckhand's first write after the cause: it began reacting (the other late files, or the
-        // restore's copies, go before index.html; each takes longer on a loaded machine while the
-        // watcher polls on, so the polls are counted up to the first of them).
-        let react = log
-            .iter()
+    // deckhand's first write at or after `from`: it began reacting.
+    let react = |from: f64, write: (f64, f64)| {
+        log.iter()
             .filter(|r| r["write"] == true)
             .map(|r| r["start"].as_f64().unwrap())
             .filter(|t| *t >= from)
-            .fold(write.0, f64::min);
+            .fold(write.0, f64::min)
+    };
+    let window_ends = |what: &str, window: &[&Seen], write: (f64, f64)| {
+        if let (Some(first), Some(last)) = (window.first(), window.last()) {
+            assert!(
+                last.at <= write.1 + 0.05,
+                "{what}: a probe at {} still saw the page after deckhand's write ({write:?})",
+                last.at
+            );
+            eprintln!(
+                "{what}: {} probes over {:.0} ms",
+                window.len(),
+                (last.at - first.at) * 1000.0
+            );
+        }
+    };
+    let past_shift = |x: &Seen| {
+        // (this phase's service deployment: the previous one ended SUCCESSFUL)
+        x.before.status == "IN_PROGRESS"
+            && ["POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"]
+                .contains(&x.before.stage.as_str())
+    };
+    // ECS's rollback: deckhand's watch ends at the poll that sees it, so what it polls before it
+    // starts putting the HTML back does not depend on how loaded the machine is: that poll, and one
+    // more for the cause of the failure.
+    let bound = |what: String, window: &[&Seen], trigger: f64, write: (f64, f64)| {
+        let from = trigger.min(write.0);
+        let react = react(from, write);
         let polls = log
             .iter()
             .filter(|r| {
@@ -623,40 +666,48 @@ fn a_prober_sees_no_page_whose_api_takes_no_production_traffic_during_blue_green
             polls <= 2,
             "{what}: deckhand polled {polls} times before it reacted"
         );
-        if let (Some(first), Some(last)) = (window.first(), window.last()) {
-            assert!(
-                last.at <= write.1 + 0.05,
-                "{what}: a probe at {} still saw the page after deckhand's write ({write:?})",
-                last.at
-            );
-            eprintln!(
-                "{what}: {} probes over {:.0} ms; {polls} deckhand polls before it reacted",
-                window.len(),
-                (last.at - first.at) * 1000.0
-            );
-        }
+        window_ends(&what, window, write);
     };
-    let past_shift = |x: &&Seen| {
-        // (this phase's service deployment: the previous one ended SUCCESSFUL)
-        x.before.status == "IN_PROGRESS"
-            && ["POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"]
-                .contains(&x.before.stage.as_str())
-    };
+    let in_phase = |p: usize| seen.iter().filter(move |x| x.phase == p);
     for (p, window) in shift_window.iter().enumerate() {
+        let what = format!("{}, after the shift", PHASES[p].0);
         let write = html_writes(bounds[p])
             .next()
             .unwrap_or_else(|| panic!("{}: no write of index.html:\n{}", PHASES[p].0, errs[p]));
-        let trigger = seen
-            .iter()
-            .filter(|x| x.phase == p)
-            .find(past_shift)
-            .map(|x| x.at);
-        bound(
-            format!("{}, after the shift", PHASES[p].0),
-            window,
-            trigger,
-            write,
+        // Not before the shift: every probe that read this phase's service deployment at or before
+        // PRODUCTION_TRAFFIC_SHIFT read it before deckhand's first write of index.html (the state it
+        // read is of `read_at` or later; deckhand writes only once a poll saw a later stage). This
+        // holds whatever the machine's load, and fails when the HTML goes out before the shift even
+        // if no probe fetched the page in between.
+        for x in in_phase(p).filter(|x| {
+            x.before.status == "IN_PROGRESS"
+                && STAGES_TO_THE_SHIFT.contains(&x.before.stage.as_str())
+        }) {
+            assert!(
+                x.read_at < write.0,
+                "{what}: index.html written at {} while ECS was at {} (read at {})",
+                write.0,
+                x.before.stage,
+                x.read_at
+            );
+        }
+        // Not after the bake time: deckhand began putting the new page out (its first write after
+        // a probe first saw ECS past the shift) before a probe saw the deployment leave BAKE_TIME
+        // (the bake time is 3 s here, each other stage 0.2 s: a loaded machine delays deckhand's
+        // write by far less; a deckhand that waits for the rollout's end fails).
+        let trigger = in_phase(p).find(|x| past_shift(x)).map(|x| x.at);
+        // (the first probes of a phase may still read the previous deployment, SUCCESSFUL)
+        let baked = in_phase(p)
+            .skip_while(|x| x.before.status != "IN_PROGRESS")
+            .find(|x| x.before.status != "IN_PROGRESS" || x.before.stage == "CLEAN_UP")
+            .map(|x| x.read_at)
+            .unwrap_or_else(|| panic!("{what}: no probe saw the deployment end"));
+        let react = react(trigger.unwrap_or(write.0).min(write.0), write);
+        assert!(
+            react < baked,
+            "{what}: deckhand's first write after the shift ({react}) came after the bake time ended ({baked})"
         );
+        window_ends(&what, window, write);
     }
     let trigger = seen
         .iter()
@@ -670,7 +721,7 @@ fn a_prober_sees_no_page_whose_api_takes_no_production_traffic_during_blue_green
     bound(
         "ECS's rollback of C".into(),
         &rollback_window,
-        Some(trigger),
+        trigger,
         restore,
     );
     assert!(

@@ -216,7 +216,7 @@ fn a_blue_green_release_of_both_halves_reports_where_its_time_went() {
     for p in &staged {
         assert_eq!(p["clock"], "ecs", "{p}");
     }
-    let bake = phase("rollout: BAKE_TIME");
+    phase("rollout: BAKE_TIME"); // the bake time is a stage of its own
     let rollout = phase("rollout");
     assert!(rollout.get("clock").is_none(), "{rollout}");
     assert!(
@@ -248,7 +248,11 @@ fn a_blue_green_release_of_both_halves_reports_where_its_time_went() {
         .expect("push-to-live");
     let live_at = at(&timings["started_at"]) + chrono::Duration::milliseconds(live as i64);
     assert!(live_at >= end(html) && live_at >= shifted, "{timings:#}");
-    assert!(live_at <= end(bake), "{timings:#}");
+    // The later of the two (a second of slack for ECS's clock and the HTML phase's own end), not
+    // the bake's end, 2 s past the shift here: a bound by the bake's end alone fails whenever a
+    // loaded machine writes the HTML after the bake time (push-to-live is then the HTML's end).
+    let slack = chrono::Duration::seconds(1);
+    assert!(live_at <= end(html).max(shifted) + slack, "{timings:#}");
 
     // The record keeps them: the same phases, the same push-to-live.
     let record = b.newest();
