@@ -1405,3 +1405,61 @@ fn a_backend_only_rollback_says_the_site_a_killed_deploy_left_live_when_it_plans
     assert!(ran.done.stdout.contains(&a_id), "{}", ran.done);
     assert_eq!(f.newest()["id"], b_id.as_str(), "a dry run records nothing");
 }
+
+/// issue 21 (review21): a deploy of both halves whose backend fails before it has a revision
+/// (here RegisterTaskDefinition, refused after the site's early part went out) still records
+/// what the early part changed in what is served: a header rule change rewrote a
+/// content-hashed file the live site names, so the newest record must name its new headers. The
+/// record was written only when the backend left a partial release.
+#[test]
+fn a_backend_that_fails_before_its_revision_records_the_hashed_files_the_early_part_rewrote() {
+    use site::fault_proxy_head;
+    let f = Full::new("rec-regfail");
+    f.ok(&["deploy"]);
+    let a = f.newest();
+    let vendor = a["site"]["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("assets/vendor-"))
+        .unwrap()
+        .clone();
+    // B: a new revision (its environment), and the vendor chunk gets another Cache-Control.
+    f.version("B");
+    let proxy = fault_proxy_head(&endpoint(), |_, _, _, head| {
+        let op = head.to_ascii_lowercase();
+        if op.contains("x-amz-target: amazonec2containerservicev20141113.registertaskdefinition") {
+            // Late enough that the early part (the content-hashed files) is out.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            Fault::JsonExpiredToken
+        } else {
+            Fault::Pass
+        }
+    });
+    let out =
+        f.w.command(
+            &["deploy", "--header", "assets/vendor-*=public, max-age=600"],
+            &[("AWS_ENDPOINT_URL_ECS", proxy.url.as_str())],
+        )
+        .output()
+        .unwrap();
+    let b = done(out);
+    assert_ne!(b.code, 0, "{b}");
+    let served = world::block_on(site::get(&f.site_bucket, &vendor));
+    assert_eq!(
+        served.cache_control(),
+        Some("public, max-age=600"),
+        "the early part rewrote the vendor chunk's headers: {b}"
+    );
+    let record = f.newest();
+    assert_ne!(record["id"], a["id"], "no record of the failed deploy: {b}");
+    assert_eq!(
+        record["site"]["files"][&vendor]["cache_control"], "public, max-age=600",
+        "{record}"
+    );
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(
+        record["backend"]["task_definition_arn"], a["backend"]["task_definition_arn"],
+        "{record}"
+    );
+}

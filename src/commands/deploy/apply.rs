@@ -261,7 +261,8 @@ async fn apply_release(
 }
 
 /// The backend's apply failed (or stopped) before the site's HTML went out: the record says what
-/// is live (written when the backend changed anything), and the backend's error ends the command.
+/// is live (written when the backend or the site's early part changed anything), and the
+/// backend's error ends the command.
 pub(super) async fn backend_failed(
     ctx: &AwsContext,
     settings: &Settings,
@@ -278,7 +279,10 @@ pub(super) async fn backend_failed(
         settle_as_it_stands(ctx, settings, plan, &mut record, partial.as_ref()).await;
         return stopped(store, record, reason, "the backend").await;
     }
-    if partial.is_some() {
+    // The site's early part (content-hashed files, while the backend rolled out) may have
+    // rewritten a file the carried half names (other bytes or headers) before a backend that
+    // never got a revision failed: what is served changed, so the record says so too.
+    if partial.is_some() || record.site != plan.carry.site {
         record.status = ReleaseStatus::Failed;
         write_failed(ctx, settings, store, plan, &mut record, partial.as_ref()).await;
     }
