@@ -1463,3 +1463,43 @@ fn a_backend_that_fails_before_its_revision_records_the_hashed_files_the_early_p
         "{record}"
     );
 }
+
+/// issue 21 (review21, history seed 2112070002 h4): `deploy --only backend --no-wait` records its
+/// revision in progress; the circuit breaker then puts the previous one back with nobody
+/// watching. A `deploy --only frontend` with nothing to change read no backend: it said "no
+/// changes" and wrote nothing, and the newest record kept naming the revision ECS rolled back.
+/// It now checks the service, as `deploy --only backend` checks the bucket, says so and records
+/// what runs.
+#[test]
+fn a_frontend_only_deploy_with_nothing_to_change_records_a_revision_ecs_rolled_back() {
+    let f = Full::new("rec-nowaitfe");
+    f.ok(&["deploy"]);
+    let td_a = f.w.service_td();
+    f.version("B");
+    f.w.sim(serde_json::json!({"scenario": "tasks-fail", "step-seconds": 0.1}));
+    f.ok(&["deploy", "--only", "backend", "--no-wait"]);
+    let b = f.newest();
+    assert_ne!(b["backend"]["task_definition_arn"], td_a.as_str(), "{b}");
+    f.settled();
+    f.w.sim(serde_json::json!({"scenario": "healthy", "step-seconds": 0.1}));
+    assert_eq!(f.w.service_td(), td_a, "the circuit breaker put A back");
+
+    // The site of version B was never published, so put A's build back: nothing to publish.
+    f.version("A");
+    let ran = f.ok(&["deploy", "--only", "frontend"]);
+    assert!(
+        ran.done.stderr.contains(&format!(
+            "the newest release record does not say what is live: service {} runs ",
+            f.w.service
+        )),
+        "{}",
+        ran.done
+    );
+    let record = f.newest();
+    assert_ne!(record["id"], b["id"], "{}", ran.done);
+    assert_eq!(
+        record["backend"]["task_definition_arn"],
+        td_a.as_str(),
+        "{record}"
+    );
+}

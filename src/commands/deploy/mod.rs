@@ -120,6 +120,7 @@ pub(crate) async fn run(
     let unrecorded = if plan.is_empty() {
         let mut u = record::unrecorded(&plan, last.as_ref());
         u.extend(record::unrecorded_site(ctx, settings, &plan, last.as_ref()).await);
+        u.extend(record::unrecorded_backend(ctx, settings, &plan, last.as_ref()).await);
         u
     } else {
         Vec::new()
@@ -177,6 +178,9 @@ pub(crate) async fn run(
         if again.is_empty()
             && record::unrecorded(&again, last.as_ref()).is_empty()
             && record::unrecorded_site(ctx, settings, &again, last.as_ref())
+                .await
+                .is_empty()
+            && record::unrecorded_backend(ctx, settings, &again, last.as_ref())
                 .await
                 .is_empty()
         {

@@ -333,3 +333,35 @@ pub(crate) async fn unrecorded_site(
         }
     }
 }
+
+/// [`unrecorded`] for the backend a deploy does not roll (`--only frontend`): the revision the
+/// service's PRIMARY deployment runs against the newest record's backend half (a `--no-wait`
+/// rollout the circuit breaker rolled back after its record, a deploy killed after
+/// UpdateService). One DescribeServices ([`read_live`]), and only for such a plan.
+pub(crate) async fn unrecorded_backend(
+    ctx: &AwsContext,
+    settings: &Settings,
+    plan: &DeployPlan,
+    last: Option<&ReleaseRecord>,
+) -> Vec<String> {
+    let (None, Some(cfg), Some(last)) = (&plan.backend, &settings.backend, last) else {
+        return Vec::new();
+    };
+    let Some(r) = last
+        .backend
+        .as_ref()
+        .filter(|r| r.cluster == cfg.cluster && r.service == cfg.service)
+    else {
+        return Vec::new();
+    };
+    match read_live(ctx, settings, &[r]).await {
+        Some(live) if live.task_definition != r.task_definition_arn => vec![format!(
+            "service {} runs {}, the newest release {} says {}",
+            cfg.service,
+            short_td(&live.task_definition),
+            last.id,
+            short_td(&r.task_definition_arn)
+        )],
+        _ => Vec::new(),
+    }
+}
