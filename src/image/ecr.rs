@@ -67,31 +67,9 @@ pub(crate) async fn tags_of(
     repository: &str,
     digest: &str,
 ) -> Result<Option<Vec<String>>, AwsError> {
-    let resp = ctx
-        .ecr
-        .describe_images()
-        .repository_name(repository)
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_digest(digest)
-                .build(),
-        )
-        .send()
-        .await;
-    match resp {
-        Ok(r) => Ok(r
-            .image_details()
-            .iter()
-            .find(|d| d.image_digest() == Some(digest))
-            .map(|d| d.image_tags().to_vec())),
-        Err(e) => {
-            let err = ctx.call_error("ecr", "DescribeImages", e);
-            match err.code() {
-                Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(None),
-                _ => Err(err),
-            }
-        }
-    }
+    Ok(image_detail(ctx, repository, digest)
+        .await?
+        .map(|d| d.image_tags().to_vec()))
 }
 
 /// DescribeImages by digest: None when `repository` does not hold the image (or does not exist),
@@ -101,6 +79,18 @@ pub(crate) async fn image_registry(
     repository: &str,
     digest: &str,
 ) -> Result<Option<Option<String>>, AwsError> {
+    Ok(image_detail(ctx, repository, digest)
+        .await?
+        .map(|d| d.registry_id().map(str::to_string)))
+}
+
+/// DescribeImages of one digest: the image's details, or None when `repository` does not hold the
+/// image or does not exist (ImageNotFoundException / RepositoryNotFoundException, ECR API reference).
+async fn image_detail(
+    ctx: &AwsContext,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<aws_sdk_ecr::types::ImageDetail>, AwsError> {
     let resp = ctx
         .ecr
         .describe_images()
@@ -117,7 +107,7 @@ pub(crate) async fn image_registry(
             .image_details()
             .iter()
             .find(|d| d.image_digest() == Some(digest))
-            .map(|d| d.registry_id().map(str::to_string))),
+            .cloned()),
         Err(e) => {
             let err = ctx.call_error("ecr", "DescribeImages", e);
             match err.code() {
