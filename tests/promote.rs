@@ -597,17 +597,21 @@ fn push_as(t: &Two, tag: &str, digest: &str, annotate: bool) -> String {
 }
 
 /// Production's repository is another one, with tag immutability on (infra/'s is), and already
-/// holds the promoted image's source tag as another image: ECR would refuse the copy's tag
-/// (ImageTagAlreadyExistsException) after its blobs and manifest went up. The promotion refuses
-/// at plan time (exit 2) naming the repository, the tag and both digests, before any write. The
-/// same tag on the same digest is no copy at all. Before the fix the plan copied, and the copy
-/// moved the tag (the local registry does not refuse it: ECR does).
+/// holds the promoted image's source tag as another image (production built the same commit
+/// itself: builds are not reproducible): ECR would refuse the copy's tag
+/// (ImageTagAlreadyExistsException) after its blobs and manifest went up. The promotion copies
+/// the digest under `<source tag>-<source release>` instead, the plan says so, and the tag
+/// production had keeps its image. The same tag on the same digest is no copy at all. Before
+/// 2caedaf the copy moved the tag (the local registry does not refuse it: ECR does); 2caedaf
+/// refused the promotion, which failed the two-stage rehearsal (staging's build of a commit
+/// production had built itself).
 #[test]
-fn an_immutable_tag_held_by_another_image_in_the_target_repository_is_refused_before_any_write() {
+fn an_immutable_tag_held_by_another_image_in_the_target_repository_gets_a_tag_of_its_own() {
     let t = Two::new();
     t.ok(&["-e", "staging", "deploy"]);
     let r1 = Two::newest(&t.stg);
     let tag = r1["backend"]["source_tag"].as_str().unwrap().to_string();
+    let release = r1["id"].as_str().unwrap().to_string();
     let (stg_image, _, _) = Two::container(&t.stg);
     let digest = digest_of(&stg_image).to_string();
     block_on(async {
@@ -623,20 +627,29 @@ fn an_immutable_tag_held_by_another_image_in_the_target_repository_is_refused_be
     });
     let other = push_as(&t, &tag, &digest, true);
     assert_ne!(other, digest);
-    let before = t.prd.service_td();
-    let mark = t.mark();
-    let (code, out, err) = t.run(&["promote", "--to", "production"]);
-    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    let own = format!("{tag}-{release}");
+    let plan = t.ok(&["promote", "--to", "production", "--dry-run"]);
     assert!(
-        err.contains(&format!(
-            "error: ECR repository {} keeps tag {tag} immutable and holds it as {other}: the promoted image {digest} cannot take it",
-            t.prd.repository
-        )),
-        "{err}"
+        plan.contains("copy from") && plan.contains(&format!("(tag {own})")),
+        "{plan}"
     );
-    assert_eq!(t.writes_since(mark), Vec::<String>::new());
-    assert_eq!(t.prd.registry_digest(&tag), other, "the tag did not move");
-    assert_eq!(t.prd.service_td(), before);
+    t.ok(&["promote", "--to", "production"]);
+    assert_eq!(
+        t.prd.registry_digest(&tag),
+        other,
+        "the immutable tag did not move"
+    );
+    assert_eq!(
+        t.prd.registry_digest(&own),
+        digest,
+        "the copy has a tag of its own"
+    );
+    let (prd_image, _, _) = Two::container(&t.prd);
+    assert!(prd_image.ends_with(&format!("@{digest}")), "{prd_image}");
+    assert_eq!(
+        Two::newest(&t.prd)["backend"]["source_tag"].as_str(),
+        Some(own.as_str())
+    );
 
     // The same tag on the same digest (repository still immutable): no copy; promoted.
     ureq::delete(&format!(
@@ -648,10 +661,7 @@ fn an_immutable_tag_held_by_another_image_in_the_target_repository_is_refused_be
     .unwrap();
     assert_eq!(push_as(&t, &tag, &digest, false), digest);
     let plan = t.ok(&["promote", "--to", "production", "--dry-run"]);
-    assert!(
-        plan.contains(&digest) && !plan.contains("copy from"),
-        "{plan}"
-    );
+    assert!(!plan.contains("copy from"), "{plan}");
     t.ok(&["promote", "--to", "production"]);
     assert_eq!(t.prd.registry_digest(&tag), digest);
     let (prd_image, _, _) = Two::container(&t.prd);

@@ -27,15 +27,6 @@ pub(crate) enum BackendError {
     NoService { cluster: String, service: String },
     #[error("ECR repository `{repository}` not found (backend.repository)")]
     NoRepository { repository: String },
-    #[error(
-        "ECR repository {repository} keeps tag {tag} immutable and holds it as {has}: the promoted image {want} cannot take it (ECR refuses to move an immutable tag: ImageTagAlreadyExistsException)"
-    )]
-    TagTaken {
-        repository: String,
-        tag: String,
-        has: String,
-        want: String,
-    },
     #[error("service `{service}` has no task definition to start from")]
     NoTaskDefinition { service: String },
     #[error("task definition {task_definition} has no container named {} (backend.container); it has: {}", .missing.join(", "), .present.join(", "))]
@@ -199,7 +190,6 @@ impl Diagnose for BackendError {
             | BackendError::NoCluster { .. }
             | BackendError::NoService { .. }
             | BackendError::NoRepository { .. }
-            | BackendError::TagTaken { .. }
             | BackendError::NoContainer { .. }
             | BackendError::Secrets(SecretsError::Missing(_))
             | BackendError::Build(BuildError::NoBuilder) => Exit::Usage,
@@ -224,9 +214,6 @@ impl Diagnose for BackendError {
             BackendError::NoCluster { .. } | BackendError::NoService { .. } | BackendError::NoRepository { .. } => Some(
                 "deckhand never creates base infrastructure: deploy infra/ (or fix the name in deckhand.yml, a flag or `stack:`); check the region too".into(),
             ),
-            BackendError::TagTaken { repository, tag, has, .. } => Some(format!(
-                "nothing was written. Two images were pushed under one source tag: if nothing runs {has}, delete the tag (aws ecr batch-delete-image --repository-name {repository} --image-ids imageTag={tag}) and promote again"
-            )),
             BackendError::Secrets(SecretsError::Missing(_)) => Some(
                 "create the parameter (aws ssm put-parameter --type SecureString --name …) or fix backend.secrets".into(),
             ),

@@ -132,9 +132,9 @@ pub(crate) async fn observe(
 /// Plans (pure) the promotion of `image` from what [`observe`] read: the deploy's own planner
 /// with the image reused by digest, then named as the promoted one and, when this
 /// environment's repository does not have it, copied there. A copy that would move an
-/// immutable tag (this repository holds the source tag as another image) is refused: ECR would
-/// answer the tag's PutImage with ImageTagAlreadyExistsException after the blobs and the
-/// manifest went up.
+/// immutable tag (this repository holds the source tag as another image) is tagged
+/// `<source tag>-<source release>` instead: ECR would answer the tag's PutImage with
+/// ImageTagAlreadyExistsException after the blobs and the manifest went up.
 pub(crate) fn plan(
     cfg: &Backend,
     meta: &ReleaseMeta,
@@ -164,13 +164,13 @@ pub(crate) fn plan(
     };
     let here = super::image::push_repo(cfg, &p.repository);
     if here != image.read_from && tagged.as_deref() != Some(image.digest.as_str()) {
-        if let Some(has) = tagged.filter(|_| tag_immutable) {
-            return Err(BackendError::TagTaken {
-                repository: cfg.repository.clone(),
-                tag: image.source_tag.clone(),
-                has,
-                want: image.digest.clone(),
-            });
+        if tagged.is_some() && tag_immutable {
+            // The source tag is held here by another image built from the same inputs (builds are
+            // not reproducible: production built this commit itself before it promoted) and ECR
+            // refuses to move an immutable tag (PutImage: ImageTagAlreadyExistsException, ECR API
+            // Reference). The copy goes under a tag of its own, `<source tag>-<source release>`,
+            // as `deploy --force` names a rebuild: the task definition names the digest either way.
+            p.source.tag = format!("{}-{}", image.source_tag, image.release);
         }
         p.image = ImagePlan::Copy {
             from: image.read_from.clone(),

@@ -460,8 +460,13 @@ impl BackendPlan {
             ),
             ImagePlan::Copy { from, digest } => writeln!(
                 f,
-                "  image: {digest} ({}): copy from {from} to {} by digest: no build",
-                self.source.source, self.repository
+                "  image: {digest} ({}): copy from {from} to {}{} by digest: no build",
+                self.source.source,
+                self.repository,
+                Some(self.source.tag.as_str())
+                    .filter(|t| !t.is_empty())
+                    .map(|t| format!(" (tag {t})"))
+                    .unwrap_or_default()
             ),
             ImagePlan::Build {
                 push_to,
