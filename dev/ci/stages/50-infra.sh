@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 50 — infra/: the CDK app of the base infrastructure.
-# typecheck + lint, assertion tests (node:test via tsx: one per resource, security properties, the deploy
+# typecheck + lint, assertion tests (node:test via tsx, every file in one process: one per resource, security properties, the deploy
 # role's exact IAM actions, TaskDefinitionRevision.LATEST proof, cdk-nag, snapshot), offline synth,
 # cfn-lint + checkov (counts printed; also of the BLUE_GREEN, LINEAR and CANARY templates), then a real CreateStack into the local AWS stack, its outputs, and
 # `deckhand status --stack` reading the service, bucket and distribution from them.
@@ -16,20 +16,21 @@ log "infra: typecheck + lint"
 npx --no-install tsc --noEmit -p .
 npx --no-install eslint .
 
-log "infra: synth (offline, cdk-nag AwsSolutionsChecks as a validation plugin)"
-rm -rf "$OUT/cdk.out"
-template="$(npx --no-install tsx bin/synth.ts --out "$OUT/cdk.out")"
-echo "template: $template ($(wc -c < "$template") bytes)"
+log "infra: synth (offline, cdk-nag AwsSolutionsChecks as a validation plugin): the default template and the traffic-shifting strategies' (-c strategy=…), in one process"
+rm -rf "$OUT"/cdk.out*
+strategies=(BLUE_GREEN LINEAR CANARY)
+synth_args=(--out "$OUT/cdk.out")
+for strategy in "${strategies[@]}"; do synth_args+=(--then --out "$OUT/cdk.out-$strategy" -c "strategy=$strategy"); done
+synthesized="$(npx --no-install tsx bin/synth.ts "${synth_args[@]}")"
+mapfile -t templates <<<"$synthesized"
+[ "${#templates[@]}" = $(( 1 + ${#strategies[@]} )) ] || { printf 'bin/synth.ts printed %s templates:\n%s\n' "${#templates[@]}" "$synthesized" >&2; exit 1; }
+template="${templates[0]}"
+for t in "${templates[@]}"; do echo "template: $t ($(wc -c < "$t") bytes)"; done
 
-log "infra: cfn-lint + checkov"
-scripts/check-template "$template" | tee "$OUT/template-checks.txt"
-
-log "infra: cfn-lint + checkov of the traffic-shifting strategies' templates (-c strategy=…)"
-for strategy in BLUE_GREEN LINEAR CANARY; do
-  t="$(npx --no-install tsx bin/synth.ts --out "$OUT/cdk.out-$strategy" -c "strategy=$strategy")"
-  echo "$strategy: $t"
-  scripts/check-template "$t" | tee "$OUT/template-checks-$strategy.txt"
-done
+# One cfn-lint run and one checkov run for the four templates (each tool's start-up paid once), the
+# counts printed per template.
+log "infra: cfn-lint + checkov (the default template and BLUE_GREEN, LINEAR, CANARY)"
+scripts/check-template "${templates[@]}" | tee "$OUT/template-checks.txt"
 
 log "infra: deploy to the local AWS stack"
 local_aws_env
@@ -86,7 +87,7 @@ print(f"ALB internal in {sorted(got)}; /api/* origin: VPC origin {vpc_origin}; n
 PY
 
 log "infra: deckhand status --stack $stack"
-bin="$(deckhand_bin)"
+bin="${DECKHAND_BIN:-$(deckhand_bin)}"
 "$bin" status --stack "$stack" | tee "$OUT/status.txt"
 for key in ServiceName ClusterName BucketName DistributionId; do
   value="$(output "$key")"
@@ -94,5 +95,5 @@ for key in ServiceName ClusterName BucketName DistributionId; do
 done
 echo "deckhand status shows service $(output ServiceName), bucket $(output BucketName), distribution $(output DistributionId)"
 
-log "infra: assertion tests"
+log "infra: assertion tests (every test/*.test.ts in one process: test/all.ts)"
 npm test
