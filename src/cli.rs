@@ -402,6 +402,9 @@ impl ConfigArgs {
         ConfigFile {
             region: self.region.clone(),
             state_bucket: self.state_bucket.clone(),
+            // `account` is a key of deckhand.yml only: it says where an environment's resources
+            // are (promote reads one in another account without its stack), not a run's choice.
+            account: None,
             stack: self.stack.clone(),
             backend: Some(backend).filter(|b| *b != BackendFile::default()),
             frontend: Some(frontend).filter(|f| *f != FrontendFile::default()),

@@ -447,10 +447,13 @@ async fn run(cli: Cli) -> Result<Exit, Error> {
             })
             .await?;
             let settings = commands::settings(&loaded, &ctx).await?;
-            let from_settings = commands::settings(&from_loaded, &from_ctx).await?;
+            let want = commands::deploy::read::halves(&settings, None, "promote")?;
+            let from_names =
+                commands::promote::source::resolve(&from_loaded, &from_ctx, &from_name, want)
+                    .await?;
             let from = commands::promote::Source {
                 ctx: &from_ctx,
-                settings: &from_settings,
+                names: &from_names,
                 environment: &from_name,
             };
             Ok(commands::promote::run(&ctx, &settings, &from, &args).await?)

@@ -67,7 +67,7 @@ fn a_top_level_typo_is_caught_too() {
       |
     1 | regoin: us-east-1
       | ^
-    help: did you mean `region`? valid here: region, state-bucket, stack, backend, frontend, environments
+    help: did you mean `region`? valid here: region, state-bucket, account, stack, backend, frontend, environments
     ");
 }
 

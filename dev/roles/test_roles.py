@@ -41,16 +41,21 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _recorded: dict[str, set[str]] = {}
 
 
-def aws(*args: str) -> Any:
+def aws(*args: str, account: str | None = None) -> Any:
     out = subprocess.run([os.environ.get("DECKHAND_AWS_CLI", str(Path.home() / ".cache/deckhand/venv/bin/aws")),
                           "--endpoint-url", os.environ["AWS_ENDPOINT_URL"], "--output", "json", *args],
-                         check=True, capture_output=True, text=True, env=bootstrap_env())
+                         check=True, capture_output=True, text=True, env=bootstrap_env(account))
     return json.loads(out.stdout) if out.stdout.strip() else None
 
 
-def bootstrap_env() -> dict[str, str]:
+# Staging's account: the two-environment tests deploy staging's stack there (its bootstrap identity
+# `test-<account>`, dev/local-aws/README.md), production's in the default account 123456789012.
+STAGING_ACCOUNT = "210987654321"
+
+
+def bootstrap_env(account: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_SESSION")}
-    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    env.update(AWS_ACCESS_KEY_ID=f"test-{account}" if account else "test", AWS_SECRET_ACCESS_KEY="test")
     return env
 
 
@@ -66,8 +71,9 @@ def sim(path: str, method: str = "GET", body: Any = None) -> Any:
 def stack() -> dict[str, str]:
     env_name = f"roles{int(time.time())}"
     # production of two environments: its DeployRole may read what a promotion needs of the staging
-    # environment's stack (`staging` below deploys it: <env>s)
-    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "-c", f"promoteFrom={env_name}s"], check=True,
+    # environment's stack (`staging` below deploys it: <env>s), in staging's own account
+    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "-c", f"promoteFrom={env_name}s",
+                           "-c", f"promoteFromAccount={STAGING_ACCOUNT}"], check=True,
                           capture_output=True, text=True, env=bootstrap_env()).stdout.strip().splitlines()[-1]
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["Outputs"]}
@@ -762,9 +768,13 @@ def test_secrets_sync_cannot_reach_beyond_the_two_parameters(stack: dict[str, st
 
 
 # --- two environments: one stack each (issue 25) ------------------------------------------------
-# The session's stack is production, synthesized with promoteFrom=<its name>s; `staging` deploys that
-# source environment's stack (GitHubDeployEnvironment=staging). The jobs are .github/two-stage/
-# deploy.yml's, as a repository with two environments has it in .github/workflows/.
+# The session's stack is production, synthesized with promoteFrom=<its name>s and
+# promoteFromAccount=STAGING_ACCOUNT; `staging` deploys that source environment's stack
+# (GitHubDeployEnvironment=staging) in STAGING_ACCOUNT with promoteToRoleArn = production's
+# DeployRole (its bucket and repository policies): environments in separate accounts, the case an
+# AWS Organization has (the same-account case is infra/test/promote.test.ts's and tests/promote.rs's).
+# The jobs are .github/two-stage/deploy.yml's, as a repository with two environments has it in
+# .github/workflows/.
 
 TWO_STAGE = ROOT / ".github" / "two-stage"
 
@@ -772,10 +782,12 @@ TWO_STAGE = ROOT / ".github" / "two-stage"
 @pytest.fixture(scope="session")
 def staging(stack: dict[str, str]) -> dict[str, str]:
     env_name = stack["StackName"].split("-")[-1] + "s"
-    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "--parameters", "GitHubDeployEnvironment=staging"],
-                          check=True, capture_output=True, text=True, env=bootstrap_env()).stdout.strip().splitlines()[-1]
+    name = subprocess.run([str(ROOT / "infra/scripts/deploy-local"), "--env", env_name, "--parameters", "GitHubDeployEnvironment=staging",
+                           "-c", f"promoteToRoleArn={stack['DeployRoleArn']}"],
+                          check=True, capture_output=True, text=True, env=bootstrap_env(STAGING_ACCOUNT)).stdout.strip().splitlines()[-1]
     outputs = {o["OutputKey"]: o["OutputValue"]
-               for o in aws("cloudformation", "describe-stacks", "--stack-name", name)["Stacks"][0]["Outputs"]}
+               for o in aws("cloudformation", "describe-stacks", "--stack-name", name, account=STAGING_ACCOUNT)["Stacks"][0]["Outputs"]}
+    assert f":{STAGING_ACCOUNT}:" in outputs["DeployRoleArn"], outputs["DeployRoleArn"]
     sim(f"/services/{outputs['ClusterName']}/{outputs['ServiceName']}", "PUT", {"scenario": "healthy", "step-seconds": 0.05})
     return {**outputs, "StackName": name}
 
@@ -798,8 +810,12 @@ def two_stage_config(work: Path, stack: dict[str, str], staging: dict[str, str])
     # to: the one promoted from reads its image where deckhand.yml says).
     cfg["backend"]["registry-override"] = os.environ.get("DECKHAND_REGISTRY", "127.0.0.1:5001")
     secrets = lambda s: {var: f"/{s['StackName']}/{Path(p).name}" for var, p in cfg["backend"]["secrets"].items()}  # noqa: E731
+    # Staging is in another account: production's promotion cannot read its stack (CloudFormation has
+    # no resource-based policies), so its block names its bucket and repository (docs/iam.md).
     cfg["environments"] = {
-        "staging": {"stack": staging["StackName"], "backend": {"secrets": secrets(staging)}},
+        "staging": {"stack": staging["StackName"], "account": STAGING_ACCOUNT,
+                    "frontend": {"bucket": staging["BucketName"]},
+                    "backend": {"secrets": secrets(staging), "repository": staging["RepositoryName"]}},
         "production": {"stack": stack["StackName"], "promote-from": "staging", "backend": {"secrets": secrets(stack)}},
     }
     path = work / "deckhand.yml"
@@ -835,9 +851,11 @@ def denied(creds: dict[str, str], *args: str) -> str:
 
 def test_staging_deploys_and_production_promotes_reading_only_from_staging(
         stack: dict[str, str], staging: dict[str, str], two_stage: Path, work: Path) -> None:
-    """`deploy --environment staging` as staging's role, then `promote --to production` as
-    production's: production's role reads staging's records, files and stack, and writes nothing of
-    staging's; staging's role can neither read nor write production's service, bucket or stack."""
+    """`deploy --environment staging` as staging's role (in staging's account), then `promote --to
+    production` as production's (in production's): production's role reads staging's records, files
+    and image through their bucket and repository policies — never its stack — and writes nothing of
+    staging's; staging's role can neither read nor write production's service, bucket or stack. The
+    promoted service runs staging's image digest and production's bucket serves staging's bytes."""
     config = two_stage_config(work, stack, staging)
     push = {"event": "push", "ref": "refs/heads/main"}
     local = ["--config", str(config), "--context", str(work / "app"), "--dockerfile", str(work / "app" / "Dockerfile"),
@@ -858,11 +876,20 @@ def test_staging_deploys_and_production_promotes_reading_only_from_staging(
     refused = [a for e in log for a in e.get("iam") or [] if a["decision"] != "Allow"]
     assert refused == [], refused
     on_staging = sorted({a["action"] for e in log for a in e.get("iam") or [] if staging["StackName"] in a["resource"]})
-    assert on_staging and set(on_staging) <= {"cloudformation:DescribeStacks", "s3:ListBucket", "s3:GetObject",
+    assert on_staging and set(on_staging) <= {"s3:ListBucket", "s3:GetObject",
                                               "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"}, on_staging
-    assert {"s3:GetObject", "s3:ListBucket"} <= set(on_staging), on_staging
-    # Production's role can write nothing of staging's ...
-    bucket = staging["BucketName"]
+    assert {"s3:GetObject", "s3:ListBucket", "ecr:DescribeImages"} <= set(on_staging), on_staging
+    # the same image digest, the same site bytes, in production's account
+    image = lambda s, account=None: aws(  # noqa: E731
+        "ecs", "describe-task-definition", "--task-definition",
+        aws("ecs", "describe-services", "--cluster", s["ClusterName"], "--services", s["ServiceName"],
+            account=account)["services"][0]["taskDefinition"], account=account)["taskDefinition"]["containerDefinitions"][0]["image"]
+    assert image(stack).split("@")[1] == image(staging, STAGING_ACCOUNT).split("@")[1]
+    etags = lambda b, account=None: {o["Key"]: o["ETag"] for o in aws(  # noqa: E731
+        "s3api", "list-objects-v2", "--bucket", b, account=account).get("Contents", []) if not o["Key"].startswith("_deckhand/")}
+    staged_files = etags(bucket := staging["BucketName"], STAGING_ACCOUNT)
+    assert staged_files and {k: v for k, v in etags(stack["BucketName"]).items() if k in staged_files} == staged_files
+    # Production's role can write nothing of staging's (its bucket policy grants list + read) ...
     denied(prod_creds, "s3api", "put-object", "--bucket", bucket, "--key", "index.html", "--body", str(config))
     denied(prod_creds, "s3api", "delete-object", "--bucket", bucket, "--key", "_deckhand/lock")
     denied(prod_creds, "ecs", "update-service", "--cluster", staging["ClusterName"], "--service", staging["ServiceName"],

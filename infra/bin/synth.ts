@@ -53,6 +53,8 @@ function synthOne(args: string[]): string {
       stepBakeTimeMinutes: contextNumber('stepBakeTimeMinutes', context.stepBakeTimeMinutes),
     },
     promoteFrom: context.promoteFrom,
+    promoteFromAccount: context.promoteFromAccount,
+    promoteToRoleArn: context.promoteToRoleArn,
   });
   const assembly = app.synth();
   const artifact = assembly.getStackByName(stack.stackName);

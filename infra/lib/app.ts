@@ -41,6 +41,10 @@ export interface InfraAppOptions {
   deploymentStrategy?: StrategyOptions;
   /** The environment this one promotes from (context `promoteFrom`): see SpaEcsStackProps.promoteFrom. */
   promoteFrom?: string;
+  /** Its account, when another one (context `promoteFromAccount`): see SpaEcsStackProps.promoteFromAccount. */
+  promoteFromAccount?: string;
+  /** Another account's DeployRole that promotes from this stack (context `promoteToRoleArn`): see SpaEcsStackProps. */
+  promoteToRoleArn?: string;
 }
 
 /**
@@ -93,6 +97,8 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     stepBakeTimeMinutes: contextNumber('stepBakeTimeMinutes', contextString(app, 'stepBakeTimeMinutes')),
   };
   const promoteFrom = options.promoteFrom ?? contextString(app, 'promoteFrom');
+  const promoteFromAccount = options.promoteFromAccount ?? contextString(app, 'promoteFromAccount');
+  const promoteToRoleArn = options.promoteToRoleArn ?? contextString(app, 'promoteToRoleArn');
   if (!/^\d{12}$/.test(account)) throw new Error(`account ${JSON.stringify(account)}: expected 12 digits`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`region ${JSON.stringify(region)}: not an AWS region name`);
   const names = resourceNames(appName, environment);
@@ -113,6 +119,8 @@ export function buildApp(options: InfraAppOptions = {}): { app: App; stack: SpaE
     planWorkflows,
     deploymentStrategy,
     promoteFrom,
+    promoteFromAccount,
+    promoteToRoleArn,
   });
   if (options.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

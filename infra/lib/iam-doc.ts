@@ -3,6 +3,8 @@
 // CloudFormation's intrinsics evaluated for an example account, region and repository. For teams
 // that create the roles without `infra/`. Regenerated and compared by test/iam-doc.test.ts.
 
+import { promoteSourceStatements, promoteTargetStatements } from './spa-ecs-stack';
+
 /** The example values the document is rendered with (a reader replaces them with theirs). */
 export const EXAMPLE = {
   account: '111122223333',
@@ -142,11 +144,42 @@ export function rolePolicies(t: Template, logicalIdPrefix: string): { trust: Jso
 
 const json = (v: Json): string => `\`\`\`json\n${JSON.stringify(v, null, 2)}\n\`\`\``;
 
+/** Staging's account in the separate-accounts example (production's is EXAMPLE.account). */
+export const EXAMPLE_STAGING_ACCOUNT = '444455556666';
+
+/** The two halves of a promotion across accounts, rendered from the functions the stack uses. */
+function crossAccount(): { identity: Json; bucket: Json; repository: Json; role: string; bucketName: string } {
+  const { account, region } = EXAMPLE;
+  const staging = EXAMPLE_STAGING_ACCOUNT;
+  const bucketName = `spa-ecs-staging-site-${staging}-${region}`;
+  const role = `arn:aws:iam::${account}:role/spa-ecs-DeployRole-EXAMPLE`;
+  const doc = (statements: { toStatementJson(): unknown }[]): Json =>
+    ({ Version: '2012-10-17', Statement: statements.map((s) => s.toStatementJson() as Json) }) as Json;
+  const target = promoteTargetStatements({
+    principalArn: role,
+    bucketArn: `arn:aws:s3:::${bucketName}`,
+    objectsArn: `arn:aws:s3:::${bucketName}/*`,
+  });
+  return {
+    identity: doc(
+      promoteSourceStatements({
+        bucketArn: `arn:aws:s3:::${bucketName}`,
+        repositoryArn: `arn:aws:ecr:${region}:${staging}:repository/spa-ecs-staging-api`,
+      }),
+    ),
+    bucket: doc(target.bucket),
+    repository: doc([target.repository]),
+    role,
+    bucketName,
+  };
+}
+
 /** The whole of docs/iam.md. */
 export function renderIamDoc(t: Template): string {
   const deploy = rolePolicies(t, 'DeployRole');
   const plan = rolePolicies(t, 'PlanRole');
   const { account, region, repository, distributionId } = EXAMPLE;
+  const x = crossAccount();
   return `# IAM: the roles deckhand runs as
 
 <!-- Generated from the synthesized stack of infra/ (infra/lib/iam-doc.ts, checked by
@@ -202,5 +235,65 @@ ${json(deploy.permissions)}
 ## PlanRole's permissions
 
 ${json(plan.permissions)}
+
+## Environments in separate accounts
+
+Staging in one account (\`${EXAMPLE_STAGING_ACCOUNT}\`), production in another (\`${account}\`), as an AWS
+Organization keeps them: \`deckhand promote --to production\` runs as production's DeployRole and reads
+staging's release records, stored objects and site files (its site bucket) and its image (its ECR
+repository). Across accounts AWS allows a request only when **both** the caller's identity policy and
+the resource's policy allow it, and an explicit deny in either wins
+([Policy evaluation logic – cross-account](https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html)).
+\`infra/\` writes both halves; deploy them in this order:
+
+1. **Production** (its account), with \`-c promoteFrom=staging -c promoteFromAccount=${EXAMPLE_STAGING_ACCOUNT}\`: DeployRole gets
+   these statements on staging's bucket and repository — read only, and no \`cloudformation:DescribeStacks\`
+   of staging's stack, which no policy can grant across accounts (CloudFormation has no resource-based
+   policies):
+
+${json(x.identity)}
+
+2. **Staging** (its account), with \`-c promoteToRoleArn=ARN\`, ARN being production's \`DeployRoleArn\` output
+   (it must exist first: S3 and ECR refuse a policy naming an unknown principal). Its site bucket's
+   policy gains (as in S3's "Bucket owner granting cross-account bucket permissions"):
+
+${json(x.bucket)}
+
+   and its ECR repository's policy (as in ECR's "Private repository policy examples": another
+   account's pull is \`BatchGetImage\` + \`GetDownloadUrlForLayer\`; \`DescribeImages\` lets promote check the
+   record's digest is one staging's repository holds). \`ecr:GetAuthorizationToken\` stays in
+   production's identity policy: its token works for every registry the role may read.
+
+${json(x.repository)}
+
+   The principal is production's DeployRole exactly, not \`arn:aws:iam::${account}:root\`: the account
+   root would let every identity of production's account that an identity policy allows these
+   actions (an administrator, another pipeline) read staging; the role's ARN admits only the promote
+   job of production's GitHub environment, behind its required reviewers. IAM stores the ARN as the
+   role's unique id: a production DeployRole deleted and created again is trusted only after staging's
+   stack is deployed again with its ARN.
+
+3. **deckhand.yml**: production cannot read staging's stack outputs, so staging's block names what a
+   promotion reads, and its \`account\`. \`promote\` compares \`account\` with its credentials' account
+   (STS GetCallerIdentity) and, when they differ, reads the bucket and repository named here instead
+   of the stack (without them it exits 2 naming the keys to set); staging's own jobs still use its stack.
+
+\`\`\`yaml
+environments:
+  staging:
+    stack: spa-ecs-staging
+    account: '${EXAMPLE_STAGING_ACCOUNT}'
+    frontend: { bucket: ${x.bucketName} }
+    backend: { repository: spa-ecs-staging-api }
+  production: { stack: spa-ecs, promote-from: staging }
+\`\`\`
+
+Neither half grants a write: production's role cannot put, delete or copy into staging's bucket,
+push to or delete from its repository, or touch its service, parameters or stack; nothing in
+production's account names staging's role, so staging's role cannot read production at all.
+Production's PlanRole reads nothing of staging. Both buckets use SSE-S3 and both repositories AES256,
+so no KMS key policy is involved; with a customer-managed key (SSE-KMS), its key policy must also
+allow \`kms:Decrypt\` to production's DeployRole, and that role's identity policy \`kms:Decrypt\` on the
+key. What a promotion still trusts of staging: [security.md](security.md#promotion-across-environments).
 `;
 }

@@ -166,9 +166,9 @@ export function nagAcknowledgements(stack: Stack): NagAcknowledgement[] {
 
 /** The source environment's wildcards a promoting stack's DeployRole reads (promoteSourceStatements). */
 function promoteSourceWildcards(stack: Stack): NagAcknowledgement[] {
-  const source = (stack as Stack & { promoteSource?: { stack: string; bucket: string } }).promoteSource;
+  const source = (stack as Stack & { promoteSource?: { stack: string; bucket: string; crossAccount: boolean } }).promoteSource;
   if (!source) return [];
-  return [
+  const acks: NagAcknowledgement[] = [
     {
       path: 'DeployRole/DefaultPolicy/Resource',
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${source.bucket}/*]`,
@@ -176,6 +176,11 @@ function promoteSourceWildcards(stack: Stack): NagAcknowledgement[] {
         'GetObject (only) on the objects of the environment promoted from: its release records, stored objects and site ' +
         'files, whose keys deckhand cannot know in advance (a promotion copies them server-side).',
     },
+  ];
+  // In another account there is no DescribeStacks statement (promoteFromAccount): nothing to acknowledge.
+  if (source.crossAccount) return acks;
+  return [
+    ...acks,
     {
       path: 'DeployRole/DefaultPolicy/Resource',
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:${stack.region}:${stack.account}:stack/${source.stack}/*]`,

@@ -94,6 +94,24 @@ export interface SpaEcsStackProps extends StackProps {
    * read, what a promotion needs of that environment's stack (promoteSourceStatements).
    */
   readonly promoteFrom?: string;
+  /**
+   * The account of the environment this one promotes from (context `promoteFromAccount`; default
+   * this stack's own account). In another account, DeployRole's promotion statements name that
+   * account's bucket and repository ARNs, and there is no `cloudformation:DescribeStacks` of the
+   * source stack: CloudFormation has no resource-based policies, so no grant can make another
+   * account's stack readable ("AWS services that work with IAM", IAM User Guide: CloudFormation
+   * "Resource-based policies: No"). deckhand.yml then names the source's bucket and repository
+   * (docs/iam.md "Environments in separate accounts").
+   */
+  readonly promoteFromAccount?: string;
+  /**
+   * The DeployRole ARN of the environment that promotes from this one when it is in another
+   * account (context `promoteToRoleArn`; its stack's `DeployRoleArn` output): this stack's site
+   * bucket policy and ECR repository policy let exactly that role read, and only read, what a
+   * promotion needs (promoteTargetStatements). Deploy the promoting stack first: S3 and ECR refuse a
+   * policy naming a role that does not exist.
+   */
+  readonly promoteToRoleArn?: string;
 }
 
 /** The header (with the origin secret as its value) that sends a request to the test traffic rule. */
@@ -114,7 +132,7 @@ export class SpaEcsStack extends Stack {
   public readonly names: ResourceNames;
   public readonly strategy: Strategy;
   /** The stack and site bucket of the environment this one promotes from (promoteFrom), if any. */
-  public readonly promoteSource?: { readonly stack: string; readonly bucket: string };
+  public readonly promoteSource?: { readonly stack: string; readonly bucket: string; readonly crossAccount: boolean };
   private readonly azs: string[];
 
   constructor(scope: Construct, id: string, props: SpaEcsStackProps) {
@@ -720,15 +738,42 @@ export class SpaEcsStack extends Stack {
     }
     if (props.promoteFrom !== undefined) {
       const from = resourceNames(props.appName, props.promoteFrom);
-      if (from.stack === names.stack) throw new Error(`promoteFrom ${JSON.stringify(props.promoteFrom)}: an environment cannot promote from itself`);
-      this.promoteSource = { stack: from.stack, bucket: from.bucket(props.account, props.region) };
+      const sourceAccount = props.promoteFromAccount ?? props.account;
+      if (!/^\d{12}$/.test(sourceAccount)) throw new Error(`promoteFromAccount ${JSON.stringify(sourceAccount)}: expected 12 digits`);
+      const crossAccount = sourceAccount !== props.account;
+      if (from.stack === names.stack && !crossAccount) {
+        throw new Error(`promoteFrom ${JSON.stringify(props.promoteFrom)}: an environment cannot promote from itself`);
+      }
+      const sourceBucket = from.bucket(sourceAccount, props.region);
+      this.promoteSource = { stack: from.stack, bucket: sourceBucket, crossAccount };
       for (const statement of promoteSourceStatements({
-        bucketArn: `arn:${Aws.PARTITION}:s3:::${from.bucket(props.account, props.region)}`,
-        repositoryArn: this.formatArn({ service: 'ecr', resource: 'repository', resourceName: from.repository }),
-        stackArn: this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${from.stack}/*` }),
+        bucketArn: `arn:${Aws.PARTITION}:s3:::${sourceBucket}`,
+        repositoryArn: this.formatArn({ service: 'ecr', account: sourceAccount, resource: 'repository', resourceName: from.repository }),
+        stackArn: crossAccount
+          ? undefined
+          : this.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${from.stack}/*` }),
       })) {
         deployRole.addToPolicy(statement);
       }
+    } else if (props.promoteFromAccount !== undefined) {
+      throw new Error('promoteFromAccount: only with promoteFrom (the environment promoted from)');
+    }
+    if (props.promoteToRoleArn !== undefined) {
+      const target = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]+$/.exec(props.promoteToRoleArn);
+      if (!target) throw new Error(`promoteToRoleArn ${JSON.stringify(props.promoteToRoleArn)}: expected an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)`);
+      if (target[1] === props.account) {
+        throw new Error(
+          `promoteToRoleArn ${props.promoteToRoleArn}: a role of this stack's own account needs no resource policy ` +
+            "(the promoting stack's promoteFrom grants it in its identity policy); set it only for another account's role",
+        );
+      }
+      const statements = promoteTargetStatements({
+        principalArn: props.promoteToRoleArn,
+        bucketArn: siteBucket.bucketArn,
+        objectsArn: siteBucket.arnForObjects('*'),
+      });
+      for (const statement of statements.bucket) siteBucket.addToResourcePolicy(statement);
+      repository.addToResourcePolicy(statements.repository);
     }
 
     const planRole = new iam.Role(this, 'PlanRole', {
@@ -965,19 +1010,28 @@ export interface PromoteSourceScope {
   bucketArn: string;
   /** The source environment's ECR repository (the image, copied by digest). */
   repositoryArn: string;
-  /** The source environment's stack (deckhand.yml names it: its outputs name the bucket). */
-  stackArn: string;
+  /**
+   * The source environment's stack (deckhand.yml names it: its outputs name the bucket); none when
+   * it is in another account (CloudFormation has no resource-based policies: see promoteFromAccount).
+   */
+  stackArn?: string;
 }
 
 /**
  * What `deckhand promote` reads of the environment it promotes from, and nothing it could write:
  * the stack's outputs, the release records and the site's files (listed, read; CopyObject reads
  * its source with s3:GetObject: "Permissions" of CopyObject, Amazon S3 API Reference), the image's
- * manifest and layers by digest. A promotion writes only this environment's resources.
+ * manifest and layers by digest. A promotion writes only this environment's resources. In another
+ * account these identity statements are half of the grant: the source's bucket and repository
+ * policies (promoteTargetStatements, in the source's stack) are the other half ("Policy evaluation
+ * logic – cross-account policy evaluation logic", IAM User Guide: a cross-account request needs an
+ * Allow in the caller's identity policy AND in the resource's policy).
  */
 export function promoteSourceStatements(s: PromoteSourceScope): iam.PolicyStatement[] {
   return [
-    new iam.PolicyStatement({ sid: 'PromoteSourceStack', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] }),
+    ...(s.stackArn === undefined
+      ? []
+      : [new iam.PolicyStatement({ sid: 'PromoteSourceStack', actions: ['cloudformation:DescribeStacks'], resources: [s.stackArn] })]),
     new iam.PolicyStatement({ sid: 'PromoteSourceBucketList', actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
     new iam.PolicyStatement({ sid: 'PromoteSourceBucketRead', actions: ['s3:GetObject'], resources: [`${s.bucketArn}/*`] }),
     new iam.PolicyStatement({
@@ -986,6 +1040,56 @@ export function promoteSourceStatements(s: PromoteSourceScope): iam.PolicyStatem
       resources: [s.repositoryArn],
     }),
   ];
+}
+
+export interface PromoteTargetScope {
+  /** The promoting environment's DeployRole, in another account. */
+  principalArn: string;
+  /** This stack's site bucket, and all its objects. */
+  bucketArn: string;
+  objectsArn: string;
+}
+
+/**
+ * The resource-policy half of a promotion across accounts, in the stack promoted FROM: its site
+ * bucket's policy and its ECR repository's policy let the promoting environment's DeployRole read,
+ * and only read, what `deckhand promote` reads (promoteSourceStatements, the identity half, in the
+ * promoting stack). Without both halves AWS denies a cross-account request ("Policy evaluation
+ * logic – cross-account policy evaluation logic", IAM User Guide).
+ *
+ * - S3: ListBucket on the bucket, GetObject on its objects, as "Bucket owner granting cross-account
+ *   bucket permissions" (Amazon S3 User Guide, example walkthrough 2) grants another account's
+ *   principal. The bucket is SSE-S3 (S3_MANAGED), so no KMS key policy is involved: an SSE-KMS
+ *   customer key would need kms:Decrypt for the same principal in its key policy too. The bucket
+ *   enforces BucketOwnerEnforced, so staging owns every object and the bucket policy governs them all.
+ * - ECR: BatchGetImage (the manifest) and GetDownloadUrlForLayer (the layers) — "Allow another
+ *   account" in "Private repository policy examples in Amazon ECR" (ECR User Guide) — plus
+ *   DescribeImages, a repository-level action a repository policy can grant (promote checks the
+ *   record's digest is one the repository holds). GetAuthorizationToken stays in the promoting
+ *   role's identity policy (Resource "*"): its token works for any registry the principal may read
+ *   (ECR API Reference, GetAuthorizationToken). The repository is AES256-encrypted: no KMS key.
+ *
+ * The principal is exactly that role's ARN, not the account root (`arn:aws:iam::ACCOUNT:root`): the
+ * root principal delegates to every identity of the other account whose identity policy allows
+ * these actions (an administrator, another CI role), while the role's ARN admits only DeployRole's
+ * sessions — the promote job of production's GitHub environment, behind its required reviewers.
+ * IAM stores a role ARN principal as the role's unique id ("AWS JSON policy elements: Principal",
+ * IAM User Guide): a production DeployRole deleted and created again is not trusted until this
+ * stack is deployed again with its ARN.
+ */
+export function promoteTargetStatements(s: PromoteTargetScope): { bucket: iam.PolicyStatement[]; repository: iam.PolicyStatement } {
+  const principals = [new iam.ArnPrincipal(s.principalArn)];
+  return {
+    bucket: [
+      new iam.PolicyStatement({ sid: 'PromoteToList', principals, actions: ['s3:ListBucket'], resources: [s.bucketArn] }),
+      new iam.PolicyStatement({ sid: 'PromoteToRead', principals, actions: ['s3:GetObject'], resources: [s.objectsArn] }),
+    ],
+    repository: new iam.PolicyStatement({
+      sid: 'PromoteToPull',
+      principals,
+      actions: ['ecr:BatchGetImage', 'ecr:DescribeImages', 'ecr:GetDownloadUrlForLayer'],
+    }),
+  };
 }
 
 export interface PlanRoleScope {

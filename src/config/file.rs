@@ -21,6 +21,12 @@ pub(crate) struct ConfigFile {
     /// Bucket that holds `_deckhand/` (release records, lock). Default: `frontend.bucket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) state_bucket: Option<String>,
+    /// The AWS account (12 digits) the resources are in. Optional; `deckhand promote` reads an
+    /// environment promoted from in another account than its credentials' without its `stack`
+    /// (CloudFormation cannot be read across accounts): its `state-bucket` or `frontend.bucket`
+    /// and `backend.repository` are then named in its block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) account: Option<String>,
     /// CloudFormation stack (from `infra/`) whose outputs fill cluster, service, repository,
     /// bucket and distribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +63,10 @@ pub(crate) struct EnvironmentFile {
     /// See the top-level `state-bucket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) state_bucket: Option<String>,
+    /// See the top-level `account`: set it on an environment in another AWS account than the
+    /// one that promotes from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) account: Option<String>,
     /// See the top-level `stack`: each environment usually has a stack of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stack: Option<String>,

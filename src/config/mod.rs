@@ -235,6 +235,19 @@ fn missing(key: &'static str, flag: &'static str, stack_output: &'static str) ->
     }
 }
 
+/// The configuration's `account` (12 digits), if set.
+pub(crate) fn account(f: &ConfigFile) -> Result<Option<&str>, ConfigError> {
+    match f.account.as_deref() {
+        Some(a) if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(ConfigError::Invalid {
+                origin: "account".into(),
+                message: format!("{a:?} is not an AWS account id (12 digits)"),
+            })
+        }
+        a => Ok(a),
+    }
+}
+
 /// Resolves the loaded configuration. `outputs` are the `stack:` outputs when they were read;
 /// values from the file or overrides win over them.
 pub(crate) fn resolve(
@@ -242,6 +255,7 @@ pub(crate) fn resolve(
     outputs: Option<&StackOutputs>,
 ) -> Result<Settings, ConfigError> {
     let f = &loaded.file;
+    account(f)?;
     let from_stack = |k: &str| outputs.and_then(|o| o.get(k)).map(str::to_string);
     // With no section in the file at all, a stack enables the halves it has outputs for.
     let bare = f.backend.is_none() && f.frontend.is_none();

@@ -67,19 +67,21 @@ pub(crate) async fn tags_of(
     repository: &str,
     digest: &str,
 ) -> Result<Option<Vec<String>>, AwsError> {
-    Ok(image_detail(ctx, repository, digest)
+    Ok(image_detail(ctx, None, repository, digest)
         .await?
         .map(|d| d.image_tags().to_vec()))
 }
 
 /// DescribeImages by digest: None when `repository` does not hold the image (or does not exist),
-/// else the registry id ECR gives for it (None when it gives none).
+/// else the registry id ECR gives for it (None when it gives none). `registry_id`: the account
+/// whose registry holds `repository` (None: the caller's own).
 pub(crate) async fn image_registry(
     ctx: &AwsContext,
+    registry_id: Option<&str>,
     repository: &str,
     digest: &str,
 ) -> Result<Option<Option<String>>, AwsError> {
-    Ok(image_detail(ctx, repository, digest)
+    Ok(image_detail(ctx, registry_id, repository, digest)
         .await?
         .map(|d| d.registry_id().map(str::to_string)))
 }
@@ -88,12 +90,14 @@ pub(crate) async fn image_registry(
 /// image or does not exist (ImageNotFoundException / RepositoryNotFoundException, ECR API reference).
 async fn image_detail(
     ctx: &AwsContext,
+    registry_id: Option<&str>,
     repository: &str,
     digest: &str,
 ) -> Result<Option<aws_sdk_ecr::types::ImageDetail>, AwsError> {
     let resp = ctx
         .ecr
         .describe_images()
+        .set_registry_id(registry_id.map(str::to_string))
         .repository_name(repository)
         .image_ids(
             aws_sdk_ecr::types::ImageIdentifier::builder()

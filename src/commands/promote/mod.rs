@@ -10,6 +10,7 @@
 pub(crate) mod error;
 mod plan;
 mod read;
+pub(crate) mod source;
 
 use std::path::PathBuf;
 

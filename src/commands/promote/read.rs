@@ -4,6 +4,7 @@
 
 use super::error::PromoteError;
 use super::plan::{self, Here};
+use super::source::SourceNames;
 use crate::aws::AwsContext;
 use crate::backend::promote::PromotedImage;
 use crate::commands::error::CommandError as Error;
@@ -19,7 +20,7 @@ use crate::{backend, frontend};
 /// The environment a promotion reads from.
 pub(crate) struct Source<'a> {
     pub(crate) ctx: &'a AwsContext,
-    pub(crate) settings: &'a Settings,
+    pub(crate) names: &'a SourceNames,
     pub(crate) environment: &'a str,
 }
 
@@ -39,7 +40,7 @@ async fn source_release(
     want_site: bool,
 ) -> Result<(ReleaseRecord, Option<Live>), Error> {
     let env = from.environment.to_string();
-    let bucket = from.settings.state_bucket.clone().ok_or_else(|| {
+    let bucket = from.names.state_bucket.clone().ok_or_else(|| {
         PromoteError::Usage(format!(
             "environment {env} has no state bucket: promotion reads its release records"
         ))
@@ -113,7 +114,7 @@ async fn foreign(
 ) -> Result<Option<String>, Error> {
     let env = from.environment;
     if let Some(site) = r.site.as_ref().filter(|_| want_site) {
-        let own = from.settings.frontend.as_ref().map(|f| f.bucket.as_str());
+        let own = from.names.bucket.as_deref();
         if own != Some(site.bucket.as_str()) {
             return Ok(Some(format!(
                 "its record names the site in s3://{}, which is not {env}'s bucket ({}): promotion copies only from {env}'s own bucket",
@@ -127,7 +128,7 @@ async fn foreign(
         let Some((named, digest)) = b.image.split_once('@').filter(|(_, d)| !d.is_empty()) else {
             return Ok(None);
         };
-        let Some(cfg) = from.settings.backend.as_ref() else {
+        let Some(repository) = from.names.repository.as_deref() else {
             return Ok(Some(format!(
                 "its record names the image {}, and {env} configures no backend",
                 b.image
@@ -137,16 +138,24 @@ async fn foreign(
         // only ecr:BatchGetImage/DescribeImages/GetDownloadUrlForLayer there: infra/'s
         // promoteSourceStatements): the image must be one the source repository holds, and its
         // registryId names the repository's host (`<registryId>.dkr.ecr.<region>.amazonaws.com`).
-        let registry = crate::image::ecr::image_registry(from.ctx, &cfg.repository, digest)
-            .await
-            .map_err(|source| backend::BackendError::Read {
-                what: format!("ECR repository {} of {env}", cfg.repository),
-                source: Box::new(source),
-            })?;
+        // In another account, the repository is that account's registry's (`registryId`: "The
+        // Amazon Web Services account ID associated with the registry that contains the
+        // repository", DescribeImages, ECR API Reference), readable through its repository policy.
+        let registry = crate::image::ecr::image_registry(
+            from.ctx,
+            from.names.registry_id.as_deref(),
+            repository,
+            digest,
+        )
+        .await
+        .map_err(|source| backend::BackendError::Read {
+            what: format!("ECR repository {repository} of {env}"),
+            source: Box::new(source),
+        })?;
         let Some(registry) = registry else {
             return Ok(Some(format!(
-                "its record names the image {}, which {env}'s repository {} does not hold",
-                b.image, cfg.repository
+                "its record names the image {}, which {env}'s repository {repository} does not hold",
+                b.image
             )));
         };
         let own: Vec<String> = registry
@@ -154,14 +163,15 @@ async fn foreign(
                 format!(
                     "{}/{}",
                     crate::image::ecr::registry_host(&id, &from.ctx.region),
-                    cfg.repository
+                    repository
                 )
             })
             .into_iter()
             .chain(
-                cfg.registry_override
+                from.names
+                    .registry_override
                     .as_deref()
-                    .map(|h| format!("{}/{}", h.trim_end_matches('/'), cfg.repository)),
+                    .map(|h| format!("{}/{}", h.trim_end_matches('/'), repository)),
             )
             .collect();
         if !own.iter().any(|o| o == named) {
@@ -214,14 +224,11 @@ fn promoted_image(
         });
     };
     let read_from = from
-        .settings
-        .backend
-        .as_ref()
-        .and_then(|c| {
-            c.registry_override
-                .as_deref()
-                .map(|h| format!("{}/{}", h.trim_end_matches('/'), c.repository))
-        })
+        .names
+        .registry_override
+        .as_deref()
+        .zip(from.names.repository.as_deref())
+        .map(|(h, r)| format!("{}/{r}", h.trim_end_matches('/')))
         .unwrap_or_else(|| repo.to_string());
     Ok(Some(PromotedImage {
         environment: from.environment.to_string(),
@@ -279,10 +286,7 @@ pub(crate) async fn read_and_plan(
             let own = frontend::runtime::desired(cfg)?;
             let differs = frontend::runtime::differs(
                 cfg.runtime_config.as_ref(),
-                from.settings
-                    .frontend
-                    .as_ref()
-                    .and_then(|f| f.runtime_config.as_ref()),
+                from.names.runtime_config.as_ref(),
             );
             let here = Here {
                 bucket: &cfg.bucket,

@@ -599,8 +599,37 @@ def _patch_elbv2_full_names() -> None:
     elbv2_models.FakeTargetGroup.get_cfn_attribute = tg_attribute  # type: ignore[attr-defined]
 
 
+def _patch_ecr_repository_policy() -> None:
+    """AWS::ECR::Repository's RepositoryPolicyText (moto 5.2.5 ignores it on create and update):
+    the repository policy CloudFormation sets with SetRepositoryPolicy (AWS::ECR::Repository,
+    CloudFormation User Guide), so iam_enforce evaluates it for other accounts' callers."""
+    import json as _json
+
+    from moto.ecr.models import Repository
+
+    create = Repository.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    update = Repository.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def _policy(repo: Any, cloudformation_json: Any) -> Any:
+        text = cloudformation_json.get("Properties", {}).get("RepositoryPolicyText")
+        if repo is not None:
+            repo.policy = None if text is None else (text if isinstance(text, str) else _json.dumps(text))
+        return repo
+
+    def created(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        return _policy(create(cls, resource_name, cloudformation_json, *args, **kwargs), cloudformation_json)
+
+    def updated(cls: Any, original: Any, new_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        repo = update(cls, original, new_name, cloudformation_json, *args, **kwargs)
+        return _policy(repo if repo is not None else original, cloudformation_json)
+
+    Repository.create_from_cloudformation_json = classmethod(created)  # type: ignore[assignment]
+    Repository.update_from_cloudformation_json = classmethod(updated)  # type: ignore[assignment]
+
+
 def install() -> None:
     _patch_update_diff()
+    _patch_ecr_repository_policy()
     _patch_elbv2_full_names()
     ecs_models.Service.create_from_cloudformation_json = classmethod(_service_create_from_cfn)  # type: ignore[assignment]
     # the model list is cached on first use; make sure ours are in it

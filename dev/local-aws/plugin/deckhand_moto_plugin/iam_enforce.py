@@ -3,7 +3,14 @@ is authorised as AWS does (identity policies, the session policy, S3 bucket poli
 authorisations from iam_requests); a denied request gets AWS's AccessDenied in its protocol's shape.
 
 Any other access key id (``test``, the per-test ``AKID…`` ids) is the *bootstrap identity*: the
-account's administrator, as before. moto's own access control (INITIAL_NO_AUTH_ACTION_COUNT) stays
+account's administrator, as before. ``test-<12 digits>`` is the bootstrap identity of that account
+(moto's ``x-moto-account-id``: a second account on the same moto, e.g. staging's beside production's).
+
+Across accounts (a caller of account A, a resource of account B: an S3 bucket's owner, an ECR
+repository's registry id) a request needs an Allow in BOTH the caller's identity policies and the
+resource's policy (bucket policy, ECR repository policy); an explicit Deny in either wins ("Policy
+evaluation logic – cross-account policy evaluation logic", IAM User Guide). In one account either
+allows, as before. moto's own access control (INITIAL_NO_AUTH_ACTION_COUNT) stays
 off: it cannot tell the two apart and evaluates neither resources nor conditions.
 
 Every authorisation is appended to the request-log entry (``iam``: ``[{action, resource,
@@ -14,6 +21,7 @@ role's run needed.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any, Callable, Iterable, Optional
@@ -22,6 +30,7 @@ from urllib.parse import parse_qs
 from . import iam_policy, iam_requests
 
 ACCOUNT = "123456789012"
+_BOOTSTRAP_OF_ACCOUNT = re.compile(r"^test-(\d{12})$")
 WSGIResponse = Callable[[Callable[..., Any]], Iterable[bytes]]
 
 _JSON_SERVICES = {"ecs", "ecr", "ssm", "logs", "kms", "secretsmanager", "events", "dynamodb", "sqs", "ecr-public"}
@@ -34,7 +43,9 @@ _XML_NS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/", "iam": "https://i
 
 class Caller:
     def __init__(self, arn: str, policies: list[tuple[str, Any]], session_policy: Optional[str],
-                 principal_ids: dict[str, list[str]], kind: str, expired: bool = False):
+                 principal_ids: dict[str, list[str]], kind: str, expired: bool = False,
+                 account: str = ACCOUNT):
+        self.account = account
         self.arn = arn
         self.policies = policies
         self.session_policy = session_policy
@@ -100,7 +111,7 @@ def identify(access_key_id: Optional[str], token: Optional[str]) -> Optional[Cal
             policies = []  # the role was deleted: the session can do nothing
         expired = session.expiration.timestamp() < time.time() if hasattr(session.expiration, "timestamp") else False
         return Caller(session.arn, policies, session.policy or None,
-                      {"AWS": [session.arn, session.role_arn]}, "AssumedRole", expired)
+                      {"AWS": [session.arn, session.role_arn]}, "AssumedRole", expired, session.account_id)
     for account in list(iam_backends.keys()):
         backend = iam_backends[account]["aws"]
         for user in list(backend.users.values()):
@@ -112,7 +123,7 @@ def identify(access_key_id: Optional[str], token: Optional[str]) -> Optional[Cal
                     pols += [(f"{g.arn} inline {n}", d) for n, d in g.policies.items()]
                     for arn, mp in g.managed_policies.items():
                         pols.append((arn, next(v.document for v in mp.versions if v.is_default)))
-                return Caller(user.arn, pols, None, {"AWS": [user.arn]}, "User")
+                return Caller(user.arn, pols, None, {"AWS": [user.arn]}, "User", account=account)
     return None
 
 
@@ -120,7 +131,7 @@ def global_context(caller: Caller, region: str, environ: dict[str, Any]) -> dict
     now = time.time()
     return {
         "aws:PrincipalArn": caller.principal_ids["AWS"][-1],
-        "aws:PrincipalAccount": ACCOUNT,
+        "aws:PrincipalAccount": caller.account,
         "aws:PrincipalType": caller.kind,
         "aws:userid": caller.arn.rsplit("/", 1)[-1],
         "aws:RequestedRegion": region,
@@ -133,36 +144,82 @@ def global_context(caller: Caller, region: str, environ: dict[str, Any]) -> dict
     }
 
 
-def _bucket_policy(bucket: str) -> Optional[str]:
+def bootstrap_account(access_key_id: Optional[str]) -> Optional[str]:
+    """The account whose bootstrap identity ``test-<12 digits>`` is (None: another key)."""
+    m = _BOOTSTRAP_OF_ACCOUNT.match(access_key_id or "")
+    return m.group(1) if m else None
+
+
+def _bucket_owner_and_policy(bucket: str) -> tuple[Optional[str], Optional[str]]:
+    """The account that owns `bucket` (moto 5 keeps bucket names global: s3_backends.bucket_accounts)
+    and its bucket policy."""
     try:
         from moto.s3.models import s3_backends
 
-        b = s3_backends[ACCOUNT]["aws"].buckets.get(bucket)
-        return b.policy.decode() if b is not None and b.policy else None
+        owner = s3_backends.bucket_accounts.get(bucket)
+        if owner is None:
+            return None, None
+        partition, account = owner
+        b = s3_backends[account][partition].buckets.get(bucket)
+        return account, (b.policy.decode() if b is not None and b.policy else None)
+    except Exception:
+        return None, None
+
+
+def _repository_policy(arn: str) -> Optional[str]:
+    """The repository policy of the ECR repository `arn` (arn:aws:ecr:REGION:ACCOUNT:repository/NAME)."""
+    try:
+        from moto.ecr.models import ecr_backends
+
+        _, _, _, region, account, rest = arn.split(":", 5)
+        repo = ecr_backends[account][region].repositories.get(rest.split("/", 1)[1])
+        return repo.policy if repo is not None else None
     except Exception:
         return None
+
+
+def resource_owner_and_policy(caller: Caller, a: iam_requests.Authz) -> tuple[str, Optional[str]]:
+    """The account a request's resource belongs to, and its resource-based policy (bucket policy,
+    ECR repository policy) if it has one."""
+    if a.action.startswith("s3:") and a.resource.startswith("arn:aws:s3:::"):
+        owner, policy = _bucket_owner_and_policy(a.resource[len("arn:aws:s3:::"):].split("/", 1)[0])
+        return owner or caller.account, policy
+    parts = a.resource.split(":")
+    owner = parts[4] if len(parts) > 5 and parts[4].isdigit() else caller.account
+    if a.action.startswith("ecr:") and ":repository/" in a.resource:
+        return owner, _repository_policy(a.resource)
+    return owner, None
 
 
 def decide(caller: Caller, a: iam_requests.Authz, ctx: dict[str, Any]) -> iam_policy.Decision:
     identity = iam_policy.evaluate(caller.policies, a.action, a.resource, ctx)
     if identity.effect == "Deny":
         return identity
-    resource_allow = None
-    if a.action.startswith("s3:") and a.resource.startswith("arn:aws:s3:::"):
-        policy = _bucket_policy(a.resource[len("arn:aws:s3:::"):].split("/", 1)[0])
-        if policy:
-            rd = iam_policy.evaluate([("bucket policy", policy)], a.action, a.resource, ctx, caller.principal_ids)
-            if rd.effect == "Deny":
-                return iam_policy.Decision("Deny", rd.statement, "resource-based policy")
-            if rd.effect == "Allow":
-                resource_allow = rd
+    owner, policy = resource_owner_and_policy(caller, a)
+    resource: Optional[iam_policy.Decision] = None
+    if policy:
+        # A resource policy naming an account's root (or the bare account id) admits that account's
+        # principals ("AWS JSON policy elements: Principal", IAM User Guide).
+        ids = {"AWS": caller.principal_ids["AWS"] + [f"arn:aws:iam::{caller.account}:root", caller.account]}
+        resource = iam_policy.evaluate([("resource-based policy", policy)], a.action, a.resource, ctx, ids)
+        if resource.effect == "Deny":
+            return iam_policy.Decision("Deny", resource.statement, "resource-based policy")
     if caller.session_policy and identity.effect == "Allow":
         sd = iam_policy.evaluate([("session policy", caller.session_policy)], a.action, a.resource, ctx)
         if sd.effect != "Allow":
             return iam_policy.Decision(sd.effect if sd.effect == "Deny" else "ImplicitDeny", sd.statement, "session policy")
+    if owner != caller.account:
+        # Another account's resource: its policy must allow too ("Cross-account policy evaluation
+        # logic": "the request is allowed only if both ... the identity-based policy ... and the
+        # resource-based policy ... allow").
+        if identity.effect != "Allow":
+            return identity
+        if resource is None or resource.effect != "Allow":
+            return iam_policy.Decision("ImplicitDeny", None, "cross-account resource-based policy")
+        return identity
     if identity.effect == "Allow":
         return identity
-    return resource_allow or identity
+    return resource if resource is not None and resource.effect == "Allow" else identity
 
 
 def denial_message(caller: Caller, a: iam_requests.Authz, d: iam_policy.Decision, quote: bool = False) -> str:
@@ -172,6 +229,8 @@ def denial_message(caller: Caller, a: iam_requests.Authz, d: iam_policy.Decision
         return head + "of an explicit deny in a resource-based policy"
     if d.effect == "Deny":
         return head + "of an explicit deny in an identity-based policy"
+    if d.policy == "cross-account resource-based policy":
+        return head + f"no resource-based policy allows the {a.action} action"
     if d.policy == "session policy":
         return head + f"no session policy allows the {a.action} action"
     return head + f"no identity-based policy allows the {a.action} action"
@@ -234,6 +293,9 @@ def authorize(environ: dict[str, Any], service: str, operation: str, body: bytes
         return web_identity.check(environ, body, entry)
     caller = identify(akid, token)
     if caller is None:
+        account = bootstrap_account(akid)
+        if account is not None:
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = account  # moto's BaseResponse.get_current_account
         return None  # bootstrap identity: the account's administrator
     if isinstance(caller, str):
         return error_response(service, method, "InvalidClientTokenId",
@@ -248,7 +310,7 @@ def authorize(environ: dict[str, Any], service: str, operation: str, body: bytes
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
     req = iam_requests.Request(service, operation, method, environ.get("PATH_INFO", ""),
-                               environ.get("QUERY_STRING", ""), headers, body, region or "us-east-1", ACCOUNT)
+                               environ.get("QUERY_STRING", ""), headers, body, region or "us-east-1", caller.account)
     base_ctx = global_context(caller, req.region, environ)
     log: list[dict[str, Any]] = []
     if entry is not None:
@@ -261,4 +323,11 @@ def authorize(environ: dict[str, Any], service: str, operation: str, body: bytes
             return error_response(service, method, "AccessDenied", denial_message(caller, a, d, quote=service == "s3"), 403, cbor)
     if service == "sts" and operation == "AssumeRole":
         return web_identity.check_assume_role(caller, req, entry)
+    if service == "ecr":
+        # moto's ECR backends are per account and refuse another registryId
+        # (ECRBackend._get_repository): an authorised request on another account's repository is
+        # answered by that account's backend, as ECR answers it from the repository's registry.
+        registry = str(req.json().get("registryId") or "")
+        if registry and registry != caller.account:
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = registry
     return None

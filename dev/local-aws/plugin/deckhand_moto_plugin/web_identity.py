@@ -76,8 +76,15 @@ def _verify_signature(header: dict[str, Any], signing_input: bytes, signature: b
                   "Get a new identity token from the identity provider and then retry the request.")
 
 
-def verify_token(token: str) -> tuple[dict[str, Any], Any]:
-    """The claims and OIDC provider of a valid token; Refused otherwise."""
+def _account_of(arn: str) -> str:
+    """The account of an IAM ARN (arn:aws:iam::ACCOUNT:…), else the default account."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else ACCOUNT
+
+
+def verify_token(token: str, account: str = ACCOUNT) -> tuple[dict[str, Any], Any]:
+    """The claims and OIDC provider (the role's `account`'s: a provider is an account's resource)
+    of a valid token; Refused otherwise."""
     from moto.iam.models import iam_backends
 
     parts = token.split(".")
@@ -90,7 +97,7 @@ def verify_token(token: str) -> tuple[dict[str, Any], Any]:
         raise Refused("InvalidIdentityToken", "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)")
     iss = str(claims.get("iss", ""))
     host = iss.split("://", 1)[-1].rstrip("/")
-    provider = iam_backends[ACCOUNT]["aws"].open_id_providers.get(f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}")
+    provider = iam_backends[account]["aws"].open_id_providers.get(f"arn:aws:iam::{account}:oidc-provider/{host}")
     if provider is None or not iss.startswith("https://"):
         raise Refused("InvalidIdentityToken", f"No OpenIDConnect provider found in your account for {iss}")
     auds = claims.get("aud")
@@ -117,7 +124,7 @@ def _role(role_arn: str) -> Optional[Any]:
     from moto.iam.models import iam_backends
 
     try:
-        return iam_backends[ACCOUNT]["aws"].get_role_by_arn(role_arn)
+        return iam_backends[_account_of(role_arn)]["aws"].get_role_by_arn(role_arn)
     except Exception:
         return None
 
@@ -129,7 +136,7 @@ def check(environ: dict[str, Any], body: bytes, entry: Optional[dict[str, Any]])
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     form.update({k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()})
     try:
-        claims, provider = verify_token(form.get("WebIdentityToken", ""))
+        claims, provider = verify_token(form.get("WebIdentityToken", ""), _account_of(form.get("RoleArn", "")))
         role = _role(form.get("RoleArn", ""))
         if role is None:
             raise _trust_denied()
@@ -165,7 +172,7 @@ def check_assume_role(caller: Any, req: Any, entry: Optional[dict[str, Any]]) ->
     role = _role(role_arn)
     ok = False
     if role is not None:
-        caller_ids = {"AWS": caller.principal_ids["AWS"] + [f"arn:aws:iam::{ACCOUNT}:root"]}
+        caller_ids = {"AWS": caller.principal_ids["AWS"] + [f"arn:aws:iam::{caller.account}:root"]}
         d = iam_policy.evaluate([("trust policy", role.assume_role_policy_document)], "sts:AssumeRole", None,
                                 {"aws:PrincipalArn": caller.principal_ids["AWS"][-1]}, caller_ids)
         ok = d.effect == "Allow"
