@@ -74,6 +74,40 @@ impl Both {
         sds.last().unwrap()["watched"].as_array().unwrap().clone()
     }
 
+    /// Whether this world's deckhand read no service or service deployment for `span` (it stopped
+    /// polling the service).
+    fn quiet_for(&self, span: Duration) -> bool {
+        let since = Instant::now();
+        let last = |w: &World| {
+            w.requests()
+                .into_iter()
+                .filter(|r| {
+                    r.operation.starts_with("DescribeService")
+                        || r.operation.starts_with("ListService")
+                })
+                .map(|r| r.seq)
+                .max()
+        };
+        let before = last(&self.w);
+        while since.elapsed() < span {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        last(&self.w) == before
+    }
+
+    /// The status of the newest service deployment.
+    fn watched_status(&self) -> String {
+        let state = self.w.sim_state();
+        let sds = state["services"][0]["service-deployments"]
+            .as_array()
+            .unwrap()
+            .clone();
+        sds.last().unwrap()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     fn newest(&self) -> serde_json::Value {
         let mut all = self.w.releases();
         all.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
@@ -605,6 +639,130 @@ fn a_wait_max_that_ends_in_the_bake_time_leaves_a_record_and_plan_that_pair_the_
 #[test]
 fn a_sigterm_in_the_bake_time_leaves_a_record_and_plan_that_pair_the_html_with_its_api() {
     the_wait_ends_in_the_bake_time("sw-term", End::Sigterm);
+}
+
+/// A SIGTERM in B's bake time after its HTML went out, and ECS then COMPLETES B's deployment with
+/// nobody watching: B is what it is, succeeded and live — `releases` and `status` say so (not
+/// cancelled), the next plan of the same tree starts from B's site (nothing to change), and a
+/// release that carries B's site half records it succeeded.
+#[test]
+fn a_sigterm_in_the_bake_time_then_ecs_completes_settles_the_release_as_succeeded() {
+    let (b, _alarm, a, a_index) = alarmed("sw-done");
+    let child = deploy_until_the_html_is_out(&b, &a_index, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    let record = b.newest();
+    assert_ne!(record["id"], a["id"], "{record}");
+    assert_eq!(record["site"]["status"], "cancelled", "{record}");
+    // ECS finishes the bake time with nobody watching.
+    b.w.sim(serde_json::json!({"steps-per-minute": 5}));
+    let started = Instant::now();
+    while b.watched_status() != "SUCCESSFUL" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "ECS did not complete"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, out, err) = b.run(&["releases", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &report["releases"][0];
+    assert_eq!(row["id"], record["id"], "{out}");
+    assert_eq!(row["status"]["kind"], "succeeded", "{out}");
+    assert_eq!(row["site"]["status"], "succeeded", "{out}");
+    assert_eq!(row["backend"]["status"], "succeeded", "{out}");
+    assert!(row["site"]["failure"].is_null(), "{out}");
+    let (code, out, err) = b.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["last_release"]["status"], "succeeded", "{out}");
+    assert_eq!(
+        report["last_release"]["site"]["status"], "succeeded",
+        "{out}"
+    );
+    // The next site plan starts from B's site: the same tree has nothing to change.
+    let (code, out, err) = b.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A release that publishes no site carries B's half: succeeded, B's.
+    b.version("C");
+    let (code, _, err) = b.run(&["deploy", "--only", "backend"]);
+    assert_eq!(code, 0, "{err}");
+    let c = b.newest();
+    assert_eq!(c["site"]["origin"], record["id"], "{c}");
+    assert_eq!(c["site"]["status"], "succeeded", "{c}");
+    assert!(c["site"]["failure"].is_null(), "{c}");
+}
+
+/// ECS rolls back (an alarm in B's bake time) and the watch returns that verdict while B's
+/// index.html PUT is still in flight (held by the stack's fault injection); a SIGTERM lands then,
+/// before deckhand decides what to do with the HTML. ECS's verdict came first: the record says ECS
+/// rolled back and the HTML could not be put back — not that deckhand stopped watching the bake.
+#[test]
+fn a_sigterm_after_ecs_rolled_back_records_the_rollback_not_the_bake() {
+    let (b, alarm, _a, a_index) = alarmed("sw-verdict");
+    let key = b.w.access_key.clone();
+    // Only B's index.html PUT is counted, and held (every other write is served).
+    common::sim_faults(
+        &key,
+        "PUT",
+        "",
+        Some(serde_json::json!({"hold-after-writes": 0,
+            "uncounted-paths": ["^(?!.*/index\\.html$)"]})),
+    );
+    let child = b
+        .command(&["deploy"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = common::sim_faults(&key, "GET", "?wait=60", None);
+    assert_eq!(state["holding"], true, "{state}");
+    set_alarm(&alarm, "ALARM");
+    // The watch has its verdict once ECS rolled back and deckhand stopped polling the service.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "ECS did not roll back"
+        );
+        if b.watched_status().starts_with("ROLLBACK_") && b.quiet_for(Duration::from_millis(1500)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    common::sim_faults(&key, "POST", "/release", None);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    set_alarm(&alarm, "OK");
+    assert_ne!(
+        b.index(),
+        a_index,
+        "B's HTML stays (no write after the signal)"
+    );
+    let record = b.newest();
+    assert_eq!(record["status"], "cancelled", "{record}");
+    let failure = record["site"]["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("ECS rolled the backend back after this release's HTML went out")
+            && failure.contains("the previous HTML could not be put back"),
+        "{record}"
+    );
+    assert!(!failure.contains("bake time"), "{record}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Commands: each reads, plans and applies through the halves and steps below, and returns the
 //! exit code (or a [`CommandError`]) to `lib::run`, which renders errors.
 
+pub(crate) mod baking;
 pub(crate) mod deploy;
 pub(crate) mod error;
 pub(crate) mod init;

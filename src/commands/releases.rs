@@ -575,7 +575,8 @@ pub(crate) async fn run(
 ) -> Result<Exit, Error> {
     let store = ReleaseStore::of(ctx, settings)?;
     let bucket = store.bucket.clone();
-    let (records, total) = newest(&store, limit.unwrap_or(usize::MAX)).await?;
+    let (mut records, total) = newest(&store, limit.unwrap_or(usize::MAX)).await?;
+    super::baking::settle(ctx, settings, &mut records).await;
     let mut checks = Checks::default();
     checks.extend(ctx, &records).await;
     let report = ReleasesReport {

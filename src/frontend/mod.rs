@@ -24,8 +24,8 @@ use crate::plan::DeployOptions;
 use crate::plan::fingerprint::SitePrint;
 use crate::plan::ownership::{OwnedFrom, SiteVersion};
 use crate::plan::site::SitePlan;
+use crate::release::ReleaseRecord;
 use crate::release::history::History;
-use crate::release::{ReleaseRecord, ReleaseStatus};
 
 /// Scans the directory, reads the live state (the live site's release, one ListObjectsV2 pass,
 /// the ownership index — rebuilt from the release records when there is none yet), and plans; a
@@ -109,11 +109,8 @@ pub(crate) async fn live(
 
 /// The site version of `record` (the release whose site is live) when it published to `bucket`.
 pub(crate) fn live_version(record: Option<&ReleaseRecord>, bucket: &str) -> Option<SiteVersion> {
-    let r = record?;
-    let site = r
-        .site
-        .as_ref()
-        .filter(|s| s.bucket == bucket && s.status == ReleaseStatus::Succeeded)?;
+    let r = record.filter(|r| crate::plan::pairing::site_out(r))?;
+    let site = r.site.as_ref().filter(|s| s.bucket == bucket)?;
     Some(SiteVersion {
         digest: crate::plan::ownership::version_of(&site.files),
         release: r.id.clone(),

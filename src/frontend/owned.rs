@@ -9,7 +9,7 @@ use crate::config::Frontend;
 use crate::plan::ownership::{Owned, Ownership, SiteVersion, version_of};
 use crate::plan::site::SitePlan;
 use crate::release::history::History;
-use crate::release::{ManifestEntry, ReleaseRecord, ReleaseStatus};
+use crate::release::{ManifestEntry, ReleaseRecord};
 
 /// Records fetched at once.
 const READ_CONCURRENCY: usize = 32;
@@ -39,7 +39,7 @@ pub(crate) async fn from_records(
                     unreferenced_since: None,
                 });
             }
-            if site.status == ReleaseStatus::Succeeded && owned.versions.len() < VERSIONS {
+            if crate::plan::pairing::site_out(&record) && owned.versions.len() < VERSIONS {
                 let digest = version_of(&site.files);
                 if !owned.versions.iter().any(|v| v.digest == digest) {
                     owned.versions.push(SiteVersion {
@@ -77,12 +77,15 @@ pub(crate) async fn kept_versions(
         versions: Vec::new(),
         complete: true,
     };
-    if let Some((id, site)) = live_release.and_then(|r| {
-        r.site
-            .as_ref()
-            .filter(|s| s.bucket == cfg.bucket && s.status == ReleaseStatus::Succeeded)
-            .map(|s| (&r.id, s))
-    }) && seen.insert(version_of(&site.files))
+    if let Some((id, site)) = live_release
+        .filter(|r| crate::plan::pairing::site_out(r))
+        .and_then(|r| {
+            r.site
+                .as_ref()
+                .filter(|s| s.bucket == cfg.bucket)
+                .map(|s| (&r.id, s))
+        })
+        && seen.insert(version_of(&site.files))
     {
         kept.versions.push((id.clone(), site.files.clone()));
     }

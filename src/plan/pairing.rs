@@ -7,17 +7,130 @@
 //! ([`html_without_its_api`]). Pure.
 
 use crate::aws::short_td;
-use crate::release::{ReleaseRecord, ReleaseStatus};
+use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SiteRelease};
+
+/// What [`baking`] says in a site half's failure: its HTML went out whole, its API's bake time
+/// was not seen to end.
+const BAKING: &str = "deckhand stopped watching while its API was in its bake time";
 
 /// The site half's `failure` when its HTML went out and the wait for its backend ended in the
 /// bake time (`why`: the timeout, the signal).
 pub(crate) fn baking(td: &str, why: &str) -> String {
     format!(
-        "the HTML went out once production traffic was on {}, and deckhand stopped watching while \
-         its API was in its bake time ({why}): if ECS rolls the service back, these pages call an \
-         API the service no longer runs (the next plan and deploy check)",
+        "the HTML went out once production traffic was on {}, and {BAKING} ({why}): if ECS rolls \
+         the service back, these pages call an API the service no longer runs (the next plan and \
+         deploy check)",
         short_td(td)
     )
+}
+
+/// A site half [`baking`] left: published whole by `origin`, for that release's backend half,
+/// whose bake time nobody saw end.
+fn is_baking(site: &SiteRelease) -> bool {
+    site.status != ReleaseStatus::Succeeded
+        && site.failure.as_deref().is_some_and(|f| f.contains(BAKING))
+}
+
+/// Whether `record`'s site half is HTML it published whole for its own backend half, whose bake
+/// time was not seen to end: the files are the ones the bucket serves (the live site a next plan
+/// starts from), whatever ECS then did; whether their API serves is the service's to say
+/// ([`settle`]).
+pub(crate) fn out_baking(record: &ReleaseRecord) -> bool {
+    let (Some(site), Some(backend)) = (&record.site, &record.backend) else {
+        return false;
+    };
+    let ours = Some(record.id.as_str());
+    site.origin.as_deref() == ours
+        && backend.origin.as_deref() == ours
+        && backend.status != ReleaseStatus::Succeeded
+        && is_baking(site)
+}
+
+/// Whether `record`'s site half is the live site: published whole (succeeded, or out while its
+/// API baked: [`out_baking`]).
+pub(crate) fn site_out(record: &ReleaseRecord) -> bool {
+    record
+        .site
+        .as_ref()
+        .is_some_and(|s| s.status == ReleaseStatus::Succeeded)
+        || out_baking(record)
+}
+
+/// The service's PRIMARY deployment, read now.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Api<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) task_definition: &'a str,
+    pub(crate) deployment: Option<&'a str>,
+    pub(crate) rollout_state: Option<&'a str>,
+}
+
+/// A record whose HTML went out while its API baked ([`out_baking`]) against what the service
+/// runs now (`api`) and whether the bucket still serves its site (`served`). When ECS completed
+/// the deployment the record started and the bucket serves its site, the release is what it is:
+/// succeeded, both halves live (a `--wait-max` or a cancelled job only stopped the watching).
+/// When the service runs another revision, the site half says its pages call an API the service
+/// no longer runs ([`html_without_its_api`]). Anything else (still baking) leaves it. Returns
+/// whether it changed the record. Pure.
+pub(crate) fn settle(record: &mut ReleaseRecord, api: Api<'_>, served: bool) -> bool {
+    if !out_baking(record) {
+        return false;
+    }
+    let Some(backend) = record.backend.as_ref() else {
+        return false;
+    };
+    if backend.service != api.service {
+        return false;
+    }
+    if backend.task_definition_arn != api.task_definition {
+        let Some(line) = html_without_its_api(record, api.service, api.task_definition) else {
+            return false;
+        };
+        if let Some(site) = record.site.as_mut() {
+            site.failure = Some(line);
+        }
+        return true;
+    }
+    let same_deployment = backend.deployment_id.is_none()
+        || api.deployment.is_none()
+        || backend.deployment_id.as_deref() == api.deployment;
+    if !(served && same_deployment && api.rollout_state == Some("COMPLETED")) {
+        return false;
+    }
+    record.status = ReleaseStatus::Succeeded;
+    if let Some(b) = record.backend.as_mut() {
+        b.status = ReleaseStatus::Succeeded;
+        b.failure = None;
+        b.rollout_state = Some("COMPLETED".into());
+    }
+    if let Some(s) = record.site.as_mut() {
+        s.status = ReleaseStatus::Succeeded;
+        s.failure = None;
+    }
+    true
+}
+
+/// The site half a release carries from the newest record `previous` when that record's HTML
+/// went out while its API baked, and the carried backend half (`backend`, read from the service
+/// now: [`crate::commands`]' record) says that rollout has since succeeded: the site half
+/// succeeded too. Returns whether it changed `site`. Pure.
+pub(crate) fn settle_carried(
+    site: &mut SiteRelease,
+    backend: &BackendRelease,
+    previous: Option<&str>,
+) -> bool {
+    let from = site.origin.as_deref();
+    if from.is_none()
+        || from != previous
+        || backend.origin.as_deref() != from
+        || backend.status != ReleaseStatus::Succeeded
+        || !is_baking(site)
+    {
+        return false;
+    }
+    site.status = ReleaseStatus::Succeeded;
+    site.failure = None;
+    true
 }
 
 /// When the newest record's site half and backend half were both written by it, neither

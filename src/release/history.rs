@@ -3,9 +3,9 @@
 //! plan needs. Reading past what the index keeps (or a record the index names that is gone) falls
 //! back to listing every id once.
 
+use super::ReleaseRecord;
 use super::error::ReleaseError;
 use super::store::ReleaseStore;
-use super::{ReleaseRecord, ReleaseStatus};
 
 pub(crate) struct History<'s, 'a> {
     store: &'s ReleaseStore<'a>,
@@ -102,8 +102,8 @@ impl<'s, 'a> History<'s, 'a> {
         self.store.read_many(ids, concurrency).await
     }
 
-    /// The newest record whose site part was published (the live site), reading back as far as
-    /// needed.
+    /// The newest record whose site part was published whole (the live site: succeeded, or out
+    /// while its API baked, [`crate::plan::pairing::out_baking`]), reading back as far as needed.
     pub(crate) async fn latest_site(&mut self) -> Result<Option<ReleaseRecord>, ReleaseError> {
         let mut i = 0;
         loop {
@@ -111,10 +111,7 @@ impl<'s, 'a> History<'s, 'a> {
             let Some(r) = self.read.get(i) else {
                 return Ok(None);
             };
-            if r.site
-                .as_ref()
-                .is_some_and(|s| s.status == ReleaseStatus::Succeeded)
-            {
+            if crate::plan::pairing::site_out(r) {
                 return Ok(Some(r.clone()));
             }
             i += 1;

@@ -133,6 +133,24 @@ enum Ending {
 }
 
 impl Ending {
+    /// Why the previous HTML goes back, when ECS rolled the service back (or started to).
+    fn undone_why(&self) -> Option<&'static str> {
+        match self {
+            Ending::Undone(Undone::RolledBack) => {
+                Some("ECS rolled the backend back after this release's HTML went out")
+            }
+            // ECS was moving production traffic back and could not finish: which revision
+            // serves is not known. An old page against the new API is the pairing every rollout
+            // already relies on (browsers keep old pages open); a new page against the old API
+            // is the one nothing guarantees. So the previous HTML goes back, as for a rollback.
+            Ending::Undone(Undone::RollbackFailed) => Some(
+                "ECS's rollback of the backend failed after this release's HTML went out \
+                 (production traffic may be on either revision: the service needs a person)",
+            ),
+            Ending::Undone(Undone::Stopped) | Ending::Unfinished(_) => None,
+        }
+    }
+
     /// From the service deployment's verdict (`status`, `rollback`), not from the service's task
     /// definition read after the watch: ECS can still name the new revision PRIMARY while it is
     /// ROLLBACK_IN_PROGRESS (ServiceDeployment.status, ServiceDeploymentRollbackInfo:
@@ -193,8 +211,23 @@ pub(super) async fn after_shift(
         .as_ref()
         .map(|p| p.task_definition_arn.clone())
         .unwrap_or_default();
+    let ending = Ending::of(&err);
     if let Some(reason) = gate::closed() {
-        mark_baking(&mut record, &td, &reason.to_string(), stop_status(&reason));
+        match ending.undone_why() {
+            // ECS gave its verdict before the signal (or the lost lock) closed the gate: the
+            // record says what ECS did, and that the previous HTML could not go back (no write
+            // starts after the gate closed).
+            Some(why) => {
+                if let Some(s) = record.site.as_mut() {
+                    s.status = stop_status(&reason);
+                    s.failure = Some(format!(
+                        "{why}, and the previous HTML could not be put back: {reason} came first, \
+                         no write starts after it"
+                    ));
+                }
+            }
+            None => mark_baking(&mut record, &td, &reason.to_string(), stop_status(&reason)),
+        }
         settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
         return stopped(
             store,
@@ -206,26 +239,16 @@ pub(super) async fn after_shift(
     }
     record.status = ReleaseStatus::Failed;
     settle_backend(ctx, settings, plan, &mut record, partial.as_ref()).await;
-    let why = match Ending::of(&err) {
-        Ending::Unfinished(why) => {
+    let why = match (ending.undone_why(), ending) {
+        (Some(why), _) => why,
+        (None, Ending::Unfinished(why)) => {
             mark_baking(&mut record, &td, &why, ReleaseStatus::Failed);
             write(store, &record).await;
             return err.into();
         }
-        Ending::Undone(Undone::Stopped) => {
+        (None, Ending::Undone(_)) => {
             write(store, &record).await;
             return err.into();
-        }
-        Ending::Undone(Undone::RolledBack) => {
-            "ECS rolled the backend back after this release's HTML went out"
-        }
-        // ECS was moving production traffic back and could not finish: which revision serves
-        // is not known. An old page against the new API is the pairing every rollout already
-        // relies on (browsers keep old pages open); a new page against the old API is the one
-        // nothing guarantees. So the previous HTML goes back, as for a rollback.
-        Ending::Undone(Undone::RollbackFailed) => {
-            "ECS's rollback of the backend failed after this release's HTML went out (production \
-             traffic may be on either revision: the service needs a person)"
         }
     };
     match plan.carry.site.as_ref() {

@@ -118,7 +118,12 @@ pub(crate) async fn read_and_plan(
         }
         _ => None,
     };
-    let last = history.as_ref().and_then(|h| h.latest().cloned());
+    let mut last = history.as_ref().and_then(|h| h.latest().cloned());
+    // A newest release whose HTML went out while its API baked: what ECS did since decides what
+    // this release carries (and warns of).
+    if let Some(l) = last.as_mut() {
+        crate::commands::baking::settle(ctx, settings, std::slice::from_mut(l)).await;
+    }
     let fingerprint = Fingerprint {
         last_release: last.as_ref().map(|l| l.id.clone()),
         backend: backend_plan.as_ref().map(|(_, p)| p.clone()),

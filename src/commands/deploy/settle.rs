@@ -100,6 +100,16 @@ pub(super) async fn settle_backend(
             }
         }
     }
+    // The carried release's HTML went out while its API baked, and that rollout has since
+    // completed (the backend half just read says so): its site half is live, paired.
+    if let (Some(site), Some(b)) = (record.site.as_mut(), record.backend.as_ref())
+        && crate::plan::pairing::settle_carried(site, b, plan.carry.previous.as_deref())
+    {
+        tracing::info!(
+            "release {}'s rollout completed after deckhand stopped watching its bake time: its site half is live with the API it calls",
+            plan.carry.previous.as_deref().unwrap_or("unknown")
+        );
+    }
 }
 
 /// A site half this release did not publish whole (it publishes and restores no site, its HTML

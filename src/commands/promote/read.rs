@@ -300,7 +300,10 @@ pub(crate) async fn read_and_plan(
         }
         _ => None,
     };
-    let last = history.latest().cloned();
+    let mut last = history.latest().cloned();
+    if let Some(l) = last.as_mut() {
+        crate::commands::baking::settle(ctx, settings, std::slice::from_mut(l)).await;
+    }
     let fingerprint = Fingerprint {
         last_release: last.as_ref().map(|l| l.id.clone()),
         backend: backend_plan.as_ref().map(|(_, p)| p.clone()),

@@ -64,12 +64,11 @@ pub(crate) async fn records_until(
     }
 }
 
-/// The site live now: the newest published site in `bucket` among `records` (newest first).
+/// The site live now: the newest site published whole in `bucket` among `records` (newest first;
+/// HTML out while its API baked counts: [`crate::plan::pairing::site_out`]).
 fn current_site<'r>(records: &'r [ReleaseRecord], bucket: &str) -> Option<&'r ReleaseRecord> {
     records.iter().find(|r| {
-        r.site
-            .as_ref()
-            .is_some_and(|s| s.status == ReleaseStatus::Succeeded && s.bucket == bucket)
+        crate::plan::pairing::site_out(r) && r.site.as_ref().is_some_and(|s| s.bucket == bucket)
     })
 }
 

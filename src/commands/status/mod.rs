@@ -61,7 +61,10 @@ pub(crate) async fn collect(
     });
     if let (Some(bucket), true) = (&settings.state_bucket, bucket_ok) {
         match ReleaseStore::new(ctx, bucket).latest().await {
-            Ok(Some(r)) => report.last_release = Some((&r).into()),
+            Ok(Some(mut r)) => {
+                crate::commands::baking::settle(ctx, settings, std::slice::from_mut(&mut r)).await;
+                report.last_release = Some((&r).into());
+            }
             Ok(None) => {}
             Err(e) => report
                 .warnings
