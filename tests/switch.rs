@@ -616,6 +616,35 @@ fn the_wait_ends_in_the_bake_time(prefix: &str, end: End) {
             && message.contains(a_td.rsplit('/').next().unwrap()),
         "{message}"
     );
+    // So does `status`, in text and --json.
+    let (code, out, err) = b.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let line = status["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("its pages call an API the service no longer runs"))
+        .unwrap_or_else(|| panic!("status has no html-without-its-api warning: {out}"))
+        .to_string();
+    assert_eq!(line, message, "{out}");
+    let (code, out, err) = b.run(&["status"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The last release's site half (settled: its API is gone) and the warning.
+    let shown: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("its pages call an API"))
+        .collect();
+    assert_eq!(shown.len(), 2, "{out}");
+    let shown = shown.join("\n");
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in crate::world::filters(&b.w) {
+        settings.add_filter(&from, &to);
+    }
+    settings.add_filter(r"api:\d+", "api:[REV]");
+    settings.add_filter(r"site: (cancelled|failed)", "site: [STOPPED]");
+    settings.bind(|| insta::assert_snapshot!("status_html_without_its_api", shown));
     // The next deploy says so too, then puts B's API back under B's HTML.
     let (code, _, err) = b.run(&["deploy"]);
     assert_eq!(code, 0, "{err}");

@@ -63,6 +63,22 @@ pub(crate) async fn collect(
         match ReleaseStore::new(ctx, bucket).latest().await {
             Ok(Some(mut r)) => {
                 crate::commands::baking::settle(ctx, settings, std::slice::from_mut(&mut r)).await;
+                // The check `plan` and `deploy` make: the served HTML's API against the
+                // revision the service runs.
+                if let Some(b) = &report.backend
+                    && let Some(svc) = &b.service
+                {
+                    let live = svc
+                        .deployments
+                        .iter()
+                        .find(|d| d.status == "PRIMARY")
+                        .map_or(svc.task_definition.as_str(), |d| d.task_definition.as_str());
+                    report.warnings.extend(crate::plan::pairing::html_without_its_api(
+                        &r,
+                        &b.service_name,
+                        live,
+                    ));
+                }
                 report.last_release = Some((&r).into());
             }
             Ok(None) => {}
