@@ -584,6 +584,7 @@ class Rehearsal:
         except (OSError, ValueError) as e:
             raise RehearsalError(f"--environments: {e}") from None
         self.log = Log(self.work / "logs" / "rehearsal.log", args.quiet)
+        self.service = rm.GitHubService(args.github_service, self.event.repository) if args.github_service else None
         self.event_path = self.work / "workflow" / "event.json"
         # Every job gets a GITHUB_TOKEN; without --token/--read-only-token, an opaque one per run.
         self.generated_tokens = (f"ghs_rehearsal_w_{uuid.uuid4().hex}", f"ghs_rehearsal_r_{uuid.uuid4().hex}")
@@ -775,6 +776,9 @@ class Rehearsal:
                 state["annotations"].append({"level": "error", "properties": "", "message": refused})
                 return {"result": "failure", "outputs": {}, "steps": {}, "environment": environment,
                         "permissions": perms, "annotations": state["annotations"]}
+            held = self.hold(job_id, environment, state, perms)
+            if held is not None:
+                return held
             base_contexts["vars"] = self.vars_context(environment)
             base_contexts["secrets"] = self.secrets_context(token, environment)
         for v in base_contexts["secrets"].values():
@@ -819,9 +823,53 @@ class Rehearsal:
         url, url_ok = self.environment_url(job_id, job, state)
         if not url_ok and result == "success":
             result = "failure"
+        if environment and self.service:
+            # The job's deployment ends with the job (a cancelled job's too: not `success`).
+            self.service.status(self.event.run_id, job_id, "success" if result == "success" else "failure", url)
         return {"result": result, "outputs": outputs, "environment": environment, "environment_url": url,
-                "permissions": perms, "steps": {k: v for k, v in state["steps"].items()},
+                "review": state.get("review"), "permissions": perms, "steps": {k: v for k, v in state["steps"].items()},
                 "summary": str(summary_path), "annotations": state["annotations"]}
+
+    def hold(self, job_id: str, environment: str, state: dict, perms: dict) -> dict | None:
+        """GitHub's service before a job that names an environment starts (`--github-service`): it
+        creates the job's deployment, and while a protection rule holds the job (required reviewers,
+        a wait timer: "Reviewing deployments", "Deployments and environments") the job waits —
+        status `waiting`, no step run, no OIDC token, none of the environment's secrets — until a
+        required reviewer approves it through the REST API and its timer ran out; the job's
+        timeout-minutes does not count the wait. A rejection fails the job before any step, with
+        GitHub's annotation; the jobs that need it are skipped. Returns the job's result when it
+        does not run, else None (it runs: deployment `in_progress`)."""
+        if not self.service:
+            return None
+        e = self.event
+        number = list(self.doc.get("jobs") or {}).index(job_id) + 1
+        got = self.service.job(e.run_id, job_id, number, environment, sha=e.sha, ref=e.ref, actor=e.actor,
+                               path=self.args.workflow_rel, event=e.name,
+                               head_branch=e.ref.removeprefix("refs/heads/"))
+        if got["held"]:
+            rules = [f"required reviewers: {', '.join(got['reviewers'])}"] if got["reviewers"] else []
+            rules += [f"wait timer: {got['wait_timer']:g} min"] if got["wait_timer"] else []
+            self.log.write(f"[rehearsal] job {job_id}: waiting for environment {environment}'s protection rules "
+                           f"({'; '.join(rules)}), deployment {got['deployment_id']}")
+            self.cancellation.deadline = None  # the wait is not the job's run time
+            decided = self.service.wait(e.run_id, job_id, self.cancellation.check)
+            if decided["state"] != "approved":
+                if decided["state"] == "cancelled":
+                    self.log.write(f"[rehearsal] job {job_id}: cancelled while it waited for {environment}")
+                    self.service.status(e.run_id, job_id, "failure")
+                    return {"result": "cancelled", "outputs": {}, "steps": {}, "environment": environment,
+                            "permissions": perms, "annotations": state["annotations"]}
+                message = "The deployment was rejected or didn't satisfy other protection rules"
+                self.log.write(f"[rehearsal] job {job_id}: {message} (environment {environment}, "
+                               f"comment: {decided['comment']!r})")
+                state["annotations"].append({"level": "error", "properties": "", "message": message})
+                return {"result": "failure", "outputs": {}, "steps": {}, "environment": environment,
+                        "permissions": perms, "annotations": state["annotations"], "review": decided}
+            state["review"] = decided
+            self.log.write(f"[rehearsal] job {job_id}: environment {environment} approved"
+                           f"{' by ' + decided['by'] if decided['by'] else ''}")
+        self.service.status(e.run_id, job_id, "in_progress")
+        return None
 
     def environment_url(self, job_id: str, job: dict, state: dict) -> tuple[str | None, bool]:
         """JobExtension.cs (finalizing the job, after its outputs, "Evaluate environment data"):
@@ -1793,6 +1841,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--token", help="the GITHUB_TOKEN a job with write permissions gets (the API stand-in's write token)")
     p.add_argument("--read-only-token", help="the GITHUB_TOKEN of a fork PR or a read-only job")
     p.add_argument("--github-api-url", default="https://api.github.com")
+    p.add_argument("--github-service", metavar="URL",
+                   help="the API stand-in (dev/github-api/server.py) as GitHub's service: each job naming an environment "
+                        "gets its deployment, and waits while the environment's protection rules hold it (required "
+                        "reviewers, wait timer); without it no deployment is made and no job is held")
     p.add_argument("--run-id")
     p.add_argument("--run-number", type=int, default=1)
     p.add_argument("--job")

@@ -316,6 +316,49 @@ def environment_refuses(env_name: str, spec: dict, ref: str, event: str) -> str 
     return f'{kind} "{name}" is not allowed to deploy to {env_name} due to environment protection rules.'
 
 
+class GitHubService:
+    """GitHub's service where it decides about a job that names an environment, played by the API
+    stand-in (dev/github-api/environments.py, `--github-service`): the job's deployment (statuses
+    `waiting` while a protection rule holds it, `queued`, `in_progress`, then `success`/`failure`
+    with the job's environment url) and its hold until a required reviewer approves through the
+    REST API (`POST …/actions/runs/{run_id}/pending_deployments`) and its wait timer ran out. The
+    rules are the stand-in's ("Deployments and environments", "Reviewing deployments"; cited there)."""
+
+    POLL = 0.2
+
+    def __init__(self, url: str, repo: str) -> None:
+        self.url = url.rstrip("/")
+        self.repo = repo
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        import urllib.request
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    def job(self, run_id: str, job: str, number: int, environment: str, **run: str) -> dict:
+        """A job naming `environment` is about to start: {"deployment_id", "held", "reviewers",
+        "wait_timer"}."""
+        return self._call("POST", "/_control/jobs", {"repo": self.repo, "run_id": int(run_id), "job": job,
+                                                     "job_number": number, "environment": environment, **run})
+
+    def wait(self, run_id: str, job: str, cancelled: Callable[[], bool]) -> dict:
+        """Until the job is approved or rejected ({"state", "by", "comment"}), or `cancelled()`."""
+        while True:
+            got = self._call("GET", f"/_control/jobs/{int(run_id)}/{urllib.parse.quote(job)}")
+            if got["state"] != "waiting":
+                return got
+            if cancelled():
+                return {"state": "cancelled", "by": None, "comment": None}
+            time.sleep(self.POLL)
+
+    def status(self, run_id: str, job: str, state: str, environment_url: str | None = None) -> None:
+        self._call("POST", f"/_control/jobs/{int(run_id)}/{urllib.parse.quote(job)}/status",
+                   {"state": state, "environment_url": environment_url or ""})
+
+
 # --- container paths --------------------------------------------------------------------------
 
 def translate_to_container_path(value: str, mappings: list[tuple[str, str]]) -> str:

@@ -67,7 +67,27 @@ Control endpoints (no token) for tests and the workflow rehearsal:
     POST /_control/reset    forget comments, requests and faults (declared issues, pull requests
                             and runs stay)
 
-Usage: server.py [--port 0] [--token T]... [--read-only-token T]... [--issue o/r#N]...
+Environments and the deployment Actions makes for a job that names one (environments.py: required
+reviewers, prevent self-review, wait timer; the job's deployment and its statuses):
+
+    GET  /repos/{owner}/{repo}/environments[/{name}]      with protection_rules
+    GET  /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments
+    POST /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments
+                            {"environment_ids": [..], "state": "approved"|"rejected", "comment": ".."}
+                            as a person's token (--user): a required reviewer of each environment,
+                            not the run's actor when it prevents self-review, else 422
+    GET  /repos/{owner}/{repo}/actions/runs/{id}/approvals
+    POST /_control/users         {"login": "alice", "token": "..."}
+    POST /_control/environments  {"repo", "name", "reviewers": [logins], "prevent_self_review": true,
+                                  "wait_timer": minutes}
+    POST /_control/jobs          {"repo", "run_id", "job", "job_number", "environment", "sha", "ref",
+                                  "actor", "path", "event", "head_branch"}: the rehearsal's job is
+                                  about to start: its deployment, and whether a rule holds it
+    GET  /_control/jobs/{run_id}/{job}           {"state": waiting | approved | rejected, ...}
+    POST /_control/jobs/{run_id}/{job}/status    {"state": in_progress | success | failure,
+                                                  "environment_url"}
+
+Usage: server.py [--port 0] [--token T]... [--read-only-token T]... [--issue o/r#N]... [--user LOGIN=TOKEN]...
                  [--stop-on-stdin-eof]
 Prints the base URL (http://127.0.0.1:PORT) as the first line on stdout once it listens.
 """
@@ -87,6 +107,9 @@ from pathlib import Path
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from environments import EnvironmentsApi  # noqa: E402
 
 MAX_BODY = 65536
 DEFAULT_PER_PAGE = 30
@@ -138,6 +161,16 @@ class State:
         self.blobs: dict[str, tuple[int, float]] = {}  # blob key -> (artifact id, expiry)
         self.deployments: dict[str, list[dict]] = {}  # repo -> its deployments, oldest first
         self.statuses: dict[int, list[dict]] = {}  # deployment id -> its statuses, oldest first
+        self.users: dict[str, str] = {}  # a person's token -> their login (may review deployments)
+        self.user_ids: dict[str, int] = {}
+        self.environments: dict[tuple[str, str], dict] = {}  # (repo, name) -> environments.py's rules
+        self.jobs: dict[tuple[int, str], dict] = {}  # (run id, job) -> a job naming an environment
+        self.approvals: dict[int, list[dict]] = {}  # run id -> its deployment reviews
+
+    def uid(self, login: str) -> int:
+        if login.endswith("[bot]"):
+            return 41898282
+        return self.user_ids.setdefault(login, 583231 + len(self.user_ids))
 
     def artifact_id(self, run_id: int, name: str) -> int:
         key = (run_id, name)
@@ -167,7 +200,7 @@ class State:
         return None
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
     server_version = "github-api-stand-in/1"
     protocol_version = "HTTP/1.1"
     state: State
@@ -215,8 +248,11 @@ class Handler(BaseHTTPRequestHandler):
         body.update(extra or {})
         self.send(status, body, headers)
 
+    def user_json(self, login: str) -> dict:
+        return user(login, self.state.uid(login), self.base())
+
     def token(self) -> tuple[str, str | None]:
-        """('none'|'write'|'read-only'|'bad', token)."""
+        """('none'|'write'|'read-only'|'user'|'bad', token); 'user': a person's token (--user)."""
         auth = self.headers.get("Authorization") or ""
         m = re.fullmatch(r"(?i)(bearer|token)\s+(\S+)", auth.strip())
         if not auth:
@@ -228,6 +264,8 @@ class Handler(BaseHTTPRequestHandler):
             return "write", tok
         if tok in self.state.read_only:
             return "read-only", tok
+        if tok in self.state.users:
+            return "user", tok
         return "bad", tok
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -388,6 +426,9 @@ class Handler(BaseHTTPRequestHandler):
         m = re.fullmatch(r"/deployments/(\d+)/statuses", rest)
         if m:
             self.deployment_statuses(repo, int(m.group(1)), method)
+            return
+        login = self.state.users.get(self.token()[1] or "") if auth == "user" else None
+        if self.environments_api(repo, rest, method, auth, login):
             return
         if method == "GET" and self.actions_api(repo, rest, query, auth):
             return
@@ -570,7 +611,8 @@ class Handler(BaseHTTPRequestHandler):
         return {
             "id": run["id"], "name": run["name"], "node_id": f"WFR_{run['id']}", "head_branch": run["head_branch"],
             "head_sha": run["head_sha"], "path": run["path"], "display_title": run["name"], "run_number": run["run_number"],
-            "event": run["event"], "status": "completed", "conclusion": run["conclusion"], "workflow_id": run["workflow_id"],
+            "event": run["event"], "status": run.get("status", "completed"), "conclusion": run["conclusion"],
+            "workflow_id": run["workflow_id"],
             "url": url, "html_url": f"{base}/{repo}/actions/runs/{run['id']}", "artifacts_url": f"{url}/artifacts",
             "pull_requests": [{"number": n, "url": f"{base}/repos/{repo}/pulls/{n}"} for n in run["pull_requests"]],
             "created_at": run["created_at"], "updated_at": run["created_at"], "run_attempt": 1,
@@ -618,8 +660,8 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             elif status in conclusions:
                 runs = [r for r in runs if r["conclusion"] == status]
-            else:  # queued, in_progress, requested, waiting, pending: every declared run is completed
-                runs = []
+            else:  # queued, in_progress, requested, waiting, pending: a run a job holds or runs
+                runs = [r for r in runs if r.get("status", "completed") == status]
         for key, field in (("event", "event"), ("head_sha", "head_sha"), ("branch", "head_branch")):
             if query.get(key):
                 runs = [r for r in runs if r[field] == query[key]]
@@ -746,6 +788,7 @@ class Handler(BaseHTTPRequestHandler):
                     "faults": st.faults,
                     "deployments": {r: [{**d, "statuses": st.statuses.get(d["id"], [])} for d in ds]
                                     for r, ds in st.deployments.items()},
+                    "approvals": {str(k): v for k, v in st.approvals.items()},
                 })
             return
         payload = self.read_json() if method == "POST" else None
@@ -798,7 +841,8 @@ class Handler(BaseHTTPRequestHandler):
                     "pull_requests": [int(n) for n in payload.get("pull_requests", [])],
                     "artifacts_dir": payload.get("artifacts_dir"), "expired": set(payload.get("expired", [])),
                     "run_number": int(payload.get("run_number", 1)), "created_at": payload.get("created_at") or now_iso(),
-                    "expires_at": payload.get("expires_at", ""),
+                    "expires_at": payload.get("expires_at", ""), "status": "completed",
+                    "actor": (st.runs.get(rid) or {}).get("actor", payload.get("actor", "")),
                 }
             self.send(201, {"ok": True})
         elif method == "POST" and path == "/_control/deployments":
@@ -812,6 +856,21 @@ class Handler(BaseHTTPRequestHandler):
                 run = f"https://github.com/{repo}/actions/runs/{payload['run_id']}/job/1"
                 self.new_status(repo, d, {"state": "in_progress", "log_url": run}, "github-actions[bot]")
             self.send(201, {"id": d["id"]})
+        elif method == "POST" and path == "/_control/users":
+            with st.lock:
+                st.users[payload["token"]] = payload["login"]
+            self.send(201, self.user_json(payload["login"]))
+        elif method == "POST" and path == "/_control/environments":
+            self.control_environment(payload)
+        elif method == "POST" and path == "/_control/jobs":
+            self.control_job(payload)
+        elif m := re.fullmatch(r"/_control/jobs/(\d+)/([^/]+)(/status)?", path):
+            if method == "GET" and not m.group(3):
+                self.control_job_get(int(m.group(1)), m.group(2))
+            elif method == "POST" and m.group(3):
+                self.control_job_status(int(m.group(1)), m.group(2), payload)
+            else:
+                self.error(404, "Not Found")
         elif method == "POST" and path == "/_control/faults":
             with st.lock:
                 st.faults.extend(payload.get("faults", []))
@@ -835,11 +894,16 @@ def main() -> None:
     ap.add_argument("--read-only-token", action="append", default=[],
                     help="a token that reads; writes get 403 (a fork PR's GITHUB_TOKEN)")
     ap.add_argument("--issue", action="append", default=[], help="owner/repo#N: an existing PR")
+    ap.add_argument("--user", action="append", default=[], metavar="LOGIN=TOKEN",
+                    help="a person and their token (writes as them; may review deployments they are a reviewer of)")
     ap.add_argument("--stop-on-stdin-eof", action="store_true",
                     help="exit when stdin closes (the process that started it went away)")
     args = ap.parse_args()
 
     state = State(args.token, args.read_only_token)
+    for spec in args.user:
+        login, _, tok = spec.partition("=")
+        state.users[tok] = login
     for spec in args.issue:
         repo, _, num = spec.partition("#")
         state.declare(repo, int(num))
