@@ -23,14 +23,30 @@ log "cargo test"
 # Three test binaries (the lib's unit tests, the bin's, tests/integration.rs) run one after another;
 # the tests inside one run in parallel. Four threads on two cores: most integration tests wait on the
 # local stack's simulated rollouts (measured: 2 threads 92 s, 4 threads 66 s, 8 threads 70 s).
+# history::random_histories (tests/history.rs) runs random histories for a wall-time budget (150 s,
+# DECKHAND_HISTORY_BUDGET) on one thread; libtest starts tests in name order, so inside the
+# integration binary it started only once the tests named before it had started, and the binary
+# ended with it, three threads idle. It runs in a process of its own, started first, beside the three
+# binaries (which skip it).
+history_log="$DECKHAND_ARTIFACTS/cargo-test-history.log"
+cargo test --quiet --test integration -- --color never --nocapture --exact history::random_histories > "$history_log" 2>&1 &
+history_pid=$!
 set +e
-cargo test --quiet -- --color never --test-threads="${DECKHAND_TEST_THREADS:-4}" > "$DECKHAND_ARTIFACTS/cargo-test.log" 2>&1
+cargo test --quiet -- --color never --test-threads="${DECKHAND_TEST_THREADS:-4}" --skip history::random_histories > "$DECKHAND_ARTIFACTS/cargo-test.log" 2>&1
 rc=$?
+wait "$history_pid"
+history_rc=$?
 set -e
 grep -E '^(test result|failures:|---- |thread .* panicked)|FAILED|error(\[|:)' "$DECKHAND_ARTIFACTS/cargo-test.log" | head -n 80
+grep -E '^(test result|history run seed|[0-9]+ histories passed|budget of)|FAILED|panicked' "$history_log" | head -n 20
 if [ "$rc" -ne 0 ]; then
   tail -n 120 "$DECKHAND_ARTIFACTS/cargo-test.log"
   exit "$rc"
 fi
+if [ "$history_rc" -ne 0 ]; then
+  tail -n 120 "$history_log"
+  exit "$history_rc"
+fi
+grep -q '^test result: ok. 1 passed' "$history_log" || { tail -n 40 "$history_log"; echo "history::random_histories did not run" >&2; exit 1; }
 log "deckhand_bin reuses what cargo test built (later stages and dev/demo/run compile nothing more)"
 deckhand_bin_is_fresh
