@@ -73,11 +73,13 @@ pub(crate) async fn collect(
                         .iter()
                         .find(|d| d.status == "PRIMARY")
                         .map_or(svc.task_definition.as_str(), |d| d.task_definition.as_str());
-                    report.warnings.extend(crate::plan::pairing::html_without_its_api(
-                        &r,
-                        &b.service_name,
-                        live,
-                    ));
+                    report
+                        .warnings
+                        .extend(crate::plan::pairing::html_without_its_api(
+                            &r,
+                            &b.service_name,
+                            live,
+                        ));
                 }
                 report.last_release = Some((&r).into());
             }
