@@ -1305,3 +1305,59 @@ fn role_to_assume_renews_the_session_through_the_runners_token_before_it_ends() 
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("permissions: id-token: write"), "{err}");
 }
+
+/// `deckhand status` as a role that may not read the distribution (infra's DeployRole grants
+/// CloudFront invalidations only): the rest of the status, and a warning naming
+/// cloudfront:GetDistribution, instead of an error. Against the stack's enforced IAM.
+#[test]
+fn status_as_a_role_that_may_not_read_the_distribution_names_the_permission() {
+    let w = World::new("bk-stdist");
+    let bucket = format!("{}-site", w.cluster);
+    block_on(site::create_bucket(&bucket));
+    let distribution = block_on(site::create_distribution(&bucket));
+    w.write_both(&bucket, "A");
+    let config = w.path().join("deckhand.yml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("  distribution: {distribution}\n"));
+    std::fs::write(&config, text).unwrap();
+    let (role, token) = web_identity_role_named(&w, "stdist");
+    let deny = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "cloudfront:GetDistribution", "Resource": "*"}]
+    });
+    aws_cli(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        role.rsplit('/').next().unwrap(),
+        "--policy-name",
+        "no-distribution-read",
+        "--policy-document",
+        &deny.to_string(),
+    ]);
+    let creds = short_session(&role, &token, 900);
+    let out = w
+        .deckhand()
+        .args(["status", "--json"])
+        .envs(creds.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains(&format!(
+                "cannot read CloudFront distribution {distribution}"
+            )) && w.contains("cloudfront:GetDistribution"))),
+        "{stdout}"
+    );
+    assert!(
+        !report["missing"].to_string().contains(&distribution),
+        "an unread distribution is not a missing one: {stdout}"
+    );
+    assert!(report["backend"]["service"].is_object(), "{stdout}");
+}

@@ -11,6 +11,10 @@ pub(crate) struct FrontendStatus {
     pub(crate) bucket: BucketStatus,
     pub(crate) distribution: Option<DistributionStatus>,
     pub(crate) distribution_id: Option<String>,
+    /// Why the distribution could not be read (the credentials may not GetDistribution: the
+    /// infra's DeployRole grants CloudFront invalidations only, PlanRole the read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) distribution_unread: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,13 +129,28 @@ pub(crate) async fn observe(ctx: &AwsContext, f: &Frontend) -> Result<FrontendSt
             }
         }
     };
+    let mut distribution_unread = None;
     let distribution = match &f.distribution {
-        Some(id) => observe_distribution(ctx, id)
-            .await
-            .map_err(|source| StatusError::Read {
-                what: format!("CloudFront distribution {id}"),
-                source,
-            })?,
+        Some(id) => match observe_distribution(ctx, id).await {
+            Ok(d) => d,
+            // Status reads; a role that may not read the distribution still gets the rest, and
+            // a line naming the permission it lacks.
+            Err(crate::aws::AwsError::Call(c)) if c.kind == crate::aws::CallKind::AccessDenied => {
+                distribution_unread = Some(format!(
+                    "cannot read CloudFront distribution {id}: these credentials are not allowed \
+                     cloudfront:GetDistribution on it (its SPA routing is not checked; PlanRole \
+                     may read it): {}",
+                    c.message
+                ));
+                None
+            }
+            Err(source) => {
+                return Err(StatusError::Read {
+                    what: format!("CloudFront distribution {id}"),
+                    source,
+                });
+            }
+        },
         None => None,
     };
     Ok(FrontendStatus {
@@ -141,6 +160,7 @@ pub(crate) async fn observe(ctx: &AwsContext, f: &Frontend) -> Result<FrontendSt
         },
         distribution,
         distribution_id: f.distribution.clone(),
+        distribution_unread,
     })
 }
 
@@ -148,6 +168,10 @@ impl FrontendStatus {
     pub(crate) fn findings(&self, warnings: &mut Vec<String>, missing: &mut Vec<String>) {
         if !self.bucket.exists {
             missing.push(format!("S3 bucket {}", self.bucket.name));
+        }
+        if let Some(why) = &self.distribution_unread {
+            warnings.push(why.clone());
+            return;
         }
         match (&self.distribution_id, &self.distribution) {
             (Some(id), None) => missing.push(format!("CloudFront distribution {id}")),
