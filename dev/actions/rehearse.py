@@ -843,14 +843,19 @@ class Rehearsal:
             return None
         e = self.event
         number = list(self.doc.get("jobs") or {}).index(job_id) + 1
+        # `environment: {name, deployment: false}` (GitHub's workflow schema, job-environment-mapping:
+        # "Whether to create a deployment record for this environment. Defaults to true."): the
+        # environment's rules, secrets and variables apply, but no deployment is recorded.
+        spec = (self.doc.get("jobs") or {}).get(job_id, {}).get("environment")
+        record = not (isinstance(spec, dict) and spec.get("deployment") is False)
         got = self.service.job(e.run_id, job_id, number, environment, sha=e.sha, ref=e.ref, actor=e.actor,
                                path=self.args.workflow_rel, event=e.name,
-                               head_branch=e.ref.removeprefix("refs/heads/"))
+                               head_branch=e.ref.removeprefix("refs/heads/"), deployment=record)
         if got["held"]:
             rules = [f"required reviewers: {', '.join(got['reviewers'])}"] if got["reviewers"] else []
             rules += [f"wait timer: {got['wait_timer']:g} min"] if got["wait_timer"] else []
             self.log.write(f"[rehearsal] job {job_id}: waiting for environment {environment}'s protection rules "
-                           f"({'; '.join(rules)}), deployment {got['deployment_id']}")
+                           f"({'; '.join(rules)}), deployment {got['deployment_id'] or 'none (deployment: false)'}")
             self.cancellation.deadline = None  # the wait is not the job's run time
             decided = self.service.wait(e.run_id, job_id, self.cancellation.check)
             if decided["state"] != "approved":

@@ -338,9 +338,9 @@ class GitHubService:
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.load(r)
 
-    def job(self, run_id: str, job: str, number: int, environment: str, **run: str) -> dict:
+    def job(self, run_id: str, job: str, number: int, environment: str, **run: str | bool) -> dict:
         """A job naming `environment` is about to start: {"deployment_id", "held", "reviewers",
-        "wait_timer"}."""
+        "wait_timer"}; `deployment=False`: no deployment record (deployment_id None)."""
         return self._call("POST", "/_control/jobs", {"repo": self.repo, "run_id": int(run_id), "job": job,
                                                      "job_number": number, "environment": environment, **run})
 

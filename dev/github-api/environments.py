@@ -98,7 +98,9 @@ class EnvironmentsApi:
     def run_jobs(self, run_id: int) -> list[dict]:
         return [j for (rid, _), j in self.state.jobs.items() if rid == run_id]
 
-    def job_status(self, job: dict, state: str, environment_url: str = "") -> dict:
+    def job_status(self, job: dict, state: str, environment_url: str = "") -> dict | None:
+        if job["deployment"] is None:  # `environment: {deployment: false}`: no record, no status
+            return None
         d = next(x for x in self.state.deployments[job["repo"]] if x["id"] == job["deployment"])
         return self.new_status(job["repo"], d, {"state": state, "log_url": job["log_url"],
                                                 "environment_url": environment_url}, "github-actions[bot]")
@@ -140,10 +142,23 @@ class EnvironmentsApi:
         with st.lock:
             st.repo_id(repo)
             env = st.environments.get((repo, payload["environment"]))
-            d = self.new_deployment(repo, {"ref": payload["sha"], "environment": payload["environment"],
-                                           "production_environment": False}, "github-actions[bot]")
+            if env is None:
+                # "Managing environments for deployment": "Running a workflow that references an
+                # environment that does not exist will create an environment with the referenced name.
+                # The newly created environment will not have any protection rules or secrets configured."
+                st.next_id += 1
+                env = {"id": st.next_id, "name": payload["environment"], "reviewers": [],
+                       "prevent_self_review": False, "wait_timer": 0, "created_at": iso(time.time())}
+                st.environments[(repo, payload["environment"])] = env
+            # GitHub's workflow schema (@actions/workflow-parser, job-environment-mapping): `deployment`,
+            # "Whether to create a deployment record for this environment. Defaults to true." Without
+            # one the environment's rules still apply to the job.
+            d = None
+            if payload.get("deployment", True) is not False:
+                d = self.new_deployment(repo, {"ref": payload["sha"], "environment": payload["environment"],
+                                               "production_environment": False}, "github-actions[bot]")
             job = {"repo": repo, "run_id": rid, "job": payload["job"], "env": env, "name": payload["environment"],
-                   "deployment": d["id"], "state": "waiting", "triggered": time.time(), "approved_by": None,
+                   "deployment": d["id"] if d else None, "state": "waiting", "triggered": time.time(), "approved_by": None,
                    "comment": None, "actor": payload.get("actor", ""),
                    "log_url": f"https://github.com/{repo}/actions/runs/{rid}/job/{payload.get('job_number', 1)}"}
             st.jobs[(rid, payload["job"])] = job
@@ -162,7 +177,7 @@ class EnvironmentsApi:
             if held:
                 st.runs[rid]["status"] = "waiting"
             self.advance(job)
-            answer = {"deployment_id": d["id"], "held": held, "state": job["state"],
+            answer = {"deployment_id": d["id"] if d else None, "held": held, "state": job["state"],
                       "reviewers": env["reviewers"] if env else [], "wait_timer": env["wait_timer"] if env else 0}
         self.send(201, answer)
 
@@ -187,10 +202,10 @@ class EnvironmentsApi:
         with self.state.lock:
             job = self.state.jobs.get((rid, name))
             s = self.job_status(job, payload["state"], payload.get("environment_url") or "") if job else None
-        if s is None:
+        if job is None:
             self.error(404, "Not Found")
         else:
-            self.send(201, s)
+            self.send(201, s or {})
 
     # -- the REST API ------------------------------------------------------------------------
     def environments_api(self, repo: str, rest: str, method: str, auth: str, login: str | None) -> bool:
@@ -313,4 +328,4 @@ class EnvironmentsApi:
                 job["state"] = "rejected"
                 job["approved_by"] = None
                 self.job_status(job, "failure")
-        return [d for d in self.state.deployments[repo] if d["id"] in {j["deployment"] for j in reviewed}]
+        return [d for d in self.state.deployments.get(repo, []) if d["id"] in {j["deployment"] for j in reviewed}]

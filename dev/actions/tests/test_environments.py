@@ -212,3 +212,42 @@ def test_protection_rules_github_refuses(api):
     env = environment(api, "x", reviewers=["alice"], wait_timer=5)
     assert call(api, "GET", f"/repos/{REPO}/environments/x")[1] == env
     assert [r["type"] for r in env["protection_rules"]] == ["required_reviewers", "wait_timer"]
+
+
+def test_a_job_naming_an_unknown_environment_creates_it_and_deployment_false_makes_no_deployment(repo, tmp_path, api):  # noqa: F811
+    """"Managing environments for deployment": "Running a workflow that references an environment that
+    does not exist will create an environment with the referenced name. The newly created environment
+    will not have any protection rules or secrets configured." And GitHub's workflow schema
+    (@actions/workflow-parser, job-environment-mapping): `deployment` — "Whether to create a
+    deployment record for this environment. Defaults to true." """
+    environment(api, "quiet", reviewers=["alice"])
+    wf = write_wf(tmp_path, """\
+        name: t
+        on: {push: {branches: [main]}}
+        jobs:
+          fresh:
+            runs-on: ubuntu-24.04
+            environment: never-declared
+            steps:
+              - run: echo fresh
+          quiet:
+            runs-on: ubuntu-24.04
+            environment: {name: quiet, deployment: false}
+            steps:
+              - run: echo quiet > "${{ vars.MARKER }}"
+        """)
+    proc = start(wf, repo, tmp_path, api, 4104)
+    # deployment: false still names the environment: its rules hold the job (only the record is not made).
+    pending(api, 4104, "alice", proc)
+    quiet = call(api, "GET", f"/repos/{REPO}/environments/quiet")[1]
+    status, _ = call(api, "POST", f"/repos/{REPO}/actions/runs/4104/pending_deployments",
+                     {"environment_ids": [quiet["id"]], "state": "approved", "comment": "ok"}, TOKENS["alice"])
+    assert status == 200
+    code, result = finish(proc, tmp_path)
+    assert code == 0, result
+    assert (tmp_path / "ran").exists()
+    status, env = call(api, "GET", f"/repos/{REPO}/environments/never-declared")
+    assert status == 200 and env["name"] == "never-declared" and env["protection_rules"] == [], env
+    names = {e["name"] for e in call(api, "GET", f"/repos/{REPO}/environments")[1]["environments"]}
+    assert names == {"never-declared", "quiet"}
+    assert deployment_states(api) == {"never-declared": ["queued", "in_progress", "success"]}
