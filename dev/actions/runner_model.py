@@ -354,6 +354,16 @@ class GitHubService:
                 return {"state": "cancelled", "by": None, "comment": None}
             time.sleep(self.POLL)
 
+    def run_ended(self, run_id: str, conclusion: str) -> None:
+        """The run ended: the service shows it `completed` with `conclusion` (a run it does not
+        know, no job of which named an environment, stays unknown: 404, ignored)."""
+        import urllib.error
+        try:
+            self._call("POST", "/_control/run-ended", {"run_id": int(run_id), "conclusion": conclusion})
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+
     def status(self, run_id: str, job: str, state: str, environment_url: str | None = None) -> None:
         self._call("POST", f"/_control/jobs/{int(run_id)}/{urllib.parse.quote(job)}/status",
                    {"state": state, "environment_url": environment_url or ""})

@@ -207,6 +207,23 @@ class EnvironmentsApi:
         else:
             self.send(201, s or {})
 
+    def control_run_ended(self, payload: dict) -> None:
+        """POST /_control/run-ended {"run_id", "conclusion"}: the rehearsal's run ended; a run the
+        service knows (one with a job that named an environment) is `completed` with that
+        conclusion, as GitHub shows it ("Reviewing deployments": "If a job is rejected, the workflow
+        will fail"); it was `waiting` or `in_progress` until then."""
+        if payload.get("conclusion") not in ("success", "failure", "cancelled"):
+            self.error(422, "conclusion: success, failure or cancelled")
+            return
+        with self.state.lock:
+            run = self.state.runs.get(int(payload["run_id"]))
+            if run is not None:
+                run["status"], run["conclusion"] = "completed", payload["conclusion"]
+        if run is None:
+            self.error(404, "Not Found")
+        else:
+            self.send(201, {"ok": True})
+
     # -- the REST API ------------------------------------------------------------------------
     def environments_api(self, repo: str, rest: str, method: str, auth: str, login: str | None) -> bool:
         """Environments and a run's pending deployments / approvals; False when no route matches."""
@@ -328,4 +345,7 @@ class EnvironmentsApi:
                 job["state"] = "rejected"
                 job["approved_by"] = None
                 self.job_status(job, "failure")
+                # The run goes on (the jobs that do not need this one run); it ends failed.
+                if not any(j["state"] == "waiting" for j in self.run_jobs(rid)):
+                    run["status"] = "in_progress"
         return [d for d in self.state.deployments.get(repo, []) if d["id"] in {j["deployment"] for j in reviewed}]

@@ -86,6 +86,7 @@ reviewers, prevent self-review, wait timer; the job's deployment and its statuse
     GET  /_control/jobs/{run_id}/{job}           {"state": waiting | approved | rejected, ...}
     POST /_control/jobs/{run_id}/{job}/status    {"state": in_progress | success | failure,
                                                   "environment_url"}
+    POST /_control/run-ended     {"run_id", "conclusion"}: the run is completed with that conclusion
 
 Usage: server.py [--port 0] [--token T]... [--read-only-token T]... [--issue o/r#N]... [--user LOGIN=TOKEN]...
                  [--stop-on-stdin-eof]
@@ -864,6 +865,8 @@ class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
             self.control_environment(payload)
         elif method == "POST" and path == "/_control/jobs":
             self.control_job(payload)
+        elif method == "POST" and path == "/_control/run-ended":
+            self.control_run_ended(payload)
         elif m := re.fullmatch(r"/_control/jobs/(\d+)/([^/]+)(/status)?", path):
             if method == "GET" and not m.group(3):
                 self.control_job_get(int(m.group(1)), m.group(2))

@@ -152,6 +152,8 @@ def test_a_job_waits_for_a_required_reviewer_and_never_its_own_actor(repo, tmp_p
     [approval] = state["approvals"]["4101"]
     assert (approval["user"]["login"], approval["state"], approval["comment"]) == ("alice", "approved", "ship it")
     assert call(api, "GET", path, token=TOKENS["alice"])[1] == []
+    run = call(api, "GET", f"/repos/{REPO}/actions/runs/4101")[1]
+    assert (run["status"], run["conclusion"]) == ("completed", "success"), run
 
 
 def test_a_rejection_fails_the_job_before_any_step_and_skips_its_dependants(repo, tmp_path, api):  # noqa: F811
@@ -170,6 +172,9 @@ def test_a_rejection_fails_the_job_before_any_step_and_skips_its_dependants(repo
         "The deployment was rejected or didn't satisfy other protection rules"]
     assert not (tmp_path / "ran").exists()
     assert deployment_states(api) == {"production": ["waiting", "failure"]}
+    # "If a job is rejected, the workflow will fail" ("Reviewing deployments"): the run completes, failed.
+    run = call(api, "GET", f"/repos/{REPO}/actions/runs/4102")[1]
+    assert (run["status"], run["conclusion"]) == ("completed", "failure"), run
 
 
 def test_a_wait_timer_delays_the_job_and_an_environment_without_rules_never_waits(repo, tmp_path, api):  # noqa: F811
