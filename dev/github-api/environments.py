@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 MAX_REVIEWERS = 6
 MAX_WAIT_MINUTES = 43_200
 REJECTED = "The deployment was rejected or didn't satisfy other protection rules"
+DOCS_ENV = "https://docs.github.com/rest/deployments/environments#get-an-environment"
 DOCS_RUNS = "https://docs.github.com/rest/actions/workflow-runs#review-pending-deployments-for-a-workflow-run"
 
 
@@ -118,6 +119,15 @@ class EnvironmentsApi:
             return
         if not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_WAIT_MINUTES:
             self.error(422, f"Validation Failed: wait_timer must be between 0 and {MAX_WAIT_MINUTES} minutes")
+            return
+        with st.lock:
+            people = set(st.users.values())
+        # "The reviewers must have at least read access to the repository" ("Deployments and
+        # environments", Required reviewers): here, a person the stand-in knows (--user, /_control/users).
+        strangers = [r for r in reviewers if r not in people]
+        if strangers:
+            self.error(422, f"Validation Failed: reviewers: {', '.join(strangers)} cannot be a required reviewer: "
+                            f"a reviewer must have at least read access to {repo}")
             return
         if payload.get("prevent_self_review") and not reviewers:
             self.error(422, "Validation Failed: prevent_self_review needs required reviewers")
@@ -238,7 +248,7 @@ class EnvironmentsApi:
             with st.lock:
                 env = st.environments.get((repo, m.group(1)))
             if env is None:
-                self.error(404, "Not Found")
+                self.error(404, "Not Found", {"documentation_url": DOCS_ENV})
             else:
                 self.send(200, self.env_json(repo, env))
             return True

@@ -214,8 +214,14 @@ def test_protection_rules_github_refuses(api):
                 {"repo": REPO, "name": "x", "reviewers": [f"u{i}" for i in range(7)]})[0] == 422
     assert call(api, "POST", "/_control/environments", {"repo": REPO, "name": "x", "prevent_self_review": True})[0] == 422
     assert call(api, "POST", "/_control/environments", {"repo": REPO, "name": "x", "wait_timer": 43_201})[0] == 422
+    # "The reviewers must have at least read access to the repository" ("Deployments and
+    # environments"): a login the repository does not know is refused, it could never approve.
+    status, err = call(api, "POST", "/_control/environments", {"repo": REPO, "name": "x", "reviewers": ["nobody"]})
+    assert status == 422 and "nobody" in err["message"], err
     env = environment(api, "x", reviewers=["alice"], wait_timer=5)
     assert call(api, "GET", f"/repos/{REPO}/environments/x")[1] == env
+    status, err = call(api, "GET", f"/repos/{REPO}/environments/y")
+    assert status == 404 and err["documentation_url"].endswith("/rest/deployments/environments#get-an-environment"), err
     assert [r["type"] for r in env["protection_rules"]] == ["required_reviewers", "wait_timer"]
 
 
