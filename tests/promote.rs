@@ -837,3 +837,64 @@ fn a_forged_staging_record_naming_another_bucket_or_registry_is_refused() {
     t.ok(&["promote", "--to", "production"]);
     t.assert_same_site();
 }
+
+/// A source environment whose stack cannot be read from the promotion's account: without
+/// `account`, the error says what to set if it is another account; with `account` naming another
+/// account than the credentials' (GetCallerIdentity), its stack is not read and the keys the
+/// promotion needs are named (exit 2), before anything is read of either environment.
+#[test]
+fn a_source_in_another_account_is_read_from_its_block_or_refused_naming_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::unique("pr-xacct-src");
+    let write = |staging: &str| {
+        std::fs::write(
+            dir.path().join("deckhand.yml"),
+            format!(
+                "frontend:\n  dir: dist\nenvironments:\n  staging:\n    stack: {src}\n{staging}  \
+                 production:\n    frontend: {{ bucket: {src}-prod }}\n    promote-from: staging\n"
+            ),
+        )
+        .unwrap();
+    };
+    std::fs::create_dir(dir.path().join("dist")).unwrap();
+    let promote = || {
+        common::deckhand()
+            .current_dir(dir.path())
+            .args(["promote", "--to", "production", "--dry-run"])
+            .output()
+            .unwrap()
+    };
+    // 1. no `account`: the stack is looked up here and is not found
+    write("");
+    let out = promote();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: environment staging (promoted from): CloudFormation stack `{src}` not found"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("set environments.staging.account to its account id, and its frontend.bucket and backend.repository"), "{err}");
+    // 2. `account` of another account, no names: refused naming them; its stack is not read
+    write("    account: '210987654321'\n");
+    let out = promote();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!(
+        "environment staging is in account 210987654321, not the promoting credentials' account 123456789012: \
+         CloudFormation cannot be read across accounts (its stack {src} is not read)"
+    )), "{err}");
+    assert!(
+        err.contains("set environments.staging.frontend.bucket (its site bucket)"),
+        "{err}"
+    );
+    // 3. with its bucket named: the stack is not read, the records are read from that bucket
+    write(&format!(
+        "    account: '210987654321'\n    frontend: {{ bucket: {src}-site }}\n"
+    ));
+    let out = promote();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("not found in"), "{err}");
+    assert!(err.contains(&format!("{src}-site")), "{err}");
+}

@@ -64,17 +64,36 @@ pub(crate) async fn resolve(
     want: (bool, bool),
 ) -> Result<SourceNames, CommandError> {
     let Some(account) = crate::config::account(&loaded.file)? else {
-        return Ok(SourceNames::of(
-            &crate::commands::settings(loaded, ctx).await?,
-        ));
+        return own_account(loaded, ctx, name).await;
     };
     let caller = ctx.identity().await?.account.clone();
     if account == caller {
-        return Ok(SourceNames::of(
-            &crate::commands::settings(loaded, ctx).await?,
-        ));
+        return own_account(loaded, ctx, name).await;
     }
     other_account(loaded, name, account, &caller, want)
+}
+
+/// A source in the credentials' own account (or one whose `account` is not set): its
+/// configuration resolved as any command's, its stack read; a stack that cannot be read says
+/// what to set if the source is in another account.
+async fn own_account(
+    loaded: &Loaded,
+    ctx: &AwsContext,
+    name: &str,
+) -> Result<SourceNames, CommandError> {
+    let outputs = match loaded.stack() {
+        Some(stack) => Some(crate::stack::read(ctx, stack).await.map_err(|source| {
+            PromoteError::SourceStack {
+                environment: name.to_string(),
+                source: Box::new(source),
+            }
+        })?),
+        None => None,
+    };
+    Ok(SourceNames::of(&crate::config::resolve(
+        loaded,
+        outputs.as_ref(),
+    )?))
 }
 
 /// The source's names from its block alone (pure): refused (exit 2, naming the keys to set) when
