@@ -246,7 +246,22 @@ def load_environments(path: str | None) -> dict[str, dict]:
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: an object of environments expected")
-    return {str(k): dict(v or {}) for k, v in data.items()}
+    out = Environments()
+    for k, v in data.items():
+        if str(k).lower() in out:
+            raise ValueError(f"{path}: environments {k!r} and another differ only in case: GitHub's environment "
+                             "names are not case sensitive, one environment")
+        out[str(k).lower()] = dict(v or {})
+    return out
+
+
+class Environments(dict):
+    """The environments by name, in any case: "Environment names are not case sensitive"
+    ("Managing environments for deployment"), so a job naming `Production` gets production's
+    branch policy, variables and secrets."""
+
+    def get(self, name, default=None):  # type: ignore[override]
+        return super().get(str(name).lower(), default)
 
 
 def ruby_fnmatch_pathname(pattern: str, name: str) -> bool:

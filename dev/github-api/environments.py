@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from datetime import datetime, timezone
 
 MAX_REVIEWERS = 6
+MAX_NAME = 255
 MAX_WAIT_MINUTES = 43_200
 REJECTED = "The deployment was rejected or didn't satisfy other protection rules"
 DOCS_ENV = "https://docs.github.com/rest/deployments/environments#get-an-environment"
@@ -114,6 +116,12 @@ class EnvironmentsApi:
         repo, name = payload["repo"], payload["name"]
         reviewers = list(payload.get("reviewers") or [])
         wait = payload.get("wait_timer", 0) or 0
+        # "Environment names are not case sensitive. An environment name may not exceed 255
+        # characters and must be unique within the repository" ("Managing environments for
+        # deployment"): environments are kept by their name in lower case (the first spelling shown).
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+            self.error(422, f"Validation Failed: name must be 1 to {MAX_NAME} characters")
+            return
         if len(reviewers) > MAX_REVIEWERS:
             self.error(422, f"Validation Failed: reviewers: at most {MAX_REVIEWERS} users or teams")
             return
@@ -134,12 +142,12 @@ class EnvironmentsApi:
             return
         with st.lock:
             st.repo_id(repo)
-            old = st.environments.get((repo, name))
+            old = st.environments.get((repo, name.lower()))
             st.next_id += 1
-            env = {"id": old["id"] if old else st.next_id, "name": name, "reviewers": reviewers,
+            env = {"id": old["id"] if old else st.next_id, "name": old["name"] if old else name, "reviewers": reviewers,
                    "prevent_self_review": bool(payload.get("prevent_self_review")), "wait_timer": wait,
                    "created_at": old["created_at"] if old else iso(time.time())}
-            st.environments[(repo, name)] = env
+            st.environments[(repo, name.lower())] = env
         self.send(201, self.env_json(repo, env))
 
     def control_job(self, payload: dict) -> None:
@@ -151,7 +159,7 @@ class EnvironmentsApi:
         repo, rid = payload["repo"], int(payload["run_id"])
         with st.lock:
             st.repo_id(repo)
-            env = st.environments.get((repo, payload["environment"]))
+            env = st.environments.get((repo, payload["environment"].lower()))
             if env is None:
                 # "Managing environments for deployment": "Running a workflow that references an
                 # environment that does not exist will create an environment with the referenced name.
@@ -159,7 +167,7 @@ class EnvironmentsApi:
                 st.next_id += 1
                 env = {"id": st.next_id, "name": payload["environment"], "reviewers": [],
                        "prevent_self_review": False, "wait_timer": 0, "created_at": iso(time.time())}
-                st.environments[(repo, payload["environment"])] = env
+                st.environments[(repo, payload["environment"].lower())] = env
             # GitHub's workflow schema (@actions/workflow-parser, job-environment-mapping): `deployment`,
             # "Whether to create a deployment record for this environment. Defaults to true." Without
             # one the environment's rules still apply to the job.
@@ -246,7 +254,7 @@ class EnvironmentsApi:
         m = re.fullmatch(r"/environments/([^/]+)", rest)
         if m and method == "GET":
             with st.lock:
-                env = st.environments.get((repo, m.group(1)))
+                env = st.environments.get((repo, urllib.parse.unquote(m.group(1)).lower()))
             if env is None:
                 self.error(404, "Not Found", {"documentation_url": DOCS_ENV})
             else:

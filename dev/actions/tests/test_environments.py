@@ -262,3 +262,24 @@ def test_a_job_naming_an_unknown_environment_creates_it_and_deployment_false_mak
     names = {e["name"] for e in call(api, "GET", f"/repos/{REPO}/environments")[1]["environments"]}
     assert names == {"never-declared", "quiet"}
     assert deployment_states(api) == {"never-declared": ["queued", "in_progress", "success"]}
+
+
+def test_environment_names_are_not_case_sensitive(repo, tmp_path, api):  # noqa: F811
+    """"Managing environments for deployment": "Environment names are not case sensitive. An
+    environment name may not exceed 255 characters and must be unique within the repository." A job
+    naming `Production` is production's: its reviewers hold it, it gets production's secrets."""
+    env = environment(api, "production", reviewers=["alice"])
+    assert environment(api, "PRODUCTION", reviewers=["alice", "octocat"])["id"] == env["id"]
+    assert call(api, "GET", f"/repos/{REPO}/environments/Production")[1]["id"] == env["id"]
+    assert call(api, "GET", f"/repos/{REPO}/environments")[1]["total_count"] == 1
+    assert call(api, "POST", "/_control/environments", {"repo": REPO, "name": "x" * 256})[0] == 422
+    proc = start(write_wf(tmp_path, WORKFLOW.replace("name: production,", "name: Production,")), repo, tmp_path, api, 4105)
+    [held] = pending(api, 4105, "alice", proc)
+    assert held["environment"]["id"] == env["id"], held
+    assert not (tmp_path / "ran").exists()
+    status, _ = call(api, "POST", f"/repos/{REPO}/actions/runs/4105/pending_deployments",
+                     {"environment_ids": [env["id"]], "state": "approved", "comment": "ok"}, TOKENS["alice"])
+    assert status == 200
+    code, result = finish(proc, tmp_path)
+    assert code == 0, result
+    assert (tmp_path / "ran").read_text().startswith("ran prod-secret-value http")
