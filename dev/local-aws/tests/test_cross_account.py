@@ -119,3 +119,40 @@ def test_another_accounts_role_describes_a_repository_only_through_its_repositor
         ecr_b.delete_repository(registryId=A, repositoryName=repo)
     assert code(e) == "AccessDeniedException"
     assert ecr_a.describe_repositories(repositoryNames=[repo])["repositories"][0]["repositoryName"] == repo
+
+
+def test_a_resource_policy_naming_its_own_account_grants_nothing_without_an_identity_allow(stack_env: dict[str, str], bucket: str) -> None:
+    """In one account, a bucket policy whose Principal is the account (its root ARN or bare id)
+    delegates to the account's identity policies: it allows only a principal its identity policy
+    allows ("AWS JSON policy elements: Principal", IAM User Guide: AWS account principals); only a
+    policy naming the role or session itself allows on its own. An explicit Deny naming the account
+    applies to its every principal."""
+    iam = client("iam", stack_env)
+    name = unique("samerole")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    creds = client("sts", stack_env).assume_role(RoleArn=role, RoleSessionName="same")["Credentials"]
+    s3 = client("s3", stack_env, creds=creds)
+    key = "_deckhand/releases/r1.json"
+    for principal in (f"arn:aws:iam::{A}:root", A):
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+        client("s3", stack_env).put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.get_object(Bucket=bucket, Key=key)
+        assert code(e) == "AccessDenied", principal
+    # naming the role itself: the bucket policy alone allows (same account)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": role}, "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/_deckhand/*"}]}
+    client("s3", stack_env).put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket=bucket, Key=key)
+    assert code(e) == "AccessDenied"
+    assert "explicit deny in a resource-based policy" in str(e.value)
+    policy["Statement"].pop()
+    client("s3", stack_env).put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"{}"

@@ -219,7 +219,16 @@ def decide(caller: Caller, a: iam_requests.Authz, ctx: dict[str, Any]) -> iam_po
         return identity
     if identity.effect == "Allow":
         return identity
-    return resource if resource is not None and resource.effect == "Allow" else identity
+    if resource is not None and resource.effect == "Allow":
+        # In one account a statement naming the account (its root ARN or id) delegates to the
+        # identity policies, which allow nothing here; only one naming the user, role or session
+        # itself allows on its own ("AWS JSON policy elements: Principal", IAM User Guide: "AWS
+        # account principals"; "Policy evaluation for requests within a single account").
+        direct = iam_policy.evaluate([("resource-based policy", policy)], a.action, a.resource, ctx,
+                                     caller.principal_ids)
+        if direct.effect == "Allow":
+            return direct
+    return identity
 
 
 def denial_message(caller: Caller, a: iam_requests.Authz, d: iam_policy.Decision, quote: bool = False) -> str:
