@@ -200,7 +200,8 @@ class EnvironmentsApi:
         self.send(201, answer)
 
     def control_job_get(self, rid: int, name: str) -> None:
-        """GET /_control/jobs/{run_id}/{job}: {"state": waiting | approved | rejected, "by", "comment"}."""
+        """GET /_control/jobs/{run_id}/{job}: {"state": waiting | approved | rejected | cancelled, "by",
+        "comment"}."""
         with self.state.lock:
             job = self.state.jobs.get((rid, name))
             if job is not None:
@@ -219,6 +220,8 @@ class EnvironmentsApi:
             return
         with self.state.lock:
             job = self.state.jobs.get((rid, name))
+            if job is not None and job["state"] == "waiting":
+                job["state"] = "cancelled"  # it ended while held (cancelled): nothing is left to review
             s = self.job_status(job, payload["state"], payload.get("environment_url") or "") if job else None
         if job is None:
             self.error(404, "Not Found")
@@ -237,6 +240,9 @@ class EnvironmentsApi:
             run = self.state.runs.get(int(payload["run_id"]))
             if run is not None:
                 run["status"], run["conclusion"] = "completed", payload["conclusion"]
+                for job in self.run_jobs(int(payload["run_id"])):
+                    if job["state"] == "waiting":  # a completed run has no pending deployment
+                        job["state"] = "cancelled"
         if run is None:
             self.error(404, "Not Found")
         else:

@@ -283,3 +283,23 @@ def test_environment_names_are_not_case_sensitive(repo, tmp_path, api):  # noqa:
     code, result = finish(proc, tmp_path)
     assert code == 0, result
     assert (tmp_path / "ran").read_text().startswith("ran prod-secret-value http")
+
+
+def test_a_run_cancelled_while_its_job_waits_leaves_nothing_to_review(repo, tmp_path, api):  # noqa: F811
+    """A cancelled run is completed: GitHub lists no pending deployment of it, and a review of it is
+    refused ("No pending deployment requests": only a waiting job's environment can be reviewed)."""
+    import signal
+    env = environment(api, "production", reviewers=["alice"])
+    proc = start(write_wf(tmp_path, WORKFLOW), repo, tmp_path, api, 4106)
+    pending(api, 4106, "alice", proc)
+    proc.send_signal(signal.SIGTERM)
+    code, result = finish(proc, tmp_path)
+    assert code != 0 and result["conclusion"] == "cancelled", result
+    assert not (tmp_path / "ran").exists()
+    run = call(api, "GET", f"/repos/{REPO}/actions/runs/4106")[1]
+    assert (run["status"], run["conclusion"]) == ("completed", "cancelled"), run
+    path = f"/repos/{REPO}/actions/runs/4106/pending_deployments"
+    assert call(api, "GET", path, token=TOKENS["alice"])[1] == []
+    status, err = call(api, "POST", path, {"environment_ids": [env["id"]], "state": "approved", "comment": "late"},
+                       TOKENS["alice"])
+    assert status == 422, err
