@@ -249,6 +249,12 @@ class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
         body.update(extra or {})
         self.send(status, body, headers)
 
+    def author(self, auth: str) -> str:
+        """Who a write is made as: the GITHUB_TOKEN's bot, or the person whose token it is (--user)."""
+        if auth == "user":
+            return self.state.users.get(self.token()[1] or "", "someone")
+        return "github-actions[bot]" if auth == "write" else "someone"
+
     def user_json(self, login: str) -> dict:
         return user(login, self.state.uid(login), self.base())
 
@@ -450,7 +456,7 @@ class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
             "sha": ref if re.fullmatch(r"[0-9a-f]{40}", ref) else "0" * 40, "ref": ref,
             "task": body.get("task") or "deploy", "payload": body.get("payload") or {},
             "original_environment": env, "environment": env, "description": body.get("description"),
-            "creator": user(login, 41898282 if login.endswith("[bot]") else 1, self.base()),
+            "creator": self.user_json(login),
             "created_at": now_iso(), "updated_at": now_iso(),
             "statuses_url": f"{base}/deployments/{did}/statuses", "repository_url": base,
             "transient_environment": bool(body.get("transient_environment", False)),
@@ -466,7 +472,7 @@ class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
         sid = st.next_id
         s = {
             "url": f"{d['url']}/statuses/{sid}", "id": sid, "node_id": f"DES_{sid}", "state": body["state"],
-            "creator": user(login, 1, self.base()), "description": body.get("description") or "",
+            "creator": self.user_json(login), "description": body.get("description") or "",
             "environment": body.get("environment") or d["environment"],
             "target_url": body.get("log_url") or body.get("target_url") or "",
             "log_url": body.get("log_url") or body.get("target_url") or "",
@@ -503,7 +509,7 @@ class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
             self.error(422, "Invalid request.\n\n\"ref\" wasn't supplied.")
             return
         with st.lock:
-            d = self.new_deployment(repo, body, "github-actions[bot]" if auth == "write" else "someone")
+            d = self.new_deployment(repo, body, self.author(auth))
         self.send(201, d)
 
     def deployment_statuses(self, repo: str, did: int, method: str) -> None:
@@ -529,7 +535,7 @@ class Handler(EnvironmentsApi, BaseHTTPRequestHandler):
             self.error(422, "Validation Failed: description is too long (maximum is 140 characters)")
             return
         with st.lock:
-            s = self.new_status(repo, d, body, "github-actions[bot]")
+            s = self.new_status(repo, d, body, self.author(self.token()[0]))
         self.send(201, s)
 
     # -- pull requests, workflow runs, artifacts (deploy.yml's reviewed-plan lookup) ---------

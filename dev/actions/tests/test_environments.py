@@ -158,7 +158,17 @@ def test_a_job_waits_for_a_required_reviewer_and_never_its_own_actor(repo, tmp_p
 
 def test_a_rejection_fails_the_job_before_any_step_and_skips_its_dependants(repo, tmp_path, api):  # noqa: F811
     env = environment(api, "production", reviewers=["alice"], prevent_self_review=True)
-    proc = start(write_wf(tmp_path, WORKFLOW), repo, tmp_path, api, 4102)
+    # A dependant with `if: always()` still runs (the rejected job failed: "If a job is rejected, the
+    # workflow will fail"), and reads its result.
+    report = """\
+      report:
+        needs: deploy
+        if: always()
+        runs-on: ubuntu-24.04
+        steps:
+          - run: echo "${{ needs.deploy.result }}" > "${{ vars.MARKER }}.report"
+    """
+    proc = start(write_wf(tmp_path, WORKFLOW.rstrip(" ") + report), repo, tmp_path, api, 4102)
     pending(api, 4102, "alice", proc)
     status, _ = call(api, "POST", f"/repos/{REPO}/actions/runs/4102/pending_deployments",
                      {"environment_ids": [env["id"]], "state": "rejected", "comment": "not today"}, TOKENS["alice"])
@@ -166,7 +176,9 @@ def test_a_rejection_fails_the_job_before_any_step_and_skips_its_dependants(repo
     code, result = finish(proc, tmp_path)
     assert code == 1 and result["conclusion"] == "failure", result
     jobs = result["jobs"]
-    assert {j: jobs[j]["result"] for j in jobs} == {"build": "success", "deploy": "failure", "after": "skipped"}
+    assert {j: jobs[j]["result"] for j in jobs} == {"build": "success", "deploy": "failure", "after": "skipped",
+                                                    "report": "success"}
+    assert (tmp_path / "ran.report").read_text().strip() == "failure"
     assert jobs["deploy"]["steps"] == {}
     assert [a["message"] for a in jobs["deploy"]["annotations"]] == [
         "The deployment was rejected or didn't satisfy other protection rules"]
@@ -220,6 +232,11 @@ def test_protection_rules_github_refuses(api):
     assert status == 422 and "nobody" in err["message"], err
     env = environment(api, "x", reviewers=["alice"], wait_timer=5)
     assert call(api, "GET", f"/repos/{REPO}/environments/x")[1] == env
+    # A person's token writes as that person (the deployment's and its status's creator).
+    status, d = call(api, "POST", f"/repos/{REPO}/deployments", {"ref": "main", "environment": "x"}, TOKENS["alice"])
+    assert status == 201 and d["creator"]["login"] == "alice", d
+    status, s = call(api, "POST", f"/repos/{REPO}/deployments/{d['id']}/statuses", {"state": "success"}, TOKENS["alice"])
+    assert status == 201 and s["creator"]["login"] == "alice", s
     status, err = call(api, "GET", f"/repos/{REPO}/environments/y")
     assert status == 404 and err["documentation_url"].endswith("/rest/deployments/environments#get-an-environment"), err
     assert [r["type"] for r in env["protection_rules"]] == ["required_reviewers", "wait_timer"]
