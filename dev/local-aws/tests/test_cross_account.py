@@ -156,3 +156,26 @@ def test_a_resource_policy_naming_its_own_account_grants_nothing_without_an_iden
     policy["Statement"].pop()
     client("s3", stack_env).put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"{}"
+
+
+def test_another_accounts_role_is_assumed_when_its_trust_and_the_callers_identity_policy_allow(stack_env: dict[str, str]) -> None:
+    """A role's trust policy is the resource-based half of a cross-account AssumeRole: allowed when
+    it and the caller's identity policy allow, denied when either does not."""
+    iam = client("iam", stack_env)
+    name = unique("target")
+    target = f"arn:aws:iam::{A}:role/{name}"
+    caller, creds = role_in_b(stack_env, [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}])
+    _, bare = role_in_b(stack_env, [])
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": caller}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    got = client("sts", stack_env, creds=creds).assume_role(RoleArn=target, RoleSessionName="xacct")
+    assert got["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{A}:assumed-role/{name}/")
+    with pytest.raises(botocore.exceptions.ClientError) as e:  # the trust allows, the identity does not
+        client("sts", stack_env, creds=bare).assume_role(RoleArn=target, RoleSessionName="xacct")
+    assert code(e) == "AccessDenied"
+    trust["Statement"][0]["Principal"] = {"AWS": f"arn:aws:iam::{A}:root"}
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    with pytest.raises(botocore.exceptions.ClientError) as e:  # the identity allows, the trust does not
+        client("sts", stack_env, creds=creds).assume_role(RoleArn=target, RoleSessionName="xacct")
+    assert code(e) == "AccessDenied"

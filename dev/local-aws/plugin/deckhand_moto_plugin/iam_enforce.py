@@ -188,7 +188,24 @@ def resource_owner_and_policy(caller: Caller, a: iam_requests.Authz) -> tuple[st
     owner = parts[4] if len(parts) > 5 and parts[4].isdigit() else caller.account
     if a.action.startswith("ecr:") and ":repository/" in a.resource:
         return owner, _repository_policy(a.resource)
+    if a.action == "sts:AssumeRole" and ":role/" in a.resource and owner != caller.account:
+        # A role's trust policy is its resource-based policy: another account's role is assumed
+        # when the caller's identity policy AND the trust policy allow ("Cross-account policy
+        # evaluation logic", IAM User Guide; "Granting a user permissions to switch roles").
+        # (check_assume_role checks the trust policy again, as it does in one account.)
+        return owner, _trust_policy(a.resource)
     return owner, None
+
+
+def _trust_policy(arn: str) -> Optional[str]:
+    try:
+        from moto.iam.models import iam_backends
+
+        role = iam_backends[arn.split(":")[4]]["aws"].get_role_by_arn(arn)
+        doc = role.assume_role_policy_document
+        return doc if isinstance(doc, str) else json.dumps(doc)
+    except Exception:
+        return None
 
 
 def decide(caller: Caller, a: iam_requests.Authz, ctx: dict[str, Any]) -> iam_policy.Decision:
