@@ -680,9 +680,12 @@ class Rehearsal:
                 group[0].leave()
         cancelled = self.cancellation.check() or any(j["result"] == "cancelled" for j in self.result["jobs"].values())
         self.result["conclusion"] = "success" if ok else ("cancelled" if cancelled else "failure")
-        if self.service:
-            self.service.run_ended(e.run_id, self.result["conclusion"])
         (self.work / "result.json").write_text(json.dumps(self.result, indent=2))
+        if self.service:
+            try:
+                self.service.run_ended(e.run_id, self.result["conclusion"])
+            except OSError as err:  # the result stands; the service's view of the run is stale
+                self.log.write(f"[rehearsal] --github-service: the run's end not recorded: {err}")
         self.log.write(f"[rehearsal] {self.args.workflow_rel} on {e.name}: {self.result['conclusion']}")
         return 0 if ok else 1
 
