@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
 from typing import Any, Optional
 
-from moto.ecr.models import ECRBackend, Image
+from moto.ecr.models import ECRBackend, Image, ecr_backends
 
 log = logging.getLogger("deckhand.ecr_bridge")
 
@@ -108,6 +109,59 @@ def sync_repository(backend: ECRBackend, repository_name: str) -> None:
             by_digest[digest] = image
         elif tag not in image.image_tags:
             image.update_tag(tag)
+
+
+def wildcard_matches(pattern: str, tag: str) -> bool:
+    """An ImageTagMutabilityExclusionFilter of filterType WILDCARD: `*` stands for any run of
+    characters, everything else is literal, and the filter names the whole tag (ECR API Reference,
+    ImageTagMutabilityExclusionFilter: filter `^[0-9a-zA-Z._*-]{1,128}$`; ECR User Guide, "Preventing
+    image tags from being overwritten": enter tag names or "use a wildcard (*) to match multiple
+    similar tags"). moto's own PutImage takes the filter for a regular expression (re.match)."""
+    return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), tag) is not None
+
+
+def tag_immutable(mutability: str, filters: list[dict[str, str]] | None, tag: str) -> bool:
+    """Whether ECR refuses to move `tag` in a repository with this mutability (ECR User Guide,
+    "Preventing image tags from being overwritten"): IMMUTABLE every tag; IMMUTABLE_WITH_EXCLUSION
+    every tag no exclusion filter matches; MUTABLE_WITH_EXCLUSION only the tags a filter matches;
+    MUTABLE none."""
+    matched = any(
+        f.get("filterType", "WILDCARD") == "WILDCARD" and wildcard_matches(f.get("filter", ""), tag)
+        for f in filters or []
+    )
+    if mutability == "IMMUTABLE":
+        return True
+    if mutability == "IMMUTABLE_WITH_EXCLUSION":
+        return not matched
+    if mutability == "MUTABLE_WITH_EXCLUSION":
+        return matched
+    return False
+
+
+def tag_immutability(repository_name: str, tag: str, registry_addr: str) -> dict[str, Any]:
+    """For the registry front (dev/local-aws/registry_front.py): would ECR refuse to move `tag` of
+    `repository_name` in any account and region of this moto? LookupError: no such repository;
+    PermissionError: this moto bridges another registry than `registry_addr`."""
+    if registry_addr and registry_addr != registry():
+        raise PermissionError(f"this moto bridges the registry {registry()}, not {registry_addr}")
+    found = []
+    for account_id, regions in ecr_backends.items():
+        for region, backend in regions.items():
+            repo = backend.repositories.get(repository_name)
+            if repo is None:
+                continue
+            filters = repo.image_tag_mutability_exclusion_filters
+            found.append({
+                "account": account_id,
+                "region": region,
+                "mutability": str(getattr(repo.image_tag_mutability, "value", repo.image_tag_mutability)),
+                "immutable": tag_immutable(
+                    str(getattr(repo.image_tag_mutability, "value", repo.image_tag_mutability)), filters, tag
+                ),
+            })
+    if not found:
+        raise LookupError(f"no ECR repository {repository_name} in this moto")
+    return {"immutable": any(f["immutable"] for f in found), "repositories": found}
 
 
 _orig_list_images = ECRBackend.list_images

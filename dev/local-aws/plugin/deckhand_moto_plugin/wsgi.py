@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import cloudwatch_cbor, ecs_runtask, ecs_sim, faults, iam_enforce, ops, requestlog
+from . import cloudwatch_cbor, ecr_bridge, ecs_runtask, ecs_sim, faults, iam_enforce, ops, requestlog
 
 _RPCV2 = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # Smithy RPC v2 CBOR
 _TARGET_PREFIX_TO_SERVICE = {
@@ -140,6 +140,15 @@ def _control(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
                 {"ok": True, "plugin_hash": os.environ.get("DECKHAND_PLUGIN_HASH", ""),
                  "registry": os.environ.get("DECKHAND_REGISTRY", "")},
             )
+        if len(parts) >= 3 and parts[:2] == ["ecr", "tag-immutable"] and method == "GET":
+            q = parse_qs(environ.get("QUERY_STRING", ""))
+            try:
+                answer = ecr_bridge.tag_immutability(
+                    "/".join(parts[2:]), q.get("tag", [""])[0], q.get("registry", [""])[0]
+                )
+            except PermissionError as e:
+                return _json_response(start_response, 409, {"error": str(e)})
+            return _json_response(start_response, 200, answer)
         if parts == ["requests"]:
             if method == "GET":
                 q = parse_qs(environ.get("QUERY_STRING", ""))
