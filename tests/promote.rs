@@ -898,3 +898,129 @@ fn a_source_in_another_account_is_read_from_its_block_or_refused_naming_what_to_
     assert!(!err.contains("not found in"), "{err}");
     assert!(err.contains(&format!("{src}-site")), "{err}");
 }
+
+/// The front's request log (dev/local-aws/registry_front.py) after `since`.
+fn registry_requests(since: u64) -> Vec<serde_json::Value> {
+    let registry = common::stack_var("DECKHAND_REGISTRY");
+    let body = ureq::get(&format!(
+        "http://{registry}/_deckhand/requests?since={since}"
+    ))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_to_vec()
+    .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Production's registry is another host (`localhost:<port>` for staging's `127.0.0.1:<port>`:
+/// one registry, two names, so no cross-repository mount) and staging's image has a layer over
+/// 20 MiB (ECR's UploadLayerPart maximum): the promotion streams each blob into production as
+/// docker and buildah push one — one PATCH carrying the bytes as they come (chunked, no
+/// Content-Range), an empty PUT `?digest=` to close — and the digest is unchanged. Before, the copy
+/// read the whole blob into memory and PUT it in one request body. Prints deckhand's peak memory.
+#[test]
+#[allow(clippy::print_stderr)] // the peak memory figure: a measurement, not an assertion
+fn a_promotion_to_another_registry_host_streams_each_blob_and_keeps_the_digest() {
+    let t = Two::new();
+    let registry = common::stack_var("DECKHAND_REGISTRY");
+    let port = registry.rsplit_once(':').unwrap().1.to_string();
+    let cfg = t.prd.path().join("deckhand.yml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("      repository: {}\n", t.prd.repository),
+        &format!(
+            "      repository: {}\n      registry-override: localhost:{port}\n",
+            t.prd.repository
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    // 24 MiB that gzip cannot shrink (xorshift), in a layer of its own.
+    let app = t.prd.path().join("app");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let big: Vec<u8> = (0..(24usize << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(app.join("big.bin"), &big).unwrap();
+    let dockerfile = std::fs::read_to_string(app.join("Dockerfile")).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!("{dockerfile}COPY big.bin /big.bin\n"),
+    )
+    .unwrap();
+    t.ok(&["-e", "staging", "deploy"]);
+    let (stg_image, _, _) = Two::container(&t.stg);
+    let digest = digest_of(&stg_image).to_string();
+    let since = registry_requests(0)
+        .last()
+        .and_then(|e| e["seq"].as_u64())
+        .unwrap_or(0);
+
+    let rss = t.prd.path().join("promote.rss");
+    let cmd = t.prd.command(&["promote", "--to", "production"], &[]);
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .current_dir(cmd.get_current_dir().unwrap());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let out = timed.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    eprintln!(
+        "deckhand promote (a {} MiB layer to another registry host): max RSS {} KiB",
+        big.len() >> 20,
+        std::fs::read_to_string(&rss).unwrap().trim()
+    );
+    assert!(
+        err.contains(&format!(
+            "backend: copied {digest} from {registry}/{} to localhost:{port}/{}: ",
+            t.stg.repository, t.prd.repository
+        )) && err.contains(" 0 mounted, "),
+        "{err}"
+    );
+    let (prd_image, _, _) = Two::container(&t.prd);
+    assert!(prd_image.ends_with(&format!("@{digest}")), "{prd_image}");
+    assert_eq!(t.prd.registry_digest(&digest), digest);
+
+    let uploads: Vec<serde_json::Value> = registry_requests(since)
+        .into_iter()
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&format!("/v2/{}/blobs/uploads/", t.prd.repository)))
+        })
+        .collect();
+    let patch = uploads
+        .iter()
+        .find(|e| e["method"] == "PATCH" && e["body"].as_u64() > Some(big.len() as u64))
+        .unwrap_or_else(|| panic!("no PATCH carried the big layer: {uploads:#?}"));
+    assert_eq!(patch["content-range"], serde_json::Value::Null);
+    assert_eq!(patch["transfer-encoding"], "chunked");
+    let closes: Vec<_> = uploads.iter().filter(|e| e["method"] == "PUT").collect();
+    assert!(!closes.is_empty(), "{uploads:#?}");
+    for put in closes {
+        assert!(
+            put["query"].as_str().unwrap().contains("digest=sha256"),
+            "{put}"
+        );
+        assert_eq!(
+            put["body"], 0,
+            "the PUT closing an upload carries no bytes: {put}"
+        );
+        assert_eq!(put["status"], 201, "{put}");
+    }
+}

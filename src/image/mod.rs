@@ -11,3 +11,4 @@ pub(crate) mod ignore;
 pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod tag;
+mod wire;

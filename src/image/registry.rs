@@ -11,15 +11,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest as _, Sha256};
 
 use super::creds::Credentials;
 use super::reference::Reference;
+use super::wire::{Body, HttpsClient};
 use crate::plan::image::Platform;
 
 /// Every manifest type deckhand reads: image indexes and image manifests, OCI and docker.
@@ -29,7 +29,8 @@ pub(super) const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json
     application/vnd.docker.distribution.manifest.v2+json";
 /// A manifest or config larger than this is not one.
 pub(super) const MAX_BODY: usize = 16 << 20;
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an answer (or, in a transfer, the next bytes) may take.
+pub(super) const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RegistryError {
@@ -65,8 +66,6 @@ pub(crate) struct ImageInfo {
     /// That image's config labels.
     pub(crate) labels: BTreeMap<String, String>,
 }
-
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A registry client for one run: credentials, and the Authorization that worked per repository.
 pub(crate) struct Registry {
@@ -125,7 +124,7 @@ pub(super) fn encode(s: &str) -> String {
 }
 
 /// The registry's error message (`{"errors": [{"code", "message"}]}`), or the body's start.
-fn error_message(body: &[u8]) -> String {
+pub(super) fn error_message(body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     match v["errors"].as_array().and_then(|e| e.first()) {
         Some(e) => format!(
@@ -141,15 +140,14 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-/// An error with its sources (hyper's say "client error (Connect)" and keep the cause below).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    out
+/// A body read whole, up to `limit` bytes, within [`TIMEOUT`].
+pub(super) async fn collect(url: &str, body: Body, limit: usize) -> Result<Bytes, RegistryError> {
+    super::wire::collect(body, limit, TIMEOUT)
+        .await
+        .map_err(|message| RegistryError::Transport {
+            url: url.to_string(),
+            message,
+        })
 }
 
 /// `sha256:<hex>` of bytes.
@@ -172,7 +170,7 @@ impl Registry {
         })
     }
 
-    fn base_url(host: &str) -> String {
+    pub(super) fn base_url(host: &str) -> String {
         // Loopback registries (the local stack) speak plain HTTP, as docker treats them.
         let scheme = if super::build::insecure(host) {
             "http"
@@ -205,40 +203,71 @@ impl Registry {
         body: Option<&(Bytes, &str)>,
         limit: usize,
     ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
-        let transport = |message: String| RegistryError::Transport {
+        let (status, headers, body) = self
+            .send_whole(method, url, accept, authorization, body)
+            .await?;
+        Ok((status, headers, collect(url, body, limit).await?))
+    }
+
+    /// [`Registry::send`] with the answer's body unread.
+    async fn send_whole(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        body: Option<&(Bytes, &str)>,
+    ) -> Result<(StatusCode, HeaderMap, Body), RegistryError> {
+        let payload = body.map(|(b, _)| b.clone()).unwrap_or_default();
+        let length = payload.len() as u64;
+        let content_type = body.map(|(_, t)| *t).filter(|t| !t.is_empty());
+        let payload = Full::new(payload).map_err(|never| match never {}).boxed();
+        tokio::time::timeout(
+            TIMEOUT,
+            self.send_raw(
+                method,
+                url,
+                accept,
+                authorization,
+                content_type,
+                payload,
+                Some(length),
+            ),
+        )
+        .await
+        .map_err(|_| RegistryError::Transport {
+            url: url.to_string(),
+            message: format!("no answer in {}s", TIMEOUT.as_secs()),
+        })?
+    }
+
+    /// [`super::wire::send_raw`] with this client, its failure a transport error of `url`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn send_raw(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        content_type: Option<&str>,
+        body: Body,
+        length: Option<u64>,
+    ) -> Result<(StatusCode, HeaderMap, Body), RegistryError> {
+        super::wire::send_raw(
+            &self.client,
+            method,
+            url,
+            accept,
+            authorization,
+            content_type,
+            body,
+            length,
+        )
+        .await
+        .map_err(|message| RegistryError::Transport {
             url: url.to_string(),
             message,
-        };
-        let mut req = Request::builder().method(method.clone()).uri(url).header(
-            header::USER_AGENT,
-            concat!("deckhand/", env!("CARGO_PKG_VERSION")),
-        );
-        if let Some(a) = accept {
-            req = req.header(header::ACCEPT, a);
-        }
-        if let Some(a) = authorization {
-            req = req.header(header::AUTHORIZATION, a);
-        }
-        if let Some((_, content_type)) = body.filter(|(_, t)| !t.is_empty()) {
-            req = req.header(header::CONTENT_TYPE, *content_type);
-        }
-        let payload = body.map(|(b, _)| b.clone()).unwrap_or_default();
-        let req = req
-            .header(header::CONTENT_LENGTH, payload.len())
-            .body(Full::new(payload))
-            .map_err(|e| transport(e.to_string()))?;
-        let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
-            .await
-            .map_err(|_| transport(format!("no answer in {}s", TIMEOUT.as_secs())))?
-            .map_err(|e| transport(chain(&e)))?;
-        let (parts, body) = resp.into_parts();
-        let body =
-            tokio::time::timeout(TIMEOUT, http_body_util::Limited::new(body, limit).collect())
-                .await
-                .map_err(|_| transport(format!("no body in {}s", TIMEOUT.as_secs())))?
-                .map_err(|e| transport(e.to_string()))?
-                .to_bytes();
-        Ok((parts.status, parts.headers, body))
+        })
     }
 
     /// The Authorization a 401's challenge asks for, from the docker config's credentials.
@@ -349,6 +378,20 @@ impl Registry {
         body: Option<(Bytes, &str)>,
         limit: usize,
     ) -> Result<(StatusCode, HeaderMap, Bytes), RegistryError> {
+        let (status, headers, at, body) = self.request_open(method, r, url, accept, body).await?;
+        Ok((status, headers, collect(&at, body, limit).await?))
+    }
+
+    /// [`Registry::request_url`] with the answer's body unread (a blob streamed on): (status,
+    /// headers, the URL that answered, body).
+    pub(super) async fn request_open(
+        &self,
+        method: Method,
+        r: &Reference,
+        url: &str,
+        accept: Option<&str>,
+        body: Option<(Bytes, &str)>,
+    ) -> Result<(StatusCode, HeaderMap, String, Body), RegistryError> {
         let key = (r.api_host().to_string(), r.repository.clone());
         let url = if url.starts_with('/') {
             format!("{}{url}", Self::base_url(r.api_host()))
@@ -358,19 +401,19 @@ impl Registry {
         let body = body.as_ref();
         let mut auth = self.auth.lock().await.get(&key).cloned();
         let (mut status, mut headers, mut body_in) = self
-            .send(&method, &url, accept, auth.as_deref(), body, limit)
+            .send_whole(&method, &url, accept, auth.as_deref(), body)
             .await?;
         if status == StatusCode::UNAUTHORIZED {
             auth = self.authorize(r, &headers).await?;
             (status, headers, body_in) = self
-                .send(&method, &url, accept, auth.as_deref(), body, limit)
+                .send_whole(&method, &url, accept, auth.as_deref(), body)
                 .await?;
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(RegistryError::Unauthorized {
                     host: r.api_host().to_string(),
                     repository: r.repository.clone(),
                     with_credentials: self.creds.basic(&r.domain).is_some(),
-                    message: error_message(&body_in),
+                    message: error_message(&collect(&url, body_in, MAX_BODY).await?),
                 });
             }
             if let Some(a) = &auth {
@@ -396,23 +439,30 @@ impl Registry {
                 .is_some_and(|a| a == r.api_host());
             // A redirect to storage (S3 presigned URLs) must not carry the registry's token.
             let a = if same_host { auth.as_deref() } else { None };
-            (status, headers, body_in) = self.send(&method, &next, accept, a, None, limit).await?;
+            (status, headers, body_in) = self.send_whole(&method, &next, accept, a, None).await?;
             at = next;
         }
         if status == StatusCode::NOT_FOUND {
             return Err(RegistryError::NotFound {
                 reference: r.to_string(),
-                message: error_message(&body_in),
+                message: error_message(&collect(&at, body_in, MAX_BODY).await?),
             });
         }
         if !status.is_success() {
+            let message = error_message(&collect(&at, body_in, MAX_BODY).await?);
             return Err(RegistryError::Status {
                 url: at,
                 status: status.as_u16(),
-                message: error_message(&body_in),
+                message,
             });
         }
-        Ok((status, headers, body_in))
+        Ok((status, headers, at, body_in))
+    }
+
+    /// The Authorization this run uses for `r`'s repository, if one was needed.
+    pub(super) async fn authorization(&self, r: &Reference) -> Option<String> {
+        let key = (r.api_host().to_string(), r.repository.clone());
+        self.auth.lock().await.get(&key).cloned()
     }
 
     /// The digest the registry serves for `r` (its tag, or its digest as given).
