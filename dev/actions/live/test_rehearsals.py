@@ -139,6 +139,11 @@ def rehearse(work: Path, name: str, workflow: str | Path, *args: str, expect: in
     (what the runner builds from action.yml's Dockerfile.source), by dev/action-image/run; otherwise as
     its entrypoint, the deckhand binary, on the host (the backend build needs the runner's docker
     daemon, which this machine does not have: buildah on the host stands in for it)."""
+    return rehearsed(*start_rehearsal(work, name, workflow, *args, image=image), expect=expect)
+
+
+def start_rehearsal(work: Path, name: str, workflow: str | Path, *args: str, image: bool = False) -> tuple[str, Path, subprocess.Popen, float]:
+    """rehearse(), started in the background (a job it holds for a review can be approved meanwhile)."""
     out = work / name
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)], check=True)  # shutil.rmtree is ~8x slower here
@@ -152,10 +157,14 @@ def rehearse(work: Path, name: str, workflow: str | Path, *args: str, expect: in
     else:
         argv += post_entrypoint(work)
     t0 = time.monotonic()
-    proc = subprocess.run(argv, text=True, capture_output=True)
+    return name, out, subprocess.Popen(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE), t0
+
+
+def rehearsed(name: str, out: Path, proc: subprocess.Popen, t0: float, expect: int = 0) -> tuple[dict, Path]:
+    _, stderr = proc.communicate()
     print(f"rehearsal {name}: exit {proc.returncode} in {time.monotonic() - t0:.1f}s ({out}/logs/rehearsal.log)")
     log = (out / "logs" / "rehearsal.log").read_text() if (out / "logs" / "rehearsal.log").exists() else ""
-    assert proc.returncode == expect, f"rehearsal {name} exited {proc.returncode}, expected {expect}\n{proc.stderr}\n--- log (tail) ---\n{log[-6000:]}"
+    assert proc.returncode == expect, f"rehearsal {name} exited {proc.returncode}, expected {expect}\n{stderr}\n--- log (tail) ---\n{log[-6000:]}"
     return json.loads((out / "result.json").read_text()), out
 
 
@@ -331,9 +340,12 @@ def open_pr(repo: Path, number: int, marker: str, *, push: bool = False) -> tupl
 @pytest.fixture(scope="session")
 def github_api():
     """plan's GitHub API stand-in: a write token for the repository's own runs, a read-only one for forks."""
-    tokens = {"write": "ghs_rehearsal_write_0123456789", "read": "ghs_rehearsal_readonly_0123456789"}
+    tokens = {"write": "ghs_rehearsal_write_0123456789", "read": "ghs_rehearsal_readonly_0123456789",
+              # People: the pusher (rehearse's default actor) and a reviewer of production.
+              "octocat": "ghp_rehearsal_octocat_0123456789", "reviewer": "ghp_rehearsal_reviewer_0123456789"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "dev" / "github-api" / "server.py"), "--port", "0",
                              "--token", tokens["write"], "--read-only-token", tokens["read"],
+                             f"--user=octocat={tokens['octocat']}", f"--user=reviewer={tokens['reviewer']}",
                              *(f"--issue=deckhand-local/spa-ecs#{n}" for n in (11, 12, 13, 14, 15)),
                              "--stop-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip()
@@ -359,7 +371,10 @@ def api_requests(api: dict, pr: int, since: int = 0) -> list[dict]:
 
 
 def api_args(api: dict, *, token: str | None = None) -> list[str]:
-    return [f"--github-api-url={api['url']}", f"--token={token or api['write']}", f"--read-only-token={api['read']}"]
+    # --github-service: the stand-in is GitHub's service too (each environment job's deployment, the
+    # environments' protection rules).
+    return [f"--github-api-url={api['url']}", f"--github-service={api['url']}", f"--token={token or api['write']}",
+            f"--read-only-token={api['read']}"]
 
 
 def comments(api: dict, pr: int) -> list[dict]:
@@ -910,6 +925,7 @@ def two_stage_repo(work: Path, repo: Path, stack: dict, staging: dict) -> Path:
     subprocess.run(["git", "clone", "-q", "--branch", "main", str(repo), str(r)], check=True, env=GIT_ENV)
     for f in ("deploy.yml", "rollback.yml"):
         shutil.copy2(TWO_STAGE / f, r / WF / f)
+    shutil.copy2(two_stage_preview(work, stack, staging), r / WF / "preview.yml")
     cfg = yaml.safe_load((r / "deckhand.yml").read_text())
     # The local registry stands for both environments' ECR: the workflow's `registry-override` input
     # sets the environment promoted to; the one promoted from reads its image where deckhand.yml says.
@@ -923,6 +939,22 @@ def two_stage_repo(work: Path, repo: Path, stack: dict, staging: dict) -> Path:
     git(r, "add", "-A")
     git(r, "commit", "-qm", "two environments: staging, then a promotion to production")
     return r
+
+
+def two_stage_preview(work: Path, stack: dict, staging: dict) -> Path:
+    """The preview.yml `deckhand init --stack <production> --staging-stack <staging>` writes (there is
+    no .github/two-stage/preview.yml: init makes it from preview.yml, planning staging)."""
+    app = work / "init-two-stage"
+    if app.exists():
+        subprocess.run(["rm", "-rf", str(app)], check=True)
+    for rel in ["backend/Dockerfile", "frontend/package.json"]:
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, app / rel)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(app)], check=True)
+    proc = subprocess.run([os.environ["REHEARSAL_DECKHAND"], "init", "--stack", stack["name"], "--staging-stack",
+                           staging["name"], "--action", "./"], cwd=app, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return app / WF / "preview.yml"
 
 
 def two_stage_args(work: Path, stack: dict, staging: dict, secrets: dict[str, dict[str, str]]) -> list[str]:
@@ -954,6 +986,49 @@ def site_files(bucket: str) -> dict[str, str]:
             for o in page.get("Contents", []) if not o["Key"].startswith("_deckhand/")}
 
 
+REPO = "deckhand-local/spa-ecs"
+TWO_STAGE_PR = 16
+
+
+def api_call(api: dict, method: str, path: str, body: dict | None = None, who: str | None = None) -> tuple[int, object]:
+    """A call to the API stand-in as `who` (a key of the github_api fixture's tokens): (status, JSON)."""
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api[who]}"} if who else {})}
+    req = urllib.request.Request(api["url"] + path, data=None if body is None else json.dumps(body).encode(),
+                                 method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def held_for_review(api: dict, run_id: str, proc: subprocess.Popen) -> dict:
+    """The one pending deployment of the run once a job of it waits for its environment's reviewers."""
+    while proc.poll() is None:
+        status, got = api_call(api, "GET", f"/repos/{REPO}/actions/runs/{run_id}/pending_deployments", who="reviewer")
+        if status == 200 and got:
+            assert len(got) == 1, got
+            return got[0]
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} ended (exit {proc.returncode}) without waiting for a review")
+
+
+def review(api: dict, run_id: str, pending: dict, state: str, who: str) -> tuple[int, object]:
+    return api_call(api, "POST", f"/repos/{REPO}/actions/runs/{run_id}/pending_deployments",
+                    {"environment_ids": [pending["environment"]["id"]], "state": state, "comment": f"{state} by {who}"}, who)
+
+
+def run_deployments(api: dict, run_id: str) -> dict[str, list[dict]]:
+    """Environment -> the deployments whose statuses link the run (Actions' and any of deckhand's)."""
+    out: dict[str, list[dict]] = {}
+    for d in api_state(api)["deployments"].get(REPO, []):
+        if any(f"/actions/runs/{run_id}/" in s["log_url"] + "/" for s in d["statuses"]):
+            out.setdefault(d["environment"], []).append(d)
+    return out
+
+
 def test_two_environments_push_deploys_staging_then_promotes_it_to_production_and_rolls_back(
         stack, staging_stack, repo, work, github_api):
     """Push to main with the two-stage deploy.yml: the staging job deploys staging as staging's role
@@ -961,25 +1036,94 @@ def test_two_environments_push_deploys_staging_then_promotes_it_to_production_an
     promotes the release the staging job output, as production's role: production then runs
     staging's image digest and serves staging's files, copied (no build, no upload from disk), its
     record names staging/R, the job's `url` is production's SiteUrl. Staging's role touched nothing
-    of production, production's role wrote nothing of staging's. Then rollback.yml, dispatched for
-    production, restores production's release before the promotion."""
+    of production, production's role wrote nothing of staging's. Production has required reviewers
+    (the pusher among them, self-review prevented): the promote job waits, production untouched,
+    until the other reviewer approves; the pusher's approval is refused. Each environment job has
+    the one deployment Actions made (deckhand made none). Then rollback.yml, dispatched for
+    production: rejected, nothing of production changes; dispatched again and approved, it restores
+    production's release before the promotion."""
     staging = staging_stack
     r = two_stage_repo(work, repo, stack, staging)
     canary = f"two-stage-{int(time.time() * 1000)}"
     secrets = {env: {"CLAUDE_API_KEY": f"{canary}-{env}-claude", "API_ACCESS_TOKEN": f"{canary}-{env}-token"}
                for env in ("staging", "production")}
     args = two_stage_args(work, stack, staging, secrets)
-    sha = commit_change(r, f"two-stage-{int(time.time())}")
+    # A pull request, planned by init's two-stage preview.yml: staging's plan, as staging's PlanRole
+    # (a repository variable: init tells PLAN_ROLE_ARN = staging's), the sticky comment, the
+    # deckhand-plan artifact, no AWS write; merged, its push applies that plan to staging.
+    # Staging already holds this session's secrets (an earlier push synced them): the push's `secrets
+    # sync` then writes nothing, and the plan reviewed on the pull request still matches (new
+    # parameter versions after the review would be the world moving: exit 7 or a fresh plan).
+    synced = subprocess.run([os.environ["REHEARSAL_DECKHAND"], "secrets", "sync", "--environment", "staging"], cwd=r,
+                            env={**os.environ, **secrets["staging"]}, capture_output=True, text=True)
+    assert synced.returncode == 0, synced.stderr
+    number, marker = TWO_STAGE_PR, f"two-stage-{int(time.time())}"
+    post(github_api, "/_control/issues", {"repo": REPO, "number": number})
+    head, test_merge = open_pr(r, number, marker)
+    plan_since = sim_mark()
+    result, _ = rehearse(work, "two-stage-pr", str(r / WF / "preview.yml"), "--event=pull_request", f"--pr={number}",
+                         f"--head-sha={head}", f"--sha={test_merge}", f"--repo-dir={r}", *args,
+                         f"--var=PLAN_ROLE_ARN={staging['PlanRoleArn']}", *api_args(github_api), image=True)
+    assert result["jobs"]["plan"]["result"] == "success", result["jobs"]["plan"]
+    assert assert_read_only_as_plan_role(staging, plan_since) > 0
+    plan = plan_artifact(work, result)
+    assert plan["commit"] == test_merge and plan["changes"] is True and "staging" in plan["config"], plan["config"]
+    [c] = comments(github_api, number)
+    assert c["body"].startswith(f"<!-- deckhand-plan: {plan['config']} -->\n"), c["body"][:200]
+    store = work / "artifacts" / result["run_id"]
+    post(github_api, "/_control/runs", {"repo": REPO, "id": int(result["run_id"]), "path": f"{WF}/preview.yml",
+                                        "event": "pull_request", "head_sha": head, "head_branch": f"pr-{number}",
+                                        "conclusion": result["conclusion"], "pull_requests": [number], "artifacts_dir": str(store)})
+    git(r, "checkout", "-q", "main")
+    git(r, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{number} from deckhand-local/pr-{number}", f"pr-{number}")
+    sha = git(r, "rev-parse", "HEAD")
+    post(github_api, "/_control/pulls", {"repo": REPO, "number": number, "head_sha": head, "head_ref": f"pr-{number}",
+                                         "merged": True, "merge_commit_sha": sha})
     before = newest_record(stack["BucketName"])
     if before is None:
         pytest.fail("needs a production release to roll back to: the push rehearsal's (test_push_to_main_deploys_both_halves)")
+    staging_role, production_role = (x["DeployRoleArn"].rsplit("/", 1)[-1] for x in (staging, stack))
+    production_td = live_service(stack)["taskDefinition"]
+    status, _ = api_call(github_api, "POST", "/_control/environments", {
+        "repo": REPO, "name": "production", "reviewers": ["octocat", "reviewer"], "prevent_self_review": True})
+    assert status == 201
+    try:
+        two_environments(stack, staging, r, work, github_api, args, sha, before, staging_role, production_role,
+                         production_td, secrets)
+    finally:  # the other rehearsals' production environment has no protection rules
+        api_call(github_api, "POST", "/_control/environments", {"repo": REPO, "name": "production"})
+
+
+def two_environments(stack: dict, staging: dict, r: Path, work: Path, github_api: dict, args: list[str], sha: str,
+                     before: dict, staging_role: str, production_role: str, production_td: str,
+                     secrets: dict[str, dict[str, str]]) -> None:
     since = sim_mark()
-    result, out = rehearse(work, "two-stage-push", str(r / WF / "deploy.yml"), "--event=push", f"--repo-dir={r}",
-                           f"--sha={sha}", *args, *api_args(github_api))
+    run_id = str(int(time.time() * 1000) % 10**10)
+    started = start_rehearsal(work, "two-stage-push", str(r / WF / "deploy.yml"), "--event=push", f"--repo-dir={r}",
+                              f"--sha={sha}", f"--run-id={run_id}", *args, *api_args(github_api))
+    # The promote job waits for production's reviewers, after staging deployed: nothing of production
+    # touched, its deployment `waiting`, the run `waiting`; the pusher may not approve.
+    pending = held_for_review(github_api, run_id, started[2])
+    assert pending["environment"]["name"] == "production" and pending["current_user_can_approve"], pending
+    assert api_call(github_api, "GET", f"/repos/{REPO}/actions/runs/{run_id}")[1]["status"] == "waiting"
+    assert production_role not in assumed_role_calls(since), "production's role was used before the approval"
+    assert newest_record(stack["BucketName"]) == before and live_service(stack)["taskDefinition"] == production_td
+    held = run_deployments(github_api, run_id)
+    assert [[s["state"] for s in d["statuses"]] for d in held["production"]] == [["waiting"]], held
+    status, err = review(github_api, run_id, pending, "approved", "octocat")
+    assert status == 422 and "prevents self-review" in err["message"], (status, err)
+    assert review(github_api, run_id, pending, "approved", "reviewer")[0] == 200
+    result, out = rehearsed(*started)
     jobs = result["jobs"]
+    assert jobs["promote"]["review"]["by"] == "reviewer", jobs["promote"].get("review")
     assert {j: jobs[j]["result"] for j in jobs} == {"site": "success", "staging": "success", "promote": "success"}, jobs.keys()
     assert jobs["staging"]["environment"] == "staging" and jobs["promote"]["environment"] == "production"
     assert jobs["promote"]["permissions"] == {"contents": "read", "id-token": "write"}
+    # The staging job applied the pull request's reviewed plan (deploy --plan), not a fresh one.
+    assert jobs["staging"]["steps"]["reviewed"]["outputs"]["pr"] == str(TWO_STAGE_PR)
+    assert f"### Reviewed plan: pull request #{TWO_STAGE_PR}" in (out / "summary-staging.md").read_text()
+    staging_log = step_log((out / "logs" / "rehearsal.log").read_text(), "Deploy")
+    assert "the fresh plan makes every decision of the reviewed plan in deckhand-plan.json" in staging_log, staging_log[-3000:]
     staged = jobs["staging"]["steps"]["deploy"]["outputs"]
     assert jobs["staging"]["outputs"]["release-id"] == staged["release-id"] and staged["changed"] == "true"
     promoted = jobs["promote"]["steps"]["promote"]["outputs"]
@@ -993,7 +1137,7 @@ def test_two_environments_push_deploys_staging_then_promotes_it_to_production_an
         got = ssm.get_parameter(Name=f"/{prefix}/claude-api-key", WithDecryption=True)["Parameter"]["Value"]
         assert got == secrets[env]["CLAUDE_API_KEY"], env
     log = (out / "logs" / "rehearsal.log").read_text()
-    assert canary not in log
+    assert secrets["staging"]["CLAUDE_API_KEY"].rsplit("-staging-", 1)[0] not in log  # the canary
     # Production runs staging's image digest, and names its source.
     staged_image, promoted_image = staged["image"], promoted["image"]
     assert staged_image.split("@")[1] == promoted_image.split("@")[1], (staged_image, promoted_image)
@@ -1003,12 +1147,15 @@ def test_two_environments_push_deploys_staging_then_promotes_it_to_production_an
     assert record.get("id") == promoted["release-id"] and record.get("promoted_from") == f"staging/{staged['release-id']}", record
     # ... and serves staging's files, byte for byte (same ETags: no config.json is configured here;
     # production may still keep an earlier release's assets for GC's grace).
-    staged_files, served = site_files(staging["BucketName"]), site_files(stack["BucketName"])
+    # (the files of the release promoted: staging may keep an earlier release's assets for GC's grace too)
+    staged_record = json.loads(aws("s3").get_object(Bucket=staging["BucketName"],
+                                                    Key=f"_deckhand/releases/{staged['release-id']}.json")["Body"].read())
+    staged_files = {k: v for k, v in site_files(staging["BucketName"]).items() if k in staged_record["site"]["files"]}
+    served = site_files(stack["BucketName"])
     assert staged_files and {k: served.get(k) for k in staged_files} == staged_files, (staged_files, served)
     # Who did what: staging's role only staging's resources; production's role read staging's, wrote
     # only its own; the promotion put no site file from disk (copies only).
     by_role = assumed_role_calls(since)
-    staging_role, production_role = (x["DeployRoleArn"].rsplit("/", 1)[-1] for x in (staging, stack))
     assert {staging_role, production_role} <= set(by_role), sorted(by_role)
     prod_names = (stack["BucketName"], stack["ClusterName"] + "/", stack["RepositoryName"], f"stack/{stack['name']}/")
     touched = [f"{e['operation']} {a['resource']}" for e in by_role[staging_role] for a in e.get("iam") or []
@@ -1022,11 +1169,39 @@ def test_two_environments_push_deploys_staging_then_promotes_it_to_production_an
     assert puts == [], puts
     summary = (out / "summary-promote.md").read_text()
     assert f"Release `{promoted['release-id']}` (staging/`{staged['release-id']}`), changed: true" in summary
+    # Never two deployments for one run: each environment job has the one Actions made (its statuses
+    # as GitHub sets them, production's URL on its last), deckhand found it and made none.
+    deps = run_deployments(github_api, run_id)
+    states = {env: [[s["state"] for s in d["statuses"]] for d in ds] for env, ds in deps.items()}
+    assert states == {"staging": [["queued", "in_progress", "success"]],
+                      "production": [["waiting", "queued", "in_progress", "success"]]}, states
+    assert all(d["creator"]["login"] == "github-actions[bot]" and d["payload"] == {} for ds in deps.values() for d in ds)
+    assert deps["production"][0]["statuses"][-1]["environment_url"] == stack["SiteUrl"]
+
+    # A dispatched rollback of production, rejected by its reviewer: the job runs no step, production
+    # unchanged.
+    since = sim_mark()
+    run_id = str(int(time.time() * 1000) % 10**10)
+    started = start_rehearsal(work, "two-stage-rollback-rejected", str(r / WF / "rollback.yml"), "--event=workflow_dispatch",
+                              f"--repo-dir={r}", "--input=environment=production", f"--run-id={run_id}", *args,
+                              *api_args(github_api), image=True)
+    assert review(github_api, run_id, held_for_review(github_api, run_id, started[2]), "rejected", "reviewer")[0] == 200
+    result, _ = rehearsed(*started, expect=1)
+    job = result["jobs"]["rollback"]
+    assert (job["result"], job["steps"], result["conclusion"]) == ("failure", {}, "failure"), job
+    assert live_service(stack)["taskDefinition"] == promoted["task-definition"]
+    assert (newest_record(stack["BucketName"]) or {}).get("id") == promoted["release-id"]
+    assert production_role not in assumed_role_calls(since)
+    assert [[s["state"] for s in d["statuses"]] for d in run_deployments(github_api, run_id)["production"]] == [["waiting", "failure"]]
 
     # A dispatched rollback of production: its release before the promotion, staging untouched.
     staging_td = live_service(staging)["taskDefinition"]
-    result, out = rehearse(work, "two-stage-rollback", str(r / WF / "rollback.yml"), "--event=workflow_dispatch",
-                           f"--repo-dir={r}", "--input=environment=production", *args, image=True)
+    run_id = str(int(time.time() * 1000) % 10**10)
+    started = start_rehearsal(work, "two-stage-rollback", str(r / WF / "rollback.yml"), "--event=workflow_dispatch",
+                              f"--repo-dir={r}", "--input=environment=production", f"--run-id={run_id}", *args,
+                              *api_args(github_api), image=True)
+    assert review(github_api, run_id, held_for_review(github_api, run_id, started[2]), "approved", "reviewer")[0] == 200
+    result, out = rehearsed(*started)
     job = result["jobs"]["rollback"]
     assert job["result"] == "success" and job["environment"] == "production"
     rb = job["steps"]["rollback"]["outputs"]

@@ -20,11 +20,15 @@
 #   the world moved after the review -> refused (exit 7, no AWS write) with DECKHAND_REQUIRE_REVIEWED_PLAN=true,
 #   else a fresh plan deployed and the summary says what moved.
 #   two environments (.github/two-stage/, what `deckhand init --staging-stack` writes, on a staging stack
-#   beside the rehearsal's, which is production): push -> the staging job deploys staging as staging's
-#   DeployRole, the promote job (environment production, its url the `url` output) promotes that release
-#   as production's role (same digest, files copied; staging's role touches nothing of production,
-#   production's writes nothing of staging's); a dispatch of rollback.yml for production restores its
-#   release before the promotion; `init --stack … --staging-stack …` writes the two-stage files byte for byte.
+#   beside the rehearsal's, which is production): a pull request planned by init's two-stage preview.yml
+#   (staging's plan as staging's PlanRole: the comment, the deckhand-plan artifact, no AWS write), merged
+#   -> the staging job applies that plan (`deploy --plan`) as staging's DeployRole, the promote job
+#   (environment production, its url the `url` output) waits for production's required reviewers
+#   (nothing of production touched meanwhile; the pusher's own approval refused: prevent self-review),
+#   then promotes that release as production's role (same digest, files copied; staging's role touches
+#   nothing of production, production's writes nothing of staging's); each environment job has the one
+#   GitHub deployment Actions made (deckhand makes none); a dispatch of rollback.yml for production is
+#   rejected (no step, production unchanged), a second one approved restores its release before the promotion; `init --stack … --staging-stack …` writes the two-stage files byte for byte.
 #   `deckhand init --stack` against that stack writes these very workflows, byte for byte, and tells the user to set
 #   the rehearsals' repository variables (dev/actions/live/test_init.py). `deckhand init --cluster/--service`
 #   (a live service, no stack) writes them less the `stack:` lines, and those run unedited: push -> deploy,
