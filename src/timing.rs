@@ -1,6 +1,7 @@
-//! Where the time goes: the phases of one `deploy`, `rollback` or `promote` — build, push,
-//! register, the pre-deploy task, the rollout and each of its lifecycle stages (with ECS's own
-//! timestamps), each publish phase, the invalidation — and when the release was live.
+//! Where the time goes: the phases of one `deploy`, `rollback` or `promote` — planning (reads and
+//! the plan), taking the lock, build, push, register, the pre-deploy task, the rollout and each of
+//! its lifecycle stages (with ECS's own timestamps), each publish phase, the invalidation, the
+//! garbage collection — and when the release was live.
 //!
 //! A leaf, like `step`: the command calls [`begin`]; the steps that do the work time themselves
 //! with [`phase`] (a guard: the phase ends when it is dropped, on every path, an error's too) or
@@ -27,8 +28,8 @@ use serde::{Deserialize, Serialize};
 /// One phase: what, when it started, how long it took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Phase {
-    /// `build`, `push`, `register`, `pre-deploy`, `rollout`, `rollout: BAKE_TIME`, `publish:
-    /// immutable assets`, `invalidation`, …
+    /// `plan`, `lock`, `build`, `push`, `register`, `pre-deploy`, `rollout`, `rollout:
+    /// BAKE_TIME`, `publish: immutable assets`, `invalidation`, `garbage collection`, …
     pub(crate) name: String,
     /// When it started (RFC 3339, milliseconds).
     pub(crate) started_at: String,
@@ -279,7 +280,8 @@ pub(crate) fn report() {
     }) else {
         return;
     };
-    if t.phases.is_empty() {
+    // Planning alone (a dry run, a no-op) reports nothing: only a command that applied.
+    if t.phases.iter().all(|p| p.name == "plan") {
         return;
     }
     for line in t.lines() {

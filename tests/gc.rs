@@ -113,7 +113,17 @@ async fn gc_deletes_only_what_deckhand_published_and_names_the_rest() {
         "{delete:?}"
     );
 
-    deploy(&cfg, &[]);
+    let out = deploy(&cfg, &["--json"]);
+    // The collection is a phase of its own in the timings.
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["timings"]["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "garbage collection"),
+        "{out}"
+    );
     // v1's own files are gone (GC ran), the others' files are untouched, byte for byte.
     let live = keys(&fx.bucket).await;
     assert!(!live.contains(&v1_chunk), "{live:?}");

@@ -182,7 +182,10 @@ fn a_blue_green_release_of_both_halves_reports_where_its_time_went() {
     let (_, timings) = documents(&out);
     consistent(&timings);
     let n = names(&timings);
-    // The backend's phases in order, ECS's lifecycle stages with ECS's times inside the rollout.
+    // Planning and the lock come first; then the backend's phases in order, ECS's lifecycle
+    // stages with ECS's times inside the rollout.
+    assert!(pos(&n, "plan") < pos(&n, "lock"), "{n:?}");
+    assert!(pos(&n, "lock") < pos(&n, "register"), "{n:?}");
     assert!(pos(&n, "register") < pos(&n, "rollout"), "{n:?}");
     let phases = timings["phases"].as_array().unwrap();
     let phase = |name: &str| phases.iter().find(|p| p["name"] == name).unwrap();

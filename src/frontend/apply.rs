@@ -324,6 +324,7 @@ async fn collect(
     let gc = &plan.gc;
     let mut kept = Vec::new();
     if !gc.delete.is_empty() {
+        let _timed = crate::timing::phase("garbage collection");
         // Each delete is conditional on the ETag the plan saw (the listing's).
         let keys: Vec<(String, Option<String>)> = gc
             .delete

@@ -134,6 +134,7 @@ impl<'a> Lock<'a> {
         bucket: &str,
         me: &LockHolder,
     ) -> Result<Lock<'a>, ReleaseError> {
+        let _timed = crate::timing::phase("lock");
         let ttl = ttl(ctx);
         let lock_err = |source| ReleaseError::Lock {
             bucket: bucket.to_string(),

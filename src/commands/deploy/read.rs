@@ -82,6 +82,7 @@ pub(crate) async fn read_and_plan(
     meta: &ReleaseMeta,
 ) -> Result<Planned, CommandError> {
     let (want_backend, want_frontend) = halves(settings, only, "deploy")?;
+    let _timed = crate::timing::phase("plan");
     let backend_cfg = settings.backend.as_ref().filter(|_| want_backend);
     let frontend_cfg = settings.frontend.as_ref().filter(|_| want_frontend);
     let store = settings

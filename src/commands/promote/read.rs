@@ -251,6 +251,7 @@ pub(crate) async fn read_and_plan(
 ) -> Result<Planned, Error> {
     let (want_backend, want_site) =
         crate::commands::deploy::read::halves(settings, None, "promote")?;
+    let _timed = crate::timing::phase("plan");
     let (source, source_live) = source_release(from, wanted, want_backend, want_site).await?;
     let name = format!("{}/{}", from.environment, source.id);
     let store = ReleaseStore::of(ctx, settings)?;

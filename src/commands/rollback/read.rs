@@ -98,6 +98,7 @@ pub(crate) async fn read_and_plan(
     store: &ReleaseStore<'_>,
     meta: &ReleaseMeta,
 ) -> Result<Planned, Error> {
+    let _timed = crate::timing::phase("plan");
     let recent = store.recent().await?;
     let newest = recent.ids.first().cloned();
     let want = (to != "previous").then_some(to);
