@@ -1024,3 +1024,50 @@ fn a_promotion_to_another_registry_host_streams_each_blob_and_keeps_the_digest()
         assert_eq!(put["status"], 201, "{put}");
     }
 }
+
+#[test]
+fn credentials_of_another_account_than_the_environments_account_are_refused_before_any_call() {
+    // `account: A` says the environment's resources are in A; credentials of B would deploy or
+    // promote into B's like-named resources (or, for global bucket names, be refused by AWS
+    // mid-way). deckhand refuses first (exit 2, naming the key), with no call but
+    // GetCallerIdentity. The local stack's default credentials are account 123456789012's.
+    let dir = tempfile::tempdir().unwrap();
+    common::write(
+        &dir.path().join("deckhand.yml"),
+        "region: us-east-1
+frontend: { dir: dist, bucket: nowhere-site }
+environments:
+  staging: { frontend: { bucket: nowhere-staging-site } }
+  production: { account: '210987654321', promote-from: staging }
+",
+    );
+    std::fs::create_dir(dir.path().join("dist")).unwrap();
+    let mark = common::request_mark();
+    for args in [
+        &["deploy", "-e", "production", "--dry-run"][..],
+        &["promote", "--to", "production"][..],
+        &["releases", "-e", "production"][..],
+    ] {
+        let out = common::deckhand()
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "error: environments.production.account: the environment's resources are in account 210987654321, \
+                 but the credentials are account 123456789012's"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+    // Nothing of the named resources was read (other tests' calls share the log: by name).
+    let touched: Vec<String> = common::requests_since(mark)
+        .into_iter()
+        .filter(|r| r.path.contains("nowhere"))
+        .map(|r| format!("{} {}", r.operation, r.path))
+        .collect();
+    assert_eq!(touched, Vec::<String>::new());
+}

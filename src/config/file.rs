@@ -21,10 +21,11 @@ pub(crate) struct ConfigFile {
     /// Bucket that holds `_deckhand/` (release records, lock). Default: `frontend.bucket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) state_bucket: Option<String>,
-    /// The AWS account (12 digits) the resources are in. Optional; `deckhand promote` reads an
-    /// environment promoted from in another account than its credentials' without its `stack`
-    /// (CloudFormation cannot be read across accounts): its `state-bucket` or `frontend.bucket`
-    /// and `backend.repository` are then named in its block.
+    /// The AWS account (12 digits) the resources are in. Optional; when set, a command whose
+    /// credentials are another account's is refused (exit 2) before it reads or writes anything.
+    /// `deckhand promote` reads an environment promoted from in another account than its
+    /// credentials' without its `stack` (CloudFormation cannot be read across accounts): its
+    /// `state-bucket` or `frontend.bucket` and `backend.repository` are then named in its block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) account: Option<String>,
     /// CloudFormation stack (from `infra/`) whose outputs fill cluster, service, repository,
