@@ -5,11 +5,14 @@ starts Debian's docker-registry itself on a unix socket and passes every request
 unchanged (blobs streamed both ways, HEAD/GET, Range, chunked uploads; the Host header is kept, so
 the registry's upload Locations name this port). What it refuses, as ECR does:
 
-- **An immutable tag moved**: `PUT /v2/<repo>/manifests/<tag>` whose manifest is another digest than
-  the one the tag names, when a moto using this registry holds `<repo>` with tag immutability for
-  that tag. ECR answers its registry clients `400 {"errors": [{"code": "TAG_INVALID", "message":
-  "The image tag '<tag>' already exists in the '<repo>' repository and cannot be overwritten because
-  the repository is immutable."}]}` (docker prints it as "tag invalid: …", aws/containers-roadmap#862;
+- **An immutable tag written again**: `PUT /v2/<repo>/manifests/<tag>` when the tag exists and a moto
+  using this registry holds `<repo>` with tag immutability for that tag, whether the manifest is
+  another digest or the same one (ECR refuses the identical re-push too: moby/buildkit#3776,
+  aws/containers-roadmap#2380). ECR answers its registry clients `400 {"errors": [{"code":
+  "TAG_INVALID", "message": "The image tag '<tag>' already exists in the '<repo>' repository and
+  cannot be overwritten because the tag is immutable."}]}` (the wording since exclusion filters; the
+  older one ended "because the repository is immutable": aws/containers-roadmap#862; kaniko matches
+  "cannot be overwritten because the tag is immutable"; docker prints it as "tag invalid: …";
   the ECR API's PutImage raises ImageTagAlreadyExistsException: ECR User Guide, "Preventing image
   tags from being overwritten in Amazon ECR"). Which tags are immutable (IMMUTABLE,
   IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION and their WILDCARD filters) is the moto plugin's
@@ -249,8 +252,12 @@ class Front:
         with self.mutex:
             lock = self.locks.setdefault((repo, tag), threading.Lock())
         with lock:
+            # ECR refuses any manifest PUT naming a tag its repository already holds immutable, the
+            # same manifest again included (moby/buildkit#3776, aws/containers-roadmap#2380: a
+            # re-push of the identical image fails; kaniko's --push-ignore-immutable-tag-errors
+            # exists for it). A client re-tagging idempotently must look before it PUTs.
             current = self.current_digest(repo, tag)
-            if current is not None and current != digest:
+            if current is not None:
                 holder = self.immutable_in(repo, tag)
                 if holder:
                     entry["status"] = 400
@@ -259,7 +266,7 @@ class Front:
                     self.respond(client, "400 Bad Request", {"errors": [{
                         "code": "TAG_INVALID",
                         "message": f"The image tag '{tag}' already exists in the '{repo}' repository "
-                        "and cannot be overwritten because the repository is immutable.",
+                        "and cannot be overwritten because the tag is immutable.",
                     }]})
                     return
             head = self.build(method, target, headers, drop=("content-length", "transfer-encoding", "expect"))

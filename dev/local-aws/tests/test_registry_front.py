@@ -98,19 +98,23 @@ def test_a_tag_moves_only_where_ecr_lets_it(aws, stack_env: dict[str, str], muta
     for tag in moves + stays:
         status, body, first = put_manifest(registry, repo, tag, f"one {repo} {tag}")
         assert status == 201, body
-        # The same manifest again is no move: ECR accepts it.
-        assert put_manifest(registry, repo, tag, f"one {repo} {tag}")[0] == 201
+        refused = {"errors": [{
+            "code": "TAG_INVALID",
+            "message": f"The image tag '{tag}' already exists in the '{repo}' repository and cannot be "
+            "overwritten because the tag is immutable.",
+        }]}
+        # The same manifest again: ECR refuses it too where the tag is immutable (moby/buildkit#3776).
+        status, body, _ = put_manifest(registry, repo, tag, f"one {repo} {tag}")
+        if tag in moves:
+            assert status == 201, body
+        else:
+            assert (status, json.loads(body)) == (400, refused)
         status, body, second = put_manifest(registry, repo, tag, f"two {repo} {tag}")
         if tag in moves:
             assert status == 201, body
             assert tag_digest(registry, repo, tag) == second
         else:
-            assert status == 400, body
-            assert json.loads(body) == {"errors": [{
-                "code": "TAG_INVALID",
-                "message": f"The image tag '{tag}' already exists in the '{repo}' repository and cannot be "
-                "overwritten because the repository is immutable.",
-            }]}
+            assert (status, json.loads(body)) == (400, refused)
             assert tag_digest(registry, repo, tag) == first
             (img,) = aws("ecr", "describe-images", "--repository-name", repo, "--image-ids", f"imageTag={tag}")["imageDetails"]
             assert img["imageDigest"] == first
