@@ -633,6 +633,10 @@ fn an_immutable_tag_held_by_another_image_in_the_target_repository_gets_a_tag_of
         plan.contains("copy from") && plan.contains(&format!("(tag {own})")),
         "{plan}"
     );
+    // A promotion retried after its copy went up (the tag of its own already names the digest):
+    // ECR refuses any PUT onto an existing immutable tag, the same manifest too, so the copy does
+    // not write that tag again.
+    assert_eq!(push_as(&t, &own, &digest, false), digest);
     t.ok(&["promote", "--to", "production"]);
     assert_eq!(
         t.prd.registry_digest(&tag),

@@ -89,7 +89,32 @@ impl Registry {
         self.put_manifest(to, digest, &top, &media).await?;
         done.manifests += 1;
         if let Some(t) = tag {
-            self.put_manifest(to, t, &top, &media).await?;
+            // A tag that already names this digest is not written again: ECR refuses any PUT onto
+            // an existing immutable tag, the identical manifest included (moby/buildkit#3776,
+            // aws/containers-roadmap#2380), so a promotion retried after its copy went up would
+            // fail there.
+            let path = format!("manifests/{t}");
+            let held = match self
+                .request_with(
+                    Method::HEAD,
+                    to,
+                    &path,
+                    Some(MANIFEST_TYPES),
+                    None,
+                    MAX_BODY,
+                )
+                .await
+            {
+                Ok((_, headers, _)) => headers
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                Err(RegistryError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            if held.as_deref() != Some(digest) {
+                self.put_manifest(to, t, &top, &media).await?;
+            }
         }
         Ok(done)
     }
