@@ -54,8 +54,7 @@ pub(crate) struct LeftLock {
     pub(crate) endpoint_url: Option<String>,
 }
 
-/// The container this process runs in, as Docker names it by default (its hostname is the short
-/// container id; Docker also puts it in `HOSTNAME`).
+/// The container this process runs in, as Docker names it (hostname = short id, also `HOSTNAME`).
 fn container_id() -> Option<String> {
     std::env::var("HOSTNAME")
         .ok()

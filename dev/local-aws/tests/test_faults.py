@@ -126,6 +126,12 @@ def test_concurrent_writes_stop_at_exactly_n_and_holding_waits_for_the_served_on
     assert state["holding"] and state["in-flight"] == 0 and state["served"] == 3, state
     # Every write let through has been answered: exactly 3 objects exist while the others wait.
     assert len(keys(url, "fault-many")) == 3
+    # Holding begins with the first held write; under load a thread may not have sent its write yet,
+    # and one that arrives after the DELETE is served (nothing is armed then): wait for all five.
+    deadline = time.monotonic() + 30
+    while fault(url, "GET")["held"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fault(url, "GET")["held"] == 5
     fault(url, "DELETE")
     for t in threads:
         t.join(timeout=30)
