@@ -896,12 +896,26 @@ def test_staging_deploys_and_production_promotes_reading_only_from_staging(
            "--force-new-deployment")
     denied(prod_creds, "ssm", "put-parameter", "--name", f"/{staging['StackName']}/api-access-token", "--type", "SecureString",
            "--value", "x", "--overwrite")
+    # ... nor of its image: a push to ECR is authorised as these API actions (ECR User Guide, "Required
+    # IAM permissions for pushing an image": InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload,
+    # PutImage, BatchCheckLayerAvailability), checked here through ECR's API (the local registry itself
+    # checks no credentials: dev/local-aws/README.md).
+    repo = staging["RepositoryUri"].split("/", 1)[1]
+    at_staging = ["--registry-id", STAGING_ACCOUNT, "--repository-name", repo]
+    denied(prod_creds, "ecr", "initiate-layer-upload", *at_staging)
+    denied(prod_creds, "ecr", "put-image", *at_staging, "--image-tag", "forged", "--image-manifest",
+           json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [],
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                                  "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}}))
+    denied(prod_creds, "ecr", "batch-delete-image", *at_staging, "--image-ids", "imageTag=forged")
     # ... and staging's role nothing of production's, not even a read.
     staging_creds, _, _ = assume_for(two_stage, "staging", staging, **push)
     denied(staging_creds, "s3api", "list-objects-v2", "--bucket", stack["BucketName"], "--prefix", "_deckhand/releases/")
     denied(staging_creds, "s3api", "put-object", "--bucket", stack["BucketName"], "--key", "index.html", "--body", str(config))
     denied(staging_creds, "ecs", "describe-services", "--cluster", stack["ClusterName"], "--services", stack["ServiceName"])
     denied(staging_creds, "cloudformation", "describe-stacks", "--stack-name", stack["StackName"])
+    denied(staging_creds, "ecr", "describe-images", "--registry-id", stack["RepositoryUri"].split(".", 1)[0],
+           "--repository-name", stack["RepositoryUri"].split("/", 1)[1])
     r = run_deckhand(["status", "--environment", "production", "--config", str(config)], staging_creds)
     assert r.returncode != 0 and "not authorized" in r.stderr, r.stderr[-2000:]
 
