@@ -728,6 +728,31 @@ fn a_sigterm_in_the_bake_time_then_ecs_completes_settles_the_release_as_succeede
     assert_eq!(c["site"]["origin"], record["id"], "{c}");
     assert_eq!(c["site"]["status"], "succeeded", "{c}");
     assert!(c["site"]["failure"].is_null(), "{c}");
+    // C rolled its own backend: B's record stays settled in the history all the same (C's
+    // record carried B's site half as succeeded), not cancelled in its bake time; and
+    // `rollback --to previous` after C means B, the release before C — not the one before B.
+    let mut wrong = Vec::new();
+    let (code, out, err) = b.run(&["releases", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &report["releases"][1];
+    assert_eq!(row["id"], record["id"], "{out}");
+    for (what, got) in [
+        ("status", &row["status"]["kind"]),
+        ("site", &row["site"]["status"]),
+        ("backend", &row["backend"]["status"]),
+    ] {
+        if got != "succeeded" {
+            wrong.push(format!("releases: B's {what} is {got}"));
+        }
+    }
+    let (code, out, err) = b.run(&["rollback", "--to", "previous", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let (b_id, c_id) = (record["id"].as_str().unwrap(), c["id"].as_str().unwrap());
+    if !out.contains(&format!("(rollback of {c_id}, restoring {b_id})")) {
+        wrong.push(format!("rollback --to previous does not restore B:\n{out}"));
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 /// ECS rolls back (an alarm in B's bake time) and the watch returns that verdict while B's

@@ -12,6 +12,8 @@ use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SiteRelease};
 /// What [`baking`] says in a site half's failure: its HTML went out whole, its API's bake time
 /// was not seen to end.
 const BAKING: &str = "deckhand stopped watching while its API was in its bake time";
+/// What [`html_without_its_api`] says of the same HTML once the service runs another revision.
+const NOT_SEEN: &str = "its bake time was not seen to end";
 
 /// The site half's `failure` when its HTML went out and the wait for its backend ended in the
 /// bake time (`why`: the timeout, the signal).
@@ -25,10 +27,14 @@ pub(crate) fn baking(td: &str, why: &str) -> String {
 }
 
 /// A site half [`baking`] left: published whole by `origin`, for that release's backend half,
-/// whose bake time nobody saw end.
+/// whose bake time nobody saw end — also once [`settle`] found the service runs another revision
+/// (its HTML is still the files the bucket serves).
 fn is_baking(site: &SiteRelease) -> bool {
     site.status != ReleaseStatus::Succeeded
-        && site.failure.as_deref().is_some_and(|f| f.contains(BAKING))
+        && site
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.contains(BAKING) || f.contains(NOT_SEEN))
 }
 
 /// Whether `record`'s site half is HTML it published whole for its own backend half, whose bake
@@ -152,13 +158,76 @@ pub(crate) fn html_without_its_api(
         && backend.task_definition_arn != live)
         .then(|| {
             format!(
-                "the site's HTML in s3://{} is release {}'s, published for {} (its bake time was \
-                 not seen to end); service {service} runs {} now: its pages call an API the \
-                 service no longer runs — deploy again, or roll back, to pair them",
+                "the site's HTML in s3://{} is release {}'s, published for {} ({NOT_SEEN}); \
+                 service {service} runs {} now: its pages call an API the service no longer runs \
+                 — deploy again, or roll back, to pair them",
                 site.bucket,
                 last.id,
                 short_td(&backend.task_definition_arn),
                 short_td(live)
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{BackendRelease, GitInfo, SiteRelease};
+
+    /// Release `b`'s record after a SIGTERM in its bake time: both halves its own, unfinished.
+    fn baking_record() -> ReleaseRecord {
+        let td = "arn:aws:ecs:eu-west-1:1:task-definition/api:2";
+        ReleaseRecord {
+            version: crate::release::RECORD_VERSION,
+            id: "b".into(),
+            created_at: String::new(),
+            status: ReleaseStatus::Cancelled,
+            git: GitInfo::default(),
+            previous: Some("a".into()),
+            rollback_of: None,
+            restored: None,
+            promoted_from: None,
+            backend: Some(BackendRelease {
+                origin: Some("b".into()),
+                service: "api".into(),
+                task_definition_arn: td.into(),
+                deployment_id: Some("ecs-svc/2".into()),
+                status: ReleaseStatus::InProgress,
+                ..BackendRelease::default()
+            }),
+            site: Some(SiteRelease {
+                origin: Some("b".into()),
+                bucket: "site".into(),
+                status: ReleaseStatus::Cancelled,
+                failure: Some(baking(td, "interrupted by SIGTERM")),
+                ..SiteRelease::default()
+            }),
+            timings: None,
+        }
+    }
+
+    #[test]
+    fn html_whose_api_ecs_took_back_is_still_the_site_the_bucket_serves() {
+        let mut r = baking_record();
+        assert!(site_out(&r));
+        let api = Api {
+            service: "api",
+            task_definition: "arn:aws:ecs:eu-west-1:1:task-definition/api:1",
+            deployment: Some("ecs-svc/1"),
+            rollout_state: Some("COMPLETED"),
+        };
+        assert!(settle(&mut r, api, true));
+        let failure = r
+            .site
+            .as_ref()
+            .and_then(|s| s.failure.clone())
+            .unwrap_or_default();
+        assert!(failure.contains("no longer runs"), "{failure}");
+        // Settled as HTML without its API, its files are still what the bucket serves (the live
+        // site a plan, a rollback's current site and GC start from), and settling again is a no-op.
+        assert!(site_out(&r), "{r:?}");
+        let again = r.clone();
+        assert!(settle(&mut r, api, true));
+        assert_eq!(r, again);
+    }
 }

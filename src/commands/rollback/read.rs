@@ -107,7 +107,7 @@ pub(crate) async fn read_and_plan(
         .as_ref()
         .filter(|_| only != Some(Only::Backend))
         .map(|f| f.bucket.clone());
-    let records = records_until(store, recent, |read| {
+    let mut records = records_until(store, recent, |read| {
         let target = match want {
             Some(id) => read.iter().any(|r| r.id == id) || read.len() >= READ_CONCURRENCY,
             None => plan::previous(read).is_some_and(|t| read.iter().any(|r| r.id == t.restore)),
@@ -118,9 +118,9 @@ pub(crate) async fn read_and_plan(
                 .is_none_or(|b| current_site(read, b).is_some())
     })
     .await?;
-    // `previous` when what is live is not what the newest (succeeded) record says — a deploy
-    // killed after its writes, before its record: the live state is an unrecorded one after the
-    // newest record, so the release before it is the newest record itself (issue 21, I2).
+    crate::commands::baking::settle(ctx, settings, &mut records).await; // as ECS left them
+    // `previous` when the live state is not the newest (succeeded) record's — a deploy killed
+    // before its record: the release before the live state is that record (issue 21, I2).
     if want.is_none()
         && let Some(last) = records
             .first()
