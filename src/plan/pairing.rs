@@ -7,13 +7,9 @@
 //! ([`html_without_its_api`]). Pure.
 
 use crate::aws::short_td;
+use crate::release::baking::{BAKING, NOT_SEEN, is_baking};
+pub(crate) use crate::release::baking::{out_baking, site_out};
 use crate::release::{BackendRelease, ReleaseRecord, ReleaseStatus, SiteRelease};
-
-/// What [`baking`] says in a site half's failure: its HTML went out whole, its API's bake time
-/// was not seen to end.
-const BAKING: &str = "deckhand stopped watching while its API was in its bake time";
-/// What [`html_without_its_api`] says of the same HTML once the service runs another revision.
-const NOT_SEEN: &str = "its bake time was not seen to end";
 
 /// The site half's `failure` when its HTML went out and the wait for its backend ended in the
 /// bake time (`why`: the timeout, the signal).
@@ -24,42 +20,6 @@ pub(crate) fn baking(td: &str, why: &str) -> String {
          deploy check)",
         short_td(td)
     )
-}
-
-/// A site half [`baking`] left: published whole by `origin`, for that release's backend half,
-/// whose bake time nobody saw end — also once [`settle`] found the service runs another revision
-/// (its HTML is still the files the bucket serves).
-fn is_baking(site: &SiteRelease) -> bool {
-    site.status != ReleaseStatus::Succeeded
-        && site
-            .failure
-            .as_deref()
-            .is_some_and(|f| f.contains(BAKING) || f.contains(NOT_SEEN))
-}
-
-/// Whether `record`'s site half is HTML it published whole for its own backend half, whose bake
-/// time was not seen to end: the files are the ones the bucket serves (the live site a next plan
-/// starts from), whatever ECS then did; whether their API serves is the service's to say
-/// ([`settle`]).
-pub(crate) fn out_baking(record: &ReleaseRecord) -> bool {
-    let (Some(site), Some(backend)) = (&record.site, &record.backend) else {
-        return false;
-    };
-    let ours = Some(record.id.as_str());
-    site.origin.as_deref() == ours
-        && backend.origin.as_deref() == ours
-        && backend.status != ReleaseStatus::Succeeded
-        && is_baking(site)
-}
-
-/// Whether `record`'s site half is the live site: published whole (succeeded, or out while its
-/// API baked: [`out_baking`]).
-pub(crate) fn site_out(record: &ReleaseRecord) -> bool {
-    record
-        .site
-        .as_ref()
-        .is_some_and(|s| s.status == ReleaseStatus::Succeeded)
-        || out_baking(record)
 }
 
 /// The service's PRIMARY deployment, read now.
@@ -118,7 +78,7 @@ pub(crate) fn settle(record: &mut ReleaseRecord, api: Api<'_>, served: bool) -> 
 
 /// The site half a release carries from the newest record `previous` when that record's HTML
 /// went out while its API baked, and the carried backend half (`backend`, read from the service
-/// now: [`crate::commands`]' record) says that rollout has since succeeded: the site half
+/// now by the command writing the record) says that rollout has since succeeded: the site half
 /// succeeded too. Returns whether it changed `site`. Pure.
 pub(crate) fn settle_carried(
     site: &mut SiteRelease,

@@ -103,7 +103,7 @@ impl<'s, 'a> History<'s, 'a> {
     }
 
     /// The newest record whose site part was published whole (the live site: succeeded, or out
-    /// while its API baked, [`crate::plan::pairing::out_baking`]), reading back as far as needed.
+    /// while its API baked, [`super::baking::out_baking`]), reading back as far as needed.
     pub(crate) async fn latest_site(&mut self) -> Result<Option<ReleaseRecord>, ReleaseError> {
         let mut i = 0;
         loop {
@@ -111,7 +111,7 @@ impl<'s, 'a> History<'s, 'a> {
             let Some(r) = self.read.get(i) else {
                 return Ok(None);
             };
-            if crate::plan::pairing::site_out(r) {
+            if super::baking::site_out(r) {
                 return Ok(Some(r.clone()));
             }
             i += 1;

@@ -2,6 +2,7 @@
 //! body: the model. Reading and writing them are the steps [`store`] and [`lock`] (their errors
 //! in [`error`]); this module imports neither.
 
+pub(crate) mod baking;
 pub(crate) mod error;
 pub(crate) mod history;
 pub(crate) mod lock;
